@@ -1,0 +1,169 @@
+//! The catalog: streams, tables and persistent queries, and the command topic that makes
+//! them durable. Every statement that changes the catalog is appended to the command
+//! topic before it takes effect; on start the engine replays it.
+
+pub mod command_log;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::format::FormatSpec;
+use types::LogicalSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Stream,
+    Table,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Stream => "STREAM",
+            SourceKind::Table => "TABLE",
+        }
+    }
+
+    /// "Stream" / "Table" for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            SourceKind::Stream => "Stream",
+            SourceKind::Table => "Table",
+        }
+    }
+}
+
+/// Where a source's event time comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampSpec {
+    pub column: String,
+    pub format: Option<String>,
+}
+
+/// A stream or table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSource {
+    pub name: String,
+    pub kind: SourceKind,
+    pub schema: LogicalSchema,
+    pub topic: String,
+    pub key_format: FormatSpec,
+    pub value_format: FormatSpec,
+    pub timestamp: Option<TimestampSpec>,
+    /// The statement that created it.
+    pub sql: String,
+    /// Created with CREATE SOURCE: no INSERTs.
+    pub read_only: bool,
+}
+
+/// A persistent query: a CREATE ... AS SELECT or INSERT INTO ... SELECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMeta {
+    pub id: String,
+    pub sql: String,
+    pub sink: String,
+    pub sink_topic: String,
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{kind} {name} does not exist")]
+    UnknownSource { kind: &'static str, name: String },
+    #[error("Cannot add {kind} '{name}': A {existing} with the same name already exists")]
+    SourceExists { kind: &'static str, existing: &'static str, name: String },
+    #[error("Cannot drop {name}.\nThe following queries read from this source: [{readers}].\nThe following queries write into this source: [{writers}].\nYou need to terminate them before dropping {name}.")]
+    SourceInUse { name: String, readers: String, writers: String },
+    #[error("Unknown queryId: {0}")]
+    UnknownQuery(String),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    #[error(transparent)]
+    Batch(#[from] crate::log::BatchError),
+    #[error("the command topic holds a record that cannot be read ({0}); it was written by an incompatible version")]
+    BadCommand(String),
+}
+
+#[derive(Default)]
+struct Inner {
+    sources: BTreeMap<String, Arc<DataSource>>,
+    queries: BTreeMap<String, Arc<QueryMeta>>,
+}
+
+/// The in-memory catalog; the engine keeps it in step with the command topic.
+#[derive(Default)]
+pub struct Catalog {
+    inner: RwLock<Inner>,
+}
+
+impl Catalog {
+    pub fn source(&self, name: &str) -> Option<Arc<DataSource>> {
+        self.inner.read().sources.get(name).cloned()
+    }
+
+    /// Looks a source up, with an error that names it.
+    pub fn require_source(&self, name: &str) -> Result<Arc<DataSource>, CatalogError> {
+        self.source(name).ok_or_else(|| CatalogError::UnknownSource { kind: "Stream or table", name: name.to_string() })
+    }
+
+    pub fn sources(&self) -> Vec<Arc<DataSource>> {
+        self.inner.read().sources.values().cloned().collect()
+    }
+
+    /// Adds or (with `replace`) replaces a source.
+    pub fn add_source(&self, source: DataSource, replace: bool) -> Result<(), CatalogError> {
+        let mut inner = self.inner.write();
+        if let Some(existing) = inner.sources.get(&source.name) {
+            if !replace {
+                return Err(CatalogError::SourceExists {
+                    kind: source.kind.title(),
+                    existing: existing.kind.title(),
+                    name: source.name.clone(),
+                });
+            }
+        }
+        inner.sources.insert(source.name.clone(), Arc::new(source));
+        Ok(())
+    }
+
+    /// Removes a source; refuses while queries read or write it.
+    pub fn drop_source(&self, name: &str) -> Result<Arc<DataSource>, CatalogError> {
+        let mut inner = self.inner.write();
+        if !inner.sources.contains_key(name) {
+            return Err(CatalogError::UnknownSource { kind: "Source", name: name.to_string() });
+        }
+        let readers: Vec<_> = inner.queries.values().filter(|q| q.sources.iter().any(|s| s == name)).map(|q| q.id.clone()).collect();
+        let writers: Vec<_> = inner.queries.values().filter(|q| q.sink == name).map(|q| q.id.clone()).collect();
+        if !readers.is_empty() || !writers.is_empty() {
+            return Err(CatalogError::SourceInUse { name: name.to_string(), readers: readers.join(", "), writers: writers.join(", ") });
+        }
+        Ok(inner.sources.remove(name).expect("checked above"))
+    }
+
+    pub fn add_query(&self, q: QueryMeta) {
+        self.inner.write().queries.insert(q.id.clone(), Arc::new(q));
+    }
+
+    pub fn remove_query(&self, id: &str) -> Result<Arc<QueryMeta>, CatalogError> {
+        self.inner.write().queries.remove(id).ok_or_else(|| CatalogError::UnknownQuery(id.to_string()))
+    }
+
+    pub fn query(&self, id: &str) -> Option<Arc<QueryMeta>> {
+        self.inner.read().queries.get(id).cloned()
+    }
+
+    pub fn queries(&self) -> Vec<Arc<QueryMeta>> {
+        self.inner.read().queries.values().cloned().collect()
+    }
+
+    /// Ids of queries reading from / writing into a source.
+    pub fn readers_and_writers(&self, name: &str) -> (Vec<String>, Vec<String>) {
+        let inner = self.inner.read();
+        let readers = inner.queries.values().filter(|q| q.sources.iter().any(|s| s == name)).map(|q| q.id.clone()).collect();
+        let writers = inner.queries.values().filter(|q| q.sink == name).map(|q| q.id.clone()).collect();
+        (readers, writers)
+    }
+}

@@ -1,0 +1,348 @@
+//! The statement engine: executes parsed statements against the catalog, the log and the
+//! query runtime, persisting catalog changes to the command topic first, and replays that
+//! topic on start. Results are ksqlDB's REST entities (JSON values).
+
+mod ddl;
+mod describe;
+mod insert;
+pub mod props;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::runtime::Handle;
+
+use crate::catalog::command_log::{Command, CommandLog};
+use crate::catalog::{Catalog, CatalogError};
+use crate::exec::push::PushQuery;
+use crate::exec::{ExecError, OffsetReset, Runtime};
+use crate::log::{Log, LogError};
+use crate::sql::ast::{ParsedStatement, Statement};
+use crate::sql::planner::{Purpose, plan_select};
+use crate::sql::{SqlError, parser};
+
+/// Engine settings (server defaults).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where new queries start when `auto.offset.reset` is not set (ksqlDB: latest).
+    pub default_offset_reset: OffsetReset,
+    pub service_id: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into() }
+    }
+}
+
+/// Per-request settings: `streamsProperties` and `sessionVariables`.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub properties: BTreeMap<String, String>,
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A statement was rejected (HTTP 400, error code 40001).
+    #[error("{message}")]
+    Statement { message: String, statement: String, entities: Vec<Value> },
+    /// SELECT or PRINT sent to /ksql (40002).
+    #[error("The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT")]
+    WrongEndpoint { statement: String, entities: Vec<Value> },
+    /// A malformed request (40000).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The server failed (50000).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SqlError> for EngineError {
+    fn from(e: SqlError) -> Self {
+        EngineError::Statement { message: e.to_string(), statement: String::new(), entities: Vec::new() }
+    }
+}
+
+impl From<CatalogError> for EngineError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Log(LogError::Io { .. }) | CatalogError::BadCommand(_) => EngineError::Internal(e.to_string()),
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
+        }
+    }
+}
+
+impl From<LogError> for EngineError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Io { .. } | LogError::Corrupt { .. } => EngineError::Internal(e.to_string()),
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
+        }
+    }
+}
+
+impl From<ExecError> for EngineError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::Log(l) => l.into(),
+            other => EngineError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl EngineError {
+    /// Attaches the statement text (and the entities of statements that ran before it).
+    fn for_statement(self, text: &str, done: &[Value]) -> EngineError {
+        match self {
+            EngineError::Statement { message, .. } => EngineError::Statement { message, statement: text.to_string(), entities: done.to_vec() },
+            EngineError::WrongEndpoint { .. } => EngineError::WrongEndpoint { statement: text.to_string(), entities: done.to_vec() },
+            other => other,
+        }
+    }
+}
+
+pub(crate) fn stmt_err(message: impl Into<String>) -> EngineError {
+    EngineError::Statement { message: message.into(), statement: String::new(), entities: Vec::new() }
+}
+
+pub struct Engine {
+    log: Arc<Log>,
+    catalog: Catalog,
+    runtime: Runtime,
+    commands: CommandLog,
+    config: EngineConfig,
+    /// Serializes catalog changes so the command topic order is the apply order.
+    ddl: Mutex<()>,
+}
+
+/// Replaces `${name}` with session variables.
+fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, EngineError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..end];
+        let value = vars
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| stmt_err(format!("Variable '{name}' is not defined; define it first with DEFINE {name} = 'value';")))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Engine {
+    /// Opens the engine over `log`, replaying the command topic: the catalog is rebuilt
+    /// and persistent queries restart from their committed offsets. Blocking.
+    pub fn open(log: Arc<Log>, handle: Handle, config: EngineConfig) -> Result<Engine, EngineError> {
+        let commands = CommandLog::open(&log)?;
+        let engine = Engine {
+            runtime: Runtime::new(log.clone(), handle),
+            catalog: Catalog::default(),
+            commands,
+            config,
+            log,
+            ddl: Mutex::new(()),
+        };
+        engine.replay()?;
+        Ok(engine)
+    }
+
+    fn replay(&self) -> Result<(), EngineError> {
+        let commands = self.commands.read_all()?;
+        let n = commands.len();
+        for (seq, cmd) in commands {
+            let parsed = match parser::parse(&cmd.statement) {
+                Ok(mut v) if v.len() == 1 => v.remove(0),
+                Ok(_) | Err(_) => {
+                    tracing::error!(seq, statement = %cmd.statement, "command topic holds an unparseable statement; skipped");
+                    continue;
+                }
+            };
+            let session = Session { properties: cmd.properties.clone(), variables: BTreeMap::new() };
+            if let Err(e) = self.apply(&parsed, &session, seq, cmd.query_id.as_deref(), true) {
+                tracing::warn!(seq, statement = %cmd.statement, "replaying a command failed: {e}");
+            }
+        }
+        // Start the queries that are still in the catalog.
+        let mut started = 0;
+        for q in self.catalog.queries() {
+            match self.start_query(&q) {
+                Ok(()) => started += 1,
+                Err(e) => tracing::error!(query = %q.id, "could not restart query: {e}"),
+            }
+        }
+        if n > 0 {
+            tracing::info!(commands = n, sources = self.catalog.sources().len(), queries = started, "restored the catalog from the command topic");
+        }
+        Ok(())
+    }
+
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Command statuses for /status: `type/`name`/action` -> SUCCESS.
+    pub fn command_statuses(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self.commands.read_all()?.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement)).collect())
+    }
+
+    fn offset_reset(&self, session: &Session) -> OffsetReset {
+        session
+            .properties
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("auto.offset.reset") || k.eq_ignore_ascii_case("ksql.streams.auto.offset.reset"))
+            .and_then(|(_, v)| OffsetReset::parse(v))
+            .unwrap_or(self.config.default_offset_reset)
+    }
+
+    /// Executes the statements of a /ksql request in order; stops at the first failure,
+    /// whose error carries the entities of the statements before it. Blocking.
+    pub fn execute(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
+        let parsed = parser::parse(sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.to_string(), entities: vec![] })?;
+        let mut entities = Vec::new();
+        for p in parsed {
+            let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
+                let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
+                let mut v = parser::parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
+                if v.len() != 1 {
+                    return Err(EngineError::Statement { message: "a variable expanded into more than one statement".into(), statement: text, entities });
+                }
+                v.remove(0)
+            } else {
+                p
+            };
+            match self.execute_one(&p, session) {
+                Ok(Some(v)) => entities.push(v),
+                Ok(None) => {}
+                Err(e) => return Err(e.for_statement(&p.text, &entities)),
+            }
+        }
+        Ok(entities)
+    }
+
+    fn execute_one(&self, p: &ParsedStatement, session: &mut Session) -> Result<Option<Value>, EngineError> {
+        match &p.statement {
+            Statement::Select(_) | Statement::Print { .. } => Err(EngineError::WrongEndpoint { statement: p.text.clone(), entities: vec![] }),
+            Statement::CreateSource { .. } | Statement::CreateAsSelect { .. } | Statement::InsertSelect { .. } | Statement::Drop { .. } | Statement::Terminate { .. } => {
+                self.change_catalog(p, session).map(Some)
+            }
+            Statement::InsertValues { target, columns, values } => {
+                self.insert_values(target, columns.as_deref(), values)?;
+                Ok(None)
+            }
+            Statement::Set { name, value } => {
+                session.properties.insert(name.clone(), value.clone());
+                Ok(None)
+            }
+            Statement::Unset { name } => {
+                session.properties.remove(name);
+                Ok(None)
+            }
+            Statement::Define { name, value } => {
+                session.variables.insert(name.clone(), value.clone());
+                Ok(None)
+            }
+            Statement::Undefine { name } => {
+                session.variables.remove(name);
+                Ok(None)
+            }
+            Statement::Show { kind, extended } => self.show(kind, *extended, &p.text, session).map(Some),
+            Statement::Describe { name, extended } => self.describe_source(&name.value, *extended, &p.text).map(Some),
+            Statement::DescribeAll { kind, extended } => self.describe_all(*kind, *extended, &p.text).map(Some),
+            Statement::DescribeFunction { name } => self.describe_function(&name.value, &p.text).map(Some),
+            Statement::ExplainQueryId(id) => self.explain_query(&id.value, &p.text).map(Some),
+            Statement::ExplainStatement(inner) => self.explain_statement(inner, &p.text).map(Some),
+        }
+    }
+
+    /// Validates a catalog change, appends it to the command topic, then applies it.
+    fn change_catalog(&self, p: &ParsedStatement, session: &Session) -> Result<Value, EngineError> {
+        let _guard = self.ddl.lock();
+        let seq = self.commands.end_offset();
+        let query_id = self.validate(p, seq)?;
+        let properties = session.properties.clone();
+        self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
+        let entity = self.apply(p, session, seq, query_id.as_deref(), false)?;
+        if let Some(id) = &query_id {
+            if let Some(q) = self.catalog.query(id) {
+                self.start_query(&q)?;
+            }
+        }
+        Ok(entity)
+    }
+
+    /// Runs one SELECT or PRINT for /query.
+    pub fn query(&self, sql: &str, session: &Session) -> Result<PushQuery, EngineError> {
+        let sql = substitute(sql, &session.variables)?;
+        let mut parsed = parser::parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
+        if parsed.len() != 1 {
+            return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
+        }
+        let p = parsed.remove(0);
+        let r = match &p.statement {
+            Statement::Select(q) => {
+                let pull = q.emit.is_none();
+                let purpose = if pull { Purpose::Pull } else { Purpose::Push };
+                let plan = plan_select(q, &self.catalog, purpose)?;
+                if pull && plan.source.kind == crate::catalog::SourceKind::Table {
+                    return Err(stmt_err("pull queries on tables are not supported yet; add EMIT CHANGES for a push query").for_statement(&p.text, &[]));
+                }
+                self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map_err(EngineError::from)
+            }
+            Statement::Print { topic, from_beginning, interval, limit } => {
+                let t = self.log.get_topic(&topic.value).ok_or_else(|| stmt_err(format!("Could not find topic '{}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.", topic.value)))?;
+                Ok(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit))
+            }
+            _ => Err(EngineError::BadRequest("/query accepts only SELECT and PRINT statements; send other statements to /ksql".into())),
+        };
+        r.map_err(|e| e.for_statement(&p.text, &[]))
+    }
+
+    /// Stops a transient query by id.
+    pub fn close_query(&self, id: &str) -> bool {
+        self.runtime.close_transient(id)
+    }
+
+    /// Stops all queries (server shutdown). Blocking.
+    pub fn shutdown(&self) {
+        self.runtime.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_substituted() {
+        let mut vars = BTreeMap::new();
+        vars.insert("topic".to_string(), "pv".to_string());
+        assert_eq!(substitute("PRINT '${topic}';", &vars).unwrap(), "PRINT 'pv';");
+        assert!(substitute("PRINT '${nope}';", &vars).is_err());
+    }
+}

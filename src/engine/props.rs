@@ -1,0 +1,150 @@
+//! `WITH (...)` properties of CREATE statements, checked against the names ksqlDB knows.
+
+use crate::format::{FormatKind, FormatSpec};
+use crate::log::FlushPolicy;
+use crate::sql::ast::{PropValue, Props};
+use crate::sql::SqlError;
+
+/// Properties of CREATE STREAM/TABLE [AS SELECT] and INSERT INTO.
+#[derive(Debug, Clone, Default)]
+pub struct SourceProps {
+    pub kafka_topic: Option<String>,
+    pub partitions: Option<i32>,
+    pub key_format: Option<FormatKind>,
+    pub value_format: Option<FormatKind>,
+    pub key_delimiter: Option<char>,
+    pub value_delimiter: Option<char>,
+    pub wrap_single_value: Option<bool>,
+    pub timestamp: Option<String>,
+    pub timestamp_format: Option<String>,
+    pub flush: Option<FlushPolicy>,
+}
+
+const KNOWN: &[&str] = &[
+    "KAFKA_TOPIC",
+    "PARTITIONS",
+    "REPLICAS",
+    "KEY_FORMAT",
+    "VALUE_FORMAT",
+    "FORMAT",
+    "KEY_DELIMITER",
+    "VALUE_DELIMITER",
+    "WRAP_SINGLE_VALUE",
+    "TIMESTAMP",
+    "TIMESTAMP_FORMAT",
+    "FLUSH",
+    "FLUSH_INTERVAL_MS",
+    "RETENTION_MS",
+    "KEY_SCHEMA_ID",
+    "VALUE_SCHEMA_ID",
+    "VALUE_AVRO_SCHEMA_FULL_NAME",
+    "KEY_SCHEMA_FULL_NAME",
+    "VALUE_SCHEMA_FULL_NAME",
+];
+
+fn delimiter(v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError> {
+    let s = v.as_text();
+    match s.to_ascii_uppercase().as_str() {
+        "TAB" => return Ok('\t'),
+        "SPACE" => return Ok(' '),
+        _ => {}
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(SqlError::at(pos, format!("invalid delimiter '{s}'"), Some("use a single character, or 'TAB' or 'SPACE'".into()))),
+    }
+}
+
+impl SourceProps {
+    pub fn parse(props: &Props) -> Result<SourceProps, SqlError> {
+        let mut out = SourceProps::default();
+        let mut flush_interval = None;
+        let mut flush_name = None;
+        for (name, value, pos) in &props.0 {
+            let pos = *pos;
+            let text = value.as_text();
+            let format = |s: &str| FormatKind::parse(s).map_err(|e| SqlError::at(pos, e.to_string(), None));
+            match name.as_str() {
+                "KAFKA_TOPIC" => out.kafka_topic = Some(text),
+                "PARTITIONS" => {
+                    let n: i32 = text.parse().map_err(|_| SqlError::at(pos, format!("PARTITIONS must be a positive whole number, got '{text}'"), None))?;
+                    if n < 1 {
+                        return Err(SqlError::at(pos, format!("PARTITIONS must be at least 1, got {n}"), None));
+                    }
+                    out.partitions = Some(n);
+                }
+                "REPLICAS" => {}
+                "KEY_FORMAT" => out.key_format = Some(format(&text)?),
+                "VALUE_FORMAT" => out.value_format = Some(format(&text)?),
+                "FORMAT" => {
+                    let f = format(&text)?;
+                    out.key_format = Some(f);
+                    out.value_format = Some(f);
+                }
+                "KEY_DELIMITER" => out.key_delimiter = Some(delimiter(value, pos)?),
+                "VALUE_DELIMITER" => out.value_delimiter = Some(delimiter(value, pos)?),
+                "WRAP_SINGLE_VALUE" => {
+                    out.wrap_single_value = Some(match value {
+                        PropValue::Boolean(b) => *b,
+                        _ => match text.to_ascii_lowercase().as_str() {
+                            "true" => true,
+                            "false" => false,
+                            _ => return Err(SqlError::at(pos, "WRAP_SINGLE_VALUE must be true or false", None)),
+                        },
+                    })
+                }
+                "TIMESTAMP" => out.timestamp = Some(text.to_uppercase()),
+                "TIMESTAMP_FORMAT" => out.timestamp_format = Some(text),
+                "FLUSH" => flush_name = Some((text, pos)),
+                "FLUSH_INTERVAL_MS" => {
+                    flush_interval = Some(text.parse::<u64>().map_err(|_| SqlError::at(pos, "FLUSH_INTERVAL_MS must be a whole number of milliseconds", None))?)
+                }
+                other if KNOWN.contains(&other) => {}
+                other => {
+                    return Err(SqlError::at(
+                        pos,
+                        format!("Invalid config variable(s) in the WITH clause: {other}"),
+                        Some("valid properties are KAFKA_TOPIC, PARTITIONS, REPLICAS, KEY_FORMAT, VALUE_FORMAT, FORMAT, KEY_DELIMITER, VALUE_DELIMITER, WRAP_SINGLE_VALUE, TIMESTAMP, TIMESTAMP_FORMAT, FLUSH, FLUSH_INTERVAL_MS".into()),
+                    ));
+                }
+            }
+        }
+        if let Some((name, pos)) = flush_name {
+            out.flush = Some(FlushPolicy::parse(&name, flush_interval).map_err(|e| SqlError::at(pos, e, None))?);
+        } else if let Some(ms) = flush_interval {
+            out.flush = Some(FlushPolicy::Interval(ms));
+        }
+        if out.wrap_single_value == Some(true) && out.value_format == Some(FormatKind::Delimited) {
+            return Err(SqlError::invalid("Format 'DELIMITED' does not support 'WRAP_SINGLE_VALUE' set to 'true'.", None));
+        }
+        Ok(out)
+    }
+
+    /// The key format, defaulting to `default`.
+    pub fn key_spec(&self, default: &FormatSpec) -> FormatSpec {
+        let mut spec = match self.key_format {
+            Some(k) => FormatSpec::new(k),
+            None => default.clone(),
+        };
+        if let Some(d) = self.key_delimiter {
+            spec.delimiter = d;
+        }
+        spec
+    }
+
+    /// The value format, defaulting to `default`.
+    pub fn value_spec(&self, default: &FormatSpec) -> FormatSpec {
+        let mut spec = match self.value_format {
+            Some(k) => FormatSpec::new(k),
+            None => default.clone(),
+        };
+        if let Some(d) = self.value_delimiter {
+            spec.delimiter = d;
+        }
+        if let Some(w) = self.wrap_single_value {
+            spec.wrap_single_value = w;
+        }
+        spec
+    }
+}

@@ -1,0 +1,281 @@
+//! The continuous query runtime: tasks per source partition that read the log, run the
+//! compiled operators on Arrow batches and write to sink topics or client channels.
+
+pub mod expr;
+pub mod print;
+pub mod push;
+pub mod sink;
+pub mod source;
+pub mod stats;
+pub mod task;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::catalog::DataSource;
+use crate::log::{Log, LogError, Topic};
+use crate::sql::planner::SelectPlan;
+use push::{CHANNEL_MESSAGES, PushQuery, PushShared};
+use sink::{TopicSink, task_producer_id};
+use source::SourceDecoder;
+use stats::{QueryState, QueryStats};
+use task::{ClientOutput, Output, Task, drive, load_checkpoint};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Batch(#[from] crate::log::BatchError),
+    #[error(transparent)]
+    Format(#[from] crate::format::FormatError),
+    #[error("internal error in the query runtime: {0}")]
+    Internal(String),
+}
+
+/// Where a query without committed offsets starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+}
+
+impl OffsetReset {
+    pub fn parse(s: &str) -> Option<OffsetReset> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "earliest" => Some(OffsetReset::Earliest),
+            "latest" => Some(OffsetReset::Latest),
+            _ => None,
+        }
+    }
+}
+
+struct Running {
+    stats: Arc<QueryStats>,
+    cancel: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Transient {
+    shared: Arc<PushShared>,
+    stats: Arc<QueryStats>,
+}
+
+/// Runs persistent and transient queries on the tokio runtime it was created on.
+pub struct Runtime {
+    log: Arc<Log>,
+    handle: Handle,
+    persistent: Mutex<HashMap<String, Running>>,
+    transient: Arc<Mutex<HashMap<String, Transient>>>,
+}
+
+fn transient_id(source: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in t.to_be_bytes().into_iter().chain(n.to_be_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("transient_{source}_{}", h >> 1)
+}
+
+impl Runtime {
+    pub fn new(log: Arc<Log>, handle: Handle) -> Runtime {
+        Runtime { log, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// Starts a persistent query writing into `sink` (whose topic is `sink_topic`).
+    /// Each source partition resumes from its committed offset, or `reset` when it has
+    /// none (which is committed at once, so a restart resumes from the same place).
+    /// Blocking.
+    pub fn start_persistent(
+        &self,
+        query_id: &str,
+        plan: Arc<SelectPlan>,
+        sink: &DataSource,
+        sink_topic: Arc<Topic>,
+        reset: OffsetReset,
+    ) -> Result<(), ExecError> {
+        let source_topic = self.log.topic(&plan.source.topic)?;
+        let stats = Arc::new(QueryStats::default());
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for part in source_topic.partitions() {
+            let (position, checkpoint) = match load_checkpoint(&self.log, query_id, source_topic.name(), part.id()) {
+                Some(c) => c,
+                None => {
+                    let start = match reset {
+                        OffsetReset::Earliest => part.start_offset(),
+                        OffsetReset::Latest => part.end_offset(),
+                    };
+                    let cp = sink::SinkCheckpoint::default();
+                    let meta = serde_json::to_string(&cp).map_err(|e| ExecError::Internal(e.to_string()))?;
+                    self.log.offsets().commit(query_id, &[(source_topic.name(), part.id(), start, &meta)])?;
+                    (start, cp)
+                }
+            };
+            let producer_id = task_producer_id(query_id, part.id());
+            let sink_writer = TopicSink::new(sink_topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer_id, &checkpoint);
+            stats.set_progress(part.id(), position, part.end_offset());
+            let task = Task {
+                query_id: query_id.to_string(),
+                partition: part.clone(),
+                position,
+                stop_at: None,
+                decoder: SourceDecoder::new(&plan.source, part.id()),
+                plan: plan.clone(),
+                output: Output::Topic { sink: sink_writer, log: self.log.clone() },
+                stats: stats.clone(),
+            };
+            tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+        }
+        self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
+        Ok(())
+    }
+
+    /// Stops a persistent query and waits for its tasks. Blocking.
+    pub fn stop_persistent(&self, query_id: &str) -> bool {
+        let Some(running) = self.persistent.lock().remove(query_id) else { return false };
+        running.cancel.send_replace(true);
+        running.stats.set_state(QueryState::Terminated);
+        for t in running.tasks {
+            let _ = self.handle.block_on(t);
+        }
+        true
+    }
+
+    pub fn is_running(&self, query_id: &str) -> bool {
+        self.persistent.lock().contains_key(query_id)
+    }
+
+    pub fn stats(&self, query_id: &str) -> Option<Arc<QueryStats>> {
+        if let Some(r) = self.persistent.lock().get(query_id) {
+            return Some(r.stats.clone());
+        }
+        self.transient.lock().get(query_id).map(|t| t.stats.clone())
+    }
+
+    /// Ids of running transient queries.
+    pub fn transient_ids(&self) -> Vec<String> {
+        self.transient.lock().keys().cloned().collect()
+    }
+
+    /// Starts a push query (`pull` = read to the current end and finish).
+    pub fn start_push(&self, plan: Arc<SelectPlan>, reset: OffsetReset, pull: bool) -> Result<PushQuery, ExecError> {
+        let topic = self.log.topic(&plan.source.topic)?;
+        let id = transient_id(&plan.source.name);
+        let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
+        let (shared, cancel_rx) = PushShared::new();
+        let shared = Arc::new(shared);
+        let stats = Arc::new(QueryStats::default());
+        let remaining = plan.limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
+        if remaining.as_ref().is_some_and(|r| r.load(Ordering::SeqCst) == 0) {
+            shared.limit_reached();
+        }
+        let mut handles = Vec::new();
+        for part in topic.partitions() {
+            let end = part.end_offset();
+            let position = if pull || reset == OffsetReset::Earliest { part.start_offset() } else { end };
+            let task = Task {
+                query_id: id.clone(),
+                partition: part.clone(),
+                position,
+                stop_at: pull.then_some(end),
+                decoder: SourceDecoder::new(&plan.source, part.id()),
+                plan: plan.clone(),
+                output: Output::Client(ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone() }),
+                stats: stats.clone(),
+            };
+            handles.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+        }
+        self.supervise(id.clone(), handles, tx, shared.clone(), stats, pull);
+        Ok(PushQuery {
+            id,
+            header_schema: plan.header_schema(false),
+            column_names: plan.columns.iter().map(|c| c.name.clone()).collect(),
+            column_types: plan.columns.iter().map(|c| c.expr.ty.to_string()).collect(),
+            rx,
+            shared,
+            is_print: false,
+        })
+    }
+
+    /// Starts PRINT on a topic.
+    pub fn start_print(&self, topic: Arc<Topic>, from_beginning: bool, interval: u64, limit: Option<u64>) -> PushQuery {
+        let id = transient_id(&format!("PRINT_{}", topic.name()));
+        let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
+        let (shared, cancel_rx) = PushShared::new();
+        let shared = Arc::new(shared);
+        let stats = Arc::new(QueryStats::default());
+        let remaining = limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
+        if limit == Some(0) {
+            shared.limit_reached();
+        }
+        let header_done = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        for part in topic.partitions() {
+            let task = print::PrintTask {
+                name: id.clone(),
+                partition: part.clone(),
+                position: if from_beginning { part.start_offset() } else { part.end_offset() },
+                interval,
+                seen: 0,
+                out: ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone() },
+                stats: stats.clone(),
+                header_done: header_done.clone(),
+            };
+            handles.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+        }
+        self.supervise(id.clone(), handles, tx, shared.clone(), stats, false);
+        PushQuery { id, header_schema: String::new(), column_names: vec![], column_types: vec![], rx, shared, is_print: true }
+    }
+
+    /// Waits for a transient query's tasks, records how it ended, then releases the
+    /// channel so the client sees the end.
+    fn supervise(&self, id: String, handles: Vec<JoinHandle<()>>, tx: mpsc::Sender<Vec<String>>, shared: Arc<PushShared>, stats: Arc<QueryStats>, pull: bool) {
+        self.transient.lock().insert(id.clone(), Transient { shared: shared.clone(), stats });
+        let registry = self.transient.clone();
+        self.handle.spawn(async move {
+            for h in handles {
+                let _ = h.await;
+            }
+            if pull {
+                shared.completed();
+            } else {
+                shared.close();
+            }
+            registry.lock().remove(&id);
+            drop(tx);
+        });
+    }
+
+    /// Stops a transient query (close-query). Returns false for an unknown id.
+    pub fn close_transient(&self, id: &str) -> bool {
+        match self.transient.lock().get(id) {
+            Some(t) => {
+                t.shared.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops everything (server shutdown). Blocking.
+    pub fn shutdown(&self) {
+        let ids: Vec<String> = self.persistent.lock().keys().cloned().collect();
+        for id in ids {
+            self.stop_persistent(&id);
+        }
+        for t in self.transient.lock().values() {
+            t.shared.close();
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Transient queries (push, pull over streams, PRINT): a client's private set of tasks
+//! feeding one bounded channel. A client that cannot keep up is cut off with an error
+//! instead of slowing the pipeline or growing memory.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+
+/// Rows (or PRINT lines) per message; each message is one task step's output.
+pub const CHANNEL_MESSAGES: usize = 256;
+
+/// How a transient query ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Final {
+    /// A normal end with ksqlDB's final message ("Limit Reached", "Query Completed").
+    Completed(&'static str),
+    Error(String),
+    /// Closed by /close-query or server shutdown.
+    Closed,
+}
+
+/// State shared by a transient query's tasks, supervisor and client.
+pub struct PushShared {
+    finished: AtomicBool,
+    final_state: Mutex<Option<Final>>,
+    cancel: watch::Sender<bool>,
+}
+
+impl PushShared {
+    pub fn new() -> (PushShared, watch::Receiver<bool>) {
+        let (cancel, rx) = watch::channel(false);
+        (PushShared { finished: AtomicBool::new(false), final_state: Mutex::new(None), cancel }, rx)
+    }
+
+    fn finish(&self, f: Final) {
+        let mut s = self.final_state.lock();
+        if s.is_none() {
+            *s = Some(f);
+        }
+        self.finished.store(true, Ordering::Release);
+        self.cancel.send_replace(true);
+    }
+
+    pub fn limit_reached(&self) {
+        self.finish(Final::Completed("Limit Reached"));
+    }
+
+    pub fn completed(&self) {
+        self.finish(Final::Completed("Query Completed"));
+    }
+
+    pub fn overflow(&self) {
+        self.finish(Final::Error(
+            "the client did not read results fast enough and was disconnected; read faster or add a LIMIT/WHERE to reduce the rows".into(),
+        ));
+    }
+
+    pub fn close(&self) {
+        self.finish(Final::Closed);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// How the query ended (once the row channel is exhausted).
+    pub fn final_state(&self) -> Option<Final> {
+        self.final_state.lock().clone()
+    }
+
+    pub fn cancel_receiver(&self) -> watch::Receiver<bool> {
+        self.cancel.subscribe()
+    }
+}
+
+/// A running transient query as its client sees it.
+pub struct PushQuery {
+    pub id: String,
+    /// `` `A` STRING, `B` BIGINT `` for ksqlDB's header.
+    pub header_schema: String,
+    pub column_names: Vec<String>,
+    pub column_types: Vec<String>,
+    pub rx: mpsc::Receiver<Vec<String>>,
+    pub shared: std::sync::Arc<PushShared>,
+    /// Whether this is a PRINT (rows are text lines).
+    pub is_print: bool,
+}

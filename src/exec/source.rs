@@ -1,0 +1,192 @@
+//! The source operator: turns record batches read from a partition into Arrow batches with
+//! the source's key and value columns and the pseudo-columns ROWTIME, ROWPARTITION and
+//! ROWOFFSET. Records that do not decode are reported with their offset and skipped.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, SchemaRef};
+
+use crate::catalog::DataSource;
+use crate::format::{RowDecoder, Role};
+use crate::log::batch::{self, BatchHeader, RecordIter};
+
+/// A record that could not be used, by offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub partition: i32,
+    pub offset: i64,
+    pub message: String,
+}
+
+/// What one call to `SourceDecoder::decode` produced.
+pub struct Decoded {
+    /// Rows in offset order; `None` when no record survived.
+    pub batch: Option<RecordBatch>,
+    /// The offset after the last record looked at.
+    pub next_offset: i64,
+    /// Records looked at (including bad ones).
+    pub records: usize,
+    pub errors: Vec<RecordError>,
+}
+
+pub struct SourceDecoder {
+    schema: SchemaRef,
+    key_decoder: Box<dyn RowDecoder>,
+    value_decoder: Box<dyn RowDecoder>,
+    key_count: usize,
+    /// Column (index in `schema`) that holds event time, when not the record timestamp.
+    timestamp_column: Option<usize>,
+    partition: i32,
+}
+
+impl SourceDecoder {
+    pub fn new(source: &DataSource, partition: i32) -> SourceDecoder {
+        let keys: Vec<_> = source.schema.key_columns().collect();
+        let values: Vec<_> = source.schema.value_columns().collect();
+        let schema = source.schema.query_arrow_schema();
+        let timestamp_column = source.timestamp.as_ref().and_then(|t| schema.index_of(&t.column).ok());
+        SourceDecoder {
+            key_decoder: source.key_format.decoder(&keys, Role::Key),
+            value_decoder: source.value_format.decoder(&values, Role::Value),
+            key_count: keys.len(),
+            schema,
+            timestamp_column,
+            partition,
+        }
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Decodes the records with offset >= `from` in `data` (whole record batches).
+    pub fn decode(&mut self, data: &[u8], from: i64) -> Decoded {
+        let mut keys: Vec<Option<&[u8]>> = Vec::new();
+        let mut values: Vec<Option<&[u8]>> = Vec::new();
+        let mut timestamps: Vec<i64> = Vec::new();
+        let mut offsets: Vec<i64> = Vec::new();
+        let mut errors = Vec::new();
+        let mut next_offset = from;
+        let mut records = 0usize;
+        for b in batch::split_batches(data) {
+            let header = match BatchHeader::parse(b) {
+                Ok(h) => h,
+                Err(e) => {
+                    errors.push(RecordError { partition: self.partition, offset: next_offset, message: e.to_string() });
+                    break;
+                }
+            };
+            next_offset = next_offset.max(header.last_offset() + 1);
+            if header.is_control() {
+                continue;
+            }
+            let iter = match RecordIter::new(b) {
+                Ok(it) => it,
+                Err(e) => {
+                    errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() });
+                    continue;
+                }
+            };
+            for r in iter {
+                match r {
+                    Ok(r) if r.offset < from => {}
+                    Ok(r) => {
+                        records += 1;
+                        if r.value.is_none() {
+                            // A stream has no tombstones: a record without a value carries no row.
+                            continue;
+                        }
+                        keys.push(r.key);
+                        values.push(r.value);
+                        timestamps.push(r.timestamp);
+                        offsets.push(r.offset);
+                    }
+                    Err(e) => {
+                        errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() });
+                        break;
+                    }
+                }
+            }
+        }
+        if values.is_empty() {
+            return Decoded { batch: None, next_offset, records, errors };
+        }
+        let v = self.value_decoder.decode(&values);
+        for (i, msg) in &v.errors {
+            errors.push(RecordError { partition: self.partition, offset: offsets[*i as usize], message: format!("value: {msg}") });
+        }
+        let kept_keys: Vec<Option<&[u8]>> = v.kept.iter().map(|&i| keys[i as usize]).collect();
+        let k = if self.key_count > 0 { Some(self.key_decoder.decode(&kept_keys)) } else { None };
+        // Rows (positions in v.kept) whose key also decoded.
+        let (rows, key_columns): (Vec<u32>, Vec<ArrayRef>) = match &k {
+            Some(k) => {
+                for (i, msg) in &k.errors {
+                    let orig = v.kept[*i as usize] as usize;
+                    errors.push(RecordError { partition: self.partition, offset: offsets[orig], message: format!("key: {msg}") });
+                }
+                (k.kept.clone(), k.columns.clone())
+            }
+            None => ((0..v.kept.len() as u32).collect(), Vec::new()),
+        };
+        if rows.is_empty() {
+            errors.sort_by_key(|e| e.offset);
+            return Decoded { batch: None, next_offset, records, errors };
+        }
+        let take_idx = UInt32Array::from(rows.clone());
+        let all_rows = rows.len() == v.kept.len();
+        let value_columns: Vec<ArrayRef> = if all_rows {
+            v.columns.clone()
+        } else {
+            v.columns.iter().map(|c| take(c, &take_idx, None).expect("indices in range")).collect()
+        };
+        let source_rows: Vec<usize> = rows.iter().map(|&r| v.kept[r as usize] as usize).collect();
+        let mut columns: Vec<ArrayRef> = key_columns;
+        columns.extend(value_columns);
+        let n = source_rows.len();
+        let mut rowtime: Vec<i64> = source_rows.iter().map(|&i| timestamps[i]).collect();
+        let mut keep_mask: Option<Vec<bool>> = None;
+        if let Some(tc) = self.timestamp_column {
+            let col = &columns[tc];
+            let ms: Option<Int64Array> = match col.data_type() {
+                DataType::Int64 => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+                DataType::Timestamp(_, _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+                _ => None,
+            };
+            let mut mask = vec![true; n];
+            for (row, ts) in rowtime.iter_mut().enumerate() {
+                match ms.as_ref().filter(|a| a.is_valid(row)) {
+                    Some(a) if a.value(row) >= 0 => *ts = a.value(row),
+                    _ => {
+                        mask[row] = false;
+                        errors.push(RecordError {
+                            partition: self.partition,
+                            offset: offsets[source_rows[row]],
+                            message: "the timestamp column is null or not a valid timestamp; the record was skipped".into(),
+                        });
+                    }
+                }
+            }
+            if mask.iter().any(|m| !m) {
+                keep_mask = Some(mask);
+            }
+        }
+        columns.push(Arc::new(Int64Array::from(rowtime)));
+        columns.push(Arc::new(Int32Array::from(vec![self.partition; n])));
+        columns.push(Arc::new(Int64Array::from(source_rows.iter().map(|&i| offsets[i]).collect::<Vec<_>>())));
+        let mut batch = match RecordBatch::try_new(self.schema.clone(), columns) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(RecordError { partition: self.partition, offset: from, message: format!("internal decode error: {e}") });
+                return Decoded { batch: None, next_offset, records, errors };
+            }
+        };
+        if let Some(mask) = keep_mask {
+            let mask = arrow::array::BooleanArray::from(mask);
+            batch = arrow::compute::filter_record_batch(&batch, &mask).expect("mask matches the batch");
+        }
+        errors.sort_by_key(|e| e.offset);
+        Decoded { batch: (batch.num_rows() > 0).then_some(batch), next_offset, records, errors }
+    }
+}

@@ -1,0 +1,257 @@
+//! A query task: one source partition of one query. It waits for new records, then on a
+//! blocking thread reads them, decodes, filters and projects, and hands the rows to its
+//! output — a sink topic (persistent queries, which then commit the source offset with
+//! the sink's sequence numbers) or a client channel (push and pull queries).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arrow::array::{AsArray, Int64Array};
+use arrow::compute::take;
+use tokio::sync::{mpsc, watch};
+
+use super::ExecError;
+use super::expr::filter_project;
+use super::push::PushShared;
+use super::sink::{SinkCheckpoint, TopicSink};
+use super::source::SourceDecoder;
+use super::stats::QueryStats;
+use crate::format::json::encode_json_arrays;
+use crate::log::{Log, LogError, PartitionLog};
+use crate::sql::planner::SelectPlan;
+
+/// Bytes read from the log per step.
+const READ_BYTES: usize = 1 << 20;
+
+pub enum Output {
+    Topic { sink: TopicSink, log: Arc<Log> },
+    Client(ClientOutput),
+}
+
+/// Rows for a push or pull query's client.
+pub struct ClientOutput {
+    pub tx: mpsc::Sender<Vec<String>>,
+    /// Rows still allowed under LIMIT (shared by the query's tasks).
+    pub remaining: Option<Arc<AtomicI64>>,
+    pub shared: Arc<PushShared>,
+}
+
+pub enum StepOutcome {
+    Progress,
+    /// The task has nothing more to do (pull query at its end, LIMIT reached, client gone).
+    Finished,
+}
+
+pub struct Task {
+    pub query_id: String,
+    pub partition: Arc<PartitionLog>,
+    pub position: i64,
+    /// Pull queries stop at the end offset seen when they started.
+    pub stop_at: Option<i64>,
+    pub decoder: SourceDecoder,
+    pub plan: Arc<SelectPlan>,
+    pub output: Output,
+    pub stats: Arc<QueryStats>,
+}
+
+impl Task {
+    fn source_topic(&self) -> &str {
+        self.partition.topic()
+    }
+
+    /// Reads and processes the next chunk. Blocking.
+    pub fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        let data = match self.partition.read(self.position, READ_BYTES) {
+            Ok(d) => d,
+            Err(LogError::OffsetOutOfRange { start, end, .. }) if self.position < start => {
+                tracing::warn!(query = %self.query_id, topic = self.source_topic(), from = self.position, to = start, end, "records before the log start were deleted; continuing from the log start");
+                self.position = start;
+                return Ok(StepOutcome::Progress);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if data.is_empty() {
+            return Ok(StepOutcome::Progress);
+        }
+        let mut decoded = self.decoder.decode(&data, self.position);
+        if let Some(stop) = self.stop_at {
+            decoded.next_offset = decoded.next_offset.min(stop);
+        }
+        self.stats.record_input(decoded.records);
+        self.stats.record_errors(&self.query_id, self.partition.topic(), &decoded.errors);
+        let mut finished = false;
+        if let Some(mut batch) = decoded.batch.take() {
+            if let Some(stop) = self.stop_at {
+                let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
+                let n = offsets.iter().take_while(|o| o.is_some_and(|o| o < stop)).count();
+                batch = batch.slice(0, n);
+            }
+            let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
+            let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &projection);
+            if !row_errors.is_empty() {
+                let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
+                let errs: Vec<_> = row_errors
+                    .into_iter()
+                    .map(|(row, message)| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(row), message })
+                    .collect();
+                self.stats.record_errors(&self.query_id, self.partition.topic(), &errs);
+            }
+            let n = projected.num_rows();
+            if n > 0 {
+                match &mut self.output {
+                    Output::Topic { sink, .. } => {
+                        let rowtime = batch.column(batch.num_columns() - 3);
+                        let ts = take(rowtime, &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+                        let ts: &Int64Array = ts.as_primitive();
+                        let appended = sink.write(&projected.columns, n, ts.values(), self.partition.id())?;
+                        self.stats.record_output(appended);
+                    }
+                    Output::Client(out) => {
+                        let mut rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;
+                        if let Some(rem) = &out.remaining {
+                            let before = rem.fetch_sub(rows.len() as i64, Ordering::SeqCst);
+                            if before <= rows.len() as i64 {
+                                rows.truncate(before.max(0) as usize);
+                                finished = true;
+                                out.shared.limit_reached();
+                            }
+                        }
+                        self.stats.record_output(rows.len() as u64);
+                        if !rows.is_empty() {
+                            match out.tx.try_send(rows) {
+                                Ok(()) => {}
+                                Err(mpsc::error::TrySendError::Full(_)) => {
+                                    out.shared.overflow();
+                                    return Ok(StepOutcome::Finished);
+                                }
+                                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(StepOutcome::Finished),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.position = decoded.next_offset;
+        if let Output::Topic { sink, log } = &self.output {
+            let meta = serde_json::to_string(&sink.checkpoint()).map_err(|e| ExecError::Internal(e.to_string()))?;
+            log.offsets().commit(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, &meta)])?;
+        }
+        self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());
+        if finished || self.stop_at.is_some_and(|s| self.position >= s) {
+            return Ok(StepOutcome::Finished);
+        }
+        Ok(StepOutcome::Progress)
+    }
+}
+
+/// The checkpoint a persistent task resumes from, if it committed one.
+pub fn load_checkpoint(log: &Log, query_id: &str, topic: &str, partition: i32) -> Option<(i64, SinkCheckpoint)> {
+    let c = log.offsets().fetch(query_id, topic, partition)?;
+    let cp = serde_json::from_str(&c.metadata).unwrap_or_default();
+    Some((c.offset, cp))
+}
+
+/// What `drive` needs of a task.
+pub trait PartitionTask: Send + 'static {
+    fn name(&self) -> &str;
+    fn partition(&self) -> &Arc<PartitionLog>;
+    fn position(&self) -> i64;
+    fn stop_at(&self) -> Option<i64>;
+    fn client(&self) -> Option<&ClientOutput>;
+    fn stats(&self) -> &Arc<QueryStats>;
+    /// Reads and processes the next chunk. Blocking.
+    fn step(&mut self) -> Result<StepOutcome, ExecError>;
+}
+
+impl PartitionTask for Task {
+    fn name(&self) -> &str {
+        &self.query_id
+    }
+    fn partition(&self) -> &Arc<PartitionLog> {
+        &self.partition
+    }
+    fn position(&self) -> i64 {
+        self.position
+    }
+    fn stop_at(&self) -> Option<i64> {
+        self.stop_at
+    }
+    fn client(&self) -> Option<&ClientOutput> {
+        match &self.output {
+            Output::Client(c) => Some(c),
+            Output::Topic { .. } => None,
+        }
+    }
+    fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+    fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        Task::step(self)
+    }
+}
+
+/// Runs a task until it finishes or is cancelled. Failures are recorded and retried.
+pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bool>) {
+    let mut end = task.partition().subscribe();
+    let stats = task.stats().clone();
+    loop {
+        if *cancel.borrow() {
+            break;
+        }
+        if let Some(out) = task.client() {
+            if out.tx.is_closed() || out.shared.is_finished() {
+                break;
+            }
+        }
+        if task.stop_at().is_some_and(|s| task.position() >= s) {
+            break;
+        }
+        if task.partition().is_deleted() {
+            stats.record_failure(format!("topic {} was deleted", task.partition().topic()));
+            break;
+        }
+        let available = *end.borrow_and_update();
+        if available <= task.position() {
+            let tx = task.client().map(|c| c.tx.clone());
+            let closed = async move {
+                match tx {
+                    Some(tx) => tx.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = end.changed() => if r.is_err() { break },
+                _ = cancel.changed() => {},
+                _ = closed => break,
+            }
+            continue;
+        }
+        let result = tokio::task::spawn_blocking(move || {
+            let r = task.step();
+            (task, r)
+        })
+        .await;
+        let (t, r) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                stats.record_failure(format!("query task panicked: {e}"));
+                tracing::error!("query task panicked: {e}");
+                return;
+            }
+        };
+        task = t;
+        match r {
+            Ok(StepOutcome::Progress) => stats.record_success(),
+            Ok(StepOutcome::Finished) => break,
+            Err(e) => {
+                tracing::warn!(query = %task.name(), "query task failed, retrying in 1s: {e}");
+                stats.record_failure(e.to_string());
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                    _ = cancel.changed() => {},
+                }
+            }
+        }
+    }
+}

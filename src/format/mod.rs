@@ -1,0 +1,279 @@
+//! Serialization formats: bytes in the log <-> Arrow columns.
+//!
+//! Decoders turn many record keys or values into Arrow arrays at once; a record that does
+//! not decode is reported by index with a reason and left out, never fatal. Encoders turn
+//! Arrow columns into one byte string per row.
+
+pub mod delimited;
+pub mod json;
+pub mod kafka;
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::{Field, Fields};
+
+use crate::catalog::types::{Column, SqlType};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("unknown format '{0}'; use JSON, DELIMITED, KAFKA or NONE")]
+    Unknown(String),
+    #[error("the {format} format is not supported yet; use JSON, DELIMITED, KAFKA or NONE")]
+    Unsupported { format: String },
+    #[error("the {format} format cannot hold {what}: {hint}")]
+    Incompatible { format: &'static str, what: String, hint: &'static str },
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatKind {
+    Json,
+    Delimited,
+    Kafka,
+    None,
+}
+
+impl FormatKind {
+    pub fn parse(s: &str) -> Result<FormatKind, FormatError> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "JSON" => Ok(FormatKind::Json),
+            "DELIMITED" => Ok(FormatKind::Delimited),
+            "KAFKA" => Ok(FormatKind::Kafka),
+            "NONE" => Ok(FormatKind::None),
+            f @ ("AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR") => Err(FormatError::Unsupported { format: f.to_string() }),
+            other => Err(FormatError::Unknown(other.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::Json => "JSON",
+            FormatKind::Delimited => "DELIMITED",
+            FormatKind::Kafka => "KAFKA",
+            FormatKind::None => "NONE",
+        }
+    }
+}
+
+/// A format with its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatSpec {
+    pub kind: FormatKind,
+    /// DELIMITED's field separator.
+    pub delimiter: char,
+    /// Whether a value with a single column is wrapped in an object (JSON's default).
+    pub wrap_single_value: bool,
+}
+
+/// Whether a format serializes a record's key or its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Key,
+    Value,
+}
+
+impl FormatSpec {
+    pub fn new(kind: FormatKind) -> Self {
+        FormatSpec { kind, delimiter: ',', wrap_single_value: true }
+    }
+
+    /// Checks that the format can hold these columns (as key when `is_key`).
+    pub fn check_columns(&self, columns: &[&Column], is_key: bool) -> Result<(), FormatError> {
+        let what = if is_key { "key" } else { "value" };
+        match self.kind {
+            FormatKind::None if !columns.is_empty() => Err(FormatError::Incompatible {
+                format: "NONE",
+                what: format!("{} {what} column(s)", columns.len()),
+                hint: "declare no columns of this kind, or choose another format",
+            }),
+            FormatKind::Kafka if columns.len() > 1 => Err(FormatError::Incompatible {
+                format: "KAFKA",
+                what: format!("{} {what} columns", columns.len()),
+                hint: "the KAFKA format holds a single column; use JSON or DELIMITED for more",
+            }),
+            FormatKind::Kafka => {
+                for c in columns {
+                    if !matches!(c.ty, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::String | SqlType::Bytes) {
+                        return Err(FormatError::Incompatible {
+                            format: "KAFKA",
+                            what: format!("column {} of type {}", c.name, c.ty),
+                            hint: "the KAFKA format supports INT, BIGINT, DOUBLE, STRING and BYTES",
+                        });
+                    }
+                }
+                Ok(())
+            }
+            FormatKind::Delimited => {
+                for c in columns {
+                    if matches!(c.ty, SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
+                        return Err(FormatError::Incompatible {
+                            format: "DELIMITED",
+                            what: format!("column {} of type {}", c.name, c.ty),
+                            hint: "DELIMITED holds only primitive types; use JSON for ARRAY, MAP and STRUCT",
+                        });
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a single column is written bare (not inside an object or record): always
+    /// for keys, and for values when `WRAP_SINGLE_VALUE=false`.
+    fn unwrapped(&self, columns: &[&Column], role: Role) -> bool {
+        columns.len() == 1 && (role == Role::Key || !self.wrap_single_value)
+    }
+
+    /// A decoder producing arrays for `columns` (in order).
+    pub fn decoder(&self, columns: &[&Column], role: Role) -> Box<dyn RowDecoder> {
+        let fields = fields_of(columns);
+        match self.kind {
+            FormatKind::Json => Box::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role))),
+            FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
+            FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
+            FormatKind::None => Box::new(NoneDecoder),
+        }
+    }
+
+    /// An encoder writing `columns` (in order).
+    pub fn encoder(&self, columns: &[&Column], role: Role) -> Box<dyn RowEncoder> {
+        let fields = fields_of(columns);
+        match self.kind {
+            FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
+            FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(fields, self.delimiter)),
+            FormatKind::Kafka => Box::new(kafka::KafkaEncoder::new(fields)),
+            FormatKind::None => Box::new(NoneEncoder),
+        }
+    }
+}
+
+fn fields_of(columns: &[&Column]) -> Fields {
+    columns.iter().map(|c| Field::new(&c.name, c.ty.to_arrow(), true)).collect::<Vec<_>>().into()
+}
+
+/// What a decoder made of a slice of inputs.
+#[derive(Debug, Default)]
+pub struct DecodedRows {
+    /// One array per column, with one row per index in `kept`.
+    pub columns: Vec<ArrayRef>,
+    /// Input indices that decoded, in order.
+    pub kept: Vec<u32>,
+    /// Input indices that did not decode, with the reason.
+    pub errors: Vec<(u32, String)>,
+}
+
+pub trait RowDecoder: Send {
+    /// Decodes inputs; `None` inputs (null keys or values) decode to all-null rows.
+    fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows;
+}
+
+/// Encoded rows sharing one buffer.
+#[derive(Debug, Default, Clone)]
+pub struct EncodedRows {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    nulls: Vec<bool>,
+}
+
+impl EncodedRows {
+    pub fn with_capacity(rows: usize) -> Self {
+        EncodedRows { buf: Vec::with_capacity(rows * 32), ends: Vec::with_capacity(rows), nulls: Vec::with_capacity(rows) }
+    }
+
+    /// The buffer to write the next row into; finish it with `end_row`.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    pub fn end_row(&mut self) {
+        self.ends.push(self.buf.len());
+        self.nulls.push(false);
+    }
+
+    pub fn push_null(&mut self) {
+        self.ends.push(self.buf.len());
+        self.nulls.push(true);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        if self.nulls[i] {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.buf[start..self.ends[i]])
+    }
+}
+
+pub trait RowEncoder: Send + Sync {
+    /// Encodes each row of `columns` (all the same length).
+    fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError>;
+}
+
+/// The NONE format: no columns, nothing stored.
+struct NoneDecoder;
+
+impl RowDecoder for NoneDecoder {
+    fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows {
+        DecodedRows { columns: Vec::new(), kept: (0..inputs.len() as u32).collect(), errors: Vec::new() }
+    }
+}
+
+struct NoneEncoder;
+
+impl RowEncoder for NoneEncoder {
+    fn encode(&self, _columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
+        let mut out = EncodedRows::with_capacity(rows);
+        for _ in 0..rows {
+            out.push_null();
+        }
+        Ok(out)
+    }
+}
+
+/// Casts text columns to typed columns row by row; a row whose text does not parse is
+/// reported. Shared by the text formats (DELIMITED, KAFKA strings).
+pub(crate) fn cast_text_column(
+    text: &arrow::array::StringArray,
+    target: &arrow::datatypes::DataType,
+) -> (ArrayRef, Vec<(usize, String)>) {
+    use arrow::array::Array;
+    use arrow::compute::{CastOptions, cast_with_options};
+    let opts = CastOptions { safe: true, ..Default::default() };
+    let casted = match target {
+        arrow::datatypes::DataType::Utf8 => std::sync::Arc::new(text.clone()) as ArrayRef,
+        arrow::datatypes::DataType::Boolean => {
+            let vals: arrow::array::BooleanArray = text
+                .iter()
+                .map(|v| v.and_then(|s| match s.trim().to_ascii_lowercase().as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => None,
+                }))
+                .collect();
+            std::sync::Arc::new(vals)
+        }
+        _ => match cast_with_options(text, target, &opts) {
+            Ok(a) => a,
+            Err(e) => {
+                let errs = (0..text.len()).map(|i| (i, e.to_string())).collect();
+                return (arrow::array::new_null_array(target, text.len()), errs);
+            }
+        },
+    };
+    let mut errors = Vec::new();
+    for i in 0..text.len() {
+        if text.is_valid(i) && casted.is_null(i) {
+            errors.push((i, format!("'{}' is not a valid {}", text.value(i), crate::catalog::types::SqlType::from_arrow(target).map(|t| t.to_string()).unwrap_or_else(|| target.to_string()))));
+        }
+    }
+    (casted, errors)
+}

@@ -1,0 +1,12 @@
+//! Eddy: a streaming SQL database in one binary.
+//!
+//! Layers, bottom up (a module uses only the ones before it in this list):
+//! `log` (partitioned log) → `format` (bytes <-> Arrow) → `catalog` (streams, tables,
+//! queries) → `sql` (parser, binder, planner; DataFusion lives here) → `exec` (continuous
+//! operators) → `engine` (executes statements) → `server` (REST, console) / `shell`.
+
+pub mod catalog;
+pub mod format;
+pub mod log;
+pub mod sql;
+pub mod exec;

@@ -1,0 +1,414 @@
+//! One segment of a partition: a file of record batches starting at `base_offset`, plus a
+//! sparse offset index (relative offset -> file position) kept in memory and written to
+//! `<base>.index` when the segment is sealed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use super::LogError;
+use super::batch::{self, BatchHeader, HEADER_LEN};
+
+/// Index entry: the batch starting at file position `position` has base offset
+/// `base_offset + relative_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub relative_offset: u32,
+    pub position: u32,
+}
+
+pub fn log_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.log")
+}
+
+fn index_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}.index")
+}
+
+/// A batch header seen while scanning a segment, with its position.
+#[derive(Debug, Clone, Copy)]
+pub struct ScannedBatch {
+    pub position: u64,
+    pub header: BatchHeader,
+}
+
+pub struct Segment {
+    base_offset: i64,
+    path: PathBuf,
+    file: File,
+    size: AtomicU64,
+    /// Offset after the last record in this segment (base_offset when empty).
+    next_offset: AtomicI64,
+    max_timestamp: AtomicI64,
+    index: RwLock<Vec<IndexEntry>>,
+    index_interval: u64,
+    bytes_since_index: AtomicU64,
+}
+
+impl Segment {
+    /// Creates a new empty segment file.
+    pub fn create(dir: &Path, base_offset: i64, index_interval: u64) -> Result<Segment, LogError> {
+        let path = dir.join(log_file_name(base_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| LogError::io(format!("creating segment {}", path.display()), e))?;
+        Ok(Segment {
+            base_offset,
+            path,
+            file,
+            size: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            index: RwLock::new(Vec::new()),
+            index_interval,
+            bytes_since_index: AtomicU64::new(0),
+        })
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is checked (length, CRC,
+    /// offset order) and the file is truncated after the last valid batch; `on_batch` sees
+    /// each valid batch header. Without `recover` the segment is trusted (it was sealed),
+    /// and its index is read from disk when present.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u64,
+        recover: bool,
+        on_batch: &mut dyn FnMut(&ScannedBatch),
+    ) -> Result<Segment, LogError> {
+        let path = dir.join(log_file_name(base_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LogError::io(format!("opening segment {}", path.display()), e))?;
+        let seg = Segment {
+            base_offset,
+            path,
+            file,
+            size: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            index: RwLock::new(Vec::new()),
+            index_interval,
+            bytes_since_index: AtomicU64::new(0),
+        };
+        if !recover && seg.load_index_file(dir)? {
+            let len = seg.file_len()?;
+            seg.size.store(len, Ordering::Release);
+            // The next offset of a sealed segment comes from its last batch.
+            let last_pos = seg.index.read().last().map(|e| u64::from(e.position)).unwrap_or(0);
+            seg.scan(last_pos, false, &mut |b| {
+                seg.next_offset.store(b.header.last_offset() + 1, Ordering::Release);
+                seg.max_timestamp.fetch_max(b.header.max_timestamp, Ordering::AcqRel);
+            })?;
+            return Ok(seg);
+        }
+        let valid = seg.scan(0, recover, &mut |b| {
+            seg.note_batch(b.position, b.header.total_len() as u64, &b.header);
+            on_batch(b);
+        })?;
+        let len = seg.file_len()?;
+        if valid < len {
+            tracing::warn!(
+                segment = %seg.path.display(),
+                valid_bytes = valid,
+                file_bytes = len,
+                "truncating torn or corrupt tail of segment after an unclean shutdown"
+            );
+            seg.file
+                .set_len(valid)
+                .map_err(|e| LogError::io(format!("truncating {}", seg.path.display()), e))?;
+            seg.file
+                .sync_all()
+                .map_err(|e| LogError::io(format!("syncing {}", seg.path.display()), e))?;
+        }
+        seg.size.store(valid, Ordering::Release);
+        Ok(seg)
+    }
+
+    fn file_len(&self) -> Result<u64, LogError> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| LogError::io(format!("reading size of {}", self.path.display()), e))
+    }
+
+    fn load_index_file(&self, dir: &Path) -> Result<bool, LogError> {
+        let path = dir.join(index_file_name(self.base_offset));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(LogError::io(format!("reading index {}", path.display()), e)),
+        };
+        if bytes.len() % 8 != 0 {
+            return Ok(false);
+        }
+        let entries = bytes
+            .chunks_exact(8)
+            .map(|c| IndexEntry {
+                relative_offset: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
+                position: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect();
+        *self.index.write() = entries;
+        Ok(true)
+    }
+
+    /// Scans batches sequentially from `from`; returns the end of the last valid batch.
+    /// With `check`, CRCs and offset order are verified and scanning stops at the first bad
+    /// batch; without it, scanning stops at the first unreadable header.
+    fn scan(&self, from: u64, check: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<u64, LogError> {
+        let len = self.file_len()?;
+        let mut reader = BufReader::with_capacity(1 << 20, &self.file);
+        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from))
+            .map_err(|e| LogError::io(format!("seeking {}", self.path.display()), e))?;
+        let mut pos = from;
+        let mut expected_next: Option<i64> = None;
+        let mut buf = Vec::new();
+        loop {
+            if len - pos < HEADER_LEN as u64 {
+                break;
+            }
+            let mut head = [0u8; HEADER_LEN];
+            if reader.read_exact(&mut head).is_err() {
+                break;
+            }
+            let Ok(header) = BatchHeader::parse(&head) else { break };
+            let total = header.total_len() as u64;
+            if pos + total > len {
+                break;
+            }
+            if check {
+                if header.base_offset < self.base_offset
+                    || expected_next.is_some_and(|n| header.base_offset < n)
+                {
+                    break;
+                }
+                buf.clear();
+                buf.extend_from_slice(&head);
+                buf.resize(total as usize, 0);
+                if reader.read_exact(&mut buf[HEADER_LEN..]).is_err() {
+                    break;
+                }
+                if batch::verify_crc(&buf).is_err() {
+                    break;
+                }
+            } else {
+                let rest = total - HEADER_LEN as u64;
+                if std::io::Seek::seek_relative(&mut reader, rest as i64).is_err() {
+                    break;
+                }
+            }
+            on_batch(&ScannedBatch { position: pos, header });
+            expected_next = Some(header.last_offset() + 1);
+            pos += total;
+        }
+        Ok(pos)
+    }
+
+    /// Records a batch appended (or found) at `position` in the in-memory index.
+    fn note_batch(&self, position: u64, len: u64, header: &BatchHeader) {
+        let since = self.bytes_since_index.load(Ordering::Relaxed);
+        if position == 0 || since >= self.index_interval {
+            self.index.write().push(IndexEntry {
+                relative_offset: (header.base_offset - self.base_offset) as u32,
+                position: position as u32,
+            });
+            self.bytes_since_index.store(len, Ordering::Relaxed);
+        } else {
+            self.bytes_since_index.store(since + len, Ordering::Relaxed);
+        }
+        self.next_offset.store(header.last_offset() + 1, Ordering::Release);
+        self.max_timestamp.fetch_max(header.max_timestamp, Ordering::AcqRel);
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Acquire)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends whole batches (already stamped with their offsets). Only the partition's
+    /// writer calls this, one at a time.
+    pub fn append(&self, data: &[u8]) -> Result<(), LogError> {
+        let pos = self.size();
+        self.file
+            .write_all_at(data, pos)
+            .map_err(|e| LogError::io(format!("appending to {}", self.path.display()), e))?;
+        let mut at = 0usize;
+        for b in batch::split_batches(data) {
+            if let Ok(h) = BatchHeader::parse(b) {
+                self.note_batch(pos + at as u64, b.len() as u64, &h);
+            }
+            at += b.len();
+        }
+        self.size.store(pos + data.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io(format!("syncing {}", self.path.display()), e))
+    }
+
+    /// Writes the index file and syncs both files; called when the segment stops being
+    /// the active one.
+    pub fn seal(&self, dir: &Path) -> Result<(), LogError> {
+        self.sync()?;
+        let path = dir.join(index_file_name(self.base_offset));
+        let mut bytes = Vec::new();
+        for e in self.index.read().iter() {
+            bytes.extend_from_slice(&e.relative_offset.to_be_bytes());
+            bytes.extend_from_slice(&e.position.to_be_bytes());
+        }
+        let mut f = File::create(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| LogError::io(format!("writing {}", path.display()), e))
+    }
+
+    /// Removes the segment's files.
+    pub fn delete_files(&self, dir: &Path) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(dir.join(index_file_name(self.base_offset)));
+    }
+
+    /// File position of the batch that contains `offset`, or `None` if the offset is past
+    /// this segment's end.
+    fn position_of(&self, offset: i64) -> Result<Option<u64>, LogError> {
+        let size = self.size();
+        let rel = (offset - self.base_offset).max(0);
+        let start = {
+            let idx = self.index.read();
+            let i = idx.partition_point(|e| i64::from(e.relative_offset) <= rel);
+            if i == 0 { 0 } else { u64::from(idx[i - 1].position) }
+        };
+        let mut pos = start;
+        let mut head = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= size {
+            self.file
+                .read_exact_at(&mut head, pos)
+                .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+            let h = BatchHeader::parse(&head)?;
+            if h.last_offset() >= offset {
+                return Ok(Some(pos));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Reads whole batches starting with the one containing `offset`, up to `max_bytes`
+    /// (but always at least one whole batch). Empty when `offset` is past the end.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        let Some(pos) = self.position_of(offset)? else { return Ok(Vec::new()) };
+        let size = self.size();
+        let mut head = [0u8; HEADER_LEN];
+        self.file
+            .read_exact_at(&mut head, pos)
+            .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+        let first_len = BatchHeader::parse(&head)?.total_len() as u64;
+        let want = (max_bytes as u64).max(first_len).min(size - pos);
+        let mut buf = vec![0u8; want as usize];
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+        // Keep whole batches only.
+        let whole: usize = batch::split_batches(&buf).map(|b| b.len()).sum();
+        buf.truncate(whole);
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::{BatchBuilder, set_base_offset};
+
+    fn batch_at(base: i64, n: usize) -> Vec<u8> {
+        let mut b = BatchBuilder::new(None);
+        for i in 0..n {
+            b.push(i as i64, None, Some(format!("value-{i}").as_bytes()), &[]);
+        }
+        let mut v = b.finish();
+        set_base_offset(&mut v, base);
+        v
+    }
+
+    #[test]
+    fn read_finds_batch_containing_offset_via_sparse_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 100, 64).unwrap();
+        let mut base = 100;
+        for _ in 0..50 {
+            seg.append(&batch_at(base, 3)).unwrap();
+            base += 3;
+        }
+        assert!(seg.index.read().len() > 5);
+        assert_eq!(seg.next_offset(), 250);
+        let data = seg.read(131, 1).unwrap();
+        let h = BatchHeader::parse(&data).unwrap();
+        assert_eq!(h.base_offset, 130);
+        assert_eq!(data.len(), h.total_len());
+        assert!(seg.read(250, 1000).unwrap().is_empty());
+    }
+
+    #[test]
+    fn recovery_truncates_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 0, 4096).unwrap();
+        seg.append(&batch_at(0, 2)).unwrap();
+        seg.append(&batch_at(2, 2)).unwrap();
+        let good = seg.size();
+        let torn = batch_at(4, 2);
+        seg.append(&torn[..torn.len() - 5]).unwrap();
+        drop(seg);
+        let mut seen = 0;
+        let seg = Segment::open(dir.path(), 0, 4096, true, &mut |_| seen += 1).unwrap();
+        assert_eq!(seen, 2);
+        assert_eq!(seg.size(), good);
+        assert_eq!(seg.next_offset(), 4);
+        assert_eq!(std::fs::metadata(seg.path()).unwrap().len(), good);
+    }
+
+    #[test]
+    fn sealed_segment_reopens_from_index_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = Segment::create(dir.path(), 0, 32).unwrap();
+        for i in 0..20 {
+            seg.append(&batch_at(i * 2, 2)).unwrap();
+        }
+        seg.seal(dir.path()).unwrap();
+        let entries = seg.index.read().clone();
+        drop(seg);
+        let seg = Segment::open(dir.path(), 0, 32, false, &mut |_| {}).unwrap();
+        assert_eq!(*seg.index.read(), entries);
+        assert_eq!(seg.next_offset(), 40);
+        let h = BatchHeader::parse(&seg.read(33, 1).unwrap()).unwrap();
+        assert_eq!(h.base_offset, 32);
+    }
+}

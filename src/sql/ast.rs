@@ -1,0 +1,289 @@
+//! The syntax tree of ksqlDB statements and expressions, with source positions.
+
+use std::fmt;
+
+use crate::catalog::types::SqlType;
+
+/// A position in the statement text (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Pos {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}:{}", self.line, self.column)
+    }
+}
+
+/// A name as written: unquoted names are upper-cased, quoted ones kept as is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident {
+    pub value: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Boolean(bool),
+    /// An integer literal as written (INT when it fits, else BIGINT).
+    Integer(i64),
+    /// A decimal literal as written, e.g. `1000.0` (DECIMAL with the written precision).
+    Decimal(String),
+    /// A literal in scientific notation (DOUBLE).
+    Double(f64),
+    String(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Plus,
+    Minus,
+    Multiply,
+    Divide,
+    Modulo,
+    Concat,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Plus => "+",
+            BinaryOp::Minus => "-",
+            BinaryOp::Multiply => "*",
+            BinaryOp::Divide => "/",
+            BinaryOp::Modulo => "%",
+            BinaryOp::Concat => "||",
+            BinaryOp::Eq => "=",
+            BinaryOp::NotEq => "<>",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Minus,
+    Plus,
+    Not,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// `[qualifier.]name`
+    Column { qualifier: Option<String>, name: String },
+    Literal(Literal),
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
+    /// `name(args)`; `COUNT(*)` has `star`.
+    Function { name: String, args: Vec<Expr>, distinct: bool, star: bool },
+    Cast { expr: Box<Expr>, ty: SqlType },
+    Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>> },
+    Like { expr: Box<Expr>, pattern: Box<Expr>, escape: Option<char>, negated: bool },
+    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
+    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    IsNull { expr: Box<Expr>, negated: bool },
+    IsDistinctFrom { left: Box<Expr>, right: Box<Expr>, negated: bool },
+    /// `array[i]` (1-based, negative from the end) or `map[key]`.
+    Subscript { expr: Box<Expr>, index: Box<Expr> },
+    /// `struct->field`
+    Dereference { expr: Box<Expr>, field: String },
+    Array(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    Struct(Vec<(String, Expr)>),
+    /// `(x, y) => body`
+    Lambda { params: Vec<String>, body: Box<Expr> },
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, pos: Pos) -> Expr {
+        Expr { kind, pos }
+    }
+}
+
+/// A duration such as `1 HOUR`, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    pub millis: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowSpec {
+    Tumbling { size: Duration, retention: Option<Duration>, grace: Option<Duration> },
+    Hopping { size: Duration, advance: Duration, retention: Option<Duration>, grace: Option<Duration> },
+    Session { gap: Duration, retention: Option<Duration>, grace: Option<Duration> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*` or `alias.*`
+    Wildcard { qualifier: Option<String>, pos: Pos },
+    Expr { expr: Expr, alias: Option<Ident> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinWithin {
+    pub before: Duration,
+    pub after: Duration,
+    pub grace: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Relation {
+    Source { name: Ident, alias: Option<Ident> },
+    Join { left: Box<Relation>, right: Box<Relation>, kind: JoinKind, on: Expr, within: Option<JoinWithin> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit {
+    Changes,
+    Final,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub select: Vec<SelectItem>,
+    pub from: Relation,
+    pub window: Option<WindowSpec>,
+    pub where_: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    pub having: Option<Expr>,
+    pub partition_by: Vec<Expr>,
+    pub emit: Option<Emit>,
+    pub limit: Option<u64>,
+    pub pos: Pos,
+}
+
+pub use crate::catalog::SourceKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnConstraint {
+    None,
+    Key,
+    PrimaryKey,
+    Headers,
+    Header,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: Ident,
+    pub ty: SqlType,
+    pub constraint: ColumnConstraint,
+    /// For `HEADER('key')` columns.
+    pub header_key: Option<String>,
+}
+
+/// A `WITH (...)` property value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PropValue {
+    String(String),
+    Number(String),
+    Boolean(bool),
+}
+
+impl PropValue {
+    pub fn as_text(&self) -> String {
+        match self {
+            PropValue::String(s) | PropValue::Number(s) => s.clone(),
+            PropValue::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+/// `WITH (...)` properties, names upper-cased, in written order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Props(pub Vec<(String, PropValue, Pos)>);
+
+impl Props {
+    pub fn get(&self, name: &str) -> Option<&PropValue> {
+        self.0.iter().find(|(n, _, _)| n == name).map(|(_, v, _)| v)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShowKind {
+    Streams,
+    Tables,
+    Queries,
+    Topics,
+    Properties,
+    Functions,
+    Types,
+    Variables,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateSource {
+        kind: SourceKind,
+        name: Ident,
+        or_replace: bool,
+        if_not_exists: bool,
+        /// `CREATE SOURCE STREAM/TABLE`: read-only.
+        read_only: bool,
+        columns: Vec<ColumnDef>,
+        props: Props,
+    },
+    CreateAsSelect {
+        kind: SourceKind,
+        name: Ident,
+        or_replace: bool,
+        if_not_exists: bool,
+        props: Props,
+        query: Query,
+    },
+    InsertValues { target: Ident, columns: Option<Vec<Ident>>, values: Vec<Expr> },
+    InsertSelect { target: Ident, props: Props, query: Query },
+    Select(Query),
+    Show { kind: ShowKind, extended: bool },
+    Describe { name: Ident, extended: bool },
+    DescribeFunction { name: Ident },
+    DescribeAll { kind: SourceKind, extended: bool },
+    ExplainQueryId(Ident),
+    ExplainStatement(Box<Statement>),
+    Terminate { query_id: Option<Ident> },
+    Drop { kind: SourceKind, name: Ident, if_exists: bool, delete_topic: bool },
+    Print { topic: Ident, from_beginning: bool, interval: Option<u64>, limit: Option<u64> },
+    Set { name: String, value: String },
+    Unset { name: String },
+    Define { name: String, value: String },
+    Undefine { name: String },
+}
+
+/// A parsed statement with its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedStatement {
+    pub statement: Statement,
+    /// The statement as written, including the terminating `;`.
+    pub text: String,
+}

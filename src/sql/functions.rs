@@ -1,0 +1,216 @@
+//! ksqlDB's scalar functions by name, mapped onto DataFusion's function library, with
+//! adapters where ksqlDB's semantics differ (1-based SUBSTRING with negative positions,
+//! ROUND returning BIGINT, ...).
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{Expr, ScalarUDF, lit};
+
+use crate::catalog::types::SqlType;
+
+/// DataFusion's scalar functions by their DataFusion name.
+fn library() -> &'static HashMap<String, Arc<ScalarUDF>> {
+    static LIB: OnceLock<HashMap<String, Arc<ScalarUDF>>> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let mut m = HashMap::new();
+        for f in datafusion::functions::all_default_functions()
+            .into_iter()
+            .chain(datafusion::functions_nested::all_default_nested_functions())
+        {
+            for alias in f.aliases() {
+                m.insert(alias.clone(), f.clone());
+            }
+            m.insert(f.name().to_string(), f);
+        }
+        m
+    })
+}
+
+/// Calls a DataFusion function by name. Panics only if the name is not in DataFusion's
+/// library, which the unit test below rules out for every name used here.
+pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let f = library().get(name).unwrap_or_else(|| panic!("DataFusion has no function {name}")).clone();
+    Expr::ScalarFunction(ScalarFunction::new_udf(f, args))
+}
+
+/// How many arguments a function takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Arity {
+    pub min: usize,
+    pub max: Option<usize>,
+}
+
+const fn exactly(n: usize) -> Arity {
+    Arity { min: n, max: Some(n) }
+}
+const fn between(a: usize, b: usize) -> Arity {
+    Arity { min: a, max: Some(b) }
+}
+const fn at_least(n: usize) -> Arity {
+    Arity { min: n, max: None }
+}
+
+/// A ksqlDB function: its arity, a description, and how it lowers to DataFusion given
+/// the bound arguments and their types.
+pub struct KsqlFunction {
+    pub name: &'static str,
+    pub arity: Arity,
+    pub description: &'static str,
+    pub lower: fn(Vec<Expr>, &[SqlType]) -> Expr,
+}
+
+fn direct(name: &'static str) -> impl Fn(Vec<Expr>) -> Expr {
+    move |args| call(name, args)
+}
+
+macro_rules! f {
+    ($name:expr, $arity:expr, $desc:expr, $df:expr) => {
+        KsqlFunction { name: $name, arity: $arity, description: $desc, lower: |a, _| direct($df)(a) }
+    };
+    ($name:expr, $arity:expr, $desc:expr, fn $lower:expr) => {
+        KsqlFunction { name: $name, arity: $arity, description: $desc, lower: $lower }
+    };
+}
+
+fn substring(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    // ksqlDB: 1-based; a negative position counts from the end.
+    let s = a.remove(0);
+    let pos = a.remove(0);
+    let len = a.pop();
+    let start = Expr::Case(datafusion::logical_expr::Case {
+        expr: None,
+        when_then_expr: vec![(
+            Box::new(pos.clone().lt(lit(0i64))),
+            Box::new(call("character_length", vec![s.clone()]) + pos.clone() + lit(1i64)),
+        )],
+        else_expr: Some(Box::new(pos)),
+    });
+    let mut args = vec![s, start];
+    args.extend(len);
+    call("substr", args)
+}
+
+fn round(mut a: Vec<Expr>, t: &[SqlType]) -> Expr {
+    // ksqlDB: ROUND(DOUBLE) is a BIGINT; with a scale it keeps the argument's type.
+    if a.len() == 1 && matches!(t[0], SqlType::Double) {
+        let r = call("round", vec![a.remove(0)]);
+        return Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(r), arrow::datatypes::DataType::Int64));
+    }
+    if a.len() == 2 {
+        let scale = a.pop().expect("two args");
+        let v = a.remove(0);
+        return call("round", vec![v, Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(scale), arrow::datatypes::DataType::Int64))]);
+    }
+    call("round", a)
+}
+
+fn unix_timestamp(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    if a.is_empty() {
+        let now = call("now", vec![]);
+        return Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(Expr::Cast(datafusion::logical_expr::Cast::new(
+                Box::new(now),
+                arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+            ))),
+            arrow::datatypes::DataType::Int64,
+        ));
+    }
+    let ts = a.into_iter().next().expect("one arg");
+    Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(ts), arrow::datatypes::DataType::Int64))
+}
+
+fn ifnull(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    call("coalesce", a)
+}
+
+fn len(a: Vec<Expr>, t: &[SqlType]) -> Expr {
+    if matches!(t.first(), Some(SqlType::Bytes)) {
+        return call("octet_length", a);
+    }
+    call("character_length", a)
+}
+
+fn instr(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    let r = call("strpos", a);
+    Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(r), arrow::datatypes::DataType::Int32))
+}
+
+fn int_result(name: &'static str) -> fn(Vec<Expr>, &[SqlType]) -> Expr {
+    match name {
+        "array_length" => |a, _| Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(call("array_length", a)), arrow::datatypes::DataType::Int32)),
+        _ => |a, _| call("character_length", a),
+    }
+}
+
+/// The ksqlDB functions this build knows.
+pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
+    static FNS: OnceLock<HashMap<&'static str, KsqlFunction>> = OnceLock::new();
+    FNS.get_or_init(|| {
+        let list = vec![
+            f!("UCASE", exactly(1), "Converts a string to upper case.", "upper"),
+            f!("LCASE", exactly(1), "Converts a string to lower case.", "lower"),
+            f!("UPPER", exactly(1), "Converts a string to upper case.", "upper"),
+            f!("LOWER", exactly(1), "Converts a string to lower case.", "lower"),
+            f!("LEN", exactly(1), "The length of a string (characters) or of BYTES (bytes).", fn len),
+            f!("CONCAT", at_least(1), "Concatenates strings; null arguments are skipped.", "concat"),
+            f!("CONCAT_WS", at_least(2), "Concatenates strings with a separator.", "concat_ws"),
+            f!("TRIM", exactly(1), "Removes leading and trailing spaces.", "btrim"),
+            f!("LTRIM", exactly(1), "Removes leading spaces.", "ltrim"),
+            f!("RTRIM", exactly(1), "Removes trailing spaces.", "rtrim"),
+            f!("SUBSTRING", between(2, 3), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
+            f!("REPLACE", exactly(3), "Replaces every occurrence of a substring.", "replace"),
+            f!("INSTR", exactly(2), "1-based position of a substring, 0 when absent.", fn instr),
+            f!("LPAD", exactly(3), "Pads a string on the left to a length.", "lpad"),
+            f!("RPAD", exactly(3), "Pads a string on the right to a length.", "rpad"),
+            f!("INITCAP", exactly(1), "Capitalizes the first letter of each word.", "initcap"),
+            f!("REVERSE", exactly(1), "Reverses a string.", "reverse"),
+            f!("SPLIT", exactly(2), "Splits a string into an array by a delimiter.", "string_to_array"),
+            f!("ABS", exactly(1), "Absolute value.", "abs"),
+            f!("CEIL", exactly(1), "Smallest integer value not less than the argument.", "ceil"),
+            f!("FLOOR", exactly(1), "Largest integer value not greater than the argument.", "floor"),
+            f!("ROUND", between(1, 2), "Rounds to the nearest integer (BIGINT) or to a number of decimal places.", fn round),
+            f!("SQRT", exactly(1), "Square root.", "sqrt"),
+            f!("EXP", exactly(1), "e raised to the power of the argument.", "exp"),
+            f!("LN", exactly(1), "Natural logarithm.", "ln"),
+            f!("SIGN", exactly(1), "The sign of a number: -1, 0 or 1.", "signum"),
+            f!("POWER", exactly(2), "A number raised to a power.", "power"),
+            f!("RANDOM", exactly(0), "A random DOUBLE between 0.0 and 1.0.", "random"),
+            f!("COALESCE", at_least(1), "The first non-null argument.", "coalesce"),
+            f!("IFNULL", exactly(2), "The first argument, or the second when the first is null.", fn ifnull),
+            f!("NULLIF", exactly(2), "Null when the arguments are equal, else the first.", "nullif"),
+            f!("ARRAY_LENGTH", exactly(1), "Number of elements of an array.", fn int_result("array_length")),
+            f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
+        ];
+        list.into_iter().map(|f| (f.name, f)).collect()
+    })
+}
+
+/// A typed null literal.
+pub fn typed_null(ty: &SqlType) -> Expr {
+    match ScalarValue::try_from(&ty.to_arrow()) {
+        Ok(v) => Expr::Literal(v, None),
+        Err(_) => lit(ScalarValue::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mapped_datafusion_function_exists() {
+        for f in ksql_functions().values() {
+            let n = f.arity.min;
+            let args = vec![lit(1i64); n];
+            let types = vec![SqlType::Double; n];
+            // Lowering panics if a DataFusion name is missing.
+            let _ = (f.lower)(args, &types);
+        }
+        for name in ["get_field", "array_element", "make_array", "named_struct", "map", "map_extract", "character_length", "substr", "round", "now", "octet_length", "array_length"] {
+            assert!(library().contains_key(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! SQL: the ksqlDB dialect's parser, the binder that resolves names and types against the
+//! catalog and lowers expressions to DataFusion, and the planner that turns queries into
+//! plans the runtime executes. DataFusion is used only here and in `exec::expr`.
+
+pub mod ast;
+pub mod binder;
+pub mod compile;
+pub mod functions;
+pub mod parser;
+pub mod planner;
+
+use std::fmt;
+
+use ast::Pos;
+pub use parser::ParseError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("{}", render(.pos, .message, .hint))]
+    Invalid { message: String, pos: Option<Pos>, hint: Option<String> },
+    #[error("internal error while planning: {0}; please report this together with the statement")]
+    Internal(String),
+}
+
+fn render(pos: &Option<Pos>, message: &str, hint: &Option<String>) -> String {
+    let mut s = match pos {
+        Some(p) => format!("{p}: {message}"),
+        None => message.to_string(),
+    };
+    if let Some(h) = hint {
+        s.push_str(". Hint: ");
+        s.push_str(h);
+    }
+    s
+}
+
+impl SqlError {
+    pub fn at(pos: Pos, message: impl Into<String>, hint: Option<String>) -> SqlError {
+        SqlError::Invalid { message: message.into(), pos: Some(pos), hint }
+    }
+
+    pub fn invalid(message: impl Into<String>, hint: Option<String>) -> SqlError {
+        SqlError::Invalid { message: message.into(), pos: None, hint }
+    }
+
+    pub fn internal(e: impl fmt::Display) -> SqlError {
+        SqlError::Internal(e.to_string())
+    }
+
+    /// The message without position or hint.
+    pub fn message(&self) -> String {
+        match self {
+            SqlError::Parse(p) => p.message.clone(),
+            SqlError::Invalid { message, .. } => message.clone(),
+            SqlError::Internal(m) => m.clone(),
+        }
+    }
+
+    pub fn pos(&self) -> Option<Pos> {
+        match self {
+            SqlError::Parse(p) => Some(p.pos),
+            SqlError::Invalid { pos, .. } => *pos,
+            SqlError::Internal(_) => None,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Plans SELECT statements over one source: resolves `*`, names output columns the way
+//! ksqlDB does, decides which output columns form the key, and compiles the filter and
+//! projection once.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::Expr as DfExpr;
+
+use super::SqlError;
+use super::ast::{Emit, Expr, ExprKind, Literal, Query, Relation, SelectItem};
+use super::binder::{Binder, Scope, natural_name};
+use super::compile::{CompiledExpr, compile};
+use crate::catalog::types::{Column, ColumnKind, LogicalSchema, ROWOFFSET, ROWPARTITION, ROWTIME};
+use crate::catalog::{Catalog, DataSource, SourceKind};
+
+/// What the query is for; it changes what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// CREATE ... AS SELECT / INSERT INTO ... SELECT.
+    Persistent,
+    /// SELECT ... EMIT CHANGES.
+    Push,
+    /// SELECT without EMIT: read what is there now and finish.
+    Pull,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputColumn {
+    pub name: String,
+    pub expr: CompiledExpr,
+    pub kind: ColumnKind,
+}
+
+/// A filter/projection over one source.
+#[derive(Debug, Clone)]
+pub struct SelectPlan {
+    pub source: Arc<DataSource>,
+    /// Schema of the batches the source produces (columns, then pseudo-columns).
+    pub input_schema: SchemaRef,
+    pub filter: Option<CompiledExpr>,
+    /// Output columns in SELECT order.
+    pub columns: Vec<OutputColumn>,
+    /// Output schema: key columns first.
+    pub output: LogicalSchema,
+    pub limit: Option<u64>,
+    pub emit: Option<Emit>,
+    /// Whether PARTITION BY chose a new key.
+    pub repartitioned: bool,
+}
+
+impl SelectPlan {
+    pub fn key_indices(&self) -> Vec<usize> {
+        self.columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect()
+    }
+
+    pub fn value_indices(&self) -> Vec<usize> {
+        self.columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Value).map(|(i, _)| i).collect()
+    }
+
+    /// `` `A` STRING, `B` BIGINT `` in SELECT order, as push-query headers print it.
+    pub fn header_schema(&self, mark_keys: bool) -> String {
+        self.columns
+            .iter()
+            .map(|c| {
+                let key = if mark_keys && c.kind == ColumnKind::Key { " KEY" } else { "" };
+                format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.expr.ty, key)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+const RESERVED_OUTPUT_NAMES: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, "WINDOWSTART", "WINDOWEND"];
+
+/// The source named in a query's FROM (joins are planned elsewhere).
+pub fn single_source(q: &Query, catalog: &Catalog) -> Result<(Arc<DataSource>, Vec<String>), SqlError> {
+    match &q.from {
+        Relation::Source { name, alias } => {
+            let source = catalog.source(&name.value).ok_or_else(|| {
+                SqlError::at(name.pos, format!("{} does not exist", name.value), Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()))
+            })?;
+            let mut qualifiers = vec![name.value.clone()];
+            if let Some(a) = alias {
+                qualifiers.push(a.value.clone());
+            }
+            Ok((source, qualifiers))
+        }
+        Relation::Join { .. } => Err(SqlError::at(q.pos, "joins are not supported yet", None)),
+    }
+}
+
+pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<SelectPlan, SqlError> {
+    if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
+        return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
+    }
+    let (source, qualifiers) = single_source(q, catalog)?;
+    if source.kind == SourceKind::Table && purpose != Purpose::Pull {
+        return Err(SqlError::at(q.pos, "queries over tables are not supported yet", None));
+    }
+    if purpose == Purpose::Persistent && q.limit.is_some() {
+        return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into())));
+    }
+    if purpose == Purpose::Persistent && q.emit == Some(Emit::Final) {
+        return Err(SqlError::at(q.pos, "EMIT FINAL is only valid for windowed aggregations", Some("use EMIT CHANGES".into())));
+    }
+    let input_schema = source.schema.query_arrow_schema();
+    let scope = Scope::single(&qualifiers, input_schema.clone())?;
+    let binder = Binder { scope: &scope };
+
+    let filter = match &q.where_ {
+        Some(w) => {
+            let c = compile(binder.bind(w)?, &scope)?;
+            if c.ty != crate::catalog::types::SqlType::Boolean {
+                return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+
+    // Expand the SELECT list into (ast expr, optional explicit name).
+    let mut items: Vec<(Expr, Option<String>)> = Vec::new();
+    for item in &q.select {
+        match item {
+            SelectItem::Wildcard { qualifier, pos } => {
+                if let Some(qual) = qualifier {
+                    if !qualifiers.contains(qual) {
+                        return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
+                    }
+                }
+                for c in source.schema.columns() {
+                    let e = Expr::new(ExprKind::Column { qualifier: None, name: c.name.clone() }, *pos);
+                    items.push((e, None));
+                }
+            }
+            SelectItem::Expr { expr, alias } => items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()))),
+        }
+    }
+
+    // Name the columns: alias, else the column or field name, else KSQL_COL_n.
+    let mut names: Vec<Option<String>> = items.iter().map(|(e, a)| a.clone().or_else(|| natural_name(e))).collect();
+    let mut generated = 0;
+    for i in 0..names.len() {
+        if names[i].is_none() {
+            loop {
+                let candidate = format!("KSQL_COL_{generated}");
+                generated += 1;
+                if !names.iter().any(|n| n.as_deref() == Some(&candidate)) {
+                    names[i] = Some(candidate);
+                    break;
+                }
+            }
+        }
+    }
+    let names: Vec<String> = names.into_iter().map(|n| n.unwrap_or_default()).collect();
+
+    let key_names: Vec<&str> = source.schema.key_columns().map(|c| c.name.as_str()).collect();
+    let mut bound: Vec<DfExpr> = Vec::new();
+    let mut columns = Vec::new();
+    for ((e, _), name) in items.iter().zip(&names) {
+        if purpose == Purpose::Persistent && RESERVED_OUTPUT_NAMES.contains(&name.as_str()) {
+            return Err(SqlError::at(e.pos, format!("Reserved column name in select: {name}. Please remove or alias the column."), None));
+        }
+        if columns.iter().any(|c: &OutputColumn| &c.name == name) {
+            return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
+        }
+        let b = binder.bind(e)?;
+        let compiled = compile(b.clone(), &scope)?;
+        bound.push(b);
+        columns.push(OutputColumn { name: name.clone(), expr: compiled, kind: ColumnKind::Value });
+    }
+
+    let mut repartitioned = false;
+    if purpose == Purpose::Persistent {
+        let partition_null = q.partition_by.len() == 1 && matches!(q.partition_by[0].kind, ExprKind::Literal(Literal::Null));
+        if !q.partition_by.is_empty() && !partition_null {
+            repartitioned = true;
+            for pb in &q.partition_by {
+                let b = binder.bind(pb)?;
+                match bound.iter().position(|x| *x == b) {
+                    Some(i) => columns[i].kind = ColumnKind::Key,
+                    None => {
+                        // Not projected: it becomes an extra key column.
+                        let mut name = natural_name(pb).unwrap_or_else(|| format!("KSQL_COL_{generated}"));
+                        if columns.iter().any(|c| c.name == name) {
+                            name = format!("{name}_KEY");
+                        }
+                        let compiled = compile(b.clone(), &scope)?;
+                        bound.push(b);
+                        columns.push(OutputColumn { name, expr: compiled, kind: ColumnKind::Key });
+                    }
+                }
+            }
+        } else if partition_null {
+            repartitioned = true;
+        } else {
+            // The source key stays the key where it is projected as a plain column.
+            for (i, b) in bound.iter().enumerate() {
+                if let DfExpr::Column(c) = b {
+                    if key_names.contains(&c.name.as_str()) && !columns.iter().any(|x| x.kind == ColumnKind::Key && x.name == columns[i].name) {
+                        let already = columns.iter().enumerate().any(|(j, x)| j < i && x.kind == ColumnKind::Key && matches!(&bound[j], DfExpr::Column(cc) if cc.name == c.name));
+                        if !already {
+                            columns[i].kind = ColumnKind::Key;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let output = LogicalSchema::new(
+        columns.iter().map(|c| Column { name: c.name.clone(), ty: c.expr.ty.clone(), kind: c.kind }).collect(),
+    );
+    Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned })
+}
