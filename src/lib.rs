@@ -9,4 +9,7 @@ pub mod catalog;
 pub mod format;
 pub mod log;
 pub mod sql;
+pub mod engine;
 pub mod exec;
+pub mod server;
+pub mod shell;

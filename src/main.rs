@@ -1,1 +1,99 @@
-fn main() {}
+//! The `eddy` command: server, shell and benchmarks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use eddy::engine::EngineConfig;
+use eddy::exec::OffsetReset;
+use eddy::log::{FlushPolicy, TopicConfig};
+use eddy::server::{ServerConfig, serve};
+
+#[derive(Parser)]
+#[command(name = "eddy", version, about = "Eddy: a streaming SQL database (Kafka-compatible log + ksqlDB-compatible SQL) in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (REST API on --http-listen, data in --data-dir).
+    Server {
+        #[arg(long, default_value = "./eddy-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        http_listen: String,
+        /// Address for the Kafka protocol listener (not available in this build yet).
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        kafka_listen: String,
+        /// Default durability of topics: always (fsync before acknowledging), interval, never.
+        #[arg(long, default_value = "always")]
+        flush: String,
+        /// Period for --flush interval.
+        #[arg(long, default_value_t = 1000)]
+        flush_interval_ms: u64,
+        /// Where new queries start without `SET 'auto.offset.reset'`: latest or earliest.
+        #[arg(long, default_value = "latest")]
+        auto_offset_reset: String,
+    },
+    /// Interactive SQL shell against a server.
+    Shell {
+        #[arg(long, default_value = "http://127.0.0.1:8088")]
+        server: String,
+        /// Run these statements and exit.
+        #[arg(short = 'e', long = "execute")]
+        execute: Option<String>,
+        /// Run the statements in this file and exit.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server { data_dir, http_listen, kafka_listen, flush, flush_interval_ms, auto_offset_reset } => {
+            init_tracing();
+            let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: --flush: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Some(reset) = OffsetReset::parse(&auto_offset_reset) else {
+                eprintln!("error: --auto-offset-reset must be 'latest' or 'earliest'");
+                return ExitCode::from(2);
+            };
+            let config = ServerConfig {
+                data_dir,
+                http_listen,
+                kafka_listen,
+                topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
+                engine: EngineConfig { default_offset_reset: reset, ..EngineConfig::default() },
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Shell { server, execute, file } => eddy::shell::run(&server, execute, file),
+    }
+}

@@ -67,6 +67,8 @@ pub struct QueryMeta {
     pub sink: String,
     pub sink_topic: String,
     pub sources: Vec<String>,
+    /// Session properties at creation (e.g. auto.offset.reset for the first start).
+    pub properties: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]

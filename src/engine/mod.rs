@@ -248,6 +248,19 @@ impl Engine {
     fn execute_one(&self, p: &ParsedStatement, session: &mut Session) -> Result<Option<Value>, EngineError> {
         match &p.statement {
             Statement::Select(_) | Statement::Print { .. } => Err(EngineError::WrongEndpoint { statement: p.text.clone(), entities: vec![] }),
+            Statement::Terminate { query_id: Some(id) } if id.value.starts_with("transient_") => {
+                if !self.runtime.close_transient(&id.value) {
+                    return Err(stmt_err(format!("Unknown queryId: {}", id.value)));
+                }
+                Ok(Some(serde_json::json!({
+                    "@type": "currentStatus",
+                    "statementText": p.text,
+                    "commandId": format!("terminate/{}/execute", id.value),
+                    "commandStatus": {"status": "SUCCESS", "message": "Query terminated.", "queryId": null},
+                    "commandSequenceNumber": -1,
+                    "warnings": []
+                })))
+            }
             Statement::CreateSource { .. } | Statement::CreateAsSelect { .. } | Statement::InsertSelect { .. } | Statement::Drop { .. } | Statement::Terminate { .. } => {
                 self.change_catalog(p, session).map(Some)
             }
@@ -284,10 +297,14 @@ impl Engine {
     fn change_catalog(&self, p: &ParsedStatement, session: &Session) -> Result<Value, EngineError> {
         let _guard = self.ddl.lock();
         let seq = self.commands.end_offset();
-        let query_id = self.validate(p, seq)?;
+        let change = self.prepare(p, session, seq, None, false)?;
+        if matches!(change, ddl::Change::Noop(_)) {
+            return self.commit_change(change, p, seq);
+        }
+        let query_id = change.query_id();
         let properties = session.properties.clone();
         self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
-        let entity = self.apply(p, session, seq, query_id.as_deref(), false)?;
+        let entity = self.commit_change(change, p, seq)?;
         if let Some(id) = &query_id {
             if let Some(q) = self.catalog.query(id) {
                 self.start_query(&q)?;

@@ -95,7 +95,7 @@ fn try_filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projec
             }
             let mask: &BooleanArray = mask.as_boolean();
             // Null counts as false.
-            let mask = arrow::compute::prep_null_mask_filter(mask);
+            let mask = if mask.null_count() > 0 { arrow::compute::prep_null_mask_filter(mask) } else { mask.clone() };
             let filtered = filter_record_batch(batch, &mask).map_err(|e| e.to_string())?;
             let rows: UInt32Array = mask.iter().enumerate().filter(|(_, v)| v == &Some(true)).map(|(i, _)| i as u32).collect::<Vec<_>>().into();
             (filtered, rows)

@@ -1,0 +1,444 @@
+//! Statements that change the catalog: CREATE STREAM/TABLE, CREATE ... AS SELECT,
+//! INSERT INTO ... SELECT, DROP and TERMINATE. Each is first prepared (fully validated,
+//! no side effects), then appended to the command topic, then committed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::props::SourceProps;
+use super::{Engine, EngineError, Session, stmt_err};
+use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType, quote_ident};
+use crate::catalog::{DataSource, QueryMeta, SourceKind, TimestampSpec};
+use crate::exec::OffsetReset;
+use crate::format::{FormatKind, FormatSpec};
+use crate::log::TopicConfig;
+use crate::sql::ast::{ColumnConstraint, ColumnDef, ParsedStatement, Props, Query, Statement};
+use crate::sql::parser;
+use crate::sql::planner::{Purpose, plan_select};
+
+/// A validated catalog change, ready to commit.
+pub(super) enum Change {
+    /// Nothing to do (IF [NOT] EXISTS); the entity says why.
+    Noop(Value),
+    CreateSource { source: DataSource, replace: bool, create_topic: Option<(i32, TopicConfig)> },
+    CreateAsSelect { sink: DataSource, create_topic: Option<(i32, TopicConfig)>, query: QueryMeta },
+    InsertSelect { query: QueryMeta },
+    Drop { source: Arc<DataSource>, delete_topic: bool, terminate: Vec<String> },
+    Terminate { ids: Vec<String> },
+}
+
+impl Change {
+    pub(super) fn query_id(&self) -> Option<String> {
+        match self {
+            Change::CreateAsSelect { query, .. } | Change::InsertSelect { query } => Some(query.id.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn current_status(text: &str, command_id: String, message: String, query_id: Option<&str>, seq: i64) -> Value {
+    json!({
+        "@type": "currentStatus",
+        "statementText": text,
+        "commandId": command_id,
+        "commandStatus": {"status": "SUCCESS", "message": message, "queryId": query_id},
+        "commandSequenceNumber": seq,
+        "warnings": []
+    })
+}
+
+/// The `type/`NAME`/action` id ksqlDB gives a catalog command.
+pub(super) fn command_id_of(statement: &str) -> Option<String> {
+    let p = parser::parse(statement).ok()?.into_iter().next()?;
+    Some(match p.statement {
+        Statement::CreateSource { kind, name, .. } | Statement::CreateAsSelect { kind, name, .. } => {
+            format!("{}/{}/create", kind.name().to_lowercase(), quote_ident(&name.value))
+        }
+        Statement::InsertSelect { target, .. } => format!("stream/{}/create", quote_ident(&target.value)),
+        Statement::Drop { kind, name, .. } => format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)),
+        Statement::Terminate { query_id } => {
+            format!("terminate/{}/execute", query_id.map(|q| q.value).unwrap_or_else(|| "ALL".into()))
+        }
+        _ => return None,
+    })
+}
+
+fn check_unique_columns(columns: &[ColumnDef]) -> Result<(), EngineError> {
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|o| o.name.value == c.name.value) {
+            return Err(stmt_err(format!("{}: Duplicate column names: {}", c.name.pos, c.name.value)));
+        }
+        if crate::catalog::types::ROWTIME == c.name.value || c.name.value == "ROWPARTITION" || c.name.value == "ROWOFFSET" {
+            return Err(stmt_err(format!("{}: '{}' is a reserved column name; choose another name", c.name.pos, c.name.value)));
+        }
+    }
+    Ok(())
+}
+
+fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<TimestampSpec>, EngineError> {
+    let Some(col) = &props.timestamp else { return Ok(None) };
+    let Some(c) = schema.find(col) else {
+        return Err(stmt_err(format!(
+            "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{col}'; it must be one of {}",
+            schema.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    };
+    match c.ty {
+        SqlType::Bigint | SqlType::Timestamp => {}
+        SqlType::String => return Err(stmt_err(format!("TIMESTAMP column {col} is a STRING; STRING timestamps with TIMESTAMP_FORMAT are not supported yet, use a BIGINT (epoch milliseconds) or TIMESTAMP column"))),
+        ref other => return Err(stmt_err(format!("TIMESTAMP column {col} must be BIGINT or TIMESTAMP, found {other}"))),
+    }
+    Ok(Some(TimestampSpec { column: col.clone(), format: props.timestamp_format.clone() }))
+}
+
+fn topic_config(props: &SourceProps, log_defaults: &TopicConfig) -> TopicConfig {
+    let mut c = log_defaults.clone();
+    if let Some(f) = props.flush {
+        c.flush = f;
+    }
+    c
+}
+
+fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -> Result<(), EngineError> {
+    let keys: Vec<&Column> = schema.key_columns().collect();
+    let values: Vec<&Column> = schema.value_columns().collect();
+    for k in &keys {
+        if matches!(k.ty, SqlType::Map(..)) {
+            return Err(stmt_err(format!(
+                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: {}. Column type: {}.",
+                quote_ident(&k.name),
+                k.ty
+            )));
+        }
+    }
+    key.check_columns(&keys, true).map_err(|e| stmt_err(format!("Key format does not support schema: {e}")))?;
+    value.check_columns(&values, false).map_err(|e| stmt_err(format!("Value format does not support schema: {e}")))?;
+    Ok(())
+}
+
+impl Engine {
+    fn query_for<'a>(&self, p: &'a ParsedStatement) -> Option<&'a Query> {
+        match &p.statement {
+            Statement::CreateAsSelect { query, .. } | Statement::InsertSelect { query, .. } => Some(query),
+            _ => None,
+        }
+    }
+
+    /// Validates a catalog-changing statement without side effects.
+    pub(super) fn prepare(&self, p: &ParsedStatement, session: &Session, seq: i64, query_id: Option<&str>, replay: bool) -> Result<Change, EngineError> {
+        match &p.statement {
+            Statement::CreateSource { kind, name, or_replace, if_not_exists, read_only, columns, props } => {
+                self.prepare_create_source(p, *kind, &name.value, *or_replace, *if_not_exists, *read_only, columns, props, seq, replay)
+            }
+            Statement::CreateAsSelect { kind, name, or_replace, if_not_exists, props, query } => {
+                self.prepare_csas(p, *kind, &name.value, *or_replace, *if_not_exists, props, query, session, seq, query_id, replay)
+            }
+            Statement::InsertSelect { target, query, .. } => self.prepare_insert_select(p, &target.value, query, session, seq, query_id),
+            Statement::Drop { kind, name, if_exists, delete_topic } => {
+                let Some(source) = self.catalog.source(&name.value) else {
+                    if *if_exists {
+                        return Ok(Change::Noop(current_status(&p.text, format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)), format!("Source `{}` does not exist.", name.value), None, seq)));
+                    }
+                    return Err(stmt_err(format!("{}: Source {} does not exist.", name.pos, name.value)));
+                };
+                if source.kind != *kind {
+                    return Err(stmt_err(format!("Incompatible data source type is {}, but statement was DROP {}", source.kind.name(), kind.name())));
+                }
+                if *delete_topic && source.read_only {
+                    return Err(stmt_err(format!("Cannot delete topic for read-only source: {}", source.name)));
+                }
+                let (readers, writers) = self.catalog.readers_and_writers(&source.name);
+                if !readers.is_empty() {
+                    return Err(stmt_err(format!(
+                        "Cannot drop {}.\nThe following queries read from this source: [{}].\nThe following queries write into this source: [{}].\nYou need to terminate them before dropping {}.",
+                        source.name,
+                        readers.join(", "),
+                        writers.join(", "),
+                        source.name
+                    )));
+                }
+                Ok(Change::Drop { source, delete_topic: *delete_topic, terminate: writers })
+            }
+            Statement::Terminate { query_id } => {
+                let ids = match query_id {
+                    Some(id) => {
+                        if self.catalog.query(&id.value).is_none() {
+                            return Err(stmt_err(format!("Unknown queryId: {}", id.value)));
+                        }
+                        vec![id.value.clone()]
+                    }
+                    None => self.catalog.queries().iter().map(|q| q.id.clone()).collect(),
+                };
+                Ok(Change::Terminate { ids })
+            }
+            _ => Err(EngineError::Internal(format!("not a catalog change: {}", p.text))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_create_source(
+        &self,
+        p: &ParsedStatement,
+        kind: SourceKind,
+        name: &str,
+        or_replace: bool,
+        if_not_exists: bool,
+        read_only: bool,
+        columns: &[ColumnDef],
+        props: &Props,
+        seq: i64,
+        replay: bool,
+    ) -> Result<Change, EngineError> {
+        if kind == SourceKind::Table {
+            return Err(stmt_err("CREATE TABLE is not supported yet; tables come with aggregations and pull queries"));
+        }
+        if let Some(existing) = self.catalog.source(name) {
+            if if_not_exists {
+                return Ok(Change::Noop(current_status(&p.text, format!("stream/{}/create", quote_ident(name)), format!("Cannot add stream {}: A {} with the same name already exists.", quote_ident(name), existing.kind.title().to_lowercase()), None, seq)));
+            }
+            if !or_replace {
+                return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists", existing.kind.title().to_lowercase())));
+            }
+            if existing.kind != kind {
+                return Err(stmt_err(format!("Cannot replace {} '{name}' with a {}", existing.kind.title().to_lowercase(), kind.title().to_lowercase())));
+            }
+        }
+        if columns.is_empty() {
+            return Err(stmt_err(format!("The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)", p.text)));
+        }
+        check_unique_columns(columns)?;
+        let mut cols = Vec::new();
+        for c in columns {
+            let kind = match c.constraint {
+                ColumnConstraint::None => ColumnKind::Value,
+                ColumnConstraint::Key => ColumnKind::Key,
+                ColumnConstraint::PrimaryKey => {
+                    return Err(stmt_err(format!("{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
+                }
+                ColumnConstraint::Headers | ColumnConstraint::Header => {
+                    return Err(stmt_err(format!("{}: HEADER columns are not supported yet", c.name.pos)));
+                }
+            };
+            cols.push(Column { name: c.name.value.clone(), ty: c.ty.clone(), kind });
+        }
+        let schema = LogicalSchema::new(cols);
+        let sp = SourceProps::parse(props)?;
+        let key_format = sp.key_spec(&FormatSpec::new(FormatKind::Kafka));
+        let value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
+        check_formats(&schema, &key_format, &value_format)?;
+        let timestamp = timestamp_spec(&sp, &schema)?;
+        let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
+        crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        let create_topic = match self.log.get_topic(&topic) {
+            Some(t) => {
+                if let Some(n) = sp.partitions {
+                    if n != t.partition_count() && !replay {
+                        return Err(stmt_err(format!(
+                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL expects {n} partitions (topic has {}).",
+                            t.partition_count()
+                        )));
+                    }
+                }
+                None
+            }
+            None => match sp.partitions {
+                Some(n) => Some((n, topic_config(&sp, self.log.defaults()))),
+                None if read_only => return Err(stmt_err(format!("Topic '{topic}' does not exist; a source stream reads an existing topic"))),
+                None => {
+                    return Err(stmt_err(format!(
+                        "Topic '{topic}' does not exist. If you want to create a new topic for the stream/table please re-run the statement providing the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS'). For example: CREATE STREAM {name} (...) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
+                    )));
+                }
+            },
+        };
+        let source = DataSource { name: name.to_string(), kind, schema, topic, key_format, value_format, timestamp, sql: p.text.clone(), read_only };
+        Ok(Change::CreateSource { source, replace: or_replace, create_topic })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare_csas(
+        &self,
+        p: &ParsedStatement,
+        kind: SourceKind,
+        name: &str,
+        or_replace: bool,
+        if_not_exists: bool,
+        props: &Props,
+        query: &Query,
+        session: &Session,
+        seq: i64,
+        query_id: Option<&str>,
+        replay: bool,
+    ) -> Result<Change, EngineError> {
+        if kind == SourceKind::Table {
+            return Err(stmt_err("CREATE TABLE ... AS SELECT is not supported yet; it comes with aggregations"));
+        }
+        if let Some(existing) = self.catalog.source(name) {
+            if if_not_exists {
+                return Ok(Change::Noop(current_status(&p.text, format!("stream/{}/create", quote_ident(name)), format!("Cannot add stream {}: A {} with the same name already exists.", quote_ident(name), existing.kind.title().to_lowercase()), None, seq)));
+            }
+            let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
+            return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
+        }
+        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+        let sp = SourceProps::parse(props)?;
+        if sp.timestamp.is_some() {
+            return Err(stmt_err("TIMESTAMP in the WITH clause of CREATE ... AS SELECT is not supported yet"));
+        }
+        let source = &plan.source;
+        let key_format = sp.key_spec(&source.key_format);
+        let value_format = sp.value_spec(&source.value_format);
+        check_formats(&plan.output, &key_format, &value_format)?;
+        let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
+        crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        let source_partitions = self.log.topic(&source.topic)?.partition_count();
+        let create_topic = match self.log.get_topic(&topic) {
+            Some(t) => {
+                if sp.partitions.is_some_and(|n| n != t.partition_count()) && !replay {
+                    return Err(stmt_err(format!("A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required.")));
+                }
+                None
+            }
+            None => Some((sp.partitions.unwrap_or(source_partitions), topic_config(&sp, self.log.defaults()))),
+        };
+        let sink = DataSource {
+            name: name.to_string(),
+            kind,
+            schema: plan.output.clone(),
+            topic: topic.clone(),
+            key_format,
+            value_format,
+            timestamp: None,
+            sql: p.text.clone(),
+            read_only: false,
+        };
+        let id = query_id.map(str::to_string).unwrap_or_else(|| format!("CSAS_{}_{}", name.to_uppercase(), seq));
+        let query = QueryMeta {
+            id,
+            sql: p.text.clone(),
+            sink: name.to_string(),
+            sink_topic: topic,
+            sources: vec![source.name.clone()],
+            properties: session.properties.clone(),
+        };
+        Ok(Change::CreateAsSelect { sink, create_topic, query })
+    }
+
+    fn prepare_insert_select(&self, p: &ParsedStatement, target: &str, query: &Query, session: &Session, seq: i64, query_id: Option<&str>) -> Result<Change, EngineError> {
+        let sink = self.catalog.source(target).ok_or_else(|| stmt_err(format!("Sink does not exist: {target}; create it with CREATE STREAM first")))?;
+        if sink.kind != SourceKind::Stream {
+            return Err(stmt_err(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
+        }
+        if sink.read_only {
+            return Err(stmt_err(format!("Cannot insert into read-only stream: {target}")));
+        }
+        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+        if plan.source.name == sink.name {
+            return Err(stmt_err(format!("Cannot insert into {target} from itself: the query would read its own output")));
+        }
+        if plan.output != sink.schema {
+            return Err(stmt_err(format!(
+                "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                plan.output.describe(true),
+                sink.schema.describe(true)
+            )));
+        }
+        let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
+        Ok(Change::InsertSelect {
+            query: QueryMeta {
+                id,
+                sql: p.text.clone(),
+                sink: sink.name.clone(),
+                sink_topic: sink.topic.clone(),
+                sources: vec![plan.source.name.clone()],
+                properties: session.properties.clone(),
+            },
+        })
+    }
+
+    /// Applies a prepared change. Blocking.
+    pub(super) fn commit_change(&self, change: Change, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
+        match change {
+            Change::Noop(v) => Ok(v),
+            Change::CreateSource { source, replace, create_topic } => {
+                if let Some((n, cfg)) = create_topic {
+                    if self.log.get_topic(&source.topic).is_none() {
+                        self.log.create_topic(&source.topic, n, cfg)?;
+                    }
+                }
+                let cmd = format!("{}/{}/create", source.kind.name().to_lowercase(), quote_ident(&source.name));
+                let msg = format!("{} created", source.kind.title());
+                self.catalog.add_source(source, replace)?;
+                Ok(current_status(&p.text, cmd, msg, None, seq))
+            }
+            Change::CreateAsSelect { sink, create_topic, query } => {
+                if let Some((n, cfg)) = create_topic {
+                    if self.log.get_topic(&sink.topic).is_none() {
+                        self.log.create_topic(&sink.topic, n, cfg)?;
+                    }
+                }
+                let cmd = format!("{}/{}/create", sink.kind.name().to_lowercase(), quote_ident(&sink.name));
+                self.catalog.add_source(sink, false)?;
+                let id = query.id.clone();
+                self.catalog.add_query(query);
+                Ok(current_status(&p.text, cmd, format!("Created query with ID {id}"), Some(&id), seq))
+            }
+            Change::InsertSelect { query } => {
+                let cmd = format!("stream/{}/create", quote_ident(&query.sink));
+                let id = query.id.clone();
+                self.catalog.add_query(query);
+                Ok(current_status(&p.text, cmd, format!("Created query with ID {id}"), Some(&id), seq))
+            }
+            Change::Drop { source, delete_topic, terminate } => {
+                for id in &terminate {
+                    self.terminate(id)?;
+                }
+                self.catalog.drop_source(&source.name)?;
+                if delete_topic {
+                    let shared = self.catalog.sources().iter().any(|s| s.topic == source.topic);
+                    if !shared && self.log.get_topic(&source.topic).is_some() {
+                        self.log.delete_topic(&source.topic)?;
+                    }
+                }
+                let cmd = format!("{}/{}/drop", source.kind.name().to_lowercase(), quote_ident(&source.name));
+                Ok(current_status(&p.text, cmd, format!("Source `{}` (topic: {}) was dropped.", source.name, source.topic), None, seq))
+            }
+            Change::Terminate { ids } => {
+                for id in &ids {
+                    self.terminate(id)?;
+                }
+                let target = if ids.len() == 1 { ids[0].clone() } else { "ALL".into() };
+                Ok(current_status(&p.text, format!("terminate/{target}/execute"), "Query terminated.".into(), None, seq))
+            }
+        }
+    }
+
+    fn terminate(&self, id: &str) -> Result<(), EngineError> {
+        self.runtime.stop_persistent(id);
+        let _ = self.catalog.remove_query(id);
+        self.log.offsets().delete_group(id)?;
+        Ok(())
+    }
+
+    /// Prepares and commits a catalog change (command topic replay or live).
+    pub(super) fn apply(&self, p: &ParsedStatement, session: &Session, seq: i64, query_id: Option<&str>, replay: bool) -> Result<Value, EngineError> {
+        let change = self.prepare(p, session, seq, query_id, replay)?;
+        self.commit_change(change, p, seq)
+    }
+
+    /// Plans a persistent query from its SQL and starts it. Blocking.
+    pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
+        let parsed = parser::parse(&q.sql).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
+        let Some(p) = parsed.first() else { return Err(EngineError::Internal(format!("stored query {} is empty", q.id))) };
+        let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
+        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+        let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("sink {} of query {} is missing", q.sink, q.id)))?;
+        let sink_topic = self.log.topic(&sink.topic)?;
+        let session = Session { properties: q.properties.clone(), variables: BTreeMap::new() };
+        let reset: OffsetReset = self.offset_reset(&session);
+        self.runtime.start_persistent(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
+        Ok(())
+    }
+}

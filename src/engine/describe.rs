@@ -1,0 +1,280 @@
+//! SHOW, DESCRIBE and EXPLAIN: the catalog, queries and topics as ksqlDB's REST entities.
+
+use serde_json::{Value, json};
+
+use super::{Engine, EngineError, Session, stmt_err};
+use crate::catalog::types::{ColumnKind, LogicalSchema};
+use crate::catalog::{DataSource, QueryMeta, SourceKind};
+use crate::exec::stats::QueryState;
+use crate::sql::ast::{ShowKind, Statement};
+use crate::sql::functions::ksql_functions;
+use crate::sql::planner::{Purpose, SelectPlan, plan_select};
+
+fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
+    schema
+        .columns()
+        .iter()
+        .map(|c| {
+            let mut f = json!({"name": c.name, "schema": c.ty.to_schema_json()});
+            if c.kind == ColumnKind::Key {
+                f["type"] = json!("KEY");
+            }
+            f
+        })
+        .collect()
+}
+
+/// Internal topics are hidden from SHOW TOPICS.
+fn is_internal_topic(name: &str) -> bool {
+    name.starts_with('_')
+}
+
+fn format_name(f: &crate::format::FormatSpec) -> &'static str {
+    f.kind.name()
+}
+
+/// A text rendering of a plan, like ksqlDB's execution plan.
+fn plan_text(plan: &SelectPlan, sink: Option<(&str, &str)>) -> String {
+    let mut lines = Vec::new();
+    if let Some((name, topic)) = sink {
+        lines.push(format!(" > [ SINK ] | Schema: {} | Name: {name} | Topic: {topic}", plan.output.describe(true)));
+    }
+    let exprs: Vec<String> = plan.columns.iter().map(|c| format!("{} AS {}", c.expr.text, c.name)).collect();
+    lines.push(format!(" > [ PROJECT ] | Schema: {} | Expressions: {}", plan.header_schema(true), exprs.join(", ")));
+    if let Some(f) = &plan.filter {
+        lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
+    }
+    lines.push(format!(" > [ SOURCE ] | Schema: {} | Name: {} | Topic: {}", plan.source.schema.describe(true), plan.source.name, plan.source.topic));
+    lines.iter().enumerate().map(|(i, l)| format!("{}{}", "\t\t".repeat(i), l)).collect::<Vec<_>>().join("\n")
+}
+
+impl Engine {
+    fn query_json(&self, q: &QueryMeta) -> Value {
+        let stats = self.runtime.stats(&q.id);
+        let state = match &stats {
+            Some(s) => s.state(),
+            None => QueryState::Error,
+        };
+        let errors = stats.as_ref().map(|s| s.error_count()).unwrap_or(0);
+        json!({
+            "queryString": q.sql,
+            "sinks": [q.sink],
+            "sinkKafkaTopics": [q.sink_topic],
+            "id": q.id,
+            "statusCount": {state.name(): 1},
+            "queryType": "PERSISTENT",
+            "state": state.name(),
+            "processingErrors": errors,
+        })
+    }
+
+    fn source_description(&self, source: &DataSource, extended: bool) -> Value {
+        let (readers, writers) = self.catalog.readers_and_writers(&source.name);
+        let queries: Vec<_> = self.catalog.queries();
+        let q_json = |ids: &[String]| -> Vec<Value> {
+            ids.iter().filter_map(|id| queries.iter().find(|q| &q.id == id)).map(|q| self.query_json(q)).collect()
+        };
+        let topic = self.log.get_topic(&source.topic);
+        let mut statistics = String::new();
+        let mut error_stats = String::new();
+        let mut offsets = Vec::new();
+        if extended {
+            // Statistics of the queries that write this source, else of those that read it.
+            let ids = if writers.is_empty() { &readers } else { &writers };
+            let mut parts = Vec::new();
+            let mut err_parts = Vec::new();
+            for id in ids {
+                if let Some(s) = self.runtime.stats(id) {
+                    parts.push(format!("{id}: {}", s.describe()));
+                    err_parts.push(format!("{id}: {}", s.describe_errors()));
+                }
+            }
+            statistics = parts.join("\n");
+            error_stats = err_parts.join("\n");
+            for id in &readers {
+                let mut partitions = Vec::new();
+                if let Some(t) = &topic {
+                    for p in t.partitions() {
+                        let committed = self.log.offsets().fetch(id, t.name(), p.id()).map(|c| c.offset).unwrap_or(-1);
+                        partitions.push(json!({
+                            "partition": p.id(),
+                            "logStartOffset": p.start_offset(),
+                            "logEndOffset": p.end_offset(),
+                            "consumerOffset": committed,
+                            "lag": if committed >= 0 { p.end_offset() - committed } else { p.end_offset() - p.start_offset() },
+                        }));
+                    }
+                }
+                offsets.push(json!({"groupId": id, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": partitions}]}));
+            }
+        }
+        json!({
+            "name": source.name,
+            "windowType": null,
+            "readQueries": q_json(&readers),
+            "writeQueries": q_json(&writers),
+            "fields": fields_json(&source.schema),
+            "type": source.kind.name(),
+            "timestamp": source.timestamp.as_ref().map(|t| t.column.clone()).unwrap_or_default(),
+            "statistics": statistics,
+            "errorStats": error_stats,
+            "extended": extended,
+            "keyFormat": format_name(&source.key_format),
+            "valueFormat": format_name(&source.value_format),
+            "topic": source.topic,
+            "partitions": topic.as_ref().map(|t| t.partition_count()).unwrap_or(0),
+            "replication": 1,
+            "statement": source.sql,
+            "queryOffsetSummaries": offsets,
+            "sourceConstraints": [],
+            "clusterStatistics": [],
+            "clusterErrorStats": [],
+        })
+    }
+
+    pub(super) fn show(&self, kind: &ShowKind, extended: bool, text: &str, session: &Session) -> Result<Value, EngineError> {
+        Ok(match kind {
+            ShowKind::Streams | ShowKind::Tables => {
+                let want = if *kind == ShowKind::Streams { SourceKind::Stream } else { SourceKind::Table };
+                let sources: Vec<_> = self.catalog.sources().into_iter().filter(|s| s.kind == want).collect();
+                if extended {
+                    json!({
+                        "@type": "source_descriptions",
+                        "statementText": text,
+                        "sourceDescriptions": sources.iter().map(|s| self.source_description(s, true)).collect::<Vec<_>>(),
+                        "warnings": []
+                    })
+                } else {
+                    let list: Vec<Value> = sources
+                        .iter()
+                        .map(|s| json!({"type": s.kind.name(), "name": s.name, "topic": s.topic, "keyFormat": format_name(&s.key_format), "valueFormat": format_name(&s.value_format), "isWindowed": false}))
+                        .collect();
+                    let key = if want == SourceKind::Stream { "streams" } else { "tables" };
+                    json!({"@type": key, "statementText": text, key: list, "warnings": []})
+                }
+            }
+            ShowKind::Queries => {
+                let list: Vec<Value> = self.catalog.queries().iter().map(|q| self.query_json(q)).collect();
+                json!({"@type": "queries", "statementText": text, "queries": list, "warnings": []})
+            }
+            ShowKind::Topics => {
+                let topics: Vec<_> = self.log.topics().into_iter().filter(|t| !is_internal_topic(t.name())).collect();
+                if extended {
+                    let groups = self.log.offsets().groups();
+                    let list: Vec<Value> = topics
+                        .iter()
+                        .map(|t| {
+                            let consumers: Vec<&String> = groups
+                                .iter()
+                                .filter(|g| self.log.offsets().group_offsets(g).iter().any(|(topic, _, _)| topic == t.name()))
+                                .collect();
+                            json!({
+                                "name": t.name(),
+                                "replicaInfo": vec![1; t.partition_count() as usize],
+                                "consumerCount": consumers.len(),
+                                "consumerGroupCount": consumers.len(),
+                            })
+                        })
+                        .collect();
+                    json!({"@type": "kafka_topics_extended", "statementText": text, "topics": list, "warnings": []})
+                } else {
+                    let list: Vec<Value> = topics.iter().map(|t| json!({"name": t.name(), "replicaInfo": vec![1; t.partition_count() as usize]})).collect();
+                    json!({"@type": "kafka_topics", "statementText": text, "topics": list, "warnings": []})
+                }
+            }
+            ShowKind::Properties => {
+                let mut props = vec![
+                    json!({"name": "ksql.streams.auto.offset.reset", "scope": "KSQL", "value": match self.config.default_offset_reset { crate::exec::OffsetReset::Earliest => "earliest", crate::exec::OffsetReset::Latest => "latest" }}),
+                    json!({"name": "ksql.service.id", "scope": "KSQL", "value": self.config.service_id}),
+                    json!({"name": "eddy.log.flush", "scope": "EDDY", "value": self.log.defaults().flush.name()}),
+                ];
+                let overwritten: Vec<String> = session.properties.keys().cloned().collect();
+                for (k, v) in &session.properties {
+                    props.push(json!({"name": k, "scope": "SESSION", "value": v}));
+                }
+                json!({"@type": "properties", "statementText": text, "properties": props, "overwrittenProperties": overwritten, "defaultProperties": [], "warnings": []})
+            }
+            ShowKind::Functions => {
+                let mut names: Vec<_> = ksql_functions().keys().copied().collect();
+                names.sort();
+                let list: Vec<Value> = names.iter().map(|n| json!({"name": n, "type": "SCALAR", "category": "OTHER"})).collect();
+                json!({"@type": "function_names", "statementText": text, "functions": list, "warnings": []})
+            }
+            ShowKind::Types => json!({"@type": "type_list", "statementText": text, "types": {}, "warnings": []}),
+            ShowKind::Variables => {
+                let list: Vec<Value> = session.variables.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+                json!({"@type": "variables", "statementText": text, "variables": list, "warnings": []})
+            }
+        })
+    }
+
+    pub(super) fn describe_source(&self, name: &str, extended: bool, text: &str) -> Result<Value, EngineError> {
+        let source = self.catalog.source(name).ok_or_else(|| stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")))?;
+        Ok(json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": self.source_description(&source, extended), "warnings": []}))
+    }
+
+    pub(super) fn describe_all(&self, kind: SourceKind, extended: bool, text: &str) -> Result<Value, EngineError> {
+        let list: Vec<Value> = self.catalog.sources().iter().filter(|s| s.kind == kind).map(|s| self.source_description(s, extended)).collect();
+        Ok(json!({"@type": "source_descriptions", "statementText": text, "sourceDescriptions": list, "warnings": []}))
+    }
+
+    pub(super) fn describe_function(&self, name: &str, text: &str) -> Result<Value, EngineError> {
+        let f = ksql_functions().get(name.to_uppercase().as_str()).ok_or_else(|| stmt_err(format!("Can't find any functions with the name '{name}'")))?;
+        Ok(json!({
+            "@type": "describe_function",
+            "statementText": text,
+            "name": f.name,
+            "description": f.description,
+            "author": "Eddy",
+            "version": env!("CARGO_PKG_VERSION"),
+            "path": "internal",
+            "functions": [{"arguments": [], "returnType": "", "description": f.description, "argumentTypes": []}],
+            "type": "SCALAR",
+            "warnings": []
+        }))
+    }
+
+    fn query_description(&self, id: &str, sql: &str, plan: &SelectPlan, sink: Option<(&str, &str)>, state: &str) -> Value {
+        json!({
+            "id": id,
+            "statementText": sql,
+            "windowType": null,
+            "fields": fields_json(&plan.output),
+            "sources": [plan.source.name],
+            "sinks": sink.map(|s| vec![s.0.to_string()]).unwrap_or_default(),
+            "topology": "",
+            "executionPlan": plan_text(plan, sink),
+            "overriddenProperties": {},
+            "ksqlHostQueryStatus": {},
+            "queryType": if sink.is_some() { "PERSISTENT" } else { "PUSH" },
+            "queryErrors": [],
+            "tasksMetadata": [],
+            "state": state,
+        })
+    }
+
+    pub(super) fn explain_query(&self, id: &str, text: &str) -> Result<Value, EngineError> {
+        let q = self.catalog.query(id).ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
+        let parsed = crate::sql::parser::parse(&q.sql).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let query = match parsed.first().map(|p| &p.statement) {
+            Some(Statement::CreateAsSelect { query, .. }) | Some(Statement::InsertSelect { query, .. }) => query.clone(),
+            _ => return Err(EngineError::Internal(format!("query {id} has no SELECT"))),
+        };
+        let plan = plan_select(&query, &self.catalog, Purpose::Persistent)?;
+        let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description(id, &q.sql, &plan, Some((&q.sink, &q.sink_topic)), state), "warnings": []}))
+    }
+
+    pub(super) fn explain_statement(&self, inner: &Statement, text: &str) -> Result<Value, EngineError> {
+        let (query, purpose, sink) = match inner {
+            Statement::Select(q) => (q, if q.emit.is_some() { Purpose::Push } else { Purpose::Pull }, None),
+            Statement::CreateAsSelect { query, name, .. } => (query, Purpose::Persistent, Some(name.value.clone())),
+            Statement::InsertSelect { query, target, .. } => (query, Purpose::Persistent, Some(target.value.clone())),
+            _ => return Err(stmt_err("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT")),
+        };
+        let plan = plan_select(query, &self.catalog, purpose)?;
+        let inner_text = text.trim_start().get(7..).unwrap_or(text).trim();
+        let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &plan, sink_pair, "NOT_RUNNING"), "warnings": []}))
+    }
+}

@@ -1,0 +1,134 @@
+//! INSERT INTO ... VALUES: evaluates the values, checks them against the column types,
+//! encodes key and value with the stream's formats and appends one record to the
+//! partition its key hashes to.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
+use arrow::datatypes::Schema;
+
+use super::{Engine, EngineError, stmt_err};
+use crate::catalog::types::{ColumnKind, ROWTIME, SqlType};
+use crate::exec::expr::evaluate_constants;
+use crate::format::Role;
+use crate::log::BatchBuilder;
+use crate::log::murmur2::partition_for_key;
+use crate::sql::ast::{Expr, Ident};
+use crate::sql::binder::{Binder, Scope};
+use crate::sql::compile::compile;
+
+/// Whether a value of type `from` may be stored in a column of type `to`.
+fn assignable(from: &SqlType, to: &SqlType) -> bool {
+    use SqlType::*;
+    if from == to {
+        return true;
+    }
+    match (from, to) {
+        (Int, Bigint | Double | Decimal { .. }) | (Bigint, Double | Decimal { .. }) | (Decimal { .. }, Double | Decimal { .. }) => true,
+        (String, Timestamp | Date | Time) => true,
+        (Array(a), Array(b)) => assignable(a, b),
+        (Map(ka, va), Map(kb, vb)) => assignable(ka, kb) && assignable(va, vb),
+        (Struct(a), Struct(b)) => a.iter().all(|(n, t)| b.iter().any(|(m, u)| m.eq_ignore_ascii_case(n) && assignable(t, u))),
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// Blocking: appends (and by default fsyncs) one record.
+    pub(super) fn insert_values(&self, target: &Ident, columns: Option<&[Ident]>, values: &[Expr]) -> Result<(), EngineError> {
+        let source = self
+            .catalog
+            .source(&target.value)
+            .ok_or_else(|| stmt_err(format!("{}: Cannot insert values into an unknown stream/table: {}", target.pos, target.value)))?;
+        if source.read_only {
+            return Err(stmt_err(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
+        }
+        let names: Vec<String> = match columns {
+            Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
+            None => source.schema.columns().iter().map(|c| c.name.clone()).collect(),
+        };
+        if names.len() != values.len() {
+            return Err(stmt_err(format!(
+                "Failed to prepare statement: Expected a value for each column. Expected Columns: [{}]. Got {} value(s)",
+                names.join(", "),
+                values.len()
+            )));
+        }
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(stmt_err(format!("Duplicate column name in INSERT: {n}")));
+            }
+            if n != ROWTIME && source.schema.find(n).is_none() {
+                return Err(stmt_err(format!(
+                    "Column name {n} does not exist in {}; its columns are {}",
+                    source.name,
+                    source.schema.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let scope = Scope::single(&[], Arc::new(Schema::empty()))?;
+        let binder = Binder { scope: &scope };
+        let mut compiled = Vec::new();
+        for (name, e) in names.iter().zip(values) {
+            let c = compile(binder.bind(e)?, &scope)?;
+            let target_ty = if name == ROWTIME { SqlType::Bigint } else { source.schema.find(name).map(|c| c.ty.clone()).unwrap_or(SqlType::String) };
+            let is_null = matches!(e.kind, crate::sql::ast::ExprKind::Literal(crate::sql::ast::Literal::Null));
+            if !is_null && !assignable(&c.ty, &target_ty) {
+                return Err(stmt_err(format!("{}: Expected type {target_ty} for field {name} but got {} ({})", e.pos, c.ty, c.text)));
+            }
+            compiled.push((name.clone(), c, target_ty));
+        }
+        let refs: Vec<_> = compiled.iter().map(|(_, c, _)| c).collect();
+        let arrays = evaluate_constants(&refs).map_err(|e| stmt_err(format!("Failed to insert values into '{}': {e}", source.name)))?;
+        let value_of = |name: &str, ty: &SqlType| -> Result<ArrayRef, EngineError> {
+            match compiled.iter().position(|(n, _, _)| n == name) {
+                Some(i) => {
+                    let arr = &arrays[i];
+                    let target = ty.to_arrow();
+                    if arr.data_type() == &target {
+                        return Ok(arr.clone());
+                    }
+                    let opts = arrow::compute::CastOptions { safe: false, ..Default::default() };
+                    arrow::compute::cast_with_options(arr, &target, &opts)
+                        .map_err(|e| stmt_err(format!("Failed to insert values into '{}': column {name}: {e}", source.name)))
+                }
+                None => Ok(new_null_array(&ty.to_arrow(), 1)),
+            }
+        };
+        let mut key_cols = Vec::new();
+        let mut value_cols = Vec::new();
+        for c in source.schema.columns() {
+            let a = value_of(&c.name, &c.ty)?;
+            match c.kind {
+                ColumnKind::Key => key_cols.push(a),
+                ColumnKind::Value => value_cols.push(a),
+            }
+        }
+        let timestamp = match compiled.iter().position(|(n, _, _)| n == ROWTIME) {
+            Some(_) => {
+                let a = value_of(ROWTIME, &SqlType::Bigint)?;
+                let a = a.as_primitive::<arrow::datatypes::Int64Type>();
+                if a.is_null(0) { chrono::Utc::now().timestamp_millis() } else { a.value(0) }
+            }
+            None => chrono::Utc::now().timestamp_millis(),
+        };
+        let keys: Vec<_> = source.schema.key_columns().collect();
+        let vals: Vec<_> = source.schema.value_columns().collect();
+        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| stmt_err(e.to_string()))?;
+        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| stmt_err(e.to_string()))?;
+        let topic = self.log.topic(&source.topic)?;
+        let key = if keys.is_empty() { None } else { key_bytes.get(0) };
+        let partition = match key {
+            Some(k) => partition_for_key(k, topic.partition_count()),
+            None => {
+                // Keyless records spread across partitions.
+                let n = topic.partition_count();
+                (topic.record_count() % i64::from(n)) as i32
+            }
+        };
+        let mut b = BatchBuilder::default();
+        b.push(timestamp, key, value_bytes.get(0), &[]);
+        topic.partition(partition)?.append(b.finish())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! The HTTP server: ksqlDB-compatible REST routes over the engine, and server start-up
+//! and shutdown.
+
+mod errors;
+mod query;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::engine::{Engine, EngineConfig};
+use crate::log::{Log, TopicConfig};
+
+pub use errors::ApiError;
+
+/// Server settings from the command line.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub http_listen: String,
+    pub kafka_listen: String,
+    pub topic_defaults: TopicConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot open the data directory {dir}: {source}")]
+    Open { dir: String, source: crate::log::LogError },
+    #[error("cannot start the engine: {0}")]
+    Engine(String),
+    #[error("cannot listen on {addr}: {source}; is another server using the port? choose another with --http-listen")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(routes::root))
+        .route("/ksql", post(routes::ksql))
+        .route("/query", post(query::query))
+        .route("/query-stream", post(query::query_stream))
+        .route("/close-query", post(query::close_query))
+        .route("/info", get(routes::info))
+        .route("/healthcheck", get(routes::healthcheck))
+        .route("/status", get(routes::status))
+        .fallback(routes::not_found)
+        .with_state(state)
+}
+
+/// Opens the data directory, replays the catalog, serves until SIGTERM/SIGINT, then stops
+/// queries and syncs the log.
+pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
+    let dir = config.data_dir.clone();
+    let defaults = config.topic_defaults.clone();
+    let log = tokio::task::spawn_blocking(move || Log::open(&dir, defaults))
+        .await
+        .map_err(|e| ServerError::Engine(e.to_string()))?
+        .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
+    let log = Arc::new(log);
+    let handle = tokio::runtime::Handle::current();
+    let engine_config = config.engine.clone();
+    let log2 = log.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(log2, handle, engine_config))
+        .await
+        .map_err(|e| ServerError::Engine(e.to_string()))?
+        .map_err(|e| ServerError::Engine(e.to_string()))?;
+    let engine = Arc::new(engine);
+    let listener = tokio::net::TcpListener::bind(&config.http_listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let app = router(AppState { engine: engine.clone() });
+    tracing::info!(kafka_listen = %config.kafka_listen, "the Kafka protocol listener is not available in this build; --kafka-listen is accepted for forward compatibility");
+    println!("Eddy {} ready: REST API on http://{addr} (data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
+    let shutdown_engine = engine.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing push queries");
+            for id in shutdown_engine.runtime().transient_ids() {
+                shutdown_engine.runtime().close_transient(&id);
+            }
+        })
+        .await?;
+    let e = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        e.shutdown();
+        for t in e.log().topics() {
+            for p in t.partitions() {
+                if let Err(err) = p.sync() {
+                    tracing::error!("sync on shutdown failed: {err}");
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Engine(e.to_string()))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

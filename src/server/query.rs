@@ -1,0 +1,158 @@
+//! /query and /query-stream: push, pull and PRINT results streamed as they arrive, in
+//! ksqlDB's framings; /close-query stops a push query.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde_json::json;
+
+use super::routes::{parse_body, session_from, string_field};
+use super::{ApiError, AppState};
+use crate::exec::push::{Final, PushQuery};
+
+/// Response framings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// /query: one JSON array of `{"header"}`, `{"row"}`, `{"finalMessage"}` objects.
+    QueryJson,
+    /// /query-stream default: metadata line, then one JSON array per row per line.
+    Delimited,
+    /// /query-stream with Accept: application/json: `[metadata, [row], ...]`.
+    StreamJson,
+    /// PRINT: plain text lines.
+    Text,
+}
+
+fn accepts(headers: &HeaderMap, what: &str) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(what))
+}
+
+fn chunk(s: String) -> Result<Bytes, Infallible> {
+    Ok(Bytes::from(s))
+}
+
+/// Streams a transient query's output in a framing until it ends or the client leaves.
+fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    enum Phase {
+        Start,
+        Rows,
+        End,
+        Done,
+    }
+    futures::stream::unfold((pq, Phase::Start), move |(mut pq, phase)| async move {
+        match phase {
+            Phase::Start => {
+                let s = match framing {
+                    Framing::QueryJson => {
+                        format!("[{}", json!({"header": {"queryId": pq.id, "schema": pq.header_schema}}))
+                    }
+                    Framing::Delimited => format!("{}\n", json!({"queryId": pq.id, "columnNames": pq.column_names, "columnTypes": pq.column_types})),
+                    Framing::StreamJson => format!("[{}", json!({"queryId": pq.id, "columnNames": pq.column_names, "columnTypes": pq.column_types})),
+                    Framing::Text => String::new(),
+                };
+                Some((chunk(s), (pq, Phase::Rows)))
+            }
+            Phase::Rows => match pq.rx.recv().await {
+                Some(rows) => {
+                    let mut s = String::new();
+                    for r in rows {
+                        match framing {
+                            Framing::QueryJson => {
+                                s.push_str(",\n{\"row\":{\"columns\":");
+                                s.push_str(&r);
+                                s.push_str("}}");
+                            }
+                            Framing::Delimited | Framing::Text => {
+                                s.push_str(&r);
+                                s.push('\n');
+                            }
+                            Framing::StreamJson => {
+                                s.push_str(",\n");
+                                s.push_str(&r);
+                            }
+                        }
+                    }
+                    Some((chunk(s), (pq, Phase::Rows)))
+                }
+                None => Some((chunk(String::new()), (pq, Phase::End))),
+            },
+            Phase::End => {
+                let fin = pq.shared.final_state();
+                let s = match (framing, fin) {
+                    (Framing::QueryJson, Some(Final::Completed(m))) => format!(",\n{}]\n", json!({"finalMessage": m})),
+                    (Framing::QueryJson, Some(Final::Error(m))) => {
+                        format!(",\n{}]\n", json!({"errorMessage": {"@type": "generic_error", "error_code": 50000, "message": m}}))
+                    }
+                    (Framing::QueryJson, _) => "]\n".to_string(),
+                    (Framing::StreamJson, Some(Final::Error(m))) => format!(",\n{}]\n", json!({"@type": "generic_error", "error_code": 50000, "message": m})),
+                    (Framing::StreamJson, _) => "]\n".to_string(),
+                    (Framing::Delimited | Framing::Text, Some(Final::Error(m))) => {
+                        format!("{}\n", json!({"@type": "generic_error", "error_code": 50000, "message": m}))
+                    }
+                    (Framing::Delimited | Framing::Text, _) => String::new(),
+                };
+                Some((chunk(s), (pq, Phase::Done)))
+            }
+            Phase::Done => None,
+        }
+    })
+}
+
+fn streaming_response(pq: PushQuery, framing: Framing) -> Response {
+    let content_type = match framing {
+        Framing::QueryJson | Framing::StreamJson => "application/json",
+        Framing::Delimited => "application/vnd.ksqlapi.delimited.v1",
+        Framing::Text => "text/plain; charset=utf-8",
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(body_stream(pq, framing))).into_response()
+}
+
+pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let sql = string_field(&body, "ksql")?;
+    let session = session_from(&body, "streamsProperties")?;
+    let engine = state.engine.clone();
+    let pq = tokio::task::spawn_blocking(move || engine.query(&sql, &session))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let framing = if pq.is_print {
+        Framing::Text
+    } else if accepts(&headers, "application/vnd.ksqlapi.delimited.v1") {
+        Framing::Delimited
+    } else {
+        Framing::QueryJson
+    };
+    Ok(streaming_response(pq, framing))
+}
+
+pub async fn query_stream(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let sql = string_field(&body, "sql")?;
+    let session = session_from(&body, "properties")?;
+    let engine = state.engine.clone();
+    let pq = tokio::task::spawn_blocking(move || engine.query(&sql, &session))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let framing = if pq.is_print {
+        Framing::Text
+    } else if accepts(&headers, "application/json") {
+        Framing::StreamJson
+    } else {
+        Framing::Delimited
+    };
+    Ok(streaming_response(pq, framing))
+}
+
+pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body = parse_body(&body)?;
+    let id = string_field(&body, "queryId")?;
+    if state.engine.close_query(&id) {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(ApiError::bad_request(format!("No query with id {id}")))
+    }
+}
