@@ -111,21 +111,40 @@ impl QueryStream {
     }
 
     fn take_event(&mut self) -> Option<QueryEvent> {
-        let nl = self.buf.find('\n')?;
-        let line: String = self.buf.drain(..=nl).collect();
         if self.text_mode {
+            let nl = self.buf.find('\n')?;
+            let line: String = self.buf.drain(..=nl).collect();
             return Some(QueryEvent::Line(line.trim_end_matches('\n').to_string()));
         }
-        let l = line.trim().trim_start_matches('[').trim_end_matches(',').trim_end_matches(']').trim();
-        if l.is_empty() {
-            return self.take_event();
+        loop {
+            // Elements of the streamed JSON array: skip separators, parse one value.
+            let start = self.buf.find(|c: char| !(c.is_whitespace() || c == '[' || c == ',' || c == ']'))?;
+            let mut it = serde_json::Deserializer::from_str(&self.buf[start..]).into_iter::<Value>();
+            match it.next() {
+                Some(Ok(v)) => {
+                    let end = start + it.byte_offset();
+                    self.buf.drain(..end);
+                    if let Some(ev) = element(&v) {
+                        return Some(ev);
+                    }
+                }
+                Some(Err(e)) if e.is_eof() => return None,
+                Some(Err(_)) => {
+                    // Not JSON: show the rest as text.
+                    let rest = std::mem::take(&mut self.buf);
+                    return Some(QueryEvent::Line(rest));
+                }
+                None => return None,
+            }
         }
-        parse_element(l).or_else(|| self.take_event())
     }
 }
 
 fn parse_element(s: &str) -> Option<QueryEvent> {
-    let v: Value = serde_json::from_str(s).ok()?;
+    element(&serde_json::from_str(s).ok()?)
+}
+
+fn element(v: &Value) -> Option<QueryEvent> {
     if let Some(h) = v.get("header") {
         return Some(QueryEvent::Header {
             schema: h.get("schema").and_then(|x| x.as_str()).unwrap_or("").to_string(),

@@ -1,0 +1,159 @@
+//! Test harness: starts the real `eddy` binary on an ephemeral port with a temporary data
+//! directory and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra_args: Vec<String>,
+}
+
+pub fn eddy_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_eddy")
+}
+
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, String) {
+    let mut child = Command::new(eddy_bin())
+        .arg("server")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--http-listen")
+        .arg("127.0.0.1:0")
+        .args(args)
+        .env("EDDY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start eddy server");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(i) = line.find("http://") {
+                let url = line[i..].split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(url);
+            }
+            line.clear();
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60)).expect("server did not report ready within 60s");
+    (child, url)
+}
+
+impl TestServer {
+    /// A server on a fresh temporary data directory.
+    pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (child, url) = spawn(&dir, &args);
+        TestServer { child: Some(child), url, data_dir: dir, _tmp: Some(tmp), extra_args: args }
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the server again on the same data directory (new port).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        let (child, url) = spawn(&self.data_dir, &self.extra_args);
+        self.child = Some(child);
+        self.url = url;
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = reqwest::Client::new().post(format!("{}{path}", self.url)).json(&body).send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    /// POST /ksql; returns status and body.
+    pub async fn ksql(&self, sql: &str) -> (u16, Value) {
+        self.post("/ksql", json!({"ksql": sql, "streamsProperties": {}})).await
+    }
+
+    pub async fn ksql_with(&self, sql: &str, props: Value) -> (u16, Value) {
+        self.post("/ksql", json!({"ksql": sql, "streamsProperties": props})).await
+    }
+
+    /// POST /ksql that must succeed.
+    pub async fn ksql_ok(&self, sql: &str) -> Value {
+        let (status, body) = self.ksql_with(sql, json!({"auto.offset.reset": "earliest"})).await;
+        assert_eq!(status, 200, "{sql} failed: {body}");
+        body
+    }
+
+    /// A /query that completes (pull query or LIMIT): the parsed JSON array.
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let (status, body) = self.post("/query", json!({"ksql": sql, "streamsProperties": {"auto.offset.reset": "earliest"}})).await;
+        assert_eq!(status, 200, "{sql} failed: {body}");
+        body.as_array().cloned().unwrap_or_else(|| panic!("not an array: {body}"))
+    }
+
+    /// The row columns of a completed /query.
+    pub async fn rows(&self, sql: &str) -> Vec<Vec<Value>> {
+        self.query(sql)
+            .await
+            .iter()
+            .filter_map(|e| e.get("row").and_then(|r| r.get("columns")).and_then(|c| c.as_array()).cloned())
+            .collect()
+    }
+
+    /// Polls a pull query until it returns `n` rows (or panics after the timeout).
+    pub async fn wait_rows(&self, sql: &str, n: usize) -> Vec<Vec<Value>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let rows = self.rows(sql).await;
+            if rows.len() >= n || Instant::now() > deadline {
+                assert_eq!(rows.len(), n, "{sql}: expected {n} rows");
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -1,0 +1,108 @@
+//! `eddy shell` as a user runs it: -e, -f, and the REPL (multi-line statements, push
+//! queries stopped by Ctrl-C without leaving the shell).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestServer, eddy_bin};
+
+fn shell(server: &TestServer, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(eddy_bin()).arg("shell").arg("--server").arg(&server.url).args(args).output().expect("run shell");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn execute_flag_runs_statements_and_prints_ksql_tables() {
+    let s = TestServer::start();
+    let (ok, out, err) = shell(
+        &s,
+        &["-e", "CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=2); INSERT INTO pv (id, page) VALUES ('a', 'home'); SHOW STREAMS; SET 'auto.offset.reset'='earliest'; SELECT * FROM pv EMIT CHANGES LIMIT 1;"],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(" Message        \n----------------\n Stream created \n"), "{out}");
+    assert!(out.contains(" Stream Name | Kafka Topic | Key Format | Value Format | Windowed "), "{out}");
+    assert!(out.contains(" PV          | pv          | KAFKA      | JSON         | false    "), "{out}");
+    assert!(out.contains("|ID          |PAGE        |"), "{out}");
+    assert!(out.contains("|a           |home        |"), "{out}");
+    assert!(out.contains("Limit Reached"), "{out}");
+}
+
+#[tokio::test]
+async fn errors_are_printed_and_set_a_failing_exit_code() {
+    let s = TestServer::start();
+    let (ok, _out, err) = shell(&s, &["-e", "DESCRIBE nothing_here;"]);
+    assert!(!ok);
+    assert!(err.contains("NOTHING_HERE"), "{err}");
+}
+
+#[tokio::test]
+async fn file_flag_runs_a_multi_line_script() {
+    let s = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("setup.sql");
+    std::fs::write(
+        &path,
+        "-- a script\nCREATE STREAM pv (id VARCHAR KEY,\n  page VARCHAR)\n  WITH (kafka_topic='pv', partitions=1);\n\nINSERT INTO pv (id, page)\n  VALUES ('a', 'x;y');\n",
+    )
+    .unwrap();
+    let (ok, out, err) = shell(&s, &["-f", path.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    let rows = s.rows("SELECT page FROM pv;").await;
+    assert_eq!(rows, vec![vec![serde_json::json!("x;y")]]);
+}
+
+#[tokio::test]
+async fn repl_ctrl_c_stops_the_push_query_but_not_the_shell() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=1);").await;
+    s.ksql_ok("INSERT INTO pv (id, page) VALUES ('a', 'first');").await;
+    let mut child = Command::new(eddy_bin())
+        .arg("shell")
+        .arg("--server")
+        .arg(&s.url)
+        .env("HOME", tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A statement split over two lines.
+    writeln!(stdin, "SET 'auto.offset.reset'='earliest';\nSELECT page\n  FROM pv EMIT CHANGES;").unwrap();
+    stdin.flush().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                let hit = l.contains(needle);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("'{needle}' not printed; got {seen:?}");
+    };
+    wait_for("|first");
+    // Ctrl-C: SIGINT to the shell.
+    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    wait_for("Query terminated");
+    writeln!(stdin, "SHOW STREAMS;").unwrap();
+    stdin.flush().unwrap();
+    wait_for(" PV ");
+    writeln!(stdin, "exit").unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
