@@ -5,6 +5,7 @@
 //! queries) → `sql` (parser, binder, planner; DataFusion lives here) → `exec` (continuous
 //! operators) → `engine` (executes statements) → `server` (REST, console) / `shell`.
 
+pub mod bench;
 pub mod catalog;
 pub mod format;
 pub mod log;

@@ -38,6 +38,11 @@ enum Command {
         #[arg(long, default_value = "latest")]
         auto_offset_reset: String,
     },
+    /// Throughput benchmarks (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
     /// Interactive SQL shell against a server.
     Shell {
         #[arg(long, default_value = "http://127.0.0.1:8088")]
@@ -48,6 +53,36 @@ enum Command {
         /// Run the statements in this file and exit.
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Batched appends into one partition.
+    Append {
+        #[arg(long, default_value_t = 2_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 100)]
+        record_bytes: usize,
+        #[arg(long, default_value_t = 1000)]
+        batch_records: usize,
+        /// always, interval or never
+        #[arg(long, default_value = "interval")]
+        flush: String,
+        #[arg(long, default_value_t = 1000)]
+        flush_interval_ms: u64,
+        /// Directory to write in (default: a temporary directory under the current one).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// A filter/projection CREATE STREAM AS SELECT over JSON records.
+    Csas {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -95,5 +130,24 @@ fn main() -> ExitCode {
             }
         }
         Command::Shell { server, execute, file } => eddy::shell::run(&server, execute, file),
+        Command::Bench { which } => {
+            init_tracing();
+            let r = match which {
+                BenchCommand::Append { records, record_bytes, batch_records, flush, flush_interval_ms, dir } => {
+                    match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
+                        Ok(flush) => eddy::bench::append(eddy::bench::AppendArgs { records, record_bytes, batch_records, flush, dir }),
+                        Err(e) => Err(e),
+                    }
+                }
+                BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
+            };
+            match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
