@@ -49,6 +49,12 @@ fn current_status(text: &str, command_id: String, message: String, query_id: Opt
     })
 }
 
+/// IF NOT EXISTS on an existing source: nothing to do.
+fn already_exists(text: &str, name: &str, existing: &DataSource, seq: i64) -> Change {
+    let message = format!("Cannot add stream {}: A {} with the same name already exists.", quote_ident(name), existing.kind.title().to_lowercase());
+    Change::Noop(current_status(text, format!("stream/{}/create", quote_ident(name)), message, None, seq))
+}
+
 /// The `type/`NAME`/action` id ksqlDB gives a catalog command.
 pub(super) fn command_id_of(statement: &str) -> Option<String> {
     let p = parser::parse(statement).ok()?.into_iter().next()?;
@@ -196,7 +202,7 @@ impl Engine {
         }
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
-                return Ok(Change::Noop(current_status(&p.text, format!("stream/{}/create", quote_ident(name)), format!("Cannot add stream {}: A {} with the same name already exists.", quote_ident(name), existing.kind.title().to_lowercase()), None, seq)));
+                return Ok(already_exists(&p.text, name, &existing, seq));
             }
             if !or_replace {
                 return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists", existing.kind.title().to_lowercase())));
@@ -277,7 +283,7 @@ impl Engine {
         }
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
-                return Ok(Change::Noop(current_status(&p.text, format!("stream/{}/create", quote_ident(name)), format!("Cannot add stream {}: A {} with the same name already exists.", quote_ident(name), existing.kind.title().to_lowercase()), None, seq)));
+                return Ok(already_exists(&p.text, name, &existing, seq));
             }
             let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
             return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));

@@ -7,7 +7,7 @@ use arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Fields};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::{DecodedRows, EncodedRows, FormatError, RowDecoder, RowEncoder, cast_text_column};
+use super::{DecodedRows, EncodedRows, FormatError, RowDecoder, RowEncoder, cast_text_column, drop_bad_rows};
 
 /// Splits one line into fields; `None` for an empty unquoted field.
 pub fn split_line(line: &str, delimiter: char) -> Result<Vec<Option<String>>, String> {
@@ -106,28 +106,6 @@ impl RowDecoder for DelimitedDecoder {
         out.columns = columns;
         out
     }
-}
-
-/// Removes rows (positions in `out.kept`) that failed a later step, reporting them.
-pub(crate) fn drop_bad_rows(columns: &mut [ArrayRef], out: &mut DecodedRows, bad: std::collections::BTreeMap<usize, String>) {
-    if bad.is_empty() {
-        return;
-    }
-    let keep: arrow::array::BooleanArray = (0..out.kept.len()).map(|r| Some(!bad.contains_key(&r))).collect();
-    for col in columns.iter_mut() {
-        if let Ok(f) = arrow::compute::filter(col, &keep) {
-            *col = f;
-        }
-    }
-    let mut kept = Vec::new();
-    for (r, idx) in out.kept.iter().enumerate() {
-        match bad.get(&r) {
-            Some(e) => out.errors.push((*idx, e.clone())),
-            None => kept.push(*idx),
-        }
-    }
-    out.kept = kept;
-    out.errors.sort_by_key(|e| e.0);
 }
 
 pub struct DelimitedEncoder {

@@ -444,24 +444,8 @@ fn decode_base64_columns(columns: &mut [ArrayRef], which: &[usize], out: &mut De
             .collect();
         columns[c] = Arc::new(bin);
     }
-    if bad_rows.is_empty() {
-        return;
-    }
-    let keep: arrow::array::BooleanArray = (0..out.kept.len()).map(|r| Some(!bad_rows.contains(&r))).collect();
-    for col in columns.iter_mut() {
-        if let Ok(f) = arrow::compute::filter(col, &keep) {
-            *col = f;
-        }
-    }
-    let mut kept = Vec::new();
-    for (r, idx) in out.kept.iter().enumerate() {
-        if bad_rows.contains(&r) {
-            out.errors.push((*idx, "BYTES value is not valid base64".to_string()));
-        } else {
-            kept.push(*idx);
-        }
-    }
-    out.kept = kept;
+    let bad = bad_rows.into_iter().map(|r| (r, "BYTES value is not valid base64".to_string())).collect();
+    super::drop_bad_rows(columns, out, bad);
 }
 
 // ---------------------------------------------------------------------------------------

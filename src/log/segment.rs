@@ -60,7 +60,11 @@ impl Segment {
             .truncate(true)
             .open(&path)
             .map_err(|e| LogError::io(format!("creating segment {}", path.display()), e))?;
-        Ok(Segment {
+        Ok(Segment::empty(base_offset, path, file, index_interval))
+    }
+
+    fn empty(base_offset: i64, path: PathBuf, file: File, index_interval: u64) -> Segment {
+        Segment {
             base_offset,
             path,
             file,
@@ -70,7 +74,7 @@ impl Segment {
             index: RwLock::new(Vec::new()),
             index_interval,
             bytes_since_index: AtomicU64::new(0),
-        })
+        }
     }
 
     /// Opens an existing segment. With `recover`, every batch is checked (length, CRC,
@@ -90,17 +94,7 @@ impl Segment {
             .write(true)
             .open(&path)
             .map_err(|e| LogError::io(format!("opening segment {}", path.display()), e))?;
-        let seg = Segment {
-            base_offset,
-            path,
-            file,
-            size: AtomicU64::new(0),
-            next_offset: AtomicI64::new(base_offset),
-            max_timestamp: AtomicI64::new(-1),
-            index: RwLock::new(Vec::new()),
-            index_interval,
-            bytes_since_index: AtomicU64::new(0),
-        };
+        let seg = Segment::empty(base_offset, path, file, index_interval);
         if !recover && seg.load_index_file(dir)? {
             let len = seg.file_len()?;
             seg.size.store(len, Ordering::Release);

@@ -111,38 +111,33 @@ fn streaming_response(pq: PushQuery, framing: Framing) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(body_stream(pq, framing))).into_response()
 }
 
-pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let body = parse_body(&body)?;
-    let sql = string_field(&body, "ksql")?;
-    let session = session_from(&body, "streamsProperties")?;
+/// Starts the query a request body names (`sql_key`, `props_key`) on a blocking thread.
+async fn start(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<PushQuery, ApiError> {
+    let body = parse_body(body)?;
+    let sql = string_field(&body, sql_key)?;
+    let session = session_from(&body, props_key)?;
     let engine = state.engine.clone();
-    let pq = tokio::task::spawn_blocking(move || engine.query(&sql, &session))
+    Ok(tokio::task::spawn_blocking(move || engine.query(&sql, &session))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    let framing = if pq.is_print {
-        Framing::Text
-    } else if accepts(&headers, "application/vnd.ksqlapi.delimited.v1") {
-        Framing::Delimited
-    } else {
-        Framing::QueryJson
+        .map_err(|e| ApiError::internal(e.to_string()))??)
+}
+
+pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let pq = start(&state, &body, "ksql", "streamsProperties").await?;
+    let framing = match () {
+        _ if pq.is_print => Framing::Text,
+        _ if accepts(&headers, "application/vnd.ksqlapi.delimited.v1") => Framing::Delimited,
+        _ => Framing::QueryJson,
     };
     Ok(streaming_response(pq, framing))
 }
 
 pub async fn query_stream(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let body = parse_body(&body)?;
-    let sql = string_field(&body, "sql")?;
-    let session = session_from(&body, "properties")?;
-    let engine = state.engine.clone();
-    let pq = tokio::task::spawn_blocking(move || engine.query(&sql, &session))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
-    let framing = if pq.is_print {
-        Framing::Text
-    } else if accepts(&headers, "application/json") {
-        Framing::StreamJson
-    } else {
-        Framing::Delimited
+    let pq = start(&state, &body, "sql", "properties").await?;
+    let framing = match () {
+        _ if pq.is_print => Framing::Text,
+        _ if accepts(&headers, "application/json") => Framing::StreamJson,
+        _ => Framing::Delimited,
     };
     Ok(streaming_response(pq, framing))
 }

@@ -76,6 +76,19 @@ fn type_name(schema: &Value) -> String {
     }
 }
 
+/// The Field | Type table of a source or query description.
+fn fields_table(d: &Value) -> String {
+    let fields = d.get("fields").and_then(|f| f.as_array()).cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = fields
+        .iter()
+        .map(|f| {
+            let key = if f.get("type").and_then(|t| t.as_str()) == Some("KEY") { "  (key)" } else { "" };
+            vec![s(f, "name"), format!("{}{key}", type_name(f.get("schema").unwrap_or(&Value::Null)))]
+        })
+        .collect();
+    table(&["Field", "Type"], &rows)
+}
+
 fn describe_source(d: &Value) -> String {
     let mut out = String::new();
     out.push_str(&format!("\n{:<21}: {}\n", "Name", s(d, "name")));
@@ -89,15 +102,7 @@ fn describe_source(d: &Value) -> String {
         out.push_str(&format!("{:<21}: {} (partitions: {}, replication: {})\n", "Kafka topic", s(d, "topic"), s(d, "partitions"), s(d, "replication")));
         out.push_str(&format!("{:<21}: {}\n", "Statement", s(d, "statement")));
     }
-    let fields = d.get("fields").and_then(|f| f.as_array()).cloned().unwrap_or_default();
-    let rows: Vec<Vec<String>> = fields
-        .iter()
-        .map(|f| {
-            let key = if f.get("type").and_then(|t| t.as_str()) == Some("KEY") { "  (key)" } else { "" };
-            vec![s(f, "name"), format!("{}{key}", type_name(f.get("schema").unwrap_or(&Value::Null)))]
-        })
-        .collect();
-    out.push_str(&table(&["Field", "Type"], &rows));
+    out.push_str(&fields_table(d));
     if !extended {
         out.push_str("For runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;\n");
         return out;
@@ -180,15 +185,7 @@ pub fn entity(e: &Value) -> String {
         "queryDescription" => {
             let q = e.get("queryDescription").unwrap_or(&Value::Null);
             let mut out = format!("\n{:<21}: {}\n{:<21}: {}\n", "ID", s(q, "id"), "SQL", s(q, "statementText"));
-            let fields = q.get("fields").and_then(|f| f.as_array()).cloned().unwrap_or_default();
-            let rows: Vec<Vec<String>> = fields
-                .iter()
-                .map(|f| {
-                    let key = if f.get("type").and_then(|t| t.as_str()) == Some("KEY") { "  (key)" } else { "" };
-                    vec![s(f, "name"), format!("{}{key}", type_name(f.get("schema").unwrap_or(&Value::Null)))]
-                })
-                .collect();
-            out.push_str(&table(&["Field", "Type"], &rows));
+            out.push_str(&fields_table(q));
             out.push_str(&format!("\nExecution plan\n--------------\n{}\n", s(q, "executionPlan")));
             out
         }
