@@ -1,5 +1,5 @@
 //! `eddy shell` as a user runs it: -e, -f, and the REPL (multi-line statements, push
-//! queries stopped by Ctrl-C without leaving the shell).
+//! queries stopped by Ctrl-C without leaving the shell, persistent history).
 
 mod common;
 
@@ -59,11 +59,12 @@ async fn repl_ctrl_c_stops_the_push_query_but_not_the_shell() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=1);").await;
     s.ksql_ok("INSERT INTO pv (id, page) VALUES ('a', 'first');").await;
+    let home = tempfile::tempdir().unwrap();
     let mut child = Command::new(eddy_bin())
         .arg("shell")
         .arg("--server")
         .arg(&s.url)
-        .env("HOME", tempfile::tempdir().unwrap().path())
+        .env("HOME", home.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -105,4 +106,7 @@ async fn repl_ctrl_c_stops_the_push_query_but_not_the_shell() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success());
+    // History persists across sessions.
+    let history = std::fs::read_to_string(home.path().join(".eddy_history")).expect("history file written");
+    assert!(history.contains("SHOW STREAMS;"), "{history}");
 }

@@ -42,6 +42,8 @@ struct Shell {
     json_output: bool,
     spool: Option<std::fs::File>,
     history: Vec<String>,
+    /// Set by `exit`: leave the REPL (saving history).
+    quit: bool,
 }
 
 impl Shell {
@@ -233,7 +235,7 @@ impl Shell {
         match first.as_str() {
             "help" => self.out(HELP),
             "clear" => print!("\x1b[2J\x1b[H"),
-            "exit" | "quit" => std::process::exit(0),
+            "exit" | "quit" => self.quit = true,
             "version" => {
                 let server = self.client.info().await.ok().and_then(|v| v.pointer("/KsqlServerInfo/version").and_then(|x| x.as_str()).map(str::to_string));
                 self.out(&format!("eddy shell {}; server {}", env!("CARGO_PKG_VERSION"), server.unwrap_or_else(|| "unreachable".into())));
@@ -298,6 +300,7 @@ pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>) -> Exit
         json_output: false,
         spool: None,
         history: Vec::new(),
+        quit: false,
     };
     if execute.is_some() || file.is_some() {
         let mut ok = true;
@@ -346,6 +349,9 @@ fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) -> ExitCode {
                 if buffer.trim().is_empty() {
                     if let Some(_ok) = rt.block_on(shell.command(&line)) {
                         let _ = editor.add_history_entry(line.as_str());
+                        if shell.quit {
+                            break;
+                        }
                         continue;
                     }
                 }
