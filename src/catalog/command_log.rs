@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::CatalogError;
-use crate::log::{BatchBuilder, BatchHeader, FlushPolicy, Log, PartitionLog, RecordIter, TopicConfig, batch};
+use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionLog, RecordIter, TopicConfig, batch};
 
 /// Name of the internal command topic.
 pub const COMMAND_TOPIC: &str = "_eddy_command_topic";
@@ -59,8 +59,8 @@ impl CommandLog {
                 break;
             }
             for b in batch::split_batches(&data) {
-                let h = BatchHeader::parse(b)?;
-                for r in RecordIter::new(b)? {
+                let (h, payload) = batch::payload(b)?;
+                for r in RecordIter::over(h, &payload) {
                     let r = r?;
                     if r.offset < offset {
                         continue;

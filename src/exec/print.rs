@@ -85,7 +85,8 @@ impl PartitionTask for PrintTask {
                 self.position = h.last_offset() + 1;
                 continue;
             }
-            for r in RecordIter::new(b)? {
+            let (h2, payload) = batch::payload(b)?;
+            for r in RecordIter::over(h2, &payload) {
                 let r = r?;
                 if r.offset < self.position {
                     continue;

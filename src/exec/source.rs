@@ -67,9 +67,12 @@ impl SourceDecoder {
         let mut values: Vec<Option<&[u8]>> = Vec::new();
         let mut timestamps: Vec<i64> = Vec::new();
         let mut offsets: Vec<i64> = Vec::new();
+        let mut headers: Vec<Vec<crate::log::batch::Header<'_>>> = Vec::new();
         let mut errors = Vec::new();
         let mut next_offset = from;
         let mut records = 0usize;
+        // Decompress first, so every record can borrow from `payloads` for the whole call.
+        let mut payloads = Vec::new();
         for b in batch::split_batches(data) {
             let header = match BatchHeader::parse(b) {
                 Ok(h) => h,
@@ -82,14 +85,13 @@ impl SourceDecoder {
             if header.is_control() {
                 continue;
             }
-            let iter = match RecordIter::new(b) {
-                Ok(it) => it,
-                Err(e) => {
-                    errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() });
-                    continue;
-                }
-            };
-            for r in iter {
+            match batch::payload(b) {
+                Ok((h, p)) => payloads.push((h, p)),
+                Err(e) => errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() }),
+            }
+        }
+        for (header, payload) in &payloads {
+            for r in RecordIter::over(*header, payload) {
                 match r {
                     Ok(r) if r.offset < from => {}
                     Ok(r) => {
@@ -102,6 +104,7 @@ impl SourceDecoder {
                         values.push(r.value);
                         timestamps.push(r.timestamp);
                         offsets.push(r.offset);
+                        headers.push(r.headers);
                     }
                     Err(e) => {
                         errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() });

@@ -29,6 +29,8 @@ pub enum BatchError {
     UnsupportedCompression(&'static str),
     #[error("malformed record in batch: {0}")]
     MalformedRecord(&'static str),
+    #[error("cannot decompress record batch: {0}")]
+    Decompress(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,28 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Parses a codec name (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    pub fn parse(s: &str) -> Option<Compression> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "uncompressed" | "producer" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            _ => return None,
+        })
+    }
+
+    fn attribute(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -227,8 +251,23 @@ pub struct RecordIter<'a> {
     remaining: i32,
 }
 
+/// The records section of a batch, decompressed when needed.
+pub fn payload(batch: &[u8]) -> Result<(BatchHeader, std::borrow::Cow<'_, [u8]>), BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let total = header.total_len();
+    if batch.len() < total {
+        return Err(BatchError::Truncated("records"));
+    }
+    let body = &batch[HEADER_LEN..total];
+    match header.compression()? {
+        Compression::None => Ok((header, std::borrow::Cow::Borrowed(body))),
+        c => Ok((header, std::borrow::Cow::Owned(super::compression::decompress(c, body)?))),
+    }
+}
+
 impl<'a> RecordIter<'a> {
-    /// Records of the uncompressed batch `batch` (which must hold the whole batch).
+    /// Records of an uncompressed batch (which must hold the whole batch). Use `payload`
+    /// and `over` for batches that may be compressed.
     pub fn new(batch: &'a [u8]) -> Result<Self, BatchError> {
         let header = BatchHeader::parse(batch)?;
         let total = header.total_len();
@@ -239,11 +278,12 @@ impl<'a> RecordIter<'a> {
         if compression != Compression::None {
             return Err(BatchError::UnsupportedCompression(compression.name()));
         }
-        Ok(RecordIter {
-            header,
-            cursor: Cursor::new(&batch[HEADER_LEN..total]),
-            remaining: header.records_count,
-        })
+        Ok(Self::over(header, &batch[HEADER_LEN..total]))
+    }
+
+    /// Records of a (decompressed) records section.
+    pub fn over(header: BatchHeader, records: &'a [u8]) -> Self {
+        RecordIter { header, cursor: Cursor::new(records), remaining: header.records_count }
     }
 
     pub fn header(&self) -> &BatchHeader {
@@ -390,6 +430,23 @@ impl BatchBuilder {
         self.count += 1;
     }
 
+    /// Completes the batch, compressing its records section with `codec`.
+    pub fn finish_compressed(self, codec: Compression) -> Result<Vec<u8>, BatchError> {
+        if codec == Compression::None {
+            return Ok(self.finish());
+        }
+        let plain = self.finish();
+        let mut out = plain[..HEADER_LEN].to_vec();
+        out.extend(super::compression::compress(codec, &plain[HEADER_LEN..])?);
+        let batch_length = (out.len() - LOG_OVERHEAD) as i32;
+        out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+        let attrs = be_i16(&out, ATTRIBUTES_OFFSET) | codec.attribute();
+        out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+        let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+        out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(out)
+    }
+
     /// Completes the header and CRC and returns the encoded batch.
     pub fn finish(mut self) -> Vec<u8> {
         let b = &mut self.buf;
@@ -461,6 +518,24 @@ mod tests {
         assert_eq!(recs[1].key, None);
         assert_eq!(recs[1].headers, vec![Header { key: b"h", value: Some(b"x") }]);
         assert_eq!(recs[2].value, None);
+    }
+
+    #[test]
+    fn compressed_batches_decode_through_payload() {
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let mut b = BatchBuilder::new(None);
+            for i in 0..50 {
+                b.push(i, Some(b"key"), Some(format!("value {i}").as_bytes()), &[]);
+            }
+            let batch = b.finish_compressed(codec).unwrap();
+            verify_crc(&batch).unwrap();
+            assert!(RecordIter::new(&batch).is_err());
+            let (h, p) = payload(&batch).unwrap();
+            assert_eq!(h.compression().unwrap(), codec);
+            let recs: Vec<_> = RecordIter::over(h, &p).map(|r| r.unwrap()).collect();
+            assert_eq!(recs.len(), 50);
+            assert_eq!(recs[49].value, Some(&b"value 49"[..]));
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! All methods that touch files are blocking; async callers run them on blocking threads.
 
 pub mod batch;
+pub mod cleaner;
+pub mod compression;
+pub mod maintenance;
 pub mod murmur2;
 pub mod offsets;
 pub mod partition;
@@ -21,7 +24,7 @@ use parking_lot::RwLock;
 pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
 pub use offsets::{CommittedOffset, OffsetStore};
 pub use partition::{AppendOutcome, PartitionLog};
-pub use topic::{FlushPolicy, Topic, TopicConfig, validate_topic_name};
+pub use topic::{CleanupPolicy, FlushPolicy, Topic, TopicConfig, validate_topic_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {

@@ -3,6 +3,12 @@
 //! One writer at a time (a mutex) assigns offsets and appends; any number of readers read
 //! concurrently with positional reads. The end offset is published on a `watch` channel
 //! so readers (query tasks, push queries, fetches) wait for new data without polling.
+//!
+//! Durability: under `flush='always'` an append returns only once an fsync covering it has
+//! completed, and concurrent appenders share fsyncs (group commit: whoever finds no fsync
+//! in progress runs one for everything written so far; the others wait for it). Readers
+//! then see only durable records. Under `interval` the background flusher syncs; under
+//! `never` the operating system does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Instant;
 
-use parking_lot::{Mutex, RwLock};
+
+use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
@@ -32,6 +39,13 @@ struct Writer {
     active: Arc<Segment>,
     next_offset: i64,
     producers: ProducerStates,
+}
+
+/// Group-commit state: how far the partition is known durable.
+struct SyncState {
+    /// Offsets below this are fsynced.
+    durable: i64,
+    in_progress: bool,
     last_sync: Instant,
 }
 
@@ -42,6 +56,8 @@ pub struct PartitionLog {
     config: TopicConfig,
     segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
     writer: Mutex<Writer>,
+    sync_state: Mutex<SyncState>,
+    synced: Condvar,
     start_offset: AtomicI64,
     end_offset: watch::Sender<i64>,
     deleted: AtomicBool,
@@ -117,7 +133,9 @@ impl PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments: RwLock::new(segments),
-            writer: Mutex::new(Writer { active, next_offset, producers, last_sync: Instant::now() }),
+            writer: Mutex::new(Writer { active, next_offset, producers }),
+            sync_state: Mutex::new(SyncState { durable: next_offset, in_progress: false, last_sync: Instant::now() }),
+            synced: Condvar::new(),
             start_offset: AtomicI64::new(start),
             end_offset: end_tx,
             deleted: AtomicBool::new(false),
@@ -181,27 +199,74 @@ impl PartitionLog {
         }
         let base = w.next_offset;
         batch::set_base_offset(&mut data, base);
-        if w.active.size() > 0 && w.active.size() + data.len() as u64 > self.config.segment_bytes {
+        let active_age = chrono::Utc::now().timestamp_millis() - w.active.created_ms();
+        if w.active.size() > 0
+            && (w.active.size() + data.len() as u64 > self.config.segment_bytes || active_age >= self.config.segment_ms as i64)
+        {
             self.roll(&mut w)?;
         }
         w.active.append(&data)?;
         let stamped = BatchHeader { base_offset: base, ..header };
         w.producers.record(&stamped);
         w.next_offset = stamped.last_offset() + 1;
-        match self.config.flush {
-            FlushPolicy::Always => w.active.sync()?,
-            FlushPolicy::Interval(ms) => {
-                if w.last_sync.elapsed().as_millis() as u64 >= ms {
-                    w.active.sync()?;
-                    w.last_sync = Instant::now();
-                }
-            }
-            FlushPolicy::Never => {}
-        }
         let next = w.next_offset;
         drop(w);
-        self.end_offset.send_replace(next);
+        match self.config.flush {
+            FlushPolicy::Always => self.wait_durable(next)?,
+            FlushPolicy::Interval(_) | FlushPolicy::Never => {
+                self.end_offset.send_if_modified(|e| {
+                    let grew = *e < next;
+                    *e = (*e).max(next);
+                    grew
+                });
+            }
+        }
         Ok(AppendOutcome { base_offset: base, last_offset: next - 1, duplicate: false })
+    }
+
+    /// Returns once offsets below `target` are fsynced, running the fsync itself when
+    /// none is in progress (group commit).
+    fn wait_durable(&self, target: i64) -> Result<(), LogError> {
+        let mut st = self.sync_state.lock();
+        loop {
+            if st.durable >= target {
+                return Ok(());
+            }
+            if st.in_progress {
+                self.synced.wait(&mut st);
+                continue;
+            }
+            st.in_progress = true;
+            drop(st);
+            let result = self.sync_now();
+            st = self.sync_state.lock();
+            st.in_progress = false;
+            self.synced.notify_all();
+            result?;
+        }
+    }
+
+    /// fsyncs everything written so far and publishes it. Called with `in_progress` set
+    /// (or from the flusher, which takes the same flag).
+    fn sync_now(&self) -> Result<(), LogError> {
+        let (active, upto) = {
+            let w = self.writer.lock();
+            (w.active.clone(), w.next_offset)
+        };
+        active.sync()?;
+        let mut st = self.sync_state.lock();
+        st.last_sync = Instant::now();
+        if upto > st.durable {
+            st.durable = upto;
+        }
+        let durable = st.durable;
+        drop(st);
+        self.end_offset.send_if_modified(|e| {
+            let grew = *e < durable;
+            *e = (*e).max(durable);
+            grew
+        });
+        Ok(())
     }
 
     /// Seals the active segment and starts a new one at the next offset.
@@ -214,12 +279,103 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Forces buffered appends to disk.
+    /// Forces appended data to disk.
     pub fn sync(&self) -> Result<(), LogError> {
-        let mut w = self.writer.lock();
-        w.active.sync()?;
-        w.last_sync = Instant::now();
-        Ok(())
+        let mut st = self.sync_state.lock();
+        while st.in_progress {
+            self.synced.wait(&mut st);
+        }
+        st.in_progress = true;
+        drop(st);
+        let r = self.sync_now();
+        let mut st = self.sync_state.lock();
+        st.in_progress = false;
+        self.synced.notify_all();
+        r
+    }
+
+    /// For `flush='interval'`: syncs when the interval has passed and there is unsynced
+    /// data. Called by the background flusher.
+    pub fn flush_if_due(&self) -> Result<(), LogError> {
+        let FlushPolicy::Interval(ms) = self.config.flush else { return Ok(()) };
+        let next = self.writer.lock().next_offset;
+        {
+            let st = self.sync_state.lock();
+            if st.in_progress || st.durable >= next || (st.last_sync.elapsed().as_millis() as u64) < ms {
+                return Ok(());
+            }
+        }
+        self.sync()
+    }
+
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+
+    /// The offset of the first record with a timestamp >= `ts`, or None when every record
+    /// is older. Blocking.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, LogError> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let end = self.end_offset();
+        for seg in segments {
+            if let Some(o) = seg.offset_for_timestamp(ts)? {
+                return Ok(Some(o).filter(|o| *o < end));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sealed segments (all but the active one), oldest first.
+    pub(crate) fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        let segs = self.segments.read();
+        let n = segs.len();
+        segs.values().take(n.saturating_sub(1)).cloned().collect()
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Deletes the oldest sealed segments that `retention.ms` / `retention.bytes` allow,
+    /// advancing the log start offset. Returns how many were deleted. Blocking.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        if !self.config.cleanup.delete {
+            return Ok(0);
+        }
+        let sealed = self.sealed_segments();
+        let mut total: u64 = self.size_bytes();
+        let mut doomed = Vec::new();
+        for seg in &sealed {
+            let by_time = self.config.retention_ms.is_some_and(|r| seg.max_timestamp() < now_ms - r);
+            let by_size = self.config.retention_bytes.is_some_and(|r| total - seg.size() >= r);
+            if !(by_time || by_size) {
+                break;
+            }
+            total -= seg.size();
+            doomed.push(seg.clone());
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut segs = self.segments.write();
+            for seg in &doomed {
+                segs.remove(&seg.base_offset());
+            }
+            let start = segs.values().next().map(|s| s.base_offset()).unwrap_or(0);
+            self.start_offset.store(start, Ordering::Release);
+        }
+        for seg in &doomed {
+            seg.delete_files(&self.dir);
+            let _ = std::fs::remove_file(self.dir.join(producer_snapshot_name(seg.base_offset())));
+        }
+        tracing::debug!(topic = %self.topic, partition = self.id, deleted = doomed.len(), start = self.start_offset(), "retention deleted segments");
+        Ok(doomed.len())
+    }
+
+    /// Replaces a sealed segment by its compacted copy (same base offset).
+    pub(crate) fn replace_segment(&self, seg: Arc<Segment>) {
+        self.segments.write().insert(seg.base_offset(), seg);
     }
 
     /// Reads whole batches starting with the one that contains `offset`, about
@@ -244,14 +400,25 @@ impl PartitionLog {
             segs.range(..=offset).next_back().map(|(_, s)| s.clone())
         };
         let Some(segment) = segment else { return Ok(Vec::new()) };
-        let data = segment.read(offset, max_bytes)?;
-        if data.is_empty() && segment.next_offset() <= offset {
-            // The offset lies in the next segment (this one ended below it).
-            let next = self.segments.read().range(offset + 1..).next().map(|(_, s)| s.clone());
-            if let Some(next) = next {
-                return next.read(offset, max_bytes);
+        let segment: Arc<Segment> = segment;
+        let mut data = segment.read(offset, max_bytes)?;
+        if data.is_empty() {
+            // The offset lies after this segment's last record (its tail was compacted or it
+            // ended below the offset): read on in the following segments.
+            let following: Vec<Arc<Segment>> = self.segments.read().range(segment.base_offset() + 1..).map(|(_, s)| s.clone()).collect();
+            for next in following {
+                data = next.read(offset, max_bytes)?;
+                if !data.is_empty() {
+                    break;
+                }
             }
         }
+        // Only what is published (durable, under flush='always') is visible.
+        let visible: usize = batch::split_batches(&data)
+            .take_while(|b| BatchHeader::parse(b).is_ok_and(|h| h.base_offset < end))
+            .map(|b| b.len())
+            .sum();
+        data.truncate(visible);
         Ok(data)
     }
 
@@ -346,6 +513,191 @@ mod tests {
         assert_eq!(dup.base_offset, 58);
         assert!(!p.append(batch(2, stamp(60))).unwrap().duplicate);
         assert_eq!(read_all(&p, 0).len(), 62);
+    }
+
+    #[test]
+    fn concurrent_always_appends_share_fsyncs_and_get_unique_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TopicConfig { flush: FlushPolicy::Always, segment_bytes: 64 * 1024, ..TopicConfig::default() };
+        let p = Arc::new(PartitionLog::open("t", 0, dir.path(), cfg).unwrap());
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || (0..100).map(|_| p.append(batch(1, None)).unwrap().base_offset).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut offsets: Vec<i64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        offsets.sort();
+        assert_eq!(offsets, (0..1600).collect::<Vec<_>>());
+        assert_eq!(p.end_offset(), 1600);
+        assert_eq!(read_all(&p, 0).len(), 1600);
+    }
+
+    fn batch_at_time(n: usize, ts: i64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(None);
+        for i in 0..n {
+            b.push(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(&[b'x'; 100]), &[]);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn retention_by_bytes_deletes_oldest_segments_and_advances_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TopicConfig { retention_bytes: Some(4096), retention_ms: None, ..small_config() };
+        let p = PartitionLog::open("t", 0, dir.path(), cfg).unwrap();
+        for _ in 0..40 {
+            p.append(batch(3, None)).unwrap();
+        }
+        let before = p.segment_count();
+        let deleted = p.apply_retention(chrono::Utc::now().timestamp_millis()).unwrap();
+        assert!(deleted > 0 && p.segment_count() == before - deleted);
+        assert!(p.size_bytes() < 4096 + 2048 + 1024, "{}", p.size_bytes());
+        let start = p.start_offset();
+        assert!(start > 0);
+        assert!(matches!(p.read(0, 100), Err(LogError::OffsetOutOfRange { .. })));
+        assert_eq!(read_all(&p, start), (start..120).collect::<Vec<_>>());
+        drop(p);
+        let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+        assert_eq!(p.start_offset(), start);
+    }
+
+    #[test]
+    fn retention_by_time_uses_record_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TopicConfig { retention_ms: Some(3_600_000), ..small_config() };
+        let p = PartitionLog::open("t", 0, dir.path(), cfg).unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        for _ in 0..20 {
+            p.append(batch_at_time(3, 1000)).unwrap();
+        }
+        for _ in 0..20 {
+            p.append(batch_at_time(3, now)).unwrap();
+        }
+        p.apply_retention(now).unwrap();
+        let start = p.start_offset();
+        assert!(start > 0 && start <= 60, "{start}");
+        let recs = read_all(&p, start);
+        assert!(recs.contains(&60) && recs.contains(&119));
+    }
+
+    #[test]
+    fn offset_for_timestamp_finds_first_record_at_or_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+        for i in 0..50 {
+            p.append(batch_at_time(2, i * 10)).unwrap();
+        }
+        // Records: offset 2i has ts 10i, offset 2i+1 has ts 10i+1.
+        assert_eq!(p.offset_for_timestamp(0).unwrap(), Some(0));
+        assert_eq!(p.offset_for_timestamp(1).unwrap(), Some(1));
+        assert_eq!(p.offset_for_timestamp(2).unwrap(), Some(2));
+        assert_eq!(p.offset_for_timestamp(255).unwrap(), Some(52));
+        assert_eq!(p.offset_for_timestamp(491).unwrap(), Some(99));
+        assert_eq!(p.offset_for_timestamp(492).unwrap(), None);
+        drop(p);
+        let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+        assert_eq!(p.offset_for_timestamp(255).unwrap(), Some(52));
+    }
+
+    #[test]
+    fn segments_roll_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TopicConfig { segment_ms: 1, ..small_config() };
+        let p = PartitionLog::open("t", 0, dir.path(), cfg).unwrap();
+        for _ in 0..3 {
+            p.append(batch(1, None)).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        assert_eq!(p.segment_count(), 3);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn records_strategy() -> impl Strategy<Value = Vec<Vec<Option<Vec<u8>>>>> {
+            prop::collection::vec(prop::collection::vec(prop::option::of(prop::collection::vec(any::<u8>(), 0..300)), 1..8), 1..40)
+        }
+
+        fn encode(batch_values: &[Option<Vec<u8>>]) -> Vec<u8> {
+            let mut b = BatchBuilder::new(None);
+            for (i, v) in batch_values.iter().enumerate() {
+                b.push(i as i64, Some(b"k"), v.as_deref(), &[]);
+            }
+            b.finish()
+        }
+
+        fn all_values(p: &PartitionLog) -> Vec<(i64, Option<Vec<u8>>)> {
+            let mut out = Vec::new();
+            let mut at = p.start_offset();
+            loop {
+                let data = p.read(at, 777).unwrap();
+                if data.is_empty() {
+                    return out;
+                }
+                for b in batch::split_batches(&data) {
+                    for r in RecordIter::new(b).unwrap() {
+                        let r = r.unwrap();
+                        if r.offset >= at {
+                            out.push((r.offset, r.value.map(|v| v.to_vec())));
+                        }
+                    }
+                    at = BatchHeader::parse(b).unwrap().last_offset() + 1;
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            #[test]
+            fn append_read_round_trip_with_monotonic_offsets(batches in records_strategy(), seg in 1024u64..8192, idx in 64u64..2048) {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = TopicConfig { segment_bytes: seg, index_interval_bytes: idx, flush: FlushPolicy::Never, ..TopicConfig::default() };
+                let p = PartitionLog::open("t", 0, dir.path(), cfg.clone()).unwrap();
+                let mut expected = Vec::new();
+                let mut next = 0i64;
+                for values in &batches {
+                    let out = p.append(encode(values)).unwrap();
+                    prop_assert_eq!(out.base_offset, next);
+                    for v in values {
+                        expected.push((next, v.clone()));
+                        next += 1;
+                    }
+                    prop_assert_eq!(out.last_offset, next - 1);
+                }
+                prop_assert_eq!(all_values(&p), expected.clone());
+                drop(p);
+                let p = PartitionLog::open("t", 0, dir.path(), cfg).unwrap();
+                prop_assert_eq!(all_values(&p), expected);
+            }
+
+            #[test]
+            fn recovery_truncates_a_tail_cut_at_any_byte(batches in records_strategy(), cut_fraction in 0.0f64..1.0) {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = TopicConfig { segment_bytes: 1 << 30, flush: FlushPolicy::Never, ..TopicConfig::default() };
+                let p = PartitionLog::open("t", 0, dir.path(), cfg.clone()).unwrap();
+                let mut ends = Vec::new(); // (file position after batch, offset after batch)
+                let mut pos = 0u64;
+                for values in &batches {
+                    let encoded = encode(values);
+                    pos += encoded.len() as u64;
+                    let out = p.append(encoded).unwrap();
+                    ends.push((pos, out.last_offset + 1));
+                }
+                drop(p);
+                let file = dir.path().join(crate::log::segment::log_file_name(0));
+                let cut = (pos as f64 * cut_fraction) as u64;
+                std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(cut).unwrap();
+                let p = PartitionLog::open("t", 0, dir.path(), cfg).unwrap();
+                let expected_end = ends.iter().take_while(|(e, _)| *e <= cut).last().map(|(_, o)| *o).unwrap_or(0);
+                prop_assert_eq!(p.end_offset(), expected_end);
+                prop_assert_eq!(all_values(&p).len() as i64, expected_end);
+                let out = p.append(encode(&[Some(b"after".to_vec())])).unwrap();
+                prop_assert_eq!(out.base_offset, expected_end);
+            }
+        }
     }
 
     #[test]

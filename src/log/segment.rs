@@ -1,6 +1,7 @@
 //! One segment of a partition: a file of record batches starting at `base_offset`, plus a
-//! sparse offset index (relative offset -> file position) kept in memory and written to
-//! `<base>.index` when the segment is sealed.
+//! sparse offset and time index (relative offset -> file position, with the largest
+//! timestamp before that position) kept in memory and written to `<base>.index` when the
+//! segment is sealed.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
@@ -14,12 +15,16 @@ use super::LogError;
 use super::batch::{self, BatchHeader, HEADER_LEN};
 
 /// Index entry: the batch starting at file position `position` has base offset
-/// `base_offset + relative_offset`.
+/// `base_offset + relative_offset`, and no record before that position has a timestamp
+/// above `max_timestamp_before`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     pub relative_offset: u32,
     pub position: u32,
+    pub max_timestamp_before: i64,
 }
+
+const INDEX_ENTRY_BYTES: usize = 16;
 
 pub fn log_file_name(base_offset: i64) -> String {
     format!("{base_offset:020}.log")
@@ -47,6 +52,8 @@ pub struct Segment {
     index: RwLock<Vec<IndexEntry>>,
     index_interval: u64,
     bytes_since_index: AtomicU64,
+    /// Wall-clock time the segment was created or opened (for `segment.ms`).
+    created_ms: i64,
 }
 
 impl Segment {
@@ -74,7 +81,12 @@ impl Segment {
             index: RwLock::new(Vec::new()),
             index_interval,
             bytes_since_index: AtomicU64::new(0),
+            created_ms: chrono::Utc::now().timestamp_millis(),
         }
+    }
+
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
     }
 
     /// Opens an existing segment. With `recover`, every batch is checked (length, CRC,
@@ -143,14 +155,15 @@ impl Segment {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(LogError::io(format!("reading index {}", path.display()), e)),
         };
-        if bytes.len() % 8 != 0 {
+        if bytes.len() % INDEX_ENTRY_BYTES != 0 {
             return Ok(false);
         }
         let entries = bytes
-            .chunks_exact(8)
+            .chunks_exact(INDEX_ENTRY_BYTES)
             .map(|c| IndexEntry {
                 relative_offset: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
                 position: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+                max_timestamp_before: i64::from_be_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]),
             })
             .collect();
         *self.index.write() = entries;
@@ -216,6 +229,7 @@ impl Segment {
             self.index.write().push(IndexEntry {
                 relative_offset: (header.base_offset - self.base_offset) as u32,
                 position: position as u32,
+                max_timestamp_before: self.max_timestamp.load(Ordering::Acquire),
             });
             self.bytes_since_index.store(len, Ordering::Relaxed);
         } else {
@@ -278,6 +292,7 @@ impl Segment {
         for e in self.index.read().iter() {
             bytes.extend_from_slice(&e.relative_offset.to_be_bytes());
             bytes.extend_from_slice(&e.position.to_be_bytes());
+            bytes.extend_from_slice(&e.max_timestamp_before.to_be_bytes());
         }
         let mut f = File::create(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
         f.write_all(&bytes)
@@ -310,6 +325,42 @@ impl Segment {
             let h = BatchHeader::parse(&head)?;
             if h.last_offset() >= offset {
                 return Ok(Some(pos));
+            }
+            pos += h.total_len() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The offset of the first record with a timestamp >= `ts`, if this segment has one.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, LogError> {
+        if self.max_timestamp() < ts {
+            return Ok(None);
+        }
+        let start = {
+            let idx = self.index.read();
+            let j = idx.partition_point(|e| e.max_timestamp_before < ts);
+            if j == 0 { 0 } else { u64::from(idx[j - 1].position) }
+        };
+        let size = self.size();
+        let mut pos = start;
+        let mut head = [0u8; HEADER_LEN];
+        while pos + HEADER_LEN as u64 <= size {
+            self.file
+                .read_exact_at(&mut head, pos)
+                .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+            let h = BatchHeader::parse(&head)?;
+            if h.max_timestamp >= ts && !h.is_control() {
+                let mut buf = vec![0u8; h.total_len()];
+                self.file
+                    .read_exact_at(&mut buf, pos)
+                    .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+                let (h, payload) = batch::payload(&buf)?;
+                for r in batch::RecordIter::over(h, &payload) {
+                    let r = r?;
+                    if r.timestamp >= ts {
+                        return Ok(Some(r.offset));
+                    }
+                }
             }
             pos += h.total_len() as u64;
         }

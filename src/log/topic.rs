@@ -41,17 +41,141 @@ impl FlushPolicy {
     }
 }
 
+/// What happens to old records: `delete` (retention), `compact` (latest per key), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: CleanupPolicy = CleanupPolicy { delete: true, compact: false };
+
+    /// Parses Kafka's `cleanup.policy`: `delete`, `compact` or `compact,delete`.
+    pub fn parse(s: &str) -> Result<CleanupPolicy, String> {
+        let mut p = CleanupPolicy { delete: false, compact: false };
+        for part in s.split(',').map(|x| x.trim().to_ascii_lowercase()) {
+            match part.as_str() {
+                "delete" => p.delete = true,
+                "compact" => p.compact = true,
+                other => return Err(format!("unknown cleanup policy '{other}'; use 'delete', 'compact' or 'compact,delete'")),
+            }
+        }
+        if !p.delete && !p.compact {
+            return Err("cleanup policy is empty; use 'delete', 'compact' or 'compact,delete'".into());
+        }
+        Ok(p)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+    }
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy::DELETE
+    }
+}
+
+/// A topic's configuration (Kafka's topic configs, with Kafka's defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TopicConfig {
+    /// `segment.bytes`: roll the active segment at this size.
     pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment when its first record is this old.
+    pub segment_ms: u64,
+    /// `index.interval.bytes`: bytes between offset/time index entries.
     pub index_interval_bytes: u64,
     pub flush: FlushPolicy,
+    /// `retention.ms`: delete segments whose newest record is older; None keeps forever.
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes`: delete the oldest segments while the partition is larger; None: no limit.
+    pub retention_bytes: Option<u64>,
+    /// `cleanup.policy`.
+    pub cleanup: CleanupPolicy,
+    /// `delete.retention.ms`: how long compaction keeps tombstones.
+    pub delete_retention_ms: i64,
+    /// `compression.type`: how Eddy compresses the batches it writes into this topic.
+    pub compression: String,
 }
 
 impl Default for TopicConfig {
     fn default() -> Self {
-        TopicConfig { segment_bytes: 256 * 1024 * 1024, index_interval_bytes: 4096, flush: FlushPolicy::Always }
+        TopicConfig {
+            segment_bytes: 256 * 1024 * 1024,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            index_interval_bytes: 4096,
+            flush: FlushPolicy::Always,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            cleanup: CleanupPolicy::DELETE,
+            delete_retention_ms: 24 * 3600 * 1000,
+            compression: "none".into(),
+        }
+    }
+}
+
+impl TopicConfig {
+    /// The codec for batches Eddy writes into this topic.
+    pub fn codec(&self) -> super::batch::Compression {
+        super::batch::Compression::parse(&self.compression).unwrap_or(super::batch::Compression::None)
+    }
+
+    /// Kafka-style name/value pairs (for DescribeConfigs and the REST API).
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "-1".into());
+        vec![
+            ("cleanup.policy", self.cleanup.name().to_string()),
+            ("compression.type", self.compression.clone()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
+            ("flush", self.flush.name().to_string()),
+            ("flush.ms", match self.flush { FlushPolicy::Interval(ms) => ms.to_string(), FlushPolicy::Always => "0".into(), FlushPolicy::Never => "-1".into() }),
+            ("retention.bytes", opt(self.retention_bytes.map(|v| v.to_string()))),
+            ("retention.ms", opt(self.retention_ms.map(|v| v.to_string()))),
+            ("segment.bytes", self.segment_bytes.to_string()),
+            ("segment.ms", self.segment_ms.to_string()),
+        ]
+    }
+
+    /// Applies one Kafka-style setting (`retention.ms`, `cleanup.policy`, ...).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let key = name.trim().to_ascii_lowercase().replace('_', ".");
+        let num = |v: &str| v.trim().parse::<i64>().map_err(|_| format!("{name} must be a whole number, got '{v}'"));
+        match key.as_str() {
+            "segment.bytes" => {
+                let n = num(value)?;
+                if n < 1024 {
+                    return Err(format!("segment.bytes must be at least 1024, got {n}"));
+                }
+                self.segment_bytes = n as u64;
+            }
+            "segment.ms" => self.segment_ms = num(value)?.max(1) as u64,
+            "index.interval.bytes" => self.index_interval_bytes = num(value)?.max(1) as u64,
+            "retention.ms" => self.retention_ms = Some(num(value)?).filter(|v| *v >= 0),
+            "retention.bytes" => self.retention_bytes = Some(num(value)?).filter(|v| *v >= 0).map(|v| v as u64),
+            "cleanup.policy" => self.cleanup = CleanupPolicy::parse(value)?,
+            "delete.retention.ms" => self.delete_retention_ms = num(value)?.max(0),
+            "compression.type" | "compression" => {
+                super::batch::Compression::parse(value).ok_or_else(|| format!("unknown compression '{value}'; use none, gzip, snappy, lz4 or zstd"))?;
+                self.compression = value.trim().to_ascii_lowercase();
+            }
+            "flush" => {
+                let interval = match self.flush {
+                    FlushPolicy::Interval(ms) => Some(ms),
+                    _ => None,
+                };
+                self.flush = FlushPolicy::parse(value, interval)?;
+            }
+            "flush.ms" | "flush.interval.ms" => self.flush = FlushPolicy::Interval(num(value)?.max(1) as u64),
+            other => return Err(format!("unknown topic configuration '{other}'")),
+        }
+        Ok(())
     }
 }
 
