@@ -37,6 +37,9 @@ enum Command {
         /// Where new queries start without `SET 'auto.offset.reset'`: latest or earliest.
         #[arg(long, default_value = "latest")]
         auto_offset_reset: String,
+        /// How often retention and compaction run (Kafka's log.retention.check.interval.ms).
+        #[arg(long, default_value_t = 5000)]
+        log_cleaner_interval_ms: u64,
     },
     /// Throughput benchmarks (see BENCHMARKS.md).
     Bench {
@@ -94,7 +97,7 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { data_dir, http_listen, kafka_listen, flush, flush_interval_ms, auto_offset_reset } => {
+        Command::Server { data_dir, http_listen, kafka_listen, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms } => {
             init_tracing();
             let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
                 Ok(f) => f,
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
                 kafka_listen,
                 topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
                 engine: EngineConfig { default_offset_reset: reset, ..EngineConfig::default() },
+                cleaner_interval: std::time::Duration::from_millis(log_cleaner_interval_ms.max(10)),
             };
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

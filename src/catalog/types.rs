@@ -171,11 +171,13 @@ impl SqlType {
     }
 }
 
-/// Whether a column is part of the record key or the value.
+/// Whether a column comes from the record key, the value, or the record headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     Key,
     Value,
+    /// `HEADERS` (all headers) or `HEADER('name')` (one header's last value).
+    Header,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +185,19 @@ pub struct Column {
     pub name: String,
     pub ty: SqlType,
     pub kind: ColumnKind,
+    /// For `HEADER('name')` columns: the header name.
+    pub header_key: Option<String>,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: SqlType, kind: ColumnKind) -> Column {
+        Column { name: name.into(), ty, kind, header_key: None }
+    }
+}
+
+/// The type of a HEADERS column: ARRAY<STRUCT<KEY STRING, VALUE BYTES>>.
+pub fn headers_type() -> SqlType {
+    SqlType::Array(Box::new(SqlType::Struct(vec![("KEY".into(), SqlType::String), ("VALUE".into(), SqlType::Bytes)])))
 }
 
 /// Pseudo-columns every stream and table exposes in queries (ROWTIME is BIGINT epoch
@@ -211,6 +226,10 @@ impl LogicalSchema {
 
     pub fn key_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.kind == ColumnKind::Key)
+    }
+
+    pub fn header_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.kind == ColumnKind::Header)
     }
 
     pub fn value_columns(&self) -> impl Iterator<Item = &Column> {
@@ -249,8 +268,13 @@ impl LogicalSchema {
         self.columns
             .iter()
             .map(|c| {
-                let key = if mark_keys && c.kind == ColumnKind::Key { " KEY" } else { "" };
-                format!("{} {}{}", quote_ident(&c.name), c.ty, key)
+                let suffix = match (c.kind, &c.header_key) {
+                    (ColumnKind::Key, _) if mark_keys => " KEY".to_string(),
+                    (ColumnKind::Header, Some(k)) => format!(" HEADER('{k}')"),
+                    (ColumnKind::Header, None) => " HEADERS".to_string(),
+                    _ => String::new(),
+                };
+                format!("{} {}{}", quote_ident(&c.name), c.ty, suffix)
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -295,8 +319,8 @@ mod tests {
     #[test]
     fn key_columns_come_first() {
         let s = LogicalSchema::new(vec![
-            Column { name: "V".into(), ty: SqlType::Int, kind: ColumnKind::Value },
-            Column { name: "K".into(), ty: SqlType::String, kind: ColumnKind::Key },
+            Column::new("V", SqlType::Int, ColumnKind::Value),
+            Column::new("K", SqlType::String, ColumnKind::Key),
         ]);
         assert_eq!(s.describe(true), "`K` STRING KEY, `V` INTEGER");
     }

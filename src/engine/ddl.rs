@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::props::SourceProps;
 use super::{Engine, EngineError, Session, stmt_err};
-use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType, quote_ident};
+use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType, headers_type, quote_ident};
 use crate::catalog::{DataSource, QueryMeta, SourceKind, TimestampSpec};
 use crate::exec::OffsetReset;
 use crate::format::{FormatKind, FormatSpec};
@@ -99,12 +99,16 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
     Ok(Some(TimestampSpec { column: col.clone(), format: props.timestamp_format.clone() }))
 }
 
-fn topic_config(props: &SourceProps, log_defaults: &TopicConfig) -> TopicConfig {
-    let mut c = log_defaults.clone();
-    if let Some(f) = props.flush {
-        c.flush = f;
+/// Topic settings in WITH only apply when Eddy creates the topic.
+fn refuse_settings_for_existing(props: &SourceProps, topic: &str, replay: bool) -> Result<(), EngineError> {
+    if props.topic_settings.is_empty() || replay {
+        return Ok(());
     }
-    c
+    let names: Vec<&str> = props.topic_settings.iter().map(|(k, _)| k.as_str()).collect();
+    Err(stmt_err(format!(
+        "topic '{topic}' already exists, so its settings ({}) cannot be set here; they apply only when the statement creates the topic",
+        names.join(", ")
+    )))
 }
 
 fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -> Result<(), EngineError> {
@@ -223,11 +227,25 @@ impl Engine {
                 ColumnConstraint::PrimaryKey => {
                     return Err(stmt_err(format!("{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
                 }
-                ColumnConstraint::Headers | ColumnConstraint::Header => {
-                    return Err(stmt_err(format!("{}: HEADER columns are not supported yet", c.name.pos)));
+                ColumnConstraint::Headers => {
+                    if c.ty != headers_type() {
+                        return Err(stmt_err(format!("{}: Invalid type for HEADERS column {}: expected ARRAY<STRUCT<`KEY` STRING, `VALUE` BYTES>>, got {}", c.name.pos, quote_ident(&c.name.value), c.ty)));
+                    }
+                    if columns.iter().filter(|o| o.constraint == ColumnConstraint::Headers).count() > 1 {
+                        return Err(stmt_err("a stream can have only one HEADERS column".to_string()));
+                    }
+                    ColumnKind::Header
+                }
+                ColumnConstraint::Header => {
+                    if c.ty != SqlType::Bytes {
+                        return Err(stmt_err(format!("{}: Invalid type for HEADER('{}') column {}: expected BYTES, got {}", c.name.pos, c.header_key.clone().unwrap_or_default(), quote_ident(&c.name.value), c.ty)));
+                    }
+                    ColumnKind::Header
                 }
             };
-            cols.push(Column { name: c.name.value.clone(), ty: c.ty.clone(), kind });
+            let mut col = Column::new(c.name.value.clone(), c.ty.clone(), kind);
+            col.header_key = c.header_key.clone();
+            cols.push(col);
         }
         let schema = LogicalSchema::new(cols);
         let sp = SourceProps::parse(props)?;
@@ -239,6 +257,7 @@ impl Engine {
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
+                refuse_settings_for_existing(&sp, &topic, replay)?;
                 if let Some(n) = sp.partitions {
                     if n != t.partition_count() && !replay {
                         return Err(stmt_err(format!(
@@ -250,7 +269,7 @@ impl Engine {
                 None
             }
             None => match sp.partitions {
-                Some(n) => Some((n, topic_config(&sp, self.log.defaults()))),
+                Some(n) => Some((n, sp.topic_config(self.log.defaults()))),
                 None if read_only => return Err(stmt_err(format!("Topic '{topic}' does not exist; a source stream reads an existing topic"))),
                 None => {
                     return Err(stmt_err(format!(
@@ -302,12 +321,13 @@ impl Engine {
         let source_partitions = self.log.topic(&source.topic)?.partition_count();
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
+                refuse_settings_for_existing(&sp, &topic, replay)?;
                 if sp.partitions.is_some_and(|n| n != t.partition_count()) && !replay {
                     return Err(stmt_err(format!("A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required.")));
                 }
                 None
             }
-            None => Some((sp.partitions.unwrap_or(source_partitions), topic_config(&sp, self.log.defaults()))),
+            None => Some((sp.partitions.unwrap_or(source_partitions), sp.topic_config(self.log.defaults()))),
         };
         let sink = DataSource {
             name: name.to_string(),

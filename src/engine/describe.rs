@@ -16,8 +16,15 @@ fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
         .iter()
         .map(|c| {
             let mut f = json!({"name": c.name, "schema": c.ty.to_schema_json()});
-            if c.kind == ColumnKind::Key {
-                f["type"] = json!("KEY");
+            match c.kind {
+                ColumnKind::Key => f["type"] = json!("KEY"),
+                ColumnKind::Header => {
+                    f["type"] = json!("HEADER");
+                    if let Some(k) = &c.header_key {
+                        f["headerKey"] = json!(k);
+                    }
+                }
+                ColumnKind::Value => {}
             }
             f
         })
@@ -160,19 +167,28 @@ impl Engine {
             ShowKind::Topics => {
                 let topics: Vec<_> = self.log.topics().into_iter().filter(|t| !is_internal_topic(t.name())).collect();
                 if extended {
-                    let groups = self.log.offsets().groups();
+                    let lags: Vec<(String, Vec<crate::log::groups::PartitionLag>)> =
+                        self.log.offsets().groups().into_iter().map(|g| { let l = self.log.group_lag(&g); (g, l) }).collect();
                     let list: Vec<Value> = topics
                         .iter()
                         .map(|t| {
-                            let consumers: Vec<&String> = groups
+                            let groups: Vec<Value> = lags
                                 .iter()
-                                .filter(|g| self.log.offsets().group_offsets(g).iter().any(|(topic, _, _)| topic == t.name()))
+                                .filter_map(|(g, l)| {
+                                    let mine: Vec<_> = l.iter().filter(|x| x.topic == t.name()).collect();
+                                    (!mine.is_empty()).then(|| json!({
+                                        "group": g,
+                                        "lag": mine.iter().map(|x| x.lag).sum::<i64>(),
+                                        "partitions": mine.iter().map(|x| json!({"partition": x.partition, "committedOffset": x.committed_offset, "logEndOffset": x.log_end_offset, "lag": x.lag})).collect::<Vec<_>>(),
+                                    }))
+                                })
                                 .collect();
                             json!({
                                 "name": t.name(),
                                 "replicaInfo": vec![1; t.partition_count() as usize],
-                                "consumerCount": consumers.len(),
-                                "consumerGroupCount": consumers.len(),
+                                "consumerCount": groups.len(),
+                                "consumerGroupCount": groups.len(),
+                                "consumerGroups": groups,
                             })
                         })
                         .collect();

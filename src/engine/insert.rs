@@ -45,7 +45,7 @@ impl Engine {
         }
         let names: Vec<String> = match columns {
             Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
-            None => source.schema.columns().iter().map(|c| c.name.clone()).collect(),
+            None => source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header).map(|c| c.name.clone()).collect(),
         };
         if names.len() != values.len() {
             return Err(stmt_err(format!(
@@ -57,6 +57,9 @@ impl Engine {
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
                 return Err(stmt_err(format!("Duplicate column name in INSERT: {n}")));
+            }
+            if source.schema.find(n).is_some_and(|c| c.kind == ColumnKind::Header) {
+                return Err(stmt_err(format!("Cannot insert into HEADER columns: {n}; headers are read-only in SQL")));
             }
             if n != ROWTIME && source.schema.find(n).is_none() {
                 return Err(stmt_err(format!(
@@ -102,6 +105,7 @@ impl Engine {
             match c.kind {
                 ColumnKind::Key => key_cols.push(a),
                 ColumnKind::Value => value_cols.push(a),
+                ColumnKind::Header => {}
             }
         }
         let timestamp = match compiled.iter().position(|(n, _, _)| n == ROWTIME) {
@@ -128,7 +132,8 @@ impl Engine {
         };
         let mut b = BatchBuilder::default();
         b.push(timestamp, key, value_bytes.get(0), &[]);
-        topic.partition(partition)?.append(b.finish())?;
+        let batch = b.finish_compressed(topic.config().codec()).map_err(crate::log::LogError::from)?;
+        topic.partition(partition)?.append(batch)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! `WITH (...)` properties of CREATE statements, checked against the names ksqlDB knows.
 
 use crate::format::{FormatKind, FormatSpec};
-use crate::log::FlushPolicy;
+use crate::log::TopicConfig;
 use crate::sql::ast::{PropValue, Props};
 use crate::sql::SqlError;
 
@@ -17,8 +17,23 @@ pub struct SourceProps {
     pub wrap_single_value: Option<bool>,
     pub timestamp: Option<String>,
     pub timestamp_format: Option<String>,
-    pub flush: Option<FlushPolicy>,
+    /// Topic settings (retention, segments, cleanup, compression, flush), Kafka names.
+    pub topic_settings: Vec<(String, String)>,
 }
+
+/// WITH properties that configure the topic rather than the source.
+const TOPIC_SETTINGS: &[&str] = &[
+    "RETENTION_MS",
+    "RETENTION_BYTES",
+    "SEGMENT_BYTES",
+    "SEGMENT_MS",
+    "CLEANUP_POLICY",
+    "DELETE_RETENTION_MS",
+    "COMPRESSION_TYPE",
+    "COMPRESSION",
+    "FLUSH",
+    "FLUSH_INTERVAL_MS",
+];
 
 const KNOWN: &[&str] = &[
     "KAFKA_TOPIC",
@@ -32,9 +47,6 @@ const KNOWN: &[&str] = &[
     "WRAP_SINGLE_VALUE",
     "TIMESTAMP",
     "TIMESTAMP_FORMAT",
-    "FLUSH",
-    "FLUSH_INTERVAL_MS",
-    "RETENTION_MS",
     "KEY_SCHEMA_ID",
     "VALUE_SCHEMA_ID",
     "VALUE_AVRO_SCHEMA_FULL_NAME",
@@ -59,10 +71,10 @@ fn delimiter(v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError>
 impl SourceProps {
     pub fn parse(props: &Props) -> Result<SourceProps, SqlError> {
         let mut out = SourceProps::default();
-        let mut flush_interval = None;
-        let mut flush_name = None;
+        let mut check = TopicConfig::default();
         for (name, value, pos) in &props.0 {
             let pos = *pos;
+            let name = &name.replace('.', "_");
             let text = value.as_text();
             let format = |s: &str| FormatKind::parse(s).map_err(|e| SqlError::at(pos, e.to_string(), None));
             match name.as_str() {
@@ -96,29 +108,35 @@ impl SourceProps {
                 }
                 "TIMESTAMP" => out.timestamp = Some(text.to_uppercase()),
                 "TIMESTAMP_FORMAT" => out.timestamp_format = Some(text),
-                "FLUSH" => flush_name = Some((text, pos)),
-                "FLUSH_INTERVAL_MS" => {
-                    flush_interval = Some(text.parse::<u64>().map_err(|_| SqlError::at(pos, "FLUSH_INTERVAL_MS must be a whole number of milliseconds", None))?)
+                other if TOPIC_SETTINGS.contains(&other) => {
+                    let key = other.to_ascii_lowercase().replace('_', ".");
+                    check.set(&key, &text).map_err(|e| SqlError::at(pos, e, None))?;
+                    out.topic_settings.push((key, text));
                 }
                 other if KNOWN.contains(&other) => {}
                 other => {
                     return Err(SqlError::at(
                         pos,
                         format!("Invalid config variable(s) in the WITH clause: {other}"),
-                        Some("valid properties are KAFKA_TOPIC, PARTITIONS, REPLICAS, KEY_FORMAT, VALUE_FORMAT, FORMAT, KEY_DELIMITER, VALUE_DELIMITER, WRAP_SINGLE_VALUE, TIMESTAMP, TIMESTAMP_FORMAT, FLUSH, FLUSH_INTERVAL_MS".into()),
+                        Some("valid properties are KAFKA_TOPIC, PARTITIONS, REPLICAS, KEY_FORMAT, VALUE_FORMAT, FORMAT, KEY_DELIMITER, VALUE_DELIMITER, WRAP_SINGLE_VALUE, TIMESTAMP, TIMESTAMP_FORMAT, and the topic settings FLUSH, FLUSH_INTERVAL_MS, RETENTION_MS, RETENTION_BYTES, SEGMENT_BYTES, SEGMENT_MS, CLEANUP_POLICY, DELETE_RETENTION_MS, COMPRESSION_TYPE".into()),
                     ));
                 }
             }
-        }
-        if let Some((name, pos)) = flush_name {
-            out.flush = Some(FlushPolicy::parse(&name, flush_interval).map_err(|e| SqlError::at(pos, e, None))?);
-        } else if let Some(ms) = flush_interval {
-            out.flush = Some(FlushPolicy::Interval(ms));
         }
         if out.wrap_single_value == Some(true) && out.value_format == Some(FormatKind::Delimited) {
             return Err(SqlError::invalid("Format 'DELIMITED' does not support 'WRAP_SINGLE_VALUE' set to 'true'.", None));
         }
         Ok(out)
+    }
+
+    /// The server's topic defaults with this statement's topic settings applied.
+    pub fn topic_config(&self, defaults: &TopicConfig) -> TopicConfig {
+        let mut c = defaults.clone();
+        for (k, v) in &self.topic_settings {
+            // Validated in `parse`.
+            let _ = c.set(k, v);
+        }
+        c
     }
 
     /// The key format, defaulting to `default`.

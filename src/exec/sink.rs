@@ -143,6 +143,7 @@ impl TopicSink {
     fn append_rows(&mut self, p: i32, rows: &[usize], keys: &EncodedRows, values: &EncodedRows, timestamps: &[i64]) -> Result<u64, ExecError> {
         let pi = p as usize;
         let partition = self.topic.partition(p)?.clone();
+        let codec = self.topic.config().codec();
         let mut builder: Option<BatchBuilder> = None;
         let mut appended = 0u64;
         for &row in rows {
@@ -163,11 +164,11 @@ impl TopicSink {
             appended += 1;
             if b.size_bytes() >= MAX_BATCH_BYTES {
                 let full = builder.take().expect("just used");
-                partition.append(full.finish())?;
+                partition.append(full.finish_compressed(codec)?)?;
             }
         }
         if let Some(b) = builder {
-            partition.append(b.finish())?;
+            partition.append(b.finish_compressed(codec)?)?;
         }
         Ok(appended)
     }
@@ -187,8 +188,8 @@ mod tests {
             name: "OUT".into(),
             kind: SourceKind::Stream,
             schema: LogicalSchema::new(vec![
-                Column { name: "K".into(), ty: SqlType::String, kind: ColumnKind::Key },
-                Column { name: "V".into(), ty: SqlType::Bigint, kind: ColumnKind::Value },
+                Column::new("K", SqlType::String, ColumnKind::Key),
+                Column::new("V", SqlType::Bigint, ColumnKind::Value),
             ]),
             topic: "out".into(),
             key_format: FormatSpec::new(FormatKind::Kafka),

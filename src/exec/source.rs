@@ -9,6 +9,8 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::catalog::DataSource;
+use crate::catalog::types::ColumnKind;
+use crate::log::batch::Header;
 use crate::format::{RowDecoder, Role};
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
@@ -31,8 +33,18 @@ pub struct Decoded {
     pub errors: Vec<RecordError>,
 }
 
+/// Where each schema column of a source comes from.
+#[derive(Debug, Clone)]
+enum ColumnSource {
+    Key(usize),
+    Value(usize),
+    /// All headers (None) or the last value of one header.
+    Header(Option<String>),
+}
+
 pub struct SourceDecoder {
     schema: SchemaRef,
+    layout: Vec<ColumnSource>,
     key_decoder: Box<dyn RowDecoder>,
     value_decoder: Box<dyn RowDecoder>,
     key_count: usize,
@@ -47,7 +59,25 @@ impl SourceDecoder {
         let values: Vec<_> = source.schema.value_columns().collect();
         let schema = source.schema.query_arrow_schema();
         let timestamp_column = source.timestamp.as_ref().and_then(|t| schema.index_of(&t.column).ok());
+        let (mut k, mut v) = (0, 0);
+        let layout = source
+            .schema
+            .columns()
+            .iter()
+            .map(|c| match c.kind {
+                ColumnKind::Key => {
+                    k += 1;
+                    ColumnSource::Key(k - 1)
+                }
+                ColumnKind::Value => {
+                    v += 1;
+                    ColumnSource::Value(v - 1)
+                }
+                ColumnKind::Header => ColumnSource::Header(c.header_key.clone()),
+            })
+            .collect();
         SourceDecoder {
+            layout,
             key_decoder: source.key_format.decoder(&keys, Role::Key),
             value_decoder: source.value_format.decoder(&values, Role::Value),
             key_count: keys.len(),
@@ -145,9 +175,15 @@ impl SourceDecoder {
             v.columns.iter().map(|c| take(c, &take_idx, None).expect("indices in range")).collect()
         };
         let source_rows: Vec<usize> = rows.iter().map(|&r| v.kept[r as usize] as usize).collect();
-        let mut columns: Vec<ArrayRef> = key_columns;
-        columns.extend(value_columns);
         let n = source_rows.len();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.layout.len() + 3);
+        for src in &self.layout {
+            columns.push(match src {
+                ColumnSource::Key(i) => key_columns[*i].clone(),
+                ColumnSource::Value(i) => value_columns[*i].clone(),
+                ColumnSource::Header(key) => header_column(key.as_deref(), &source_rows, &headers),
+            });
+        }
         let mut rowtime: Vec<i64> = source_rows.iter().map(|&i| timestamps[i]).collect();
         let mut keep_mask: Option<Vec<bool>> = None;
         if let Some(tc) = self.timestamp_column {
@@ -191,5 +227,38 @@ impl SourceDecoder {
         }
         errors.sort_by_key(|e| e.offset);
         Decoded { batch: (batch.num_rows() > 0).then_some(batch), next_offset, records, errors }
+    }
+}
+
+/// A HEADERS column (all headers as ARRAY<STRUCT<KEY, VALUE>>) or a HEADER('k') column
+/// (the last value of header `k`, as BYTES) for the given rows.
+fn header_column(key: Option<&str>, rows: &[usize], headers: &[Vec<Header<'_>>]) -> ArrayRef {
+    use arrow::array::{BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
+    match key {
+        Some(k) => {
+            let mut b = BinaryBuilder::new();
+            for &r in rows {
+                match headers[r].iter().rev().find(|h| h.key == k.as_bytes()) {
+                    Some(h) => b.append_option(h.value),
+                    None => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        None => {
+            let DataType::List(item) = crate::catalog::types::headers_type().to_arrow() else { unreachable!("headers type is a list") };
+            let DataType::Struct(fields) = item.data_type().clone() else { unreachable!("headers items are structs") };
+            let mut b = ListBuilder::new(StructBuilder::from_fields(fields, rows.len())).with_field(item.clone());
+            for &r in rows {
+                let sb = b.values();
+                for h in &headers[r] {
+                    sb.field_builder::<StringBuilder>(0).expect("KEY").append_value(String::from_utf8_lossy(h.key));
+                    sb.field_builder::<BinaryBuilder>(1).expect("VALUE").append_option(h.value);
+                    sb.append(true);
+                }
+                b.append(true);
+            }
+            Arc::new(b.finish())
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod cleaner;
 pub mod compression;
+pub mod groups;
 pub mod maintenance;
 pub mod murmur2;
 pub mod offsets;

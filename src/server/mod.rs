@@ -4,6 +4,7 @@
 mod errors;
 mod query;
 mod routes;
+mod topics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub kafka_listen: String,
     pub topic_defaults: TopicConfig,
     pub engine: EngineConfig,
+    /// How often retention and compaction run.
+    pub cleaner_interval: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -54,6 +57,14 @@ pub fn router(state: AppState) -> Router {
         .route("/info", get(routes::info))
         .route("/healthcheck", get(routes::healthcheck))
         .route("/status", get(routes::status))
+        .route("/topics", get(topics::list_topics))
+        .route("/topics/{name}", get(topics::get_topic))
+        .route("/topics/{name}/records", post(topics::produce))
+        .route("/topics/{name}/offsets", get(topics::offsets_for_time))
+        .route("/topics/{name}/partitions/{partition}/records", get(topics::read_records))
+        .route("/groups", get(topics::list_groups))
+        .route("/groups/{group}", get(topics::get_group))
+        .route("/groups/{group}/reset", post(topics::reset_group))
         .fallback(routes::not_found)
         .with_state(state)
 }
@@ -68,6 +79,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Engine(e.to_string()))?
         .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
     let log = Arc::new(log);
+    let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
     let handle = tokio::runtime::Handle::current();
     let engine_config = config.engine.clone();
     let log2 = log.clone();
@@ -106,6 +118,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     })
     .await
     .map_err(|e| ServerError::Engine(e.to_string()))?;
+    tokio::task::spawn_blocking(move || maintenance.stop()).await.map_err(|e| ServerError::Engine(e.to_string()))?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -172,8 +172,14 @@ pub fn entity(e: &Value) -> String {
                 let rows: Vec<Vec<String>> = list.iter().map(|t| vec![s(t, "name"), parts(t), "1".into()]).collect();
                 table(&["Kafka Topic", "Partitions", "Partition Replicas"], &rows)
             } else {
-                let rows: Vec<Vec<String>> = list.iter().map(|t| vec![s(t, "name"), parts(t), "1".into(), s(t, "consumerCount"), s(t, "consumerGroupCount")]).collect();
-                table(&["Kafka Topic", "Partitions", "Partition Replicas", "Consumers", "ConsumerGroups"], &rows)
+                let lag = |t: &Value| {
+                    t.get("consumerGroups")
+                        .and_then(|g| g.as_array())
+                        .map(|gs| gs.iter().map(|g| format!("{}={}", s(g, "group"), s(g, "lag"))).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                };
+                let rows: Vec<Vec<String>> = list.iter().map(|t| vec![s(t, "name"), parts(t), "1".into(), s(t, "consumerCount"), s(t, "consumerGroupCount"), lag(t)]).collect();
+                table(&["Kafka Topic", "Partitions", "Partition Replicas", "Consumers", "ConsumerGroups", "Lag by group"], &rows)
             }
         }
         "sourceDescription" => describe_source(e.get("sourceDescription").unwrap_or(&Value::Null)),

@@ -210,7 +210,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<Sel
     }
 
     let output = LogicalSchema::new(
-        columns.iter().map(|c| Column { name: c.name.clone(), ty: c.expr.ty.clone(), kind: c.kind }).collect(),
+        columns.iter().map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)).collect(),
     );
     Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned })
 }
