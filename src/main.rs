@@ -77,6 +77,12 @@ enum BenchCommand {
         /// Directory to write in (default: a temporary directory under the current one).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Concurrent writers (threads) appending to the partition.
+        #[arg(long, default_value_t = 1)]
+        writers: usize,
+        /// Afterwards, read every record back and report the read rate.
+        #[arg(long)]
+        read: bool,
     },
     /// A filter/projection CREATE STREAM AS SELECT over JSON records.
     Csas {
@@ -137,9 +143,9 @@ fn main() -> ExitCode {
         Command::Bench { which } => {
             init_tracing();
             let r = match which {
-                BenchCommand::Append { records, record_bytes, batch_records, flush, flush_interval_ms, dir } => {
+                BenchCommand::Append { records, record_bytes, batch_records, flush, flush_interval_ms, dir, writers, read } => {
                     match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
-                        Ok(flush) => eddy::bench::append(eddy::bench::AppendArgs { records, record_bytes, batch_records, flush, dir }),
+                        Ok(flush) => eddy::bench::append(eddy::bench::AppendArgs { writers, records, record_bytes, batch_records, flush, dir, read }),
                         Err(e) => Err(e),
                     }
                 }

@@ -14,11 +14,15 @@ use crate::exec::OffsetReset;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
 pub struct AppendArgs {
+    /// Concurrent writer threads sharing the partition (group commit under `always`).
+    pub writers: usize,
     pub records: u64,
     pub record_bytes: usize,
     pub batch_records: usize,
     pub flush: FlushPolicy,
     pub dir: Option<PathBuf>,
+    /// Read everything back afterwards and report the read rate.
+    pub read: bool,
 }
 
 fn bench_dir(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
@@ -42,34 +46,78 @@ pub fn append(a: AppendArgs) -> Result<(), String> {
         .create_topic("bench", 1, TopicConfig { flush: a.flush, ..TopicConfig::default() })
         .map_err(|e| e.to_string())?;
     let part = topic.partition(0).map_err(|e| e.to_string())?.clone();
-    let value = vec![b'x'; a.record_bytes];
     let start = Instant::now();
-    let mut written = 0u64;
+    let writers = a.writers.max(1);
+    let per_writer = a.records / writers as u64;
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let part = part.clone();
+            let (record_bytes, batch_records) = (a.record_bytes, a.batch_records);
+            std::thread::spawn(move || -> Result<u64, String> {
+                let value = vec![b'x'; record_bytes];
+                let mut written = 0u64;
+                let mut bytes = 0u64;
+                while written < per_writer {
+                    let n = (per_writer - written).min(batch_records as u64);
+                    let mut b = BatchBuilder::with_capacity(None, n as usize * (record_bytes + 16));
+                    for i in 0..n {
+                        b.push((written + i) as i64, None, Some(&value), &[]);
+                    }
+                    let batch = b.finish();
+                    bytes += batch.len() as u64;
+                    part.append(batch).map_err(|e| e.to_string())?;
+                    written += n;
+                }
+                Ok(bytes)
+            })
+        })
+        .collect();
     let mut payload_bytes = 0u64;
-    while written < a.records {
-        let n = (a.records - written).min(a.batch_records as u64);
-        let mut b = BatchBuilder::default();
-        for i in 0..n {
-            b.push((written + i) as i64, None, Some(&value), &[]);
-        }
-        let batch = b.finish();
-        payload_bytes += batch.len() as u64;
-        part.append(batch).map_err(|e| e.to_string())?;
-        written += n;
+    for h in handles {
+        payload_bytes += h.join().map_err(|_| "writer thread panicked".to_string())??;
     }
+    let records = per_writer * writers as u64;
     part.sync().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "append: {} records of {} bytes, {} per batch, flush={}: {:.2}s, {:.0} records/s, {:.1} MB/s of payload ({:.1} MB/s on disk)",
-        a.records,
+        "append: {records} records of {} bytes, {} per batch, {writers} writer(s), flush={}: {:.2}s, {:.0} records/s, {:.1} MB/s of payload ({:.1} MB/s on disk)",
         a.record_bytes,
         a.batch_records,
         a.flush.name(),
         secs,
-        a.records as f64 / secs,
-        (a.records * a.record_bytes as u64) as f64 / secs / 1e6,
+        records as f64 / secs,
+        (records * a.record_bytes as u64) as f64 / secs / 1e6,
         payload_bytes as f64 / secs / 1e6,
     );
+    if a.read {
+        read_back(&part, records)?;
+    }
+    Ok(())
+}
+
+/// Reads the whole partition back and prints the read rate.
+fn read_back(part: &crate::log::PartitionLog, expected: u64) -> Result<(), String> {
+    use crate::log::batch::{self, RecordIter};
+    let start = Instant::now();
+    let mut at = part.start_offset();
+    let (mut records, mut bytes) = (0u64, 0u64);
+    while at < part.end_offset() {
+        let data = part.read(at, 4 << 20).map_err(|e| e.to_string())?;
+        for b in batch::split_batches(&data) {
+            let (h, payload) = batch::payload(b).map_err(|e| e.to_string())?;
+            for r in RecordIter::over(h, &payload) {
+                let r = r.map_err(|e| e.to_string())?;
+                bytes += r.value.map(|v| v.len() as u64).unwrap_or(0);
+                records += 1;
+            }
+            at = h.last_offset() + 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if records != expected {
+        return Err(format!("read {records} records, expected {expected}"));
+    }
+    println!("read: {records} records, every record decoded: {secs:.2}s, {:.0} records/s, {:.1} MB/s of payload", records as f64 / secs, bytes as f64 / secs / 1e6);
     Ok(())
 }
 

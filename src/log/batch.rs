@@ -373,7 +373,12 @@ impl Default for BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(producer: Option<ProducerStamp>) -> Self {
-        let mut buf = Vec::with_capacity(256);
+        Self::with_capacity(producer, 256)
+    }
+
+    /// A builder whose buffer starts with room for `bytes`.
+    pub fn with_capacity(producer: Option<ProducerStamp>, bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(bytes.max(HEADER_LEN));
         buf.resize(HEADER_LEN, 0);
         BatchBuilder { buf, count: 0, base_timestamp: 0, max_timestamp: -1, producer }
     }

@@ -5,9 +5,9 @@
 //! so readers (query tasks, push queries, fetches) wait for new data without polling.
 //!
 //! Durability: under `flush='always'` an append returns only once an fsync covering it has
-//! completed, and concurrent appenders share fsyncs (group commit: whoever finds no fsync
-//! in progress runs one for everything written so far; the others wait for it). Readers
-//! then see only durable records. Under `interval` the background flusher syncs; under
+//! completed, and concurrent appenders share writes and fsyncs (group commit: appenders
+//! queue their batches; whoever finds no leader writes the whole queue with one write and
+//! one fsync, then hands out the results). Readers then see only durable records. Under `interval` the background flusher syncs; under
 //! `never` the operating system does.
 
 use std::collections::BTreeMap;
@@ -41,7 +41,16 @@ struct Writer {
     producers: ProducerStates,
 }
 
-/// Group-commit state: how far the partition is known durable.
+/// Appends waiting for the group leader, and results not yet collected.
+#[derive(Default)]
+struct AppendQueue {
+    next_ticket: u64,
+    leader_active: bool,
+    pending: Vec<(u64, BatchHeader, Vec<u8>)>,
+    done: std::collections::HashMap<u64, Result<AppendOutcome, LogError>>,
+}
+
+/// Sync state: how far the partition is known durable.
 struct SyncState {
     /// Offsets below this are fsynced.
     durable: i64,
@@ -56,6 +65,8 @@ pub struct PartitionLog {
     config: TopicConfig,
     segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
     writer: Mutex<Writer>,
+    queue: Mutex<AppendQueue>,
+    queue_cv: Condvar,
     sync_state: Mutex<SyncState>,
     synced: Condvar,
     start_offset: AtomicI64,
@@ -134,6 +145,8 @@ impl PartitionLog {
             config,
             segments: RwLock::new(segments),
             writer: Mutex::new(Writer { active, next_offset, producers }),
+            queue: Mutex::new(AppendQueue::default()),
+            queue_cv: Condvar::new(),
             sync_state: Mutex::new(SyncState { durable: next_offset, in_progress: false, last_sync: Instant::now() }),
             synced: Condvar::new(),
             start_offset: AtomicI64::new(start),
@@ -181,7 +194,7 @@ impl PartitionLog {
 
     /// Appends one encoded v2 batch, assigning its offsets. Blocking (it may fsync): call
     /// it from a blocking thread, never from an async task directly.
-    pub fn append(&self, mut data: Vec<u8>) -> Result<AppendOutcome, LogError> {
+    pub fn append(&self, data: Vec<u8>) -> Result<AppendOutcome, LogError> {
         let header = BatchHeader::parse(&data)?;
         if header.total_len() != data.len() {
             return Err(LogError::Batch(batch::BatchError::BadLength(header.batch_length)));
@@ -193,57 +206,105 @@ impl PartitionLog {
         if self.is_deleted() {
             return Err(LogError::UnknownTopic(self.topic.clone()));
         }
-        let mut w = self.writer.lock();
-        if let SeqCheck::Duplicate { base_offset, last_offset } = w.producers.check(&header, &self.topic, self.id)? {
-            return Ok(AppendOutcome { base_offset, last_offset, duplicate: true });
-        }
-        let base = w.next_offset;
-        batch::set_base_offset(&mut data, base);
-        let active_age = chrono::Utc::now().timestamp_millis() - w.active.created_ms();
-        if w.active.size() > 0
-            && (w.active.size() + data.len() as u64 > self.config.segment_bytes || active_age >= self.config.segment_ms as i64)
-        {
-            self.roll(&mut w)?;
-        }
-        w.active.append(&data)?;
-        let stamped = BatchHeader { base_offset: base, ..header };
-        w.producers.record(&stamped);
-        w.next_offset = stamped.last_offset() + 1;
-        let next = w.next_offset;
-        drop(w);
-        match self.config.flush {
-            FlushPolicy::Always => self.wait_durable(next)?,
-            FlushPolicy::Interval(_) | FlushPolicy::Never => {
-                self.end_offset.send_if_modified(|e| {
-                    let grew = *e < next;
-                    *e = (*e).max(next);
-                    grew
-                });
-            }
-        }
-        Ok(AppendOutcome { base_offset: base, last_offset: next - 1, duplicate: false })
-    }
-
-    /// Returns once offsets below `target` are fsynced, running the fsync itself when
-    /// none is in progress (group commit).
-    fn wait_durable(&self, target: i64) -> Result<(), LogError> {
-        let mut st = self.sync_state.lock();
+        // Group append: queue the batch; the first appender to find no leader writes
+        // every queued batch with one write (and, under flush='always', one fsync) and
+        // hands each appender its result.
+        let mut q = self.queue.lock();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push((ticket, header, data));
         loop {
-            if st.durable >= target {
-                return Ok(());
+            if let Some(r) = q.done.remove(&ticket) {
+                return r;
             }
-            if st.in_progress {
-                self.synced.wait(&mut st);
+            if !q.leader_active {
+                q.leader_active = true;
+                let group = std::mem::take(&mut q.pending);
+                drop(q);
+                let (mut results, written) = self.write_group(group);
+                if !written.is_empty() {
+                    let synced = match self.config.flush {
+                        FlushPolicy::Always => self.sync(),
+                        FlushPolicy::Interval(_) | FlushPolicy::Never => {
+                            let next = written.iter().map(|(_, o)| o.last_offset + 1).max().unwrap_or(0);
+                            self.end_offset.send_if_modified(|e| {
+                                let grew = *e < next;
+                                *e = (*e).max(next);
+                                grew
+                            });
+                            Ok(())
+                        }
+                    };
+                    match synced {
+                        Ok(()) => results.extend(written.into_iter().map(|(t, o)| (t, Ok(o)))),
+                        Err(e) => {
+                            let msg = e.to_string();
+                            results.extend(written.into_iter().map(|(t, _)| (t, Err(LogError::io("syncing", std::io::Error::other(msg.clone()))))));
+                        }
+                    }
+                }
+                // The next group formed while this one was written and fsynced.
+                q = self.queue.lock();
+                q.done.extend(results);
+                q.leader_active = false;
+                self.queue_cv.notify_all();
                 continue;
             }
-            st.in_progress = true;
-            drop(st);
-            let result = self.sync_now();
-            st = self.sync_state.lock();
-            st.in_progress = false;
-            self.synced.notify_all();
-            result?;
+            self.queue_cv.wait(&mut q);
         }
+    }
+
+    /// Writes a group of batches in order (no fsync). Returns the results decided now
+    /// (duplicates, refusals, failures) and the batches written, by ticket.
+    #[allow(clippy::type_complexity)]
+    fn write_group(&self, group: Vec<(u64, BatchHeader, Vec<u8>)>) -> (Vec<(u64, Result<AppendOutcome, LogError>)>, Vec<(u64, AppendOutcome)>) {
+        let mut results = Vec::with_capacity(group.len());
+        let mut written: Vec<(u64, AppendOutcome)> = Vec::new();
+        let mut w = self.writer.lock();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut failure: Option<String> = None;
+        for (ticket, header, mut data) in group {
+            if failure.is_some() {
+                results.push((ticket, Err(LogError::io("appending", std::io::Error::other(failure.clone().unwrap_or_default())))));
+                continue;
+            }
+            match w.producers.check(&header, &self.topic, self.id) {
+                Err(e) => {
+                    results.push((ticket, Err(e)));
+                    continue;
+                }
+                Ok(SeqCheck::Duplicate { base_offset, last_offset }) => {
+                    results.push((ticket, Ok(AppendOutcome { base_offset, last_offset, duplicate: true })));
+                    continue;
+                }
+                Ok(SeqCheck::Append) => {}
+            }
+            let base = w.next_offset;
+            batch::set_base_offset(&mut data, base);
+            let pending = w.active.size() + buf.len() as u64;
+            let active_age = chrono::Utc::now().timestamp_millis() - w.active.created_ms();
+            if pending > 0 && (pending + data.len() as u64 > self.config.segment_bytes || active_age >= self.config.segment_ms as i64) {
+                let r = w.active.append(&buf).and_then(|_| self.roll(&mut w));
+                buf.clear();
+                if let Err(e) = r {
+                    failure = Some(e.to_string());
+                    results.push((ticket, Err(e)));
+                    continue;
+                }
+            }
+            buf.extend_from_slice(&data);
+            let stamped = BatchHeader { base_offset: base, ..header };
+            w.producers.record(&stamped);
+            w.next_offset = stamped.last_offset() + 1;
+            written.push((ticket, AppendOutcome { base_offset: base, last_offset: w.next_offset - 1, duplicate: false }));
+        }
+        let outcome = if buf.is_empty() { Ok(()) } else { w.active.append(&buf) };
+        drop(w);
+        if let Err(e) = outcome {
+            let msg = e.to_string();
+            results.extend(written.drain(..).map(|(t, _)| (t, Err(LogError::io("appending", std::io::Error::other(msg.clone()))))));
+        }
+        (results, written)
     }
 
     /// fsyncs everything written so far and publishes it. Called with `in_progress` set
