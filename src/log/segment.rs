@@ -306,6 +306,17 @@ impl Segment {
         let _ = std::fs::remove_file(dir.join(index_file_name(self.base_offset)));
     }
 
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<(), LogError> {
+        self.file.read_exact_at(buf, pos).map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))
+    }
+
+    /// The header of the batch at file position `pos`.
+    fn header_at(&self, pos: u64) -> Result<BatchHeader, LogError> {
+        let mut head = [0u8; HEADER_LEN];
+        self.read_at(&mut head, pos)?;
+        Ok(BatchHeader::parse(&head)?)
+    }
+
     /// File position of the batch that contains `offset`, or `None` if the offset is past
     /// this segment's end.
     fn position_of(&self, offset: i64) -> Result<Option<u64>, LogError> {
@@ -317,12 +328,8 @@ impl Segment {
             if i == 0 { 0 } else { u64::from(idx[i - 1].position) }
         };
         let mut pos = start;
-        let mut head = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= size {
-            self.file
-                .read_exact_at(&mut head, pos)
-                .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
-            let h = BatchHeader::parse(&head)?;
+            let h = self.header_at(pos)?;
             if h.last_offset() >= offset {
                 return Ok(Some(pos));
             }
@@ -343,17 +350,11 @@ impl Segment {
         };
         let size = self.size();
         let mut pos = start;
-        let mut head = [0u8; HEADER_LEN];
         while pos + HEADER_LEN as u64 <= size {
-            self.file
-                .read_exact_at(&mut head, pos)
-                .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
-            let h = BatchHeader::parse(&head)?;
+            let h = self.header_at(pos)?;
             if h.max_timestamp >= ts && !h.is_control() {
                 let mut buf = vec![0u8; h.total_len()];
-                self.file
-                    .read_exact_at(&mut buf, pos)
-                    .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+                self.read_at(&mut buf, pos)?;
                 let (h, payload) = batch::payload(&buf)?;
                 for r in batch::RecordIter::over(h, &payload) {
                     let r = r?;
@@ -372,16 +373,10 @@ impl Segment {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
         let Some(pos) = self.position_of(offset)? else { return Ok(Vec::new()) };
         let size = self.size();
-        let mut head = [0u8; HEADER_LEN];
-        self.file
-            .read_exact_at(&mut head, pos)
-            .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
-        let first_len = BatchHeader::parse(&head)?.total_len() as u64;
+        let first_len = self.header_at(pos)?.total_len() as u64;
         let want = (max_bytes as u64).max(first_len).min(size - pos);
         let mut buf = vec![0u8; want as usize];
-        self.file
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))?;
+        self.read_at(&mut buf, pos)?;
         // Keep whole batches only.
         let whole: usize = batch::split_batches(&buf).map(|b| b.len()).sum();
         buf.truncate(whole);
