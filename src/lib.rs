@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod format;
 pub mod log;
 pub mod sql;
+pub mod state;
 pub mod engine;
 pub mod exec;
 pub mod server;

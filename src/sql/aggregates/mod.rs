@@ -1,0 +1,306 @@
+//! Aggregate functions: which ksqlDB aggregates exist, their argument and result types,
+//! and `AggState`, the opaque per-group state the runtime updates, evaluates, saves and
+//! loads (DataFusion accumulators underneath, kept behind this module).
+
+mod accumulators;
+pub mod codec;
+
+use arrow::array::{ArrayRef, new_null_array};
+use arrow::datatypes::{DataType, Field};
+use datafusion::logical_expr::Accumulator;
+
+use super::compile::CompiledExpr;
+use crate::catalog::types::SqlType;
+use accumulators as acc;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AggKind {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    LatestByOffset { ignore_nulls: bool },
+    EarliestByOffset { ignore_nulls: bool },
+    CollectList,
+    CollectSet,
+    CountDistinct,
+    TopK(usize),
+    TopKDistinct(usize),
+    Histogram,
+    StddevSamp,
+    Correlation,
+}
+
+/// A bound aggregate call.
+#[derive(Debug, Clone)]
+pub struct AggCall {
+    pub kind: AggKind,
+    /// Column arguments (literal parameters such as TOPK's k are in `kind`).
+    pub args: Vec<CompiledExpr>,
+    /// Types of `args` (COUNT(*) has none).
+    pub arg_types: Vec<SqlType>,
+    pub output: SqlType,
+    /// How it prints (for EXPLAIN and errors).
+    pub text: String,
+}
+
+/// Aggregate names this build knows, with a one-line description.
+pub const AGGREGATES: &[(&str, &str)] = &[
+    ("COUNT", "COUNT(*) counts rows; COUNT(col) counts non-null values"),
+    ("SUM", "sum of a numeric column"),
+    ("AVG", "average of a numeric column (DOUBLE)"),
+    ("MIN", "smallest non-null value"),
+    ("MAX", "largest non-null value"),
+    ("LATEST_BY_OFFSET", "the latest value by offset (nulls ignored unless the second argument is false)"),
+    ("EARLIEST_BY_OFFSET", "the earliest value by offset (nulls ignored unless the second argument is false)"),
+    ("COLLECT_LIST", "the values as an ARRAY (at most 1000)"),
+    ("COLLECT_SET", "the distinct values as an ARRAY (at most 1000)"),
+    ("COUNT_DISTINCT", "number of distinct non-null values"),
+    ("TOPK", "TOPK(col, k): the k largest values, descending"),
+    ("TOPKDISTINCT", "TOPKDISTINCT(col, k): the k largest distinct values, descending"),
+    ("HISTOGRAM", "counts per distinct STRING value, as MAP<STRING, BIGINT>"),
+    ("STDDEV_SAMP", "sample standard deviation (DOUBLE)"),
+    ("STDDEV_SAMPLE", "sample standard deviation (DOUBLE)"),
+    ("CORRELATION", "CORRELATION(x, y): Pearson correlation (DOUBLE)"),
+];
+
+impl AggKind {
+    /// Whether values can be taken back out (aggregating a table needs it).
+    pub fn retractable(&self) -> bool {
+        !matches!(
+            self,
+            AggKind::Min | AggKind::Max | AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } | AggKind::TopK(_) | AggKind::TopKDistinct(_)
+        )
+    }
+
+    /// The result type for argument types, or why the arguments do not fit.
+    pub fn output_type(&self, args: &[SqlType]) -> Result<SqlType, String> {
+        let numeric = |t: &SqlType| -> Result<(), String> {
+            if t.is_numeric() { Ok(()) } else { Err(format!("needs a numeric argument, got {t}")) }
+        };
+        Ok(match self {
+            AggKind::CountStar | AggKind::Count | AggKind::CountDistinct => SqlType::Bigint,
+            AggKind::Sum => {
+                numeric(&args[0])?;
+                args[0].clone()
+            }
+            AggKind::Avg | AggKind::StddevSamp => {
+                numeric(&args[0])?;
+                SqlType::Double
+            }
+            AggKind::Correlation => {
+                numeric(&args[0])?;
+                numeric(&args[1])?;
+                SqlType::Double
+            }
+            AggKind::Min | AggKind::Max => {
+                if matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_) | SqlType::Boolean) {
+                    return Err(format!("cannot compare values of type {}", args[0]));
+                }
+                args[0].clone()
+            }
+            AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => args[0].clone(),
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) => {
+                if matches!(self, AggKind::TopK(_) | AggKind::TopKDistinct(_)) && matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
+                    return Err(format!("cannot rank values of type {}", args[0]));
+                }
+                SqlType::Array(Box::new(args[0].clone()))
+            }
+            AggKind::Histogram => {
+                if args[0] != SqlType::String {
+                    return Err(format!("needs a STRING argument, got {}", args[0]));
+                }
+                SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Bigint))
+            }
+        })
+    }
+}
+
+fn list_of(dt: &DataType) -> DataType {
+    DataType::List(std::sync::Arc::new(Field::new_list_field(dt.clone(), true)))
+}
+
+impl AggCall {
+    fn arg_type(&self, i: usize) -> DataType {
+        self.arg_types.get(i).map(|t| t.to_arrow()).unwrap_or(DataType::Int64)
+    }
+
+    fn accumulator(&self) -> Box<dyn Accumulator> {
+        let out = self.output.to_arrow();
+        match &self.kind {
+            AggKind::CountStar => Box::new(acc::Count { star: true, n: 0 }),
+            AggKind::Count => Box::new(acc::Count { star: false, n: 0 }),
+            AggKind::Sum => Box::new(acc::Sum::new(out)),
+            AggKind::Avg => Box::new(acc::Avg::default()),
+            AggKind::Min => Box::new(acc::MinMax { max: false, out, value: None }),
+            AggKind::Max => Box::new(acc::MinMax { max: true, out, value: None }),
+            AggKind::LatestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: true, ignore_nulls: *ignore_nulls, out, value: None }),
+            AggKind::EarliestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: false, ignore_nulls: *ignore_nulls, out, value: None }),
+            AggKind::CollectList => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
+            AggKind::CollectSet => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
+            AggKind::CountDistinct => Box::new(acc::CountDistinct { elem: self.arg_type(0), counts: Default::default() }),
+            AggKind::TopK(k) => Box::new(acc::TopK { k: *k, distinct: false, elem: self.arg_type(0), items: Vec::new() }),
+            AggKind::TopKDistinct(k) => Box::new(acc::TopK { k: *k, distinct: true, elem: self.arg_type(0), items: Vec::new() }),
+            AggKind::Histogram => Box::new(acc::Histogram::default()),
+            AggKind::StddevSamp => Box::new(acc::Stddev::default()),
+            AggKind::Correlation => Box::new(acc::Correlation::default()),
+        }
+    }
+
+    /// Arrow types of `state()`, in order (to load saved state).
+    fn state_types(&self) -> Vec<DataType> {
+        let out = self.output.to_arrow();
+        match &self.kind {
+            AggKind::CountStar | AggKind::Count => vec![DataType::Int64],
+            AggKind::Sum | AggKind::Min | AggKind::Max => vec![out],
+            AggKind::Avg => vec![DataType::Float64, DataType::Int64],
+            AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => vec![out, DataType::Boolean],
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) => vec![list_of(&self.arg_type(0))],
+            AggKind::CountDistinct => vec![list_of(&self.arg_type(0)), list_of(&DataType::Int64)],
+            AggKind::Histogram => vec![list_of(&DataType::Utf8), list_of(&DataType::Int64)],
+            AggKind::StddevSamp => vec![DataType::Int64, DataType::Float64, DataType::Float64],
+            AggKind::Correlation => vec![DataType::Float64; 6],
+        }
+    }
+
+    /// A fresh, empty state.
+    pub fn create(&self) -> AggState {
+        AggState { acc: self.accumulator(), out: self.output.to_arrow(), star: self.kind == AggKind::CountStar }
+    }
+
+    /// A state restored from `save`d bytes (consumed from the front of `b`).
+    pub fn load(&self, b: &mut &[u8]) -> Result<AggState, String> {
+        let mut st = self.create();
+        let mut arrays = Vec::new();
+        for dt in self.state_types() {
+            let v = codec::decode(&dt, b)?;
+            arrays.push(v.to_array().map_err(|e| e.to_string())?);
+        }
+        st.acc.merge_batch(&arrays).map_err(|e| e.to_string())?;
+        Ok(st)
+    }
+}
+
+/// One group's state for one aggregate.
+pub struct AggState {
+    acc: Box<dyn Accumulator>,
+    out: DataType,
+    star: bool,
+}
+
+impl std::fmt::Debug for AggState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AggState({:?})", self.acc)
+    }
+}
+
+impl AggState {
+    fn inputs(&self, args: &[ArrayRef], rows: usize) -> Vec<ArrayRef> {
+        if self.star || args.is_empty() { vec![new_null_array(&DataType::Int64, rows)] } else { args.to_vec() }
+    }
+
+    /// Adds `rows` rows (the argument arrays hold exactly those rows).
+    pub fn update(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), String> {
+        let inputs = self.inputs(args, rows);
+        self.acc.update_batch(&inputs).map_err(|e| e.to_string())
+    }
+
+    /// Takes rows back out (a table row that changed or was deleted).
+    pub fn retract(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), String> {
+        let inputs = self.inputs(args, rows);
+        self.acc.retract_batch(&inputs).map_err(|e| e.to_string())
+    }
+
+    /// Folds another group's state into this one (session windows merging).
+    pub fn merge(&mut self, other: &mut AggState) -> Result<(), String> {
+        let arrays: Vec<ArrayRef> = other
+            .acc
+            .state()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|v| v.to_array().map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        self.acc.merge_batch(&arrays).map_err(|e| e.to_string())
+    }
+
+    /// The current result as a one-row array of the aggregate's output type.
+    pub fn evaluate(&mut self) -> Result<ArrayRef, String> {
+        let v = self.acc.evaluate().map_err(|e| e.to_string())?;
+        let a = v.to_array().map_err(|e| e.to_string())?;
+        if a.data_type() == &self.out {
+            return Ok(a);
+        }
+        arrow::compute::cast(&a, &self.out).map_err(|e| e.to_string())
+    }
+
+    /// Appends the state's bytes to `out`.
+    pub fn save(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        for v in self.acc.state().map_err(|e| e.to_string())? {
+            codec::encode(&v, out)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    fn call(kind: AggKind, arg: SqlType) -> AggCall {
+        let output = kind.output_type(&[arg.clone(), arg.clone()]).unwrap();
+        AggCall { kind, args: Vec::new(), arg_types: vec![arg], output, text: String::new() }
+    }
+
+    fn ints(v: &[i64]) -> Vec<ArrayRef> {
+        vec![Arc::new(Int64Array::from(v.to_vec()))]
+    }
+
+    #[test]
+    fn states_save_load_and_retract() {
+        let c = call(AggKind::Sum, SqlType::Bigint);
+        let mut s = c.create();
+        s.update(&ints(&[1, 2, 3]), 3).unwrap();
+        let mut bytes = Vec::new();
+        s.save(&mut bytes).unwrap();
+        let mut loaded = c.load(&mut &bytes[..]).unwrap();
+        loaded.retract(&ints(&[2]), 1).unwrap();
+        assert_eq!(loaded.evaluate().unwrap().as_primitive::<arrow::datatypes::Int64Type>().value(0), 4);
+
+        let c = call(AggKind::CountStar, SqlType::Bigint);
+        let mut s = c.create();
+        s.update(&[], 5).unwrap();
+        assert_eq!(s.evaluate().unwrap().as_primitive::<arrow::datatypes::Int64Type>().value(0), 5);
+    }
+
+    #[test]
+    fn collect_histogram_and_topk_round_trip() {
+        let strs: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec!["a", "b", "a"]))];
+        for kind in [AggKind::CollectList, AggKind::CollectSet, AggKind::Histogram, AggKind::CountDistinct, AggKind::TopK(2)] {
+            let c = call(kind.clone(), SqlType::String);
+            let mut s = c.create();
+            s.update(&strs, 3).unwrap();
+            let before = s.evaluate().unwrap();
+            let mut bytes = Vec::new();
+            s.save(&mut bytes).unwrap();
+            let mut loaded = c.load(&mut &bytes[..]).unwrap();
+            let after = loaded.evaluate().unwrap();
+            assert_eq!(before.to_data(), after.to_data(), "{kind:?}");
+            assert_eq!(after.data_type(), &c.output.to_arrow(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn merge_combines_states() {
+        let c = call(AggKind::Avg, SqlType::Bigint);
+        let mut a = c.create();
+        a.update(&ints(&[1, 3]), 2).unwrap();
+        let mut b = c.create();
+        b.update(&ints(&[5]), 1).unwrap();
+        a.merge(&mut b).unwrap();
+        assert_eq!(a.evaluate().unwrap().as_primitive::<arrow::datatypes::Float64Type>().value(0), 3.0);
+    }
+}
