@@ -36,6 +36,24 @@ impl SourceKind {
     }
 }
 
+/// The kind of window of a windowed table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowType {
+    Tumbling,
+    Hopping,
+    Session,
+}
+
+impl WindowType {
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowType::Tumbling => "TUMBLING",
+            WindowType::Hopping => "HOPPING",
+            WindowType::Session => "SESSION",
+        }
+    }
+}
+
 /// Where a source's event time comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimestampSpec {
@@ -57,6 +75,15 @@ pub struct DataSource {
     pub sql: String,
     /// Created with CREATE SOURCE: no INSERTs.
     pub read_only: bool,
+    /// For windowed tables: the window kind (rows are per key and window).
+    pub window: Option<WindowType>,
+}
+
+impl DataSource {
+    /// The RocksDB column family holding this table's rows.
+    pub fn state_family(&self) -> String {
+        format!("t/{}", self.name)
+    }
 }
 
 /// A persistent query: a CREATE ... AS SELECT or INSERT INTO ... SELECT.

@@ -278,7 +278,7 @@ impl Engine {
                 }
             },
         };
-        let source = DataSource { name: name.to_string(), kind, schema, topic, key_format, value_format, timestamp, sql: p.text.clone(), read_only };
+        let source = DataSource { name: name.to_string(), kind, schema, topic, key_format, value_format, timestamp, sql: p.text.clone(), read_only, window: None };
         Ok(Change::CreateSource { source, replace: or_replace, create_topic })
     }
 
@@ -339,6 +339,7 @@ impl Engine {
             timestamp: None,
             sql: p.text.clone(),
             read_only: false,
+            window: None,
         };
         let id = query_id.map(str::to_string).unwrap_or_else(|| format!("CSAS_{}_{}", name.to_uppercase(), seq));
         let query = QueryMeta {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ExecError;
 use crate::catalog::DataSource;
-use crate::format::{EncodedRows, RowEncoder, Role};
+use crate::format::{RowEncoder, Role};
 use crate::log::batch::{BatchBuilder, ProducerStamp};
 use crate::log::murmur2::partition_for_key;
 use crate::log::Topic;
@@ -33,20 +33,8 @@ pub struct SinkCheckpoint {
     pub next_seq: BTreeMap<i32, u64>,
 }
 
-pub struct TopicSink {
-    topic: Arc<Topic>,
-    key_encoder: Box<dyn RowEncoder>,
-    value_encoder: Box<dyn RowEncoder>,
-    key_idx: Vec<usize>,
-    value_idx: Vec<usize>,
-    producer_id: i64,
-    epoch: i16,
-    next_seq: Vec<u64>,
-    /// Records with a counter below this are already in the partition.
-    written_until: Vec<u64>,
-}
-
-/// A stable producer id for (query, source partition), in a range Kafka clients never get.
+/// A stable producer id for (task name, source partition), in a range Kafka clients never
+/// get.
 pub fn task_producer_id(query_id: &str, partition: i32) -> i64 {
     // FNV-1a: stable across builds and platforms.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -57,19 +45,30 @@ pub fn task_producer_id(query_id: &str, partition: i32) -> i64 {
     ((h >> 2) | (1 << 61)) as i64
 }
 
-impl TopicSink {
-    /// A sink writing `key_idx`/`value_idx` of the output columns into `sink`'s topic.
+/// Appends records to a topic as one idempotent producer: the k-th record sent to a
+/// partition carries sequence k, and records the partition already holds (after a replay)
+/// are skipped.
+pub struct IdempotentWriter {
+    topic: Arc<Topic>,
+    producer_id: i64,
+    epoch: i16,
+    next_seq: Vec<u64>,
+    /// Records with a counter below this are already in the partition.
+    written_until: Vec<u64>,
+}
+
+/// One record to write.
+pub struct OutRecord<'a> {
+    pub partition: i32,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+    pub timestamp: i64,
+}
+
+impl IdempotentWriter {
     /// Blocking: reads the partitions' producer state.
-    pub fn new(
-        topic: Arc<Topic>,
-        sink: &DataSource,
-        key_idx: Vec<usize>,
-        value_idx: Vec<usize>,
-        producer_id: i64,
-        checkpoint: &SinkCheckpoint,
-    ) -> TopicSink {
-        let keys: Vec<_> = sink.schema.key_columns().collect();
-        let values: Vec<_> = sink.schema.value_columns().collect();
+    pub fn new(topic: Arc<Topic>, producer_id: i64, checkpoint: &SinkCheckpoint) -> IdempotentWriter {
         let n = topic.partition_count() as usize;
         let mut epoch = checkpoint.epoch;
         let next_seq: Vec<u64> = (0..n as i32).map(|p| checkpoint.next_seq.get(&p).copied().unwrap_or(0)).collect();
@@ -95,17 +94,11 @@ impl TopicSink {
             tracing::warn!(topic = topic.name(), "sink topic lost records after the last checkpoint; continuing with a new producer epoch");
             epoch = epoch.wrapping_add(1);
         }
-        TopicSink {
-            key_encoder: sink.key_format.encoder(&keys, Role::Key),
-            value_encoder: sink.value_format.encoder(&values, Role::Value),
-            topic,
-            key_idx,
-            value_idx,
-            producer_id,
-            epoch,
-            next_seq,
-            written_until,
-        }
+        IdempotentWriter { topic, producer_id, epoch, next_seq, written_until }
+    }
+
+    pub fn topic(&self) -> &Arc<Topic> {
+        &self.topic
     }
 
     pub fn checkpoint(&self) -> SinkCheckpoint {
@@ -115,8 +108,106 @@ impl TopicSink {
         }
     }
 
+    /// Appends records (in order per partition); returns how many were new. Blocking.
+    pub fn write(&mut self, records: &[OutRecord<'_>]) -> Result<u64, ExecError> {
+        let mut per_partition: BTreeMap<i32, Vec<&OutRecord<'_>>> = BTreeMap::new();
+        for r in records {
+            per_partition.entry(r.partition).or_default().push(r);
+        }
+        let codec = self.topic.config().codec();
+        let mut appended = 0u64;
+        for (p, recs) in per_partition {
+            let pi = p as usize;
+            let partition = self.topic.partition(p)?.clone();
+            let mut builder: Option<BatchBuilder> = None;
+            for r in recs {
+                let counter = self.next_seq[pi];
+                self.next_seq[pi] += 1;
+                if counter < self.written_until[pi] {
+                    continue;
+                }
+                let b = builder.get_or_insert_with(|| {
+                    BatchBuilder::new(Some(ProducerStamp {
+                        producer_id: self.producer_id,
+                        producer_epoch: self.epoch,
+                        base_sequence: (counter % SEQ_MODULUS) as i32,
+                    }))
+                });
+                b.push(r.timestamp, r.key, r.value, &r.headers);
+                appended += 1;
+                if b.size_bytes() >= MAX_BATCH_BYTES {
+                    let full = builder.take().expect("just used");
+                    partition.append(full.finish_compressed(codec)?)?;
+                }
+            }
+            if let Some(b) = builder {
+                partition.append(b.finish_compressed(codec)?)?;
+            }
+        }
+        Ok(appended)
+    }
+}
+
+/// Window bounds to serialize into output keys (windowed tables).
+pub struct WindowKeys<'a> {
+    pub starts: &'a [i64],
+    pub ends: &'a [i64],
+    pub session: bool,
+}
+
+/// Encodes output rows with the sink's formats and writes them through an
+/// `IdempotentWriter`.
+pub struct TopicSink {
+    key_encoder: Box<dyn RowEncoder>,
+    value_encoder: Box<dyn RowEncoder>,
+    key_idx: Vec<usize>,
+    value_idx: Vec<usize>,
+    writer: IdempotentWriter,
+}
+
+impl TopicSink {
+    /// A sink writing `key_idx`/`value_idx` of the output columns into `sink`'s topic.
+    /// Blocking: reads the partitions' producer state.
+    pub fn new(
+        topic: Arc<Topic>,
+        sink: &DataSource,
+        key_idx: Vec<usize>,
+        value_idx: Vec<usize>,
+        producer_id: i64,
+        checkpoint: &SinkCheckpoint,
+    ) -> TopicSink {
+        let keys: Vec<_> = sink.schema.key_columns().collect();
+        let values: Vec<_> = sink.schema.value_columns().collect();
+        TopicSink {
+            key_encoder: sink.key_format.encoder(&keys, Role::Key),
+            value_encoder: sink.value_format.encoder(&values, Role::Value),
+            key_idx,
+            value_idx,
+            writer: IdempotentWriter::new(topic, producer_id, checkpoint),
+        }
+    }
+
+    pub fn checkpoint(&self) -> SinkCheckpoint {
+        self.writer.checkpoint()
+    }
+
     /// Encodes and appends rows; returns how many records were appended. Blocking.
     pub fn write(&mut self, columns: &[ArrayRef], rows: usize, timestamps: &[i64], fallback_partition: i32) -> Result<u64, ExecError> {
+        self.write_rows(columns, rows, timestamps, fallback_partition, None, None)
+    }
+
+    /// Like `write`, for tables: optional window bounds appended to each key (as ksqlDB's
+    /// windowed serdes do; partitioning uses the key alone) and optional tombstones
+    /// (rows written with a null value).
+    pub fn write_rows(
+        &mut self,
+        columns: &[ArrayRef],
+        rows: usize,
+        timestamps: &[i64],
+        fallback_partition: i32,
+        windows: Option<WindowKeys<'_>>,
+        tombstones: Option<&[bool]>,
+    ) -> Result<u64, ExecError> {
         if rows == 0 {
             return Ok(0);
         }
@@ -124,53 +215,30 @@ impl TopicSink {
         let value_cols: Vec<ArrayRef> = self.value_idx.iter().map(|&i| columns[i].clone()).collect();
         let keys = self.key_encoder.encode(&key_cols, rows)?;
         let values = self.value_encoder.encode(&value_cols, rows)?;
-        let partitions = self.topic.partition_count();
-        let mut per_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        let partitions = self.writer.topic().partition_count();
+        let mut windowed_keys: Vec<Vec<u8>> = Vec::new();
+        if let Some(w) = &windows {
+            for row in 0..rows {
+                let mut k = keys.get(row).unwrap_or_default().to_vec();
+                if w.session {
+                    k.extend_from_slice(&w.ends[row].to_be_bytes());
+                }
+                k.extend_from_slice(&w.starts[row].to_be_bytes());
+                windowed_keys.push(k);
+            }
+        }
+        let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
-            let p = match keys.get(row) {
-                Some(k) if !self.key_idx.is_empty() => partition_for_key(k, partitions),
-                _ => fallback_partition.rem_euclid(partitions),
-            };
-            per_partition.entry(p).or_default().push(row);
-        }
-        let mut appended = 0;
-        for (p, rows) in per_partition {
-            appended += self.append_rows(p, &rows, &keys, &values, timestamps)?;
-        }
-        Ok(appended)
-    }
-
-    fn append_rows(&mut self, p: i32, rows: &[usize], keys: &EncodedRows, values: &EncodedRows, timestamps: &[i64]) -> Result<u64, ExecError> {
-        let pi = p as usize;
-        let partition = self.topic.partition(p)?.clone();
-        let codec = self.topic.config().codec();
-        let mut builder: Option<BatchBuilder> = None;
-        let mut appended = 0u64;
-        for &row in rows {
-            let counter = self.next_seq[pi];
-            self.next_seq[pi] += 1;
-            if counter < self.written_until[pi] {
-                continue;
-            }
-            let b = builder.get_or_insert_with(|| {
-                BatchBuilder::new(Some(ProducerStamp {
-                    producer_id: self.producer_id,
-                    producer_epoch: self.epoch,
-                    base_sequence: (counter % SEQ_MODULUS) as i32,
-                }))
-            });
             let key = if self.key_idx.is_empty() { None } else { keys.get(row) };
-            b.push(timestamps[row], key, values.get(row), &[]);
-            appended += 1;
-            if b.size_bytes() >= MAX_BATCH_BYTES {
-                let full = builder.take().expect("just used");
-                partition.append(full.finish_compressed(codec)?)?;
-            }
+            let partition = match key {
+                Some(k) => partition_for_key(k, partitions),
+                None => fallback_partition.rem_euclid(partitions),
+            };
+            let key = if windows.is_some() { Some(windowed_keys[row].as_slice()) } else { key };
+            let value = if tombstones.is_some_and(|t| t[row]) { None } else { values.get(row) };
+            out.push(OutRecord { partition, key, value, headers: Vec::new(), timestamp: timestamps[row] });
         }
-        if let Some(b) = builder {
-            partition.append(b.finish_compressed(codec)?)?;
-        }
-        Ok(appended)
+        self.writer.write(&out)
     }
 }
 
@@ -197,6 +265,7 @@ mod tests {
             timestamp: None,
             sql: String::new(),
             read_only: false,
+            window: None,
         }
     }
 

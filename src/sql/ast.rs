@@ -120,6 +120,52 @@ impl Expr {
     pub fn new(kind: ExprKind, pos: Pos) -> Expr {
         Expr { kind, pos }
     }
+
+    /// Rebuilds the expression with `f` applied to each direct child.
+    pub fn map_children<E>(&self, f: &mut impl FnMut(&Expr) -> Result<Expr, E>) -> Result<Expr, E> {
+        let b = |e: &Expr, f: &mut dyn FnMut(&Expr) -> Result<Expr, E>| f(e).map(Box::new);
+        let kind = match &self.kind {
+            ExprKind::Column { .. } | ExprKind::Literal(_) => self.kind.clone(),
+            ExprKind::Unary { op, expr } => ExprKind::Unary { op: *op, expr: b(expr, f)? },
+            ExprKind::Binary { op, left, right } => ExprKind::Binary { op: *op, left: b(left, f)?, right: b(right, f)? },
+            ExprKind::Function { name, args, distinct, star } => ExprKind::Function {
+                name: name.clone(),
+                args: args.iter().map(&mut *f).collect::<Result<_, _>>()?,
+                distinct: *distinct,
+                star: *star,
+            },
+            ExprKind::Cast { expr, ty } => ExprKind::Cast { expr: b(expr, f)?, ty: ty.clone() },
+            ExprKind::Case { operand, whens, else_ } => ExprKind::Case {
+                operand: operand.as_ref().map(|o| b(o, f)).transpose()?,
+                whens: whens.iter().map(|(w, t)| Ok((f(w)?, f(t)?))).collect::<Result<_, E>>()?,
+                else_: else_.as_ref().map(|e| b(e, f)).transpose()?,
+            },
+            ExprKind::Like { expr, pattern, escape, negated } => ExprKind::Like { expr: b(expr, f)?, pattern: b(pattern, f)?, escape: *escape, negated: *negated },
+            ExprKind::Between { expr, low, high, negated } => ExprKind::Between { expr: b(expr, f)?, low: b(low, f)?, high: b(high, f)?, negated: *negated },
+            ExprKind::InList { expr, list, negated } => ExprKind::InList { expr: b(expr, f)?, list: list.iter().map(&mut *f).collect::<Result<_, _>>()?, negated: *negated },
+            ExprKind::IsNull { expr, negated } => ExprKind::IsNull { expr: b(expr, f)?, negated: *negated },
+            ExprKind::IsDistinctFrom { left, right, negated } => ExprKind::IsDistinctFrom { left: b(left, f)?, right: b(right, f)?, negated: *negated },
+            ExprKind::Subscript { expr, index } => ExprKind::Subscript { expr: b(expr, f)?, index: b(index, f)? },
+            ExprKind::Dereference { expr, field } => ExprKind::Dereference { expr: b(expr, f)?, field: field.clone() },
+            ExprKind::Array(items) => ExprKind::Array(items.iter().map(&mut *f).collect::<Result<_, _>>()?),
+            ExprKind::Map(entries) => ExprKind::Map(entries.iter().map(|(k, v)| Ok((f(k)?, f(v)?))).collect::<Result<_, E>>()?),
+            ExprKind::Struct(fields) => ExprKind::Struct(fields.iter().map(|(n, v)| Ok((n.clone(), f(v)?))).collect::<Result<_, E>>()?),
+            ExprKind::Lambda { params, body } => ExprKind::Lambda { params: params.clone(), body: b(body, f)? },
+        };
+        Ok(Expr { kind, pos: self.pos })
+    }
+
+    /// The same expression with every position cleared, for structural comparison.
+    pub fn without_positions(&self) -> Expr {
+        let mut e = self.map_children::<std::convert::Infallible>(&mut |c| Ok(c.without_positions())).unwrap_or_else(|never| match never {});
+        e.pos = Pos::default();
+        e
+    }
+
+    /// Whether two expressions are the same ignoring positions.
+    pub fn same_as(&self, other: &Expr) -> bool {
+        self.without_positions() == other.without_positions()
+    }
 }
 
 /// A duration such as `1 HOUR`, in milliseconds.
@@ -178,6 +224,8 @@ pub struct Query {
     pub group_by: Vec<Expr>,
     pub having: Option<Expr>,
     pub partition_by: Vec<Expr>,
+    /// `ORDER BY expr [ASC|DESC], ...` (pull queries); true = ascending.
+    pub order_by: Vec<(Expr, bool)>,
     pub emit: Option<Emit>,
     pub limit: Option<u64>,
     pub pos: Pos,

@@ -3,6 +3,7 @@
 //! plans the runtime executes. DataFusion is used only here and in `exec::expr`.
 
 pub mod ast;
+pub mod aggregate_plan;
 pub mod aggregates;
 pub mod binder;
 pub mod compile;

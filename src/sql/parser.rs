@@ -54,7 +54,7 @@ type PResult<T> = Result<T, ParseError>;
 const RESERVED: &[&str] = &[
     "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "PARTITION", "EMIT", "LIMIT", "JOIN", "LEFT",
     "RIGHT", "FULL", "INNER", "OUTER", "ON", "WITHIN", "AS", "AND", "OR", "NOT", "BY", "IS", "IN", "LIKE",
-    "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END", "WITH", "VALUES", "INTO", "GRACE", "CHANGES", "FINAL",
+    "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END", "WITH", "VALUES", "INTO", "GRACE", "CHANGES", "FINAL", "ORDER", "ASC", "DESC",
 ];
 
 /// Parses one or more `;`-terminated statements.
@@ -628,6 +628,7 @@ impl<'a> Parser<'a> {
             group_by: Vec::new(),
             having: None,
             partition_by: Vec::new(),
+            order_by: Vec::new(),
             emit: None,
             limit: None,
             pos,
@@ -645,6 +646,20 @@ impl<'a> Parser<'a> {
                 q.partition_by = self.expr_list()?;
             } else if self.eat_kw("HAVING") {
                 q.having = Some(self.expr()?);
+            } else if self.eat_kws(&["ORDER", "BY"]) {
+                loop {
+                    let e = self.expr()?;
+                    let asc = if self.eat_kw("DESC") {
+                        false
+                    } else {
+                        self.eat_kw("ASC");
+                        true
+                    };
+                    q.order_by.push((e, asc));
+                    if !self.eat(&Token::Comma) {
+                        break;
+                    }
+                }
             } else {
                 break;
             }
