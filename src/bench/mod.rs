@@ -132,7 +132,8 @@ pub fn csas(a: CsasArgs) -> Result<(), String> {
     let (dir, _guard) = bench_dir(&a.dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let log = Arc::new(Log::open(&dir, TopicConfig { flush: FlushPolicy::Never, ..TopicConfig::default() }).map_err(|e| e.to_string())?);
-    let engine = Engine::open(log.clone(), rt.handle().clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() })
+    let state = Arc::new(crate::state::StateDb::open(&dir.join("state")).map_err(|e| e.to_string())?);
+    let engine = Engine::open(log.clone(), state, rt.handle().clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() })
         .map_err(|e| e.to_string())?;
     let mut session = Session::default();
     engine

@@ -22,7 +22,8 @@ use crate::sql::planner::{Purpose, plan_select};
 pub(super) enum Change {
     /// Nothing to do (IF [NOT] EXISTS); the entity says why.
     Noop(Value),
-    CreateSource { source: DataSource, replace: bool, create_topic: Option<(i32, TopicConfig)> },
+    /// A table also gets the query that materializes it.
+    CreateSource { source: DataSource, replace: bool, create_topic: Option<(i32, TopicConfig)>, query: Option<QueryMeta> },
     CreateAsSelect { sink: DataSource, create_topic: Option<(i32, TopicConfig)>, query: QueryMeta },
     InsertSelect { query: QueryMeta },
     Drop { source: Arc<DataSource>, delete_topic: bool, terminate: Vec<String> },
@@ -33,6 +34,7 @@ impl Change {
     pub(super) fn query_id(&self) -> Option<String> {
         match self {
             Change::CreateAsSelect { query, .. } | Change::InsertSelect { query } => Some(query.id.clone()),
+            Change::CreateSource { query: Some(q), .. } => Some(q.id.clone()),
             _ => None,
         }
     }
@@ -93,8 +95,9 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
     };
     match c.ty {
         SqlType::Bigint | SqlType::Timestamp => {}
-        SqlType::String => return Err(stmt_err(format!("TIMESTAMP column {col} is a STRING; STRING timestamps with TIMESTAMP_FORMAT are not supported yet, use a BIGINT (epoch milliseconds) or TIMESTAMP column"))),
-        ref other => return Err(stmt_err(format!("TIMESTAMP column {col} must be BIGINT or TIMESTAMP, found {other}"))),
+        SqlType::String if props.timestamp_format.is_some() => {}
+        SqlType::String => return Err(stmt_err(format!("TIMESTAMP column {col} is a STRING, so TIMESTAMP_FORMAT is required, e.g. TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ss'"))),
+        ref other => return Err(stmt_err(format!("TIMESTAMP column {col} must be BIGINT, TIMESTAMP or a STRING with TIMESTAMP_FORMAT, found {other}"))),
     }
     Ok(Some(TimestampSpec { column: col.clone(), format: props.timestamp_format.clone() }))
 }
@@ -201,9 +204,6 @@ impl Engine {
         seq: i64,
         replay: bool,
     ) -> Result<Change, EngineError> {
-        if kind == SourceKind::Table {
-            return Err(stmt_err("CREATE TABLE is not supported yet; tables come with aggregations and pull queries"));
-        }
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
                 return Ok(already_exists(&p.text, name, &existing, seq));
@@ -221,9 +221,14 @@ impl Engine {
         check_unique_columns(columns)?;
         let mut cols = Vec::new();
         for c in columns {
+            let table = kind == SourceKind::Table;
             let kind = match c.constraint {
                 ColumnConstraint::None => ColumnKind::Value,
+                ColumnConstraint::Key if table => {
+                    return Err(stmt_err(format!("{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
+                }
                 ColumnConstraint::Key => ColumnKind::Key,
+                ColumnConstraint::PrimaryKey if table => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey => {
                     return Err(stmt_err(format!("{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
                 }
@@ -248,6 +253,9 @@ impl Engine {
             cols.push(col);
         }
         let schema = LogicalSchema::new(cols);
+        if kind == SourceKind::Table && schema.key_count() == 0 {
+            return Err(stmt_err(format!("Tables require a PRIMARY KEY. Please define the PRIMARY KEY, e.g. CREATE TABLE {name} (id VARCHAR PRIMARY KEY, ...)")));
+        }
         let sp = SourceProps::parse(props)?;
         let key_format = sp.key_spec(&FormatSpec::new(FormatKind::Kafka));
         let value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
@@ -279,7 +287,15 @@ impl Engine {
             },
         };
         let source = DataSource { name: name.to_string(), kind, schema, topic, key_format, value_format, timestamp, sql: p.text.clone(), read_only, window: None };
-        Ok(Change::CreateSource { source, replace: or_replace, create_topic })
+        let query = (kind == SourceKind::Table).then(|| QueryMeta {
+            id: format!("CST_{}_{}", name.to_uppercase(), seq),
+            sql: p.text.clone(),
+            sink: name.to_string(),
+            sink_topic: source.topic.clone(),
+            sources: Vec::new(),
+            properties: std::collections::BTreeMap::new(),
+        });
+        Ok(Change::CreateSource { source, replace: or_replace, create_topic, query })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -297,8 +313,12 @@ impl Engine {
         query_id: Option<&str>,
         replay: bool,
     ) -> Result<Change, EngineError> {
-        if kind == SourceKind::Table {
-            return Err(stmt_err("CREATE TABLE ... AS SELECT is not supported yet; it comes with aggregations"));
+        let aggregate = crate::sql::aggregate_plan::is_aggregate_query(query);
+        if kind == SourceKind::Stream && aggregate {
+            return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
+        }
+        if kind == SourceKind::Table && !aggregate {
+            return Err(stmt_err("CREATE TABLE ... AS SELECT needs a GROUP BY in this build; use CREATE STREAM ... AS SELECT for filters and projections of streams"));
         }
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
@@ -307,15 +327,22 @@ impl Engine {
             let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
             return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
         }
-        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+        let (source, output, window) = if aggregate {
+            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
+            let window = plan.window.as_ref().map(|w| w.kind);
+            (plan.source.clone(), plan.output.clone(), window)
+        } else {
+            let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            (plan.source.clone(), plan.output.clone(), None)
+        };
         let sp = SourceProps::parse(props)?;
         if sp.timestamp.is_some() {
             return Err(stmt_err("TIMESTAMP in the WITH clause of CREATE ... AS SELECT is not supported yet"));
         }
-        let source = &plan.source;
+        let source = &source;
         let key_format = sp.key_spec(&source.key_format);
         let value_format = sp.value_spec(&source.value_format);
-        check_formats(&plan.output, &key_format, &value_format)?;
+        check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
         let source_partitions = self.log.topic(&source.topic)?.partition_count();
@@ -332,16 +359,17 @@ impl Engine {
         let sink = DataSource {
             name: name.to_string(),
             kind,
-            schema: plan.output.clone(),
+            schema: output,
             topic: topic.clone(),
             key_format,
             value_format,
             timestamp: None,
             sql: p.text.clone(),
             read_only: false,
-            window: None,
+            window,
         };
-        let id = query_id.map(str::to_string).unwrap_or_else(|| format!("CSAS_{}_{}", name.to_uppercase(), seq));
+        let prefix = if kind == SourceKind::Table { "CTAS" } else { "CSAS" };
+        let id = query_id.map(str::to_string).unwrap_or_else(|| format!("{prefix}_{}_{}", name.to_uppercase(), seq));
         let query = QueryMeta {
             id,
             sql: p.text.clone(),
@@ -389,7 +417,7 @@ impl Engine {
     pub(super) fn commit_change(&self, change: Change, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
         match change {
             Change::Noop(v) => Ok(v),
-            Change::CreateSource { source, replace, create_topic } => {
+            Change::CreateSource { source, replace, create_topic, query } => {
                 if let Some((n, cfg)) = create_topic {
                     if self.log.get_topic(&source.topic).is_none() {
                         self.log.create_topic(&source.topic, n, cfg)?;
@@ -397,7 +425,21 @@ impl Engine {
                 }
                 let cmd = format!("{}/{}/create", source.kind.name().to_lowercase(), quote_ident(&source.name));
                 let msg = format!("{} created", source.kind.title());
+                if replace {
+                    // A replaced table's materialization restarts with the new definition.
+                    for id in self.catalog.readers_and_writers(&source.name).1 {
+                        if id.starts_with("CST_") {
+                            self.terminate(&id)?;
+                        }
+                    }
+                }
                 self.catalog.add_source(source, replace)?;
+                if let Some(q) = query {
+                    // Materialize from the start: the table is the whole topic.
+                    let mut q = q;
+                    q.properties.insert("auto.offset.reset".into(), "earliest".into());
+                    self.catalog.add_query(q);
+                }
                 Ok(current_status(&p.text, cmd, msg, None, seq))
             }
             Change::CreateAsSelect { sink, create_topic, query } => {
@@ -423,6 +465,9 @@ impl Engine {
                     self.terminate(id)?;
                 }
                 self.catalog.drop_source(&source.name)?;
+                if source.kind == SourceKind::Table {
+                    self.runtime.state().drop_family(&source.state_family())?;
+                }
                 if delete_topic {
                     let shared = self.catalog.sources().iter().any(|s| s.topic == source.topic);
                     if !shared && self.log.get_topic(&source.topic).is_some() {
@@ -445,7 +490,7 @@ impl Engine {
     fn terminate(&self, id: &str) -> Result<(), EngineError> {
         self.runtime.stop_persistent(id);
         let _ = self.catalog.remove_query(id);
-        self.log.offsets().delete_group(id)?;
+        self.runtime.cleanup(id)?;
         Ok(())
     }
 
@@ -459,12 +504,21 @@ impl Engine {
     pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
         let parsed = parser::parse(&q.sql).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
         let Some(p) = parsed.first() else { return Err(EngineError::Internal(format!("stored query {} is empty", q.id))) };
-        let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
-        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
         let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("sink {} of query {} is missing", q.sink, q.id)))?;
-        let sink_topic = self.log.topic(&sink.topic)?;
         let session = Session { properties: q.properties.clone(), variables: BTreeMap::new() };
         let reset: OffsetReset = self.offset_reset(&session);
+        if let Statement::CreateSource { .. } = &p.statement {
+            self.runtime.start_table_source(&q.id, &sink, reset)?;
+            return Ok(());
+        }
+        let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
+        let sink_topic = self.log.topic(&sink.topic)?;
+        if crate::sql::aggregate_plan::is_aggregate_query(query) {
+            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
+            self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
+            return Ok(());
+        }
+        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
         self.runtime.start_persistent(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
         Ok(())
     }

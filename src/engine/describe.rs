@@ -6,7 +6,9 @@ use super::{Engine, EngineError, Session, stmt_err};
 use crate::catalog::types::{ColumnKind, LogicalSchema};
 use crate::catalog::{DataSource, QueryMeta, SourceKind};
 use crate::exec::stats::QueryState;
-use crate::sql::ast::{ShowKind, Statement};
+use crate::sql::aggregate_plan::{AggregatePlan, is_aggregate_query, plan_aggregate};
+use crate::sql::ast::{Query, Relation, ShowKind, Statement};
+use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::functions::ksql_functions;
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
 
@@ -52,7 +54,7 @@ fn plan_text(plan: &SelectPlan, sink: Option<(&str, &str)>) -> String {
         lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
     }
     lines.push(format!(" > [ SOURCE ] | Schema: {} | Name: {} | Topic: {}", plan.source.schema.describe(true), plan.source.name, plan.source.topic));
-    lines.iter().enumerate().map(|(i, l)| format!("{}{}", "\t\t".repeat(i), l)).collect::<Vec<_>>().join("\n")
+    indent_lines(lines)
 }
 
 impl Engine {
@@ -117,7 +119,7 @@ impl Engine {
         }
         json!({
             "name": source.name,
-            "windowType": null,
+            "windowType": source.window.map(|w| w.name()),
             "readQueries": q_json(&readers),
             "writeQueries": q_json(&writers),
             "fields": fields_json(&source.schema),
@@ -154,7 +156,7 @@ impl Engine {
                 } else {
                     let list: Vec<Value> = sources
                         .iter()
-                        .map(|s| json!({"type": s.kind.name(), "name": s.name, "topic": s.topic, "keyFormat": format_name(&s.key_format), "valueFormat": format_name(&s.value_format), "isWindowed": false}))
+                        .map(|s| json!({"type": s.kind.name(), "name": s.name, "topic": s.topic, "keyFormat": format_name(&s.key_format), "valueFormat": format_name(&s.value_format), "isWindowed": s.window.is_some()}))
                         .collect();
                     let key = if want == SourceKind::Stream { "streams" } else { "tables" };
                     json!({"@type": key, "statementText": text, key: list, "warnings": []})
@@ -250,47 +252,184 @@ impl Engine {
         }))
     }
 
-    fn query_description(&self, id: &str, sql: &str, plan: &SelectPlan, sink: Option<(&str, &str)>, state: &str) -> Value {
+    /// ksqlDB's queryDescription for a plan described by `desc`.
+    fn query_description(&self, id: &str, sql: &str, desc: &PlanDescription, state: &str) -> Value {
         json!({
             "id": id,
             "statementText": sql,
-            "windowType": null,
-            "fields": fields_json(&plan.output),
-            "sources": [plan.source.name],
-            "sinks": sink.map(|s| vec![s.0.to_string()]).unwrap_or_default(),
+            "windowType": desc.window,
+            "fields": fields_json(&desc.fields),
+            "sources": [desc.source],
+            "sinks": desc.sink.iter().collect::<Vec<_>>(),
             "topology": "",
-            "executionPlan": plan_text(plan, sink),
+            "executionPlan": desc.plan,
             "overriddenProperties": {},
             "ksqlHostQueryStatus": {},
-            "queryType": if sink.is_some() { "PERSISTENT" } else { "PUSH" },
+            "queryType": desc.query_type,
             "queryErrors": [],
             "tasksMetadata": [],
             "state": state,
         })
     }
 
+    /// Plans a query for EXPLAIN: persistent queries (aggregations or not), push queries,
+    /// and pull queries on tables (which say how rows are found).
+    fn describe_plan(&self, query: &Query, sink: Option<(&str, &str)>) -> Result<PlanDescription, EngineError> {
+        if is_aggregate_query(query) {
+            let plan = plan_aggregate(query, &self.catalog)?;
+            return Ok(PlanDescription {
+                window: plan.window.as_ref().map(|w| w.kind.name()),
+                fields: plan.output.clone(),
+                source: plan.source.name.clone(),
+                sink: sink.map(|s| s.0.to_string()),
+                plan: aggregate_plan_text(&plan, sink),
+                query_type: if sink.is_some() { "PERSISTENT" } else { "PUSH" },
+            });
+        }
+        let pull = query.emit.is_none() && sink.is_none();
+        if pull {
+            if let Relation::Source { name, .. } = &query.from {
+                if self.catalog.source(&name.value).is_some_and(|s| s.kind == SourceKind::Table) {
+                    let plan = plan_pull(query, &self.catalog)?;
+                    return Ok(PlanDescription {
+                        window: plan.table.window.map(|w| w.name()),
+                        fields: plan.table.schema.clone(),
+                        source: plan.table.name.clone(),
+                        sink: None,
+                        plan: pull_plan_text(&plan),
+                        query_type: "PULL",
+                    });
+                }
+            }
+        }
+        let purpose = if sink.is_some() {
+            Purpose::Persistent
+        } else if pull {
+            Purpose::Pull
+        } else {
+            Purpose::Push
+        };
+        let plan = plan_select(query, &self.catalog, purpose)?;
+        Ok(PlanDescription {
+            window: None,
+            fields: plan.output.clone(),
+            source: plan.source.name.clone(),
+            sink: sink.map(|s| s.0.to_string()),
+            plan: plan_text(&plan, sink),
+            query_type: match purpose {
+                Purpose::Persistent => "PERSISTENT",
+                Purpose::Pull => "PULL",
+                Purpose::Push => "PUSH",
+            },
+        })
+    }
+
     pub(super) fn explain_query(&self, id: &str, text: &str) -> Result<Value, EngineError> {
         let q = self.catalog.query(id).ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
         let parsed = crate::sql::parser::parse(&q.sql).map_err(|e| EngineError::Internal(e.to_string()))?;
-        let query = match parsed.first().map(|p| &p.statement) {
-            Some(Statement::CreateAsSelect { query, .. }) | Some(Statement::InsertSelect { query, .. }) => query.clone(),
+        let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
+        let desc = match parsed.first().map(|p| &p.statement) {
+            Some(Statement::CreateAsSelect { query, .. }) | Some(Statement::InsertSelect { query, .. }) => {
+                self.describe_plan(query, Some((&q.sink, &q.sink_topic)))?
+            }
+            Some(Statement::CreateSource { .. }) => {
+                // A source table's materialization: the topic upserted into the state store.
+                let table = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("query {id} materializes a table that no longer exists")))?;
+                PlanDescription {
+                    window: None,
+                    fields: table.schema.clone(),
+                    source: table.name.clone(),
+                    sink: Some(table.name.clone()),
+                    plan: format!(
+                        " > [ MATERIALIZE ] | Schema: {} | Name: {} | State: {}\n\t\t > [ SOURCE ] | Topic: {}",
+                        table.schema.describe(true),
+                        table.name,
+                        table.state_family(),
+                        table.topic
+                    ),
+                    query_type: "PERSISTENT",
+                }
+            }
             _ => return Err(EngineError::Internal(format!("query {id} has no SELECT"))),
         };
-        let plan = plan_select(&query, &self.catalog, Purpose::Persistent)?;
-        let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
-        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description(id, &q.sql, &plan, Some((&q.sink, &q.sink_topic)), state), "warnings": []}))
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description(id, &q.sql, &desc, state), "warnings": []}))
     }
 
     pub(super) fn explain_statement(&self, inner: &Statement, text: &str) -> Result<Value, EngineError> {
-        let (query, purpose, sink) = match inner {
-            Statement::Select(q) => (q, if q.emit.is_some() { Purpose::Push } else { Purpose::Pull }, None),
-            Statement::CreateAsSelect { query, name, .. } => (query, Purpose::Persistent, Some(name.value.clone())),
-            Statement::InsertSelect { query, target, .. } => (query, Purpose::Persistent, Some(target.value.clone())),
+        let (query, sink) = match inner {
+            Statement::Select(q) => (q, None),
+            Statement::CreateAsSelect { query, name, .. } => (query, Some(name.value.clone())),
+            Statement::InsertSelect { query, target, .. } => (query, Some(target.value.clone())),
             _ => return Err(stmt_err("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT")),
         };
-        let plan = plan_select(query, &self.catalog, purpose)?;
-        let inner_text = text.trim_start().get(7..).unwrap_or(text).trim();
         let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));
-        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &plan, sink_pair, "NOT_RUNNING"), "warnings": []}))
+        let desc = self.describe_plan(query, sink_pair)?;
+        let inner_text = text.trim_start().get(7..).unwrap_or(text).trim();
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &desc, "NOT_RUNNING"), "warnings": []}))
     }
+}
+
+/// What EXPLAIN shows about a plan.
+struct PlanDescription {
+    window: Option<&'static str>,
+    fields: LogicalSchema,
+    source: String,
+    sink: Option<String>,
+    plan: String,
+    query_type: &'static str,
+}
+
+fn indent_lines(lines: Vec<String>) -> String {
+    lines.iter().enumerate().map(|(i, l)| format!("{}{}", "\t\t".repeat(i), l)).collect::<Vec<_>>().join("\n")
+}
+
+/// The execution plan of an aggregation.
+fn aggregate_plan_text(plan: &AggregatePlan, sink: Option<(&str, &str)>) -> String {
+    let mut lines = Vec::new();
+    if let Some((name, topic)) = sink {
+        lines.push(format!(" > [ SINK ] | Schema: {} | Name: {name} | Topic: {topic}", plan.output.describe(true)));
+    }
+    let exprs: Vec<String> = plan.columns.iter().map(|c| format!("{} AS {}", c.expr.text, c.name)).collect();
+    lines.push(format!(" > [ PROJECT ] | Expressions: {}", exprs.join(", ")));
+    if let Some(h) = &plan.having {
+        lines.push(format!(" > [ HAVING ] | Condition: {}", h.text));
+    }
+    let aggs: Vec<&str> = plan.aggregates.iter().map(|a| a.text.as_str()).collect();
+    let window = match &plan.window {
+        Some(w) => format!(" | Window: {} size {} ms, advance {} ms, grace {} ms, retention {} ms", w.kind.name(), w.size_ms, w.advance_ms, w.grace_ms, w.retention_ms),
+        None => String::new(),
+    };
+    let emit = if plan.emit_final { "FINAL" } else { "CHANGES" };
+    lines.push(format!(" > [ AGGREGATE ] | Aggregates: {} | Emit: {emit}{window}", aggs.join(", ")));
+    let groups: Vec<&str> = plan.group_by.iter().map(|g| g.text.as_str()).collect();
+    let repartition = if plan.repartition { " | Repartition: through an internal topic" } else { "" };
+    lines.push(format!(" > [ GROUP BY ] | Keys: {}{repartition}", groups.join(", ")));
+    if let Some(f) = &plan.filter {
+        lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
+    }
+    lines.push(format!(" > [ SOURCE ] | Schema: {} | Name: {} | Topic: {}", plan.source.schema.describe(true), plan.source.name, plan.source.topic));
+    indent_lines(lines)
+}
+
+/// The execution plan of a pull query: how rows are found, then what is done to them.
+fn pull_plan_text(plan: &PullPlan) -> String {
+    let mut lines = Vec::new();
+    if let Some(l) = plan.limit {
+        lines.push(format!(" > [ LIMIT ] | {l}"));
+    }
+    if !plan.order_by.is_empty() {
+        let keys: Vec<String> = plan.order_by.iter().map(|(e, asc)| format!("{} {}", e.text, if *asc { "ASC" } else { "DESC" })).collect();
+        lines.push(format!(" > [ ORDER BY ] | {}", keys.join(", ")));
+    }
+    let exprs: Vec<String> = plan.columns.iter().map(|c| format!("{} AS {}", c.expr.text, c.name)).collect();
+    lines.push(format!(" > [ PROJECT ] | Expressions: {}", exprs.join(", ")));
+    if let Some(f) = &plan.filter {
+        lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
+    }
+    let access = match &plan.access {
+        PullAccess::KeyLookup(keys) => format!("{} | Keys: {}", plan.access.name(), keys.len()),
+        other => other.name().to_string(),
+    };
+    lines.push(format!(" > [ {access} ] | Table: {} | State: {}", plan.table.name, plan.table.state_family()));
+    indent_lines(lines)
 }

@@ -4,8 +4,11 @@
 
 mod ddl;
 mod describe;
+mod features;
 mod insert;
 pub mod props;
+
+pub use features::MAX_FEATURE_KEYS;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use crate::exec::{ExecError, OffsetReset, Runtime};
 use crate::log::{Log, LogError};
 use crate::sql::ast::{ParsedStatement, Statement};
 use crate::sql::planner::{Purpose, plan_select};
+use crate::sql::pull::{PullPlan, plan_pull};
 use crate::sql::{SqlError, parser};
 
 /// Engine settings (server defaults).
@@ -55,6 +59,9 @@ pub enum EngineError {
     /// A malformed request (40000).
     #[error("{0}")]
     BadRequest(String),
+    /// A named thing does not exist (HTTP 404, 40400).
+    #[error("{0}")]
+    NotFound(String),
     /// The server failed (50000).
     #[error("{0}")]
     Internal(String),
@@ -93,6 +100,12 @@ impl From<ExecError> for EngineError {
     }
 }
 
+impl From<crate::state::StateError> for EngineError {
+    fn from(e: crate::state::StateError) -> Self {
+        EngineError::Internal(e.to_string())
+    }
+}
+
 impl EngineError {
     /// Attaches the statement text (and the entities of statements that ran before it).
     fn for_statement(self, text: &str, done: &[Value]) -> EngineError {
@@ -116,7 +129,12 @@ pub struct Engine {
     config: EngineConfig,
     /// Serializes catalog changes so the command topic order is the apply order.
     ddl: Mutex<()>,
+    /// Compiled pull-query plans by SQL text; emptied whenever the catalog changes.
+    pull_plans: Mutex<std::collections::HashMap<String, Arc<PullPlan>>>,
 }
+
+/// Pull-query plans kept at most; the cache is emptied when full.
+const PULL_PLAN_CACHE: usize = 1024;
 
 /// Replaces `${name}` with session variables.
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, EngineError> {
@@ -146,15 +164,16 @@ fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Eng
 impl Engine {
     /// Opens the engine over `log`, replaying the command topic: the catalog is rebuilt
     /// and persistent queries restart from their committed offsets. Blocking.
-    pub fn open(log: Arc<Log>, handle: Handle, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn open(log: Arc<Log>, state: Arc<crate::state::StateDb>, handle: Handle, config: EngineConfig) -> Result<Engine, EngineError> {
         let commands = CommandLog::open(&log)?;
         let engine = Engine {
-            runtime: Runtime::new(log.clone(), handle),
+            runtime: Runtime::new(log.clone(), state, handle),
             catalog: Catalog::default(),
             commands,
             config,
             log,
             ddl: Mutex::new(()),
+            pull_plans: Mutex::new(std::collections::HashMap::new()),
         };
         engine.replay()?;
         Ok(engine)
@@ -304,7 +323,9 @@ impl Engine {
         let query_id = change.query_id();
         let properties = session.properties.clone();
         self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
-        let entity = self.commit_change(change, p, seq)?;
+        let entity = self.commit_change(change, p, seq);
+        self.pull_plans.lock().clear();
+        let entity = entity?;
         if let Some(id) = &query_id {
             if let Some(q) = self.catalog.query(id) {
                 self.start_query(&q)?;
@@ -316,6 +337,11 @@ impl Engine {
     /// Runs one SELECT or PRINT for /query.
     pub fn query(&self, sql: &str, session: &Session) -> Result<PushQuery, EngineError> {
         let sql = substitute(sql, &session.variables)?;
+        // Repeated pull queries skip parsing and planning.
+        let cached = self.pull_plans.lock().get(&sql).cloned();
+        if let Some(plan) = cached {
+            return self.pull_table(&plan);
+        }
         let mut parsed = parser::parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
@@ -324,11 +350,11 @@ impl Engine {
         let r = match &p.statement {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
+                if pull && self.is_table_query(q) {
+                    return self.pull_plan(&sql, q).and_then(|plan| self.pull_table(&plan)).map_err(|e| e.for_statement(&p.text, &[]));
+                }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose)?;
-                if pull && plan.source.kind == crate::catalog::SourceKind::Table {
-                    return Err(stmt_err("pull queries on tables are not supported yet; add EMIT CHANGES for a push query").for_statement(&p.text, &[]));
-                }
                 self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {
@@ -338,6 +364,38 @@ impl Engine {
             _ => Err(EngineError::BadRequest("/query accepts only SELECT and PRINT statements; send other statements to /ksql".into())),
         };
         r.map_err(|e| e.for_statement(&p.text, &[]))
+    }
+
+    /// Whether a SELECT reads a table (one FROM source that is a table).
+    fn is_table_query(&self, q: &crate::sql::ast::Query) -> bool {
+        match &q.from {
+            crate::sql::ast::Relation::Source { name, .. } => {
+                self.catalog.source(&name.value).is_some_and(|s| s.kind == crate::catalog::SourceKind::Table)
+            }
+            crate::sql::ast::Relation::Join { .. } => false,
+        }
+    }
+
+    /// The (cached) plan of a pull query on a table.
+    pub fn pull_plan(&self, sql: &str, q: &crate::sql::ast::Query) -> Result<Arc<PullPlan>, EngineError> {
+        if let Some(p) = self.pull_plans.lock().get(sql) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(plan_pull(q, &self.catalog)?);
+        let mut cache = self.pull_plans.lock();
+        if cache.len() >= PULL_PLAN_CACHE {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs a pull query on a table to completion. Blocking (RocksDB reads).
+    fn pull_table(&self, plan: &PullPlan) -> Result<PushQuery, EngineError> {
+        let rows = crate::exec::pull::execute(self.runtime.state(), plan)?;
+        let names = plan.columns.iter().map(|c| c.name.clone()).collect();
+        let types = plan.columns.iter().map(|c| c.expr.ty.to_string()).collect();
+        Ok(PushQuery::completed(crate::exec::transient_id(&plan.table.name), plan.header_schema(), names, types, rows))
     }
 
     /// Stops a transient query by id.

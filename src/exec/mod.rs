@@ -1,12 +1,17 @@
 //! The continuous query runtime: tasks per source partition that read the log, run the
 //! compiled operators on Arrow batches and write to sink topics or client channels.
 
+pub mod aggregate;
+pub mod checkpoint;
 pub mod expr;
 pub mod print;
+pub mod pull;
 pub mod push;
+pub mod repartition;
 pub mod sink;
 pub mod source;
 pub mod stats;
+pub mod table_source;
 pub mod task;
 
 use std::collections::HashMap;
@@ -19,8 +24,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::catalog::DataSource;
-use crate::log::{Log, LogError, Topic};
+use crate::log::{Log, LogError, PartitionLog, Topic};
+use crate::sql::aggregate_plan::AggregatePlan;
 use crate::sql::planner::SelectPlan;
+use crate::state::StateDb;
+use checkpoint::TaskCheckpoint;
 use push::{CHANNEL_MESSAGES, PushQuery, PushShared};
 use sink::{TopicSink, task_producer_id};
 use source::SourceDecoder;
@@ -35,6 +43,8 @@ pub enum ExecError {
     Batch(#[from] crate::log::BatchError),
     #[error(transparent)]
     Format(#[from] crate::format::FormatError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     #[error("internal error in the query runtime: {0}")]
     Internal(String),
 }
@@ -70,12 +80,13 @@ struct Transient {
 /// Runs persistent and transient queries on the tokio runtime it was created on.
 pub struct Runtime {
     log: Arc<Log>,
+    state: Arc<StateDb>,
     handle: Handle,
     persistent: Mutex<HashMap<String, Running>>,
     transient: Arc<Mutex<HashMap<String, Transient>>>,
 }
 
-fn transient_id(source: &str) -> String {
+pub fn transient_id(source: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
@@ -88,8 +99,129 @@ fn transient_id(source: &str) -> String {
 }
 
 impl Runtime {
-    pub fn new(log: Arc<Log>, handle: Handle) -> Runtime {
-        Runtime { log, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())) }
+    pub fn new(log: Arc<Log>, state: Arc<StateDb>, handle: Handle) -> Runtime {
+        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    pub fn state(&self) -> &Arc<StateDb> {
+        &self.state
+    }
+
+    /// Where a stateful task starts: its checkpoint, or `reset` (committed at once).
+    fn stateful_start(&self, task: &str, part: &PartitionLog, reset: OffsetReset) -> Result<TaskCheckpoint, ExecError> {
+        if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
+            return Ok(cp);
+        }
+        let offset = match reset {
+            OffsetReset::Earliest => part.start_offset(),
+            OffsetReset::Latest => part.end_offset(),
+        };
+        let cp = TaskCheckpoint { offset, sink: Default::default(), stream_time: i64::MIN };
+        let mut batch = crate::state::StateBatch::default();
+        checkpoint::put(&mut batch, task, part.topic(), part.id(), &cp)?;
+        self.state.write(batch, true)?;
+        Ok(cp)
+    }
+
+    /// Starts the query that materializes a source table into its column family.
+    /// Blocking.
+    pub fn start_table_source(&self, query_id: &str, table: &DataSource, reset: OffsetReset) -> Result<(), ExecError> {
+        let topic = self.log.topic(&table.topic)?;
+        self.state.ensure_family(&table.state_family())?;
+        let stats = Arc::new(QueryStats::default());
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for part in topic.partitions() {
+            let cp = self.stateful_start(query_id, part, reset)?;
+            stats.set_progress(part.id(), cp.offset, part.end_offset());
+            let task = table_source::TableSourceTask::new(query_id.to_string(), part.clone(), cp.offset, table, self.state.clone(), stats.clone(), self.log.clone());
+            tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+        }
+        self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
+        Ok(())
+    }
+
+    /// The internal topic a query repartitions through.
+    pub fn repartition_topic(query_id: &str) -> String {
+        format!("_eddy_{query_id}_repartition")
+    }
+
+    /// The column family of a query's operator state.
+    pub fn query_family(query_id: &str) -> String {
+        format!("q/{query_id}")
+    }
+
+    /// Starts an aggregation (with its repartition stage when the plan needs one).
+    /// Blocking.
+    pub fn start_aggregate(&self, query_id: &str, plan: Arc<AggregatePlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
+        let source_topic = self.log.topic(&plan.source.topic)?;
+        let qfamily = Self::query_family(query_id);
+        self.state.ensure_family(&qfamily)?;
+        self.state.ensure_family(&sink.state_family())?;
+        let stats = Arc::new(QueryStats::default());
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let key_idx: Vec<usize> = sink.schema.key_columns().map(|k| plan.columns.iter().position(|c| c.name == k.name).expect("key from SELECT")).collect();
+        let value_idx = plan.value_indices();
+        let stage2_input: Arc<Topic> = if plan.repartition {
+            let name = Self::repartition_topic(query_id);
+            let internal = match self.log.get_topic(&name) {
+                Some(t) => t,
+                None => self.log.create_topic(&name, source_topic.partition_count(), self.log.defaults().clone())?,
+            };
+            let stage = format!("{query_id}/repartition");
+            for part in source_topic.partitions() {
+                let cp = self.stateful_start(&stage, part, reset)?;
+                let writer = sink::IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
+                let task = repartition::RepartitionTask::new(stage.clone(), part.clone(), cp.offset, plan.clone(), writer, self.state.clone(), qfamily.clone(), stats.clone(), self.log.clone());
+                tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+            }
+            internal
+        } else {
+            source_topic.clone()
+        };
+        for part in stage2_input.partitions() {
+            let start_reset = if plan.repartition { OffsetReset::Earliest } else { reset };
+            let cp = self.stateful_start(query_id, part, start_reset)?;
+            let input = if plan.repartition {
+                let fields: Vec<arrow::datatypes::Field> = aggregate::payload_fields(&plan).into_iter().map(|(n, t)| arrow::datatypes::Field::new(n, t, true)).collect();
+                aggregate::AggInput::Repartitioned(crate::format::json::JsonDecoder::new(fields.into(), false))
+            } else {
+                aggregate::AggInput::Direct(SourceDecoder::new(&plan.source, part.id()))
+            };
+            let sink_writer = TopicSink::new(sink_topic.clone(), sink, key_idx.clone(), value_idx.clone(), task_producer_id(query_id, part.id()), &cp.sink);
+            stats.set_progress(part.id(), cp.offset, part.end_offset());
+            let task = aggregate::AggregateTask::new(
+                query_id.to_string(),
+                part.clone(),
+                &cp,
+                input,
+                plan.clone(),
+                self.state.clone(),
+                sink_writer,
+                stats.clone(),
+                self.log.clone(),
+                sink.state_family(),
+                qfamily.clone(),
+            );
+            tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+        }
+        self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
+        Ok(())
+    }
+
+    /// Removes what a terminated query kept: operator state, checkpoints, internal
+    /// topics and committed offsets. Blocking.
+    pub fn cleanup(&self, query_id: &str) -> Result<(), ExecError> {
+        self.state.drop_family(&Self::query_family(query_id))?;
+        checkpoint::delete_all(&self.state, query_id)?;
+        let internal = Self::repartition_topic(query_id);
+        if self.log.get_topic(&internal).is_some() {
+            self.log.delete_topic(&internal)?;
+        }
+        self.log.offsets().delete_group(query_id)?;
+        self.log.offsets().delete_group(&format!("{query_id}/repartition"))?;
+        Ok(())
     }
 
     /// Starts a persistent query writing into `sink` (whose topic is `sink_topic`).

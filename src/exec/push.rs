@@ -15,6 +15,8 @@ pub const CHANNEL_MESSAGES: usize = 256;
 pub enum Final {
     /// A normal end with ksqlDB's final message ("Limit Reached", "Query Completed").
     Completed(&'static str),
+    /// A normal end without a final message (pull queries on tables).
+    Done,
     Error(String),
     /// Closed by /close-query or server shutdown.
     Closed,
@@ -56,6 +58,10 @@ impl PushShared {
         ));
     }
 
+    pub fn done(&self) {
+        self.finish(Final::Done);
+    }
+
     pub fn close(&self) {
         self.finish(Final::Closed);
     }
@@ -85,4 +91,18 @@ pub struct PushQuery {
     pub shared: std::sync::Arc<PushShared>,
     /// Whether this is a PRINT (rows are text lines).
     pub is_print: bool,
+}
+
+impl PushQuery {
+    /// A finished query whose rows are all known (pull queries on tables).
+    pub fn completed(id: String, header_schema: String, column_names: Vec<String>, column_types: Vec<String>, rows: Vec<String>) -> PushQuery {
+        let (tx, rx) = mpsc::channel(1);
+        if !rows.is_empty() {
+            // The channel is new and has room for this one message.
+            let _ = tx.try_send(rows);
+        }
+        let (shared, _) = PushShared::new();
+        shared.done();
+        PushQuery { id, header_schema, column_names, column_types, rx, shared: std::sync::Arc::new(shared), is_print: false }
+    }
 }

@@ -31,6 +31,9 @@ pub struct Decoded {
     /// Records looked at (including bad ones).
     pub records: usize,
     pub errors: Vec<RecordError>,
+    /// Per row of `batch`: whether the record was a tombstone (null value). Only tables
+    /// keep tombstones; their value columns are null.
+    pub tombstones: Vec<bool>,
 }
 
 /// Where each schema column of a source comes from.
@@ -50,6 +53,10 @@ pub struct SourceDecoder {
     key_count: usize,
     /// Column (index in `schema`) that holds event time, when not the record timestamp.
     timestamp_column: Option<usize>,
+    /// chrono pattern for a STRING timestamp column.
+    timestamp_format: Option<String>,
+    /// Keep records with a null value (tables: they delete the key).
+    keep_tombstones: bool,
     partition: i32,
 }
 
@@ -77,6 +84,8 @@ impl SourceDecoder {
             })
             .collect();
         SourceDecoder {
+            timestamp_format: source.timestamp.as_ref().and_then(|t| t.format.as_deref()).map(crate::format::timestamps::java_to_chrono),
+            keep_tombstones: source.kind == crate::catalog::SourceKind::Table,
             layout,
             key_decoder: source.key_format.decoder(&keys, Role::Key),
             value_decoder: source.value_format.decoder(&values, Role::Value),
@@ -126,7 +135,7 @@ impl SourceDecoder {
                     Ok(r) if r.offset < from => {}
                     Ok(r) => {
                         records += 1;
-                        if r.value.is_none() {
+                        if r.value.is_none() && !self.keep_tombstones {
                             // A stream has no tombstones: a record without a value carries no row.
                             continue;
                         }
@@ -144,7 +153,7 @@ impl SourceDecoder {
             }
         }
         if values.is_empty() {
-            return Decoded { batch: None, next_offset, records, errors };
+            return Decoded { batch: None, next_offset, records, errors, tombstones: Vec::new() };
         }
         let v = self.value_decoder.decode(&values);
         for (i, msg) in &v.errors {
@@ -165,7 +174,7 @@ impl SourceDecoder {
         };
         if rows.is_empty() {
             errors.sort_by_key(|e| e.offset);
-            return Decoded { batch: None, next_offset, records, errors };
+            return Decoded { batch: None, next_offset, records, errors, tombstones: Vec::new() };
         }
         let take_idx = UInt32Array::from(rows.clone());
         let all_rows = rows.len() == v.kept.len();
@@ -185,16 +194,23 @@ impl SourceDecoder {
             });
         }
         let mut rowtime: Vec<i64> = source_rows.iter().map(|&i| timestamps[i]).collect();
+        let mut tombstones: Vec<bool> = source_rows.iter().map(|&i| values[i].is_none()).collect();
         let mut keep_mask: Option<Vec<bool>> = None;
         if let Some(tc) = self.timestamp_column {
             let col = &columns[tc];
-            let ms: Option<Int64Array> = match col.data_type() {
-                DataType::Int64 => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
-                DataType::Timestamp(_, _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+            let ms: Option<Int64Array> = match (col.data_type(), &self.timestamp_format) {
+                (DataType::Int64, _) => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+                (DataType::Timestamp(_, _), _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+                (DataType::Utf8, Some(fmt)) => Some(
+                    col.as_string::<i32>().iter().map(|v| v.and_then(|s| crate::format::timestamps::parse_millis(s, fmt))).collect(),
+                ),
                 _ => None,
             };
             let mut mask = vec![true; n];
             for (row, ts) in rowtime.iter_mut().enumerate() {
+                if tombstones[row] {
+                    continue;
+                }
                 match ms.as_ref().filter(|a| a.is_valid(row)) {
                     Some(a) if a.value(row) >= 0 => *ts = a.value(row),
                     _ => {
@@ -218,15 +234,16 @@ impl SourceDecoder {
             Ok(b) => b,
             Err(e) => {
                 errors.push(RecordError { partition: self.partition, offset: from, message: format!("internal decode error: {e}") });
-                return Decoded { batch: None, next_offset, records, errors };
+                return Decoded { batch: None, next_offset, records, errors, tombstones: Vec::new() };
             }
         };
         if let Some(mask) = keep_mask {
+            tombstones = tombstones.iter().zip(&mask).filter(|(_, m)| **m).map(|(t, _)| *t).collect();
             let mask = arrow::array::BooleanArray::from(mask);
             batch = arrow::compute::filter_record_batch(&batch, &mask).expect("mask matches the batch");
         }
         errors.sort_by_key(|e| e.offset);
-        Decoded { batch: (batch.num_rows() > 0).then_some(batch), next_offset, records, errors }
+        Decoded { batch: (batch.num_rows() > 0).then_some(batch), next_offset, records, errors, tombstones }
     }
 }
 

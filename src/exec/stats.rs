@@ -50,6 +50,8 @@ pub struct QueryStats {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
     pub errors: AtomicU64,
+    /// Records that arrived after their window closed (windowed aggregations).
+    pub late: AtomicU64,
     pub last_message_ms: AtomicI64,
     last_error: Mutex<Option<LastError>>,
     progress: Mutex<BTreeMap<i32, PartitionProgress>>,
@@ -63,6 +65,7 @@ impl Default for QueryStats {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            late: AtomicU64::new(0),
             last_message_ms: AtomicI64::new(0),
             last_error: Mutex::new(None),
             progress: Mutex::new(BTreeMap::new()),
@@ -77,6 +80,10 @@ impl QueryStats {
             self.records_in.fetch_add(n as u64, Ordering::Relaxed);
             self.last_message_ms.store(now_ms(), Ordering::Relaxed);
         }
+    }
+
+    pub fn record_late(&self, n: u64) {
+        self.late.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn record_output(&self, n: u64) {
@@ -154,7 +161,7 @@ impl QueryStats {
     /// ksqlDB's error statistics line for DESCRIBE EXTENDED.
     pub fn describe_errors(&self) -> String {
         let n = self.error_count();
-        let mut s = format!("failed-messages: {n}");
+        let mut s = format!("failed-messages: {n} late-records: {}", self.late.load(Ordering::Relaxed));
         if let Some(e) = self.last_error() {
             s.push_str(&format!(" last-failed: {} last-error: {}", format_ms(e.time_ms), e.message));
         }

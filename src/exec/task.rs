@@ -162,6 +162,10 @@ pub trait PartitionTask: Send + 'static {
     fn stats(&self) -> &Arc<QueryStats>;
     /// Reads and processes the next chunk. Blocking.
     fn step(&mut self) -> Result<StepOutcome, ExecError>;
+    /// Work to do once before waiting for input (e.g. closing windows). Blocking.
+    fn on_start(&mut self) -> Result<(), ExecError> {
+        Ok(())
+    }
 }
 
 impl PartitionTask for Task {
@@ -195,6 +199,24 @@ impl PartitionTask for Task {
 pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bool>) {
     let mut end = task.partition().subscribe();
     let stats = task.stats().clone();
+    match tokio::task::spawn_blocking(move || {
+        let r = task.on_start();
+        (task, r)
+    })
+    .await
+    {
+        Ok((t, r)) => {
+            task = t;
+            if let Err(e) = r {
+                tracing::warn!(query = %task.name(), "query task start-up work failed: {e}");
+                stats.record_failure(e.to_string());
+            }
+        }
+        Err(e) => {
+            stats.record_failure(format!("query task panicked: {e}"));
+            return;
+        }
+    }
     loop {
         if *cancel.borrow() {
             break;

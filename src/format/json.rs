@@ -363,8 +363,16 @@ impl RowDecoder for JsonDecoder {
         let mut starts = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.iter().enumerate() {
             let start = buf.len();
-            let value: &[u8] = input.unwrap_or(b"null");
-            match self.push_record(value, &mut buf) {
+            // A missing value (a tombstone) decodes as a row of nulls; callers that keep
+            // tombstones know which rows they were.
+            let pushed = match input {
+                Some(value) => self.push_record(value, &mut buf),
+                None => {
+                    buf.extend_from_slice(if self.unwrapped { b"{\"v\":null}\n" } else { b"{}\n" });
+                    Ok(())
+                }
+            };
+            match pushed {
                 Ok(()) => {
                     starts.push(start);
                     out.kept.push(i as u32);
@@ -632,6 +640,16 @@ mod tests {
         assert_eq!(r.errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
         let ids = r.columns[0].as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!((ids.value(0), ids.value(1)), (1, 4));
+    }
+
+    #[test]
+    fn missing_value_decodes_as_a_null_row() {
+        let f: Fields = vec![Field::new("NAME", DataType::Utf8, true), Field::new("AGE", DataType::Int64, true)].into();
+        let mut d = JsonDecoder::new(f, false);
+        let r = d.decode(&[Some(br#"{"name":"a","age":1}"#), None]);
+        assert_eq!(r.kept, vec![0, 1]);
+        assert!(r.errors.is_empty());
+        assert!(r.columns[0].is_null(1) && r.columns[1].is_null(1));
     }
 
     #[test]

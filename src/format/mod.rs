@@ -7,6 +7,7 @@
 pub mod delimited;
 pub mod json;
 pub mod kafka;
+pub mod timestamps;
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::{Field, Fields};

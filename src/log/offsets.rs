@@ -112,6 +112,17 @@ impl OffsetStore {
 
     /// Durably commits offsets for a group; all of them or none. Blocking (fsync).
     pub fn commit(&self, group: &str, offsets: &[(&str, i32, i64, &str)]) -> Result<(), LogError> {
+        self.commit_with(group, offsets, true)
+    }
+
+    /// Records offsets without fsync: for progress that is made durable elsewhere (stateful
+    /// queries keep their authoritative checkpoint in the state store) and is kept here so
+    /// lag is visible.
+    pub fn commit_unsynced(&self, group: &str, offsets: &[(&str, i32, i64, &str)]) -> Result<(), LogError> {
+        self.commit_with(group, offsets, false)
+    }
+
+    fn commit_with(&self, group: &str, offsets: &[(&str, i32, i64, &str)], sync: bool) -> Result<(), LogError> {
         let t = now_ms();
         let entry = Entry {
             group: group.to_string(),
@@ -125,22 +136,22 @@ impl OffsetStore {
                 })
                 .collect(),
         };
-        self.write_entry(entry)
+        self.write_entry(entry, sync)
     }
 
     /// Forgets a group's offsets.
     pub fn delete_group(&self, group: &str) -> Result<(), LogError> {
-        self.write_entry(Entry { group: group.to_string(), delete: true, offsets: Vec::new() })
+        self.write_entry(Entry { group: group.to_string(), delete: true, offsets: Vec::new() }, true)
     }
 
-    fn write_entry(&self, entry: Entry) -> Result<(), LogError> {
+    fn write_entry(&self, entry: Entry, sync: bool) -> Result<(), LogError> {
         let payload = serde_json::to_vec(&entry).map_err(|e| LogError::io("encoding offsets", e.into()))?;
         let framed = frame(&payload);
         let mut inner = self.inner.lock();
         inner
             .file
             .write_all(&framed)
-            .and_then(|_| inner.file.sync_data())
+            .and_then(|_| if sync { inner.file.sync_data() } else { Ok(()) })
             .map_err(|e| LogError::io(format!("writing {}", self.path.display()), e))?;
         inner.file_bytes += framed.len() as u64;
         apply(&mut inner.groups, entry);

@@ -46,6 +46,7 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::BadRequest(m) => ApiError::bad_request(m),
+            EngineError::NotFound(m) => ApiError::not_found(m),
             EngineError::Internal(m) => {
                 tracing::error!("internal error: {m}");
                 ApiError::internal(m)

@@ -2,6 +2,7 @@
 //! and shutdown.
 
 mod errors;
+mod features;
 mod query;
 mod routes;
 mod topics;
@@ -65,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/groups", get(topics::list_groups))
         .route("/groups/{group}", get(topics::get_group))
         .route("/groups/{group}/reset", post(topics::reset_group))
+        .route("/features/{table}", post(features::lookup))
+        .route("/openapi.json", get(features::openapi))
         .fallback(routes::not_found)
         .with_state(state)
 }
@@ -83,7 +86,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let handle = tokio::runtime::Handle::current();
     let engine_config = config.engine.clone();
     let log2 = log.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(log2, handle, engine_config))
+    let state_dir = config.data_dir.join("state");
+    let engine = tokio::task::spawn_blocking(move || {
+        let state = crate::state::StateDb::open(&state_dir).map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
+        Engine::open(log2, Arc::new(state), handle, engine_config)
+    })
         .await
         .map_err(|e| ServerError::Engine(e.to_string()))?
         .map_err(|e| ServerError::Engine(e.to_string()))?;

@@ -43,7 +43,8 @@ impl WindowPlan {
                 let last = t.div_euclid(self.advance_ms) * self.advance_ms;
                 let mut out = Vec::new();
                 let mut s = last;
-                while s > t - self.size_ms {
+                // Like Kafka Streams, windows start at 0 or later.
+                while s > t - self.size_ms && s >= 0.min(t) {
                     out.push((s, s + self.size_ms));
                     s -= self.advance_ms;
                 }
@@ -235,7 +236,9 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
     }
     let arg_types: Vec<SqlType> = compiled.iter().map(|c| c.ty.clone()).collect();
     let output = kind.output_type(&arg_types).map_err(|m| SqlError::at(call.pos, format!("{name} {m}"), None))?;
-    Ok(AggCall { kind, args: compiled, arg_types, output, text: format!("{name}(...)") })
+    let shown: Vec<&str> = compiled.iter().map(|c| c.text.as_str()).collect();
+    let text = if *star { format!("{name}(*)") } else { format!("{name}({})", shown.join(", ")) };
+    Ok(AggCall { kind, args: compiled, arg_types, output, text })
 }
 
 fn window_plan(spec: &WindowSpec) -> Result<WindowPlan, SqlError> {

@@ -10,6 +10,7 @@ pub mod compile;
 pub mod functions;
 pub mod parser;
 pub mod planner;
+pub mod pull;
 
 use std::fmt;
 

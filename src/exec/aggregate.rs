@@ -1,0 +1,764 @@
+//! The aggregation operator: groups input rows by key (and window), updates each group's
+//! accumulators, and emits one output row per update (EMIT CHANGES) or one per window when
+//! it closes (EMIT FINAL). Group state lives in RocksDB (column family `q/<query>`) behind
+//! an in-memory cache; every step commits the touched state, the materialized table rows,
+//! the window indexes and the checkpoint (source offset, sink sequences, stream time) in
+//! one write batch. Output goes through the idempotent sink, so a replay after a crash
+//! produces no duplicates.
+//!
+//! Layout of `q/<query>`: `a` + state key -> group state; `c` + close time + state key ->
+//! window to emit when stream time reaches its close (EMIT FINAL); `x` + expiry time +
+//! state key -> window to delete after retention. The state key is the encoded group key,
+//! plus window start and end for time windows, plus window start for sessions (whose end
+//! is in the state).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{concat, take};
+use arrow::datatypes::{DataType, Field, Fields};
+
+use super::checkpoint::{self, TaskCheckpoint};
+use super::expr::{evaluate, filter_project};
+use super::sink::{TopicSink, WindowKeys};
+use super::source::{RecordError, SourceDecoder};
+use super::stats::QueryStats;
+use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use super::ExecError;
+use crate::catalog::WindowType;
+use crate::format::json::{JsonDecoder, JsonEncoder};
+use crate::format::{RowDecoder, RowEncoder};
+use crate::log::batch::{self, BatchHeader, RecordIter};
+use crate::log::{Log, LogError, PartitionLog};
+use crate::sql::aggregate_plan::AggregatePlan;
+use crate::sql::aggregates::AggState;
+use crate::state::{StateBatch, StateDb, keys, rows};
+
+/// Header marking a repartitioned record that takes a value back out (table updates).
+pub const RETRACT_HEADER: &str = "eddy.retract";
+/// Cached groups kept in memory between steps (state is always also in RocksDB).
+const CACHE_LIMIT: usize = 200_000;
+
+/// Names and types of a repartition record's value: the grouping values `G<i>` and the
+/// aggregate arguments `A<j>_<k>`.
+pub fn payload_fields(plan: &AggregatePlan) -> Vec<(String, DataType)> {
+    let mut f: Vec<(String, DataType)> = plan.group_by.iter().enumerate().map(|(i, g)| (format!("G{i}"), g.ty.to_arrow())).collect();
+    for (j, a) in plan.aggregates.iter().enumerate() {
+        for (k, arg) in a.args.iter().enumerate() {
+            f.push((format!("A{j}_{k}"), arg.ty.to_arrow()));
+        }
+    }
+    f
+}
+
+fn fields_of(names_types: &[(String, DataType)]) -> Fields {
+    names_types.iter().map(|(n, t)| Field::new(n, t.clone(), true)).collect::<Vec<_>>().into()
+}
+
+/// Where the aggregation reads from.
+pub enum AggInput {
+    /// The source itself (already keyed by the grouping key).
+    Direct(SourceDecoder),
+    /// The internal repartition topic written by the repartition stage.
+    Repartitioned(JsonDecoder),
+}
+
+/// Input rows ready for grouping.
+struct PreAgg {
+    keys: Vec<Option<Vec<u8>>>,
+    groups: Vec<ArrayRef>,
+    /// Per aggregate, its argument arrays.
+    args: Vec<Vec<ArrayRef>>,
+    rowtime: Vec<i64>,
+    retract: Vec<bool>,
+    offsets: Vec<i64>,
+}
+
+#[derive(Debug)]
+struct GroupEntry {
+    states: Vec<AggState>,
+    rowtime: i64,
+    /// Window end (sessions grow it).
+    end: i64,
+    /// Grouping values as a JSON object (`G<i>`), to emit closed windows.
+    group_json: Vec<u8>,
+}
+
+/// One output row to produce.
+struct Emission {
+    /// Row of the step's input the group values come from (None: use `group_json`).
+    row: Option<usize>,
+    group_json: Vec<u8>,
+    key: Vec<u8>,
+    start: i64,
+    end: i64,
+    /// Aggregate results (one-row arrays); None for a tombstone.
+    aggs: Option<Vec<ArrayRef>>,
+    rowtime: i64,
+}
+
+pub struct AggregateTask {
+    pub name: String,
+    pub partition: Arc<PartitionLog>,
+    pub position: i64,
+    input: AggInput,
+    plan: Arc<AggregatePlan>,
+    state: Arc<StateDb>,
+    qfamily: String,
+    tfamily: String,
+    sink: TopicSink,
+    stats: Arc<QueryStats>,
+    log: Arc<Log>,
+    stream_time: i64,
+    cache: HashMap<Vec<u8>, GroupEntry>,
+    sessions: HashMap<Vec<u8>, BTreeMap<i64, i64>>,
+    group_encoder: JsonEncoder,
+    group_decoder: JsonDecoder,
+    row_encoder: JsonEncoder,
+    /// For each output-schema column (keys, then values), its index in the SELECT list.
+    output_order: Vec<usize>,
+}
+
+fn entry_value(e: &mut GroupEntry) -> Result<Vec<u8>, ExecError> {
+    let mut v = Vec::with_capacity(64);
+    v.extend_from_slice(&e.rowtime.to_be_bytes());
+    v.extend_from_slice(&e.end.to_be_bytes());
+    v.extend_from_slice(&(e.group_json.len() as u32).to_be_bytes());
+    v.extend_from_slice(&e.group_json);
+    for s in &mut e.states {
+        s.save(&mut v).map_err(ExecError::Internal)?;
+    }
+    Ok(v)
+}
+
+fn prefixed(tag: u8, time: Option<i64>, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 9);
+    k.push(tag);
+    if let Some(t) = time {
+        keys::put_i64(&mut k, t);
+    }
+    k.extend_from_slice(key);
+    k
+}
+
+impl AggregateTask {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        partition: Arc<PartitionLog>,
+        checkpoint: &TaskCheckpoint,
+        input: AggInput,
+        plan: Arc<AggregatePlan>,
+        state: Arc<StateDb>,
+        sink: TopicSink,
+        stats: Arc<QueryStats>,
+        log: Arc<Log>,
+        table_family: String,
+        query_family: String,
+    ) -> AggregateTask {
+        let group_fields: Vec<(String, DataType)> = plan.group_by.iter().enumerate().map(|(i, g)| (format!("G{i}"), g.ty.to_arrow())).collect();
+        let output_order: Vec<usize> = plan
+            .output
+            .columns()
+            .iter()
+            .map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("output columns come from the SELECT list"))
+            .collect();
+        let mut row_fields: Vec<(String, DataType)> = Vec::new();
+        let nkeys = plan.output.key_count();
+        for (i, &idx) in output_order.iter().enumerate() {
+            if i == nkeys && plan.window.is_some() {
+                row_fields.push(("WINDOWSTART".into(), DataType::Int64));
+                row_fields.push(("WINDOWEND".into(), DataType::Int64));
+            }
+            row_fields.push((plan.columns[idx].name.clone(), plan.columns[idx].expr.ty.to_arrow()));
+        }
+        if nkeys == output_order.len() && plan.window.is_some() {
+            row_fields.push(("WINDOWSTART".into(), DataType::Int64));
+            row_fields.push(("WINDOWEND".into(), DataType::Int64));
+        }
+        AggregateTask {
+            name,
+            position: checkpoint.offset,
+            stream_time: checkpoint.stream_time,
+            partition,
+            input,
+            state,
+            qfamily: query_family,
+            tfamily: table_family,
+            sink,
+            stats,
+            log,
+            cache: HashMap::new(),
+            sessions: HashMap::new(),
+            group_encoder: JsonEncoder::new(fields_of(&group_fields), false),
+            group_decoder: JsonDecoder::new(fields_of(&group_fields), false),
+            row_encoder: JsonEncoder::new(fields_of(&row_fields), false),
+            output_order,
+            plan,
+        }
+    }
+
+    fn read_input(&mut self, data: &[u8]) -> Result<(Option<PreAgg>, i64, usize, Vec<RecordError>), ExecError> {
+        let pid = self.partition.id();
+        match &mut self.input {
+            AggInput::Direct(decoder) => {
+                let decoded = decoder.decode(data, self.position);
+                let mut errors = decoded.errors;
+                let Some(batch) = decoded.batch else { return Ok((None, decoded.next_offset, decoded.records, errors)) };
+                let exprs: Vec<_> = self.plan.group_by.iter().chain(self.plan.aggregates.iter().flat_map(|a| a.args.iter())).collect();
+                let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &exprs);
+                let offsets_col = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
+                for (row, message) in row_errors {
+                    errors.push(RecordError { partition: pid, offset: offsets_col.value(row), message });
+                }
+                let n = projected.num_rows();
+                let rowtime = take(batch.column(batch.num_columns() - 3), &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+                let offsets = take(&(Arc::new(offsets_col) as ArrayRef), &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+                let ng = self.plan.group_by.len();
+                let groups = projected.columns[..ng].to_vec();
+                let mut args = Vec::new();
+                let mut at = ng;
+                for a in &self.plan.aggregates {
+                    args.push(projected.columns[at..at + a.args.len()].to_vec());
+                    at += a.args.len();
+                }
+                let keys = (0..n)
+                    .map(|r| {
+                        if groups.iter().any(|g| g.is_null(r)) {
+                            None
+                        } else {
+                            let mut k = Vec::new();
+                            keys::encode_row(&groups, r, &mut k);
+                            Some(k)
+                        }
+                    })
+                    .collect();
+                let pre = PreAgg {
+                    keys,
+                    groups,
+                    args,
+                    rowtime: rowtime.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(),
+                    retract: vec![false; n],
+                    offsets: offsets.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(),
+                };
+                Ok((Some(pre), decoded.next_offset, decoded.records, errors))
+            }
+            AggInput::Repartitioned(decoder) => {
+                let mut next = self.position;
+                let mut records = 0;
+                let mut errors = Vec::new();
+                let mut payloads = Vec::new();
+                for b in batch::split_batches(data) {
+                    let h = BatchHeader::parse(b)?;
+                    next = next.max(h.last_offset() + 1);
+                    payloads.push(batch::payload(b)?);
+                }
+                let (mut keys, mut values, mut rowtime, mut retract, mut offsets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for (h, p) in &payloads {
+                    for r in RecordIter::over(*h, p) {
+                        let r = r?;
+                        if r.offset < self.position {
+                            continue;
+                        }
+                        records += 1;
+                        keys.push(r.key.map(|k| k.to_vec()));
+                        values.push(r.value);
+                        rowtime.push(r.timestamp);
+                        retract.push(r.headers.iter().any(|h| h.key == RETRACT_HEADER.as_bytes()));
+                        offsets.push(r.offset);
+                    }
+                }
+                if values.is_empty() {
+                    return Ok((None, next, records, errors));
+                }
+                let d = decoder.decode(&values);
+                for (i, m) in &d.errors {
+                    errors.push(RecordError { partition: pid, offset: offsets[*i as usize], message: m.clone() });
+                }
+                let kept: Vec<usize> = d.kept.iter().map(|&i| i as usize).collect();
+                let ng = self.plan.group_by.len();
+                let groups = d.columns[..ng].to_vec();
+                let mut args = Vec::new();
+                let mut at = ng;
+                for a in &self.plan.aggregates {
+                    args.push(d.columns[at..at + a.args.len()].to_vec());
+                    at += a.args.len();
+                }
+                let pre = PreAgg {
+                    keys: kept.iter().map(|&i| keys[i].clone()).collect(),
+                    groups,
+                    args,
+                    rowtime: kept.iter().map(|&i| rowtime[i]).collect(),
+                    retract: kept.iter().map(|&i| retract[i]).collect(),
+                    offsets: kept.iter().map(|&i| offsets[i]).collect(),
+                };
+                Ok((Some(pre), next, records, errors))
+            }
+        }
+    }
+
+    /// The group state for a state key, from the cache or RocksDB, or a new one.
+    fn entry(&mut self, state_key: &[u8], end: i64, group_json: impl FnOnce() -> Vec<u8>) -> Result<(&mut GroupEntry, bool), ExecError> {
+        if !self.cache.contains_key(state_key) {
+            let stored = self.state.get(&self.qfamily, &prefixed(b'a', None, state_key))?;
+            let (entry, created) = match stored {
+                Some(v) => (self.decode_entry(&v)?, false),
+                None => (
+                    GroupEntry { states: self.plan.aggregates.iter().map(|a| a.create()).collect(), rowtime: i64::MIN, end, group_json: group_json() },
+                    true,
+                ),
+            };
+            self.cache.insert(state_key.to_vec(), entry);
+            let e = self.cache.get_mut(state_key).expect("just inserted");
+            return Ok((e, created));
+        }
+        Ok((self.cache.get_mut(state_key).expect("checked"), false))
+    }
+
+    fn decode_entry(&self, v: &[u8]) -> Result<GroupEntry, ExecError> {
+        let bad = || ExecError::State(crate::state::StateError::Corrupt("aggregation state".into()));
+        if v.len() < 20 {
+            return Err(bad());
+        }
+        let rowtime = i64::from_be_bytes(v[0..8].try_into().map_err(|_| bad())?);
+        let end = i64::from_be_bytes(v[8..16].try_into().map_err(|_| bad())?);
+        let gl = u32::from_be_bytes(v[16..20].try_into().map_err(|_| bad())?) as usize;
+        let group_json = v.get(20..20 + gl).ok_or_else(bad)?.to_vec();
+        let mut rest = &v[20 + gl..];
+        let mut states = Vec::new();
+        for a in &self.plan.aggregates {
+            states.push(a.load(&mut rest).map_err(ExecError::Internal)?);
+        }
+        Ok(GroupEntry { states, rowtime, end, group_json })
+    }
+
+    fn time_state_key(key: &[u8], start: i64, end: i64) -> Vec<u8> {
+        let mut k = key.to_vec();
+        keys::push_window(&mut k, start, end);
+        k
+    }
+
+    fn session_state_key(key: &[u8], start: i64) -> Vec<u8> {
+        let mut k = key.to_vec();
+        keys::put_i64(&mut k, start);
+        k
+    }
+
+    fn sessions_of(&mut self, key: &[u8]) -> Result<&mut BTreeMap<i64, i64>, ExecError> {
+        if !self.sessions.contains_key(key) {
+            let mut map = BTreeMap::new();
+            let from = prefixed(b'a', None, key);
+            let to = keys::prefix_end(&from);
+            let mut found = Vec::new();
+            self.state.scan(&self.qfamily, Some(&from), to.as_deref(), |k, v| {
+                if k.len() == from.len() + 8 && v.len() >= 16 {
+                    let start = keys::get_i64(&k[from.len()..]).unwrap_or(0);
+                    let end = i64::from_be_bytes(v[8..16].try_into().unwrap_or_default());
+                    found.push((start, end));
+                }
+                true
+            })?;
+            // Sessions created in this step and not committed yet are in the cache.
+            for (s, e) in found {
+                let sk = Self::session_state_key(key, s);
+                let end = self.cache.get(&sk).map(|c| c.end).unwrap_or(e);
+                map.insert(s, end);
+            }
+            self.sessions.insert(key.to_vec(), map);
+        }
+        Ok(self.sessions.get_mut(key).expect("loaded"))
+    }
+
+    fn add_window_index(&self, batch: &mut StateBatch, state_key: &[u8], end: i64) {
+        let Some(w) = &self.plan.window else { return };
+        batch.put(&self.qfamily, prefixed(b'x', Some(end.saturating_add(w.retention_ms)), state_key), Vec::new());
+        if self.plan.emit_final {
+            batch.put(&self.qfamily, prefixed(b'c', Some(end.saturating_add(w.grace_ms)), state_key), Vec::new());
+        }
+    }
+
+    fn remove_window_index(&self, batch: &mut StateBatch, state_key: &[u8], end: i64) {
+        let Some(w) = &self.plan.window else { return };
+        batch.delete(&self.qfamily, prefixed(b'x', Some(end.saturating_add(w.retention_ms)), state_key));
+        if self.plan.emit_final {
+            batch.delete(&self.qfamily, prefixed(b'c', Some(end.saturating_add(w.grace_ms)), state_key));
+        }
+    }
+
+    fn tbl_key(key: &[u8], window: Option<(i64, i64)>) -> Vec<u8> {
+        match window {
+            Some((s, e)) => Self::time_state_key(key, s, e),
+            None => key.to_vec(),
+        }
+    }
+
+    /// Applies one input row to one group; returns the emission for EMIT CHANGES.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(&mut self, pre: &PreAgg, row: usize, state_key: &[u8], key: &[u8], window: (i64, i64), batch: &mut StateBatch, dirty: &mut Vec<Vec<u8>>) -> Result<Option<Emission>, ExecError> {
+        let need_json = self.plan.emit_final;
+        let group_json = |enc: &JsonEncoder| -> Vec<u8> {
+            if !need_json {
+                return Vec::new();
+            }
+            let cols: Vec<ArrayRef> = pre.groups.iter().map(|g| g.slice(row, 1)).collect();
+            enc.encode(&cols, 1).ok().and_then(|r| r.get(0).map(<[u8]>::to_vec)).unwrap_or_default()
+        };
+        let gj = group_json(&self.group_encoder);
+        let emit_final = self.plan.emit_final;
+        let (entry, created) = self.entry(state_key, window.1, || gj)?;
+        for (j, s) in entry.states.iter_mut().enumerate() {
+            let args: Vec<ArrayRef> = pre.args[j].iter().map(|a| a.slice(row, 1)).collect();
+            let r = if pre.retract[row] { s.retract(&args, 1) } else { s.update(&args, 1) };
+            r.map_err(ExecError::Internal)?;
+        }
+        entry.rowtime = pre.rowtime[row];
+        let aggs = if emit_final {
+            None
+        } else {
+            Some(entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?)
+        };
+        let end = entry.end;
+        if created {
+            self.add_window_index(batch, state_key, end);
+        }
+        dirty.push(state_key.to_vec());
+        Ok(aggs.map(|aggs| Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: window.0, end: window.1, aggs: Some(aggs), rowtime: pre.rowtime[row] }))
+    }
+
+    /// Session windows: merges the sessions `t` touches into one and applies the row.
+    fn apply_session(&mut self, pre: &PreAgg, row: usize, key: &[u8], batch: &mut StateBatch, dirty: &mut Vec<Vec<u8>>, emissions: &mut Vec<Emission>) -> Result<(), ExecError> {
+        let w = self.plan.window.clone().expect("session plan");
+        let t = pre.rowtime[row];
+        let gap = w.size_ms;
+        let sessions = self.sessions_of(key)?;
+        let touching: Vec<(i64, i64)> = sessions.iter().filter(|(s, e)| **s - gap <= t && t <= **e + gap).map(|(s, e)| (*s, *e)).collect();
+        if touching.is_empty() && t.saturating_add(w.grace_ms) <= self.stream_time {
+            self.stats.record_late(1);
+            return Ok(());
+        }
+        let new_start = touching.iter().map(|(s, _)| *s).min().unwrap_or(t).min(t);
+        let new_end = touching.iter().map(|(_, e)| *e).max().unwrap_or(t).max(t);
+        // Fold every touched session into one state; the old ones disappear.
+        let mut merged: Option<GroupEntry> = None;
+        for (s, e) in &touching {
+            let sk = Self::session_state_key(key, *s);
+            let (_, _) = self.entry(&sk, *e, Vec::new)?;
+            let mut entry = self.cache.remove(&sk).expect("loaded");
+            batch.delete(&self.qfamily, prefixed(b'a', None, &sk));
+            self.remove_window_index(batch, &sk, *e);
+            batch.delete(&self.tfamily, Self::tbl_key(key, Some((*s, *e))));
+            if !self.plan.emit_final {
+                emissions.push(Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: *s, end: *e, aggs: None, rowtime: t });
+            }
+            match &mut merged {
+                None => merged = Some(entry),
+                Some(m) => {
+                    for (a, b) in m.states.iter_mut().zip(entry.states.iter_mut()) {
+                        a.merge(b).map_err(ExecError::Internal)?;
+                    }
+                }
+            }
+        }
+        let sessions = self.sessions.get_mut(key).expect("loaded");
+        for (s, _) in &touching {
+            sessions.remove(s);
+        }
+        sessions.insert(new_start, new_end);
+        let sk = Self::session_state_key(key, new_start);
+        if let Some(mut m) = merged {
+            m.end = new_end;
+            if self.plan.emit_final && m.group_json.is_empty() {
+                let cols: Vec<ArrayRef> = pre.groups.iter().map(|g| g.slice(row, 1)).collect();
+                m.group_json = self.group_encoder.encode(&cols, 1)?.get(0).map(<[u8]>::to_vec).unwrap_or_default();
+            }
+            self.cache.insert(sk.clone(), m);
+            self.add_window_index(batch, &sk, new_end);
+        }
+        if let Some(e) = self.apply(pre, row, &sk, key, (new_start, new_end), batch, dirty)? {
+            emissions.push(e);
+        }
+        if let Some(entry) = self.cache.get_mut(&sk) {
+            entry.end = new_end;
+        }
+        Ok(())
+    }
+
+    /// Turns emissions into output rows: sink records and materialized rows.
+    fn emit(&mut self, pre: Option<&PreAgg>, emissions: Vec<Emission>, batch: &mut StateBatch) -> Result<(), ExecError> {
+        if emissions.is_empty() {
+            return Ok(());
+        }
+        let n = emissions.len();
+        // Group values: from the input rows, or from the stored JSON of closed windows.
+        let mut group_cols: Vec<ArrayRef> = Vec::new();
+        if emissions.iter().all(|e| e.row.is_some()) {
+            let pre = pre.expect("rows come from an input");
+            let idx = UInt32Array::from(emissions.iter().map(|e| e.row.expect("checked") as u32).collect::<Vec<_>>());
+            for g in &pre.groups {
+                group_cols.push(take(g, &idx, None).map_err(|e| ExecError::Internal(e.to_string()))?);
+            }
+        } else {
+            let inputs: Vec<Option<&[u8]>> = emissions.iter().map(|e| Some(e.group_json.as_slice())).collect();
+            let d = self.group_decoder.decode(&inputs);
+            if d.kept.len() != n {
+                return Err(ExecError::Internal("stored grouping values are unreadable".into()));
+            }
+            group_cols = d.columns;
+        }
+        let tomb: Vec<bool> = emissions.iter().map(|e| e.aggs.is_none()).collect();
+        let mut columns = group_cols;
+        for (j, a) in self.plan.aggregates.iter().enumerate() {
+            let parts: Vec<ArrayRef> = emissions
+                .iter()
+                .map(|e| match &e.aggs {
+                    Some(v) => v[j].clone(),
+                    None => new_null_array(&a.output.to_arrow(), 1),
+                })
+                .collect();
+            let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+            columns.push(concat(&refs).map_err(|e| ExecError::Internal(e.to_string()))?);
+        }
+        let starts = Int64Array::from(emissions.iter().map(|e| e.start).collect::<Vec<_>>());
+        let ends = Int64Array::from(emissions.iter().map(|e| e.end).collect::<Vec<_>>());
+        if self.plan.window.is_some() {
+            columns.push(Arc::new(starts.clone()));
+            columns.push(Arc::new(ends.clone()));
+        }
+        let aggregated = RecordBatch::try_new(self.plan.agg_schema.clone(), columns).map_err(|e| ExecError::Internal(e.to_string()))?;
+        let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
+        let (projected, errors) = filter_project(&aggregated, None, &projection);
+        if !errors.is_empty() {
+            let errs: Vec<RecordError> = errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m }).collect();
+            self.stats.record_errors(&self.name, self.partition.topic(), &errs);
+        }
+        let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
+        let mut tombstones: Vec<bool> = rows.iter().map(|&r| tomb[r]).collect();
+        if let Some(h) = &self.plan.having {
+            let mask = evaluate(h, &aggregated).map_err(ExecError::Internal)?;
+            let mask = mask.as_boolean();
+            for (i, &r) in rows.iter().enumerate() {
+                if !(mask.is_valid(r) && mask.value(r)) {
+                    tombstones[i] = true;
+                }
+            }
+        }
+        let m = rows.len();
+        let timestamps: Vec<i64> = rows.iter().map(|&r| emissions[r].rowtime).collect();
+        let (w_starts, w_ends): (Vec<i64>, Vec<i64>) = rows.iter().map(|&r| (emissions[r].start, emissions[r].end)).unzip();
+        let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &w_starts, ends: &w_ends, session: w.kind == WindowType::Session });
+        let appended = self.sink.write_rows(&projected.columns, m, &timestamps, self.partition.id(), windows, Some(&tombstones))?;
+        self.stats.record_output(appended);
+        // Materialized rows: keys, window bounds, values.
+        let nkeys = self.plan.output.key_count();
+        let mut row_cols: Vec<ArrayRef> = Vec::new();
+        for (i, &idx) in self.output_order.iter().enumerate() {
+            if i == nkeys && self.plan.window.is_some() {
+                row_cols.push(Arc::new(Int64Array::from(w_starts.clone())));
+                row_cols.push(Arc::new(Int64Array::from(w_ends.clone())));
+            }
+            row_cols.push(projected.columns[idx].clone());
+        }
+        if nkeys == self.output_order.len() && self.plan.window.is_some() {
+            row_cols.push(Arc::new(Int64Array::from(w_starts.clone())));
+            row_cols.push(Arc::new(Int64Array::from(w_ends.clone())));
+        }
+        let json = self.row_encoder.encode(&row_cols, m)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        for (i, &r) in rows.iter().enumerate() {
+            let e = &emissions[r];
+            let window = self.plan.window.as_ref().map(|_| (e.start, e.end));
+            let k = Self::tbl_key(&e.key, window);
+            if tombstones[i] {
+                batch.delete(&self.tfamily, k);
+            } else if let Some(j) = json.get(i) {
+                batch.put(&self.tfamily, k, rows::encode(e.rowtime, now, j));
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, mut batch: StateBatch, dirty: &[Vec<u8>]) -> Result<(), ExecError> {
+        for k in dirty {
+            if let Some(e) = self.cache.get_mut(k) {
+                let v = entry_value(e)?;
+                batch.put(&self.qfamily, prefixed(b'a', None, k), v);
+            }
+        }
+        let cp = TaskCheckpoint { offset: self.position, sink: self.sink.checkpoint(), stream_time: self.stream_time };
+        checkpoint::put(&mut batch, &self.name, self.partition.topic(), self.partition.id(), &cp)?;
+        self.state.write(batch, true)?;
+        if self.cache.len() > CACHE_LIMIT {
+            self.cache.clear();
+            self.sessions.clear();
+        }
+        Ok(())
+    }
+
+    /// EMIT FINAL: emits windows whose close time passed; and deletes windows past
+    /// retention. Commits on its own.
+    fn close_and_expire(&mut self) -> Result<(), ExecError> {
+        if self.plan.window.is_none() || self.stream_time == i64::MIN {
+            return Ok(());
+        }
+        let mut batch = StateBatch::default();
+        let mut emissions = Vec::new();
+        if self.plan.emit_final {
+            let from = vec![b'c'];
+            let mut to = vec![b'c'];
+            keys::put_i64(&mut to, self.stream_time.saturating_add(1));
+            let mut due = Vec::new();
+            self.state.scan(&self.qfamily, Some(&from), Some(&to), |k, _| {
+                due.push(k.to_vec());
+                true
+            })?;
+            for idx_key in due {
+                let state_key = idx_key[9..].to_vec();
+                batch.delete(&self.qfamily, idx_key);
+                let Some(v) = self.state.get(&self.qfamily, &prefixed(b'a', None, &state_key))? else { continue };
+                let mut entry = match self.cache.remove(&state_key) {
+                    Some(e) => e,
+                    None => self.decode_entry(&v)?,
+                };
+                let (key, start, end) = self.split_state_key(&state_key, entry.end);
+                let aggs = entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?;
+                emissions.push(Emission { row: None, group_json: entry.group_json.clone(), key, start, end, aggs: Some(aggs), rowtime: entry.rowtime });
+                self.cache.insert(state_key, entry);
+            }
+        }
+        // Expired windows: state and materialized rows go.
+        let mut to = vec![b'x'];
+        keys::put_i64(&mut to, self.stream_time.saturating_add(1));
+        let mut expired = Vec::new();
+        self.state.scan(&self.qfamily, Some(&[b'x']), Some(&to), |k, _| {
+            expired.push(k.to_vec());
+            true
+        })?;
+        for idx_key in expired {
+            let state_key = idx_key[9..].to_vec();
+            batch.delete(&self.qfamily, idx_key);
+            let end = match self.cache.remove(&state_key) {
+                Some(e) => e.end,
+                None => match self.state.get(&self.qfamily, &prefixed(b'a', None, &state_key))? {
+                    Some(v) if v.len() >= 16 => i64::from_be_bytes(v[8..16].try_into().unwrap_or_default()),
+                    _ => continue,
+                },
+            };
+            let (key, start, end) = self.split_state_key(&state_key, end);
+            batch.delete(&self.qfamily, prefixed(b'a', None, &state_key));
+            batch.delete(&self.tfamily, Self::tbl_key(&key, Some((start, end))));
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.remove(&start);
+            }
+        }
+        if batch.is_empty() && emissions.is_empty() {
+            return Ok(());
+        }
+        self.emit(None, emissions, &mut batch)?;
+        self.commit(batch, &[])
+    }
+
+    /// (group key, window start, window end) of a windowed state key.
+    fn split_state_key(&self, state_key: &[u8], end: i64) -> (Vec<u8>, i64, i64) {
+        match self.plan.window.as_ref().map(|w| w.kind) {
+            Some(WindowType::Session) => {
+                let (k, s) = state_key.split_at(state_key.len() - 8);
+                (k.to_vec(), keys::get_i64(s).unwrap_or(0), end)
+            }
+            _ => match keys::split_window(state_key) {
+                Some((k, s, e)) => (k.to_vec(), s, e),
+                None => (state_key.to_vec(), 0, end),
+            },
+        }
+    }
+}
+
+impl PartitionTask for AggregateTask {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn partition(&self) -> &Arc<PartitionLog> {
+        &self.partition
+    }
+    fn position(&self) -> i64 {
+        self.position
+    }
+    fn stop_at(&self) -> Option<i64> {
+        None
+    }
+    fn client(&self) -> Option<&ClientOutput> {
+        None
+    }
+    fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+
+    fn on_start(&mut self) -> Result<(), ExecError> {
+        self.close_and_expire()
+    }
+
+    fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        let data = match self.partition.read(self.position, 1 << 20) {
+            Ok(d) => d,
+            Err(LogError::OffsetOutOfRange { start, .. }) if self.position < start => {
+                self.position = start;
+                return Ok(StepOutcome::Progress);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if data.is_empty() {
+            return Ok(StepOutcome::Progress);
+        }
+        let (pre, next, records, mut errors) = self.read_input(&data)?;
+        if matches!(self.input, AggInput::Direct(_)) {
+            // With a repartition stage, that stage counts the input.
+            self.stats.record_input(records);
+        }
+        let mut batch = StateBatch::default();
+        let mut dirty = Vec::new();
+        let mut emissions = Vec::new();
+        if let Some(pre) = &pre {
+            for row in 0..pre.rowtime.len() {
+                let Some(key) = pre.keys[row].clone() else {
+                    errors.push(RecordError { partition: self.partition.id(), offset: pre.offsets[row], message: "a GROUP BY value is null; the record was skipped".into() });
+                    continue;
+                };
+                let t = pre.rowtime[row];
+                if !pre.retract[row] {
+                    self.stream_time = self.stream_time.max(t);
+                }
+                match self.plan.window.clone() {
+                    None => {
+                        if let Some(e) = self.apply(pre, row, &key, &key, (0, 0), &mut batch, &mut dirty)? {
+                            emissions.push(e);
+                        }
+                    }
+                    Some(w) if w.kind == WindowType::Session => self.apply_session(pre, row, &key, &mut batch, &mut dirty, &mut emissions)?,
+                    Some(w) => {
+                        for (s, e) in w.windows_for(t) {
+                            if e.saturating_add(w.grace_ms) <= self.stream_time {
+                                self.stats.record_late(1);
+                                continue;
+                            }
+                            let sk = Self::time_state_key(&key, s, e);
+                            if let Some(em) = self.apply(pre, row, &sk, &key, (s, e), &mut batch, &mut dirty)? {
+                                emissions.push(em);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        errors.sort_by_key(|e| e.offset);
+        self.stats.record_errors(&self.name, self.partition.topic(), &errors);
+        self.emit(pre.as_ref(), emissions, &mut batch)?;
+        self.position = next;
+        dirty.sort();
+        dirty.dedup();
+        self.commit(batch, &dirty)?;
+        self.close_and_expire()?;
+        self.log.offsets().commit_unsynced(&self.name, &[(self.partition.topic(), self.partition.id(), self.position, "")])?;
+        self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());
+        Ok(StepOutcome::Progress)
+    }
+}

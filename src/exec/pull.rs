@@ -1,0 +1,136 @@
+//! Runs pull queries on tables against their materialized rows in RocksDB: key lookups
+//! (multi-get), range scans and table scans, then WHERE, ORDER BY, LIMIT and the SELECT
+//! list on Arrow batches. `SELECT *` with nothing to evaluate returns the stored rows
+//! directly.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
+use arrow::datatypes::{Field, Fields};
+
+use super::expr::{evaluate, filter_project};
+use super::ExecError;
+use crate::format::RowDecoder;
+use crate::format::json::JsonDecoder;
+use crate::sql::pull::{PullAccess, PullPlan};
+use crate::state::keys::{self, encode_value};
+use crate::state::{StateDb, rows};
+
+/// Rows (as stored) that the access path finds, within the window bounds.
+fn fetch(state: &StateDb, plan: &PullPlan, stop_after: Option<usize>) -> Result<Vec<(Vec<u8>, i64)>, ExecError> {
+    let family = plan.table.state_family();
+    if !state.has_family(&family) {
+        return Ok(Vec::new());
+    }
+    let windowed = plan.table.window.is_some();
+    let mut out: Vec<(Vec<u8>, i64)> = Vec::new();
+    let full = |out: &Vec<(Vec<u8>, i64)>| stop_after.is_some_and(|n| out.len() >= n);
+    let accept = |k: &[u8], v: &[u8], out: &mut Vec<(Vec<u8>, i64)>| -> bool {
+        if windowed {
+            match keys::split_window(k) {
+                Some((_, s, e)) if plan.window.contains(s, e) => {}
+                _ => return true,
+            }
+        }
+        if let Ok(r) = rows::decode(v) {
+            out.push((r.json.to_vec(), r.rowtime));
+        }
+        !full(out)
+    };
+    match &plan.access {
+        PullAccess::KeyLookup(key_values) => {
+            let encoded: Vec<Vec<u8>> = key_values
+                .iter()
+                .map(|vals| {
+                    let mut k = Vec::new();
+                    for v in vals {
+                        encode_value(&mut k, &v.as_ref());
+                    }
+                    k
+                })
+                .collect();
+            if windowed {
+                for k in encoded {
+                    let to = keys::prefix_end(&k);
+                    state.scan(&family, Some(&k), to.as_deref(), |kk, v| kk.len() == k.len() + 16 && accept(kk, v, &mut out) || kk.len() != k.len() + 16)?;
+                }
+            } else {
+                for v in state.multi_get(&family, &encoded)?.into_iter().flatten() {
+                    if let Ok(r) = rows::decode(&v) {
+                        out.push((r.json.to_vec(), r.rowtime));
+                    }
+                }
+            }
+        }
+        PullAccess::Range { from, to } => {
+            let lower = from.as_ref().map(|(v, incl)| {
+                let mut k = Vec::new();
+                encode_value(&mut k, &v.as_ref());
+                if *incl { k } else { keys::prefix_end(&k).unwrap_or(k) }
+            });
+            let upper = to.as_ref().and_then(|(v, incl)| {
+                let mut k = Vec::new();
+                encode_value(&mut k, &v.as_ref());
+                if *incl { keys::prefix_end(&k) } else { Some(k) }
+            });
+            state.scan(&family, lower.as_deref(), upper.as_deref(), |k, v| accept(k, v, &mut out))?;
+        }
+        PullAccess::Scan => state.scan(&family, None, None, |k, v| accept(k, v, &mut out))?,
+    }
+    Ok(out)
+}
+
+/// Runs a pull query; returns each row as a JSON array. Blocking.
+pub fn execute(state: &StateDb, plan: &PullPlan) -> Result<Vec<String>, ExecError> {
+    let limit = plan.limit.map(|l| l as usize);
+    if plan.passthrough {
+        let found = fetch(state, plan, limit)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (json, _) in found {
+            let obj: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&json).map_err(|e| ExecError::Internal(format!("stored row is not JSON: {e}")))?;
+            out.push(serde_json::Value::Array(obj.into_iter().map(|(_, v)| v).collect()).to_string());
+        }
+        return Ok(out);
+    }
+    let early = if plan.filter.is_none() && plan.order_by.is_empty() { limit } else { None };
+    let found = fetch(state, plan, early)?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored = plan.stored_columns();
+    let fields: Fields = plan.row_schema.fields().iter().take(stored).map(|f| Arc::new(Field::new(f.name(), f.data_type().clone(), true))).collect::<Vec<_>>().into();
+    let mut decoder = JsonDecoder::new(fields, false);
+    let inputs: Vec<Option<&[u8]>> = found.iter().map(|(j, _)| Some(j.as_slice())).collect();
+    let decoded = decoder.decode(&inputs);
+    let mut columns = decoded.columns;
+    let rowtimes: Vec<i64> = decoded.kept.iter().map(|&i| found[i as usize].1).collect();
+    columns.push(Arc::new(Int64Array::from(rowtimes)));
+    let batch = RecordBatch::try_new(plan.row_schema.clone(), columns).map_err(|e| ExecError::Internal(e.to_string()))?;
+    let projection: Vec<_> = plan.columns.iter().map(|c| &c.expr).collect();
+    let (projected, errors) = filter_project(&batch, plan.filter.as_ref(), &projection);
+    if let Some((_, e)) = errors.first() {
+        return Err(ExecError::Internal(format!("evaluating the pull query failed: {e}")));
+    }
+    let mut out_cols = projected.columns;
+    let mut n = projected.rows.len();
+    if !plan.order_by.is_empty() && n > 0 {
+        let input = arrow::compute::take_record_batch(&batch, &projected.rows).map_err(|e| ExecError::Internal(e.to_string()))?;
+        let mut sort_cols = Vec::new();
+        for (e, asc) in &plan.order_by {
+            let values: ArrayRef = evaluate(e, &input).map_err(ExecError::Internal)?;
+            sort_cols.push(SortColumn { values, options: Some(SortOptions { descending: !asc, nulls_first: *asc }) });
+        }
+        let idx: UInt32Array = lexsort_to_indices(&sort_cols, limit).map_err(|e| ExecError::Internal(e.to_string()))?;
+        out_cols = out_cols.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>().map_err(|e| ExecError::Internal(e.to_string()))?;
+        n = idx.len();
+    }
+    if let Some(l) = limit {
+        if n > l {
+            out_cols = out_cols.iter().map(|c| c.slice(0, l)).collect();
+            n = l;
+        }
+    }
+    Ok(crate::format::json::encode_json_arrays(&out_cols, n)?)
+}

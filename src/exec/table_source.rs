@@ -1,0 +1,131 @@
+//! Materializes a source table: reads its topic and upserts each record into the table's
+//! RocksDB column family (a tombstone deletes the key), committing rows and the source
+//! offset in one write batch. This is the hidden query that makes every source table
+//! queryable.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{Field, Fields};
+
+use super::checkpoint::{self, TaskCheckpoint};
+use super::source::{RecordError, SourceDecoder};
+use super::stats::QueryStats;
+use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use super::ExecError;
+use crate::catalog::DataSource;
+use crate::format::json::JsonEncoder;
+use crate::format::RowEncoder;
+use crate::log::{Log, LogError, PartitionLog};
+use crate::state::{StateBatch, StateDb, keys, rows};
+
+/// Encodes rows as JSON objects of the given columns (for materialized rows).
+pub fn row_encoder(names_types: &[(String, arrow::datatypes::DataType)]) -> JsonEncoder {
+    let fields: Fields = names_types.iter().map(|(n, t)| Field::new(n, t.clone(), true)).collect::<Vec<_>>().into();
+    JsonEncoder::new(fields, false)
+}
+
+pub struct TableSourceTask {
+    pub name: String,
+    pub partition: Arc<PartitionLog>,
+    pub position: i64,
+    pub decoder: SourceDecoder,
+    pub state: Arc<StateDb>,
+    pub family: String,
+    pub stats: Arc<QueryStats>,
+    pub log: Arc<Log>,
+    key_cols: Vec<usize>,
+    n_cols: usize,
+    encoder: JsonEncoder,
+}
+
+impl TableSourceTask {
+    pub fn new(name: String, partition: Arc<PartitionLog>, position: i64, table: &DataSource, state: Arc<StateDb>, stats: Arc<QueryStats>, log: Arc<Log>) -> Self {
+        let cols = table.schema.columns();
+        let key_cols = cols.iter().enumerate().filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key).map(|(i, _)| i).collect();
+        let encoder = row_encoder(&cols.iter().map(|c| (c.name.clone(), c.ty.to_arrow())).collect::<Vec<_>>());
+        TableSourceTask {
+            name,
+            decoder: SourceDecoder::new(table, partition.id()),
+            partition,
+            position,
+            state,
+            family: table.state_family(),
+            stats,
+            log,
+            key_cols,
+            n_cols: cols.len(),
+            encoder,
+        }
+    }
+}
+
+impl PartitionTask for TableSourceTask {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn partition(&self) -> &Arc<PartitionLog> {
+        &self.partition
+    }
+    fn position(&self) -> i64 {
+        self.position
+    }
+    fn stop_at(&self) -> Option<i64> {
+        None
+    }
+    fn client(&self) -> Option<&ClientOutput> {
+        None
+    }
+    fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+
+    fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        let data = match self.partition.read(self.position, 1 << 20) {
+            Ok(d) => d,
+            Err(LogError::OffsetOutOfRange { start, .. }) if self.position < start => {
+                self.position = start;
+                return Ok(StepOutcome::Progress);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if data.is_empty() {
+            return Ok(StepOutcome::Progress);
+        }
+        let decoded = self.decoder.decode(&data, self.position);
+        self.stats.record_input(decoded.records);
+        self.stats.record_errors(&self.name, self.partition.topic(), &decoded.errors);
+        let mut batch = StateBatch::default();
+        if let Some(b) = &decoded.batch {
+            let columns: Vec<ArrayRef> = b.columns()[..self.n_cols].to_vec();
+            let json = self.encoder.encode(&columns, b.num_rows())?;
+            let rowtime = b.column(self.n_cols).as_primitive::<arrow::datatypes::Int64Type>().clone();
+            let offsets = b.column(self.n_cols + 2).as_primitive::<arrow::datatypes::Int64Type>().clone();
+            let key_arrays: Vec<ArrayRef> = self.key_cols.iter().map(|&i| columns[i].clone()).collect();
+            let now = chrono::Utc::now().timestamp_millis();
+            let mut errors = Vec::new();
+            for row in 0..b.num_rows() {
+                if key_arrays.iter().any(|k| k.is_null(row)) {
+                    errors.push(RecordError { partition: self.partition.id(), offset: offsets.value(row), message: "the record has a null key; a table row needs its PRIMARY KEY".into() });
+                    continue;
+                }
+                let mut key = Vec::new();
+                keys::encode_row(&key_arrays, row, &mut key);
+                if decoded.tombstones.get(row).copied().unwrap_or(false) {
+                    batch.delete(&self.family, key);
+                } else if let Some(j) = json.get(row) {
+                    batch.put(&self.family, key, rows::encode(rowtime.value(row), now, j));
+                }
+            }
+            self.stats.record_errors(&self.name, self.partition.topic(), &errors);
+            self.stats.record_output((b.num_rows() - errors.len()) as u64);
+        }
+        self.position = decoded.next_offset;
+        let cp = TaskCheckpoint { offset: self.position, sink: Default::default(), stream_time: i64::MIN };
+        checkpoint::put(&mut batch, &self.name, self.partition.topic(), self.partition.id(), &cp)?;
+        self.state.write(batch, true)?;
+        self.log.offsets().commit_unsynced(&self.name, &[(self.partition.topic(), self.partition.id(), self.position, "")])?;
+        self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());
+        Ok(StepOutcome::Progress)
+    }
+}

@@ -1,0 +1,33 @@
+//! `POST /features/{table}`: online feature lookups by key, and `GET /openapi.json`, the
+//! OpenAPI document of Eddy's own endpoints.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+use crate::engine::MAX_FEATURE_KEYS;
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub async fn lookup(State(state): State<AppState>, Path(table): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON ({e}); send {{\"keys\": [\"k1\", \"k2\"]}}")))?;
+    let keys = match body.get("keys") {
+        Some(Value::Array(keys)) => keys.clone(),
+        Some(_) => return Err(ApiError::bad_request("'keys' must be an array of keys, e.g. {\"keys\": [\"u1\", \"u2\"]}")),
+        None => return Err(ApiError::bad_request("the request has no 'keys' field; send {\"keys\": [\"u1\", \"u2\"]}")),
+    };
+    if keys.len() > MAX_FEATURE_KEYS {
+        return Err(ApiError::bad_request(format!("{} keys requested; send at most {MAX_FEATURE_KEYS} per request", keys.len())));
+    }
+    let engine = state.engine.clone();
+    let out = tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+pub async fn openapi() -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
