@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 use common::TestServer;
 use serde_json::{Value, json};
 
-async fn get(s: &TestServer, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", s.url)).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn wait_until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f().await {
@@ -62,7 +56,7 @@ async fn headers_and_compressed_batches_are_readable_in_sql() {
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("HEADER"), "{body}");
     // Raw read endpoint shows the headers too.
-    let (_, recs) = get(&s, "/topics/events/partitions/0/records?offset=3&limit=1").await;
+    let (_, recs) = s.get("/topics/events/partitions/0/records?offset=3&limit=1").await;
     assert_eq!(recs["records"][0]["headers"][0], json!({"key": "trace", "value": "t3"}));
     assert_eq!(recs["records"][0]["value"], r#"{"V":3}"#);
 }
@@ -76,7 +70,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 async fn topic_settings_in_with_clause_configure_the_topic_and_output_compression() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM a (id INT KEY, v VARCHAR) WITH (kafka_topic='a', partitions=2, retention_ms=3600000, segment_bytes=65536, compression_type='zstd', flush='interval', flush_interval_ms=50);").await;
-    let (_, t) = get(&s, "/topics/a").await;
+    let (_, t) = s.get("/topics/a").await;
     assert_eq!(t["config"]["retention.ms"], "3600000");
     assert_eq!(t["config"]["segment.bytes"], "65536");
     assert_eq!(t["config"]["compression.type"], "zstd");
@@ -86,7 +80,7 @@ async fn topic_settings_in_with_clause_configure_the_topic_and_output_compressio
     s.ksql_ok("CREATE STREAM b WITH (compression_type='snappy') AS SELECT * FROM a;").await;
     let rows = s.wait_rows("SELECT * FROM b;", 1).await;
     assert_eq!(rows[0], vec![json!(1), json!("x")]);
-    let (_, t) = get(&s, "/topics/B").await;
+    let (_, t) = s.get("/topics/B").await;
     assert_eq!(t["config"]["compression.type"], "snappy");
     let (status, body) = s.ksql("CREATE STREAM c (id INT KEY) WITH (kafka_topic='a', retention_ms=5);").await;
     assert_eq!(status, 400);
@@ -106,17 +100,17 @@ async fn retention_deletes_old_segments_and_reads_below_the_start_are_out_of_ran
         assert_eq!(status, 200);
     }
     wait_until("retention to advance the log start", async || {
-        let (_, t) = get(&s, "/topics/r").await;
+        let (_, t) = s.get("/topics/r").await;
         t["partitions"][0]["logStartOffset"].as_i64().unwrap_or(0) > 0 && t["partitions"][0]["sizeBytes"].as_u64().unwrap_or(u64::MAX) < 3000 + 2000
     })
     .await;
-    let (_, t) = get(&s, "/topics/r").await;
+    let (_, t) = s.get("/topics/r").await;
     let start = t["partitions"][0]["logStartOffset"].as_i64().unwrap();
     assert_eq!(t["partitions"][0]["logEndOffset"], 200);
-    let (status, err) = get(&s, "/topics/r/partitions/0/records?offset=0").await;
+    let (status, err) = s.get("/topics/r/partitions/0/records?offset=0").await;
     assert_eq!(status, 416);
     assert!(err["message"].as_str().unwrap().contains(&format!("stored offsets are {start}..200")), "{err}");
-    let (status, recs) = get(&s, &format!("/topics/r/partitions/0/records?offset={start}&limit=1000")).await;
+    let (status, recs) = s.get(&format!("/topics/r/partitions/0/records?offset={start}&limit=1000")).await;
     assert_eq!(status, 200);
     assert_eq!(recs["records"].as_array().unwrap().len() as i64, 200 - start);
     // Queries read what is left.
@@ -149,7 +143,7 @@ async fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
     let (_, body) = s.post("/topics/c/records", json!({"records": [{"key": "big", "value": big}]})).await;
     latest.insert("big".into(), (body["offsets"][0]["offset"].as_i64().unwrap(), Some(big.to_string())));
     let read_all = async || {
-        let (_, recs) = get(&s, "/topics/c/partitions/0/records?offset=0&limit=1000").await;
+        let (_, recs) = s.get("/topics/c/partitions/0/records?offset=0&limit=1000").await;
         recs["records"].as_array().unwrap().clone()
     };
     wait_until("compaction", async || {
@@ -172,16 +166,16 @@ async fn offsets_by_time_group_lag_and_resets() {
     s.ksql_ok("CREATE STREAM t (id VARCHAR KEY, v INT) WITH (kafka_topic='t', partitions=1);").await;
     let records: Vec<Value> = (0..10).map(|i| json!({"key": format!("{i}"), "value": {"V": i}, "timestamp": 1000 + i * 100})).collect();
     s.post("/topics/t/records", json!({"records": records})).await;
-    let (_, o) = get(&s, "/topics/t/offsets?timestamp=1450").await;
+    let (_, o) = s.get("/topics/t/offsets?timestamp=1450").await;
     assert_eq!(o["partitions"][0]["offset"], 5);
-    let (_, o) = get(&s, "/topics/t/offsets?timestamp=99999").await;
+    let (_, o) = s.get("/topics/t/offsets?timestamp=99999").await;
     assert_eq!(o["partitions"][0]["offset"], Value::Null);
 
     // A consumer group positioned by time.
     let (status, body) = s.post("/groups/analytics/reset", json!({"topic": "t", "to": "timestamp", "value": 1700})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["offsets"][0]["offset"], 7);
-    let (_, g) = get(&s, "/groups/analytics").await;
+    let (_, g) = s.get("/groups/analytics").await;
     assert_eq!(g["offsets"][0]["lag"], 3);
     assert_eq!(g["offsets"][0]["logEndOffset"], 10);
     let (_, body) = s.post("/groups/analytics/reset", json!({"topic": "t", "to": "earliest"})).await;

@@ -44,7 +44,7 @@ impl WindowPlan {
                 let mut out = Vec::new();
                 let mut s = last;
                 // Like Kafka Streams, windows start at 0 or later.
-                while s > t - self.size_ms && s >= 0.min(t) {
+                while s > t - self.size_ms && (s >= 0 || t < 0) {
                     out.push((s, s + self.size_ms));
                     s -= self.advance_ms;
                 }
@@ -439,6 +439,7 @@ mod tests {
         let w = WindowPlan { kind: WindowType::Hopping, size_ms: 10, advance_ms: 5, grace_ms: 0, retention_ms: 10 };
         assert_eq!(w.windows_for(12), vec![(5, 15), (10, 20)]);
         assert_eq!(w.windows_for(10), vec![(5, 15), (10, 20)]);
+        assert_eq!(w.windows_for(3), vec![(0, 10)], "no window starts before 0");
         let t = WindowPlan { kind: WindowType::Tumbling, size_ms: 60, advance_ms: 60, grace_ms: 0, retention_ms: 60 };
         assert_eq!(t.windows_for(59), vec![(0, 60)]);
         assert_eq!(t.windows_for(-1), vec![(-60, 0)]);

@@ -152,6 +152,60 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = reqwest::get(format!("{}{path}", self.url)).await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Produces `records` (`{"key", "value", ...}`) to a topic through the REST API.
+    pub async fn produce(&self, topic: &str, records: Vec<Value>) {
+        for chunk in records.chunks(5000) {
+            let (status, body) = self.post(&format!("/topics/{topic}/records"), json!({"records": chunk})).await;
+            assert_eq!(status, 200, "produce to {topic} failed: {body}");
+        }
+    }
+
+    /// Every record of a topic, partition by partition, as `(partition, record)`; values
+    /// that are JSON text are parsed.
+    pub async fn read_topic(&self, topic: &str) -> Vec<(i64, Value)> {
+        let (status, t) = self.get(&format!("/topics/{topic}")).await;
+        assert_eq!(status, 200, "{t}");
+        let partitions = t["partitions"].as_array().expect("partitions").len() as i64;
+        let mut out = Vec::new();
+        for p in 0..partitions {
+            let mut offset = 0;
+            loop {
+                let (status, body) = self.get(&format!("/topics/{topic}/partitions/{p}/records?offset={offset}&limit=10000")).await;
+                assert_eq!(status, 200, "{body}");
+                let records = body["records"].as_array().expect("records").clone();
+                if records.is_empty() {
+                    break;
+                }
+                offset = body["nextOffset"].as_i64().expect("nextOffset");
+                for mut r in records {
+                    if let Some(v) = r["value"].as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()) {
+                        r["value"] = v;
+                    }
+                    out.push((p, r));
+                }
+            }
+        }
+        out
+    }
+
+    /// Polls `f` until it returns true (panics after 60 s).
+    pub async fn wait_until(&self, what: &str, mut f: impl AsyncFnMut(&TestServer) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !f(self).await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
