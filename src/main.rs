@@ -1,5 +1,8 @@
 //! The `eddy` command: server, shell and benchmarks.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,6 +87,25 @@ enum BenchCommand {
         #[arg(long)]
         read: bool,
     },
+    /// A COUNT/SUM GROUP BY aggregation over JSON records.
+    Agg {
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// Distinct users (keys of GROUP BY user_id).
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+        /// key (GROUP BY the source key), page (through a repartition topic) or window
+        /// (GROUP BY user_id in 1-minute tumbling windows).
+        #[arg(long, default_value = "key")]
+        shape: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the data directory afterwards (to time a restart against it).
+        #[arg(long)]
+        keep: bool,
+    },
     /// A filter/projection CREATE STREAM AS SELECT over JSON records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
@@ -149,6 +171,7 @@ fn main() -> ExitCode {
                         Err(e) => Err(e),
                     }
                 }
+                BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep }),
                 BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
             };
             match r {

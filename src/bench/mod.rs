@@ -4,14 +4,16 @@
 //!   flush policy.
 //! - `csas`: a filter/projection CREATE STREAM AS SELECT over JSON records already in the
 //!   log, timed from query start until every input record has been processed.
+//! - `agg`: a GROUP BY aggregation (optionally windowed or repartitioned) over JSON
+//!   records already in the log, timed the same way and checked against the table.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::engine::{Engine, EngineConfig, Session};
-use crate::exec::OffsetReset;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
+
+mod queries;
+pub use queries::{AggArgs, CsasArgs, agg, csas};
 
 pub struct AppendArgs {
     /// Concurrent writer threads sharing the partition (group commit under `always`).
@@ -25,7 +27,7 @@ pub struct AppendArgs {
     pub read: bool,
 }
 
-fn bench_dir(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+pub(crate) fn bench_dir(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
     match dir {
         Some(d) => {
             std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
@@ -121,74 +123,3 @@ fn read_back(part: &crate::log::PartitionLog, expected: u64) -> Result<(), Strin
     Ok(())
 }
 
-pub struct CsasArgs {
-    pub records: u64,
-    pub partitions: i32,
-    pub dir: Option<PathBuf>,
-}
-
-/// Loads JSON pageviews into the log, then times a filter/projection CSAS over them.
-pub fn csas(a: CsasArgs) -> Result<(), String> {
-    let (dir, _guard) = bench_dir(&a.dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let log = Arc::new(Log::open(&dir, TopicConfig { flush: FlushPolicy::Never, ..TopicConfig::default() }).map_err(|e| e.to_string())?);
-    let state = Arc::new(crate::state::StateDb::open(&dir.join("state")).map_err(|e| e.to_string())?);
-    let engine = Engine::open(log.clone(), state, rt.handle().clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() })
-        .map_err(|e| e.to_string())?;
-    let mut session = Session::default();
-    engine
-        .execute(
-            &format!("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', partitions={}, flush='never');", a.partitions),
-            &mut session,
-        )
-        .map_err(|e| e.to_string())?;
-    let topic = log.topic("pageviews").map_err(|e| e.to_string())?;
-    let load = Instant::now();
-    let pages = ["home", "cart", "search", "checkout", "docs"];
-    let per_batch = 1000u64;
-    let mut i = 0u64;
-    while i < a.records {
-        let p = (i / per_batch) as i32 % a.partitions;
-        let mut b = BatchBuilder::default();
-        for j in i..(i + per_batch).min(a.records) {
-            let key = format!("u{}", j % 10_000);
-            let value = format!(r#"{{"PAGE":"{}","DWELL_MS":{}}}"#, pages[(j % 5) as usize], j % 3000);
-            b.push(j as i64, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
-        }
-        topic.partition(p).map_err(|e| e.to_string())?.append(b.finish()).map_err(|e| e.to_string())?;
-        i += per_batch;
-    }
-    let load_secs = load.elapsed().as_secs_f64();
-    let start = Instant::now();
-    engine
-        .execute(
-            "CREATE STREAM long_views WITH (flush='never') AS SELECT user_id, UCASE(page) AS page, dwell_ms / 1000.0 AS dwell_s FROM pageviews WHERE dwell_ms > 1000;",
-            &mut session,
-        )
-        .map_err(|e| e.to_string())?;
-    let id = engine.catalog().queries().first().map(|q| q.id.clone()).ok_or("query did not start")?;
-    let stats = engine.runtime().stats(&id).ok_or("no stats")?;
-    loop {
-        let done = stats.records_in.load(std::sync::atomic::Ordering::Relaxed);
-        if done >= a.records {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(3600) {
-            return Err(format!("timed out after processing {done} records"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let out = stats.records_out.load(std::sync::atomic::Ordering::Relaxed);
-    println!(
-        "csas: {} JSON records in {} partitions (loaded in {:.2}s): filter+projection processed in {:.2}s = {:.0} records/s; {} rows written",
-        a.records,
-        a.partitions,
-        load_secs,
-        secs,
-        a.records as f64 / secs,
-        out
-    );
-    engine.shutdown();
-    Ok(())
-}

@@ -111,3 +111,17 @@ impl Engine {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keys_become_literals_of_their_type() {
+        assert_eq!(literal_of(&serde_json::json!("u1")), Some(Literal::String("u1".into())));
+        assert_eq!(literal_of(&serde_json::json!(42)), Some(Literal::Integer(42)));
+        assert_eq!(literal_of(&serde_json::json!(1.5)), Some(Literal::Decimal("1.5".into())));
+        assert_eq!(literal_of(&serde_json::json!(null)), Some(Literal::Null));
+        assert_eq!(literal_of(&serde_json::json!([1])), None);
+    }
+}

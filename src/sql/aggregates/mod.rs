@@ -198,7 +198,14 @@ impl std::fmt::Debug for AggState {
 
 impl AggState {
     fn inputs(&self, args: &[ArrayRef], rows: usize) -> Vec<ArrayRef> {
-        if self.star || args.is_empty() { vec![new_null_array(&DataType::Int64, rows)] } else { args.to_vec() }
+        if !(self.star || args.is_empty()) {
+            return args.to_vec();
+        }
+        // COUNT(*) counts rows of a placeholder column; one-row updates share one.
+        thread_local! {
+            static ONE_NULL: ArrayRef = new_null_array(&DataType::Int64, 1);
+        }
+        if rows == 1 { vec![ONE_NULL.with(|a| a.clone())] } else { vec![new_null_array(&DataType::Int64, rows)] }
     }
 
     /// Adds `rows` rows (the argument arrays hold exactly those rows).
