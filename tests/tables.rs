@@ -36,12 +36,9 @@ async fn source_table_upserts_tombstones_and_pull_query_access_paths() {
     )
     .await;
     s.ksql_ok("INSERT INTO users (id, name, age) VALUES ('d', 'Dee', 22);").await;
-    let rows = s.wait_rows("SELECT * FROM users;", 4).await;
-    assert_eq!(
-        rows,
-        vec![json!(["a", "Ann2", 31]), json!(["c", "Cy", 50]), json!(["d", "Dee", 22]), json!(["e", "Eve", 25])].into_iter().map(|v| v.as_array().unwrap().clone()).collect::<Vec<_>>(),
-        "the latest value per key wins and the tombstone deleted b"
-    );
+    // The latest value per key wins and the tombstone deleted b.
+    let expected: Vec<Vec<Value>> = vec![vec![json!("a"), json!("Ann2"), json!(31)], vec![json!("c"), json!("Cy"), json!(50)], vec![json!("d"), json!("Dee"), json!(22)], vec![json!("e"), json!("Eve"), json!(25)]];
+    s.wait_until("the table holds the latest row per key", async |s| s.rows("SELECT * FROM users;").await == expected).await;
 
     // Key lookups.
     assert_eq!(s.rows("SELECT * FROM users WHERE id = 'a';").await, vec![vec![json!("a"), json!("Ann2"), json!(31)]]);
@@ -80,7 +77,7 @@ async fn source_table_upserts_tombstones_and_pull_query_access_paths() {
 
     // A later tombstone deletes a key that was already materialized.
     s.produce("users", vec![json!({"key": "a", "value": null})]).await;
-    s.wait_rows("SELECT * FROM users;", 3).await;
+    s.wait_until("the tombstone deletes a", async |s| s.rows("SELECT * FROM users;").await.len() == 3).await;
     let (status, body) = s.post("/features/users", json!({"keys": ["a", "c"]})).await;
     assert_eq!(status, 200);
     assert_eq!(body["results"][0], json!({"key": "a", "missing": true}));
@@ -299,6 +296,12 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     assert_eq!(s.rows("SELECT page FROM per_minute WHERE WINDOWSTART = 0 ORDER BY n DESC;").await, vec![vec![json!("home")], vec![json!("about")]]);
 
     // EMIT FINAL: one row per closed window and nothing for the open one.
+    s.wait_until("both closed windows are emitted", async |s| s.read_topic("PER_MINUTE_FINAL").await.len() >= 2).await;
+    s.wait_until("the other queries caught up", async |s| {
+        let rows = s.rows("SELECT n FROM sessions;").await.iter().chain(s.rows("SELECT n FROM hopping WHERE WINDOWSTART = 90000;").await.iter()).map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>();
+        rows == 7 + 1
+    })
+    .await;
     let fin = s.read_topic("PER_MINUTE_FINAL").await;
     let mut finals: Vec<i64> = fin.iter().map(|(_, r)| r["value"]["N"].as_i64().unwrap()).collect();
     finals.sort_unstable();
