@@ -102,7 +102,9 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
                                     if stats.records_removed > 0 {
                                         tracing::debug!(topic = t.name(), partition = p.id(), removed = stats.records_removed, "compacted");
                                     }
-                                    compacted.insert(key, (p.segment_count().saturating_sub(1), Instant::now()));
+                                    // The count seen before compacting: a segment sealed while
+                                    // this pass ran makes the next pass due.
+                                    compacted.insert(key, (sealed, Instant::now()));
                                 }
                                 Err(e) => tracing::error!(topic = t.name(), partition = p.id(), "compaction failed: {e}"),
                             }
