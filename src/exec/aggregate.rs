@@ -24,13 +24,13 @@ use super::expr::{evaluate, filter_project};
 use super::sink::{TopicSink, WindowKeys};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
-use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use super::task::{PartitionTask, StepOutcome, read_input};
 use super::ExecError;
 use crate::catalog::WindowType;
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
 use crate::log::batch::{self, BatchHeader, RecordIter};
-use crate::log::{Log, LogError, PartitionLog};
+use crate::log::{Log, PartitionLog};
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::sql::aggregates::AggState;
 use crate::state::{StateBatch, StateDb, keys, rows};
@@ -683,12 +683,6 @@ impl PartitionTask for AggregateTask {
     fn position(&self) -> i64 {
         self.position
     }
-    fn stop_at(&self) -> Option<i64> {
-        None
-    }
-    fn client(&self) -> Option<&ClientOutput> {
-        None
-    }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
     }
@@ -698,17 +692,9 @@ impl PartitionTask for AggregateTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let data = match self.partition.read(self.position, 1 << 20) {
-            Ok(d) => d,
-            Err(LogError::OffsetOutOfRange { start, .. }) if self.position < start => {
-                self.position = start;
-                return Ok(StepOutcome::Progress);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if data.is_empty() {
+        let Some(data) = read_input(&self.partition, &mut self.position)? else {
             return Ok(StepOutcome::Progress);
-        }
+        };
         let (pre, next, records, mut errors) = self.read_input(&data)?;
         if matches!(self.input, AggInput::Direct(_)) {
             // With a repartition stage, that stage counts the input.

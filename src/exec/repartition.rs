@@ -16,14 +16,14 @@ use super::expr::{evaluate, filter_project};
 use super::sink::{IdempotentWriter, OutRecord};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
-use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use super::task::{PartitionTask, StepOutcome, read_input};
 use super::ExecError;
 use crate::catalog::types::ColumnKind;
 use crate::catalog::SourceKind;
 use crate::format::json::JsonEncoder;
 use crate::format::RowEncoder;
 use crate::log::murmur2::partition_for_key;
-use crate::log::{Log, LogError, PartitionLog};
+use crate::log::{Log, PartitionLog};
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::state::{StateBatch, StateDb, keys};
 
@@ -92,28 +92,14 @@ impl PartitionTask for RepartitionTask {
     fn position(&self) -> i64 {
         self.position
     }
-    fn stop_at(&self) -> Option<i64> {
-        None
-    }
-    fn client(&self) -> Option<&ClientOutput> {
-        None
-    }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let data = match self.partition.read(self.position, 1 << 20) {
-            Ok(d) => d,
-            Err(LogError::OffsetOutOfRange { start, .. }) if self.position < start => {
-                self.position = start;
-                return Ok(StepOutcome::Progress);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if data.is_empty() {
+        let Some(data) = read_input(&self.partition, &mut self.position)? else {
             return Ok(StepOutcome::Progress);
-        }
+        };
         let pid = self.partition.id();
         let decoded = self.decoder.decode(&data, self.position);
         self.stats.record_input(decoded.records);

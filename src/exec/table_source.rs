@@ -11,12 +11,12 @@ use arrow::datatypes::{Field, Fields};
 use super::checkpoint::{self, TaskCheckpoint};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
-use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use super::task::{PartitionTask, StepOutcome, read_input};
 use super::ExecError;
 use crate::catalog::DataSource;
 use crate::format::json::JsonEncoder;
 use crate::format::RowEncoder;
-use crate::log::{Log, LogError, PartitionLog};
+use crate::log::{Log, PartitionLog};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
 /// Encodes rows as JSON objects of the given columns (for materialized rows).
@@ -70,28 +70,14 @@ impl PartitionTask for TableSourceTask {
     fn position(&self) -> i64 {
         self.position
     }
-    fn stop_at(&self) -> Option<i64> {
-        None
-    }
-    fn client(&self) -> Option<&ClientOutput> {
-        None
-    }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let data = match self.partition.read(self.position, 1 << 20) {
-            Ok(d) => d,
-            Err(LogError::OffsetOutOfRange { start, .. }) if self.position < start => {
-                self.position = start;
-                return Ok(StepOutcome::Progress);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if data.is_empty() {
+        let Some(data) = read_input(&self.partition, &mut self.position)? else {
             return Ok(StepOutcome::Progress);
-        }
+        };
         let decoded = self.decoder.decode(&data, self.position);
         self.stats.record_input(decoded.records);
         self.stats.record_errors(&self.name, self.partition.topic(), &decoded.errors);

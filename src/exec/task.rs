@@ -153,12 +153,34 @@ pub fn load_checkpoint(log: &Log, query_id: &str, topic: &str, partition: i32) -
 }
 
 /// What `drive` needs of a task.
+/// Reads the next chunk of a persistent task's input from `position`. `None` when there is
+/// nothing new, or when the records at `position` were deleted by retention: the position
+/// then moves to the log start.
+pub(super) fn read_input(partition: &PartitionLog, position: &mut i64) -> Result<Option<Vec<u8>>, ExecError> {
+    match partition.read(*position, READ_BYTES) {
+        Ok(d) if d.is_empty() => Ok(None),
+        Ok(d) => Ok(Some(d)),
+        Err(LogError::OffsetOutOfRange { start, .. }) if *position < start => {
+            tracing::warn!(topic = partition.topic(), partition = partition.id(), from = *position, to = start, "records before the log start were deleted; continuing from the log start");
+            *position = start;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub trait PartitionTask: Send + 'static {
     fn name(&self) -> &str;
     fn partition(&self) -> &Arc<PartitionLog>;
     fn position(&self) -> i64;
-    fn stop_at(&self) -> Option<i64>;
-    fn client(&self) -> Option<&ClientOutput>;
+    /// Where a bounded task (a pull query over a stream) stops.
+    fn stop_at(&self) -> Option<i64> {
+        None
+    }
+    /// The client a transient task feeds.
+    fn client(&self) -> Option<&ClientOutput> {
+        None
+    }
     fn stats(&self) -> &Arc<QueryStats>;
     /// Reads and processes the next chunk. Blocking.
     fn step(&mut self) -> Result<StepOutcome, ExecError>;
