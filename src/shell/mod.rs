@@ -191,7 +191,13 @@ impl Shell {
                 }
             };
             match ev {
-                None => break,
+                None => {
+                    // A pull query ends without a final message: close its table.
+                    if !widths.is_empty() && !self.json_output {
+                        self.out(&render::boxed_rule(&widths));
+                    }
+                    break;
+                }
                 Some(QueryEvent::Header { schema, .. }) => {
                     let names = render::schema_names(&schema);
                     widths = render::stream_widths(&names);
@@ -216,6 +222,8 @@ impl Shell {
                         self.out(&rule);
                     }
                     self.out(&m);
+                    // The table is closed; nothing more follows.
+                    widths.clear();
                 }
                 Some(QueryEvent::Error(m)) => {
                     self.err(&m);
