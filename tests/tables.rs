@@ -84,6 +84,47 @@ async fn source_table_upserts_tombstones_and_pull_query_access_paths() {
     assert_eq!(body["results"][1]["row"], json!({"ID": "c", "NAME": "Cy", "AGE": 50}));
 }
 
+/// Pull queries that differ only in their key literals reuse one plan; every answer must
+/// still be the one a fresh plan gives, and a catalog change must not serve an old plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_queries_with_other_key_literals_answer_like_fresh_plans() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE kv (id VARCHAR PRIMARY KEY, n BIGINT) WITH (kafka_topic='kv', value_format='JSON', partitions=2);").await;
+    let mut records: Vec<Value> = (0..40).map(|i| json!({"key": format!("k{i}"), "value": {"n": i}})).collect();
+    records.push(json!({"key": "it's", "value": {"n": 100}}));
+    s.produce("kv", records).await;
+    s.wait_until("all keys are materialized", async |s| s.rows("SELECT * FROM kv;").await.len() == 41).await;
+
+    for i in (0..40).rev() {
+        assert_eq!(s.rows(&format!("SELECT * FROM kv WHERE id = 'k{i}';")).await, vec![vec![json!(format!("k{i}")), json!(i)]]);
+        // The same shape with a different layout of whitespace and a value filter.
+        assert_eq!(s.rows(&format!("SELECT n FROM kv\n WHERE id = 'k{i}' AND n >= 20;")).await.len(), usize::from(i >= 20), "k{i}");
+    }
+    assert_eq!(s.rows("SELECT n FROM kv WHERE id = 'it''s';").await, vec![vec![json!(100)]]);
+    assert_eq!(s.rows("SELECT n FROM kv WHERE id = 'nope';").await, Vec::<Vec<Value>>::new());
+    // IN lists of other lengths and values, duplicates included.
+    assert_eq!(s.rows("SELECT n FROM kv WHERE id IN ('k1', 'k2');").await.len(), 2);
+    let mut got: Vec<i64> = s.rows("SELECT n FROM kv WHERE id IN ('k5', 'k9');").await.iter().map(|r| r[0].as_i64().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, vec![5, 9]);
+    assert_eq!(s.rows("SELECT n FROM kv WHERE id IN ('k3', 'k4', 'k6');").await.len(), 3);
+    // A different non-key literal is a different plan.
+    assert_eq!(s.rows("SELECT n FROM kv WHERE id = 'k30' AND n >= 31;").await, Vec::<Vec<Value>>::new());
+    // A key of the wrong type after good ones: still the planner's positioned 400.
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT * FROM kv WHERE id = 5;"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("key column ID"), "{body}");
+
+    // Recreated with other columns: the same statement shape must use the new table.
+    s.ksql_ok("DROP TABLE kv DELETE TOPIC;").await;
+    s.ksql_ok("CREATE TABLE kv (id VARCHAR PRIMARY KEY, label VARCHAR, n BIGINT) WITH (kafka_topic='kv2', value_format='JSON', partitions=1);").await;
+    s.produce("kv2", vec![json!({"key": "k7", "value": {"label": "seven", "n": 7}})]).await;
+    s.wait_until("the new table has its row", async |s| !s.rows("SELECT * FROM kv WHERE id = 'k7';").await.is_empty()).await;
+    assert_eq!(s.rows("SELECT * FROM kv WHERE id = 'k7';").await, vec![vec![json!("k7"), json!("seven"), json!(7)]]);
+    let q = s.query("SELECT * FROM kv WHERE id = 'k8';").await;
+    assert_eq!(q[0]["header"]["schema"], "`ID` STRING KEY, `LABEL` STRING, `N` BIGINT");
+}
+
 /// Test data for aggregations: 60 page views over 4 users and 3 pages.
 fn views() -> Vec<(String, String, Option<String>, i64, f64)> {
     (0..60)

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::bench_dir;
-use crate::engine::{Engine, EngineConfig, Session};
+use crate::engine::{Engine, EngineConfig, QueryOutput, Session};
 use crate::exec::OffsetReset;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
@@ -156,15 +156,14 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
     }
     let secs = start.elapsed().as_secs_f64();
     // Check: the counts in the table add up to the input.
-    let pq = engine.query("SELECT n FROM stats;", &Session::default()).map_err(|e| e.to_string())?;
-    let mut rx = pq.rx;
+    let QueryOutput::Pull(pulled) = engine.query("SELECT n FROM stats;", &Session::default()).map_err(|e| e.to_string())? else {
+        return Err("a pull query on the table did not return its rows".into());
+    };
     let mut counted: i64 = 0;
     let mut rows = 0u64;
-    while let Ok(batch) = rx.try_recv() {
-        for r in batch {
-            rows += 1;
-            counted += r.trim_matches(|c| c == '[' || c == ']').parse::<i64>().unwrap_or(0);
-        }
+    for r in &pulled.rows {
+        rows += 1;
+        counted += r.trim_matches(|c| c == '[' || c == ']').parse::<i64>().unwrap_or(0);
     }
     println!(
         "agg ({}): {} JSON records, {} users, {} partitions (loaded in {load_secs:.2}s): aggregated in {secs:.2}s = {:.0} records/s; table has {rows} rows counting {counted} records",

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{Engine, EngineError};
 use crate::catalog::SourceKind;
 use crate::catalog::types::ColumnKind;
+use crate::exec::pull::ReadMode;
 use crate::sql::ast::{Literal, Pos};
 use crate::sql::pull::key_value;
 use crate::state::keys::encode_value;
@@ -37,8 +38,10 @@ impl Engine {
     /// Looks up `keys` in `table`; returns the response body
     /// `{"table": ..., "results": [{"key", "row", "rowtime", "updatedAt"} | {"key", "missing": true}]}`.
     /// A table with one key column takes scalar keys; a table with several takes objects
-    /// `{"COL": value}` or arrays in key-column order. Blocking (RocksDB reads).
-    pub fn feature_lookup(&self, table: &str, keys: &[Value]) -> Result<String, EngineError> {
+    /// `{"COL": value}` or arrays in key-column order. Blocks unless `mode` is memory-only,
+    /// in which case `None` means some row is not in memory (ask again with
+    /// [`ReadMode::Any`] on a blocking thread).
+    pub fn feature_lookup(&self, table: &str, keys: &[Value], mode: ReadMode) -> Result<Option<String>, EngineError> {
         // Like an unquoted SQL name, the path is case-insensitive unless it matches exactly.
         let source = self
             .catalog
@@ -87,7 +90,15 @@ impl Engine {
             encoded.push(key);
         }
         let family = source.state_family();
-        let found = if self.runtime.state().has_family(&family) { self.runtime.state().multi_get(&family, &encoded)? } else { vec![None; encoded.len()] };
+        let state = self.runtime.state();
+        let found = match (state.has_family(&family), mode) {
+            (false, _) => vec![None; encoded.len()],
+            (true, ReadMode::Any) => state.multi_get(&family, &encoded)?,
+            (true, ReadMode::MemoryOnly) => match state.multi_get_in_memory(&family, &encoded)? {
+                Some(found) => found,
+                None => return Ok(None),
+            },
+        };
         let mut out = String::with_capacity(64 + found.iter().map(|f| f.as_ref().map_or(32, |v| v.len() + 64)).sum::<usize>());
         out.push_str("{\"table\":");
         out.push_str(&Value::String(source.name.clone()).to_string());
@@ -108,7 +119,7 @@ impl Engine {
             }
         }
         out.push_str("]}");
-        Ok(out)
+        Ok(Some(out))
     }
 }
 

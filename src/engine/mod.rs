@@ -24,7 +24,9 @@ use crate::exec::{ExecError, OffsetReset, Runtime};
 use crate::log::{Log, LogError};
 use crate::sql::ast::{ParsedStatement, Statement};
 use crate::sql::planner::{Purpose, plan_select};
-use crate::sql::pull::{PullPlan, plan_pull};
+use crate::exec::pull::{PullRows, ReadMode};
+use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
+use crate::sql::pull_template::{PullPlanCache, PullTemplate, SqlShape};
 use crate::sql::{SqlError, parser};
 
 /// Engine settings (server defaults).
@@ -129,15 +131,23 @@ pub struct Engine {
     config: EngineConfig,
     /// Serializes catalog changes so the command topic order is the apply order.
     ddl: Mutex<()>,
-    /// Compiled pull-query plans by SQL text; emptied whenever the catalog changes.
-    pull_plans: Mutex<std::collections::HashMap<String, Arc<PullPlan>>>,
+    /// Compiled pull-query plans by statement shape; emptied whenever the catalog changes.
+    pull_plans: PullPlanCache,
 }
 
-/// Pull-query plans kept at most; the cache is emptied when full.
-const PULL_PLAN_CACHE: usize = 1024;
+/// What a SELECT or PRINT returns.
+pub enum QueryOutput {
+    /// A pull query on a table: every row, already read.
+    Pull(PullRows),
+    /// A query whose rows arrive over time (push queries, pull queries on streams, PRINT).
+    Push(PushQuery),
+}
 
 /// Replaces `${name}` with session variables.
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, EngineError> {
+    if !text.contains("${") {
+        return Ok(text.to_string());
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("${") {
@@ -173,7 +183,7 @@ impl Engine {
             config,
             log,
             ddl: Mutex::new(()),
-            pull_plans: Mutex::new(std::collections::HashMap::new()),
+            pull_plans: PullPlanCache::default(),
         };
         engine.replay()?;
         Ok(engine)
@@ -324,7 +334,7 @@ impl Engine {
         let properties = session.properties.clone();
         self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
         let entity = self.commit_change(change, p, seq);
-        self.pull_plans.lock().clear();
+        self.pull_plans.clear();
         let entity = entity?;
         if let Some(id) = &query_id {
             if let Some(q) = self.catalog.query(id) {
@@ -334,14 +344,15 @@ impl Engine {
         Ok(entity)
     }
 
-    /// Runs one SELECT or PRINT for /query.
-    pub fn query(&self, sql: &str, session: &Session) -> Result<PushQuery, EngineError> {
+    /// Runs one SELECT or PRINT for /query. Blocking (RocksDB reads).
+    pub fn query(&self, sql: &str, session: &Session) -> Result<QueryOutput, EngineError> {
         let sql = substitute(sql, &session.variables)?;
-        // Repeated pull queries skip parsing and planning.
-        let cached = self.pull_plans.lock().get(&sql).cloned();
-        if let Some(plan) = cached {
-            return self.pull_table(&plan);
+        // A pull query like one planned before (other key literals) skips parsing and planning.
+        let shape = SqlShape::scan(&sql);
+        if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
+            return self.pull_table(&plan, &access, ReadMode::Any).map(|rows| QueryOutput::Pull(rows.expect("ReadMode::Any always reads")));
         }
+        let generation = self.pull_plans.generation();
         let mut parsed = parser::parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
@@ -351,19 +362,35 @@ impl Engine {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
                 if pull && self.is_table_query(q) {
-                    return self.pull_plan(&sql, q).and_then(|plan| self.pull_table(&plan)).map_err(|e| e.for_statement(&p.text, &[]));
+                    let plan = Arc::new(plan_pull(q, &self.catalog).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?);
+                    if let Some(shape) = &shape {
+                        self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
+                    }
+                    let rows = self.pull_table(&plan, &plan.access, ReadMode::Any)?.expect("ReadMode::Any always reads");
+                    return Ok(QueryOutput::Pull(rows));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose)?;
-                self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map_err(EngineError::from)
+                self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {
                 let t = self.log.get_topic(&topic.value).ok_or_else(|| stmt_err(format!("Could not find topic '{}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.", topic.value)))?;
-                Ok(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit))
+                Ok(QueryOutput::Push(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit)))
             }
             _ => Err(EngineError::BadRequest("/query accepts only SELECT and PRINT statements; send other statements to /ksql".into())),
         };
         r.map_err(|e| e.for_statement(&p.text, &[]))
+    }
+
+    /// Answers a pull query without blocking when a cached plan applies and every row it
+    /// reads is in memory; `None` otherwise (then run [`Engine::query`] on a blocking thread).
+    pub fn try_pull_in_memory(&self, sql: &str) -> Option<Result<PullRows, EngineError>> {
+        if sql.contains("${") {
+            return None;
+        }
+        let shape = SqlShape::scan(sql)?;
+        let (plan, access) = self.pull_plans.lookup(&shape)?;
+        self.pull_table(&plan, &access, ReadMode::MemoryOnly).transpose()
     }
 
     /// Whether a SELECT reads a table (one FROM source that is a table).
@@ -376,26 +403,11 @@ impl Engine {
         }
     }
 
-    /// The (cached) plan of a pull query on a table.
-    pub fn pull_plan(&self, sql: &str, q: &crate::sql::ast::Query) -> Result<Arc<PullPlan>, EngineError> {
-        if let Some(p) = self.pull_plans.lock().get(sql) {
-            return Ok(p.clone());
-        }
-        let plan = Arc::new(plan_pull(q, &self.catalog)?);
-        let mut cache = self.pull_plans.lock();
-        if cache.len() >= PULL_PLAN_CACHE {
-            cache.clear();
-        }
-        cache.insert(sql.to_string(), plan.clone());
-        Ok(plan)
-    }
-
-    /// Runs a pull query on a table to completion. Blocking (RocksDB reads).
-    fn pull_table(&self, plan: &PullPlan) -> Result<PushQuery, EngineError> {
-        let rows = crate::exec::pull::execute(self.runtime.state(), plan)?;
-        let names = plan.columns.iter().map(|c| c.name.clone()).collect();
-        let types = plan.columns.iter().map(|c| c.expr.ty.to_string()).collect();
-        Ok(PushQuery::completed(crate::exec::transient_id(&plan.table.name), plan.header_schema(), names, types, rows))
+    /// Runs a pull query on a table to completion; `None` when `mode` is memory-only and a
+    /// disk read would be needed. Blocks unless memory-only.
+    fn pull_table(&self, plan: &Arc<PullPlan>, access: &PullAccess, mode: ReadMode) -> Result<Option<PullRows>, EngineError> {
+        let Some(rows) = crate::exec::pull::execute(self.runtime.state(), plan, access, mode)? else { return Ok(None) };
+        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows }))
     }
 
     /// Stops a transient query by id.
@@ -403,9 +415,13 @@ impl Engine {
         self.runtime.close_transient(id)
     }
 
-    /// Stops all queries (server shutdown). Blocking.
+    /// Stops all queries (server shutdown) and flushes state, so the next start opens
+    /// without replaying RocksDB's write-ahead log. Blocking.
     pub fn shutdown(&self) {
         self.runtime.shutdown();
+        if let Err(e) = self.runtime.state().flush() {
+            tracing::error!("flushing state on shutdown failed: {e}");
+        }
     }
 }
 

@@ -12,18 +12,43 @@ use arrow::datatypes::{Field, Fields};
 use super::expr::{evaluate, filter_project};
 use super::ExecError;
 use crate::format::RowDecoder;
+use crate::format::json_values::object_values_array;
 use crate::format::json::JsonDecoder;
 use crate::sql::pull::{PullAccess, PullPlan};
 use crate::state::keys::{self, encode_value};
 use crate::state::{StateDb, rows};
 
-/// Rows (as stored) that the access path finds, within the window bounds.
-fn fetch(state: &StateDb, plan: &PullPlan, stop_after: Option<usize>) -> Result<Vec<(Vec<u8>, i64)>, ExecError> {
+/// The complete result of a pull query on a table.
+#[derive(Debug)]
+pub struct PullRows {
+    pub id: String,
+    /// The plan that produced the rows (its header describes them).
+    pub plan: Arc<PullPlan>,
+    /// Each row as a JSON array.
+    pub rows: Vec<String>,
+}
+
+/// Where a pull query may read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Memory or disk (callers run on a blocking thread).
+    Any,
+    /// Memtables and the block cache only, so the read never waits for the disk and may
+    /// run on an async executor thread; only key lookups on unwindowed tables qualify.
+    MemoryOnly,
+}
+
+/// Rows (as stored) that the access path finds, within the window bounds; `None` when
+/// `mode` is [`ReadMode::MemoryOnly`] and the rows are not all in memory.
+fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, stop_after: Option<usize>) -> Result<Option<Vec<(Vec<u8>, i64)>>, ExecError> {
     let family = plan.table.state_family();
     if !state.has_family(&family) {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let windowed = plan.table.window.is_some();
+    if mode == ReadMode::MemoryOnly && (windowed || !matches!(access, PullAccess::KeyLookup(_))) {
+        return Ok(None);
+    }
     let mut out: Vec<(Vec<u8>, i64)> = Vec::new();
     let full = |out: &Vec<(Vec<u8>, i64)>| stop_after.is_some_and(|n| out.len() >= n);
     let accept = |k: &[u8], v: &[u8], out: &mut Vec<(Vec<u8>, i64)>| -> bool {
@@ -38,7 +63,7 @@ fn fetch(state: &StateDb, plan: &PullPlan, stop_after: Option<usize>) -> Result<
         }
         !full(out)
     };
-    match &plan.access {
+    match access {
         PullAccess::KeyLookup(key_values) => {
             let encoded: Vec<Vec<u8>> = key_values
                 .iter()
@@ -56,7 +81,14 @@ fn fetch(state: &StateDb, plan: &PullPlan, stop_after: Option<usize>) -> Result<
                     state.scan(&family, Some(&k), to.as_deref(), |kk, v| kk.len() == k.len() + 16 && accept(kk, v, &mut out) || kk.len() != k.len() + 16)?;
                 }
             } else {
-                for v in state.multi_get(&family, &encoded)?.into_iter().flatten() {
+                let found = match mode {
+                    ReadMode::Any => state.multi_get(&family, &encoded)?,
+                    ReadMode::MemoryOnly => match state.multi_get_in_memory(&family, &encoded)? {
+                        Some(found) => found,
+                        None => return Ok(None),
+                    },
+                };
+                for v in found.into_iter().flatten() {
                     if let Ok(r) = rows::decode(&v) {
                         out.push((r.json.to_vec(), r.rowtime));
                     }
@@ -78,26 +110,28 @@ fn fetch(state: &StateDb, plan: &PullPlan, stop_after: Option<usize>) -> Result<
         }
         PullAccess::Scan => state.scan(&family, None, None, |k, v| accept(k, v, &mut out))?,
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
-/// Runs a pull query; returns each row as a JSON array. Blocking.
-pub fn execute(state: &StateDb, plan: &PullPlan) -> Result<Vec<String>, ExecError> {
+/// Runs a pull query reading rows by `access` (the plan's own, or a cached plan's bound
+/// to other keys); returns each row as a JSON array, or `None` when `mode` is
+/// [`ReadMode::MemoryOnly`] and a disk read would be needed. Blocks unless MemoryOnly.
+pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode) -> Result<Option<Vec<String>>, ExecError> {
     let limit = plan.limit.map(|l| l as usize);
     if plan.passthrough {
-        let found = fetch(state, plan, limit)?;
+        let Some(found) = fetch(state, plan, access, mode, limit)? else { return Ok(None) };
         let mut out = Vec::with_capacity(found.len());
         for (json, _) in found {
-            let obj: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&json).map_err(|e| ExecError::Internal(format!("stored row is not JSON: {e}")))?;
-            out.push(serde_json::Value::Array(obj.into_iter().map(|(_, v)| v).collect()).to_string());
+            let row = object_values_array(&json)
+                .ok_or_else(|| ExecError::Internal(format!("stored row is not a JSON object: {}", String::from_utf8_lossy(&json))))?;
+            out.push(row);
         }
-        return Ok(out);
+        return Ok(Some(out));
     }
     let early = if plan.filter.is_none() && plan.order_by.is_empty() { limit } else { None };
-    let found = fetch(state, plan, early)?;
+    let Some(found) = fetch(state, plan, access, mode, early)? else { return Ok(None) };
     if found.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let stored = plan.stored_columns();
     let fields: Fields = plan.row_schema.fields().iter().take(stored).map(|f| Arc::new(Field::new(f.name(), f.data_type().clone(), true))).collect::<Vec<_>>().into();
@@ -132,5 +166,5 @@ pub fn execute(state: &StateDb, plan: &PullPlan) -> Result<Vec<String>, ExecErro
             n = l;
         }
     }
-    Ok(crate::format::json::encode_json_arrays(&out_cols, n)?)
+    Ok(Some(crate::format::json::encode_json_arrays(&out_cols, n)?))
 }

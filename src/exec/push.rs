@@ -93,16 +93,3 @@ pub struct PushQuery {
     pub is_print: bool,
 }
 
-impl PushQuery {
-    /// A finished query whose rows are all known (pull queries on tables).
-    pub fn completed(id: String, header_schema: String, column_names: Vec<String>, column_types: Vec<String>, rows: Vec<String>) -> PushQuery {
-        let (tx, rx) = mpsc::channel(1);
-        if !rows.is_empty() {
-            // The channel is new and has room for this one message.
-            let _ = tx.try_send(rows);
-        }
-        let (shared, _) = PushShared::new();
-        shared.done();
-        PushQuery { id, header_schema, column_names, column_types, rx, shared: std::sync::Arc::new(shared), is_print: false }
-    }
-}

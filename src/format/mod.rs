@@ -6,6 +6,7 @@
 
 pub mod delimited;
 pub mod json;
+pub mod json_values;
 pub mod kafka;
 pub mod timestamps;
 

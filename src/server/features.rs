@@ -9,22 +9,32 @@ use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::engine::MAX_FEATURE_KEYS;
+use crate::exec::pull::ReadMode;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
 pub async fn lookup(State(state): State<AppState>, Path(table): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    let body: Value = serde_json::from_slice(&body)
+    let mut body: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON ({e}); send {{\"keys\": [\"k1\", \"k2\"]}}")))?;
-    let keys = match body.get("keys") {
-        Some(Value::Array(keys)) => keys.clone(),
+    let keys = match body.get_mut("keys").map(Value::take) {
+        Some(Value::Array(keys)) => keys,
         Some(_) => return Err(ApiError::bad_request("'keys' must be an array of keys, e.g. {\"keys\": [\"u1\", \"u2\"]}")),
         None => return Err(ApiError::bad_request("the request has no 'keys' field; send {\"keys\": [\"u1\", \"u2\"]}")),
     };
     if keys.len() > MAX_FEATURE_KEYS {
         return Err(ApiError::bad_request(format!("{} keys requested; send at most {MAX_FEATURE_KEYS} per request", keys.len())));
     }
-    let engine = state.engine.clone();
-    let out = tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+    // Rows in memory are answered on this thread; otherwise the read moves to a blocking one.
+    let out = match state.engine.feature_lookup(&table, &keys, ReadMode::MemoryOnly)? {
+        Some(out) => out,
+        None => {
+            let engine = state.engine.clone();
+            tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys, ReadMode::Any))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))??
+                .ok_or_else(|| ApiError::internal("a feature lookup that may read the disk returned no answer"))?
+        }
+    };
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 

@@ -12,6 +12,8 @@ use serde_json::json;
 
 use super::routes::{parse_body, session_from, string_field};
 use super::{ApiError, AppState};
+use crate::engine::QueryOutput;
+use crate::exec::pull::PullRows;
 use crate::exec::push::{Final, PushQuery};
 
 /// Response framings.
@@ -35,6 +37,62 @@ fn chunk(s: String) -> Result<Bytes, Infallible> {
     Ok(Bytes::from(s))
 }
 
+/// The opening of a response: the header / metadata.
+fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String], types: &[String]) -> String {
+    match framing {
+        Framing::QueryJson => format!("[{}", json!({"header": {"queryId": id, "schema": header_schema}})),
+        Framing::Delimited => format!("{}\n", json!({"queryId": id, "columnNames": names, "columnTypes": types})),
+        Framing::StreamJson => format!("[{}", json!({"queryId": id, "columnNames": names, "columnTypes": types})),
+        Framing::Text => String::new(),
+    }
+}
+
+/// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
+fn push_rows(s: &mut String, framing: Framing, rows: &[String]) {
+    for r in rows {
+        match framing {
+            Framing::QueryJson => {
+                s.push_str(",\n{\"row\":{\"columns\":");
+                s.push_str(r);
+                s.push_str("}}");
+            }
+            Framing::Delimited | Framing::Text => {
+                s.push_str(r);
+                s.push('\n');
+            }
+            Framing::StreamJson => {
+                s.push_str(",\n");
+                s.push_str(r);
+            }
+        }
+    }
+}
+
+/// The end of a response, given how the query ended.
+fn end_text(framing: Framing, fin: Option<Final>) -> String {
+    match (framing, fin) {
+        (Framing::QueryJson, Some(Final::Completed(m))) => format!(",\n{}]\n", json!({"finalMessage": m})),
+        (Framing::QueryJson, Some(Final::Error(m))) => {
+            format!(",\n{}]\n", json!({"errorMessage": {"@type": "generic_error", "error_code": 50000, "message": m}}))
+        }
+        (Framing::QueryJson, _) => "]\n".to_string(),
+        (Framing::StreamJson, Some(Final::Error(m))) => format!(",\n{}]\n", json!({"@type": "generic_error", "error_code": 50000, "message": m})),
+        (Framing::StreamJson, _) => "]\n".to_string(),
+        (Framing::Delimited | Framing::Text, Some(Final::Error(m))) => {
+            format!("{}\n", json!({"@type": "generic_error", "error_code": 50000, "message": m}))
+        }
+        (Framing::Delimited | Framing::Text, _) => String::new(),
+    }
+}
+
+fn content_type(framing: Framing) -> &'static str {
+    match framing {
+        Framing::QueryJson | Framing::StreamJson => "application/json",
+        Framing::Delimited => "application/vnd.ksqlapi.delimited.v1",
+        Framing::Text => "text/plain; charset=utf-8",
+    }
+}
+
 /// Streams a transient query's output in a framing until it ends or the client leaves.
 fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Bytes, Infallible>> {
     enum Phase {
@@ -46,75 +104,43 @@ fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Byt
     futures::stream::unfold((pq, Phase::Start), move |(mut pq, phase)| async move {
         match phase {
             Phase::Start => {
-                let s = match framing {
-                    Framing::QueryJson => {
-                        format!("[{}", json!({"header": {"queryId": pq.id, "schema": pq.header_schema}}))
-                    }
-                    Framing::Delimited => format!("{}\n", json!({"queryId": pq.id, "columnNames": pq.column_names, "columnTypes": pq.column_types})),
-                    Framing::StreamJson => format!("[{}", json!({"queryId": pq.id, "columnNames": pq.column_names, "columnTypes": pq.column_types})),
-                    Framing::Text => String::new(),
-                };
+                let s = header_text(framing, &pq.id, &pq.header_schema, &pq.column_names, &pq.column_types);
                 Some((chunk(s), (pq, Phase::Rows)))
             }
             Phase::Rows => match pq.rx.recv().await {
                 Some(rows) => {
                     let mut s = String::new();
-                    for r in rows {
-                        match framing {
-                            Framing::QueryJson => {
-                                s.push_str(",\n{\"row\":{\"columns\":");
-                                s.push_str(&r);
-                                s.push_str("}}");
-                            }
-                            Framing::Delimited | Framing::Text => {
-                                s.push_str(&r);
-                                s.push('\n');
-                            }
-                            Framing::StreamJson => {
-                                s.push_str(",\n");
-                                s.push_str(&r);
-                            }
-                        }
-                    }
+                    push_rows(&mut s, framing, &rows);
                     Some((chunk(s), (pq, Phase::Rows)))
                 }
                 None => Some((chunk(String::new()), (pq, Phase::End))),
             },
-            Phase::End => {
-                let fin = pq.shared.final_state();
-                let s = match (framing, fin) {
-                    (Framing::QueryJson, Some(Final::Completed(m))) => format!(",\n{}]\n", json!({"finalMessage": m})),
-                    (Framing::QueryJson, Some(Final::Error(m))) => {
-                        format!(",\n{}]\n", json!({"errorMessage": {"@type": "generic_error", "error_code": 50000, "message": m}}))
-                    }
-                    (Framing::QueryJson, _) => "]\n".to_string(),
-                    (Framing::StreamJson, Some(Final::Error(m))) => format!(",\n{}]\n", json!({"@type": "generic_error", "error_code": 50000, "message": m})),
-                    (Framing::StreamJson, _) => "]\n".to_string(),
-                    (Framing::Delimited | Framing::Text, Some(Final::Error(m))) => {
-                        format!("{}\n", json!({"@type": "generic_error", "error_code": 50000, "message": m}))
-                    }
-                    (Framing::Delimited | Framing::Text, _) => String::new(),
-                };
-                Some((chunk(s), (pq, Phase::Done)))
-            }
+            Phase::End => Some((chunk(end_text(framing, pq.shared.final_state())), (pq, Phase::Done))),
             Phase::Done => None,
         }
     })
 }
 
 fn streaming_response(pq: PushQuery, framing: Framing) -> Response {
-    let content_type = match framing {
-        Framing::QueryJson | Framing::StreamJson => "application/json",
-        Framing::Delimited => "application/vnd.ksqlapi.delimited.v1",
-        Framing::Text => "text/plain; charset=utf-8",
-    };
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(body_stream(pq, framing))).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], Body::from_stream(body_stream(pq, framing))).into_response()
 }
 
-/// Starts the query a request body names (`sql_key`, `props_key`) on a blocking thread.
-async fn start(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<PushQuery, ApiError> {
+/// A pull query's complete result as one body.
+fn pull_response(r: PullRows, framing: Framing) -> Response {
+    let mut s = header_text(framing, &r.id, &r.plan.header_schema, &r.plan.column_names, &r.plan.column_types);
+    push_rows(&mut s, framing, &r.rows);
+    s.push_str(&end_text(framing, None));
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], s).into_response()
+}
+
+/// Runs the query a request body names (`sql_key`, `props_key`): from memory on this
+/// thread when a cached pull-query plan applies, otherwise on a blocking thread.
+async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<QueryOutput, ApiError> {
     let body = parse_body(body)?;
     let sql = string_field(&body, sql_key)?;
+    if let Some(r) = state.engine.try_pull_in_memory(&sql) {
+        return Ok(QueryOutput::Pull(r?));
+    }
     let session = session_from(&body, props_key)?;
     let engine = state.engine.clone();
     Ok(tokio::task::spawn_blocking(move || engine.query(&sql, &session))
@@ -122,24 +148,32 @@ async fn start(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -
         .map_err(|e| ApiError::internal(e.to_string()))??)
 }
 
+fn respond(out: QueryOutput, push_framing: impl Fn(bool) -> Framing) -> Response {
+    match out {
+        QueryOutput::Pull(rows) => pull_response(rows, push_framing(false)),
+        QueryOutput::Push(pq) => {
+            let framing = push_framing(pq.is_print);
+            streaming_response(pq, framing)
+        }
+    }
+}
+
 pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let pq = start(&state, &body, "ksql", "streamsProperties").await?;
-    let framing = match () {
-        _ if pq.is_print => Framing::Text,
+    let out = run(&state, &body, "ksql", "streamsProperties").await?;
+    Ok(respond(out, |is_print| match () {
+        _ if is_print => Framing::Text,
         _ if accepts(&headers, "application/vnd.ksqlapi.delimited.v1") => Framing::Delimited,
         _ => Framing::QueryJson,
-    };
-    Ok(streaming_response(pq, framing))
+    }))
 }
 
 pub async fn query_stream(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let pq = start(&state, &body, "sql", "properties").await?;
-    let framing = match () {
-        _ if pq.is_print => Framing::Text,
+    let out = run(&state, &body, "sql", "properties").await?;
+    Ok(respond(out, |is_print| match () {
+        _ if is_print => Framing::Text,
         _ if accepts(&headers, "application/json") => Framing::StreamJson,
         _ => Framing::Delimited,
-    };
-    Ok(streaming_response(pq, framing))
+    }))
 }
 
 pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {

@@ -11,6 +11,7 @@ pub mod functions;
 pub mod parser;
 pub mod planner;
 pub mod pull;
+pub mod pull_template;
 
 use std::fmt;
 

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::SqlError;
 use super::aggregate_plan::{WINDOWEND, WINDOWSTART};
-use super::ast::{BinaryOp, Emit, Expr, ExprKind, Literal, Query, SelectItem};
+use super::ast::{BinaryOp, Emit, Expr, ExprKind, Literal, Pos, Query, SelectItem};
 use super::binder::{Binder, Scope, natural_name};
 use super::compile::{CompiledExpr, compile};
 use super::planner::{OutputColumn, single_source};
@@ -72,20 +72,27 @@ pub struct PullPlan {
     pub limit: Option<u64>,
     /// `SELECT *` with nothing to evaluate: rows are returned as stored.
     pub passthrough: bool,
+    /// For a key lookup: per key column, where in the statement each looked-up value was
+    /// written (so a cached plan can be reused with other key literals).
+    pub key_literals: Vec<Vec<Pos>>,
+    /// ksqlDB's `schema` header of the result: `` `COL` TYPE KEY, ...``.
+    pub header_schema: String,
+    pub column_names: Vec<String>,
+    pub column_types: Vec<String>,
+}
+
+fn header_schema(columns: &[OutputColumn]) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let key = if c.kind == ColumnKind::Key { " KEY" } else { "" };
+            format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.expr.ty, key)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl PullPlan {
-    pub fn header_schema(&self) -> String {
-        self.columns
-            .iter()
-            .map(|c| {
-                let key = if c.kind == ColumnKind::Key { " KEY" } else { "" };
-                format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.expr.ty, key)
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// Number of stored row columns (ROWTIME excluded).
     pub fn stored_columns(&self) -> usize {
         self.row_schema.fields().len() - 1
@@ -201,19 +208,38 @@ fn flip(op: BinaryOp) -> BinaryOp {
     }
 }
 
-/// `column op literal`, normalised so the column is on the left.
-fn comparison(e: &Expr) -> Option<(&str, BinaryOp, &Literal)> {
+/// `column op literal`, normalised so the column is on the left, with where the literal
+/// was written.
+fn comparison(e: &Expr) -> Option<(&str, BinaryOp, &Literal, Pos)> {
     let ExprKind::Binary { op, left, right } = &e.kind else { return None };
     if !matches!(op, BinaryOp::Eq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq) {
         return None;
     }
     if let (Some(c), Some(l)) = (column_name(left), literal(right)) {
-        return Some((c, *op, l));
+        return Some((c, *op, l, right.pos));
     }
     if let (Some(l), Some(c)) = (literal(left), column_name(right)) {
-        return Some((c, flip(*op), l));
+        return Some((c, flip(*op), l, left.pos));
     }
     None
+}
+
+/// Every combination of one value per key column: the keys a lookup reads.
+pub fn key_product(per_column: &[Vec<KeyValueOwned>]) -> Vec<Vec<KeyValueOwned>> {
+    let mut keys: Vec<Vec<KeyValueOwned>> = vec![Vec::new()];
+    for vals in per_column {
+        keys = keys
+            .into_iter()
+            .flat_map(|k| {
+                vals.iter().map(move |v| {
+                    let mut k2 = k.clone();
+                    k2.push(v.clone());
+                    k2
+                })
+            })
+            .collect();
+    }
+    keys
 }
 
 pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
@@ -235,6 +261,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     let key_cols: Vec<(String, SqlType)> = table.schema.key_columns().map(|c| (c.name.clone(), c.ty.clone())).collect();
 
     let mut access = PullAccess::Scan;
+    let mut key_literals = Vec::new();
     let mut window = WindowBounds::default();
     let mut residual: Vec<Expr> = Vec::new();
     if let Some(w) = &q.where_ {
@@ -242,14 +269,18 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
         let mut parts = Vec::new();
         conjuncts(&w, &mut parts);
         let mut eq: Vec<Option<Vec<KeyValueOwned>>> = vec![None; key_cols.len()];
+        let mut eq_pos: Vec<Vec<Pos>> = vec![Vec::new(); key_cols.len()];
         let mut range_from: Option<(KeyValueOwned, bool)> = None;
         let mut range_to: Option<(KeyValueOwned, bool)> = None;
         for p in parts {
-            if let Some((col, op, lit)) = comparison(&p) {
+            if let Some((col, op, lit, lit_pos)) = comparison(&p) {
                 if let Some(i) = key_cols.iter().position(|(n, _)| n == col) {
                     let v = key_value(lit, &key_cols[i].1, col, p.pos)?;
                     match op {
-                        BinaryOp::Eq => eq[i] = Some(vec![v]),
+                        BinaryOp::Eq => {
+                            eq[i] = Some(vec![v]);
+                            eq_pos[i] = vec![lit_pos];
+                        }
                         BinaryOp::Gt | BinaryOp::GtEq if key_cols.len() == 1 => range_from = Some((v, op == BinaryOp::GtEq)),
                         BinaryOp::Lt | BinaryOp::LtEq if key_cols.len() == 1 => range_to = Some((v, op == BinaryOp::LtEq)),
                         _ => residual.push(p.clone()),
@@ -286,6 +317,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                             .map(|l| key_value(literal(l).expect("checked"), &key_cols[i].1, &key_cols[i].0, l.pos))
                             .collect::<Result<Vec<_>, _>>()?;
                         eq[i] = Some(vals);
+                        eq_pos[i] = list.iter().map(|l| l.pos).collect();
                         continue;
                     }
                 }
@@ -310,15 +342,9 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
             residual.push(p);
         }
         if eq.iter().all(|e| e.is_some()) && !key_cols.is_empty() {
-            let mut keys: Vec<Vec<KeyValueOwned>> = vec![Vec::new()];
-            for vals in eq.iter().flatten() {
-                keys = keys.into_iter().flat_map(|k| vals.iter().map(move |v| {
-                    let mut k2 = k.clone();
-                    k2.push(v.clone());
-                    k2
-                })).collect();
-            }
-            access = PullAccess::KeyLookup(keys);
+            let per_column: Vec<Vec<KeyValueOwned>> = eq.into_iter().flatten().collect();
+            access = PullAccess::KeyLookup(key_product(&per_column));
+            key_literals = eq_pos;
             if range_from.is_some() || range_to.is_some() {
                 // Both an equality and a range on the key: keep the range as a filter.
                 residual.extend(w_range_exprs(&w));
@@ -389,7 +415,21 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
         order_by.push((compile(binder.bind(e)?, &scope)?, *asc));
     }
     let passthrough = passthrough && filter.is_none() && order_by.is_empty();
-    Ok(PullPlan { table, row_schema: schema, access, window, filter, columns, order_by, limit: q.limit, passthrough })
+    Ok(PullPlan {
+        header_schema: header_schema(&columns),
+        column_names: columns.iter().map(|c| c.name.clone()).collect(),
+        column_types: columns.iter().map(|c| c.expr.ty.to_string()).collect(),
+        table,
+        row_schema: schema,
+        access,
+        window,
+        filter,
+        columns,
+        order_by,
+        limit: q.limit,
+        passthrough,
+        key_literals,
+    })
 }
 
 /// The conjuncts of `w` that compare the key column `col` (kept as a row filter when the
@@ -413,6 +453,6 @@ fn w_range_exprs(w: &Expr) -> Vec<Expr> {
     conjuncts(w, &mut parts);
     parts
         .into_iter()
-        .filter(|p| matches!(comparison(p), Some((c, op, _)) if op != BinaryOp::Eq && c != WINDOWSTART && c != WINDOWEND) || matches!(&p.kind, ExprKind::Between { expr, .. } if column_name(expr).is_some_and(|c| c != WINDOWSTART && c != WINDOWEND)))
+        .filter(|p| matches!(comparison(p), Some((c, op, _, _)) if op != BinaryOp::Eq && c != WINDOWSTART && c != WINDOWEND) || matches!(&p.kind, ExprKind::Between { expr, .. } if column_name(expr).is_some_and(|c| c != WINDOWSTART && c != WINDOWEND)))
         .collect()
 }

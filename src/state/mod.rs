@@ -10,7 +10,7 @@ pub mod rows;
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode, MultiThreaded, Options, WriteBatch, WriteOptions};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode, MultiThreaded, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions};
 
 /// Column family holding task checkpoints (source offset, sink sequences, stream time).
 pub const CHECKPOINTS: &str = "_checkpoints";
@@ -54,6 +54,9 @@ impl StateBatch {
     }
 }
 
+/// Write-ahead log kept at most (see `open`); replaying this much takes well under a second.
+const MAX_TOTAL_WAL_BYTES: u64 = 128 << 20;
+
 pub struct StateDb {
     db: DBWithThreadMode<MultiThreaded>,
     path: PathBuf,
@@ -82,6 +85,9 @@ impl StateDb {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
+        // Bounds the write-ahead log a start after a crash replays: past this size RocksDB
+        // flushes the memtables holding the oldest log data.
+        db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         let existing = DBWithThreadMode::<MultiThreaded>::list_cf(&db_opts, dir).unwrap_or_else(|_| vec!["default".to_string()]);
         let mut names: Vec<String> = existing;
         if !names.iter().any(|n| n == CHECKPOINTS) {
@@ -130,6 +136,23 @@ impl StateDb {
             .collect()
     }
 
+    /// Like [`StateDb::multi_get`], but only from memory (memtables and the block cache):
+    /// `None` when some key would need a disk read. Safe to call on an async executor.
+    pub fn multi_get_in_memory(&self, family: &str, keys: &[Vec<u8>]) -> Result<Option<Vec<Option<Vec<u8>>>>, StateError> {
+        let cf = self.db.cf_handle(family).ok_or_else(|| StateError::MissingFamily(family.to_string()))?;
+        let mut opts = ReadOptions::default();
+        opts.set_read_tier(ReadTier::BlockCache);
+        let mut out = Vec::with_capacity(keys.len());
+        for r in self.db.batched_multi_get_cf_opt(&cf, keys.iter(), false, &opts) {
+            match r {
+                Ok(v) => out.push(v.map(|p| p.to_vec())),
+                Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => return Ok(None),
+                Err(e) => return Err(StateError::Rocks { context: format!("reading '{family}'"), source: e }),
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Visits entries with `from <= key < to` in key order until `f` returns false.
     pub fn scan(&self, family: &str, from: Option<&[u8]>, to: Option<&[u8]>, mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<(), StateError> {
         let cf = self.db.cf_handle(family).ok_or_else(|| StateError::MissingFamily(family.to_string()))?;
@@ -145,6 +168,16 @@ impl StateDb {
             if !f(&k, &v) {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes every column family's memtable to table files (and syncs the WAL), so the
+    /// next open has no log to replay.
+    pub fn flush(&self) -> Result<(), StateError> {
+        let names = DBWithThreadMode::<MultiThreaded>::list_cf(&Options::default(), &self.path).map_err(rocks("listing state"))?;
+        for cf in names.iter().filter_map(|n| self.db.cf_handle(n)) {
+            self.db.flush_cf(&cf).map_err(rocks("flushing state"))?;
         }
         Ok(())
     }
@@ -197,6 +230,12 @@ mod tests {
         .unwrap();
         assert_eq!(seen, vec![b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(db.get(CHECKPOINTS, b"q").unwrap(), Some(b"1".to_vec()));
+        // Nothing read yet after the reopen is in the block cache; reading it once caches it.
+        let keys = [b"a".to_vec(), b"z".to_vec()];
+        if db.multi_get_in_memory("t", &keys).unwrap().is_none() {
+            db.multi_get("t", &keys).unwrap();
+        }
+        assert_eq!(db.multi_get_in_memory("t", &keys).unwrap(), Some(vec![Some(b"va".to_vec()), None]));
         db.drop_family("t").unwrap();
         assert!(matches!(db.get("t", b"a"), Err(StateError::MissingFamily(_))));
     }
