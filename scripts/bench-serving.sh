@@ -47,6 +47,23 @@ echo "== eddy feature lookup (POST /features, 100 random keys), wrk 2 threads, 6
 KEYS=$KEYS BATCH=100 wrk -t2 -c64 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 echo "== eddy feature lookup (POST /features, 1 random key), wrk 2 threads, 64 connections, ${DUR}s"
 KEYS=$KEYS BATCH=1 wrk -t2 -c64 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
+echo "== eddy pull query, wrk 1 thread, 8 connections, ${DUR}s"
+KEYS=$KEYS wrk -t1 -c8 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
+if command -v oha >/dev/null; then
+  # Latency at a fixed request rate (open loop) rather than at saturation.
+  BODIES=$(mktemp)
+  python3 -c "
+import random, sys
+for _ in range(200000):
+    print('{\"ksql\":\"SELECT * FROM FEATURES WHERE ID = \'k%d\';\"}' % random.randrange(int(sys.argv[1])))" "$KEYS" > "$BODIES"
+  for RATE in 10000 20000 35000; do
+    echo "== eddy pull query at a fixed $RATE requests/s, oha 64 connections, ${DUR}s"
+    oha -c 64 -q $RATE -z ${DUR}s --no-tui -m POST -T application/json -Z "$BODIES" http://127.0.0.1:$PORT/query | grep -E "Success rate|Requests/sec|50.00%|90.00%|99.00%|99.90%"
+  done
+  rm -f "$BODIES"
+else
+  echo "(oha not installed: 'cargo install oha --locked' adds the fixed-rate latency runs)"
+fi
 kill $SERVER; wait $SERVER 2>/dev/null || true
 echo "== redis GET, redis-benchmark 64 connections, $KEYS keys"
 redis-server --port 6399 --save '' --appendonly no --daemonize yes >/dev/null
