@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Engine, EngineError};
 use crate::catalog::SourceKind;
 use crate::catalog::types::ColumnKind;
-use crate::exec::pull::ReadMode;
+use crate::state::ReadMode;
 use crate::sql::ast::{Literal, Pos};
 use crate::sql::pull::key_value;
 use crate::state::keys::encode_value;
@@ -91,13 +91,11 @@ impl Engine {
         }
         let family = source.state_family();
         let state = self.runtime.state();
-        let found = match (state.has_family(&family), mode) {
-            (false, _) => vec![None; encoded.len()],
-            (true, ReadMode::Any) => state.multi_get(&family, &encoded)?,
-            (true, ReadMode::MemoryOnly) => match state.multi_get_in_memory(&family, &encoded)? {
-                Some(found) => found,
-                None => return Ok(None),
-            },
+        let found = if state.has_family(&family) {
+            let Some(found) = state.multi_get_with(&family, &encoded, mode)? else { return Ok(None) };
+            found
+        } else {
+            vec![None; encoded.len()]
         };
         let mut out = String::with_capacity(64 + found.iter().map(|f| f.as_ref().map_or(32, |v| v.len() + 64)).sum::<usize>());
         out.push_str("{\"table\":");

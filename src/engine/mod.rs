@@ -24,7 +24,8 @@ use crate::exec::{ExecError, OffsetReset, Runtime};
 use crate::log::{Log, LogError};
 use crate::sql::ast::{ParsedStatement, Statement};
 use crate::sql::planner::{Purpose, plan_select};
-use crate::exec::pull::{PullRows, ReadMode};
+use crate::exec::pull::PullRows;
+use crate::state::ReadMode;
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::pull_template::{PullPlanCache, PullTemplate, SqlShape};
 use crate::sql::{SqlError, parser};
@@ -350,7 +351,7 @@ impl Engine {
         // A pull query like one planned before (other key literals) skips parsing and planning.
         let shape = SqlShape::scan(&sql);
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
-            return self.pull_table(&plan, &access, ReadMode::Any).map(|rows| QueryOutput::Pull(rows.expect("ReadMode::Any always reads")));
+            return self.pull_table_blocking(&plan, &access).map(QueryOutput::Pull);
         }
         let generation = self.pull_plans.generation();
         let mut parsed = parser::parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
@@ -366,8 +367,7 @@ impl Engine {
                     if let Some(shape) = &shape {
                         self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
                     }
-                    let rows = self.pull_table(&plan, &plan.access, ReadMode::Any)?.expect("ReadMode::Any always reads");
-                    return Ok(QueryOutput::Pull(rows));
+                    return self.pull_table_blocking(&plan, &plan.access).map(QueryOutput::Pull);
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose)?;
@@ -408,6 +408,11 @@ impl Engine {
     fn pull_table(&self, plan: &Arc<PullPlan>, access: &PullAccess, mode: ReadMode) -> Result<Option<PullRows>, EngineError> {
         let Some(rows) = crate::exec::pull::execute(self.runtime.state(), plan, access, mode)? else { return Ok(None) };
         Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows }))
+    }
+
+    /// Runs a pull query on a table to completion, reading the disk if needed. Blocking.
+    fn pull_table_blocking(&self, plan: &Arc<PullPlan>, access: &PullAccess) -> Result<PullRows, EngineError> {
+        self.pull_table(plan, access, ReadMode::Any)?.ok_or_else(|| EngineError::Internal("a pull query that may read the disk returned no rows".into()))
     }
 
     /// Stops a transient query by id.

@@ -16,7 +16,7 @@ use crate::format::json_values::object_values_array;
 use crate::format::json::JsonDecoder;
 use crate::sql::pull::{PullAccess, PullPlan};
 use crate::state::keys::{self, encode_value};
-use crate::state::{StateDb, rows};
+use crate::state::{ReadMode, StateDb, rows};
 
 /// The complete result of a pull query on a table.
 #[derive(Debug)]
@@ -28,18 +28,9 @@ pub struct PullRows {
     pub rows: Vec<String>,
 }
 
-/// Where a pull query may read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadMode {
-    /// Memory or disk (callers run on a blocking thread).
-    Any,
-    /// Memtables and the block cache only, so the read never waits for the disk and may
-    /// run on an async executor thread; only key lookups on unwindowed tables qualify.
-    MemoryOnly,
-}
-
 /// Rows (as stored) that the access path finds, within the window bounds; `None` when
-/// `mode` is [`ReadMode::MemoryOnly`] and the rows are not all in memory.
+/// `mode` is [`ReadMode::MemoryOnly`] and the rows are not all in memory (only key lookups
+/// on unwindowed tables are tried from memory).
 fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, stop_after: Option<usize>) -> Result<Option<Vec<(Vec<u8>, i64)>>, ExecError> {
     let family = plan.table.state_family();
     if !state.has_family(&family) {
@@ -81,13 +72,7 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
                     state.scan(&family, Some(&k), to.as_deref(), |kk, v| kk.len() == k.len() + 16 && accept(kk, v, &mut out) || kk.len() != k.len() + 16)?;
                 }
             } else {
-                let found = match mode {
-                    ReadMode::Any => state.multi_get(&family, &encoded)?,
-                    ReadMode::MemoryOnly => match state.multi_get_in_memory(&family, &encoded)? {
-                        Some(found) => found,
-                        None => return Ok(None),
-                    },
-                };
+                let Some(found) = state.multi_get_with(&family, &encoded, mode)? else { return Ok(None) };
                 for v in found.into_iter().flatten() {
                     if let Ok(r) = rows::decode(&v) {
                         out.push((r.json.to_vec(), r.rowtime));

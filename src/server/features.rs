@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::engine::MAX_FEATURE_KEYS;
-use crate::exec::pull::ReadMode;
+use crate::state::ReadMode;
 
 const OPENAPI: &str = include_str!("openapi.json");
 

@@ -30,6 +30,16 @@ fn rocks(context: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StateErro
     move |source| StateError::Rocks { context, source }
 }
 
+/// Where a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Memory or disk (callers run on a blocking thread).
+    Any,
+    /// Memtables and the block cache only, so the read never waits for the disk and may
+    /// run on an async executor thread.
+    MemoryOnly,
+}
+
 /// Writes to apply atomically.
 #[derive(Debug, Default)]
 pub struct StateBatch {
@@ -147,6 +157,15 @@ impl StateDb {
             .into_iter()
             .map(|r| r.map(|v| v.map(|p| p.to_vec())).map_err(rocks(format!("reading '{family}'"))))
             .collect()
+    }
+
+    /// [`StateDb::multi_get`] or [`StateDb::multi_get_in_memory`] as `mode` says; `None`
+    /// only when memory-only and some key would need a disk read.
+    pub fn multi_get_with(&self, family: &str, keys: &[Vec<u8>], mode: ReadMode) -> Result<Option<Vec<Option<Vec<u8>>>>, StateError> {
+        match mode {
+            ReadMode::Any => self.multi_get(family, keys).map(Some),
+            ReadMode::MemoryOnly => self.multi_get_in_memory(family, keys),
+        }
     }
 
     /// Like [`StateDb::multi_get`], but only from memory (memtables and the block cache):
