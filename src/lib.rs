@@ -4,10 +4,12 @@
 //! `log` (partitioned log) → `format` (bytes <-> Arrow) → `catalog` (streams, tables,
 //! queries) → `sql` (parser, binder, planner; DataFusion lives here) → `exec` (continuous
 //! operators) → `engine` (executes statements) → `server` (REST, console) / `shell`.
+//! `kafka` (the Kafka wire protocol) sits on `log` alone; `server` starts it.
 
 pub mod bench;
 pub mod catalog;
 pub mod format;
+pub mod kafka;
 pub mod log;
 pub mod sql;
 pub mod state;

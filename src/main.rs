@@ -28,9 +28,21 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8088")]
         http_listen: String,
-        /// Address for the Kafka protocol listener (not available in this build yet).
+        /// Address for the Kafka protocol listener; '' turns it off.
         #[arg(long, default_value = "127.0.0.1:9092")]
         kafka_listen: String,
+        /// Host written into Kafka Metadata responses when listening on 0.0.0.0.
+        #[arg(long, default_value = "127.0.0.1")]
+        kafka_advertised_host: String,
+        /// Partitions of topics Kafka clients create implicitly (num.partitions).
+        #[arg(long, default_value_t = 1)]
+        kafka_default_partitions: i32,
+        /// Whether Kafka clients may create topics by naming them (auto.create.topics.enable).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        kafka_auto_create_topics: bool,
+        /// How long a new consumer group waits for more members (group.initial.rebalance.delay.ms).
+        #[arg(long, default_value_t = 3000)]
+        kafka_group_initial_delay_ms: u64,
         /// Default durability of topics: always (fsync before acknowledging), interval, never.
         #[arg(long, default_value = "always")]
         flush: String,
@@ -125,7 +137,7 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { data_dir, http_listen, kafka_listen, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms } => {
+        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms } => {
             init_tracing();
             let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
                 Ok(f) => f,
@@ -142,6 +154,13 @@ fn main() -> ExitCode {
                 data_dir,
                 http_listen,
                 kafka_listen,
+                kafka: eddy::kafka::KafkaConfig {
+                    advertised_host: kafka_advertised_host,
+                    advertised_port: 9092,
+                    auto_create_topics: kafka_auto_create_topics,
+                    default_partitions: kafka_default_partitions.max(1),
+                    group_initial_delay: std::time::Duration::from_millis(kafka_group_initial_delay_ms),
+                },
                 topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
                 engine: EngineConfig { default_offset_reset: reset, ..EngineConfig::default() },
                 cleaner_interval: std::time::Duration::from_millis(log_cleaner_interval_ms.max(10)),

@@ -491,6 +491,22 @@ pub fn split_batches(mut buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Splits a buffer that must consist of whole batches only (a produce request's records):
+/// a truncated batch or trailing bytes are an error.
+pub fn split_batches_exact(mut buf: &[u8]) -> Result<Vec<&[u8]>, BatchError> {
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let len = BatchHeader::peek_total_len(buf)?;
+        if buf.len() < len {
+            return Err(BatchError::Truncated("record batch shorter than its length field"));
+        }
+        let (head, rest) = buf.split_at(len);
+        out.push(head);
+        buf = rest;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ pub use errors::ApiError;
 pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub http_listen: String,
+    /// Kafka protocol listener address; empty turns the listener off.
     pub kafka_listen: String,
+    pub kafka: crate::kafka::KafkaConfig,
     pub topic_defaults: TopicConfig,
     pub engine: EngineConfig,
     /// How often retention and compaction run.
@@ -44,6 +46,8 @@ pub enum ServerError {
     Engine(String),
     #[error("cannot listen on {addr}: {source}; is another server using the port? choose another with --http-listen")]
     Bind { addr: String, source: std::io::Error },
+    #[error("cannot listen for Kafka clients on {addr}: {source}; is a Kafka broker or another server using the port? choose another with --kafka-listen, or turn the listener off with --kafka-listen ''")]
+    KafkaBind { addr: String, source: std::io::Error },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -100,12 +104,17 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         .map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
     let app = router(AppState { engine: engine.clone() });
-    tracing::info!(kafka_listen = %config.kafka_listen, "the Kafka protocol listener is not available in this build; --kafka-listen is accepted for forward compatibility");
-    println!("Eddy {} ready: REST API on http://{addr} (data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
+    let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
+    let kafka_addr = match start_kafka(&config, &log, kafka_stopped).await? {
+        Some(a) => format!("Kafka protocol on {a}"),
+        None => "Kafka protocol off".to_string(),
+    };
+    println!("Eddy {} ready: REST API on http://{addr} ({kafka_addr}; data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
     let shutdown_engine = engine.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
+            let _ = stop_kafka.send(true);
             tracing::info!("shutting down: closing push queries");
             for id in shutdown_engine.runtime().transient_ids() {
                 shutdown_engine.runtime().close_transient(&id);
@@ -128,6 +137,30 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tokio::task::spawn_blocking(move || maintenance.stop()).await.map_err(|e| ServerError::Engine(e.to_string()))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Binds the Kafka listener and serves it in the background; returns the bound address,
+/// or None when the listener is off.
+async fn start_kafka(config: &ServerConfig, log: &Arc<Log>, stopped: tokio::sync::watch::Receiver<bool>) -> Result<Option<SocketAddr>, ServerError> {
+    if config.kafka_listen.is_empty() {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(&config.kafka_listen)
+        .await
+        .map_err(|source| ServerError::KafkaBind { addr: config.kafka_listen.clone(), source })?;
+    let addr = listener.local_addr()?;
+    let mut kafka = config.kafka.clone();
+    kafka.advertised_port = i32::from(addr.port());
+    if !addr.ip().is_unspecified() {
+        kafka.advertised_host = addr.ip().to_string();
+    }
+    let (log, dir) = (log.clone(), config.data_dir.clone());
+    let broker = tokio::task::spawn_blocking(move || crate::kafka::Broker::open(log, &dir, kafka))
+        .await
+        .map_err(|e| ServerError::Engine(e.to_string()))?
+        .map_err(|e| ServerError::Engine(e.to_string()))?;
+    tokio::spawn(crate::kafka::serve(listener, broker, stopped));
+    Ok(Some(addr))
 }
 
 async fn shutdown_signal() {

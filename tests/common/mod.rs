@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 pub struct TestServer {
     child: Option<Child>,
     pub url: String,
+    /// host:port of the Kafka protocol listener.
+    pub kafka: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
@@ -21,13 +23,23 @@ pub fn eddy_bin() -> &'static str {
     env!("CARGO_BIN_EXE_eddy")
 }
 
-fn spawn(data_dir: &Path, args: &[String]) -> (Child, String) {
+fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, String) {
+    // An ephemeral Kafka port too, and a short first-rebalance delay for consumer groups,
+    // unless the test chose its own.
+    let mut defaults: Vec<&str> = Vec::new();
+    if !args.iter().any(|a| a == "--kafka-listen") {
+        defaults.extend(["--kafka-listen", "127.0.0.1:0"]);
+    }
+    if !args.iter().any(|a| a == "--kafka-group-initial-delay-ms") {
+        defaults.extend(["--kafka-group-initial-delay-ms", "300"]);
+    }
     let mut child = Command::new(eddy_bin())
         .arg("server")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--http-listen")
         .arg("127.0.0.1:0")
+        .args(defaults)
         .args(args)
         .env("EDDY_LOG", "warn")
         .stdout(Stdio::piped())
@@ -42,13 +54,14 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, String) {
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some(i) = line.find("http://") {
                 let url = line[i..].split_whitespace().next().unwrap_or("").to_string();
-                let _ = tx.send(url);
+                let kafka = line.split("Kafka protocol on ").nth(1).and_then(|r| r.split(';').next()).unwrap_or("").to_string();
+                let _ = tx.send((url, kafka));
             }
             line.clear();
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(60)).expect("server did not report ready within 60s");
-    (child, url)
+    let (url, kafka) = rx.recv_timeout(Duration::from_secs(60)).expect("server did not report ready within 60s");
+    (child, url, kafka)
 }
 
 impl TestServer {
@@ -61,8 +74,8 @@ impl TestServer {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn(&dir, &args);
-        TestServer { child: Some(child), url, data_dir: dir, _tmp: Some(tmp), extra_args: args }
+        let (child, url, kafka) = spawn(&dir, &args);
+        TestServer { child: Some(child), url, kafka, data_dir: dir, _tmp: Some(tmp), extra_args: args }
     }
 
     /// Kills the server with SIGKILL (no chance to clean up).
@@ -93,9 +106,10 @@ impl TestServer {
     /// Starts the server again on the same data directory (new port).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the server first");
-        let (child, url) = spawn(&self.data_dir, &self.extra_args);
+        let (child, url, kafka) = spawn(&self.data_dir, &self.extra_args);
         self.child = Some(child);
         self.url = url;
+        self.kafka = kafka;
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -1,0 +1,44 @@
+//! The Kafka layer's error type, and the mapping from log errors to Kafka error codes.
+
+use kafka_protocol::ResponseError;
+
+use crate::log::{BatchError, LogError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("request frame of {size} bytes is larger than the {max}-byte limit; send smaller requests (max.request.size)")]
+    FrameTooLarge { size: i64, max: usize },
+    #[error("request frame of {0} bytes is too short to hold a request header (8 bytes at least)")]
+    FrameTooShort(usize),
+    #[error("unknown API key {0}; this broker serves the APIs it lists in ApiVersions")]
+    UnknownApiKey(i16),
+    #[error("{api} version {version} is not supported; supported versions are {min}..={max}")]
+    UnsupportedVersion { api: &'static str, version: i16, min: i16, max: i16 },
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: String, detail: String },
+    #[error("cannot encode the {api} response: {detail}")]
+    Encode { api: &'static str, detail: String },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("I/O error on a Kafka connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The Kafka error code a client acts on for a log error.
+pub(crate) fn log_error_code(e: &LogError) -> i16 {
+    let err = match e {
+        LogError::UnknownTopic(_) | LogError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
+        LogError::TopicExists(_) => ResponseError::TopicAlreadyExists,
+        LogError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
+        LogError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::EmptyBatch => ResponseError::InvalidRecord,
+        LogError::Batch(BatchError::Crc { .. }) => ResponseError::CorruptMessage,
+        LogError::Batch(_) => ResponseError::CorruptMessage,
+        LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        LogError::Corrupt { .. } => ResponseError::KafkaStorageError,
+        LogError::Io { .. } => ResponseError::KafkaStorageError,
+    };
+    err.code()
+}

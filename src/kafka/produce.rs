@@ -1,0 +1,116 @@
+//! Produce: each partition's record batches are appended as they arrived (offsets assigned,
+//! CRC checked and kept, idempotent-producer sequences checked). Partitions are appended on
+//! blocking threads in parallel, so their fsyncs overlap.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_request::ProduceRequest;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, ProduceResponse, TopicProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Broker;
+use super::errors::log_error_code;
+use super::metadata::{find_or_create, unknown_partition};
+use crate::log::batch::split_batches_exact;
+use crate::log::{LogError, PartitionLog};
+
+/// Outcome of one partition's append.
+struct Appended {
+    error_code: i16,
+    error_message: Option<String>,
+    base_offset: i64,
+    log_start_offset: i64,
+}
+
+fn append_partition(partition: &PartitionLog, records: &[u8]) -> Appended {
+    let failed = |e: &LogError| Appended { error_code: log_error_code(e), error_message: Some(e.to_string()), base_offset: -1, log_start_offset: -1 };
+    let batches = match split_batches_exact(records) {
+        Ok(b) if !b.is_empty() => b,
+        Ok(_) => return failed(&LogError::EmptyBatch),
+        Err(e) => return failed(&LogError::Batch(e)),
+    };
+    let mut base = -1;
+    for b in batches {
+        match partition.append(b.to_vec()) {
+            Ok(o) => {
+                if base < 0 {
+                    base = o.base_offset;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(topic = partition.topic(), partition = partition.id(), "produce refused: {e}");
+                return failed(&e);
+            }
+        }
+    }
+    Appended { error_code: 0, error_message: None, base_offset: base, log_start_offset: partition.start_offset() }
+}
+
+/// Handles a Produce request; `None` for acks=0 (no response is sent).
+pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+    if req.transactional_id.is_some() {
+        // Transactions are not served (their APIs are not advertised).
+        tracing::warn!("refusing a transactional produce: transactions are not supported yet");
+    }
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    let mut pending = Vec::new();
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let found = find_or_create(broker, &name, broker.config.auto_create_topics).await;
+        let mut parts = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let slot = parts.len();
+            let idx = pd.index;
+            parts.push(PartitionProduceResponse::default().with_index(idx));
+            let partition = match &found {
+                Err(e) => {
+                    parts[slot].error_code = log_error_code(e);
+                    continue;
+                }
+                Ok(t) => match t.partition(idx) {
+                    Ok(p) => p.clone(),
+                    Err(_) => {
+                        parts[slot].error_code = unknown_partition();
+                        continue;
+                    }
+                },
+            };
+            if req.transactional_id.is_some() {
+                parts[slot].error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+                if version >= 8 {
+                    parts[slot].error_message = Some(StrBytes::from_static_str("transactions are not supported by this broker yet; produce without transactional.id"));
+                }
+                continue;
+            }
+            let records = pd.records.unwrap_or_default();
+            let task = tokio::task::spawn_blocking(move || append_partition(&partition, &records));
+            pending.push((topics.len(), slot, task));
+        }
+        topics.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(parts));
+    }
+    for (t, p, task) in pending {
+        let r: &mut PartitionProduceResponse = &mut topics[t].partition_responses[p];
+        match task.await {
+            Ok(a) => {
+                r.error_code = a.error_code;
+                r.base_offset = a.base_offset;
+                // Fields a version lacks must keep their defaults.
+                if version >= 5 {
+                    r.log_start_offset = a.log_start_offset;
+                }
+                if version >= 8 {
+                    r.error_message = a.error_message.map(StrBytes::from_string);
+                }
+            }
+            Err(e) => {
+                r.error_code = ResponseError::UnknownServerError.code();
+                tracing::error!("append failed: {e}");
+            }
+        }
+    }
+    if req.acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(topics))
+}
