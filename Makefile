@@ -1,7 +1,8 @@
 # Two commands do all the set-up (see README.md):
 #   make server   builds Eddy (release) and starts it on 127.0.0.1:8088 with ./eddy-data
 #   make test     runs the whole test suite
-# Both install missing system packages first (libclang for RocksDB's bindgen).
+# Both install missing system packages first (libclang for RocksDB's bindgen); make test
+# also installs the Kafka clients its tests drive (kcat, kafka-python, confluent-kafka).
 
 # Reuse one build directory outside the clone, so fresh clones do not rebuild RocksDB.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/eddy-target
@@ -20,6 +21,7 @@ server: build
 	bin/eddy server $(ARGS)
 
 test: deps
+	@scripts/ensure-test-tools.sh
 	scripts/test.sh
 
 bench: build

@@ -1,0 +1,221 @@
+//! The Kafka listener at the wire level: malformed input closes only the offending
+//! connection, fetches long-poll and return stored batches byte for byte.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use common::TestServer;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect to the Kafka listener");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s
+}
+
+fn send_frame(s: &mut TcpStream, body: &[u8]) {
+    let mut b = Vec::with_capacity(body.len() + 4);
+    b.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    b.extend_from_slice(body);
+    s.write_all(&b).expect("send");
+}
+
+/// Sends a request and returns the decoded response.
+fn call<Req, Resp>(s: &mut TcpStream, api: ApiKey, version: i16, req: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let header = RequestHeader::default()
+        .with_request_api_key(api as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(11)
+        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, Req::header_version(version)).expect("header");
+    req.encode(&mut buf, version).expect("body");
+    send_frame(s, &buf);
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("response size");
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).expect("response body");
+    let mut body = Bytes::from(body);
+    let h = ResponseHeader::decode(&mut body, Resp::header_version(version)).expect("response header");
+    assert_eq!(h.correlation_id, 11);
+    Resp::decode(&mut body, version).expect("response body decodes")
+}
+
+/// True when the server closed the connection (read returns 0 bytes or an error).
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+fn api_versions_ok(addr: &str) {
+    let mut s = connect(addr);
+    let r: ApiVersionsResponse = call(&mut s, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Fetch as i16 && k.max_version == 11));
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection_and_others_keep_being_served() {
+    let server = TestServer::start();
+    let addr = server.kafka.clone();
+    // A connection kept open throughout, used between the bad ones.
+    let mut good = connect(&addr);
+
+    let mut bad = connect(&addr);
+    bad.write_all(&(-5i32).to_be_bytes()).expect("send");
+    assert!(closed(&mut bad), "negative frame size");
+
+    let mut bad = connect(&addr);
+    bad.write_all(&(200 * 1024 * 1024i32).to_be_bytes()).expect("send");
+    assert!(closed(&mut bad), "oversized frame");
+
+    let mut bad = connect(&addr);
+    send_frame(&mut bad, &[0, 18]);
+    assert!(closed(&mut bad), "frame shorter than a header");
+
+    let mut bad = connect(&addr);
+    let mut f = BytesMut::new();
+    f.put_i16(999);
+    f.put_i16(0);
+    f.put_i32(1);
+    send_frame(&mut bad, &f);
+    assert!(closed(&mut bad), "unknown API key");
+
+    let mut bad = connect(&addr);
+    let mut f = BytesMut::new();
+    f.put_i16(ApiKey::Metadata as i16);
+    f.put_i16(1);
+    f.put_i32(1);
+    f.put_i16(-1); // null client id
+    f.put_i32(1_000_000); // claims a million topics, sends none
+    send_frame(&mut bad, &f);
+    assert!(closed(&mut bad), "truncated body");
+
+    let mut bad = connect(&addr);
+    bad.write_all(&100i32.to_be_bytes()).expect("send");
+    bad.write_all(&[1, 2, 3]).expect("send");
+    drop(bad); // closes mid-frame
+
+    // Random bytes on fresh connections.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..50 {
+        let mut bad = connect(&addr);
+        let len = (seed % 64) as usize + 1;
+        let body: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        send_frame(&mut bad, &body);
+    }
+
+    // ApiVersions in a version above the highest served: an answer in v0 with the list.
+    let mut s = connect(&addr);
+    let header = RequestHeader::default().with_request_api_key(ApiKey::ApiVersions as i16).with_request_api_version(9).with_correlation_id(5);
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, 1).expect("header");
+    send_frame(&mut s, &buf);
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("answered");
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).expect("body");
+    let mut body = Bytes::from(body);
+    assert_eq!(body.get_i32(), 5);
+    let r = ApiVersionsResponse::decode(&mut body, 0).expect("v0 response");
+    assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION");
+    assert!(!r.api_keys.is_empty());
+
+    // Everyone else is still served, on old and new connections.
+    let r: ApiVersionsResponse = call(&mut good, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    assert_eq!(r.error_code, 0);
+    api_versions_ok(&addr);
+}
+
+fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
+    let p = fetch_request::FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(1 << 20);
+    let t = fetch_request::FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(vec![p]);
+    FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(min_bytes).with_max_bytes(1 << 24).with_topics(vec![t])
+}
+
+fn produce_request(topic: &str, batch: Bytes) -> ProduceRequest {
+    let p = produce_request::PartitionProduceData::default().with_index(0).with_records(Some(batch));
+    let t = produce_request::TopicProduceData::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partition_data(vec![p]);
+    ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![t])
+}
+
+#[test]
+fn fetch_long_polls_until_data_arrives_and_returns_the_batch_byte_for_byte() {
+    let server = TestServer::start();
+    let addr = server.kafka.clone();
+    let mut admin = connect(&addr);
+    let t = create_topics_request::CreatableTopic::default().with_name(TopicName(StrBytes::from_static_str("wire"))).with_num_partitions(1).with_replication_factor(1);
+    let r: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![t.clone()]).with_timeout_ms(5000));
+    assert_eq!(r.topics[0].error_code, 0);
+    let again: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(5000));
+    assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+
+    let mut b = eddy::log::BatchBuilder::new(None);
+    b.push(1_700_000_000_000, Some(b"k"), Some(b"hello"), &[(b"h", Some(b"v"))]);
+    b.push(1_700_000_000_001, None, Some(b"world"), &[]);
+    let batch = Bytes::from(b.finish());
+
+    // A consumer waits at the end of the partition with a 10 s max wait.
+    let fetcher = std::thread::spawn(move || {
+        let mut s = connect(&addr);
+        let started = Instant::now();
+        let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("wire", 0, 10_000, 1));
+        (r, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let p: ProduceResponse = call(&mut admin, ApiKey::Produce, 8, &produce_request("wire", batch.clone()));
+    let pr = &p.responses[0].partition_responses[0];
+    assert_eq!((pr.error_code, pr.base_offset), (0, 0));
+    let (r, waited) = fetcher.join().expect("fetcher");
+    let pd = &r.responses[0].partitions[0];
+    assert_eq!((pd.error_code, pd.high_watermark), (0, 2));
+    assert!(waited < Duration::from_secs(9), "the fetch should answer when data arrives, not at max_wait ({waited:?})");
+    // Stored and served exactly as produced (the base offset, 0 here, is the only field the broker sets).
+    assert_eq!(pd.records.as_ref().expect("records"), &batch);
+
+    // Out of range offsets get OFFSET_OUT_OF_RANGE; an empty wait ends at max_wait.
+    let mut s = connect(&server.kafka);
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("wire", 99, 0, 1));
+    assert_eq!(r.responses[0].partitions[0].error_code, 1);
+    let started = Instant::now();
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 4, &fetch_request("wire", 2, 300, 1));
+    assert!(r.responses[0].partitions[0].records.as_ref().is_some_and(|b| b.is_empty()));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+
+    // ListOffsets: earliest, latest, and by timestamp (the record's own timestamp comes back).
+    let parts = [-2i64, -1, 1_700_000_000_001]
+        .iter()
+        .map(|ts| list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(*ts))
+        .collect();
+    let t = list_offsets_request::ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_static_str("wire"))).with_partitions(parts);
+    let r: ListOffsetsResponse = call(&mut s, ApiKey::ListOffsets, 5, &ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![t]));
+    let got: Vec<(i64, i64)> = r.topics[0].partitions.iter().map(|p| (p.offset, p.timestamp)).collect();
+    assert_eq!(got, vec![(0, -1), (2, -1), (1, 1_700_000_000_001)]);
+
+    // A corrupt batch (CRC mismatch) is refused with CORRUPT_MESSAGE and nothing is stored.
+    let mut bad = batch.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let p: ProduceResponse = call(&mut admin, ApiKey::Produce, 8, &produce_request("wire", Bytes::from(bad)));
+    let pr = &p.responses[0].partition_responses[0];
+    assert_eq!(pr.error_code, 2, "CORRUPT_MESSAGE");
+    assert!(pr.error_message.as_ref().is_some_and(|m| m.contains("CRC")), "{:?}", pr.error_message);
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("wire", 0, 0, 1));
+    assert_eq!(r.responses[0].partitions[0].high_watermark, 2);
+}
