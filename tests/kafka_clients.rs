@@ -106,6 +106,10 @@ async fn kcat_group_consumer_commits_offsets_that_show_as_group_lag() {
     kcat(&server.kafka, &["-P", "-t", "events", "-K:"], Some("late:{\"n\":99}\n"));
     let (_, group) = server.get("/groups/kcat-group").await;
     assert_eq!(group["lag"].as_i64(), Some(1), "{group}");
+    let shown = server.ksql_ok("SHOW TOPICS EXTENDED;").await;
+    let events = shown[0]["topics"].as_array().expect("topics").iter().find(|t| t["name"] == "events").cloned().expect("events listed");
+    let groups = events["consumerGroups"].as_array().expect("groups");
+    assert!(groups.iter().any(|g| g["group"] == "kcat-group" && g["lag"] == 1), "{events}");
     let read = kcat(&server.kafka, &["-G", "kcat-group", "events", "-e", "-q", "-f", "%k\n"], None);
     assert_eq!(stdout_lines(&read), vec!["late".to_string()], "a group resumes from its committed offsets");
 }

@@ -100,6 +100,19 @@ fn malformed_frames_close_only_their_connection_and_others_keep_being_served() {
     send_frame(&mut bad, &f);
     assert!(closed(&mut bad), "truncated body");
 
+    // Found by the kafka_request fuzz target: Metadata v0 whose topic array claims 201
+    // million entries. The decoder reserves the array's capacity up front (14.5 GB);
+    // the server's allocator reserves address space without committing memory, and the
+    // decode then fails on the missing bytes.
+    for frame in [
+        &[0x00u8, 0x03, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00][..],
+        &[0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff][..],
+    ] {
+        let mut bad = connect(&addr);
+        send_frame(&mut bad, frame);
+        assert!(closed(&mut bad), "huge array count");
+    }
+
     let mut bad = connect(&addr);
     bad.write_all(&100i32.to_be_bytes()).expect("send");
     bad.write_all(&[1, 2, 3]).expect("send");

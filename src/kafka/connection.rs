@@ -9,92 +9,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::errors::KafkaError;
+use super::frame::{Incoming, decode_request, encode_response};
 use super::{Broker, admin, fetch, groups, metadata, produce, producer_ids, versions};
 
 /// Largest request accepted (Kafka's `socket.request.max.bytes`).
 pub const MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
-
-/// A decoded request frame.
-#[derive(Debug)]
-pub enum Incoming {
-    Request { header: RequestHeader, api: ApiKey, version: i16, body: RequestKind },
-    /// ApiVersions in a version above the highest served: answer in v0 with the list.
-    ApiVersionsTooNew { correlation_id: i32 },
-}
-
-fn be_i16(b: &[u8], at: usize) -> i16 {
-    i16::from_be_bytes([b[at], b[at + 1]])
-}
-
-/// Decodes one request frame (the bytes after the size prefix). Never panics on any input.
-pub fn decode_request(frame: Bytes) -> Result<Incoming, KafkaError> {
-    if frame.len() < 8 {
-        return Err(KafkaError::FrameTooShort(frame.len()));
-    }
-    let key = be_i16(&frame, 0);
-    let version = be_i16(&frame, 2);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api = ApiKey::try_from(key).map_err(|_| KafkaError::UnknownApiKey(key))?;
-    let Some((min, max)) = versions::served_range(api) else {
-        return Err(KafkaError::UnknownApiKey(key));
-    };
-    if version < min || version > max {
-        if api == ApiKey::ApiVersions && version > max {
-            return Ok(Incoming::ApiVersionsTooNew { correlation_id });
-        }
-        return Err(KafkaError::UnsupportedVersion { api: api_name(api), version, min, max });
-    }
-    let mut buf = frame;
-    let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
-        .map_err(|e| KafkaError::Malformed { what: format!("{} request header", api_name(api)), detail: e.to_string() })?;
-    let body = RequestKind::decode(api, &mut buf, version)
-        .map_err(|e| KafkaError::Malformed { what: format!("{} v{version} request", api_name(api)), detail: e.to_string() })?;
-    Ok(Incoming::Request { header, api, version, body })
-}
-
-/// A short name for logs and errors.
-pub fn api_name(api: ApiKey) -> &'static str {
-    match api {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::InitProducerId => "InitProducerId",
-        ApiKey::DescribeConfigs => "DescribeConfigs",
-        _ => "unsupported API",
-    }
-}
-
-/// Encodes a response frame: size prefix, header, body.
-pub fn encode_response(api: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes, KafkaError> {
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header.encode(&mut buf, api.response_header_version(version)).map_err(|e| KafkaError::Encode { api: api_name(api), detail: e.to_string() })?;
-    body.encode(&mut buf, version).map_err(|e| KafkaError::Encode { api: api_name(api), detail: e.to_string() })?;
-    let len = (buf.len() - 4) as i32;
-    buf[0..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
-}
 
 /// Serves one connection until the client closes it, sends something undecodable, or the
 /// server shuts down.
@@ -118,19 +45,19 @@ pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<B
         let mut frame = Vec::with_capacity((size as usize).min(1 << 20));
         (&mut rd).take(size as u64).read_to_end(&mut frame).await?;
         if frame.len() != size as usize {
-            return Err(KafkaError::Malformed { what: "request frame".into(), detail: format!("connection closed after {} of {size} bytes", frame.len()) });
+            return Err(KafkaError::Truncated { got: frame.len(), size: size as usize });
         }
         let incoming = match decode_request(Bytes::from(frame)) {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(%peer, "closing Kafka connection: {e}");
-                return Err(e);
+                return Err(e.into());
             }
         };
         let out = match incoming {
             Incoming::ApiVersionsTooNew { correlation_id } => {
                 let body = ResponseKind::ApiVersions(versions::api_versions(Some(ResponseError::UnsupportedVersion)));
-                Some(encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)?)
+                Some(encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map_err(KafkaError::from)?)
             }
             Incoming::Request { header, api, version, body } => {
                 let correlation_id = header.correlation_id;
@@ -139,7 +66,7 @@ pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<B
                         Ok(b) => Some(b),
                         Err(e) => {
                             tracing::error!(%peer, "closing Kafka connection: {e}");
-                            return Err(e);
+                            return Err(e.into());
                         }
                     },
                     None => None,
@@ -173,7 +100,7 @@ async fn handle(broker: &Arc<Broker>, header: &RequestHeader, peer: SocketAddr, 
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(admin::delete_topics(broker, r, version).await),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(admin::describe_configs(broker, r)),
         other => {
-            return Err(KafkaError::Malformed { what: "request".into(), detail: format!("no handler for {other:?}") });
+            return Err(KafkaError::NoHandler(format!("{other:?}").chars().take(60).collect()));
         }
     }))
 }
@@ -181,39 +108,6 @@ async fn handle(broker: &Arc<Broker>, header: &RequestHeader, peer: SocketAddr, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(key: i16, version: i16, rest: &[u8]) -> Bytes {
-        let mut b = BytesMut::new();
-        b.put_i16(key);
-        b.put_i16(version);
-        b.put_i32(7);
-        b.put_slice(rest);
-        b.freeze()
-    }
-
-    #[test]
-    fn short_frames_unknown_keys_and_versions_are_refused() {
-        assert!(matches!(decode_request(Bytes::from_static(&[0, 18, 0])), Err(KafkaError::FrameTooShort(3))));
-        assert!(matches!(decode_request(frame(999, 0, &[])), Err(KafkaError::UnknownApiKey(999))));
-        // EndTxn exists in Kafka but is not served.
-        assert!(matches!(decode_request(frame(26, 0, &[])), Err(KafkaError::UnknownApiKey(26))));
-        assert!(matches!(decode_request(frame(1, 3, &[])), Err(KafkaError::UnsupportedVersion { version: 3, .. })));
-        assert!(matches!(decode_request(frame(0, 2, &[])), Err(KafkaError::UnsupportedVersion { min: 3, .. })));
-    }
-
-    #[test]
-    fn api_versions_too_new_is_answered_not_refused() {
-        assert!(matches!(decode_request(frame(18, 9, &[])), Ok(Incoming::ApiVersionsTooNew { correlation_id: 7 })));
-    }
-
-    #[test]
-    fn truncated_bodies_are_malformed_errors() {
-        // Metadata v1 header (client id) followed by a topic array that claims 5 topics.
-        let mut rest = BytesMut::new();
-        rest.put_i16(-1);
-        rest.put_i32(5);
-        assert!(matches!(decode_request(frame(3, 1, &rest)), Err(KafkaError::Malformed { .. })));
-    }
 
     /// Every advertised version of every API, with requests that reach success and error
     /// paths, produces a response the message crate can encode (a field set that a version
@@ -364,12 +258,5 @@ mod tests {
         }
     }
 
-    #[test]
-    fn responses_carry_their_size_and_correlation_id() {
-        let body = ResponseKind::ApiVersions(versions::api_versions(None));
-        let bytes = encode_response(ApiKey::ApiVersions, 3, 42, &body).expect("encode");
-        let size = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        assert_eq!(size, bytes.len() - 4);
-        assert_eq!(i32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]), 42);
-    }
+
 }

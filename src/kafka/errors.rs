@@ -8,16 +8,12 @@ use crate::log::{BatchError, LogError};
 pub enum KafkaError {
     #[error("request frame of {size} bytes is larger than the {max}-byte limit; send smaller requests (max.request.size)")]
     FrameTooLarge { size: i64, max: usize },
-    #[error("request frame of {0} bytes is too short to hold a request header (8 bytes at least)")]
-    FrameTooShort(usize),
-    #[error("unknown API key {0}; this broker serves the APIs it lists in ApiVersions")]
-    UnknownApiKey(i16),
-    #[error("{api} version {version} is not supported; supported versions are {min}..={max}")]
-    UnsupportedVersion { api: &'static str, version: i16, min: i16, max: i16 },
-    #[error("malformed {what}: {detail}")]
-    Malformed { what: String, detail: String },
-    #[error("cannot encode the {api} response: {detail}")]
-    Encode { api: &'static str, detail: String },
+    #[error("the connection closed after {got} of a {size}-byte request frame")]
+    Truncated { got: usize, size: usize },
+    #[error("no handler for {0}")]
+    NoHandler(String),
+    #[error(transparent)]
+    Frame(#[from] super::frame::FrameError),
     #[error(transparent)]
     Log(#[from] LogError),
     #[error("I/O error on a Kafka connection: {0}")]

@@ -12,11 +12,12 @@ mod connection;
 mod coordinator;
 mod errors;
 mod fetch;
+pub mod frame;
 mod groups;
 mod metadata;
 mod produce;
 mod producer_ids;
-mod versions;
+pub mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,8 @@ use tokio::sync::watch;
 
 use crate::log::Log;
 
-pub use connection::{MAX_FRAME_BYTES, decode_request};
+pub use connection::MAX_FRAME_BYTES;
+pub use frame::{FrameError, Incoming, decode_request};
 pub use errors::KafkaError;
 pub use versions::SUPPORTED_APIS;
 

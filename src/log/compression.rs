@@ -6,29 +6,55 @@ use std::io::{Read, Write};
 
 use super::batch::{BatchError, Compression};
 
+/// Largest records section a batch may decompress to: a limit on decompression bombs (a
+/// batch of a few kilobytes that expands to gigabytes). Far above any real batch.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
+
+/// Reads all of `r`, refusing more than `MAX_DECOMPRESSED_BYTES`.
+fn read_bounded(what: &str, mut r: impl Read, hint: usize) -> Result<Vec<u8>, BatchError> {
+    let mut out = Vec::with_capacity(hint.min(MAX_DECOMPRESSED_BYTES));
+    (&mut r)
+        .take(MAX_DECOMPRESSED_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| BatchError::Decompress(format!("{what}: {e}")))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(too_large(what));
+    }
+    Ok(out)
+}
+
+fn too_large(what: &str) -> BatchError {
+    BatchError::Decompress(format!("{what}: records expand to more than {MAX_DECOMPRESSED_BYTES} bytes; the batch is refused"))
+}
+
 /// Decompresses a batch's records section.
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let bad = |what: &str, e: String| BatchError::Decompress(format!("{what}: {e}"));
+    let hint = data.len().saturating_mul(4);
     match codec {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => {
-            let mut out = Vec::with_capacity(data.len() * 4);
-            flate2::read::GzDecoder::new(data).read_to_end(&mut out).map_err(|e| bad("gzip", e.to_string()))?;
-            Ok(out)
-        }
-        Compression::Snappy => snappy_decompress(data).map_err(|e| bad("snappy", e)),
+        Compression::Gzip => read_bounded("gzip", flate2::read::GzDecoder::new(data), hint),
+        Compression::Snappy => snappy_decompress(data).map_err(|e| BatchError::Decompress(format!("snappy: {e}"))),
         Compression::Lz4 => {
-            let mut out = Vec::with_capacity(data.len() * 4);
-            lz4::Decoder::new(data)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(|e| bad("lz4", e.to_string()))?;
-            Ok(out)
+            let d = lz4::Decoder::new(data).map_err(|e| BatchError::Decompress(format!("lz4: {e}")))?;
+            read_bounded("lz4", d, hint)
         }
-        Compression::Zstd => zstd::stream::decode_all(data).map_err(|e| bad("zstd", e.to_string())),
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::new(data).map_err(|e| BatchError::Decompress(format!("zstd: {e}")))?;
+            read_bounded("zstd", d, hint)
+        }
     }
 }
 
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+
+/// One raw snappy block, checking its declared length before allocating.
+fn snappy_block(block: &[u8], so_far: usize) -> Result<Vec<u8>, String> {
+    let len = snap::raw::decompress_len(block).map_err(|e| e.to_string())?;
+    if so_far.saturating_add(len) > MAX_DECOMPRESSED_BYTES {
+        return Err(format!("records expand to more than {MAX_DECOMPRESSED_BYTES} bytes; the batch is refused"));
+    }
+    snap::raw::Decoder::new().decompress_vec(block).map_err(|e| e.to_string())
+}
 
 fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() >= 16 && data.starts_with(XERIAL_MAGIC) {
@@ -40,13 +66,13 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
             let len_bytes = data.get(pos..pos + 4).ok_or("truncated xerial block length")?;
             let len = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
             pos += 4;
-            let block = data.get(pos..pos + len).ok_or("truncated xerial block")?;
-            out.extend(snap::raw::Decoder::new().decompress_vec(block).map_err(|e| e.to_string())?);
+            let block = data.get(pos..pos.saturating_add(len)).ok_or("truncated xerial block")?;
+            out.extend(snappy_block(block, out.len())?);
             pos += len;
         }
         return Ok(out);
     }
-    snap::raw::Decoder::new().decompress_vec(data).map_err(|e| e.to_string())
+    snappy_block(data, 0)
 }
 
 /// Compresses a records section (snappy in xerial framing, as the Java client writes it).
@@ -103,6 +129,19 @@ mod tests {
         let data = b"hello hello hello hello".to_vec();
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
         assert_eq!(decompress(Compression::Snappy, &raw).unwrap(), data);
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_not_expanded() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..(MAX_DECOMPRESSED_BYTES >> 20) + 1 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let err = decompress(Compression::Zstd, &bomb).unwrap_err().to_string();
+        assert!(err.contains("expand to more than"), "{err}");
     }
 
     #[test]
