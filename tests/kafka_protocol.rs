@@ -25,29 +25,40 @@ fn send_frame(s: &mut TcpStream, body: &[u8]) {
     s.write_all(&b).expect("send");
 }
 
-/// Sends a request and returns the decoded response.
-fn call<Req, Resp>(s: &mut TcpStream, api: ApiKey, version: i16, req: &Req) -> Resp
-where
-    Req: Encodable + HeaderVersion,
-    Resp: Decodable + HeaderVersion,
-{
+/// Sends a request without waiting for its response.
+fn send<Req: Encodable + HeaderVersion>(s: &mut TcpStream, api: ApiKey, version: i16, correlation_id: i32, req: &Req) {
     let header = RequestHeader::default()
         .with_request_api_key(api as i16)
         .with_request_api_version(version)
-        .with_correlation_id(11)
+        .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("wire-test")));
     let mut buf = BytesMut::new();
     header.encode(&mut buf, Req::header_version(version)).expect("header");
     req.encode(&mut buf, version).expect("body");
     send_frame(s, &buf);
+}
+
+/// Reads the next response: its correlation id and body.
+fn receive<Resp: Decodable + HeaderVersion>(s: &mut TcpStream, version: i16) -> (i32, Resp) {
     let mut size = [0u8; 4];
     s.read_exact(&mut size).expect("response size");
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
     s.read_exact(&mut body).expect("response body");
     let mut body = Bytes::from(body);
     let h = ResponseHeader::decode(&mut body, Resp::header_version(version)).expect("response header");
-    assert_eq!(h.correlation_id, 11);
-    Resp::decode(&mut body, version).expect("response body decodes")
+    (h.correlation_id, Resp::decode(&mut body, version).expect("response body decodes"))
+}
+
+/// Sends a request and returns the decoded response.
+fn call<Req, Resp>(s: &mut TcpStream, api: ApiKey, version: i16, req: &Req) -> Resp
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    send(s, api, version, 11, req);
+    let (correlation_id, resp) = receive(s, version);
+    assert_eq!(correlation_id, 11);
+    resp
 }
 
 /// True when the server closed the connection (read returns 0 bytes or an error).
@@ -221,6 +232,10 @@ fn fetch_long_polls_until_data_arrives_and_returns_the_batch_byte_for_byte() {
     let got: Vec<(i64, i64)> = r.topics[0].partitions.iter().map(|p| (p.offset, p.timestamp)).collect();
     assert_eq!(got, vec![(0, -1), (2, -1), (1, 1_700_000_000_001)]);
 
+    // Eddy's own topics can be read but not written by Kafka clients.
+    let p: ProduceResponse = call(&mut admin, ApiKey::Produce, 8, &produce_request("_eddy_command_topic", batch.clone()));
+    assert_eq!(p.responses[0].partition_responses[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+
     // A corrupt batch (CRC mismatch) is refused with CORRUPT_MESSAGE and nothing is stored.
     let mut bad = batch.to_vec();
     let last = bad.len() - 1;
@@ -231,4 +246,47 @@ fn fetch_long_polls_until_data_arrives_and_returns_the_batch_byte_for_byte() {
     assert!(pr.error_message.as_ref().is_some_and(|m| m.contains("CRC")), "{:?}", pr.error_message);
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("wire", 0, 0, 1));
     assert_eq!(r.responses[0].partitions[0].high_watermark, 2);
+}
+
+#[test]
+fn pipelined_produce_requests_are_appended_and_answered_in_request_order() {
+    let server = TestServer::start();
+    let mut s = connect(&server.kafka);
+    // Sixty requests (two topics, acks=1 and acks=-1 mixed, a fetch in between)
+    // written back to back before reading any response.
+    let n = 60;
+    for i in 0..n {
+        let mut b = eddy::log::BatchBuilder::new(None);
+        b.push(1_000 + i64::from(i), None, Some(format!("v{i}").as_bytes()), &[]);
+        let topic = if i % 2 == 0 { "pipe" } else { "pipe2" };
+        let mut req = produce_request(topic, Bytes::from(b.finish()));
+        req.acks = if i % 3 == 0 { 1 } else { -1 };
+        send(&mut s, ApiKey::Produce, 8, 100 + i, &req);
+        if i == 30 {
+            send(&mut s, ApiKey::Fetch, 11, 100 + i + 1000, &fetch_request("pipe", 1_000, 300, 1));
+        }
+    }
+    let mut offsets: std::collections::HashMap<&str, Vec<i64>> = Default::default();
+    for i in 0..n {
+        let (cid, r): (i32, ProduceResponse) = receive(&mut s, 8);
+        assert_eq!(cid, 100 + i, "responses come back in request order");
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0);
+        offsets.entry(if i % 2 == 0 { "pipe" } else { "pipe2" }).or_default().push(p.base_offset);
+        if i == 30 {
+            let (cid, f): (i32, FetchResponse) = receive(&mut s, 11);
+            assert_eq!(cid, 1130);
+            assert_eq!(f.responses[0].partitions[0].error_code, 1, "offset 1000 is out of range");
+        }
+    }
+    for (topic, got) in offsets {
+        assert_eq!(got, (0..30).collect::<Vec<i64>>(), "{topic}: batches appended in request order");
+    }
+    // The stored order matches too.
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("pipe", 0, 0, 1));
+    let records = r.responses[0].partitions[0].records.clone().expect("records");
+    let values: Vec<String> = eddy::log::batch::split_batches(&records)
+        .flat_map(|b| eddy::log::RecordIter::new(b).expect("batch").map(|r| String::from_utf8_lossy(r.expect("record").value.expect("value")).to_string()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(values, (0..n).step_by(2).map(|i| format!("v{i}")).collect::<Vec<_>>());
 }

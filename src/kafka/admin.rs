@@ -44,6 +44,11 @@ pub async fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, versi
                         return result.with_error_code(ResponseError::InvalidConfig.code()).with_error_message(Some(s(e)));
                     }
                 }
+                if crate::log::is_internal_topic(&name) {
+                    return result
+                        .with_error_code(ResponseError::InvalidTopicException.code())
+                        .with_error_message(Some(s(format!("topic names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX))));
+                }
                 if partitions < 1 {
                     return result
                         .with_error_code(ResponseError::InvalidPartitions.code())
@@ -93,6 +98,10 @@ pub async fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, versi
             .into_iter()
             .map(|n| {
                 let r = DeletableTopicResult::default().with_name(Some(n.clone()));
+                if crate::log::is_internal_topic(n.0.as_str()) {
+                    let r = r.with_error_code(ResponseError::InvalidTopicException.code());
+                    return if version >= 5 { r.with_error_message(Some(s("Eddy's internal topics cannot be deleted by Kafka clients"))) } else { r };
+                }
                 match b.log.delete_topic(n.0.as_str()) {
                     Ok(()) => r,
                     Err(e) if version >= 5 => r.with_error_code(log_error_code(&e)).with_error_message(Some(s(e.to_string()))),

@@ -1,7 +1,8 @@
 //! One client connection: size-prefixed request frames in, responses out in request order.
 //!
-//! Requests on a connection are handled one at a time, as Kafka brokers do, so responses
-//! are in request order by construction. A frame that cannot be decoded, names an unknown
+//! Requests on a connection are pipelined (see `serve_connection`); responses go out in
+//! request order and produce batches are appended in request order. A frame that cannot
+//! be decoded, names an unknown
 //! API or an unsupported version closes the connection (what Kafka does); ApiVersions with
 //! a too-new version is answered in version 0 with UNSUPPORTED_VERSION so the client can
 //! retry with a version it finds in the list.
@@ -12,9 +13,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::errors::KafkaError;
 use super::frame::{Incoming, decode_request, encode_response};
@@ -23,60 +26,130 @@ use super::{Broker, admin, fetch, groups, metadata, produce, producer_ids, versi
 /// Largest request accepted (Kafka's `socket.request.max.bytes`).
 pub const MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
 
-/// Serves one connection until the client closes it, sends something undecodable, or the
-/// server shuts down.
-pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> Result<(), KafkaError> {
-    let (rd, mut wr) = stream.into_split();
+/// Requests of one connection being processed at once (reading stops while this many
+/// wait for their responses).
+const MAX_IN_FLIGHT: usize = 16;
+
+type PendingResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Bytes>, KafkaError>> + Send>>;
+
+/// Reads and decodes frames until the client closes the connection or sends one that cannot
+/// be served (sent on as the last item).
+async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, tx: mpsc::Sender<Result<Incoming, KafkaError>>) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     loop {
-        let size = tokio::select! {
-            r = rd.read_i32() => match r {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(e.into()),
-            },
-            _ = shutdown.changed() => return Ok(()),
+        let size = match rd.read_i32().await {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
         };
         if size < 0 || size as usize > MAX_FRAME_BYTES {
             tracing::warn!(%peer, size, "closing Kafka connection: request frame size out of range");
-            return Err(KafkaError::FrameTooLarge { size: size as i64, max: MAX_FRAME_BYTES });
+            let _ = tx.send(Err(KafkaError::FrameTooLarge { size: size as i64, max: MAX_FRAME_BYTES })).await;
+            return;
         }
         // Grow the buffer as bytes arrive rather than trusting the size prefix up front.
         let mut frame = Vec::with_capacity((size as usize).min(1 << 20));
-        (&mut rd).take(size as u64).read_to_end(&mut frame).await?;
-        if frame.len() != size as usize {
-            return Err(KafkaError::Truncated { got: frame.len(), size: size as usize });
+        if let Err(e) = (&mut rd).take(size as u64).read_to_end(&mut frame).await {
+            let _ = tx.send(Err(e.into())).await;
+            return;
         }
-        let incoming = match decode_request(Bytes::from(frame)) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!(%peer, "closing Kafka connection: {e}");
-                return Err(e.into());
-            }
-        };
-        let out = match incoming {
-            Incoming::ApiVersionsTooNew { correlation_id } => {
-                let body = ResponseKind::ApiVersions(versions::api_versions(Some(ResponseError::UnsupportedVersion)));
-                Some(encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map_err(KafkaError::from)?)
-            }
-            Incoming::Request { header, api, version, body } => {
-                let correlation_id = header.correlation_id;
-                match handle(&broker, &header, peer, version, body).await? {
-                    Some(resp) => match encode_response(api, version, correlation_id, &resp) {
-                        Ok(b) => Some(b),
-                        Err(e) => {
-                            tracing::error!(%peer, "closing Kafka connection: {e}");
-                            return Err(e.into());
-                        }
-                    },
-                    None => None,
-                }
-            }
-        };
-        if let Some(bytes) = out {
-            wr.write_all(&bytes).await?;
+        if frame.len() != size as usize {
+            let _ = tx.send(Err(KafkaError::Truncated { got: frame.len(), size: size as usize })).await;
+            return;
+        }
+        let decoded = decode_request(Bytes::from(frame)).map_err(KafkaError::from);
+        if let Err(e) = &decoded {
+            tracing::warn!(%peer, "closing Kafka connection: {e}");
+        }
+        let stop = decoded.is_err();
+        if tx.send(decoded).await.is_err() || stop {
+            return;
         }
     }
+}
+
+/// Serves one connection until the client closes it, sends something that cannot be
+/// served, or the server shuts down.
+///
+/// Requests are pipelined: a request is started as soon as it is read (Produce queues its
+/// batches right then, so batches keep their order), up to `MAX_IN_FLIGHT` run at once,
+/// and responses are written in request order. Pipelined produce requests thus share
+/// group commits instead of each waiting for its own fsync.
+pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> Result<(), KafkaError> {
+    let (rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel(4);
+    let reader = tokio::spawn(read_frames(rd, peer, tx));
+    let mut in_flight: FuturesOrdered<PendingResponse> = FuturesOrdered::new();
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
+                Ok(Some(bytes)) => {
+                    if let Err(e) = wr.write_all(&bytes).await {
+                        break Err(e.into());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            },
+            next = rx.recv(), if in_flight.len() < MAX_IN_FLIGHT => match next {
+                Some(Ok(incoming)) => in_flight.push_back(start(&broker, incoming, peer).await),
+                Some(Err(e)) => break Err(e),
+                // The client closed its side: answer what it already sent.
+                None => {
+                    while let Some(done) = in_flight.next().await {
+                        if let Some(bytes) = done? {
+                            wr.write_all(&bytes).await?;
+                        }
+                    }
+                    break Ok(());
+                }
+            },
+            _ = shutdown.changed() => break Ok(()),
+        }
+    };
+    reader.abort();
+    result
+}
+
+/// Starts one request. Produce queues its batches before returning; everything else runs
+/// when the returned future is polled.
+async fn start(broker: &Arc<Broker>, incoming: Incoming, peer: SocketAddr) -> PendingResponse {
+    match incoming {
+        Incoming::ApiVersionsTooNew { correlation_id } => {
+            let body = ResponseKind::ApiVersions(versions::api_versions(Some(ResponseError::UnsupportedVersion)));
+            let r = encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(Some).map_err(KafkaError::from);
+            Box::pin(std::future::ready(r))
+        }
+        Incoming::Request { header, api, version, body: RequestKind::Produce(req) } => {
+            let pending = produce::start(broker, req, version).await;
+            Box::pin(async move {
+                match pending.await {
+                    Some(resp) => Ok(Some(encode_logged(api, version, header.correlation_id, &ResponseKind::Produce(resp), peer)?)),
+                    None => Ok(None),
+                }
+            })
+        }
+        Incoming::Request { header, api, version, body } => {
+            let broker = broker.clone();
+            Box::pin(async move {
+                match handle(&broker, &header, peer, version, body).await? {
+                    Some(resp) => Ok(Some(encode_logged(api, version, header.correlation_id, &resp, peer)?)),
+                    None => Ok(None),
+                }
+            })
+        }
+    }
+}
+
+fn encode_logged(api: ApiKey, version: i16, correlation_id: i32, resp: &ResponseKind, peer: SocketAddr) -> Result<Bytes, KafkaError> {
+    encode_response(api, version, correlation_id, resp).map_err(|e| {
+        tracing::error!(%peer, "closing Kafka connection: {e}");
+        KafkaError::from(e)
+    })
 }
 
 /// Runs one request; `None` means no response is sent (Produce with acks=0).

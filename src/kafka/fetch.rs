@@ -103,7 +103,7 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
         };
         let bytes: usize = reads.iter().map(|r| r.data.len()).sum();
         let errored = reads.iter().any(|r| r.error_code != 0);
-        if bytes >= min_bytes.max(1) || errored || watches.is_empty() || Instant::now() >= deadline {
+        if bytes >= min_bytes || errored || watches.is_empty() || Instant::now() >= deadline {
             break reads;
         }
         let any_change = futures::future::select_all(watches.iter_mut().map(|rx| Box::pin(rx.changed())));

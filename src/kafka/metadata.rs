@@ -25,6 +25,9 @@ pub(crate) async fn find_or_create(broker: &Arc<Broker>, name: &str, create: boo
     if !create {
         return Err(LogError::UnknownTopic(name.to_string()));
     }
+    if crate::log::is_internal_topic(name) {
+        return Err(LogError::InvalidTopicName { name: name.to_string(), reason: format!("names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX) });
+    }
     let b = broker.clone();
     let name = name.to_string();
     tokio::task::spawn_blocking(move || {
@@ -62,7 +65,7 @@ fn topic_entry(topic: &Topic) -> MetadataResponseTopic {
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name().to_string()))))
-        .with_is_internal(false)
+        .with_is_internal(crate::log::is_internal_topic(topic.name()))
         .with_partitions(partitions)
 }
 

@@ -13,6 +13,7 @@ use super::Broker;
 use super::errors::log_error_code;
 use super::metadata::{find_or_create, unknown_partition};
 use crate::log::batch::split_batches_exact;
+use crate::log::partition::AppendTicket;
 use crate::log::{LogError, PartitionLog};
 
 /// Outcome of one partition's append.
@@ -23,32 +24,46 @@ struct Appended {
     log_start_offset: i64,
 }
 
-fn append_partition(partition: &PartitionLog, records: &[u8]) -> Appended {
+/// Collects the results of one partition's queued batches. Blocking.
+fn complete_partition(partition: &PartitionLog, queued: Vec<Result<AppendTicket, LogError>>) -> Appended {
     let failed = |e: &LogError| Appended { error_code: log_error_code(e), error_message: Some(e.to_string()), base_offset: -1, log_start_offset: -1 };
-    let batches = match split_batches_exact(records) {
-        Ok(b) if !b.is_empty() => b,
-        Ok(_) => return failed(&LogError::EmptyBatch),
-        Err(e) => return failed(&LogError::Batch(e)),
-    };
     let mut base = -1;
-    for b in batches {
-        match partition.append(b.to_vec()) {
-            Ok(o) => {
-                if base < 0 {
-                    base = o.base_offset;
-                }
-            }
+    let mut first_error: Option<LogError> = None;
+    for q in queued {
+        let r = q.and_then(|ticket| partition.complete(ticket));
+        match r {
+            Ok(o) if base < 0 && first_error.is_none() => base = o.base_offset,
+            Ok(_) => {}
             Err(e) => {
                 tracing::debug!(topic = partition.topic(), partition = partition.id(), "produce refused: {e}");
-                return failed(&e);
+                first_error.get_or_insert(e);
             }
         }
     }
-    Appended { error_code: 0, error_message: None, base_offset: base, log_start_offset: partition.start_offset() }
+    match first_error {
+        Some(e) => failed(&e),
+        None => Appended { error_code: 0, error_message: None, base_offset: base, log_start_offset: partition.start_offset() },
+    }
 }
 
-/// Handles a Produce request; `None` for acks=0 (no response is sent).
-pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+/// Queues one partition's batches in order (no I/O).
+fn queue_partition(partition: &PartitionLog, records: &[u8]) -> Vec<Result<AppendTicket, LogError>> {
+    match split_batches_exact(records) {
+        Ok(b) if !b.is_empty() => b.into_iter().map(|b| partition.enqueue(b.to_vec())).collect(),
+        Ok(_) => vec![Err(LogError::EmptyBatch)],
+        Err(e) => vec![Err(LogError::Batch(e))],
+    }
+}
+
+/// A Produce request whose batches are queued; awaiting it waits for them to be written
+/// (and fsynced) and gives the response, or `None` for acks=0.
+pub type PendingProduce = std::pin::Pin<Box<dyn Future<Output = Option<ProduceResponse>> + Send>>;
+
+/// Queues a Produce request's batches in request order and returns the wait for their
+/// results. Requests on one connection are started in order, so their batches are
+/// appended in order, while their writes and fsyncs overlap (one group commit can cover
+/// several pipelined requests).
+pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> PendingProduce {
     if req.transactional_id.is_some() {
         // Transactions are not served (their APIs are not advertised).
         tracing::warn!("refusing a transactional produce: transactions are not supported yet");
@@ -76,6 +91,13 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
                     }
                 },
             };
+            if crate::log::is_internal_topic(&name) {
+                parts[slot].error_code = ResponseError::InvalidTopicException.code();
+                if version >= 8 {
+                    parts[slot].error_message = Some(StrBytes::from_string(format!("'{name}' is one of Eddy's internal topics; Kafka clients may read it but not write to it")));
+                }
+                continue;
+            }
             if req.transactional_id.is_some() {
                 parts[slot].error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
                 if version >= 8 {
@@ -84,33 +106,42 @@ pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) ->
                 continue;
             }
             let records = pd.records.unwrap_or_default();
-            let task = tokio::task::spawn_blocking(move || append_partition(&partition, &records));
+            let queued = queue_partition(&partition, &records);
+            let task = tokio::task::spawn_blocking(move || complete_partition(&partition, queued));
             pending.push((topics.len(), slot, task));
         }
         topics.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(parts));
     }
-    for (t, p, task) in pending {
-        let r: &mut PartitionProduceResponse = &mut topics[t].partition_responses[p];
-        match task.await {
-            Ok(a) => {
-                r.error_code = a.error_code;
-                r.base_offset = a.base_offset;
-                // Fields a version lacks must keep their defaults.
-                if version >= 5 {
-                    r.log_start_offset = a.log_start_offset;
+    let acks = req.acks;
+    Box::pin(async move {
+        for (t, p, task) in pending {
+            let r: &mut PartitionProduceResponse = &mut topics[t].partition_responses[p];
+            match task.await {
+                Ok(a) => {
+                    r.error_code = a.error_code;
+                    r.base_offset = a.base_offset;
+                    // Fields a version lacks must keep their defaults.
+                    if version >= 5 {
+                        r.log_start_offset = a.log_start_offset;
+                    }
+                    if version >= 8 {
+                        r.error_message = a.error_message.map(StrBytes::from_string);
+                    }
                 }
-                if version >= 8 {
-                    r.error_message = a.error_message.map(StrBytes::from_string);
+                Err(e) => {
+                    r.error_code = ResponseError::UnknownServerError.code();
+                    tracing::error!("append failed: {e}");
                 }
-            }
-            Err(e) => {
-                r.error_code = ResponseError::UnknownServerError.code();
-                tracing::error!("append failed: {e}");
             }
         }
-    }
-    if req.acks == 0 {
-        return None;
-    }
-    Some(ProduceResponse::default().with_responses(topics))
+        if acks == 0 {
+            return None;
+        }
+        Some(ProduceResponse::default().with_responses(topics))
+    })
+}
+
+/// Handles a Produce request to the end; `None` for acks=0.
+pub async fn produce(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+    start(broker, req, version).await.await
 }

@@ -41,6 +41,11 @@ struct Writer {
     producers: ProducerStates,
 }
 
+/// A batch queued by `PartitionLog::enqueue`, to be collected with `complete`.
+#[derive(Debug)]
+#[must_use = "a queued batch's result must be collected with complete()"]
+pub struct AppendTicket(u64);
+
 /// Appends waiting for the group leader, and results not yet collected.
 #[derive(Default)]
 struct AppendQueue {
@@ -195,6 +200,15 @@ impl PartitionLog {
     /// Appends one encoded v2 batch, assigning its offsets. Blocking (it may fsync): call
     /// it from a blocking thread, never from an async task directly.
     pub fn append(&self, data: Vec<u8>) -> Result<AppendOutcome, LogError> {
+        let ticket = self.enqueue(data)?;
+        self.complete(ticket)
+    }
+
+    /// Checks a batch and queues it for appending, without waiting: batches are appended in
+    /// the order they are queued. Cheap (no I/O), so callers that must keep an order (a
+    /// Kafka connection's pipelined produce requests) queue in that order and wait for the
+    /// results elsewhere with `complete`.
+    pub fn enqueue(&self, data: Vec<u8>) -> Result<AppendTicket, LogError> {
         let header = BatchHeader::parse(&data)?;
         if header.total_len() != data.len() {
             return Err(LogError::Batch(batch::BatchError::BadLength(header.batch_length)));
@@ -206,13 +220,20 @@ impl PartitionLog {
         if self.is_deleted() {
             return Err(LogError::UnknownTopic(self.topic.clone()));
         }
-        // Group append: queue the batch; the first appender to find no leader writes
-        // every queued batch with one write (and, under flush='always', one fsync) and
-        // hands each appender its result.
         let mut q = self.queue.lock();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.pending.push((ticket, header, data));
+        Ok(AppendTicket(ticket))
+    }
+
+    /// Waits until a queued batch is written (and, under flush='always', fsynced) and
+    /// returns its offsets. Blocking.
+    pub fn complete(&self, ticket: AppendTicket) -> Result<AppendOutcome, LogError> {
+        let ticket = ticket.0;
+        // Group append: the first waiter to find no leader writes every queued batch with
+        // one write (and, under flush='always', one fsync) and hands each waiter its result.
+        let mut q = self.queue.lock();
         loop {
             if let Some(r) = q.done.remove(&ticket) {
                 return r;

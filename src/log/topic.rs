@@ -194,6 +194,15 @@ pub struct Topic {
 }
 
 /// Checks a topic name against Kafka's rules.
+/// Prefix of the topics Eddy keeps for itself (the command topic, repartition and other
+/// query-internal topics). Kafka clients may read them but not write or delete them.
+pub const INTERNAL_TOPIC_PREFIX: &str = "_eddy_";
+
+/// Whether a topic is one of Eddy's own.
+pub fn is_internal_topic(name: &str) -> bool {
+    name.starts_with(INTERNAL_TOPIC_PREFIX)
+}
+
 pub fn validate_topic_name(name: &str) -> Result<(), LogError> {
     let bad = |reason: &str| Err(LogError::InvalidTopicName { name: name.to_string(), reason: reason.to_string() });
     if name.is_empty() {
