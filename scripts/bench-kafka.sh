@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/eddy-target}
 cargo build --release --quiet
 EDDY=$CARGO_TARGET_DIR/release/eddy
 DATA=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 EDDY_LOG=warn $EDDY server --data-dir "$DATA" --http-listen 127.0.0.1:0 --kafka-listen 127.0.0.1:19093 --flush "$FLUSH" >/dev/null &
 SERVER=$!
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', 19093))" 2>/dev/null; do sleep 0.1; done
