@@ -175,3 +175,47 @@ async fn confluent_kafka_lz4_and_zstd_batches_are_stored_and_read_by_consumers_a
     let (_, group) = server.get("/groups/cc-group").await;
     assert_eq!(group["lag"].as_i64(), Some(0), "{group}");
 }
+
+/// Keys a SQL pull query over the stream returns (it reads committed data only).
+async fn sql_keys(server: &TestServer, stream: &str) -> Vec<String> {
+    let mut keys: Vec<String> = server.rows(&format!("SELECT k FROM {stream};")).await.iter().map(|r| r[0].as_str().unwrap_or("").to_string()).collect();
+    keys.sort();
+    keys
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().expect("array").iter().map(|k| k.as_str().unwrap_or("").to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confluent_kafka_transactions_commit_abort_fence_and_an_open_one_is_aborted_by_a_crash() {
+    require_python_module("confluent_kafka");
+    let mut server = TestServer::start();
+    server.ksql_ok("CREATE STREAM tx (k VARCHAR KEY, n INT, txn VARCHAR) WITH (kafka_topic='tx', value_format='JSON', partitions=1);").await;
+    let run = python("confluent_transactions.py", &[&server.kafka, "tx", "run"]);
+    assert_eq!(run["fenced"], Value::Bool(true), "a second instance with the same transactional.id fences the first: {run}");
+    assert_eq!(run["source_committed_offset"].as_i64(), Some(10), "offsets sent in the transaction are committed with it: {run}");
+    let mut expected: Vec<String> = (0..100).map(|i| format!("c1-{i}")).chain((0..10).map(|i| format!("t-s{i}"))).chain(["c2-0".to_string()]).collect();
+    expected.sort();
+    let seen = python("confluent_transactions.py", &[&server.kafka, "tx", "count"]);
+    assert_eq!(strings(&seen["committed"]), expected, "read_committed sees committed transactions only");
+    let uncommitted = strings(&seen["uncommitted"]);
+    assert_eq!(uncommitted.iter().filter(|k| k.starts_with("a-")).count(), 50, "read_uncommitted sees the aborted records too");
+    assert_eq!(sql_keys(&server, "tx").await, expected, "SQL reads committed data only");
+
+    // A producer dies with its transaction open: committed readers stop at it...
+    python("confluent_transactions.py", &[&server.kafka, "tx", "leave-open"]);
+    python("confluent_transactions.py", &[&server.kafka, "tx", "commit-one"]);
+    assert_eq!(sql_keys(&server, "tx").await, expected, "the open transaction holds back what follows it");
+    // ...until a restart aborts it (as a coordinator does when a transaction times out).
+    server.kill9();
+    server.restart();
+    let seen = python("confluent_transactions.py", &[&server.kafka, "tx", "count"]);
+    let committed = strings(&seen["committed"]);
+    assert!(committed.contains(&"after-0".to_string()), "{committed:?}");
+    assert!(!committed.iter().any(|k| k.starts_with("open-")), "the open transaction was aborted: {committed:?}");
+    let mut after = expected.clone();
+    after.push("after-0".to_string());
+    after.sort();
+    assert_eq!(sql_keys(&server, "tx").await, after);
+}

@@ -320,7 +320,8 @@ impl Runtime {
                 query_id: id.clone(),
                 partition: part.clone(),
                 position,
-                stop_at: pull.then_some(end),
+                // A pull query reads committed data up to the last stable offset.
+                stop_at: pull.then(|| part.last_stable_offset()),
                 decoder: SourceDecoder::new(&plan.source, part.id()),
                 plan: plan.clone(),
                 output: Output::Client(ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone() }),

@@ -62,7 +62,7 @@ impl Task {
 
     /// Reads and processes the next chunk. Blocking.
     pub fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let data = match self.partition.read(self.position, READ_BYTES) {
+        let data = match self.partition.read_committed(self.position, READ_BYTES) {
             Ok(d) => d,
             Err(LogError::OffsetOutOfRange { start, end, .. }) if self.position < start => {
                 tracing::warn!(query = %self.query_id, topic = self.source_topic(), from = self.position, to = start, end, "records before the log start were deleted; continuing from the log start");
@@ -157,7 +157,7 @@ pub fn load_checkpoint(log: &Log, query_id: &str, topic: &str, partition: i32) -
 /// nothing new, or when the records at `position` were deleted by retention: the position
 /// then moves to the log start.
 pub(super) fn read_input(partition: &PartitionLog, position: &mut i64) -> Result<Option<Vec<u8>>, ExecError> {
-    match partition.read(*position, READ_BYTES) {
+    match partition.read_committed(*position, READ_BYTES) {
         Ok(d) if d.is_empty() => Ok(None),
         Ok(d) => Ok(Some(d)),
         Err(LogError::OffsetOutOfRange { start, .. }) if *position < start => {

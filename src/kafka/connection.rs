@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::errors::KafkaError;
 use super::frame::{Incoming, decode_request, encode_response};
-use super::{Broker, admin, fetch, groups, metadata, produce, producer_ids, versions};
+use super::{Broker, admin, fetch, groups, metadata, produce, producer_ids, transactions, versions};
 
 /// Largest request accepted (Kafka's `socket.request.max.bytes`).
 pub const MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
@@ -172,6 +172,10 @@ async fn handle(broker: &Arc<Broker>, header: &RequestHeader, peer: SocketAddr, 
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(admin::create_topics(broker, r, version).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(admin::delete_topics(broker, r, version).await),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(admin::describe_configs(broker, r)),
+        RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(transactions::add_partitions(broker, r).await),
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, r).await),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(transactions::txn_offset_commit(broker, r).await),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(transactions::end_txn(broker, r).await),
         other => {
             return Err(KafkaError::NoHandler(format!("{other:?}").chars().take(60).collect()));
         }
@@ -294,6 +298,34 @@ mod tests {
                         let b = describe_configs_request::DescribeConfigsResource::default().with_resource_type(4).with_resource_name(StrBytes::from_static_str("0"));
                         requests.push(RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![t, b])));
                     }
+                    ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn | ApiKey::TxnOffsetCommit | ApiKey::EndTxn => {
+                        // A whole transaction: init, add a partition and a group, hold an offset, commit.
+                        let id = TransactionalId(StrBytes::from_string(format!("tx-{}-{v}", *api as i16)));
+                        let init = InitProducerIdRequest::default().with_transactional_id(Some(id.clone())).with_transaction_timeout_ms(60_000);
+                        let Some(ResponseKind::InitProducerId(init)) = handle(&broker, &header, peer, 4, RequestKind::InitProducerId(init)).await.expect("init") else {
+                            panic!("init answered")
+                        };
+                        assert_eq!(init.error_code, 0);
+                        let (pid, epoch) = (init.producer_id, init.producer_epoch);
+                        let topic = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default().with_name(name("t")).with_partitions(vec![0, 9]);
+                        let mut add = AddPartitionsToTxnRequest::default();
+                        add.v3_and_below_transactional_id = id.clone();
+                        add.v3_and_below_producer_id = pid;
+                        add.v3_and_below_producer_epoch = epoch;
+                        add.v3_and_below_topics = vec![topic];
+                        requests.push(RequestKind::AddPartitionsToTxn(add));
+                        requests.push(RequestKind::AddOffsetsToTxn(
+                            AddOffsetsToTxnRequest::default().with_transactional_id(id.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_group_id(group.clone()),
+                        ));
+                        let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default().with_committed_offset(1);
+                        let t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(name("t")).with_partitions(vec![p]);
+                        requests.push(RequestKind::TxnOffsetCommit(
+                            TxnOffsetCommitRequest::default().with_transactional_id(id.clone()).with_group_id(group.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_topics(vec![t]),
+                        ));
+                        requests.push(RequestKind::EndTxn(EndTxnRequest::default().with_transactional_id(id.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_committed(true)));
+                        // A stale epoch is fenced.
+                        requests.push(RequestKind::EndTxn(EndTxnRequest::default().with_transactional_id(id).with_producer_id(pid).with_producer_epoch(epoch - 1)));
+                    }
                     other => panic!("no sample request for {other:?}"),
                 }
                 // Requests of other APIs (the rest of a membership) go in their highest version.
@@ -327,6 +359,10 @@ mod tests {
             RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
             RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
             RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+            RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
+            RequestKind::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
+            RequestKind::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
+            RequestKind::EndTxn(_) => ApiKey::EndTxn,
             other => panic!("unexpected {other:?}"),
         }
     }

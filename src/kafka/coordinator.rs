@@ -395,12 +395,21 @@ fn try_complete_join(group: &mut Group, now: Instant, forced: bool) {
     }
 }
 
-/// Drives the coordinator's timers until shutdown.
+/// Drives the group coordinator's timers, and the transaction timeouts, until shutdown.
 pub async fn run_timers(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_millis(100));
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
-            _ = every.tick() => broker.groups.tick(Instant::now()),
+            _ = every.tick() => {
+                broker.groups.tick(Instant::now());
+                ticks += 1;
+                // Once a second: transactions past their timeout (writes markers: blocking).
+                if ticks % 10 == 0 {
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || b.txns.abort_expired(&b.log)).await;
+                }
+            }
             _ = shutdown.changed() => return,
         }
     }

@@ -10,17 +10,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchRequest;
-use kafka_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse};
-use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::{ProducerId, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Broker;
 use super::errors::log_error_code;
 use super::metadata::unknown_partition;
-use crate::log::batch::{RecordIter, payload, split_batches};
+use crate::log::batch::{BatchHeader, RecordIter, payload, split_batches};
 use crate::log::{LogError, PartitionLog};
 
 /// Longest wait a client may ask for (Kafka clients default to 500 ms).
@@ -38,20 +38,26 @@ struct ReadOne {
     error_code: i16,
     data: Vec<u8>,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
+    /// Read committed: aborted transactions among the batches returned.
+    aborted: Vec<crate::log::AbortedTxn>,
 }
 
-/// Reads every wanted partition within the response's byte budget. Blocking.
-fn read_all(wanted: &[Wanted], response_max: usize) -> Vec<ReadOne> {
+/// Reads every wanted partition within the response's byte budget; read-committed reads
+/// stop at the last stable offset and list the aborted transactions they cover (the
+/// client drops those batches). Blocking.
+fn read_all(wanted: &[Wanted], response_max: usize, read_committed: bool) -> Vec<ReadOne> {
     let mut budget = response_max;
     let mut out = Vec::with_capacity(wanted.len());
     let mut any_data = false;
     for w in wanted {
         let Some(log) = &w.log else {
-            out.push(ReadOne { error_code: unknown_partition(), data: Vec::new(), high_watermark: -1, log_start_offset: -1 });
+            out.push(ReadOne { error_code: unknown_partition(), data: Vec::new(), high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, aborted: Vec::new() });
             continue;
         };
         let hw = log.end_offset();
+        let lso = log.last_stable_offset();
         let start = log.start_offset();
         let limit = w.max_bytes.min(budget);
         // At least one batch is returned for the first partition with data (KIP-74), even
@@ -62,12 +68,20 @@ fn read_all(wanted: &[Wanted], response_max: usize) -> Vec<ReadOne> {
             log.read(w.offset, limit.max(1))
         };
         match data {
-            Ok(d) => {
+            Ok(mut d) => {
+                let mut aborted = Vec::new();
+                if read_committed {
+                    let visible: usize = split_batches(&d).take_while(|b| BatchHeader::parse(b).is_ok_and(|h| h.base_offset < lso)).map(|b| b.len()).sum();
+                    d.truncate(visible);
+                    if !d.is_empty() {
+                        aborted = log.aborted_transactions(w.offset, lso);
+                    }
+                }
                 budget = budget.saturating_sub(d.len());
                 any_data |= !d.is_empty();
-                out.push(ReadOne { error_code: 0, data: d, high_watermark: hw, log_start_offset: start });
+                out.push(ReadOne { error_code: 0, data: d, high_watermark: hw, last_stable_offset: lso, log_start_offset: start, aborted });
             }
-            Err(e) => out.push(ReadOne { error_code: log_error_code(&e), data: Vec::new(), high_watermark: hw, log_start_offset: start }),
+            Err(e) => out.push(ReadOne { error_code: log_error_code(&e), data: Vec::new(), high_watermark: hw, last_stable_offset: lso, log_start_offset: start, aborted: Vec::new() }),
         }
     }
     out
@@ -93,7 +107,7 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
         // Subscribe before reading, so an append between the read and the wait wakes us.
         let mut watches: Vec<watch::Receiver<i64>> = wanted.iter().filter_map(|w| w.log.as_ref().map(|l| l.subscribe())).collect();
         let w = wanted.clone();
-        let reads = match tokio::task::spawn_blocking(move || read_all(&w, response_max)).await {
+        let reads = match tokio::task::spawn_blocking(move || read_all(&w, response_max, read_committed)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("fetch read failed: {e}");
@@ -118,9 +132,11 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
             .with_partition_index(w.partition_index)
             .with_error_code(r.error_code)
             .with_high_watermark(r.high_watermark)
-            .with_last_stable_offset(r.high_watermark)
+            .with_last_stable_offset(r.last_stable_offset)
             .with_log_start_offset(if version >= 5 { r.log_start_offset } else { -1 })
-            .with_aborted_transactions(if read_committed { Some(Vec::new()) } else { None })
+            .with_aborted_transactions(read_committed.then(|| {
+                r.aborted.iter().map(|a| AbortedTransaction::default().with_producer_id(ProducerId(a.producer_id)).with_first_offset(a.first_offset)).collect()
+            }))
             .with_records(Some(Bytes::from(r.data)));
         topics[w.topic].partitions.push(pd);
     }

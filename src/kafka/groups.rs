@@ -29,10 +29,11 @@ use super::coordinator::{JoinRequest, Reply};
 use super::{Broker, NODE_ID};
 
 pub fn find_coordinator(broker: &Arc<Broker>, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    // This node coordinates every group (key type 0) and every transactional id (1).
     let resp = FindCoordinatorResponse::default();
-    if req.key_type != 0 {
-        let resp = resp.with_error_code(ResponseError::CoordinatorNotAvailable.code()).with_node_id(BrokerId(-1)).with_port(-1);
-        return if version >= 1 { resp.with_error_message(Some(StrBytes::from_static_str("transaction coordinators are not available: transactions are not supported yet"))) } else { resp };
+    if req.key_type > 1 {
+        let resp = resp.with_error_code(ResponseError::InvalidRequest.code()).with_node_id(BrokerId(-1)).with_port(-1);
+        return if version >= 1 { resp.with_error_message(Some(StrBytes::from_static_str("key type must be 0 (group) or 1 (transaction)"))) } else { resp };
     }
     resp.with_node_id(BrokerId(NODE_ID))
         .with_host(StrBytes::from_string(broker.config.advertised_host.clone()))

@@ -17,6 +17,7 @@ mod groups;
 mod metadata;
 mod produce;
 mod producer_ids;
+mod transactions;
 pub mod versions;
 
 use std::sync::Arc;
@@ -68,18 +69,20 @@ pub struct Broker {
     pub(crate) config: KafkaConfig,
     pub(crate) groups: coordinator::GroupCoordinator,
     pub(crate) producer_ids: producer_ids::ProducerIdAllocator,
+    pub(crate) txns: transactions::TxnCoordinator,
 }
 
 /// The only broker's node id.
 pub(crate) const NODE_ID: i32 = 0;
 
 impl Broker {
-    /// Opens the broker over `log`; producer-id blocks are persisted under `data_dir`.
-    /// Blocking (reads a small file).
+    /// Opens the broker over `log`; producer-id blocks and transaction state are persisted
+    /// under `data_dir`. Blocking (reads small files; aborts transactions a crash left open).
     pub fn open(log: Arc<Log>, data_dir: &std::path::Path, config: KafkaConfig) -> Result<Arc<Broker>, KafkaError> {
         let producer_ids = producer_ids::ProducerIdAllocator::open(&data_dir.join("kafka"))?;
+        let txns = transactions::TxnCoordinator::open(&data_dir.join("kafka"), &log)?;
         let groups = coordinator::GroupCoordinator::new(config.group_initial_delay);
-        Ok(Arc::new(Broker { log, config, groups, producer_ids }))
+        Ok(Arc::new(Broker { log, config, groups, producer_ids, txns }))
     }
 }
 

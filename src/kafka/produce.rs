@@ -64,10 +64,6 @@ pub type PendingProduce = std::pin::Pin<Box<dyn Future<Output = Option<ProduceRe
 /// appended in order, while their writes and fsyncs overlap (one group commit can cover
 /// several pipelined requests).
 pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> PendingProduce {
-    if req.transactional_id.is_some() {
-        // Transactions are not served (their APIs are not advertised).
-        tracing::warn!("refusing a transactional produce: transactions are not supported yet");
-    }
     let mut topics = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
     for topic in req.topic_data {
@@ -95,13 +91,6 @@ pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> P
                 parts[slot].error_code = ResponseError::InvalidTopicException.code();
                 if version >= 8 {
                     parts[slot].error_message = Some(StrBytes::from_string(format!("'{name}' is one of Eddy's internal topics; Kafka clients may read it but not write to it")));
-                }
-                continue;
-            }
-            if req.transactional_id.is_some() {
-                parts[slot].error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-                if version >= 8 {
-                    parts[slot].error_message = Some(StrBytes::from_static_str("transactions are not supported by this broker yet; produce without transactional.id"));
                 }
                 continue;
             }

@@ -56,10 +56,11 @@ impl ProducerIdAllocator {
 
 pub async fn init_producer_id(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default();
-    if req.transactional_id.as_ref().is_some_and(|t| !t.0.is_empty()) {
-        tracing::warn!(transactional_id = %req.transactional_id.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
-            "refusing InitProducerId for a transactional producer: transactions are not supported yet; use enable.idempotence without transactional.id");
-        return resp.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    if let Some(id) = req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+        return match super::transactions::init_producer_id(broker, id.0.to_string(), req.transaction_timeout_ms).await {
+            Ok((pid, epoch)) => resp.with_producer_id(ProducerId(pid)).with_producer_epoch(epoch),
+            Err(e) => resp.with_error_code(e.code()),
+        };
     }
     // KIP-360: a producer that knows its id asks for the next epoch.
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {

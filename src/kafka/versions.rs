@@ -27,6 +27,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 3),
     (ApiKey::InitProducerId, 0, 4),
     (ApiKey::DescribeConfigs, 1, 3),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// Lowest Produce version actually served (magic-2 record batches).
@@ -69,6 +73,6 @@ mod tests {
     fn produce_is_advertised_from_zero_but_served_from_three() {
         assert_eq!(served_range(ApiKey::Produce), Some((3, 8)));
         assert_eq!(served_range(ApiKey::Fetch), Some((4, 11)));
-        assert_eq!(served_range(ApiKey::EndTxn), None);
+        assert_eq!(served_range(ApiKey::DescribeGroups), None);
     }
 }

@@ -227,6 +227,45 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// The marker a control batch carries: the end of a producer's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlKind {
+    Abort,
+    Commit,
+}
+
+/// The transaction marker in `batch`, when it is a control batch (its only record's key is
+/// version i16 = 0, type i16: 0 abort, 1 commit).
+pub fn control_kind(batch: &[u8]) -> Option<ControlKind> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if !header.is_control() {
+        return None;
+    }
+    let (h, records) = payload(batch).ok()?;
+    let record = RecordIter::over(h, &records).next()?.ok()?;
+    match record.key? {
+        [_, _, 0, 0, ..] => Some(ControlKind::Abort),
+        [_, _, 0, 1, ..] => Some(ControlKind::Commit),
+        _ => None,
+    }
+}
+
+/// A control batch ending a producer's transaction (what a transaction coordinator writes
+/// into every partition the transaction touched).
+pub fn control_batch(producer_id: i64, producer_epoch: i16, kind: ControlKind, coordinator_epoch: i32, now_ms: i64) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Some(ProducerStamp { producer_id, producer_epoch, base_sequence: -1 }));
+    let key = [0u8, 0, 0, if kind == ControlKind::Commit { 1 } else { 0 }];
+    let mut value = vec![0u8, 0];
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    b.push(now_ms, Some(&key), Some(&value), &[]);
+    let mut out = b.finish();
+    let attrs = be_i16(&out, ATTRIBUTES_OFFSET) | 0x30;
+    out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 /// One record header: a string key and optional bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<'a> {

@@ -24,7 +24,8 @@ use parking_lot::RwLock;
 
 pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
 pub use offsets::{CommittedOffset, OffsetStore};
-pub use partition::{AppendOutcome, PartitionLog};
+pub use partition::{AppendOutcome, AppendTicket, PartitionLog};
+pub use producer::AbortedTxn;
 pub use topic::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, Topic, TopicConfig, is_internal_topic, validate_topic_name};
 
 #[derive(Debug, thiserror::Error)]

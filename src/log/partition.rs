@@ -21,7 +21,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
-use super::producer::{ProducerEntry, ProducerStates, SeqCheck};
+use super::producer::{AbortedTxn, ProducerEntry, ProducerStates, SeqCheck};
 use super::segment::Segment;
 use super::topic::{FlushPolicy, TopicConfig};
 use super::LogError;
@@ -111,7 +111,7 @@ impl PartitionLog {
             let is_active = Some(base) == active_base;
             let seg = Segment::open(dir, base, interval, is_active, &mut |b| {
                 if is_active || !have_snapshot {
-                    producers.record(&b.header);
+                    producers.record(&b.header, b.control);
                 }
             })?;
             if !is_active && !have_snapshot {
@@ -125,7 +125,7 @@ impl PartitionLog {
                     }
                     for b in batch::split_batches(&data) {
                         let h = BatchHeader::parse(b)?;
-                        producers.record(&h);
+                        producers.record(&h, batch::control_kind(b));
                         offset = h.last_offset() + 1;
                     }
                 }
@@ -315,7 +315,8 @@ impl PartitionLog {
             }
             buf.extend_from_slice(&data);
             let stamped = BatchHeader { base_offset: base, ..header };
-            w.producers.record(&stamped);
+            let control = if header.is_control() { batch::control_kind(&data) } else { None };
+            w.producers.record(&stamped, control);
             w.next_offset = stamped.last_offset() + 1;
             written.push((ticket, AppendOutcome { base_offset: base, last_offset: w.next_offset - 1, duplicate: false }));
         }
@@ -447,6 +448,8 @@ impl PartitionLog {
             let start = segs.values().next().map(|s| s.base_offset()).unwrap_or(0);
             self.start_offset.store(start, Ordering::Release);
         }
+        // After the segments lock: appenders take the writer lock before the segments lock.
+        self.writer.lock().producers.trim_aborted(self.start_offset());
         for seg in &doomed {
             seg.delete_files(&self.dir);
             let _ = std::fs::remove_file(self.dir.join(producer_snapshot_name(seg.base_offset())));
@@ -502,6 +505,56 @@ impl PartitionLog {
             .sum();
         data.truncate(visible);
         Ok(data)
+    }
+
+    /// The last stable offset: below it every transaction has ended (committed or
+    /// aborted). The end offset when no transaction is open.
+    pub fn last_stable_offset(&self) -> i64 {
+        let end = self.end_offset();
+        let first_open = self.writer.lock().producers.first_unstable_offset();
+        first_open.map_or(end, |f| f.min(end))
+    }
+
+    /// Aborted transactions with batches in `[from, to)`.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.writer.lock().producers.aborted_between(from, to)
+    }
+
+    /// Like `read`, for readers of committed data only (persistent queries, like ksqlDB's
+    /// exactly-once processing): stops at the last stable offset and leaves out the batches
+    /// of aborted transactions (their markers stay, so a reader's position moves past them).
+    /// Blocking.
+    pub fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        let lso = self.last_stable_offset();
+        if offset >= lso {
+            // Errors for offsets outside the log, nothing for unstable ones.
+            return self.read(offset, max_bytes).map(|_| Vec::new());
+        }
+        let aborted = self.aborted_transactions(offset, lso);
+        let mut at = offset;
+        loop {
+            let raw = self.read(at, max_bytes)?;
+            let mut out = Vec::with_capacity(raw.len());
+            let mut next = at;
+            for b in batch::split_batches(&raw) {
+                let h = BatchHeader::parse(b)?;
+                if h.base_offset >= lso {
+                    break;
+                }
+                next = h.last_offset() + 1;
+                let is_aborted = h.is_transactional()
+                    && !h.is_control()
+                    && aborted.iter().any(|a| a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset <= a.last_offset);
+                if !is_aborted {
+                    out.extend_from_slice(b);
+                }
+            }
+            // A chunk of aborted batches only: read on (their marker lies below the LSO).
+            if !out.is_empty() || next >= lso || next == at {
+                return Ok(out);
+            }
+            at = next;
+        }
     }
 
     /// Total bytes stored across segments.
@@ -792,4 +845,59 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         assert_eq!(*rx.borrow_and_update(), 5);
     }
+
+    fn txn_batch(pid: i64, seq: i32, n: usize) -> Vec<u8> {
+        let mut b = batch(n, Some(ProducerStamp { producer_id: pid, producer_epoch: 0, base_sequence: seq }));
+        let attrs = i16::from_be_bytes([b[21], b[22]]) | 0x10;
+        b[21..23].copy_from_slice(&attrs.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// Offsets a read-committed reader gets from the start.
+    fn committed_offsets(p: &PartitionLog) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        loop {
+            let data = p.read_committed(at, 4096).unwrap();
+            if data.is_empty() {
+                return out;
+            }
+            for b in batch::split_batches(&data) {
+                let h = BatchHeader::parse(b).unwrap();
+                at = h.last_offset() + 1;
+                if !h.is_control() {
+                    out.extend(RecordIter::new(b).unwrap().map(|r| r.unwrap().offset));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transactions_bound_the_stable_offset_and_aborted_batches_are_hidden_from_committed_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+        p.append(batch(2, None)).unwrap(); // 0-1
+        p.append(txn_batch(7, 0, 2)).unwrap(); // 2-3, txn of producer 7 opens
+        p.append(txn_batch(8, 0, 1)).unwrap(); // 4, txn of producer 8 opens
+        assert_eq!(p.last_stable_offset(), 2, "the oldest open transaction bounds the LSO");
+        assert_eq!(committed_offsets(&p), vec![0, 1]);
+        p.append(batch::control_batch(7, 0, batch::ControlKind::Abort, 0, 0)).unwrap(); // 5
+        assert_eq!(p.last_stable_offset(), 4);
+        p.append(txn_batch(8, 1, 1)).unwrap(); // 6
+        p.append(batch::control_batch(8, 0, batch::ControlKind::Commit, 0, 0)).unwrap(); // 7
+        p.append(batch(1, None)).unwrap(); // 8
+        assert_eq!(p.last_stable_offset(), 9);
+        assert_eq!(p.aborted_transactions(0, 9), vec![AbortedTxn { producer_id: 7, first_offset: 2, last_offset: 5 }]);
+        assert_eq!(committed_offsets(&p), vec![0, 1, 4, 6, 8]);
+        // Recovery rebuilds open and aborted transactions from the log.
+        p.append(txn_batch(9, 0, 1)).unwrap(); // 9, open
+        drop(p);
+        let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+        assert_eq!(p.last_stable_offset(), 9);
+        assert_eq!(p.aborted_transactions(0, 10).len(), 1);
+        assert_eq!(committed_offsets(&p), vec![0, 1, 4, 6, 8]);
+    }
+
 }

@@ -2,12 +2,12 @@
 //! ranges (and offsets) of its last few batches, so a retried batch is acknowledged with
 //! its original offsets instead of being written twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use super::LogError;
-use super::batch::BatchHeader;
+use super::batch::{BatchHeader, ControlKind};
 
 /// How many recent batches per producer are remembered for duplicate detection.
 pub const RETAINED_BATCHES: usize = 5;
@@ -39,9 +39,24 @@ pub enum SeqCheck {
     Duplicate { base_offset: i64, last_offset: i64 },
 }
 
+/// A transaction that ended in an abort: its batches, from `first_offset` to the marker at
+/// `last_offset`, are skipped by read-committed readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id -> offset of its first batch in this partition.
+    #[serde(default)]
+    ongoing: BTreeMap<i64, i64>,
+    /// Aborted transactions still within the log, oldest first.
+    #[serde(default)]
+    aborted: Vec<AbortedTxn>,
 }
 
 fn next_seq(seq: i32) -> i32 {
@@ -82,8 +97,36 @@ impl ProducerStates {
         }
     }
 
-    /// Remembers an appended batch (its header carries the assigned base offset).
-    pub fn record(&mut self, h: &BatchHeader) {
+    /// The first offset of the oldest open transaction: readers of committed data stop
+    /// there (the last stable offset).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.values().min().copied()
+    }
+
+    /// Aborted transactions with batches in `[from, to)`.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.aborted.iter().filter(|a| a.last_offset >= from && a.first_offset < to).copied().collect()
+    }
+
+    /// Forgets aborted transactions that lie wholly before the log start.
+    pub fn trim_aborted(&mut self, log_start: i64) {
+        self.aborted.retain(|a| a.last_offset >= log_start);
+    }
+
+    /// Remembers an appended batch (its header carries the assigned base offset); `control`
+    /// is the marker when the batch is a control batch.
+    pub fn record(&mut self, h: &BatchHeader, control: Option<ControlKind>) {
+        if h.is_transactional() {
+            if h.is_control() {
+                if let Some(first_offset) = self.ongoing.remove(&h.producer_id)
+                    && control == Some(ControlKind::Abort)
+                {
+                    self.aborted.push(AbortedTxn { producer_id: h.producer_id, first_offset, last_offset: h.base_offset });
+                }
+                return;
+            }
+            self.ongoing.entry(h.producer_id).or_insert(h.base_offset);
+        }
         if !h.has_producer() || h.base_sequence < 0 {
             return;
         }
@@ -131,7 +174,7 @@ mod tests {
         let mut s = ProducerStates::default();
         let h = header(1, 0, 0, 3, 10);
         assert_eq!(s.check(&h, "t", 0).unwrap(), SeqCheck::Append);
-        s.record(&h);
+        s.record(&h, None);
         let again = header(1, 0, 0, 3, 99);
         assert_eq!(s.check(&again, "t", 0).unwrap(), SeqCheck::Duplicate { base_offset: 10, last_offset: 12 });
         assert_eq!(s.check(&header(1, 0, 3, 1, 99), "t", 0).unwrap(), SeqCheck::Append);
@@ -140,7 +183,7 @@ mod tests {
     #[test]
     fn gap_and_old_epoch_are_errors() {
         let mut s = ProducerStates::default();
-        s.record(&header(1, 2, 0, 3, 0));
+        s.record(&header(1, 2, 0, 3, 0), None);
         assert!(matches!(s.check(&header(1, 2, 5, 1, 0), "t", 0), Err(LogError::OutOfOrderSequence { .. })));
         assert!(matches!(s.check(&header(1, 1, 3, 1, 0), "t", 0), Err(LogError::ProducerFenced { .. })));
     }
@@ -149,7 +192,7 @@ mod tests {
     fn only_last_five_batches_are_retained() {
         let mut s = ProducerStates::default();
         for i in 0..8 {
-            s.record(&header(1, 0, i, 1, i64::from(i)));
+            s.record(&header(1, 0, i, 1, i64::from(i)), None);
         }
         assert_eq!(s.get(1).unwrap().batches.len(), RETAINED_BATCHES);
         assert_eq!(s.get(1).unwrap().last_seq(), Some(7));

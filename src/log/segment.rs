@@ -39,6 +39,8 @@ fn index_file_name(base_offset: i64) -> String {
 pub struct ScannedBatch {
     pub position: u64,
     pub header: BatchHeader,
+    /// The transaction marker, for control batches.
+    pub control: Option<batch::ControlKind>,
 }
 
 pub struct Segment {
@@ -209,13 +211,22 @@ impl Segment {
                 if batch::verify_crc(&buf).is_err() {
                     break;
                 }
+            } else if header.is_control() {
+                // Control batches are a few dozen bytes: read them for their marker.
+                buf.clear();
+                buf.extend_from_slice(&head);
+                buf.resize(total as usize, 0);
+                if reader.read_exact(&mut buf[HEADER_LEN..]).is_err() {
+                    break;
+                }
             } else {
                 let rest = total - HEADER_LEN as u64;
                 if std::io::Seek::seek_relative(&mut reader, rest as i64).is_err() {
                     break;
                 }
             }
-            on_batch(&ScannedBatch { position: pos, header });
+            let control = if header.is_control() { batch::control_kind(&buf) } else { None };
+            on_batch(&ScannedBatch { position: pos, header, control });
             expected_next = Some(header.last_offset() + 1);
             pos += total;
         }
