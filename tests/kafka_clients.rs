@@ -49,7 +49,9 @@ fn stdout_lines(out: &Output) -> Vec<String> {
 }
 
 fn python(script: &str, args: &[&str]) -> Value {
-    let path = format!("{}/tests/kafka_clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    // The directory at run time: a shared target directory may hold a binary built from another clone.
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let path = format!("{root}/tests/kafka_clients/{script}");
     let out = Command::new("timeout").arg("240").arg("python3").arg(&path).args(args).output().expect("run python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{script} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));

@@ -290,3 +290,36 @@ fn pipelined_produce_requests_are_appended_and_answered_in_request_order() {
         .collect();
     assert_eq!(values, (0..n).step_by(2).map(|i| format!("v{i}")).collect::<Vec<_>>());
 }
+
+/// A batch marked transactional for producer 7, epoch 0, with its CRC recomputed.
+fn transactional_batch() -> Bytes {
+    let mut b = eddy::log::BatchBuilder::new(None);
+    b.push(1_000, None, Some(b"in a transaction"), &[]);
+    let mut batch = b.finish();
+    batch[43..51].copy_from_slice(&7i64.to_be_bytes());
+    batch[51..53].copy_from_slice(&0i16.to_be_bytes());
+    let attrs = i16::from_be_bytes([batch[21], batch[22]]) | 0x10;
+    batch[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(batch)
+}
+
+#[test]
+fn transactional_batches_outside_an_open_transaction_are_refused_and_not_stored() {
+    let server = TestServer::start();
+    let mut s = connect(&server.kafka);
+    // Without a transactional id: INVALID_TXN_STATE, with a message saying what is missing.
+    let p: ProduceResponse = call(&mut s, ApiKey::Produce, 8, &produce_request("txn_wire", transactional_batch()));
+    let pr = &p.responses[0].partition_responses[0];
+    assert_eq!(pr.error_code, 48, "INVALID_TXN_STATE: {:?}", pr.error_message);
+    assert!(pr.error_message.as_ref().is_some_and(|m| m.contains("transactional.id")), "{:?}", pr.error_message);
+    // With a transactional id the coordinator never saw: INVALID_PRODUCER_ID_MAPPING.
+    let req = produce_request("txn_wire", transactional_batch()).with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("ghost"))));
+    let p: ProduceResponse = call(&mut s, ApiKey::Produce, 8, &req);
+    assert_eq!(p.responses[0].partition_responses[0].error_code, 49, "INVALID_PRODUCER_ID_MAPPING");
+    // Nothing was stored, so the partition's last stable offset is not held back.
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("txn_wire", 0, 0, 1).with_isolation_level(1));
+    let pd = &r.responses[0].partitions[0];
+    assert_eq!((pd.error_code, pd.high_watermark, pd.last_stable_offset), (0, 0, 0));
+}

@@ -321,6 +321,8 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     s.produce("clicks", records).await;
     s.wait_until("the late record is counted", async |s| describe_extended(s, "per_minute").await["errorStats"].as_str().unwrap_or("").contains("late-records: 1")).await;
 
+    // Late records are counted while a batch is processed; its state commits just after.
+    s.wait_rows("SELECT * FROM per_minute;", 3).await;
     let d = describe_extended(&s, "per_minute").await;
     assert_eq!(d["windowType"], "TUMBLING");
     assert!(d["errorStats"].as_str().unwrap().contains("failed-messages: 1"), "the null timestamp is counted: {}", d["errorStats"]);

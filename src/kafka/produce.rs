@@ -12,7 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use super::errors::log_error_code;
 use super::metadata::{find_or_create, unknown_partition};
-use crate::log::batch::split_batches_exact;
+use crate::log::batch::{BatchHeader, split_batches_exact};
 use crate::log::partition::AppendTicket;
 use crate::log::{LogError, PartitionLog};
 
@@ -46,12 +46,31 @@ fn complete_partition(partition: &PartitionLog, queued: Vec<Result<AppendTicket,
     }
 }
 
+/// Splits a partition's records into batches, with the producer of the first.
+fn split(records: &[u8]) -> Result<(Vec<&[u8]>, BatchHeader), LogError> {
+    let batches = split_batches_exact(records)?;
+    let first = batches.first().ok_or(LogError::EmptyBatch)?;
+    let header = BatchHeader::parse(first)?;
+    Ok((batches, header))
+}
+
 /// Queues one partition's batches in order (no I/O).
-fn queue_partition(partition: &PartitionLog, records: &[u8]) -> Vec<Result<AppendTicket, LogError>> {
-    match split_batches_exact(records) {
-        Ok(b) if !b.is_empty() => b.into_iter().map(|b| partition.enqueue(b.to_vec())).collect(),
-        Ok(_) => vec![Err(LogError::EmptyBatch)],
-        Err(e) => vec![Err(LogError::Batch(e))],
+fn queue_partition(partition: &PartitionLog, batches: &[&[u8]]) -> Vec<Result<AppendTicket, LogError>> {
+    batches.iter().map(|b| partition.enqueue(b.to_vec())).collect()
+}
+
+/// Transactional batches must come from the current instance of a transactional id that
+/// added this partition to its open transaction, or the partition's last stable offset
+/// would wait for a marker that never comes.
+fn check_transactional(broker: &Broker, txn_id: Option<&str>, batches: &[&[u8]], header: &BatchHeader, topic: &str, partition: i32) -> Result<(), (ResponseError, String)> {
+    let transactional = batches.iter().any(|b| BatchHeader::parse(b).is_ok_and(|h| h.is_transactional()));
+    match txn_id {
+        None if transactional => Err((ResponseError::InvalidTxnState, "transactional batches need the producer's transactional.id".into())),
+        None => Ok(()),
+        Some(id) => broker
+            .txns
+            .covers(id, header.producer_id, header.producer_epoch, topic, partition)
+            .map_err(|e| (e, format!("partition {topic}-{partition} is not part of an open transaction of '{id}' for producer {} epoch {}", header.producer_id, header.producer_epoch))),
     }
 }
 
@@ -95,7 +114,20 @@ pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> P
                 continue;
             }
             let records = pd.records.unwrap_or_default();
-            let queued = queue_partition(&partition, &records);
+            let queued = match split(&records) {
+                Err(e) => vec![Err(e)],
+                Ok((batches, header)) => {
+                    let txn_id = req.transactional_id.as_ref().map(|t| t.0.as_str());
+                    if let Err((code, why)) = check_transactional(broker, txn_id, &batches, &header, &name, idx) {
+                        parts[slot].error_code = code.code();
+                        if version >= 8 {
+                            parts[slot].error_message = Some(StrBytes::from_string(why));
+                        }
+                        continue;
+                    }
+                    queue_partition(&partition, &batches)
+                }
+            };
             let task = tokio::task::spawn_blocking(move || complete_partition(&partition, queued));
             pending.push((topics.len(), slot, task));
         }

@@ -123,6 +123,14 @@ impl TxnCoordinator {
         Ok(out)
     }
 
+    /// Whether a transactional produce may write to this partition: the producer is the
+    /// current instance of `id` and added the partition to its open transaction.
+    pub fn covers(&self, id: &str, producer_id: i64, epoch: i16, topic: &str, partition: i32) -> Result<(), ResponseError> {
+        let mut txns = self.txns.lock();
+        let t = Self::check(&mut txns, id, producer_id, epoch)?;
+        if t.partitions.contains(&(topic.to_string(), partition)) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+    }
+
     /// The transaction of `id` when the caller is its current producer instance.
     fn check<'a>(txns: &'a mut BTreeMap<String, Txn>, id: &str, producer_id: i64, epoch: i16) -> Result<&'a mut Txn, ResponseError> {
         let t = txns.get_mut(id).ok_or(ResponseError::InvalidProducerIdMapping)?;
