@@ -16,6 +16,7 @@ use crate::format::{FormatKind, FormatSpec};
 use crate::log::TopicConfig;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, ParsedStatement, Props, Query, Statement};
 use crate::sql::parser;
+use crate::sql::join_plan::{JoinPlan, is_join_query, plan_join};
 use crate::sql::planner::{Purpose, plan_select};
 
 /// A validated catalog change, ready to commit.
@@ -314,10 +315,18 @@ impl Engine {
         replay: bool,
     ) -> Result<Change, EngineError> {
         let aggregate = crate::sql::aggregate_plan::is_aggregate_query(query);
+        let join = if is_join_query(query) { Some(self.plan_join(query, Purpose::Persistent, Some(name))?) } else { None };
+        if let Some(j) = &join {
+            let produces = j.result_kind();
+            if produces != kind {
+                let (what, stmt) = if produces == SourceKind::Table { ("TABLE", "CREATE TABLE") } else { ("STREAM", "CREATE STREAM") };
+                return Err(stmt_err(format!("Invalid result type. Your SELECT query produces a {what}. Please use {stmt} AS SELECT statement instead.")));
+            }
+        }
         if kind == SourceKind::Stream && aggregate {
             return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
         }
-        if kind == SourceKind::Table && !aggregate {
+        if kind == SourceKind::Table && !aggregate && join.is_none() {
             return Err(stmt_err("CREATE TABLE ... AS SELECT needs a GROUP BY in this build; use CREATE STREAM ... AS SELECT for filters and projections of streams"));
         }
         if let Some(existing) = self.catalog.source(name) {
@@ -327,7 +336,9 @@ impl Engine {
             let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
             return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
         }
-        let (source, output, window) = if aggregate {
+        let (source, output, window) = if let Some(j) = &join {
+            (j.left.source.clone(), j.output.clone(), None)
+        } else if aggregate {
             let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
             let window = plan.window.as_ref().map(|w| w.kind);
             (plan.source.clone(), plan.output.clone(), window)
@@ -345,7 +356,10 @@ impl Engine {
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
-        let source_partitions = self.log.topic(&source.topic)?.partition_count();
+        let source_partitions = match &join {
+            Some(j) => j.partitions,
+            None => self.log.topic(&source.topic)?.partition_count(),
+        };
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
@@ -375,7 +389,7 @@ impl Engine {
             sql: p.text.clone(),
             sink: name.to_string(),
             sink_topic: topic,
-            sources: vec![source.name.clone()],
+            sources: join.as_ref().map(|j| j.source_names()).unwrap_or_else(|| vec![source.name.clone()]),
             properties: session.properties.clone(),
         };
         Ok(Change::CreateAsSelect { sink, create_topic, query })
@@ -388,6 +402,26 @@ impl Engine {
         }
         if sink.read_only {
             return Err(stmt_err(format!("Cannot insert into read-only stream: {target}")));
+        }
+        if is_join_query(query) {
+            let plan = self.plan_join(query, Purpose::Persistent, Some(target))?;
+            if plan.source_names().contains(&sink.name) {
+                return Err(stmt_err(format!("Cannot insert into {target} from itself: the query would read its own output")));
+            }
+            if plan.result_kind() != SourceKind::Stream {
+                return Err(stmt_err(format!("INSERT INTO {target} needs a query that produces a stream; a table-table join produces a table")));
+            }
+            if plan.output != sink.schema {
+                return Err(stmt_err(format!(
+                    "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                    plan.output.describe(true),
+                    sink.schema.describe(true)
+                )));
+            }
+            let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
+            return Ok(Change::InsertSelect {
+                query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources: plan.source_names(), properties: session.properties.clone() },
+            });
         }
         let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
         if plan.source.name == sink.name {
@@ -500,6 +534,13 @@ impl Engine {
         self.commit_change(change, p, seq)
     }
 
+    /// Plans a join; partition counts come from the log.
+    pub(super) fn plan_join(&self, query: &Query, purpose: Purpose, sink: Option<&str>) -> Result<JoinPlan, EngineError> {
+        let log = self.log.clone();
+        let partitions = move |topic: &str| log.get_topic(topic).map(|t| t.partition_count());
+        Ok(plan_join(query, &self.catalog, purpose, sink, &partitions)?)
+    }
+
     /// Plans a persistent query from its SQL and starts it. Blocking.
     pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
         let parsed = parser::parse(&q.sql).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
@@ -513,6 +554,11 @@ impl Engine {
         }
         let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
         let sink_topic = self.log.topic(&sink.topic)?;
+        if is_join_query(query) {
+            let plan = self.plan_join(query, Purpose::Persistent, Some(&q.sink))?;
+            self.runtime.start_join(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
+            return Ok(());
+        }
         if crate::sql::aggregate_plan::is_aggregate_query(query) {
             let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
             self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;

@@ -10,6 +10,8 @@ use crate::sql::aggregate_plan::{AggregatePlan, is_aggregate_query, plan_aggrega
 use crate::sql::ast::{Query, Relation, ShowKind, Statement};
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::functions::ksql_functions;
+use crate::sql::ast::JoinKind;
+use crate::sql::join_plan::{JoinPlan, JoinShape, is_join_query};
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
 
 fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
@@ -54,6 +56,36 @@ fn plan_text(plan: &SelectPlan, sink: Option<(&str, &str)>) -> String {
         lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
     }
     lines.push(format!(" > [ SOURCE ] | Schema: {} | Name: {} | Topic: {}", plan.source.schema.describe(true), plan.source.name, plan.source.topic));
+    indent_lines(lines)
+}
+
+fn join_plan_text(plan: &JoinPlan, sink: Option<(&str, &str)>) -> String {
+    let mut lines = Vec::new();
+    if let Some((name, topic)) = sink {
+        lines.push(format!(" > [ SINK ] | Schema: {} | Name: {name} | Topic: {topic}", plan.output.describe(true)));
+    }
+    let exprs: Vec<String> = plan.columns.iter().map(|c| format!("{} AS {}", c.expr.text, c.name)).collect();
+    lines.push(format!(" > [ PROJECT ] | Expressions: {}", exprs.join(", ")));
+    if let Some(f) = &plan.filter {
+        lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
+    }
+    let kind = match plan.kind {
+        JoinKind::Inner => "INNER",
+        JoinKind::Left => "LEFT",
+        JoinKind::Right => "RIGHT",
+        JoinKind::Full => "FULL OUTER",
+    };
+    let shape = match plan.shape {
+        JoinShape::StreamStream => "STREAM-STREAM",
+        JoinShape::StreamTable => "STREAM-TABLE",
+        JoinShape::TableTable => "TABLE-TABLE",
+    };
+    let window = plan.window.map(|w| format!(" | Within: before {} ms, after {} ms, grace {} ms", w.before_ms, w.after_ms, w.grace_ms)).unwrap_or_default();
+    lines.push(format!(" > [ JOIN ] | {kind} {shape} | Partitions: {}{window}", plan.partitions));
+    for side in [&plan.left, &plan.right] {
+        let how = if side.repartition { format!("REPARTITION BY {} | ", side.key.text) } else { String::new() };
+        lines.push(format!(" > [ SOURCE ] | {how}Name: {} AS {} | Topic: {}", side.source.name, side.alias, side.source.topic));
+    }
     indent_lines(lines)
 }
 
@@ -283,6 +315,17 @@ impl Engine {
                 source: plan.source.name.clone(),
                 sink: sink.map(|s| s.0.to_string()),
                 plan: aggregate_plan_text(&plan, sink),
+                query_type: if sink.is_some() { "PERSISTENT" } else { "PUSH" },
+            });
+        }
+        if is_join_query(query) {
+            let plan = self.plan_join(query, if sink.is_some() { Purpose::Persistent } else { Purpose::Push }, sink.map(|s| s.0))?;
+            return Ok(PlanDescription {
+                window: None,
+                fields: plan.output.clone(),
+                source: plan.left.source.name.clone(),
+                sink: sink.map(|s| s.0.to_string()),
+                plan: join_plan_text(&plan, sink),
                 query_type: if sink.is_some() { "PERSISTENT" } else { "PUSH" },
             });
         }

@@ -369,6 +369,14 @@ impl Engine {
                     }
                     return self.pull_table_blocking(&plan, &plan.access).map(QueryOutput::Pull);
                 }
+                if crate::sql::join_plan::is_join_query(q) {
+                    return Err(stmt_err(if pull {
+                        "pull queries cannot join; create the join with CREATE STREAM/TABLE ... AS SELECT and query its result"
+                    } else {
+                        "push queries over joins are not supported yet; create the join with CREATE STREAM/TABLE ... AS SELECT and SELECT * FROM the result EMIT CHANGES"
+                    })
+                    .for_statement(&p.text, &[]));
+                }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose)?;
                 self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)

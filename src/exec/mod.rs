@@ -4,6 +4,10 @@
 pub mod aggregate;
 pub mod checkpoint;
 pub mod expr;
+pub mod join;
+pub mod join_input;
+pub mod join_rekey;
+pub mod join_start;
 pub mod print;
 pub mod pull;
 pub mod push;
@@ -219,8 +223,17 @@ impl Runtime {
         if self.log.get_topic(&internal).is_some() {
             self.log.delete_topic(&internal)?;
         }
+        for side in ["left", "right"] {
+            let internal = join_start::join_repartition_topic(query_id, side);
+            if self.log.get_topic(&internal).is_some() {
+                self.log.delete_topic(&internal)?;
+            }
+        }
         self.log.offsets().delete_group(query_id)?;
         self.log.offsets().delete_group(&format!("{query_id}/repartition"))?;
+        for stage in join_start::join_stage_names(query_id) {
+            self.log.offsets().delete_group(&stage)?;
+        }
         Ok(())
     }
 

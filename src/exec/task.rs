@@ -173,6 +173,11 @@ pub trait PartitionTask: Send + 'static {
     fn name(&self) -> &str;
     fn partition(&self) -> &Arc<PartitionLog>;
     fn position(&self) -> i64;
+    /// A second input partition and its read position (joins); the task runs when
+    /// either input has new records.
+    fn second_input(&self) -> Option<(&Arc<PartitionLog>, i64)> {
+        None
+    }
     /// Where a bounded task (a pull query over a stream) stops.
     fn stop_at(&self) -> Option<i64> {
         None
@@ -220,6 +225,7 @@ impl PartitionTask for Task {
 /// Runs a task until it finishes or is cancelled. Failures are recorded and retried.
 pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bool>) {
     let mut end = task.partition().subscribe();
+    let mut second_end = task.second_input().map(|(p, _)| p.subscribe());
     let stats = task.stats().clone();
     match tokio::task::spawn_blocking(move || {
         let r = task.on_start();
@@ -256,7 +262,11 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
             break;
         }
         let available = *end.borrow_and_update();
-        if available <= task.position() {
+        let second_available = match (&mut second_end, task.second_input()) {
+            (Some(rx), Some((_, position))) => *rx.borrow_and_update() > position,
+            _ => false,
+        };
+        if available <= task.position() && !second_available {
             let tx = task.client().map(|c| c.tx.clone());
             let closed = async move {
                 match tx {
@@ -264,8 +274,15 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
                     None => std::future::pending().await,
                 }
             };
+            let second = async {
+                match &mut second_end {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = end.changed() => if r.is_err() { break },
+                ok = second => if !ok { break },
                 _ = cancel.changed() => {},
                 _ = closed => break,
             }

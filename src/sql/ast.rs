@@ -168,6 +168,37 @@ impl Expr {
     }
 }
 
+/// SQL text of an expression, for messages (`L.A`, `ABS(R.A)`, `(X + 1)`).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |items: &[Expr]| items.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ");
+        match &self.kind {
+            ExprKind::Column { qualifier: Some(q), name } => write!(f, "{q}.{name}"),
+            ExprKind::Column { qualifier: None, name } => write!(f, "{name}"),
+            ExprKind::Literal(Literal::Null) => write!(f, "NULL"),
+            ExprKind::Literal(Literal::Boolean(b)) => write!(f, "{}", if *b { "true" } else { "false" }),
+            ExprKind::Literal(Literal::Integer(i)) => write!(f, "{i}"),
+            ExprKind::Literal(Literal::Decimal(d)) => write!(f, "{d}"),
+            ExprKind::Literal(Literal::Double(d)) => write!(f, "{d:E}"),
+            ExprKind::Literal(Literal::String(s)) => write!(f, "'{}'", s.replace('\'', "''")),
+            ExprKind::Unary { op, expr } => match op {
+                UnaryOp::Not => write!(f, "(NOT {expr})"),
+                UnaryOp::Minus => write!(f, "-{expr}"),
+                UnaryOp::Plus => write!(f, "+{expr}"),
+            },
+            ExprKind::Binary { op, left, right } => write!(f, "({left} {} {right})", op.symbol()),
+            ExprKind::Function { name, star: true, .. } => write!(f, "{name}(*)"),
+            ExprKind::Function { name, args, distinct, .. } => write!(f, "{name}({}{})", if *distinct { "DISTINCT " } else { "" }, list(args)),
+            ExprKind::Cast { expr, ty } => write!(f, "CAST({expr} AS {ty})"),
+            ExprKind::IsNull { expr, negated } => write!(f, "({expr} IS {}NULL)", if *negated { "NOT " } else { "" }),
+            ExprKind::Subscript { expr, index } => write!(f, "{expr}[{index}]"),
+            ExprKind::Dereference { expr, field } => write!(f, "{expr}->{field}"),
+            ExprKind::Array(items) => write!(f, "ARRAY[{}]", list(items)),
+            _ => write!(f, "the expression at {}", self.pos),
+        }
+    }
+}
+
 /// A duration such as `1 HOUR`, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duration {

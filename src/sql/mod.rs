@@ -8,6 +8,7 @@ pub mod aggregates;
 pub mod binder;
 pub mod compile;
 pub mod functions;
+pub mod join_plan;
 pub mod parser;
 pub mod planner;
 pub mod pull;

@@ -1,0 +1,492 @@
+//! The join operator: one task per partition of a co-partitioned pair of inputs. Each step
+//! reads what is new on both sides, processes the rows in timestamp order, and commits the
+//! join state, the materialized result rows (table-table joins) and both inputs' offsets
+//! with the sink's sequence numbers in one RocksDB write batch; output goes through the
+//! idempotent sink, so a replay after a crash emits nothing twice.
+//!
+//! Layout of `q/<query>`:
+//! - `t` + side + join key -> row time + row: the current row of a table side;
+//! - `b` + side + key length + key + time + offset -> matched flag + row: a buffered
+//!   stream row of a stream-stream join;
+//! - `c` + close time + buffer key: an outer-join row to emit padded with nulls if still
+//!   unmatched when its window closes (with GRACE PERIOD);
+//! - `x` + expiry time + buffer key: when a buffered row leaves the window.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use arrow::compute::{is_not_null, kernels::zip::zip};
+use arrow::datatypes::{DataType, Field, Fields};
+
+use super::ExecError;
+use super::checkpoint::{self, TaskCheckpoint};
+use super::expr::{evaluate, filter_project};
+use super::join_input::{Side, SideInput, SideRow, merge_by_time};
+use super::sink::TopicSink;
+use super::source::RecordError;
+use super::stats::QueryStats;
+use super::task::{PartitionTask, StepOutcome, read_input};
+use crate::format::json::{JsonDecoder, JsonEncoder};
+use crate::format::{RowDecoder, RowEncoder};
+use crate::log::{Log, PartitionLog};
+use crate::sql::ast::JoinKind;
+use crate::sql::join_plan::{JoinPlan, JoinShape};
+use crate::state::{StateBatch, StateDb, keys, rows};
+
+/// Reads and writes of one step: later rows of the step see earlier rows' changes, and
+/// everything commits together.
+struct StepState {
+    db: Arc<StateDb>,
+    family: String,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl StepState {
+    fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, ExecError> {
+        match self.pending.get(k) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.db.get(&self.family, k)?),
+        }
+    }
+
+    fn put(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.pending.insert(k, Some(v));
+    }
+
+    fn delete(&mut self, k: Vec<u8>) {
+        self.pending.insert(k, None);
+    }
+
+    /// Entries with keys in `[from, to)`, stored and pending.
+    fn scan(&self, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ExecError> {
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        self.db.scan(&self.family, Some(from), Some(to), |k, v| {
+            found.insert(k.to_vec(), v.to_vec());
+            true
+        })?;
+        for (k, v) in self.pending.range(from.to_vec()..to.to_vec()) {
+            match v {
+                Some(v) => found.insert(k.clone(), v.clone()),
+                None => found.remove(k),
+            };
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    fn into_batch(self, batch: &mut StateBatch) {
+        for (k, v) in self.pending {
+            match v {
+                Some(v) => batch.put(&self.family, k, v),
+                None => batch.delete(&self.family, k),
+            }
+        }
+    }
+}
+
+fn table_key(side: Side, key: &[u8]) -> Vec<u8> {
+    let mut k = vec![b't', side.tag()];
+    k.extend_from_slice(key);
+    k
+}
+
+fn buffer_prefix(side: Side, key: &[u8]) -> Vec<u8> {
+    let mut k = vec![b'b', side.tag()];
+    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+fn time_index(tag: u8, time: i64, buffer_key: &[u8]) -> Vec<u8> {
+    let mut k = vec![tag];
+    keys::put_i64(&mut k, time);
+    k.extend_from_slice(buffer_key);
+    k
+}
+
+/// Time of a buffered row, from its buffer key.
+fn buffer_time(buffer_key: &[u8]) -> i64 {
+    keys::get_i64(&buffer_key[buffer_key.len().saturating_sub(16)..]).unwrap_or(0)
+}
+
+fn side_of(buffer_key: &[u8]) -> Side {
+    if buffer_key.get(1) == Some(&b'L') { Side::Left } else { Side::Right }
+}
+
+fn with_time(ts: i64, payload: &[u8]) -> Vec<u8> {
+    let mut v = ts.to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+fn split_time(v: &[u8]) -> (i64, &[u8]) {
+    let ts = v.get(..8).and_then(|b| b.try_into().ok()).map(i64::from_be_bytes).unwrap_or(0);
+    (ts, v.get(8..).unwrap_or_default())
+}
+
+/// One result row: each side's stored row (absent sides are nulls).
+struct JoinedRow {
+    left: Option<Vec<u8>>,
+    right: Option<Vec<u8>>,
+    ts: i64,
+    /// Table results: the key no longer has a row.
+    tombstone: bool,
+}
+
+impl JoinedRow {
+    fn of(side: Side, own: Option<Vec<u8>>, other: Option<Vec<u8>>, ts: i64) -> JoinedRow {
+        let (left, right) = match side {
+            Side::Left => (own, other),
+            Side::Right => (other, own),
+        };
+        JoinedRow { left, right, ts, tombstone: false }
+    }
+}
+
+fn fields(names_types: &[(String, DataType)]) -> Fields {
+    names_types.iter().map(|(n, t)| Field::new(n, t.clone(), true)).collect::<Vec<_>>().into()
+}
+
+/// One join input of a task: a partition, the read position and how rows are read.
+pub struct JoinInput {
+    pub name: String,
+    pub partition: Arc<PartitionLog>,
+    pub position: i64,
+    pub reader: SideInput,
+}
+
+pub struct JoinTask {
+    left: JoinInput,
+    right: JoinInput,
+    plan: Arc<JoinPlan>,
+    state: Arc<StateDb>,
+    qfamily: String,
+    /// The result table's column family (table-table joins).
+    tfamily: Option<String>,
+    sink: TopicSink,
+    stats: Arc<QueryStats>,
+    log: Arc<Log>,
+    stream_time: i64,
+    left_decoder: JsonDecoder,
+    right_decoder: JsonDecoder,
+    row_encoder: JsonEncoder,
+    /// For each result-schema column (keys, then values), its index in the SELECT list.
+    output_order: Vec<usize>,
+}
+
+impl JoinTask {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        left: JoinInput,
+        right: JoinInput,
+        stream_time: i64,
+        plan: Arc<JoinPlan>,
+        state: Arc<StateDb>,
+        qfamily: String,
+        tfamily: Option<String>,
+        sink: TopicSink,
+        stats: Arc<QueryStats>,
+        log: Arc<Log>,
+    ) -> JoinTask {
+        let output_order: Vec<usize> =
+            plan.output.columns().iter().map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("result columns come from the SELECT list")).collect();
+        let row_fields: Vec<(String, DataType)> = output_order.iter().map(|&i| (plan.columns[i].name.clone(), plan.columns[i].expr.ty.to_arrow())).collect();
+        JoinTask {
+            left_decoder: JsonDecoder::new(fields(&plan.left.stored_fields(&plan.key_type)), false),
+            right_decoder: JsonDecoder::new(fields(&plan.right.stored_fields(&plan.key_type)), false),
+            row_encoder: JsonEncoder::new(fields(&row_fields), false),
+            output_order,
+            left,
+            right,
+            stream_time,
+            plan,
+            state,
+            qfamily,
+            tfamily,
+            sink,
+            stats,
+            log,
+        }
+    }
+
+    fn step_state(&self) -> StepState {
+        StepState { db: self.state.clone(), family: self.qfamily.clone(), pending: BTreeMap::new() }
+    }
+
+    fn is_outer(&self, side: Side) -> bool {
+        matches!((self.plan.kind, side), (JoinKind::Full, _) | (JoinKind::Left, Side::Left) | (JoinKind::Right, Side::Right))
+    }
+
+    /// Stream-table: table rows update the table side; stream rows look it up.
+    fn stream_table(&self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        if side == Side::Right {
+            match &row.payload {
+                Some(p) => st.put(table_key(Side::Right, &row.key), with_time(row.ts, p)),
+                None => st.delete(table_key(Side::Right, &row.key)),
+            }
+            return Ok(());
+        }
+        let table_row = st.get(&table_key(Side::Right, &row.key))?;
+        match table_row {
+            Some(v) => out.push(JoinedRow::of(Side::Left, row.payload.clone(), Some(split_time(&v).1.to_vec()), row.ts)),
+            None if self.plan.kind == JoinKind::Left => out.push(JoinedRow::of(Side::Left, row.payload.clone(), None, row.ts)),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Table-table: an update to one side re-evaluates the key's result.
+    fn table_table(&self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        let own_key = table_key(side, &row.key);
+        let old = st.get(&own_key)?;
+        let other = st.get(&table_key(side.other(), &row.key))?;
+        match &row.payload {
+            Some(p) => st.put(own_key, with_time(row.ts, p)),
+            None => st.delete(own_key),
+        }
+        let has = |own: bool, other: bool| {
+            let (l, r) = if side == Side::Left { (own, other) } else { (other, own) };
+            match self.plan.kind {
+                JoinKind::Inner => l && r,
+                JoinKind::Left => l,
+                JoinKind::Right => r,
+                JoinKind::Full => l || r,
+            }
+        };
+        let before = has(old.is_some(), other.is_some());
+        let after = has(row.payload.is_some(), other.is_some());
+        let other_row = other.as_ref().map(|v| split_time(v));
+        if after {
+            let ts = other_row.map_or(row.ts, |(t, _)| t.max(row.ts));
+            out.push(JoinedRow::of(side, row.payload.clone(), other_row.map(|(_, p)| p.to_vec()), ts));
+        } else if before {
+            let own_old = old.as_ref().map(|v| split_time(v).1.to_vec());
+            let mut r = JoinedRow::of(side, own_old, other_row.map(|(_, p)| p.to_vec()), row.ts);
+            r.tombstone = true;
+            out.push(r);
+        }
+        Ok(())
+    }
+
+    /// Stream-stream: a row joins the other side's buffered rows within the window, then
+    /// is buffered itself until the window and grace have passed.
+    fn stream_stream(&mut self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        let w = self.plan.window.ok_or_else(|| ExecError::Internal("stream-stream join without a window".into()))?;
+        let Some(payload) = &row.payload else { return Ok(()) };
+        let (own_window, lo, hi) = match side {
+            Side::Left => (w.after_ms, row.ts.saturating_sub(w.before_ms), row.ts.saturating_add(w.after_ms)),
+            Side::Right => (w.before_ms, row.ts.saturating_sub(w.after_ms), row.ts.saturating_add(w.before_ms)),
+        };
+        if self.stream_time != i64::MIN && row.ts.saturating_add(own_window).saturating_add(w.grace_ms) < self.stream_time {
+            self.stats.record_late(1);
+            return Ok(());
+        }
+        self.stream_time = self.stream_time.max(row.ts);
+        let prefix = buffer_prefix(side.other(), &row.key);
+        let (mut from, mut to) = (prefix.clone(), prefix);
+        keys::put_i64(&mut from, lo);
+        keys::put_i64(&mut to, hi.saturating_add(1));
+        let matches = st.scan(&from, &to)?;
+        let other_outer = self.is_outer(side.other());
+        for (k, v) in &matches {
+            let other_ts = buffer_time(k);
+            let other_payload = v.get(1..).unwrap_or_default().to_vec();
+            out.push(JoinedRow::of(side, Some(payload.clone()), Some(other_payload), row.ts.max(other_ts)));
+            if other_outer && v.first() == Some(&0) {
+                let mut marked = v.clone();
+                marked[0] = 1;
+                st.put(k.clone(), marked);
+            }
+        }
+        let matched = !matches.is_empty();
+        let outer = self.is_outer(side);
+        if !matched && outer && !w.explicit_grace {
+            out.push(JoinedRow::of(side, Some(payload.clone()), None, row.ts));
+        }
+        let mut bk = buffer_prefix(side, &row.key);
+        keys::put_i64(&mut bk, row.ts);
+        keys::put_i64(&mut bk, row.offset);
+        let mut v = vec![u8::from(matched || !outer || !w.explicit_grace)];
+        v.extend_from_slice(payload);
+        st.put(bk.clone(), v);
+        st.put(time_index(b'x', row.ts.saturating_add(w.retention_ms()), &bk), Vec::new());
+        if !matched && outer && w.explicit_grace {
+            st.put(time_index(b'c', row.ts.saturating_add(own_window).saturating_add(w.grace_ms), &bk), Vec::new());
+        }
+        Ok(())
+    }
+
+    /// Emits outer rows whose window closed unmatched and drops rows past retention.
+    fn close_windows(&self, st: &mut StepState, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        if self.plan.window.is_none() || self.stream_time == i64::MIN {
+            return Ok(());
+        }
+        let mut to = vec![b'c'];
+        keys::put_i64(&mut to, self.stream_time);
+        for (idx, _) in st.scan(b"c", &to)? {
+            let bk = idx[9..].to_vec();
+            if let Some(v) = st.get(&bk)? {
+                if v.first() == Some(&0) {
+                    out.push(JoinedRow::of(side_of(&bk), Some(v[1..].to_vec()), None, buffer_time(&bk)));
+                }
+            }
+            st.delete(idx);
+        }
+        let mut to = vec![b'x'];
+        keys::put_i64(&mut to, self.stream_time);
+        for (idx, _) in st.scan(b"x", &to)? {
+            st.delete(idx[9..].to_vec());
+            st.delete(idx);
+        }
+        Ok(())
+    }
+
+    /// Builds the joined rows, applies WHERE and the SELECT list, writes the sink and, for
+    /// table results, the materialized rows.
+    fn emit(&mut self, joined: Vec<JoinedRow>, batch: &mut StateBatch) -> Result<(), ExecError> {
+        if joined.is_empty() {
+            return Ok(());
+        }
+        let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
+        let decode = |d: &mut JsonDecoder, rows: Vec<Option<&[u8]>>| -> Result<Vec<ArrayRef>, ExecError> {
+            let out = d.decode(&rows);
+            if out.kept.len() != rows.len() {
+                return Err(ExecError::Internal("stored join rows are unreadable".into()));
+            }
+            Ok(out.columns)
+        };
+        let mut left = decode(&mut self.left_decoder, joined.iter().map(|r| r.left.as_deref()).collect())?;
+        let mut right = decode(&mut self.right_decoder, joined.iter().map(|r| r.right.as_deref()).collect())?;
+        let lkey = left.pop().ok_or_else(|| ExecError::Internal("no join key column".into()))?;
+        let rkey = right.pop().ok_or_else(|| ExecError::Internal("no join key column".into()))?;
+        let key = zip(&is_not_null(&lkey).map_err(internal)?, &lkey, &rkey).map_err(internal)?;
+        let times: Vec<i64> = joined.iter().map(|r| r.ts).collect();
+        let mut columns = left;
+        columns.extend(right);
+        columns.push(key);
+        columns.push(Arc::new(Int64Array::from(times)));
+        let rb = RecordBatch::try_new(self.plan.joined_schema.clone(), columns).map_err(internal)?;
+        let table = self.plan.shape == JoinShape::TableTable;
+        let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
+        let (projected, errors) = filter_project(&rb, if table { None } else { self.plan.filter.as_ref() }, &projection);
+        if !errors.is_empty() {
+            let pid = self.left.partition.id();
+            let errs: Vec<RecordError> = errors.into_iter().map(|(_, m)| RecordError { partition: pid, offset: self.left.position, message: m }).collect();
+            self.stats.record_errors(&self.left.name, self.left.partition.topic(), &errs);
+        }
+        let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
+        let mut tombstones: Vec<bool> = rows.iter().map(|&r| joined[r].tombstone).collect();
+        if let (true, Some(f)) = (table, &self.plan.filter) {
+            // A table row the WHERE clause rejects is not in the result.
+            let mask = evaluate(f, &rb).map_err(ExecError::Internal)?;
+            let mask = mask.as_boolean();
+            for (i, &r) in rows.iter().enumerate() {
+                if !(mask.is_valid(r) && mask.value(r)) {
+                    tombstones[i] = true;
+                }
+            }
+        }
+        let m = rows.len();
+        let timestamps: Vec<i64> = rows.iter().map(|&r| joined[r].ts).collect();
+        let appended = self.sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
+        self.stats.record_output(appended);
+        if let Some(tfamily) = &self.tfamily {
+            let nkeys = self.plan.output.key_count();
+            let ordered: Vec<ArrayRef> = self.output_order.iter().map(|&i| projected.columns[i].clone()).collect();
+            let json = self.row_encoder.encode(&ordered, m)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            for i in 0..m {
+                let mut k = Vec::new();
+                keys::encode_row(&ordered[..nkeys], i, &mut k);
+                if tombstones[i] {
+                    batch.delete(tfamily, k);
+                } else if let Some(j) = json.get(i) {
+                    batch.put(tfamily, k, rows::encode(timestamps[i], now, j));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, mut batch: StateBatch) -> Result<(), ExecError> {
+        let cp = TaskCheckpoint { offset: self.left.position, sink: self.sink.checkpoint(), stream_time: self.stream_time };
+        checkpoint::put(&mut batch, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &cp)?;
+        let rcp = TaskCheckpoint { offset: self.right.position, sink: Default::default(), stream_time: i64::MIN };
+        checkpoint::put(&mut batch, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &rcp)?;
+        self.state.write(batch, true)?;
+        for input in [&self.left, &self.right] {
+            self.log.offsets().commit_unsynced(&input.name, &[(input.partition.topic(), input.partition.id(), input.position, "")])?;
+        }
+        // Progress over both inputs: what is left to read is the sum of both lags.
+        let (l, r) = (&self.left, &self.right);
+        self.stats.set_progress(l.partition.id(), l.position + r.position, l.partition.end_offset() + r.partition.end_offset());
+        Ok(())
+    }
+
+    /// Reads what is new on one input.
+    fn read_side(input: &mut JoinInput, stats: &QueryStats) -> Result<Vec<SideRow>, ExecError> {
+        let Some(data) = read_input(&input.partition, &mut input.position)? else { return Ok(Vec::new()) };
+        let pid = input.partition.id();
+        let read = input.reader.read(&data, input.position, pid)?;
+        if matches!(input.reader, SideInput::Direct { .. }) {
+            // A repartition stage counts its own input.
+            stats.record_input(read.records);
+        }
+        stats.record_errors(&input.name, input.partition.topic(), &read.errors);
+        input.position = read.next_offset;
+        Ok(read.rows)
+    }
+}
+
+impl PartitionTask for JoinTask {
+    fn name(&self) -> &str {
+        &self.left.name
+    }
+    fn partition(&self) -> &Arc<PartitionLog> {
+        &self.left.partition
+    }
+    fn position(&self) -> i64 {
+        self.left.position
+    }
+    fn second_input(&self) -> Option<(&Arc<PartitionLog>, i64)> {
+        Some((&self.right.partition, self.right.position))
+    }
+    fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+
+    fn on_start(&mut self) -> Result<(), ExecError> {
+        let mut st = self.step_state();
+        let mut out = Vec::new();
+        self.close_windows(&mut st, &mut out)?;
+        if st.pending.is_empty() {
+            return Ok(());
+        }
+        let mut batch = StateBatch::default();
+        self.emit(out, &mut batch)?;
+        st.into_batch(&mut batch);
+        self.commit(batch)
+    }
+
+    fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        let left = Self::read_side(&mut self.left, &self.stats)?;
+        let right = Self::read_side(&mut self.right, &self.stats)?;
+        // On equal times a table update is applied before the stream row that reads it.
+        let first = if self.plan.shape == JoinShape::StreamTable { Side::Right } else { Side::Left };
+        let mut st = self.step_state();
+        let mut out = Vec::new();
+        for (side, row) in merge_by_time(left, right, first) {
+            match self.plan.shape {
+                JoinShape::StreamTable => self.stream_table(&mut st, side, &row, &mut out)?,
+                JoinShape::TableTable => self.table_table(&mut st, side, &row, &mut out)?,
+                JoinShape::StreamStream => self.stream_stream(&mut st, side, &row, &mut out)?,
+            }
+        }
+        self.close_windows(&mut st, &mut out)?;
+        let mut batch = StateBatch::default();
+        self.emit(out, &mut batch)?;
+        st.into_batch(&mut batch);
+        self.commit(batch)?;
+        Ok(StepOutcome::Progress)
+    }
+}

@@ -1,0 +1,219 @@
+//! Joins as users reach them over REST: stream-table enrichment (through a repartition
+//! topic), stream-stream joins within a window with outer rows emitted when the window
+//! closes, table-table joins whose results update, delete and answer pull queries, and the
+//! 400s for joins that cannot run.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+/// Output records' values, sorted by the given field.
+async fn values_by(s: &TestServer, topic: &str, field: &str) -> Vec<Value> {
+    let mut v: Vec<Value> = s.read_topic(topic).await.into_iter().map(|(_, r)| r["value"].clone()).collect();
+    v.sort_by_key(|x| x[field].to_string());
+    v
+}
+
+async fn wait_records(s: &TestServer, topic: &str, n: usize) {
+    s.wait_until(&format!("{n} records in {topic}"), async |s| s.read_topic(topic).await.len() >= n).await;
+}
+
+#[tokio::test]
+async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at_its_time() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    // Orders are keyed by order id: joining on user_id repartitions them.
+    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=2);").await;
+    let body = s
+        .ksql_ok("CREATE STREAM enriched AS SELECT o.user_id, o.order_id, o.amount, u.tier, u.country FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES;")
+        .await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    let inner = s.ksql_ok("CREATE STREAM enriched_inner AS SELECT o.user_id AS uid, o.order_id AS order_id, u.tier AS tier FROM orders o JOIN users u ON o.user_id = u.user_id;").await;
+    assert_eq!(inner[0]["commandStatus"]["status"], "SUCCESS", "{inner}");
+
+    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold", "country": "NL"}, "timestamp": 1000}), json!({"key": "u2", "value": {"tier": "silver", "country": "DE"}, "timestamp": 1000})]).await;
+    s.produce(
+        "orders",
+        vec![
+            json!({"key": "o1", "value": {"user_id": "u1", "amount": 10}, "timestamp": 2000}),
+            json!({"key": "o2", "value": {"user_id": "u3", "amount": 20}, "timestamp": 2000}),
+            json!({"key": "o3", "value": {"user_id": "u2", "amount": 30}, "timestamp": 3000}),
+            json!({"key": "o9", "value": {"user_id": null, "amount": 90}, "timestamp": 3000}),
+        ],
+    )
+    .await;
+    // u1 is upgraded and u2 deleted before the next orders.
+    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "platinum", "country": "NL"}, "timestamp": 4000}), json!({"key": "u2", "value": null, "timestamp": 4000})]).await;
+    s.produce("orders", vec![json!({"key": "o4", "value": {"user_id": "u1", "amount": 40}, "timestamp": 5000}), json!({"key": "o5", "value": {"user_id": "u2", "amount": 50}, "timestamp": 5000})]).await;
+
+    wait_records(&s, "ENRICHED", 5).await;
+    let got = values_by(&s, "ENRICHED", "O_ORDER_ID").await;
+    assert_eq!(
+        got,
+        vec![
+            json!({"O_ORDER_ID": "o1", "O_AMOUNT": 10, "U_TIER": "gold", "U_COUNTRY": "NL"}),
+            json!({"O_ORDER_ID": "o2", "O_AMOUNT": 20, "U_TIER": null, "U_COUNTRY": null}),
+            json!({"O_ORDER_ID": "o3", "O_AMOUNT": 30, "U_TIER": "silver", "U_COUNTRY": "DE"}),
+            json!({"O_ORDER_ID": "o4", "O_AMOUNT": 40, "U_TIER": "platinum", "U_COUNTRY": "NL"}),
+            json!({"O_ORDER_ID": "o5", "O_AMOUNT": 50, "U_TIER": null, "U_COUNTRY": null}),
+        ]
+    );
+    // The result is keyed by the join key, with the stream row's time.
+    let keys: Vec<(String, i64)> = {
+        let mut k: Vec<(String, i64)> = s.read_topic("ENRICHED").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["timestamp"].as_i64().unwrap_or(0))).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys, vec![("u1".into(), 2000), ("u1".into(), 5000), ("u2".into(), 3000), ("u2".into(), 5000), ("u3".into(), 2000)]);
+    wait_records(&s, "ENRICHED_INNER", 3).await;
+    let inner = values_by(&s, "ENRICHED_INNER", "ORDER_ID").await;
+    assert_eq!(inner, vec![json!({"ORDER_ID": "o1", "TIER": "gold"}), json!({"ORDER_ID": "o3", "TIER": "silver"}), json!({"ORDER_ID": "o4", "TIER": "platinum"})]);
+
+    let d = s.ksql_ok("DESCRIBE enriched EXTENDED;").await;
+    let src = &d[0]["sourceDescription"];
+    assert_eq!(src["keyFormat"], "KAFKA", "{src}");
+    assert!(src["errorStats"].as_str().unwrap_or_default().contains("failed-messages: 1"), "the null join key is counted: {}", src["errorStats"]);
+    let fields: Vec<&str> = src["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["O_USER_ID", "O_ORDER_ID", "O_AMOUNT", "U_TIER", "U_COUNTRY"]);
+    let q = src["writeQueries"][0]["id"].as_str().unwrap().to_string();
+    let plan = s.ksql_ok(&format!("EXPLAIN {q};")).await[0]["queryDescription"]["executionPlan"].as_str().unwrap_or_default().to_string();
+    assert!(plan.contains("LEFT STREAM-TABLE") && plan.contains("REPARTITION BY"), "{plan}");
+}
+
+#[tokio::test]
+async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_when_it_closes() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM impressions (ad_id VARCHAR KEY, imp_id VARCHAR) WITH (kafka_topic='impressions', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM clicks (ad_id VARCHAR KEY, click_id VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);").await;
+    for sql in [
+        "CREATE STREAM matched AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;",
+        "CREATE STREAM outcomes AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
+        "CREATE STREAM everything AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i FULL OUTER JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
+        "CREATE STREAM eager AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN (0 SECONDS, 10 SECONDS) ON i.ad_id = c.ad_id;",
+    ] {
+        let body = s.ksql_ok(sql).await;
+        assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{sql}: {body}");
+    }
+    s.produce("impressions", vec![json!({"key": "a1", "value": {"imp_id": "i1"}, "timestamp": 0}), json!({"key": "a2", "value": {"imp_id": "i2"}, "timestamp": 1000})]).await;
+    s.produce(
+        "clicks",
+        vec![
+            json!({"key": "a1", "value": {"click_id": "c1"}, "timestamp": 5000}),
+            json!({"key": "a9", "value": {"click_id": "c9"}, "timestamp": 30000}),
+            // Out of order: within the default grace, but after the window plus a grace of 0
+            // has passed (late, counted and dropped there).
+            json!({"key": "a2", "value": {"click_id": "late"}, "timestamp": 2000}),
+        ],
+    )
+    .await;
+    // Moves stream time past c9's window, so the full outer join emits it unmatched.
+    s.produce("impressions", vec![json!({"key": "a5", "value": {"imp_id": "i5"}, "timestamp": 50000})]).await;
+
+    wait_records(&s, "EVERYTHING", 3).await;
+    wait_records(&s, "OUTCOMES", 2).await;
+    wait_records(&s, "MATCHED", 2).await;
+    let matched = values_by(&s, "MATCHED", "I_IMP_ID").await;
+    assert_eq!(matched, vec![json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}), json!({"I_IMP_ID": "i2", "C_CLICK_ID": "late"})], "without GRACE PERIOD, 24 hours of grace");
+    let outcomes = values_by(&s, "OUTCOMES", "I_IMP_ID").await;
+    assert_eq!(outcomes, vec![json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}), json!({"I_IMP_ID": "i2", "C_CLICK_ID": null})], "i5's window is still open");
+    let mut everything: Vec<(String, Value)> = s.read_topic("EVERYTHING").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    everything.sort_by_key(|(k, _)| k.clone());
+    assert_eq!(
+        everything,
+        vec![
+            ("a1".into(), json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"})),
+            ("a2".into(), json!({"I_IMP_ID": "i2", "C_CLICK_ID": null})),
+            ("a9".into(), json!({"I_IMP_ID": null, "C_CLICK_ID": "c9"})),
+        ],
+        "an unmatched click keeps its key in a full outer join"
+    );
+    // Without GRACE PERIOD an unmatched row is emitted at once, and again when it matches.
+    wait_records(&s, "EAGER", 5).await;
+    let eager = values_by(&s, "EAGER", "I_IMP_ID").await;
+    assert_eq!(
+        eager,
+        vec![
+            json!({"I_IMP_ID": "i1", "C_CLICK_ID": null}),
+            json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}),
+            json!({"I_IMP_ID": "i2", "C_CLICK_ID": null}),
+            json!({"I_IMP_ID": "i2", "C_CLICK_ID": "late"}),
+            json!({"I_IMP_ID": "i5", "C_CLICK_ID": null}),
+        ]
+    );
+    let d = s.ksql_ok("DESCRIBE outcomes EXTENDED;").await;
+    let stats = d[0]["sourceDescription"]["errorStats"].as_str().unwrap_or_default().to_string();
+    assert!(stats.contains("late-records: 1"), "{stats}");
+}
+
+#[tokio::test]
+async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_feature_lookups_read() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE TABLE scores (user_id VARCHAR PRIMARY KEY, score BIGINT) WITH (kafka_topic='scores', value_format='JSON', partitions=2);").await;
+    let body = s.ksql_ok("CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON u.user_id = s.user_id;").await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    s.ksql_ok("CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = s.user_id WHERE s.score > 1;").await;
+    let (status, body) = s.ksql("CREATE STREAM not_a_stream AS SELECT u.user_id, s.score FROM users u JOIN scores s ON u.user_id = s.user_id;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("CREATE TABLE"), "{body}");
+
+    s.produce("users", vec![json!({"key": "u1", "value": {"name": "Ann"}, "timestamp": 1}), json!({"key": "u2", "value": {"name": "Bob"}, "timestamp": 1})]).await;
+    s.produce("scores", vec![json!({"key": "u1", "value": {"score": 10}, "timestamp": 2}), json!({"key": "u3", "value": {"score": 7}, "timestamp": 2})]).await;
+    s.wait_until("u1 has a score", async |s| s.rows("SELECT score FROM user_scores WHERE user_id = 'u1';").await == vec![vec![json!(10)]]).await;
+    let mut rows = s.rows("SELECT * FROM user_scores;").await;
+    rows.sort_by_key(|r| r[0].to_string());
+    assert_eq!(rows, vec![vec![json!("u1"), json!("Ann"), json!(10)], vec![json!("u2"), json!("Bob"), Value::Null]], "u3 has no user: no row in a LEFT join");
+    s.wait_rows("SELECT * FROM both_known;", 1).await;
+
+    // Ann leaves; Bob's score arrives but is filtered out of both_known, then raised.
+    s.produce("users", vec![json!({"key": "u1", "value": null, "timestamp": 3})]).await;
+    s.produce("scores", vec![json!({"key": "u2", "value": {"score": 1}, "timestamp": 4})]).await;
+    s.wait_until("u1 is gone and u2 scored", async |s| s.rows("SELECT user_id, score FROM user_scores;").await == vec![vec![json!("u2"), json!(1)]]).await;
+    s.wait_until("both_known is empty", async |s| s.rows("SELECT * FROM both_known;").await.is_empty()).await;
+    s.produce("scores", vec![json!({"key": "u2", "value": {"score": 5}, "timestamp": 5})]).await;
+    s.wait_until("u2 passes the filter", async |s| s.rows("SELECT user_id, name, score FROM both_known;").await == vec![vec![json!("u2"), json!("Bob"), json!(5)]]).await;
+
+    let (status, body) = s.post("/features/user_scores", json!({"keys": ["u2", "u1"]})).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{body}");
+    assert_eq!(results[0]["row"]["SCORE"], json!(5), "{body}");
+    assert_eq!(results[1]["missing"], json!(true), "{body}");
+
+    // The result topic carries the changelog: the deletion of u1 is a tombstone.
+    let changelog: Vec<(String, Value)> = s.read_topic("USER_SCORES").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    assert!(changelog.contains(&("u1".to_string(), Value::Null)), "{changelog:?}");
+}
+
+#[tokio::test]
+async fn joins_that_cannot_run_are_400s_that_say_what_is_allowed() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM a (id VARCHAR KEY, n INT, t VARCHAR) WITH (kafka_topic='a', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM b (id VARCHAR KEY, n INT) WITH (kafka_topic='b', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE t (id VARCHAR PRIMARY KEY, v INT, other VARCHAR) WITH (kafka_topic='t', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE t3 (id VARCHAR PRIMARY KEY, v INT) WITH (kafka_topic='t3', value_format='JSON', partitions=3);").await;
+    s.ksql_ok("CREATE TABLE u (id VARCHAR PRIMARY KEY, w INT) WITH (kafka_topic='u', value_format='JSON', partitions=1);").await;
+    for (sql, needle) in [
+        ("CREATE STREAM j1 AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.n > b.n;", "equality"),
+        ("CREATE STREAM j2 AS SELECT a.id, b.n FROM a JOIN b ON a.id = b.id;", "WITHIN"),
+        ("CREATE STREAM j3 AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.t = b.n;", "types don't match"),
+        ("CREATE STREAM j4 AS SELECT a.id, t.v FROM a RIGHT JOIN t ON a.id = t.id;", "INNER or LEFT"),
+        ("CREATE STREAM j5 AS SELECT t.id, a.n FROM t JOIN a ON t.id = a.id;", "stream-table"),
+        ("CREATE STREAM j6 AS SELECT a.n, b.n AS bn FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id;", "must include the join expressions"),
+        ("CREATE STREAM j7 AS SELECT a.id, t.v FROM a JOIN t WITHIN 1 MINUTE ON a.id = t.id;", "not windowed"),
+        ("CREATE STREAM j8 AS SELECT a.id, t.v FROM a JOIN t ON a.id = t.other;", "PRIMARY KEY"),
+        ("CREATE TABLE j9 AS SELECT t.id, u.w FROM t JOIN u ON t.other = u.id;", "foreign-key"),
+        ("CREATE STREAM j10 AS SELECT a.id, t3.v FROM a JOIN t3 ON a.id = t3.id;", "number of partitions"),
+        ("CREATE STREAM j11 AS SELECT a.id FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id JOIN t ON a.id = t.id;", "more than two"),
+        ("CREATE STREAM j12 AS SELECT a.id FROM a JOIN b WITHIN 1 MINUTE ON a.id = a.id;", "same side"),
+    ] {
+        let (status, body) = s.ksql(sql).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        let m = body["message"].as_str().unwrap_or_default();
+        assert!(m.contains(needle), "{sql}: message {m:?} should mention {needle:?}");
+    }
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id EMIT CHANGES;"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("CREATE STREAM"), "{body}");
+}
