@@ -142,3 +142,66 @@ async fn aggregations_are_exactly_once_across_repeated_kill9() {
         assert_eq!(seq.last().unwrap().1, *sum);
     }
 }
+
+/// Each order's expected tier: users are loaded before any order, so every order joins the
+/// tier its user has at the end of loading.
+fn tier_of(user: u64) -> String {
+    format!("t{}", user % 5)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_are_exactly_once_across_repeated_kill9() {
+    let records = env_or("EDDY_EO_JOIN_RECORDS", 400_000);
+    let kills = env_or("EDDY_EO_KILLS", 3).min(2);
+    let seed = env_or("EDDY_EO_SEED", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64) | 1;
+    eprintln!("exactly-once join: {records} records, {kills} kills, EDDY_EO_SEED={seed}");
+    let mut rng = Rng(seed);
+    let users = 1000u64;
+    let mut s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=3);").await;
+    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=3);").await;
+    s.produce("users", (0..users).map(|u| json!({"key": format!("u{u}"), "value": {"tier": tier_of(u)}, "timestamp": 1})).collect()).await;
+    let chunk = 20_000;
+    let mut i = 0;
+    while i < records {
+        let end = (i + chunk).min(records);
+        s.produce("orders", (i..end).map(|i| json!({"key": format!("o{i}"), "value": {"user_id": format!("u{}", i % users), "amount": i}, "timestamp": 10 + i as i64})).collect()).await;
+        i = end;
+    }
+    // Keyed by order id: the join repartitions orders by user_id first.
+    s.ksql_ok("CREATE STREAM enriched AS SELECT o.user_id, o.order_id, o.amount, u.tier FROM orders o JOIN users u ON o.user_id = u.user_id;").await;
+    let count = async |s: &TestServer| -> usize {
+        let (status, t) = s.get("/topics/ENRICHED").await;
+        if status != 200 {
+            return 0;
+        }
+        t["partitions"].as_array().map(|ps| ps.iter().filter_map(|p| p["logEndOffset"].as_i64()).sum::<i64>() as usize).unwrap_or(0)
+    };
+    // A debug build joins roughly 100k records/s: kill within the first seconds.
+    let spread = (records / 200).clamp(300, 2000);
+    for round in 0..kills {
+        let wait = 100 + rng.next() % spread;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        eprintln!("round {round}: kill -9 after {wait} ms with {} of {records} joined", count(&s).await);
+        s.kill9();
+        s.restart();
+    }
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while count(&s).await < records as usize {
+        assert!(Instant::now() < deadline, "the join did not finish: {} of {records}", count(&s).await);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Give a duplicate the chance to show up before checking there is none.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = s.read_topic("ENRICHED").await;
+    assert_eq!(out.len(), records as usize, "one result per order, none repeated");
+    let mut seen = vec![false; records as usize];
+    for (_, r) in &out {
+        let order: usize = r["value"]["O_ORDER_ID"].as_str().and_then(|o| o.strip_prefix('o')).and_then(|n| n.parse().ok()).expect("order id");
+        assert!(!seen[order], "order {order} joined twice");
+        seen[order] = true;
+        let user = order as u64 % users;
+        assert_eq!(r["key"].as_str(), Some(format!("u{user}").as_str()));
+        assert_eq!(r["value"]["U_TIER"].as_str(), Some(tier_of(user).as_str()), "order {order}");
+    }
+}

@@ -34,6 +34,9 @@ use crate::sql::ast::JoinKind;
 use crate::sql::join_plan::{JoinPlan, JoinShape};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
+/// Key-value entries read from state.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Reads and writes of one step: later rows of the step see earlier rows' changes, and
 /// everything commits together.
 struct StepState {
@@ -59,7 +62,7 @@ impl StepState {
     }
 
     /// Entries with keys in `[from, to)`, stored and pending.
-    fn scan(&self, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ExecError> {
+    fn scan(&self, from: &[u8], to: &[u8]) -> Result<Entries, ExecError> {
         let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         self.db.scan(&self.family, Some(from), Some(to), |k, v| {
             found.insert(k.to_vec(), v.to_vec());
@@ -325,10 +328,10 @@ impl JoinTask {
         keys::put_i64(&mut to, self.stream_time);
         for (idx, _) in st.scan(b"c", &to)? {
             let bk = idx[9..].to_vec();
-            if let Some(v) = st.get(&bk)? {
-                if v.first() == Some(&0) {
-                    out.push(JoinedRow::of(side_of(&bk), Some(v[1..].to_vec()), None, buffer_time(&bk)));
-                }
+            if let Some(v) = st.get(&bk)?
+                && v.first() == Some(&0)
+            {
+                out.push(JoinedRow::of(side_of(&bk), Some(v[1..].to_vec()), None, buffer_time(&bk)));
             }
             st.delete(idx);
         }

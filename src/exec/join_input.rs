@@ -42,8 +42,9 @@ pub struct SideRead {
     pub key_values: Option<ArrayRef>,
 }
 
+#[allow(clippy::large_enum_variant)]
 pub enum SideInput {
-    Direct { decoder: SourceDecoder, key: CompiledExpr, encoder: JsonEncoder, columns: usize, table: bool },
+    Direct { decoder: Box<SourceDecoder>, key: CompiledExpr, encoder: JsonEncoder, columns: usize, table: bool },
     /// An internal topic of `SideRow`s.
     Repartitioned,
 }
@@ -52,7 +53,7 @@ impl SideInput {
     /// Reads a side from its source partition.
     pub fn direct(side: &JoinSide, plan: &JoinPlan, partition: i32) -> SideInput {
         SideInput::Direct {
-            decoder: SourceDecoder::new(&side.source, partition),
+            decoder: Box::new(SourceDecoder::new(&side.source, partition)),
             key: side.key.clone(),
             encoder: row_encoder(&side.stored_fields(&plan.key_type)),
             columns: side.source.schema.columns().len(),
