@@ -118,6 +118,22 @@ enum BenchCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// A join over JSON records: stream-table enrichment or a stream-stream join.
+    Join {
+        /// Stream records (split over both streams for stream-stream).
+        #[arg(long, default_value_t = 10_000_000)]
+        records: u64,
+        /// Table rows (stream-table) or distinct join keys (stream-stream).
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: u64,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// stream-table or stream-stream (within 10 seconds).
+        #[arg(long, default_value = "stream-table")]
+        shape: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A filter/projection CREATE STREAM AS SELECT over JSON records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
@@ -191,6 +207,7 @@ fn main() -> ExitCode {
                     }
                 }
                 BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep }),
+                BenchCommand::Join { records, keys, partitions, shape, dir } => eddy::bench::join(eddy::bench::JoinArgs { records, keys, partitions, shape, dir }),
                 BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
             };
             match r {

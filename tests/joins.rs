@@ -43,7 +43,10 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
         ],
     )
     .await;
-    // u1 is upgraded and u2 deleted before the next orders.
+    // u1 is upgraded and u2 deleted before the next orders. (Across topics, order is by
+    // timestamp only among records that are there to read: wait for the first results.)
+    wait_records(&s, "ENRICHED", 3).await;
+    wait_records(&s, "ENRICHED_INNER", 2).await;
     s.produce("users", vec![json!({"key": "u1", "value": {"tier": "platinum", "country": "NL"}, "timestamp": 4000}), json!({"key": "u2", "value": null, "timestamp": 4000})]).await;
     s.produce("orders", vec![json!({"key": "o4", "value": {"user_id": "u1", "amount": 40}, "timestamp": 5000}), json!({"key": "o5", "value": {"user_id": "u2", "amount": 50}, "timestamp": 5000})]).await;
 
@@ -174,6 +177,7 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     s.produce("scores", vec![json!({"key": "u2", "value": {"score": 5}, "timestamp": 5})]).await;
     s.wait_until("u2 passes the filter", async |s| s.rows("SELECT user_id, name, score FROM both_known;").await == vec![vec![json!("u2"), json!("Bob"), json!(5)]]).await;
 
+    s.wait_until("u2's new score is in user_scores", async |s| s.rows("SELECT score FROM user_scores WHERE user_id = 'u2';").await == vec![vec![json!(5)]]).await;
     let (status, body) = s.post("/features/user_scores", json!({"keys": ["u2", "u1"]})).await;
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().cloned().unwrap_or_default();

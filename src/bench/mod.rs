@@ -6,13 +6,17 @@
 //!   log, timed from query start until every input record has been processed.
 //! - `agg`: a GROUP BY aggregation (optionally windowed or repartitioned) over JSON
 //!   records already in the log, timed the same way and checked against the table.
+//! - `join`: a stream-table enrichment or a stream-stream join over JSON records already in
+//!   the log, with the state size it leaves.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
+mod joins;
 mod queries;
+pub use joins::{JoinArgs, join};
 pub use queries::{AggArgs, CsasArgs, agg, csas};
 
 pub struct AppendArgs {

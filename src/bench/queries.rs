@@ -14,38 +14,33 @@ use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
 const PAGES: [&str; 5] = ["home", "cart", "search", "checkout", "docs"];
 
-/// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records` JSON
-/// records over `keys` users; record j has event time `j * ms_per_record`. Returns the
-/// engine and the load time.
-fn load_pageviews(dir: &std::path::Path, records: u64, partitions: i32, keys: u64, ms_per_record: i64) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime, f64), String> {
+/// An engine over a fresh log in `dir` (no fsync: the benchmarks measure processing).
+pub(super) fn open_engine(dir: &std::path::Path) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let log = Arc::new(Log::open(dir, TopicConfig { flush: FlushPolicy::Never, ..TopicConfig::default() }).map_err(|e| e.to_string())?);
     let state = Arc::new(crate::state::StateDb::open(&dir.join("state")).map_err(|e| e.to_string())?);
     let engine = Engine::open(log.clone(), state, rt.handle().clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() })
         .map_err(|e| e.to_string())?;
-    engine
-        .execute(
-            &format!("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', partitions={partitions}, flush='never');"),
-            &mut Session::default(),
-        )
-        .map_err(|e| e.to_string())?;
-    let topic = log.topic("pageviews").map_err(|e| e.to_string())?;
-    let load = Instant::now();
+    Ok((engine, log, rt))
+}
+
+/// Appends `records` records to `topic`, record j being `record(j)` = (key, JSON value,
+/// timestamp); keys go to the partition murmur2 picks, as a producer would send them.
+pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: impl FnMut(u64, &mut String, &mut String) -> i64) -> Result<(), String> {
+    let topic = log.topic(topic).map_err(|e| e.to_string())?;
+    let partitions = topic.partition_count();
     let per_batch = 1000u64;
     let mut i = 0u64;
     let mut key = String::new();
     let mut value = String::new();
     while i < records {
-        // Keys go to the partition murmur2 picks, as a producer would send them.
         let mut builders: Vec<BatchBuilder> = (0..partitions).map(|_| BatchBuilder::default()).collect();
         for j in i..(i + per_batch).min(records) {
-            use std::fmt::Write;
             key.clear();
             value.clear();
-            let _ = write!(key, "u{}", j % keys);
-            let _ = write!(value, r#"{{"PAGE":"{}","DWELL_MS":{}}}"#, PAGES[(j % 5) as usize], j % 3000);
+            let ts = record(j, &mut key, &mut value);
             let p = crate::log::murmur2::partition_for_key(key.as_bytes(), partitions);
-            builders[p as usize].push(j as i64 * ms_per_record, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
+            builders[p as usize].push(ts, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
         }
         for (p, b) in builders.into_iter().enumerate() {
             if !b.is_empty() {
@@ -54,7 +49,43 @@ fn load_pageviews(dir: &std::path::Path, records: u64, partitions: i32, keys: u6
         }
         i += per_batch;
     }
+    Ok(())
+}
+
+/// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records` JSON
+/// records over `keys` users; record j has event time `j * ms_per_record`. Returns the
+/// engine and the load time.
+fn load_pageviews(dir: &std::path::Path, records: u64, partitions: i32, keys: u64, ms_per_record: i64) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime, f64), String> {
+    let (engine, log, rt) = open_engine(dir)?;
+    engine
+        .execute(
+            &format!("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', partitions={partitions}, flush='never');"),
+            &mut Session::default(),
+        )
+        .map_err(|e| e.to_string())?;
+    let load = Instant::now();
+    load_records(&log, "pageviews", records, |j, key, value| {
+        use std::fmt::Write;
+        let _ = write!(key, "u{}", j % keys);
+        let _ = write!(value, r#"{{"PAGE":"{}","DWELL_MS":{}}}"#, PAGES[(j % 5) as usize], j % 3000);
+        j as i64 * ms_per_record
+    })?;
     Ok((engine, log, rt, load.elapsed().as_secs_f64()))
+}
+
+/// Waits until consumer group `group` has committed every partition of `topic` to its end.
+pub(super) fn wait_committed(log: &Log, group: &str, topic: &str, start: Instant) -> Result<(), String> {
+    let t = log.topic(topic).map_err(|e| e.to_string())?;
+    loop {
+        let behind = t.partitions().iter().any(|p| log.offsets().fetch(group, topic, p.id()).map(|c| c.offset).unwrap_or(0) < p.end_offset());
+        if !behind {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(3600) {
+            return Err("timed out".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits until the query (all its stages) has read `records` input records.
@@ -142,17 +173,7 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
         stages = vec![(format!("{id}/repartition"), "pageviews".to_string()), (id.clone(), crate::exec::Runtime::repartition_topic(&id))];
     }
     for (group, topic) in &stages {
-        let t = log.topic(topic).map_err(|e| e.to_string())?;
-        loop {
-            let behind = t.partitions().iter().any(|p| log.offsets().fetch(group, topic, p.id()).map(|c| c.offset).unwrap_or(0) < p.end_offset());
-            if !behind {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(3600) {
-                return Err("timed out".into());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_committed(&log, group, topic, start)?;
     }
     let secs = start.elapsed().as_secs_f64();
     // Check: the counts in the table add up to the input.

@@ -29,7 +29,7 @@ use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
-use crate::log::{Log, PartitionLog};
+use crate::log::{Log, PartitionLog, Topic};
 use crate::sql::ast::JoinKind;
 use crate::sql::join_plan::{JoinPlan, JoinShape};
 use crate::state::{StateBatch, StateDb, keys, rows};
@@ -150,12 +150,33 @@ fn fields(names_types: &[(String, DataType)]) -> Fields {
     names_types.iter().map(|(n, t)| Field::new(n, t.clone(), true)).collect::<Vec<_>>().into()
 }
 
+/// An input with fewer unread records than this counts as caught up with its upstream.
+const CAUGHT_UP_RECORDS: i64 = 1000;
+/// The longest a join waits for a repartition stage before processing what it has (like
+/// Kafka Streams' max.task.idle.ms).
+const MAX_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// One join input of a task: a partition, the read position and how rows are read.
 pub struct JoinInput {
     pub name: String,
     pub partition: Arc<PartitionLog>,
     pub position: i64,
     pub reader: SideInput,
+    /// For a repartitioned input: the repartition stage (its consumer group) and the
+    /// source topic it reads.
+    pub upstream: Option<(String, Arc<Topic>)>,
+}
+
+impl JoinInput {
+    /// Little to read here now, while the repartition stage feeding it has not read its
+    /// source to the end: rows that precede what the other input holds may be on their way.
+    fn waiting_for_upstream(&self, log: &Log) -> bool {
+        if self.partition.last_stable_offset() - self.position >= CAUGHT_UP_RECORDS {
+            return false;
+        }
+        let Some((group, topic)) = &self.upstream else { return false };
+        topic.partitions().iter().any(|p| log.offsets().fetch(group, topic.name(), p.id()).map_or(0, |c| c.offset) < p.last_stable_offset())
+    }
 }
 
 pub struct JoinTask {
@@ -170,6 +191,8 @@ pub struct JoinTask {
     stats: Arc<QueryStats>,
     log: Arc<Log>,
     stream_time: i64,
+    /// When the task started waiting for a repartition stage.
+    idle_since: Option<std::time::Instant>,
     left_decoder: JsonDecoder,
     right_decoder: JsonDecoder,
     row_encoder: JsonEncoder,
@@ -202,6 +225,7 @@ impl JoinTask {
             left,
             right,
             stream_time,
+            idle_since: None,
             plan,
             state,
             qfamily,
@@ -472,6 +496,16 @@ impl PartitionTask for JoinTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
+        // Rows are processed in time order across the inputs: while one input is empty
+        // but its repartition stage still has records to pass on, the other waits (a
+        // table update must not overtake the stream rows that precede it).
+        if self.left.waiting_for_upstream(&self.log) || self.right.waiting_for_upstream(&self.log) {
+            let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < MAX_IDLE {
+                return Ok(StepOutcome::Idle);
+            }
+        }
+        self.idle_since = None;
         let left = Self::read_side(&mut self.left, &self.stats)?;
         let right = Self::read_side(&mut self.right, &self.stats)?;
         // On equal times a table update is applied before the stream row that reads it.

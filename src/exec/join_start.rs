@@ -48,10 +48,12 @@ impl Runtime {
         let partition_format = if !plan.left.repartition { &plan.left.source.key_format } else if !plan.right.repartition { &plan.right.source.key_format } else { &plan.left.source.key_format };
         let key_column = Column::new("K", plan.key_type.clone(), ColumnKind::Key);
         let mut inputs: Vec<Arc<Topic>> = Vec::new();
+        let mut upstreams: Vec<Option<(String, Arc<Topic>)>> = Vec::new();
         for (tag, side) in [("left", &plan.left), ("right", &plan.right)] {
             let source_topic = self.log.topic(&side.source.topic)?;
             if !side.repartition {
                 inputs.push(source_topic);
+                upstreams.push(None);
                 continue;
             }
             let name = join_repartition_topic(query_id, tag);
@@ -69,18 +71,19 @@ impl Runtime {
                 tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
             }
             inputs.push(internal);
+            upstreams.push(Some((stage, source_topic)));
         }
         let (left_topic, right_topic) = (&inputs[0], &inputs[1]);
-        let open = |name: &str, topic: &Arc<Topic>, side: &JoinSide, p: i32| -> Result<(JoinInput, super::checkpoint::TaskCheckpoint), ExecError> {
+        let open = |name: &str, topic: &Arc<Topic>, side: &JoinSide, upstream: &Option<(String, Arc<Topic>)>, p: i32| -> Result<(JoinInput, super::checkpoint::TaskCheckpoint), ExecError> {
             let part = topic.partition(p)?.clone();
             let start = if side.repartition { OffsetReset::Earliest } else { reset };
             let cp = self.stateful_start(name, &part, start)?;
             let reader = if side.repartition { SideInput::Repartitioned } else { SideInput::direct(side, &plan, p) };
-            Ok((JoinInput { name: name.to_string(), partition: part, position: cp.offset, reader }, cp))
+            Ok((JoinInput { name: name.to_string(), partition: part, position: cp.offset, reader, upstream: upstream.clone() }, cp))
         };
         for p in 0..plan.partitions {
-            let (left, cp) = open(query_id, left_topic, &plan.left, p)?;
-            let (right, _) = open(&right_input_name(query_id), right_topic, &plan.right, p)?;
+            let (left, cp) = open(query_id, left_topic, &plan.left, &upstreams[0], p)?;
+            let (right, _) = open(&right_input_name(query_id), right_topic, &plan.right, &upstreams[1], p)?;
             let sink_writer = TopicSink::new(sink_topic.clone(), sink, plan.key_indices(), plan.value_indices(), task_producer_id(query_id, p), &cp.sink);
             let task = JoinTask::new(left, right, cp.stream_time, plan.clone(), self.state.clone(), qfamily.clone(), tfamily.clone(), sink_writer, stats.clone(), self.log.clone());
             tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));

@@ -39,6 +39,8 @@ pub struct ClientOutput {
 
 pub enum StepOutcome {
     Progress,
+    /// Nothing could be done yet (an upstream stage is still catching up): try again soon.
+    Idle,
     /// The task has nothing more to do (pull query at its end, LIMIT reached, client gone).
     Finished,
 }
@@ -304,6 +306,12 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
         task = t;
         match r {
             Ok(StepOutcome::Progress) => stats.record_success(),
+            Ok(StepOutcome::Idle) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {},
+                    _ = cancel.changed() => {},
+                }
+            }
             Ok(StepOutcome::Finished) => break,
             Err(e) => {
                 tracing::warn!(query = %task.name(), "query task failed, retrying in 1s: {e}");
