@@ -156,6 +156,8 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     s.ksql_ok("CREATE TABLE scores (user_id VARCHAR PRIMARY KEY, score BIGINT) WITH (kafka_topic='scores', value_format='JSON', partitions=2);").await;
     let body = s.ksql_ok("CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    s.ksql_ok("CREATE TABLE everyone AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;").await;
+    s.ksql_ok("CREATE TABLE scored AS SELECT s.user_id AS user_id, u.name AS name, s.score AS score FROM users u RIGHT JOIN scores s ON u.user_id = s.user_id;").await;
     s.ksql_ok("CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = s.user_id WHERE s.score > 1;").await;
     let (status, body) = s.ksql("CREATE STREAM not_a_stream AS SELECT u.user_id, s.score FROM users u JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(status, 400, "{body}");
@@ -168,6 +170,12 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     rows.sort_by_key(|r| r[0].to_string());
     assert_eq!(rows, vec![vec![json!("u1"), json!("Ann"), json!(10)], vec![json!("u2"), json!("Bob"), Value::Null]], "u3 has no user: no row in a LEFT join");
     s.wait_rows("SELECT * FROM both_known;", 1).await;
+    let mut everyone = s.wait_rows("SELECT user_id, name, score FROM everyone;", 3).await;
+    everyone.sort_by_key(|r| r[0].to_string());
+    assert_eq!(everyone[2], vec![json!("u3"), Value::Null, json!(7)], "a score without a user keeps its key in a FULL OUTER join");
+    let mut scored = s.wait_rows("SELECT user_id, name, score FROM scored;", 2).await;
+    scored.sort_by_key(|r| r[0].to_string());
+    assert_eq!(scored, vec![vec![json!("u1"), json!("Ann"), json!(10)], vec![json!("u3"), Value::Null, json!(7)]], "RIGHT join: every score");
 
     // Ann leaves; Bob's score arrives but is filtered out of both_known, then raised.
     s.produce("users", vec![json!({"key": "u1", "value": null, "timestamp": 3})]).await;

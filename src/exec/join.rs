@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Fields};
 use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
-use super::join_input::{Side, SideInput, SideRow, merge_by_time};
+use super::join_input::{Side, SideInput, SideRead, SideRow, merge_by_time};
 use super::sink::TopicSink;
 use super::source::RecordError;
 use super::stats::QueryStats;
@@ -450,18 +450,32 @@ impl JoinTask {
         Ok(())
     }
 
-    /// Reads what is new on one input.
-    fn read_side(input: &mut JoinInput, stats: &QueryStats) -> Result<Vec<SideRow>, ExecError> {
-        let Some(data) = read_input(&input.partition, &mut input.position)? else { return Ok(Vec::new()) };
-        let pid = input.partition.id();
-        let read = input.reader.read(&data, input.position, pid)?;
-        if matches!(input.reader, SideInput::Direct { .. }) {
-            // A repartition stage counts its own input.
-            stats.record_input(read.records);
+    /// Reads what is new on one input (its position moves past it).
+    fn read_side(input: &mut JoinInput) -> Result<Option<SideRead>, ExecError> {
+        let from = input.position;
+        let Some(data) = read_input(&input.partition, &mut input.position)? else { return Ok(None) };
+        if input.position != from {
+            // Retention moved the position: read again from the log start next time.
+            return Ok(None);
         }
-        stats.record_errors(&input.name, input.partition.topic(), &read.errors);
+        let read = input.reader.read(&data, input.position, input.partition.id())?;
         input.position = read.next_offset;
-        Ok(read.rows)
+        Ok(Some(read))
+    }
+
+    /// Counts what an input's read contributed, up to `resume` (rows from there on are
+    /// read again in the next step) and moves its position there.
+    fn account(input: &mut JoinInput, from: i64, read: Option<SideRead>, resume: Option<i64>, stats: &QueryStats) {
+        let Some(read) = read else { return };
+        let errors: Vec<RecordError> = read.errors.into_iter().filter(|e| resume.is_none_or(|r| e.offset < r)).collect();
+        stats.record_errors(&input.name, input.partition.topic(), &errors);
+        if let Some(r) = resume {
+            input.position = r;
+        }
+        if matches!(input.reader, SideInput::Direct { .. }) {
+            // Offsets consumed (a repartition stage counts its own input).
+            stats.record_input((input.position - from).max(0) as usize);
+        }
     }
 }
 
@@ -506,13 +520,20 @@ impl PartitionTask for JoinTask {
             }
         }
         self.idle_since = None;
-        let left = Self::read_side(&mut self.left, &self.stats)?;
-        let right = Self::read_side(&mut self.right, &self.stats)?;
+        let (left_from, right_from) = (self.left.position, self.right.position);
+        let mut left = Self::read_side(&mut self.left)?;
+        let mut right = Self::read_side(&mut self.right)?;
         // On equal times a table update is applied before the stream row that reads it.
         let first = if self.plan.shape == JoinShape::StreamTable { Side::Right } else { Side::Left };
+        let more = |i: &JoinInput| i.partition.last_stable_offset() > i.position;
+        let (left_more, right_more) = (more(&self.left), more(&self.right));
+        let take = |r: &mut Option<SideRead>| r.as_mut().map(|r| std::mem::take(&mut r.rows)).unwrap_or_default();
+        let merged = merge_by_time(take(&mut left), take(&mut right), first, left_more, right_more);
+        Self::account(&mut self.left, left_from, left, merged.left_resume, &self.stats);
+        Self::account(&mut self.right, right_from, right, merged.right_resume, &self.stats);
         let mut st = self.step_state();
         let mut out = Vec::new();
-        for (side, row) in merge_by_time(left, right, first) {
+        for (side, row) in merged.rows {
             match self.plan.shape {
                 JoinShape::StreamTable => self.stream_table(&mut st, side, &row, &mut out)?,
                 JoinShape::TableTable => self.table_table(&mut st, side, &row, &mut out)?,

@@ -142,26 +142,37 @@ impl SideInput {
     }
 }
 
-/// Both sides' rows in processing order: by timestamp, each side in offset order (the
-/// head with the smaller timestamp goes first; on a tie `first` goes first).
-pub fn merge_by_time(left: Vec<SideRow>, right: Vec<SideRow>, first_on_tie: Side) -> Vec<(Side, SideRow)> {
-    let mut out = Vec::with_capacity(left.len() + right.len());
+/// Rows to process now, and where each input resumes (the first row left for later).
+pub struct Merged {
+    pub rows: Vec<(Side, SideRow)>,
+    pub left_resume: Option<i64>,
+    pub right_resume: Option<i64>,
+}
+
+/// Both sides' rows in processing order: by timestamp, each side in offset order (the head
+/// with the smaller timestamp goes first; on a tie `first_on_tie`). When one side's rows
+/// run out while its input has more to read, the merge stops there: what that input holds
+/// next may come before the other side's remaining rows, which wait for the next step.
+pub fn merge_by_time(left: Vec<SideRow>, right: Vec<SideRow>, first_on_tie: Side, left_more: bool, right_more: bool) -> Merged {
+    let mut rows = Vec::with_capacity(left.len() + right.len());
     let mut l = left.into_iter().peekable();
     let mut r = right.into_iter().peekable();
     loop {
         let take_left = match (l.peek(), r.peek()) {
             (Some(a), Some(b)) => a.ts < b.ts || (a.ts == b.ts && first_on_tie == Side::Left),
+            (Some(_), None) if right_more => break,
             (Some(_), None) => true,
+            (None, Some(_)) if left_more => break,
             (None, Some(_)) => false,
             (None, None) => break,
         };
         if take_left {
-            out.extend(l.next().map(|x| (Side::Left, x)));
+            rows.extend(l.next().map(|x| (Side::Left, x)));
         } else {
-            out.extend(r.next().map(|x| (Side::Right, x)));
+            rows.extend(r.next().map(|x| (Side::Right, x)));
         }
     }
-    out
+    Merged { rows, left_resume: l.peek().map(|x| x.offset), right_resume: r.peek().map(|x| x.offset) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +209,11 @@ mod tests {
     fn merge_keeps_each_sides_offset_order_and_interleaves_by_head_timestamp() {
         let left = vec![row(10, 0), row(5, 1), row(30, 2)];
         let right = vec![row(10, 0), row(20, 1)];
-        let merged: Vec<(Side, i64)> = merge_by_time(left, right, Side::Right).into_iter().map(|(s, r)| (s, r.offset)).collect();
+        let merged: Vec<(Side, i64)> = merge_by_time(left.clone(), right.clone(), Side::Right, false, false).rows.into_iter().map(|(s, r)| (s, r.offset)).collect();
         assert_eq!(merged, vec![(Side::Right, 0), (Side::Left, 0), (Side::Left, 1), (Side::Right, 1), (Side::Left, 2)]);
+        // The right input has more to read: the left row after its last one waits.
+        let m = merge_by_time(left, right, Side::Right, false, true);
+        assert_eq!(m.rows.len(), 4);
+        assert_eq!((m.left_resume, m.right_resume), (Some(2), None));
     }
 }
