@@ -337,7 +337,7 @@ impl Engine {
             return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
         }
         let (source, output, window) = if let Some(j) = &join {
-            (j.left.source.clone(), j.output.clone(), None)
+            (j.sources()[0].clone(), j.output.clone(), None)
         } else if aggregate {
             let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
             let window = plan.window.as_ref().map(|w| w.kind);

@@ -11,7 +11,7 @@ use crate::sql::ast::{Query, Relation, ShowKind, Statement};
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::functions::ksql_functions;
 use crate::sql::ast::JoinKind;
-use crate::sql::join_plan::{JoinPlan, JoinShape, is_join_query};
+use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind, is_join_query};
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
 
 fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
@@ -69,6 +69,12 @@ fn join_plan_text(plan: &JoinPlan, sink: Option<(&str, &str)>) -> String {
     if let Some(f) = &plan.filter {
         lines.push(format!(" > [ FILTER ] | Condition: {}", f.text));
     }
+    join_lines(plan, &mut lines);
+    indent_lines(lines)
+}
+
+/// A join stage and its inputs (earlier stages of an N-way join nest under it).
+fn join_lines(plan: &JoinPlan, lines: &mut Vec<String>) {
     let kind = match plan.kind {
         JoinKind::Inner => "INNER",
         JoinKind::Left => "LEFT",
@@ -84,9 +90,14 @@ fn join_plan_text(plan: &JoinPlan, sink: Option<(&str, &str)>) -> String {
     lines.push(format!(" > [ JOIN ] | {kind} {shape} | Partitions: {}{window}", plan.partitions));
     for side in [&plan.left, &plan.right] {
         let how = if side.repartition { format!("REPARTITION BY {} | ", side.key.text) } else { String::new() };
-        lines.push(format!(" > [ SOURCE ] | {how}Name: {} AS {} | Topic: {}", side.source.name, side.alias, side.source.topic));
+        match &side.input {
+            SideInputKind::Source(src) => lines.push(format!(" > [ SOURCE ] | {how}Name: {} AS {} | Topic: {}", src.name, side.alias, src.topic)),
+            SideInputKind::Stage(inner) => {
+                lines.push(format!(" > [ STAGE ] | {how}{}", side.alias));
+                join_lines(inner, lines);
+            }
+        }
     }
-    indent_lines(lines)
 }
 
 impl Engine {
@@ -323,7 +334,7 @@ impl Engine {
             return Ok(PlanDescription {
                 window: None,
                 fields: plan.output.clone(),
-                source: plan.left.source.name.clone(),
+                source: plan.source_names().join(", "),
                 sink: sink.map(|s| s.0.to_string()),
                 plan: join_plan_text(&plan, sink),
                 query_type: if sink.is_some() { "PERSISTENT" } else { "PUSH" },

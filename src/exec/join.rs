@@ -23,7 +23,7 @@ use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
 use super::join_input::{Side, SideInput, SideRead, SideRow, merge_by_time};
-use super::sink::TopicSink;
+use super::sink::{IdempotentWriter, OutRecord, TopicSink};
 use super::source::RecordError;
 use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
@@ -31,6 +31,7 @@ use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
 use crate::log::{Log, PartitionLog, Topic};
 use crate::sql::ast::JoinKind;
+use crate::sql::compile::CompiledExpr;
 use crate::sql::join_plan::{JoinPlan, JoinShape};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
@@ -179,15 +180,41 @@ impl JoinInput {
     }
 }
 
+/// An earlier stage of an N-way join writes its joined rows, keyed by the next join's
+/// key, to the internal topic the next stage reads.
+pub struct NextStage {
+    pub writer: IdempotentWriter,
+    /// The next join's key, over this stage's joined rows.
+    pub key: CompiledExpr,
+    /// Encodes this stage's joined columns and the next key (the next stage's stored row).
+    pub encoder: JsonEncoder,
+    /// Serializes the key the way the next stage's co-partitioned input does.
+    pub partition_key: Box<dyn RowEncoder>,
+}
+
+/// Where a join stage's results go.
+pub enum JoinOutput {
+    /// The query's sink (and, for table results, its materialized rows).
+    Result { sink: TopicSink, tfamily: Option<String> },
+    Next(NextStage),
+}
+
+impl JoinOutput {
+    fn checkpoint(&self) -> super::sink::SinkCheckpoint {
+        match self {
+            JoinOutput::Result { sink, .. } => sink.checkpoint(),
+            JoinOutput::Next(n) => n.writer.checkpoint(),
+        }
+    }
+}
+
 pub struct JoinTask {
     left: JoinInput,
     right: JoinInput,
     plan: Arc<JoinPlan>,
     state: Arc<StateDb>,
     qfamily: String,
-    /// The result table's column family (table-table joins).
-    tfamily: Option<String>,
-    sink: TopicSink,
+    output: JoinOutput,
     stats: Arc<QueryStats>,
     log: Arc<Log>,
     stream_time: i64,
@@ -209,8 +236,7 @@ impl JoinTask {
         plan: Arc<JoinPlan>,
         state: Arc<StateDb>,
         qfamily: String,
-        tfamily: Option<String>,
-        sink: TopicSink,
+        output: JoinOutput,
         stats: Arc<QueryStats>,
         log: Arc<Log>,
     ) -> JoinTask {
@@ -229,8 +255,7 @@ impl JoinTask {
             plan,
             state,
             qfamily,
-            tfamily,
-            sink,
+            output,
             stats,
             log,
         }
@@ -393,6 +418,10 @@ impl JoinTask {
         columns.push(key);
         columns.push(Arc::new(Int64Array::from(times)));
         let rb = RecordBatch::try_new(self.plan.joined_schema.clone(), columns).map_err(internal)?;
+        if let JoinOutput::Next(next) = &mut self.output {
+            return Self::emit_next(next, &rb, &joined, self.left.partition.id(), self.left.position, &self.left.name, self.left.partition.topic(), &self.stats);
+        }
+        let JoinOutput::Result { sink, tfamily } = &mut self.output else { return Ok(()) };
         let table = self.plan.shape == JoinShape::TableTable;
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
         let (projected, errors) = filter_project(&rb, if table { None } else { self.plan.filter.as_ref() }, &projection);
@@ -415,9 +444,9 @@ impl JoinTask {
         }
         let m = rows.len();
         let timestamps: Vec<i64> = rows.iter().map(|&r| joined[r].ts).collect();
-        let appended = self.sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
+        let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
         self.stats.record_output(appended);
-        if let Some(tfamily) = &self.tfamily {
+        if let Some(tfamily) = tfamily {
             let nkeys = self.plan.output.key_count();
             let ordered: Vec<ArrayRef> = self.output_order.iter().map(|&i| projected.columns[i].clone()).collect();
             let json = self.row_encoder.encode(&ordered, m)?;
@@ -435,8 +464,38 @@ impl JoinTask {
         Ok(())
     }
 
+    /// Writes joined rows to the next stage's input, keyed by its join key.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_next(next: &mut NextStage, rb: &RecordBatch, joined: &[JoinedRow], pid: i32, position: i64, name: &str, topic: &str, stats: &QueryStats) -> Result<(), ExecError> {
+        let n = rb.num_rows();
+        let keys = evaluate(&next.key, rb).map_err(ExecError::Internal)?;
+        // The joined columns (all but the join key and ROWTIME) and the next key.
+        let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
+        cols.push(keys.clone());
+        let payloads = next.encoder.encode(&cols, n)?;
+        let serialized = next.partition_key.encode(std::slice::from_ref(&keys), n)?;
+        let partitions = next.writer.topic().partition_count();
+        let key_cols = [keys.clone()];
+        let mut encoded: Vec<(i32, Vec<u8>, Option<&[u8]>, i64)> = Vec::with_capacity(n);
+        let mut errors = Vec::new();
+        for (i, row) in joined.iter().enumerate() {
+            if keys.is_null(i) {
+                errors.push(RecordError { partition: pid, offset: position, message: "the next join's key is null; the joined row was dropped".into() });
+                continue;
+            }
+            let mut k = Vec::new();
+            keys::encode_row(&key_cols, i, &mut k);
+            let p = crate::log::murmur2::partition_for_key(serialized.get(i).unwrap_or_default(), partitions);
+            encoded.push((p, k, if row.tombstone { None } else { payloads.get(i) }, row.ts));
+        }
+        stats.record_errors(name, topic, &errors);
+        let records: Vec<OutRecord<'_>> = encoded.iter().map(|(p, k, v, ts)| OutRecord { partition: *p, key: Some(k), value: *v, headers: Vec::new(), timestamp: *ts }).collect();
+        next.writer.write(&records)?;
+        Ok(())
+    }
+
     fn commit(&mut self, mut batch: StateBatch) -> Result<(), ExecError> {
-        let cp = TaskCheckpoint { offset: self.left.position, sink: self.sink.checkpoint(), stream_time: self.stream_time };
+        let cp = TaskCheckpoint { offset: self.left.position, sink: self.output.checkpoint(), stream_time: self.stream_time };
         checkpoint::put(&mut batch, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &cp)?;
         let rcp = TaskCheckpoint { offset: self.right.position, sink: Default::default(), stream_time: i64::MIN };
         checkpoint::put(&mut batch, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &rcp)?;

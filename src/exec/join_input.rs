@@ -13,6 +13,7 @@ use super::table_source::row_encoder;
 use crate::format::RowEncoder;
 use crate::format::json::JsonEncoder;
 use crate::log::batch::{self, BatchHeader, RecordIter};
+use crate::catalog::DataSource;
 use crate::sql::compile::CompiledExpr;
 use crate::sql::join_plan::{JoinPlan, JoinSide};
 use crate::state::keys;
@@ -50,13 +51,13 @@ pub enum SideInput {
 }
 
 impl SideInput {
-    /// Reads a side from its source partition.
-    pub fn direct(side: &JoinSide, plan: &JoinPlan, partition: i32) -> SideInput {
+    /// Reads a side from a partition of its catalog source.
+    pub fn direct(side: &JoinSide, source: &DataSource, plan: &JoinPlan, partition: i32) -> SideInput {
         SideInput::Direct {
-            decoder: Box::new(SourceDecoder::new(&side.source, partition)),
+            decoder: Box::new(SourceDecoder::new(source, partition)),
             key: side.key.clone(),
             encoder: row_encoder(&side.stored_fields(&plan.key_type)),
-            columns: side.source.schema.columns().len(),
+            columns: source.schema.columns().len(),
             table: side.is_table(),
         }
     }

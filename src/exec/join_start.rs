@@ -1,94 +1,172 @@
-//! Starts a join query: a repartition stage for each side that needs one, then one join
-//! task per partition of the co-partitioned inputs.
+//! Starts a join query: a repartition stage for each source side that needs one, the
+//! earlier stages of an N-way join (each writing its joined rows, keyed by the next join's
+//! key, to an internal topic), then one join task per partition of each stage.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::join::{JoinInput, JoinTask};
+use super::join::{JoinInput, JoinOutput, JoinTask, NextStage};
 use super::join_input::SideInput;
 use super::join_rekey::JoinRekeyTask;
 use super::sink::{IdempotentWriter, TopicSink, task_producer_id};
 use super::stats::QueryStats;
+use super::table_source::row_encoder;
 use super::task::drive;
 use super::{ExecError, OffsetReset, Running, Runtime};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
-use crate::format::Role;
+use crate::format::{FormatKind, FormatSpec, Role};
 use crate::log::Topic;
-use crate::sql::join_plan::{JoinPlan, JoinShape, JoinSide};
+use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind};
+
+/// Deepest N-way join (stages) a query may have.
+const MAX_STAGES: usize = 16;
 
 /// The internal topic a join side is repartitioned through.
-pub fn join_repartition_topic(query_id: &str, side: &str) -> String {
-    format!("_eddy_{query_id}_{side}_repartition")
+pub fn join_repartition_topic(stage_id: &str, side: &str) -> String {
+    format!("_eddy_{stage_id}_{side}_repartition")
 }
 
-/// Names of a join query's stages (consumer groups and checkpoints), besides the query id.
-pub fn join_stage_names(query_id: &str) -> Vec<String> {
-    vec![format!("{query_id}/left-repartition"), format!("{query_id}/right-repartition"), right_input_name(query_id)]
+/// Ids of a join query's stages: the query id, then the earlier stages of an N-way join.
+pub fn join_stage_ids(query_id: &str) -> Vec<String> {
+    let mut ids = vec![query_id.to_string()];
+    for _ in 1..MAX_STAGES {
+        let last = ids.last().cloned().unwrap_or_default();
+        ids.push(format!("{last}-L"));
+    }
+    ids
 }
 
-fn right_input_name(query_id: &str) -> String {
-    format!("{query_id}/right-input")
+/// Consumer groups (and checkpoint names) of one stage besides its id.
+pub fn join_stage_groups(stage_id: &str) -> Vec<String> {
+    vec![format!("{stage_id}/left-repartition"), format!("{stage_id}/right-repartition"), right_input_name(stage_id)]
+}
+
+fn right_input_name(stage_id: &str) -> String {
+    format!("{stage_id}/right-input")
+}
+
+/// Where a stage writes: the query's sink, or the next stage's input.
+enum StageTarget<'a> {
+    Result { sink: &'a DataSource, topic: Arc<Topic> },
+    Next { topic: Arc<Topic>, plan: &'a JoinPlan, partition_format: FormatSpec },
+}
+
+/// The key format repartitioned rows are partitioned by: the one of a side read directly.
+fn partition_format(plan: &JoinPlan) -> FormatSpec {
+    let direct = [&plan.left, &plan.right].into_iter().find(|s| !s.repartition).and_then(|s| s.source());
+    let any = [&plan.left, &plan.right].into_iter().find_map(|s| s.source());
+    direct.or(any).map(|s| s.key_format.clone()).unwrap_or_else(|| FormatSpec::new(FormatKind::Kafka))
+}
+
+struct Spawner<'a> {
+    rt: &'a Runtime,
+    reset: OffsetReset,
+    stats: Arc<QueryStats>,
+    cancel: watch::Receiver<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Spawner<'_> {
+    fn internal_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ExecError> {
+        Ok(match self.rt.log.get_topic(name) {
+            Some(t) => t,
+            None => self.rt.log.create_topic(name, partitions, self.rt.log.defaults().clone())?,
+        })
+    }
+
+    /// Starts one stage (and, first, the stages and repartitions that feed it).
+    fn stage(&mut self, stage_id: &str, plan: &Arc<JoinPlan>, target: StageTarget<'_>) -> Result<(), ExecError> {
+        let rt = self.rt;
+        let qfamily = Runtime::query_family(stage_id);
+        rt.state.ensure_family(&qfamily)?;
+        let format = partition_format(plan);
+        let key_column = Column::new("K", plan.key_type.clone(), ColumnKind::Key);
+        let mut inputs: Vec<(Arc<Topic>, Option<(String, Arc<Topic>)>)> = Vec::new();
+        for (tag, side) in [("left", &plan.left), ("right", &plan.right)] {
+            match &side.input {
+                SideInputKind::Source(source) if !side.repartition => inputs.push((rt.log.topic(&source.topic)?, None)),
+                SideInputKind::Source(source) => {
+                    let internal = self.internal_topic(&join_repartition_topic(stage_id, tag), plan.partitions)?;
+                    let source_topic = rt.log.topic(&source.topic)?;
+                    let group = format!("{stage_id}/{tag}-repartition");
+                    for part in source_topic.partitions() {
+                        let cp = rt.stateful_start(&group, part, self.reset)?;
+                        let writer = IdempotentWriter::new(internal.clone(), task_producer_id(&group, part.id()), &cp.sink);
+                        let encoder = format.encoder(&[&key_column], Role::Key);
+                        let reader = SideInput::direct(side, source, plan, part.id());
+                        let task = JoinRekeyTask::new(group.clone(), part.clone(), cp.offset, reader, encoder, writer, rt.state.clone(), self.stats.clone(), rt.log.clone());
+                        self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
+                    }
+                    inputs.push((internal, Some((group, source_topic))));
+                }
+                SideInputKind::Stage(inner) => {
+                    let internal = self.internal_topic(&join_repartition_topic(stage_id, tag), plan.partitions)?;
+                    let inner_id = format!("{stage_id}-L");
+                    let inner = Arc::new((**inner).clone());
+                    let inner_input = inner.left.source().map(|s| s.topic.clone());
+                    self.stage(&inner_id, &inner, StageTarget::Next { topic: internal.clone(), plan, partition_format: format.clone() })?;
+                    // Wait for the earlier stage like for a repartition stage (by its left input).
+                    let upstream = match inner_input {
+                        Some(t) if !inner.left.repartition => Some((inner_id.clone(), rt.log.topic(&t)?)),
+                        _ => Some((inner_id.clone(), rt.log.topic(&join_repartition_topic(&inner_id, "left"))?)),
+                    };
+                    inputs.push((internal, upstream));
+                }
+            }
+        }
+        let tfamily = match &target {
+            StageTarget::Result { sink, .. } if plan.shape == JoinShape::TableTable => {
+                rt.state.ensure_family(&sink.state_family())?;
+                Some(sink.state_family())
+            }
+            _ => None,
+        };
+        for p in 0..plan.partitions {
+            let mut opened = Vec::new();
+            for (i, (side, (topic, upstream))) in [&plan.left, &plan.right].into_iter().zip(&inputs).enumerate() {
+                let name = if i == 0 { stage_id.to_string() } else { right_input_name(stage_id) };
+                let part = topic.partition(p)?.clone();
+                let start = if side.repartition { OffsetReset::Earliest } else { self.reset };
+                let cp = rt.stateful_start(&name, &part, start)?;
+                let reader = match side.source() {
+                    Some(source) if !side.repartition => SideInput::direct(side, source, plan, p),
+                    _ => SideInput::Repartitioned,
+                };
+                opened.push((JoinInput { name, partition: part, position: cp.offset, reader, upstream: upstream.clone() }, cp));
+            }
+            let (right, _) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
+            let (left, cp) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
+            let producer = task_producer_id(stage_id, p);
+            let output = match &target {
+                StageTarget::Result { sink, topic } => JoinOutput::Result {
+                    sink: TopicSink::new(topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer, &cp.sink),
+                    tfamily: tfamily.clone(),
+                },
+                StageTarget::Next { topic, plan: next, partition_format } => JoinOutput::Next(NextStage {
+                    writer: IdempotentWriter::new(topic.clone(), producer, &cp.sink),
+                    key: next.left.key.clone(),
+                    encoder: row_encoder(&next.left.stored_fields(&next.key_type)),
+                    partition_key: partition_format.encoder(&[&Column::new("K", next.key_type.clone(), ColumnKind::Key)], Role::Key),
+                }),
+            };
+            let task = JoinTask::new(left, right, cp.stream_time, plan.clone(), rt.state.clone(), qfamily.clone(), output, self.stats.clone(), rt.log.clone());
+            self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
+        }
+        Ok(())
+    }
 }
 
 impl Runtime {
     /// Starts a join writing into `sink`. Blocking.
     pub fn start_join(&self, query_id: &str, plan: Arc<JoinPlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
-        let qfamily = Self::query_family(query_id);
-        self.state.ensure_family(&qfamily)?;
-        let tfamily = (plan.shape == JoinShape::TableTable).then(|| sink.state_family());
-        if let Some(t) = &tfamily {
-            self.state.ensure_family(t)?;
-        }
         let stats = Arc::new(QueryStats::default());
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        // Repartitioned rows land where the side read directly keeps the same key.
-        let partition_format = if !plan.left.repartition { &plan.left.source.key_format } else if !plan.right.repartition { &plan.right.source.key_format } else { &plan.left.source.key_format };
-        let key_column = Column::new("K", plan.key_type.clone(), ColumnKind::Key);
-        let mut inputs: Vec<Arc<Topic>> = Vec::new();
-        let mut upstreams: Vec<Option<(String, Arc<Topic>)>> = Vec::new();
-        for (tag, side) in [("left", &plan.left), ("right", &plan.right)] {
-            let source_topic = self.log.topic(&side.source.topic)?;
-            if !side.repartition {
-                inputs.push(source_topic);
-                upstreams.push(None);
-                continue;
-            }
-            let name = join_repartition_topic(query_id, tag);
-            let internal = match self.log.get_topic(&name) {
-                Some(t) => t,
-                None => self.log.create_topic(&name, plan.partitions, self.log.defaults().clone())?,
-            };
-            let stage = format!("{query_id}/{tag}-repartition");
-            for part in source_topic.partitions() {
-                let cp = self.stateful_start(&stage, part, reset)?;
-                let writer = IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
-                let encoder = partition_format.encoder(&[&key_column], Role::Key);
-                let reader = SideInput::direct(side, &plan, part.id());
-                let task = JoinRekeyTask::new(stage.clone(), part.clone(), cp.offset, reader, encoder, writer, self.state.clone(), stats.clone(), self.log.clone());
-                tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
-            }
-            inputs.push(internal);
-            upstreams.push(Some((stage, source_topic)));
-        }
-        let (left_topic, right_topic) = (&inputs[0], &inputs[1]);
-        let open = |name: &str, topic: &Arc<Topic>, side: &JoinSide, upstream: &Option<(String, Arc<Topic>)>, p: i32| -> Result<(JoinInput, super::checkpoint::TaskCheckpoint), ExecError> {
-            let part = topic.partition(p)?.clone();
-            let start = if side.repartition { OffsetReset::Earliest } else { reset };
-            let cp = self.stateful_start(name, &part, start)?;
-            let reader = if side.repartition { SideInput::Repartitioned } else { SideInput::direct(side, &plan, p) };
-            Ok((JoinInput { name: name.to_string(), partition: part, position: cp.offset, reader, upstream: upstream.clone() }, cp))
-        };
-        for p in 0..plan.partitions {
-            let (left, cp) = open(query_id, left_topic, &plan.left, &upstreams[0], p)?;
-            let (right, _) = open(&right_input_name(query_id), right_topic, &plan.right, &upstreams[1], p)?;
-            let sink_writer = TopicSink::new(sink_topic.clone(), sink, plan.key_indices(), plan.value_indices(), task_producer_id(query_id, p), &cp.sink);
-            let task = JoinTask::new(left, right, cp.stream_time, plan.clone(), self.state.clone(), qfamily.clone(), tfamily.clone(), sink_writer, stats.clone(), self.log.clone());
-            tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
-        }
-        self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
+        let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
+        spawner.stage(query_id, &plan, StageTarget::Result { sink, topic: sink_topic })?;
+        self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks: spawner.tasks });
         Ok(())
     }
 }

@@ -49,25 +49,57 @@ impl JoinWindow {
     }
 }
 
+/// Where a join side's rows come from.
+#[derive(Debug, Clone)]
+pub enum SideInputKind {
+    /// A stream or table of the catalog.
+    Source(Arc<DataSource>),
+    /// The result of the joins before it in an N-way join, written by that stage to an
+    /// internal topic keyed by this join's key.
+    Stage(Box<JoinPlan>),
+}
+
+/// A column a join side contributes to the joined row.
+#[derive(Debug, Clone)]
+pub struct SideColumn {
+    /// Aliases and source names that qualify it.
+    pub qualifiers: Vec<String>,
+    pub name: String,
+    /// Its field in the joined row (`ALIAS_NAME`).
+    pub field: String,
+    pub ty: SqlType,
+}
+
 /// One input of a join.
 #[derive(Debug, Clone)]
 pub struct JoinSide {
-    pub source: Arc<DataSource>,
-    /// The alias (or source name) that prefixes its columns in the joined row.
+    pub input: SideInputKind,
+    pub kind: SourceKind,
+    /// The alias (or source name), or the joins a stage stands for, for messages.
     pub alias: String,
-    /// The join expression, over the source's batches.
+    pub columns: Vec<SideColumn>,
+    /// The join expression, over the side's batches (a source's rows, or the previous
+    /// stage's joined rows).
     pub key: CompiledExpr,
-    /// The join expression is the source's key column: no repartition needed by itself.
+    /// The join expression is the side's key: no repartition needed by itself.
     pub keyed_by_join_key: bool,
     /// Rows go through an internal topic keyed by the join key.
     pub repartition: bool,
-    /// (joined-row field name, type) of the side's columns, in source schema order.
+    /// (joined-row field name, type) of the side's columns.
     pub fields: Vec<(String, DataType)>,
 }
 
 impl JoinSide {
     pub fn is_table(&self) -> bool {
-        self.source.kind == SourceKind::Table
+        self.kind == SourceKind::Table
+    }
+
+    /// The catalog source, for a side that reads one.
+    pub fn source(&self) -> Option<&Arc<DataSource>> {
+        match &self.input {
+            SideInputKind::Source(s) => Some(s),
+            SideInputKind::Stage(_) => None,
+        }
     }
 
     /// Fields of the side's stored rows: its columns and the join key.
@@ -90,6 +122,9 @@ pub struct JoinPlan {
     pub partitions: i32,
     /// The joined row: left fields, right fields, the join key, ROWTIME.
     pub joined_schema: SchemaRef,
+    /// The ON clause's two expressions as written (left side's, right side's).
+    pub key_exprs: [Expr; 2],
+    /// The final stage's WHERE, SELECT list and result (empty for earlier stages).
     pub filter: Option<CompiledExpr>,
     pub columns: Vec<OutputColumn>,
     pub output: LogicalSchema,
@@ -111,8 +146,25 @@ impl JoinPlan {
         self.columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Value).map(|(i, _)| i).collect()
     }
 
+    /// The catalog sources read, left to right.
+    pub fn sources(&self) -> Vec<Arc<DataSource>> {
+        let mut out = Vec::new();
+        for side in [&self.left, &self.right] {
+            match &side.input {
+                SideInputKind::Source(s) => out.push(s.clone()),
+                SideInputKind::Stage(p) => out.extend(p.sources()),
+            }
+        }
+        out
+    }
+
     pub fn source_names(&self) -> Vec<String> {
-        vec![self.left.source.name.clone(), self.right.source.name.clone()]
+        self.sources().iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The joined row's fields that are columns (not the join key or ROWTIME).
+    pub fn joined_fields(&self) -> Vec<(String, DataType)> {
+        self.left.fields.iter().chain(&self.right.fields).cloned().collect()
     }
 }
 
@@ -120,68 +172,237 @@ pub fn is_join_query(q: &Query) -> bool {
     matches!(q.from, Relation::Join { .. })
 }
 
-fn source_of(rel: &Relation, catalog: &Catalog, pos: super::ast::Pos) -> Result<(Arc<DataSource>, String), SqlError> {
+fn topic_partitions(partitions_of: &dyn Fn(&str) -> Option<i32>, source: &DataSource) -> Result<i32, SqlError> {
+    partitions_of(&source.topic).ok_or_else(|| SqlError::invalid(format!("the topic '{}' of {} does not exist", source.topic, source.name), Some("recreate the topic or drop the source".into())))
+}
+
+/// A join input before its key is known.
+struct SideDraft {
+    input: SideInputKind,
+    kind: SourceKind,
+    alias: String,
+    columns: Vec<SideColumn>,
+    /// Scope over the side's batches.
+    scope: Scope,
+    /// Partitions and key format of a source (a stage is always repartitioned).
+    source_layout: Option<(i32, crate::format::FormatKind)>,
+    /// Expressions (bound in `scope`) that are the side's key: a source's key column, or a
+    /// stage's join expressions.
+    keys: Vec<DfExpr>,
+}
+
+/// A scope over `schema` whose columns are `columns` (qualified, and unqualified where the
+/// name is unique), plus ROWTIME when the schema has it.
+fn scope_of(columns: &[SideColumn], schema: SchemaRef) -> Result<Scope, SqlError> {
+    let mut scope = Scope::single(&[], schema.clone())?;
+    let mut out = Vec::new();
+    for c in columns {
+        for q in &c.qualifiers {
+            out.push(ScopeColumn { qualifier: Some(q.clone()), name: c.name.clone(), field: c.field.clone(), ty: c.ty.clone() });
+        }
+        if columns.iter().filter(|o| o.name == c.name).count() == 1 {
+            out.push(ScopeColumn { qualifier: None, name: c.name.clone(), field: c.field.clone(), ty: c.ty.clone() });
+        }
+    }
+    if schema.index_of(ROWTIME).is_ok() {
+        out.push(ScopeColumn { qualifier: None, name: ROWTIME.into(), field: ROWTIME.into(), ty: SqlType::Bigint });
+    }
+    scope.columns = out;
+    Ok(scope)
+}
+
+fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<SideDraft, SqlError> {
     match rel {
         Relation::Source { name, alias } => {
             let source = catalog.source(&name.value).ok_or_else(|| {
                 SqlError::at(name.pos, format!("{} does not exist", name.value), Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()))
             })?;
             let alias = alias.as_ref().map(|a| a.value.clone()).unwrap_or_else(|| name.value.clone());
-            Ok((source, alias))
+            let mut qualifiers = vec![alias.clone()];
+            if source.name != alias {
+                qualifiers.push(source.name.clone());
+            }
+            let columns = source
+                .schema
+                .columns()
+                .iter()
+                .map(|c| SideColumn { qualifiers: qualifiers.clone(), name: c.name.clone(), field: format!("{alias}_{}", c.name), ty: c.ty.clone() })
+                .collect();
+            let scope = Scope::single(&qualifiers, source.schema.query_arrow_schema())?;
+            let key_cols: Vec<&Column> = source.schema.key_columns().collect();
+            let keys = if key_cols.len() == 1 { vec![DfExpr::Column(datafusion::common::Column::new_unqualified(key_cols[0].name.clone()))] } else { Vec::new() };
+            let source_layout = Some((topic_partitions(partitions_of, &source)?, source.key_format.kind));
+            Ok(SideDraft { kind: source.kind, input: SideInputKind::Source(source), alias, columns, scope, source_layout, keys })
         }
-        Relation::Join { .. } => Err(SqlError::at(
+        Relation::Join { .. } => {
+            let inner = plan_joins(rel, catalog, partitions_of)?;
+            let columns: Vec<SideColumn> = inner.left.columns.iter().chain(&inner.right.columns).cloned().collect();
+            let scope = scope_of(&columns, inner.joined_schema.clone())?;
+            let binder = Binder { scope: &scope };
+            let keys = inner.key_exprs.iter().filter_map(|e| binder.bind(e).ok()).collect();
+            let alias = format!("({} JOIN {})", inner.left.alias, inner.right.alias);
+            Ok(SideDraft { kind: inner.result_kind(), alias, columns, scope, source_layout: None, keys, input: SideInputKind::Stage(Box::new(inner)) })
+        }
+    }
+}
+
+/// Plans the joins of a FROM clause, left-deep: `a JOIN b ... JOIN c ...` joins the result
+/// of `a JOIN b` with `c`. The returned plan has no SELECT list yet.
+fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<JoinPlan, SqlError> {
+    let Relation::Join { left, right, kind, on, within } = from else {
+        return Err(SqlError::internal("plan_joins called without a join"));
+    };
+    if matches!(right.as_ref(), Relation::Join { .. }) {
+        return Err(SqlError::at(on.pos, "a join on the right of JOIN is not supported", Some("write N-way joins left to right: FROM a JOIN b ON ... JOIN c ON ...".into())));
+    }
+    let l = draft(left, catalog, partitions_of)?;
+    let r = draft(right, catalog, partitions_of)?;
+    let (lalias, ralias) = (l.alias.clone(), r.alias.clone());
+    let rquals = &r.columns.first().map(|c| c.qualifiers.clone()).unwrap_or_default();
+    if l.columns.iter().any(|c| c.qualifiers.iter().any(|q| rquals.contains(q))) {
+        return Err(SqlError::at(on.pos, format!("Can not join '{lalias}' to '{ralias}': each source in a join needs its own alias"), Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into())));
+    }
+    let pos = on.pos;
+    let shape = match (l.kind, r.kind) {
+        (SourceKind::Stream, SourceKind::Stream) => JoinShape::StreamStream,
+        (SourceKind::Stream, SourceKind::Table) => JoinShape::StreamTable,
+        (SourceKind::Table, SourceKind::Table) => JoinShape::TableTable,
+        (SourceKind::Table, SourceKind::Stream) => {
+            return Err(SqlError::at(
+                pos,
+                format!("Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lalias} {} JOIN {ralias}.", join_kind_sql(*kind)),
+                Some(format!("put the stream first: FROM {ralias} ... JOIN {lalias}")),
+            ));
+        }
+    };
+    let kind = *kind;
+    let window = match (shape, within) {
+        (JoinShape::StreamStream, None) => {
+            return Err(SqlError::at(
+                pos,
+                "Stream-Stream joins must have a WITHIN clause specified. None was provided",
+                Some("add WITHIN after the joined stream, e.g. JOIN b WITHIN 1 HOUR ON ... or WITHIN (10 SECONDS, 1 MINUTE)".into()),
+            ));
+        }
+        (JoinShape::StreamStream, Some(w)) => Some(JoinWindow {
+            before_ms: w.before.millis,
+            after_ms: w.after.millis,
+            grace_ms: w.grace.map(|g| g.millis).unwrap_or(DEFAULT_JOIN_GRACE_MS),
+            explicit_grace: w.grace.is_some(),
+        }),
+        (_, Some(_)) => {
+            return Err(SqlError::at(
+                pos,
+                format!("A window definition was provided for a {} join. These joins are not windowed", if shape == JoinShape::StreamTable { "Stream-Table" } else { "Table-Table" }),
+                Some("remove WITHIN: only stream-stream joins take a window".into()),
+            ));
+        }
+        (_, None) => None,
+    };
+    if shape == JoinShape::StreamTable && matches!(kind, JoinKind::Right | JoinKind::Full) {
+        return Err(SqlError::at(
             pos,
-            "joins of more than two sources are not supported yet",
-            Some("join two sources per query: create the first join with CREATE STREAM/TABLE ... AS SELECT, then join its result".into()),
-        )),
+            format!("Invalid join type: {} joins of a stream to a table are not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL OUTER" }),
+            Some("stream-table joins are INNER or LEFT; the table side is looked up for each stream row".into()),
+        ));
     }
-}
-
-/// Scope of one side alone (its columns, qualifiable by alias and source name).
-fn side_scope(source: &DataSource, alias: &str) -> Result<Scope, SqlError> {
-    let mut q = vec![alias.to_string()];
-    if source.name != alias {
-        q.push(source.name.clone());
+    let (lexpr, rexpr) = split_condition(on, &l.scope, &r.scope, (&lalias, &ralias))?;
+    let lbound = Binder { scope: &l.scope }.bind(lexpr)?;
+    let rbound = Binder { scope: &r.scope }.bind(rexpr)?;
+    let lkey = compile(lbound.clone(), &l.scope)?;
+    let rkey = compile(rbound.clone(), &r.scope)?;
+    if lkey.ty != rkey.ty {
+        return Err(SqlError::at(
+            on.pos,
+            format!("Invalid join condition: types don't match. Got {lexpr}{{{}}} = {rexpr}{{{}}}", lkey.ty, rkey.ty),
+            Some("CAST one side to the other's type in the ON clause".into()),
+        ));
     }
-    Scope::single(&q, source.schema.query_arrow_schema())
+    let lkeyed = l.keys.contains(&lbound);
+    let rkeyed = r.keys.contains(&rbound);
+    let key_names = |d: &SideDraft| d.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" or ");
+    if shape != JoinShape::StreamStream && !rkeyed {
+        return Err(SqlError::at(
+            rexpr.pos,
+            format!("Invalid join condition: {ralias} is a table and must be joined on its PRIMARY KEY, not {rexpr}"),
+            Some(format!("join on {ralias}.{}", key_names(&r))),
+        ));
+    }
+    if shape == JoinShape::TableTable && !lkeyed {
+        return Err(SqlError::at(
+            lexpr.pos,
+            format!("foreign-key joins (a column of {lalias} to the key of {ralias}) are not supported yet"),
+            Some(format!("join the tables on their primary keys, {lalias}.{} = {ralias}.{}", key_names(&l), key_names(&r))),
+        ));
+    }
+    // Co-partitioning: sources keyed by the join key are read directly when their topics
+    // have the same partition count and key format; other sides go through a topic (a
+    // stage always writes one).
+    let (lrep, rrep, partitions) = match (l.source_layout.filter(|_| lkeyed), r.source_layout.filter(|_| rkeyed)) {
+        (Some((lp, lf)), Some((rp, rf))) if lp == rp && lf == rf => (false, false, lp),
+        (Some((lp, _)), Some(_)) if shape == JoinShape::StreamStream => (false, true, lp),
+        (Some((lp, lf)), Some((rp, rf))) => {
+            return Err(SqlError::at(
+                pos,
+                if lp != rp {
+                    format!("Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lp}; `{ralias}` partitions = {rp}. Please repartition either one so that the number of partitions match.")
+                } else {
+                    format!("Can't join `{lalias}` with `{ralias}`: their keys are serialized with different formats ({} and {})", lf.name(), rf.name())
+                },
+                Some("create a copy of one side with the other's partition count and KEY_FORMAT (CREATE STREAM/TABLE ... WITH (PARTITIONS=n, KEY_FORMAT='...') AS SELECT ...)".into()),
+            ));
+        }
+        (Some((lp, _)), None) => (false, true, lp),
+        (None, Some((rp, _))) => (true, false, rp),
+        (None, None) => {
+            let p = match (&l.input, &r.input, l.source_layout, r.source_layout) {
+                (SideInputKind::Stage(inner), _, _, _) => inner.partitions,
+                (_, _, Some((lp, _)), _) => lp,
+                (_, _, _, Some((rp, _))) => rp,
+                _ => 1,
+            };
+            (true, true, p)
+        }
+    };
+    let key_type = lkey.ty.clone();
+    let side = |d: SideDraft, key: CompiledExpr, keyed: bool, repartition: bool| JoinSide {
+        fields: d.columns.iter().map(|c| (c.field.clone(), c.ty.to_arrow())).collect(),
+        input: d.input,
+        kind: d.kind,
+        alias: d.alias,
+        columns: d.columns,
+        key,
+        keyed_by_join_key: keyed,
+        repartition,
+    };
+    let lside = side(l, lkey, lkeyed, lrep);
+    let rside = side(r, rkey, rkeyed, rrep);
+    let scope = joined_scope(&lside, &rside, &key_type)?;
+    Ok(JoinPlan {
+        left: lside,
+        right: rside,
+        kind,
+        shape,
+        window,
+        key_type,
+        partitions,
+        joined_schema: scope.arrow_schema.clone(),
+        key_exprs: [lexpr.clone(), rexpr.clone()],
+        filter: None,
+        columns: Vec::new(),
+        output: LogicalSchema::new(Vec::new()),
+        emit: None,
+        limit: None,
+    })
 }
 
-fn side_fields(source: &DataSource, alias: &str) -> Vec<(String, DataType)> {
-    source.schema.columns().iter().map(|c| (format!("{alias}_{}", c.name), c.ty.to_arrow())).collect()
-}
-
-/// The scope of the joined row.
+/// The scope of the joined row: left fields, right fields, the join key, ROWTIME.
 fn joined_scope(left: &JoinSide, right: &JoinSide, key_type: &SqlType) -> Result<Scope, SqlError> {
-    let mut fields: Vec<Field> = Vec::new();
-    let mut columns = Vec::new();
-    for side in [left, right] {
-        for (c, (field, dt)) in side.source.schema.columns().iter().zip(&side.fields) {
-            fields.push(Field::new(field, dt.clone(), true));
-            let mut qualifiers = vec![side.alias.clone()];
-            if side.source.name != side.alias {
-                qualifiers.push(side.source.name.clone());
-            }
-            for q in qualifiers {
-                columns.push(ScopeColumn { qualifier: Some(q), name: c.name.clone(), field: field.clone(), ty: c.ty.clone() });
-            }
-        }
-    }
-    // Unqualified names resolve when only one side has them.
-    for side in [left, right] {
-        let other = if std::ptr::eq(side, left) { right } else { left };
-        for (c, (field, _)) in side.source.schema.columns().iter().zip(&side.fields) {
-            if other.source.schema.find(&c.name).is_none() {
-                columns.push(ScopeColumn { qualifier: None, name: c.name.clone(), field: field.clone(), ty: c.ty.clone() });
-            }
-        }
-    }
+    let mut fields: Vec<Field> = left.fields.iter().chain(&right.fields).map(|(n, t)| Field::new(n, t.clone(), true)).collect();
     fields.push(Field::new(JOIN_KEY_FIELD, key_type.to_arrow(), true));
     fields.push(Field::new(ROWTIME, DataType::Int64, false));
-    columns.push(ScopeColumn { qualifier: None, name: ROWTIME.into(), field: ROWTIME.into(), ty: SqlType::Bigint });
-    let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let mut scope = Scope::single(&[], schema)?;
-    scope.columns = columns;
-    Ok(scope)
+    let columns: Vec<SideColumn> = left.columns.iter().chain(&right.columns).cloned().collect();
+    scope_of(&columns, Arc::new(Schema::new(fields)))
 }
 
 /// Splits `ON a = b` into (left expression, right expression).
@@ -231,131 +452,18 @@ fn join_kind_sql(k: JoinKind) -> &'static str {
     }
 }
 
-fn is_source_key(e: &DfExpr, source: &DataSource) -> bool {
-    let keys: Vec<&Column> = source.schema.key_columns().collect();
-    matches!(e, DfExpr::Column(c) if keys.len() == 1 && c.name == keys[0].name)
-}
-
-/// Plans `SELECT ... FROM a JOIN b ...`.
-/// `partitions_of` gives a topic's partition count.
+/// Plans `SELECT ... FROM a JOIN b ... [JOIN c ...]`; `partitions_of` gives a topic's
+/// partition count.
 pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Option<&str>, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<JoinPlan, SqlError> {
-    let Relation::Join { left, right, kind, on, within } = &q.from else {
-        return Err(SqlError::internal("plan_join called without a join"));
-    };
-    let (lsrc, lalias) = source_of(left, catalog, q.pos)?;
-    let (rsrc, ralias) = source_of(right, catalog, q.pos)?;
-    if lalias == ralias {
-        return Err(SqlError::at(q.pos, format!("Can not join '{lalias}' to '{ralias}': self joins need different aliases"), Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into())));
-    }
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(q.pos, "aggregations over joins are not supported yet", Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into())));
     }
-    if q.partition_by.iter().len() > 0 {
+    if !q.partition_by.is_empty() {
         return Err(SqlError::at(q.pos, "PARTITION BY on a join is not supported yet", Some("the result is keyed by the join key; repartition it in a second query".into())));
     }
-    let shape = match (lsrc.kind, rsrc.kind) {
-        (SourceKind::Stream, SourceKind::Stream) => JoinShape::StreamStream,
-        (SourceKind::Stream, SourceKind::Table) => JoinShape::StreamTable,
-        (SourceKind::Table, SourceKind::Table) => JoinShape::TableTable,
-        (SourceKind::Table, SourceKind::Stream) => {
-            return Err(SqlError::at(
-                q.pos,
-                format!("Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lalias} {} JOIN {ralias}.", join_kind_sql(*kind)),
-                Some(format!("put the stream first: FROM {ralias} ... JOIN {lalias}")),
-            ));
-        }
-    };
-    let kind = *kind;
-    let window = match (shape, within) {
-        (JoinShape::StreamStream, None) => {
-            return Err(SqlError::at(
-                q.pos,
-                "Stream-Stream joins must have a WITHIN clause specified. None was provided",
-                Some("add WITHIN after the joined stream, e.g. JOIN b WITHIN 1 HOUR ON ... or WITHIN (10 SECONDS, 1 MINUTE)".into()),
-            ));
-        }
-        (JoinShape::StreamStream, Some(w)) => Some(JoinWindow {
-            before_ms: w.before.millis,
-            after_ms: w.after.millis,
-            grace_ms: w.grace.map(|g| g.millis).unwrap_or(DEFAULT_JOIN_GRACE_MS),
-            explicit_grace: w.grace.is_some(),
-        }),
-        (_, Some(_)) => {
-            return Err(SqlError::at(
-                q.pos,
-                format!("A window definition was provided for a {} join. These joins are not windowed", if shape == JoinShape::StreamTable { "Stream-Table" } else { "Table-Table" }),
-                Some("remove WITHIN: only stream-stream joins take a window".into()),
-            ));
-        }
-        (_, None) => None,
-    };
-    if shape == JoinShape::StreamTable && matches!(kind, JoinKind::Right | JoinKind::Full) {
-        return Err(SqlError::at(
-            q.pos,
-            format!("Invalid join type: {} joins of a stream to a table are not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL OUTER" }),
-            Some("stream-table joins are INNER or LEFT; the table side is looked up for each stream row".into()),
-        ));
-    }
-
-    let lscope = side_scope(&lsrc, &lalias)?;
-    let rscope = side_scope(&rsrc, &ralias)?;
-    let (lexpr, rexpr) = split_condition(on, &lscope, &rscope, (&lalias, &ralias))?;
-    let lbound = Binder { scope: &lscope }.bind(lexpr)?;
-    let rbound = Binder { scope: &rscope }.bind(rexpr)?;
-    let lkey = compile(lbound.clone(), &lscope)?;
-    let rkey = compile(rbound.clone(), &rscope)?;
-    if lkey.ty != rkey.ty {
-        return Err(SqlError::at(
-            on.pos,
-            format!("Invalid join condition: types don't match. Got {lexpr}{{{}}} = {rexpr}{{{}}}", lkey.ty, rkey.ty),
-            Some("CAST one side to the other's type in the ON clause".into()),
-        ));
-    }
-    let lkeyed = is_source_key(&lbound, &lsrc);
-    let rkeyed = is_source_key(&rbound, &rsrc);
-    if shape != JoinShape::StreamStream && !rkeyed {
-        return Err(SqlError::at(
-            rexpr.pos,
-            format!("Invalid join condition: {ralias} is a table and must be joined on its PRIMARY KEY, not {rexpr}"),
-            Some(format!("join on {ralias}.{}", rsrc.schema.key_columns().map(|c| c.name.clone()).collect::<Vec<_>>().join(", "))),
-        ));
-    }
-    if shape == JoinShape::TableTable && !lkeyed {
-        return Err(SqlError::at(
-            lexpr.pos,
-            format!("foreign-key joins (a column of {lalias} to the key of {ralias}) are not supported yet"),
-            Some(format!("join the tables on their primary keys, {lalias}.{} = {ralias}.{}", lsrc.schema.key_columns().map(|c| c.name.clone()).collect::<Vec<_>>().join(", "), rsrc.schema.key_columns().map(|c| c.name.clone()).collect::<Vec<_>>().join(", "))),
-        ));
-    }
-    let lparts = topic_partitions(partitions_of, &lsrc)?;
-    let rparts = topic_partitions(partitions_of, &rsrc)?;
-    // Co-partitioning: sides keyed by the join key are read directly when their topics
-    // have the same partition count and key format; other sides go through a topic.
-    let same_format = lsrc.key_format.kind == rsrc.key_format.kind;
-    let (lrep, rrep, partitions) = match (lkeyed, rkeyed) {
-        (true, true) if lparts == rparts && same_format => (false, false, lparts),
-        (true, true) if shape == JoinShape::StreamStream => (false, true, lparts),
-        (true, true) => {
-            return Err(SqlError::at(
-                q.pos,
-                if lparts != rparts {
-                    format!("Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lparts}; `{ralias}` partitions = {rparts}. Please repartition either one so that the number of partitions match.")
-                } else {
-                    format!("Can't join `{lalias}` with `{ralias}`: their keys are serialized with different formats ({} and {})", lsrc.key_format.kind.name(), rsrc.key_format.kind.name())
-                },
-                Some("create a copy of one side with the other's partition count and KEY_FORMAT (CREATE STREAM/TABLE ... WITH (PARTITIONS=n, KEY_FORMAT='...') AS SELECT ...)".into()),
-            ));
-        }
-        (true, false) => (false, true, lparts),
-        (false, true) => (true, false, rparts),
-        (false, false) => (true, true, lparts),
-    };
-    let key_type = lkey.ty.clone();
-    let lside = JoinSide { fields: side_fields(&lsrc, &lalias), source: lsrc, alias: lalias, key: lkey, keyed_by_join_key: lkeyed, repartition: lrep };
-    let rside = JoinSide { fields: side_fields(&rsrc, &ralias), source: rsrc, alias: ralias, key: rkey, keyed_by_join_key: rkeyed, repartition: rrep };
-    let scope = joined_scope(&lside, &rside, &key_type)?;
+    let mut plan = plan_joins(&q.from, catalog, partitions_of)?;
+    let scope = joined_scope(&plan.left, &plan.right, &plan.key_type)?;
     let binder = Binder { scope: &scope };
-
     let filter = match &q.where_ {
         Some(w) => {
             let c = compile(binder.bind(w)?, &scope)?;
@@ -366,24 +474,27 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         }
         None => None,
     };
+    let [lexpr, rexpr] = plan.key_exprs.clone();
     // The join expressions as they bind in the joined scope (to find them in SELECT).
-    let join_exprs = [binder.bind(lexpr)?, binder.bind(rexpr)?];
+    let join_exprs = [binder.bind(&lexpr)?, binder.bind(&rexpr)?];
+    let all_columns: Vec<SideColumn> = plan.left.columns.iter().chain(&plan.right.columns).cloned().collect();
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
     for item in &q.select {
         match item {
             SelectItem::Wildcard { qualifier, pos } => {
-                let sides: Vec<&JoinSide> = match qualifier {
-                    None => vec![&lside, &rside],
+                let cols: Vec<&SideColumn> = match qualifier {
+                    None => all_columns.iter().collect(),
                     Some(qual) => {
-                        let s = [&lside, &rside].into_iter().find(|s| &s.alias == qual || &s.source.name == qual);
-                        vec![s.ok_or_else(|| SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None))?]
+                        let c: Vec<&SideColumn> = all_columns.iter().filter(|c| c.qualifiers.contains(qual)).collect();
+                        if c.is_empty() {
+                            return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
+                        }
+                        c
                     }
                 };
-                for s in sides {
-                    for c in s.source.schema.columns() {
-                        let e = Expr::new(ExprKind::Column { qualifier: Some(s.alias.clone()), name: c.name.clone() }, *pos);
-                        items.push((e, Some(format!("{}_{}", s.alias, c.name))));
-                    }
+                for c in cols {
+                    let e = Expr::new(ExprKind::Column { qualifier: Some(c.qualifiers[0].clone()), name: c.name.clone() }, *pos);
+                    items.push((e, Some(c.field.clone())));
                 }
             }
             SelectItem::Expr { expr, alias } => {
@@ -428,15 +539,15 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         };
         columns.push(OutputColumn { name, expr, kind });
     }
-    if purpose == Purpose::Persistent && !key_found {
-        let sink = sink_name.unwrap_or("the result");
-        return Err(SqlError::at(
-            q.pos,
-            format!("The query used to build `{sink}` must include the join expressions {lexpr} or {rexpr} in its projection (eg, SELECT {lexpr}...)."),
-            Some("the join key becomes the result's key column".into()),
-        ));
-    }
     if purpose == Purpose::Persistent {
+        if !key_found {
+            let sink = sink_name.unwrap_or("the result");
+            return Err(SqlError::at(
+                q.pos,
+                format!("The query used to build `{sink}` must include the join expressions {lexpr} or {rexpr} in its projection (eg, SELECT {lexpr}...)."),
+                Some("the join key becomes the result's key column".into()),
+            ));
+        }
         if q.limit.is_some() {
             return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into())));
         }
@@ -444,10 +555,10 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             return Err(SqlError::at(q.pos, "EMIT FINAL is only valid for windowed aggregations", Some("use EMIT CHANGES".into())));
         }
     }
-    let output = LogicalSchema::new(columns.iter().map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)).collect());
-    Ok(JoinPlan { left: lside, right: rside, kind, shape, window, key_type, partitions, joined_schema: scope.arrow_schema.clone(), filter, columns, output, emit: q.emit, limit: q.limit })
-}
-
-fn topic_partitions(partitions_of: &dyn Fn(&str) -> Option<i32>, source: &DataSource) -> Result<i32, SqlError> {
-    partitions_of(&source.topic).ok_or_else(|| SqlError::invalid(format!("the topic '{}' of {} does not exist", source.topic, source.name), Some("recreate the topic or drop the source".into())))
+    plan.output = LogicalSchema::new(columns.iter().map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)).collect());
+    plan.filter = filter;
+    plan.columns = columns;
+    plan.emit = q.emit;
+    plan.limit = q.limit;
+    Ok(plan)
 }
