@@ -215,7 +215,7 @@ async fn joins_that_cannot_run_are_400s_that_say_what_is_allowed() {
         ("CREATE STREAM j6 AS SELECT a.n, b.n AS bn FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id;", "must include the join expressions"),
         ("CREATE STREAM j7 AS SELECT a.id, t.v FROM a JOIN t WITHIN 1 MINUTE ON a.id = t.id;", "not windowed"),
         ("CREATE STREAM j8 AS SELECT a.id, t.v FROM a JOIN t ON a.id = t.other;", "PRIMARY KEY"),
-        ("CREATE TABLE j9 AS SELECT t.id, u.w FROM t JOIN u ON t.other = u.id;", "foreign-key"),
+        ("CREATE TABLE j9 AS SELECT t.id, u.w FROM t FULL OUTER JOIN u ON t.other = u.id;", "on a foreign key is not supported"),
         ("CREATE STREAM j10 AS SELECT a.id, t3.v FROM a JOIN t3 ON a.id = t3.id;", "number of partitions"),
         ("CREATE STREAM j12 AS SELECT a.id FROM a JOIN b WITHIN 1 MINUTE ON a.id = a.id;", "same side"),
     ] {
@@ -282,4 +282,58 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     s.ksql_ok("DROP STREAM full_orders;").await;
     assert_eq!(internal(&s).await, Vec::<String>::new());
     assert_eq!(groups(&s).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE orders_t (order_id VARCHAR PRIMARY KEY, customer_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders_t', value_format='JSON', partitions=3);").await;
+    s.ksql_ok("CREATE TABLE customers (id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='customers', value_format='JSON', partitions=2);").await;
+    let body = s.ksql_ok("CREATE TABLE order_with_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    s.ksql_ok("CREATE TABLE order_maybe_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o LEFT JOIN customers c ON o.customer_id = c.id;").await;
+    let (status, body) = s.ksql("CREATE TABLE no_key AS SELECT o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Primary key column missing"), "{body}");
+    let (status, body) = s.ksql("CREATE TABLE rj AS SELECT o.order_id, c.name FROM orders_t o RIGHT JOIN customers c ON o.customer_id = c.id;").await;
+    assert_eq!(status, 400, "{body}");
+
+    let both = async |s: &TestServer| -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
+        let mut a = s.rows("SELECT o_order_id, o_amount, c_name FROM order_with_customer;").await;
+        let mut b = s.rows("SELECT o_order_id, o_amount, c_name FROM order_maybe_customer;").await;
+        a.sort_by_key(|r| r[0].to_string());
+        b.sort_by_key(|r| r[0].to_string());
+        (a, b)
+    };
+    s.produce("customers", vec![json!({"key": "c1", "value": {"name": "Ann"}, "timestamp": 1})]).await;
+    s.produce("orders_t", vec![json!({"key": "o1", "value": {"customer_id": "c1", "amount": 10}, "timestamp": 2}), json!({"key": "o2", "value": {"customer_id": "c2", "amount": 20}, "timestamp": 2})]).await;
+    s.wait_until("o1 joined, o2 waits for c2", async |s| {
+        both(s).await
+            == (
+                vec![vec![json!("o1"), json!(10), json!("Ann")]],
+                vec![vec![json!("o1"), json!(10), json!("Ann")], vec![json!("o2"), json!(20), Value::Null]],
+            )
+    })
+    .await;
+    // A new customer joins every order that refers to it; a renamed one updates them.
+    s.produce("customers", vec![json!({"key": "c2", "value": {"name": "Bob"}, "timestamp": 3}), json!({"key": "c1", "value": {"name": "Ann B."}, "timestamp": 3})]).await;
+    s.wait_until("both orders joined", async |s| {
+        let want = vec![vec![json!("o1"), json!(10), json!("Ann B.")], vec![json!("o2"), json!(20), json!("Bob")]];
+        both(s).await == (want.clone(), want)
+    })
+    .await;
+    // o1 moves to c2; c2 is deleted; o2 is deleted.
+    s.produce("orders_t", vec![json!({"key": "o1", "value": {"customer_id": "c2", "amount": 11}, "timestamp": 4})]).await;
+    s.wait_until("o1 moved to Bob", async |s| both(s).await.0.first().is_some_and(|r| r[2] == json!("Bob"))).await;
+    s.produce("customers", vec![json!({"key": "c2", "value": null, "timestamp": 5})]).await;
+    s.wait_until("c2's orders lose their customer", async |s| {
+        both(s).await == (vec![], vec![vec![json!("o1"), json!(11), Value::Null], vec![json!("o2"), json!(20), Value::Null]])
+    })
+    .await;
+    s.produce("orders_t", vec![json!({"key": "o2", "value": null, "timestamp": 6})]).await;
+    s.wait_until("o2 is gone", async |s| both(s).await.1 == vec![vec![json!("o1"), json!(11), Value::Null]]).await;
+    // The inner join's changelog: results, then tombstones, keyed by order id.
+    let changelog: Vec<(String, Value)> = s.read_topic("ORDER_WITH_CUSTOMER").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["C_NAME"].clone())).collect();
+    let o1: Vec<Value> = changelog.iter().filter(|(k, _)| k == "o1").map(|(_, v)| v.clone()).collect();
+    assert_eq!(o1, vec![json!("Ann"), json!("Ann B."), json!("Bob"), Value::Null], "{changelog:?}");
 }

@@ -10,7 +10,10 @@
 //!   stream row of a stream-stream join;
 //! - `c` + close time + buffer key: an outer-join row to emit padded with nulls if still
 //!   unmatched when its window closes (with GRACE PERIOD);
-//! - `x` + expiry time + buffer key: when a buffered row leaves the window.
+//! - `x` + expiry time + buffer key: when a buffered row leaves the window;
+//! - `fL` + left key -> row time + foreign key + row, and `i` + foreign key length +
+//!   foreign key + left key: a foreign-key join's left rows and their index by foreign
+//!   key (the right rows are `t` entries).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -106,6 +109,44 @@ fn time_index(tag: u8, time: i64, buffer_key: &[u8]) -> Vec<u8> {
     keys::put_i64(&mut k, time);
     k.extend_from_slice(buffer_key);
     k
+}
+
+/// Foreign-key joins: the left row by its key.
+fn fk_row_key(pk: &[u8]) -> Vec<u8> {
+    let mut k = vec![b'f', b'L'];
+    k.extend_from_slice(pk);
+    k
+}
+
+/// Foreign-key joins: the index of left rows by foreign key.
+fn fk_index_prefix(fk: &[u8]) -> Vec<u8> {
+    let mut k = vec![b'i'];
+    k.extend_from_slice(&(fk.len() as u32).to_be_bytes());
+    k.extend_from_slice(fk);
+    k
+}
+
+/// A left row of a foreign-key join: time, foreign key (if not null), row.
+fn encode_fk_row(ts: i64, fk: Option<&[u8]>, payload: &[u8]) -> Vec<u8> {
+    let mut v = ts.to_be_bytes().to_vec();
+    match fk {
+        Some(f) => {
+            v.extend_from_slice(&(f.len() as u32).to_be_bytes());
+            v.extend_from_slice(f);
+        }
+        None => v.extend_from_slice(&u32::MAX.to_be_bytes()),
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+fn decode_fk_row(v: &[u8]) -> Option<(Option<Vec<u8>>, Vec<u8>)> {
+    let n = u32::from_be_bytes(v.get(8..12)?.try_into().ok()?);
+    if n == u32::MAX {
+        return Some((None, v.get(12..)?.to_vec()));
+    }
+    let end = 12 + n as usize;
+    Some((Some(v.get(12..end)?.to_vec()), v.get(end..)?.to_vec()))
 }
 
 /// Time of a buffered row, from its buffer key.
@@ -316,6 +357,70 @@ impl JoinTask {
             let mut r = JoinedRow::of(side, own_old, other_row.map(|(_, p)| p.to_vec()), row.ts);
             r.tombstone = true;
             out.push(r);
+        }
+        Ok(())
+    }
+
+    /// Foreign-key table-table join (one task sees both tables whole): a left row looks up
+    /// the right row of its foreign key and is indexed under it; a right row re-evaluates
+    /// every left row indexed under its key. Results are keyed by the left row's key.
+    fn fk_join(&self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        let right_of = |st: &StepState, fk: Option<&[u8]>| -> Result<Option<Vec<u8>>, ExecError> {
+            match fk {
+                Some(f) => Ok(st.get(&table_key(Side::Right, f))?.map(|v| split_time(&v).1.to_vec())),
+                None => Ok(None),
+            }
+        };
+        let tombstone = |left: Vec<u8>, ts: i64| JoinedRow { left: Some(left), right: None, ts, tombstone: true };
+        if side == Side::Right {
+            match &row.payload {
+                Some(p) => st.put(table_key(Side::Right, &row.key), with_time(row.ts, p)),
+                None => st.delete(table_key(Side::Right, &row.key)),
+            }
+            let prefix = fk_index_prefix(&row.key);
+            let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
+            for (idx, _) in st.scan(&prefix, &end)? {
+                let pk = &idx[prefix.len()..];
+                let Some((_, left)) = st.get(&fk_row_key(pk))?.as_deref().and_then(decode_fk_row) else { continue };
+                match (&row.payload, self.plan.kind) {
+                    (Some(r), _) => out.push(JoinedRow { left: Some(left), right: Some(r.clone()), ts: row.ts, tombstone: false }),
+                    (None, JoinKind::Left) => out.push(JoinedRow { left: Some(left), right: None, ts: row.ts, tombstone: false }),
+                    (None, _) => out.push(tombstone(left, row.ts)),
+                }
+            }
+            return Ok(());
+        }
+        let own = fk_row_key(&row.key);
+        let old = st.get(&own)?.as_deref().and_then(decode_fk_row);
+        if let Some((Some(old_fk), _)) = &old {
+            let mut idx = fk_index_prefix(old_fk);
+            idx.extend_from_slice(&row.key);
+            st.delete(idx);
+        }
+        let Some(payload) = &row.payload else {
+            st.delete(own);
+            if let Some((_, left)) = old {
+                out.push(tombstone(left, row.ts));
+            }
+            return Ok(());
+        };
+        st.put(own, encode_fk_row(row.ts, row.fk.as_deref(), payload));
+        if let Some(fk) = &row.fk {
+            let mut idx = fk_index_prefix(fk);
+            idx.extend_from_slice(&row.key);
+            st.put(idx, Vec::new());
+        }
+        match (right_of(st, row.fk.as_deref())?, self.plan.kind) {
+            (Some(r), _) => out.push(JoinedRow { left: Some(payload.clone()), right: Some(r), ts: row.ts, tombstone: false }),
+            (None, JoinKind::Left) => out.push(JoinedRow { left: Some(payload.clone()), right: None, ts: row.ts, tombstone: false }),
+            (None, _) => {
+                // INNER: the key had a result before only if its old foreign key matched.
+                if let Some((old_fk, _)) = &old {
+                    if right_of(st, old_fk.as_deref())?.is_some() {
+                        out.push(tombstone(payload.clone(), row.ts));
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -595,6 +700,7 @@ impl PartitionTask for JoinTask {
         for (side, row) in merged.rows {
             match self.plan.shape {
                 JoinShape::StreamTable => self.stream_table(&mut st, side, &row, &mut out)?,
+                JoinShape::TableTable if self.plan.left_row_key.is_some() => self.fk_join(&mut st, side, &row, &mut out)?,
                 JoinShape::TableTable => self.table_table(&mut st, side, &row, &mut out)?,
                 JoinShape::StreamStream => self.stream_stream(&mut st, side, &row, &mut out)?,
             }

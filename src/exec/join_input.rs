@@ -30,7 +30,13 @@ pub struct SideRow {
     pub offset: i64,
     /// Row of the decoded batch it came from (direct input only).
     pub batch_row: usize,
+    /// Foreign-key joins (left side): `key` is the row's primary key and this the encoded
+    /// foreign key (None when null).
+    pub fk: Option<Vec<u8>>,
 }
+
+/// Header carrying a repartitioned row's encoded foreign key.
+pub const FK_HEADER: &str = "eddy.fk";
 
 /// What one read of a side produced.
 pub struct SideRead {
@@ -45,7 +51,15 @@ pub struct SideRead {
 
 #[allow(clippy::large_enum_variant)]
 pub enum SideInput {
-    Direct { decoder: Box<SourceDecoder>, key: CompiledExpr, encoder: JsonEncoder, columns: usize, table: bool },
+    Direct {
+        decoder: Box<SourceDecoder>,
+        key: CompiledExpr,
+        /// Foreign-key joins: the row's key (then `key` is the foreign key).
+        row_key: Option<CompiledExpr>,
+        encoder: JsonEncoder,
+        columns: usize,
+        table: bool,
+    },
     /// An internal topic of `SideRow`s.
     Repartitioned,
 }
@@ -53,9 +67,11 @@ pub enum SideInput {
 impl SideInput {
     /// Reads a side from a partition of its catalog source.
     pub fn direct(side: &JoinSide, source: &DataSource, plan: &JoinPlan, partition: i32) -> SideInput {
+        let is_left = std::ptr::eq(side, &plan.left);
         SideInput::Direct {
             decoder: Box::new(SourceDecoder::new(source, partition)),
             key: side.key.clone(),
+            row_key: if is_left { plan.left_row_key.clone() } else { None },
             encoder: row_encoder(&side.stored_fields(&plan.key_type)),
             columns: source.schema.columns().len(),
             table: side.is_table(),
@@ -65,7 +81,7 @@ impl SideInput {
     /// Decodes records read from offset `from` (bytes as read from the log).
     pub fn read(&mut self, data: &[u8], from: i64, partition: i32) -> Result<SideRead, ExecError> {
         match self {
-            SideInput::Direct { decoder, key, encoder, columns, table } => {
+            SideInput::Direct { decoder, key, row_key, encoder, columns, table } => {
                 let decoded = decoder.decode(data, from);
                 let mut errors = decoded.errors;
                 let mut rows = Vec::new();
@@ -97,22 +113,33 @@ impl SideInput {
                     let mut cols: Vec<ArrayRef> = b.columns()[..*columns].to_vec();
                     cols.push(keys_arr.clone());
                     let payloads = encoder.encode(&cols, n)?;
-                    let key_cols = [keys_arr.clone()];
+                    // The row identity: the join key, or for a foreign-key join the row's key.
+                    let row_keys = match row_key {
+                        Some(rk) => evaluate(rk, b).map_err(ExecError::Internal)?,
+                        None => keys_arr.clone(),
+                    };
+                    let key_cols = [row_keys.clone()];
+                    let fk_cols = [keys_arr.clone()];
                     for r in 0..n {
                         if failed[r] {
                             continue;
                         }
-                        if keys_arr.is_null(r) {
+                        if row_keys.is_null(r) {
                             errors.push(RecordError { partition, offset: offsets.value(r), message: "the join key is null; the record was skipped".into() });
                             continue;
                         }
                         let mut k = Vec::new();
                         keys::encode_row(&key_cols, r, &mut k);
+                        let fk = (row_key.is_some() && keys_arr.is_valid(r)).then(|| {
+                            let mut f = Vec::new();
+                            keys::encode_row(&fk_cols, r, &mut f);
+                            f
+                        });
                         let tombstone = *table && decoded.tombstones.get(r).copied().unwrap_or(false);
                         let payload = if tombstone { None } else { payloads.get(r).map(<[u8]>::to_vec) };
-                        rows.push(SideRow { key: k, payload, ts: rowtime.value(r), offset: offsets.value(r), batch_row: r });
+                        rows.push(SideRow { key: k, payload, ts: rowtime.value(r), offset: offsets.value(r), batch_row: r, fk });
                     }
-                    key_values = Some(keys_arr);
+                    key_values = Some(row_keys);
                 }
                 errors.sort_by_key(|e| e.offset);
                 Ok(SideRead { rows, next_offset: decoded.next_offset, records: decoded.records, errors, key_values })
@@ -133,7 +160,8 @@ impl SideInput {
                             continue;
                         }
                         let Some(k) = r.key else { continue };
-                        rows.push(SideRow { key: k.to_vec(), payload: r.value.map(<[u8]>::to_vec), ts: r.timestamp, offset: r.offset, batch_row: 0 });
+                        let fk = r.headers.iter().find(|h| h.key == FK_HEADER.as_bytes()).and_then(|h| h.value).map(<[u8]>::to_vec);
+                        rows.push(SideRow { key: k.to_vec(), payload: r.value.map(<[u8]>::to_vec), ts: r.timestamp, offset: r.offset, batch_row: 0, fk });
                     }
                 }
                 let records = rows.len();
@@ -203,7 +231,7 @@ mod tests {
     use super::*;
 
     fn row(ts: i64, offset: i64) -> SideRow {
-        SideRow { key: vec![1], payload: Some(b"{}".to_vec()), ts, offset, batch_row: 0 }
+        SideRow { key: vec![1], payload: Some(b"{}".to_vec()), ts, offset, batch_row: 0, fk: None }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use arrow::compute::take;
 
 use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
-use super::join_input::SideInput;
+use super::join_input::{FK_HEADER, SideInput};
 use super::sink::{IdempotentWriter, OutRecord};
 use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
@@ -63,7 +63,9 @@ impl PartitionTask for JoinRekeyTask {
         self.stats.record_errors(&self.name, self.partition.topic(), &read.errors);
         let n_parts = self.writer.topic().partition_count();
         let mut partitions = Vec::with_capacity(read.rows.len());
-        if let Some(key_values) = &read.key_values {
+        if n_parts == 1 {
+            partitions = vec![0; read.rows.len()];
+        } else if let Some(key_values) = &read.key_values {
             let idx = UInt32Array::from(read.rows.iter().map(|r| r.batch_row as u32).collect::<Vec<_>>());
             let keys = take(key_values, &idx, None).map_err(|e| ExecError::Internal(e.to_string()))?;
             let serialized = self.partition_key.encode(&[keys], read.rows.len())?;
@@ -75,7 +77,13 @@ impl PartitionTask for JoinRekeyTask {
             .rows
             .iter()
             .zip(&partitions)
-            .map(|(r, &p)| OutRecord { partition: p, key: Some(&r.key), value: r.payload.as_deref(), headers: Vec::new(), timestamp: r.ts })
+            .map(|(r, &p)| OutRecord {
+                partition: p,
+                key: Some(&r.key),
+                value: r.payload.as_deref(),
+                headers: r.fk.as_deref().map(|f| vec![(FK_HEADER.as_bytes(), Some(f))]).unwrap_or_default(),
+                timestamp: r.ts,
+            })
             .collect();
         self.writer.write(&records)?;
         self.position = read.next_offset;

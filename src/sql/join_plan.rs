@@ -124,6 +124,9 @@ pub struct JoinPlan {
     pub joined_schema: SchemaRef,
     /// The ON clause's two expressions as written (left side's, right side's).
     pub key_exprs: [Expr; 2],
+    /// A foreign-key join (a column of the left table to the right table's key): the left
+    /// table's primary key, over its rows. The result is keyed by it.
+    pub left_row_key: Option<CompiledExpr>,
     /// The final stage's WHERE, SELECT list and result (empty for earlier stages).
     pub filter: Option<CompiledExpr>,
     pub columns: Vec<OutputColumn>,
@@ -328,17 +331,32 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
             Some(format!("join on {ralias}.{}", key_names(&r))),
         ));
     }
-    if shape == JoinShape::TableTable && !lkeyed {
-        return Err(SqlError::at(
-            lexpr.pos,
-            format!("foreign-key joins (a column of {lalias} to the key of {ralias}) are not supported yet"),
-            Some(format!("join the tables on their primary keys, {lalias}.{} = {ralias}.{}", key_names(&l), key_names(&r))),
-        ));
+    // A table-table join not on the left key is a foreign-key join: INNER or LEFT, with a
+    // table of the catalog on the left.
+    let foreign_key = shape == JoinShape::TableTable && !lkeyed;
+    let mut left_row_key = None;
+    if foreign_key {
+        if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            return Err(SqlError::at(pos, format!("{} OUTER JOIN on a foreign key is not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL" }), Some("foreign-key joins are INNER or LEFT".into())));
+        }
+        let pk = match (&l.input, l.keys.first()) {
+            (SideInputKind::Source(_), Some(k)) => k.clone(),
+            _ => {
+                return Err(SqlError::at(
+                    lexpr.pos,
+                    format!("foreign-key joins need a table of the catalog with a single-column PRIMARY KEY on the left; {lalias} is not one"),
+                    Some(format!("join on the left table's key, {lalias}.{} = {ralias}.{}", key_names(&l), key_names(&r))),
+                ));
+            }
+        };
+        left_row_key = Some(compile(pk, &l.scope)?);
     }
     // Co-partitioning: sources keyed by the join key are read directly when their topics
     // have the same partition count and key format; other sides go through a topic (a
     // stage always writes one).
     let (lrep, rrep, partitions) = match (l.source_layout.filter(|_| lkeyed), r.source_layout.filter(|_| rkeyed)) {
+        // One task sees every left row and every right row (see exec::join).
+        _ if foreign_key => (true, true, 1),
         (Some((lp, lf)), Some((rp, rf))) if lp == rp && lf == rf => (false, false, lp),
         (Some((lp, _)), Some(_)) if shape == JoinShape::StreamStream => (false, true, lp),
         (Some((lp, lf)), Some((rp, rf))) => {
@@ -388,6 +406,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         partitions,
         joined_schema: scope.arrow_schema.clone(),
         key_exprs: [lexpr.clone(), rexpr.clone()],
+        left_row_key,
         filter: None,
         columns: Vec::new(),
         output: LogicalSchema::new(Vec::new()),
@@ -475,8 +494,17 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         None => None,
     };
     let [lexpr, rexpr] = plan.key_exprs.clone();
-    // The join expressions as they bind in the joined scope (to find them in SELECT).
-    let join_exprs = [binder.bind(&lexpr)?, binder.bind(&rexpr)?];
+    // The join expressions as they bind in the joined scope (to find them in SELECT); for a
+    // foreign-key join, the left table's key column.
+    let left_pk_column = plan.left.source().and_then(|src| src.schema.key_columns().next().map(|c| c.name.clone()));
+    let fk_key_field = match (&plan.left_row_key, &left_pk_column) {
+        (Some(_), Some(pk)) => Some(DfExpr::Column(datafusion::common::Column::new_unqualified(format!("{}_{pk}", plan.left.alias)))),
+        _ => None,
+    };
+    let join_exprs = match &fk_key_field {
+        Some(f) => vec![f.clone()],
+        None => vec![binder.bind(&lexpr)?, binder.bind(&rexpr)?],
+    };
     let all_columns: Vec<SideColumn> = plan.left.columns.iter().chain(&plan.right.columns).cloned().collect();
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
     for item in &q.select {
@@ -531,7 +559,10 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         let is_join_key = join_exprs.contains(&bound);
         // The first projection of a join expression becomes the key, holding the join key
         // (set on both matched and unmatched rows).
-        let (expr, kind) = if is_join_key && !key_found {
+        let (expr, kind) = if is_join_key && !key_found && fk_key_field.is_some() {
+            key_found = true;
+            (compile(bound, &scope)?, ColumnKind::Key)
+        } else if is_join_key && !key_found {
             key_found = true;
             (compile(DfExpr::Column(datafusion::common::Column::new_unqualified(JOIN_KEY_FIELD)), &scope)?, ColumnKind::Key)
         } else {
@@ -540,6 +571,17 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         columns.push(OutputColumn { name, expr, kind });
     }
     if purpose == Purpose::Persistent {
+        if !key_found && plan.left_row_key.is_some() {
+            return Err(SqlError::at(
+                q.pos,
+                format!(
+                    "Primary key column missing in projection. For foreign-key table-table joins, the projection must include all primary key columns from the left input table (`{}`). Missing column: `{}`.",
+                    plan.left.alias,
+                    left_pk_column.unwrap_or_default()
+                ),
+                Some(format!("add {}.{} to the SELECT list: it becomes the result's key", plan.left.alias, plan.left.columns.first().map(|c| c.name.clone()).unwrap_or_default())),
+            ));
+        }
         if !key_found {
             let sink = sink_name.unwrap_or("the result");
             return Err(SqlError::at(
