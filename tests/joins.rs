@@ -224,9 +224,29 @@ async fn joins_that_cannot_run_are_400s_that_say_what_is_allowed() {
         let m = body["message"].as_str().unwrap_or_default();
         assert!(m.contains(needle), "{sql}: message {m:?} should mention {needle:?}");
     }
-    let (status, body) = s.post("/query", json!({"ksql": "SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id EMIT CHANGES;"})).await;
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id;"})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap_or_default().contains("CREATE STREAM"), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("pull queries cannot join"), "{body}");
+}
+
+#[tokio::test]
+async fn push_query_joins_stream_results_and_clean_up_when_done() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR) WITH (kafka_topic='orders', value_format='JSON', partitions=1);").await;
+    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold"}, "timestamp": 1})]).await;
+    s.produce("orders", vec![json!({"key": "o1", "value": {"user_id": "u1"}, "timestamp": 2}), json!({"key": "o2", "value": {"user_id": "u2"}, "timestamp": 3}), json!({"key": "o3", "value": {"user_id": "u1"}, "timestamp": 4})]).await;
+    let out = s.query("SELECT o.order_id, u.tier FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES LIMIT 3;").await;
+    assert_eq!(out[0]["header"]["schema"], "`O_ORDER_ID` STRING, `U_TIER` STRING", "{out:?}");
+    let rows: Vec<&Value> = out.iter().filter_map(|e| e.get("row")).map(|r| &r["columns"]).collect();
+    assert_eq!(rows, vec![&json!(["o1", "gold"]), &json!(["o2", null]), &json!(["o3", "gold"])]);
+    assert_eq!(out.last(), Some(&json!({"finalMessage": "Limit Reached"})));
+    // The push query's repartition topic and state go with it.
+    s.wait_until("the push join's internal topic is removed", async |s| {
+        let (_, topics) = s.get("/topics").await;
+        !topics["topics"].as_array().cloned().unwrap_or_default().iter().any(|t| t["name"].as_str().is_some_and(|n| n.contains("transient_JOIN")))
+    })
+    .await;
 }
 
 #[tokio::test]

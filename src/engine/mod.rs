@@ -370,12 +370,11 @@ impl Engine {
                     return self.pull_table_blocking(&plan, &plan.access).map(QueryOutput::Pull);
                 }
                 if crate::sql::join_plan::is_join_query(q) {
-                    return Err(stmt_err(if pull {
-                        "pull queries cannot join; create the join with CREATE STREAM/TABLE ... AS SELECT and query its result"
-                    } else {
-                        "push queries over joins are not supported yet; create the join with CREATE STREAM/TABLE ... AS SELECT and SELECT * FROM the result EMIT CHANGES"
-                    })
-                    .for_statement(&p.text, &[]));
+                    if pull {
+                        return Err(stmt_err("pull queries cannot join; add EMIT CHANGES for a push query, or create the join with CREATE TABLE ... AS SELECT and query the table").for_statement(&p.text, &[]));
+                    }
+                    let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
+                    return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose)?;

@@ -29,7 +29,7 @@ use super::join_input::{Side, SideInput, SideRead, SideRow, merge_by_time};
 use super::sink::{IdempotentWriter, OutRecord, TopicSink};
 use super::source::RecordError;
 use super::stats::QueryStats;
-use super::task::{PartitionTask, StepOutcome, read_input};
+use super::task::{ClientOutput, ClientSend, PartitionTask, StepOutcome, read_input};
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
 use crate::log::{Log, PartitionLog, Topic};
@@ -238,6 +238,8 @@ pub enum JoinOutput {
     /// The query's sink (and, for table results, its materialized rows).
     Result { sink: TopicSink, tfamily: Option<String> },
     Next(NextStage),
+    /// A push query's client.
+    Client(ClientOutput),
 }
 
 impl JoinOutput {
@@ -245,6 +247,7 @@ impl JoinOutput {
         match self {
             JoinOutput::Result { sink, .. } => sink.checkpoint(),
             JoinOutput::Next(n) => n.writer.checkpoint(),
+            JoinOutput::Client(_) => Default::default(),
         }
     }
 }
@@ -261,6 +264,8 @@ pub struct JoinTask {
     stream_time: i64,
     /// When the task started waiting for a repartition stage.
     idle_since: Option<std::time::Instant>,
+    /// A push query's client is gone or its LIMIT reached.
+    finished: bool,
     left_decoder: JsonDecoder,
     right_decoder: JsonDecoder,
     row_encoder: JsonEncoder,
@@ -293,6 +298,7 @@ impl JoinTask {
             right,
             stream_time,
             idle_since: None,
+            finished: false,
             plan,
             state,
             qfamily,
@@ -526,7 +532,6 @@ impl JoinTask {
         if let JoinOutput::Next(next) = &mut self.output {
             return Self::emit_next(next, &rb, &joined, self.left.partition.id(), self.left.position, &self.left.name, self.left.partition.topic(), &self.stats);
         }
-        let JoinOutput::Result { sink, tfamily } = &mut self.output else { return Ok(()) };
         let table = self.plan.shape == JoinShape::TableTable;
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
         let (projected, errors) = filter_project(&rb, if table { None } else { self.plan.filter.as_ref() }, &projection);
@@ -548,6 +553,17 @@ impl JoinTask {
             }
         }
         let m = rows.len();
+        if let JoinOutput::Client(out) = &self.output {
+            // Rows leaving a table result are not sent (as in ksqlDB's push queries).
+            let keep = arrow::array::UInt32Array::from((0..m as u32).filter(|&i| !tombstones[i as usize]).collect::<Vec<_>>());
+            let cols = projected.columns.iter().map(|c| arrow::compute::take(c, &keep, None)).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+            let encoded = crate::format::json::encode_json_arrays(&cols, keep.len()).map_err(ExecError::Format)?;
+            if !matches!(out.send(encoded, &self.stats), ClientSend::Sent) {
+                self.finished = true;
+            }
+            return Ok(());
+        }
+        let JoinOutput::Result { sink, tfamily } = &mut self.output else { return Ok(()) };
         let timestamps: Vec<i64> = rows.iter().map(|&r| joined[r].ts).collect();
         let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
         self.stats.record_output(appended);
@@ -656,6 +672,12 @@ impl PartitionTask for JoinTask {
     fn second_input(&self) -> Option<(&Arc<PartitionLog>, i64)> {
         Some((&self.right.partition, self.right.position))
     }
+    fn client(&self) -> Option<&ClientOutput> {
+        match &self.output {
+            JoinOutput::Client(c) => Some(c),
+            _ => None,
+        }
+    }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
     }
@@ -710,6 +732,6 @@ impl PartitionTask for JoinTask {
         self.emit(out, &mut batch)?;
         st.into_batch(&mut batch);
         self.commit(batch)?;
-        Ok(StepOutcome::Progress)
+        Ok(if self.finished { StepOutcome::Finished } else { StepOutcome::Progress })
     }
 }

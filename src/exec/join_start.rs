@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use std::sync::atomic::AtomicI64;
+
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::join::{JoinInput, JoinOutput, JoinTask, NextStage};
@@ -13,12 +15,14 @@ use super::join_rekey::JoinRekeyTask;
 use super::sink::{IdempotentWriter, TopicSink, task_producer_id};
 use super::stats::QueryStats;
 use super::table_source::row_encoder;
-use super::task::drive;
-use super::{ExecError, OffsetReset, Running, Runtime};
+use super::push::{CHANNEL_MESSAGES, PushQuery, PushShared};
+use super::task::{ClientOutput, drive};
+use super::{ExecError, OffsetReset, Running, Runtime, Transient, transient_id};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
 use crate::format::{FormatKind, FormatSpec, Role};
-use crate::log::Topic;
+use crate::log::{Log, Topic};
+use crate::state::StateDb;
 use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind};
 
 /// Deepest N-way join (stages) a query may have.
@@ -48,10 +52,31 @@ fn right_input_name(stage_id: &str) -> String {
     format!("{stage_id}/right-input")
 }
 
-/// Where a stage writes: the query's sink, or the next stage's input.
+/// Removes what a join query's stages kept: state, internal topics, consumer groups.
+/// Blocking.
+pub fn cleanup_join(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
+    for stage in join_stage_ids(query_id) {
+        state.drop_family(&Runtime::query_family(&stage))?;
+        for side in ["left", "right"] {
+            let internal = join_repartition_topic(&stage, side);
+            if log.get_topic(&internal).is_some() {
+                log.delete_topic(&internal)?;
+            }
+        }
+        log.offsets().delete_group(&stage)?;
+        for group in join_stage_groups(&stage) {
+            log.offsets().delete_group(&group)?;
+        }
+    }
+    super::checkpoint::delete_all(state, query_id)
+}
+
+/// Where a stage writes: the query's sink, the next stage's input, or a push query's
+/// client.
 enum StageTarget<'a> {
     Result { sink: &'a DataSource, topic: Arc<Topic> },
     Next { topic: Arc<Topic>, plan: &'a JoinPlan, partition_format: FormatSpec },
+    Client(ClientOutput),
 }
 
 /// The key format repartitioned rows are partitioned by: the one of a side read directly.
@@ -145,6 +170,7 @@ impl Spawner<'_> {
                     sink: TopicSink::new(topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer, &cp.sink),
                     tfamily: tfamily.clone(),
                 },
+                StageTarget::Client(out) => JoinOutput::Client(ClientOutput { tx: out.tx.clone(), remaining: out.remaining.clone(), shared: out.shared.clone() }),
                 StageTarget::Next { topic, plan: next, partition_format } => JoinOutput::Next(NextStage {
                     writer: IdempotentWriter::new(topic.clone(), producer, &cp.sink),
                     key: next.left.key.clone(),
@@ -160,6 +186,60 @@ impl Spawner<'_> {
 }
 
 impl Runtime {
+    /// Starts a join as a push query: its stages run until the client goes (or LIMIT is
+    /// reached), then everything they kept is removed.
+    pub fn start_push_join(&self, plan: Arc<JoinPlan>, reset: OffsetReset) -> Result<PushQuery, ExecError> {
+        let id = transient_id("JOIN");
+        let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
+        let (shared, cancel_rx) = PushShared::new();
+        let shared = Arc::new(shared);
+        let stats = Arc::new(QueryStats::default());
+        let remaining = plan.limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
+        if plan.limit == Some(0) {
+            shared.limit_reached();
+        }
+        let out = ClientOutput { tx: tx.clone(), remaining, shared: shared.clone() };
+        let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx.clone(), tasks: Vec::new() };
+        if let Err(e) = spawner.stage(&id, &plan, StageTarget::Client(out)) {
+            shared.close();
+            cleanup_join(&self.log, &self.state, &id)?;
+            return Err(e);
+        }
+        let tasks = spawner.tasks;
+        self.transient.lock().insert(id.clone(), Transient { shared: shared.clone(), stats });
+        let (registry, log, state, sup_shared, sup_id) = (self.transient.clone(), self.log.clone(), self.state.clone(), shared.clone(), id.clone());
+        let mut cancel = cancel_rx;
+        let query_id = id.clone();
+        self.handle.spawn(async move {
+            // Until the client leaves, LIMIT is reached or the query is closed.
+            tokio::select! {
+                _ = tx.closed() => {},
+                _ = cancel.wait_for(|c| *c) => {},
+            }
+            sup_shared.close();
+            for t in tasks {
+                let _ = t.await;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = cleanup_join(&log, &state, &sup_id) {
+                    tracing::warn!(query = %sup_id, "could not remove a finished push join's state: {e}");
+                }
+            })
+            .await;
+            registry.lock().remove(&id);
+            drop(tx);
+        });
+        Ok(PushQuery {
+            id: query_id,
+            header_schema: plan.columns.iter().map(|c| format!("{} {}", crate::catalog::types::quote_ident(&c.name), c.expr.ty)).collect::<Vec<_>>().join(", "),
+            column_names: plan.columns.iter().map(|c| c.name.clone()).collect(),
+            column_types: plan.columns.iter().map(|c| c.expr.ty.to_string()).collect(),
+            rx,
+            shared,
+            is_print: false,
+        })
+    }
+
     /// Starts a join writing into `sink`. Blocking.
     pub fn start_join(&self, query_id: &str, plan: Arc<JoinPlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
         let stats = Arc::new(QueryStats::default());

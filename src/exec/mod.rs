@@ -218,20 +218,7 @@ impl Runtime {
     /// topics and committed offsets. Blocking.
     pub fn cleanup(&self, query_id: &str) -> Result<(), ExecError> {
         self.state.drop_family(&Self::query_family(query_id))?;
-        // Join stages: their state, internal topics and consumer groups.
-        for stage in join_start::join_stage_ids(query_id) {
-            self.state.drop_family(&Self::query_family(&stage))?;
-            for side in ["left", "right"] {
-                let internal = join_start::join_repartition_topic(&stage, side);
-                if self.log.get_topic(&internal).is_some() {
-                    self.log.delete_topic(&internal)?;
-                }
-            }
-            self.log.offsets().delete_group(&stage)?;
-            for group in join_start::join_stage_groups(&stage) {
-                self.log.offsets().delete_group(&group)?;
-            }
-        }
+        join_start::cleanup_join(&self.log, &self.state, query_id)?;
         checkpoint::delete_all(&self.state, query_id)?;
         let internal = Self::repartition_topic(query_id);
         if self.log.get_topic(&internal).is_some() {

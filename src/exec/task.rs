@@ -37,6 +37,42 @@ pub struct ClientOutput {
     pub shared: Arc<PushShared>,
 }
 
+/// What became of rows sent to a client.
+pub enum ClientSend {
+    Sent,
+    /// Sent up to the LIMIT: the query is done.
+    LimitReached,
+    /// The client is gone or too slow: stop.
+    Gone,
+}
+
+impl ClientOutput {
+    /// Sends encoded rows, honouring LIMIT; a client whose channel is full is cut off.
+    pub fn send(&self, mut rows: Vec<String>, stats: &QueryStats) -> ClientSend {
+        let mut outcome = ClientSend::Sent;
+        if let Some(rem) = &self.remaining {
+            let before = rem.fetch_sub(rows.len() as i64, Ordering::SeqCst);
+            if before <= rows.len() as i64 {
+                rows.truncate(before.max(0) as usize);
+                outcome = ClientSend::LimitReached;
+                self.shared.limit_reached();
+            }
+        }
+        stats.record_output(rows.len() as u64);
+        if !rows.is_empty() {
+            match self.tx.try_send(rows) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.shared.overflow();
+                    return ClientSend::Gone;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return ClientSend::Gone,
+            }
+        }
+        outcome
+    }
+}
+
 pub enum StepOutcome {
     Progress,
     /// Nothing could be done yet (an upstream stage is still catching up): try again soon.
@@ -110,25 +146,11 @@ impl Task {
                         self.stats.record_output(appended);
                     }
                     Output::Client(out) => {
-                        let mut rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;
-                        if let Some(rem) = &out.remaining {
-                            let before = rem.fetch_sub(rows.len() as i64, Ordering::SeqCst);
-                            if before <= rows.len() as i64 {
-                                rows.truncate(before.max(0) as usize);
-                                finished = true;
-                                out.shared.limit_reached();
-                            }
-                        }
-                        self.stats.record_output(rows.len() as u64);
-                        if !rows.is_empty() {
-                            match out.tx.try_send(rows) {
-                                Ok(()) => {}
-                                Err(mpsc::error::TrySendError::Full(_)) => {
-                                    out.shared.overflow();
-                                    return Ok(StepOutcome::Finished);
-                                }
-                                Err(mpsc::error::TrySendError::Closed(_)) => return Ok(StepOutcome::Finished),
-                            }
+                        let rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;
+                        match out.send(rows, &self.stats) {
+                            ClientSend::Sent => {}
+                            ClientSend::LimitReached => finished = true,
+                            ClientSend::Gone => return Ok(StepOutcome::Finished),
                         }
                     }
                 }
