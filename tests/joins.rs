@@ -241,6 +241,14 @@ async fn push_query_joins_stream_results_and_clean_up_when_done() {
     let rows: Vec<&Value> = out.iter().filter_map(|e| e.get("row")).map(|r| &r["columns"]).collect();
     assert_eq!(rows, vec![&json!(["o1", "gold"]), &json!(["o2", null]), &json!(["o3", "gold"])]);
     assert_eq!(out.last(), Some(&json!({"finalMessage": "Limit Reached"})));
+    // INSERT INTO an existing stream from a join.
+    s.ksql_ok("CREATE STREAM ins (uid VARCHAR KEY, tier VARCHAR) WITH (kafka_topic='ins', value_format='JSON', partitions=1);").await;
+    let body = s.ksql_ok("INSERT INTO ins SELECT o.user_id AS uid, u.tier AS tier FROM orders o LEFT JOIN users u ON o.user_id = u.user_id;").await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    wait_records(&s, "ins", 3).await;
+    let mut ins: Vec<(String, Value)> = s.read_topic("ins").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["TIER"].clone())).collect();
+    ins.sort_by_key(|(k, v)| (k.clone(), v.to_string()));
+    assert_eq!(ins, vec![("u1".into(), json!("gold")), ("u1".into(), json!("gold")), ("u2".into(), Value::Null)]);
     // The push query's repartition topic and state go with it.
     s.wait_until("the push join's internal topic is removed", async |s| {
         let (_, topics) = s.get("/topics").await;

@@ -403,47 +403,30 @@ impl Engine {
         if sink.read_only {
             return Err(stmt_err(format!("Cannot insert into read-only stream: {target}")));
         }
-        if is_join_query(query) {
+        // The result's schema and the sources it reads, from a join or a single source.
+        let (output, sources) = if is_join_query(query) {
             let plan = self.plan_join(query, Purpose::Persistent, Some(target))?;
-            if plan.source_names().contains(&sink.name) {
-                return Err(stmt_err(format!("Cannot insert into {target} from itself: the query would read its own output")));
-            }
             if plan.result_kind() != SourceKind::Stream {
                 return Err(stmt_err(format!("INSERT INTO {target} needs a query that produces a stream; a table-table join produces a table")));
             }
-            if plan.output != sink.schema {
-                return Err(stmt_err(format!(
-                    "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
-                    plan.output.describe(true),
-                    sink.schema.describe(true)
-                )));
-            }
-            let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
-            return Ok(Change::InsertSelect {
-                query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources: plan.source_names(), properties: session.properties.clone() },
-            });
-        }
-        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
-        if plan.source.name == sink.name {
+            (plan.output.clone(), plan.source_names())
+        } else {
+            let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            (plan.output.clone(), vec![plan.source.name.clone()])
+        };
+        if sources.contains(&sink.name) {
             return Err(stmt_err(format!("Cannot insert into {target} from itself: the query would read its own output")));
         }
-        if plan.output != sink.schema {
+        if output != sink.schema {
             return Err(stmt_err(format!(
                 "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
-                plan.output.describe(true),
+                output.describe(true),
                 sink.schema.describe(true)
             )));
         }
         let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
         Ok(Change::InsertSelect {
-            query: QueryMeta {
-                id,
-                sql: p.text.clone(),
-                sink: sink.name.clone(),
-                sink_topic: sink.topic.clone(),
-                sources: vec![plan.source.name.clone()],
-                properties: session.properties.clone(),
-            },
+            query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources, properties: session.properties.clone() },
         })
     }
 
