@@ -35,7 +35,11 @@ fn render(pos: &Option<Pos>, message: &str, hint: &Option<String>) -> String {
         None => message.to_string(),
     };
     if let Some(h) = hint {
-        s.push_str(". Hint: ");
+        // Messages that quote ksqlDB's text may end with their own full stop.
+        if !s.ends_with('.') {
+            s.push('.');
+        }
+        s.push_str(" Hint: ");
         s.push_str(h);
     }
     s
