@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests beside the code and integration tests that start
-# real servers on ephemeral ports. Builds once; uses cargo-nextest when installed.
+# real servers on ephemeral ports. Builds once; uses cargo-nextest when installed. Then,
+# when ksqlDB's functional tests are present in ../shared/ksql-compat, runs them with
+# `eddy compat` and fails if fewer cases pass than the floor in compat-floor.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@"
 else
   cargo test --no-fail-fast "$@"
+fi
+COMPAT=../shared/ksql-compat/query-validation-tests
+if [ -d "$COMPAT" ]; then
+  cargo build --quiet --bin eddy
+  FLOOR=$(tr -dc '0-9' < compat-floor.txt)
+  echo "== ksqlDB compatibility: eddy compat $COMPAT (floor: $FLOOR passing cases)"
+  EDDY_LOG=error "${CARGO_TARGET_DIR:-target}/debug/eddy" compat "$COMPAT" --min-passed "$FLOOR" --json target-compat.json 2>/dev/null | grep -v '^FAIL ' | tail -n 130
+else
+  echo "!! ../shared/ksql-compat is not here: the ksqlDB compatibility suite was NOT run"
 fi

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod compat;
 pub mod format;
 pub mod kafka;
 pub mod log;

@@ -61,6 +61,30 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Run ksqlDB's functional tests (QTT JSON files or directories) and report pass counts.
+    Compat {
+        /// Test files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Write a JSON summary (total, passed, failed, unsupported, per file) here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Exit non-zero when fewer than this fraction (0..1) of supported cases pass.
+        #[arg(long)]
+        min_pass: Option<f64>,
+        /// Exit non-zero when fewer than this many cases pass.
+        #[arg(long)]
+        min_passed: Option<u64>,
+        /// Longest wait for one case's queries, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Only cases whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Print every case, not only failures.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Interactive SQL shell against a server.
     Shell {
         #[arg(long, default_value = "http://127.0.0.1:8088")]
@@ -197,6 +221,16 @@ fn main() -> ExitCode {
             }
         }
         Command::Shell { server, execute, file } => eddy::shell::run(&server, execute, file),
+        Command::Compat { paths, json, min_pass, min_passed, timeout_ms, filter, verbose } => {
+            match eddy::compat::run(eddy::compat::CompatArgs { paths, json, min_pass, min_passed, timeout_ms, filter, verbose }) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Bench { which } => {
             init_tracing();
             let r = match which {

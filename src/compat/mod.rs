@@ -1,0 +1,300 @@
+//! `eddy compat`: runs ksqlDB's own functional tests (QTT files) against Eddy and reports
+//! how many pass. Each case gets a fresh engine in a temporary directory: its statements
+//! run, its input records are appended, the runner waits until every query has consumed
+//! its input, and the sink topics are compared record by record with the expected
+//! outputs, as ksqlDB's runner does. Cases that need a schema registry are counted as
+//! unsupported, apart from failures.
+
+mod cases;
+mod codec;
+mod judge;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::engine::{Engine, EngineConfig, Session};
+use crate::exec::OffsetReset;
+use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
+pub use cases::{Case, load};
+
+pub struct CompatArgs {
+    pub paths: Vec<PathBuf>,
+    pub json: Option<PathBuf>,
+    /// Fail (exit non-zero) when fewer than this fraction of supported cases pass.
+    pub min_pass: Option<f64>,
+    /// Fail when fewer cases than this pass.
+    pub min_passed: Option<u64>,
+    /// Longest wait for a case's queries to finish, ms.
+    pub timeout_ms: u64,
+    /// Only cases whose name contains this.
+    pub filter: Option<String>,
+    /// Print every case, not only failures.
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Passed,
+    Failed(String),
+    Unsupported(String),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    total: u64,
+    passed: u64,
+    failed: u64,
+    unsupported: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Outcome) {
+        self.total += 1;
+        match o {
+            Outcome::Passed => self.passed += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Unsupported(_) => self.unsupported += 1,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"total": self.total, "passed": self.passed, "failed": self.failed, "unsupported": self.unsupported})
+    }
+
+    /// Passed over supported cases.
+    fn rate(&self) -> f64 {
+        let supported = self.total - self.unsupported;
+        if supported == 0 { 1.0 } else { self.passed as f64 / supported as f64 }
+    }
+}
+
+/// Runs every case under `args.paths`; returns whether the pass floor (if any) was met.
+pub fn run(args: CompatArgs) -> Result<bool, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let mut per_file: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut total = Counts::default();
+    let mut unreadable = Vec::new();
+    let started = Instant::now();
+    for path in &args.paths {
+        if !path.exists() {
+            return Err(format!("{} does not exist", path.display()));
+        }
+        for file in cases::files(path) {
+            let cases = match load(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    println!("SKIP {e}");
+                    unreadable.push(e);
+                    continue;
+                }
+            };
+            for case in cases.iter().filter(|c| args.filter.as_ref().is_none_or(|f| c.name.contains(f.as_str()))) {
+                let outcome = run_case(case, rt.handle(), Duration::from_millis(args.timeout_ms));
+                match &outcome {
+                    Outcome::Failed(why) => println!("FAIL {}: {why}", case.name),
+                    Outcome::Passed if args.verbose => println!("PASS {}", case.name),
+                    Outcome::Unsupported(why) if args.verbose => println!("UNSUPPORTED {}: {why}", case.name),
+                    _ => {}
+                }
+                per_file.entry(case.file.clone()).or_default().add(&outcome);
+                total.add(&outcome);
+            }
+        }
+    }
+    println!();
+    for (file, c) in &per_file {
+        println!("{file}: {}/{} passed ({} failed, {} unsupported)", c.passed, c.total - c.unsupported, c.failed, c.unsupported);
+    }
+    println!(
+        "\ntotal: {} cases, {} passed, {} failed, {} unsupported (schema registry); {:.1}% of supported cases pass; {} unreadable files; {:.0}s",
+        total.total,
+        total.passed,
+        total.failed,
+        total.unsupported,
+        total.rate() * 100.0,
+        unreadable.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &args.json {
+        let files: serde_json::Map<String, Value> = per_file.iter().map(|(f, c)| (f.clone(), c.json())).collect();
+        let mut summary = total.json();
+        summary["files"] = Value::Object(files);
+        summary["unreadable"] = json!(unreadable);
+        std::fs::write(path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut ok = true;
+    if let Some(rate) = args.min_pass {
+        if total.rate() < rate {
+            println!("below the floor: {:.1}% < {:.1}%", total.rate() * 100.0, rate * 100.0);
+            ok = false;
+        }
+    }
+    if let Some(n) = args.min_passed {
+        if total.passed < n {
+            println!("below the floor: {} cases passed, at least {n} expected", total.passed);
+            ok = false;
+        }
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    Ok(ok)
+}
+
+/// The topic named in a "Topic 'x' does not exist" error.
+fn missing_topic(message: &str) -> Option<String> {
+    let rest = message.split("Topic '").nth(1)?;
+    let (name, tail) = rest.split_once('\'')?;
+    tail.trim_start().starts_with("does not exist").then(|| name.to_string())
+}
+
+fn session_for(case: &Case) -> Session {
+    let mut s = Session::default();
+    for (k, v) in &case.properties {
+        s.properties.insert(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+    }
+    s.properties.insert("auto.offset.reset".into(), "earliest".into());
+    s
+}
+
+/// Runs one case on a fresh engine.
+pub fn run_case(case: &Case, handle: &tokio::runtime::Handle, timeout: Duration) -> Outcome {
+    if let Some(why) = &case.unsupported {
+        return Outcome::Unsupported(why.clone());
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Outcome::Failed(format!("cannot create a temporary directory: {e}")),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_in(case, dir.path(), handle, timeout)));
+    match result {
+        Ok(o) => o,
+        Err(_) => Outcome::Failed("the runner panicked on this case".into()),
+    }
+}
+
+fn run_in(case: &Case, dir: &std::path::Path, handle: &tokio::runtime::Handle, timeout: Duration) -> Outcome {
+    let config = TopicConfig { flush: FlushPolicy::Never, ..TopicConfig::default() };
+    let log = match Log::open(dir, config.clone()) {
+        Ok(l) => Arc::new(l),
+        Err(e) => return Outcome::Failed(format!("cannot open a log: {e}")),
+    };
+    let state = match crate::state::StateDb::open(&dir.join("state")) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Outcome::Failed(format!("cannot open state: {e}")),
+    };
+    let engine = match Engine::open(log.clone(), state, handle.clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() }) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Failed(format!("cannot open an engine: {e}")),
+    };
+    let outcome = execute(case, &engine, &log, &config, timeout);
+    engine.shutdown();
+    outcome
+}
+
+fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeout: Duration) -> Outcome {
+    // Topics the case declares.
+    for t in &case.topics {
+        if let Some(name) = t.get("name").and_then(Value::as_str) {
+            let partitions = t.get("partitions").and_then(Value::as_i64).unwrap_or(1) as i32;
+            if log.get_topic(name).is_none() {
+                let _ = log.create_topic(name, partitions.max(1), config.clone());
+            }
+        }
+    }
+    let mut session = session_for(case);
+    let expected_error = case.expected_error.as_ref().map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_string());
+    for (i, stmt) in case.statements.iter().enumerate() {
+        let mut attempt = engine.execute(stmt, &mut session);
+        // Source topics are created on demand, as ksqlDB's runner does.
+        if let Err(e) = &attempt {
+            if let Some(topic) = missing_topic(&e.to_string()) {
+                if log.create_topic(&topic, 1, config.clone()).is_ok() {
+                    attempt = engine.execute(stmt, &mut session);
+                }
+            }
+        }
+        if let Err(e) = attempt {
+            let message = e.to_string();
+            return match &expected_error {
+                Some(want) if message.contains(want.as_str()) => Outcome::Passed,
+                Some(want) => Outcome::Failed(format!("statement {} failed with a different error: {message} (expected one containing {want:?})", i + 1)),
+                None => Outcome::Failed(format!("statement {} failed: {message}", i + 1)),
+            };
+        }
+    }
+    if let Some(want) = &expected_error {
+        if case.inputs.is_empty() {
+            return Outcome::Failed(format!("every statement succeeded; expected an error containing {want:?}"));
+        }
+    }
+    if let Err(e) = produce_inputs(case, engine, log, config) {
+        return Outcome::Failed(format!("cannot write the inputs: {e}"));
+    }
+    wait_until_idle(log, timeout);
+    if let Some(want) = &expected_error {
+        return Outcome::Failed(format!("expected an error containing {want:?}; the statements ran"));
+    }
+    match judge::judge(case, engine, log) {
+        Ok(()) => Outcome::Passed,
+        Err(why) => Outcome::Failed(why),
+    }
+}
+
+fn produce_inputs(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig) -> Result<(), String> {
+    let sources = engine.catalog().sources();
+    for input in &case.inputs {
+        let topic = input.get("topic").and_then(Value::as_str).ok_or("an input has no topic")?;
+        let source = sources.iter().find(|s| s.topic == topic).map(|s| s.as_ref());
+        let t = match log.get_topic(topic) {
+            Some(t) => t,
+            None => log.create_topic(topic, 1, config.clone()).map_err(|e| e.to_string())?,
+        };
+        let key = codec::encode_key(source, input.get("key").unwrap_or(&Value::Null))?;
+        let value = codec::encode_value(source, input.get("value").unwrap_or(&Value::Null))?;
+        let ts = input.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
+        let mut b = BatchBuilder::default();
+        b.push(ts, key.as_deref(), value.as_deref(), &[]);
+        t.partition(0).map_err(|e| e.to_string())?.append(b.finish()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Waits until every consumer group (query stage) has committed every partition it reads
+/// to its end and nothing moved for a moment, or `timeout` passes.
+fn wait_until_idle(log: &Log, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    let mut quiet = 0;
+    while Instant::now() < deadline {
+        let mut caught_up = true;
+        let mut fingerprint: i64 = 0;
+        for g in log.offsets().groups() {
+            for (topic, partition, committed) in log.offsets().group_offsets(&g) {
+                fingerprint = fingerprint.wrapping_add(committed.offset);
+                let Some(t) = log.get_topic(&topic) else { continue };
+                let Ok(p) = t.partition(partition) else { continue };
+                if committed.offset < p.last_stable_offset() {
+                    caught_up = false;
+                }
+            }
+        }
+        for t in log.topics() {
+            for p in t.partitions() {
+                fingerprint = fingerprint.wrapping_add(p.end_offset().wrapping_mul(31));
+            }
+        }
+        if caught_up && last == Some(fingerprint) {
+            quiet += 1;
+            if quiet >= 3 {
+                return;
+            }
+        } else {
+            quiet = 0;
+        }
+        last = Some(fingerprint);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

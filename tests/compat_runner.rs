@@ -1,0 +1,73 @@
+//! `eddy compat` as a user runs it: on a directory of QTT files it expands formats, runs
+//! each case on a fresh engine, judges outputs and expected errors, counts schema-registry
+//! cases as unsupported, reports a malformed file by name and skips it, writes the JSON
+//! summary, and exits non-zero only below a requested floor.
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const CASES: &str = r#"{
+  // Comments are allowed, as in ksqlDB's files.
+  "tests": [
+    {
+      "name": "filter",
+      "format": ["JSON", "AVRO"],
+      "statements": [
+        "CREATE STREAM INPUT (ID BIGINT KEY, NAME VARCHAR, N INT) WITH (kafka_topic='input', value_format='{FORMAT}');",
+        "CREATE STREAM OUTPUT AS SELECT ID, NAME FROM INPUT WHERE N > 1;"
+      ],
+      "inputs": [
+        {"topic": "input", "key": 1, "value": {"NAME": "a", "N": 1}, "timestamp": 10},
+        {"topic": "input", "key": 2, "value": {"NAME": "b", "N": 2}, "timestamp": 20}
+      ],
+      "outputs": [{"topic": "OUTPUT", "key": 2, "value": {"NAME": "b"}, "timestamp": 20}],
+      "post": {"sources": [{"name": "OUTPUT", "type": "stream", "schema": "ID BIGINT KEY, NAME STRING"}]}
+    },
+    {
+      "name": "wrong expectation",
+      "statements": [
+        "CREATE STREAM INPUT (ID BIGINT KEY, N INT) WITH (kafka_topic='input', value_format='JSON');",
+        "CREATE STREAM OUTPUT AS SELECT ID, N * 2 AS M FROM INPUT;"
+      ],
+      "inputs": [{"topic": "input", "key": 1, "value": {"N": 3}}],
+      "outputs": [{"topic": "OUTPUT", "key": 1, "value": {"M": 7}}]
+    },
+    {
+      "name": "expected error",
+      "statements": ["CREATE STREAM OUTPUT AS SELECT * FROM NOPE;"],
+      "expectedException": {"type": "io.confluent.ksql.util.KsqlStatementException", "message": "NOPE does not exist"}
+    }
+  ]
+}"#;
+
+fn run(dir: &std::path::Path, extra: &[&str]) -> (i32, String, Value) {
+    let summary = dir.join("summary.json");
+    let out = Command::new(common::eddy_bin()).arg("compat").arg(dir.join("qtt")).arg("--json").arg(&summary).args(extra).output().expect("run eddy compat");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap_or_default()).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), stdout, json)
+}
+
+#[test]
+fn compat_runner_judges_cases_reports_failures_and_honours_the_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("qtt")).unwrap();
+    std::fs::write(dir.path().join("qtt/cases.json"), CASES).unwrap();
+    std::fs::write(dir.path().join("qtt/broken.json"), "{\"tests\": [").unwrap();
+
+    let (code, stdout, summary) = run(dir.path(), &[]);
+    assert_eq!(code, 0, "without a floor the runner succeeds whatever the pass rate:\n{stdout}");
+    assert_eq!((summary["total"].as_u64(), summary["passed"].as_u64(), summary["failed"].as_u64(), summary["unsupported"].as_u64()), (Some(4), Some(2), Some(1), Some(1)), "{summary}\n{stdout}");
+    assert_eq!(summary["files"]["cases.json"]["passed"], 2, "{summary}");
+    assert!(stdout.contains("FAIL cases.json - wrong expectation: topic OUTPUT record 0 (key 1): value {\"M\":7} expected, {\"M\":6} written"), "{stdout}");
+    assert!(stdout.contains("SKIP") && stdout.contains("broken.json"), "a malformed file is named: {stdout}");
+    assert_eq!(summary["unreadable"].as_array().map(Vec::len), Some(1));
+
+    let (code, stdout, _) = run(dir.path(), &["--min-pass", "0.9"]);
+    assert_ne!(code, 0, "2 of 3 supported cases is below a 90% floor:\n{stdout}");
+    let (code, _, _) = run(dir.path(), &["--min-passed", "2"]);
+    assert_eq!(code, 0);
+}
