@@ -143,6 +143,11 @@ impl RowEncoder for DelimitedEncoder {
         let mut d = [0u8; 4];
         let delim = self.delimiter.encode_utf8(&mut d).as_bytes().to_vec();
         for row in 0..rows {
+            // A single null column is a null record (as ksqlDB writes a null key).
+            if texts.len() == 1 && texts[0].is_null(row) {
+                out.push_null();
+                continue;
+            }
             let buf = out.buf();
             for (i, (c, f)) in texts.iter().zip(&formatters).enumerate() {
                 if i > 0 {

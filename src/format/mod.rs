@@ -23,6 +23,8 @@ pub enum FormatError {
     Unsupported { format: String },
     #[error("the {format} format cannot hold {what}: {hint}")]
     Incompatible { format: &'static str, what: String, hint: &'static str },
+    #[error("The '{format}' format does not support type '{ty}' (column {column}); {hint}")]
+    UnsupportedType { format: &'static str, ty: String, column: String, hint: &'static str },
     #[error("cannot encode: {0}")]
     Encode(String),
 }
@@ -96,10 +98,11 @@ impl FormatSpec {
             FormatKind::Kafka => {
                 for c in columns {
                     if !matches!(c.ty, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::String | SqlType::Bytes) {
-                        return Err(FormatError::Incompatible {
+                        return Err(FormatError::UnsupportedType {
                             format: "KAFKA",
-                            what: format!("column {} of type {}", c.name, c.ty),
-                            hint: "the KAFKA format supports INT, BIGINT, DOUBLE, STRING and BYTES",
+                            ty: c.ty.to_string(),
+                            column: c.name.clone(),
+                            hint: "the KAFKA format supports INT, BIGINT, DOUBLE, STRING and BYTES; use JSON or DELIMITED for others",
                         });
                     }
                 }

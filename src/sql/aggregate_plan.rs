@@ -183,7 +183,8 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         }
     };
     let (kind, columns): (AggKind, &[Expr]) = match name.as_str() {
-        "COUNT" if *star => (AggKind::CountStar, &[]),
+        // COUNT() counts rows, like COUNT(*) (as in ksqlDB).
+        "COUNT" if *star || (args.is_empty() && !*distinct) => (AggKind::CountStar, &[]),
         "COUNT" if *distinct => {
             arity(1..=1)?;
             (AggKind::CountDistinct, &args[..1])

@@ -132,6 +132,8 @@ impl Binder<'_> {
                 let l = self.bind(left)?;
                 let r = self.bind(right)?;
                 let dop = match op {
+                    // ksqlDB: + on two strings concatenates them.
+                    BinaryOp::Plus if self.type_of(&l).ok() == Some(SqlType::String) && self.type_of(&r).ok() == Some(SqlType::String) => Operator::StringConcat,
                     BinaryOp::Plus => Operator::Plus,
                     BinaryOp::Minus => Operator::Minus,
                     BinaryOp::Multiply => Operator::Multiply,

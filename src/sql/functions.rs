@@ -122,6 +122,10 @@ fn unix_timestamp(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(ts), arrow::datatypes::DataType::Int64))
 }
 
+fn as_value(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    a.remove(0)
+}
+
 fn ifnull(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     call("coalesce", a)
 }
@@ -183,6 +187,9 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("NULLIF", exactly(2), "Null when the arguments are equal, else the first.", "nullif"),
             f!("ARRAY_LENGTH", exactly(1), "Number of elements of an array.", fn int_result("array_length")),
             f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
+            f!("GREATEST", at_least(1), "The largest argument; nulls are ignored.", "greatest"),
+            f!("LEAST", at_least(1), "The smallest argument; nulls are ignored.", "least"),
+            f!("AS_VALUE", exactly(1), "A copy of a key column as a value column.", fn as_value),
         ];
         list.into_iter().map(|f| (f.name, f)).collect()
     })

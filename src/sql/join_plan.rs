@@ -266,6 +266,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         return Err(SqlError::at(on.pos, format!("Can not join '{lalias}' to '{ralias}': each source in a join needs its own alias"), Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into())));
     }
     let pos = on.pos;
+    let (lexpr, rexpr) = split_condition(on, &l.scope, &r.scope, (&lalias, &ralias))?;
     let shape = match (l.kind, r.kind) {
         (SourceKind::Stream, SourceKind::Stream) => JoinShape::StreamStream,
         (SourceKind::Stream, SourceKind::Table) => JoinShape::StreamTable,
@@ -309,7 +310,6 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
             Some("stream-table joins are INNER or LEFT; the table side is looked up for each stream row".into()),
         ));
     }
-    let (lexpr, rexpr) = split_condition(on, &l.scope, &r.scope, (&lalias, &ralias))?;
     let lbound = Binder { scope: &l.scope }.bind(lexpr)?;
     let rbound = Binder { scope: &r.scope }.bind(rexpr)?;
     let lkey = compile(lbound.clone(), &l.scope)?;
@@ -325,11 +325,12 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     let rkeyed = r.keys.contains(&rbound);
     let key_names = |d: &SideDraft| d.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" or ");
     if shape != JoinShape::StreamStream && !rkeyed {
-        return Err(SqlError::at(
-            rexpr.pos,
-            format!("Invalid join condition: {ralias} is a table and must be joined on its PRIMARY KEY, not {rexpr}"),
-            Some(format!("join on {ralias}.{}", key_names(&r))),
-        ));
+        let message = if shape == JoinShape::TableTable {
+            format!("Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.", qualified(lexpr, &l), qualified(rexpr, &r))
+        } else {
+            format!("Invalid join condition: stream-table joins require to join on the table's primary key. Got {} = {}.", qualified(lexpr, &l), qualified(rexpr, &r))
+        };
+        return Err(SqlError::at(rexpr.pos, message, Some(format!("join on {ralias}.{}", key_names(&r)))));
     }
     // A table-table join not on the left key is a foreign-key join: INNER or LEFT, with a
     // table of the catalog on the left.
@@ -439,15 +440,11 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
         match (on_left, on_right) {
             (true, false) => Ok(0),
             (false, true) => Ok(1),
-            (true, true) => Err(SqlError::at(
+            // ksqlDB's wording (including its spelling of "comparision").
+            _ => Err(SqlError::at(
                 e.pos,
-                format!("Invalid join condition: {e} does not name one side only (a literal, or a column both sides have)"),
-                Some(format!("qualify columns with their source, e.g. {}.column = {}.column", names.0, names.1)),
-            )),
-            (false, false) => Err(SqlError::at(
-                e.pos,
-                format!("Invalid join condition: {e} must use columns of exactly one of {} and {}", names.0, names.1),
-                Some("each side of '=' must be an expression over one source's columns".into()),
+                format!("Invalid comparison expression '{e}' in join '{on}'. Each side of the join comparision must contain references from exactly one source."),
+                Some(format!("compare an expression over {}'s columns with one over {}'s; qualify a column both have", names.0, names.1)),
             )),
         }
     };
@@ -459,6 +456,17 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
             format!("Invalid join condition: {on} compares two expressions of the same side"),
             Some(format!("compare an expression of {} with one of {}", names.0, names.1)),
         )),
+    }
+}
+
+/// An ON operand as ksqlDB prints it: a bare column qualified by its source.
+fn qualified(e: &Expr, side: &SideDraft) -> String {
+    match &e.kind {
+        ExprKind::Column { qualifier: None, name } => {
+            let q = side.columns.iter().find(|c| &c.name == name).and_then(|c| c.qualifiers.last().cloned()).unwrap_or_else(|| side.alias.clone());
+            format!("{q}.{name}")
+        }
+        _ => e.to_string(),
     }
 }
 
