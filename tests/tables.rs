@@ -432,3 +432,28 @@ async fn restart_resumes_aggregations_from_committed_offsets_without_replay() {
     let sums: i64 = s.rows("SELECT total FROM by_user;").await.iter().map(|r| r[0].as_i64().unwrap()).sum();
     assert_eq!(sums, (0..80).sum::<i64>());
 }
+
+#[tokio::test]
+async fn table_projections_keep_the_key_turn_deletes_and_filtered_rows_into_tombstones_and_are_queryable() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (id VARCHAR PRIMARY KEY, name VARCHAR, age INT) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    let body = s.ksql_ok("CREATE TABLE adults AS SELECT id, UCASE(name) AS name FROM users WHERE age >= 18;").await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    for (sql, needle) in [
+        ("CREATE STREAM s AS SELECT id, name FROM users;", "CREATE TABLE AS SELECT"),
+        ("CREATE TABLE no_key AS SELECT name FROM users;", "must include the key columns ID"),
+    ] {
+        let (status, body) = s.ksql(sql).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(needle), "{sql}: {body}");
+    }
+    s.produce("users", vec![json!({"key": "a", "value": {"name": "Ann", "age": 30}}), json!({"key": "b", "value": {"name": "Bob", "age": 12}}), json!({"key": "c", "value": {"name": "Cy", "age": 40}})]).await;
+    s.wait_rows("SELECT * FROM adults;", 2).await;
+    // Ann turns out to be 17 (filtered out), Cy is deleted, Bob grows up.
+    s.produce("users", vec![json!({"key": "a", "value": {"name": "Ann", "age": 17}}), json!({"key": "c", "value": null}), json!({"key": "b", "value": {"name": "Bob", "age": 18}})]).await;
+    s.wait_until("only Bob is an adult", async |s| s.rows("SELECT id, name FROM adults;").await == vec![vec![json!("b"), json!("BOB")]]).await;
+    let changelog: Vec<(String, Value)> = s.read_topic("ADULTS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    for k in ["a", "c"] {
+        assert!(changelog.iter().any(|(key, v)| key == k && v.is_null()), "{k} leaves the result with a tombstone: {changelog:?}");
+    }
+}

@@ -326,8 +326,15 @@ impl Engine {
         if kind == SourceKind::Stream && aggregate {
             return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
         }
-        if kind == SourceKind::Table && !aggregate && join.is_none() {
-            return Err(stmt_err("CREATE TABLE ... AS SELECT needs a GROUP BY in this build; use CREATE STREAM ... AS SELECT for filters and projections of streams"));
+        if !aggregate && join.is_none() {
+            // A filter/projection keeps its source's kind: tables give tables.
+            let from_table = crate::sql::planner::single_source(query, &self.catalog).is_ok_and(|(s, _)| s.kind == SourceKind::Table);
+            if kind == SourceKind::Table && !from_table {
+                return Err(stmt_err("Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead."));
+            }
+            if kind == SourceKind::Stream && from_table {
+                return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
+            }
         }
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
@@ -344,6 +351,14 @@ impl Engine {
             (plan.source.clone(), plan.output.clone(), window)
         } else {
             let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            if kind == SourceKind::Table && plan.output.key_count() == 0 {
+                let keys: Vec<String> = plan.source.schema.key_columns().map(|c| c.name.clone()).collect();
+                return Err(stmt_err(format!(
+                    "The query used to build `{name}` must include the key columns {} in its projection (eg, SELECT {}...).",
+                    keys.join(" and "),
+                    keys.first().cloned().unwrap_or_default()
+                )));
+            }
             (plan.source.clone(), plan.output.clone(), None)
         };
         let sp = SourceProps::parse(props)?;
@@ -412,6 +427,9 @@ impl Engine {
             (plan.output.clone(), plan.source_names())
         } else {
             let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            if plan.source.kind == SourceKind::Table {
+                return Err(stmt_err(format!("INSERT INTO {target} needs a query over a stream; {} is a table", plan.source.name)));
+            }
             (plan.output.clone(), vec![plan.source.name.clone()])
         };
         if sources.contains(&sink.name) {

@@ -226,6 +226,7 @@ impl Runtime {
         }
         self.log.offsets().delete_group(query_id)?;
         self.log.offsets().delete_group(&format!("{query_id}/repartition"))?;
+        self.log.offsets().delete_group(&Self::materialize_stage(query_id))?;
         Ok(())
     }
 
@@ -274,8 +275,24 @@ impl Runtime {
             };
             tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
         }
+        if sink.kind == crate::catalog::SourceKind::Table {
+            // A table result is materialized from its own changelog, so pull queries and
+            // feature lookups read it like any table.
+            self.state.ensure_family(&sink.state_family())?;
+            let stage = Self::materialize_stage(query_id);
+            for part in sink_topic.partitions() {
+                let cp = self.stateful_start(&stage, part, OffsetReset::Earliest)?;
+                let task = table_source::TableSourceTask::new(stage.clone(), part.clone(), cp.offset, sink, self.state.clone(), Arc::new(QueryStats::default()), self.log.clone());
+                tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
+            }
+        }
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
         Ok(())
+    }
+
+    /// The stage that materializes a filter/projection table's result.
+    fn materialize_stage(query_id: &str) -> String {
+        format!("{query_id}/materialize")
     }
 
     /// Stops a persistent query and waits for its tasks. Blocking.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use arrow::array::{AsArray, Int64Array};
+use arrow::array::{Array, AsArray, Int64Array};
 use arrow::compute::take;
 use tokio::sync::{mpsc, watch};
 
@@ -126,7 +126,54 @@ impl Task {
                 batch = batch.slice(0, n);
             }
             let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
-            let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &projection);
+            // Over a table every row is kept: a deleted row, or one WHERE rejects, leaves
+            // the result as a tombstone for its key.
+            let table = self.plan.source.kind == crate::catalog::SourceKind::Table;
+            let (mut projected, mut row_errors) = filter_project(&batch, if table { None } else { self.plan.filter.as_ref() }, &projection);
+            if table {
+                // A table row needs its PRIMARY KEY: rows with a null key are reported and skipped.
+                let key_cols: Vec<usize> = self.plan.source.schema.columns().iter().enumerate().filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key).map(|(i, _)| i).collect();
+                let keep: Vec<u32> = (0..projected.rows.len() as u32)
+                    .filter(|&i| {
+                        let r = projected.rows.value(i as usize) as usize;
+                        let ok = key_cols.iter().all(|&k| batch.column(k).is_valid(r));
+                        if !ok {
+                            row_errors.push((r, "the record has a null key; a table row needs its PRIMARY KEY".into()));
+                        }
+                        ok
+                    })
+                    .collect();
+                if keep.len() < projected.rows.len() {
+                    let idx = arrow::array::UInt32Array::from(keep);
+                    let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
+                    projected.columns = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>().map_err(internal)?;
+                    projected.rows = take(&projected.rows, &idx, None).map_err(internal)?.as_primitive::<arrow::datatypes::UInt32Type>().clone();
+                }
+            }
+            let tombstones: Option<Vec<bool>> = if table {
+                let keep = match &self.plan.filter {
+                    Some(f) => Some(super::expr::evaluate(f, &batch).map_err(ExecError::Internal)?),
+                    None => None,
+                };
+                Some(
+                    projected
+                        .rows
+                        .values()
+                        .iter()
+                        .map(|&r| {
+                            let r = r as usize;
+                            let deleted = decoded.tombstones.get(r).copied().unwrap_or(false);
+                            let rejected = keep.as_ref().is_some_and(|k| {
+                                let k = k.as_boolean();
+                                !(k.is_valid(r) && k.value(r))
+                            });
+                            deleted || rejected
+                        })
+                        .collect(),
+                )
+            } else {
+                None
+            };
             if !row_errors.is_empty() {
                 let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
                 let errs: Vec<_> = row_errors
@@ -142,7 +189,7 @@ impl Task {
                         let rowtime = batch.column(batch.num_columns() - 3);
                         let ts = take(rowtime, &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
                         let ts: &Int64Array = ts.as_primitive();
-                        let appended = sink.write(&projected.columns, n, ts.values(), self.partition.id())?;
+                        let appended = sink.write_rows(&projected.columns, n, ts.values(), self.partition.id(), None, tombstones.as_deref())?;
                         self.stats.record_output(appended);
                     }
                     Output::Client(out) => {

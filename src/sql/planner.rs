@@ -95,8 +95,11 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<Sel
         return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
     }
     let (source, qualifiers) = single_source(q, catalog)?;
-    if source.kind == SourceKind::Table && purpose != Purpose::Pull {
-        return Err(SqlError::at(q.pos, "queries over tables are not supported yet", None));
+    if source.kind == SourceKind::Table && purpose == Purpose::Push {
+        return Err(SqlError::at(q.pos, "push queries over tables are not supported yet", Some("query the table with a pull query (no EMIT CHANGES), or read its topic with PRINT".into())));
+    }
+    if source.kind == SourceKind::Table && purpose == Purpose::Persistent && !q.partition_by.is_empty() {
+        return Err(SqlError::at(q.pos, "PARTITION BY on a table is not supported", Some("a table keeps its PRIMARY KEY; use GROUP BY to re-key it".into())));
     }
     if purpose == Purpose::Persistent && q.limit.is_some() {
         return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into())));
