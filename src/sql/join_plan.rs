@@ -325,10 +325,13 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     let rkeyed = r.keys.contains(&rbound);
     let key_names = |d: &SideDraft| d.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" or ");
     if shape != JoinShape::StreamStream && !rkeyed {
+        // The condition as written (either operand order).
+        let (lq, rq) = (qualified(lexpr, &l), qualified(rexpr, &r));
+        let written = if matches!(&on.kind, ExprKind::Binary { left, .. } if std::ptr::eq(left.as_ref(), lexpr)) { format!("{lq} = {rq}") } else { format!("{rq} = {lq}") };
         let message = if shape == JoinShape::TableTable {
-            format!("Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.", qualified(lexpr, &l), qualified(rexpr, &r))
+            format!("Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {written}.")
         } else {
-            format!("Invalid join condition: stream-table joins require to join on the table's primary key. Got {} = {}.", qualified(lexpr, &l), qualified(rexpr, &r))
+            format!("Invalid join condition: stream-table joins require to join on the table's primary key. Got {written}.")
         };
         return Err(SqlError::at(rexpr.pos, message, Some(format!("join on {ralias}.{}", key_names(&r)))));
     }
@@ -511,7 +514,21 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     };
     let join_exprs = match &fk_key_field {
         Some(f) => vec![f.clone()],
-        None => vec![binder.bind(&lexpr)?, binder.bind(&rexpr)?],
+        None => {
+            let mut exprs = vec![binder.bind(&lexpr)?, binder.bind(&rexpr)?];
+            // In an N-way join on one key, every earlier stage's join expressions are
+            // the same key.
+            let mut side = &plan.left;
+            while let (SideInputKind::Stage(inner), true) = (&side.input, side.keyed_by_join_key) {
+                for e in &inner.key_exprs {
+                    if let Ok(b) = binder.bind(e) {
+                        exprs.push(b);
+                    }
+                }
+                side = &inner.left;
+            }
+            exprs
+        }
     };
     let all_columns: Vec<SideColumn> = plan.left.columns.iter().chain(&plan.right.columns).cloned().collect();
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
