@@ -632,12 +632,7 @@ impl JoinTask {
 
     /// Reads what is new on one input (its position moves past it).
     fn read_side(input: &mut JoinInput) -> Result<Option<SideRead>, ExecError> {
-        let from = input.position;
         let Some(data) = read_input(&input.partition, &mut input.position)? else { return Ok(None) };
-        if input.position != from {
-            // Retention moved the position: read again from the log start next time.
-            return Ok(None);
-        }
         let read = input.reader.read(&data, input.position, input.partition.id())?;
         input.position = read.next_offset;
         Ok(Some(read))

@@ -170,7 +170,7 @@ impl Spawner<'_> {
                     sink: TopicSink::new(topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer, &cp.sink),
                     tfamily: tfamily.clone(),
                 },
-                StageTarget::Client(out) => JoinOutput::Client(ClientOutput { tx: out.tx.clone(), remaining: out.remaining.clone(), shared: out.shared.clone() }),
+                StageTarget::Client(out) => JoinOutput::Client(out.clone()),
                 StageTarget::Next { topic, plan: next, partition_format } => JoinOutput::Next(NextStage {
                     writer: IdempotentWriter::new(topic.clone(), producer, &cp.sink),
                     key: next.left.key.clone(),

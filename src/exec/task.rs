@@ -30,6 +30,7 @@ pub enum Output {
 }
 
 /// Rows for a push or pull query's client.
+#[derive(Clone)]
 pub struct ClientOutput {
     pub tx: mpsc::Sender<Vec<String>>,
     /// Rows still allowed under LIMIT (shared by the query's tasks).
