@@ -61,6 +61,14 @@ pub struct SourceDecoder {
 }
 
 impl SourceDecoder {
+    /// Also yields a stream's records without a value (as rows of null values flagged in
+    /// `tombstones`), for a projection that passes them on as records without a value,
+    /// as ksqlDB does.
+    pub fn keeping_null_values(mut self) -> SourceDecoder {
+        self.keep_tombstones = true;
+        self
+    }
+
     pub fn new(source: &DataSource, partition: i32) -> SourceDecoder {
         let keys: Vec<_> = source.schema.key_columns().collect();
         let values: Vec<_> = source.schema.value_columns().collect();

@@ -172,6 +172,9 @@ impl Task {
                         })
                         .collect(),
                 )
+            } else if decoded.tombstones.iter().any(|t| *t) {
+                // Stream records without a value stay records without a value.
+                Some(projected.rows.values().iter().map(|&r| decoded.tombstones.get(r as usize).copied().unwrap_or(false)).collect())
             } else {
                 None
             };

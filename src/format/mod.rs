@@ -133,6 +133,10 @@ impl FormatSpec {
     /// A decoder producing arrays for `columns` (in order).
     pub fn decoder(&self, columns: &[&Column], role: Role) -> Box<dyn RowDecoder> {
         let fields = fields_of(columns);
+        if role == Role::Key && columns.is_empty() {
+            // A source without key columns ignores whatever key its records carry.
+            return Box::new(NoneDecoder);
+        }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
@@ -144,6 +148,10 @@ impl FormatSpec {
     /// An encoder writing `columns` (in order).
     pub fn encoder(&self, columns: &[&Column], role: Role) -> Box<dyn RowEncoder> {
         let fields = fields_of(columns);
+        if role == Role::Key && columns.is_empty() {
+            // No key columns: records are written without a key.
+            return Box::new(NoneEncoder);
+        }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(fields, self.delimiter)),
@@ -265,6 +273,25 @@ pub(crate) fn cast_text_column(
                 }))
                 .collect();
             std::sync::Arc::new(vals)
+        }
+        // Temporal values are written as numbers: days (DATE), milliseconds (TIME,
+        // TIMESTAMP); ISO text is accepted as well.
+        arrow::datatypes::DataType::Date32 | arrow::datatypes::DataType::Time32(_) | arrow::datatypes::DataType::Timestamp(_, _) => {
+            let int_type = match target {
+                arrow::datatypes::DataType::Timestamp(_, _) => arrow::datatypes::DataType::Int64,
+                _ => arrow::datatypes::DataType::Int32,
+            };
+            let numbers = cast_with_options(text, &int_type, &opts).and_then(|n| cast_with_options(&n, target, &opts));
+            let iso = cast_with_options(text, target, &opts);
+            match (numbers, iso) {
+                (Ok(n), Ok(i)) => arrow::compute::kernels::zip::zip(&arrow::compute::is_not_null(&n).unwrap_or_else(|_| arrow::array::BooleanArray::from(vec![false; n.len()])), &n, &i).unwrap_or(n),
+                (Ok(n), Err(_)) => n,
+                (Err(_), Ok(i)) => i,
+                (Err(e), Err(_)) => {
+                    let errs = (0..text.len()).map(|i| (i, e.to_string())).collect();
+                    return (arrow::array::new_null_array(target, text.len()), errs);
+                }
+            }
         }
         _ => match cast_with_options(text, target, &opts) {
             Ok(a) => a,

@@ -41,6 +41,10 @@ pub fn java_to_chrono(pattern: &str) -> String {
             ('S', k) => format!("%{}f", k.min(9)),
             ('a', _) => "%p".to_string(),
             ('X', _) | ('x', _) | ('Z', _) => "%z".to_string(),
+            ('z', k) if k < 4 => "%Z".to_string(),
+            ('E', k) if k < 4 => "%a".to_string(),
+            ('E', _) => "%A".to_string(),
+            ('D', _) => "%j".to_string(),
             ('%', _) => "%%".repeat(n),
             (other, k) => other.to_string().repeat(k),
         };
@@ -54,6 +58,10 @@ pub fn java_to_chrono(pattern: &str) -> String {
 /// Epoch milliseconds of `text` under a chrono pattern; a pattern without a zone is UTC,
 /// one without a time is midnight.
 pub fn parse_millis(text: &str, chrono_pattern: &str) -> Option<i64> {
+    // Java's `X` accepts `Z` for UTC; chrono's `%z` wants digits.
+    if chrono_pattern.ends_with("%z") && text.ends_with('Z') {
+        return parse_millis(&format!("{}+0000", &text[..text.len() - 1]), chrono_pattern);
+    }
     if let Ok(dt) = DateTime::parse_from_str(text, chrono_pattern) {
         return Some(dt.timestamp_millis());
     }

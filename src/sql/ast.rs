@@ -194,6 +194,10 @@ impl fmt::Display for Expr {
             ExprKind::Subscript { expr, index } => write!(f, "{expr}[{index}]"),
             ExprKind::Dereference { expr, field } => write!(f, "{expr}->{field}"),
             ExprKind::Array(items) => write!(f, "ARRAY[{}]", list(items)),
+            ExprKind::Map(entries) => write!(f, "MAP({})", entries.iter().map(|(k, v)| format!("{k}:={v}")).collect::<Vec<_>>().join(", ")),
+            ExprKind::Struct(fields) => write!(f, "STRUCT({})", fields.iter().map(|(n, v)| format!("{n}:={v}")).collect::<Vec<_>>().join(", ")),
+            ExprKind::InList { expr, list: items, negated } => write!(f, "({expr} {}IN ({}))", if *negated { "NOT " } else { "" }, list(items)),
+            ExprKind::Between { expr, low, high, negated } => write!(f, "({expr} {}BETWEEN {low} AND {high})", if *negated { "NOT " } else { "" }),
             _ => write!(f, "the expression at {}", self.pos),
         }
     }

@@ -11,7 +11,9 @@ use datafusion::common::tree_node::TreeNode;
 
 use super::SqlError;
 use super::ast::{BinaryOp, Expr, ExprKind, Literal, Pos, UnaryOp};
-use super::functions::{call, ksql_functions, typed_null};
+use super::functions::{Arity, call, ksql_functions, typed_null};
+use super::udf::times::INTERVAL_UNITS;
+use super::udf::{RowFunction, lambda_function_names, not_accepted, row_call, row_functions};
 use crate::catalog::types::SqlType;
 
 /// A column visible to expressions.
@@ -188,10 +190,7 @@ impl Binder<'_> {
                 Box::new(self.bind(low)?),
                 Box::new(self.bind(high)?),
             )),
-            ExprKind::InList { expr, list, negated } => {
-                let list = list.iter().map(|x| self.bind(x)).collect::<Result<Vec<_>, _>>()?;
-                DfExpr::InList(dfx::expr::InList::new(Box::new(self.bind(expr)?), list, *negated))
-            }
+            ExprKind::InList { expr, list, negated } => self.in_list(expr, list, *negated).map_err(|e| e.with_pos(pos))?,
             ExprKind::IsNull { expr, negated } => {
                 let inner = Box::new(self.bind(expr)?);
                 if *negated { DfExpr::IsNotNull(inner) } else { DfExpr::IsNull(inner) }
@@ -265,7 +264,7 @@ impl Binder<'_> {
                 call("named_struct", args)
             }
             ExprKind::Lambda { .. } => {
-                return Err(SqlError::at(pos, "lambda expressions are not supported yet", Some("TRANSFORM, FILTER and REDUCE are planned".into())));
+                return Err(SqlError::at(pos, "a lambda expression is only allowed as an argument of TRANSFORM, FILTER or REDUCE", None));
             }
         })
     }
@@ -278,29 +277,74 @@ impl Binder<'_> {
                 Some("aggregates need a GROUP BY and are only valid in the SELECT list or HAVING of CREATE TABLE ... AS SELECT".into()),
             ));
         }
+        if lambda_function_names().contains(&name) {
+            if distinct || star {
+                return Err(SqlError::at(pos, format!("{name} does not take DISTINCT or *"), None));
+            }
+            return self.lambda_function(name, args, pos);
+        }
+        if let Some(f) = row_functions().get(name) {
+            return self.row_function(f, args, distinct || star, pos);
+        }
         let Some(f) = ksql_functions().get(name) else {
             return Err(SqlError::at(pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
         };
-        if distinct || star {
-            return Err(SqlError::at(pos, format!("{name} does not take DISTINCT or *"), None));
-        }
-        if args.len() < f.arity.min || f.arity.max.is_some_and(|m| args.len() > m) {
-            let expected = match f.arity.max {
-                Some(m) if m == f.arity.min => format!("{m}"),
-                Some(m) => format!("{} to {m}", f.arity.min),
-                None => format!("at least {}", f.arity.min),
-            };
-            return Err(SqlError::at(pos, format!("function {name} takes {expected} argument(s), got {}", args.len()), Some(f.description.to_string())));
-        }
         let bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
         let types = bound.iter().map(|a| self.type_of(a)).collect::<Result<Vec<_>, _>>()?;
+        check_call(name, f.arity, f.description, distinct || star, &types, pos)?;
         let out = (f.lower)(bound, &types);
         if let Err(e) = self.type_of(&out) {
-            let sig = types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
-            return Err(SqlError::at(pos, format!("function {name} does not accept arguments ({sig})"), Some(format!("{}; underlying error: {}", f.description, e.message()))));
+            return Err(SqlError::at(pos, not_accepted(name, &types), Some(format!("{}; underlying error: {}", f.description, e.message()))));
         }
         Ok(out)
     }
+}
+
+impl Binder<'_> {
+    /// A call of a function evaluated row by row; its result type comes from its
+    /// argument types.
+    fn row_function(&self, f: &RowFunction, args: &[Expr], distinct_or_star: bool, pos: Pos) -> Result<DfExpr, SqlError> {
+        let args: Vec<Expr> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match &a.kind {
+                // TIMESTAMPADD(SECONDS, ...): the unit is a keyword, not a column.
+                ExprKind::Column { qualifier: None, name } if i == 0 && takes_interval_unit(f.name) && is_interval_unit(name) => {
+                    Expr::new(ExprKind::Literal(Literal::String(name.clone())), a.pos)
+                }
+                _ => a.clone(),
+            })
+            .collect();
+        let bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
+        let types = bound.iter().map(|a| self.type_of(a)).collect::<Result<Vec<_>, _>>()?;
+        check_call(f.name, f.arity, f.description, distinct_or_star, &types, pos)?;
+        let ret = (f.returns)(&types).map_err(|why| SqlError::at(pos, not_accepted(f.name, &types), Some(format!("{}; {why}", f.description))))?;
+        Ok(row_call(f, bound, &ret))
+    }
+}
+
+fn takes_interval_unit(name: &str) -> bool {
+    matches!(name, "TIMESTAMPADD" | "TIMESTAMPSUB" | "DATEADD" | "DATESUB" | "TIMEADD" | "TIMESUB")
+}
+
+fn is_interval_unit(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    INTERVAL_UNITS.iter().any(|u| *u == n || u.trim_end_matches('S') == n)
+}
+
+/// Checks the number of arguments (and that there is no DISTINCT or `*`), with
+/// ksqlDB's message naming the argument types.
+fn check_call(name: &str, arity: Arity, description: &str, distinct_or_star: bool, types: &[SqlType], pos: Pos) -> Result<(), SqlError> {
+    let got = types.len();
+    if distinct_or_star || got < arity.min || arity.max.is_some_and(|m| got > m) {
+        let expected = match arity.max {
+            Some(m) if m == arity.min => format!("{m}"),
+            Some(m) => format!("{} to {m}", arity.min),
+            None => format!("at least {}", arity.min),
+        };
+        return Err(SqlError::at(pos, not_accepted(name, types), Some(format!("{name} takes {expected} argument(s): {description}"))));
+    }
+    Ok(())
 }
 
 /// Aggregate function names (handled by the aggregation planner, not as scalars).

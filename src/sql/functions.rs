@@ -43,13 +43,13 @@ pub struct Arity {
     pub max: Option<usize>,
 }
 
-const fn exactly(n: usize) -> Arity {
+pub const fn exactly(n: usize) -> Arity {
     Arity { min: n, max: Some(n) }
 }
-const fn between(a: usize, b: usize) -> Arity {
+pub const fn between(a: usize, b: usize) -> Arity {
     Arity { min: a, max: Some(b) }
 }
-const fn at_least(n: usize) -> Arity {
+pub const fn at_least(n: usize) -> Arity {
     Arity { min: n, max: None }
 }
 
@@ -189,6 +189,7 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
             f!("GREATEST", at_least(1), "The largest argument; nulls are ignored.", "greatest"),
             f!("LEAST", at_least(1), "The smallest argument; nulls are ignored.", "least"),
+            f!("MD5", exactly(1), "The MD5 digest of a string as hex.", "md5"),
             f!("AS_VALUE", exactly(1), "A copy of a key column as a value column.", fn as_value),
         ];
         list.into_iter().map(|f| (f.name, f)).collect()

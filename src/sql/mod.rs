@@ -9,10 +9,13 @@ pub mod binder;
 pub mod compile;
 pub mod functions;
 pub mod join_plan;
+mod in_predicate;
+mod lambda_bind;
 pub mod parser;
 pub mod planner;
 pub mod pull;
 pub mod pull_template;
+pub mod udf;
 
 use std::fmt;
 
@@ -52,6 +55,14 @@ impl SqlError {
 
     pub fn invalid(message: impl Into<String>, hint: Option<String>) -> SqlError {
         SqlError::Invalid { message: message.into(), pos: None, hint }
+    }
+
+    /// The error placed at `pos` when it has no position yet.
+    pub fn with_pos(self, at: Pos) -> SqlError {
+        match self {
+            SqlError::Invalid { message, pos: None, hint } => SqlError::Invalid { message, pos: Some(at), hint },
+            other => other,
+        }
     }
 
     pub fn internal(e: impl fmt::Display) -> SqlError {
