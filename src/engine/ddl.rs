@@ -346,7 +346,7 @@ impl Engine {
         let (source, output, window) = if let Some(j) = &join {
             (j.sources()[0].clone(), j.output.clone(), None)
         } else if aggregate {
-            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
+            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(name))?;
             let window = plan.window.as_ref().map(|w| w.kind);
             (plan.source.clone(), plan.output.clone(), window)
         } else {
@@ -561,7 +561,7 @@ impl Engine {
             return Ok(());
         }
         if crate::sql::aggregate_plan::is_aggregate_query(query) {
-            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog)?;
+            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(&q.sink))?;
             self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
             return Ok(());
         }

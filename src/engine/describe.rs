@@ -319,7 +319,7 @@ impl Engine {
     /// and pull queries on tables (which say how rows are found).
     fn describe_plan(&self, query: &Query, sink: Option<(&str, &str)>) -> Result<PlanDescription, EngineError> {
         if is_aggregate_query(query) {
-            let plan = plan_aggregate(query, &self.catalog)?;
+            let plan = plan_aggregate(query, &self.catalog, sink.map(|s| s.0))?;
             return Ok(PlanDescription {
                 window: plan.window.as_ref().map(|w| w.kind.name()),
                 fields: plan.output.clone(),

@@ -37,6 +37,9 @@ use crate::state::{StateBatch, StateDb, keys, rows};
 
 /// Header marking a repartitioned record that takes a value back out (table updates).
 pub const RETRACT_HEADER: &str = "eddy.retract";
+/// The retraction header's value when the same source row's new contribution to the
+/// same group directly follows: the group then emits once, after both.
+pub const SAME_GROUP_UPDATE: &[u8] = b"same-group";
 /// Cached groups kept in memory between steps (state is always also in RocksDB).
 const CACHE_LIMIT: usize = 200_000;
 
@@ -72,6 +75,8 @@ struct PreAgg {
     args: Vec<Vec<ArrayRef>>,
     rowtime: Vec<i64>,
     retract: Vec<bool>,
+    /// Per retraction: the same source row's new contribution to this group follows.
+    followed: Vec<bool>,
     offsets: Vec<i64>,
 }
 
@@ -240,6 +245,7 @@ impl AggregateTask {
                     args,
                     rowtime: rowtime.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(),
                     retract: vec![false; n],
+                    followed: vec![false; n],
                     offsets: offsets.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec(),
                 };
                 Ok((Some(pre), decoded.next_offset, decoded.records, errors))
@@ -255,6 +261,7 @@ impl AggregateTask {
                     payloads.push(batch::payload(b)?);
                 }
                 let (mut keys, mut values, mut rowtime, mut retract, mut offsets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let mut followed = Vec::new();
                 for (h, p) in &payloads {
                     for r in RecordIter::over(*h, p) {
                         let r = r?;
@@ -265,7 +272,9 @@ impl AggregateTask {
                         keys.push(r.key.map(|k| k.to_vec()));
                         values.push(r.value);
                         rowtime.push(r.timestamp);
-                        retract.push(r.headers.iter().any(|h| h.key == RETRACT_HEADER.as_bytes()));
+                        let h = r.headers.iter().find(|h| h.key == RETRACT_HEADER.as_bytes());
+                        retract.push(h.is_some());
+                        followed.push(h.is_some_and(|h| h.value == Some(SAME_GROUP_UPDATE)));
                         offsets.push(r.offset);
                     }
                 }
@@ -291,6 +300,7 @@ impl AggregateTask {
                     args,
                     rowtime: kept.iter().map(|&i| rowtime[i]).collect(),
                     retract: kept.iter().map(|&i| retract[i]).collect(),
+                    followed: kept.iter().map(|&i| followed[i]).collect(),
                     offsets: kept.iter().map(|&i| offsets[i]).collect(),
                 };
                 Ok((Some(pre), next, records, errors))
@@ -534,20 +544,42 @@ impl AggregateTask {
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
         let mut tombstones: Vec<bool> = rows.iter().map(|&r| tomb[r]).collect();
+        let m = rows.len();
+        // Rows of the output topic: a row HAVING rejects is a tombstone only when the
+        // key's previous result passed HAVING (as a filtered KTable forwards it).
+        let mut to_topic = vec![true; m];
         if let Some(h) = &self.plan.having {
             let mask = evaluate(h, &aggregated).map_err(ExecError::Internal)?;
             let mask = mask.as_boolean();
+            let mut present: HashMap<Vec<u8>, bool> = HashMap::new();
             for (i, &r) in rows.iter().enumerate() {
-                if !(mask.is_valid(r) && mask.value(r)) {
+                let e = &emissions[r];
+                let k = Self::tbl_key(&e.key, self.plan.window.as_ref().map(|_| (e.start, e.end)));
+                let was = match present.get(&k) {
+                    Some(p) => *p,
+                    None => self.state.get(&self.tfamily, &k)?.is_some(),
+                };
+                if !(mask.is_valid(r) && mask.value(r)) && !tombstones[i] {
                     tombstones[i] = true;
+                    to_topic[i] = was;
                 }
+                present.insert(k, !tombstones[i]);
             }
         }
-        let m = rows.len();
         let timestamps: Vec<i64> = rows.iter().map(|&r| emissions[r].rowtime).collect();
         let (w_starts, w_ends): (Vec<i64>, Vec<i64>) = rows.iter().map(|&r| (emissions[r].start, emissions[r].end)).unzip();
-        let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &w_starts, ends: &w_ends, session: w.kind == WindowType::Session });
-        let appended = self.sink.write_rows(&projected.columns, m, &timestamps, self.partition.id(), windows, Some(&tombstones))?;
+        let appended = if to_topic.iter().all(|t| *t) {
+            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &w_starts, ends: &w_ends, session: w.kind == WindowType::Session });
+            self.sink.write_rows(&projected.columns, m, &timestamps, self.partition.id(), windows, Some(&tombstones))?
+        } else {
+            let pick = |v: &[i64]| v.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect::<Vec<_>>();
+            let idx = UInt32Array::from((0..m as u32).filter(|&i| to_topic[i as usize]).collect::<Vec<_>>());
+            let cols = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| ExecError::Internal(e.to_string()))?;
+            let (ts, ws, we) = (pick(&timestamps), pick(&w_starts), pick(&w_ends));
+            let tb: Vec<bool> = tombstones.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect();
+            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &ws, ends: &we, session: w.kind == WindowType::Session });
+            self.sink.write_rows(&cols, idx.len(), &ts, self.partition.id(), windows, Some(&tb))?
+        };
         self.stats.record_output(appended);
         // Materialized rows: keys, window bounds, values.
         let nkeys = self.plan.output.key_count();
@@ -715,7 +747,13 @@ impl PartitionTask for AggregateTask {
                 }
                 match self.plan.window.clone() {
                     None => {
-                        if let Some(e) = self.apply(pre, row, &key, &key, (0, 0), &mut batch, &mut dirty)? {
+                        // A source row's update whose old and new rows fall in the same group
+                        // arrives as a retraction directly followed by the new row: the
+                        // group emits once, after both.
+                        let same_group_update = pre.followed[row];
+                        if let Some(e) = self.apply(pre, row, &key, &key, (0, 0), &mut batch, &mut dirty)?
+                            && !same_group_update
+                        {
                             emissions.push(e);
                         }
                     }

@@ -10,7 +10,16 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::take;
 
-use super::aggregate::{RETRACT_HEADER, payload_fields};
+use super::aggregate::{RETRACT_HEADER, SAME_GROUP_UPDATE, payload_fields};
+
+/// Whether a repartitioned row retracts an earlier contribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retraction {
+    None,
+    Alone,
+    /// The source row's new contribution, to the same group, follows directly.
+    SameGroupUpdate,
+}
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
 use super::sink::{IdempotentWriter, OutRecord};
@@ -107,7 +116,7 @@ impl PartitionTask for RepartitionTask {
         let mut batch = StateBatch::default();
         let n_parts = self.writer.topic().partition_count();
         // Owned record parts; OutRecord borrows them.
-        let mut out: Vec<(i32, Vec<u8>, Vec<u8>, bool, i64)> = Vec::new();
+        let mut out: Vec<(i32, Vec<u8>, Vec<u8>, Retraction, i64)> = Vec::new();
         if let Some(b) = &decoded.batch {
             let is_table = self.plan.source.kind == SourceKind::Table;
             let exprs: Vec<_> = self.plan.group_by.iter().chain(self.plan.aggregates.iter().flat_map(|a| a.args.iter())).collect();
@@ -140,7 +149,7 @@ impl PartitionTask for RepartitionTask {
                 let payload = payloads.get(i).unwrap_or_default().to_vec();
                 if !is_table {
                     match group_key {
-                        Some(k) => out.push((partition_for_key(&k, n_parts), k, payload, false, rowtime.value(i))),
+                        Some(k) => out.push((partition_for_key(&k, n_parts), k, payload, Retraction::None, rowtime.value(i))),
                         None => errors.push(RecordError { partition: pid, offset: offsets.value(r), message: "a GROUP BY value is null; the record was skipped".into() }),
                     }
                     continue;
@@ -153,9 +162,11 @@ impl PartitionTask for RepartitionTask {
                     Some(p) => p.clone(),
                     None => self.state.get(&self.qfamily, &pk)?,
                 };
+                let mut retraction: Option<(usize, Vec<u8>)> = None;
                 if let Some(prior) = &prior {
                     if let Some((gk, pl)) = decode_prior(prior) {
-                        out.push((partition_for_key(gk, n_parts), gk.to_vec(), pl.to_vec(), true, rowtime.value(i)));
+                        retraction = Some((out.len(), gk.to_vec()));
+                        out.push((partition_for_key(gk, n_parts), gk.to_vec(), pl.to_vec(), Retraction::Alone, rowtime.value(i)));
                     }
                 }
                 let passes = keep.as_ref().is_none_or(|k| {
@@ -165,7 +176,12 @@ impl PartitionTask for RepartitionTask {
                 let deleted = decoded.tombstones.get(r).copied().unwrap_or(false);
                 let new = match group_key {
                     Some(k) if passes && !deleted => {
-                        out.push((partition_for_key(&k, n_parts), k.clone(), payload.clone(), false, rowtime.value(i)));
+                        if let Some((at, gk)) = &retraction
+                            && *gk == k
+                        {
+                            out[*at].3 = Retraction::SameGroupUpdate;
+                        }
+                        out.push((partition_for_key(&k, n_parts), k.clone(), payload.clone(), Retraction::None, rowtime.value(i)));
                         Some(encode_prior(&k, &payload))
                     }
                     None if passes && !deleted => {
@@ -188,7 +204,11 @@ impl PartitionTask for RepartitionTask {
                 partition: *p,
                 key: Some(k),
                 value: Some(v),
-                headers: if *retract { vec![(retract_header, None)] } else { Vec::new() },
+                headers: match retract {
+                    Retraction::None => Vec::new(),
+                    Retraction::Alone => vec![(retract_header, None)],
+                    Retraction::SameGroupUpdate => vec![(retract_header, Some(SAME_GROUP_UPDATE))],
+                },
                 timestamp: *ts,
             })
             .collect();

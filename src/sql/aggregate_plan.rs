@@ -18,6 +18,7 @@ use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType};
 use crate::catalog::{Catalog, DataSource, SourceKind, WindowType};
 
 pub const WINDOWSTART: &str = "WINDOWSTART";
+const NON_AGGREGATE: &str = "Non-aggregate SELECT expression(s) not part of GROUP BY";
 pub const WINDOWEND: &str = "WINDOWEND";
 const DEFAULT_GRACE_MS: i64 = 24 * 3600 * 1000;
 
@@ -112,7 +113,7 @@ impl Rewriter<'_> {
             ExprKind::Function { name, args, .. } if is_aggregate(name) => {
                 for a in args {
                     if contains_aggregate(a) {
-                        return Err(SqlError::at(a.pos, format!("aggregate functions cannot be nested inside {name}"), None));
+                        return Err(SqlError::at(a.pos, format!("Aggregate functions can not be nested: {e}"), None));
                     }
                 }
                 let i = match self.aggs.iter().position(|x| x.same_as(e)) {
@@ -132,13 +133,50 @@ impl Rewriter<'_> {
                 };
                 Err(SqlError::at(
                     e.pos,
-                    format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {full}"),
+                    format!("{NON_AGGREGATE}: {full}"),
                     Some("either add it to the GROUP BY or wrap it in an aggregate such as LATEST_BY_OFFSET(...)".into()),
                 ))
             }
             _ => e.map_children(&mut |c| self.rewrite(c)),
         }
     }
+}
+
+/// The name of the first aggregate call in `e`.
+fn first_aggregate(e: &Expr) -> Option<String> {
+    if let ExprKind::Function { name, .. } = &e.kind
+        && is_aggregate(name)
+    {
+        return Some(name.clone());
+    }
+    let mut found = None;
+    let _ = e.map_children::<()>(&mut |c| {
+        if found.is_none() {
+            found = first_aggregate(c);
+        }
+        Ok(c.clone())
+    });
+    found
+}
+
+/// The first call of a function no library knows, as ksqlDB reports before anything else.
+pub fn unknown_function(e: &Expr) -> Option<SqlError> {
+    if let ExprKind::Function { name, .. } = &e.kind
+        && !is_aggregate(name)
+        && !super::functions::ksql_functions().contains_key(name.as_str())
+        && !super::udf::row_functions().contains_key(name.as_str())
+        && !super::udf::lambda_function_names().contains(&name.as_str())
+    {
+        return Some(SqlError::at(e.pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
+    }
+    let mut found = None;
+    let _ = e.map_children::<()>(&mut |c| {
+        if found.is_none() {
+            found = unknown_function(c);
+        }
+        Ok(c.clone())
+    });
+    found
 }
 
 fn contains_aggregate(e: &Expr) -> bool {
@@ -260,8 +298,15 @@ fn window_plan(spec: &WindowSpec) -> Result<WindowPlan, SqlError> {
 }
 
 /// Plans a CREATE TABLE ... AS SELECT ... GROUP BY.
-pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, SqlError> {
+pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Result<AggregatePlan, SqlError> {
     let (source, qualifiers) = single_source(q, catalog)?;
+    let selected = q.select.iter().filter_map(|s| match s {
+        SelectItem::Expr { expr, .. } => Some(expr),
+        SelectItem::Wildcard { .. } => None,
+    });
+    if let Some(e) = selected.chain(&q.group_by).chain(&q.having).chain(&q.where_).find_map(unknown_function) {
+        return Err(e);
+    }
     if q.group_by.is_empty() {
         return Err(SqlError::at(q.pos, "aggregate queries need a GROUP BY", Some("add GROUP BY with the columns that identify each row of the result".into())));
     }
@@ -298,9 +343,14 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, Sql
     let mut group_by = Vec::new();
     for g in &q.group_by {
         if contains_aggregate(g) {
-            return Err(SqlError::at(g.pos, "aggregate functions are not allowed in GROUP BY", None));
+            let name = first_aggregate(g).unwrap_or_default();
+            return Err(SqlError::at(g.pos, format!("GROUP BY does not support aggregate functions: {name} is an aggregate function."), None));
         }
-        group_by.push(compile(binder.bind(g)?, &scope)?);
+        let c = compile(binder.bind(g)?, &scope)?;
+        if group_by.iter().any(|x: &CompiledExpr| x.text == c.text) {
+            return Err(SqlError::at(g.pos, format!("Duplicate GROUP BY expression: {g}"), None));
+        }
+        group_by.push(c);
     }
     for (g, c) in q.group_by.iter().zip(&group_by) {
         if matches!(c.ty, SqlType::Map(..)) {
@@ -311,18 +361,54 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, Sql
     // SELECT list and HAVING, rewritten onto the aggregated row.
     let mut rw = Rewriter { groups: &q.group_by, aggs: Vec::new(), windowed: window.is_some() };
     let mut items: Vec<(Expr, Option<String>, Expr)> = Vec::new();
+    // Every selected expression that is neither grouped nor aggregated, as ksqlDB lists them.
+    let mut loose: Vec<(String, SqlError)> = Vec::new();
     for item in &q.select {
         match item {
-            SelectItem::Wildcard { pos, .. } => {
-                return Err(SqlError::at(*pos, "SELECT * is not allowed with GROUP BY", Some("list the grouping columns and aggregates".into())));
+            SelectItem::Wildcard { pos, qualifier } => {
+                // `*` selects every key and value column of the source.
+                for c in source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header) {
+                    let expr = Expr::new(ExprKind::Column { qualifier: qualifier.clone(), name: c.name.clone() }, *pos);
+                    match rw.rewrite(&expr) {
+                        Ok(r) => items.push((expr, None, r)),
+                        Err(e) if e.to_string().contains(NON_AGGREGATE) => loose.push((c.name.clone(), e)),
+                        Err(e) => return Err(e),
+                    }
+                }
             }
-            SelectItem::Expr { expr, alias } => {
-                let r = rw.rewrite(expr)?;
-                items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()), r));
-            }
+            SelectItem::Expr { expr, alias } => match rw.rewrite(expr) {
+                Ok(r) => items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()), r)),
+                Err(e) if e.to_string().contains(NON_AGGREGATE) => loose.push((expr.to_string(), e)),
+                Err(e) => return Err(e),
+            },
         }
     }
-    let having_ast = q.having.as_ref().map(|h| rw.rewrite(h)).transpose()?;
+    if let Some((_, first)) = loose.first() {
+        let listed = loose.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ");
+        let pos = match first {
+            SqlError::Invalid { pos, .. } => *pos,
+            _ => None,
+        };
+        return Err(SqlError::Invalid {
+            message: format!("{NON_AGGREGATE}: {listed}\nEither add the column(s) to the GROUP BY or remove them from the SELECT."),
+            pos,
+            hint: None,
+        });
+    }
+    let having_ast = match &q.having {
+        Some(h) => Some(rw.rewrite(h).map_err(|e| match e {
+            SqlError::Invalid { message, pos, hint } if message.contains(NON_AGGREGATE) => SqlError::Invalid {
+                message: message.replace("Non-aggregate SELECT expression(s) not part of GROUP BY", "Non-aggregate HAVING expression not part of GROUP BY"),
+                pos,
+                hint,
+            },
+            other => other,
+        })?),
+        None => None,
+    };
+    if rw.aggs.is_empty() {
+        return Err(SqlError::at(q.pos, "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.", None));
+    }
     let aggregates = rw.aggs.iter().map(|a| bind_aggregate(a, &binder, &scope)).collect::<Result<Vec<_>, _>>()?;
     if source.kind == SourceKind::Table {
         if let Some(a) = aggregates.iter().find(|a| !a.kind.retractable()) {
@@ -375,7 +461,8 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, Sql
     for ((orig, _, rewritten), name) in items.iter().zip(names) {
         let name = name.unwrap_or_default();
         if columns.iter().any(|c| c.name == name) {
-            return Err(SqlError::at(orig.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
+            let ty = agg_binder.bind(rewritten).and_then(|b| agg_binder.type_of(&b)).map(|t| format!(" {t}")).unwrap_or_default();
+            return Err(SqlError::at(orig.pos, format!("Duplicate value columns found in schema: `{name}`{ty}"), Some("give one of them an alias with AS".into())));
         }
         if [WINDOWSTART, WINDOWEND, "ROWTIME", "ROWPARTITION", "ROWOFFSET"].contains(&name.as_str()) {
             return Err(SqlError::at(orig.pos, format!("Reserved column name in select: {name}. Please remove or alias the column."), None));
@@ -395,10 +482,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, Sql
     for (i, k) in key_of_group.iter().enumerate() {
         if k.is_none() {
             let g = &q.group_by[i];
-            let shown = natural_name(g).unwrap_or_else(|| format!("the GROUP BY expression at {}", g.pos));
+            let shown = g.to_string();
+            let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the table".into());
             return Err(SqlError::at(
                 g.pos,
-                format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build the table must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)."),
+                format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)."),
                 None,
             ));
         }
@@ -409,6 +497,9 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog) -> Result<AggregatePlan, Sql
         Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Key)
     }).collect();
     ordered.extend(columns.iter().filter(|c| c.kind == ColumnKind::Value).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Value)));
+    if !columns.iter().any(|c| c.kind == ColumnKind::Value) {
+        return Err(SqlError::at(q.pos, "The projection contains no value columns.", Some("select at least one aggregate or other value besides the GROUP BY columns".into())));
+    }
     let output = LogicalSchema::new(ordered);
 
     let key_names: Vec<&str> = source.schema.key_columns().map(|c| c.name.as_str()).collect();

@@ -76,16 +76,17 @@ macro_rules! f {
 }
 
 fn substring(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
-    // ksqlDB: 1-based; a negative position counts from the end.
+    // ksqlDB: 1-based (0 acts as 1); a negative position counts from the end.
     let s = a.remove(0);
     let pos = a.remove(0);
     let len = a.pop();
     let start = Expr::Case(datafusion::logical_expr::Case {
         expr: None,
-        when_then_expr: vec![(
-            Box::new(pos.clone().lt(lit(0i64))),
-            Box::new(call("character_length", vec![s.clone()]) + pos.clone() + lit(1i64)),
-        )],
+        when_then_expr: vec![
+            (Box::new(pos.clone().lt(lit(0i64))), Box::new(call("character_length", vec![s.clone()]) + pos.clone() + lit(1i64))),
+            // Position 0 reads from the start, like 1.
+            (Box::new(pos.clone().eq(lit(0i64))), Box::new(lit(1i64))),
+        ],
         else_expr: Some(Box::new(pos)),
     });
     let mut args = vec![s, start];
