@@ -118,17 +118,28 @@ fn refuse_settings_for_existing(props: &SourceProps, topic: &str, replay: bool) 
 fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -> Result<(), EngineError> {
     let keys: Vec<&Column> = schema.key_columns().collect();
     let values: Vec<&Column> = schema.value_columns().collect();
+    let schema_error = |role: &str, spec: &FormatSpec, cols: &[&Column], is_key: bool, e: crate::format::FormatError| {
+        stmt_err(format!("{role} format does not support schema.\n{}\nreason: {e}", spec.describe_schema(cols, is_key)))
+    };
+    fn has_map(t: &SqlType) -> bool {
+        match t {
+            SqlType::Map(..) => true,
+            SqlType::Array(e) => has_map(e),
+            SqlType::Struct(f) => f.iter().any(|(_, t)| has_map(t)),
+            _ => false,
+        }
+    }
     for k in &keys {
-        if matches!(k.ty, SqlType::Map(..)) {
+        if has_map(&k.ty) {
             return Err(stmt_err(format!(
-                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: {}. Column type: {}.",
+                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: {}. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
                 quote_ident(&k.name),
                 k.ty
             )));
         }
     }
-    key.check_columns(&keys, true).map_err(|e| stmt_err(format!("Key format does not support schema: {e}")))?;
-    value.check_columns(&values, false).map_err(|e| stmt_err(format!("Value format does not support schema: {e}")))?;
+    key.check_columns(&keys, true).map_err(|e| schema_error("Key", key, &keys, true, e))?;
+    value.check_columns(&values, false).map_err(|e| schema_error("Value", value, &values, false, e))?;
     Ok(())
 }
 
@@ -217,6 +228,8 @@ impl Engine {
             }
         }
         if columns.is_empty() {
+            // A mistake in the WITH clause is reported first, as ksqlDB does.
+            SourceProps::parse(props)?;
             return Err(stmt_err(format!("The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)", p.text)));
         }
         check_unique_columns(columns)?;
@@ -366,8 +379,13 @@ impl Engine {
             return Err(stmt_err("TIMESTAMP in the WITH clause of CREATE ... AS SELECT is not supported yet"));
         }
         let source = &source;
-        let key_format = sp.key_spec(&source.key_format);
-        let value_format = sp.value_spec(&source.value_format);
+        // The result takes the source's key format; a NONE key format cannot hold the
+        // key a PARTITION BY, GROUP BY or join gives the result, which then gets KAFKA.
+        let key_default = if source.key_format.kind == FormatKind::None && output.key_count() > 0 { FormatSpec::new(FormatKind::Kafka) } else { source.key_format.clone() };
+        let key_format = sp.key_spec(&key_default);
+        // The result takes the source's value format, but not its WRAP_SINGLE_VALUE.
+        let inherited = FormatSpec { wrap_single_value: FormatSpec::new(source.value_format.kind).wrap_single_value, ..source.value_format.clone() };
+        let value_format = sp.value_spec(&inherited);
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;

@@ -54,8 +54,16 @@ const KNOWN: &[&str] = &[
     "VALUE_SCHEMA_FULL_NAME",
 ];
 
-fn delimiter(v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError> {
+fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError> {
     let s = v.as_text();
+    // A bare space or tab must be written as SPACE or TAB.
+    if s.trim().is_empty() {
+        return Err(SqlError::at(
+            pos,
+            format!("Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'\nExample valid value: ';'"),
+            None,
+        ));
+    }
     match s.to_ascii_uppercase().as_str() {
         "TAB" => return Ok('\t'),
         "SPACE" => return Ok(' '),
@@ -64,7 +72,11 @@ fn delimiter(v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError>
     let mut chars = s.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
-        _ => Err(SqlError::at(pos, format!("invalid delimiter '{s}'"), Some("use a single character, or 'TAB' or 'SPACE'".into()))),
+        _ => Err(SqlError::at(
+            pos,
+            format!("Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'"),
+            None,
+        )),
     }
 }
 
@@ -72,6 +84,17 @@ impl SourceProps {
     pub fn parse(props: &Props) -> Result<SourceProps, SqlError> {
         let mut out = SourceProps::default();
         let mut check = TopicConfig::default();
+        let given = |n: &str| props.0.iter().any(|(p, _, _)| p.replace('.', "_") == n);
+        if given("FORMAT") {
+            for other in ["KEY_FORMAT", "VALUE_FORMAT"] {
+                if given(other) {
+                    return Err(SqlError::invalid(
+                        format!("Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."),
+                        None,
+                    ));
+                }
+            }
+        }
         for (name, value, pos) in &props.0 {
             let pos = *pos;
             let name = &name.replace('.', "_");
@@ -94,8 +117,8 @@ impl SourceProps {
                     out.key_format = Some(f);
                     out.value_format = Some(f);
                 }
-                "KEY_DELIMITER" => out.key_delimiter = Some(delimiter(value, pos)?),
-                "VALUE_DELIMITER" => out.value_delimiter = Some(delimiter(value, pos)?),
+                "KEY_DELIMITER" => out.key_delimiter = Some(delimiter(name, value, pos)?),
+                "VALUE_DELIMITER" => out.value_delimiter = Some(delimiter(name, value, pos)?),
                 "WRAP_SINGLE_VALUE" => {
                     out.wrap_single_value = Some(match value {
                         PropValue::Boolean(b) => *b,
@@ -123,8 +146,13 @@ impl SourceProps {
                 }
             }
         }
-        if out.wrap_single_value == Some(true) && out.value_format == Some(FormatKind::Delimited) {
-            return Err(SqlError::invalid("Format 'DELIMITED' does not support 'WRAP_SINGLE_VALUE' set to 'true'.", None));
+        if out.value_delimiter.is_some() && out.value_format.is_some_and(|f| f != FormatKind::Delimited) {
+            let f = out.value_format.map(|f| f.name()).unwrap_or_default();
+            return Err(SqlError::invalid(format!("{f} does not support the following configs: [delimiter]"), None));
+        }
+        if out.wrap_single_value == Some(true) && matches!(out.value_format, Some(FormatKind::Delimited | FormatKind::Kafka)) {
+            let f = out.value_format.map(|f| f.name()).unwrap_or_default();
+            return Err(SqlError::invalid(format!("Format '{f}' does not support 'WRAP_SINGLE_VALUE' set to 'true'."), None));
         }
         Ok(out)
     }

@@ -17,14 +17,12 @@ use crate::catalog::types::{Column, SqlType};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    #[error("unknown format '{0}'; use JSON, DELIMITED, KAFKA or NONE")]
+    #[error("Unknown format: {0}. Use JSON, DELIMITED, KAFKA or NONE")]
     Unknown(String),
     #[error("the {format} format is not supported yet; use JSON, DELIMITED, KAFKA or NONE")]
     Unsupported { format: String },
-    #[error("the {format} format cannot hold {what}: {hint}")]
-    Incompatible { format: &'static str, what: String, hint: &'static str },
-    #[error("The '{format}' format does not support type '{ty}' (column {column}); {hint}")]
-    UnsupportedType { format: &'static str, ty: String, column: String, hint: &'static str },
+    #[error("{reason}\nHint: {hint}")]
+    Schema { reason: String, hint: &'static str },
     #[error("cannot encode: {0}")]
     Encode(String),
 }
@@ -81,27 +79,30 @@ impl FormatSpec {
         FormatSpec { kind, delimiter: ',', wrap_single_value: true }
     }
 
-    /// Checks that the format can hold these columns (as key when `is_key`).
+    /// Checks that the format can hold these columns (as key when `is_key`); the error
+    /// gives ksqlDB's reason.
     pub fn check_columns(&self, columns: &[&Column], is_key: bool) -> Result<(), FormatError> {
-        let what = if is_key { "key" } else { "value" };
+        let listed = || {
+            let cols: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
+                .collect();
+            format!("[{}]", cols.join(", "))
+        };
         match self.kind {
-            FormatKind::None if !columns.is_empty() => Err(FormatError::Incompatible {
-                format: "NONE",
-                what: format!("{} {what} column(s)", columns.len()),
+            FormatKind::None if !columns.is_empty() => Err(FormatError::Schema {
+                reason: format!("The 'NONE' format can only be used when no columns are defined. Got: {}", listed()),
                 hint: "declare no columns of this kind, or choose another format",
             }),
-            FormatKind::Kafka if columns.len() > 1 => Err(FormatError::Incompatible {
-                format: "KAFKA",
-                what: format!("{} {what} columns", columns.len()),
-                hint: "the KAFKA format holds a single column; use JSON or DELIMITED for more",
+            FormatKind::Kafka if columns.len() > 1 => Err(FormatError::Schema {
+                reason: format!("The 'KAFKA' format only supports a single field. Got: {}", listed()),
+                hint: "use JSON or DELIMITED for more than one column",
             }),
             FormatKind::Kafka => {
                 for c in columns {
                     if !matches!(c.ty, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::String | SqlType::Bytes) {
-                        return Err(FormatError::UnsupportedType {
-                            format: "KAFKA",
-                            ty: c.ty.to_string(),
-                            column: c.name.clone(),
+                        return Err(FormatError::Schema {
+                            reason: format!("The 'KAFKA' format does not support type '{}'", c.ty.base_name()),
                             hint: "the KAFKA format supports INT, BIGINT, DOUBLE, STRING and BYTES; use JSON or DELIMITED for others",
                         });
                     }
@@ -111,17 +112,39 @@ impl FormatSpec {
             FormatKind::Delimited => {
                 for c in columns {
                     if matches!(c.ty, SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
-                        return Err(FormatError::Incompatible {
-                            format: "DELIMITED",
-                            what: format!("column {} of type {}", c.name, c.ty),
+                        return Err(FormatError::Schema {
+                            reason: format!("The 'DELIMITED' format does not support type '{}', column: {}", c.ty.base_name(), crate::catalog::types::quote_ident(&c.name)),
                             hint: "DELIMITED holds only primitive types; use JSON for ARRAY, MAP and STRUCT",
                         });
                     }
                 }
                 Ok(())
             }
+            FormatKind::Json => {
+                fn non_string_map_key(t: &SqlType) -> bool {
+                    match t {
+                        SqlType::Map(k, v) => **k != SqlType::String || non_string_map_key(v),
+                        SqlType::Array(e) => non_string_map_key(e),
+                        SqlType::Struct(f) => f.iter().any(|(_, t)| non_string_map_key(t)),
+                        _ => false,
+                    }
+                }
+                match columns.iter().find(|c| non_string_map_key(&c.ty)) {
+                    Some(_) => Err(FormatError::Schema { reason: "JSON only supports MAP types with STRING keys".into(), hint: "declare MAP<STRING, ...>" }),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
+    }
+
+    /// The format name and the columns, as ksqlDB describes a schema in its errors.
+    pub fn describe_schema(&self, columns: &[&Column], is_key: bool) -> String {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
+            .collect();
+        format!("format: {}\nschema: Persistence{{columns=[{}], features=[]}}", self.kind.name(), cols.join(", "))
     }
 
     /// Whether a single column is written bare (not inside an object or record): always

@@ -142,6 +142,15 @@ impl Rewriter<'_> {
     }
 }
 
+fn contains_map(t: &SqlType) -> bool {
+    match t {
+        SqlType::Map(..) => true,
+        SqlType::Array(e) => contains_map(e),
+        SqlType::Struct(f) => f.iter().any(|(_, t)| contains_map(t)),
+        _ => false,
+    }
+}
+
 /// The name of the first aggregate call in `e`.
 fn first_aggregate(e: &Expr) -> Option<String> {
     if let ExprKind::Function { name, .. } = &e.kind
@@ -352,11 +361,6 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         }
         group_by.push(c);
     }
-    for (g, c) in q.group_by.iter().zip(&group_by) {
-        if matches!(c.ty, SqlType::Map(..)) {
-            return Err(SqlError::at(g.pos, "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization.", None));
-        }
-    }
 
     // SELECT list and HAVING, rewritten onto the aggregated row.
     let mut rw = Rewriter { groups: &q.group_by, aggs: Vec::new(), windowed: window.is_some() };
@@ -497,6 +501,19 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Key)
     }).collect();
     ordered.extend(columns.iter().filter(|c| c.kind == ColumnKind::Value).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Value)));
+    for k in key_of_group.iter().flatten() {
+        let c = &columns[*k];
+        if contains_map(&c.expr.ty) {
+            return Err(SqlError::at(
+                q.pos,
+                format!(
+                    "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: `{}`. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+                    c.name, c.expr.ty
+                ),
+                None,
+            ));
+        }
+    }
     if !columns.iter().any(|c| c.kind == ColumnKind::Value) {
         return Err(SqlError::at(q.pos, "The projection contains no value columns.", Some("select at least one aggregate or other value besides the GROUP BY columns".into())));
     }
