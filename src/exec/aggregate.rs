@@ -459,7 +459,8 @@ impl AggregateTask {
             self.remove_window_index(batch, &sk, *e);
             batch.delete(&self.tfamily, Self::tbl_key(key, Some((*s, *e))));
             if !self.plan.emit_final {
-                emissions.push(Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: *s, end: *e, aggs: None, rowtime: t });
+                // A replaced session's tombstone carries that session's time (its end).
+                emissions.push(Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: *s, end: *e, aggs: None, rowtime: *e });
             }
             match &mut merged {
                 None => merged = Some(entry),
@@ -485,7 +486,9 @@ impl AggregateTask {
             self.cache.insert(sk.clone(), m);
             self.add_window_index(batch, &sk, new_end);
         }
-        if let Some(e) = self.apply(pre, row, &sk, key, (new_start, new_end), batch, dirty)? {
+        if let Some(mut e) = self.apply(pre, row, &sk, key, (new_start, new_end), batch, dirty)? {
+            // A session's result carries the session's latest time, its end.
+            e.rowtime = new_end;
             emissions.push(e);
         }
         if let Some(entry) = self.cache.get_mut(&sk) {

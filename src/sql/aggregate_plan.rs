@@ -256,12 +256,24 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
             (k, &args[..1])
         }
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
-            arity(1..=2)?;
-            let ignore_nulls = match args.get(1) {
-                Some(e) => literal_bool(e, &format!("the second argument of {name} (ignore nulls)"))?,
-                None => true,
+            arity(1..=3)?;
+            let latest = name == "LATEST_BY_OFFSET";
+            // (col[, ignore_nulls]) or (col, n[, ignore_nulls]).
+            let counted = args.len() == 3 || args.get(1).is_some_and(|a| matches!(a.kind, ExprKind::Literal(Literal::Integer(_))));
+            let k = if counted {
+                let n = literal_int(&args[1], &format!("the second argument of {name} (how many values)"))?;
+                let ignore_nulls = match args.get(2) {
+                    Some(e) => literal_bool(e, &format!("the third argument of {name} (ignore nulls)"))?,
+                    None => true,
+                };
+                if latest { AggKind::LatestN { n, ignore_nulls } } else { AggKind::EarliestN { n, ignore_nulls } }
+            } else {
+                let ignore_nulls = match args.get(1) {
+                    Some(e) => literal_bool(e, &format!("the second argument of {name} (ignore nulls)"))?,
+                    None => true,
+                };
+                if latest { AggKind::LatestByOffset { ignore_nulls } } else { AggKind::EarliestByOffset { ignore_nulls } }
             };
-            let k = if name == "LATEST_BY_OFFSET" { AggKind::LatestByOffset { ignore_nulls } } else { AggKind::EarliestByOffset { ignore_nulls } };
             (k, &args[..1])
         }
         "TOPK" | "TOPKDISTINCT" => {

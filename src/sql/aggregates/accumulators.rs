@@ -270,6 +270,63 @@ impl Accumulator for ByOffset {
     }
 }
 
+/// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET with a count: the last (or first) `n` values.
+#[derive(Debug)]
+pub struct ByOffsetN {
+    pub latest: bool,
+    pub ignore_nulls: bool,
+    pub n: usize,
+    pub elem: DataType,
+    pub items: Vec<ScalarValue>,
+}
+
+impl ByOffsetN {
+    fn add(&mut self, v: ScalarValue) {
+        if self.latest {
+            self.items.push(v);
+            if self.items.len() > self.n {
+                self.items.remove(0);
+            }
+        } else if self.items.len() < self.n {
+            self.items.push(v);
+        }
+    }
+}
+
+impl Accumulator for ByOffsetN {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in scalars(&values[0])? {
+            if self.ignore_nulls && v.is_null() {
+                continue;
+            }
+            self.add(v);
+        }
+        Ok(())
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(&self.items, &self.elem)))
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.items.iter().map(|v| v.size()).sum::<usize>()
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_null(i) {
+                continue;
+            }
+            let vals = lists.value(i);
+            for j in 0..vals.len() {
+                self.add(ScalarValue::try_from_array(&vals, j)?);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// COLLECT_LIST / COLLECT_SET (at most `limit` elements).
 #[derive(Debug)]
 pub struct Collect {

@@ -23,6 +23,10 @@ pub enum AggKind {
     Max,
     LatestByOffset { ignore_nulls: bool },
     EarliestByOffset { ignore_nulls: bool },
+    /// `LATEST_BY_OFFSET(col, n[, ignore_nulls])`: the latest `n` values, oldest first.
+    LatestN { n: usize, ignore_nulls: bool },
+    /// `EARLIEST_BY_OFFSET(col, n[, ignore_nulls])`: the earliest `n` values.
+    EarliestN { n: usize, ignore_nulls: bool },
     CollectList,
     CollectSet,
     CountDistinct,
@@ -71,7 +75,14 @@ impl AggKind {
     pub fn retractable(&self) -> bool {
         !matches!(
             self,
-            AggKind::Min | AggKind::Max | AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } | AggKind::TopK(_) | AggKind::TopKDistinct(_)
+            AggKind::Min
+                | AggKind::Max
+                | AggKind::LatestByOffset { .. }
+                | AggKind::EarliestByOffset { .. }
+                | AggKind::LatestN { .. }
+                | AggKind::EarliestN { .. }
+                | AggKind::TopK(_)
+                | AggKind::TopKDistinct(_)
         )
     }
 
@@ -102,7 +113,7 @@ impl AggKind {
                 args[0].clone()
             }
             AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => args[0].clone(),
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) => {
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
                 if matches!(self, AggKind::TopK(_) | AggKind::TopKDistinct(_)) && matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
                     return Err(format!("cannot rank values of type {}", args[0]));
                 }
@@ -138,6 +149,8 @@ impl AggCall {
             AggKind::Max => Box::new(acc::MinMax { max: true, out, value: None }),
             AggKind::LatestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: true, ignore_nulls: *ignore_nulls, out, value: None }),
             AggKind::EarliestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: false, ignore_nulls: *ignore_nulls, out, value: None }),
+            AggKind::LatestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: true, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
+            AggKind::EarliestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: false, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
             AggKind::CollectList => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
             AggKind::CollectSet => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
             AggKind::CountDistinct => Box::new(acc::CountDistinct { elem: self.arg_type(0), counts: Default::default() }),
@@ -157,7 +170,9 @@ impl AggCall {
             AggKind::Sum | AggKind::Min | AggKind::Max => vec![out],
             AggKind::Avg => vec![DataType::Float64, DataType::Int64],
             AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => vec![out, DataType::Boolean],
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) => vec![list_of(&self.arg_type(0))],
+            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
+                vec![list_of(&self.arg_type(0))]
+            }
             AggKind::CountDistinct => vec![list_of(&self.arg_type(0)), list_of(&DataType::Int64)],
             AggKind::Histogram => vec![list_of(&DataType::Utf8), list_of(&DataType::Int64)],
             AggKind::StddevSamp => vec![DataType::Int64, DataType::Float64, DataType::Float64],
