@@ -223,9 +223,12 @@ impl Engine {
             if !or_replace {
                 return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists", existing.kind.title().to_lowercase())));
             }
+            // Replacing a source (not a query's result) is not supported, as in ksqlDB.
+            let k = kind.title().to_lowercase();
             if existing.kind != kind {
                 return Err(stmt_err(format!("Cannot replace {} '{name}' with a {}", existing.kind.title().to_lowercase(), kind.title().to_lowercase())));
             }
+            return Err(stmt_err(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
         }
         if columns.is_empty() {
             // A mistake in the WITH clause is reported first, as ksqlDB does.
@@ -363,7 +366,7 @@ impl Engine {
             let window = plan.window.as_ref().map(|w| w.kind);
             (plan.source.clone(), plan.output.clone(), window)
         } else {
-            let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(name))?;
             if kind == SourceKind::Table && plan.output.key_count() == 0 {
                 let keys: Vec<String> = plan.source.schema.key_columns().map(|c| c.name.clone()).collect();
                 return Err(stmt_err(format!(
@@ -444,7 +447,7 @@ impl Engine {
             }
             (plan.output.clone(), plan.source_names())
         } else {
-            let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+            let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(target))?;
             if plan.source.kind == SourceKind::Table {
                 return Err(stmt_err(format!("INSERT INTO {target} needs a query over a stream; {} is a table", plan.source.name)));
             }
@@ -583,7 +586,7 @@ impl Engine {
             self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
             return Ok(());
         }
-        let plan = plan_select(query, &self.catalog, Purpose::Persistent)?;
+        let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(&q.sink))?;
         self.runtime.start_persistent(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
         Ok(())
     }

@@ -363,7 +363,7 @@ impl Engine {
         } else {
             Purpose::Push
         };
-        let plan = plan_select(query, &self.catalog, purpose)?;
+        let plan = plan_select(query, &self.catalog, purpose, sink.map(|s| s.0))?;
         Ok(PlanDescription {
             window: None,
             fields: plan.output.clone(),

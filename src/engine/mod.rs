@@ -377,7 +377,7 @@ impl Engine {
                     return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
-                let plan = plan_select(q, &self.catalog, purpose)?;
+                let plan = plan_select(q, &self.catalog, purpose, None)?;
                 self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {

@@ -127,8 +127,17 @@ fn as_value(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     a.remove(0)
 }
 
-fn ifnull(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
-    call("coalesce", a)
+/// COALESCE as a CASE: DataFusion's `coalesce` only runs after its optimizer rewrote it.
+fn coalesce(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    let last = a.pop().unwrap_or_else(|| lit(ScalarValue::Null));
+    if a.is_empty() {
+        return last;
+    }
+    Expr::Case(datafusion::logical_expr::Case {
+        expr: None,
+        when_then_expr: a.into_iter().map(|x| (Box::new(Expr::IsNotNull(Box::new(x.clone()))), Box::new(x))).collect(),
+        else_expr: Some(Box::new(last)),
+    })
 }
 
 fn len(a: Vec<Expr>, t: &[SqlType]) -> Expr {
@@ -183,8 +192,8 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("SIGN", exactly(1), "The sign of a number: -1, 0 or 1.", "signum"),
             f!("POWER", exactly(2), "A number raised to a power.", "power"),
             f!("RANDOM", exactly(0), "A random DOUBLE between 0.0 and 1.0.", "random"),
-            f!("COALESCE", at_least(1), "The first non-null argument.", "coalesce"),
-            f!("IFNULL", exactly(2), "The first argument, or the second when the first is null.", fn ifnull),
+            f!("COALESCE", at_least(1), "The first non-null argument.", fn coalesce),
+            f!("IFNULL", exactly(2), "The first argument, or the second when the first is null.", fn coalesce),
             f!("NULLIF", exactly(2), "Null when the arguments are equal, else the first.", "nullif"),
             f!("ARRAY_LENGTH", exactly(1), "Number of elements of an array.", fn int_result("array_length")),
             f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),

@@ -47,11 +47,17 @@ pub struct SelectPlan {
     pub emit: Option<Emit>,
     /// Whether PARTITION BY chose a new key.
     pub repartitioned: bool,
+    /// Key columns in PARTITION BY order, when it differs from SELECT order.
+    pub key_order: Option<Vec<usize>>,
 }
 
 impl SelectPlan {
+    /// The key columns, in key order (PARTITION BY order when re-keyed).
     pub fn key_indices(&self) -> Vec<usize> {
-        self.columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect()
+        match &self.key_order {
+            Some(order) => order.clone(),
+            None => self.columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect(),
+        }
     }
 
     pub fn value_indices(&self) -> Vec<usize> {
@@ -90,7 +96,25 @@ pub fn single_source(q: &Query, catalog: &Catalog) -> Result<(Arc<DataSource>, V
     }
 }
 
-pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<SelectPlan, SqlError> {
+/// `e` with its unqualified column names qualified by `source`, as ksqlDB prints them.
+fn qualified(e: &Expr, source: &str) -> Expr {
+    match &e.kind {
+        ExprKind::Column { qualifier: None, name } => Expr::new(ExprKind::Column { qualifier: Some(source.to_string()), name: name.clone() }, e.pos),
+        _ => e.map_children::<()>(&mut |c| Ok(qualified(c, source))).unwrap_or_else(|_| e.clone()),
+    }
+}
+
+/// `A`, `A and B`, `A, B and C`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Plans a filter/projection; `sink` names the result in errors.
+pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<&str>) -> Result<SelectPlan, SqlError> {
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
     }
@@ -132,7 +156,14 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<Sel
                         return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
                     }
                 }
-                for c in source.schema.columns() {
+                // Re-keyed by PARTITION BY, `*` lists the value columns before the old key.
+                let rekeyed = purpose == Purpose::Persistent && !q.partition_by.is_empty();
+                let mut cols: Vec<&Column> = source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header).collect();
+                if rekeyed {
+                    cols.sort_by_key(|c| c.kind == ColumnKind::Key);
+                }
+                cols.extend(source.schema.columns().iter().filter(|c| c.kind == ColumnKind::Header));
+                for c in cols {
                     let e = Expr::new(ExprKind::Column { qualifier: None, name: c.name.clone() }, *pos);
                     items.push((e, None));
                 }
@@ -175,26 +206,50 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<Sel
     }
 
     let mut repartitioned = false;
+    let mut key_order: Option<Vec<usize>> = None;
     if purpose == Purpose::Persistent {
         let partition_null = q.partition_by.len() == 1 && matches!(q.partition_by[0].kind, ExprKind::Literal(Literal::Null));
+        if q.partition_by.len() > 1 && q.partition_by.iter().any(|p| matches!(p.kind, ExprKind::Literal(Literal::Null))) {
+            return Err(SqlError::at(q.pos, "Cannot PARTITION BY multiple columns including NULL", Some("PARTITION BY NULL alone removes the key".into())));
+        }
         if !q.partition_by.is_empty() && !partition_null {
             repartitioned = true;
+            let mut order = Vec::new();
+            let mut missing = Vec::new();
+            let has_wildcard = q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. }));
             for pb in &q.partition_by {
                 let b = binder.bind(pb)?;
                 match bound.iter().position(|x| *x == b) {
-                    Some(i) => columns[i].kind = ColumnKind::Key,
-                    None => {
-                        // Not projected: it becomes an extra key column.
+                    Some(i) => {
+                        columns[i].kind = ColumnKind::Key;
+                        order.push(i);
+                    }
+                    None if has_wildcard => {
+                        // `SELECT *` takes the partitioning expression as a new key column.
                         let mut name = natural_name(pb).unwrap_or_else(|| format!("KSQL_COL_{generated}"));
                         if columns.iter().any(|c| c.name == name) {
                             name = format!("{name}_KEY");
                         }
                         let compiled = compile(b.clone(), &scope)?;
                         bound.push(b);
+                        order.push(columns.len());
                         columns.push(OutputColumn { name, expr: compiled, kind: ColumnKind::Key });
                     }
+                    None => missing.push(qualified(pb, &source.name).to_string()),
                 }
             }
+            if !missing.is_empty() {
+                // ksqlDB names every partitioning expression when one is missing.
+                let missing: Vec<String> = q.partition_by.iter().map(|pb| qualified(pb, &source.name).to_string()).collect();
+                let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the result".into());
+                let what = if missing.len() == 1 { "expression" } else { "expressions" };
+                return Err(SqlError::at(
+                    q.pos,
+                    format!("The query used to build {target} must include the partitioning {what} {} in its projection (eg, SELECT {}...).", and_list(&missing), missing.join(", ")),
+                    None,
+                ));
+            }
+            key_order = Some(order);
         } else if partition_null {
             repartitioned = true;
         } else {
@@ -212,8 +267,13 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose) -> Result<Sel
         }
     }
 
-    let output = LogicalSchema::new(
-        columns.iter().map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)).collect(),
-    );
-    Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned })
+    // Keys in key order, then values in SELECT order.
+    let key_idx: Vec<usize> = match &key_order {
+        Some(o) => o.clone(),
+        None => columns.iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect(),
+    };
+    let mut ordered: Vec<Column> = key_idx.iter().map(|&i| Column::new(columns[i].name.clone(), columns[i].expr.ty.clone(), ColumnKind::Key)).collect();
+    ordered.extend(columns.iter().filter(|c| c.kind != ColumnKind::Key).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)));
+    let output = LogicalSchema::new(ordered);
+    Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned, key_order })
 }
