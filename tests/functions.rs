@@ -1,0 +1,154 @@
+//! ksqlDB's function library as users reach it over REST: array, map, string, date-time,
+//! JSON and URL functions, the lambda functions, IN lists typed like ksqlDB, and the
+//! errors for arguments a function does not accept.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+/// Runs `select` over one inserted row of `input` and returns its columns.
+async fn one_row(s: &TestServer, select: &str) -> Vec<Value> {
+    let rows = s.wait_rows(&format!("{select} FROM input WHERE id = 1 EMIT CHANGES LIMIT 1;"), 1).await;
+    rows.into_iter().next().expect("one row")
+}
+
+async fn input(s: &TestServer) {
+    s.ksql_ok(
+        "CREATE STREAM input (id INT KEY, nums ARRAY<INT>, m MAP<STRING, INT>, s STRING, doc STRING, url STRING, d DATE, ts TIMESTAMP) \
+         WITH (kafka_topic='input', format='JSON', partitions=1);",
+    )
+    .await;
+    s.produce(
+        "input",
+        vec![json!({"key": 1, "value": {
+            "NUMS": [3, null, 1, 3], "M": {"a": 1, "bb": 2}, "S": "steven zhang", "DOC": "{\"a\": {\"b\": [10, 20]}}",
+            "URL": "http://test@confluent.io:8080/nested/path?one=a&two=b#frag", "D": 10, "TS": 1_526_075_913_000i64
+        }})],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn array_and_map_functions_follow_ksqldb_null_handling() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT ARRAY_SORT(nums), ARRAY_SORT(nums, 'DESC'), ARRAY_MAX(nums), ARRAY_DISTINCT(nums), ARRAY_REMOVE(nums, 3), \
+         ARRAY_UNION(nums, ARRAY[7]), ARRAY_INTERSECT(nums, ARRAY[1, 3]), ARRAY_EXCEPT(nums, ARRAY[3]), ARRAY_CONTAINS(nums, 1), \
+         ARRAY_JOIN(nums, '|'), SLICE(nums, 2, 3), ARRAY_SORT(MAP_KEYS(m)), MAP_UNION(m, MAP('c' := 3))['c'], AS_MAP(ARRAY['k'], ARRAY[5])['k']",
+    )
+    .await;
+    assert_eq!(
+        row,
+        vec![
+            json!([1, 3, 3, null]),
+            json!([3, 3, 1, null]),
+            json!(3),
+            json!([3, null, 1]),
+            json!([null, 1]),
+            json!([3, null, 1, 7]),
+            json!([3, 1]),
+            json!([null, 1]),
+            json!(true),
+            json!("3|null|1|3"),
+            json!([null, 1]),
+            json!(["a", "bb"]),
+            json!(3),
+            json!(5),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lambdas_transform_filter_and_reduce_arrays_and_maps() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT TRANSFORM(nums, x => x * 10), FILTER(nums, x => x > 1), REDUCE(nums, 0, (acc, x) => acc + COALESCE(x, 100)), \
+         TRANSFORM(m, (k, v) => UCASE(k), (k, v) => v + id), FILTER(m, (k, v) => LEN(k) > 1), REDUCE(m, '', (acc, k, v) => CONCAT(acc, k))",
+    )
+    .await;
+    assert_eq!(row[0], json!([30, null, 10, 30]));
+    assert_eq!(row[1], json!([3, 3]));
+    assert_eq!(row[2], json!(107));
+    assert_eq!(row[3], json!({"A": 2, "BB": 3}), "the body may use the row's columns (id)");
+    assert_eq!(row[4], json!({"bb": 2}));
+    assert_eq!(row[5], json!("abb"));
+    let (status, body) = s.ksql("CREATE STREAM bad AS SELECT FILTER(nums, x => x + 1) FROM input;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("FILTER's lambda must return a BOOLEAN"), "{body}");
+}
+
+#[tokio::test]
+async fn string_json_url_and_time_functions() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT REGEXP_EXTRACT('(.*) (.*)', s, 2), REGEXP_EXTRACT_ALL('[a-z]+', s), CHR(75), ELT(2, 'a', 'b'), FIELD('b', 'a', 'b'), \
+         EXTRACTJSONFIELD(doc, '$.a.b[1]'), JSON_ARRAY_LENGTH(EXTRACTJSONFIELD(doc, '$.a.b')), TO_JSON_STRING(nums), \
+         URL_EXTRACT_HOST(url), URL_EXTRACT_PORT(url), URL_EXTRACT_PATH(url), URL_EXTRACT_PARAMETER(url, 'two'), URL_ENCODE_PARAM('a b&c'), \
+         FORMAT_TIMESTAMP(ts, 'yyyy-MM-dd HH:mm:ss'), FORMAT_TIMESTAMP(ts, 'HH:mm zzz', 'America/Los_Angeles'), \
+         UNIX_DATE(DATEADD(DAYS, 5, d)), TIMESTAMPADD(SECONDS, 2, ts), PARSE_TIMESTAMP('2018-05-11T21:58:33Z', 'yyyy-MM-dd''T''HH:mm:ssX')",
+    )
+    .await;
+    assert_eq!(
+        row,
+        vec![
+            json!("zhang"),
+            json!(["steven", "zhang"]),
+            json!("K"),
+            json!("b"),
+            json!(2),
+            json!("20"),
+            json!(2),
+            json!("[3,null,1,3]"),
+            json!("confluent.io"),
+            json!(8080),
+            json!("/nested/path"),
+            json!("b"),
+            json!("a+b%26c"),
+            json!("2018-05-11 21:58:33"),
+            json!("14:58 PDT"),
+            json!(15),
+            json!(1_526_075_915_000i64),
+            json!(1_526_075_913_000i64),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn in_lists_read_literals_as_the_left_type_and_refuse_incomparable_values() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM nums (v INT, b BOOLEAN) WITH (kafka_topic='nums', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM picked AS SELECT v, v IN (1, '4.000', 5.10) AS listed, b IN ('y') AS yes FROM nums WHERE v IN (1, 2.0, '4');").await;
+    for (v, b) in [(1, true), (2, false), (3, true), (4, false), (5, true)] {
+        s.ksql_ok(&format!("INSERT INTO nums (v, b) VALUES ({v}, {b});")).await;
+    }
+    let rows = s.wait_rows("SELECT * FROM picked EMIT CHANGES LIMIT 3;", 3).await;
+    assert_eq!(rows, vec![vec![json!(1), json!(true), json!(true)], vec![json!(2), json!(false), json!(false)], vec![json!(4), json!(true), json!(false)]]);
+    let (status, body) = s.ksql("CREATE STREAM bad AS SELECT * FROM nums WHERE v IN (10, '10 - not a number');").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("invalid input syntax for type INTEGER: \"10 - not a number\""), "{body}");
+    let (status, body) = s.ksql("CREATE STREAM bad AS SELECT * FROM nums WHERE v IN (10, b);").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("operator does not exist: INTEGER = BOOLEAN (B)"), "{body}");
+}
+
+#[tokio::test]
+async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM t (id INT KEY, d DATE) WITH (kafka_topic='t', value_format='JSON', partitions=1);").await;
+    for (sql, expected) in [
+        ("SELECT DATEADD(d, 5, d) FROM t EMIT CHANGES;", "Function 'dateadd' does not accept parameters (DATE, INTEGER, DATE)."),
+        ("SELECT ARRAY_MAX(id) FROM t EMIT CHANGES;", "Function 'array_max' does not accept parameters (INTEGER)."),
+        ("SELECT NO_SUCH_FUNCTION(id) FROM t EMIT CHANGES;", "Can't find any functions with the name 'NO_SUCH_FUNCTION'"),
+    ] {
+        let (status, body) = s.post("/query", json!({"ksql": sql})).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
+    }
+}
