@@ -240,6 +240,10 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
             arity(1..=1)?;
             (AggKind::Count, &args[..1])
         }
+        "ATTR" => {
+            arity(1..=1)?;
+            (AggKind::Attr, &args[..1])
+        }
         "SUM" | "AVG" | "MIN" | "MAX" | "COLLECT_LIST" | "COLLECT_SET" | "COUNT_DISTINCT" | "HISTOGRAM" | "STDDEV_SAMP" | "STDDEV_SAMPLE" => {
             arity(1..=1)?;
             let k = match name.as_str() {

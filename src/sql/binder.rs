@@ -351,7 +351,7 @@ fn check_call(name: &str, arity: Arity, description: &str, distinct_or_star: boo
 pub fn is_aggregate(name: &str) -> bool {
     matches!(
         name,
-        "COUNT" | "SUM" | "AVG" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "COLLECT_LIST" | "COLLECT_SET"
+        "COUNT" | "ATTR" | "SUM" | "AVG" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "COLLECT_LIST" | "COLLECT_SET"
             | "COUNT_DISTINCT" | "TOPK" | "TOPKDISTINCT" | "HISTOGRAM" | "STDDEV_SAMP" | "STDDEV_SAMPLE" | "CORRELATION"
     )
 }

@@ -327,6 +327,73 @@ impl Accumulator for ByOffsetN {
     }
 }
 
+/// ATTR: counts per distinct value (null included); the value when there is one.
+#[derive(Debug)]
+pub struct Attr {
+    pub elem: DataType,
+    pub counts: Vec<(ScalarValue, i64)>,
+}
+
+impl Attr {
+    fn add(&mut self, v: ScalarValue, n: i64) {
+        match self.counts.iter_mut().find(|(x, _)| *x == v) {
+            Some(slot) => slot.1 += n,
+            None => self.counts.push((v, n)),
+        }
+        self.counts.retain(|(_, c)| *c > 0);
+    }
+}
+
+impl Accumulator for Attr {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in scalars(&values[0])? {
+            self.add(v, 1);
+        }
+        Ok(())
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for v in scalars(&values[0])? {
+            self.add(v, -1);
+        }
+        Ok(())
+    }
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.counts.as_slice() {
+            [(v, _)] => Ok(v.clone()),
+            _ => ScalarValue::try_from(&self.elem),
+        }
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.counts.len() * 48
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let vals: Vec<ScalarValue> = self.counts.iter().map(|(v, _)| v.clone()).collect();
+        let counts: Vec<ScalarValue> = self.counts.iter().map(|(_, c)| ScalarValue::Int64(Some(*c))).collect();
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list(&vals, &self.elem, true)),
+            ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
+        ])
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let vals = states[0].as_list::<i32>();
+        let counts = states[1].as_list::<i32>();
+        for i in 0..vals.len() {
+            if vals.is_null(i) {
+                continue;
+            }
+            let v = vals.value(i);
+            let c = as_i64(&counts.value(i))?;
+            for j in 0..v.len() {
+                self.add(ScalarValue::try_from_array(&v, j)?, if j < c.len() { c.value(j) } else { 0 });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// COLLECT_LIST / COLLECT_SET (at most `limit` elements).
 #[derive(Debug)]
 pub struct Collect {

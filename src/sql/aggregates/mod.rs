@@ -27,6 +27,8 @@ pub enum AggKind {
     LatestN { n: usize, ignore_nulls: bool },
     /// `EARLIEST_BY_OFFSET(col, n[, ignore_nulls])`: the earliest `n` values.
     EarliestN { n: usize, ignore_nulls: bool },
+    /// The value when every row has the same one (null counts as a value), else null.
+    Attr,
     CollectList,
     CollectSet,
     CountDistinct,
@@ -59,6 +61,7 @@ pub const AGGREGATES: &[(&str, &str)] = &[
     ("MAX", "largest non-null value"),
     ("LATEST_BY_OFFSET", "the latest value by offset (nulls ignored unless the second argument is false)"),
     ("EARLIEST_BY_OFFSET", "the earliest value by offset (nulls ignored unless the second argument is false)"),
+    ("ATTR", "the value when all rows share it (null counts as a value), else null"),
     ("COLLECT_LIST", "the values as an ARRAY (at most 1000)"),
     ("COLLECT_SET", "the distinct values as an ARRAY (at most 1000)"),
     ("COUNT_DISTINCT", "number of distinct non-null values"),
@@ -112,7 +115,7 @@ impl AggKind {
                 }
                 args[0].clone()
             }
-            AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => args[0].clone(),
+            AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } | AggKind::Attr => args[0].clone(),
             AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
                 if matches!(self, AggKind::TopK(_) | AggKind::TopKDistinct(_)) && matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
                     return Err(format!("cannot rank values of type {}", args[0]));
@@ -151,6 +154,7 @@ impl AggCall {
             AggKind::EarliestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: false, ignore_nulls: *ignore_nulls, out, value: None }),
             AggKind::LatestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: true, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
             AggKind::EarliestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: false, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
+            AggKind::Attr => Box::new(acc::Attr { elem: self.arg_type(0), counts: Vec::new() }),
             AggKind::CollectList => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
             AggKind::CollectSet => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
             AggKind::CountDistinct => Box::new(acc::CountDistinct { elem: self.arg_type(0), counts: Default::default() }),
@@ -173,7 +177,7 @@ impl AggCall {
             AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
                 vec![list_of(&self.arg_type(0))]
             }
-            AggKind::CountDistinct => vec![list_of(&self.arg_type(0)), list_of(&DataType::Int64)],
+            AggKind::CountDistinct | AggKind::Attr => vec![list_of(&self.arg_type(0)), list_of(&DataType::Int64)],
             AggKind::Histogram => vec![list_of(&DataType::Utf8), list_of(&DataType::Int64)],
             AggKind::StddevSamp => vec![DataType::Int64, DataType::Float64, DataType::Float64],
             AggKind::Correlation => vec![DataType::Float64; 6],
