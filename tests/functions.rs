@@ -152,3 +152,37 @@ async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
         assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
     }
 }
+
+#[tokio::test]
+async fn explode_and_cube_explode_turn_one_row_into_many_and_attr_keeps_a_shared_value() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM lists (id INT KEY, xs ARRAY<INT>, g STRING) WITH (kafka_topic='lists', format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM exploded AS SELECT id, EXPLODE(xs) AS x, CUBE_EXPLODE(ARRAY[g, 'b']) AS c FROM lists;").await;
+    s.ksql_ok("CREATE TABLE shared AS SELECT id, ATTR(g) AS g FROM lists GROUP BY id;").await;
+    s.produce(
+        "lists",
+        vec![
+            json!({"key": 1, "value": {"XS": [10, 20, 30], "G": "a"}}),
+            json!({"key": 2, "value": {"XS": [], "G": "a"}}),
+            json!({"key": 1, "value": {"XS": null, "G": "z"}}),
+        ],
+    )
+    .await;
+    let rows = s.wait_rows("SELECT * FROM exploded EMIT CHANGES LIMIT 4;", 4).await;
+    assert_eq!(
+        rows,
+        vec![
+            vec![json!(1), json!(10), json!([null, null])],
+            vec![json!(1), json!(20), json!([null, "b"])],
+            vec![json!(1), json!(30), json!(["a", null])],
+            vec![json!(1), json!(null), json!(["a", "b"])],
+        ],
+        "the longer result sets the row count; an empty or null array gives no rows"
+    );
+    let shared = s.wait_rows("SELECT * FROM shared WHERE id = 2;", 1).await;
+    assert_eq!(shared, vec![vec![json!(2), json!("a")]]);
+    s.wait_until("ATTR to turn null when the values differ", async |s| s.rows("SELECT * FROM shared WHERE id = 1;").await == vec![vec![json!(1), json!(null)]]).await;
+    let (status, body) = s.ksql("CREATE TABLE bad AS SELECT id, EXPLODE(xs), COUNT(*) FROM lists GROUP BY id;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Table functions cannot be used with aggregations."), "{body}");
+}

@@ -7,7 +7,11 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Ar
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::DataType;
 
+use arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+
 use crate::sql::compile::CompiledExpr;
+use crate::sql::table_functions::{TableFunction, TableFunctionKind};
 
 /// Evaluates `e` over every row of `batch`.
 pub fn evaluate(e: &CompiledExpr, batch: &RecordBatch) -> Result<ArrayRef, String> {
@@ -112,4 +116,73 @@ pub fn evaluate_constants(exprs: &[&CompiledExpr]) -> Result<Vec<ArrayRef>, Stri
     let batch = RecordBatch::try_new_with_options(schema, vec![], &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)))
         .map_err(|e| e.to_string())?;
     exprs.iter().map(|e| evaluate(e, &batch)).collect()
+}
+
+/// Explodes a batch for the table functions of a SELECT list: each input row becomes as
+/// many rows as its longest table function result (none for a null or empty array);
+/// shorter results are null in the extra rows. The function columns are inserted before
+/// the three pseudo columns. Returns the batch and, per output row, its input row.
+pub fn explode(batch: &RecordBatch, tfs: &[TableFunction], schema: SchemaRef) -> Result<(RecordBatch, UInt32Array), String> {
+    let n = batch.num_rows();
+    let mut per_fn: Vec<Vec<Vec<ScalarValue>>> = Vec::with_capacity(tfs.len());
+    for tf in tfs {
+        let arg = evaluate(&tf.arg, batch)?;
+        let mut rows = Vec::with_capacity(n);
+        for r in 0..n {
+            let items = match ScalarValue::try_from_array(&arg, r).map_err(|e| e.to_string())? {
+                ScalarValue::List(l) if !l.is_null(0) => {
+                    let v = l.value(0);
+                    (0..v.len()).map(|i| ScalarValue::try_from_array(&v, i)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?
+                }
+                _ => Vec::new(),
+            };
+            rows.push(match tf.kind {
+                TableFunctionKind::Explode => items,
+                TableFunctionKind::CubeExplode => cube(&items, &tf.ty.to_arrow()),
+            });
+        }
+        per_fn.push(rows);
+    }
+    let mut source_rows = Vec::new();
+    let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::new(); tfs.len()];
+    for r in 0..n {
+        let len = per_fn.iter().map(|f| f[r].len()).max().unwrap_or(0);
+        for i in 0..len {
+            source_rows.push(r as u32);
+            for (j, f) in per_fn.iter().enumerate() {
+                let v = f[r].get(i).cloned().unwrap_or_else(|| ScalarValue::try_from(&tfs[j].ty.to_arrow()).unwrap_or(ScalarValue::Null));
+                columns[j].push(v);
+            }
+        }
+    }
+    let idx = UInt32Array::from(source_rows);
+    let taken = batch.columns().iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let split = taken.len().saturating_sub(3);
+    let mut out: Vec<ArrayRef> = taken[..split].to_vec();
+    for (j, col) in columns.into_iter().enumerate() {
+        let dt = tfs[j].ty.to_arrow();
+        out.push(if col.is_empty() { arrow::array::new_empty_array(&dt) } else { ScalarValue::iter_to_array(col).map_err(|e| e.to_string())? });
+    }
+    out.extend(taken[split..].iter().cloned());
+    let b = RecordBatch::try_new_with_options(schema, out, &arrow::array::RecordBatchOptions::new().with_row_count(Some(idx.len()))).map_err(|e| e.to_string())?;
+    Ok((b, idx))
+}
+
+/// CUBE_EXPLODE: every combination of keeping or nulling each element, distinct, in
+/// ksqlDB's order (all nulls first, the last element varying fastest).
+fn cube(items: &[ScalarValue], list_type: &DataType) -> Vec<ScalarValue> {
+    let elem = match list_type {
+        DataType::List(f) => f.data_type().clone(),
+        other => other.clone(),
+    };
+    let null = ScalarValue::try_from(&elem).unwrap_or(ScalarValue::Null);
+    let k = items.len().min(16);
+    let mut seen: Vec<Vec<ScalarValue>> = Vec::new();
+    for mask in 0u32..(1 << k) {
+        let combo: Vec<ScalarValue> = (0..k).map(|i| if mask & (1 << (k - 1 - i)) != 0 { items[i].clone() } else { null.clone() }).collect();
+        if !seen.contains(&combo) {
+            seen.push(combo);
+        }
+    }
+    seen.into_iter().map(|c| ScalarValue::List(ScalarValue::new_list_nullable(&c, &elem))).collect()
 }

@@ -272,7 +272,7 @@ impl Runtime {
                     // A stream record without a value passes through a plain projection
                     // as a record without a value; a filter drops it.
                     let d = SourceDecoder::new(&plan.source, part.id());
-                    if plan.source.kind == crate::catalog::SourceKind::Stream && plan.filter.is_none() { d.keeping_null_values() } else { d }
+                    if plan.source.kind == crate::catalog::SourceKind::Stream && plan.filter.is_none() && plan.table_functions.is_empty() { d.keeping_null_values() } else { d }
                 },
                 plan: plan.clone(),
                 output: Output::Topic { sink: sink_writer, log: self.log.clone() },

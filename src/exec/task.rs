@@ -126,6 +126,26 @@ impl Task {
                 let n = offsets.iter().take_while(|o| o.is_some_and(|o| o < stop)).count();
                 batch = batch.slice(0, n);
             }
+            if !self.plan.table_functions.is_empty() {
+                let schema = crate::sql::table_functions::exploded_schema(&batch.schema(), &self.plan.table_functions);
+                match super::expr::explode(&batch, &self.plan.table_functions, schema.clone()) {
+                    Ok((exploded, rows)) => {
+                        decoded.tombstones = rows.values().iter().map(|&r| decoded.tombstones.get(r as usize).copied().unwrap_or(false)).collect();
+                        batch = exploded;
+                    }
+                    Err(message) => {
+                        // The table function failed on this chunk: its records are reported
+                        // and skipped, the query goes on.
+                        let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
+                        let errs: Vec<_> = (0..batch.num_rows())
+                            .map(|r| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(r), message: message.clone() })
+                            .collect();
+                        self.stats.record_errors(&self.query_id, self.partition.topic(), &errs);
+                        batch = arrow::array::RecordBatch::new_empty(schema);
+                        decoded.tombstones.clear();
+                    }
+                }
+            }
             let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
             // Over a table every row is kept: a deleted row, or one WHERE rejects, leaves
             // the result as a tombstone for its key.

@@ -175,6 +175,7 @@ pub fn unknown_function(e: &Expr) -> Option<SqlError> {
         && !super::functions::ksql_functions().contains_key(name.as_str())
         && !super::udf::row_functions().contains_key(name.as_str())
         && !super::udf::lambda_function_names().contains(&name.as_str())
+        && super::table_functions::kind_of(name).is_none()
     {
         return Some(SqlError::at(e.pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
     }
@@ -331,6 +332,9 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     });
     if let Some(e) = selected.chain(&q.group_by).chain(&q.having).chain(&q.where_).find_map(unknown_function) {
         return Err(e);
+    }
+    if q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if super::table_functions::contains_table_function(expr))) {
+        return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
     if q.group_by.is_empty() {
         return Err(SqlError::at(q.pos, "aggregate queries need a GROUP BY", Some("add GROUP BY with the columns that identify each row of the result".into())));

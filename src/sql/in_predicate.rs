@@ -101,6 +101,26 @@ fn coerce_literals(e: &Expr, ty: &SqlType) -> Result<Expr, SqlError> {
     }
 }
 
+/// The type both sides of a comparison are read as: the wider numeric type, element-wise
+/// for collections; otherwise `a`.
+fn wider(a: &SqlType, b: &SqlType) -> SqlType {
+    fn rank(t: &SqlType) -> u8 {
+        match t {
+            SqlType::Int => 1,
+            SqlType::Bigint => 2,
+            SqlType::Decimal { .. } => 3,
+            SqlType::Double => 4,
+            _ => 0,
+        }
+    }
+    match (a, b) {
+        (x, y) if x.is_numeric() && y.is_numeric() => if rank(y) > rank(x) { y.clone() } else { x.clone() },
+        (SqlType::Array(x), SqlType::Array(y)) => SqlType::Array(Box::new(wider(x, y))),
+        (SqlType::Map(k1, v1), SqlType::Map(k2, v2)) => SqlType::Map(Box::new(wider(k1, k2)), Box::new(wider(v1, v2))),
+        _ => a.clone(),
+    }
+}
+
 /// Whether values of `b` can be compared with values of `a`.
 fn comparable(a: &SqlType, b: &SqlType) -> bool {
     match (a, b) {
@@ -131,12 +151,16 @@ impl Binder<'_> {
             if !comparable(&left_ty, &right_ty) {
                 return Err(no_operator(&left_ty, &right_ty, &item));
             }
-            // Collections of another width are compared as values of the left's type.
-            let right = match (&left_ty, &right_ty) {
-                (l, r) if l == r || (l.is_numeric() && r.is_numeric()) => right,
-                (l, _) => DfExpr::Cast(dfx::Cast::new(Box::new(right), l.to_arrow())),
+            // Collections of another width are compared as values of the wider type.
+            let (l, right) = match (&left_ty, &right_ty) {
+                (l, r) if l == r || (l.is_numeric() && r.is_numeric()) => (left.clone(), right),
+                (l, r) => {
+                    let w = wider(l, r);
+                    let cast = |e: DfExpr, from: &SqlType| if *from == w { e } else { DfExpr::Cast(dfx::Cast::new(Box::new(e), w.to_arrow())) };
+                    (cast(left.clone(), l), cast(right, r))
+                }
             };
-            let eq = DfExpr::BinaryExpr(dfx::BinaryExpr::new(Box::new(left.clone()), Operator::IsNotDistinctFrom, Box::new(right)));
+            let eq = DfExpr::BinaryExpr(dfx::BinaryExpr::new(Box::new(l), Operator::IsNotDistinctFrom, Box::new(right)));
             let eq = eq.and(DfExpr::IsNotNull(Box::new(left.clone())));
             any = Some(match any {
                 None => eq,

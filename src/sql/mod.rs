@@ -15,6 +15,7 @@ pub mod parser;
 pub mod planner;
 pub mod pull;
 pub mod pull_template;
+pub mod table_functions;
 pub mod udf;
 
 use std::fmt;

@@ -11,6 +11,7 @@ use super::SqlError;
 use super::ast::{Emit, Expr, ExprKind, Literal, Query, Relation, SelectItem};
 use super::binder::{Binder, Scope, natural_name};
 use super::compile::{CompiledExpr, compile};
+use super::table_functions::{TableFunction, contains_table_function, exploded_schema};
 use crate::catalog::types::{Column, ColumnKind, LogicalSchema, ROWOFFSET, ROWPARTITION, ROWTIME};
 use crate::catalog::{Catalog, DataSource, SourceKind};
 
@@ -49,6 +50,8 @@ pub struct SelectPlan {
     pub repartitioned: bool,
     /// Key columns in PARTITION BY order, when it differs from SELECT order.
     pub key_order: Option<Vec<usize>>,
+    /// EXPLODE / CUBE_EXPLODE calls: the batch is exploded before filter and projection.
+    pub table_functions: Vec<TableFunction>,
 }
 
 impl SelectPlan {
@@ -135,16 +138,6 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let scope = Scope::single(&qualifiers, input_schema.clone())?;
     let binder = Binder { scope: &scope };
 
-    let filter = match &q.where_ {
-        Some(w) => {
-            let c = compile(binder.bind(w)?, &scope)?;
-            if c.ty != crate::catalog::types::SqlType::Boolean {
-                return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
-            }
-            Some(c)
-        }
-        None => None,
-    };
 
     // Expand the SELECT list into (ast expr, optional explicit name).
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
@@ -188,6 +181,27 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         }
     }
     let names: Vec<String> = names.into_iter().map(|n| n.unwrap_or_default()).collect();
+
+    // Table functions become columns of an exploded batch that the filter and the
+    // projection run on.
+    let mut table_functions = Vec::new();
+    if items.iter().any(|(e, _)| contains_table_function(e)) {
+        for (e, _) in items.iter_mut() {
+            *e = super::table_functions::rewrite(e, &binder, &scope, &mut table_functions)?;
+        }
+    }
+    let scope = if table_functions.is_empty() { scope } else { Scope::single(&qualifiers, exploded_schema(&input_schema, &table_functions))? };
+    let binder = Binder { scope: &scope };
+    let filter = match &q.where_ {
+        Some(w) => {
+            let c = compile(binder.bind(w)?, &scope)?;
+            if c.ty != crate::catalog::types::SqlType::Boolean {
+                return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
+            }
+            Some(c)
+        }
+        None => None,
+    };
 
     let key_names: Vec<&str> = source.schema.key_columns().map(|c| c.name.as_str()).collect();
     let mut bound: Vec<DfExpr> = Vec::new();
@@ -275,5 +289,5 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let mut ordered: Vec<Column> = key_idx.iter().map(|&i| Column::new(columns[i].name.clone(), columns[i].expr.ty.clone(), ColumnKind::Key)).collect();
     ordered.extend(columns.iter().filter(|c| c.kind != ColumnKind::Key).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), c.kind)));
     let output = LogicalSchema::new(ordered);
-    Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned, key_order })
+    Ok(SelectPlan { source, input_schema, filter, columns, output, limit: q.limit, emit: q.emit, repartitioned, key_order, table_functions })
 }
