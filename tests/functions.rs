@@ -151,6 +151,11 @@ async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
         assert_eq!(status, 400, "{sql}: {body}");
         assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
     }
+    let listed = s.ksql_ok("SHOW FUNCTIONS;").await;
+    let functions = listed[0]["functions"].as_array().expect("functions").clone();
+    for (name, kind) in [("TRANSFORM", "SCALAR"), ("ARRAY_SORT", "SCALAR"), ("UCASE", "SCALAR"), ("EXPLODE", "TABLE"), ("ATTR", "AGGREGATE")] {
+        assert!(functions.iter().any(|f| f["name"] == name && f["type"] == kind), "SHOW FUNCTIONS lacks {name} ({kind})");
+    }
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@ use crate::exec::stats::QueryState;
 use crate::sql::aggregate_plan::{AggregatePlan, is_aggregate_query, plan_aggregate};
 use crate::sql::ast::{Query, Relation, ShowKind, Statement};
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
-use crate::sql::functions::ksql_functions;
 use crate::sql::ast::JoinKind;
 use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind, is_join_query};
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
@@ -256,9 +255,7 @@ impl Engine {
                 json!({"@type": "properties", "statementText": text, "properties": props, "overwrittenProperties": overwritten, "defaultProperties": [], "warnings": []})
             }
             ShowKind::Functions => {
-                let mut names: Vec<_> = ksql_functions().keys().copied().collect();
-                names.sort();
-                let list: Vec<Value> = names.iter().map(|n| json!({"name": n, "type": "SCALAR", "category": "OTHER"})).collect();
+                let list: Vec<Value> = crate::sql::udf::function_catalog().iter().map(|(n, t, _)| json!({"name": n, "type": t, "category": "OTHER"})).collect();
                 json!({"@type": "function_names", "statementText": text, "functions": list, "warnings": []})
             }
             ShowKind::Types => json!({"@type": "type_list", "statementText": text, "types": {}, "warnings": []}),
@@ -280,17 +277,21 @@ impl Engine {
     }
 
     pub(super) fn describe_function(&self, name: &str, text: &str) -> Result<Value, EngineError> {
-        let f = ksql_functions().get(name.to_uppercase().as_str()).ok_or_else(|| stmt_err(format!("Can't find any functions with the name '{name}'")))?;
+        let upper = name.to_uppercase();
+        let (fname, ftype, description) = crate::sql::udf::function_catalog()
+            .into_iter()
+            .find(|(n, _, _)| *n == upper)
+            .ok_or_else(|| stmt_err(format!("Can't find any functions with the name '{name}'")))?;
         Ok(json!({
             "@type": "describe_function",
             "statementText": text,
-            "name": f.name,
-            "description": f.description,
+            "name": fname,
+            "description": description,
             "author": "Eddy",
             "version": env!("CARGO_PKG_VERSION"),
             "path": "internal",
-            "functions": [{"arguments": [], "returnType": "", "description": f.description, "argumentTypes": []}],
-            "type": "SCALAR",
+            "functions": [{"arguments": [], "returnType": "", "description": description, "argumentTypes": []}],
+            "type": ftype,
             "warnings": []
         }))
     }

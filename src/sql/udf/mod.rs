@@ -54,6 +54,23 @@ pub fn row_functions() -> &'static HashMap<&'static str, RowFunction> {
     })
 }
 
+/// Every function this build knows, for SHOW FUNCTIONS and DESCRIBE FUNCTION:
+/// `(name, type, description)` with type SCALAR, TABLE or AGGREGATE, sorted by name.
+pub fn function_catalog() -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str, &'static str)> = Vec::new();
+    out.extend(super::functions::ksql_functions().values().map(|f| (f.name, "SCALAR", f.description)));
+    out.extend(row_functions().values().map(|f| (f.name, "SCALAR", f.description)));
+    out.push(("TRANSFORM", "SCALAR", "TRANSFORM(array, x => ...) or TRANSFORM(map, (k, v) => key, (k, v) => value)."));
+    out.push(("FILTER", "SCALAR", "FILTER(array, x => condition) or FILTER(map, (k, v) => condition)."));
+    out.push(("REDUCE", "SCALAR", "REDUCE(array, initial, (state, x) => ...) or REDUCE(map, initial, (state, k, v) => ...)."));
+    out.push(("EXPLODE", "TABLE", "One row per element of an array."));
+    out.push(("CUBE_EXPLODE", "TABLE", "One row per distinct combination of an array's elements and nulls."));
+    out.extend(super::aggregates::AGGREGATES.iter().map(|(n, d)| (*n, "AGGREGATE", *d)));
+    out.sort_by_key(|f| f.0);
+    out.dedup_by_key(|f| f.0);
+    out
+}
+
 /// Names of the lambda functions (`TRANSFORM`, `FILTER`, `REDUCE`).
 pub fn lambda_function_names() -> &'static [&'static str] {
     lambda::NAMES
