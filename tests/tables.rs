@@ -441,7 +441,7 @@ async fn table_projections_keep_the_key_turn_deletes_and_filtered_rows_into_tomb
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     for (sql, needle) in [
         ("CREATE STREAM s AS SELECT id, name FROM users;", "CREATE TABLE AS SELECT"),
-        ("CREATE TABLE no_key AS SELECT name FROM users;", "must include the key columns ID"),
+        ("CREATE TABLE no_key AS SELECT name FROM users;", "must include the key column ID in its projection"),
     ] {
         let (status, body) = s.ksql(sql).await;
         assert_eq!(status, 400, "{sql}: {body}");

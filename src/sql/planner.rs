@@ -268,15 +268,42 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
             repartitioned = true;
         } else {
             // The source key stays the key where it is projected as a plain column.
+            let mut aliases: Vec<(String, Vec<String>)> = Vec::new();
             for (i, b) in bound.iter().enumerate() {
-                if let DfExpr::Column(c) = b {
-                    if key_names.contains(&c.name.as_str()) && !columns.iter().any(|x| x.kind == ColumnKind::Key && x.name == columns[i].name) {
-                        let already = columns.iter().enumerate().any(|(j, x)| j < i && x.kind == ColumnKind::Key && matches!(&bound[j], DfExpr::Column(cc) if cc.name == c.name));
-                        if !already {
-                            columns[i].kind = ColumnKind::Key;
+                // A plain column reference (AS_VALUE(k) copies the key into a value).
+                let plain = matches!(items[i].0.kind, ExprKind::Column { .. });
+                if let DfExpr::Column(c) = b
+                    && plain
+                {
+                    if key_names.contains(&c.name.as_str()) {
+                        match aliases.iter_mut().find(|(k, _)| *k == c.name) {
+                            Some((_, names)) => names.push(columns[i].name.clone()),
+                            None => {
+                                aliases.push((c.name.clone(), vec![columns[i].name.clone()]));
+                                columns[i].kind = ColumnKind::Key;
+                            }
                         }
                     }
                 }
+            }
+            // As ksqlDB: every source key column is projected, once, next to some value.
+            if let Some((key, names)) = aliases.iter().find(|(_, n)| n.len() > 1) {
+                let mut names = names.clone();
+                names.sort();
+                return Err(SqlError::at(q.pos, format!("The projection contains a key column ({}) more than once, aliased as: {}.", crate::catalog::types::quote_ident(key), and_list(&names)), None));
+            }
+            let missing: Vec<String> = key_names.iter().filter(|k| !aliases.iter().any(|(a, _)| a == *k)).map(|k| k.to_string()).collect();
+            if !missing.is_empty() && !q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. })) {
+                let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the result".into());
+                let what = if missing.len() == 1 { "column" } else { "columns" };
+                return Err(SqlError::at(
+                    q.pos,
+                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", and_list(&missing), missing.join(", ")),
+                    Some("a query keeps its source's key; PARTITION BY changes it".into()),
+                ));
+            }
+            if !key_names.is_empty() && columns.iter().all(|c| c.kind == ColumnKind::Key) {
+                return Err(SqlError::at(q.pos, "The projection contains no value columns.", Some("select at least one value column".into())));
             }
         }
     }
