@@ -77,6 +77,18 @@ impl SqlType {
         }
     }
 
+    /// Whether this type, or a type nested in it (elements, map keys and values, struct
+    /// fields), satisfies `f`.
+    pub fn any_nested(&self, f: &dyn Fn(&SqlType) -> bool) -> bool {
+        f(self)
+            || match self {
+                SqlType::Array(e) => e.any_nested(f),
+                SqlType::Map(k, v) => k.any_nested(f) || v.any_nested(f),
+                SqlType::Struct(fields) => fields.iter().any(|(_, t)| t.any_nested(f)),
+                _ => false,
+            }
+    }
+
     pub fn is_numeric(&self) -> bool {
         matches!(self, SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::Decimal { .. })
     }

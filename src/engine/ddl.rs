@@ -121,16 +121,8 @@ fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -
     let schema_error = |role: &str, spec: &FormatSpec, cols: &[&Column], is_key: bool, e: crate::format::FormatError| {
         stmt_err(format!("{role} format does not support schema.\n{}\nreason: {e}", spec.describe_schema(cols, is_key)))
     };
-    fn has_map(t: &SqlType) -> bool {
-        match t {
-            SqlType::Map(..) => true,
-            SqlType::Array(e) => has_map(e),
-            SqlType::Struct(f) => f.iter().any(|(_, t)| has_map(t)),
-            _ => false,
-        }
-    }
     for k in &keys {
-        if has_map(&k.ty) {
+        if k.ty.any_nested(&|t| matches!(t, SqlType::Map(..))) {
             return Err(stmt_err(format!(
                 "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: {}. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
                 quote_ident(&k.name),

@@ -82,13 +82,7 @@ impl FormatSpec {
     /// Checks that the format can hold these columns (as key when `is_key`); the error
     /// gives ksqlDB's reason.
     pub fn check_columns(&self, columns: &[&Column], is_key: bool) -> Result<(), FormatError> {
-        let listed = || {
-            let cols: Vec<String> = columns
-                .iter()
-                .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
-                .collect();
-            format!("[{}]", cols.join(", "))
-        };
+        let listed = || format!("[{}]", column_list(columns, is_key));
         match self.kind {
             FormatKind::None if !columns.is_empty() => Err(FormatError::Schema {
                 reason: format!("The 'NONE' format can only be used when no columns are defined. Got: {}", listed()),
@@ -121,15 +115,8 @@ impl FormatSpec {
                 Ok(())
             }
             FormatKind::Json => {
-                fn non_string_map_key(t: &SqlType) -> bool {
-                    match t {
-                        SqlType::Map(k, v) => **k != SqlType::String || non_string_map_key(v),
-                        SqlType::Array(e) => non_string_map_key(e),
-                        SqlType::Struct(f) => f.iter().any(|(_, t)| non_string_map_key(t)),
-                        _ => false,
-                    }
-                }
-                match columns.iter().find(|c| non_string_map_key(&c.ty)) {
+                let non_string_key = |t: &SqlType| matches!(t, SqlType::Map(k, _) if **k != SqlType::String);
+                match columns.iter().find(|c| c.ty.any_nested(&non_string_key)) {
                     Some(_) => Err(FormatError::Schema { reason: "JSON only supports MAP types with STRING keys".into(), hint: "declare MAP<STRING, ...>" }),
                     None => Ok(()),
                 }
@@ -140,11 +127,7 @@ impl FormatSpec {
 
     /// The format name and the columns, as ksqlDB describes a schema in its errors.
     pub fn describe_schema(&self, columns: &[&Column], is_key: bool) -> String {
-        let cols: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
-            .collect();
-        format!("format: {}\nschema: Persistence{{columns=[{}], features=[]}}", self.kind.name(), cols.join(", "))
+        format!("format: {}\nschema: Persistence{{columns=[{}], features=[]}}", self.kind.name(), column_list(columns, is_key))
     }
 
     /// Whether a single column is written bare (not inside an object or record): always
@@ -182,6 +165,15 @@ impl FormatSpec {
             FormatKind::None => Box::new(NoneEncoder),
         }
     }
+}
+
+/// `` `A` INTEGER KEY, `B` STRING `` as ksqlDB lists columns in its errors.
+fn column_list(columns: &[&Column], is_key: bool) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
+        .collect();
+    cols.join(", ")
 }
 
 fn fields_of(columns: &[&Column]) -> Fields {

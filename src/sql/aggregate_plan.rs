@@ -142,15 +142,6 @@ impl Rewriter<'_> {
     }
 }
 
-fn contains_map(t: &SqlType) -> bool {
-    match t {
-        SqlType::Map(..) => true,
-        SqlType::Array(e) => contains_map(e),
-        SqlType::Struct(f) => f.iter().any(|(_, t)| contains_map(t)),
-        _ => false,
-    }
-}
-
 /// The name of the first aggregate call in `e`.
 fn first_aggregate(e: &Expr) -> Option<String> {
     if let ExprKind::Function { name, .. } = &e.kind
@@ -523,7 +514,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     ordered.extend(columns.iter().filter(|c| c.kind == ColumnKind::Value).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Value)));
     for k in key_of_group.iter().flatten() {
         let c = &columns[*k];
-        if contains_map(&c.expr.ty) {
+        if c.expr.ty.any_nested(&|t| matches!(t, SqlType::Map(..))) {
             return Err(SqlError::at(
                 q.pos,
                 format!(
