@@ -23,6 +23,15 @@ fn as_i64(a: &ArrayRef) -> Result<Int64Array> {
     Ok(cast(a, &DataType::Int64)?.as_primitive::<arrow::datatypes::Int64Type>().clone())
 }
 
+/// The saved state of a per-value count: the values, and their counts, as two lists.
+fn counted_state<'a>(entries: impl Iterator<Item = (&'a ScalarValue, i64)>, elem: &DataType) -> Vec<ScalarValue> {
+    let (vals, counts): (Vec<ScalarValue>, Vec<ScalarValue>) = entries.map(|(v, c)| (v.clone(), ScalarValue::Int64(Some(c)))).unzip();
+    vec![
+        ScalarValue::List(ScalarValue::new_list(&vals, elem, true)),
+        ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
+    ]
+}
+
 fn scalars(a: &ArrayRef) -> Result<Vec<ScalarValue>> {
     (0..a.len()).map(|i| ScalarValue::try_from_array(a, i)).collect()
 }
@@ -370,12 +379,7 @@ impl Accumulator for Attr {
         std::mem::size_of_val(self) + self.counts.len() * 48
     }
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let vals: Vec<ScalarValue> = self.counts.iter().map(|(v, _)| v.clone()).collect();
-        let counts: Vec<ScalarValue> = self.counts.iter().map(|(_, c)| ScalarValue::Int64(Some(*c))).collect();
-        Ok(vec![
-            ScalarValue::List(ScalarValue::new_list(&vals, &self.elem, true)),
-            ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
-        ])
+        Ok(counted_state(self.counts.iter().map(|(v, c)| (v, *c)), &self.elem))
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let vals = states[0].as_list::<i32>();
@@ -481,12 +485,7 @@ impl Accumulator for CountDistinct {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let mut entries: Vec<_> = self.counts.iter().collect();
         entries.sort_by(|a, b| a.0.partial_cmp(b.0).unwrap_or(std::cmp::Ordering::Equal));
-        let vals: Vec<ScalarValue> = entries.iter().map(|(v, _)| (*v).clone()).collect();
-        let counts: Vec<ScalarValue> = entries.iter().map(|(_, c)| ScalarValue::Int64(Some(**c))).collect();
-        Ok(vec![
-            ScalarValue::List(ScalarValue::new_list(&vals, &self.elem, true)),
-            ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
-        ])
+        Ok(counted_state(entries.into_iter().map(|(v, c)| (v, *c)), &self.elem))
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let vals = states[0].as_list::<i32>();
