@@ -377,6 +377,9 @@ impl Engine {
         // The result takes the source's key format; a NONE key format cannot hold the
         // key a PARTITION BY, GROUP BY or join gives the result, which then gets KAFKA.
         let key_default = if source.key_format.kind == FormatKind::None && output.key_count() > 0 { FormatSpec::new(FormatKind::Kafka) } else { source.key_format.clone() };
+        if sp.key_format.is_some_and(|f| f != FormatKind::None) && output.key_count() == 0 && kind == SourceKind::Stream {
+            return Err(stmt_err("Key format specified for stream without key columns."));
+        }
         let key_format = sp.key_spec(&key_default);
         // The result takes the source's value format, but not its WRAP_SINGLE_VALUE.
         let inherited = FormatSpec { wrap_single_value: FormatSpec::new(source.value_format.kind).wrap_single_value, ..source.value_format.clone() };

@@ -327,6 +327,13 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     if q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if super::table_functions::contains_table_function(expr))) {
         return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
+    if source.value_format.kind == crate::format::FormatKind::Kafka {
+        return Err(SqlError::at(
+            q.pos,
+            format!("Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.", source.name),
+            Some("create a copy of the source with VALUE_FORMAT='JSON' (CREATE STREAM ... WITH (VALUE_FORMAT='JSON') AS SELECT ...) and aggregate that".into()),
+        ));
+    }
     if q.group_by.is_empty() {
         return Err(SqlError::at(q.pos, "aggregate queries need a GROUP BY", Some("add GROUP BY with the columns that identify each row of the result".into())));
     }

@@ -492,6 +492,15 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         return Err(SqlError::at(q.pos, "PARTITION BY on a join is not supported yet", Some("the result is keyed by the join key; repartition it in a second query".into())));
     }
     let mut plan = plan_joins(&q.from, catalog, partitions_of)?;
+    let kafka_valued: Vec<String> =
+        plan.sources().iter().filter(|src| src.value_format.kind == crate::format::FormatKind::Kafka).map(|src| src.name.clone()).collect();
+    if !kafka_valued.is_empty() {
+        return Err(SqlError::at(
+            q.pos,
+            format!("Source(s) {} are using the 'KAFKA' value format. This format does not yet support JOIN.", kafka_valued.join(", ")),
+            Some("create a copy of the source with VALUE_FORMAT='JSON' (CREATE STREAM ... WITH (VALUE_FORMAT='JSON') AS SELECT ...) and join that".into()),
+        ));
+    }
     let scope = joined_scope(&plan.left, &plan.right, &plan.key_type)?;
     let binder = Binder { scope: &scope };
     let filter = match &q.where_ {
