@@ -144,40 +144,26 @@ impl Rewriter<'_> {
 
 /// The name of the first aggregate call in `e`.
 fn first_aggregate(e: &Expr) -> Option<String> {
-    if let ExprKind::Function { name, .. } = &e.kind
-        && is_aggregate(name)
-    {
-        return Some(name.clone());
-    }
-    let mut found = None;
-    let _ = e.map_children::<()>(&mut |c| {
-        if found.is_none() {
-            found = first_aggregate(c);
-        }
-        Ok(c.clone())
-    });
-    found
+    e.find_map(&mut |x| match &x.kind {
+        ExprKind::Function { name, .. } if is_aggregate(name) => Some(name.clone()),
+        _ => None,
+    })
 }
 
 /// The first call of a function no library knows, as ksqlDB reports before anything else.
 pub fn unknown_function(e: &Expr) -> Option<SqlError> {
-    if let ExprKind::Function { name, .. } = &e.kind
-        && !is_aggregate(name)
-        && !super::functions::ksql_functions().contains_key(name.as_str())
-        && !super::udf::row_functions().contains_key(name.as_str())
-        && !super::udf::lambda_function_names().contains(&name.as_str())
-        && super::table_functions::kind_of(name).is_none()
-    {
-        return Some(SqlError::at(e.pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
-    }
-    let mut found = None;
-    let _ = e.map_children::<()>(&mut |c| {
-        if found.is_none() {
-            found = unknown_function(c);
+    e.find_map(&mut |x| match &x.kind {
+        ExprKind::Function { name, .. }
+            if !is_aggregate(name)
+                && !super::functions::ksql_functions().contains_key(name.as_str())
+                && !super::udf::row_functions().contains_key(name.as_str())
+                && !super::udf::lambda_function_names().contains(&name.as_str())
+                && super::table_functions::kind_of(name).is_none() =>
+        {
+            Some(SqlError::at(x.pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())))
         }
-        Ok(c.clone())
-    });
-    found
+        _ => None,
+    })
 }
 
 fn contains_aggregate(e: &Expr) -> bool {

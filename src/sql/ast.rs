@@ -162,6 +162,21 @@ impl Expr {
         e
     }
 
+    /// The first `Some` that `f` gives for this expression or a sub-expression (pre-order).
+    pub fn find_map<T>(&self, f: &mut dyn FnMut(&Expr) -> Option<T>) -> Option<T> {
+        if let Some(t) = f(self) {
+            return Some(t);
+        }
+        let mut found = None;
+        let _ = self.map_children::<()>(&mut |c| {
+            if found.is_none() {
+                found = c.find_map(f);
+            }
+            Ok(c.clone())
+        });
+        found
+    }
+
     /// Whether two expressions are the same ignoring positions.
     pub fn same_as(&self, other: &Expr) -> bool {
         self.without_positions() == other.without_positions()

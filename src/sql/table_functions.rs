@@ -38,12 +38,7 @@ pub fn kind_of(name: &str) -> Option<TableFunctionKind> {
 
 /// Whether an expression calls a table function.
 pub fn contains_table_function(e: &Expr) -> bool {
-    let mut found = matches!(&e.kind, ExprKind::Function { name, .. } if kind_of(name).is_some());
-    let _ = e.map_children::<()>(&mut |c| {
-        found |= contains_table_function(c);
-        Ok(c.clone())
-    });
-    found
+    e.find_map(&mut |x| matches!(&x.kind, ExprKind::Function { name, .. } if kind_of(name).is_some()).then_some(())).is_some()
 }
 
 pub fn column_name(i: usize) -> String {
