@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests beside the code and integration tests that start
 # real servers on ephemeral ports. Builds once; uses cargo-nextest when installed. Then,
-# when ksqlDB's functional tests are present in ../shared/ksql-compat, runs them with
+# when ksqlDB's functional tests (QTT and RQTT) are present in ../shared/ksql-compat, runs them with
 # `eddy compat` and fails if fewer cases pass than the floor in compat-floor.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast "$@"
 fi
-COMPAT=../shared/ksql-compat/query-validation-tests
+COMPAT=../shared/ksql-compat
 if [ -d "$COMPAT" ]; then
   cargo build --quiet --bin eddy
   FLOOR=$(tr -dc '0-9' < compat-floor.txt)

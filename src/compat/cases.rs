@@ -18,6 +18,8 @@ pub struct Case {
     pub topics: Vec<Value>,
     pub expected_error: Option<Value>,
     pub post: Option<Value>,
+    /// RQTT: the REST responses expected, one per statement (`admin` or `query`).
+    pub responses: Option<Vec<Value>>,
     /// Why the case cannot run here (schema-registry formats), if so.
     pub unsupported: Option<String>,
 }
@@ -166,7 +168,9 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
                     inputs: list("inputs"),
                     outputs: list("outputs"),
                     topics: list("topics"),
-                    expected_error: t.get("expectedException").cloned(),
+                    expected_error: t.get("expectedException").or_else(|| t.get("expectedError")).cloned(),
+                    // RQTT cases list responses or name their error `expectedError`.
+                    responses: t.get("responses").and_then(Value::as_array).cloned().or_else(|| t.get("expectedError").map(|_| Vec::new())),
                     post: t.get("post").cloned(),
                     unsupported,
                 });

@@ -8,6 +8,7 @@
 mod cases;
 mod codec;
 mod judge;
+mod rest;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -189,7 +190,15 @@ fn run_in(case: &Case, dir: &std::path::Path, handle: &tokio::runtime::Handle, t
         Ok(e) => e,
         Err(e) => return Outcome::Failed(format!("cannot open an engine: {e}")),
     };
-    let outcome = execute(case, &engine, &log, &config, timeout);
+    let engine = Arc::new(engine);
+    let outcome = if case.responses.is_some() {
+        match rest::execute(case, engine.clone(), &log, &config, handle, timeout) {
+            Ok(()) => Outcome::Passed,
+            Err(why) => Outcome::Failed(why),
+        }
+    } else {
+        execute(case, &engine, &log, &config, timeout)
+    };
     engine.shutdown();
     outcome
 }

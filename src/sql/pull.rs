@@ -379,7 +379,9 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
         Some(c)
     };
 
-    // SELECT list over the row.
+    // SELECT list over the row. Key columns, and a windowed table's window bounds, are
+    // marked KEY in the header as ksqlDB marks them.
+    let is_key = |name: &str| key_cols.iter().any(|(n, _)| n == name) || (windowed && (name == "WINDOWSTART" || name == "WINDOWEND"));
     let mut columns = Vec::new();
     let mut passthrough = true;
     let mut generated = 0;
@@ -388,7 +390,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
             SelectItem::Wildcard { .. } => {
                 for f in schema.fields().iter().take(schema.fields().len() - 1) {
                     let e = Expr::new(ExprKind::Column { qualifier: None, name: f.name().clone() }, Default::default());
-                    let kind = if key_cols.iter().any(|(n, _)| n == f.name()) { ColumnKind::Key } else { ColumnKind::Value };
+                    let kind = if is_key(f.name()) { ColumnKind::Key } else { ColumnKind::Value };
                     columns.push(OutputColumn { name: f.name().clone(), expr: compile(binder.bind(&e)?, &scope)?, kind });
                 }
             }
@@ -400,7 +402,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                     n
                 });
                 let kind = match (&expr.kind, alias) {
-                    (ExprKind::Column { name: c, .. }, None) if key_cols.iter().any(|(n, _)| n == c) => ColumnKind::Key,
+                    (ExprKind::Column { name: c, .. }, None) if is_key(c) => ColumnKind::Key,
                     _ => ColumnKind::Value,
                 };
                 columns.push(OutputColumn { name, expr: compile(binder.bind(expr)?, &scope)?, kind });
