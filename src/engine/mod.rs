@@ -27,6 +27,7 @@ use crate::sql::planner::{Purpose, plan_select};
 use crate::exec::pull::PullRows;
 use crate::state::ReadMode;
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
+use crate::sql::pull_rules;
 use crate::sql::pull_template::{PullPlanCache, PullTemplate, SqlShape};
 use crate::sql::{SqlError, parser};
 
@@ -349,7 +350,8 @@ impl Engine {
     pub fn query(&self, sql: &str, session: &Session) -> Result<QueryOutput, EngineError> {
         let sql = substitute(sql, &session.variables)?;
         // A pull query like one planned before (other key literals) skips parsing and planning.
-        let shape = SqlShape::scan(&sql);
+        // Plans cached for one session's pull-query settings do not apply to another's.
+        let shape = if session.properties.keys().any(|k| k.starts_with("ksql.query.pull.")) { None } else { SqlShape::scan(&sql) };
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
             return self.pull_table_blocking(&plan, &access).map(QueryOutput::Pull);
         }
@@ -362,7 +364,13 @@ impl Engine {
         let r = match &p.statement {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
+                if pull {
+                    pull_rules::check_clauses(q, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+                }
                 if pull && self.is_table_query(q) {
+                    if let Ok((table, _)) = crate::sql::planner::single_source(q, &self.catalog) {
+                        pull_rules::check_without_scan(q, &table, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+                    }
                     let plan = Arc::new(plan_pull(q, &self.catalog).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?);
                     if let Some(shape) = &shape {
                         self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
@@ -370,9 +378,6 @@ impl Engine {
                     return self.pull_table_blocking(&plan, &plan.access).map(QueryOutput::Pull);
                 }
                 if crate::sql::join_plan::is_join_query(q) {
-                    if pull {
-                        return Err(stmt_err("pull queries cannot join; add EMIT CHANGES for a push query, or create the join with CREATE TABLE ... AS SELECT and query the table").for_statement(&p.text, &[]));
-                    }
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }

@@ -422,7 +422,9 @@ impl AggregateTask {
             let r = if pre.retract[row] { s.retract(&args, 1) } else { s.update(&args, 1) };
             r.map_err(ExecError::Internal)?;
         }
-        entry.rowtime = pre.rowtime[row];
+        // As Kafka Streams' aggregations: a result's time is the latest time of its inputs.
+        entry.rowtime = entry.rowtime.max(pre.rowtime[row]);
+        let rowtime = entry.rowtime;
         let aggs = if emit_final {
             None
         } else {
@@ -433,7 +435,7 @@ impl AggregateTask {
             self.add_window_index(batch, state_key, end);
         }
         dirty.push(state_key.to_vec());
-        Ok(aggs.map(|aggs| Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: window.0, end: window.1, aggs: Some(aggs), rowtime: pre.rowtime[row] }))
+        Ok(aggs.map(|aggs| Emission { row: Some(row), group_json: Vec::new(), key: key.to_vec(), start: window.0, end: window.1, aggs: Some(aggs), rowtime }))
     }
 
     /// Session windows: merges the sessions `t` touches into one and applies the row.

@@ -85,9 +85,58 @@ pub fn parse_iso_millis(text: &str) -> Option<i64> {
     None
 }
 
+/// ksqlDB's reading of a (possibly partial) timestamp string compared with ROWTIME or a
+/// window bound: `yyyy-MM-dd'T'HH:mm:ss.SSS` where any tail may be left out (`'2018'` is
+/// the start of 2018) and an optional zone (`Z`, `+HHmm`, `+HH:mm`) follows the time; UTC
+/// otherwise. Hour 24 is midnight of the next day.
+pub fn parse_partial_timestamp(text: &str) -> Option<i64> {
+    const REST: &str = "0000-01-01T00:00:00.000";
+    let text = text.trim();
+    let (body, offset_ms) = match text.find('T') {
+        Some(t) => match text[t..].find(['Z', '+', '-']).map(|i| t + i) {
+            Some(z) => (&text[..z], zone_offset_ms(&text[z..])?),
+            None => (text, 0),
+        },
+        None => (text, 0),
+    };
+    if body.len() < 4 || body.len() > REST.len() || !body.is_char_boundary(body.len()) {
+        return None;
+    }
+    let mut full = format!("{body}{}", &REST[body.len()..]);
+    let midnight_next = full.get(11..13) == Some("24");
+    if midnight_next {
+        full.replace_range(11..13, "00");
+    }
+    let t = chrono::NaiveDateTime::parse_from_str(&full, "%Y-%m-%dT%H:%M:%S%.3f").ok()?;
+    let ms = t.and_utc().timestamp_millis() + if midnight_next { 86_400_000 } else { 0 };
+    Some(ms - offset_ms)
+}
+
+fn zone_offset_ms(zone: &str) -> Option<i64> {
+    if zone == "Z" {
+        return Some(0);
+    }
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i64, i64) = (digits[..2].parse().ok()?, digits[2..].parse().ok()?);
+    Some(sign * (h * 3_600_000 + m * 60_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_timestamps_complete_as_ksqldb_does() {
+        assert_eq!(parse_partial_timestamp("2018"), Some(1_514_764_800_000));
+        assert_eq!(parse_partial_timestamp("2018-01-01T00:00:00.001"), Some(1_514_764_800_001));
+        assert_eq!(parse_partial_timestamp("2019-01-01T00:00:00+0445"), Some(1_546_300_800_000 - 17_100_000));
+        assert_eq!(parse_partial_timestamp("2020-02-24T24"), parse_partial_timestamp("2020-02-25"));
+        assert_eq!(parse_partial_timestamp("nope"), None);
+    }
 
     #[test]
     fn java_patterns_parse() {

@@ -138,8 +138,11 @@ fn pull_response(r: PullRows, framing: Framing) -> Response {
 async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<QueryOutput, ApiError> {
     let body = parse_body(body)?;
     let sql = string_field(&body, sql_key)?;
-    if let Some(r) = state.engine.try_pull_in_memory(&sql) {
-        return Ok(QueryOutput::Pull(r?));
+    let has_properties = body.get(props_key).and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty());
+    if !has_properties {
+        if let Some(r) = state.engine.try_pull_in_memory(&sql) {
+            return Ok(QueryOutput::Pull(r?));
+        }
     }
     let session = session_from(&body, props_key)?;
     let engine = state.engine.clone();

@@ -327,7 +327,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         return Err(SqlError::at(q.pos, "PARTITION BY cannot be combined with GROUP BY", Some("the GROUP BY columns are the key of the result".into())));
     }
     if q.limit.is_some() {
-        return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", None));
+        return Err(super::planner::limit_refused(SourceKind::Table, q.pos));
     }
     if q.emit == Some(Emit::Final) && q.window.is_none() {
         return Err(SqlError::at(q.pos, "EMIT FINAL is only supported for windowed aggregations", Some("add a WINDOW TUMBLING/HOPPING/SESSION clause, or use EMIT CHANGES".into())));

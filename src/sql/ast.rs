@@ -56,6 +56,24 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// `=`, `<>`, `<`, `<=`, `>`, `>=`.
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq)
+    }
+
+    /// ksqlDB's name of a comparison in messages (`EQUAL`, `LESS_THAN` ...).
+    pub fn ksql_name(self) -> &'static str {
+        match self {
+            BinaryOp::Eq => "EQUAL",
+            BinaryOp::NotEq => "NOT_EQUAL",
+            BinaryOp::Lt => "LESS_THAN",
+            BinaryOp::LtEq => "LESS_THAN_OR_EQUAL",
+            BinaryOp::Gt => "GREATER_THAN",
+            BinaryOp::GtEq => "GREATER_THAN_OR_EQUAL",
+            other => other.symbol(),
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinaryOp::Plus => "+",
@@ -190,7 +208,7 @@ impl fmt::Display for Expr {
         match &self.kind {
             ExprKind::Column { qualifier: Some(q), name } => write!(f, "{q}.{name}"),
             ExprKind::Column { qualifier: None, name } => write!(f, "{name}"),
-            ExprKind::Literal(Literal::Null) => write!(f, "NULL"),
+            ExprKind::Literal(Literal::Null) => write!(f, "null"),
             ExprKind::Literal(Literal::Boolean(b)) => write!(f, "{}", if *b { "true" } else { "false" }),
             ExprKind::Literal(Literal::Integer(i)) => write!(f, "{i}"),
             ExprKind::Literal(Literal::Decimal(d)) => write!(f, "{d}"),
@@ -213,6 +231,7 @@ impl fmt::Display for Expr {
             ExprKind::Struct(fields) => write!(f, "STRUCT({})", fields.iter().map(|(n, v)| format!("{n}:={v}")).collect::<Vec<_>>().join(", ")),
             ExprKind::InList { expr, list: items, negated } => write!(f, "({expr} {}IN ({}))", if *negated { "NOT " } else { "" }, list(items)),
             ExprKind::Between { expr, low, high, negated } => write!(f, "({expr} {}BETWEEN {low} AND {high})", if *negated { "NOT " } else { "" }),
+            ExprKind::Like { expr, pattern, negated, .. } => write!(f, "({expr} {}LIKE {pattern})", if *negated { "NOT " } else { "" }),
             _ => write!(f, "the expression at {}", self.pos),
         }
     }

@@ -130,6 +130,10 @@ impl Binder<'_> {
                     UnaryOp::Not => DfExpr::Not(Box::new(inner)),
                 }
             }
+            ExprKind::Binary { op, left, right } if op.is_comparison() && (is_time_column(left) || is_time_column(right)) && (is_string(left) || is_string(right)) => {
+                let (left, right) = (time_literal(left)?, time_literal(right)?);
+                self.bind(&Expr::new(ExprKind::Binary { op: *op, left: Box::new(left), right: Box::new(right) }, pos))?
+            }
             ExprKind::Binary { op, left, right } => {
                 let l = self.bind(left)?;
                 let r = self.bind(right)?;
@@ -151,6 +155,17 @@ impl Binder<'_> {
                     BinaryOp::And => Operator::And,
                     BinaryOp::Or => Operator::Or,
                 };
+                if op.is_comparison() {
+                    if let (Ok(lt), Ok(rt)) = (self.type_of(&l), self.type_of(&r)) {
+                        if !comparable(&lt, *op, &rt) {
+                            return Err(SqlError::at(
+                                pos,
+                                format!("Invalid expression: Cannot compare {left} ({lt}) to {right} ({rt}) with {}.", op.ksql_name()),
+                                Some("CAST one side to the other's type".into()),
+                            ));
+                        }
+                    }
+                }
                 let out = binary(l, dop, r);
                 // Check the operand types now, so the error points at the operator.
                 if let Err(err) = self.type_of(&out) {
@@ -179,13 +194,31 @@ impl Binder<'_> {
             }
             ExprKind::Like { expr, pattern, escape, negated } => DfExpr::Like(dfx::Like::new(
                 *negated,
-                Box::new(self.bind(expr)?),
+                {
+                    let bound = self.bind(expr)?;
+                    match self.type_of(&bound) {
+                        Ok(SqlType::String) | Err(_) => {}
+                        Ok(other) => {
+                            return Err(SqlError::at(pos, format!("The column type for Like condition must be VARCHAR. The column type is {other}"), Some("CAST the value to STRING".into())));
+                        }
+                    }
+                    Box::new(bound)
+                },
                 Box::new(self.bind(pattern)?),
                 *escape,
                 false,
             )),
-            ExprKind::Between { expr, low, high, negated } => DfExpr::Between(dfx::Between::new(
-                Box::new(self.bind(expr)?),
+            ExprKind::Between { expr, low, high, negated } if is_time_column(expr) && (is_string(low) || is_string(high)) => {
+                let (low, high) = (Box::new(time_literal(low)?), Box::new(time_literal(high)?));
+                self.bind(&Expr::new(ExprKind::Between { expr: expr.clone(), low, high, negated: *negated }, pos))?
+            }
+            ExprKind::Between { expr, low, high, negated } => DfExpr::Between(dfx::Between::new({
+                // ksqlDB checks BETWEEN as `expr >= low` and `expr <= high`.
+                for (bound, op) in [(low, BinaryOp::GtEq), (high, BinaryOp::LtEq)] {
+                    self.bind(&Expr::new(ExprKind::Binary { op, left: expr.clone(), right: bound.clone() }, pos))?;
+                }
+                Box::new(self.bind(expr)?)
+            },
                 *negated,
                 Box::new(self.bind(low)?),
                 Box::new(self.bind(high)?),
@@ -368,5 +401,46 @@ pub fn natural_name(e: &Expr) -> Option<String> {
         ExprKind::Column { name, .. } => Some(name.clone()),
         ExprKind::Dereference { field, .. } => Some(field.clone()),
         _ => None,
+    }
+}
+
+/// Whether ksqlDB lets `left op right` compare: numbers with numbers, strings with strings,
+/// booleans with booleans, bytes with bytes, dates and times with each other or strings,
+/// and arrays, maps and structs only for (in)equality with their own kind.
+fn comparable(left: &SqlType, op: BinaryOp, right: &SqlType) -> bool {
+    let temporal = |t: &SqlType| matches!(t, SqlType::Date | SqlType::Time | SqlType::Timestamp);
+    match left {
+        l if l.is_numeric() => right.is_numeric(),
+        SqlType::String => matches!(right, SqlType::String) || temporal(right),
+        SqlType::Boolean => matches!(right, SqlType::Boolean),
+        SqlType::Bytes => matches!(right, SqlType::Bytes),
+        l if temporal(l) => temporal(right) || matches!(right, SqlType::String),
+        SqlType::Array(_) => matches!(op, BinaryOp::Eq | BinaryOp::NotEq) && matches!(right, SqlType::Array(_)),
+        SqlType::Map(..) => matches!(op, BinaryOp::Eq | BinaryOp::NotEq) && matches!(right, SqlType::Map(..)),
+        SqlType::Struct(_) => matches!(op, BinaryOp::Eq | BinaryOp::NotEq) && matches!(right, SqlType::Struct(_)),
+        _ => true,
+    }
+}
+
+/// ROWTIME, WINDOWSTART and WINDOWEND: BIGINT columns that ksqlDB compares with timestamp
+/// strings.
+fn is_time_column(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Column { name, .. } if name == crate::catalog::types::ROWTIME || name == "WINDOWSTART" || name == "WINDOWEND")
+}
+
+fn is_string(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Literal(Literal::String(_)))
+}
+
+/// A string literal compared with a time column, as epoch milliseconds.
+pub fn time_literal(e: &Expr) -> Result<Expr, SqlError> {
+    match &e.kind {
+        ExprKind::Literal(Literal::String(s)) => {
+            let ms = crate::format::timestamps::parse_partial_timestamp(s).ok_or_else(|| {
+                SqlError::at(e.pos, format!("'{s}' is not a timestamp"), Some("write times as epoch milliseconds or 'yyyy-MM-ddTHH:mm:ss.SSS' (any tail may be left out; a zone such as +0100 may follow)".into()))
+            })?;
+            Ok(Expr::new(ExprKind::Literal(Literal::Integer(ms)), e.pos))
+        }
+        _ => Ok(e.clone()),
     }
 }

@@ -38,7 +38,7 @@ fn parse_boolean(s: &str) -> Option<bool> {
     }
 }
 
-fn literal_type(l: &Literal) -> SqlType {
+pub(super) fn literal_type(l: &Literal) -> SqlType {
     match l {
         Literal::Null | Literal::String(_) => SqlType::String,
         Literal::Boolean(_) => SqlType::Boolean,

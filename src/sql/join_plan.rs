@@ -625,7 +625,7 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             ));
         }
         if q.limit.is_some() {
-            return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into())));
+            return Err(super::planner::limit_refused(plan.result_kind(), q.pos));
         }
         if q.emit == Some(Emit::Final) {
             return Err(SqlError::at(q.pos, "EMIT FINAL is only valid for windowed aggregations", Some("use EMIT CHANGES".into())));

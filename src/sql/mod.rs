@@ -14,6 +14,7 @@ mod lambda_bind;
 pub mod parser;
 pub mod planner;
 pub mod pull;
+pub mod pull_rules;
 pub mod pull_template;
 pub mod table_functions;
 pub mod udf;

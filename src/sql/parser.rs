@@ -38,7 +38,7 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: Syntax error: {}", self.pos, self.message)?;
+        write!(f, "{}: Syntax Error: {}", self.pos, self.message)?;
         if let Some(h) = &self.hint {
             write!(f, ". Hint: {h}")?;
         }
@@ -674,6 +674,9 @@ impl<'a> Parser<'a> {
             });
         }
         if self.eat_kw("LIMIT") {
+            if self.peek() == &Token::Minus && q.emit.is_none() {
+                return Err(self.error_here("Pull queries don't support negative integers in the LIMIT clause. See https://cnfl.io/queries for more info.", None));
+            }
             q.limit = Some(self.unsigned_integer()?);
         }
         Ok(q)

@@ -80,6 +80,12 @@ impl SelectPlan {
     }
 }
 
+/// LIMIT in a persistent query, refused in ksqlDB's words.
+pub fn limit_refused(result: SourceKind, pos: super::ast::Pos) -> SqlError {
+    let kind = if result == SourceKind::Table { "TABLE" } else { "STREAM" };
+    SqlError::at(pos, format!("CREATE {kind} AS SELECT statements don't support LIMIT clause."), Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into()))
+}
+
 const RESERVED_OUTPUT_NAMES: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, "WINDOWSTART", "WINDOWEND"];
 
 /// The source named in a query's FROM (joins are planned elsewhere).
@@ -129,7 +135,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         return Err(SqlError::at(q.pos, "PARTITION BY on a table is not supported", Some("a table keeps its PRIMARY KEY; use GROUP BY to re-key it".into())));
     }
     if purpose == Purpose::Persistent && q.limit.is_some() {
-        return Err(SqlError::at(q.pos, "LIMIT is not allowed in persistent queries", Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into())));
+        return Err(limit_refused(source.kind, q.pos));
     }
     if purpose == Purpose::Persistent && q.emit == Some(Emit::Final) {
         return Err(SqlError::at(q.pos, "EMIT FINAL is only valid for windowed aggregations", Some("use EMIT CHANGES".into())));

@@ -175,16 +175,7 @@ pub fn key_value(l: &Literal, ty: &SqlType, col: &str, pos: super::ast::Pos) -> 
 
 /// Replaces timestamp strings compared with WINDOWSTART/WINDOWEND by epoch millis.
 fn rewrite_window_literals(e: &Expr) -> Result<Expr, SqlError> {
-    let conv = |x: &Expr| -> Result<Expr, SqlError> {
-        match &x.kind {
-            ExprKind::Literal(Literal::String(s)) => {
-                let ms = crate::format::timestamps::parse_iso_millis(s)
-                    .ok_or_else(|| SqlError::at(x.pos, format!("'{s}' is not a timestamp"), Some("write window bounds as epoch milliseconds or 'yyyy-MM-ddTHH:mm:ss'".into())))?;
-                Ok(Expr::new(ExprKind::Literal(Literal::Integer(ms)), x.pos))
-            }
-            _ => Ok(x.clone()),
-        }
-    };
+    let conv = super::binder::time_literal;
     let is_window = |x: &Expr| matches!(column_name(x), Some(n) if n == WINDOWSTART || n == WINDOWEND);
     match &e.kind {
         ExprKind::Binary { op, left, right } if is_window(left) || is_window(right) => {
@@ -275,7 +266,18 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
         for p in parts {
             if let Some((col, op, lit, lit_pos)) = comparison(&p) {
                 if let Some(i) = key_cols.iter().position(|(n, _)| n == col) {
-                    let v = key_value(lit, &key_cols[i].1, col, p.pos)?;
+                    let ty = &key_cols[i].1;
+                    if *lit == Literal::Null {
+                        return Err(SqlError::at(
+                            p.pos,
+                            format!("Error in WHERE expression: Comparison with NULL not supported: {ty} {} NULL\nUse 'IS NULL' or 'IS NOT NULL' instead.\nStatement: {p}", op.symbol()),
+                            None,
+                        ));
+                    }
+                    let v = key_value(lit, ty, col, p.pos).map_err(|_| {
+                        let lit_ty = super::in_predicate::literal_type(lit);
+                        SqlError::at(p.pos, format!("Error in WHERE expression: Cannot compare {col} ({ty}) to {} ({lit_ty}) with {}.\nStatement: {p}", Expr::new(ExprKind::Literal(lit.clone()), lit_pos), op.ksql_name()), None)
+                    })?;
                     match op {
                         BinaryOp::Eq => {
                             eq[i] = Some(vec![v]);
@@ -289,7 +291,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                 }
                 if col == WINDOWSTART || col == WINDOWEND {
                     if !windowed {
-                        return Err(SqlError::at(p.pos, format!("{col} is only valid for windowed tables; {} is not windowed", table.name), None));
+                        return Err(SqlError::at(p.pos, format!("WHERE column '{col}' cannot be resolved: {col} is only valid for windowed tables; {} is not windowed", table.name), None));
                     }
                     let Literal::Integer(t) = lit else {
                         return Err(SqlError::at(p.pos, format!("compare {col} with a timestamp"), None));
@@ -312,9 +314,14 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
             if let ExprKind::InList { expr, list, negated: false } = &p.kind {
                 if let Some(i) = column_name(expr).and_then(|c| key_cols.iter().position(|(n, _)| n == c)) {
                     if list.iter().all(|l| literal(l).is_some()) {
+                        let (name, ty) = (&key_cols[i].0, &key_cols[i].1);
                         let vals = list
                             .iter()
-                            .map(|l| key_value(literal(l).expect("checked"), &key_cols[i].1, &key_cols[i].0, l.pos))
+                            .map(|l| match literal(l).expect("checked") {
+                                Literal::Null => Err(SqlError::at(l.pos, format!("Primary key columns can not be NULL: ({name} = null)"), None)),
+                                lit => key_value(lit, ty, name, l.pos)
+                                    .map_err(|_| SqlError::at(l.pos, format!("{l} can not be converted to the type of the key column: {name} {ty} KEY"), None)),
+                            })
                             .collect::<Result<Vec<_>, _>>()?;
                         eq[i] = Some(vals);
                         eq_pos[i] = list.iter().map(|l| l.pos).collect();
@@ -411,6 +418,12 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     }
     if q.select.len() != 1 {
         passthrough = false;
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].iter().any(|d| d.name == c.name) {
+            let what = if c.kind == ColumnKind::Key { "key" } else { "value" };
+            return Err(SqlError::at(q.pos, format!("Duplicate {what} columns found in schema: `{}` {}", c.name, c.expr.ty), Some("give one of them another name with AS".into())));
+        }
     }
     let mut order_by = Vec::new();
     for (e, asc) in &q.order_by {
