@@ -313,6 +313,21 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     if q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if super::table_functions::contains_table_function(expr))) {
         return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
+    // Window bounds exist only once a row is aggregated into a window.
+    let window_bound = |e: &Expr| e.find_map(&mut |x| match &x.kind {
+        ExprKind::Column { name, .. } if name == WINDOWSTART || name == WINDOWEND => Some((name.clone(), x.pos)),
+        _ => None,
+    });
+    let in_aggregate = |e: &Expr| e.find_map(&mut |x| match &x.kind {
+        ExprKind::Function { name, args, .. } if super::binder::is_aggregate(name) => args.iter().find_map(window_bound),
+        _ => None,
+    });
+    let misplaced = q.group_by.iter().find_map(window_bound).or_else(|| {
+        q.select.iter().filter_map(|s| if let SelectItem::Expr { expr, .. } = s { Some(expr) } else { None }).chain(&q.having).find_map(in_aggregate)
+    });
+    if let Some((name, pos)) = misplaced {
+        return Err(SqlError::at(pos, format!("Window bounds column {name} can only be used in the SELECT clause of windowed aggregations and can not be passed to aggregate functions."), None));
+    }
     if source.value_format.kind == crate::format::FormatKind::Kafka {
         return Err(SqlError::at(
             q.pos,

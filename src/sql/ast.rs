@@ -56,6 +56,11 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// `+`, `-`, `*`, `/`, `%`.
+    pub fn is_arithmetic(self) -> bool {
+        matches!(self, BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo)
+    }
+
     /// `=`, `<>`, `<`, `<=`, `>`, `>=`.
     pub fn is_comparison(self) -> bool {
         matches!(self, BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq)

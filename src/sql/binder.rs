@@ -50,9 +50,20 @@ impl Scope {
         Ok(Scope { columns, df_schema, arrow_schema: schema })
     }
 
+    /// Whether columns can be qualified with `q` here.
+    pub fn knows_qualifier(&self, q: &str) -> bool {
+        self.columns.iter().any(|c| c.qualifier.as_deref() == Some(q))
+    }
+
     pub fn resolve(&self, qualifier: Option<&str>, name: &str, pos: Pos) -> Result<&ScopeColumn, SqlError> {
         let found = self.columns.iter().find(|c| c.qualifier.as_deref() == qualifier && c.name == name);
         found.ok_or_else(|| {
+            if let Some(q) = qualifier {
+                let qualified_scope = self.columns.is_empty() || self.columns.iter().any(|c| c.qualifier.is_some());
+                if qualified_scope && !self.knows_qualifier(q) {
+                    return SqlError::at(pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), Some("qualify columns with a source named in FROM or its alias".into()));
+                }
+            }
             let mut names: Vec<&str> = self.columns.iter().filter(|c| c.qualifier.is_none()).map(|c| c.name.as_str()).collect();
             names.dedup();
             let full = match qualifier {
@@ -137,6 +148,15 @@ impl Binder<'_> {
             ExprKind::Binary { op, left, right } => {
                 let l = self.bind(left)?;
                 let r = self.bind(right)?;
+                let is_null = |x: &Expr| matches!(x.kind, ExprKind::Literal(Literal::Null));
+                if op.is_arithmetic() && (is_null(left) || is_null(right)) {
+                    let name = |x: &Expr, b: &DfExpr| if is_null(x) { "null".to_string() } else { self.type_of(b).map(|t| t.to_string()).unwrap_or_else(|_| "null".into()) };
+                    return Err(SqlError::at(
+                        pos,
+                        format!("Error processing expression: {e}. Arithmetic on types {} and {} are not supported.", name(left, &l), name(right, &r)),
+                        Some("CAST the NULL to the type it stands for, e.g. CAST(NULL AS INTEGER)".into()),
+                    ));
+                }
                 let dop = match op {
                     // ksqlDB: + on two strings concatenates them.
                     BinaryOp::Plus if self.type_of(&l).ok() == Some(SqlType::String) && self.type_of(&r).ok() == Some(SqlType::String) => Operator::StringConcat,

@@ -443,6 +443,7 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
         match (on_left, on_right) {
             (true, false) => Ok(0),
             (false, true) => Ok(1),
+            (false, false) if unresolved(e, left, right).is_some() => Err(unresolved(e, left, right).expect("checked")),
             // ksqlDB's wording (including its spelling of "comparision").
             _ => Err(SqlError::at(
                 e.pos,
@@ -460,6 +461,24 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
             Some(format!("compare an expression of {} with one of {}", names.0, names.1)),
         )),
     }
+}
+
+/// The first column of an ON operand that neither side has, in ksqlDB's words.
+fn unresolved(e: &Expr, left: &Scope, right: &Scope) -> Option<SqlError> {
+    e.find_map(&mut |x| {
+        let ExprKind::Column { qualifier, name } = &x.kind else { return None };
+        let q = qualifier.as_deref();
+        if left.resolve(q, name, x.pos).is_ok() || right.resolve(q, name, x.pos).is_ok() {
+            return None;
+        }
+        Some(match q {
+            Some(q) if !left.knows_qualifier(q) && !right.knows_qualifier(q) => {
+                SqlError::at(x.pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), None)
+            }
+            Some(q) => SqlError::at(x.pos, format!("JOIN ON column '{q}.{name}' cannot be resolved."), None),
+            None => SqlError::at(x.pos, format!("JOIN ON column '{name}' cannot be resolved."), None),
+        })
+    })
 }
 
 /// An ON operand as ksqlDB prints it: a bare column qualified by its source.
