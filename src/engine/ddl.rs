@@ -98,7 +98,7 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
         SqlType::Bigint | SqlType::Timestamp => {}
         SqlType::String if props.timestamp_format.is_some() => {}
         SqlType::String => return Err(stmt_err(format!("TIMESTAMP column {col} is a STRING, so TIMESTAMP_FORMAT is required, e.g. TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ss'"))),
-        ref other => return Err(stmt_err(format!("TIMESTAMP column {col} must be BIGINT, TIMESTAMP or a STRING with TIMESTAMP_FORMAT, found {other}"))),
+        ref other => return Err(stmt_err(format!("Timestamp column, `{col}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified. It is {other}."))),
     }
     Ok(Some(TimestampSpec { column: col.clone(), format: props.timestamp_format.clone() }))
 }
@@ -370,9 +370,8 @@ impl Engine {
             (plan.source.clone(), plan.output.clone(), None)
         };
         let sp = SourceProps::parse(props)?;
-        if sp.timestamp.is_some() {
-            return Err(stmt_err("TIMESTAMP in the WITH clause of CREATE ... AS SELECT is not supported yet"));
-        }
+        // The result's records take their time from this column (checked against the result).
+        let sink_timestamp = timestamp_spec(&sp, &output)?;
         let source = &source;
         // The result takes the source's key format; a NONE key format cannot hold the
         // key a PARTITION BY, GROUP BY or join gives the result, which then gets KAFKA.
@@ -408,7 +407,7 @@ impl Engine {
             topic: topic.clone(),
             key_format,
             value_format,
-            timestamp: None,
+            timestamp: sink_timestamp,
             sql: p.text.clone(),
             read_only: false,
             window,

@@ -162,6 +162,9 @@ pub struct TopicSink {
     value_encoder: Box<dyn RowEncoder>,
     key_idx: Vec<usize>,
     value_idx: Vec<usize>,
+    /// The output column (and chrono format) records take their time from, when the
+    /// sink was created WITH (TIMESTAMP=...).
+    timestamp: Option<(usize, Option<String>)>,
     writer: IdempotentWriter,
 }
 
@@ -178,7 +181,12 @@ impl TopicSink {
     ) -> TopicSink {
         let keys: Vec<_> = sink.schema.key_columns().collect();
         let values: Vec<_> = sink.schema.value_columns().collect();
+        let timestamp = sink.timestamp.as_ref().and_then(|t| {
+            let at = keys.iter().position(|c| c.name == t.column).map(|i| key_idx[i]).or_else(|| values.iter().position(|c| c.name == t.column).map(|i| value_idx[i]))?;
+            Some((at, t.format.as_deref().map(crate::format::timestamps::java_to_chrono)))
+        });
         TopicSink {
+            timestamp,
             key_encoder: sink.key_format.encoder(&keys, Role::Key),
             value_encoder: sink.value_format.encoder(&values, Role::Value),
             key_idx,
@@ -227,16 +235,34 @@ impl TopicSink {
                 windowed_keys.push(k);
             }
         }
+        // WITH (TIMESTAMP=...): each record's time is the column's; a record whose column is
+        // null, negative or unparseable is skipped (tombstones keep their time).
+        let event_times = self.timestamp.as_ref().map(|(i, fmt)| super::source::event_times(&columns[*i], fmt.as_deref()));
+        let mut skipped = 0;
         let mut out = Vec::with_capacity(rows);
         for row in 0..rows {
+            let tombstone = tombstones.is_some_and(|t| t[row]);
+            let mut timestamp = timestamps[row];
+            if let (Some(times), false) = (&event_times, tombstone) {
+                match times.as_ref().filter(|a| arrow::array::Array::is_valid(*a, row)).map(|a| a.value(row)) {
+                    Some(t) if t >= 0 => timestamp = t,
+                    _ => {
+                        skipped += 1;
+                        continue;
+                    }
+                }
+            }
             let key = if self.key_idx.is_empty() { None } else { keys.get(row) };
             let partition = match key {
                 Some(k) => partition_for_key(k, partitions),
                 None => fallback_partition.rem_euclid(partitions),
             };
             let key = if windows.is_some() { Some(windowed_keys[row].as_slice()) } else { key };
-            let value = if tombstones.is_some_and(|t| t[row]) { None } else { values.get(row) };
-            out.push(OutRecord { partition, key, value, headers: Vec::new(), timestamp: timestamps[row] });
+            let value = if tombstone { None } else { values.get(row) };
+            out.push(OutRecord { partition, key, value, headers: Vec::new(), timestamp });
+        }
+        if skipped > 0 {
+            tracing::warn!(skipped, "records skipped: their TIMESTAMP column is null, negative or not a timestamp");
         }
         self.writer.write(&out)
     }

@@ -205,15 +205,7 @@ impl SourceDecoder {
         let mut tombstones: Vec<bool> = source_rows.iter().map(|&i| values[i].is_none()).collect();
         let mut keep_mask: Option<Vec<bool>> = None;
         if let Some(tc) = self.timestamp_column {
-            let col = &columns[tc];
-            let ms: Option<Int64Array> = match (col.data_type(), &self.timestamp_format) {
-                (DataType::Int64, _) => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
-                (DataType::Timestamp(_, _), _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
-                (DataType::Utf8, Some(fmt)) => Some(
-                    col.as_string::<i32>().iter().map(|v| v.and_then(|s| crate::format::timestamps::parse_millis(s, fmt))).collect(),
-                ),
-                _ => None,
-            };
+            let ms = event_times(&columns[tc], self.timestamp_format.as_deref());
             let mut mask = vec![true; n];
             for (row, ts) in rowtime.iter_mut().enumerate() {
                 if tombstones[row] {
@@ -252,6 +244,17 @@ impl SourceDecoder {
         }
         errors.sort_by_key(|e| e.offset);
         Decoded { batch: (batch.num_rows() > 0).then_some(batch), next_offset, records, errors, tombstones }
+    }
+}
+
+/// Event times (epoch ms) from a BIGINT or TIMESTAMP column, or a STRING column read with a
+/// chrono `format`; `None` for other types. Unparseable strings are nulls.
+pub fn event_times(col: &ArrayRef, format: Option<&str>) -> Option<Int64Array> {
+    match (col.data_type(), format) {
+        (DataType::Int64, _) => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+        (DataType::Timestamp(_, _), _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
+        (DataType::Utf8, Some(fmt)) => Some(col.as_string::<i32>().iter().map(|v| v.and_then(|s| crate::format::timestamps::parse_millis(s, fmt))).collect()),
+        _ => None,
     }
 }
 
