@@ -197,6 +197,33 @@ async fn insert_into_select_and_partition_by_rekey_records() {
 }
 
 #[tokio::test]
+async fn csas_with_timestamp_column_stamps_records_and_skips_bad_times() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM events (k VARCHAR KEY, id BIGINT, at VARCHAR) WITH (kafka_topic='events', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM stamped WITH (kafka_topic='stamped', timestamp='AT', timestamp_format='yyyy-MM-dd''T''HH:mm:ssX') AS SELECT k, id, at FROM events;").await;
+    s.produce(
+        "events",
+        vec![
+            json!({"key": "a", "value": {"id": 1, "at": "2018-05-11T21:58:33Z"}}),
+            json!({"key": "b", "value": {"id": 2, "at": "not a timestamp"}}),
+            json!({"key": "c", "value": {"id": 3, "at": "2019-05-11T21:58:33Z"}}),
+        ],
+    )
+    .await;
+    s.wait_until("two stamped records", async |s| s.read_topic("stamped").await.len() == 2).await;
+    let records = s.read_topic("stamped").await;
+    let times: Vec<i64> = records.iter().map(|(_, r)| r["timestamp"].as_i64().unwrap_or_default()).collect();
+    assert_eq!(times, vec![1_526_075_913_000, 1_557_611_913_000]);
+    // The column must hold a time.
+    let (status, body) = s.ksql("CREATE STREAM bad WITH (timestamp='NOPE') AS SELECT k, id FROM events;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("does not exist"), "{body}");
+    let (status, body) = s.ksql("CREATE STREAM bad WITH (timestamp='D') AS SELECT k, CAST(id AS DOUBLE) AS d FROM events;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format"), "{body}");
+}
+
+#[tokio::test]
 async fn expressions_cover_case_cast_like_in_between_and_nested_access() {
     let s = TestServer::start();
     s.ksql_ok(
@@ -216,7 +243,7 @@ async fn expressions_cover_case_cast_like_in_between_and_nested_access() {
              name LIKE 'a%' AS a, id IN (1, 3) AS one, score BETWEEN 1 AND 10 AS mid, score IS NULL AS missing, \
              tags[1] AS t1, tags[-1] AS tlast, attrs['x'] AS x, addr->city AS city, LEN(name) AS n, \
              SUBSTRING(name, 2, 2) AS sub, CONCAT(name, '!') AS c, ROWPARTITION AS p, ROWOFFSET AS o \
-             FROM events;",
+             FROM events EMIT CHANGES LIMIT 2;",
         )
         .await;
     assert_eq!(

@@ -113,7 +113,7 @@ async fn pull_queries_with_other_key_literals_answer_like_fresh_plans() {
     // A key of the wrong type after good ones: still the planner's positioned 400.
     let (status, body) = s.post("/query", json!({"ksql": "SELECT * FROM kv WHERE id = 5;"})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("key column ID"), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("Cannot compare ID (STRING) to 5 (INTEGER)"), "{body}");
 
     // Recreated with other columns: the same statement shape must use the new table.
     s.ksql_ok("DROP TABLE kv DELETE TOPIC;").await;
@@ -394,7 +394,10 @@ async fn statements_that_cannot_run_are_400s_that_say_what_is_allowed() {
     }
     for (sql, needle) in [
         ("SELECT * FROM by_user WHERE user_id = 1;", "STRING"),
-        ("SELECT user_id, COUNT(*) FROM by_user GROUP BY user_id;", "pull queries support"),
+        ("SELECT user_id, COUNT(*) FROM by_user GROUP BY user_id;", "Pull queries don't support GROUP BY clauses"),
+        ("SELECT *, ROWOFFSET FROM by_user;", "Pull queries don't support the following columns in SELECT clauses: `ROWOFFSET`"),
+        ("SELECT * FROM by_user WHERE user_id = NULL;", "Comparison with NULL not supported"),
+        ("SELECT * FROM by_user WHERE n > 'x';", "Cannot compare N (BIGINT) to 'x' (STRING) with GREATER_THAN"),
         ("SELECT * FROM by_user WHERE WINDOWSTART > 0;", "windowed"),
         ("SELECT * FROM by_user WHERE nope = 1;", "NOPE"),
     ] {
@@ -408,6 +411,37 @@ async fn statements_that_cannot_run_are_400s_that_say_what_is_allowed() {
     s.wait_rows("SELECT * FROM by_user;", 1).await;
     let d = describe_extended(&s, "by_user").await;
     assert!(d["errorStats"].as_str().unwrap().contains("failed-messages: 1"), "{}", d["errorStats"]);
+}
+
+#[tokio::test]
+async fn pull_queries_with_table_scans_disabled_must_look_keys_up() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='views', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE by_user AS SELECT user_id, COUNT(*) AS n FROM views GROUP BY user_id;").await;
+    s.produce("views", vec![json!({"key": "a", "value": {"page": "x"}}), json!({"key": "b", "value": {"page": "y"}})]).await;
+    s.wait_rows("SELECT * FROM by_user;", 2).await;
+    let no_scans = json!({"ksql.query.pull.table.scan.enabled": false});
+    let query = |sql: &str| json!({"ksql": sql, "streamsProperties": no_scans});
+    // Key lookups and a range of the STRING key still run.
+    let (status, body) = s.post("/query", query("SELECT * FROM by_user WHERE user_id = 'a';")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[1]["row"]["columns"], json!(["a", 1]));
+    let (status, body) = s.post("/query", query("SELECT * FROM by_user WHERE user_id > 'a';")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[1]["row"]["columns"], json!(["b", 1]));
+    for (sql, needle) in [
+        ("SELECT * FROM by_user WHERE n = 1;", "WHERE clause missing key column for disjunct: (N = 1)"),
+        ("SELECT * FROM by_user WHERE user_id != 'a';", "must currently be '='"),
+        ("SELECT * FROM by_user WHERE user_id = 'a' OR user_id > 'b';", "Query requires table scan to be enabled"),
+        ("SELECT * FROM by_user;", "Query requires table scan to be enabled"),
+    ] {
+        let (status, body) = s.post("/query", query(sql)).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        let m = body["message"].as_str().unwrap_or_default();
+        assert!(m.contains(needle), "{sql}: message {m:?} should contain {needle:?}");
+    }
+    // The same scan runs when scans are allowed (the default).
+    assert_eq!(s.rows("SELECT * FROM by_user WHERE n = 1;").await.len(), 2);
 }
 
 #[tokio::test]
