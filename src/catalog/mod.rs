@@ -77,6 +77,26 @@ pub struct DataSource {
     pub read_only: bool,
     /// For windowed tables: the window kind (rows are per key and window).
     pub window: Option<WindowType>,
+    /// For TUMBLING and HOPPING windows: the window size, ms (a record's window ends
+    /// this long after it starts).
+    pub window_size_ms: Option<i64>,
+}
+
+impl DataSource {
+    /// The columns a query over this source sees: its columns, WINDOWSTART and WINDOWEND
+    /// when windowed, then ROWTIME, ROWPARTITION and ROWOFFSET.
+    pub fn query_schema(&self) -> arrow::datatypes::SchemaRef {
+        let base = self.schema.query_arrow_schema();
+        if self.window.is_none() {
+            return base;
+        }
+        let n = self.schema.columns().len();
+        let mut fields: Vec<arrow::datatypes::Field> = base.fields().iter().take(n).map(|f| f.as_ref().clone()).collect();
+        fields.push(arrow::datatypes::Field::new("WINDOWSTART", arrow::datatypes::DataType::Int64, true));
+        fields.push(arrow::datatypes::Field::new("WINDOWEND", arrow::datatypes::DataType::Int64, true));
+        fields.extend(base.fields().iter().skip(n).map(|f| f.as_ref().clone()));
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+    }
 }
 
 impl DataSource {

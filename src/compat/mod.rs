@@ -261,7 +261,15 @@ fn produce_inputs(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig)
             Some(t) => t,
             None => log.create_topic(topic, 1, config.clone()).map_err(|e| e.to_string())?,
         };
-        let key = codec::encode_key(source, input.get("key").unwrap_or(&Value::Null))?;
+        let mut key = codec::encode_key(source, input.get("key").unwrap_or(&Value::Null))?;
+        // A windowed record's key ends with its window: (sessions) the end, then the start.
+        if let (Some(w), Some(k)) = (input.get("window"), key.as_mut()) {
+            let bound = |n: &str| w.get(n).and_then(Value::as_i64).unwrap_or(0);
+            if w.get("type").and_then(Value::as_str) == Some("session") {
+                k.extend_from_slice(&bound("end").to_be_bytes());
+            }
+            k.extend_from_slice(&bound("start").to_be_bytes());
+        }
         let value = codec::encode_value(source, input.get("value").unwrap_or(&Value::Null))?;
         let ts = input.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
         let mut b = BatchBuilder::default();

@@ -295,7 +295,20 @@ impl Engine {
                 }
             },
         };
-        let source = DataSource { name: name.to_string(), kind, schema, topic, key_format, value_format, timestamp, sql: p.text.clone(), read_only, window: None };
+        let source_window = sp.source_window()?;
+        let source = DataSource {
+            name: name.to_string(),
+            kind,
+            schema,
+            topic,
+            key_format,
+            value_format,
+            timestamp,
+            sql: p.text.clone(),
+            read_only,
+            window: source_window.map(|w| w.0),
+            window_size_ms: source_window.and_then(|w| w.1),
+        };
         let query = (kind == SourceKind::Table).then(|| QueryMeta {
             id: format!("CST_{}_{}", name.to_uppercase(), seq),
             sql: p.text.clone(),
@@ -352,10 +365,12 @@ impl Engine {
             return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
         }
         let (source, output, window) = if let Some(j) = &join {
-            (j.sources()[0].clone(), j.output.clone(), None)
+            let first = j.sources()[0].clone();
+            let window = first.window.map(|w| (w, first.window_size_ms));
+            (first, j.output.clone(), window)
         } else if aggregate {
             let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(name))?;
-            let window = plan.window.as_ref().map(|w| w.kind);
+            let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != crate::catalog::WindowType::Session).then_some(w.size_ms)));
             (plan.source.clone(), plan.output.clone(), window)
         } else {
             let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(name))?;
@@ -367,8 +382,12 @@ impl Engine {
                     keys.first().cloned().unwrap_or_default()
                 )));
             }
-            (plan.source.clone(), plan.output.clone(), None)
+            let window = plan.source.window.map(|w| (w, plan.source.window_size_ms));
+            (plan.source.clone(), plan.output.clone(), window)
         };
+        if source.kind == SourceKind::Table && source.window.is_some() {
+            return Err(stmt_err("KSQL does not support persistent queries on windowed tables."));
+        }
         let sp = SourceProps::parse(props)?;
         // The result's records take their time from this column (checked against the result).
         let sink_timestamp = timestamp_spec(&sp, &output)?;
@@ -410,7 +429,8 @@ impl Engine {
             timestamp: sink_timestamp,
             sql: p.text.clone(),
             read_only: false,
-            window,
+            window: window.map(|w| w.0),
+            window_size_ms: window.and_then(|w| w.1),
         };
         let prefix = if kind == SourceKind::Table { "CTAS" } else { "CSAS" };
         let id = query_id.map(str::to_string).unwrap_or_else(|| format!("{prefix}_{}_{}", name.to_uppercase(), seq));

@@ -8,7 +8,7 @@ use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
 use arrow::datatypes::Schema;
 
 use super::{Engine, EngineError, stmt_err};
-use crate::catalog::types::{ColumnKind, ROWTIME, SqlType};
+use crate::catalog::types::{ColumnKind, ROWOFFSET, ROWPARTITION, ROWTIME, SqlType};
 use crate::exec::expr::evaluate_constants;
 use crate::format::Role;
 use crate::log::BatchBuilder;
@@ -47,6 +47,9 @@ impl Engine {
             Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
             None => source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header).map(|c| c.name.clone()).collect(),
         };
+        if columns.is_some() && names.len() != values.len() {
+            return Err(stmt_err(format!("Failed to prepare statement: Expected number columns and values to match: {}, {}", names.len(), values.len())));
+        }
         if names.len() != values.len() {
             return Err(stmt_err(format!(
                 "Failed to prepare statement: Expected a value for each column. Expected Columns: [{}]. Got {} value(s)",
@@ -60,6 +63,9 @@ impl Engine {
             }
             if source.schema.find(n).is_some_and(|c| c.kind == ColumnKind::Header) {
                 return Err(stmt_err(format!("Cannot insert into HEADER columns: {n}; headers are read-only in SQL")));
+            }
+            if n == ROWPARTITION || n == ROWOFFSET {
+                return Err(stmt_err(format!("Inserting into column `{n}` is not allowed.")));
             }
             if n != ROWTIME && source.schema.find(n).is_none() {
                 return Err(stmt_err(format!(

@@ -17,6 +17,10 @@ pub struct SourceProps {
     pub wrap_single_value: Option<bool>,
     pub timestamp: Option<String>,
     pub timestamp_format: Option<String>,
+    /// WINDOW_TYPE of a windowed source (its records' keys carry window bounds).
+    pub window_type: Option<crate::catalog::WindowType>,
+    /// WINDOW_SIZE of a TUMBLING or HOPPING source, ms.
+    pub window_size_ms: Option<i64>,
     /// Topic settings (retention, segments, cleanup, compression, flush), Kafka names.
     pub topic_settings: Vec<(String, String)>,
 }
@@ -52,6 +56,8 @@ const KNOWN: &[&str] = &[
     "VALUE_AVRO_SCHEMA_FULL_NAME",
     "KEY_SCHEMA_FULL_NAME",
     "VALUE_SCHEMA_FULL_NAME",
+    "WINDOW_TYPE",
+    "WINDOW_SIZE",
 ];
 
 fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<char, SqlError> {
@@ -80,7 +86,40 @@ fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<cha
     }
 }
 
+/// `30 SECONDS` and the like, in milliseconds, or ksqlDB's reason it is not a duration.
+fn duration_ms(text: &str) -> Result<i64, String> {
+    let invalid = |why: String| format!("Invalid duration: '{text}'. {why}");
+    let mut parts = text.split_whitespace();
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("Not a duration such as '30 SECONDS'".into()));
+    };
+    let n: i64 = n.parse().map_err(|_| invalid(format!("Not a number: '{n}'")))?;
+    let unit = unit.to_ascii_uppercase();
+    let ms = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1_000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => 86_400_000,
+        _ => return Err(invalid(format!("Unknown time unit: '{unit}'"))),
+    };
+    Ok(n * ms)
+}
+
 impl SourceProps {
+    /// The window of a source declared WITH (WINDOW_TYPE=..., WINDOW_SIZE=...).
+    pub fn source_window(&self) -> Result<Option<(crate::catalog::WindowType, Option<i64>)>, SqlError> {
+        use crate::catalog::WindowType;
+        match (self.window_type, self.window_size_ms) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set without 'WINDOW_TYPE'.", None)),
+            (Some(WindowType::Session), Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set for SESSION windows.", None)),
+            (Some(WindowType::Session), None) => Ok(Some((WindowType::Session, None))),
+            (Some(t), None) => Err(SqlError::invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.name()), Some("e.g. WINDOW_SIZE='30 SECONDS'".into()))),
+            (Some(t), Some(size)) => Ok(Some((t, Some(size)))),
+        }
+    }
+
     pub fn parse(props: &Props) -> Result<SourceProps, SqlError> {
         let mut out = SourceProps::default();
         let mut check = TopicConfig::default();
@@ -131,6 +170,15 @@ impl SourceProps {
                 }
                 "TIMESTAMP" => out.timestamp = Some(text.to_uppercase()),
                 "TIMESTAMP_FORMAT" => out.timestamp_format = Some(text),
+                "WINDOW_TYPE" => {
+                    out.window_type = Some(match text.to_ascii_uppercase().as_str() {
+                        "TUMBLING" => crate::catalog::WindowType::Tumbling,
+                        "HOPPING" => crate::catalog::WindowType::Hopping,
+                        "SESSION" => crate::catalog::WindowType::Session,
+                        _ => return Err(SqlError::at(pos, format!("Configuration WINDOW_TYPE is invalid: '{text}'. Valid values are SESSION, HOPPING and TUMBLING."), None)),
+                    })
+                }
+                "WINDOW_SIZE" => out.window_size_ms = Some(duration_ms(&text).map_err(|why| SqlError::at(pos, format!("Configuration WINDOW_SIZE is invalid: {why}"), None))?),
                 other if TOPIC_SETTINGS.contains(&other) => {
                     let key = other.to_ascii_lowercase().replace('_', ".");
                     check.set(&key, &text).map_err(|e| SqlError::at(pos, e, None))?;

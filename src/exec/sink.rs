@@ -292,6 +292,7 @@ mod tests {
             sql: String::new(),
             read_only: false,
             window: None,
+            window_size_ms: None,
         }
     }
 

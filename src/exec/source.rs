@@ -57,6 +57,8 @@ pub struct SourceDecoder {
     timestamp_format: Option<String>,
     /// Keep records with a null value (tables: they delete the key).
     keep_tombstones: bool,
+    /// A windowed source's keys end with the window: (session, size of time windows).
+    window: Option<(bool, i64)>,
     partition: i32,
 }
 
@@ -72,7 +74,7 @@ impl SourceDecoder {
     pub fn new(source: &DataSource, partition: i32) -> SourceDecoder {
         let keys: Vec<_> = source.schema.key_columns().collect();
         let values: Vec<_> = source.schema.value_columns().collect();
-        let schema = source.schema.query_arrow_schema();
+        let schema = source.query_schema();
         let timestamp_column = source.timestamp.as_ref().and_then(|t| schema.index_of(&t.column).ok());
         let (mut k, mut v) = (0, 0);
         let layout = source
@@ -100,6 +102,7 @@ impl SourceDecoder {
             key_count: keys.len(),
             schema,
             timestamp_column,
+            window: source.window.map(|w| (w == crate::catalog::WindowType::Session, source.window_size_ms.unwrap_or(0))),
             partition,
         }
     }
@@ -160,6 +163,33 @@ impl SourceDecoder {
                 }
             }
         }
+        // A windowed key: the key's bytes, then (sessions) the end, then the start.
+        let mut window_bounds: Vec<(i64, i64)> = Vec::new();
+        if let Some((session, size)) = self.window {
+            let suffix = if session { 16 } else { 8 };
+            let mut i = 0;
+            while i < keys.len() {
+                match keys[i] {
+                    Some(k) if k.len() >= suffix => {
+                        let at = |o: usize| i64::from_be_bytes(k[o..o + 8].try_into().expect("8 bytes"));
+                        let start = at(k.len() - 8);
+                        let end = if session { at(k.len() - 16) } else { start.saturating_add(size) };
+                        keys[i] = Some(&k[..k.len() - suffix]);
+                        window_bounds.push((start, end));
+                        i += 1;
+                    }
+                    _ => {
+                        errors.push(RecordError { partition: self.partition, offset: offsets[i], message: "key: not a windowed key (too short for its window bounds)".into() });
+                        for list in [&mut keys, &mut values] {
+                            list.remove(i);
+                        }
+                        timestamps.remove(i);
+                        offsets.remove(i);
+                        headers.remove(i);
+                    }
+                }
+            }
+        }
         if values.is_empty() {
             return Decoded { batch: None, next_offset, records, errors, tombstones: Vec::new() };
         }
@@ -200,6 +230,10 @@ impl SourceDecoder {
                 ColumnSource::Value(i) => value_columns[*i].clone(),
                 ColumnSource::Header(key) => header_column(key.as_deref(), &source_rows, &headers),
             });
+        }
+        if self.window.is_some() {
+            columns.push(Arc::new(Int64Array::from(source_rows.iter().map(|&i| window_bounds[i].0).collect::<Vec<_>>())));
+            columns.push(Arc::new(Int64Array::from(source_rows.iter().map(|&i| window_bounds[i].1).collect::<Vec<_>>())));
         }
         let mut rowtime: Vec<i64> = source_rows.iter().map(|&i| timestamps[i]).collect();
         let mut tombstones: Vec<bool> = source_rows.iter().map(|&i| values[i].is_none()).collect();

@@ -213,7 +213,18 @@ impl Task {
                         let rowtime = batch.column(batch.num_columns() - 3);
                         let ts = take(rowtime, &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
                         let ts: &Int64Array = ts.as_primitive();
-                        let appended = sink.write_rows(&projected.columns, n, ts.values(), self.partition.id(), None, tombstones.as_deref())?;
+                        // A windowed source's records keep their windows.
+                        let bounds = match self.plan.source.window {
+                            Some(w) => {
+                                let at = self.plan.source.schema.columns().len();
+                                let pick = |i: usize| take(batch.column(i), &projected.rows, None).map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec());
+                                let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
+                                Some((pick(at).map_err(internal)?, pick(at + 1).map_err(internal)?, w == crate::catalog::WindowType::Session))
+                            }
+                            None => None,
+                        };
+                        let windows = bounds.as_ref().map(|(starts, ends, session)| super::sink::WindowKeys { starts, ends, session: *session });
+                        let appended = sink.write_rows(&projected.columns, n, ts.values(), self.partition.id(), windows, tombstones.as_deref())?;
                         self.stats.record_output(appended);
                     }
                     Output::Client(out) => {

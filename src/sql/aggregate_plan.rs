@@ -314,16 +314,15 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
     // Window bounds exist only once a row is aggregated into a window.
-    let window_bound = |e: &Expr| e.find_map(&mut |x| match &x.kind {
-        ExprKind::Column { name, .. } if name == WINDOWSTART || name == WINDOWEND => Some((name.clone(), x.pos)),
-        _ => None,
-    });
-    let in_aggregate = |e: &Expr| e.find_map(&mut |x| match &x.kind {
-        ExprKind::Function { name, args, .. } if super::binder::is_aggregate(name) => args.iter().find_map(window_bound),
-        _ => None,
-    });
-    let misplaced = q.group_by.iter().find_map(window_bound).or_else(|| {
-        q.select.iter().filter_map(|s| if let SelectItem::Expr { expr, .. } = s { Some(expr) } else { None }).chain(&q.having).find_map(in_aggregate)
+    let misplaced = [WINDOWSTART, WINDOWEND].into_iter().find_map(|bound| {
+        let window_bound = |e: &Expr| e.find_map(&mut |x| matches!(&x.kind, ExprKind::Column { name, .. } if name == bound).then(|| (bound, x.pos)));
+        let in_aggregate = |e: &Expr| e.find_map(&mut |x| match &x.kind {
+            ExprKind::Function { name, args, .. } if super::binder::is_aggregate(name) => args.iter().find_map(window_bound),
+            _ => None,
+        });
+        q.group_by.iter().find_map(window_bound).or_else(|| {
+            q.select.iter().filter_map(|s| if let SelectItem::Expr { expr, .. } = s { Some(expr) } else { None }).chain(&q.having).find_map(in_aggregate)
+        })
     });
     if let Some((name, pos)) = misplaced {
         return Err(SqlError::at(pos, format!("Window bounds column {name} can only be used in the SELECT clause of windowed aggregations and can not be passed to aggregate functions."), None));
@@ -351,7 +350,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     if window.is_some() && source.kind == SourceKind::Table {
         return Err(SqlError::at(q.pos, "windowed aggregations need a stream; tables cannot be windowed", None));
     }
-    let input_schema = source.schema.query_arrow_schema();
+    let input_schema = source.query_schema();
     let scope = Scope::single(&qualifiers, input_schema.clone())?;
     let binder = Binder { scope: &scope };
 

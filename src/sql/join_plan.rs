@@ -4,6 +4,7 @@
 //! the join key, names the joined columns (`ALIAS_COLUMN`) and compiles the WHERE and the
 //! SELECT list over the joined row.
 
+use crate::catalog::WindowType;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -231,7 +232,7 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
                 .iter()
                 .map(|c| SideColumn { qualifiers: qualifiers.clone(), name: c.name.clone(), field: format!("{alias}_{}", c.name), ty: c.ty.clone() })
                 .collect();
-            let scope = Scope::single(&qualifiers, source.schema.query_arrow_schema())?;
+            let scope = Scope::single(&qualifiers, source.query_schema())?;
             let key_cols: Vec<&Column> = source.schema.key_columns().collect();
             let keys = if key_cols.len() == 1 { vec![DfExpr::Column(datafusion::common::Column::new_unqualified(key_cols[0].name.clone()))] } else { Vec::new() };
             let source_layout = Some((topic_partitions(partitions_of, &source)?, source.key_format.kind));
@@ -323,6 +324,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     }
     let lkeyed = l.keys.contains(&lbound);
     let rkeyed = r.keys.contains(&rbound);
+    check_windows(&l, &r, lkeyed && rkeyed, pos)?;
     let key_names = |d: &SideDraft| d.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" or ");
     if shape != JoinShape::StreamStream && !rkeyed {
         // The condition as written (either operand order).
@@ -460,6 +462,42 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
             format!("Invalid join condition: {on} compares two expressions of the same side"),
             Some(format!("compare an expression of {} with one of {}", names.0, names.1)),
         )),
+    }
+}
+
+/// ksqlDB's rules for joining windowed sources: both sides windowed alike (sessions with
+/// sessions, time windows of one size with each other), joined on their keys.
+fn check_windows(l: &SideDraft, r: &SideDraft, on_keys: bool, pos: super::ast::Pos) -> Result<(), SqlError> {
+    let window = |d: &SideDraft| match &d.input {
+        SideInputKind::Source(s) => s.window.map(|w| (w, s.window_size_ms, s.name.clone())),
+        SideInputKind::Stage(_) => None,
+    };
+    let (lw, rw) = (window(l), window(r));
+    let describe = |w: &Option<(WindowType, Option<i64>, String)>, d: &SideDraft| match w {
+        Some((t, _, name)) => format!("`{name}` is {} windowed", t.name()),
+        None => format!("`{}` is not windowed", d.alias),
+    };
+    match (&lw, &rw) {
+        (None, None) => Ok(()),
+        (Some(_), None) | (None, Some(_)) => Err(SqlError::at(pos, format!("Can not join windowed source to non-windowed source.\n{}\n{}", describe(&lw, l), describe(&rw, r)), None)),
+        (Some((lt, lsize, _)), Some((rt, rsize, _))) => {
+            let session = |t: &WindowType| *t == WindowType::Session;
+            if session(lt) != session(rt) {
+                return Err(SqlError::at(
+                    pos,
+                    format!(
+                        "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
+                        lt.name(),
+                        rt.name()
+                    ),
+                    None,
+                ));
+            }
+            if !on_keys || lsize != rsize {
+                return Err(SqlError::at(pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
+            }
+            Ok(())
+        }
     }
 }
 

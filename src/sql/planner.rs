@@ -124,12 +124,18 @@ fn and_list(items: &[String]) -> String {
 
 /// Plans a filter/projection; `sink` names the result in errors.
 pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<&str>) -> Result<SelectPlan, SqlError> {
+    if q.window.is_some() && q.group_by.is_empty() {
+        return Err(SqlError::at(q.pos, "WINDOW clause requires a GROUP BY clause.", Some("aggregate with GROUP BY, e.g. SELECT k, COUNT(*) FROM s WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY k".into())));
+    }
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
     }
     let (source, qualifiers) = single_source(q, catalog)?;
     if source.kind == SourceKind::Table && purpose == Purpose::Push {
         return Err(SqlError::at(q.pos, "push queries over tables are not supported yet", Some("query the table with a pull query (no EMIT CHANGES), or read its topic with PRINT".into())));
+    }
+    if source.window.is_some() && !q.partition_by.is_empty() {
+        return Err(SqlError::at(q.pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
     }
     if source.kind == SourceKind::Table && purpose == Purpose::Persistent && !q.partition_by.is_empty() {
         return Err(SqlError::at(q.pos, "PARTITION BY on a table is not supported", Some("a table keeps its PRIMARY KEY; use GROUP BY to re-key it".into())));
@@ -140,7 +146,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     if purpose == Purpose::Persistent && q.emit == Some(Emit::Final) {
         return Err(SqlError::at(q.pos, "EMIT FINAL is only valid for windowed aggregations", Some("use EMIT CHANGES".into())));
     }
-    let input_schema = source.schema.query_arrow_schema();
+    let input_schema = source.query_schema();
     let scope = Scope::single(&qualifiers, input_schema.clone())?;
     let binder = Binder { scope: &scope };
 
@@ -162,9 +168,17 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                     cols.sort_by_key(|c| c.kind == ColumnKind::Key);
                 }
                 cols.extend(source.schema.columns().iter().filter(|c| c.kind == ColumnKind::Header));
-                for c in cols {
-                    let e = Expr::new(ExprKind::Column { qualifier: None, name: c.name.clone() }, *pos);
-                    items.push((e, None));
+                // A push query over a windowed source lists the window bounds after the key.
+                let bounds_at = (purpose == Purpose::Push && source.window.is_some()).then(|| cols.iter().take_while(|c| c.kind == ColumnKind::Key).count());
+                let column = |name: &str| (Expr::new(ExprKind::Column { qualifier: None, name: name.to_string() }, *pos), None);
+                for (i, c) in cols.iter().enumerate() {
+                    if bounds_at == Some(i) {
+                        items.extend([column("WINDOWSTART"), column("WINDOWEND")]);
+                    }
+                    items.push(column(&c.name));
+                }
+                if bounds_at == Some(cols.len()) {
+                    items.extend([column("WINDOWSTART"), column("WINDOWEND")]);
                 }
             }
             SelectItem::Expr { expr, alias } => items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()))),
@@ -212,7 +226,10 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let key_names: Vec<&str> = source.schema.key_columns().map(|c| c.name.as_str()).collect();
     let mut bound: Vec<DfExpr> = Vec::new();
     let mut columns = Vec::new();
-    for ((e, _), name) in items.iter().zip(&names) {
+    for ((e, alias), name) in items.iter().zip(&names) {
+        if alias.is_some() && (name == "WINDOWSTART" || name == "WINDOWEND") {
+            return Err(SqlError::at(e.pos, format!("`{name}` is a reserved column name. You cannot use it as an alias for a column."), None));
+        }
         if purpose == Purpose::Persistent && RESERVED_OUTPUT_NAMES.contains(&name.as_str()) {
             return Err(SqlError::at(e.pos, format!("Reserved column name in select: {name}. Please remove or alias the column."), None));
         }

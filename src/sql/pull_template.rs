@@ -341,6 +341,7 @@ mod tests {
             sql: String::new(),
             read_only: false,
             window: None,
+            window_size_ms: None,
         };
         c.add_source(t, false).unwrap();
         c
