@@ -445,6 +445,38 @@ async fn pull_queries_with_table_scans_disabled_must_look_keys_up() {
 }
 
 #[tokio::test]
+async fn windowed_source_declared_over_a_windowed_result_keeps_each_records_window() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM clicks (page VARCHAR KEY, n INT) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE per_second AS SELECT page, COUNT(*) AS c FROM clicks WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page;").await;
+    // The aggregate's topic read back as a windowed stream.
+    s.ksql_ok("CREATE STREAM counts (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='Tumbling', window_size='1 second');").await;
+    s.ksql_ok("CREATE STREAM later AS SELECT page, c FROM counts WHERE WINDOWSTART >= 2000;").await;
+    s.produce(
+        "clicks",
+        vec![json!({"key": "home", "value": {"n": 1}, "timestamp": 1500}), json!({"key": "home", "value": {"n": 1}, "timestamp": 2500}), json!({"key": "home", "value": {"n": 1}, "timestamp": 2600})],
+    )
+    .await;
+    // A push query lists the window bounds after the key.
+    let q = s.query("SELECT * FROM counts EMIT CHANGES LIMIT 3;").await;
+    assert_eq!(q[0]["header"]["schema"], "`PAGE` STRING, `WINDOWSTART` BIGINT, `WINDOWEND` BIGINT, `C` BIGINT");
+    let rows: Vec<&Value> = q.iter().filter_map(|r| r.get("row")).map(|r| &r["columns"]).collect();
+    assert_eq!(rows, vec![&json!(["home", 1000, 2000, 1]), &json!(["home", 2000, 3000, 1]), &json!(["home", 2000, 3000, 2])]);
+    // The CSAS keeps the records of windows from 2000 on, each still keyed by its window.
+    s.wait_until("two later records", async |s| s.read_topic("LATER").await.len() == 2).await;
+    let later = s.query("SELECT WINDOWSTART, WINDOWEND, c FROM later EMIT CHANGES LIMIT 2;").await;
+    let rows: Vec<&Value> = later.iter().filter_map(|r| r.get("row")).map(|r| &r["columns"]).collect();
+    assert_eq!(rows, vec![&json!([2000, 3000, 1]), &json!([2000, 3000, 2])]);
+    // Windowed sources must be declared completely, and cannot be re-keyed.
+    let (status, body) = s.ksql("CREATE STREAM bad (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='tumbling');").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("WINDOW_SIZE"), "{body}");
+    let (status, body) = s.ksql("CREATE STREAM rekeyed AS SELECT * FROM counts PARTITION BY c;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Implicit repartitioning of windowed sources is not supported"), "{body}");
+}
+
+#[tokio::test]
 async fn restart_resumes_aggregations_from_committed_offsets_without_replay() {
     let mut s = TestServer::start();
     s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, dwell BIGINT) WITH (kafka_topic='views', value_format='JSON', partitions=2);").await;
