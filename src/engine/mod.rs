@@ -6,6 +6,7 @@ mod ddl;
 mod describe;
 mod features;
 mod insert;
+mod push_aggregate;
 pub mod props;
 
 pub use features::MAX_FEATURE_KEYS;
@@ -380,6 +381,9 @@ impl Engine {
                 if crate::sql::join_plan::is_join_query(q) {
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
+                }
+                if !pull && crate::sql::aggregate_plan::is_aggregate_query(q) {
+                    return self.push_aggregate(q, session).map(QueryOutput::Push).map_err(|e| e.for_statement(&p.text, &[]));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose, None)?;

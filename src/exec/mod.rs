@@ -17,6 +17,7 @@ pub mod source;
 pub mod stats;
 pub mod table_source;
 pub mod task;
+mod transient_aggregate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -217,16 +218,20 @@ impl Runtime {
     /// Removes what a terminated query kept: operator state, checkpoints, internal
     /// topics and committed offsets. Blocking.
     pub fn cleanup(&self, query_id: &str) -> Result<(), ExecError> {
-        self.state.drop_family(&Self::query_family(query_id))?;
-        join_start::cleanup_join(&self.log, &self.state, query_id)?;
-        checkpoint::delete_all(&self.state, query_id)?;
+        Self::cleanup_in(&self.log, &self.state, query_id)
+    }
+
+    fn cleanup_in(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
+        state.drop_family(&Self::query_family(query_id))?;
+        join_start::cleanup_join(log, state, query_id)?;
+        checkpoint::delete_all(state, query_id)?;
         let internal = Self::repartition_topic(query_id);
-        if self.log.get_topic(&internal).is_some() {
-            self.log.delete_topic(&internal)?;
+        if log.get_topic(&internal).is_some() {
+            log.delete_topic(&internal)?;
         }
-        self.log.offsets().delete_group(query_id)?;
-        self.log.offsets().delete_group(&format!("{query_id}/repartition"))?;
-        self.log.offsets().delete_group(&Self::materialize_stage(query_id))?;
+        log.offsets().delete_group(query_id)?;
+        log.offsets().delete_group(&format!("{query_id}/repartition"))?;
+        log.offsets().delete_group(&Self::materialize_stage(query_id))?;
         Ok(())
     }
 

@@ -10,6 +10,20 @@ use tokio::sync::{mpsc, watch};
 /// Rows (or PRINT lines) per message; each message is one task step's output.
 pub const CHANNEL_MESSAGES: usize = 256;
 
+/// Marks a row (a JSON array) sent to a client as a table's tombstone: the row of a key
+/// that was deleted. JSON text never holds a raw NUL, so a trailing one is unambiguous.
+pub fn mark_tombstone(row: &mut String) {
+    row.push('\0');
+}
+
+/// A client row's JSON array and whether it is a tombstone.
+pub fn split_tombstone(row: &str) -> (&str, bool) {
+    match row.strip_suffix('\0') {
+        Some(json) => (json, true),
+        None => (row, false),
+    }
+}
+
 /// How a transient query ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Final {

@@ -150,7 +150,10 @@ impl Task {
             // Over a table every row is kept: a deleted row, or one WHERE rejects, leaves
             // the result as a tombstone for its key.
             let table = self.plan.source.kind == crate::catalog::SourceKind::Table;
-            let (mut projected, mut row_errors) = filter_project(&batch, if table { None } else { self.plan.filter.as_ref() }, &projection);
+            // A push query over a table streams its changes: WHERE filters them and a
+            // deleted row is sent as a tombstone row.
+            let table_result = table && matches!(self.output, Output::Topic { .. });
+            let (mut projected, mut row_errors) = filter_project(&batch, if table_result { None } else { self.plan.filter.as_ref() }, &projection);
             if table {
                 // A table row needs its PRIMARY KEY: rows with a null key are reported and skipped.
                 let key_cols: Vec<usize> = self.plan.source.schema.columns().iter().enumerate().filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key).map(|(i, _)| i).collect();
@@ -171,7 +174,7 @@ impl Task {
                     projected.rows = take(&projected.rows, &idx, None).map_err(internal)?.as_primitive::<arrow::datatypes::UInt32Type>().clone();
                 }
             }
-            let tombstones: Option<Vec<bool>> = if table {
+            let tombstones: Option<Vec<bool>> = if table_result {
                 let keep = match &self.plan.filter {
                     Some(f) => Some(super::expr::evaluate(f, &batch).map_err(ExecError::Internal)?),
                     None => None,
@@ -228,7 +231,14 @@ impl Task {
                         self.stats.record_output(appended);
                     }
                     Output::Client(out) => {
-                        let rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;
+                        let mut rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;
+                        if let Some(t) = &tombstones {
+                            for (row, deleted) in rows.iter_mut().zip(t) {
+                                if *deleted {
+                                    super::push::mark_tombstone(row);
+                                }
+                            }
+                        }
                         match out.send(rows, &self.stats) {
                             ClientSend::Sent => {}
                             ClientSend::LimitReached => finished = true,

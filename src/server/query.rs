@@ -14,7 +14,7 @@ use super::routes::{parse_body, session_from, string_field};
 use super::{ApiError, AppState};
 use crate::engine::QueryOutput;
 use crate::exec::pull::PullRows;
-use crate::exec::push::{Final, PushQuery};
+use crate::exec::push::{Final, PushQuery, split_tombstone};
 
 /// Response framings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +50,12 @@ fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String]
 /// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
 fn push_rows(s: &mut String, framing: Framing, rows: &[String]) {
     for r in rows {
+        let (r, tombstone) = split_tombstone(r);
         match framing {
             Framing::QueryJson => {
                 s.push_str(",\n{\"row\":{\"columns\":");
                 s.push_str(r);
-                s.push_str("}}");
+                s.push_str(if tombstone { ",\"tombstone\":true}}" } else { "}}" });
             }
             Framing::Delimited | Framing::Text => {
                 s.push_str(r);

@@ -313,6 +313,15 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     if q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if super::table_functions::contains_table_function(expr))) {
         return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
+    if source.window.is_none() {
+        let bound = q.where_.as_ref().and_then(|w| w.find_map(&mut |x| match &x.kind {
+            ExprKind::Column { name, .. } if name == WINDOWSTART || name == WINDOWEND => Some(name.clone()),
+            _ => None,
+        }));
+        if let Some(name) = bound {
+            return Err(SqlError::at(q.pos, format!("Error in WHERE expression: Unknown column {name}."), Some("window bounds exist only after aggregation; filter on them in HAVING or in a query over the result".into())));
+        }
+    }
     // Window bounds exist only once a row is aggregated into a window.
     let misplaced = [WINDOWSTART, WINDOWEND].into_iter().find_map(|bound| {
         let window_bound = |e: &Expr| e.find_map(&mut |x| matches!(&x.kind, ExprKind::Column { name, .. } if name == bound).then(|| (bound, x.pos)));

@@ -493,6 +493,9 @@ fn check_windows(l: &SideDraft, r: &SideDraft, on_keys: bool, pos: super::ast::P
                     None,
                 ));
             }
+            if !on_keys && l.kind == SourceKind::Table && r.kind == SourceKind::Table {
+                return Err(SqlError::at(pos, "Foreign-key table-table joins are not supported on windowed tables.", None));
+            }
             if !on_keys || lsize != rsize {
                 return Err(SqlError::at(pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
             }

@@ -131,9 +131,6 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
     }
     let (source, qualifiers) = single_source(q, catalog)?;
-    if source.kind == SourceKind::Table && purpose == Purpose::Push {
-        return Err(SqlError::at(q.pos, "push queries over tables are not supported yet", Some("query the table with a pull query (no EMIT CHANGES), or read its topic with PRINT".into())));
-    }
     if source.window.is_some() && !q.partition_by.is_empty() {
         return Err(SqlError::at(q.pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
     }
