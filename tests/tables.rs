@@ -477,6 +477,36 @@ async fn windowed_source_declared_over_a_windowed_result_keeps_each_records_wind
 }
 
 #[tokio::test]
+async fn push_queries_stream_table_changes_and_aggregate_until_their_limit() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE users (id INT PRIMARY KEY, name VARCHAR) WITH (kafka_topic='users', format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM views (user_id INT KEY, page VARCHAR) WITH (kafka_topic='views', format='JSON', partitions=1);").await;
+    s.produce("users", vec![json!({"key": 1, "value": {"name": "ann"}}), json!({"key": 1, "value": null}), json!({"key": 2, "value": {"name": "bo"}})]).await;
+    // A table's changes, with the delete as a tombstone row.
+    let q = s.query("SELECT * FROM users EMIT CHANGES LIMIT 3;").await;
+    assert_eq!(q[0]["header"]["schema"], "`ID` INTEGER, `NAME` STRING");
+    assert_eq!(q[1]["row"], json!({"columns": [1, "ann"]}));
+    assert_eq!(q[2]["row"], json!({"columns": [1, null], "tombstone": true}));
+    assert_eq!(q[3]["row"], json!({"columns": [2, "bo"]}));
+    assert_eq!(q[4]["finalMessage"], "Limit Reached");
+
+    // Aggregating push queries: every update, grouped or not, key selected or not.
+    s.produce("views", vec![json!({"key": 1, "value": {"page": "a"}}), json!({"key": 2, "value": {"page": "a"}}), json!({"key": 1, "value": {"page": "b"}})]).await;
+    let rows = s.rows("SELECT page, COUNT(*) AS n FROM views GROUP BY page EMIT CHANGES LIMIT 3;").await;
+    assert_eq!(rows, vec![vec![json!("a"), json!(1)], vec![json!("a"), json!(2)], vec![json!("b"), json!(1)]]);
+    assert_eq!(s.rows("SELECT COUNT(*) AS n FROM views GROUP BY page EMIT CHANGES LIMIT 2;").await, vec![vec![json!(1)], vec![json!(2)]]);
+    assert_eq!(s.rows("SELECT COUNT(*) AS n FROM views EMIT CHANGES LIMIT 3;").await, vec![vec![json!(1)], vec![json!(2)], vec![json!(3)]]);
+    let q = s.query("SELECT WINDOWSTART, user_id, COUNT(*) AS n FROM views WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY user_id EMIT CHANGES LIMIT 1;").await;
+    assert_eq!(q[0]["header"]["schema"], "`WINDOWSTART` BIGINT, `USER_ID` INTEGER, `N` BIGINT");
+    // The private aggregations end with their queries: only the two sources' topics remain.
+    s.wait_until("the push queries' topics are removed", async |s| {
+        let (_, topics) = s.get("/topics").await;
+        topics["topics"].as_array().map(|t| t.iter().filter(|t| t["name"].as_str().is_some_and(|n| n.to_uppercase().contains("TRANSIENT_AGG"))).count()) == Some(0)
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn restart_resumes_aggregations_from_committed_offsets_without_replay() {
     let mut s = TestServer::start();
     s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, dwell BIGINT) WITH (kafka_topic='views', value_format='JSON', partitions=2);").await;
