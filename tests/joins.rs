@@ -365,3 +365,25 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     let o1: Vec<Value> = changelog.iter().filter(|(k, _)| k == "o1").map(|(_, v)| v.clone()).collect();
     assert_eq!(o1, vec![json!("Ann"), json!("Ann B."), json!("Bob"), Value::Null], "{changelog:?}");
 }
+
+#[tokio::test]
+async fn stream_stream_join_partitioned_by_a_selected_expression_is_keyed_by_it() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM clicks (click_id VARCHAR KEY, ad VARCHAR, region VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE STREAM views (view_id VARCHAR KEY, ad VARCHAR) WITH (kafka_topic='views', value_format='JSON', partitions=2);").await;
+    let body = s.ksql_ok("CREATE STREAM by_region AS SELECT c.region, c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
+    assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
+    let desc = s.ksql_ok("DESCRIBE by_region;").await;
+    let fields = &desc[0]["sourceDescription"]["fields"];
+    assert_eq!((fields[0]["name"].as_str(), fields[0]["type"].as_str()), (Some("C_REGION"), Some("KEY")));
+    s.produce("views", vec![json!({"key": "v1", "value": {"ad": "a1"}, "timestamp": 1000})]).await;
+    s.produce("clicks", vec![json!({"key": "k1", "value": {"ad": "a1", "region": "eu"}, "timestamp": 2000})]).await;
+    wait_records(&s, "BY_REGION", 1).await;
+    let records = s.read_topic("BY_REGION").await;
+    assert_eq!(records[0].1["key"], "eu");
+    assert_eq!(records[0].1["value"], json!({"C_CLICK_ID": "k1", "V_VIEW_ID": "v1"}));
+    // The partitioning expression must be selected.
+    let (status, body) = s.ksql("CREATE STREAM bad AS SELECT c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("must include the partitioning expression C.REGION"), "{body}");
+}

@@ -103,6 +103,9 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
 /// [`ReadMode::MemoryOnly`] and a disk read would be needed. Blocks unless MemoryOnly.
 pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode) -> Result<Option<Vec<String>>, ExecError> {
     let limit = plan.limit.map(|l| l as usize);
+    if limit == Some(0) {
+        return Ok(Some(Vec::new()));
+    }
     if plan.passthrough {
         let Some(found) = fetch(state, plan, access, mode, limit)? else { return Ok(None) };
         let mut out = Vec::with_capacity(found.len());

@@ -548,10 +548,13 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(q.pos, "aggregations over joins are not supported yet", Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into())));
     }
-    if !q.partition_by.is_empty() {
-        return Err(SqlError::at(q.pos, "PARTITION BY on a join is not supported yet", Some("the result is keyed by the join key; repartition it in a second query".into())));
+    if q.partition_by.len() > 1 {
+        return Err(SqlError::at(q.pos, "PARTITION BY on a join takes one expression", Some("the result is keyed by that expression".into())));
     }
     let mut plan = plan_joins(&q.from, catalog, partitions_of)?;
+    if !q.partition_by.is_empty() && plan.result_kind() == SourceKind::Table {
+        return Err(SqlError::at(q.pos, "PARTITION BY is not supported on a table-table join: its result is a table keyed by the join", Some("a table keeps its PRIMARY KEY; re-key the result with GROUP BY in another query".into())));
+    }
     let kafka_valued: Vec<String> =
         plan.sources().iter().filter(|src| src.value_format.kind == crate::format::FormatKind::Kafka).map(|src| src.name.clone()).collect();
     if !kafka_valued.is_empty() {
@@ -632,6 +635,9 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             }
         }
     }
+    // PARTITION BY re-keys the result by its expression, which must be selected; the join
+    // expressions are then ordinary values.
+    let partition_key = q.partition_by.first().map(|p| binder.bind(p)).transpose()?;
     let mut generated = 0;
     let mut columns: Vec<OutputColumn> = Vec::new();
     let mut key_found = false;
@@ -650,10 +656,13 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
         let bound = binder.bind(&e)?;
-        let is_join_key = join_exprs.contains(&bound);
+        let is_join_key = partition_key.is_none() && join_exprs.contains(&bound);
         // The first projection of a join expression becomes the key, holding the join key
         // (set on both matched and unmatched rows).
-        let (expr, kind) = if is_join_key && !key_found && fk_key_field.is_some() {
+        let (expr, kind) = if partition_key.as_ref() == Some(&bound) && !key_found {
+            key_found = true;
+            (compile(bound, &scope)?, ColumnKind::Key)
+        } else if is_join_key && !key_found && fk_key_field.is_some() {
             key_found = true;
             (compile(bound, &scope)?, ColumnKind::Key)
         } else if is_join_key && !key_found {
@@ -674,6 +683,14 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
                     left_pk_column.unwrap_or_default()
                 ),
                 Some(format!("add {}.{} to the SELECT list: it becomes the result's key", plan.left.alias, plan.left.columns.first().map(|c| c.name.clone()).unwrap_or_default())),
+            ));
+        }
+        if let (false, Some(p)) = (key_found, q.partition_by.first()) {
+            let sink = sink_name.unwrap_or("the result");
+            return Err(SqlError::at(
+                p.pos,
+                format!("The query used to build `{sink}` must include the partitioning expression {p} in its projection (eg, SELECT {p}...)."),
+                Some("the partitioning expression becomes the result's key column".into()),
             ));
         }
         if !key_found {
