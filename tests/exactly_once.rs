@@ -197,11 +197,11 @@ async fn joins_are_exactly_once_across_repeated_kill9() {
     assert_eq!(out.len(), records as usize, "one result per order, none repeated");
     let mut seen = vec![false; records as usize];
     for (_, r) in &out {
-        let order: usize = r["value"]["O_ORDER_ID"].as_str().and_then(|o| o.strip_prefix('o')).and_then(|n| n.parse().ok()).expect("order id");
+        let order: usize = r["value"]["ORDER_ID"].as_str().and_then(|o| o.strip_prefix('o')).and_then(|n| n.parse().ok()).expect("order id");
         assert!(!seen[order], "order {order} joined twice");
         seen[order] = true;
         let user = order as u64 % users;
         assert_eq!(r["key"].as_str(), Some(format!("u{user}").as_str()));
-        assert_eq!(r["value"]["U_TIER"].as_str(), Some(tier_of(user).as_str()), "order {order}");
+        assert_eq!(r["value"]["TIER"].as_str(), Some(tier_of(user).as_str()), "order {order}");
     }
 }

@@ -51,15 +51,15 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     s.produce("orders", vec![json!({"key": "o4", "value": {"user_id": "u1", "amount": 40}, "timestamp": 5000}), json!({"key": "o5", "value": {"user_id": "u2", "amount": 50}, "timestamp": 5000})]).await;
 
     wait_records(&s, "ENRICHED", 5).await;
-    let got = values_by(&s, "ENRICHED", "O_ORDER_ID").await;
+    let got = values_by(&s, "ENRICHED", "ORDER_ID").await;
     assert_eq!(
         got,
         vec![
-            json!({"O_ORDER_ID": "o1", "O_AMOUNT": 10, "U_TIER": "gold", "U_COUNTRY": "NL"}),
-            json!({"O_ORDER_ID": "o2", "O_AMOUNT": 20, "U_TIER": null, "U_COUNTRY": null}),
-            json!({"O_ORDER_ID": "o3", "O_AMOUNT": 30, "U_TIER": "silver", "U_COUNTRY": "DE"}),
-            json!({"O_ORDER_ID": "o4", "O_AMOUNT": 40, "U_TIER": "platinum", "U_COUNTRY": "NL"}),
-            json!({"O_ORDER_ID": "o5", "O_AMOUNT": 50, "U_TIER": null, "U_COUNTRY": null}),
+            json!({"ORDER_ID": "o1", "AMOUNT": 10, "TIER": "gold", "COUNTRY": "NL"}),
+            json!({"ORDER_ID": "o2", "AMOUNT": 20, "TIER": null, "COUNTRY": null}),
+            json!({"ORDER_ID": "o3", "AMOUNT": 30, "TIER": "silver", "COUNTRY": "DE"}),
+            json!({"ORDER_ID": "o4", "AMOUNT": 40, "TIER": "platinum", "COUNTRY": "NL"}),
+            json!({"ORDER_ID": "o5", "AMOUNT": 50, "TIER": null, "COUNTRY": null}),
         ]
     );
     // The result is keyed by the join key, with the stream row's time.
@@ -78,7 +78,7 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     assert_eq!(src["keyFormat"], "KAFKA", "{src}");
     assert!(src["errorStats"].as_str().unwrap_or_default().contains("failed-messages: 1"), "the null join key is counted: {}", src["errorStats"]);
     let fields: Vec<&str> = src["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(fields, vec!["O_USER_ID", "O_ORDER_ID", "O_AMOUNT", "U_TIER", "U_COUNTRY"]);
+    assert_eq!(fields, vec!["O_USER_ID", "ORDER_ID", "AMOUNT", "TIER", "COUNTRY"]);
     let q = src["writeQueries"][0]["id"].as_str().unwrap().to_string();
     let plan = s.ksql_ok(&format!("EXPLAIN {q};")).await[0]["queryDescription"]["executionPlan"].as_str().unwrap_or_default().to_string();
     assert!(plan.contains("LEFT STREAM-TABLE") && plan.contains("REPARTITION BY"), "{plan}");
@@ -116,32 +116,32 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
     wait_records(&s, "EVERYTHING", 3).await;
     wait_records(&s, "OUTCOMES", 2).await;
     wait_records(&s, "MATCHED", 2).await;
-    let matched = values_by(&s, "MATCHED", "I_IMP_ID").await;
-    assert_eq!(matched, vec![json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}), json!({"I_IMP_ID": "i2", "C_CLICK_ID": "late"})], "without GRACE PERIOD, 24 hours of grace");
-    let outcomes = values_by(&s, "OUTCOMES", "I_IMP_ID").await;
-    assert_eq!(outcomes, vec![json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}), json!({"I_IMP_ID": "i2", "C_CLICK_ID": null})], "i5's window is still open");
+    let matched = values_by(&s, "MATCHED", "IMP_ID").await;
+    assert_eq!(matched, vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})], "without GRACE PERIOD, 24 hours of grace");
+    let outcomes = values_by(&s, "OUTCOMES", "IMP_ID").await;
+    assert_eq!(outcomes, vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": null})], "i5's window is still open");
     let mut everything: Vec<(String, Value)> = s.read_topic("EVERYTHING").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     everything.sort_by_key(|(k, _)| k.clone());
     assert_eq!(
         everything,
         vec![
-            ("a1".into(), json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"})),
-            ("a2".into(), json!({"I_IMP_ID": "i2", "C_CLICK_ID": null})),
-            ("a9".into(), json!({"I_IMP_ID": null, "C_CLICK_ID": "c9"})),
+            ("a1".into(), json!({"IMP_ID": "i1", "CLICK_ID": "c1"})),
+            ("a2".into(), json!({"IMP_ID": "i2", "CLICK_ID": null})),
+            ("a9".into(), json!({"IMP_ID": null, "CLICK_ID": "c9"})),
         ],
         "an unmatched click keeps its key in a full outer join"
     );
     // Without GRACE PERIOD an unmatched row is emitted at once, and again when it matches.
     wait_records(&s, "EAGER", 5).await;
-    let eager = values_by(&s, "EAGER", "I_IMP_ID").await;
+    let eager = values_by(&s, "EAGER", "IMP_ID").await;
     assert_eq!(
         eager,
         vec![
-            json!({"I_IMP_ID": "i1", "C_CLICK_ID": null}),
-            json!({"I_IMP_ID": "i1", "C_CLICK_ID": "c1"}),
-            json!({"I_IMP_ID": "i2", "C_CLICK_ID": null}),
-            json!({"I_IMP_ID": "i2", "C_CLICK_ID": "late"}),
-            json!({"I_IMP_ID": "i5", "C_CLICK_ID": null}),
+            json!({"IMP_ID": "i1", "CLICK_ID": null}),
+            json!({"IMP_ID": "i1", "CLICK_ID": "c1"}),
+            json!({"IMP_ID": "i2", "CLICK_ID": null}),
+            json!({"IMP_ID": "i2", "CLICK_ID": "late"}),
+            json!({"IMP_ID": "i5", "CLICK_ID": null}),
         ]
     );
     let d = s.ksql_ok("DESCRIBE outcomes EXTENDED;").await;
@@ -237,7 +237,7 @@ async fn push_query_joins_stream_results_and_clean_up_when_done() {
     s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold"}, "timestamp": 1})]).await;
     s.produce("orders", vec![json!({"key": "o1", "value": {"user_id": "u1"}, "timestamp": 2}), json!({"key": "o2", "value": {"user_id": "u2"}, "timestamp": 3}), json!({"key": "o3", "value": {"user_id": "u1"}, "timestamp": 4})]).await;
     let out = s.query("SELECT o.order_id, u.tier FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES LIMIT 3;").await;
-    assert_eq!(out[0]["header"]["schema"], "`O_ORDER_ID` STRING, `U_TIER` STRING", "{out:?}");
+    assert_eq!(out[0]["header"]["schema"], "`ORDER_ID` STRING, `TIER` STRING", "{out:?}");
     let rows: Vec<&Value> = out.iter().filter_map(|e| e.get("row")).map(|r| &r["columns"]).collect();
     assert_eq!(rows, vec![&json!(["o1", "gold"]), &json!(["o2", null]), &json!(["o3", "gold"])]);
     assert_eq!(out.last(), Some(&json!({"finalMessage": "Limit Reached"})));
@@ -281,12 +281,12 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     .await;
     wait_records(&s, "FULL_ORDERS", 2).await;
     let mut got: Vec<(String, Value)> = s.read_topic("FULL_ORDERS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
-    got.sort_by_key(|(_, v)| v["O_ORDER_ID"].to_string());
+    got.sort_by_key(|(_, v)| v["ORDER_ID"].to_string());
     assert_eq!(
         got,
         vec![
-            ("p1".to_string(), json!({"O_ORDER_ID": "o1", "U_TIER": "gold", "P_TITLE": "Kettle"})),
-            ("p9".to_string(), json!({"O_ORDER_ID": "o2", "U_TIER": "silver", "P_TITLE": null})),
+            ("p1".to_string(), json!({"ORDER_ID": "o1", "TIER": "gold", "TITLE": "Kettle"})),
+            ("p9".to_string(), json!({"ORDER_ID": "o2", "TIER": "silver", "TITLE": null})),
         ],
         "o3's user is unknown: the inner first join drops it"
     );
@@ -327,8 +327,8 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     assert_eq!(status, 400, "{body}");
 
     let both = async |s: &TestServer| -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
-        let mut a = s.rows("SELECT o_order_id, o_amount, c_name FROM order_with_customer;").await;
-        let mut b = s.rows("SELECT o_order_id, o_amount, c_name FROM order_maybe_customer;").await;
+        let mut a = s.rows("SELECT order_id, amount, name FROM order_with_customer;").await;
+        let mut b = s.rows("SELECT order_id, amount, name FROM order_maybe_customer;").await;
         a.sort_by_key(|r| r[0].to_string());
         b.sort_by_key(|r| r[0].to_string());
         (a, b)
@@ -361,7 +361,7 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     s.produce("orders_t", vec![json!({"key": "o2", "value": null, "timestamp": 6})]).await;
     s.wait_until("o2 is gone", async |s| both(s).await.1 == vec![vec![json!("o1"), json!(11), Value::Null]]).await;
     // The inner join's changelog: results, then tombstones, keyed by order id.
-    let changelog: Vec<(String, Value)> = s.read_topic("ORDER_WITH_CUSTOMER").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["C_NAME"].clone())).collect();
+    let changelog: Vec<(String, Value)> = s.read_topic("ORDER_WITH_CUSTOMER").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["NAME"].clone())).collect();
     let o1: Vec<Value> = changelog.iter().filter(|(k, _)| k == "o1").map(|(_, v)| v.clone()).collect();
     assert_eq!(o1, vec![json!("Ann"), json!("Ann B."), json!("Bob"), Value::Null], "{changelog:?}");
 }
@@ -375,13 +375,13 @@ async fn stream_stream_join_partitioned_by_a_selected_expression_is_keyed_by_it(
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     let desc = s.ksql_ok("DESCRIBE by_region;").await;
     let fields = &desc[0]["sourceDescription"]["fields"];
-    assert_eq!((fields[0]["name"].as_str(), fields[0]["type"].as_str()), (Some("C_REGION"), Some("KEY")));
+    assert_eq!((fields[0]["name"].as_str(), fields[0]["type"].as_str()), (Some("REGION"), Some("KEY")));
     s.produce("views", vec![json!({"key": "v1", "value": {"ad": "a1"}, "timestamp": 1000})]).await;
     s.produce("clicks", vec![json!({"key": "k1", "value": {"ad": "a1", "region": "eu"}, "timestamp": 2000})]).await;
     wait_records(&s, "BY_REGION", 1).await;
     let records = s.read_topic("BY_REGION").await;
     assert_eq!(records[0].1["key"], "eu");
-    assert_eq!(records[0].1["value"], json!({"C_CLICK_ID": "k1", "V_VIEW_ID": "v1"}));
+    assert_eq!(records[0].1["value"], json!({"CLICK_ID": "k1", "VIEW_ID": "v1"}));
     // The partitioning expression must be selected.
     let (status, body) = s.ksql("CREATE STREAM bad AS SELECT c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
     assert_eq!(status, 400, "{body}");

@@ -624,7 +624,9 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             }
             SelectItem::Expr { expr, alias } => {
                 let name = alias.as_ref().map(|a| a.value.clone()).or_else(|| match &expr.kind {
-                    // A qualified column is named ALIAS_COLUMN, as ksqlDB does in joins.
+                    // A column only one source has keeps its name; one that several sources
+                    // have is named ALIAS_COLUMN, as ksqlDB does in joins.
+                    ExprKind::Column { qualifier: Some(_), name } if all_columns.iter().filter(|c| &c.name == name).count() == 1 => Some(name.clone()),
                     ExprKind::Column { qualifier: Some(_), .. } => match binder.bind(expr) {
                         Ok(DfExpr::Column(c)) => Some(c.name.clone()),
                         _ => natural_name(expr),
