@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 /// One expanded case.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// `<suite directory>/<file name>`: what per-file counts are grouped by.
     pub file: String,
     /// `<file> - <name>[ - <FORMAT>][ - <property>=<value>]`.
     pub name: String,
@@ -124,6 +125,11 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let doc: Value = serde_json::from_str(&strip_comments(&text)).map_err(|e| format!("{} is not valid JSON (after removing comments): {e}", path.display()))?;
     let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    // Counted per suite and file: QTT and RQTT both have an insert-values.json.
+    let grouped = match path.parent().and_then(|d| d.file_name()) {
+        Some(dir) => format!("{}/{file}", dir.to_string_lossy()),
+        None => file.clone(),
+    };
     let tests = doc.get("tests").and_then(Value::as_array).ok_or_else(|| format!("{} has no \"tests\" array", path.display()))?;
     let mut cases = Vec::new();
     for t in tests {
@@ -161,7 +167,7 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
                 };
                 let list = |k: &str| t.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
                 cases.push(Case {
-                    file: file.clone(),
+                    file: grouped.clone(),
                     name: full,
                     statements: stmts,
                     properties: props,

@@ -199,7 +199,7 @@ fn match_rows(rows: &[Value], want: &[Value], statement: &str, path: &str) -> Re
         let show = |v: &[Value]| v.iter().map(Value::to_string).collect::<Vec<_>>().join("\n\t");
         return Err(format!("{path}: {} rows, {} expected\nexpected:\n\t{}\ngot:\n\t{}", rows.len(), want.len(), show(want), show(rows)));
     }
-    let in_order = want.iter().zip(rows).try_for_each(|(w, r)| match_fields(r, w, statement, path));
+    let in_order = want.iter().zip(rows).enumerate().try_for_each(|(i, (w, r))| match_fields(r, w, statement, &format!("{path}[{i}]")));
     let Err(first) = in_order else { return Ok(()) };
     let mut used = vec![false; rows.len()];
     for w in want {
