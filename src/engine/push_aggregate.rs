@@ -63,19 +63,9 @@ fn split(q: &Query, table: &str) -> (Query, Query) {
         let count = Expr::new(ExprKind::Function { name: "COUNT".into(), args: Vec::new(), distinct: false, star: true }, q.pos);
         inner.select.push(SelectItem::Expr { expr: count, alias: Some(Ident { value: "KSQL_ROW_COUNT".into(), pos: q.pos }) });
     }
-    let outer = Query {
-        select: outer,
-        from: Relation::Source { name: Ident { value: table.to_string(), pos: q.pos }, alias: None },
-        window: None,
-        where_: None,
-        group_by: Vec::new(),
-        having: None,
-        partition_by: Vec::new(),
-        order_by: Vec::new(),
-        emit: Some(Emit::Changes),
-        limit: q.limit,
-        pos: q.pos,
-    };
+    let mut outer = Query::new(outer, Relation::Source { name: Ident { value: table.to_string(), pos: q.pos }, alias: None }, q.pos);
+    outer.emit = Some(Emit::Changes);
+    outer.limit = q.limit;
     (inner, outer)
 }
 

@@ -305,6 +305,25 @@ pub struct Query {
     pub pos: Pos,
 }
 
+impl Query {
+    /// `SELECT select FROM from` with no other clause.
+    pub fn new(select: Vec<SelectItem>, from: Relation, pos: Pos) -> Query {
+        Query {
+            select,
+            from,
+            window: None,
+            where_: None,
+            group_by: Vec::new(),
+            having: None,
+            partition_by: Vec::new(),
+            order_by: Vec::new(),
+            emit: None,
+            limit: None,
+            pos,
+        }
+    }
+}
+
 pub use crate::catalog::SourceKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -620,19 +620,7 @@ impl<'a> Parser<'a> {
             return Err(self.error_here("expected FROM", Some("a query reads from a stream or table: SELECT ... FROM name")));
         }
         let from = self.relation()?;
-        let mut q = Query {
-            select,
-            from,
-            window: None,
-            where_: None,
-            group_by: Vec::new(),
-            having: None,
-            partition_by: Vec::new(),
-            order_by: Vec::new(),
-            emit: None,
-            limit: None,
-            pos,
-        };
+        let mut q = Query::new(select, from, pos);
         if self.eat_kw("WINDOW") {
             q.window = Some(self.window()?);
         }

@@ -116,7 +116,8 @@ pub fn row_schema(table: &DataSource) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+/// The AND-ed parts of a condition.
+pub(super) fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match &e.kind {
         ExprKind::Binary { op: BinaryOp::And, left, right } => {
             conjuncts(left, out);
@@ -126,7 +127,7 @@ fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     }
 }
 
-fn column_name(e: &Expr) -> Option<&str> {
+pub(super) fn column_name(e: &Expr) -> Option<&str> {
     match &e.kind {
         ExprKind::Column { name, .. } => Some(name),
         _ => None,

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::SqlError;
+use super::pull::{column_name as column, conjuncts};
 use super::ast::{BinaryOp, Expr, ExprKind, Query, Relation, SelectItem};
 use crate::catalog::DataSource;
 use crate::catalog::types::{ROWOFFSET, ROWPARTITION, SqlType};
@@ -72,13 +73,6 @@ fn pseudo_columns(clause: &str, exprs: &[&Expr]) -> Result<(), SqlError> {
     Err(SqlError::invalid(format!("Pull queries don't support the following columns in {clause} clauses: {list}"), None))
 }
 
-fn column(e: &Expr) -> Option<&str> {
-    match &e.kind {
-        ExprKind::Column { name, .. } => Some(name),
-        _ => None,
-    }
-}
-
 fn has_column(e: &Expr) -> bool {
     e.find_map(&mut |x| matches!(x.kind, ExprKind::Column { .. }).then_some(())).is_some()
 }
@@ -88,16 +82,6 @@ fn disjuncts(e: &Expr, out: &mut Vec<Expr>) {
         ExprKind::Binary { op: BinaryOp::Or, left, right } => {
             disjuncts(left, out);
             disjuncts(right, out);
-        }
-        _ => out.push(e.clone()),
-    }
-}
-
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
-    match &e.kind {
-        ExprKind::Binary { op: BinaryOp::And, left, right } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
         }
         _ => out.push(e.clone()),
     }
