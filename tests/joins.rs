@@ -92,7 +92,8 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
     for sql in [
         "CREATE STREAM matched AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;",
         "CREATE STREAM outcomes AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
-        "CREATE STREAM everything AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i FULL OUTER JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
+        // A FULL OUTER join's key is the synthetic ROWKEY (either side's key may be null).
+        "CREATE STREAM everything AS SELECT ROWKEY AS ad_id, i.imp_id, c.click_id FROM impressions i FULL OUTER JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
         "CREATE STREAM eager AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN (0 SECONDS, 10 SECONDS) ON i.ad_id = c.ad_id;",
     ] {
         let body = s.ksql_ok(sql).await;
@@ -104,8 +105,9 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
         vec![
             json!({"key": "a1", "value": {"click_id": "c1"}, "timestamp": 5000}),
             json!({"key": "a9", "value": {"click_id": "c9"}, "timestamp": 30000}),
-            // Out of order: within the default grace, but after the window plus a grace of 0
-            // has passed (late, counted and dropped there).
+            // Out of order: within the default grace, but older than the buffers keep with
+            // a grace of 0 (late: counted and not buffered there, yet it still joins the
+            // impression buffered before it, as in Kafka Streams).
             json!({"key": "a2", "value": {"click_id": "late"}, "timestamp": 2000}),
         ],
     )
@@ -113,13 +115,17 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
     // Moves stream time past c9's window, so the full outer join emits it unmatched.
     s.produce("impressions", vec![json!({"key": "a5", "value": {"imp_id": "i5"}, "timestamp": 50000})]).await;
 
-    wait_records(&s, "EVERYTHING", 3).await;
-    wait_records(&s, "OUTCOMES", 2).await;
+    wait_records(&s, "EVERYTHING", 4).await;
+    wait_records(&s, "OUTCOMES", 3).await;
     wait_records(&s, "MATCHED", 2).await;
     let matched = values_by(&s, "MATCHED", "IMP_ID").await;
     assert_eq!(matched, vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})], "without GRACE PERIOD, 24 hours of grace");
     let outcomes = values_by(&s, "OUTCOMES", "IMP_ID").await;
-    assert_eq!(outcomes, vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": null})], "i5's window is still open");
+    assert_eq!(
+        outcomes,
+        vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": null}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})],
+        "i2's window closed unmatched when c9 arrived; i5's window is still open"
+    );
     let mut everything: Vec<(String, Value)> = s.read_topic("EVERYTHING").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     everything.sort_by_key(|(k, _)| k.clone());
     assert_eq!(
@@ -127,6 +133,7 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
         vec![
             ("a1".into(), json!({"IMP_ID": "i1", "CLICK_ID": "c1"})),
             ("a2".into(), json!({"IMP_ID": "i2", "CLICK_ID": null})),
+            ("a2".into(), json!({"IMP_ID": "i2", "CLICK_ID": "late"})),
             ("a9".into(), json!({"IMP_ID": null, "CLICK_ID": "c9"})),
         ],
         "an unmatched click keeps its key in a full outer join"
@@ -156,7 +163,7 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     s.ksql_ok("CREATE TABLE scores (user_id VARCHAR PRIMARY KEY, score BIGINT) WITH (kafka_topic='scores', value_format='JSON', partitions=2);").await;
     let body = s.ksql_ok("CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
-    s.ksql_ok("CREATE TABLE everyone AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;").await;
+    s.ksql_ok("CREATE TABLE everyone AS SELECT ROWKEY AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;").await;
     s.ksql_ok("CREATE TABLE scored AS SELECT s.user_id AS user_id, u.name AS name, s.score AS score FROM users u RIGHT JOIN scores s ON u.user_id = s.user_id;").await;
     s.ksql_ok("CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = s.user_id WHERE s.score > 1;").await;
     let (status, body) = s.ksql("CREATE STREAM not_a_stream AS SELECT u.user_id, s.score FROM users u JOIN scores s ON u.user_id = s.user_id;").await;
@@ -218,6 +225,8 @@ async fn joins_that_cannot_run_are_400s_that_say_what_is_allowed() {
         ("CREATE TABLE j9 AS SELECT t.id, u.w FROM t FULL OUTER JOIN u ON t.other = u.id;", "on a foreign key is not supported"),
         ("CREATE STREAM j10 AS SELECT a.id, t3.v FROM a JOIN t3 ON a.id = t3.id;", "number of partitions"),
         ("CREATE STREAM j12 AS SELECT a.id FROM a JOIN b WITHIN 1 MINUTE ON a.id = a.id;", "same side"),
+        ("CREATE STREAM j13 AS SELECT a.n, b.n AS bn FROM a FULL OUTER JOIN b WITHIN 1 MINUTE ON a.id = b.id;", "must include the join expression ROWKEY"),
+        ("CREATE STREAM j14 AS SELECT a.id, a.id AS id2, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id;", "key column (`A_ID`) more than once"),
     ] {
         let (status, body) = s.ksql(sql).await;
         assert_eq!(status, 400, "{sql}: {body}");

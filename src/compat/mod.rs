@@ -239,10 +239,23 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
             return Outcome::Failed(format!("every statement succeeded; expected an error containing {want:?}"));
         }
     }
-    if let Err(e) = produce_inputs(case, engine, log, config) {
-        return Outcome::Failed(format!("cannot write the inputs: {e}"));
+    // ksqlDB's runner pipes inputs one at a time through Kafka Streams' test driver, each
+    // processed before the next. Eddy's queries read all available records in time
+    // order, which is the same unless a record is no later than one written before it to
+    // another topic; then the inputs are written one at a time.
+    if one_at_a_time(&case.inputs) {
+        for input in &case.inputs {
+            if let Err(e) = produce_inputs(std::slice::from_ref(input), engine, log, config) {
+                return Outcome::Failed(format!("cannot write the inputs: {e}"));
+            }
+            wait_until_idle(log, timeout);
+        }
+    } else {
+        if let Err(e) = produce_inputs(&case.inputs, engine, log, config) {
+            return Outcome::Failed(format!("cannot write the inputs: {e}"));
+        }
+        wait_until_idle(log, timeout);
     }
-    wait_until_idle(log, timeout);
     if let Some(want) = &expected_error {
         return Outcome::Failed(format!("expected an error containing {want:?}; the statements ran"));
     }
@@ -252,9 +265,17 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
     }
 }
 
-fn produce_inputs(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig) -> Result<(), String> {
+/// Whether processing all inputs in time order could differ from processing them in the
+/// order written: some record is no later than one written before it to another topic.
+fn one_at_a_time(inputs: &[Value]) -> bool {
+    let topic = |v: &Value| v.get("topic").and_then(Value::as_str).map(str::to_string);
+    let time = |v: &Value| v.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
+    inputs.iter().enumerate().any(|(j, later)| inputs[..j].iter().any(|earlier| topic(earlier) != topic(later) && time(later) <= time(earlier)))
+}
+
+fn produce_inputs(inputs: &[Value], engine: &Engine, log: &Log, config: &TopicConfig) -> Result<(), String> {
     let sources = engine.catalog().sources();
-    for input in &case.inputs {
+    for input in inputs {
         let topic = input.get("topic").and_then(Value::as_str).ok_or("an input has no topic")?;
         let source = sources.iter().find(|s| s.topic == topic).map(|s| s.as_ref());
         let t = match log.get_topic(topic) {

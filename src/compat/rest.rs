@@ -138,7 +138,7 @@ fn run(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, handle: &t
         }
         actual.extend(reply.body.as_array().cloned().unwrap_or_default());
     }
-    super::produce_inputs(case, engine, log, config).map_err(|e| format!("cannot write the inputs: {e}"))?;
+    super::produce_inputs(&case.inputs, engine, log, config).map_err(|e| format!("cannot write the inputs: {e}"))?;
     if (expected_error.is_none() && expected_responses.len() > admin.len()) || !case.outputs.is_empty() {
         super::wait_until_idle(log, timeout);
     }

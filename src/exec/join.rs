@@ -154,6 +154,15 @@ fn buffer_time(buffer_key: &[u8]) -> i64 {
     keys::get_i64(&buffer_key[buffer_key.len().saturating_sub(16)..]).unwrap_or(0)
 }
 
+/// The index of buffered rows by expiry time: one per side, as each side expires rows by
+/// the time it has seen.
+fn expiry_tag(side: Side) -> u8 {
+    match side {
+        Side::Left => b'x',
+        Side::Right => b'y',
+    }
+}
+
 fn side_of(buffer_key: &[u8]) -> Side {
     if buffer_key.get(1) == Some(&b'L') { Side::Left } else { Side::Right }
 }
@@ -262,6 +271,9 @@ pub struct JoinTask {
     stats: Arc<QueryStats>,
     log: Arc<Log>,
     stream_time: i64,
+    /// The latest time each side (left, right) has seen: a stream-stream join's buffers
+    /// expire by it.
+    side_time: [i64; 2],
     /// When the task started waiting for a repartition stage.
     idle_since: Option<std::time::Instant>,
     /// A push query's client is gone or its LIMIT reached.
@@ -278,7 +290,7 @@ impl JoinTask {
     pub fn new(
         left: JoinInput,
         right: JoinInput,
-        stream_time: i64,
+        side_time: [i64; 2],
         plan: Arc<JoinPlan>,
         state: Arc<StateDb>,
         qfamily: String,
@@ -296,7 +308,8 @@ impl JoinTask {
             output_order,
             left,
             right,
-            stream_time,
+            stream_time: side_time[0].max(side_time[1]),
+            side_time,
             idle_since: None,
             finished: false,
             plan,
@@ -440,16 +453,24 @@ impl JoinTask {
             Side::Left => (w.after_ms, row.ts.saturating_sub(w.before_ms), row.ts.saturating_add(w.after_ms)),
             Side::Right => (w.before_ms, row.ts.saturating_sub(w.after_ms), row.ts.saturating_add(w.before_ms)),
         };
-        if self.stream_time != i64::MIN && row.ts.saturating_add(own_window).saturating_add(w.grace_ms) < self.stream_time {
-            self.stats.record_late(1);
-            return Ok(());
+        // As Kafka Streams: each side's buffer keeps rows within its retention of the
+        // latest time that side has seen; an older row is not buffered (it is late) but
+        // still joins what the other side's buffer holds.
+        let retention = w.buffer_retention_ms();
+        if row.ts > self.stream_time {
+            self.stream_time = row.ts;
+            self.emit_closed_outer_rows(st, out)?;
         }
-        self.stream_time = self.stream_time.max(row.ts);
+        let own_time = self.side_time_mut(side);
+        *own_time = (*own_time).max(row.ts);
+        let buffered = row.ts > own_time.saturating_sub(retention);
+        let other_time = *self.side_time_mut(side.other());
+        let lo = if other_time == i64::MIN { lo } else { lo.max(other_time.saturating_sub(retention).saturating_add(1)) };
         let prefix = buffer_prefix(side.other(), &row.key);
         let (mut from, mut to) = (prefix.clone(), prefix);
         keys::put_i64(&mut from, lo);
         keys::put_i64(&mut to, hi.saturating_add(1));
-        let matches = st.scan(&from, &to)?;
+        let matches = if lo <= hi { st.scan(&from, &to)? } else { Vec::new() };
         let other_outer = self.is_outer(side.other());
         for (k, v) in &matches {
             let other_ts = buffer_time(k);
@@ -463,27 +484,41 @@ impl JoinTask {
         }
         let matched = !matches.is_empty();
         let outer = self.is_outer(side);
-        if !matched && outer && !w.explicit_grace {
+        // An unmatched row of an outer side is emitted padded with nulls at once without
+        // GRACE PERIOD (the older eager semantics) or when its window has already closed;
+        // otherwise when its window closes still unmatched.
+        let emit_now = !matched && outer && (!w.explicit_grace || row.ts.saturating_add(own_window) < self.stream_time);
+        if emit_now {
             out.push(JoinedRow::of(side, Some(payload.clone()), None, row.ts));
+        }
+        if !buffered {
+            self.stats.record_late(1);
+            return Ok(());
         }
         let mut bk = buffer_prefix(side, &row.key);
         keys::put_i64(&mut bk, row.ts);
         keys::put_i64(&mut bk, row.offset);
-        let mut v = vec![u8::from(matched || !outer || !w.explicit_grace)];
+        let mut v = vec![u8::from(matched || !outer || emit_now)];
         v.extend_from_slice(payload);
         st.put(bk.clone(), v);
-        st.put(time_index(b'x', row.ts.saturating_add(w.retention_ms()), &bk), Vec::new());
-        if !matched && outer && w.explicit_grace {
+        st.put(time_index(expiry_tag(side), row.ts.saturating_add(retention), &bk), Vec::new());
+        if !matched && outer && !emit_now {
             st.put(time_index(b'c', row.ts.saturating_add(own_window).saturating_add(w.grace_ms), &bk), Vec::new());
         }
         Ok(())
     }
 
-    /// Emits outer rows whose window closed unmatched and drops rows past retention.
-    fn close_windows(&self, st: &mut StepState, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
-        if self.plan.window.is_none() || self.stream_time == i64::MIN {
-            return Ok(());
+    /// The latest time a side of a stream-stream join has seen.
+    fn side_time_mut(&mut self, side: Side) -> &mut i64 {
+        match side {
+            Side::Left => &mut self.side_time[0],
+            Side::Right => &mut self.side_time[1],
         }
+    }
+
+    /// Emits the outer rows whose window has closed unmatched (Kafka Streams does so when
+    /// a record advances stream time, before processing it).
+    fn emit_closed_outer_rows(&self, st: &mut StepState, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
         let mut to = vec![b'c'];
         keys::put_i64(&mut to, self.stream_time);
         for (idx, _) in st.scan(b"c", &to)? {
@@ -495,11 +530,23 @@ impl JoinTask {
             }
             st.delete(idx);
         }
-        let mut to = vec![b'x'];
-        keys::put_i64(&mut to, self.stream_time);
-        for (idx, _) in st.scan(b"x", &to)? {
-            st.delete(idx[9..].to_vec());
-            st.delete(idx);
+        Ok(())
+    }
+
+    /// Emits outer rows whose window closed unmatched and drops rows past retention.
+    fn close_windows(&self, st: &mut StepState, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
+        if self.plan.window.is_none() || self.stream_time == i64::MIN {
+            return Ok(());
+        }
+        self.emit_closed_outer_rows(st, out)?;
+        for (side, time) in [(Side::Left, self.side_time[0]), (Side::Right, self.side_time[1])] {
+            let tag = expiry_tag(side);
+            let mut to = vec![tag];
+            keys::put_i64(&mut to, time);
+            for (idx, _) in st.scan(&[tag], &to)? {
+                st.delete(idx[9..].to_vec());
+                st.delete(idx);
+            }
         }
         Ok(())
     }
@@ -616,9 +663,9 @@ impl JoinTask {
     }
 
     fn commit(&mut self, mut batch: StateBatch) -> Result<(), ExecError> {
-        let cp = TaskCheckpoint { offset: self.left.position, sink: self.output.checkpoint(), stream_time: self.stream_time };
+        let cp = TaskCheckpoint { offset: self.left.position, sink: self.output.checkpoint(), stream_time: self.side_time[0] };
         checkpoint::put(&mut batch, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &cp)?;
-        let rcp = TaskCheckpoint { offset: self.right.position, sink: Default::default(), stream_time: i64::MIN };
+        let rcp = TaskCheckpoint { offset: self.right.position, sink: Default::default(), stream_time: self.side_time[1] };
         checkpoint::put(&mut batch, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &rcp)?;
         self.state.write(batch, true)?;
         for input in [&self.left, &self.right] {

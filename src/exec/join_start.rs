@@ -162,7 +162,7 @@ impl Spawner<'_> {
                 };
                 opened.push((JoinInput { name, partition: part, position: cp.offset, reader, upstream: upstream.clone() }, cp));
             }
-            let (right, _) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
+            let (right, rcp) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
             let (left, cp) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
             let producer = task_producer_id(stage_id, p);
             let output = match &target {
@@ -178,7 +178,7 @@ impl Spawner<'_> {
                     partition_key: partition_format.encoder(&[&Column::new("K", next.key_type.clone(), ColumnKind::Key)], Role::Key),
                 }),
             };
-            let task = JoinTask::new(left, right, cp.stream_time, plan.clone(), rt.state.clone(), qfamily.clone(), output, self.stats.clone(), rt.log.clone());
+            let task = JoinTask::new(left, right, [cp.stream_time, rcp.stream_time], plan.clone(), rt.state.clone(), qfamily.clone(), output, self.stats.clone(), rt.log.clone());
             self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
         }
         Ok(())

@@ -44,9 +44,10 @@ pub struct JoinWindow {
 }
 
 impl JoinWindow {
-    /// How long a buffered row is kept after its own time.
-    pub fn retention_ms(&self) -> i64 {
-        self.before_ms.max(self.after_ms).saturating_add(self.grace_ms)
+    /// How long a buffered row is kept after the latest time its side has seen (Kafka
+    /// Streams' join store retention: the window's size plus grace).
+    pub fn buffer_retention_ms(&self) -> i64 {
+        self.before_ms.saturating_add(self.after_ms).saturating_add(self.grace_ms)
     }
 }
 
@@ -576,37 +577,34 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         }
         None => None,
     };
-    let [lexpr, rexpr] = plan.key_exprs.clone();
-    // The join expressions as they bind in the joined scope (to find them in SELECT); for a
-    // foreign-key join, the left table's key column.
+    let all_columns: Vec<SideColumn> = plan.left.columns.iter().chain(&plan.right.columns).cloned().collect();
+    // The result's key: for a foreign-key join the left table's key column; otherwise the
+    // first of ksqlDB's viable key columns (source columns equal to the join key on every
+    // row) that the SELECT list has, or a synthetic ROWKEY when there is none (FULL OUTER
+    // joins, joins on expressions).
     let left_pk_column = plan.left.source().and_then(|src| src.schema.key_columns().next().map(|c| c.name.clone()));
     let fk_key_field = match (&plan.left_row_key, &left_pk_column) {
         (Some(_), Some(pk)) => Some(DfExpr::Column(datafusion::common::Column::new_unqualified(format!("{}_{pk}", plan.left.alias)))),
         _ => None,
     };
-    let join_exprs = match &fk_key_field {
+    let viable = match &fk_key_field {
         Some(f) => vec![f.clone()],
-        None => {
-            let mut exprs = vec![binder.bind(&lexpr)?, binder.bind(&rexpr)?];
-            // In an N-way join on one key, every earlier stage's join expressions are
-            // the same key.
-            let mut side = &plan.left;
-            while let (SideInputKind::Stage(inner), true) = (&side.input, side.keyed_by_join_key) {
-                for e in &inner.key_exprs {
-                    if let Ok(b) = binder.bind(e) {
-                        exprs.push(b);
-                    }
-                }
-                side = &inner.left;
-            }
-            exprs
-        }
+        None => viable_key_columns(&plan, &binder),
     };
-    let all_columns: Vec<SideColumn> = plan.left.columns.iter().chain(&plan.right.columns).cloned().collect();
+    let synthetic_key = if viable.is_empty() { Some(synthetic_key_name(&all_columns)) } else { None };
+    let mut scope = scope;
+    if let Some(name) = &synthetic_key {
+        scope.columns.push(ScopeColumn { qualifier: None, name: name.clone(), field: JOIN_KEY_FIELD.into(), ty: plan.key_type.clone() });
+    }
+    let binder = Binder { scope: &scope };
+    let join_key_column = DfExpr::Column(datafusion::common::Column::new_unqualified(JOIN_KEY_FIELD));
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
     for item in &q.select {
         match item {
             SelectItem::Wildcard { qualifier, pos } => {
+                if let (None, Some(key)) = (qualifier, &synthetic_key) {
+                    items.push((Expr::new(ExprKind::Column { qualifier: None, name: key.clone() }, *pos), Some(key.clone())));
+                }
                 let cols: Vec<&SideColumn> = match qualifier {
                     None => all_columns.iter().collect(),
                     Some(qual) => {
@@ -641,37 +639,53 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     // expressions are then ordinary values.
     let partition_key = q.partition_by.first().map(|p| binder.bind(p)).transpose()?;
     let mut generated = 0;
-    let mut columns: Vec<OutputColumn> = Vec::new();
-    let mut key_found = false;
+    let mut named: Vec<(Expr, String, DfExpr)> = Vec::new();
     for (e, name) in items {
         let name = match name {
             Some(n) => n,
             None => loop {
                 let candidate = format!("KSQL_COL_{generated}");
                 generated += 1;
-                if !columns.iter().any(|c| c.name == candidate) {
+                if !named.iter().any(|(_, n, _)| *n == candidate) {
                     break candidate;
                 }
             },
         };
-        if columns.iter().any(|c| c.name == name) {
+        if named.iter().any(|(_, n, _)| *n == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
         let bound = binder.bind(&e)?;
-        let is_join_key = partition_key.is_none() && join_exprs.contains(&bound);
-        // The first projection of a join expression becomes the key, holding the join key
-        // (set on both matched and unmatched rows).
-        let (expr, kind) = if partition_key.as_ref() == Some(&bound) && !key_found {
-            key_found = true;
-            (compile(bound, &scope)?, ColumnKind::Key)
-        } else if is_join_key && !key_found && fk_key_field.is_some() {
-            key_found = true;
-            (compile(bound, &scope)?, ColumnKind::Key)
-        } else if is_join_key && !key_found {
-            key_found = true;
-            (compile(DfExpr::Column(datafusion::common::Column::new_unqualified(JOIN_KEY_FIELD)), &scope)?, ColumnKind::Key)
-        } else {
-            (compile(bound, &scope)?, ColumnKind::Value)
+        named.push((e, name, bound));
+    }
+    // The expression whose projection becomes the key (the synthetic key, or the first
+    // viable key column selected); PARTITION BY's expression instead when given.
+    let key_expr = match (&partition_key, &synthetic_key) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(_)) => Some(join_key_column.clone()),
+        (None, None) => viable.iter().find(|v| named.iter().any(|(_, _, b)| b == *v)).cloned(),
+    };
+    if let Some(k) = &key_expr {
+        let mut aliases: Vec<&str> = named.iter().filter(|(_, _, b)| b == k).map(|(_, n, _)| n.as_str()).collect();
+        if aliases.len() > 1 && partition_key.is_none() {
+            aliases.sort_unstable();
+            let last = aliases.pop().unwrap_or_default();
+            return Err(SqlError::at(
+                q.pos,
+                format!("The projection contains a key column (`{}`) more than once, aliased as: {} and {last}.", key_display(k, &all_columns, synthetic_key.as_deref(), true), aliases.join(", ")),
+                Some("select the key column once; it is the result's key".into()),
+            ));
+        }
+    }
+    let mut columns: Vec<OutputColumn> = Vec::new();
+    let mut key_found = false;
+    for (_, name, bound) in named {
+        let is_key = !key_found && key_expr.as_ref() == Some(&bound);
+        key_found |= is_key;
+        // A join key column holds the join key, set on matched and unmatched rows alike.
+        let (expr, kind) = match (is_key, partition_key.is_none() && fk_key_field.is_none()) {
+            (true, true) => (compile(join_key_column.clone(), &scope)?, ColumnKind::Key),
+            (true, false) => (compile(bound, &scope)?, ColumnKind::Key),
+            (false, _) => (compile(bound, &scope)?, ColumnKind::Value),
         };
         columns.push(OutputColumn { name, expr, kind });
     }
@@ -697,11 +711,22 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         }
         if !key_found {
             let sink = sink_name.unwrap_or("the result");
-            return Err(SqlError::at(
-                q.pos,
-                format!("The query used to build `{sink}` must include the join expressions {lexpr} or {rexpr} in its projection (eg, SELECT {lexpr}...)."),
-                Some("the join key becomes the result's key column".into()),
-            ));
+            let message = match &synthetic_key {
+                Some(key) => format!(
+                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join expression {key} in its projection (eg, SELECT {key}...).\n{key} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
+                ),
+                None => {
+                    let mut names: Vec<String> = viable.iter().map(|v| key_display(v, &all_columns, None, false)).collect();
+                    let first = names.first().cloned().unwrap_or_default();
+                    let list = match names.pop() {
+                        Some(last) if !names.is_empty() => format!("expressions {} or {last}", names.join(", ")),
+                        Some(last) => format!("expression {last}"),
+                        None => "expression".into(),
+                    };
+                    format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join {list} in its projection (eg, SELECT {first}...).")
+                }
+            };
+            return Err(SqlError::at(q.pos, message, Some("the join key becomes the result's key column".into())));
         }
         if q.limit.is_some() {
             return Err(super::planner::limit_refused(plan.result_kind(), q.pos));
@@ -716,4 +741,81 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     plan.emit = q.emit;
     plan.limit = q.limit;
     Ok(plan)
+}
+
+/// ksqlDB's join equivalence set: the expressions equal to the join key on every joined
+/// row (none for FULL OUTER joins, where either side may be missing), bound in `binder`.
+fn equivalence_set(plan: &JoinPlan, binder: &Binder) -> Vec<DfExpr> {
+    if plan.kind == JoinKind::Full {
+        return Vec::new();
+    }
+    let keys: Vec<DfExpr> = plan.key_exprs.iter().filter_map(|e| binder.bind(e).ok()).collect();
+    let mut out = keys.clone();
+    for side in [&plan.left, &plan.right] {
+        if let SideInputKind::Stage(inner) = &side.input {
+            let child = equivalence_set(inner, binder);
+            if child.iter().any(|e| keys.contains(e)) {
+                for e in child {
+                    if !out.contains(&e) {
+                        out.push(e);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The source columns a query may select as the join result's key, in ksqlDB's order
+/// (earlier stages first, left before right): join expressions that are plain columns and
+/// belong to the equivalence set.
+fn viable_key_columns(plan: &JoinPlan, binder: &Binder) -> Vec<DfExpr> {
+    if plan.kind == JoinKind::Full {
+        return Vec::new();
+    }
+    let equivalent = equivalence_set(plan, binder);
+    let stage = |side: &JoinSide| match &side.input {
+        SideInputKind::Stage(inner) => viable_key_columns(inner, binder),
+        SideInputKind::Source(_) => Vec::new(),
+    };
+    let mut candidates = stage(&plan.left);
+    candidates.extend(binder.bind(&plan.key_exprs[0]).ok());
+    candidates.extend(stage(&plan.right));
+    candidates.extend(binder.bind(&plan.key_exprs[1]).ok());
+    let mut out: Vec<DfExpr> = Vec::new();
+    for c in candidates {
+        let is_column = matches!(&c, DfExpr::Column(col) if col.name != JOIN_KEY_FIELD && col.name != ROWTIME);
+        if is_column && equivalent.contains(&c) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The synthetic key column's name: ROWKEY, or ROWKEY_n past every ROWKEY_n a source has.
+fn synthetic_key_name(columns: &[SideColumn]) -> String {
+    let suffix = |name: &str| -> Option<u64> {
+        if name == "ROWKEY" {
+            return Some(0);
+        }
+        name.strip_prefix("ROWKEY_").and_then(|n| n.parse().ok())
+    };
+    match columns.iter().filter_map(|c| suffix(&c.name)).max() {
+        None => "ROWKEY".into(),
+        Some(n) => format!("ROWKEY_{}", n + 1),
+    }
+}
+
+/// A key expression as ksqlDB names it: `ALIAS.COLUMN` in messages about the ON clause
+/// (`ALIAS_COLUMN` when `joined`), the synthetic key by its name.
+fn key_display(e: &DfExpr, columns: &[SideColumn], synthetic: Option<&str>, joined: bool) -> String {
+    let DfExpr::Column(col) = e else { return e.to_string() };
+    if col.name == JOIN_KEY_FIELD {
+        return synthetic.unwrap_or("ROWKEY").to_string();
+    }
+    match columns.iter().find(|c| c.field == col.name) {
+        Some(c) if joined => c.field.clone(),
+        Some(c) => format!("{}.{}", c.qualifiers.first().cloned().unwrap_or_default(), c.name),
+        None => col.name.clone(),
+    }
 }
