@@ -343,7 +343,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             Some("create a copy of the source with VALUE_FORMAT='JSON' (CREATE STREAM ... WITH (VALUE_FORMAT='JSON') AS SELECT ...) and aggregate that".into()),
         ));
     }
-    if q.group_by.is_empty() {
+    if q.group_by.is_empty() && sink.is_none() {
         return Err(SqlError::at(q.pos, "aggregate queries need a GROUP BY", Some("add GROUP BY with the columns that identify each row of the result".into())));
     }
     if !q.partition_by.is_empty() {
@@ -414,6 +414,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             },
         }
     }
+    // ksqlDB's checks, in its order: aggregates at all, loose columns, a GROUP BY.
+    let selects_aggregate = q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if contains_aggregate(expr)));
+    if !selects_aggregate && !q.having.as_ref().is_some_and(contains_aggregate) {
+        return Err(SqlError::at(q.pos, "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.", None));
+    }
     if let Some((_, first)) = loose.first() {
         let listed = loose.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ");
         let pos = match first {
@@ -440,13 +445,29 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     if rw.aggs.is_empty() {
         return Err(SqlError::at(q.pos, "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.", None));
     }
+    if q.group_by.is_empty() {
+        let listed = rw.aggs.iter().map(|a| a.to_string().replace("(*)", "(ROWTIME)")).collect::<Vec<_>>().join(", ");
+        return Err(SqlError::at(
+            q.pos,
+            format!("CREATE TABLE AS SELECT statement does not support aggregate function [{listed}] without a GROUP BY clause."),
+            Some("add GROUP BY with the columns that identify each row of the result".into()),
+        ));
+    }
     let aggregates = rw.aggs.iter().map(|a| bind_aggregate(a, &binder, &scope)).collect::<Result<Vec<_>, _>>()?;
     if source.kind == SourceKind::Table {
-        if let Some(a) = aggregates.iter().find(|a| !a.kind.retractable()) {
+        let mut refused: Vec<&str> = Vec::new();
+        for a in aggregates.iter().filter(|a| !a.kind.retractable()) {
+            let name = a.text.split('(').next().unwrap_or_default();
+            if !refused.contains(&name) {
+                refused.push(name);
+            }
+        }
+        if let Some(last) = refused.pop() {
+            let listed = if refused.is_empty() { format!("function {last}") } else { format!("functions {} and {last}", refused.join(", ")) };
             return Err(SqlError::at(
                 q.pos,
-                format!("{:?} cannot aggregate a table: when a row changes its old value must be taken back out, which this function cannot do", a.kind),
-                Some("aggregate a stream instead, or use COUNT, SUM, AVG, COLLECT_LIST, COLLECT_SET, COUNT_DISTINCT, HISTOGRAM, STDDEV_SAMP or CORRELATION".into()),
+                format!("The aggregation {listed} cannot be applied to a table source, only to a stream source."),
+                Some("when a table row changes its old value must be taken back out, which these functions cannot do: aggregate a stream, or use COUNT, SUM, AVG, COLLECT_LIST, COLLECT_SET, COUNT_DISTINCT, HISTOGRAM, STDDEV_SAMP or CORRELATION".into()),
             ));
         }
     }
@@ -502,25 +523,35 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         let mut kind = ColumnKind::Value;
         if let ExprKind::Column { name: col, .. } = &rewritten.kind {
             if let Some(i) = (0..group_by.len()).find(|i| *col == group_name(*i)) {
-                if key_of_group[i].is_none() {
-                    key_of_group[i] = Some(columns.len());
-                    kind = ColumnKind::Key;
+                match key_of_group[i] {
+                    None => {
+                        key_of_group[i] = Some(columns.len());
+                        kind = ColumnKind::Key;
+                    }
+                    Some(first) => {
+                        return Err(SqlError::at(
+                            orig.pos,
+                            format!("The projection contains a key column more than once: `{}` and `{name}`.", columns[first].name),
+                            Some("select each GROUP BY expression once: it is the result's key".into()),
+                        ));
+                    }
                 }
             }
         }
         columns.push(OutputColumn { name, expr, kind });
     }
-    for (i, k) in key_of_group.iter().enumerate() {
-        if k.is_none() {
-            let g = &q.group_by[i];
-            let shown = g.to_string();
-            let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the table".into());
-            return Err(SqlError::at(
-                g.pos,
-                format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping expression {shown} in its projection (eg, SELECT {shown}...)."),
-                None,
-            ));
-        }
+    let missing: Vec<String> = key_of_group.iter().zip(&q.group_by).filter(|(k, _)| k.is_none()).map(|(_, g)| g.to_string()).collect();
+    if let Some(last) = missing.last() {
+        let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the table".into());
+        let listed = match missing.len() {
+            1 => format!("expression {last}"),
+            n => format!("expressions {} and {last}", missing[..n - 1].join(", ")),
+        };
+        return Err(SqlError::at(
+            q.group_by[key_of_group.iter().position(Option::is_none).unwrap_or(0)].pos,
+            format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping {listed} in its projection (eg, SELECT {}...).", missing.join(", ")),
+            None,
+        ));
     }
     // Keys in GROUP BY order, then values in SELECT order.
     let mut ordered: Vec<Column> = key_of_group.iter().map(|k| {

@@ -34,13 +34,20 @@ pub struct ParseError {
     pub message: String,
     pub pos: Pos,
     pub hint: Option<String>,
+    /// The text of the statement the error is in, when known.
+    pub statement: Option<String>,
 }
 
+/// Laid out as ksqlDB's parser reports errors: the position, `Syntax Error`, the problem
+/// and the statement, each on its own line; then Eddy's hint.
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: Syntax Error: {}", self.pos, self.message)?;
+        write!(f, "{}: Syntax Error\n{}", self.pos, self.message)?;
+        if let Some(s) = &self.statement {
+            write!(f, "\nStatement: {s}")?;
+        }
         if let Some(h) = &self.hint {
-            write!(f, ". Hint: {h}")?;
+            write!(f, "\nHint: {h}")?;
         }
         Ok(())
     }
@@ -66,8 +73,11 @@ pub fn parse(sql: &str) -> PResult<Vec<ParsedStatement>> {
         if p.at_eof() {
             break;
         }
-        let start = p.offset_of(p.i);
-        let statement = p.statement()?;
+        let (start, first) = (p.offset_of(p.i), p.i);
+        let statement = p.statement().map_err(|mut e| {
+            e.statement = Some(p.statement_text(first));
+            e
+        })?;
         let end = if p.peek() == &Token::SemiColon {
             let end = p.end_offset_of(p.i);
             p.i += 1;
@@ -125,6 +135,7 @@ impl<'a> Parser<'a> {
             message: e.message.clone(),
             pos: Pos { line: e.location.line, column: e.location.column },
             hint: Some("check quotes: strings use single quotes ('text'), identifiers back-quotes (`Name`)".into()),
+            statement: None,
         })?;
         let tokens: Vec<TokenWithSpan> = tokens.into_iter().filter(|t| !matches!(t.token, Token::Whitespace(_))).collect();
         let mut line_starts = vec![0];
@@ -157,6 +168,12 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The text of the statement starting at token `first`, up to its `;`.
+    fn statement_text(&self, first: usize) -> String {
+        let end = (first..self.tokens.len()).find(|&i| self.tokens[i].token == Token::SemiColon).map(|i| self.end_offset_of(i)).unwrap_or(self.sql.len());
+        self.sql.get(self.offset_of(first)..end).unwrap_or(self.sql).trim().to_string()
+    }
+
     fn peek(&self) -> &Token {
         self.tokens.get(self.i).map(|t| &t.token).unwrap_or(&Token::EOF)
     }
@@ -178,6 +195,7 @@ impl<'a> Parser<'a> {
             message: format!("{message}, found {}", describe(self.peek())),
             pos: self.pos(),
             hint: hint.map(str::to_string),
+            statement: None,
         }
     }
 
@@ -425,6 +443,9 @@ impl<'a> Parser<'a> {
             if !self.eat(&Token::Comma) {
                 break;
             }
+        }
+        if self.peek() != &Token::RParen {
+            return Err(ParseError { message: "Expecting {',', ')'}".into(), pos: self.pos(), hint: Some("separate column definitions with ',' and close the list with ')'".into()), statement: None });
         }
         self.expect(&Token::RParen)?;
         Ok(cols)
@@ -847,7 +868,7 @@ impl<'a> Parser<'a> {
             _ => return Err(self.error_here("expected a type", Some(TYPE_HINT))),
         };
         self.i += 1;
-        Ok(match name.as_str() {
+        let ty = match name.as_str() {
             "BOOLEAN" => SqlType::Boolean,
             "INT" | "INTEGER" => SqlType::Int,
             "BIGINT" => SqlType::Bigint,
@@ -857,7 +878,7 @@ impl<'a> Parser<'a> {
             "DATE" => SqlType::Date,
             "TIME" => SqlType::Time,
             "TIMESTAMP" => SqlType::Timestamp,
-            "DECIMAL" => {
+            "DECIMAL" if self.peek() == &Token::LParen => {
                 self.expect(&Token::LParen)?;
                 let p = self.unsigned_integer()?;
                 let s = if self.eat(&Token::Comma) { self.unsigned_integer()? } else { 0 };
@@ -867,6 +888,7 @@ impl<'a> Parser<'a> {
                         message: format!("DECIMAL({p}, {s}) is out of range"),
                         pos: self.pos(),
                         hint: Some("precision must be 1..38 and scale at most the precision".into()),
+                        statement: None,
                     });
                 }
                 SqlType::Decimal { precision: p as u8, scale: s as i8 }
@@ -901,11 +923,28 @@ impl<'a> Parser<'a> {
                 self.expect_gt()?;
                 SqlType::Struct(fields)
             }
+            "DECIMAL" => return Err(self.error_here("expected '(' after DECIMAL", Some("write DECIMAL(precision, scale)"))),
             _ => {
                 self.i -= 1;
                 return Err(self.error_here("unknown type", Some(TYPE_HINT)));
             }
-        })
+        };
+        // ksqlDB's grammar lets any type name take parameters (`VARCHAR(STRING)`); only
+        // DECIMAL's mean something.
+        if !matches!(ty, SqlType::Decimal { .. } | SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) && self.eat(&Token::LParen) {
+            loop {
+                match self.peek() {
+                    Token::Number(..) => self.i += 1,
+                    Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STRING") => self.i += 1,
+                    _ => return Err(ParseError { message: "Expecting {'STRING', INTEGER_VALUE}".into(), pos: self.pos(), hint: Some(TYPE_HINT.into()), statement: None }),
+                }
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            self.expect(&Token::RParen)?;
+        }
+        Ok(ty)
     }
 
     // -----------------------------------------------------------------------------------
@@ -992,7 +1031,7 @@ impl<'a> Parser<'a> {
                     let mut chars = s.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => Some(c),
-                        _ => return Err(ParseError { message: "ESCAPE must be a single character".into(), pos: self.pos(), hint: None }),
+                        _ => return Err(ParseError { message: "ESCAPE must be a single character".into(), pos: self.pos(), hint: None, statement: None }),
                     }
                 } else {
                     None
@@ -1153,7 +1192,7 @@ impl<'a> Parser<'a> {
             Token::Number(n, _) => {
                 self.i += 1;
                 let lit = if n.contains(['e', 'E']) {
-                    Literal::Double(n.parse().map_err(|_| ParseError { message: format!("invalid number {n}"), pos, hint: None })?)
+                    Literal::Double(n.parse().map_err(|_| ParseError { message: format!("invalid number {n}"), pos, hint: None, statement: None })?)
                 } else if n.contains('.') {
                     Literal::Decimal(n)
                 } else {
@@ -1164,6 +1203,7 @@ impl<'a> Parser<'a> {
                                 message: format!("number {n} is too large"),
                                 pos,
                                 hint: Some("BIGINT holds values up to 9223372036854775807; write larger numbers as decimals, e.g. 1e20".into()),
+                                statement: None,
                             });
                         }
                     }
