@@ -201,7 +201,14 @@ impl Binder<'_> {
             ExprKind::Function { name, args, distinct, star } => self.function(name, args, *distinct, *star, pos)?,
             ExprKind::Cast { expr, ty } => {
                 let inner = self.bind(expr)?;
-                DfExpr::Cast(dfx::Cast::new(Box::new(inner), ty.to_arrow()))
+                let null = matches!(&inner, DfExpr::Literal(v, _) if v.is_null());
+                match self.type_of(&inner) {
+                    Ok(from) if !null && !super::udf::cast::castable(&from, ty) => {
+                        return Err(SqlError::at(pos, format!("Cast of {from} to {ty} is not supported"), Some("CAST converts between scalar types, to STRING, and between collections of castable types".into())));
+                    }
+                    Ok(SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) if *ty == SqlType::String => super::udf::cast::collection_to_string(inner),
+                    _ => DfExpr::Cast(dfx::Cast::new(Box::new(inner), ty.to_arrow())),
+                }
             }
             ExprKind::Case { operand, whens, else_ } => {
                 let operand = operand.as_ref().map(|o| self.bind(o)).transpose()?;
@@ -462,5 +469,13 @@ pub fn time_literal(e: &Expr) -> Result<Expr, SqlError> {
             Ok(Expr::new(ExprKind::Literal(Literal::Integer(ms)), e.pos))
         }
         _ => Ok(e.clone()),
+    }
+}
+
+/// ksqlDB reports a CAST it cannot do in the SELECT list as an invalid select.
+pub fn in_select(e: SqlError) -> SqlError {
+    match e {
+        SqlError::Invalid { message, pos, hint } if message.starts_with("Cast of ") => SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint },
+        other => other,
     }
 }

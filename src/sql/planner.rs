@@ -233,7 +233,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         if columns.iter().any(|c: &OutputColumn| &c.name == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
-        let b = binder.bind(e)?;
+        let b = binder.bind(e).map_err(super::binder::in_select)?;
         let compiled = compile(b.clone(), &scope)?;
         bound.push(b);
         columns.push(OutputColumn { name: name.clone(), expr: compiled, kind: ColumnKind::Value });

@@ -5,6 +5,7 @@
 //! inputs it cannot handle, as ksqlDB's functions do.
 
 mod arrays;
+pub mod cast;
 mod json;
 pub mod lambda;
 mod strings;
