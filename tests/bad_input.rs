@@ -14,7 +14,7 @@ async fn malformed_sql_is_a_statement_error_with_line_and_column() {
     assert_eq!(body["@type"], "statement_error");
     assert_eq!(body["error_code"], 40001);
     let msg = body["message"].as_str().unwrap();
-    assert!(msg.starts_with("line 3:3: Syntax Error: expected FROM, found 'FRM'"), "{msg}");
+    assert!(msg.starts_with("line 3:3: Syntax Error\nexpected FROM, found 'FRM'\nStatement: SELECT *\n  FRM pageviews;"), "{msg}");
     assert!(msg.contains("Hint:"), "{msg}");
 }
 

@@ -82,19 +82,34 @@ fn normalize_schema(s: &str) -> String {
         .replace("PRIMARY KEY", "KEY")
         .split(',')
         .map(|c| {
-            c.split_whitespace()
-                .map(|w| match w.to_uppercase().as_str() {
-                    "INTEGER" => "INT".to_string(),
-                    "VARCHAR" => "STRING".to_string(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
+            // Type names are compared by meaning, nested ones too (`ARRAY<INTEGER>`).
+            let mut out = String::new();
+            let mut word = String::new();
+            let flush = |word: &mut String, out: &mut String| {
+                out.push_str(match word.to_uppercase().as_str() {
+                    "INTEGER" => "INT",
+                    "VARCHAR" => "STRING",
+                    _ => word.as_str(),
+                });
+                word.clear();
+            };
+            for ch in c.chars() {
+                if ch.is_alphanumeric() || ch == '_' {
+                    word.push(ch);
+                } else {
+                    flush(&mut word, &mut out);
+                    out.push(ch);
+                }
+            }
+            flush(&mut word, &mut out);
+            out.split_whitespace().collect::<Vec<_>>().join(" ")
         })
         .collect::<Vec<_>>()
         .join(", ")
         .replace("( ", "(")
         .replace(" )", ")")
+        .replace("< ", "<")
+        .replace(" >", ">")
 }
 
 pub fn judge(case: &Case, engine: &Engine, log: &Log) -> Result<(), String> {
@@ -187,5 +202,6 @@ mod tests {
     #[test]
     fn schemas_compare_without_quotes_and_type_aliases() {
         assert_eq!(normalize_schema("`T_ID` BIGINT KEY, `NAME` VARCHAR"), normalize_schema("T_ID BIGINT KEY, NAME STRING"));
+        assert_eq!(normalize_schema("L0 ARRAY<INTEGER> KEY, S STRUCT<A VARCHAR>"), normalize_schema("L0 ARRAY<INT> KEY, S STRUCT<A STRING>"));
     }
 }

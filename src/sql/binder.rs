@@ -297,20 +297,39 @@ impl Binder<'_> {
             }
             ExprKind::Array(items) => {
                 if items.is_empty() {
-                    return Err(SqlError::at(pos, "an empty ARRAY[] has no element type", Some("CAST(ARRAY[] AS ARRAY<INT>) is not supported yet; add an element".into())));
+                    return Err(SqlError::at(pos, "Array constructor cannot be empty. Please supply at least one element (see https://github.com/confluentinc/ksql/issues/4239).", Some("an empty ARRAY[] has no element type; add an element".into())));
                 }
-                call("make_array", items.iter().map(|x| self.bind(x)).collect::<Result<_, _>>()?)
+                let bound = self.coerce_elements(items)?;
+                if bound.iter().all(is_null_literal) {
+                    return Err(SqlError::at(pos, "Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.", None));
+                }
+                call("make_array", bound)
             }
             ExprKind::Map(entries) => {
                 if entries.is_empty() {
-                    return Err(SqlError::at(pos, "an empty MAP() has no key or value type", None));
+                    return Err(SqlError::at(pos, "Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239).", Some("an empty MAP() has no key or value type; add an entry".into())));
                 }
-                let keys = entries.iter().map(|(k, _)| self.bind(k)).collect::<Result<Vec<_>, _>>()?;
-                let vals = entries.iter().map(|(_, v)| self.bind(v)).collect::<Result<Vec<_>, _>>()?;
+                let keys = self.coerce_elements(&entries.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
+                let vals = self.coerce_elements(&entries.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>())?;
+                if keys.iter().all(is_null_literal) {
+                    return Err(SqlError::at(pos, "Cannot construct a map with all NULL keys", Some("CAST a NULL key to the key type".into())));
+                }
+                if vals.iter().all(is_null_literal) {
+                    return Err(SqlError::at(pos, "Cannot construct a map with all NULL values", Some("CAST a NULL value to the value type".into())));
+                }
                 call("map", vec![call("make_array", keys), call("make_array", vals)])
             }
             ExprKind::Struct(fields) => {
+                if fields.is_empty() {
+                    let empty = arrow::array::StructArray::new_empty_fields(1, None);
+                    return Ok(DfExpr::Literal(ScalarValue::Struct(std::sync::Arc::new(empty)), None));
+                }
                 let mut args = Vec::new();
+                for (i, (n, _)) in fields.iter().enumerate() {
+                    if fields[..i].iter().any(|(m, _)| m == n) {
+                        return Err(SqlError::at(pos, "Duplicate field names found in STRUCT", Some(format!("name each field once; `{n}` appears more than once"))));
+                    }
+                }
                 for (n, v) in fields {
                     args.push(lit(n.clone()));
                     let bound = self.bind(v)?;
@@ -349,8 +368,14 @@ impl Binder<'_> {
         let Some(f) = ksql_functions().get(name) else {
             return Err(SqlError::at(pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
         };
-        let bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
+        let mut bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
         let types = bound.iter().map(|a| self.type_of(a)).collect::<Result<Vec<_>, _>>()?;
+        if matches!(name, "GREATEST" | "LEAST") && !bound.is_empty() {
+            let nulls: Vec<bool> = bound.iter().map(|b| matches!(b, DfExpr::Literal(v, _) if v.is_null())).collect();
+            if let Some(ty) = extremum_type(name, &types, &nulls, pos)? {
+                bound = bound.into_iter().map(|b| DfExpr::Cast(dfx::Cast::new(Box::new(b), ty.to_arrow()))).collect();
+            }
+        }
         check_call(name, f.arity, f.description, distinct || star, &types, pos)?;
         let out = (f.lower)(bound, &types);
         if let Err(e) = self.type_of(&out) {
@@ -361,6 +386,49 @@ impl Binder<'_> {
 }
 
 impl Binder<'_> {
+    /// The elements of an ARRAY or MAP constructor, converted to their common type as
+    /// ksqlDB does: numbers widen to the widest; a string literal among typed elements is
+    /// parsed as their type (`'2e1'` as BIGINT is 20; a bad one is the statement's error);
+    /// a number literal among strings becomes a string.
+    fn coerce_elements(&self, items: &[Expr]) -> Result<Vec<DfExpr>, SqlError> {
+        let bound = items.iter().map(|x| self.bind(x)).collect::<Result<Vec<_>, _>>()?;
+        let string_literal = |e: &Expr| matches!(&e.kind, ExprKind::Literal(Literal::String(_)));
+        let number_literal = |e: &Expr| matches!(&e.kind, ExprKind::Literal(Literal::Integer(_) | Literal::Decimal(_) | Literal::Double(_)));
+        let mut typed: Vec<SqlType> = Vec::new();
+        for (e, b) in items.iter().zip(&bound) {
+            if !is_null_literal(b) && !string_literal(e) {
+                typed.push(self.type_of(b)?);
+            }
+        }
+        let Some(first) = typed.first().cloned() else { return Ok(bound) };
+        let non_literal_strings = items.iter().zip(&bound).any(|(e, b)| !is_null_literal(b) && !string_literal(e) && !number_literal(e) && self.type_of(b).is_ok_and(|t| t == SqlType::String));
+        let target = if non_literal_strings {
+            SqlType::String
+        } else if typed.iter().all(SqlType::is_numeric) {
+            // A number written as a string counts as the DECIMAL it reads as.
+            let written = items.iter().filter_map(|e| match &e.kind {
+                ExprKind::Literal(Literal::String(s)) => Some(decimal_of_text(s)),
+                _ => None,
+            });
+            typed.iter().cloned().chain(written).skip(1).fold(first, |a, b| numeric_wider(&a, &b))
+        } else if typed.iter().all(|t| *t == first) {
+            first
+        } else {
+            return Ok(bound);
+        };
+        let mut out = Vec::with_capacity(bound.len());
+        for (e, b) in items.iter().zip(bound) {
+            out.push(match &e.kind {
+                _ if is_null_literal(&b) => typed_null(&target),
+                ExprKind::Literal(Literal::String(s)) if target != SqlType::String => parse_literal(s, &target, e.pos)?,
+                ExprKind::Literal(Literal::Integer(_) | Literal::Decimal(_) | Literal::Double(_)) if target == SqlType::String => lit(e.to_string()),
+                _ if self.type_of(&b).is_ok_and(|t| t == target) => b,
+                _ => DfExpr::Cast(dfx::Cast::new(Box::new(b), target.to_arrow())),
+            });
+        }
+        Ok(out)
+    }
+
     /// A call of a function evaluated row by row; its result type comes from its
     /// argument types.
     fn row_function(&self, f: &RowFunction, args: &[Expr], distinct_or_star: bool, pos: Pos) -> Result<DfExpr, SqlError> {
@@ -478,4 +546,114 @@ pub fn in_select(e: SqlError) -> SqlError {
         SqlError::Invalid { message, pos, hint } if message.starts_with("Cast of ") => SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint },
         other => other,
     }
+}
+
+/// The common type GREATEST and LEAST compare their arguments in, resolved as ksqlDB
+/// resolves its overloads (one per type, variadic): arguments of one type keep it
+/// (decimals widened to hold each); a mix of numeric types needs exactly one type all of
+/// them widen to (INT and BIGINT widen to BIGINT, DECIMAL and DOUBLE alike: ambiguous).
+/// `None` when the arguments need no casting.
+fn extremum_type(name: &str, types: &[SqlType], nulls: &[bool], pos: Pos) -> Result<Option<SqlType>, SqlError> {
+    let shown = || types.iter().zip(nulls).map(|(t, n)| if *n { "null".to_string() } else { t.to_string() }).collect::<Vec<_>>().join(", ");
+    let ambiguous = || SqlError::at(pos, format!("Function '{}' cannot be resolved due to ambiguous method parameters ({}).", name.to_ascii_lowercase(), shown()), Some("CAST the arguments to one type".into()));
+    let present: Vec<&SqlType> = types.iter().zip(nulls).filter(|(_, n)| !**n).map(|(t, _)| t).collect();
+    let Some(first) = present.first() else { return Err(ambiguous()) };
+    if let SqlType::Decimal { .. } = first {
+        if present.iter().all(|t| matches!(t, SqlType::Decimal { .. })) {
+            let (mut int_digits, mut scale) = (0i16, 0i16);
+            for t in &present {
+                if let SqlType::Decimal { precision, scale: s } = t {
+                    int_digits = int_digits.max(*precision as i16 - *s as i16);
+                    scale = scale.max(*s as i16);
+                }
+            }
+            return Ok(Some(SqlType::Decimal { precision: (int_digits + scale).clamp(1, 38) as u8, scale: scale as i8 }));
+        }
+    }
+    if present.iter().all(|t| t == first) {
+        return Ok(Some((*first).clone()));
+    }
+    if present.iter().all(|t| t.is_numeric()) {
+        let all_in = |allowed: &dyn Fn(&SqlType) -> bool| present.iter().all(|t| allowed(t));
+        let candidates: Vec<SqlType> = [
+            (all_in(&|t| matches!(t, SqlType::Int | SqlType::Bigint)), SqlType::Bigint),
+            (all_in(&|t| matches!(t, SqlType::Int | SqlType::Bigint | SqlType::Decimal { .. })), SqlType::Decimal { precision: 38, scale: 18 }),
+            (true, SqlType::Double),
+        ]
+        .into_iter()
+        .filter(|(ok, _)| *ok)
+        .map(|(_, t)| t)
+        .collect();
+        return match candidates.as_slice() {
+            [only] => Ok(Some(only.clone())),
+            _ => Err(ambiguous()),
+        };
+    }
+    if present.iter().any(|t| t.is_numeric()) && present.iter().any(|t| **t == SqlType::String) {
+        return Err(SqlError::at(pos, super::udf::not_accepted(name, types), Some("compare arguments of one type".into())));
+    }
+    Ok(None)
+}
+
+fn is_null_literal(e: &DfExpr) -> bool {
+    matches!(e, DfExpr::Literal(v, _) if v.is_null())
+}
+
+/// The wider of two numeric types (INT < BIGINT < DECIMAL < DOUBLE).
+fn numeric_wider(a: &SqlType, b: &SqlType) -> SqlType {
+    let rank = |t: &SqlType| match t {
+        SqlType::Int => 0,
+        SqlType::Bigint => 1,
+        SqlType::Decimal { .. } => 2,
+        _ => 3,
+    };
+    let as_decimal = |t: &SqlType| match t {
+        SqlType::Int => SqlType::Decimal { precision: 10, scale: 0 },
+        SqlType::Bigint => SqlType::Decimal { precision: 19, scale: 0 },
+        other => other.clone(),
+    };
+    match (a, b) {
+        (SqlType::Decimal { .. }, SqlType::Int | SqlType::Bigint) | (SqlType::Int | SqlType::Bigint, SqlType::Decimal { .. }) => numeric_wider(&as_decimal(a), &as_decimal(b)),
+        (SqlType::Decimal { precision: p1, scale: s1 }, SqlType::Decimal { precision: p2, scale: s2 }) => {
+            let scale = (*s1).max(*s2);
+            let int_digits = (*p1 as i16 - *s1 as i16).max(*p2 as i16 - *s2 as i16);
+            SqlType::Decimal { precision: (int_digits + scale as i16).clamp(1, 38) as u8, scale }
+        }
+        _ if rank(a) >= rank(b) => a.clone(),
+        _ => b.clone(),
+    }
+}
+
+/// A string literal read as a value of `ty` when the statement is bound, with
+/// ksqlDB's message when it is not one.
+fn parse_literal(s: &str, ty: &SqlType, pos: Pos) -> Result<DfExpr, SqlError> {
+    let bad = || SqlError::at(pos, format!("invalid input syntax for type {ty}: \"{s}\"."), Some(format!("write a {ty} value, or CAST the other elements to STRING")));
+    let t = s.trim();
+    let number = || t.parse::<f64>().ok().filter(|x| x.is_finite());
+    Ok(match ty {
+        SqlType::Int => lit(t.parse::<i32>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() <= i32::MAX as f64).map(|x| x as i32)).ok_or_else(bad)?),
+        SqlType::Bigint => lit(t.parse::<i64>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() < 9.2e18).map(|x| x as i64)).ok_or_else(bad)?),
+        SqlType::Double => lit(number().ok_or_else(bad)?),
+        SqlType::Boolean => lit(match t.to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" => true,
+            "false" | "f" | "no" | "n" => false,
+            _ => return Err(bad()),
+        }),
+        SqlType::Decimal { precision, scale } => {
+            let x = number().ok_or_else(bad)?;
+            let unscaled = (x * 10f64.powi(i32::from(*scale))).round();
+            DfExpr::Literal(ScalarValue::Decimal128(Some(unscaled as i128), *precision, *scale), None)
+        }
+        _ => DfExpr::Cast(dfx::Cast::new(Box::new(lit(t.to_string())), ty.to_arrow())),
+    })
+}
+
+/// The DECIMAL type a number written as text reads as (`'2e1'` is DECIMAL(2, 0)); not a
+/// number: INT, so that parsing it reports the bad text.
+fn decimal_of_text(s: &str) -> SqlType {
+    let t = s.trim();
+    let Some(x) = t.parse::<f64>().ok().filter(|x| x.is_finite()) else { return SqlType::Int };
+    let scale = if x.fract() == 0.0 { 0 } else { t.split_once('.').map(|(_, f)| f.trim_end_matches(|c: char| !c.is_ascii_digit()).len()).unwrap_or(0) };
+    let int_digits = (x.abs().trunc() as u128).to_string().len();
+    SqlType::Decimal { precision: (int_digits + scale).clamp(1, 38) as u8, scale: scale as i8 }
 }

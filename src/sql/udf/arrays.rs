@@ -192,10 +192,10 @@ fn map_union(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
 
 fn as_map(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
     let (k, v) = (items(&a[0])?, items(&a[1])?);
-    if k.len() != v.len() {
-        return None;
-    }
-    map(k.into_iter().zip(v).collect(), ret)
+    // As ksqlDB: keys without a value map to null; extra values are ignored.
+    let v = v.into_iter().map(Some).chain(std::iter::repeat(None));
+    let entries = k.into_iter().zip(v).map(|(k, v)| (k, v.unwrap_or(ScalarValue::Null))).collect();
+    map(entries, ret)
 }
 
 pub fn functions() -> Vec<RowFunction> {
