@@ -215,7 +215,13 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
     }
     let mut session = session_for(case);
     let expected_error = case.expected_error.as_ref().map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_string());
+    // ksqlDB's runner parses the statements as one script, one per line, so positions in
+    // its messages count lines from the first statement: blank lines before each keep that.
+    let mut lines_before = 0;
     for (i, stmt) in case.statements.iter().enumerate() {
+        let own_lines = 1 + stmt.matches('\n').count();
+        let stmt = &format!("{}{stmt}", "\n".repeat(lines_before));
+        lines_before += own_lines;
         let mut attempt = engine.execute(stmt, &mut session);
         // Source topics are created on demand, as ksqlDB's runner does.
         if let Err(e) = &attempt {

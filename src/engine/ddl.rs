@@ -14,7 +14,7 @@ use crate::catalog::{DataSource, QueryMeta, SourceKind, TimestampSpec};
 use crate::exec::OffsetReset;
 use crate::format::{FormatKind, FormatSpec};
 use crate::log::TopicConfig;
-use crate::sql::ast::{ColumnConstraint, ColumnDef, ParsedStatement, Props, Query, Statement};
+use crate::sql::ast::{ColumnConstraint, ColumnDef, Ident, ParsedStatement, Props, Query, Statement};
 use crate::sql::parser;
 use crate::sql::join_plan::{JoinPlan, is_join_query, plan_join};
 use crate::sql::planner::{Purpose, plan_select};
@@ -152,7 +152,7 @@ impl Engine {
             Statement::CreateAsSelect { kind, name, or_replace, if_not_exists, props, query } => {
                 self.prepare_csas(p, *kind, &name.value, *or_replace, *if_not_exists, props, query, session, seq, query_id, replay)
             }
-            Statement::InsertSelect { target, query, .. } => self.prepare_insert_select(p, &target.value, query, session, seq, query_id),
+            Statement::InsertSelect { target, query, .. } => self.prepare_insert_select(p, target, query, session, seq, query_id),
             Statement::Drop { kind, name, if_exists, delete_topic } => {
                 let Some(source) = self.catalog.source(&name.value) else {
                     if *if_exists {
@@ -445,8 +445,11 @@ impl Engine {
         Ok(Change::CreateAsSelect { sink, create_topic, query })
     }
 
-    fn prepare_insert_select(&self, p: &ParsedStatement, target: &str, query: &Query, session: &Session, seq: i64, query_id: Option<&str>) -> Result<Change, EngineError> {
-        let sink = self.catalog.source(target).ok_or_else(|| stmt_err(format!("Sink does not exist: {target}; create it with CREATE STREAM first")))?;
+    fn prepare_insert_select(&self, p: &ParsedStatement, target: &Ident, query: &Query, session: &Session, seq: i64, query_id: Option<&str>) -> Result<Change, EngineError> {
+        let sink = self.catalog.source(&target.value).ok_or_else(|| {
+            stmt_err(format!("{}: Source `{}` does not exist. Create it with CREATE STREAM first; SHOW STREAMS lists what exists.", target.pos, target.value))
+        })?;
+        let target = target.value.as_str();
         if sink.kind != SourceKind::Stream {
             return Err(stmt_err(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
         }

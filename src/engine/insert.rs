@@ -36,10 +36,16 @@ fn assignable(from: &SqlType, to: &SqlType) -> bool {
 impl Engine {
     /// Blocking: appends (and by default fsyncs) one record.
     pub(super) fn insert_values(&self, target: &Ident, columns: Option<&[Ident]>, values: &[Expr]) -> Result<(), EngineError> {
-        let source = self
-            .catalog
-            .source(&target.value)
-            .ok_or_else(|| stmt_err(format!("{}: Cannot insert values into an unknown stream/table: {}", target.pos, target.value)))?;
+        let source = self.catalog.source(&target.value).ok_or_else(|| {
+            // A source whose name differs only in case: the name was (not) quoted.
+            let similar = self.catalog.sources().into_iter().find(|s| s.name.eq_ignore_ascii_case(&target.value));
+            let suggestion = match similar {
+                Some(s) if s.name.chars().any(|c| c.is_lowercase()) => format!("\nDid you mean \"{}\"? Hint: wrap the source name in double quotes to make it case-sensitive.", s.name),
+                Some(s) => format!("\nDid you mean {}? Hint: try removing double quotes from the source name.", s.name),
+                None => String::new(),
+            };
+            stmt_err(format!("{}: Cannot insert values into an unknown stream/table: `{}`{suggestion}", target.pos, target.value))
+        })?;
         if source.read_only {
             return Err(stmt_err(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
         }

@@ -13,7 +13,7 @@ pub struct Pos {
 
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}:{}", self.line, self.column)
+        write!(f, "Line: {}, Col: {}", self.line, self.column)
     }
 }
 

@@ -64,6 +64,21 @@ impl Scope {
                     return SqlError::at(pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), Some("qualify columns with a source named in FROM or its alias".into()));
                 }
             }
+            if qualifier.is_none() {
+                // A name two joined sources share must be qualified.
+                let mut candidates: Vec<(&str, &str)> = Vec::new();
+                for c in self.columns.iter().filter(|c| c.name == name) {
+                    if let Some(q) = &c.qualifier {
+                        if !candidates.iter().any(|(_, f)| *f == c.field) {
+                            candidates.push((q, &c.field));
+                        }
+                    }
+                }
+                if candidates.len() > 1 {
+                    let shown: Vec<String> = candidates.iter().map(|(q, _)| format!("{q}.{name}")).collect();
+                    return SqlError::at(pos, format!("Column '{name}' is ambiguous. Could be {}.", super::listing(&shown, "or")), Some("qualify the column with its source's name or alias".into()));
+                }
+            }
             let mut names: Vec<&str> = self.columns.iter().filter(|c| c.qualifier.is_none()).map(|c| c.name.as_str()).collect();
             names.dedup();
             let full = match qualifier {
@@ -175,6 +190,12 @@ impl Binder<'_> {
                     BinaryOp::And => Operator::And,
                     BinaryOp::Or => Operator::Or,
                 };
+                if op.is_comparison() && (is_null_literal(&l) || is_null_literal(&r)) {
+                    return Err(SqlError::at(pos, {
+                        let shown = |e: &Expr| if matches!(e.kind, ExprKind::Literal(Literal::Null)) { "NULL".to_string() } else { e.to_string() };
+                        format!("Comparison with NULL not supported: {} {} {}", shown(left), op.symbol(), shown(right))
+                    }, Some("use IS NULL or IS NOT NULL".into())));
+                }
                 if op.is_comparison() {
                     if let (Ok(lt), Ok(rt)) = (self.type_of(&l), self.type_of(&r)) {
                         if !comparable(&lt, *op, &rt) {
@@ -540,10 +561,19 @@ pub fn time_literal(e: &Expr) -> Result<Expr, SqlError> {
     }
 }
 
-/// ksqlDB reports a CAST it cannot do in the SELECT list as an invalid select.
-pub fn in_select(e: SqlError) -> SqlError {
-    match e {
-        SqlError::Invalid { message, pos, hint } if message.starts_with("Cast of ") => SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint },
+/// ksqlDB names the clause an unknown column is in (`SELECT column 'X' cannot be
+/// resolved.`), and reports a CAST it cannot do in the SELECT list as an invalid select.
+pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {
+    move |e| match e {
+        SqlError::Invalid { message, pos, hint } if message.starts_with("column '") && message.ends_with("cannot be resolved") => {
+            let mut message = format!("{clause} {message}.");
+            if clause == "PARTITION BY" {
+                let name = message.split('\'').nth(1).unwrap_or_default().to_string();
+                message.push_str(&format!(" '{name}' must be a column in the source schema since PARTITION BY is applied on the input."));
+            }
+            SqlError::Invalid { message, pos, hint }
+        }
+        SqlError::Invalid { message, pos, hint } if clause == "SELECT" && message.starts_with("Cast of ") => SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint },
         other => other,
     }
 }

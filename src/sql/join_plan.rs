@@ -569,7 +569,7 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     let binder = Binder { scope: &scope };
     let filter = match &q.where_ {
         Some(w) => {
-            let c = compile(binder.bind(w)?, &scope)?;
+            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?;
             if c.ty != SqlType::Boolean {
                 return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -637,7 +637,7 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
     }
     // PARTITION BY re-keys the result by its expression, which must be selected; the join
     // expressions are then ordinary values.
-    let partition_key = q.partition_by.first().map(|p| binder.bind(p)).transpose()?;
+    let partition_key = q.partition_by.first().map(|p| binder.bind(p)).transpose().map_err(super::binder::in_clause("PARTITION BY"))?;
     let mut generated = 0;
     let mut named: Vec<(Expr, String, DfExpr)> = Vec::new();
     for (e, name) in items {
@@ -654,7 +654,7 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         if named.iter().any(|(_, n, _)| *n == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
-        let bound = binder.bind(&e)?;
+        let bound = binder.bind(&e).map_err(super::binder::in_clause("SELECT"))?;
         named.push((e, name, bound));
     }
     // The expression whose projection becomes the key (the synthetic key, or the first

@@ -34,6 +34,15 @@ pub enum SqlError {
     Internal(String),
 }
 
+/// `A`, `A and B`, `A, B and C` (or with `or`), as ksqlDB lists names in messages.
+pub fn listing(items: &[String], conjunction: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {conjunction} {last}", rest.join(", ")),
+    }
+}
+
 fn render(pos: &Option<Pos>, message: &str, hint: &Option<String>) -> String {
     let mut s = match pos {
         Some(p) => format!("{p}: {message}"),

@@ -42,7 +42,7 @@ pub struct ParseError {
 /// and the statement, each on its own line; then Eddy's hint.
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: Syntax Error\n{}", self.pos, self.message)?;
+        write!(f, "line {}:{}: Syntax Error\n{}", self.pos.line, self.pos.column, self.message)?;
         if let Some(s) = &self.statement {
             write!(f, "\nStatement: {s}")?;
         }

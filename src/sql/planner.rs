@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::Expr as DfExpr;
 
-use super::SqlError;
+use super::{SqlError, listing};
 use super::ast::{Emit, Expr, ExprKind, Literal, Query, Relation, SelectItem};
 use super::binder::{Binder, Scope, natural_name};
 use super::compile::{CompiledExpr, compile};
@@ -113,15 +113,6 @@ fn qualified(e: &Expr, source: &str) -> Expr {
     }
 }
 
-/// `A`, `A and B`, `A, B and C`.
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
 /// Plans a filter/projection; `sink` names the result in errors.
 pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<&str>) -> Result<SelectPlan, SqlError> {
     if q.window.is_some() && q.group_by.is_empty() {
@@ -211,7 +202,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let binder = Binder { scope: &scope };
     let filter = match &q.where_ {
         Some(w) => {
-            let c = compile(binder.bind(w)?, &scope)?;
+            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?;
             if c.ty != crate::catalog::types::SqlType::Boolean {
                 return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -233,7 +224,10 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         if columns.iter().any(|c: &OutputColumn| &c.name == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
-        let b = binder.bind(e).map_err(super::binder::in_select)?;
+        let b = binder.bind(e).map_err(super::binder::in_clause("SELECT"))?;
+        if purpose == Purpose::Persistent && matches!(&b, DfExpr::Literal(datafusion::common::ScalarValue::Null, _)) {
+            return Err(SqlError::at(e.pos, "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).", None));
+        }
         let compiled = compile(b.clone(), &scope)?;
         bound.push(b);
         columns.push(OutputColumn { name: name.clone(), expr: compiled, kind: ColumnKind::Value });
@@ -252,7 +246,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
             let mut missing = Vec::new();
             let has_wildcard = q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. }));
             for pb in &q.partition_by {
-                let b = binder.bind(pb)?;
+                let b = binder.bind(pb).map_err(super::binder::in_clause("PARTITION BY"))?;
                 match bound.iter().position(|x| *x == b) {
                     Some(i) => {
                         columns[i].kind = ColumnKind::Key;
@@ -279,7 +273,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 let what = if missing.len() == 1 { "expression" } else { "expressions" };
                 return Err(SqlError::at(
                     q.pos,
-                    format!("The query used to build {target} must include the partitioning {what} {} in its projection (eg, SELECT {}...).", and_list(&missing), missing.join(", ")),
+                    format!("The query used to build {target} must include the partitioning {what} {} in its projection (eg, SELECT {}...).", listing(&missing, "and"), missing.join(", ")),
                     None,
                 ));
             }
@@ -310,7 +304,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
             if let Some((key, names)) = aliases.iter().find(|(_, n)| n.len() > 1) {
                 let mut names = names.clone();
                 names.sort();
-                return Err(SqlError::at(q.pos, format!("The projection contains a key column ({}) more than once, aliased as: {}.", crate::catalog::types::quote_ident(key), and_list(&names)), None));
+                return Err(SqlError::at(q.pos, format!("The projection contains a key column ({}) more than once, aliased as: {}.", crate::catalog::types::quote_ident(key), listing(&names, "and")), None));
             }
             let missing: Vec<String> = key_names.iter().filter(|k| !aliases.iter().any(|(a, _)| a == *k)).map(|k| k.to_string()).collect();
             if !missing.is_empty() && !q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. })) {
@@ -318,7 +312,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 let what = if missing.len() == 1 { "column" } else { "columns" };
                 return Err(SqlError::at(
                     q.pos,
-                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", and_list(&missing), missing.join(", ")),
+                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", listing(&missing, "and"), missing.join(", ")),
                     Some("a query keeps its source's key; PARTITION BY changes it".into()),
                 ));
             }

@@ -140,9 +140,11 @@ impl ScalarUDFImpl for RowUdf {
 
 /// ksqlDB's message for arguments a function does not accept.
 pub fn not_accepted(name: &str, types: &[SqlType]) -> String {
-    // ksqlDB names functions in these messages as they are declared: lower case.
+    // ksqlDB names functions in these messages as they are declared: lower case, but
+    // COALESCE, which its parser knows, upper case.
     let sig = types.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
-    format!("Function '{}' does not accept parameters ({sig}).", name.to_ascii_lowercase())
+    let name = if name == "COALESCE" { name.to_string() } else { name.to_ascii_lowercase() };
+    format!("Function '{name}' does not accept parameters ({sig}).")
 }
 
 #[cfg(test)]

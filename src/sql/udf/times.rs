@@ -106,8 +106,13 @@ fn epoch() -> NaiveDate {
 
 fn parse_date_days(a: &[ScalarValue]) -> Option<i64> {
     let pattern = java_to_chrono(text(&a[1])?);
-    let ms = parse_millis(text(&a[0])?, &pattern)?;
-    Some(ms.div_euclid(DAY_MS))
+    let input = text(&a[0])?;
+    if let Some(ms) = parse_millis(input, &pattern) {
+        return Some(ms.div_euclid(DAY_MS));
+    }
+    // As ksqlDB (Java's SimpleDateFormat): text after the date is ignored.
+    let (date, _) = chrono::NaiveDate::parse_and_remainder(input, &pattern).ok()?;
+    Some(i64::from(date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days()))
 }
 
 fn format_date(days: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
