@@ -59,7 +59,7 @@ async fn unknown_streams_and_columns_are_named() {
     assert!(msg.contains("ID, V"), "{msg}");
     let (status, body) = s.ksql("INSERT INTO nope (a) VALUES (1);").await;
     assert_eq!(status, 400);
-    assert!(body["message"].as_str().unwrap().contains("unknown stream/table: NOPE"), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("unknown stream/table: `NOPE`"), "{body}");
     let (status, body) = s.ksql("INSERT INTO s (id, v) VALUES ('abc', 'x');").await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("Expected type INTEGER for field ID"), "{body}");
@@ -101,4 +101,28 @@ async fn division_by_zero_skips_only_the_failing_row() {
     assert_eq!(rows, vec![vec![json!("x"), json!(2)], vec![json!("z"), json!(3)]]);
     let queries = s.ksql_ok("SHOW QUERIES;").await;
     assert_eq!(queries[0]["queries"][0]["processingErrors"], 1);
+}
+
+#[tokio::test]
+async fn type_and_alter_mistakes_name_the_problem() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TYPE ADDRESS AS STRUCT<city STRING>;").await;
+    let (status, body) = s.ksql("CREATE TYPE ADDRESS AS STRING;").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("Cannot register custom type 'ADDRESS' since it is already registered"), "{body}");
+    let (status, body) = s.ksql("DROP TYPE NOPE;").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("Type 'NOPE' does not exist."), "{body}");
+    // An unknown type name is a syntax error at its position.
+    let (status, body) = s.ksql("CREATE STREAM s (k STRING KEY, a ADDRES) WITH (kafka_topic='s', value_format='JSON', partitions=1);").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().starts_with("line 1:34: Syntax Error"), "{body}");
+    s.ksql_ok("CREATE STREAM s (k STRING KEY, a ADDRESS) WITH (kafka_topic='s', value_format='JSON', partitions=1);").await;
+    let (status, body) = s.ksql("ALTER STREAM s ADD COLUMN a INT;").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("Cannot add column `A` to schema. A column with the same name already exists."), "{body}");
+    s.ksql_ok("CREATE STREAM s2 AS SELECT * FROM s;").await;
+    let (status, body) = s.ksql("ALTER STREAM s2 ADD COLUMN b INT;").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("ALTER command is not supported for CREATE ... AS statements."), "{body}");
 }

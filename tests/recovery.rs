@@ -93,3 +93,25 @@ async fn dropped_and_terminated_objects_stay_gone_after_restart() {
     // The name can be reused.
     s.ksql_ok(CSAS).await;
 }
+
+#[tokio::test]
+async fn custom_types_and_altered_columns_survive_restart() {
+    let mut s = TestServer::start();
+    s.ksql_ok(
+        "CREATE TYPE ADDRESS AS STRUCT<number INT, city STRING>;
+         CREATE TABLE people (k STRING PRIMARY KEY, home ADDRESS) WITH (kafka_topic='people', value_format='JSON', partitions=1);",
+    )
+    .await;
+    let types = s.ksql_ok("SHOW TYPES;").await;
+    assert_eq!(types[0]["types"]["ADDRESS"]["type"], "STRUCT", "{types}");
+    let altered = s.ksql_ok("ALTER TABLE people ADD COLUMN age INT;").await;
+    assert_eq!(altered[0]["commandStatus"]["status"], "SUCCESS", "{altered}");
+    // Dropping the type leaves the table (and its materialization) as it was declared.
+    s.ksql_ok("DROP TYPE ADDRESS;").await;
+    assert!(s.stop(), "server did not stop cleanly on SIGTERM");
+    s.restart();
+    assert_eq!(s.ksql_ok("SHOW TYPES;").await[0]["types"], serde_json::json!({}));
+    s.ksql_ok("INSERT INTO people (k, home, age) VALUES ('u1', STRUCT(NUMBER := 7, CITY := 'Oslo'), 41);").await;
+    let rows = s.wait_rows("SELECT * FROM people WHERE k = 'u1';", 1).await;
+    assert_eq!(rows[0], vec![serde_json::json!("u1"), serde_json::json!({"NUMBER": 7, "CITY": "Oslo"}), serde_json::json!(41)]);
+}

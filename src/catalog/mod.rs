@@ -116,6 +116,9 @@ pub struct QueryMeta {
     pub sources: Vec<String>,
     /// Session properties at creation (e.g. auto.offset.reset for the first start).
     pub properties: BTreeMap<String, String>,
+    /// The custom types when it was created, which its SQL may use (a later DROP TYPE
+    /// does not change a running query).
+    pub types: BTreeMap<String, types::SqlType>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +143,8 @@ pub enum CatalogError {
 struct Inner {
     sources: BTreeMap<String, Arc<DataSource>>,
     queries: BTreeMap<String, Arc<QueryMeta>>,
+    /// Custom types (CREATE TYPE), by name.
+    types: BTreeMap<String, types::SqlType>,
 }
 
 /// The in-memory catalog; the engine keeps it in step with the command topic.
@@ -202,6 +207,26 @@ impl Catalog {
 
     pub fn query(&self, id: &str) -> Option<Arc<QueryMeta>> {
         self.inner.read().queries.get(id).cloned()
+    }
+
+    /// The custom types statements may use.
+    pub fn types(&self) -> BTreeMap<String, types::SqlType> {
+        self.inner.read().types.clone()
+    }
+
+    /// Registers a custom type; false when the name is taken.
+    pub fn add_type(&self, name: &str, ty: types::SqlType) -> bool {
+        let mut inner = self.inner.write();
+        if inner.types.contains_key(name) {
+            return false;
+        }
+        inner.types.insert(name.to_string(), ty);
+        true
+    }
+
+    /// Forgets a custom type; false when there was none by that name.
+    pub fn drop_type(&self, name: &str) -> bool {
+        self.inner.write().types.remove(name).is_some()
     }
 
     pub fn queries(&self) -> Vec<Arc<QueryMeta>> {

@@ -29,13 +29,18 @@ pub(super) enum Change {
     InsertSelect { query: QueryMeta },
     Drop { source: Arc<DataSource>, delete_topic: bool, terminate: Vec<String> },
     Terminate { ids: Vec<String> },
+    CreateType { name: String, ty: SqlType },
+    DropType { name: String },
+    /// ALTER ... ADD COLUMN: the source with its new schema; a table's materialization
+    /// restarts as `query`.
+    Alter { source: DataSource, query: Option<QueryMeta> },
 }
 
 impl Change {
     pub(super) fn query_id(&self) -> Option<String> {
         match self {
             Change::CreateAsSelect { query, .. } | Change::InsertSelect { query } => Some(query.id.clone()),
-            Change::CreateSource { query: Some(q), .. } => Some(q.id.clone()),
+            Change::CreateSource { query: Some(q), .. } | Change::Alter { query: Some(q), .. } => Some(q.id.clone()),
             _ => None,
         }
     }
@@ -58,15 +63,23 @@ fn already_exists(text: &str, name: &str, existing: &DataSource, seq: i64) -> Ch
     Change::Noop(current_status(text, format!("stream/{}/create", quote_ident(name)), message, None, seq))
 }
 
+/// Whether a query id names a table's materialization (`CST_`), not a query's.
+pub(super) fn is_table_materialization(query_id: &str) -> bool {
+    query_id.starts_with("CST_")
+}
+
 /// The `type/`NAME`/action` id ksqlDB gives a catalog command.
-pub(super) fn command_id_of(statement: &str) -> Option<String> {
-    let p = parser::parse(statement).ok()?.into_iter().next()?;
+pub(super) fn command_id_of(statement: &str, types: &BTreeMap<String, SqlType>) -> Option<String> {
+    let p = parser::parse_with_types(statement, types).ok()?.into_iter().next()?;
     Some(match p.statement {
         Statement::CreateSource { kind, name, .. } | Statement::CreateAsSelect { kind, name, .. } => {
             format!("{}/{}/create", kind.name().to_lowercase(), quote_ident(&name.value))
         }
         Statement::InsertSelect { target, .. } => format!("stream/{}/create", quote_ident(&target.value)),
         Statement::Drop { kind, name, .. } => format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)),
+        Statement::Alter { kind, name, .. } => format!("{}/{}/alter", kind.name().to_lowercase(), quote_ident(&name.value)),
+        Statement::CreateType { name, .. } => format!("type/{}/create", quote_ident(&name.value)),
+        Statement::DropType { name, .. } => format!("type/{}/drop", quote_ident(&name.value)),
         Statement::Terminate { query_id } => {
             format!("terminate/{}/execute", query_id.map(|q| q.value).unwrap_or_else(|| "ALL".into()))
         }
@@ -153,6 +166,27 @@ impl Engine {
                 self.prepare_csas(p, *kind, &name.value, *or_replace, *if_not_exists, props, query, session, seq, query_id, replay)
             }
             Statement::InsertSelect { target, query, .. } => self.prepare_insert_select(p, target, query, session, seq, query_id),
+            Statement::CreateType { name, ty, if_not_exists } => {
+                if let Some(existing) = self.catalog.types().get(&name.value) {
+                    let message = format!("Cannot register custom type '{}' since it is already registered with type: {existing}", name.value);
+                    if *if_not_exists {
+                        return Ok(Change::Noop(current_status(&p.text, format!("type/{}/create", quote_ident(&name.value)), message, None, seq)));
+                    }
+                    return Err(stmt_err(format!("{message}. Drop it first with DROP TYPE {}", name.value)));
+                }
+                Ok(Change::CreateType { name: name.value.clone(), ty: ty.clone() })
+            }
+            Statement::DropType { name, if_exists } => {
+                if !self.catalog.types().contains_key(&name.value) {
+                    let message = format!("Type '{}' does not exist.", name.value);
+                    if *if_exists {
+                        return Ok(Change::Noop(current_status(&p.text, format!("type/{}/drop", quote_ident(&name.value)), message, None, seq)));
+                    }
+                    return Err(stmt_err(format!("{message} SHOW TYPES lists the custom types")));
+                }
+                Ok(Change::DropType { name: name.value.clone() })
+            }
+            Statement::Alter { kind, name, add_columns } => self.prepare_alter(*kind, name, add_columns, seq),
             Statement::Drop { kind, name, if_exists, delete_topic } => {
                 let Some(source) = self.catalog.source(&name.value) else {
                     if *if_exists {
@@ -195,6 +229,42 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// ALTER STREAM/TABLE ... ADD COLUMN: only sources declared with CREATE STREAM/TABLE
+    /// (not read-only ones, not query results) take new value columns.
+    fn prepare_alter(&self, kind: SourceKind, name: &Ident, add_columns: &[(Ident, SqlType)], seq: i64) -> Result<Change, EngineError> {
+        let source = self.catalog.source(&name.value).ok_or_else(|| stmt_err(format!("{}: Source {} does not exist.", name.pos, name.value)))?;
+        let k = kind.title().to_lowercase();
+        if source.kind != kind {
+            return Err(stmt_err(format!("Incompatible data source type is {}, but statement was ALTER {}", source.kind.name(), kind.name())));
+        }
+        if source.read_only {
+            return Err(stmt_err(format!("Cannot alter {k} '{}': ALTER operations are not supported on source {k}s.", source.name)));
+        }
+        let (_, writers) = self.catalog.readers_and_writers(&source.name);
+        if writers.iter().any(|w| w.starts_with("CSAS_") || w.starts_with("CTAS_")) {
+            return Err(stmt_err("ALTER command is not supported for CREATE ... AS statements."));
+        }
+        let mut columns = source.schema.columns().to_vec();
+        for (column, ty) in add_columns {
+            if columns.iter().any(|c| c.name == column.value) {
+                return Err(stmt_err(format!("{}: Cannot add column {} to schema. A column with the same name already exists.", column.pos, quote_ident(&column.value))));
+            }
+            columns.push(Column::new(column.value.clone(), ty.clone(), ColumnKind::Value));
+        }
+        let schema = LogicalSchema::new(columns);
+        check_formats(&schema, &source.key_format, &source.value_format)?;
+        let query = (kind == SourceKind::Table).then(|| QueryMeta {
+            id: format!("CST_{}_{}", source.name.to_uppercase(), seq),
+            sql: source.sql.clone(),
+            sink: source.name.clone(),
+            sink_topic: source.topic.clone(),
+            sources: Vec::new(),
+            properties: std::collections::BTreeMap::new(),
+            types: self.catalog.types(),
+        });
+        Ok(Change::Alter { source: DataSource { schema, ..(*source).clone() }, query })
+    }
+
     fn prepare_create_source(
         &self,
         p: &ParsedStatement,
@@ -220,6 +290,10 @@ impl Engine {
             if existing.kind != kind {
                 return Err(stmt_err(format!("Cannot replace {} '{name}' with a {}", existing.kind.title().to_lowercase(), kind.title().to_lowercase())));
             }
+            return Err(stmt_err(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
+        }
+        if or_replace && read_only {
+            let k = kind.title().to_lowercase();
             return Err(stmt_err(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
         }
         if columns.is_empty() {
@@ -316,6 +390,7 @@ impl Engine {
             sink_topic: source.topic.clone(),
             sources: Vec::new(),
             properties: std::collections::BTreeMap::new(),
+            types: self.catalog.types(),
         });
         Ok(Change::CreateSource { source, replace: or_replace, create_topic, query })
     }
@@ -441,6 +516,7 @@ impl Engine {
             sink_topic: topic,
             sources: join.as_ref().map(|j| j.source_names()).unwrap_or_else(|| vec![source.name.clone()]),
             properties: session.properties.clone(),
+            types: self.catalog.types(),
         };
         Ok(Change::CreateAsSelect { sink, create_topic, query })
     }
@@ -482,7 +558,7 @@ impl Engine {
         }
         let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
         Ok(Change::InsertSelect {
-            query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources, properties: session.properties.clone() },
+            query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources, properties: session.properties.clone(), types: self.catalog.types() },
         })
     }
 
@@ -501,7 +577,7 @@ impl Engine {
                 if replace {
                     // A replaced table's materialization restarts with the new definition.
                     for id in self.catalog.readers_and_writers(&source.name).1 {
-                        if id.starts_with("CST_") {
+                        if is_table_materialization(&id) {
                             self.terminate(&id)?;
                         }
                     }
@@ -550,6 +626,31 @@ impl Engine {
                 let cmd = format!("{}/{}/drop", source.kind.name().to_lowercase(), quote_ident(&source.name));
                 Ok(current_status(&p.text, cmd, format!("Source `{}` (topic: {}) was dropped.", source.name, source.topic), None, seq))
             }
+            Change::CreateType { name, ty } => {
+                let message = format!("Registered custom type with name '{name}' and SQL type {ty}");
+                self.catalog.add_type(&name, ty);
+                Ok(current_status(&p.text, format!("type/{}/create", quote_ident(&name)), message, None, seq))
+            }
+            Change::DropType { name } => {
+                self.catalog.drop_type(&name);
+                Ok(current_status(&p.text, format!("type/{}/drop", quote_ident(&name)), format!("Dropped type '{name}'"), None, seq))
+            }
+            Change::Alter { source, query } => {
+                let cmd = format!("{}/{}/alter", source.kind.name().to_lowercase(), quote_ident(&source.name));
+                let message = format!("{} altered", source.kind.title());
+                // A table's materialization restarts with the new columns.
+                for id in self.catalog.readers_and_writers(&source.name).1 {
+                    if is_table_materialization(&id) {
+                        self.terminate(&id)?;
+                    }
+                }
+                self.catalog.add_source(source, true)?;
+                if let Some(mut q) = query {
+                    q.properties.insert("auto.offset.reset".into(), "earliest".into());
+                    self.catalog.add_query(q);
+                }
+                Ok(current_status(&p.text, cmd, message, None, seq))
+            }
             Change::Terminate { ids } => {
                 for id in &ids {
                     self.terminate(id)?;
@@ -582,15 +683,16 @@ impl Engine {
 
     /// Plans a persistent query from its SQL and starts it. Blocking.
     pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
-        let parsed = parser::parse(&q.sql).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
-        let Some(p) = parsed.first() else { return Err(EngineError::Internal(format!("stored query {} is empty", q.id))) };
         let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("sink {} of query {} is missing", q.sink, q.id)))?;
         let session = Session { properties: q.properties.clone(), variables: BTreeMap::new() };
         let reset: OffsetReset = self.offset_reset(&session);
-        if let Statement::CreateSource { .. } = &p.statement {
+        // A table's materialization reads its topic with the table's (current) schema.
+        if is_table_materialization(&q.id) {
             self.runtime.start_table_source(&q.id, &sink, reset)?;
             return Ok(());
         }
+        let parsed = parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
+        let Some(p) = parsed.first() else { return Err(EngineError::Internal(format!("stored query {} is empty", q.id))) };
         let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
         let sink_topic = self.log.topic(&sink.topic)?;
         if is_join_query(query) {

@@ -258,7 +258,10 @@ impl Engine {
                 let list: Vec<Value> = crate::sql::udf::function_catalog().iter().map(|(n, t, _)| json!({"name": n, "type": t, "category": "OTHER"})).collect();
                 json!({"@type": "function_names", "statementText": text, "functions": list, "warnings": []})
             }
-            ShowKind::Types => json!({"@type": "type_list", "statementText": text, "types": {}, "warnings": []}),
+            ShowKind::Types => {
+                let types: serde_json::Map<String, Value> = self.catalog.types().iter().map(|(n, t)| (n.clone(), t.to_schema_json())).collect();
+                json!({"@type": "type_list", "statementText": text, "types": types, "warnings": []})
+            }
             ShowKind::Variables => {
                 let list: Vec<Value> = session.variables.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
                 json!({"@type": "variables", "statementText": text, "variables": list, "warnings": []})
@@ -381,7 +384,7 @@ impl Engine {
 
     pub(super) fn explain_query(&self, id: &str, text: &str) -> Result<Value, EngineError> {
         let q = self.catalog.query(id).ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
-        let parsed = crate::sql::parser::parse(&q.sql).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let parsed = crate::sql::parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(e.to_string()))?;
         let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
         let desc = match parsed.first().map(|p| &p.statement) {
             Some(Statement::CreateAsSelect { query, .. }) | Some(Statement::InsertSelect { query, .. }) => {

@@ -192,11 +192,16 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Parses statements, which may use the catalog's custom types.
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, parser::ParseError> {
+        parser::parse_with_types(sql, &self.catalog.types())
+    }
+
     fn replay(&self) -> Result<(), EngineError> {
         let commands = self.commands.read_all()?;
         let n = commands.len();
         for (seq, cmd) in commands {
-            let parsed = match parser::parse(&cmd.statement) {
+            let parsed = match self.parse(&cmd.statement) {
                 Ok(mut v) if v.len() == 1 => v.remove(0),
                 Ok(_) | Err(_) => {
                     tracing::error!(seq, statement = %cmd.statement, "command topic holds an unparseable statement; skipped");
@@ -240,7 +245,8 @@ impl Engine {
 
     /// Command statuses for /status: `type/`name`/action` -> SUCCESS.
     pub fn command_statuses(&self) -> Result<Vec<String>, EngineError> {
-        Ok(self.commands.read_all()?.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement)).collect())
+        let types = self.catalog.types();
+        Ok(self.commands.read_all()?.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement, &types)).collect())
     }
 
     fn offset_reset(&self, session: &Session) -> OffsetReset {
@@ -255,12 +261,12 @@ impl Engine {
     /// Executes the statements of a /ksql request in order; stops at the first failure,
     /// whose error carries the entities of the statements before it. Blocking.
     pub fn execute(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
-        let parsed = parser::parse(sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.to_string(), entities: vec![] })?;
+        let parsed = self.parse(sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.to_string(), entities: vec![] })?;
         let mut entities = Vec::new();
         for p in parsed {
             let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
                 let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
-                let mut v = parser::parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
+                let mut v = self.parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
                 if v.len() != 1 {
                     return Err(EngineError::Statement { message: "a variable expanded into more than one statement".into(), statement: text, entities });
                 }
@@ -293,7 +299,14 @@ impl Engine {
                     "warnings": []
                 })))
             }
-            Statement::CreateSource { .. } | Statement::CreateAsSelect { .. } | Statement::InsertSelect { .. } | Statement::Drop { .. } | Statement::Terminate { .. } => {
+            Statement::CreateSource { .. }
+            | Statement::CreateAsSelect { .. }
+            | Statement::InsertSelect { .. }
+            | Statement::Drop { .. }
+            | Statement::Terminate { .. }
+            | Statement::CreateType { .. }
+            | Statement::DropType { .. }
+            | Statement::Alter { .. } => {
                 self.change_catalog(p, session).map(Some)
             }
             Statement::InsertValues { target, columns, values } => {
@@ -357,7 +370,7 @@ impl Engine {
             return self.pull_table_blocking(&plan, &access).map(QueryOutput::Pull);
         }
         let generation = self.pull_plans.generation();
-        let mut parsed = parser::parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
+        let mut parsed = self.parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
         }

@@ -119,9 +119,22 @@ impl DelimitedEncoder {
     }
 }
 
-/// Writes one field, quoting it when it contains the delimiter, a quote or a newline.
-pub fn write_field(out: &mut Vec<u8>, s: &str, delimiter: char) {
-    if s.contains(delimiter) || s.contains('"') || s.contains('\n') || s.contains('\r') {
+/// Writes one field, quoted where ksqlDB's CSV printer (Commons CSV's minimal quoting)
+/// quotes it: when it holds the delimiter, a quote or a line break; when it starts with a
+/// character up to `#` or ends with one up to a space; and, as the record's first field,
+/// when it is empty or does not start with an ASCII letter or digit.
+pub fn write_field(out: &mut Vec<u8>, s: &str, delimiter: char, first_in_record: bool) {
+    let quote = match (s.chars().next(), s.chars().last()) {
+        (None, _) => first_in_record,
+        (Some(c), Some(last)) => {
+            (first_in_record && !c.is_ascii_alphanumeric())
+                || c <= '#'
+                || s.chars().any(|c| c == delimiter || c == '"' || c == '\n' || c == '\r')
+                || last <= ' '
+        }
+        (Some(_), None) => false,
+    };
+    if quote {
         out.push(b'"');
         out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
         out.push(b'"');
@@ -154,7 +167,7 @@ impl RowEncoder for DelimitedEncoder {
                     buf.extend_from_slice(&delim);
                 }
                 if c.is_valid(row) {
-                    write_field(buf, &f.value(row).to_string(), self.delimiter);
+                    write_field(buf, &f.value(row).to_string(), self.delimiter, i == 0);
                 }
             }
             out.end_row();
@@ -180,6 +193,24 @@ mod tests {
     use super::*;
     use arrow::array::AsArray;
     use arrow::datatypes::{Field, Int64Type};
+
+    #[test]
+    fn fields_are_quoted_as_commons_csv_minimal_quoting() {
+        let field = |s: &str, first: bool| {
+            let mut out = Vec::new();
+            write_field(&mut out, s, ',', first);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(field("-10", true), "\"-10\"");
+        assert_eq!(field("-10", false), "-10");
+        assert_eq!(field("abc", true), "abc");
+        assert_eq!(field(" x", false), "\" x\"");
+        assert_eq!(field("x\t", false), "\"x\t\"");
+        assert_eq!(field("a,b", false), "\"a,b\"");
+        assert_eq!(field("say \"hi\"", false), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("", true), "\"\"");
+        assert_eq!(field("", false), "");
+    }
 
     #[test]
     fn quoted_fields_and_empty_nulls() {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StructArray};
-use arrow::datatypes::{DataType, Date32Type, Field, FieldRef, Fields, Schema, SchemaRef, Time32MillisecondType, TimestampMillisecondType};
+use arrow::datatypes::{DataType, Date32Type, Field, FieldRef, Fields, Float64Type, Schema, SchemaRef, Time32MillisecondType, TimestampMillisecondType};
 use arrow::error::ArrowError;
 use arrow::json::reader::ReaderBuilder;
 use arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder, make_encoder};
@@ -486,6 +486,25 @@ impl Encoder for Base64Encoder<'_> {
     }
 }
 
+/// Doubles as Jackson writes them: NaN and the infinities as the strings `"NaN"`,
+/// `"Infinity"` and `"-Infinity"`, every other value as a number.
+struct NonFiniteAsString<'a> {
+    values: &'a arrow::array::Float64Array,
+    plain: NullableEncoder<'a>,
+}
+
+impl Encoder for NonFiniteAsString<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let v = self.values.value(idx);
+        match v {
+            v if v.is_nan() => out.extend_from_slice(b"\"NaN\""),
+            v if v == f64::INFINITY => out.extend_from_slice(b"\"Infinity\""),
+            v if v == f64::NEG_INFINITY => out.extend_from_slice(b"\"-Infinity\""),
+            _ => self.plain.encode(idx, out),
+        }
+    }
+}
+
 impl EncoderFactory for KsqlEncoders {
     fn make_default_encoder<'a>(
         &self,
@@ -508,6 +527,11 @@ impl EncoderFactory for KsqlEncoders {
                 Box::new(NumberEncoder(move |i| i64::from(a.value(i)), std::marker::PhantomData))
             }
             DataType::Binary => Box::new(Base64Encoder(array.as_binary::<i32>())),
+            DataType::Float64 if array.as_primitive::<Float64Type>().iter().flatten().any(|v| !v.is_finite()) => {
+                static PLAIN: std::sync::LazyLock<EncoderOptions> = std::sync::LazyLock::new(|| EncoderOptions::default().with_explicit_nulls(true));
+                let plain = make_encoder(_field, array, &PLAIN)?;
+                Box::new(NonFiniteAsString { values: array.as_primitive::<Float64Type>(), plain })
+            }
             _ => return Ok(None),
         };
         Ok(Some(NullableEncoder::new(enc, nulls)))

@@ -414,6 +414,11 @@ pub enum Statement {
     ExplainStatement(Box<Statement>),
     Terminate { query_id: Option<Ident> },
     Drop { kind: SourceKind, name: Ident, if_exists: bool, delete_topic: bool },
+    /// `CREATE TYPE name AS type`: a name for a type, usable wherever a type is.
+    CreateType { name: Ident, ty: SqlType, if_not_exists: bool },
+    DropType { name: Ident, if_exists: bool },
+    /// `ALTER STREAM/TABLE name ADD COLUMN c type, ...`.
+    Alter { kind: SourceKind, name: Ident, add_columns: Vec<(Ident, SqlType)> },
     Print { topic: Ident, from_beginning: bool, interval: Option<u64>, limit: Option<u64> },
     Set { name: String, value: String },
     Unset { name: String },

@@ -561,6 +561,20 @@ pub fn time_literal(e: &Expr) -> Result<Expr, SqlError> {
     }
 }
 
+/// In a projection ksqlDB gives `false`, not null, for a comparison with a null operand
+/// (`SELECT a = b` where b is null). Filters need no rewrite: null rejects a row as false does.
+pub fn null_comparisons_false(e: DfExpr) -> Result<DfExpr, SqlError> {
+    use datafusion::common::tree_node::Transformed;
+    e.transform_up(|e| {
+        Ok(match &e {
+            DfExpr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq) => Transformed::yes(DfExpr::IsTrue(Box::new(e.clone()))),
+            _ => Transformed::no(e),
+        })
+    })
+    .map(|t| t.data)
+    .map_err(SqlError::internal)
+}
+
 /// ksqlDB names the clause an unknown column is in (`SELECT column 'X' cannot be
 /// resolved.`), and reports a CAST it cannot do in the SELECT list as an invalid select.
 pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {

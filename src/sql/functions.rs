@@ -75,6 +75,13 @@ macro_rules! f {
     };
 }
 
+/// Java's `String.trim`: strips every character up to U+0020 from both ends.
+fn trim(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
+    let blanks: String = ('\u{0}'..=' ').collect();
+    a.push(datafusion::logical_expr::lit(blanks));
+    call("btrim", a)
+}
+
 fn substring(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     // ksqlDB: 1-based (0 acts as 1); a negative position counts from the end.
     let s = a.remove(0);
@@ -171,7 +178,7 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("LEN", exactly(1), "The length of a string (characters) or of BYTES (bytes).", fn len),
             f!("CONCAT", at_least(1), "Concatenates strings; null arguments are skipped.", "concat"),
             f!("CONCAT_WS", at_least(2), "Concatenates strings with a separator.", "concat_ws"),
-            f!("TRIM", exactly(1), "Removes leading and trailing spaces.", "btrim"),
+            f!("TRIM", exactly(1), "Removes leading and trailing whitespace and control characters (Java's String.trim).", fn trim),
             f!("LTRIM", exactly(1), "Removes leading spaces.", "ltrim"),
             f!("RTRIM", exactly(1), "Removes trailing spaces.", "rtrim"),
             f!("SUBSTRING", between(2, 3), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),

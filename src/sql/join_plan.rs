@@ -654,7 +654,7 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
         if named.iter().any(|(_, n, _)| *n == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
-        let bound = binder.bind(&e).map_err(super::binder::in_clause("SELECT"))?;
+        let bound = binder.bind(&e).map_err(super::binder::in_clause("SELECT")).and_then(super::binder::null_comparisons_false)?;
         named.push((e, name, bound));
     }
     // The expression whose projection becomes the key (the synthetic key, or the first

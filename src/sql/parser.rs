@@ -3,6 +3,7 @@
 //! Unquoted identifiers are upper-cased (ksqlDB's rule); back-quoted or double-quoted ones
 //! keep their case. Errors carry the line and column of the offending token and a hint.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use datafusion::sql::sqlparser::dialect::Dialect;
@@ -66,7 +67,14 @@ const RESERVED: &[&str] = &[
 
 /// Parses one or more `;`-terminated statements.
 pub fn parse(sql: &str) -> PResult<Vec<ParsedStatement>> {
+    parse_with_types(sql, &BTreeMap::new())
+}
+
+/// Parses statements that may use the custom types `types` (CREATE TYPE); a CREATE TYPE
+/// or DROP TYPE in the script applies to the statements after it.
+pub fn parse_with_types(sql: &str, types: &BTreeMap<String, SqlType>) -> PResult<Vec<ParsedStatement>> {
     let mut p = Parser::new(sql)?;
+    p.types = types.clone();
     let mut out = Vec::new();
     loop {
         while p.eat(&Token::SemiColon) {}
@@ -91,6 +99,15 @@ pub fn parse(sql: &str) -> PResult<Vec<ParsedStatement>> {
             ));
         };
         let text = sql.get(start..end).unwrap_or(sql).trim().to_string();
+        match &statement {
+            Statement::CreateType { name, ty, .. } => {
+                p.types.entry(name.value.clone()).or_insert_with(|| ty.clone());
+            }
+            Statement::DropType { name, .. } => {
+                p.types.remove(&name.value);
+            }
+            _ => {}
+        }
         out.push(ParsedStatement { statement, text });
     }
     Ok(out)
@@ -111,6 +128,8 @@ struct Parser<'a> {
     tokens: Vec<TokenWithSpan>,
     i: usize,
     line_starts: Vec<usize>,
+    /// Types named by CREATE TYPE: the catalog's, and those the script itself creates.
+    types: BTreeMap<String, SqlType>,
 }
 
 fn pos_of(t: &TokenWithSpan) -> Pos {
@@ -145,7 +164,7 @@ impl<'a> Parser<'a> {
             }
         }
         let _ = Whitespace::Space;
-        Ok(Parser { sql, tokens, i: 0, line_starts })
+        Ok(Parser { sql, tokens, i: 0, line_starts, types: BTreeMap::new() })
     }
 
     fn byte_offset(&self, line: u64, column: u64) -> usize {
@@ -325,6 +344,9 @@ impl<'a> Parser<'a> {
         if self.eat_kw("DROP") {
             return self.drop();
         }
+        if self.eat_kw("ALTER") {
+            return self.alter();
+        }
         if self.eat_kw("PRINT") {
             return self.print();
         }
@@ -393,8 +415,14 @@ impl<'a> Parser<'a> {
     fn create(&mut self) -> PResult<Statement> {
         let or_replace = self.eat_kws(&["OR", "REPLACE"]);
         let read_only = self.eat_kw("SOURCE");
-        if self.is_kw("TYPE") {
-            return Err(self.error_here("CREATE TYPE is not supported yet", Some("write the full STRUCT<...> type in the column definition")));
+        if !or_replace && !read_only && self.eat_kw("TYPE") {
+            let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
+            let name = self.ident()?;
+            if !self.eat_kw("AS") {
+                return Err(self.error_here("expected AS", Some("CREATE TYPE name AS type, e.g. CREATE TYPE ADDRESS AS STRUCT<street STRING, city STRING>")));
+            }
+            let ty = self.data_type()?;
+            return Ok(Statement::CreateType { name, ty, if_not_exists });
         }
         let kind = self.source_kind()?;
         let if_not_exists = self.eat_kws(&["IF", "NOT", "EXISTS"]);
@@ -585,11 +613,33 @@ impl<'a> Parser<'a> {
     }
 
     fn drop(&mut self) -> PResult<Statement> {
+        if self.eat_kw("TYPE") {
+            let if_exists = self.eat_kws(&["IF", "EXISTS"]);
+            return Ok(Statement::DropType { name: self.ident()?, if_exists });
+        }
         let kind = self.source_kind()?;
         let if_exists = self.eat_kws(&["IF", "EXISTS"]);
         let name = self.ident()?;
         let delete_topic = self.eat_kws(&["DELETE", "TOPIC"]);
         Ok(Statement::Drop { kind, name, if_exists, delete_topic })
+    }
+
+    fn alter(&mut self) -> PResult<Statement> {
+        let kind = self.source_kind()?;
+        let name = self.ident()?;
+        let mut add_columns = Vec::new();
+        loop {
+            if !self.eat_kw("ADD") {
+                return Err(self.error_here("expected ADD", Some("ALTER STREAM s ADD COLUMN c INT, ADD COLUMN d STRING")));
+            }
+            self.eat_kw("COLUMN");
+            let column = self.ident()?;
+            add_columns.push((column, self.data_type()?));
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        Ok(Statement::Alter { kind, name, add_columns })
     }
 
     fn print(&mut self) -> PResult<Statement> {
@@ -862,6 +912,15 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The custom type named by the word at token `i` (unquoted names are upper-cased).
+    fn custom_type(&self, i: usize) -> Option<SqlType> {
+        match &self.tokens.get(i)?.token {
+            Token::Word(w) if w.quote_style.is_some() => self.types.get(&w.value).cloned(),
+            Token::Word(w) => self.types.get(&w.value.to_uppercase()).cloned(),
+            _ => None,
+        }
+    }
+
     fn data_type(&mut self) -> PResult<SqlType> {
         let name = match self.peek().clone() {
             Token::Word(w) => w.value.to_uppercase(),
@@ -925,6 +984,9 @@ impl<'a> Parser<'a> {
             }
             "DECIMAL" => return Err(self.error_here("expected '(' after DECIMAL", Some("write DECIMAL(precision, scale)"))),
             _ => {
+                if let Some(ty) = self.custom_type(self.i - 1) {
+                    return Ok(ty);
+                }
                 self.i -= 1;
                 return Err(self.error_here("unknown type", Some(TYPE_HINT)));
             }

@@ -224,7 +224,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         if columns.iter().any(|c: &OutputColumn| &c.name == name) {
             return Err(SqlError::at(e.pos, format!("duplicate column name '{name}' in the SELECT list"), Some("give one of them an alias with AS".into())));
         }
-        let b = binder.bind(e).map_err(super::binder::in_clause("SELECT"))?;
+        let b = binder.bind(e).map_err(super::binder::in_clause("SELECT")).and_then(super::binder::null_comparisons_false)?;
         if purpose == Purpose::Persistent && matches!(&b, DfExpr::Literal(datafusion::common::ScalarValue::Null, _)) {
             return Err(SqlError::at(e.pos, "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).", None));
         }
