@@ -184,6 +184,12 @@ pub fn is_aggregate_query(q: &Query) -> bool {
         || q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if contains_aggregate(expr)))
 }
 
+/// ksqlDB's error for a column or expression where a function takes a literal.
+fn not_literal(e: &Expr, function: &str, parameter: usize) -> Option<SqlError> {
+    (!matches!(e.kind, ExprKind::Literal(_) | ExprKind::Unary { .. }))
+        .then(|| SqlError::at(e.pos, format!("Parameter {parameter} passed to function {function} must be a literal constant, but was expression: '{e}'"), None))
+}
+
 fn literal_int(e: &Expr, what: &str) -> Result<usize, SqlError> {
     match &e.kind {
         ExprKind::Literal(Literal::Integer(v)) if *v > 0 => Ok(*v as usize),
@@ -239,6 +245,9 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         }
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
             arity(1..=3)?;
+            if let Some(e) = args.iter().enumerate().skip(1).find_map(|(i, a)| not_literal(a, &name, i + 1)) {
+                return Err(e);
+            }
             let latest = name == "LATEST_BY_OFFSET";
             // (col[, ignore_nulls]) or (col, n[, ignore_nulls]).
             let counted = args.len() == 3 || args.get(1).is_some_and(|a| matches!(a.kind, ExprKind::Literal(Literal::Integer(_))));
@@ -260,6 +269,9 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         }
         "TOPK" | "TOPKDISTINCT" => {
             arity(2..=2)?;
+            if let Some(e) = not_literal(&args[1], &name, 2) {
+                return Err(e);
+            }
             let k = literal_int(&args[1], &format!("the second argument of {name}"))?;
             (if name == "TOPK" { AggKind::TopK(k) } else { AggKind::TopKDistinct(k) }, &args[..1])
         }

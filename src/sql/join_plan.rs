@@ -263,6 +263,19 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     let l = draft(left, catalog, partitions_of)?;
     let r = draft(right, catalog, partitions_of)?;
     let (lalias, ralias) = (l.alias.clone(), r.alias.clone());
+    if let SideInputKind::Source(rs) = &r.input {
+        let left_sources = match &l.input {
+            SideInputKind::Source(ls) => vec![ls.name.clone()],
+            SideInputKind::Stage(plan) => plan.source_names(),
+        };
+        if left_sources.contains(&rs.name) {
+            let message = match &l.input {
+                SideInputKind::Source(_) => format!("Can not join '{0}' to '{0}': self joins are not yet supported.", rs.name),
+                SideInputKind::Stage(_) => format!("N-way joins do not support multiple occurrences of the same source. Source: '{}'", rs.name),
+            };
+            return Err(SqlError::at(on.pos, message, Some("join a copy of the source, made with CREATE STREAM/TABLE ... AS SELECT".into())));
+        }
+    }
     let rquals = &r.columns.first().map(|c| c.qualifiers.clone()).unwrap_or_default();
     if l.columns.iter().any(|c| c.qualifiers.iter().any(|q| rquals.contains(q))) {
         return Err(SqlError::at(on.pos, format!("Can not join '{lalias}' to '{ralias}': each source in a join needs its own alias"), Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into())));
@@ -276,7 +289,14 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         (SourceKind::Table, SourceKind::Stream) => {
             return Err(SqlError::at(
                 pos,
-                format!("Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lalias} {} JOIN {ralias}.", join_kind_sql(*kind)),
+                {
+                    // ksqlDB names an N-way join's left side by its first source.
+                    let lname = match &l.input {
+                        SideInputKind::Stage(plan) => plan.source_names().into_iter().next().unwrap_or_else(|| lalias.clone()),
+                        SideInputKind::Source(_) => lalias.clone(),
+                    };
+                    format!("Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lname} {} JOIN {ralias}.", join_kind_sql(*kind))
+                },
                 Some(format!("put the stream first: FROM {ralias} ... JOIN {lalias}")),
             ));
         }
@@ -308,7 +328,11 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     if shape == JoinShape::StreamTable && matches!(kind, JoinKind::Right | JoinKind::Full) {
         return Err(SqlError::at(
             pos,
-            format!("Invalid join type: {} joins of a stream to a table are not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL OUTER" }),
+            format!(
+                "Invalid join type: {} join not supported for stream-table join. Got {lalias} {} JOIN {ralias}.",
+                if kind == JoinKind::Right { "right" } else { "full-outer" },
+                join_kind_sql(kind)
+            ),
             Some("stream-table joins are INNER or LEFT; the table side is looked up for each stream row".into()),
         ));
     }
@@ -433,6 +457,17 @@ fn joined_scope(left: &JoinSide, right: &JoinSide, key_type: &SqlType) -> Result
 
 /// Splits `ON a = b` into (left expression, right expression).
 fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, &str)) -> Result<(&'a Expr, &'a Expr), SqlError> {
+    // A column nothing in FROM can qualify is the first mistake ksqlDB reports.
+    if let Some(e) = unresolved(on, left, right).filter(|e| e.to_string().contains("is not a valid stream/table name")) {
+        return Err(e);
+    }
+    if let ExprKind::Binary { op: BinaryOp::And, .. } = &on.kind {
+        return Err(SqlError::at(
+            on.pos,
+            format!("Invalid join condition: joins on multiple conditions are not yet supported. Got {on}."),
+            Some("join on one equality and filter the rest in WHERE".into()),
+        ));
+    }
     let ExprKind::Binary { op: BinaryOp::Eq, left: a, right: b } = &on.kind else {
         return Err(SqlError::at(
             on.pos,
@@ -447,6 +482,11 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
             (true, false) => Ok(0),
             (false, true) => Ok(1),
             (false, false) if unresolved(e, left, right).is_some() => Err(unresolved(e, left, right).expect("checked")),
+            (true, true) if matches!(&e.kind, ExprKind::Column { qualifier: None, .. }) => Err(SqlError::at(
+                e.pos,
+                format!("Column '{e}' is ambiguous. Could be {}.{e} or {}.{e}.", names.0, names.1),
+                Some("qualify the column with its source's name or alias".into()),
+            )),
             // ksqlDB's wording (including its spelling of "comparision").
             _ => Err(SqlError::at(
                 e.pos,
@@ -539,7 +579,7 @@ fn join_kind_sql(k: JoinKind) -> &'static str {
         JoinKind::Inner => "[INNER]",
         JoinKind::Left => "LEFT [OUTER]",
         JoinKind::Right => "RIGHT [OUTER]",
-        JoinKind::Full => "FULL [OUTER]",
+        JoinKind::Full => "[FULL] OUTER",
     }
 }
 

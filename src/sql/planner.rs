@@ -215,7 +215,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let mut bound: Vec<DfExpr> = Vec::new();
     let mut columns = Vec::new();
     for ((e, alias), name) in items.iter().zip(&names) {
-        if alias.is_some() && (name == "WINDOWSTART" || name == "WINDOWEND") {
+        if alias.is_some() && (name == "WINDOWSTART" || name == "WINDOWEND" || (purpose == Purpose::Persistent && name == "ROWTIME")) {
             return Err(SqlError::at(e.pos, format!("`{name}` is a reserved column name. You cannot use it as an alias for a column."), None));
         }
         if purpose == Purpose::Persistent && RESERVED_OUTPUT_NAMES.contains(&name.as_str()) {
@@ -309,10 +309,12 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
             let missing: Vec<String> = key_names.iter().filter(|k| !aliases.iter().any(|(a, _)| a == *k)).map(|k| k.to_string()).collect();
             if !missing.is_empty() && !q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. })) {
                 let target = sink.map(|s| format!("`{s}`")).unwrap_or_else(|| "the result".into());
-                let what = if missing.len() == 1 { "column" } else { "columns" };
+                // ksqlDB names every key column once any is missing.
+                let keys: Vec<String> = key_names.iter().map(|k| k.to_string()).collect();
+                let what = if keys.len() == 1 { "column" } else { "columns" };
                 return Err(SqlError::at(
                     q.pos,
-                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", listing(&missing, "and"), missing.join(", ")),
+                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", listing(&keys, "and"), keys.join(", ")),
                     Some("a query keeps its source's key; PARTITION BY changes it".into()),
                 ));
             }
