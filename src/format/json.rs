@@ -508,7 +508,7 @@ impl Encoder for NonFiniteAsString<'_> {
 impl EncoderFactory for KsqlEncoders {
     fn make_default_encoder<'a>(
         &self,
-        _field: &'a FieldRef,
+        field: &'a FieldRef,
         array: &'a dyn Array,
         _options: &'a EncoderOptions,
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
@@ -529,7 +529,7 @@ impl EncoderFactory for KsqlEncoders {
             DataType::Binary => Box::new(Base64Encoder(array.as_binary::<i32>())),
             DataType::Float64 if array.as_primitive::<Float64Type>().iter().flatten().any(|v| !v.is_finite()) => {
                 static PLAIN: std::sync::LazyLock<EncoderOptions> = std::sync::LazyLock::new(|| EncoderOptions::default().with_explicit_nulls(true));
-                let plain = make_encoder(_field, array, &PLAIN)?;
+                let plain = make_encoder(field, array, &PLAIN)?;
                 Box::new(NonFiniteAsString { values: array.as_primitive::<Float64Type>(), plain })
             }
             _ => return Ok(None),
@@ -704,5 +704,14 @@ mod tests {
         let rows = JsonEncoder::new(f, false).encode(&cols, 2).unwrap();
         assert_eq!(std::str::from_utf8(rows.get(0).unwrap()).unwrap(), r#"{"ID":1,"NAME":"a\"b","TS":1500}"#);
         assert_eq!(std::str::from_utf8(rows.get(1).unwrap()).unwrap(), r#"{"ID":null,"NAME":null,"TS":null}"#);
+    }
+
+    #[test]
+    fn non_finite_doubles_are_written_as_jackson_strings() {
+        let f: Fields = vec![Field::new("X", DataType::Float64, true)].into();
+        let cols: Vec<ArrayRef> = vec![Arc::new(arrow::array::Float64Array::from(vec![Some(f64::NAN), Some(1.5), Some(f64::NEG_INFINITY), None]))];
+        let rows = JsonEncoder::new(f, false).encode(&cols, 4).unwrap();
+        let text: Vec<&str> = (0..4).map(|i| std::str::from_utf8(rows.get(i).unwrap()).unwrap()).collect();
+        assert_eq!(text, vec![r#"{"X":"NaN"}"#, r#"{"X":1.5}"#, r#"{"X":"-Infinity"}"#, r#"{"X":null}"#]);
     }
 }

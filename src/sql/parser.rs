@@ -1516,4 +1516,15 @@ mod tests {
         assert!(matches!(one("SELECT * FROM a JOIN b WITHIN 1 HOUR ON a.id = b.id EMIT CHANGES;"), Statement::Select(_)));
         assert!(matches!(one("show streams extended"), Statement::Show { kind: ShowKind::Streams, extended: true }));
     }
+
+    #[test]
+    fn custom_types_apply_to_the_statements_after_create_type() {
+        let parsed = parse("CREATE TYPE addr AS STRUCT<city STRING>; CREATE STREAM s (a ADDR) WITH (kafka_topic='s');").unwrap();
+        let Statement::CreateSource { columns, .. } = &parsed[1].statement else { panic!("{:?}", parsed[1].statement) };
+        assert_eq!(columns[0].ty, SqlType::Struct(vec![("CITY".into(), SqlType::String)]));
+        assert!(parse("DROP TYPE addr; CREATE STREAM s (a ADDR) WITH (kafka_topic='s');").is_err());
+        let known = BTreeMap::from([("ADDR".to_string(), SqlType::Int)]);
+        assert!(parse_with_types("CREATE STREAM s (a addr) WITH (kafka_topic='s');", &known).is_ok());
+        assert!(parse_with_types("DROP TYPE ADDR; CREATE STREAM s (a addr) WITH (kafka_topic='s');", &known).is_err());
+    }
 }
