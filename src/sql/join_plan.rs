@@ -458,7 +458,7 @@ fn joined_scope(left: &JoinSide, right: &JoinSide, key_type: &SqlType) -> Result
 /// Splits `ON a = b` into (left expression, right expression).
 fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, &str)) -> Result<(&'a Expr, &'a Expr), SqlError> {
     // A column nothing in FROM can qualify is the first mistake ksqlDB reports.
-    if let Some(e) = unresolved(on, left, right).filter(|e| e.to_string().contains("is not a valid stream/table name")) {
+    if let Some(e) = unknown_qualifier(on, left, right) {
         return Err(e);
     }
     if let ExprKind::Binary { op: BinaryOp::And, .. } = &on.kind {
@@ -481,7 +481,7 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
         match (on_left, on_right) {
             (true, false) => Ok(0),
             (false, true) => Ok(1),
-            (false, false) if unresolved(e, left, right).is_some() => Err(unresolved(e, left, right).expect("checked")),
+            (false, false) if let Some(err) = unresolved(e, left, right) => Err(err),
             (true, true) if matches!(&e.kind, ExprKind::Column { qualifier: None, .. }) => Err(SqlError::at(
                 e.pos,
                 format!("Column '{e}' is ambiguous. Could be {}.{e} or {}.{e}.", names.0, names.1),
@@ -554,12 +554,19 @@ fn unresolved(e: &Expr, left: &Scope, right: &Scope) -> Option<SqlError> {
             return None;
         }
         Some(match q {
-            Some(q) if !left.knows_qualifier(q) && !right.knows_qualifier(q) => {
-                SqlError::at(x.pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), None)
-            }
-            Some(q) => SqlError::at(x.pos, format!("JOIN ON column '{q}.{name}' cannot be resolved."), None),
+            Some(q) => unknown_qualifier(x, left, right).unwrap_or_else(|| SqlError::at(x.pos, format!("JOIN ON column '{q}.{name}' cannot be resolved."), None)),
             None => SqlError::at(x.pos, format!("JOIN ON column '{name}' cannot be resolved."), None),
         })
+    })
+}
+
+/// The first column qualified by a name that is neither side's source or alias.
+fn unknown_qualifier(e: &Expr, left: &Scope, right: &Scope) -> Option<SqlError> {
+    e.find_map(&mut |x| match &x.kind {
+        ExprKind::Column { qualifier: Some(q), .. } if !left.knows_qualifier(q) && !right.knows_qualifier(q) => {
+            Some(SqlError::at(x.pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), None))
+        }
+        _ => None,
     })
 }
 
