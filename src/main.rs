@@ -55,6 +55,9 @@ enum Command {
         /// How often retention and compaction run (Kafka's log.retention.check.interval.ms).
         #[arg(long, default_value_t = 5000)]
         log_cleaner_interval_ms: u64,
+        /// Threads serving HTTP connections (each connection stays on one); 0 = half the cores.
+        #[arg(long, default_value_t = 0)]
+        http_threads: usize,
     },
     /// Throughput benchmarks (see BENCHMARKS.md).
     Bench {
@@ -177,7 +180,7 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms } => {
+        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms, http_threads } => {
             init_tracing();
             let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
                 Ok(f) => f,
@@ -193,6 +196,7 @@ fn main() -> ExitCode {
             let config = ServerConfig {
                 data_dir,
                 http_listen,
+                http_threads,
                 kafka_listen,
                 kafka: eddy::kafka::KafkaConfig {
                     advertised_host: kafka_advertised_host,

@@ -40,11 +40,26 @@ fn chunk(s: String) -> Result<Bytes, Infallible> {
 /// The opening of a response: the header / metadata.
 fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String], types: &[String]) -> String {
     match framing {
-        Framing::QueryJson => format!("[{}", json!({"header": {"queryId": id, "schema": header_schema}})),
+        // Written directly (it opens every pull-query response); the same text as
+        // `json!({"header": {"queryId": id, "schema": header_schema}})`.
+        Framing::QueryJson => {
+            let mut s = String::with_capacity(48 + id.len() + header_schema.len());
+            s.push_str("[{\"header\":{\"queryId\":");
+            push_json_string(&mut s, id);
+            s.push_str(",\"schema\":");
+            push_json_string(&mut s, header_schema);
+            s.push_str("}}");
+            s
+        }
         Framing::Delimited => format!("{}\n", json!({"queryId": id, "columnNames": names, "columnTypes": types})),
         Framing::StreamJson => format!("[{}", json!({"queryId": id, "columnNames": names, "columnTypes": types})),
         Framing::Text => String::new(),
     }
+}
+
+/// Appends `v` as a JSON string literal.
+fn push_json_string(s: &mut String, v: &str) {
+    s.push_str(&serde_json::to_string(v).unwrap_or_default());
 }
 
 /// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
@@ -187,5 +202,17 @@ pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<R
         Ok(StatusCode::OK.into_response())
     } else {
         Err(ApiError::bad_request(format!("No query with id {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_header_is_the_json_ksqldb_writes() {
+        let schema = "`ID` STRING KEY, `N` \"BIGINT\"";
+        let written = header_text(Framing::QueryJson, "transient_T_1", schema, &[], &[]);
+        assert_eq!(written, format!("[{}", json!({"header": {"queryId": "transient_T_1", "schema": schema}})));
     }
 }

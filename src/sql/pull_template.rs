@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use super::ast::{Literal, Pos};
 use super::pull::{PullAccess, PullPlan, key_product, key_value};
@@ -244,7 +244,8 @@ const MAX_TEMPLATES: usize = 1024;
 /// Pull-query templates by statement shape; emptied whenever the catalog changes.
 #[derive(Default)]
 pub struct PullPlanCache {
-    by_shape: Mutex<Templates>,
+    /// Read by every pull query, written only when a new shape is planned.
+    by_shape: RwLock<Templates>,
 }
 
 #[derive(Default)]
@@ -258,18 +259,18 @@ struct Templates {
 impl PullPlanCache {
     /// The plan and access path for a statement, if a cached template applies.
     pub fn lookup(&self, shape: &SqlShape) -> Option<(Arc<PullPlan>, PullAccess)> {
-        let templates = self.by_shape.lock().map.get(&shape.shape).cloned()?;
+        let templates = self.by_shape.read().map.get(&shape.shape).cloned()?;
         templates.iter().find_map(|t| t.bind(shape).map(|a| (t.plan.clone(), a)))
     }
 
     /// The current generation; pass it to `insert` for a plan made after this call.
     pub fn generation(&self) -> u64 {
-        self.by_shape.lock().generation
+        self.by_shape.read().generation
     }
 
     /// Caches a template planned at `generation` (dropped if the catalog changed since).
     pub fn insert(&self, shape: &SqlShape, template: PullTemplate, generation: u64) {
-        let mut t = self.by_shape.lock();
+        let mut t = self.by_shape.write();
         if t.generation != generation {
             return;
         }
@@ -282,7 +283,7 @@ impl PullPlanCache {
     }
 
     pub fn clear(&self) {
-        let mut t = self.by_shape.lock();
+        let mut t = self.by_shape.write();
         t.count = 0;
         t.generation += 1;
         t.map.clear();

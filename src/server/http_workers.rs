@@ -1,0 +1,156 @@
+//! HTTP connections served on one single-threaded runtime per core.
+//!
+//! The accept loop runs on the main runtime and hands each accepted connection to a worker
+//! thread in turn; the worker runs the connection's HTTP/1.1 requests to completion on its
+//! own `current_thread` runtime. A keep-alive connection's requests therefore never move
+//! between threads, and no worker wakes another: on the shared multi-threaded runtime a
+//! key lookup spent about a third of its CPU in parking, waking and stealing between
+//! workers (futex, condvar and eventfd calls), more than in RocksDB.
+//!
+//! Shutdown: stop accepting, ask every open connection to finish its in-flight request
+//! and close (HTTP/1.1 graceful shutdown), wait for them, then join the threads.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// How long open connections get to finish their requests at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The worker threads serving HTTP connections.
+pub struct HttpWorkers {
+    senders: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
+    threads: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl HttpWorkers {
+    /// Starts `count` (at least one) worker threads, each serving `router`.
+    pub fn start(count: usize, router: Router) -> std::io::Result<HttpWorkers> {
+        let (stop, stopped) = watch::channel(false);
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..count.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("eddy-http-{i}")).build()?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (router, stopped) = (router.clone(), stopped.clone());
+            let thread = std::thread::Builder::new().name(format!("eddy-http-{i}")).spawn(move || rt.block_on(serve_connections(rx, router, stopped)))?;
+            senders.push(tx);
+            threads.push(thread);
+        }
+        Ok(HttpWorkers { senders, threads, stop })
+    }
+
+    /// Accepts connections until `shutdown` completes, handing them to the workers in turn;
+    /// then closes every connection gracefully and waits for the workers to end.
+    pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut next = 0usize;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        // Small responses go out at once rather than waiting for an ACK.
+                        let _ = stream.set_nodelay(true);
+                        // Registered again with the worker's own reactor, so readiness
+                        // events never pass through this runtime's threads.
+                        let stream = match stream.into_std() {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::warn!("cannot hand an HTTP connection to a worker: {e}");
+                                continue;
+                            }
+                        };
+                        if self.senders[next % self.senders.len()].send(stream).is_err() {
+                            tracing::error!("an HTTP worker thread has stopped; closing the connection");
+                        }
+                        next = next.wrapping_add(1);
+                    }
+                    Err(e) => accept_failed(e).await,
+                },
+            }
+        }
+        drop(listener);
+        let _ = self.stop.send(true);
+        drop(self.senders);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// Out of file descriptors and the like: log, pause briefly, keep accepting.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!("accepting an HTTP connection failed: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+/// One worker: serves each connection it is handed until told to stop, then finishes the
+/// open ones gracefully.
+async fn serve_connections(mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>, router: Router, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            stream = incoming.recv() => match stream {
+                Some(stream) => {
+                    let stream = match TcpStream::from_std(stream) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!("cannot serve an HTTP connection: {e}");
+                            continue;
+                        }
+                    };
+                    let peer = stream.peer_addr().ok();
+                    connections.spawn(serve_connection(stream, peer, router.clone(), stopped.clone()));
+                }
+                None => break,
+            },
+            _ = stopped.changed() => break,
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // A connection still busy after the grace period (a response that never ends) is
+    // cut when the runtime drops.
+    let finish = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, finish).await.is_err() {
+        tracing::warn!("HTTP connections still open {SHUTDOWN_GRACE:?} after shutdown began; closing them");
+    }
+}
+
+/// Completes once the stop flag is set (or its sender is gone).
+async fn until_stopped(mut stopped: watch::Receiver<bool>) {
+    loop {
+        let stop = *stopped.borrow_and_update();
+        if stop || stopped.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: Option<SocketAddr>, router: Router, stopped: watch::Receiver<bool>) {
+    let service = TowerToHyperService::new(router);
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = until_stopped(stopped) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("HTTP connection from {peer:?} ended: {e}");
+    }
+}
