@@ -553,3 +553,39 @@ async fn table_projections_keep_the_key_turn_deletes_and_filtered_rows_into_tomb
         assert!(changelog.iter().any(|(key, v)| key == k && v.is_null()), "{k} leaves the result with a tombstone: {changelog:?}");
     }
 }
+
+#[tokio::test]
+async fn lookups_on_many_keep_alive_connections_spread_over_http_threads_each_get_their_own_row() {
+    let mut s = TestServer::start_with(&["--http-threads", "3"]);
+    s.ksql_ok("CREATE TABLE users (id VARCHAR PRIMARY KEY, n BIGINT) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    s.produce("users", (0..200).map(|i| json!({"key": format!("u{i}"), "value": {"n": i}})).collect()).await;
+    s.wait_rows("SELECT * FROM users;", 200).await;
+    // Twelve clients, each with its own keep-alive connection, interleaving pull queries and
+    // feature lookups; connections are handed to the three threads in turn.
+    let mut tasks = Vec::new();
+    for c in 0..12i64 {
+        let url = s.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+            for j in 0..25i64 {
+                let i = (c * 25 + j) % 200;
+                let sql = format!("SELECT * FROM users WHERE id = 'u{i}';");
+                let body: Value = client.post(format!("{url}/query")).json(&json!({"ksql": sql})).send().await.expect("query").json().await.expect("json");
+                assert_eq!(body[1]["row"]["columns"], json!([format!("u{i}"), i]), "{sql}: {body}");
+                let body: Value = client.post(format!("{url}/features/users")).json(&json!({"keys": [format!("u{i}"), "nope"]})).send().await.expect("lookup").json().await.expect("json");
+                assert_eq!(body["results"][0]["row"]["N"], json!(i), "{body}");
+                assert_eq!(body["results"][1]["missing"], json!(true), "{body}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    // A push query still streaming when the server is told to stop does not keep it up.
+    let push = reqwest::Client::new().post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT * FROM users EMIT CHANGES;"})).send().await.expect("push query");
+    assert_eq!(push.status().as_u16(), 200);
+    let started = std::time::Instant::now();
+    assert!(s.stop(), "clean shutdown with a push query open");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "shutdown took {:?}", started.elapsed());
+    drop(push);
+}
