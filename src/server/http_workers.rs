@@ -1,4 +1,4 @@
-//! HTTP connections served on one single-threaded runtime per core.
+//! HTTP connections served on a few threads, each running its own single-threaded runtime.
 //!
 //! The accept loop runs on the main runtime and hands each accepted connection to a worker
 //! thread in turn; the worker runs the connection's HTTP/1.1 requests to completion on its
@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 /// How long open connections get to finish their requests at shutdown.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The worker threads serving HTTP connections.
+/// The threads serving HTTP connections.
 pub struct HttpWorkers {
     senders: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
     threads: Vec<JoinHandle<()>>,

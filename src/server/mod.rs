@@ -25,7 +25,7 @@ pub use errors::ApiError;
 pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub http_listen: String,
-    /// Threads serving HTTP connections; 0 means one per core.
+    /// Threads serving HTTP connections; 0 means half the cores (at least one).
     pub http_threads: usize,
     /// Kafka protocol listener address; empty turns the listener off.
     pub kafka_listen: String,
