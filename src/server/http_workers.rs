@@ -37,7 +37,8 @@ impl HttpWorkers {
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for i in 0..count.max(1) {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("eddy-http-{i}")).build()?;
+            // The runtime runs on the thread below; its own threads are only the blocking pool.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("eddy-http-{i}-blocking")).build()?;
             let (tx, rx) = mpsc::unbounded_channel();
             let (router, stopped) = (router.clone(), stopped.clone());
             let thread = std::thread::Builder::new().name(format!("eddy-http-{i}")).spawn(move || rt.block_on(serve_connections(rx, router, stopped)))?;
