@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Serving benchmark (issue 4): pull-query key lookups and 100-key feature lookups against a
 # release server with wrk, in the same run as redis-benchmark GET against a local Redis,
-# plus the time from start to serving for a large table.
+# plus the time from start to serving for a large table. Redis runs first; when oha is
+# installed, a last run holds pull queries at half of Redis's measured GET rate on 64
+# connections (open loop) and reports their latency: the target is p99 < 1 ms there.
 #
 #   scripts/bench-serving.sh [KEYS] [DURATION_S] [STARTUP_DIR]
 #
@@ -21,6 +23,16 @@ command -v wrk >/dev/null && command -v redis-server >/dev/null || {
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/eddy-target}
 cargo build --release --quiet
 EDDY=$CARGO_TARGET_DIR/release/eddy
+echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs)"
+echo "== redis GET, redis-benchmark 64 connections, $KEYS keys"
+redis-server --port 6399 --save '' --appendonly no --daemonize yes >/dev/null
+until redis-cli -p 6399 ping >/dev/null 2>&1; do sleep 0.1; done
+redis-benchmark -p 6399 -t set -n "$KEYS" -r "$KEYS" -q >/dev/null
+echo '"test","rps","avg_ms","min_ms","p50_ms","p95_ms","p99_ms","max_ms"'
+REDIS=$(redis-benchmark -p 6399 -t get -c 64 -n 2000000 -r "$KEYS" --csv 2>/dev/null | tail -1)
+echo "$REDIS"
+redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true
+REDIS_RPS=$(echo "$REDIS" | cut -d, -f2 | tr -d '"' | cut -d. -f1)
 PORT=18099
 DATA=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
@@ -38,15 +50,16 @@ for start in range(0, keys, 5000):
     urllib.request.urlopen(req).read()
 PY
 until curl -sf -XPOST localhost:$PORT/features/features -d "{\"keys\":[\"k$((KEYS-1))\"]}" | grep -q '"row"'; do sleep 0.2; done
-echo "== machine: $(nproc) cores, $(grep 'model name' /proc/cpuinfo | head -1 | cut -d: -f2 | xargs)"
-echo "== eddy pull query (POST /query, one random key of $KEYS), wrk 2 threads, 64 connections, ${DUR}s"
+echo "== eddy pull query (POST /query, one random key of $KEYS), wrk 1 thread (as redis-benchmark), 64 connections, ${DUR}s"
+KEYS=$KEYS wrk -t1 -c64 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
+echo "== eddy pull query, wrk 2 threads, 64 connections, ${DUR}s"
 KEYS=$KEYS wrk -t2 -c64 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 echo "== eddy feature lookup (POST /features, 100 random keys), wrk 2 threads, 8 connections, ${DUR}s"
 KEYS=$KEYS BATCH=100 wrk -t2 -c8 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 echo "== eddy feature lookup (POST /features, 100 random keys), wrk 2 threads, 64 connections, ${DUR}s"
 KEYS=$KEYS BATCH=100 wrk -t2 -c64 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
-echo "== eddy feature lookup (POST /features, 1 random key), wrk 2 threads, 64 connections, ${DUR}s"
-KEYS=$KEYS BATCH=1 wrk -t2 -c64 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
+echo "== eddy feature lookup (POST /features, 1 random key), wrk 1 thread, 64 connections, ${DUR}s"
+KEYS=$KEYS BATCH=1 wrk -t1 -c64 -d${DUR}s --latency -s scripts/bench/features.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 echo "== eddy pull query, wrk 1 thread, 8 connections, ${DUR}s"
 KEYS=$KEYS wrk -t1 -c8 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 if command -v oha >/dev/null; then
@@ -56,8 +69,8 @@ if command -v oha >/dev/null; then
 import random, sys
 for _ in range(200000):
     print('{\"ksql\":\"SELECT * FROM FEATURES WHERE ID = \'k%d\';\"}' % random.randrange(int(sys.argv[1])))" "$KEYS" > "$BODIES"
-  for RATE in 10000 20000 35000; do
-    echo "== eddy pull query at a fixed $RATE requests/s, oha 64 connections, ${DUR}s"
+  for RATE in 20000 $((REDIS_RPS / 2)); do
+    echo "== eddy pull query at a fixed $RATE requests/s (Redis GET: $REDIS_RPS/s), oha 64 connections, ${DUR}s"
     oha -c 64 -q $RATE -z ${DUR}s --no-tui -m POST -T application/json -Z "$BODIES" http://127.0.0.1:$PORT/query | grep -E "Success rate|Requests/sec|50.00%|90.00%|99.00%|99.90%"
   done
   rm -f "$BODIES"
@@ -65,12 +78,6 @@ else
   echo "(oha not installed: 'cargo install oha --locked' adds the fixed-rate latency runs)"
 fi
 kill $SERVER; wait $SERVER 2>/dev/null || true
-echo "== redis GET, redis-benchmark 64 connections, $KEYS keys"
-redis-server --port 6399 --save '' --appendonly no --daemonize yes >/dev/null
-redis-benchmark -p 6399 -t set -n "$KEYS" -r "$KEYS" -q >/dev/null
-echo '"test","rps","avg_ms","min_ms","p50_ms","p95_ms","p99_ms","max_ms"'
-redis-benchmark -p 6399 -t get -c 64 -n 2000000 -r "$KEYS" --csv 2>/dev/null | tail -1
-redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true
 if [ -n "$STARTUP_DIR" ]; then
   echo "== start to serving on $STARTUP_DIR"
   t0=$(date +%s.%N)

@@ -146,6 +146,12 @@ pub enum QueryOutput {
     Push(PushQuery),
 }
 
+/// A /query statement after parsing: a table pull query's rows, or a statement to start.
+enum PreparedQuery {
+    TablePull(PullRows),
+    Other(ParsedStatement),
+}
+
 /// Replaces `${name}` with session variables.
 fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, EngineError> {
     if !text.contains("${") {
@@ -362,12 +368,29 @@ impl Engine {
 
     /// Runs one SELECT or PRINT for /query. Blocking (RocksDB reads).
     pub fn query(&self, sql: &str, session: &Session) -> Result<QueryOutput, EngineError> {
+        match self.prepare_query(sql, session)? {
+            PreparedQuery::TablePull(rows) => Ok(QueryOutput::Pull(rows)),
+            PreparedQuery::Other(p) => self.start_transient(p, session),
+        }
+    }
+
+    /// Runs `sql` if it is a pull query on a table and returns its rows; `Ok(None)` when it
+    /// is any other query (nothing is started: run it with [`Engine::query`]). Blocking.
+    pub fn query_table_pull(&self, sql: &str, session: &Session) -> Result<Option<PullRows>, EngineError> {
+        match self.prepare_query(sql, session)? {
+            PreparedQuery::TablePull(rows) => Ok(Some(rows)),
+            PreparedQuery::Other(_) => Ok(None),
+        }
+    }
+
+    /// Parses one /query statement and, when it is a pull query on a table, runs it.
+    fn prepare_query(&self, sql: &str, session: &Session) -> Result<PreparedQuery, EngineError> {
         let sql = substitute(sql, &session.variables)?;
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
         let shape = if session.properties.keys().any(|k| k.starts_with("ksql.query.pull.")) { None } else { SqlShape::scan(&sql) };
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
-            return self.pull_table_blocking(&plan, &access).map(QueryOutput::Pull);
+            return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
         }
         let generation = self.pull_plans.generation();
         let mut parsed = self.parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
@@ -375,22 +398,30 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
         }
         let p = parsed.remove(0);
+        if let Statement::Select(q) = &p.statement {
+            let pull = q.emit.is_none();
+            if pull {
+                pull_rules::check_clauses(q, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+            }
+            if pull && self.is_table_query(q) {
+                if let Ok((table, _)) = crate::sql::planner::single_source(q, &self.catalog) {
+                    pull_rules::check_without_scan(q, &table, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+                }
+                let plan = Arc::new(plan_pull(q, &self.catalog).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?);
+                if let Some(shape) = &shape {
+                    self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
+                }
+                return self.pull_table_blocking(&plan, &plan.access).map(PreparedQuery::TablePull);
+            }
+        }
+        Ok(PreparedQuery::Other(p))
+    }
+
+    /// Starts a push query, a pull query on a stream, or PRINT.
+    fn start_transient(&self, p: ParsedStatement, session: &Session) -> Result<QueryOutput, EngineError> {
         let r = match &p.statement {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
-                if pull {
-                    pull_rules::check_clauses(q, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
-                }
-                if pull && self.is_table_query(q) {
-                    if let Ok((table, _)) = crate::sql::planner::single_source(q, &self.catalog) {
-                        pull_rules::check_without_scan(q, &table, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
-                    }
-                    let plan = Arc::new(plan_pull(q, &self.catalog).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?);
-                    if let Some(shape) = &shape {
-                        self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
-                    }
-                    return self.pull_table_blocking(&plan, &plan.access).map(QueryOutput::Pull);
-                }
                 if crate::sql::join_plan::is_join_query(q) {
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));

@@ -3,23 +3,24 @@
 //! when the log is dropped or `stop` is called.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use super::cleaner;
 use super::{FlushPolicy, Log};
 
 /// Handles to the background threads; stops them when dropped.
 pub struct Maintenance {
-    stop: Arc<AtomicBool>,
+    stop: Arc<StopSignal>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Maintenance {
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.raise();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -32,20 +33,52 @@ impl Drop for Maintenance {
     }
 }
 
-fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
-    let deadline = Instant::now() + d;
-    while Instant::now() < deadline {
-        if stop.load(Ordering::Acquire) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5).min(d));
+/// Tells the threads to stop, waking them from their sleep at once. The threads sleep
+/// for their whole period rather than polling a flag: on a busy machine every wake-up
+/// can preempt a thread serving requests.
+#[derive(Default)]
+struct StopSignal {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl StopSignal {
+    fn raise(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
     }
-    !stop.load(Ordering::Acquire)
+
+    /// Sleeps for `d`; false when stopping (at once if already stopped).
+    fn sleep(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut stopped = self.stopped.lock();
+        while !*stopped {
+            if self.wake.wait_until(&mut stopped, deadline).timed_out() {
+                break;
+            }
+        }
+        !*stopped
+    }
+}
+
+/// How often the flusher looks for partitions due a sync: a tenth of the shortest
+/// `flush.ms` of the topics that flush on an interval (so a sync is at most that late),
+/// between 5 and 100 ms.
+fn flusher_period(log: &Log) -> Duration {
+    let shortest = log
+        .topics()
+        .iter()
+        .filter_map(|t| match t.config().flush {
+            FlushPolicy::Interval(ms) => Some(ms),
+            _ => None,
+        })
+        .min();
+    Duration::from_millis(shortest.map_or(100, |ms| (ms / 10).clamp(5, 100)))
 }
 
 /// Starts the flusher and the cleaner; the cleaner runs every `cleaner_interval`.
 pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(StopSignal::default());
     let mut threads = Vec::new();
     let weak: Weak<Log> = Arc::downgrade(log);
     let s = stop.clone();
@@ -53,8 +86,10 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
         std::thread::Builder::new()
             .name("eddy-flusher".into())
             .spawn(move || {
-                while sleep_unless_stopped(&s, Duration::from_millis(5)) {
+                let mut period = Duration::from_millis(5);
+                while s.sleep(period) {
                     let Some(log) = weak.upgrade() else { return };
+                    period = flusher_period(&log);
                     for t in log.topics() {
                         if !matches!(t.config().flush, FlushPolicy::Interval(_)) {
                             continue;
@@ -77,7 +112,7 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
             .spawn(move || {
                 // (topic, partition) -> (sealed segment count, last compaction time).
                 let mut compacted: HashMap<(String, i32), (usize, Instant)> = HashMap::new();
-                while sleep_unless_stopped(&s, cleaner_interval) {
+                while s.sleep(cleaner_interval) {
                     let Some(log) = weak.upgrade() else { return };
                     let now = chrono::Utc::now().timestamp_millis();
                     for t in log.topics() {
@@ -115,4 +150,42 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
             .expect("spawn cleaner thread"),
     );
     Maintenance { stop, threads }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::TopicConfig;
+
+    #[test]
+    fn stopping_wakes_a_sleeping_thread_at_once() {
+        let stop = Arc::new(StopSignal::default());
+        let s = stop.clone();
+        let sleeper = std::thread::spawn(move || {
+            let started = Instant::now();
+            let kept_going = s.sleep(Duration::from_secs(600));
+            (kept_going, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        stop.raise();
+        let (kept_going, slept) = sleeper.join().unwrap();
+        assert!(!kept_going);
+        assert!(slept < Duration::from_secs(60), "slept {slept:?} after being told to stop");
+        assert!(!stop.sleep(Duration::from_secs(600)), "a stopped signal still sleeps");
+        assert!(StopSignal::default().sleep(Duration::from_millis(1)), "an unraised signal stops");
+    }
+
+    #[test]
+    fn the_flusher_looks_ten_times_per_shortest_flush_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
+        assert_eq!(flusher_period(&log), Duration::from_millis(100), "no interval topics");
+        let every = |ms| TopicConfig { flush: FlushPolicy::Interval(ms), ..TopicConfig::default() };
+        log.create_topic("slow", 1, every(5000)).unwrap();
+        assert_eq!(flusher_period(&log), Duration::from_millis(100));
+        log.create_topic("fast", 1, every(200)).unwrap();
+        assert_eq!(flusher_period(&log), Duration::from_millis(20));
+        log.create_topic("fastest", 1, every(1)).unwrap();
+        assert_eq!(flusher_period(&log), Duration::from_millis(5));
+    }
 }

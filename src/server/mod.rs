@@ -4,7 +4,9 @@
 mod errors;
 mod features;
 mod http_workers;
+mod lookup_connection;
 mod query;
+mod rewound_stream;
 mod routes;
 mod topics;
 
@@ -106,7 +108,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         .await
         .map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
-    let app = router(AppState { engine: engine.clone() });
+    let app_state = AppState { engine: engine.clone() };
+    let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
     let kafka_addr = match start_kafka(&config, &log, kafka_stopped).await? {
         Some(a) => format!("Kafka protocol on {a}"),
@@ -114,7 +117,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     };
     println!("Eddy {} ready: REST API on http://{addr} ({kafka_addr}; data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
     let shutdown_engine = engine.clone();
-    let workers = http_workers::HttpWorkers::start(http_threads(config.http_threads), app)?;
+    let workers = http_workers::HttpWorkers::start(http_threads(config.http_threads), app_state, app)?;
     workers
         .run(listener, async move {
             shutdown_signal().await;

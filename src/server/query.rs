@@ -18,7 +18,7 @@ use crate::exec::push::{Final, PushQuery, split_tombstone};
 
 /// Response framings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// /query: one JSON array of `{"header"}`, `{"row"}`, `{"finalMessage"}` objects.
     QueryJson,
     /// /query-stream default: metadata line, then one JSON array per row per line.
@@ -101,7 +101,7 @@ fn end_text(framing: Framing, fin: Option<Final>) -> String {
     }
 }
 
-fn content_type(framing: Framing) -> &'static str {
+pub(super) fn content_type(framing: Framing) -> &'static str {
     match framing {
         Framing::QueryJson | Framing::StreamJson => "application/json",
         Framing::Delimited => "application/vnd.ksqlapi.delimited.v1",
@@ -142,11 +142,24 @@ fn streaming_response(pq: PushQuery, framing: Framing) -> Response {
 }
 
 /// A pull query's complete result as one body.
-fn pull_response(r: PullRows, framing: Framing) -> Response {
+pub(super) fn pull_body(r: &PullRows, framing: Framing) -> String {
     let mut s = header_text(framing, &r.id, &r.plan.header_schema, &r.plan.column_names, &r.plan.column_types);
     push_rows(&mut s, framing, &r.rows);
     s.push_str(&end_text(framing, None));
-    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], s).into_response()
+    s
+}
+
+fn pull_response(r: PullRows, framing: Framing) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], pull_body(&r, framing)).into_response()
+}
+
+/// How /query frames a pull query's rows, given the request's Accept header.
+pub(super) fn query_pull_framing(accept: Option<&[u8]>) -> Framing {
+    let delimited = b"application/vnd.ksqlapi.delimited.v1";
+    match accept {
+        Some(a) if a.windows(delimited.len()).any(|w| w == delimited) => Framing::Delimited,
+        _ => Framing::QueryJson,
+    }
 }
 
 /// Runs the query a request body names (`sql_key`, `props_key`): from memory on this
@@ -181,8 +194,7 @@ pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let out = run(&state, &body, "ksql", "streamsProperties").await?;
     Ok(respond(out, |is_print| match () {
         _ if is_print => Framing::Text,
-        _ if accepts(&headers, "application/vnd.ksqlapi.delimited.v1") => Framing::Delimited,
-        _ => Framing::QueryJson,
+        _ => query_pull_framing(headers.get(header::ACCEPT).map(|v| v.as_bytes())),
     }))
 }
 

@@ -31,17 +31,21 @@ pub(super) fn session_from(body: &serde_json::Map<String, Value>, props_key: &st
     let to_map = |key: &str| -> Result<BTreeMap<String, String>, ApiError> {
         match body.get(key) {
             None | Some(Value::Null) => Ok(BTreeMap::new()),
-            Some(Value::Object(m)) => Ok(m
-                .iter()
-                .map(|(k, v)| (k.clone(), match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }))
-                .collect()),
+            Some(Value::Object(m)) => Ok(string_map(m)),
             Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a JSON object of names to values"))),
         }
     };
     Ok(Session { properties: to_map(props_key)?, variables: to_map("sessionVariables")? })
+}
+
+/// A JSON object of settings as names to text (strings as they are, other values as JSON).
+pub(super) fn string_map(m: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    m.iter()
+        .map(|(k, v)| (k.clone(), match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+        .collect()
 }
 
 pub(super) fn string_field(body: &serde_json::Map<String, Value>, key: &str) -> Result<String, ApiError> {
