@@ -31,6 +31,13 @@ redis-benchmark -p 6399 -t set -n "$KEYS" -r "$KEYS" -q >/dev/null
 echo '"test","rps","avg_ms","min_ms","p50_ms","p95_ms","p99_ms","max_ms"'
 REDIS=$(redis-benchmark -p 6399 -t get -c 64 -n 2000000 -r "$KEYS" --csv 2>/dev/null | tail -1)
 echo "$REDIS"
+# The 100-key feature lookup's counterpart: MGET of 100 random keys.
+MGET_ARGS=$(for _ in $(seq 100); do printf 'key:__rand_int__ '; done)
+for C in 8 64; do
+  echo "== redis MGET of 100 random keys, redis-benchmark $C connections (rps, avg, min, p50, p95, p99, max ms)"
+  # shellcheck disable=SC2086
+  redis-benchmark -p 6399 -c $C -n 200000 -r "$KEYS" --csv MGET $MGET_ARGS 2>/dev/null | tail -1 | cut -d, -f2-
+done
 redis-cli -p 6399 shutdown nosave >/dev/null 2>&1 || true
 REDIS_RPS=$(echo "$REDIS" | cut -d, -f2 | tr -d '"' | cut -d. -f1)
 PORT=18099
