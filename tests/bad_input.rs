@@ -46,6 +46,18 @@ async fn select_sent_to_ksql_endpoint_names_the_right_endpoint() {
 }
 
 #[tokio::test]
+async fn a_query_on_an_unknown_source_is_a_statement_error_that_quotes_the_statement() {
+    let s = TestServer::start();
+    for sql in ["SELECT * FROM nope;", "SELECT * FROM nope EMIT CHANGES;", "SELECT * FROM nope WHERE id = 'k';"] {
+        let (status, body) = s.post("/query", json!({"ksql": sql})).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        assert_eq!(body["@type"], "statement_error", "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("NOPE does not exist"), "{sql}: {body}");
+        assert_eq!(body["statementText"], sql, "{sql}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_streams_and_columns_are_named() {
     let s = TestServer::start();
     let (status, body) = s.ksql("CREATE STREAM x AS SELECT * FROM nope;").await;

@@ -430,7 +430,7 @@ impl Engine {
                     return self.push_aggregate(q, session).map(QueryOutput::Push).map_err(|e| e.for_statement(&p.text, &[]));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
-                let plan = plan_select(q, &self.catalog, purpose, None)?;
+                let plan = plan_select(q, &self.catalog, purpose, None).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
                 self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {

@@ -92,7 +92,9 @@ fn parse_request(buf: &[u8]) -> Request<'_> {
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok());
+            // Digits only, as hyper reads it (no sign, no spaces inside).
+            let v = h.value.trim_ascii();
+            let n = if !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit) { std::str::from_utf8(v).ok().and_then(|v| v.parse::<usize>().ok()) } else { None };
             match (content_length, n) {
                 (None, Some(n)) => content_length = Some(n),
                 _ => return Request::Other,
@@ -338,6 +340,7 @@ mod tests {
             ("expect", post("/query", "expect: 100-continue\r\n", body)),
             ("connection close", post("/query", "connection: close\r\n", body)),
             ("two lengths", post("/query", &format!("content-length: {}\r\n", body.len()), body)),
+            ("a signed length", format!("POST /query HTTP/1.1\r\ncontent-length: +{}\r\n\r\n{body}", body.len()).into_bytes()),
             ("a body too large", format!("POST /query HTTP/1.1\r\ncontent-length: {}\r\n\r\n", MAX_BODY + 1).into_bytes()),
             ("not HTTP", b"\x16\x03\x01 hello\r\n\r\n".to_vec()),
         ];
