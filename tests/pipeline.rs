@@ -143,6 +143,37 @@ async fn query_stream_endpoint_uses_delimited_framing() {
 }
 
 #[tokio::test]
+async fn query_stream_over_cleartext_http2_streams_a_push_query_and_statements_work_too() {
+    let s = TestServer::start();
+    // Prior knowledge, no upgrade: how ksqlDB's Java client talks to /query-stream.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2.post(format!("{}/ksql", s.url)).json(&json!({"ksql": CREATE})).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for i in 0..3 {
+        s.ksql_ok(&format!("INSERT INTO pageviews (user_id, page, dwell_ms) VALUES ('u{i}', 'p', {i});")).await;
+    }
+    let r = h2
+        .post(format!("{}/query-stream", s.url))
+        .json(&json!({"sql": "SELECT user_id, dwell_ms FROM pageviews EMIT CHANGES LIMIT 2;", "properties": {"auto.offset.reset": "earliest"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let text = tokio::time::timeout(Duration::from_secs(30), r.text()).await.expect("the push query ends at its limit").unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(lines[0]).unwrap()["columnNames"], json!(["USER_ID", "DWELL_MS"]));
+    // Two of the three rows (they come from several partitions, in no fixed order).
+    let mut rows: Vec<&str> = lines[1..].to_vec();
+    rows.sort();
+    rows.dedup();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| [r#"["u0",0]"#, r#"["u1",1]"#, r#"["u2",2]"#].contains(r)), "{text}");
+}
+
+#[tokio::test]
 async fn close_query_stops_a_push_query() {
     let s = TestServer::start();
     s.ksql_ok(CREATE).await;

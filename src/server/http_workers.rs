@@ -8,7 +8,8 @@
 //! workers (futex, condvar and eventfd calls), more than in RocksDB.
 //!
 //! Each connection is first served by `lookup_connection`, which answers key lookups
-//! itself, and moves to hyper and the axum router at the first request it does not answer.
+//! itself, and moves to hyper and the axum router at the first request it does not answer
+//! (an HTTP/2 connection moves at once).
 //!
 //! Shutdown: stop accepting, ask every open connection to finish its in-flight request
 //! and close (HTTP/1.1 graceful shutdown), wait for them, then join the threads.
@@ -21,7 +22,7 @@ use axum::Router;
 use super::AppState;
 use super::lookup_connection::{self, Outcome, until_stopped};
 use super::rewound_stream::RewoundStream;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -151,7 +152,10 @@ async fn serve_connection(mut stream: TcpStream, peer: Option<SocketAddr>, state
     };
     let service = TowerToHyperService::new(router);
     let io = TokioIo::new(RewoundStream::new(received, stream));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
+    // HTTP/1.1, or HTTP/2 when the client opens with its preface (cleartext, prior
+    // knowledge: how ksqlDB's Java client streams /query-stream).
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
