@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{ApiError, AppState};
-use crate::engine::MAX_FEATURE_KEYS;
+use crate::engine::{EngineError, MAX_FEATURE_KEYS};
 use crate::state::ReadMode;
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -24,18 +24,21 @@ pub async fn lookup(State(state): State<AppState>, Path(table): Path<String>, bo
     if keys.len() > MAX_FEATURE_KEYS {
         return Err(ApiError::bad_request(format!("{} keys requested; send at most {MAX_FEATURE_KEYS} per request", keys.len())));
     }
-    // Rows in memory are answered on this thread; otherwise the read moves to a blocking one.
-    let out = match state.engine.feature_lookup(&table, &keys, ReadMode::MemoryOnly)? {
-        Some(out) => out,
-        None => {
-            let engine = state.engine.clone();
-            tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys, ReadMode::Any))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))??
-                .ok_or_else(|| ApiError::internal("a feature lookup that may read the disk returned no answer"))?
-        }
-    };
+    let out = read_features(&state, table, keys).await?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// Looks `keys` up in `table`: rows in memory on this thread, otherwise on a blocking one.
+/// Returns the response body.
+pub(super) async fn read_features(state: &AppState, table: String, keys: Vec<Value>) -> Result<String, EngineError> {
+    if let Some(out) = state.engine.feature_lookup(&table, &keys, ReadMode::MemoryOnly)? {
+        return Ok(out);
+    }
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys, ReadMode::Any))
+        .await
+        .map_err(|e| EngineError::Internal(format!("the feature lookup failed: {e}")))??
+        .ok_or_else(|| EngineError::Internal("a feature lookup that may read the disk returned no answer".into()))
 }
 
 pub async fn openapi() -> Response {

@@ -11,22 +11,22 @@
 //! itself, and moves to hyper and the axum router at the first request it does not answer
 //! (an HTTP/2 connection moves at once).
 //!
-//! Shutdown: stop accepting, ask every open connection to finish its in-flight request
-//! and close (HTTP/1.1 graceful shutdown), wait for them, then join the threads.
+//! Shutdown: stop accepting, ask every open connection to finish its in-flight requests
+//! and close (HTTP/1.1 graceful close, HTTP/2 GOAWAY), wait for them, then join the threads.
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
 use axum::Router;
-
-use super::AppState;
-use super::lookup_connection::{self, Outcome, until_stopped};
-use super::rewound_stream::RewoundStream;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+use super::AppState;
+use super::lookup_connection::{self, Outcome, until_stopped};
+use super::rewound_stream::RewoundStream;
 
 /// How long open connections get to finish their requests at shutdown.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -25,11 +25,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::features::read_features;
 use super::query::{content_type, pull_body, query_pull_framing};
 use super::routes::string_map;
 use super::{ApiError, AppState};
-use crate::engine::{EngineError, Session};
-use crate::state::ReadMode;
+use crate::engine::Session;
 
 /// Header lines a request answered here may have; more go to hyper (which takes 100).
 const MAX_HEADERS: usize = 32;
@@ -216,17 +216,7 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
         }
         Route::Features { table } => {
             let req: FeaturesBody = serde_json::from_slice(body).ok()?;
-            let looked_up = match state.engine.feature_lookup(table, &req.keys, ReadMode::MemoryOnly) {
-                Ok(Some(out)) => Ok(out),
-                Ok(None) => {
-                    let (engine, table) = (state.engine.clone(), table.to_string());
-                    match tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &req.keys, ReadMode::Any)).await {
-                        Ok(r) => r.and_then(|out| out.ok_or_else(|| EngineError::Internal("a feature lookup that may read the disk returned no answer".into()))),
-                        Err(e) => Err(EngineError::Internal(format!("the feature lookup failed: {e}"))),
-                    }
-                }
-                Err(e) => Err(e),
-            };
+            let looked_up = read_features(state, table.to_string(), req.keys).await;
             Some(match looked_up {
                 Ok(out) => Reply::ok("application/json", out),
                 Err(e) => Reply::error(e.into()),
