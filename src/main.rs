@@ -58,6 +58,9 @@ enum Command {
         /// Threads serving HTTP connections (each connection stays on one); 0 = half the cores.
         #[arg(long, default_value_t = 0)]
         http_threads: usize,
+        /// Memory (MiB) for rows that key lookups read recently, held in front of RocksDB; 0 turns it off.
+        #[arg(long, default_value_t = (eddy::state::DEFAULT_HOT_ROWS_BYTES >> 20) as u64)]
+        lookup_cache_mb: u64,
     },
     /// Throughput benchmarks (see BENCHMARKS.md).
     Bench {
@@ -180,7 +183,7 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms, http_threads } => {
+        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms, http_threads, lookup_cache_mb } => {
             init_tracing();
             let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
                 Ok(f) => f,
@@ -197,6 +200,7 @@ fn main() -> ExitCode {
                 data_dir,
                 http_listen,
                 http_threads,
+                lookup_cache_bytes: usize::try_from(lookup_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
                 kafka_listen,
                 kafka: eddy::kafka::KafkaConfig {
                     advertised_host: kafka_advertised_host,

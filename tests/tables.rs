@@ -589,3 +589,27 @@ async fn lookups_on_many_keep_alive_connections_spread_over_http_threads_each_ge
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "shutdown took {:?}", started.elapsed());
     drop(push);
 }
+
+/// Lookups read rows from memory once read; every update of the table must still show in
+/// the next lookup, for keys already read and for keys first looked up while missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_follow_a_table_as_it_changes() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n, LATEST_BY_OFFSET(page) AS last_page FROM clicks GROUP BY user_id EMIT CHANGES;").await;
+    let feature = async |s: &TestServer, user: &str| -> Value {
+        let (status, body) = s.post("/features/clicks_per_user", json!({"keys": [user]})).await;
+        assert_eq!(status, 200, "{body}");
+        body["results"][0].clone()
+    };
+    assert_eq!(feature(&s, "late").await, json!({"key": "late", "missing": true}));
+    for round in 1..=12i64 {
+        let page = format!("p{round}");
+        s.produce("clicks", vec![json!({"key": "u1", "value": {"page": page}})]).await;
+        s.wait_until(&format!("round {round} shows in the feature lookup"), async |s| feature(s, "u1").await["row"] == json!({"USER_ID": "u1", "N": round, "LAST_PAGE": page})).await;
+        assert_eq!(s.rows("SELECT n, last_page FROM clicks_per_user WHERE user_id = 'u1';").await, vec![vec![json!(round), json!(page)]]);
+    }
+    s.produce("clicks", vec![json!({"key": "late", "value": {"page": "x"}})]).await;
+    s.wait_until("a key first looked up while missing shows once written", async |s| feature(s, "late").await["row"]["N"] == json!(1)).await;
+    assert_eq!(s.rows("SELECT n FROM clicks_per_user WHERE user_id IN ('late', 'u1');").await.len(), 2);
+}

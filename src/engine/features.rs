@@ -92,12 +92,16 @@ impl Engine {
         let family = source.state_family();
         let state = self.runtime.state();
         let found = if state.has_family(&family) {
-            let Some(found) = state.multi_get_with(&family, &encoded, mode)? else { return Ok(None) };
-            found
+            let Some(found) = state.lookup(&family, &encoded, mode)? else { return Ok(None) };
+            Some(found)
         } else {
-            vec![None; encoded.len()]
+            None
         };
-        let mut out = String::with_capacity(64 + found.iter().map(|f| f.as_ref().map_or(32, |v| v.len() + 64)).sum::<usize>());
+        let found: Vec<Option<&[u8]>> = match &found {
+            Some(f) => f.iter().collect(),
+            None => vec![None; encoded.len()],
+        };
+        let mut out = String::with_capacity(64 + found.iter().map(|f| f.map_or(32, |v| v.len() + 64)).sum::<usize>());
         out.push_str("{\"table\":");
         out.push_str(&Value::String(source.name.clone()).to_string());
         out.push_str(",\"results\":[");
@@ -107,11 +111,16 @@ impl Engine {
             }
             out.push_str("{\"key\":");
             out.push_str(&k.to_string());
-            match row.as_deref().map(rows::decode).transpose()? {
+            match row.map(rows::decode).transpose()? {
                 Some(r) => {
                     out.push_str(",\"row\":");
                     out.push_str(std::str::from_utf8(r.json).map_err(|e| EngineError::Internal(format!("stored row is not UTF-8: {e}")))?);
-                    out.push_str(&format!(",\"rowtime\":{},\"updatedAt\":{}}}", r.rowtime, r.updated_ms));
+                    let mut digits = itoa::Buffer::new();
+                    out.push_str(",\"rowtime\":");
+                    out.push_str(digits.format(r.rowtime));
+                    out.push_str(",\"updatedAt\":");
+                    out.push_str(digits.format(r.updated_ms));
+                    out.push('}');
                 }
                 None => out.push_str(",\"missing\":true}"),
             }

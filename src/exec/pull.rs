@@ -72,9 +72,9 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
                     state.scan(&family, Some(&k), to.as_deref(), |kk, v| kk.len() == k.len() + 16 && accept(kk, v, &mut out) || kk.len() != k.len() + 16)?;
                 }
             } else {
-                let Some(found) = state.multi_get_with(&family, &encoded, mode)? else { return Ok(None) };
-                for v in found.into_iter().flatten() {
-                    if let Ok(r) = rows::decode(&v) {
+                let Some(found) = state.lookup(&family, &encoded, mode)? else { return Ok(None) };
+                for v in found.iter().flatten() {
+                    if let Ok(r) = rows::decode(v) {
                         out.push((r.json.to_vec(), r.rowtime));
                     }
                 }

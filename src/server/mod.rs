@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub http_listen: String,
     /// Threads serving HTTP connections; 0 means half the cores (at least one).
     pub http_threads: usize,
+    /// Memory for hot rows of served tables (`crate::state::hot_rows`); 0 turns them off.
+    pub lookup_cache_bytes: usize,
     /// Kafka protocol listener address; empty turns the listener off.
     pub kafka_listen: String,
     pub kafka: crate::kafka::KafkaConfig,
@@ -96,8 +98,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let engine_config = config.engine.clone();
     let log2 = log.clone();
     let state_dir = config.data_dir.join("state");
+    let hot_rows_bytes = config.lookup_cache_bytes;
     let engine = tokio::task::spawn_blocking(move || {
-        let state = crate::state::StateDb::open(&state_dir).map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
+        let state = crate::state::StateDb::open_with_hot_rows(&state_dir, hot_rows_bytes).map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
         Engine::open(log2, Arc::new(state), handle, engine_config)
     })
         .await

@@ -5,11 +5,13 @@
 //!
 //! All methods block (RocksDB I/O); async callers run them on blocking threads.
 
+pub mod hot_rows;
 pub mod keys;
 pub mod rows;
 
 use std::path::{Path, PathBuf};
 
+use hot_rows::HotRows;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode, MultiThreaded, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions};
 
 /// Column family holding task checkpoints (source offset, sink sequences, stream time).
@@ -64,8 +66,32 @@ impl StateBatch {
     }
 }
 
+/// Values found by [`StateDb::lookup`], by the index of their key.
+#[derive(Debug)]
+pub struct LookedUp {
+    bytes: Vec<u8>,
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl LookedUp {
+    fn set(&mut self, i: usize, value: Option<&[u8]>) {
+        if let Some(v) = value {
+            self.spans[i] = Some((self.bytes.len(), v.len()));
+            self.bytes.extend_from_slice(v);
+        }
+    }
+
+    /// Each key's value, in key order (`None`: the key has no row).
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        self.spans.iter().map(|s| s.map(|(at, len)| &self.bytes[at..at + len]))
+    }
+}
+
 /// Memory for the row cache (see `open`).
 const ROW_CACHE_BYTES: usize = 64 << 20;
+
+/// Memory for hot rows (see [`hot_rows`]) unless the server is told otherwise.
+pub const DEFAULT_HOT_ROWS_BYTES: usize = 256 << 20;
 
 /// Write-ahead log kept at most (see `open`); replaying this much takes well under a second.
 const MAX_TOTAL_WAL_BYTES: u64 = 32 << 20;
@@ -74,6 +100,7 @@ pub struct StateDb {
     db: DBWithThreadMode<MultiThreaded>,
     path: PathBuf,
     cf_options: Options,
+    hot: HotRows,
 }
 
 fn family_options(cache: &Cache) -> Options {
@@ -95,6 +122,11 @@ fn family_options(cache: &Cache) -> Options {
 impl StateDb {
     /// Opens (creating) the state store in `dir`, with every column family it holds.
     pub fn open(dir: &Path) -> Result<StateDb, StateError> {
+        StateDb::open_with_hot_rows(dir, DEFAULT_HOT_ROWS_BYTES)
+    }
+
+    /// [`StateDb::open`] holding at most `hot_rows_bytes` of hot rows (0: none).
+    pub fn open_with_hot_rows(dir: &Path, hot_rows_bytes: usize) -> Result<StateDb, StateError> {
         std::fs::create_dir_all(dir).map_err(|e| StateError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
         let cache = Cache::new_lru_cache(256 << 20);
         let cf_options = family_options(&cache);
@@ -118,7 +150,7 @@ impl StateDb {
         }
         let descriptors = names.iter().map(|n| ColumnFamilyDescriptor::new(n, cf_options.clone()));
         let db = DBWithThreadMode::<MultiThreaded>::open_cf_descriptors(&db_opts, dir, descriptors).map_err(rocks(format!("opening {}", dir.display())))?;
-        Ok(StateDb { db, path: dir.to_path_buf(), cf_options })
+        Ok(StateDb { db, path: dir.to_path_buf(), cf_options, hot: HotRows::new(hot_rows_bytes) })
     }
 
     pub fn path(&self) -> &Path {
@@ -138,6 +170,8 @@ impl StateDb {
         if self.db.cf_handle(name).is_some() {
             self.db.drop_cf(name).map_err(rocks(format!("dropping state '{name}'")))?;
         }
+        // After the family is gone, so no reader can fill the next map from the old data.
+        self.hot.drop_family(name);
         Ok(())
     }
 
@@ -159,13 +193,40 @@ impl StateDb {
             .collect()
     }
 
-    /// [`StateDb::multi_get`] or [`StateDb::multi_get_in_memory`] as `mode` says; `None`
-    /// only when memory-only and some key would need a disk read.
-    pub fn multi_get_with(&self, family: &str, keys: &[Vec<u8>], mode: ReadMode) -> Result<Option<Vec<Option<Vec<u8>>>>, StateError> {
-        match mode {
+    /// Key lookups for serving (pull queries, feature lookups): from the family's hot rows,
+    /// then [`StateDb::multi_get`] or [`StateDb::multi_get_in_memory`] as `mode` says for
+    /// the keys not held, which are then held. `None` only when memory-only and some key
+    /// would need a disk read.
+    pub fn lookup(&self, family: &str, keys: &[Vec<u8>], mode: ReadMode) -> Result<Option<LookedUp>, StateError> {
+        let read = |keys: &[Vec<u8>]| match mode {
             ReadMode::Any => self.multi_get(family, keys).map(Some),
             ReadMode::MemoryOnly => self.multi_get_in_memory(family, keys),
+        };
+        let mut out = LookedUp { bytes: Vec::with_capacity(keys.len() * 128), spans: vec![None; keys.len()] };
+        let Some(held) = self.hot.family(family) else {
+            let Some(found) = read(keys)? else { return Ok(None) };
+            for (i, v) in found.iter().enumerate() {
+                out.set(i, v.as_deref());
+            }
+            return Ok(Some(out));
+        };
+        let now = self.hot.tick();
+        let missed = held.probe_many(keys, now, |i, v| out.set(i, v));
+        if missed.is_empty() {
+            return Ok(Some(out));
         }
+        let missed_keys: Vec<Vec<u8>> = missed.iter().map(|(i, _)| keys[*i].clone()).collect();
+        let Some(found) = read(&missed_keys)? else { return Ok(None) };
+        for ((i, ticket), v) in missed.into_iter().zip(found) {
+            held.fill(&self.hot, &keys[i], ticket, v.as_deref(), now);
+            out.set(i, v.as_deref());
+        }
+        Ok(Some(out))
+    }
+
+    /// Bytes of hot rows held.
+    pub fn hot_rows_bytes(&self) -> usize {
+        self.hot.used_bytes()
     }
 
     /// Like [`StateDb::multi_get`], but only from memory (memtables and the block cache):
@@ -228,7 +289,10 @@ impl StateDb {
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
-        self.db.write_opt(wb, &opts).map_err(rocks("writing state"))
+        let in_flight = self.hot.begin_writes(batch.ops.iter().map(|(family, key, _)| (family.as_str(), key.as_slice())));
+        let result = self.db.write_opt(wb, &opts).map_err(rocks("writing state"));
+        in_flight.finish();
+        result
     }
 }
 
@@ -272,6 +336,96 @@ mod tests {
         assert_eq!(db.multi_get_in_memory("t", &keys).unwrap(), Some(vec![Some(b"va".to_vec()), None]));
         db.drop_family("t").unwrap();
         assert!(matches!(db.get("t", b"a"), Err(StateError::MissingFamily(_))));
+    }
+
+    fn looked_up(db: &StateDb, family: &str, keys: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        db.lookup(family, &keys, ReadMode::Any).unwrap().unwrap().iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+    }
+
+    fn put(db: &StateDb, family: &str, key: &[u8], value: Option<&[u8]>) {
+        let mut b = StateBatch::default();
+        match value {
+            Some(v) => b.put(family, key.to_vec(), v.to_vec()),
+            None => b.delete(family, key.to_vec()),
+        }
+        db.write(b, false).unwrap();
+    }
+
+    #[test]
+    fn lookups_see_every_write_once_it_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(dir.path()).unwrap();
+        db.ensure_family("t").unwrap();
+        put(&db, "t", b"k", Some(b"v1"));
+        assert_eq!(looked_up(&db, "t", &[b"k", b"none"]), vec![Some(b"v1".to_vec()), None]);
+        assert!(db.hot_rows_bytes() > 0, "the rows read are held");
+        put(&db, "t", b"k", Some(b"v2"));
+        put(&db, "t", b"none", Some(b"now"));
+        assert_eq!(looked_up(&db, "t", &[b"k", b"none"]), vec![Some(b"v2".to_vec()), Some(b"now".to_vec())]);
+        put(&db, "t", b"k", None);
+        assert_eq!(looked_up(&db, "t", &[b"k"]), vec![None]);
+        // A family dropped and created again starts empty.
+        put(&db, "t", b"k", Some(b"old"));
+        assert_eq!(looked_up(&db, "t", &[b"k"]), vec![Some(b"old".to_vec())]);
+        db.drop_family("t").unwrap();
+        db.ensure_family("t").unwrap();
+        assert_eq!(looked_up(&db, "t", &[b"k"]), vec![None]);
+        // Without hot rows, lookups read RocksDB every time.
+        let cold = StateDb::open_with_hot_rows(&dir.path().join("cold"), 0).unwrap();
+        cold.ensure_family("t").unwrap();
+        put(&cold, "t", b"k", Some(b"v"));
+        assert_eq!(looked_up(&cold, "t", &[b"k", b"x"]), vec![Some(b"v".to_vec()), None]);
+        assert_eq!(cold.hot_rows_bytes(), 0);
+    }
+
+    #[test]
+    fn concurrent_lookups_never_see_a_row_go_back_to_an_older_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(StateDb::open(dir.path()).unwrap());
+        db.ensure_family("t").unwrap();
+        let keys: Vec<Vec<u8>> = (0..8).map(|i| format!("k{i}").into_bytes()).collect();
+        const WRITES: u64 = 3000;
+        let writer = {
+            let (db, keys) = (db.clone(), keys.clone());
+            std::thread::spawn(move || {
+                for n in 1..=WRITES {
+                    let mut b = StateBatch::default();
+                    for k in &keys {
+                        b.put("t", k.clone(), n.to_be_bytes().to_vec());
+                    }
+                    db.write(b, false).unwrap();
+                }
+            })
+        };
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (db, keys, done) = (db.clone(), keys.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut last = vec![0u64; keys.len()];
+                    loop {
+                        // Read the flag first: a lookup after the writer finished sees its last write.
+                        let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                        let found = db.lookup("t", &keys, ReadMode::Any).unwrap().unwrap();
+                        for (i, v) in found.iter().enumerate() {
+                            let n = v.map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                            assert!(n >= last[i], "key {i} went from {} back to {n}", last[i]);
+                            last[i] = n;
+                        }
+                        if finished {
+                            assert_eq!(last, vec![WRITES; keys.len()], "lookups after the last write see it");
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in readers {
+            r.join().unwrap();
+        }
     }
 
     #[test]

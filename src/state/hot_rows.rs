@@ -1,0 +1,426 @@
+//! Hot rows: rows of served tables that key lookups (pull queries, feature lookups) read
+//! recently, held by key in hash maps in front of RocksDB, within a memory budget.
+//!
+//! A RocksDB point read walks the memtables' skip lists and, for rows in table files, the
+//! row cache or block cache: about a microsecond and a half per key on this class of
+//! machine. A hash-map hit is a few tens of nanoseconds, which is what lets a 100-key
+//! feature lookup cost about what a Redis MGET does.
+//!
+//! Only reads fill the map (a family gets one on its first key lookup); writes invalidate.
+//! Every write to a family with a map goes through [`HotRows::begin_writes`] before
+//! RocksDB applies it and [`WritesInFlight::finish`] after: both bump the generation of
+//! each shard the write touches, and while a write is in flight nothing is filled in that
+//! shard. A reader that missed fills the row it read from RocksDB only if its shard's
+//! generation is the one it saw before reading and no write is in flight — so the map
+//! never holds a value older than RocksDB's, and a reader never sees a row go back to an
+//! older value. Absent keys are held too, so repeated lookups of keys without a row are as
+//! cheap as hits.
+//!
+//! When the budget is exceeded, entries are evicted by sampling a few from random shards of
+//! any family and dropping the least recently used of them (as Redis's approximated LRU),
+//! so a family nobody reads any more gives its memory back.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use indexmap::IndexMap;
+use parking_lot::RwLock;
+use smallvec::SmallVec;
+
+/// Shards per family: a write locks one shard, never the whole map.
+const SHARDS: usize = 16;
+
+/// Entries looked at to choose one to evict.
+const EVICTION_SAMPLES: usize = 5;
+
+/// What an entry costs beyond its key and value bytes (map slot and index, allocation header, hash).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Keys up to this long sit in the map's own entry (one cache miss less per lookup).
+type HotKey = SmallVec<[u8; 24]>;
+
+/// A row held for a served family: `None` when the key has no row.
+type HotValue = Option<Box<[u8]>>;
+
+/// The state of a shard when a key was not found in it: after reading the key from
+/// RocksDB, pass it to [`FamilyRows::fill`].
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket {
+    shard: usize,
+    generation: u64,
+}
+
+struct Slot {
+    value: HotValue,
+    last_used: AtomicU32,
+}
+
+fn cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
+    key.len() + value.as_ref().map_or(0, |v| v.as_ref().len()) + ENTRY_OVERHEAD
+}
+
+#[derive(Default)]
+struct Shard {
+    rows: IndexMap<HotKey, Slot, foldhash::fast::RandomState>,
+    /// Bumped when a write to a key of this shard starts and when it ends.
+    generation: u64,
+    writes_in_flight: u32,
+}
+
+/// The hot rows of one column family.
+pub struct FamilyRows {
+    hasher: foldhash::fast::RandomState,
+    shards: Vec<RwLock<Shard>>,
+    bytes: AtomicUsize,
+}
+
+impl FamilyRows {
+    fn new() -> FamilyRows {
+        FamilyRows { hasher: foldhash::fast::RandomState::default(), shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(), bytes: AtomicUsize::new(0) }
+    }
+
+    fn shard_of(&self, key: &[u8]) -> usize {
+        // Bits the shard's own table does not use: hashbrown takes the bucket from the low
+        // bits and the tag from the top seven, and the hashers may share a seed.
+        (self.hasher.hash_one(key) >> 32) as usize % SHARDS
+    }
+
+    /// Looks `keys` up, a shard at a time (one lock per shard, no atomic per key, so the
+    /// memory reads of neighbouring keys overlap); calls `found(i, row)` for each key held,
+    /// while its shard is locked, and returns the keys not held with their tickets. `now` is
+    /// the reader's [`HotRows::tick`].
+    pub fn probe_many(&self, keys: &[Vec<u8>], now: u32, mut found: impl FnMut(usize, Option<&[u8]>)) -> Vec<(usize, Ticket)> {
+        let shard_of: Vec<u8> = keys.iter().map(|k| self.shard_of(k) as u8).collect();
+        let mut missed = Vec::new();
+        for shard in 0..SHARDS {
+            let mut mine = shard_of.iter().enumerate().filter(|(_, s)| **s as usize == shard).map(|(i, _)| i).peekable();
+            if mine.peek().is_none() {
+                continue;
+            }
+            let s = self.shards[shard].read();
+            for i in mine {
+                match s.rows.get(keys[i].as_slice()) {
+                    Some(slot) => {
+                        slot.last_used.store(now, Ordering::Relaxed);
+                        found(i, slot.value.as_deref());
+                    }
+                    None => missed.push((i, Ticket { shard, generation: s.generation })),
+                }
+            }
+        }
+        missed
+    }
+
+    /// Holds `value`, read from RocksDB after `ticket`'s miss, unless a write to its shard
+    /// started since (then the value may be stale and the next reader reads RocksDB).
+    /// Evicts if the budget is exceeded.
+    pub fn fill(&self, hot: &HotRows, key: &[u8], ticket: Ticket, value: Option<&[u8]>, now: u32) {
+        let added = cost(key, &value);
+        {
+            let mut s = self.shards[ticket.shard].write();
+            if s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.contains_key(key) {
+                return;
+            }
+            s.rows.insert(HotKey::from_slice(key), Slot { value: value.map(Box::from), last_used: AtomicU32::new(now) });
+        }
+        self.bytes.fetch_add(added, Ordering::Relaxed);
+        if hot.used.fetch_add(added, Ordering::Relaxed) + added > hot.budget {
+            hot.evict();
+        }
+    }
+
+    /// Forgets `key` and marks a write in flight on its shard; the shard to finish.
+    fn begin_write(&self, hot: &HotRows, key: &[u8]) -> usize {
+        let shard = self.shard_of(key);
+        let freed = {
+            let mut s = self.shards[shard].write();
+            s.generation += 1;
+            s.writes_in_flight += 1;
+            s.rows.swap_remove_entry(key).map_or(0, |(k, slot)| cost(&k, &slot.value))
+        };
+        self.release(hot, freed);
+        shard
+    }
+
+    fn finish_write(&self, shard: usize) {
+        let mut s = self.shards[shard].write();
+        s.generation += 1;
+        s.writes_in_flight -= 1;
+    }
+
+    fn release(&self, hot: &HotRows, freed: usize) {
+        if freed > 0 {
+            self.bytes.fetch_sub(freed, Ordering::Relaxed);
+            hot.used.fetch_sub(freed, Ordering::Relaxed);
+        }
+    }
+
+    /// Rows held (for tests and stats).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().rows.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Hot rows of every served family, sharing one memory budget.
+pub struct HotRows {
+    budget: usize,
+    used: AtomicUsize,
+    clock: AtomicU32,
+    eviction_draws: AtomicU64,
+    families: RwLock<HashMap<String, Arc<FamilyRows>>>,
+}
+
+/// Writes marked in flight by [`HotRows::begin_writes`]; finish them once RocksDB has
+/// applied (or failed to apply) the write.
+#[must_use]
+pub struct WritesInFlight {
+    shards: Vec<(Arc<FamilyRows>, usize)>,
+}
+
+impl WritesInFlight {
+    pub fn finish(self) {
+        for (family, shard) in self.shards {
+            family.finish_write(shard);
+        }
+    }
+}
+
+impl HotRows {
+    /// Hot rows within `budget` bytes (0 holds nothing).
+    pub fn new(budget: usize) -> HotRows {
+        HotRows { budget, used: AtomicUsize::new(0), clock: AtomicU32::new(0), eviction_draws: AtomicU64::new(0), families: RwLock::new(HashMap::new()) }
+    }
+
+    /// A recency stamp for one lookup request.
+    pub fn tick(&self) -> u32 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The family's map, created on first use; `None` when the budget is zero.
+    pub fn family(&self, name: &str) -> Option<Arc<FamilyRows>> {
+        if self.budget == 0 {
+            return None;
+        }
+        if let Some(f) = self.families.read().get(name) {
+            return Some(f.clone());
+        }
+        Some(self.families.write().entry(name.to_string()).or_insert_with(|| Arc::new(FamilyRows::new())).clone())
+    }
+
+    /// Forgets a dropped family's rows.
+    pub fn drop_family(&self, name: &str) {
+        if let Some(f) = self.families.write().remove(name) {
+            self.used.fetch_sub(f.bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Invalidates the keys a write is about to change, in families that have a map;
+    /// `writes` yields (family, key).
+    pub fn begin_writes<'a>(&self, writes: impl Iterator<Item = (&'a str, &'a [u8])>) -> WritesInFlight {
+        let mut shards = Vec::new();
+        let families = self.families.read();
+        if families.is_empty() {
+            return WritesInFlight { shards };
+        }
+        let mut last: Option<(&str, Option<&Arc<FamilyRows>>)> = None;
+        for (name, key) in writes {
+            let family = match last {
+                Some((n, f)) if n == name => f,
+                _ => {
+                    let f = families.get(name);
+                    last = Some((name, f));
+                    f
+                }
+            };
+            if let Some(f) = family {
+                shards.push((f.clone(), f.begin_write(self, key)));
+            }
+        }
+        WritesInFlight { shards }
+    }
+
+    /// Bytes held (approximate: keys, values and a fixed overhead per entry).
+    pub fn used_bytes(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Evicts entries until within budget: each time the least recently used of a few
+    /// sampled from random shards of any family.
+    fn evict(&self) {
+        let families: Vec<Arc<FamilyRows>> = self.families.read().values().cloned().collect();
+        let slots = families.len() * SHARDS;
+        while self.used.load(Ordering::Relaxed) > self.budget {
+            let mut oldest: Option<(u32, &FamilyRows, usize, HotKey)> = None;
+            let mut sampled = 0;
+            for _ in 0..EVICTION_SAMPLES * 4 {
+                if sampled == EVICTION_SAMPLES {
+                    break;
+                }
+                let r = splitmix64(self.eviction_draws.fetch_add(1, Ordering::Relaxed));
+                let slot = (r as usize) % slots.max(1);
+                let Some(family) = families.get(slot / SHARDS) else { return };
+                let shard = family.shards[slot % SHARDS].read();
+                if shard.rows.is_empty() {
+                    continue;
+                }
+                sampled += 1;
+                let Some((key, entry)) = shard.rows.get_index((r >> 32) as usize % shard.rows.len()) else { continue };
+                let stamp = entry.last_used.load(Ordering::Relaxed);
+                // Stamps wrap; compared by their distance.
+                if oldest.as_ref().is_none_or(|o| o.0.wrapping_sub(stamp) as i32 > 0) {
+                    oldest = Some((stamp, family, slot % SHARDS, key.clone()));
+                }
+            }
+            let Some((_, family, shard, key)) = oldest else { return };
+            let freed = family.shards[shard].write().rows.swap_remove_entry(key.as_slice()).map_or(0, |(k, slot)| cost(&k, &slot.value));
+            family.release(self, freed);
+        }
+    }
+}
+
+/// A well-mixed 64-bit value from a counter.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> Option<Vec<u8>> {
+        Some(s.as_bytes().to_vec())
+    }
+
+    fn probe(f: &FamilyRows, key: &[u8]) -> Result<Option<Vec<u8>>, Ticket> {
+        let mut hit = None;
+        let missed = f.probe_many(&[key.to_vec()], 0, |_, v| hit = Some(v.map(<[u8]>::to_vec)));
+        match (hit, missed.first()) {
+            (Some(v), None) => Ok(v),
+            (None, Some((0, t))) => Err(*t),
+            other => panic!("one key probed, got {other:?}"),
+        }
+    }
+
+    fn read(hot: &HotRows, family: &str, key: &[u8], rocks: &Option<Vec<u8>>) -> Option<Vec<u8>> {
+        let f = hot.family(family).unwrap();
+        match probe(&f, key) {
+            Ok(v) => v,
+            Err(t) => {
+                f.fill(hot, key, t, rocks.as_deref(), hot.tick());
+                rocks.clone()
+            }
+        }
+    }
+
+    fn held(hot: &HotRows, family: &str, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        probe(&hot.family(family).unwrap(), key).ok()
+    }
+
+    #[test]
+    fn keys_are_found_whichever_shards_they_fall_in() {
+        let hot = HotRows::new(1 << 20);
+        let f = hot.family("t").unwrap();
+        let keys: Vec<Vec<u8>> = (0..200).map(|i| format!("key{i}").into_bytes()).collect();
+        for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+            read(&hot, "t", k, &Some(format!("v{i}").into_bytes()));
+        }
+        let mut found = vec![None; keys.len()];
+        let missed = f.probe_many(&keys, 0, |i, v| found[i] = Some(v.map(<[u8]>::to_vec)));
+        let mut missed: Vec<usize> = missed.iter().map(|(i, _)| *i).collect();
+        missed.sort();
+        assert_eq!(missed, (0..200).filter(|i| i % 3 == 0).collect::<Vec<_>>());
+        for (i, v) in found.iter().enumerate() {
+            if i % 3 == 0 {
+                assert_eq!(v, &None);
+            } else {
+                assert_eq!(v, &Some(Some(format!("v{i}").into_bytes())), "key {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_row_is_held_and_a_write_forgets_it() {
+        let hot = HotRows::new(1 << 20);
+        assert_eq!(read(&hot, "t", b"k", &value("v1")), value("v1"));
+        assert_eq!(held(&hot, "t", b"k"), Some(value("v1")));
+        assert_eq!(read(&hot, "t", b"gone", &None), None);
+        assert_eq!(held(&hot, "t", b"gone"), Some(None), "absent keys are held too");
+        hot.begin_writes([("t", &b"k"[..])].into_iter()).finish();
+        assert_eq!(held(&hot, "t", b"k"), None);
+        assert_eq!(read(&hot, "t", b"k", &value("v2")), value("v2"));
+        assert_eq!(held(&hot, "t", b"k"), Some(value("v2")));
+    }
+
+    #[test]
+    fn a_value_read_before_or_during_a_write_is_not_held() {
+        let hot = HotRows::new(1 << 20);
+        let f = hot.family("t").unwrap();
+        // Read before the write started, filled after it finished: stale, not held.
+        let before = probe(&f, b"k").unwrap_err();
+        hot.begin_writes([("t", &b"k"[..])].into_iter()).finish();
+        f.fill(&hot, b"k", before, Some(b"old"), 0);
+        assert_eq!(held(&hot, "t", b"k"), None);
+        // Missed while the write is in flight, filled during or after it: not held.
+        let w = hot.begin_writes([("t", &b"k"[..])].into_iter());
+        let during = probe(&f, b"k").unwrap_err();
+        f.fill(&hot, b"k", during, Some(b"maybe-old"), 0);
+        assert_eq!(held(&hot, "t", b"k"), None);
+        w.finish();
+        f.fill(&hot, b"k", during, Some(b"maybe-old"), 0);
+        assert_eq!(held(&hot, "t", b"k"), None);
+        // A write to another family or with no map leaves the shard alone.
+        let t = probe(&f, b"k").unwrap_err();
+        hot.begin_writes([("other", &b"k"[..])].into_iter()).finish();
+        f.fill(&hot, b"k", t, Some(b"new"), 0);
+        assert_eq!(held(&hot, "t", b"k"), Some(value("new")));
+    }
+
+    #[test]
+    fn memory_stays_within_budget_and_recently_read_rows_survive() {
+        let budget = 1000 * (ENTRY_OVERHEAD + 8 + 100);
+        let hot = HotRows::new(budget);
+        let big = Some(vec![b'x'; 100]);
+        for i in 0..5000u32 {
+            read(&hot, "t", format!("k{i:07}").as_bytes(), &big);
+            // Keep k0000000 hot.
+            read(&hot, "t", b"k0000000", &big);
+        }
+        assert!(hot.used_bytes() <= budget, "{} > {budget}", hot.used_bytes());
+        let n = hot.family("t").unwrap().len();
+        assert!((900..=1000).contains(&n), "{n} rows held");
+        assert!(held(&hot, "t", b"k0000000").is_some(), "the row read on every request is still held");
+    }
+
+    #[test]
+    fn eviction_takes_memory_from_families_no_longer_read() {
+        let budget = 200 * (ENTRY_OVERHEAD + 8 + 10);
+        let hot = HotRows::new(budget);
+        let v = value("0123456789");
+        for i in 0..200u32 {
+            read(&hot, "old", format!("k{i:07}").as_bytes(), &v);
+        }
+        for i in 0..200u32 {
+            read(&hot, "new", format!("k{i:07}").as_bytes(), &v);
+        }
+        assert!(hot.family("new").unwrap().len() > 150);
+        assert!(hot.family("old").unwrap().len() < 50);
+        hot.drop_family("new");
+        assert_eq!(hot.used_bytes(), hot.family("old").unwrap().bytes.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_zero_budget_holds_nothing() {
+        let hot = HotRows::new(0);
+        assert!(hot.family("t").is_none());
+        hot.begin_writes([("t", &b"k"[..])].into_iter()).finish();
+    }
+}
