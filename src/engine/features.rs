@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use super::{Engine, EngineError};
 use crate::catalog::SourceKind;
-use crate::catalog::types::ColumnKind;
+use crate::catalog::types::{ColumnKind, SqlType};
 use crate::state::ReadMode;
 use crate::sql::ast::{Literal, Pos};
 use crate::sql::pull::key_value;
-use crate::state::keys::encode_value;
+use crate::state::keys::{KeyValue, encode_value};
 use crate::state::rows;
 
 /// Keys accepted in one request.
@@ -83,6 +83,11 @@ impl Engine {
             };
             let mut key = Vec::new();
             for (c, v) in key_cols.iter().zip(parts) {
+                // The common case, a string key, without the literal's copies.
+                if let (SqlType::String, Value::String(text)) = (&c.ty, v) {
+                    encode_value(&mut key, &KeyValue::Bytes(text.as_bytes()));
+                    continue;
+                }
                 let lit = literal_of(v).ok_or_else(|| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
                 let kv = key_value(&lit, &c.ty, &c.name, Pos::default()).map_err(|_| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
                 encode_value(&mut key, &kv.as_ref());
