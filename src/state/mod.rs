@@ -1,7 +1,7 @@
 //! State: one RocksDB instance per server, a column family per materialized table or
 //! operator, and task checkpoints. Materialized rows and operator state of a task are
 //! written together with the task's source offsets in one write batch, which is what makes
-//! processing exactly once.
+//! processing exactly once. Key lookups for serving go through [`hot_rows`] first.
 //!
 //! All methods block (RocksDB I/O); async callers run them on blocking threads.
 
