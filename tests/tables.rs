@@ -612,4 +612,9 @@ async fn lookups_follow_a_table_as_it_changes() {
     s.produce("clicks", vec![json!({"key": "late", "value": {"page": "x"}})]).await;
     s.wait_until("a key first looked up while missing shows once written", async |s| feature(s, "late").await["row"]["N"] == json!(1)).await;
     assert_eq!(s.rows("SELECT n FROM clicks_per_user WHERE user_id IN ('late', 'u1');").await.len(), 2);
+    // DESCRIBE EXTENDED says how lookups were served.
+    let stats = describe_extended(&s, "clicks_per_user").await["statistics"].as_str().unwrap_or("").to_string();
+    let looked_up: u64 = stats.split("key-lookups: ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no key-lookups in {stats}"));
+    assert!(looked_up >= 27, "{stats}");
+    assert!(stats.contains("from-memory: ") && stats.contains("rows-in-memory: 2"), "{stats}");
 }

@@ -140,6 +140,10 @@ impl Engine {
                     err_parts.push(format!("{id}: {}", s.describe_errors()));
                 }
             }
+            if let Some(l) = self.runtime.state().lookup_stats(&source.state_family()) {
+                let pct = if l.keys_looked_up == 0 { 0.0 } else { 100.0 * l.from_memory as f64 / l.keys_looked_up as f64 };
+                parts.push(format!("key-lookups: {} from-memory: {pct:.1}% rows-in-memory: {}", l.keys_looked_up, l.rows_held));
+            }
             statistics = parts.join("\n");
             error_stats = err_parts.join("\n");
             for id in &readers {

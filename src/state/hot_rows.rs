@@ -74,11 +74,31 @@ pub struct FamilyRows {
     hasher: foldhash::fast::RandomState,
     shards: Vec<RwLock<Shard>>,
     bytes: AtomicUsize,
+    /// Keys looked up, and how many of them were held.
+    probed: AtomicU64,
+    held: AtomicU64,
+}
+
+/// How a family's lookups have been served, for DESCRIBE EXTENDED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HotStats {
+    /// Keys looked up since the server started.
+    pub keys_looked_up: u64,
+    /// Of those, keys answered from memory.
+    pub from_memory: u64,
+    /// Rows (and absent keys) held now.
+    pub rows_held: usize,
 }
 
 impl FamilyRows {
     fn new() -> FamilyRows {
-        FamilyRows { hasher: foldhash::fast::RandomState::default(), shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(), bytes: AtomicUsize::new(0) }
+        FamilyRows {
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            bytes: AtomicUsize::new(0),
+            probed: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+        }
     }
 
     fn shard_of(&self, key: &[u8]) -> usize {
@@ -110,6 +130,8 @@ impl FamilyRows {
                 }
             }
         }
+        self.probed.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        self.held.fetch_add((keys.len() - missed.len()) as u64, Ordering::Relaxed);
         missed
     }
 
@@ -211,6 +233,12 @@ impl HotRows {
             return Some(f.clone());
         }
         Some(self.families.write().entry(name.to_string()).or_insert_with(|| Arc::new(FamilyRows::new())).clone())
+    }
+
+    /// How the family's lookups have been served; `None` before its first lookup.
+    pub fn stats(&self, name: &str) -> Option<HotStats> {
+        let f = self.families.read().get(name)?.clone();
+        Some(HotStats { keys_looked_up: f.probed.load(Ordering::Relaxed), from_memory: f.held.load(Ordering::Relaxed), rows_held: f.len() })
     }
 
     /// Forgets a dropped family's rows.
@@ -358,6 +386,8 @@ mod tests {
         assert_eq!(held(&hot, "t", b"k"), None);
         assert_eq!(read(&hot, "t", b"k", &value("v2")), value("v2"));
         assert_eq!(held(&hot, "t", b"k"), Some(value("v2")));
+        assert_eq!(hot.stats("t"), Some(HotStats { keys_looked_up: 7, from_memory: 3, rows_held: 2 }));
+        assert_eq!(hot.stats("never"), None);
     }
 
     #[test]

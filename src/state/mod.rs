@@ -224,6 +224,12 @@ impl StateDb {
         Ok(Some(out))
     }
 
+    /// How key lookups on `family` have been served (`None` before the first, or with
+    /// hot rows off).
+    pub fn lookup_stats(&self, family: &str) -> Option<hot_rows::HotStats> {
+        self.hot.stats(family)
+    }
+
     /// Bytes of hot rows held.
     pub fn hot_rows_bytes(&self) -> usize {
         self.hot.used_bytes()
