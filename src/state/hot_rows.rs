@@ -2,9 +2,9 @@
 //! recently, held by key in hash maps in front of RocksDB, within a memory budget.
 //!
 //! A RocksDB point read walks the memtables' skip lists and, for rows in table files, the
-//! row cache or block cache: about a microsecond and a half per key on this class of
-//! machine. A hash-map hit is a few tens of nanoseconds, which is what lets a 100-key
-//! feature lookup cost about what a Redis MGET does.
+//! row cache or block cache: 1.2 – 1.9 µs per key on a 2-core EPYC VM. A hash-map hit is a
+//! few cache misses (~0.2 µs), which took a 100-key feature lookup from ~120 µs of server
+//! CPU to ~45 µs there (BENCHMARKS.md, serving fourth round).
 //!
 //! Only reads fill the map (a family gets one on its first key lookup); writes invalidate.
 //! Every write to a family with a map goes through [`HotRows::begin_writes`] before
