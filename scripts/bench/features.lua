@@ -4,7 +4,16 @@ local batch = tonumber(os.getenv("BATCH") or "100")
 local table_name = os.getenv("TABLE") or "features"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-math.randomseed(os.time())
+-- Each wrk thread has its own Lua state: seed each differently, or every thread would
+-- request the same keys in the same order.
+local threads = 0
+function setup(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + (thread_id or 0))
+end
 request = function()
   local parts = {}
   for i = 1, batch do

@@ -16,14 +16,16 @@
 //! older value. Absent keys are held too, so repeated lookups of keys without a row are as
 //! cheap as hits.
 //!
-//! When the budget is exceeded, entries are evicted by sampling a few from random shards of
-//! any family and dropping the least recently used of them (as Redis's approximated LRU),
-//! so a family nobody reads any more gives its memory back.
+//! When the budget is exceeded, a fill first evicts in its own shard (its lock is already
+//! held) by CLOCK: a hand walks the shard's entries in order, sparing once each entry read
+//! since the hand last passed it, so rows read again survive and rows filled but never read
+//! again go first. Every few evictions the hand of a shard of any family (in turn) moves
+//! too, so a family nobody reads any more gives its memory back to the ones being read.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use parking_lot::RwLock;
@@ -32,8 +34,12 @@ use smallvec::SmallVec;
 /// Shards per family: a write locks one shard, never the whole map.
 const SHARDS: usize = 16;
 
-/// Entries looked at to choose one to evict.
-const EVICTION_SAMPLES: usize = 5;
+/// Entries a hand passes over at most before it evicts the one it is on.
+const CLOCK_SCAN_LIMIT: usize = 64;
+
+/// One eviction in this many also moves the hand of another shard, in turn over all
+/// families' shards.
+const ROUND_ROBIN_EVERY: u64 = 8;
 
 /// What an entry costs beyond its key and value bytes (map slot and index, allocation header, hash).
 const ENTRY_OVERHEAD: usize = 64;
@@ -54,7 +60,8 @@ pub struct Ticket {
 
 struct Slot {
     value: HotValue,
-    last_used: AtomicU32,
+    /// Read since the clock hand last passed.
+    referenced: AtomicBool,
 }
 
 fn cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
@@ -67,6 +74,29 @@ struct Shard {
     /// Bumped when a write to a key of this shard starts and when it ends.
     generation: u64,
     writes_in_flight: u32,
+    /// The CLOCK hand: the index of the entry eviction looks at next.
+    hand: usize,
+}
+
+impl Shard {
+    /// Evicts one entry by CLOCK; the bytes freed (0 when the shard is empty).
+    fn evict_one(&mut self) -> usize {
+        for _ in 0..CLOCK_SCAN_LIMIT {
+            if self.hand >= self.rows.len() {
+                self.hand = 0;
+            }
+            let Some((_, slot)) = self.rows.get_index_mut(self.hand) else { return 0 };
+            if !std::mem::replace(slot.referenced.get_mut(), false) {
+                break;
+            }
+            self.hand += 1;
+        }
+        if self.hand >= self.rows.len() {
+            self.hand = 0;
+        }
+        // swap_remove moves the last entry here: the hand looks at it next.
+        self.rows.swap_remove_index(self.hand).map_or(0, |(k, slot)| cost(&k, &slot.value))
+    }
 }
 
 /// The hot rows of one column family.
@@ -109,9 +139,8 @@ impl FamilyRows {
 
     /// Looks `keys` up, a shard at a time (one lock per shard, no atomic per key, so the
     /// memory reads of neighbouring keys overlap); calls `found(i, row)` for each key held,
-    /// while its shard is locked, and returns the keys not held with their tickets. `now` is
-    /// the reader's [`HotRows::tick`].
-    pub fn probe_many(&self, keys: &[Vec<u8>], now: u32, mut found: impl FnMut(usize, Option<&[u8]>)) -> Vec<(usize, Ticket)> {
+    /// while its shard is locked, and returns the keys not held with their tickets.
+    pub fn probe_many(&self, keys: &[Vec<u8>], mut found: impl FnMut(usize, Option<&[u8]>)) -> Vec<(usize, Ticket)> {
         let shard_of: Vec<u8> = keys.iter().map(|k| self.shard_of(k) as u8).collect();
         let mut missed = Vec::new();
         for shard in 0..SHARDS {
@@ -123,7 +152,10 @@ impl FamilyRows {
             for i in mine {
                 match s.rows.get(keys[i].as_slice()) {
                     Some(slot) => {
-                        slot.last_used.store(now, Ordering::Relaxed);
+                        // Load first: most hits find it set and leave the line clean.
+                        if !slot.referenced.load(Ordering::Relaxed) {
+                            slot.referenced.store(true, Ordering::Relaxed);
+                        }
                         found(i, slot.value.as_deref());
                     }
                     None => missed.push((i, Ticket { shard, generation: s.generation })),
@@ -137,19 +169,31 @@ impl FamilyRows {
 
     /// Holds `value`, read from RocksDB after `ticket`'s miss, unless a write to its shard
     /// started since (then the value may be stale and the next reader reads RocksDB).
-    /// Evicts if the budget is exceeded.
-    pub fn fill(&self, hot: &HotRows, key: &[u8], ticket: Ticket, value: Option<&[u8]>, now: u32) {
+    /// Makes room first if the budget would be exceeded.
+    pub fn fill(&self, hot: &HotRows, key: &[u8], ticket: Ticket, value: Option<&[u8]>) {
         let added = cost(key, &value);
+        let mut freed = 0;
+        let mut evicted = false;
         {
             let mut s = self.shards[ticket.shard].write();
             if s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.contains_key(key) {
                 return;
             }
-            s.rows.insert(HotKey::from_slice(key), Slot { value: value.map(Box::from), last_used: AtomicU32::new(now) });
+            while hot.used.load(Ordering::Relaxed) + added > hot.budget + freed {
+                evicted = true;
+                let n = s.evict_one();
+                if n == 0 {
+                    break;
+                }
+                freed += n;
+            }
+            s.rows.insert(HotKey::from_slice(key), Slot { value: value.map(Box::from), referenced: AtomicBool::new(false) });
         }
         self.bytes.fetch_add(added, Ordering::Relaxed);
-        if hot.used.fetch_add(added, Ordering::Relaxed) + added > hot.budget {
-            hot.evict();
+        hot.used.fetch_add(added, Ordering::Relaxed);
+        self.release(hot, freed);
+        if evicted && hot.evictions.fetch_add(1, Ordering::Relaxed) % ROUND_ROBIN_EVERY == 0 {
+            hot.evict_in_turn();
         }
     }
 
@@ -193,8 +237,10 @@ impl FamilyRows {
 pub struct HotRows {
     budget: usize,
     used: AtomicUsize,
-    clock: AtomicU32,
-    eviction_draws: AtomicU64,
+    /// Fills that had to evict.
+    evictions: AtomicU64,
+    /// The next shard (over all families) whose hand [`HotRows::evict_in_turn`] moves.
+    turn: AtomicU64,
     families: RwLock<HashMap<String, Arc<FamilyRows>>>,
 }
 
@@ -216,12 +262,7 @@ impl WritesInFlight {
 impl HotRows {
     /// Hot rows within `budget` bytes (0 holds nothing).
     pub fn new(budget: usize) -> HotRows {
-        HotRows { budget, used: AtomicUsize::new(0), clock: AtomicU32::new(0), eviction_draws: AtomicU64::new(0), families: RwLock::new(HashMap::new()) }
-    }
-
-    /// A recency stamp for one lookup request.
-    pub fn tick(&self) -> u32 {
-        self.clock.fetch_add(1, Ordering::Relaxed)
+        HotRows { budget, used: AtomicUsize::new(0), evictions: AtomicU64::new(0), turn: AtomicU64::new(0), families: RwLock::new(HashMap::new()) }
     }
 
     /// The family's map, created on first use; `None` when the budget is zero.
@@ -278,46 +319,22 @@ impl HotRows {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Evicts entries until within budget: each time the least recently used of a few
-    /// sampled from random shards of any family.
-    fn evict(&self) {
-        let families: Vec<Arc<FamilyRows>> = self.families.read().values().cloned().collect();
-        let slots = families.len() * SHARDS;
-        while self.used.load(Ordering::Relaxed) > self.budget {
-            let mut oldest: Option<(u32, &FamilyRows, usize, HotKey)> = None;
-            let mut sampled = 0;
-            for _ in 0..EVICTION_SAMPLES * 4 {
-                if sampled == EVICTION_SAMPLES {
-                    break;
-                }
-                let r = splitmix64(self.eviction_draws.fetch_add(1, Ordering::Relaxed));
-                let slot = (r as usize) % slots.max(1);
-                let Some(family) = families.get(slot / SHARDS) else { return };
-                let shard = family.shards[slot % SHARDS].read();
-                if shard.rows.is_empty() {
-                    continue;
-                }
-                sampled += 1;
-                let Some((key, entry)) = shard.rows.get_index((r >> 32) as usize % shard.rows.len()) else { continue };
-                let stamp = entry.last_used.load(Ordering::Relaxed);
-                // Stamps wrap; compared by their distance.
-                if oldest.as_ref().is_none_or(|o| o.0.wrapping_sub(stamp) as i32 > 0) {
-                    oldest = Some((stamp, family, slot % SHARDS, key.clone()));
-                }
+    /// Moves the hand of the next shard in turn (over every family's shards), evicting
+    /// one entry there; empty shards are skipped.
+    fn evict_in_turn(&self) {
+        let families = self.families.read();
+        let slots = (families.len() * SHARDS) as u64;
+        for _ in 0..slots {
+            let i = self.turn.fetch_add(1, Ordering::Relaxed) % slots;
+            // HashMap order is stable while the map is unchanged, which is good enough here.
+            let Some(family) = families.values().nth((i / SHARDS as u64) as usize) else { return };
+            let freed = family.shards[(i % SHARDS as u64) as usize].write().evict_one();
+            if freed > 0 {
+                family.release(self, freed);
+                return;
             }
-            let Some((_, family, shard, key)) = oldest else { return };
-            let freed = family.shards[shard].write().rows.swap_remove_entry(key.as_slice()).map_or(0, |(k, slot)| cost(&k, &slot.value));
-            family.release(self, freed);
         }
     }
-}
-
-/// A well-mixed 64-bit value from a counter.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -330,7 +347,7 @@ mod tests {
 
     fn probe(f: &FamilyRows, key: &[u8]) -> Result<Option<Vec<u8>>, Ticket> {
         let mut hit = None;
-        let missed = f.probe_many(&[key.to_vec()], 0, |_, v| hit = Some(v.map(<[u8]>::to_vec)));
+        let missed = f.probe_many(&[key.to_vec()], |_, v| hit = Some(v.map(<[u8]>::to_vec)));
         match (hit, missed.first()) {
             (Some(v), None) => Ok(v),
             (None, Some((0, t))) => Err(*t),
@@ -343,7 +360,7 @@ mod tests {
         match probe(&f, key) {
             Ok(v) => v,
             Err(t) => {
-                f.fill(hot, key, t, rocks.as_deref(), hot.tick());
+                f.fill(hot, key, t, rocks.as_deref());
                 rocks.clone()
             }
         }
@@ -362,7 +379,7 @@ mod tests {
             read(&hot, "t", k, &Some(format!("v{i}").into_bytes()));
         }
         let mut found = vec![None; keys.len()];
-        let missed = f.probe_many(&keys, 0, |i, v| found[i] = Some(v.map(<[u8]>::to_vec)));
+        let missed = f.probe_many(&keys, |i, v| found[i] = Some(v.map(<[u8]>::to_vec)));
         let mut missed: Vec<usize> = missed.iter().map(|(i, _)| *i).collect();
         missed.sort();
         assert_eq!(missed, (0..200).filter(|i| i % 3 == 0).collect::<Vec<_>>());
@@ -397,20 +414,20 @@ mod tests {
         // Read before the write started, filled after it finished: stale, not held.
         let before = probe(&f, b"k").unwrap_err();
         hot.begin_writes([("t", &b"k"[..])].into_iter()).finish();
-        f.fill(&hot, b"k", before, Some(b"old"), 0);
+        f.fill(&hot, b"k", before, Some(b"old"));
         assert_eq!(held(&hot, "t", b"k"), None);
         // Missed while the write is in flight, filled during or after it: not held.
         let w = hot.begin_writes([("t", &b"k"[..])].into_iter());
         let during = probe(&f, b"k").unwrap_err();
-        f.fill(&hot, b"k", during, Some(b"maybe-old"), 0);
+        f.fill(&hot, b"k", during, Some(b"maybe-old"));
         assert_eq!(held(&hot, "t", b"k"), None);
         w.finish();
-        f.fill(&hot, b"k", during, Some(b"maybe-old"), 0);
+        f.fill(&hot, b"k", during, Some(b"maybe-old"));
         assert_eq!(held(&hot, "t", b"k"), None);
         // A write to another family or with no map leaves the shard alone.
         let t = probe(&f, b"k").unwrap_err();
         hot.begin_writes([("other", &b"k"[..])].into_iter()).finish();
-        f.fill(&hot, b"k", t, Some(b"new"), 0);
+        f.fill(&hot, b"k", t, Some(b"new"));
         assert_eq!(held(&hot, "t", b"k"), Some(value("new")));
     }
 
@@ -438,9 +455,14 @@ mod tests {
         for i in 0..200u32 {
             read(&hot, "old", format!("k{i:07}").as_bytes(), &v);
         }
-        for i in 0..200u32 {
-            read(&hot, "new", format!("k{i:07}").as_bytes(), &v);
+        // A family being read, with more keys than fit: its fills evict, and the old
+        // family's rows go too, in turn.
+        for _ in 0..20 {
+            for i in 0..400u32 {
+                read(&hot, "new", format!("k{i:07}").as_bytes(), &v);
+            }
         }
+        assert!(hot.used_bytes() <= budget);
         assert!(hot.family("new").unwrap().len() > 150);
         assert!(hot.family("old").unwrap().len() < 50);
         hot.drop_family("new");

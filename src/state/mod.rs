@@ -210,15 +210,14 @@ impl StateDb {
             }
             return Ok(Some(out));
         };
-        let now = self.hot.tick();
-        let missed = held.probe_many(keys, now, |i, v| out.set(i, v));
+        let missed = held.probe_many(keys, |i, v| out.set(i, v));
         if missed.is_empty() {
             return Ok(Some(out));
         }
         let missed_keys: Vec<Vec<u8>> = missed.iter().map(|(i, _)| keys[*i].clone()).collect();
         let Some(found) = read(&missed_keys)? else { return Ok(None) };
         for ((i, ticket), v) in missed.into_iter().zip(found) {
-            held.fill(&self.hot, &keys[i], ticket, v.as_deref(), now);
+            held.fill(&self.hot, &keys[i], ticket, v.as_deref());
             out.set(i, v.as_deref());
         }
         Ok(Some(out))
