@@ -192,7 +192,7 @@ impl FamilyRows {
         self.bytes.fetch_add(added, Ordering::Relaxed);
         hot.used.fetch_add(added, Ordering::Relaxed);
         self.release(hot, freed);
-        if evicted && hot.evictions.fetch_add(1, Ordering::Relaxed) % ROUND_ROBIN_EVERY == 0 {
+        if evicted && hot.evictions.fetch_add(1, Ordering::Relaxed).is_multiple_of(ROUND_ROBIN_EVERY) {
             hot.evict_in_turn();
         }
     }
