@@ -1,5 +1,6 @@
 //! Feature lookups: many keys of one table read in one [`crate::state::StateDb::lookup`]
-//! (hot rows in memory, then a RocksDB multi-get) and answered in request order with each row, its event time and when it last changed.
+//! (hot rows in memory, then a RocksDB multi-get) and answered in request order with each
+//! row, its event time and when it last changed.
 //! The stored row JSON is spliced into the response without being re-encoded.
 
 use serde_json::Value;

@@ -76,10 +76,15 @@ struct Shard {
     writes_in_flight: u32,
     /// The CLOCK hand: the index of the entry eviction looks at next.
     hand: usize,
+    /// What the entries cost (counted in [`HotRows::used_bytes`] too, under this lock).
+    bytes: usize,
+    /// The family was dropped: nothing is filled any more.
+    dropped: bool,
 }
 
 impl Shard {
-    /// Evicts one entry by CLOCK; the bytes freed (0 when the shard is empty).
+    /// Evicts one entry by CLOCK; the bytes freed (0 when the shard is empty), which the
+    /// caller takes off [`HotRows::used_bytes`].
     fn evict_one(&mut self) -> usize {
         for _ in 0..CLOCK_SCAN_LIMIT {
             if self.hand >= self.rows.len() {
@@ -95,7 +100,15 @@ impl Shard {
             self.hand = 0;
         }
         // swap_remove moves the last entry here: the hand looks at it next.
-        self.rows.swap_remove_index(self.hand).map_or(0, |(k, slot)| cost(&k, &slot.value))
+        let freed = self.rows.swap_remove_index(self.hand).map_or(0, |(k, slot)| cost(&k, &slot.value));
+        self.bytes -= freed;
+        freed
+    }
+
+    fn remove(&mut self, key: &[u8]) -> usize {
+        let freed = self.rows.swap_remove_entry(key).map_or(0, |(k, slot)| cost(&k, &slot.value));
+        self.bytes -= freed;
+        freed
     }
 }
 
@@ -103,7 +116,6 @@ impl Shard {
 pub struct FamilyRows {
     hasher: foldhash::fast::RandomState,
     shards: Vec<RwLock<Shard>>,
-    bytes: AtomicUsize,
     /// Keys looked up, and how many of them were held.
     probed: AtomicU64,
     held: AtomicU64,
@@ -125,7 +137,6 @@ impl FamilyRows {
         FamilyRows {
             hasher: foldhash::fast::RandomState::default(),
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
-            bytes: AtomicUsize::new(0),
             probed: AtomicU64::new(0),
             held: AtomicU64::new(0),
         }
@@ -172,26 +183,24 @@ impl FamilyRows {
     /// Makes room first if the budget would be exceeded.
     pub fn fill(&self, hot: &HotRows, key: &[u8], ticket: Ticket, value: Option<&[u8]>) {
         let added = cost(key, &value);
-        let mut freed = 0;
         let mut evicted = false;
         {
             let mut s = self.shards[ticket.shard].write();
-            if s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.contains_key(key) {
+            if s.dropped || s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.contains_key(key) {
                 return;
             }
-            while hot.used.load(Ordering::Relaxed) + added > hot.budget + freed {
+            while hot.used.load(Ordering::Relaxed) + added > hot.budget {
                 evicted = true;
-                let n = s.evict_one();
-                if n == 0 {
+                let freed = s.evict_one();
+                if freed == 0 {
                     break;
                 }
-                freed += n;
+                hot.used.fetch_sub(freed, Ordering::Relaxed);
             }
             s.rows.insert(HotKey::from_slice(key), Slot { value: value.map(Box::from), referenced: AtomicBool::new(false) });
+            s.bytes += added;
+            hot.used.fetch_add(added, Ordering::Relaxed);
         }
-        self.bytes.fetch_add(added, Ordering::Relaxed);
-        hot.used.fetch_add(added, Ordering::Relaxed);
-        self.release(hot, freed);
         if evicted && hot.evictions.fetch_add(1, Ordering::Relaxed).is_multiple_of(ROUND_ROBIN_EVERY) {
             hot.evict_in_turn();
         }
@@ -200,13 +209,10 @@ impl FamilyRows {
     /// Forgets `key` and marks a write in flight on its shard; the shard to finish.
     fn begin_write(&self, hot: &HotRows, key: &[u8]) -> usize {
         let shard = self.shard_of(key);
-        let freed = {
-            let mut s = self.shards[shard].write();
-            s.generation += 1;
-            s.writes_in_flight += 1;
-            s.rows.swap_remove_entry(key).map_or(0, |(k, slot)| cost(&k, &slot.value))
-        };
-        self.release(hot, freed);
+        let mut s = self.shards[shard].write();
+        s.generation += 1;
+        s.writes_in_flight += 1;
+        hot.used.fetch_sub(s.remove(key), Ordering::Relaxed);
         shard
     }
 
@@ -216,11 +222,9 @@ impl FamilyRows {
         s.writes_in_flight -= 1;
     }
 
-    fn release(&self, hot: &HotRows, freed: usize) {
-        if freed > 0 {
-            self.bytes.fetch_sub(freed, Ordering::Relaxed);
-            hot.used.fetch_sub(freed, Ordering::Relaxed);
-        }
+    /// What the family's entries cost.
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.read().bytes).sum()
     }
 
     /// Rows held (for tests and stats).
@@ -282,10 +286,15 @@ impl HotRows {
         Some(HotStats { keys_looked_up: f.probed.load(Ordering::Relaxed), from_memory: f.held.load(Ordering::Relaxed), rows_held: f.len() })
     }
 
-    /// Forgets a dropped family's rows.
+    /// Forgets a dropped family's rows. A reader still holding the family's map fills
+    /// nothing more into it.
     pub fn drop_family(&self, name: &str) {
-        if let Some(f) = self.families.write().remove(name) {
-            self.used.fetch_sub(f.bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        let Some(f) = self.families.write().remove(name) else { return };
+        for shard in &f.shards {
+            let mut s = shard.write();
+            s.dropped = true;
+            s.rows.clear();
+            self.used.fetch_sub(std::mem::take(&mut s.bytes), Ordering::Relaxed);
         }
     }
 
@@ -330,7 +339,7 @@ impl HotRows {
             let Some(family) = families.values().nth((i / SHARDS as u64) as usize) else { return };
             let freed = family.shards[(i % SHARDS as u64) as usize].write().evict_one();
             if freed > 0 {
-                family.release(self, freed);
+                self.used.fetch_sub(freed, Ordering::Relaxed);
                 return;
             }
         }
@@ -466,7 +475,22 @@ mod tests {
         assert!(hot.family("new").unwrap().len() > 150);
         assert!(hot.family("old").unwrap().len() < 50);
         hot.drop_family("new");
-        assert_eq!(hot.used_bytes(), hot.family("old").unwrap().bytes.load(Ordering::Relaxed));
+        assert_eq!(hot.used_bytes(), hot.family("old").unwrap().bytes());
+    }
+
+    #[test]
+    fn a_family_dropped_while_being_read_fills_nothing_and_frees_its_memory() {
+        let hot = HotRows::new(1 << 20);
+        read(&hot, "t", b"a", &value("1"));
+        read(&hot, "other", b"a", &value("1"));
+        let f = hot.family("t").unwrap();
+        let ticket = probe(&f, b"b").unwrap_err();
+        hot.drop_family("t");
+        assert_eq!(hot.used_bytes(), hot.family("other").unwrap().bytes());
+        f.fill(&hot, b"b", ticket, Some(b"2"));
+        assert!(f.is_empty());
+        assert_eq!(hot.used_bytes(), hot.family("other").unwrap().bytes());
+        assert!(hot.family("t").unwrap().is_empty(), "a family created again starts empty");
     }
 
     #[test]
