@@ -6,7 +6,8 @@
 //! few cache misses (~0.2 µs), which took a 100-key feature lookup from ~120 µs of server
 //! CPU to ~45 µs there (BENCHMARKS.md, serving fourth round).
 //!
-//! Only reads fill the map (a family gets one on its first key lookup); writes invalidate.
+//! Only reads fill the map (a family gets one on its first key lookup, created only while no
+//! write is in flight); writes invalidate.
 //! Every write to a family with a map goes through [`HotRows::begin_writes`] before
 //! RocksDB applies it and [`WritesInFlight::finish`] after: both bump the generation of
 //! each shard the write touches, and while a write is in flight nothing is filled in that
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 
 /// Shards per family: a write locks one shard, never the whole map.
@@ -249,16 +250,19 @@ pub struct HotRows {
 }
 
 /// Writes marked in flight by [`HotRows::begin_writes`]; finish them once RocksDB has
-/// applied (or failed to apply) the write.
+/// applied (or failed to apply) the write. Until then no family's map is created or
+/// dropped: a map created while a write was in flight, to a family that had no map when
+/// the write began, could be filled with the row the write is about to replace.
 #[must_use]
-pub struct WritesInFlight {
+pub struct WritesInFlight<'a> {
+    _families: RwLockReadGuard<'a, HashMap<String, Arc<FamilyRows>>>,
     shards: Vec<(Arc<FamilyRows>, usize)>,
 }
 
-impl WritesInFlight {
+impl WritesInFlight<'_> {
     pub fn finish(self) {
-        for (family, shard) in self.shards {
-            family.finish_write(shard);
+        for (family, shard) in &self.shards {
+            family.finish_write(*shard);
         }
     }
 }
@@ -300,11 +304,11 @@ impl HotRows {
 
     /// Invalidates the keys a write is about to change, in families that have a map;
     /// `writes` yields (family, key).
-    pub fn begin_writes<'a>(&self, writes: impl Iterator<Item = (&'a str, &'a [u8])>) -> WritesInFlight {
+    pub fn begin_writes<'a>(&self, writes: impl Iterator<Item = (&'a str, &'a [u8])>) -> WritesInFlight<'_> {
         let mut shards = Vec::new();
         let families = self.families.read();
         if families.is_empty() {
-            return WritesInFlight { shards };
+            return WritesInFlight { _families: families, shards };
         }
         let mut last: Option<(&str, Option<&Arc<FamilyRows>>)> = None;
         for (name, key) in writes {
@@ -320,7 +324,7 @@ impl HotRows {
                 shards.push((f.clone(), f.begin_write(self, key)));
             }
         }
-        WritesInFlight { shards }
+        WritesInFlight { _families: families, shards }
     }
 
     /// Bytes held (approximate: keys, values and a fixed overhead per entry).
@@ -491,6 +495,26 @@ mod tests {
         assert!(f.is_empty());
         assert_eq!(hot.used_bytes(), hot.family("other").unwrap().bytes());
         assert!(hot.family("t").unwrap().is_empty(), "a family created again starts empty");
+    }
+
+    #[test]
+    fn a_map_is_not_created_while_a_write_is_in_flight() {
+        let hot = Arc::new(HotRows::new(1 << 20));
+        let write = hot.begin_writes([("t", &b"k"[..])].into_iter());
+        let created = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (hot, created) = (hot.clone(), created.clone());
+            std::thread::spawn(move || {
+                let f = hot.family("t").unwrap();
+                created.store(true, Ordering::SeqCst);
+                f
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!created.load(Ordering::SeqCst), "the map was created while a write to its family was in flight");
+        write.finish();
+        reader.join().unwrap();
+        assert!(created.load(Ordering::SeqCst));
     }
 
     #[test]
