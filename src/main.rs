@@ -164,6 +164,21 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The CPU of key lookups without HTTP: pull queries by key and feature lookups on
+    /// one thread against a table held in memory.
+    Lookups {
+        /// Rows in the table.
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+        /// Lookups per timed round.
+        #[arg(long, default_value_t = 200_000)]
+        lookups: u64,
+        /// Keys per feature lookup.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A filter/projection CREATE STREAM AS SELECT over JSON records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
@@ -250,6 +265,7 @@ fn main() -> ExitCode {
                 }
                 BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep }),
                 BenchCommand::Join { records, keys, partitions, shape, dir } => eddy::bench::join(eddy::bench::JoinArgs { records, keys, partitions, shape, dir }),
+                BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
                 BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
             };
             match r {

@@ -6,6 +6,8 @@
 //!   log, timed from query start until every input record has been processed.
 //! - `agg`: a GROUP BY aggregation (optionally windowed or repartitioned) over JSON
 //!   records already in the log, timed the same way and checked against the table.
+//! - `lookups`: the CPU of pull queries by key and feature lookups on one thread, without
+//!   HTTP, against a table held in memory.
 //! - `join`: a stream-table enrichment or a stream-stream join over JSON records already in
 //!   the log, with the state size it leaves.
 
@@ -15,8 +17,10 @@ use std::time::Instant;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
 mod joins;
+mod lookups;
 mod queries;
 pub use joins::{JoinArgs, join};
+pub use lookups::{LookupArgs, lookups};
 pub use queries::{AggArgs, CsasArgs, agg, csas};
 
 pub struct AppendArgs {

@@ -100,7 +100,14 @@ pub fn transient_id(source: &str) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("transient_{source}_{}", h >> 1)
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(h >> 1);
+    let mut id = String::with_capacity(11 + source.len() + digits.len());
+    id.push_str("transient_");
+    id.push_str(source);
+    id.push('_');
+    id.push_str(digits);
+    id
 }
 
 impl Runtime {

@@ -137,16 +137,17 @@ impl Reply {
 
     /// Appends the response as HTTP/1.1 bytes, with the headers hyper would send.
     fn write_to(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
-            self.status.as_str(),
-            self.status.canonical_reason().unwrap_or(""),
-            self.content_type,
-            self.body.len()
-        );
-        out.extend_from_slice(b"date: ");
+        let reason = self.status.canonical_reason().unwrap_or("");
+        out.reserve(120 + reason.len() + self.content_type.len() + self.body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(self.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\ncontent-type: ");
+        out.extend_from_slice(self.content_type.as_bytes());
+        out.extend_from_slice(b"\r\ncontent-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+        out.extend_from_slice(b"\r\ndate: ");
         with_http_date(|d| out.extend_from_slice(d.as_bytes()));
         out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(self.body.as_bytes());
@@ -171,8 +172,10 @@ fn with_http_date(f: impl FnOnce(&str)) {
 
 /// The body of a /query request, as far as a lookup needs it.
 #[derive(Deserialize)]
-struct QueryBody {
-    ksql: String,
+struct QueryBody<'b> {
+    /// Borrowed from the request when it has no escapes.
+    #[serde(borrow)]
+    ksql: std::borrow::Cow<'b, str>,
     #[serde(rename = "streamsProperties", default)]
     properties: Option<Map<String, Value>>,
     #[serde(rename = "sessionVariables", default)]
@@ -206,7 +209,7 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
                 variables: req.variables.as_ref().map(string_map).unwrap_or_default(),
             };
             let engine = state.engine.clone();
-            let sql = req.ksql;
+            let sql = req.ksql.into_owned();
             match tokio::task::spawn_blocking(move || engine.query_table_pull(&sql, &session)).await {
                 Ok(Ok(Some(rows))) => Some(Reply::ok(content_type(framing), pull_body(&rows, framing))),
                 Ok(Ok(None)) => None,
@@ -230,6 +233,9 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
 pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mut watch::Receiver<bool>) -> io::Result<Outcome> {
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = Vec::with_capacity(4096);
+    // One wait for the stop flag for the connection's life, not one per read.
+    let stop = until_stopped(stopped);
+    tokio::pin!(stop);
     loop {
         // Answer every complete request received.
         loop {
@@ -257,6 +263,7 @@ pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mu
             buf.reserve(4096);
         }
         tokio::select! {
+            biased;
             read = stream.read_buf(&mut buf) => {
                 if read? == 0 {
                     return Ok(Outcome::Closed);
@@ -264,7 +271,7 @@ pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mu
             }
             // Stopping: close an idle connection; one with part of a request received goes
             // to hyper, which finishes that request and closes.
-            _ = until_stopped(stopped) => {
+            _ = &mut stop => {
                 return Ok(if buf.is_empty() { Outcome::Closed } else { Outcome::HandOff(buf) });
             }
         }

@@ -58,8 +58,16 @@ fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String]
 }
 
 /// Appends `v` as a JSON string literal.
-fn push_json_string(s: &mut String, v: &str) {
-    s.push_str(&serde_json::to_string(v).unwrap_or_default());
+pub(super) fn push_json_string(s: &mut String, v: &str) {
+    if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        s.push_str(&serde_json::to_string(v).unwrap_or_default());
+    } else {
+        // Nothing to escape (the common case: names and ids).
+        s.reserve(v.len() + 2);
+        s.push('"');
+        s.push_str(v);
+        s.push('"');
+    }
 }
 
 /// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
@@ -86,6 +94,20 @@ fn push_rows(s: &mut String, framing: Framing, rows: &[String]) {
 
 /// The end of a response, given how the query ended.
 fn end_text(framing: Framing, fin: Option<Final>) -> String {
+    end_text_cow(framing, fin).into_owned()
+}
+
+/// [`end_text`], borrowed when it is fixed text.
+fn end_text_cow(framing: Framing, fin: Option<Final>) -> std::borrow::Cow<'static, str> {
+    let fixed = match (framing, &fin) {
+        (Framing::QueryJson | Framing::StreamJson, None) => "]\n",
+        (Framing::Delimited | Framing::Text, None) => "",
+        _ => return end_text_owned(framing, fin).into(),
+    };
+    fixed.into()
+}
+
+fn end_text_owned(framing: Framing, fin: Option<Final>) -> String {
     match (framing, fin) {
         (Framing::QueryJson, Some(Final::Completed(m))) => format!(",\n{}]\n", json!({"finalMessage": m})),
         (Framing::QueryJson, Some(Final::Error(m))) => {
@@ -144,8 +166,9 @@ fn streaming_response(pq: PushQuery, framing: Framing) -> Response {
 /// A pull query's complete result as one body.
 pub(super) fn pull_body(r: &PullRows, framing: Framing) -> String {
     let mut s = header_text(framing, &r.id, &r.plan.header_schema, &r.plan.column_names, &r.plan.column_types);
+    s.reserve(r.rows.iter().map(|row| row.len() + 32).sum::<usize>() + 2);
     push_rows(&mut s, framing, &r.rows);
-    s.push_str(&end_text(framing, None));
+    s.push_str(&end_text_cow(framing, None));
     s
 }
 
@@ -220,6 +243,22 @@ pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for v in ["transient_T_1", "", "a \"quoted\" name", "back\\slash", "new\nline", "tab\t", "\u{1}", "émoji 🦀"] {
+            let mut s = String::from("x");
+            push_json_string(&mut s, v);
+            assert_eq!(s, format!("x{}", serde_json::to_string(v).unwrap()), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn fixed_endings_match_the_formatted_ones() {
+        for framing in [Framing::QueryJson, Framing::Delimited, Framing::StreamJson, Framing::Text] {
+            assert_eq!(end_text_cow(framing, None), end_text_owned(framing, None), "{framing:?}");
+        }
+    }
 
     #[test]
     fn query_header_is_the_json_ksqldb_writes() {

@@ -17,45 +17,46 @@ use super::pull::{PullAccess, PullPlan, key_product, key_value};
 
 /// One literal of a statement.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShapeLiteral {
+pub struct ShapeLiteral<'a> {
     /// Where it starts (line and column as the parser reports them, 1-based).
     pub pos: Pos,
     /// Its text as written, quotes included.
-    pub raw: String,
+    pub raw: &'a str,
     pub value: Literal,
 }
 
 /// A statement as shape text plus its literals, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SqlShape {
+pub struct SqlShape<'a> {
     pub shape: String,
-    pub literals: Vec<ShapeLiteral>,
+    pub literals: Vec<ShapeLiteral<'a>>,
 }
 
 fn ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$' || c == '@'
 }
 
-/// A position in the statement being scanned, counted the way the parser counts.
-struct Cursor {
-    chars: Vec<char>,
+/// A position in the statement being scanned (a byte offset), counted in lines and
+/// characters the way the parser counts.
+struct Cursor<'a> {
+    text: &'a str,
     i: usize,
     line: u64,
     column: u64,
 }
 
-impl Cursor {
+impl<'a> Cursor<'a> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
+        self.text[self.i..].chars().next()
     }
 
     fn peek_at(&self, ahead: usize) -> Option<char> {
-        self.chars.get(self.i + ahead).copied()
+        self.text[self.i..].chars().nth(ahead)
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.i += 1;
+        self.i += c.len_utf8();
         if c == '\n' {
             self.line += 1;
             self.column = 1;
@@ -69,17 +70,17 @@ impl Cursor {
         Pos { line: self.line, column: self.column }
     }
 
-    fn text(&self, from: usize) -> String {
-        self.chars[from..self.i].iter().collect()
+    fn text(&self, from: usize) -> &'a str {
+        &self.text[from..self.i]
     }
 }
 
-impl SqlShape {
+impl<'a> SqlShape<'a> {
     /// Scans `text`. `None` when it has something the scanner does not handle exactly as the
     /// parser would (comments, escapes, unterminated quotes, carriage returns): such a
     /// statement is simply planned every time.
-    pub fn scan(text: &str) -> Option<SqlShape> {
-        let mut cur = Cursor { chars: text.chars().collect(), i: 0, line: 1, column: 1 };
+    pub fn scan(text: &'a str) -> Option<SqlShape<'a>> {
+        let mut cur = Cursor { text, i: 0, line: 1, column: 1 };
         let mut shape = String::with_capacity(text.len());
         let mut literals = Vec::new();
         let mut pending_space = false;
@@ -103,8 +104,10 @@ impl SqlShape {
             let pos = cur.pos();
             let start = cur.i;
             if c == '\'' {
-                let mut value = String::new();
                 cur.bump();
+                // The value is the text between the quotes unless a doubled quote must be
+                // undoubled.
+                let mut doubled = false;
                 loop {
                     let ch = cur.bump()?;
                     if ch == '\\' || ch == '\r' {
@@ -113,15 +116,17 @@ impl SqlShape {
                     if ch == '\'' {
                         if cur.peek() == Some('\'') {
                             cur.bump();
-                            value.push('\'');
+                            doubled = true;
                             continue;
                         }
                         break;
                     }
-                    value.push(ch);
                 }
+                let raw = cur.text(start);
+                let inner = &raw[1..raw.len() - 1];
+                let value = if doubled { inner.replace("''", "'") } else { inner.to_string() };
                 shape.push_str("?s");
-                literals.push(ShapeLiteral { pos, raw: cur.text(start), value: Literal::String(value) });
+                literals.push(ShapeLiteral { pos, raw, value: Literal::String(value) });
             } else if c == '"' || c == '`' {
                 // A quoted identifier: part of the shape as written.
                 cur.bump();
@@ -134,7 +139,7 @@ impl SqlShape {
                         break;
                     }
                 }
-                shape.push_str(&cur.text(start));
+                shape.push_str(cur.text(start));
             } else if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit()) && !shape.ends_with(ident_char)) {
                 while cur.peek().is_some_and(|d| d.is_ascii_digit() || d == '.') {
                     cur.bump();
@@ -155,7 +160,7 @@ impl SqlShape {
                 let value = if raw.contains(['e', 'E']) {
                     Literal::Double(raw.parse().ok()?)
                 } else if raw.contains('.') {
-                    Literal::Decimal(raw.clone())
+                    Literal::Decimal(raw.to_string())
                 } else {
                     Literal::Integer(raw.parse().ok()?)
                 };
@@ -165,7 +170,7 @@ impl SqlShape {
                 while cur.peek().is_some_and(ident_char) {
                     cur.bump();
                 }
-                shape.push_str(&cur.text(start));
+                shape.push_str(cur.text(start));
             } else {
                 cur.bump();
                 shape.push(c);
@@ -212,14 +217,14 @@ impl PullTemplate {
             .iter()
             .enumerate()
             .filter(|(i, _)| !slots.iter().any(|s| s.contains(i)))
-            .map(|(i, l)| (i, l.raw.clone()))
+            .map(|(i, l)| (i, l.raw.to_string()))
             .collect();
         PullTemplate { plan, slots, fixed, literal_count: shape.literals.len() }
     }
 
     /// How the plan reads rows for the statement `shape` was scanned from, if it applies.
     pub fn bind(&self, shape: &SqlShape) -> Option<PullAccess> {
-        if shape.literals.len() != self.literal_count || self.fixed.iter().any(|(i, raw)| shape.literals[*i].raw != *raw) {
+        if shape.literals.len() != self.literal_count || self.fixed.iter().any(|(i, raw)| shape.literals[*i].raw != raw.as_str()) {
             return None;
         }
         if self.slots.is_empty() {
@@ -253,14 +258,14 @@ struct Templates {
     count: usize,
     /// Bumped by every `clear`, so a plan made before a catalog change is not cached after it.
     generation: u64,
-    map: HashMap<String, Vec<Arc<PullTemplate>>>,
+    map: HashMap<String, Vec<Arc<PullTemplate>>, foldhash::fast::RandomState>,
 }
 
 impl PullPlanCache {
     /// The plan and access path for a statement, if a cached template applies.
     pub fn lookup(&self, shape: &SqlShape) -> Option<(Arc<PullPlan>, PullAccess)> {
-        let templates = self.by_shape.read().map.get(&shape.shape).cloned()?;
-        templates.iter().find_map(|t| t.bind(shape).map(|a| (t.plan.clone(), a)))
+        let templates = self.by_shape.read();
+        templates.map.get(&shape.shape)?.iter().find_map(|t| t.bind(shape).map(|a| (t.plan.clone(), a)))
     }
 
     /// The current generation; pass it to `insert` for a plan made after this call.
@@ -318,6 +323,12 @@ mod tests {
     fn positions_follow_lines() {
         let s = SqlShape::scan("SELECT *\n  FROM t WHERE id =\n 'x';").unwrap();
         assert_eq!(s.literals[0].pos, Pos { line: 3, column: 2 });
+        // Columns count characters, not bytes.
+        let s = SqlShape::scan("SELECT * FROM tébé WHERE id = 'ü''x'").unwrap();
+        assert_eq!(s.literals[0].pos, Pos { line: 1, column: 31 });
+        assert_eq!(s.literals[0].raw, "'ü''x'");
+        assert_eq!(s.literals[0].value, Literal::String("ü'x".into()));
+        assert_eq!(s.shape, "SELECT * FROM tébé WHERE id = ?s");
     }
 
     fn catalog() -> crate::catalog::Catalog {
@@ -348,7 +359,7 @@ mod tests {
         c
     }
 
-    fn plan(sql: &str, catalog: &crate::catalog::Catalog) -> (SqlShape, PullTemplate) {
+    fn plan<'a>(sql: &'a str, catalog: &crate::catalog::Catalog) -> (SqlShape<'a>, PullTemplate) {
         let parsed = crate::sql::parser::parse(sql).unwrap().remove(0);
         let crate::sql::ast::Statement::Select(q) = parsed.statement else { panic!("not a select") };
         let plan = Arc::new(crate::sql::pull::plan_pull(&q, catalog).unwrap());
