@@ -17,8 +17,12 @@
 //! older value. Absent keys are held too, so repeated lookups of keys without a row are as
 //! cheap as hits.
 //!
+//! Each shard is one hash table with its entries (key, row pointer, reference bit) inline
+//! in the buckets: a lookup reads the control bytes, the bucket and the row — one cache
+//! miss fewer than a map whose table indexes a separate entry array.
+//!
 //! When the budget is exceeded, a fill first evicts in its own shard (its lock is already
-//! held) by CLOCK: a hand walks the shard's entries in order, sparing once each entry read
+//! held) by CLOCK: a hand walks the shard's buckets in order, sparing once each entry read
 //! since the hand last passed it, so rows read again survive and rows filled but never read
 //! again go first. Every few evictions the hand of a shard of any family (in turn) moves
 //! too, so a family nobody reads any more gives its memory back to the ones being read.
@@ -28,24 +32,26 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use indexmap::IndexMap;
+use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 
 /// Shards per family: a write locks one shard, never the whole map.
 const SHARDS: usize = 16;
 
-/// Entries a hand passes over at most before it evicts the one it is on.
-const CLOCK_SCAN_LIMIT: usize = 64;
+/// Buckets (occupied or not) a hand passes over at most before it evicts the first entry
+/// it passed.
+const CLOCK_SCAN_LIMIT: usize = 128;
 
 /// One eviction in this many also moves the hand of another shard, in turn over all
 /// families' shards.
 const ROUND_ROBIN_EVERY: u64 = 8;
 
-/// What an entry costs beyond its key and value bytes (map slot and index, allocation header, hash).
+/// What an entry costs beyond its key and value bytes (its bucket and control byte at the
+/// table's load, allocation header).
 const ENTRY_OVERHEAD: usize = 64;
 
-/// Keys up to this long sit in the map's own entry (one cache miss less per lookup).
+/// Keys up to this long sit in the bucket itself (one cache miss less per lookup).
 type HotKey = SmallVec<[u8; 24]>;
 
 /// A row held for a served family: `None` when the key has no row.
@@ -59,7 +65,8 @@ pub struct Ticket {
     generation: u64,
 }
 
-struct Slot {
+struct Entry {
+    key: HotKey,
     value: HotValue,
     /// Read since the clock hand last passed.
     referenced: AtomicBool,
@@ -71,11 +78,11 @@ fn cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
 
 #[derive(Default)]
 struct Shard {
-    rows: IndexMap<HotKey, Slot, foldhash::fast::RandomState>,
+    rows: HashTable<Entry>,
     /// Bumped when a write to a key of this shard starts and when it ends.
     generation: u64,
     writes_in_flight: u32,
-    /// The CLOCK hand: the index of the entry eviction looks at next.
+    /// The CLOCK hand: the index of the bucket eviction looks at next.
     hand: usize,
     /// What the entries cost (counted in [`HotRows::used_bytes`] too, under this lock).
     bytes: usize,
@@ -87,27 +94,53 @@ impl Shard {
     /// Evicts one entry by CLOCK; the bytes freed (0 when the shard is empty), which the
     /// caller takes off [`HotRows::used_bytes`].
     fn evict_one(&mut self) -> usize {
+        if self.rows.is_empty() {
+            return 0;
+        }
+        let buckets = self.rows.num_buckets();
+        let mut victim = None;
+        let mut first_passed = None;
         for _ in 0..CLOCK_SCAN_LIMIT {
-            if self.hand >= self.rows.len() {
+            if self.hand >= buckets {
                 self.hand = 0;
             }
-            let Some((_, slot)) = self.rows.get_index_mut(self.hand) else { return 0 };
-            if !std::mem::replace(slot.referenced.get_mut(), false) {
-                break;
+            if let Some(e) = self.rows.get_bucket_mut(self.hand) {
+                if !std::mem::replace(e.referenced.get_mut(), false) {
+                    victim = Some(self.hand);
+                    break;
+                }
+                first_passed.get_or_insert(self.hand);
             }
             self.hand += 1;
         }
-        if self.hand >= self.rows.len() {
-            self.hand = 0;
-        }
-        // swap_remove moves the last entry here: the hand looks at it next.
-        let freed = self.rows.swap_remove_index(self.hand).map_or(0, |(k, slot)| cost(&k, &slot.value));
+        // Every entry passed was read since: the first of them (its bit now cleared) goes;
+        // with none passed (a sparse stretch of buckets), the next entry after the hand.
+        let at = match victim.or(first_passed) {
+            Some(at) => at,
+            None => match (0..buckets).map(|i| (self.hand + i) % buckets).find(|&i| self.rows.get_bucket(i).is_some()) {
+                Some(at) => at,
+                None => return 0,
+            },
+        };
+        let freed = match self.rows.get_bucket_entry(at) {
+            Ok(entry) => {
+                let (e, _) = entry.remove();
+                cost(&e.key, &e.value)
+            }
+            Err(_) => 0,
+        };
         self.bytes -= freed;
         freed
     }
 
-    fn remove(&mut self, key: &[u8]) -> usize {
-        let freed = self.rows.swap_remove_entry(key).map_or(0, |(k, slot)| cost(&k, &slot.value));
+    fn remove(&mut self, hash: u64, key: &[u8]) -> usize {
+        let freed = match self.rows.find_entry(hash, |e| e.key.as_slice() == key) {
+            Ok(entry) => {
+                let (e, _) = entry.remove();
+                cost(&e.key, &e.value)
+            }
+            Err(_) => 0,
+        };
         self.bytes -= freed;
         freed
     }
@@ -143,32 +176,37 @@ impl FamilyRows {
         }
     }
 
-    fn shard_of(&self, key: &[u8]) -> usize {
-        // Bits the shard's own table does not use: hashbrown takes the bucket from the low
-        // bits and the tag from the top seven, and the hashers may share a seed.
-        (self.hasher.hash_one(key) >> 32) as usize % SHARDS
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a key's hash: bits its shard's table does not use (hashbrown takes the
+    /// bucket from the low bits and the tag from the top seven).
+    fn shard_of(hash: u64) -> usize {
+        (hash >> 32) as usize % SHARDS
     }
 
     /// Looks `keys` up, a shard at a time (one lock per shard, no atomic per key, so the
     /// memory reads of neighbouring keys overlap); calls `found(i, row)` for each key held,
     /// while its shard is locked, and returns the keys not held with their tickets.
     pub fn probe_many(&self, keys: &[Vec<u8>], mut found: impl FnMut(usize, Option<&[u8]>)) -> Vec<(usize, Ticket)> {
-        let shard_of: Vec<u8> = keys.iter().map(|k| self.shard_of(k) as u8).collect();
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
         let mut missed = Vec::new();
         for shard in 0..SHARDS {
-            let mut mine = shard_of.iter().enumerate().filter(|(_, s)| **s as usize == shard).map(|(i, _)| i).peekable();
+            let mut mine = hashes.iter().enumerate().filter(|(_, h)| Self::shard_of(**h) == shard).map(|(i, _)| i).peekable();
             if mine.peek().is_none() {
                 continue;
             }
             let s = self.shards[shard].read();
             for i in mine {
-                match s.rows.get(keys[i].as_slice()) {
-                    Some(slot) => {
+                let key = keys[i].as_slice();
+                match s.rows.find(hashes[i], |e| e.key.as_slice() == key) {
+                    Some(e) => {
                         // Load first: most hits find it set and leave the line clean.
-                        if !slot.referenced.load(Ordering::Relaxed) {
-                            slot.referenced.store(true, Ordering::Relaxed);
+                        if !e.referenced.load(Ordering::Relaxed) {
+                            e.referenced.store(true, Ordering::Relaxed);
                         }
-                        found(i, slot.value.as_deref());
+                        found(i, e.value.as_deref());
                     }
                     None => missed.push((i, Ticket { shard, generation: s.generation })),
                 }
@@ -184,10 +222,11 @@ impl FamilyRows {
     /// Makes room first if the budget would be exceeded.
     pub fn fill(&self, hot: &HotRows, key: &[u8], ticket: Ticket, value: Option<&[u8]>) {
         let added = cost(key, &value);
+        let hash = self.hash(key);
         let mut evicted = false;
         {
             let mut s = self.shards[ticket.shard].write();
-            if s.dropped || s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.contains_key(key) {
+            if s.dropped || s.generation != ticket.generation || s.writes_in_flight > 0 || s.rows.find(hash, |e| e.key.as_slice() == key).is_some() {
                 return;
             }
             while hot.used.load(Ordering::Relaxed) + added > hot.budget {
@@ -198,7 +237,8 @@ impl FamilyRows {
                 }
                 hot.used.fetch_sub(freed, Ordering::Relaxed);
             }
-            s.rows.insert(HotKey::from_slice(key), Slot { value: value.map(Box::from), referenced: AtomicBool::new(false) });
+            let hasher = &self.hasher;
+            s.rows.insert_unique(hash, Entry { key: HotKey::from_slice(key), value: value.map(Box::from), referenced: AtomicBool::new(false) }, |e| hasher.hash_one(e.key.as_slice()));
             s.bytes += added;
             hot.used.fetch_add(added, Ordering::Relaxed);
         }
@@ -209,11 +249,12 @@ impl FamilyRows {
 
     /// Forgets `key` and marks a write in flight on its shard; the shard to finish.
     fn begin_write(&self, hot: &HotRows, key: &[u8]) -> usize {
-        let shard = self.shard_of(key);
+        let hash = self.hash(key);
+        let shard = Self::shard_of(hash);
         let mut s = self.shards[shard].write();
         s.generation += 1;
         s.writes_in_flight += 1;
-        hot.used.fetch_sub(s.remove(key), Ordering::Relaxed);
+        hot.used.fetch_sub(s.remove(hash, key), Ordering::Relaxed);
         shard
     }
 
