@@ -35,6 +35,18 @@ fn literal_of(v: &Value) -> Option<Literal> {
     })
 }
 
+/// Appends `v` as JSON; a string with nothing to escape (most keys) without a copy.
+fn push_json(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 impl Engine {
     /// Looks up `keys` in `table`; returns the response body
     /// `{"table": ..., "results": [{"key", "row", "rowtime", "updatedAt"} | {"key", "missing": true}]}`.
@@ -64,18 +76,28 @@ impl Engine {
         let key_cols: Vec<_> = source.schema.columns().iter().filter(|c| c.kind == ColumnKind::Key).collect();
         let mut encoded = Vec::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
-            let parts: Vec<&Value> = match (key_cols.len(), k) {
-                (1, v) => vec![v],
-                (n, Value::Array(a)) if a.len() == n => a.iter().collect(),
+            // One key column (the common case) needs no list of parts.
+            let one;
+            let owned: Vec<&Value>;
+            let parts: &[&Value] = match (key_cols.len(), k) {
+                (1, v) => {
+                    one = [v];
+                    &one
+                }
+                (n, Value::Array(a)) if a.len() == n => {
+                    owned = a.iter().collect();
+                    &owned
+                }
                 (_, Value::Object(m)) => {
-                    let mut parts = Vec::with_capacity(key_cols.len());
+                    let mut named = Vec::with_capacity(key_cols.len());
                     for c in &key_cols {
                         let v = m.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c.name)).map(|(_, v)| v).ok_or_else(|| {
                             bad(format!("key {i} has no value for key column {}; send an object with every key column", c.name))
                         })?;
-                        parts.push(v);
+                        named.push(v);
                     }
-                    parts
+                    owned = named;
+                    &owned
                 }
                 (n, _) => {
                     let names: Vec<&str> = key_cols.iter().map(|c| c.name.as_str()).collect();
@@ -83,7 +105,7 @@ impl Engine {
                 }
             };
             let mut key = Vec::new();
-            for (c, v) in key_cols.iter().zip(parts) {
+            for (c, &v) in key_cols.iter().zip(parts) {
                 // The common case, a string key, without the literal's copies.
                 if let (SqlType::String, Value::String(text)) = (&c.ty, v) {
                     encode_value(&mut key, &KeyValue::Bytes(text.as_bytes()));
@@ -116,7 +138,7 @@ impl Engine {
                 out.push(',');
             }
             out.push_str("{\"key\":");
-            out.push_str(&k.to_string());
+            push_json(&mut out, k);
             match row.map(rows::decode).transpose()? {
                 Some(r) => {
                     out.push_str(",\"row\":");
@@ -147,5 +169,14 @@ mod tests {
         assert_eq!(literal_of(&serde_json::json!(1.5)), Some(Literal::Decimal("1.5".into())));
         assert_eq!(literal_of(&serde_json::json!(null)), Some(Literal::Null));
         assert_eq!(literal_of(&serde_json::json!([1])), None);
+    }
+
+    #[test]
+    fn keys_are_written_back_as_the_json_they_came_as() {
+        for v in [serde_json::json!("u1"), serde_json::json!("a \"b\"\n"), serde_json::json!(7), serde_json::json!(null), serde_json::json!({"A": "x"})] {
+            let mut out = String::new();
+            push_json(&mut out, &v);
+            assert_eq!(out, v.to_string());
+        }
     }
 }
