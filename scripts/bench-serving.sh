@@ -4,6 +4,8 @@
 # plus the time from start to serving for a large table. Redis runs first; when oha is
 # installed, a last run holds pull queries at half of Redis's measured GET rate on 64
 # connections (open loop) and reports their latency: the target is p99 < 1 ms there.
+# Last, the same wrk runs against a C server that does no work (the floor this machine and
+# load tool allow), when a C compiler is installed.
 #
 #   scripts/bench-serving.sh [KEYS] [DURATION_S] [STARTUP_DIR]
 #
@@ -57,6 +59,10 @@ for start in range(0, keys, 5000):
     urllib.request.urlopen(req).read()
 PY
 until curl -sf -XPOST localhost:$PORT/features/features -d "{\"keys\":[\"k$((KEYS-1))\"]}" | grep -q '"row"'; do sleep 0.2; done
+# Steady state, as Redis's keys are: every key looked up once before measuring (the first
+# lookup of a key reads RocksDB and keeps the row in memory).
+echo "== warm-up, not measured: pull queries for 5s"
+KEYS=$KEYS wrk -t1 -c64 -d5s -s scripts/bench/pull.lua http://127.0.0.1:$PORT >/dev/null
 echo "== eddy pull query (POST /query, one random key of $KEYS), wrk 1 thread (as redis-benchmark), 64 connections, ${DUR}s"
 KEYS=$KEYS wrk -t1 -c64 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:$PORT | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx"
 echo "== eddy pull query, wrk 2 threads, 64 connections, ${DUR}s"
@@ -85,6 +91,22 @@ else
   echo "(oha not installed: 'cargo install oha --locked' adds the fixed-rate latency runs)"
 fi
 kill $SERVER; wait $SERVER 2>/dev/null || true
+# The floor: the same wrk runs against a server that does no work at all.
+if command -v cc >/dev/null; then
+  FLOOR=$(mktemp -d)
+  cc -O2 -o "$FLOOR/floor_server" scripts/bench/floor_server.c
+  "$FLOOR/floor_server" 18111 &
+  FLOOR_PID=$!
+  sleep 0.3
+  for T in 1 2; do
+    echo "== floor: a C server that answers every request with a fixed response (scripts/bench/floor_server.c), wrk $T thread(s), 64 connections, ${DUR}s"
+    KEYS=$KEYS wrk -t$T -c64 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:18111 | grep -E "Latency|50%|90%|99%|Requests/sec"
+  done
+  kill $FLOOR_PID; wait $FLOOR_PID 2>/dev/null || true
+  rm -rf "$FLOOR"
+else
+  echo "(no C compiler: the floor runs against scripts/bench/floor_server.c are skipped)"
+fi
 if [ -n "$STARTUP_DIR" ]; then
   echo "== start to serving on $STARTUP_DIR"
   t0=$(date +%s.%N)
