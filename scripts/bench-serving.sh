@@ -102,6 +102,12 @@ if command -v cc >/dev/null; then
     echo "== floor: a C server that answers every request with a fixed response (scripts/bench/floor_server.c), wrk $T thread(s), 64 connections, ${DUR}s"
     KEYS=$KEYS wrk -t$T -c64 -d${DUR}s --latency -s scripts/bench/pull.lua http://127.0.0.1:18111 | grep -E "Latency|50%|90%|99%|Requests/sec"
   done
+  if command -v oha >/dev/null; then
+    for RATE in 20000 $((REDIS_RPS / 2)); do
+      echo "== floor at a fixed $RATE requests/s, oha 64 connections, ${DUR}s"
+      oha -c 64 -q $RATE -z ${DUR}s --no-tui -m POST -T application/json -d '{"ksql":"SELECT * FROM FEATURES WHERE ID = '"'"'k1'"'"';"}' http://127.0.0.1:18111/query | grep -E "Success rate|Requests/sec|50.00%|90.00%|99.00%|99.90%"
+    done
+  fi
   kill $FLOOR_PID; wait $FLOOR_PID 2>/dev/null || true
   rm -rf "$FLOOR"
 else
