@@ -39,6 +39,9 @@ use smallvec::SmallVec;
 /// Shards per family: a write locks one shard, never the whole map.
 const SHARDS: usize = 16;
 
+/// A shard's table with more buckets than this is shrunk once 7 in 8 of them are empty.
+const SPARSE_MIN_BUCKETS: usize = 1024;
+
 /// Buckets (occupied or not) a hand passes over at most before it evicts the first entry
 /// it passed.
 const CLOCK_SCAN_LIMIT: usize = 128;
@@ -47,9 +50,9 @@ const CLOCK_SCAN_LIMIT: usize = 128;
 /// families' shards.
 const ROUND_ROBIN_EVERY: u64 = 8;
 
-/// What an entry costs beyond its key and value bytes (its bucket and control byte at the
-/// table's load, allocation header).
-const ENTRY_OVERHEAD: usize = 64;
+/// What an entry costs beyond its key and value bytes: its bucket (56 bytes) and control
+/// byte at the table's load (between 7/16 and 7/8 full), and the row's allocation header.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Keys up to this long sit in the bucket itself (one cache miss less per lookup).
 type HotKey = SmallVec<[u8; 24]>;
@@ -93,7 +96,7 @@ struct Shard {
 impl Shard {
     /// Evicts one entry by CLOCK; the bytes freed (0 when the shard is empty), which the
     /// caller takes off [`HotRows::used_bytes`].
-    fn evict_one(&mut self) -> usize {
+    fn evict_one(&mut self, hasher: &foldhash::fast::RandomState) -> usize {
         if self.rows.is_empty() {
             return 0;
         }
@@ -118,7 +121,10 @@ impl Shard {
         let at = match victim.or(first_passed) {
             Some(at) => at,
             None => match (0..buckets).map(|i| (self.hand + i) % buckets).find(|&i| self.rows.get_bucket(i).is_some()) {
-                Some(at) => at,
+                Some(at) => {
+                    self.hand = at;
+                    at
+                }
                 None => return 0,
             },
         };
@@ -130,10 +136,11 @@ impl Shard {
             Err(_) => 0,
         };
         self.bytes -= freed;
+        self.shrink_if_sparse(hasher);
         freed
     }
 
-    fn remove(&mut self, hash: u64, key: &[u8]) -> usize {
+    fn remove(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) -> usize {
         let freed = match self.rows.find_entry(hash, |e| e.key.as_slice() == key) {
             Ok(entry) => {
                 let (e, _) = entry.remove();
@@ -142,7 +149,18 @@ impl Shard {
             Err(_) => 0,
         };
         self.bytes -= freed;
+        self.shrink_if_sparse(hasher);
         freed
+    }
+
+    /// Gives back the buckets of a table mostly emptied (a family no longer read, its rows
+    /// evicted in turn): its bucket array is not counted in the budget, only its entries.
+    fn shrink_if_sparse(&mut self, hasher: &foldhash::fast::RandomState) {
+        let buckets = self.rows.num_buckets();
+        if buckets > SPARSE_MIN_BUCKETS && self.rows.len() * 8 < buckets {
+            self.rows.shrink_to_fit(|e| hasher.hash_one(e.key.as_slice()));
+            self.hand = 0;
+        }
     }
 }
 
@@ -242,7 +260,7 @@ impl FamilyRows {
             }
             while hot.used.load(Ordering::Relaxed) + added > hot.budget {
                 evicted = true;
-                let freed = s.evict_one();
+                let freed = s.evict_one(&self.hasher);
                 if freed == 0 {
                     break;
                 }
@@ -265,7 +283,7 @@ impl FamilyRows {
         let mut s = self.shards[shard].write();
         s.generation += 1;
         s.writes_in_flight += 1;
-        hot.used.fetch_sub(s.remove(hash, key), Ordering::Relaxed);
+        hot.used.fetch_sub(s.remove(hash, key, &self.hasher), Ordering::Relaxed);
         shard
     }
 
@@ -393,7 +411,7 @@ impl HotRows {
             let i = self.turn.fetch_add(1, Ordering::Relaxed) % slots;
             // HashMap order is stable while the map is unchanged, which is good enough here.
             let Some(family) = families.values().nth((i / SHARDS as u64) as usize) else { return };
-            let freed = family.shards[(i % SHARDS as u64) as usize].write().evict_one();
+            let freed = family.shards[(i % SHARDS as u64) as usize].write().evict_one(&family.hasher);
             if freed > 0 {
                 self.used.fetch_sub(freed, Ordering::Relaxed);
                 return;
@@ -532,6 +550,28 @@ mod tests {
         assert!(hot.family("old").unwrap().len() < 50);
         hot.drop_family("new");
         assert_eq!(hot.used_bytes(), hot.family("old").unwrap().bytes());
+    }
+
+    #[test]
+    fn a_table_emptied_by_writes_gives_back_its_buckets() {
+        let hot = HotRows::new(1 << 30);
+        let keys: Vec<Vec<u8>> = (0..100_000u32).map(|i| format!("k{i}").into_bytes()).collect();
+        for k in &keys {
+            read(&hot, "t", k, &value("v"));
+        }
+        let f = hot.family("t").unwrap();
+        let buckets = |f: &FamilyRows| f.shards.iter().map(|s| s.read().rows.num_buckets()).sum::<usize>();
+        let full = buckets(&f);
+        assert!(full >= 100_000, "{full} buckets for 100000 rows");
+        // Writes to 99% of the keys forget them; the tables shrink rather than keep their
+        // (unbudgeted) buckets.
+        hot.begin_writes(keys.iter().take(99_000).map(|k| ("t", k.as_slice()))).finish();
+        assert_eq!(f.len(), 1000);
+        assert!(buckets(&f) < full / 8, "{} buckets left of {full}", buckets(&f));
+        for k in &keys[99_000..] {
+            assert_eq!(held(&hot, "t", k), Some(value("v")), "rows not written are still held");
+        }
+        assert_eq!(hot.used_bytes(), f.bytes());
     }
 
     #[test]
