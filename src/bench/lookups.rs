@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::bench_dir;
 use super::queries::{load_records, open_engine};
-use crate::engine::{Engine, QueryOutput, Session};
+use crate::engine::{Engine, FeatureKey, QueryOutput, Session};
 use crate::state::ReadMode;
 
 pub struct LookupArgs {
@@ -137,12 +137,12 @@ pub fn lookups(a: LookupArgs) -> Result<(), String> {
         other => other?,
     };
     let batch = a.batch.max(1);
-    let requests: Vec<Vec<serde_json::Value>> = random_keys(keys, a.lookups as usize, 0x85eb_ca6b)
+    let requests: Vec<Vec<FeatureKey>> = random_keys(keys, a.lookups as usize, 0x85eb_ca6b)
         .chunks(batch)
         .filter(|c| c.len() == batch)
         .map(|c| {
             c.iter()
-                .map(|k| serde_json::Value::String(format!("k{k}")))
+                .map(|k| FeatureKey::Str(format!("k{k}").into()))
                 .collect()
         })
         .collect();

@@ -3,7 +3,13 @@
 //! row, its event time and when it last changed.
 //! The stored row JSON is spliced into the response without being re-encoded.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use super::{Engine, EngineError};
 use crate::catalog::SourceKind;
@@ -21,6 +27,109 @@ fn bad(message: String) -> EngineError {
     EngineError::BadRequest(message)
 }
 
+/// One key of a feature lookup as the request wrote it: a string (borrowed from the request
+/// body when it has no escapes, so a hundred keys cost no allocation each), or any other
+/// JSON value (a number, or an object or array naming several key columns).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureKey<'a> {
+    Str(Cow<'a, str>),
+    Json(Value),
+}
+
+impl FeatureKey<'_> {
+    pub fn into_owned(self) -> FeatureKey<'static> {
+        match self {
+            FeatureKey::Str(s) => FeatureKey::Str(Cow::Owned(s.into_owned())),
+            FeatureKey::Json(v) => FeatureKey::Json(v),
+        }
+    }
+
+    /// The key as a JSON value.
+    #[cfg(test)]
+    fn to_value(&self) -> Cow<'_, Value> {
+        match self {
+            FeatureKey::Str(s) => Cow::Owned(Value::String(s.to_string())),
+            FeatureKey::Json(v) => Cow::Borrowed(v),
+        }
+    }
+}
+
+impl From<Value> for FeatureKey<'static> {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::String(s) => FeatureKey::Str(Cow::Owned(s)),
+            other => FeatureKey::Json(other),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for FeatureKey<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(FeatureKeyVisitor(std::marker::PhantomData))
+    }
+}
+
+struct FeatureKeyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FeatureKeyVisitor<'a> {
+    type Value = FeatureKey<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key: a string, a number, or an object or array of key column values")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Str(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Str(Cow::Owned(v)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::from(v)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(FeatureKey::Json(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(FeatureKey::Json)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(FeatureKey::Json)
+    }
+}
+
+/// A key column's value in a request: a string straight from the request, or JSON.
+#[derive(Clone, Copy)]
+enum KeyPart<'k> {
+    Str(&'k str),
+    Json(&'k Value),
+}
+
 /// A JSON value as the SQL literal it stands for.
 fn literal_of(v: &Value) -> Option<Literal> {
     Some(match v {
@@ -35,15 +144,14 @@ fn literal_of(v: &Value) -> Option<Literal> {
     })
 }
 
-/// Appends `v` as JSON; a string with nothing to escape (most keys) without a copy.
-fn push_json(out: &mut String, v: &Value) {
-    match v {
-        Value::String(s) if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) => {
-            out.push('"');
-            out.push_str(s);
-            out.push('"');
-        }
-        other => out.push_str(&other.to_string()),
+/// Appends `s` as a JSON string; with nothing to escape (most keys) without a copy.
+fn push_json(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&Value::String(s.to_string()).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
@@ -54,7 +162,7 @@ impl Engine {
     /// `{"COL": value}` or arrays in key-column order. Blocks unless `mode` is memory-only,
     /// in which case `None` means some row is not in memory (ask again with
     /// [`ReadMode::Any`] on a blocking thread).
-    pub fn feature_lookup(&self, table: &str, keys: &[Value], mode: ReadMode) -> Result<Option<String>, EngineError> {
+    pub fn feature_lookup(&self, table: &str, keys: &[FeatureKey<'_>], mode: ReadMode) -> Result<Option<String>, EngineError> {
         // Like an unquoted SQL name, the path is case-insensitive unless it matches exactly.
         let source = self
             .catalog
@@ -76,28 +184,19 @@ impl Engine {
         let key_cols: Vec<_> = source.schema.columns().iter().filter(|c| c.kind == ColumnKind::Key).collect();
         let mut encoded = Vec::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
-            // One key column (the common case) needs no list of parts.
-            let one;
-            let owned: Vec<&Value>;
-            let parts: &[&Value] = match (key_cols.len(), k) {
-                (1, v) => {
-                    one = [v];
-                    &one
-                }
-                (n, Value::Array(a)) if a.len() == n => {
-                    owned = a.iter().collect();
-                    &owned
-                }
-                (_, Value::Object(m)) => {
-                    let mut named = Vec::with_capacity(key_cols.len());
+            let parts: SmallVec<[KeyPart; 4]> = match (key_cols.len(), k) {
+                (1, FeatureKey::Str(text)) => smallvec::smallvec![KeyPart::Str(text)],
+                (1, FeatureKey::Json(v)) => smallvec::smallvec![KeyPart::Json(v)],
+                (n, FeatureKey::Json(Value::Array(a))) if a.len() == n => a.iter().map(KeyPart::Json).collect(),
+                (_, FeatureKey::Json(Value::Object(m))) => {
+                    let mut named = SmallVec::new();
                     for c in &key_cols {
                         let v = m.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c.name)).map(|(_, v)| v).ok_or_else(|| {
                             bad(format!("key {i} has no value for key column {}; send an object with every key column", c.name))
                         })?;
-                        named.push(v);
+                        named.push(KeyPart::Json(v));
                     }
-                    owned = named;
-                    &owned
+                    named
                 }
                 (n, _) => {
                     let names: Vec<&str> = key_cols.iter().map(|c| c.name.as_str()).collect();
@@ -105,13 +204,24 @@ impl Engine {
                 }
             };
             let mut key = Vec::new();
-            for (c, &v) in key_cols.iter().zip(parts) {
+            for (c, part) in key_cols.iter().zip(parts) {
                 // The common case, a string key, without the literal's copies.
-                if let (SqlType::String, Value::String(text)) = (&c.ty, v) {
-                    encode_value(&mut key, &KeyValue::Bytes(text.as_bytes()));
-                    continue;
+                if matches!(c.ty, SqlType::String) {
+                    let text = match part {
+                        KeyPart::Str(text) => Some(text),
+                        KeyPart::Json(Value::String(text)) => Some(text.as_str()),
+                        KeyPart::Json(_) => None,
+                    };
+                    if let Some(text) = text {
+                        encode_value(&mut key, &KeyValue::Bytes(text.as_bytes()));
+                        continue;
+                    }
                 }
-                let lit = literal_of(v).ok_or_else(|| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
+                let v = match part {
+                    KeyPart::Str(text) => Cow::Owned(Value::String(text.to_string())),
+                    KeyPart::Json(v) => Cow::Borrowed(v),
+                };
+                let lit = literal_of(&v).ok_or_else(|| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
                 let kv = key_value(&lit, &c.ty, &c.name, Pos::default()).map_err(|_| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
                 encode_value(&mut key, &kv.as_ref());
             }
@@ -138,7 +248,10 @@ impl Engine {
                 out.push(',');
             }
             out.push_str("{\"key\":");
-            push_json(&mut out, k);
+            match k {
+                FeatureKey::Str(text) => push_json(&mut out, text),
+                FeatureKey::Json(v) => out.push_str(&v.to_string()),
+            }
             match row.map(rows::decode).transpose()? {
                 Some(r) => {
                     out.push_str(",\"row\":");
@@ -173,10 +286,28 @@ mod tests {
 
     #[test]
     fn keys_are_written_back_as_the_json_they_came_as() {
-        for v in [serde_json::json!("u1"), serde_json::json!("a \"b\"\n"), serde_json::json!(7), serde_json::json!(null), serde_json::json!({"A": "x"})] {
+        for v in ["u1", "a \"b\"\n", "", "ü"] {
             let mut out = String::new();
-            push_json(&mut out, &v);
-            assert_eq!(out, v.to_string());
+            push_json(&mut out, v);
+            assert_eq!(out, serde_json::json!(v).to_string());
         }
+    }
+
+    #[test]
+    fn request_keys_borrow_plain_strings_and_keep_other_json() {
+        #[derive(serde::Deserialize)]
+        struct Body<'b> {
+            #[serde(borrow)]
+            keys: Vec<FeatureKey<'b>>,
+        }
+        let text = r#"{"keys": ["u1", "a\"b", 7, -2, 1.5, true, null, {"ID": "x", "N": 1}, ["x", 1]]}"#;
+        let body: Body = serde_json::from_str(text).unwrap();
+        assert!(matches!(&body.keys[0], FeatureKey::Str(Cow::Borrowed("u1"))));
+        assert_eq!(body.keys[1], FeatureKey::Str(Cow::Owned("a\"b".into())));
+        let rest: Vec<Value> = body.keys[2..].iter().map(|k| k.to_value().into_owned()).collect();
+        assert_eq!(rest, serde_json::from_str::<Vec<Value>>(r#"[7, -2, 1.5, true, null, {"ID": "x", "N": 1}, ["x", 1]]"#).unwrap());
+        // The same keys as a parsed JSON value would give them.
+        let from_values: Vec<FeatureKey> = serde_json::from_str::<Vec<Value>>(r#"["u1", "a\"b", 7]"#).unwrap().into_iter().map(FeatureKey::from).collect();
+        assert_eq!(from_values[..], body.keys[..3]);
     }
 }

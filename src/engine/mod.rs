@@ -9,7 +9,7 @@ mod insert;
 mod push_aggregate;
 pub mod props;
 
-pub use features::MAX_FEATURE_KEYS;
+pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::{ApiError, AppState};
-use crate::engine::{EngineError, MAX_FEATURE_KEYS};
+use crate::engine::{EngineError, FeatureKey, MAX_FEATURE_KEYS};
 use crate::state::ReadMode;
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -24,16 +24,18 @@ pub async fn lookup(State(state): State<AppState>, Path(table): Path<String>, bo
     if keys.len() > MAX_FEATURE_KEYS {
         return Err(ApiError::bad_request(format!("{} keys requested; send at most {MAX_FEATURE_KEYS} per request", keys.len())));
     }
+    let keys: Vec<FeatureKey> = keys.into_iter().map(FeatureKey::from).collect();
     let out = read_features(&state, table, keys).await?;
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
 /// Looks `keys` up in `table`: rows in memory on this thread, otherwise on a blocking one.
 /// Returns the response body.
-pub(super) async fn read_features(state: &AppState, table: String, keys: Vec<Value>) -> Result<String, EngineError> {
+pub(super) async fn read_features(state: &AppState, table: String, keys: Vec<FeatureKey<'_>>) -> Result<String, EngineError> {
     if let Some(out) = state.engine.feature_lookup(&table, &keys, ReadMode::MemoryOnly)? {
         return Ok(out);
     }
+    let keys: Vec<FeatureKey<'static>> = keys.into_iter().map(FeatureKey::into_owned).collect();
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys, ReadMode::Any))
         .await

@@ -29,7 +29,7 @@ use super::features::read_features;
 use super::query::{content_type, pull_body, query_pull_framing};
 use super::routes::string_map;
 use super::{ApiError, AppState};
-use crate::engine::Session;
+use crate::engine::{FeatureKey, Session};
 
 /// Header lines a request answered here may have; more go to hyper (which takes 100).
 const MAX_HEADERS: usize = 32;
@@ -182,10 +182,11 @@ struct QueryBody<'b> {
     variables: Option<Map<String, Value>>,
 }
 
-/// The body of a feature lookup.
+/// The body of a feature lookup; string keys borrowed from the request.
 #[derive(Deserialize)]
-struct FeaturesBody {
-    keys: Vec<Value>,
+struct FeaturesBody<'b> {
+    #[serde(borrow)]
+    keys: Vec<FeatureKey<'b>>,
 }
 
 /// Answers a lookup, or `None` when hyper should serve the request.
