@@ -1,6 +1,19 @@
 //! The values of a JSON object as a JSON array, spliced from the text without decoding:
 //! `{"A":1,"B":{"x":[2]}}` becomes `[1,{"x":[2]}]`. Pull queries return stored rows this
-//! way when they select every column.
+//! way when they select every column. Also: strings written as JSON without a copy.
+
+/// Appends `v` as a JSON string literal, escaped as serde_json escapes it; with nothing to
+/// escape (most names, ids and keys) without an intermediate string.
+pub fn push_json_str(out: &mut String, v: &str) {
+    if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::Value::String(v.to_string()).to_string());
+    } else {
+        out.reserve(v.len() + 2);
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+    }
+}
 
 /// Skips a JSON string starting at `bytes[i] == b'"'`; returns the index after it.
 fn skip_string(bytes: &[u8], mut i: usize) -> Option<usize> {
@@ -102,6 +115,15 @@ pub fn object_values_array(json: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for v in ["transient_T_1", "", "a \"quoted\" name", "back\\slash", "new\nline", "tab\t", "\u{1}", "émoji 🦀", "ü"] {
+            let mut s = String::from("x");
+            push_json_str(&mut s, v);
+            assert_eq!(s, format!("x{}", serde_json::to_string(v).unwrap()), "{v:?}");
+        }
+    }
 
     #[test]
     fn values_are_spliced_in_order() {

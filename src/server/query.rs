@@ -14,6 +14,7 @@ use super::routes::{parse_body, session_from, string_field};
 use super::{ApiError, AppState};
 use crate::engine::QueryOutput;
 use crate::exec::pull::PullRows;
+use crate::format::json_values::push_json_str as push_json_string;
 use crate::exec::push::{Final, PushQuery, split_tombstone};
 
 /// Response framings.
@@ -57,18 +58,6 @@ fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String]
     }
 }
 
-/// Appends `v` as a JSON string literal.
-pub(super) fn push_json_string(s: &mut String, v: &str) {
-    if v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        s.push_str(&serde_json::to_string(v).unwrap_or_default());
-    } else {
-        // Nothing to escape (the common case: names and ids).
-        s.reserve(v.len() + 2);
-        s.push('"');
-        s.push_str(v);
-        s.push('"');
-    }
-}
 
 /// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
 fn push_rows(s: &mut String, framing: Framing, rows: &[String]) {
@@ -243,15 +232,6 @@ pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped_as_serde_json_escapes_them() {
-        for v in ["transient_T_1", "", "a \"quoted\" name", "back\\slash", "new\nline", "tab\t", "\u{1}", "émoji 🦀"] {
-            let mut s = String::from("x");
-            push_json_string(&mut s, v);
-            assert_eq!(s, format!("x{}", serde_json::to_string(v).unwrap()), "{v:?}");
-        }
-    }
 
     #[test]
     fn fixed_endings_match_the_formatted_ones() {

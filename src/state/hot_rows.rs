@@ -75,6 +75,14 @@ struct Entry {
     referenced: AtomicBool,
 }
 
+/// Removes the entry found, if any; what it cost.
+fn removed(found: Result<hashbrown::hash_table::OccupiedEntry<'_, Entry>, hashbrown::hash_table::AbsentEntry<'_, Entry>>) -> usize {
+    found.map_or(0, |entry| {
+        let (e, _) = entry.remove();
+        cost(&e.key, &e.value)
+    })
+}
+
 fn cost(key: &[u8], value: &Option<impl AsRef<[u8]>>) -> usize {
     key.len() + value.as_ref().map_or(0, |v| v.as_ref().len()) + ENTRY_OVERHEAD
 }
@@ -128,39 +136,26 @@ impl Shard {
                 None => return 0,
             },
         };
-        let freed = match self.rows.get_bucket_entry(at) {
-            Ok(entry) => {
-                let (e, _) = entry.remove();
-                cost(&e.key, &e.value)
-            }
-            Err(_) => 0,
-        };
-        self.bytes -= freed;
-        self.shrink_if_sparse(hasher);
-        freed
+        let freed = removed(self.rows.get_bucket_entry(at));
+        self.forget(freed, hasher)
     }
 
     fn remove(&mut self, hash: u64, key: &[u8], hasher: &foldhash::fast::RandomState) -> usize {
-        let freed = match self.rows.find_entry(hash, |e| e.key.as_slice() == key) {
-            Ok(entry) => {
-                let (e, _) = entry.remove();
-                cost(&e.key, &e.value)
-            }
-            Err(_) => 0,
-        };
-        self.bytes -= freed;
-        self.shrink_if_sparse(hasher);
-        freed
+        let freed = removed(self.rows.find_entry(hash, |e| e.key.as_slice() == key));
+        self.forget(freed, hasher)
     }
 
-    /// Gives back the buckets of a table mostly emptied (a family no longer read, its rows
-    /// evicted in turn): its bucket array is not counted in the budget, only its entries.
-    fn shrink_if_sparse(&mut self, hasher: &foldhash::fast::RandomState) {
+    /// Takes `freed` bytes off the shard's count and, once the table is mostly empty (a
+    /// family no longer read, its rows evicted in turn), gives its buckets back: the
+    /// budget counts entries, not the bucket array. Returns `freed`.
+    fn forget(&mut self, freed: usize, hasher: &foldhash::fast::RandomState) -> usize {
+        self.bytes -= freed;
         let buckets = self.rows.num_buckets();
         if buckets > SPARSE_MIN_BUCKETS && self.rows.len() * 8 < buckets {
             self.rows.shrink_to_fit(|e| hasher.hash_one(e.key.as_slice()));
             self.hand = 0;
         }
+        freed
     }
 }
 
