@@ -92,25 +92,21 @@ impl Parser<'_> {
             return Ok(SelectItem::Wildcard { qualifier: Some(q.value), pos });
         }
         let expr = self.expr()?;
-        let alias = if self.eat_kw("AS") {
-            Some(self.ident()?)
-        } else if matches!(self.peek(), Token::Word(_)) && !self.is_reserved_word() {
-            Some(self.ident()?)
-        } else {
-            None
-        };
+        let alias = self.optional_alias()?;
         Ok(SelectItem::Expr { expr, alias })
+    }
+
+    /// `AS name`, or a bare name that is not a reserved word; `None` when neither follows.
+    fn optional_alias(&mut self) -> PResult<Option<Ident>> {
+        if self.eat_kw("AS") || (matches!(self.peek(), Token::Word(_)) && !self.is_reserved_word()) {
+            return self.ident().map(Some);
+        }
+        Ok(None)
     }
 
     pub(super) fn aliased_source(&mut self) -> PResult<Relation> {
         let name = self.ident()?;
-        let alias = if self.eat_kw("AS") {
-            Some(self.ident()?)
-        } else if matches!(self.peek(), Token::Word(_)) && !self.is_reserved_word() {
-            Some(self.ident()?)
-        } else {
-            None
-        };
+        let alias = self.optional_alias()?;
         Ok(Relation::Source { name, alias })
     }
 
