@@ -9,12 +9,12 @@
 pub mod bench;
 pub mod catalog;
 pub mod compat;
+pub mod engine;
+pub mod exec;
 pub mod format;
 pub mod kafka;
 pub mod log;
-pub mod sql;
-pub mod state;
-pub mod engine;
-pub mod exec;
 pub mod server;
 pub mod shell;
+pub mod sql;
+pub mod state;

@@ -198,7 +198,21 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server { data_dir, http_listen, kafka_listen, kafka_advertised_host, kafka_default_partitions, kafka_auto_create_topics, kafka_group_initial_delay_ms, flush, flush_interval_ms, auto_offset_reset, log_cleaner_interval_ms, http_threads, lookup_cache_mb } => {
+        Command::Server {
+            data_dir,
+            http_listen,
+            kafka_listen,
+            kafka_advertised_host,
+            kafka_default_partitions,
+            kafka_auto_create_topics,
+            kafka_group_initial_delay_ms,
+            flush,
+            flush_interval_ms,
+            auto_offset_reset,
+            log_cleaner_interval_ms,
+            http_threads,
+            lookup_cache_mb,
+        } => {
             init_tracing();
             let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
                 Ok(f) => f,
@@ -263,8 +277,12 @@ fn main() -> ExitCode {
                         Err(e) => Err(e),
                     }
                 }
-                BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep }),
-                BenchCommand::Join { records, keys, partitions, shape, dir } => eddy::bench::join(eddy::bench::JoinArgs { records, keys, partitions, shape, dir }),
+                BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => {
+                    eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep })
+                }
+                BenchCommand::Join { records, keys, partitions, shape, dir } => {
+                    eddy::bench::join(eddy::bench::JoinArgs { records, keys, partitions, shape, dir })
+                }
                 BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
                 BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
             };

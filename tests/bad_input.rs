@@ -108,7 +108,8 @@ async fn division_by_zero_skips_only_the_failing_row() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM nums (k VARCHAR KEY, a INT, b INT) WITH (kafka_topic='nums', partitions=1);").await;
     s.ksql_ok("CREATE STREAM ratios AS SELECT k, a / b AS r FROM nums;").await;
-    s.ksql_ok("INSERT INTO nums (k, a, b) VALUES ('x', 6, 3); INSERT INTO nums (k, a, b) VALUES ('y', 1, 0); INSERT INTO nums (k, a, b) VALUES ('z', 9, 3);").await;
+    s.ksql_ok("INSERT INTO nums (k, a, b) VALUES ('x', 6, 3); INSERT INTO nums (k, a, b) VALUES ('y', 1, 0); INSERT INTO nums (k, a, b) VALUES ('z', 9, 3);")
+        .await;
     let rows = s.wait_rows("SELECT * FROM ratios;", 2).await;
     assert_eq!(rows, vec![vec![json!("x"), json!(2)], vec![json!("z"), json!(3)]]);
     let queries = s.ksql_ok("SHOW QUERIES;").await;

@@ -93,7 +93,11 @@ fn compat_runner_judges_cases_reports_failures_and_honours_the_floor() {
 
     let (code, stdout, summary) = run(dir.path(), &[]);
     assert_eq!(code, 0, "without a floor the runner succeeds whatever the pass rate:\n{stdout}");
-    assert_eq!((summary["total"].as_u64(), summary["passed"].as_u64(), summary["failed"].as_u64(), summary["unsupported"].as_u64()), (Some(4), Some(2), Some(1), Some(1)), "{summary}\n{stdout}");
+    assert_eq!(
+        (summary["total"].as_u64(), summary["passed"].as_u64(), summary["failed"].as_u64(), summary["unsupported"].as_u64()),
+        (Some(4), Some(2), Some(1), Some(1)),
+        "{summary}\n{stdout}"
+    );
     assert_eq!(summary["files"]["qtt/cases.json"]["passed"], 2, "{summary}");
     assert!(stdout.contains("FAIL cases.json - wrong expectation: topic OUTPUT record 0 (key 1): value {\"M\":7} expected, {\"M\":6} written"), "{stdout}");
     assert!(stdout.contains("SKIP") && stdout.contains("broken.json"), "a malformed file is named: {stdout}");

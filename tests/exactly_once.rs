@@ -127,7 +127,13 @@ async fn aggregations_are_exactly_once_across_repeated_kill9() {
     }
     assert_eq!(got.len(), expected.len());
     for (k, want) in &expected {
-        assert!(got[k] == *want, "updates of {k} differ from an uninterrupted run: {} written, {} expected; first difference at {:?}", got[k].len(), want.len(), got[k].iter().zip(want).position(|(a, b)| a != b));
+        assert!(
+            got[k] == *want,
+            "updates of {k} differ from an uninterrupted run: {} written, {} expected; first difference at {:?}",
+            got[k].len(),
+            want.len(),
+            got[k].iter().zip(want).position(|(a, b)| a != b)
+        );
     }
     // Through the repartition topic records of different source partitions interleave,
     // so running sums depend on arrival order; counts still run 1..n and totals are exact.
@@ -159,13 +165,20 @@ async fn joins_are_exactly_once_across_repeated_kill9() {
     let users = 1000u64;
     let mut s = TestServer::start();
     s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=3);").await;
-    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=3);").await;
+    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=3);")
+        .await;
     s.produce("users", (0..users).map(|u| json!({"key": format!("u{u}"), "value": {"tier": tier_of(u)}, "timestamp": 1})).collect()).await;
     let chunk = 20_000;
     let mut i = 0;
     while i < records {
         let end = (i + chunk).min(records);
-        s.produce("orders", (i..end).map(|i| json!({"key": format!("o{i}"), "value": {"user_id": format!("u{}", i % users), "amount": i}, "timestamp": 10 + i as i64})).collect()).await;
+        s.produce(
+            "orders",
+            (i..end)
+                .map(|i| json!({"key": format!("o{i}"), "value": {"user_id": format!("u{}", i % users), "amount": i}, "timestamp": 10 + i as i64}))
+                .collect(),
+        )
+        .await;
         i = end;
     }
     // Keyed by order id: the join repartitions orders by user_id first.

@@ -9,7 +9,8 @@ use serde_json::json;
 #[tokio::test]
 async fn delimited_values_convert_to_json_output() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM csv (k VARCHAR KEY, id BIGINT, name VARCHAR, score DOUBLE) WITH (kafka_topic='csv', value_format='DELIMITED', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM csv (k VARCHAR KEY, id BIGINT, name VARCHAR, score DOUBLE) WITH (kafka_topic='csv', value_format='DELIMITED', partitions=1);")
+        .await;
     s.ksql_ok("INSERT INTO csv (k, id, name, score) VALUES ('a', 1, 'x,y', 2.5);").await;
     let (_, printed) = s.post("/query", json!({"ksql": "PRINT 'csv' FROM BEGINNING LIMIT 1;"})).await;
     assert!(printed.as_str().unwrap().contains(r#"value: 1,"x,y",2.5"#), "{printed}");

@@ -186,7 +186,8 @@ async fn explode_and_cube_explode_turn_one_row_into_many_and_attr_keeps_a_shared
     );
     let shared = s.wait_rows("SELECT * FROM shared WHERE id = 2;", 1).await;
     assert_eq!(shared, vec![vec![json!(2), json!("a")]]);
-    s.wait_until("ATTR to turn null when the values differ", async |s| s.rows("SELECT * FROM shared WHERE id = 1;").await == vec![vec![json!(1), json!(null)]]).await;
+    s.wait_until("ATTR to turn null when the values differ", async |s| s.rows("SELECT * FROM shared WHERE id = 1;").await == vec![vec![json!(1), json!(null)]])
+        .await;
     let (status, body) = s.ksql("CREATE TABLE bad AS SELECT id, EXPLODE(xs), COUNT(*) FROM lists GROUP BY id;").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("Table functions cannot be used with aggregations."), "{body}");

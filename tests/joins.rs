@@ -22,9 +22,11 @@ async fn wait_records(s: &TestServer, topic: &str, n: usize) {
 #[tokio::test]
 async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at_its_time() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);")
+        .await;
     // Orders are keyed by order id: joining on user_id repartitions them.
-    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=2);")
+        .await;
     let body = s
         .ksql_ok("CREATE STREAM enriched AS SELECT o.user_id, o.order_id, o.amount, u.tier, u.country FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES;")
         .await;
@@ -32,7 +34,14 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     let inner = s.ksql_ok("CREATE STREAM enriched_inner AS SELECT o.user_id AS uid, o.order_id AS order_id, u.tier AS tier FROM orders o JOIN users u ON o.user_id = u.user_id;").await;
     assert_eq!(inner[0]["commandStatus"]["status"], "SUCCESS", "{inner}");
 
-    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold", "country": "NL"}, "timestamp": 1000}), json!({"key": "u2", "value": {"tier": "silver", "country": "DE"}, "timestamp": 1000})]).await;
+    s.produce(
+        "users",
+        vec![
+            json!({"key": "u1", "value": {"tier": "gold", "country": "NL"}, "timestamp": 1000}),
+            json!({"key": "u2", "value": {"tier": "silver", "country": "DE"}, "timestamp": 1000}),
+        ],
+    )
+    .await;
     s.produce(
         "orders",
         vec![
@@ -47,8 +56,19 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     // timestamp only among records that are there to read: wait for the first results.)
     wait_records(&s, "ENRICHED", 3).await;
     wait_records(&s, "ENRICHED_INNER", 2).await;
-    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "platinum", "country": "NL"}, "timestamp": 4000}), json!({"key": "u2", "value": null, "timestamp": 4000})]).await;
-    s.produce("orders", vec![json!({"key": "o4", "value": {"user_id": "u1", "amount": 40}, "timestamp": 5000}), json!({"key": "o5", "value": {"user_id": "u2", "amount": 50}, "timestamp": 5000})]).await;
+    s.produce(
+        "users",
+        vec![json!({"key": "u1", "value": {"tier": "platinum", "country": "NL"}, "timestamp": 4000}), json!({"key": "u2", "value": null, "timestamp": 4000})],
+    )
+    .await;
+    s.produce(
+        "orders",
+        vec![
+            json!({"key": "o4", "value": {"user_id": "u1", "amount": 40}, "timestamp": 5000}),
+            json!({"key": "o5", "value": {"user_id": "u2", "amount": 50}, "timestamp": 5000}),
+        ],
+    )
+    .await;
 
     wait_records(&s, "ENRICHED", 5).await;
     let got = values_by(&s, "ENRICHED", "ORDER_ID").await;
@@ -64,14 +84,22 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     );
     // The result is keyed by the join key, with the stream row's time.
     let keys: Vec<(String, i64)> = {
-        let mut k: Vec<(String, i64)> = s.read_topic("ENRICHED").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["timestamp"].as_i64().unwrap_or(0))).collect();
+        let mut k: Vec<(String, i64)> = s
+            .read_topic("ENRICHED")
+            .await
+            .into_iter()
+            .map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["timestamp"].as_i64().unwrap_or(0)))
+            .collect();
         k.sort();
         k
     };
     assert_eq!(keys, vec![("u1".into(), 2000), ("u1".into(), 5000), ("u2".into(), 3000), ("u2".into(), 5000), ("u3".into(), 2000)]);
     wait_records(&s, "ENRICHED_INNER", 3).await;
     let inner = values_by(&s, "ENRICHED_INNER", "ORDER_ID").await;
-    assert_eq!(inner, vec![json!({"ORDER_ID": "o1", "TIER": "gold"}), json!({"ORDER_ID": "o3", "TIER": "silver"}), json!({"ORDER_ID": "o4", "TIER": "platinum"})]);
+    assert_eq!(
+        inner,
+        vec![json!({"ORDER_ID": "o1", "TIER": "gold"}), json!({"ORDER_ID": "o3", "TIER": "silver"}), json!({"ORDER_ID": "o4", "TIER": "platinum"})]
+    );
 
     let d = s.ksql_ok("DESCRIBE enriched EXTENDED;").await;
     let src = &d[0]["sourceDescription"];
@@ -99,7 +127,11 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
         let body = s.ksql_ok(sql).await;
         assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{sql}: {body}");
     }
-    s.produce("impressions", vec![json!({"key": "a1", "value": {"imp_id": "i1"}, "timestamp": 0}), json!({"key": "a2", "value": {"imp_id": "i2"}, "timestamp": 1000})]).await;
+    s.produce(
+        "impressions",
+        vec![json!({"key": "a1", "value": {"imp_id": "i1"}, "timestamp": 0}), json!({"key": "a2", "value": {"imp_id": "i2"}, "timestamp": 1000})],
+    )
+    .await;
     s.produce(
         "clicks",
         vec![
@@ -119,14 +151,19 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
     wait_records(&s, "OUTCOMES", 3).await;
     wait_records(&s, "MATCHED", 2).await;
     let matched = values_by(&s, "MATCHED", "IMP_ID").await;
-    assert_eq!(matched, vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})], "without GRACE PERIOD, 24 hours of grace");
+    assert_eq!(
+        matched,
+        vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})],
+        "without GRACE PERIOD, 24 hours of grace"
+    );
     let outcomes = values_by(&s, "OUTCOMES", "IMP_ID").await;
     assert_eq!(
         outcomes,
         vec![json!({"IMP_ID": "i1", "CLICK_ID": "c1"}), json!({"IMP_ID": "i2", "CLICK_ID": null}), json!({"IMP_ID": "i2", "CLICK_ID": "late"})],
         "i2's window closed unmatched when c9 arrived; i5's window is still open"
     );
-    let mut everything: Vec<(String, Value)> = s.read_topic("EVERYTHING").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    let mut everything: Vec<(String, Value)> =
+        s.read_topic("EVERYTHING").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     everything.sort_by_key(|(k, _)| k.clone());
     assert_eq!(
         everything,
@@ -163,14 +200,21 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     s.ksql_ok("CREATE TABLE scores (user_id VARCHAR PRIMARY KEY, score BIGINT) WITH (kafka_topic='scores', value_format='JSON', partitions=2);").await;
     let body = s.ksql_ok("CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
-    s.ksql_ok("CREATE TABLE everyone AS SELECT ROWKEY AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;").await;
-    s.ksql_ok("CREATE TABLE scored AS SELECT s.user_id AS user_id, u.name AS name, s.score AS score FROM users u RIGHT JOIN scores s ON u.user_id = s.user_id;").await;
+    s.ksql_ok(
+        "CREATE TABLE everyone AS SELECT ROWKEY AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;",
+    )
+    .await;
+    s.ksql_ok(
+        "CREATE TABLE scored AS SELECT s.user_id AS user_id, u.name AS name, s.score AS score FROM users u RIGHT JOIN scores s ON u.user_id = s.user_id;",
+    )
+    .await;
     s.ksql_ok("CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = s.user_id WHERE s.score > 1;").await;
     let (status, body) = s.ksql("CREATE STREAM not_a_stream AS SELECT u.user_id, s.score FROM users u JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("CREATE TABLE"), "{body}");
 
-    s.produce("users", vec![json!({"key": "u1", "value": {"name": "Ann"}, "timestamp": 1}), json!({"key": "u2", "value": {"name": "Bob"}, "timestamp": 1})]).await;
+    s.produce("users", vec![json!({"key": "u1", "value": {"name": "Ann"}, "timestamp": 1}), json!({"key": "u2", "value": {"name": "Bob"}, "timestamp": 1})])
+        .await;
     s.produce("scores", vec![json!({"key": "u1", "value": {"score": 10}, "timestamp": 2}), json!({"key": "u3", "value": {"score": 7}, "timestamp": 2})]).await;
     s.wait_until("u1 has a score", async |s| s.rows("SELECT score FROM user_scores WHERE user_id = 'u1';").await == vec![vec![json!(10)]]).await;
     let mut rows = s.rows("SELECT * FROM user_scores;").await;
@@ -190,9 +234,13 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     s.wait_until("u1 is gone and u2 scored", async |s| s.rows("SELECT user_id, score FROM user_scores;").await == vec![vec![json!("u2"), json!(1)]]).await;
     s.wait_until("both_known is empty", async |s| s.rows("SELECT * FROM both_known;").await.is_empty()).await;
     s.produce("scores", vec![json!({"key": "u2", "value": {"score": 5}, "timestamp": 5})]).await;
-    s.wait_until("u2 passes the filter", async |s| s.rows("SELECT user_id, name, score FROM both_known;").await == vec![vec![json!("u2"), json!("Bob"), json!(5)]]).await;
+    s.wait_until("u2 passes the filter", async |s| {
+        s.rows("SELECT user_id, name, score FROM both_known;").await == vec![vec![json!("u2"), json!("Bob"), json!(5)]]
+    })
+    .await;
 
-    s.wait_until("u2's new score is in user_scores", async |s| s.rows("SELECT score FROM user_scores WHERE user_id = 'u2';").await == vec![vec![json!(5)]]).await;
+    s.wait_until("u2's new score is in user_scores", async |s| s.rows("SELECT score FROM user_scores WHERE user_id = 'u2';").await == vec![vec![json!(5)]])
+        .await;
     let (status, body) = s.post("/features/user_scores", json!({"keys": ["u2", "u1"]})).await;
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().cloned().unwrap_or_default();
@@ -201,7 +249,8 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     assert_eq!(results[1]["missing"], json!(true), "{body}");
 
     // The result topic carries the changelog: the deletion of u1 is a tombstone.
-    let changelog: Vec<(String, Value)> = s.read_topic("USER_SCORES").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    let changelog: Vec<(String, Value)> =
+        s.read_topic("USER_SCORES").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     assert!(changelog.contains(&("u1".to_string(), Value::Null)), "{changelog:?}");
 }
 
@@ -244,7 +293,15 @@ async fn push_query_joins_stream_results_and_clean_up_when_done() {
     s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=1);").await;
     s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR) WITH (kafka_topic='orders', value_format='JSON', partitions=1);").await;
     s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold"}, "timestamp": 1})]).await;
-    s.produce("orders", vec![json!({"key": "o1", "value": {"user_id": "u1"}, "timestamp": 2}), json!({"key": "o2", "value": {"user_id": "u2"}, "timestamp": 3}), json!({"key": "o3", "value": {"user_id": "u1"}, "timestamp": 4})]).await;
+    s.produce(
+        "orders",
+        vec![
+            json!({"key": "o1", "value": {"user_id": "u1"}, "timestamp": 2}),
+            json!({"key": "o2", "value": {"user_id": "u2"}, "timestamp": 3}),
+            json!({"key": "o3", "value": {"user_id": "u1"}, "timestamp": 4}),
+        ],
+    )
+    .await;
     let out = s.query("SELECT o.order_id, u.tier FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES LIMIT 3;").await;
     assert_eq!(out[0]["header"]["schema"], "`ORDER_ID` STRING, `TIER` STRING", "{out:?}");
     let rows: Vec<&Value> = out.iter().filter_map(|e| e.get("row")).map(|r| &r["columns"]).collect();
@@ -255,7 +312,8 @@ async fn push_query_joins_stream_results_and_clean_up_when_done() {
     let body = s.ksql_ok("INSERT INTO ins SELECT o.user_id AS uid, u.tier AS tier FROM orders o LEFT JOIN users u ON o.user_id = u.user_id;").await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     wait_records(&s, "ins", 3).await;
-    let mut ins: Vec<(String, Value)> = s.read_topic("ins").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["TIER"].clone())).collect();
+    let mut ins: Vec<(String, Value)> =
+        s.read_topic("ins").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["TIER"].clone())).collect();
     ins.sort_by_key(|(k, v)| (k.clone(), v.to_string()));
     assert_eq!(ins, vec![("u1".into(), json!("gold")), ("u1".into(), json!("gold")), ("u2".into(), Value::Null)]);
     // The push query's repartition topic and state go with it.
@@ -271,13 +329,20 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     let s = TestServer::start();
     s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
     s.ksql_ok("CREATE TABLE products (product_id VARCHAR PRIMARY KEY, title VARCHAR) WITH (kafka_topic='products', value_format='JSON', partitions=3);").await;
-    s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, product_id VARCHAR) WITH (kafka_topic='orders', value_format='JSON', partitions=2);").await;
+    s.ksql_ok(
+        "CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, product_id VARCHAR) WITH (kafka_topic='orders', value_format='JSON', partitions=2);",
+    )
+    .await;
     // Orders are repartitioned by user for the first join, then by product for the second.
     let body = s
         .ksql_ok("CREATE STREAM full_orders AS SELECT o.product_id, o.order_id, u.tier, p.title FROM orders o JOIN users u ON o.user_id = u.user_id LEFT JOIN products p ON o.product_id = p.product_id;")
         .await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
-    s.produce("users", vec![json!({"key": "u1", "value": {"tier": "gold"}, "timestamp": 1}), json!({"key": "u2", "value": {"tier": "silver"}, "timestamp": 1})]).await;
+    s.produce(
+        "users",
+        vec![json!({"key": "u1", "value": {"tier": "gold"}, "timestamp": 1}), json!({"key": "u2", "value": {"tier": "silver"}, "timestamp": 1})],
+    )
+    .await;
     s.produce("products", vec![json!({"key": "p1", "value": {"title": "Kettle"}, "timestamp": 1})]).await;
     s.produce(
         "orders",
@@ -289,7 +354,8 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     )
     .await;
     wait_records(&s, "FULL_ORDERS", 2).await;
-    let mut got: Vec<(String, Value)> = s.read_topic("FULL_ORDERS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    let mut got: Vec<(String, Value)> =
+        s.read_topic("FULL_ORDERS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     got.sort_by_key(|(_, v)| v["ORDER_ID"].to_string());
     assert_eq!(
         got,
@@ -306,11 +372,25 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     // Dropping the query removes every stage's internal topics and consumer groups.
     let internal = async |s: &TestServer| -> Vec<String> {
         let (_, topics) = s.get("/topics").await;
-        topics["topics"].as_array().cloned().unwrap_or_default().iter().filter_map(|t| t["name"].as_str().map(str::to_string)).filter(|n| n.starts_with(&format!("_eddy_{q}"))).collect()
+        topics["topics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(str::to_string))
+            .filter(|n| n.starts_with(&format!("_eddy_{q}")))
+            .collect()
     };
     let groups = async |s: &TestServer| -> Vec<String> {
         let (_, groups) = s.get("/groups").await;
-        groups["groups"].as_array().cloned().unwrap_or_default().iter().filter_map(|g| g["group"].as_str().map(str::to_string)).filter(|g| g.starts_with(&q)).collect()
+        groups["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| g["group"].as_str().map(str::to_string))
+            .filter(|g| g.starts_with(&q))
+            .collect()
     };
     let before = internal(&s).await;
     assert_eq!(before.len(), 2, "the first stage's repartition of orders and the second stage's input: {before:?}");
@@ -326,7 +406,8 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     let s = TestServer::start();
     s.ksql_ok("CREATE TABLE orders_t (order_id VARCHAR PRIMARY KEY, customer_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders_t', value_format='JSON', partitions=3);").await;
     s.ksql_ok("CREATE TABLE customers (id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='customers', value_format='JSON', partitions=2);").await;
-    let body = s.ksql_ok("CREATE TABLE order_with_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
+    let body =
+        s.ksql_ok("CREATE TABLE order_with_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     s.ksql_ok("CREATE TABLE order_maybe_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o LEFT JOIN customers c ON o.customer_id = c.id;").await;
     let (status, body) = s.ksql("CREATE TABLE no_key AS SELECT o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
@@ -343,17 +424,25 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
         (a, b)
     };
     s.produce("customers", vec![json!({"key": "c1", "value": {"name": "Ann"}, "timestamp": 1})]).await;
-    s.produce("orders_t", vec![json!({"key": "o1", "value": {"customer_id": "c1", "amount": 10}, "timestamp": 2}), json!({"key": "o2", "value": {"customer_id": "c2", "amount": 20}, "timestamp": 2})]).await;
+    s.produce(
+        "orders_t",
+        vec![
+            json!({"key": "o1", "value": {"customer_id": "c1", "amount": 10}, "timestamp": 2}),
+            json!({"key": "o2", "value": {"customer_id": "c2", "amount": 20}, "timestamp": 2}),
+        ],
+    )
+    .await;
     s.wait_until("o1 joined, o2 waits for c2", async |s| {
         both(s).await
-            == (
-                vec![vec![json!("o1"), json!(10), json!("Ann")]],
-                vec![vec![json!("o1"), json!(10), json!("Ann")], vec![json!("o2"), json!(20), Value::Null]],
-            )
+            == (vec![vec![json!("o1"), json!(10), json!("Ann")]], vec![vec![json!("o1"), json!(10), json!("Ann")], vec![json!("o2"), json!(20), Value::Null]])
     })
     .await;
     // A new customer joins every order that refers to it; a renamed one updates them.
-    s.produce("customers", vec![json!({"key": "c2", "value": {"name": "Bob"}, "timestamp": 3}), json!({"key": "c1", "value": {"name": "Ann B."}, "timestamp": 3})]).await;
+    s.produce(
+        "customers",
+        vec![json!({"key": "c2", "value": {"name": "Bob"}, "timestamp": 3}), json!({"key": "c1", "value": {"name": "Ann B."}, "timestamp": 3})],
+    )
+    .await;
     s.wait_until("both orders joined", async |s| {
         let want = vec![vec![json!("o1"), json!(10), json!("Ann B.")], vec![json!("o2"), json!(20), json!("Bob")]];
         both(s).await == (want.clone(), want)
@@ -370,7 +459,12 @@ async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     s.produce("orders_t", vec![json!({"key": "o2", "value": null, "timestamp": 6})]).await;
     s.wait_until("o2 is gone", async |s| both(s).await.1 == vec![vec![json!("o1"), json!(11), Value::Null]]).await;
     // The inner join's changelog: results, then tombstones, keyed by order id.
-    let changelog: Vec<(String, Value)> = s.read_topic("ORDER_WITH_CUSTOMER").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["NAME"].clone())).collect();
+    let changelog: Vec<(String, Value)> = s
+        .read_topic("ORDER_WITH_CUSTOMER")
+        .await
+        .into_iter()
+        .map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"]["NAME"].clone()))
+        .collect();
     let o1: Vec<Value> = changelog.iter().filter(|(k, _)| k == "o1").map(|(_, v)| v.clone()).collect();
     assert_eq!(o1, vec![json!("Ann"), json!("Ann B."), json!("Bob"), Value::Null], "{changelog:?}");
 }
@@ -392,7 +486,8 @@ async fn stream_stream_join_partitioned_by_a_selected_expression_is_keyed_by_it(
     assert_eq!(records[0].1["key"], "eu");
     assert_eq!(records[0].1["value"], json!({"CLICK_ID": "k1", "VIEW_ID": "v1"}));
     // The partitioning expression must be selected.
-    let (status, body) = s.ksql("CREATE STREAM bad AS SELECT c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
+    let (status, body) =
+        s.ksql("CREATE STREAM bad AS SELECT c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("must include the partitioning expression C.REGION"), "{body}");
 }

@@ -184,7 +184,10 @@ fn fetch_long_polls_until_data_arrives_and_returns_the_batch_byte_for_byte() {
     let server = TestServer::start();
     let addr = server.kafka.clone();
     let mut admin = connect(&addr);
-    let t = create_topics_request::CreatableTopic::default().with_name(TopicName(StrBytes::from_static_str("wire"))).with_num_partitions(1).with_replication_factor(1);
+    let t = create_topics_request::CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("wire")))
+        .with_num_partitions(1)
+        .with_replication_factor(1);
     let r: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![t.clone()]).with_timeout_ms(5000));
     assert_eq!(r.topics[0].error_code, 0);
     let again: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![t]).with_timeout_ms(5000));
@@ -286,7 +289,12 @@ fn pipelined_produce_requests_are_appended_and_answered_in_request_order() {
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("pipe", 0, 0, 1));
     let records = r.responses[0].partitions[0].records.clone().expect("records");
     let values: Vec<String> = eddy::log::batch::split_batches(&records)
-        .flat_map(|b| eddy::log::RecordIter::new(b).expect("batch").map(|r| String::from_utf8_lossy(r.expect("record").value.expect("value")).to_string()).collect::<Vec<_>>())
+        .flat_map(|b| {
+            eddy::log::RecordIter::new(b)
+                .expect("batch")
+                .map(|r| String::from_utf8_lossy(r.expect("record").value.expect("value")).to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(values, (0..n).step_by(2).map(|i| format!("v{i}")).collect::<Vec<_>>());
 }

@@ -130,7 +130,10 @@ async fn retention_deletes_old_segments_and_reads_below_the_start_are_out_of_ran
 #[tokio::test]
 async fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
     let s = TestServer::start_with(&["--log-cleaner-interval-ms", "50"]);
-    s.ksql_ok("CREATE STREAM c (id VARCHAR KEY, v INT) WITH (kafka_topic='c', partitions=1, segment_bytes=1024, cleanup_policy='compact', delete_retention_ms=0);").await;
+    s.ksql_ok(
+        "CREATE STREAM c (id VARCHAR KEY, v INT) WITH (kafka_topic='c', partitions=1, segment_bytes=1024, cleanup_policy='compact', delete_retention_ms=0);",
+    )
+    .await;
     let mut latest = std::collections::BTreeMap::new();
     for round in 0..10 {
         let records: Vec<Value> = (0..5).map(|k| json!({"key": format!("k{k}"), "value": {"V": round * 10 + k}})).collect();
@@ -162,10 +165,8 @@ async fn compaction_keeps_the_latest_value_per_key_at_its_original_offset() {
     })
     .await;
     let recs = read_all().await;
-    let got: std::collections::BTreeMap<String, (i64, Option<String>)> = recs
-        .iter()
-        .map(|r| (r["key"].as_str().unwrap().to_string(), (r["offset"].as_i64().unwrap(), r["value"].as_str().map(str::to_string))))
-        .collect();
+    let got: std::collections::BTreeMap<String, (i64, Option<String>)> =
+        recs.iter().map(|r| (r["key"].as_str().unwrap().to_string(), (r["offset"].as_i64().unwrap(), r["value"].as_str().map(str::to_string)))).collect();
     assert_eq!(got, latest);
 }
 

@@ -64,8 +64,7 @@ impl Conn {
         let head = String::from_utf8(self.pending[..head_end].to_vec()).expect("head is text");
         let mut lines = head.split("\r\n");
         let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
-        let headers: Vec<(String, String)> =
-            lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
+        let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
         let len: usize = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
@@ -97,7 +96,8 @@ fn pull(sql: &str) -> Vec<u8> {
 /// The same body sent chunked, which only the full router reads.
 fn post_chunked(path: &str, body: &Value) -> Vec<u8> {
     let body = body.to_string();
-    format!("POST {path} HTTP/1.1\r\nhost: eddy\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len()).into_bytes()
+    format!("POST {path} HTTP/1.1\r\nhost: eddy\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+        .into_bytes()
 }
 
 async fn users_table() -> TestServer {

@@ -44,12 +44,8 @@ async fn quick_start_scenario_runs_end_to_end() {
 
     // A push query keeps streaming rows inserted after it started.
     let client = reqwest::Client::new();
-    let resp = client
-        .post(format!("{}/query", s.url))
-        .json(&json!({"ksql": "SELECT * FROM long_views EMIT CHANGES;", "streamsProperties": {}}))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        client.post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT * FROM long_views EMIT CHANGES;", "streamsProperties": {}})).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let mut body = resp.bytes_stream();
     let mut text = String::new();
@@ -177,12 +173,7 @@ async fn query_stream_over_cleartext_http2_streams_a_push_query_and_statements_w
 async fn close_query_stops_a_push_query() {
     let s = TestServer::start();
     s.ksql_ok(CREATE).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/query", s.url))
-        .json(&json!({"ksql": "SELECT * FROM pageviews EMIT CHANGES;"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = reqwest::Client::new().post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT * FROM pageviews EMIT CHANGES;"})).send().await.unwrap();
     let mut body = resp.bytes_stream();
     let first = tokio::time::timeout(Duration::from_secs(10), body.next()).await.unwrap().unwrap().unwrap();
     let header: Value = serde_json::from_str(String::from_utf8_lossy(&first).trim_start_matches('[')).unwrap();
@@ -231,7 +222,10 @@ async fn insert_into_select_and_partition_by_rekey_records() {
 async fn csas_with_timestamp_column_stamps_records_and_skips_bad_times() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM events (k VARCHAR KEY, id BIGINT, at VARCHAR) WITH (kafka_topic='events', value_format='JSON', partitions=1);").await;
-    s.ksql_ok("CREATE STREAM stamped WITH (kafka_topic='stamped', timestamp='AT', timestamp_format='yyyy-MM-dd''T''HH:mm:ssX') AS SELECT k, id, at FROM events;").await;
+    s.ksql_ok(
+        "CREATE STREAM stamped WITH (kafka_topic='stamped', timestamp='AT', timestamp_format='yyyy-MM-dd''T''HH:mm:ssX') AS SELECT k, id, at FROM events;",
+    )
+    .await;
     s.produce(
         "events",
         vec![
@@ -279,7 +273,24 @@ async fn expressions_cover_case_cast_like_in_between_and_nested_access() {
         .await;
     assert_eq!(
         rows[0],
-        vec![json!(1), json!("high"), json!(9), json!(true), json!(true), json!(true), json!(false), json!("a"), json!("b"), json!(1), json!("Oslo"), json!(5), json!("li"), json!("alice!"), json!(0), json!(0)]
+        vec![
+            json!(1),
+            json!("high"),
+            json!(9),
+            json!(true),
+            json!(true),
+            json!(true),
+            json!(false),
+            json!("a"),
+            json!("b"),
+            json!(1),
+            json!("Oslo"),
+            json!(5),
+            json!("li"),
+            json!("alice!"),
+            json!(0),
+            json!(0)
+        ]
     );
     assert_eq!(rows[1][1], "low");
     assert_eq!(rows[1][6], true);

@@ -19,7 +19,10 @@ async fn execute_flag_runs_statements_and_prints_ksql_tables() {
     let s = TestServer::start();
     let (ok, out, err) = shell(
         &s,
-        &["-e", "CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=2); INSERT INTO pv (id, page) VALUES ('a', 'home'); SHOW STREAMS; SET 'auto.offset.reset'='earliest'; SELECT * FROM pv EMIT CHANGES LIMIT 1;"],
+        &[
+            "-e",
+            "CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=2); INSERT INTO pv (id, page) VALUES ('a', 'home'); SHOW STREAMS; SET 'auto.offset.reset'='earliest'; SELECT * FROM pv EMIT CHANGES LIMIT 1;",
+        ],
     );
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(" Message        \n----------------\n Stream created \n"), "{out}");

@@ -37,7 +37,12 @@ async fn source_table_upserts_tombstones_and_pull_query_access_paths() {
     .await;
     s.ksql_ok("INSERT INTO users (id, name, age) VALUES ('d', 'Dee', 22);").await;
     // The latest value per key wins and the tombstone deleted b.
-    let expected: Vec<Vec<Value>> = vec![vec![json!("a"), json!("Ann2"), json!(31)], vec![json!("c"), json!("Cy"), json!(50)], vec![json!("d"), json!("Dee"), json!(22)], vec![json!("e"), json!("Eve"), json!(25)]];
+    let expected: Vec<Vec<Value>> = vec![
+        vec![json!("a"), json!("Ann2"), json!(31)],
+        vec![json!("c"), json!("Cy"), json!(50)],
+        vec![json!("d"), json!("Dee"), json!(22)],
+        vec![json!("e"), json!("Eve"), json!(25)],
+    ];
     s.wait_until("the table holds the latest row per key", async |s| s.rows("SELECT * FROM users;").await == expected).await;
 
     // Key lookups.
@@ -46,7 +51,10 @@ async fn source_table_upserts_tombstones_and_pull_query_access_paths() {
     assert_eq!(s.rows("SELECT name FROM users WHERE id IN ('c', 'b', 'a');").await.len(), 2);
     // A range on the key, a scan with a predicate on a value column, ORDER BY and LIMIT.
     assert_eq!(s.rows("SELECT id FROM users WHERE id >= 'b' AND id < 'e';").await, vec![vec![json!("c")], vec![json!("d")]]);
-    assert_eq!(s.rows("SELECT id, age FROM users WHERE age > 24 ORDER BY age DESC;").await, vec![vec![json!("c"), json!(50)], vec![json!("a"), json!(31)], vec![json!("e"), json!(25)]]);
+    assert_eq!(
+        s.rows("SELECT id, age FROM users WHERE age > 24 ORDER BY age DESC;").await,
+        vec![vec![json!("c"), json!(50)], vec![json!("a"), json!(31)], vec![json!("e"), json!(25)]]
+    );
     assert_eq!(s.rows("SELECT id FROM users ORDER BY age LIMIT 2;").await, vec![vec![json!("d")], vec![json!("e")]]);
     assert_eq!(s.rows("SELECT UCASE(name) AS n FROM users WHERE id = 'e';").await, vec![vec![json!("EVE")]]);
 
@@ -159,11 +167,7 @@ async fn group_by_aggregates_compute_every_function_per_key() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, referrer VARCHAR, dwell BIGINT, score DOUBLE) WITH (kafka_topic='views', value_format='JSON', partitions=3);").await;
     let data = views();
-    s.produce(
-        "views",
-        data.iter().map(|(u, p, r, d, sc)| json!({"key": u, "value": {"page": p, "referrer": r, "dwell": d, "score": sc}})).collect(),
-    )
-    .await;
+    s.produce("views", data.iter().map(|(u, p, r, d, sc)| json!({"key": u, "value": {"page": p, "referrer": r, "dwell": d, "score": sc}})).collect()).await;
     s.ksql_ok(
         "CREATE TABLE by_user AS SELECT user_id, COUNT(*) AS n, COUNT(referrer) AS refs, SUM(dwell) AS total, AVG(dwell) AS avg_dwell, \
          MIN(dwell) AS lo, MAX(dwell) AS hi, LATEST_BY_OFFSET(page) AS last_page, EARLIEST_BY_OFFSET(page) AS first_page, \
@@ -173,10 +177,7 @@ async fn group_by_aggregates_compute_every_function_per_key() {
     )
     .await;
     s.ksql_ok("CREATE TABLE by_page AS SELECT page, COUNT(*) AS n, SUM(dwell) AS total FROM views GROUP BY page EMIT CHANGES;").await;
-    s.wait_until("all views aggregated", async |s| {
-        s.rows("SELECT n FROM by_user;").await.iter().map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>() == 60
-    })
-    .await;
+    s.wait_until("all views aggregated", async |s| s.rows("SELECT n FROM by_user;").await.iter().map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>() == 60).await;
     let got = rows_by_first_column(s.rows("SELECT * FROM by_user;").await);
     assert_eq!(got.len(), 4);
     for u in 0..4 {
@@ -289,7 +290,8 @@ async fn aggregating_a_table_retracts_old_values_and_having_deletes_rows() {
     };
     let out: Vec<(String, Value)> = s.read_topic("COUNTS").await.into_iter().map(|(_, r)| (bigint_key(&r["key"]), r["value"]["N"].clone())).collect();
     // 3:1, 3:2, then key 1 moves: 3 retracts to 1 and 4 counts 1, then key 2 is deleted: 3 drops to 0 and HAVING deletes it.
-    let expected: Vec<(String, Value)> = vec![("3".into(), json!(1)), ("3".into(), json!(2)), ("3".into(), json!(1)), ("4".into(), json!(1)), ("3".into(), Value::Null)];
+    let expected: Vec<(String, Value)> =
+        vec![("3".into(), json!(1)), ("3".into(), json!(2)), ("3".into(), json!(1)), ("4".into(), json!(1)), ("3".into(), Value::Null)];
     assert_eq!(out, expected);
     assert_eq!(s.rows("SELECT * FROM counts;").await, vec![vec![json!(4), json!(1), json!(["a2"])]]);
     // Without HAVING the emptied group stays with a count of 0, as in ksqlDB.
@@ -304,22 +306,45 @@ async fn describe_extended(s: &TestServer, name: &str) -> Value {
 #[tokio::test]
 async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR, ts BIGINT) WITH (kafka_topic='clicks', value_format='JSON', partitions=1, timestamp='ts');").await;
+    s.ksql_ok(
+        "CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR, ts BIGINT) WITH (kafka_topic='clicks', value_format='JSON', partitions=1, timestamp='ts');",
+    )
+    .await;
     for (stmt, name) in [
-        ("CREATE TABLE per_minute AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT CHANGES;", "PER_MINUTE"),
-        ("CREATE TABLE per_minute_final AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT FINAL;", "PER_MINUTE_FINAL"),
-        ("CREATE TABLE hopping AS SELECT page, COUNT(*) AS n FROM clicks WINDOW HOPPING (SIZE 60 SECONDS, ADVANCE BY 30 SECONDS) GROUP BY page EMIT CHANGES;", "HOPPING"),
+        (
+            "CREATE TABLE per_minute AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT CHANGES;",
+            "PER_MINUTE",
+        ),
+        (
+            "CREATE TABLE per_minute_final AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT FINAL;",
+            "PER_MINUTE_FINAL",
+        ),
+        (
+            "CREATE TABLE hopping AS SELECT page, COUNT(*) AS n FROM clicks WINDOW HOPPING (SIZE 60 SECONDS, ADVANCE BY 30 SECONDS) GROUP BY page EMIT CHANGES;",
+            "HOPPING",
+        ),
         ("CREATE TABLE sessions AS SELECT user_id, COUNT(*) AS n FROM clicks WINDOW SESSION (30 SECONDS) GROUP BY user_id EMIT CHANGES;", "SESSIONS"),
     ] {
         let body = s.ksql_ok(stmt).await;
         assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{name}: {body}");
     }
-    let clicks = [("u1", "home", 1000), ("u2", "home", 20000), ("u3", "about", 30000), ("u1", "home", 59000), ("u2", "home", 61000), ("u2", "home", 90000), ("u3", "home", 5000)];
+    let clicks = [
+        ("u1", "home", 1000),
+        ("u2", "home", 20000),
+        ("u3", "about", 30000),
+        ("u1", "home", 59000),
+        ("u2", "home", 61000),
+        ("u2", "home", 90000),
+        ("u3", "home", 5000),
+    ];
     let mut records: Vec<Value> = clicks.iter().map(|(u, p, ts)| json!({"key": u, "value": {"page": p, "ts": ts}})).collect();
     // A record whose timestamp column is null is counted and skipped.
     records.push(json!({"key": "u9", "value": {"page": "home", "ts": null}}));
     s.produce("clicks", records).await;
-    s.wait_until("the late record is counted", async |s| describe_extended(s, "per_minute").await["errorStats"].as_str().unwrap_or("").contains("late-records: 1")).await;
+    s.wait_until("the late record is counted", async |s| {
+        describe_extended(s, "per_minute").await["errorStats"].as_str().unwrap_or("").contains("late-records: 1")
+    })
+    .await;
 
     // Late records are counted while a batch is processed; its state commits just after.
     s.wait_rows("SELECT * FROM per_minute;", 3).await;
@@ -328,7 +353,11 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     assert!(d["errorStats"].as_str().unwrap().contains("failed-messages: 1"), "the null timestamp is counted: {}", d["errorStats"]);
     assert_eq!(
         s.rows("SELECT * FROM per_minute;").await,
-        vec![vec![json!("about"), json!(0), json!(60000), json!(1)], vec![json!("home"), json!(0), json!(60000), json!(3)], vec![json!("home"), json!(60000), json!(120000), json!(2)]],
+        vec![
+            vec![json!("about"), json!(0), json!(60000), json!(1)],
+            vec![json!("home"), json!(0), json!(60000), json!(3)],
+            vec![json!("home"), json!(60000), json!(120000), json!(2)]
+        ],
         "the record at 5000 arrived after the window closed (grace 10 s) and was dropped"
     );
     assert_eq!(
@@ -341,7 +370,13 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     // EMIT FINAL: one row per closed window and nothing for the open one.
     s.wait_until("both closed windows are emitted", async |s| s.read_topic("PER_MINUTE_FINAL").await.len() >= 2).await;
     s.wait_until("the other queries caught up", async |s| {
-        let rows = s.rows("SELECT n FROM sessions;").await.iter().chain(s.rows("SELECT n FROM hopping WHERE WINDOWSTART = 90000;").await.iter()).map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>();
+        let rows = s
+            .rows("SELECT n FROM sessions;")
+            .await
+            .iter()
+            .chain(s.rows("SELECT n FROM hopping WHERE WINDOWSTART = 90000;").await.iter())
+            .map(|r| r[0].as_i64().unwrap_or(0))
+            .sum::<i64>();
         rows == 7 + 1
     })
     .await;
@@ -368,7 +403,8 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
         "sessions split on 30 s of inactivity and merge when a record bridges them"
     );
     let tables = s.ksql_ok("SHOW TABLES;").await;
-    let windowed: BTreeMap<String, bool> = tables[0]["tables"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap().to_string(), t["isWindowed"].as_bool().unwrap())).collect();
+    let windowed: BTreeMap<String, bool> =
+        tables[0]["tables"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap().to_string(), t["isWindowed"].as_bool().unwrap())).collect();
     assert!(windowed["SESSIONS"]);
     let (status, body) = s.post("/features/per_minute", json!({"keys": ["home"]})).await;
     assert_eq!(status, 400, "{body}");
@@ -454,7 +490,11 @@ async fn windowed_source_declared_over_a_windowed_result_keeps_each_records_wind
     s.ksql_ok("CREATE STREAM later AS SELECT page, c FROM counts WHERE WINDOWSTART >= 2000;").await;
     s.produce(
         "clicks",
-        vec![json!({"key": "home", "value": {"n": 1}, "timestamp": 1500}), json!({"key": "home", "value": {"n": 1}, "timestamp": 2500}), json!({"key": "home", "value": {"n": 1}, "timestamp": 2600})],
+        vec![
+            json!({"key": "home", "value": {"n": 1}, "timestamp": 1500}),
+            json!({"key": "home", "value": {"n": 1}, "timestamp": 2500}),
+            json!({"key": "home", "value": {"n": 1}, "timestamp": 2600}),
+        ],
     )
     .await;
     // A push query lists the window bounds after the key.
@@ -468,7 +508,8 @@ async fn windowed_source_declared_over_a_windowed_result_keeps_each_records_wind
     let rows: Vec<&Value> = later.iter().filter_map(|r| r.get("row")).map(|r| &r["columns"]).collect();
     assert_eq!(rows, vec![&json!([2000, 3000, 1]), &json!([2000, 3000, 2])]);
     // Windowed sources must be declared completely, and cannot be re-keyed.
-    let (status, body) = s.ksql("CREATE STREAM bad (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='tumbling');").await;
+    let (status, body) =
+        s.ksql("CREATE STREAM bad (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='tumbling');").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("WINDOW_SIZE"), "{body}");
     let (status, body) = s.ksql("CREATE STREAM rekeyed AS SELECT * FROM counts PARTITION BY c;").await;
@@ -491,7 +532,8 @@ async fn push_queries_stream_table_changes_and_aggregate_until_their_limit() {
     assert_eq!(q[4]["finalMessage"], "Limit Reached");
 
     // Aggregating push queries: every update, grouped or not, key selected or not.
-    s.produce("views", vec![json!({"key": 1, "value": {"page": "a"}}), json!({"key": 2, "value": {"page": "a"}}), json!({"key": 1, "value": {"page": "b"}})]).await;
+    s.produce("views", vec![json!({"key": 1, "value": {"page": "a"}}), json!({"key": 2, "value": {"page": "a"}}), json!({"key": 1, "value": {"page": "b"}})])
+        .await;
     let rows = s.rows("SELECT page, COUNT(*) AS n FROM views GROUP BY page EMIT CHANGES LIMIT 3;").await;
     assert_eq!(rows, vec![vec![json!("a"), json!(1)], vec![json!("a"), json!(2)], vec![json!("b"), json!(1)]]);
     assert_eq!(s.rows("SELECT COUNT(*) AS n FROM views GROUP BY page EMIT CHANGES LIMIT 2;").await, vec![vec![json!(1)], vec![json!(2)]]);
@@ -501,7 +543,8 @@ async fn push_queries_stream_table_changes_and_aggregate_until_their_limit() {
     // The private aggregations end with their queries: only the two sources' topics remain.
     s.wait_until("the push queries' topics are removed", async |s| {
         let (_, topics) = s.get("/topics").await;
-        topics["topics"].as_array().map(|t| t.iter().filter(|t| t["name"].as_str().is_some_and(|n| n.to_uppercase().contains("TRANSIENT_AGG"))).count()) == Some(0)
+        topics["topics"].as_array().map(|t| t.iter().filter(|t| t["name"].as_str().is_some_and(|n| n.to_uppercase().contains("TRANSIENT_AGG"))).count())
+            == Some(0)
     })
     .await;
 }
@@ -512,7 +555,8 @@ async fn restart_resumes_aggregations_from_committed_offsets_without_replay() {
     s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, dwell BIGINT) WITH (kafka_topic='views', value_format='JSON', partitions=2);").await;
     s.ksql_ok("CREATE TABLE by_user AS SELECT user_id, COUNT(*) AS n, SUM(dwell) AS total FROM views GROUP BY user_id;").await;
     s.ksql_ok("CREATE TABLE by_page AS SELECT page, COUNT(*) AS n FROM views GROUP BY page;").await;
-    let batch = |from: i64| (from..from + 40).map(|i| json!({"key": format!("u{}", i % 5), "value": {"page": format!("p{}", i % 2), "dwell": i}})).collect::<Vec<_>>();
+    let batch =
+        |from: i64| (from..from + 40).map(|i| json!({"key": format!("u{}", i % 5), "value": {"page": format!("p{}", i % 2), "dwell": i}})).collect::<Vec<_>>();
     s.produce("views", batch(0)).await;
     let total = async |s: &TestServer, t: &str| s.rows(&format!("SELECT n FROM {t};")).await.iter().map(|r| r[0].as_i64().unwrap_or(0)).sum::<i64>();
     s.wait_until("the first batch", async |s| total(s, "by_user").await == 40 && total(s, "by_page").await == 40).await;
@@ -543,12 +587,29 @@ async fn table_projections_keep_the_key_turn_deletes_and_filtered_rows_into_tomb
         assert_eq!(status, 400, "{sql}: {body}");
         assert!(body["message"].as_str().unwrap_or_default().contains(needle), "{sql}: {body}");
     }
-    s.produce("users", vec![json!({"key": "a", "value": {"name": "Ann", "age": 30}}), json!({"key": "b", "value": {"name": "Bob", "age": 12}}), json!({"key": "c", "value": {"name": "Cy", "age": 40}})]).await;
+    s.produce(
+        "users",
+        vec![
+            json!({"key": "a", "value": {"name": "Ann", "age": 30}}),
+            json!({"key": "b", "value": {"name": "Bob", "age": 12}}),
+            json!({"key": "c", "value": {"name": "Cy", "age": 40}}),
+        ],
+    )
+    .await;
     s.wait_rows("SELECT * FROM adults;", 2).await;
     // Ann turns out to be 17 (filtered out), Cy is deleted, Bob grows up.
-    s.produce("users", vec![json!({"key": "a", "value": {"name": "Ann", "age": 17}}), json!({"key": "c", "value": null}), json!({"key": "b", "value": {"name": "Bob", "age": 18}})]).await;
+    s.produce(
+        "users",
+        vec![
+            json!({"key": "a", "value": {"name": "Ann", "age": 17}}),
+            json!({"key": "c", "value": null}),
+            json!({"key": "b", "value": {"name": "Bob", "age": 18}}),
+        ],
+    )
+    .await;
     s.wait_until("only Bob is an adult", async |s| s.rows("SELECT id, name FROM adults;").await == vec![vec![json!("b"), json!("BOB")]]).await;
-    let changelog: Vec<(String, Value)> = s.read_topic("ADULTS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
+    let changelog: Vec<(String, Value)> =
+        s.read_topic("ADULTS").await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect();
     for k in ["a", "c"] {
         assert!(changelog.iter().any(|(key, v)| key == k && v.is_null()), "{k} leaves the result with a tombstone: {changelog:?}");
     }
@@ -572,7 +633,15 @@ async fn lookups_on_many_keep_alive_connections_spread_over_http_threads_each_ge
                 let sql = format!("SELECT * FROM users WHERE id = 'u{i}';");
                 let body: Value = client.post(format!("{url}/query")).json(&json!({"ksql": sql})).send().await.expect("query").json().await.expect("json");
                 assert_eq!(body[1]["row"]["columns"], json!([format!("u{i}"), i]), "{sql}: {body}");
-                let body: Value = client.post(format!("{url}/features/users")).json(&json!({"keys": [format!("u{i}"), "nope"]})).send().await.expect("lookup").json().await.expect("json");
+                let body: Value = client
+                    .post(format!("{url}/features/users"))
+                    .json(&json!({"keys": [format!("u{i}"), "nope"]}))
+                    .send()
+                    .await
+                    .expect("lookup")
+                    .json()
+                    .await
+                    .expect("json");
                 assert_eq!(body["results"][0]["row"]["N"], json!(i), "{body}");
                 assert_eq!(body["results"][1]["missing"], json!(true), "{body}");
             }
@@ -582,7 +651,8 @@ async fn lookups_on_many_keep_alive_connections_spread_over_http_threads_each_ge
         t.await.expect("client task");
     }
     // A push query still streaming when the server is told to stop does not keep it up.
-    let push = reqwest::Client::new().post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT * FROM users EMIT CHANGES;"})).send().await.expect("push query");
+    let push =
+        reqwest::Client::new().post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT * FROM users EMIT CHANGES;"})).send().await.expect("push query");
     assert_eq!(push.status().as_u16(), 200);
     let started = std::time::Instant::now();
     assert!(s.stop(), "clean shutdown with a push query open");
@@ -596,7 +666,8 @@ async fn lookups_on_many_keep_alive_connections_spread_over_http_threads_each_ge
 async fn lookups_follow_a_table_as_it_changes() {
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);").await;
-    s.ksql_ok("CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n, LATEST_BY_OFFSET(page) AS last_page FROM clicks GROUP BY user_id EMIT CHANGES;").await;
+    s.ksql_ok("CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n, LATEST_BY_OFFSET(page) AS last_page FROM clicks GROUP BY user_id EMIT CHANGES;")
+        .await;
     let feature = async |s: &TestServer, user: &str| -> Value {
         let (status, body) = s.post("/features/clicks_per_user", json!({"keys": [user]})).await;
         assert_eq!(status, 200, "{body}");
@@ -606,7 +677,10 @@ async fn lookups_follow_a_table_as_it_changes() {
     for round in 1..=12i64 {
         let page = format!("p{round}");
         s.produce("clicks", vec![json!({"key": "u1", "value": {"page": page}})]).await;
-        s.wait_until(&format!("round {round} shows in the feature lookup"), async |s| feature(s, "u1").await["row"] == json!({"USER_ID": "u1", "N": round, "LAST_PAGE": page})).await;
+        s.wait_until(&format!("round {round} shows in the feature lookup"), async |s| {
+            feature(s, "u1").await["row"] == json!({"USER_ID": "u1", "N": round, "LAST_PAGE": page})
+        })
+        .await;
         assert_eq!(s.rows("SELECT n, last_page FROM clicks_per_user WHERE user_id = 'u1';").await, vec![vec![json!(round), json!(page)]]);
     }
     s.produce("clicks", vec![json!({"key": "late", "value": {"page": "x"}})]).await;
@@ -614,7 +688,12 @@ async fn lookups_follow_a_table_as_it_changes() {
     assert_eq!(s.rows("SELECT n FROM clicks_per_user WHERE user_id IN ('late', 'u1');").await.len(), 2);
     // DESCRIBE EXTENDED says how lookups were served.
     let stats = describe_extended(&s, "clicks_per_user").await["statistics"].as_str().unwrap_or("").to_string();
-    let looked_up: u64 = stats.split("key-lookups: ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no key-lookups in {stats}"));
+    let looked_up: u64 = stats
+        .split("key-lookups: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no key-lookups in {stats}"));
     assert!(looked_up >= 27, "{stats}");
     assert!(stats.contains("from-memory: ") && stats.contains("rows-in-memory: 2"), "{stats}");
 }

@@ -42,8 +42,12 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
     let load = Instant::now();
     let (sql, left, right) = match a.shape.as_str() {
         "stream-table" => {
-            run(&format!("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions={p}, flush='never');"))?;
-            run(&format!("CREATE STREAM events (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='events', value_format='JSON', partitions={p}, flush='never');"))?;
+            run(&format!(
+                "CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions={p}, flush='never');"
+            ))?;
+            run(&format!(
+                "CREATE STREAM events (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='events', value_format='JSON', partitions={p}, flush='never');"
+            ))?;
             let keys = a.keys;
             load_records(&log, "users", keys, |j, k, v| {
                 use std::fmt::Write;
@@ -57,11 +61,19 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
                 let _ = write!(v, r#"{{"PAGE":"p{}","DWELL_MS":{}}}"#, j % 10, j % 3000);
                 1 + j as i64
             })?;
-            ("CREATE STREAM enriched WITH (flush='never') AS SELECT e.user_id, e.page, e.dwell_ms, u.tier, u.country FROM events e JOIN users u ON e.user_id = u.user_id;", "events", "users")
+            (
+                "CREATE STREAM enriched WITH (flush='never') AS SELECT e.user_id, e.page, e.dwell_ms, u.tier, u.country FROM events e JOIN users u ON e.user_id = u.user_id;",
+                "events",
+                "users",
+            )
         }
         "stream-stream" => {
-            run(&format!("CREATE STREAM impressions (ad_id VARCHAR KEY, imp VARCHAR) WITH (kafka_topic='impressions', value_format='JSON', partitions={p}, flush='never');"))?;
-            run(&format!("CREATE STREAM clicks (ad_id VARCHAR KEY, click VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions={p}, flush='never');"))?;
+            run(&format!(
+                "CREATE STREAM impressions (ad_id VARCHAR KEY, imp VARCHAR) WITH (kafka_topic='impressions', value_format='JSON', partitions={p}, flush='never');"
+            ))?;
+            run(&format!(
+                "CREATE STREAM clicks (ad_id VARCHAR KEY, click VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions={p}, flush='never');"
+            ))?;
             let (keys, half) = (a.keys, a.records / 2);
             // One record per millisecond on each side: ~10,000 rows per side in a window.
             load_records(&log, "impressions", half, |j, k, v| {
@@ -76,7 +88,11 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
                 let _ = write!(v, r#"{{"CLICK":"c{j}"}}"#);
                 j as i64
             })?;
-            ("CREATE STREAM matched WITH (flush='never') AS SELECT i.ad_id, i.imp, c.click FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;", "impressions", "clicks")
+            (
+                "CREATE STREAM matched WITH (flush='never') AS SELECT i.ad_id, i.imp, c.click FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;",
+                "impressions",
+                "clicks",
+            )
         }
         other => return Err(format!("unknown --shape {other}; use stream-table or stream-stream")),
     };

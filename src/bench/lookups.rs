@@ -40,10 +40,7 @@ fn random_keys(keys: u64, count: usize, seed: u64) -> Vec<u64> {
 }
 
 /// Loads a source table FEATURES of `keys` rows and waits until all are materialized.
-fn load_features(
-    dir: &std::path::Path,
-    keys: u64,
-) -> Result<(Engine, tokio::runtime::Runtime), String> {
+fn load_features(dir: &std::path::Path, keys: u64) -> Result<(Engine, tokio::runtime::Runtime), String> {
     let (engine, log, rt) = open_engine(dir)?;
     engine
         .execute(
@@ -54,30 +51,19 @@ fn load_features(
     load_records(&log, "features", keys, |j, key, value| {
         use std::fmt::Write;
         let _ = write!(key, "k{j}");
-        let _ = write!(
-            value,
-            r#"{{"VIEWS":{j},"AVG_DWELL":{},"LAST_PAGE":"p{}"}}"#,
-            j as f64 / 7.0,
-            j % 50
-        );
+        let _ = write!(value, r#"{{"VIEWS":{j},"AVG_DWELL":{},"LAST_PAGE":"p{}"}}"#, j as f64 / 7.0, j % 50);
         j as i64
     })?;
     let start = Instant::now();
     loop {
-        let QueryOutput::Pull(rows) = engine
-            .query("SELECT ID FROM features;", &Session::default())
-            .map_err(|e| e.to_string())?
-        else {
+        let QueryOutput::Pull(rows) = engine.query("SELECT ID FROM features;", &Session::default()).map_err(|e| e.to_string())? else {
             return Err("a pull query on the table did not return its rows".into());
         };
         if rows.rows.len() as u64 >= keys {
             return Ok((engine, rt));
         }
         if start.elapsed() > Duration::from_secs(600) {
-            return Err(format!(
-                "only {} of {keys} rows materialized after 10 minutes",
-                rows.rows.len()
-            ));
+            return Err(format!("only {} of {keys} rows materialized after 10 minutes", rows.rows.len()));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -103,7 +89,8 @@ pub fn lookups(a: LookupArgs) -> Result<(), String> {
     let load_secs = load.elapsed().as_secs_f64();
     let keys = a.keys.max(1);
     let session = Session::default();
-    let sqls: Vec<String> = random_keys(keys, a.lookups as usize, 0x9e37_79b9).into_iter().map(|k| format!("SELECT * FROM FEATURES WHERE ID = 'k{k}';")).collect();
+    let sqls: Vec<String> =
+        random_keys(keys, a.lookups as usize, 0x9e37_79b9).into_iter().map(|k| format!("SELECT * FROM FEATURES WHERE ID = 'k{k}';")).collect();
     // Warm-up, as a server that has been serving a while: every statement once through the
     // full path (which plans the first and reads RocksDB for rows not yet in memory).
     for sql in &sqls {
@@ -130,11 +117,7 @@ pub fn lookups(a: LookupArgs) -> Result<(), String> {
         Ok(None) => Err("a feature lookup was not answered from memory".into()),
         Err(e) => Err(format!("a feature lookup failed: {e}")),
     })?;
-    let family = engine
-        .catalog()
-        .source("FEATURES")
-        .map(|s| s.state_family())
-        .ok_or("table FEATURES is gone")?;
+    let family = engine.catalog().source("FEATURES").map(|s| s.state_family()).ok_or("table FEATURES is gone")?;
     let stats = engine.runtime().state().lookup_stats(&family);
     println!(
         "lookups: table of {} rows (loaded in {load_secs:.1}s), one thread, best of {ROUNDS} rounds: pull query by key {:.2} us ({:.0}/s); {batch}-key feature lookup {:.2} us ({:.0}/s, {:.0} ns per key){}",
@@ -144,12 +127,7 @@ pub fn lookups(a: LookupArgs) -> Result<(), String> {
         features.as_secs_f64() * 1e6,
         1.0 / features.as_secs_f64(),
         features.as_secs_f64() * 1e9 / batch as f64,
-        stats
-            .map(|s| format!(
-                "; {} of {} keys from memory",
-                s.from_memory, s.keys_looked_up
-            ))
-            .unwrap_or_default(),
+        stats.map(|s| format!("; {} of {} keys from memory", s.from_memory, s.keys_looked_up)).unwrap_or_default(),
     );
     engine.shutdown();
     Ok(())

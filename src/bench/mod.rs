@@ -52,9 +52,7 @@ pub(crate) fn bench_dir(dir: &Option<PathBuf>) -> Result<(PathBuf, Option<tempfi
 pub fn append(a: AppendArgs) -> Result<(), String> {
     let (dir, _guard) = bench_dir(&a.dir)?;
     let log = Log::open(&dir, TopicConfig::default()).map_err(|e| e.to_string())?;
-    let topic = log
-        .create_topic("bench", 1, TopicConfig { flush: a.flush, ..TopicConfig::default() })
-        .map_err(|e| e.to_string())?;
+    let topic = log.create_topic("bench", 1, TopicConfig { flush: a.flush, ..TopicConfig::default() }).map_err(|e| e.to_string())?;
     let part = topic.partition(0).map_err(|e| e.to_string())?.clone();
     let start = Instant::now();
     let writers = a.writers.max(1);
@@ -127,7 +125,10 @@ fn read_back(part: &crate::log::PartitionLog, expected: u64) -> Result<(), Strin
     if records != expected {
         return Err(format!("read {records} records, expected {expected}"));
     }
-    println!("read: {records} records, every record decoded: {secs:.2}s, {:.0} records/s, {:.1} MB/s of payload", records as f64 / secs, bytes as f64 / secs / 1e6);
+    println!(
+        "read: {records} records, every record decoded: {secs:.2}s, {:.0} records/s, {:.1} MB/s of payload",
+        records as f64 / secs,
+        bytes as f64 / secs / 1e6
+    );
     Ok(())
 }
-

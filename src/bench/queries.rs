@@ -55,7 +55,13 @@ pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: imp
 /// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records` JSON
 /// records over `keys` users; record j has event time `j * ms_per_record`. Returns the
 /// engine and the load time.
-fn load_pageviews(dir: &std::path::Path, records: u64, partitions: i32, keys: u64, ms_per_record: i64) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime, f64), String> {
+fn load_pageviews(
+    dir: &std::path::Path,
+    records: u64,
+    partitions: i32,
+    keys: u64,
+    ms_per_record: i64,
+) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime, f64), String> {
     let (engine, log, rt) = open_engine(dir)?;
     engine
         .execute(
@@ -161,7 +167,9 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
     let sql = match a.shape.as_str() {
         "key" => "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY user_id;",
         "page" => "CREATE TABLE stats WITH (flush='never') AS SELECT page, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY page;",
-        "window" => "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id;",
+        "window" => {
+            "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id;"
+        }
         other => return Err(format!("unknown --shape {other}; use key, page or window")),
     };
     let start = Instant::now();

@@ -127,7 +127,9 @@ pub enum CatalogError {
     UnknownSource { kind: &'static str, name: String },
     #[error("Cannot add {kind} '{name}': A {existing} with the same name already exists")]
     SourceExists { kind: &'static str, existing: &'static str, name: String },
-    #[error("Cannot drop {name}.\nThe following queries read from this source: [{readers}].\nThe following queries write into this source: [{writers}].\nYou need to terminate them before dropping {name}.")]
+    #[error(
+        "Cannot drop {name}.\nThe following queries read from this source: [{readers}].\nThe following queries write into this source: [{writers}].\nYou need to terminate them before dropping {name}."
+    )]
     SourceInUse { name: String, readers: String, writers: String },
     #[error("Unknown queryId: {0}")]
     UnknownQuery(String),
@@ -172,11 +174,7 @@ impl Catalog {
         let mut inner = self.inner.write();
         if let Some(existing) = inner.sources.get(&source.name) {
             if !replace {
-                return Err(CatalogError::SourceExists {
-                    kind: source.kind.title(),
-                    existing: existing.kind.title(),
-                    name: source.name.clone(),
-                });
+                return Err(CatalogError::SourceExists { kind: source.kind.title(), existing: existing.kind.title(), name: source.name.clone() });
             }
         }
         inner.sources.insert(source.name.clone(), Arc::new(source));

@@ -110,17 +110,12 @@ impl SqlType {
             SqlType::Map(k, v) => DataType::Map(
                 Arc::new(Field::new(
                     "entries",
-                    DataType::Struct(Fields::from(vec![
-                        Field::new("key", k.to_arrow(), false),
-                        Field::new("value", v.to_arrow(), true),
-                    ])),
+                    DataType::Struct(Fields::from(vec![Field::new("key", k.to_arrow(), false), Field::new("value", v.to_arrow(), true)])),
                     false,
                 )),
                 false,
             ),
-            SqlType::Struct(fields) => DataType::Struct(
-                fields.iter().map(|(n, t)| Field::new(n, t.to_arrow(), true)).collect::<Vec<_>>().into(),
-            ),
+            SqlType::Struct(fields) => DataType::Struct(fields.iter().map(|(n, t)| Field::new(n, t.to_arrow(), true)).collect::<Vec<_>>().into()),
         }
     }
 
@@ -132,13 +127,9 @@ impl SqlType {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => SqlType::Int,
             DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Bigint,
             DataType::Float16 | DataType::Float32 | DataType::Float64 => SqlType::Double,
-            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
-                SqlType::Decimal { precision: *p, scale: *s }
-            }
+            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => SqlType::Decimal { precision: *p, scale: *s },
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::String,
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
-                SqlType::Bytes
-            }
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => SqlType::Bytes,
             DataType::Date32 | DataType::Date64 => SqlType::Date,
             DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
             DataType::Timestamp(_, _) => SqlType::Timestamp,
@@ -146,18 +137,14 @@ impl SqlType {
                 SqlType::Array(Box::new(SqlType::from_arrow(f.data_type())?))
             }
             DataType::Map(entries, _) => match entries.data_type() {
-                DataType::Struct(kv) if kv.len() == 2 => SqlType::Map(
-                    Box::new(SqlType::from_arrow(kv[0].data_type())?),
-                    Box::new(SqlType::from_arrow(kv[1].data_type())?),
-                ),
+                DataType::Struct(kv) if kv.len() == 2 => {
+                    SqlType::Map(Box::new(SqlType::from_arrow(kv[0].data_type())?), Box::new(SqlType::from_arrow(kv[1].data_type())?))
+                }
                 _ => return None,
             },
-            DataType::Struct(fields) => SqlType::Struct(
-                fields
-                    .iter()
-                    .map(|f| SqlType::from_arrow(f.data_type()).map(|t| (f.name().clone(), t)))
-                    .collect::<Option<Vec<_>>>()?,
-            ),
+            DataType::Struct(fields) => {
+                SqlType::Struct(fields.iter().map(|f| SqlType::from_arrow(f.data_type()).map(|t| (f.name().clone(), t))).collect::<Option<Vec<_>>>()?)
+            }
             DataType::Null => SqlType::String,
             _ => return None,
         })
@@ -330,10 +317,7 @@ mod tests {
 
     #[test]
     fn key_columns_come_first() {
-        let s = LogicalSchema::new(vec![
-            Column::new("V", SqlType::Int, ColumnKind::Value),
-            Column::new("K", SqlType::String, ColumnKind::Key),
-        ]);
+        let s = LogicalSchema::new(vec![Column::new("V", SqlType::Int, ColumnKind::Value), Column::new("K", SqlType::String, ColumnKind::Key)]);
         assert_eq!(s.describe(true), "`K` STRING KEY, `V` INTEGER");
     }
 }

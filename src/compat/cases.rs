@@ -123,7 +123,8 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
 /// The cases of one file, or why the file cannot be read.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc: Value = serde_json::from_str(&strip_comments(&text)).map_err(|e| format!("{} is not valid JSON (after removing comments): {e}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&strip_comments(&text)).map_err(|e| format!("{} is not valid JSON (after removing comments): {e}", path.display()))?;
     let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
     // Counted per suite and file: QTT and RQTT both have an insert-values.json.
     let grouped = match path.parent().and_then(|d| d.file_name()) {
@@ -134,7 +135,8 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let mut cases = Vec::new();
     for t in tests {
         let name = t.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
-        let statements: Vec<String> = t.get("statements").and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
+        let statements: Vec<String> =
+            t.get("statements").and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
         let formats: Vec<Option<String>> = match t.get("format").and_then(Value::as_array) {
             Some(f) if !f.is_empty() => f.iter().map(|x| x.as_str().map(str::to_string)).collect(),
             _ => vec![None],

@@ -60,9 +60,11 @@ pub fn same(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             e.len() == a.len()
-                && e.iter().all(|(k, v)| match a.get(k).or_else(|| a.get(&k.to_uppercase())).or_else(|| a.iter().find(|(ak, _)| ak.eq_ignore_ascii_case(k)).map(|(_, v)| v)) {
-                    Some(av) => same(v, av),
-                    None => false,
+                && e.iter().all(|(k, v)| {
+                    match a.get(k).or_else(|| a.get(&k.to_uppercase())).or_else(|| a.iter().find(|(ak, _)| ak.eq_ignore_ascii_case(k)).map(|(_, v)| v)) {
+                        Some(av) => same(v, av),
+                        None => false,
+                    }
                 })
         }
         (Value::Array(e), Value::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| same(x, y)),
@@ -71,7 +73,9 @@ pub fn same(expected: &Value, actual: &Value) -> bool {
             _ => e == a,
         },
         // Decimals and numbers written as text.
-        (Value::Number(e), Value::String(a)) | (Value::String(a), Value::Number(e)) => a.parse::<f64>().ok().zip(e.as_f64()).is_some_and(|(x, y)| (x - y).abs() <= 1e-6 * y.abs().max(1.0)),
+        (Value::Number(e), Value::String(a)) | (Value::String(a), Value::Number(e)) => {
+            a.parse::<f64>().ok().zip(e.as_f64()).is_some_and(|(x, y)| (x - y).abs() <= 1e-6 * y.abs().max(1.0))
+        }
         _ => expected == actual,
     }
 }

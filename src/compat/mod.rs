@@ -186,7 +186,8 @@ fn run_in(case: &Case, dir: &std::path::Path, handle: &tokio::runtime::Handle, t
         Ok(s) => Arc::new(s),
         Err(e) => return Outcome::Failed(format!("cannot open state: {e}")),
     };
-    let engine = match Engine::open(log.clone(), state, handle.clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() }) {
+    let engine = match Engine::open(log.clone(), state, handle.clone(), EngineConfig { default_offset_reset: OffsetReset::Earliest, ..EngineConfig::default() })
+    {
         Ok(e) => e,
         Err(e) => return Outcome::Failed(format!("cannot open an engine: {e}")),
     };

@@ -63,9 +63,7 @@ pub fn execute(case: &Case, engine: Arc<Engine>, log: &Log, config: &TopicConfig
             let _ = log.create_topic(&name, 1, config.clone());
         }
     }
-    let listener = handle
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .map_err(|e| format!("cannot listen on an ephemeral port: {e}"))?;
+    let listener = handle.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(|e| format!("cannot listen on an ephemeral port: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = crate::server::router(crate::server::AppState { engine: engine.clone() });
@@ -117,7 +115,15 @@ impl Client {
     }
 }
 
-fn run(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, handle: &tokio::runtime::Handle, client: &Client, timeout: Duration) -> Result<(), String> {
+fn run(
+    case: &Case,
+    engine: &Engine,
+    log: &Log,
+    config: &TopicConfig,
+    handle: &tokio::runtime::Handle,
+    client: &Client,
+    timeout: Duration,
+) -> Result<(), String> {
     let expected_error = case.expected_error.as_ref();
     let empty = Vec::new();
     let expected_responses = case.responses.as_ref().unwrap_or(&empty);
@@ -182,7 +188,10 @@ fn verify_responses(actual: &[Value], expected: &[Value], statements: &[String],
                 match_fields(&actual[idx], payload, statement, &path)?;
             }
             "query" => {
-                let rows = actual[idx].get("query").and_then(Value::as_array).ok_or_else(|| format!("{path}: an admin response where a query response was expected: {}", actual[idx]))?;
+                let rows = actual[idx]
+                    .get("query")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| format!("{path}: an admin response where a query response was expected: {}", actual[idx]))?;
                 let want_rows = payload.as_array().ok_or_else(|| format!("invalid case: {path} is not an array"))?;
                 match_rows(rows, want_rows, statement, &path)?;
             }

@@ -15,8 +15,8 @@ use crate::exec::OffsetReset;
 use crate::format::{FormatKind, FormatSpec};
 use crate::log::TopicConfig;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, Ident, ParsedStatement, Props, Query, Statement};
-use crate::sql::parser;
 use crate::sql::join_plan::{JoinPlan, is_join_query, plan_join};
+use crate::sql::parser;
 use crate::sql::planner::{Purpose, plan_select};
 
 /// A validated catalog change, ready to commit.
@@ -24,16 +24,41 @@ pub(super) enum Change {
     /// Nothing to do (IF [NOT] EXISTS); the entity says why.
     Noop(Value),
     /// A table also gets the query that materializes it.
-    CreateSource { source: DataSource, replace: bool, create_topic: Option<(i32, TopicConfig)>, query: Option<QueryMeta> },
-    CreateAsSelect { sink: DataSource, create_topic: Option<(i32, TopicConfig)>, query: QueryMeta },
-    InsertSelect { query: QueryMeta },
-    Drop { source: Arc<DataSource>, delete_topic: bool, terminate: Vec<String> },
-    Terminate { ids: Vec<String> },
-    CreateType { name: String, ty: SqlType },
-    DropType { name: String },
+    CreateSource {
+        source: DataSource,
+        replace: bool,
+        create_topic: Option<(i32, TopicConfig)>,
+        query: Option<QueryMeta>,
+    },
+    CreateAsSelect {
+        sink: DataSource,
+        create_topic: Option<(i32, TopicConfig)>,
+        query: QueryMeta,
+    },
+    InsertSelect {
+        query: QueryMeta,
+    },
+    Drop {
+        source: Arc<DataSource>,
+        delete_topic: bool,
+        terminate: Vec<String>,
+    },
+    Terminate {
+        ids: Vec<String>,
+    },
+    CreateType {
+        name: String,
+        ty: SqlType,
+    },
+    DropType {
+        name: String,
+    },
     /// ALTER ... ADD COLUMN: the source with its new schema; a table's materialization
     /// restarts as `query`.
-    Alter { source: DataSource, query: Option<QueryMeta> },
+    Alter {
+        source: DataSource,
+        query: Option<QueryMeta>,
+    },
 }
 
 impl Change {
@@ -110,8 +135,16 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
     match c.ty {
         SqlType::Bigint | SqlType::Timestamp => {}
         SqlType::String if props.timestamp_format.is_some() => {}
-        SqlType::String => return Err(stmt_err(format!("TIMESTAMP column {col} is a STRING, so TIMESTAMP_FORMAT is required, e.g. TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ss'"))),
-        ref other => return Err(stmt_err(format!("Timestamp column, `{col}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified. It is {other}."))),
+        SqlType::String => {
+            return Err(stmt_err(format!(
+                "TIMESTAMP column {col} is a STRING, so TIMESTAMP_FORMAT is required, e.g. TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ss'"
+            )));
+        }
+        ref other => {
+            return Err(stmt_err(format!(
+                "Timestamp column, `{col}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified. It is {other}."
+            )));
+        }
     }
     Ok(Some(TimestampSpec { column: col.clone(), format: props.timestamp_format.clone() }))
 }
@@ -190,7 +223,13 @@ impl Engine {
             Statement::Drop { kind, name, if_exists, delete_topic } => {
                 let Some(source) = self.catalog.source(&name.value) else {
                     if *if_exists {
-                        return Ok(Change::Noop(current_status(&p.text, format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)), format!("Source `{}` does not exist.", name.value), None, seq)));
+                        return Ok(Change::Noop(current_status(
+                            &p.text,
+                            format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)),
+                            format!("Source `{}` does not exist.", name.value),
+                            None,
+                            seq,
+                        )));
                     }
                     return Err(stmt_err(format!("{}: Source {} does not exist.", name.pos, name.value)));
                 };
@@ -247,7 +286,11 @@ impl Engine {
         let mut columns = source.schema.columns().to_vec();
         for (column, ty) in add_columns {
             if columns.iter().any(|c| c.name == column.value) {
-                return Err(stmt_err(format!("{}: Cannot add column {} to schema. A column with the same name already exists.", column.pos, quote_ident(&column.value))));
+                return Err(stmt_err(format!(
+                    "{}: Cannot add column {} to schema. A column with the same name already exists.",
+                    column.pos,
+                    quote_ident(&column.value)
+                )));
             }
             columns.push(Column::new(column.value.clone(), ty.clone(), ColumnKind::Value));
         }
@@ -299,7 +342,10 @@ impl Engine {
         if columns.is_empty() {
             // A mistake in the WITH clause is reported first, as ksqlDB does.
             SourceProps::parse(props)?;
-            return Err(stmt_err(format!("The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)", p.text)));
+            return Err(stmt_err(format!(
+                "The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)",
+                p.text
+            )));
         }
         check_unique_columns(columns)?;
         let mut cols = Vec::new();
@@ -308,16 +354,29 @@ impl Engine {
             let kind = match c.constraint {
                 ColumnConstraint::None => ColumnKind::Value,
                 ColumnConstraint::Key if table => {
-                    return Err(stmt_err(format!("{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
+                    return Err(stmt_err(format!(
+                        "{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name.pos,
+                        quote_ident(&c.name.value)
+                    )));
                 }
                 ColumnConstraint::Key => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey if table => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey => {
-                    return Err(stmt_err(format!("{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.", c.name.pos, quote_ident(&c.name.value))));
+                    return Err(stmt_err(format!(
+                        "{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name.pos,
+                        quote_ident(&c.name.value)
+                    )));
                 }
                 ColumnConstraint::Headers => {
                     if c.ty != headers_type() {
-                        return Err(stmt_err(format!("{}: Invalid type for HEADERS column {}: expected ARRAY<STRUCT<`KEY` STRING, `VALUE` BYTES>>, got {}", c.name.pos, quote_ident(&c.name.value), c.ty)));
+                        return Err(stmt_err(format!(
+                            "{}: Invalid type for HEADERS column {}: expected ARRAY<STRUCT<`KEY` STRING, `VALUE` BYTES>>, got {}",
+                            c.name.pos,
+                            quote_ident(&c.name.value),
+                            c.ty
+                        )));
                     }
                     if columns.iter().filter(|o| o.constraint == ColumnConstraint::Headers).count() > 1 {
                         return Err(stmt_err("a stream can have only one HEADERS column".to_string()));
@@ -326,7 +385,13 @@ impl Engine {
                 }
                 ColumnConstraint::Header => {
                     if c.ty != SqlType::Bytes {
-                        return Err(stmt_err(format!("{}: Invalid type for HEADER('{}') column {}: expected BYTES, got {}", c.name.pos, c.header_key.clone().unwrap_or_default(), quote_ident(&c.name.value), c.ty)));
+                        return Err(stmt_err(format!(
+                            "{}: Invalid type for HEADER('{}') column {}: expected BYTES, got {}",
+                            c.name.pos,
+                            c.header_key.clone().unwrap_or_default(),
+                            quote_ident(&c.name.value),
+                            c.ty
+                        )));
                     }
                     ColumnKind::Header
                 }
@@ -337,7 +402,9 @@ impl Engine {
         }
         let schema = LogicalSchema::new(cols);
         if kind == SourceKind::Table && schema.key_count() == 0 {
-            return Err(stmt_err(format!("Tables require a PRIMARY KEY. Please define the PRIMARY KEY, e.g. CREATE TABLE {name} (id VARCHAR PRIMARY KEY, ...)")));
+            return Err(stmt_err(format!(
+                "Tables require a PRIMARY KEY. Please define the PRIMARY KEY, e.g. CREATE TABLE {name} (id VARCHAR PRIMARY KEY, ...)"
+            )));
         }
         let sp = SourceProps::parse(props)?;
         let key_format = sp.key_spec(&FormatSpec::new(FormatKind::Kafka));
@@ -469,7 +536,8 @@ impl Engine {
         let source = &source;
         // The result takes the source's key format; a NONE key format cannot hold the
         // key a PARTITION BY, GROUP BY or join gives the result, which then gets KAFKA.
-        let key_default = if source.key_format.kind == FormatKind::None && output.key_count() > 0 { FormatSpec::new(FormatKind::Kafka) } else { source.key_format.clone() };
+        let key_default =
+            if source.key_format.kind == FormatKind::None && output.key_count() > 0 { FormatSpec::new(FormatKind::Kafka) } else { source.key_format.clone() };
         if sp.key_format.is_some_and(|f| f != FormatKind::None) && output.key_count() == 0 && kind == SourceKind::Stream {
             return Err(stmt_err("Key format specified for stream without key columns."));
         }
@@ -488,7 +556,9 @@ impl Engine {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
                 if sp.partitions.is_some_and(|n| n != t.partition_count()) && !replay {
-                    return Err(stmt_err(format!("A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required.")));
+                    return Err(stmt_err(format!(
+                        "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required."
+                    )));
                 }
                 None
             }
@@ -521,7 +591,15 @@ impl Engine {
         Ok(Change::CreateAsSelect { sink, create_topic, query })
     }
 
-    fn prepare_insert_select(&self, p: &ParsedStatement, target: &Ident, query: &Query, session: &Session, seq: i64, query_id: Option<&str>) -> Result<Change, EngineError> {
+    fn prepare_insert_select(
+        &self,
+        p: &ParsedStatement,
+        target: &Ident,
+        query: &Query,
+        session: &Session,
+        seq: i64,
+        query_id: Option<&str>,
+    ) -> Result<Change, EngineError> {
         let sink = self.catalog.source(&target.value).ok_or_else(|| {
             stmt_err(format!("{}: Source `{}` does not exist. Create it with CREATE STREAM first; SHOW STREAMS lists what exists.", target.pos, target.value))
         })?;
@@ -558,7 +636,15 @@ impl Engine {
         }
         let id = query_id.map(str::to_string).unwrap_or_else(|| format!("INSERTQUERY_{seq}"));
         Ok(Change::InsertSelect {
-            query: QueryMeta { id, sql: p.text.clone(), sink: sink.name.clone(), sink_topic: sink.topic.clone(), sources, properties: session.properties.clone(), types: self.catalog.types() },
+            query: QueryMeta {
+                id,
+                sql: p.text.clone(),
+                sink: sink.name.clone(),
+                sink_topic: sink.topic.clone(),
+                sources,
+                properties: session.properties.clone(),
+                types: self.catalog.types(),
+            },
         })
     }
 

@@ -7,11 +7,11 @@ use crate::catalog::types::{ColumnKind, LogicalSchema};
 use crate::catalog::{DataSource, QueryMeta, SourceKind};
 use crate::exec::stats::QueryState;
 use crate::sql::aggregate_plan::{AggregatePlan, is_aggregate_query, plan_aggregate};
-use crate::sql::ast::{Query, Relation, ShowKind, Statement};
-use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::ast::JoinKind;
+use crate::sql::ast::{Query, Relation, ShowKind, Statement};
 use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind, is_join_query};
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
+use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 
 fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
     schema
@@ -122,9 +122,7 @@ impl Engine {
     fn source_description(&self, source: &DataSource, extended: bool) -> Value {
         let (readers, writers) = self.catalog.readers_and_writers(&source.name);
         let queries: Vec<_> = self.catalog.queries();
-        let q_json = |ids: &[String]| -> Vec<Value> {
-            ids.iter().filter_map(|id| queries.iter().find(|q| &q.id == id)).map(|q| self.query_json(q)).collect()
-        };
+        let q_json = |ids: &[String]| -> Vec<Value> { ids.iter().filter_map(|id| queries.iter().find(|q| &q.id == id)).map(|q| self.query_json(q)).collect() };
         let topic = self.log.get_topic(&source.topic);
         let mut statistics = String::new();
         let mut error_stats = String::new();
@@ -215,8 +213,16 @@ impl Engine {
             ShowKind::Topics => {
                 let topics: Vec<_> = self.log.topics().into_iter().filter(|t| !is_internal_topic(t.name())).collect();
                 if extended {
-                    let lags: Vec<(String, Vec<crate::log::groups::PartitionLag>)> =
-                        self.log.offsets().groups().into_iter().map(|g| { let l = self.log.group_lag(&g); (g, l) }).collect();
+                    let lags: Vec<(String, Vec<crate::log::groups::PartitionLag>)> = self
+                        .log
+                        .offsets()
+                        .groups()
+                        .into_iter()
+                        .map(|g| {
+                            let l = self.log.group_lag(&g);
+                            (g, l)
+                        })
+                        .collect();
                     let list: Vec<Value> = topics
                         .iter()
                         .map(|t| {
@@ -274,7 +280,10 @@ impl Engine {
     }
 
     pub(super) fn describe_source(&self, name: &str, extended: bool, text: &str) -> Result<Value, EngineError> {
-        let source = self.catalog.source(name).ok_or_else(|| stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")))?;
+        let source = self
+            .catalog
+            .source(name)
+            .ok_or_else(|| stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")))?;
         Ok(json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": self.source_description(&source, extended), "warnings": []}))
     }
 
@@ -387,7 +396,10 @@ impl Engine {
     }
 
     pub(super) fn explain_query(&self, id: &str, text: &str) -> Result<Value, EngineError> {
-        let q = self.catalog.query(id).ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
+        let q = self
+            .catalog
+            .query(id)
+            .ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
         let parsed = crate::sql::parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(e.to_string()))?;
         let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
         let desc = match parsed.first().map(|p| &p.statement) {
@@ -396,7 +408,8 @@ impl Engine {
             }
             Some(Statement::CreateSource { .. }) => {
                 // A source table's materialization: the topic upserted into the state store.
-                let table = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("query {id} materializes a table that no longer exists")))?;
+                let table =
+                    self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("query {id} materializes a table that no longer exists")))?;
                 PlanDescription {
                     window: None,
                     fields: table.schema.clone(),
@@ -427,7 +440,9 @@ impl Engine {
         let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));
         let desc = self.describe_plan(query, sink_pair)?;
         let inner_text = text.trim_start().get(7..).unwrap_or(text).trim();
-        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &desc, "NOT_RUNNING"), "warnings": []}))
+        Ok(
+            json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &desc, "NOT_RUNNING"), "warnings": []}),
+        )
     }
 }
 
@@ -458,7 +473,9 @@ fn aggregate_plan_text(plan: &AggregatePlan, sink: Option<(&str, &str)>) -> Stri
     }
     let aggs: Vec<&str> = plan.aggregates.iter().map(|a| a.text.as_str()).collect();
     let window = match &plan.window {
-        Some(w) => format!(" | Window: {} size {} ms, advance {} ms, grace {} ms, retention {} ms", w.kind.name(), w.size_ms, w.advance_ms, w.grace_ms, w.retention_ms),
+        Some(w) => {
+            format!(" | Window: {} size {} ms, advance {} ms, grace {} ms, retention {} ms", w.kind.name(), w.size_ms, w.advance_ms, w.grace_ms, w.retention_ms)
+        }
         None => String::new(),
     };
     let emit = if plan.emit_final { "FINAL" } else { "CHANGES" };

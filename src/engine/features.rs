@@ -14,12 +14,12 @@ use smallvec::SmallVec;
 use super::{Engine, EngineError};
 use crate::catalog::SourceKind;
 use crate::catalog::types::{ColumnKind, SqlType};
-use crate::state::ReadMode;
+use crate::format::json_values::push_json_str;
 use crate::sql::ast::{Literal, Pos};
 use crate::sql::pull::key_value;
+use crate::state::ReadMode;
 use crate::state::keys::{KeyValue, encode_value};
 use crate::state::rows;
-use crate::format::json_values::push_json_str;
 
 /// Keys accepted in one request.
 pub const MAX_FEATURE_KEYS: usize = 1000;
@@ -181,16 +181,22 @@ impl Engine {
                 (_, FeatureKey::Json(Value::Object(m))) => {
                     let mut named = SmallVec::new();
                     for c in &key_cols {
-                        let v = m.iter().find(|(name, _)| name.eq_ignore_ascii_case(&c.name)).map(|(_, v)| v).ok_or_else(|| {
-                            bad(format!("key {i} has no value for key column {}; send an object with every key column", c.name))
-                        })?;
+                        let v = m
+                            .iter()
+                            .find(|(name, _)| name.eq_ignore_ascii_case(&c.name))
+                            .map(|(_, v)| v)
+                            .ok_or_else(|| bad(format!("key {i} has no value for key column {}; send an object with every key column", c.name)))?;
                         named.push(KeyPart::Json(v));
                     }
                     named
                 }
                 (n, _) => {
                     let names: Vec<&str> = key_cols.iter().map(|c| c.name.as_str()).collect();
-                    return Err(bad(format!("key {i} must name all {n} key columns of {}: an object like {{\"{}\": ...}} or an array in that order", source.name, names.join("\": ..., \""))));
+                    return Err(bad(format!(
+                        "key {i} must name all {n} key columns of {}: an object like {{\"{}\": ...}} or an array in that order",
+                        source.name,
+                        names.join("\": ..., \"")
+                    )));
                 }
             };
             let mut key = Vec::new();
@@ -212,7 +218,8 @@ impl Engine {
                     KeyPart::Json(v) => Cow::Borrowed(v),
                 };
                 let lit = literal_of(&v).ok_or_else(|| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
-                let kv = key_value(&lit, &c.ty, &c.name, Pos::default()).map_err(|_| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
+                let kv = key_value(&lit, &c.ty, &c.name, Pos::default())
+                    .map_err(|_| bad(format!("key {i}: {v} is not a {} value for key column {}", c.ty, c.name)))?;
                 encode_value(&mut key, &kv.as_ref());
             }
             encoded.push(key);

@@ -40,7 +40,9 @@ impl Engine {
             // A source whose name differs only in case: the name was (not) quoted.
             let similar = self.catalog.sources().into_iter().find(|s| s.name.eq_ignore_ascii_case(&target.value));
             let suggestion = match similar {
-                Some(s) if s.name.chars().any(|c| c.is_lowercase()) => format!("\nDid you mean \"{}\"? Hint: wrap the source name in double quotes to make it case-sensitive.", s.name),
+                Some(s) if s.name.chars().any(|c| c.is_lowercase()) => {
+                    format!("\nDid you mean \"{}\"? Hint: wrap the source name in double quotes to make it case-sensitive.", s.name)
+                }
                 Some(s) => format!("\nDid you mean {}? Hint: try removing double quotes from the source name.", s.name),
                 None => String::new(),
             };

@@ -6,8 +6,8 @@ mod ddl;
 mod describe;
 mod features;
 mod insert;
-mod push_aggregate;
 pub mod props;
+mod push_aggregate;
 
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 
@@ -20,17 +20,17 @@ use tokio::runtime::Handle;
 
 use crate::catalog::command_log::{Command, CommandLog};
 use crate::catalog::{Catalog, CatalogError};
+use crate::exec::pull::PullRows;
 use crate::exec::push::PushQuery;
 use crate::exec::{ExecError, OffsetReset, Runtime};
 use crate::log::{Log, LogError};
 use crate::sql::ast::{ParsedStatement, Statement};
 use crate::sql::planner::{Purpose, plan_select};
-use crate::exec::pull::PullRows;
-use crate::state::ReadMode;
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::pull_rules;
 use crate::sql::pull_template::{PullPlanCache, PullTemplate, SqlShape};
 use crate::sql::{SqlError, parser};
+use crate::state::ReadMode;
 
 /// Engine settings (server defaults).
 #[derive(Debug, Clone)]
@@ -272,7 +272,8 @@ impl Engine {
         for p in parsed {
             let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
                 let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
-                let mut v = self.parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
+                let mut v =
+                    self.parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
                 if v.len() != 1 {
                     return Err(EngineError::Statement { message: "a variable expanded into more than one statement".into(), statement: text, entities });
                 }
@@ -312,9 +313,7 @@ impl Engine {
             | Statement::Terminate { .. }
             | Statement::CreateType { .. }
             | Statement::DropType { .. }
-            | Statement::Alter { .. } => {
-                self.change_catalog(p, session).map(Some)
-            }
+            | Statement::Alter { .. } => self.change_catalog(p, session).map(Some),
             Statement::InsertValues { target, columns, values } => {
                 self.insert_values(target, columns.as_deref(), values)?;
                 Ok(None)
@@ -424,7 +423,11 @@ impl Engine {
                 let pull = q.emit.is_none();
                 if crate::sql::join_plan::is_join_query(q) {
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
-                    return self.runtime.start_push_join(Arc::new(plan), self.offset_reset(session)).map(QueryOutput::Push).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
+                    return self
+                        .runtime
+                        .start_push_join(Arc::new(plan), self.offset_reset(session))
+                        .map(QueryOutput::Push)
+                        .map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }
                 if !pull && crate::sql::aggregate_plan::is_aggregate_query(q) {
                     return self.push_aggregate(q, session).map(QueryOutput::Push).map_err(|e| e.for_statement(&p.text, &[]));
@@ -434,7 +437,12 @@ impl Engine {
                 self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {
-                let t = self.log.get_topic(&topic.value).ok_or_else(|| stmt_err(format!("Could not find topic '{}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.", topic.value)))?;
+                let t = self.log.get_topic(&topic.value).ok_or_else(|| {
+                    stmt_err(format!(
+                        "Could not find topic '{}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.",
+                        topic.value
+                    ))
+                })?;
                 Ok(QueryOutput::Push(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit)))
             }
             _ => Err(EngineError::BadRequest("/query accepts only SELECT and PRINT statements; send other statements to /ksql".into())),
@@ -456,9 +464,7 @@ impl Engine {
     /// Whether a SELECT reads a table (one FROM source that is a table).
     fn is_table_query(&self, q: &crate::sql::ast::Query) -> bool {
         match &q.from {
-            crate::sql::ast::Relation::Source { name, .. } => {
-                self.catalog.source(&name.value).is_some_and(|s| s.kind == crate::catalog::SourceKind::Table)
-            }
+            crate::sql::ast::Relation::Source { name, .. } => self.catalog.source(&name.value).is_some_and(|s| s.kind == crate::catalog::SourceKind::Table),
             crate::sql::ast::Relation::Join { .. } => false,
         }
     }

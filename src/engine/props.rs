@@ -2,8 +2,8 @@
 
 use crate::format::{FormatKind, FormatSpec};
 use crate::log::TopicConfig;
-use crate::sql::ast::{PropValue, Props};
 use crate::sql::SqlError;
+use crate::sql::ast::{PropValue, Props};
 
 /// Properties of CREATE STREAM/TABLE [AS SELECT] and INSERT INTO.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +66,9 @@ fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<cha
     if s.trim().is_empty() {
         return Err(SqlError::at(
             pos,
-            format!("Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'\nExample valid value: ';'"),
+            format!(
+                "Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'\nExample valid value: ';'"
+            ),
             None,
         ));
     }
@@ -80,7 +82,9 @@ fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<cha
         (Some(c), None) => Ok(c),
         _ => Err(SqlError::at(
             pos,
-            format!("Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'"),
+            format!(
+                "Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'"
+            ),
             None,
         )),
     }
@@ -115,7 +119,9 @@ impl SourceProps {
             (None, Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set without 'WINDOW_TYPE'.", None)),
             (Some(WindowType::Session), Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set for SESSION windows.", None)),
             (Some(WindowType::Session), None) => Ok(Some((WindowType::Session, None))),
-            (Some(t), None) => Err(SqlError::invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.name()), Some("e.g. WINDOW_SIZE='30 SECONDS'".into()))),
+            (Some(t), None) => {
+                Err(SqlError::invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.name()), Some("e.g. WINDOW_SIZE='30 SECONDS'".into())))
+            }
             (Some(t), Some(size)) => Ok(Some((t, Some(size)))),
         }
     }
@@ -128,7 +134,9 @@ impl SourceProps {
             for other in ["KEY_FORMAT", "VALUE_FORMAT"] {
                 if given(other) {
                     return Err(SqlError::invalid(
-                        format!("Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."),
+                        format!(
+                            "Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
+                        ),
                         None,
                     ));
                 }
@@ -175,10 +183,19 @@ impl SourceProps {
                         "TUMBLING" => crate::catalog::WindowType::Tumbling,
                         "HOPPING" => crate::catalog::WindowType::Hopping,
                         "SESSION" => crate::catalog::WindowType::Session,
-                        _ => return Err(SqlError::at(pos, format!("Configuration WINDOW_TYPE is invalid: '{text}'. Valid values are SESSION, HOPPING and TUMBLING."), None)),
+                        _ => {
+                            return Err(SqlError::at(
+                                pos,
+                                format!("Configuration WINDOW_TYPE is invalid: '{text}'. Valid values are SESSION, HOPPING and TUMBLING."),
+                                None,
+                            ));
+                        }
                     })
                 }
-                "WINDOW_SIZE" => out.window_size_ms = Some(duration_ms(&text).map_err(|why| SqlError::at(pos, format!("Configuration WINDOW_SIZE is invalid: {why}"), None))?),
+                "WINDOW_SIZE" => {
+                    out.window_size_ms =
+                        Some(duration_ms(&text).map_err(|why| SqlError::at(pos, format!("Configuration WINDOW_SIZE is invalid: {why}"), None))?)
+                }
                 other if TOPIC_SETTINGS.contains(&other) => {
                     let key = other.to_ascii_lowercase().replace('_', ".");
                     check.set(&key, &text).map_err(|e| SqlError::at(pos, e, None))?;

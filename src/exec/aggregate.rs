@@ -19,13 +19,13 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Arra
 use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, Field, Fields};
 
+use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
 use super::sink::{TopicSink, WindowKeys};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
-use super::ExecError;
 use crate::catalog::WindowType;
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
@@ -314,10 +314,9 @@ impl AggregateTask {
             let stored = self.state.get(&self.qfamily, &prefixed(b'a', None, state_key))?;
             let (entry, created) = match stored {
                 Some(v) => (self.decode_entry(&v)?, false),
-                None => (
-                    GroupEntry { states: self.plan.aggregates.iter().map(|a| a.create()).collect(), rowtime: i64::MIN, end, group_json: group_json() },
-                    true,
-                ),
+                None => {
+                    (GroupEntry { states: self.plan.aggregates.iter().map(|a| a.create()).collect(), rowtime: i64::MIN, end, group_json: group_json() }, true)
+                }
             };
             self.cache.insert(state_key.to_vec(), entry);
             let e = self.cache.get_mut(state_key).expect("just inserted");
@@ -405,7 +404,16 @@ impl AggregateTask {
 
     /// Applies one input row to one group; returns the emission for EMIT CHANGES.
     #[allow(clippy::too_many_arguments)]
-    fn apply(&mut self, pre: &PreAgg, row: usize, state_key: &[u8], key: &[u8], window: (i64, i64), batch: &mut StateBatch, dirty: &mut Vec<Vec<u8>>) -> Result<Option<Emission>, ExecError> {
+    fn apply(
+        &mut self,
+        pre: &PreAgg,
+        row: usize,
+        state_key: &[u8],
+        key: &[u8],
+        window: (i64, i64),
+        batch: &mut StateBatch,
+        dirty: &mut Vec<Vec<u8>>,
+    ) -> Result<Option<Emission>, ExecError> {
         let need_json = self.plan.emit_final;
         let group_json = |enc: &JsonEncoder| -> Vec<u8> {
             if !need_json {
@@ -425,11 +433,8 @@ impl AggregateTask {
         // As Kafka Streams' aggregations: a result's time is the latest time of its inputs.
         entry.rowtime = entry.rowtime.max(pre.rowtime[row]);
         let rowtime = entry.rowtime;
-        let aggs = if emit_final {
-            None
-        } else {
-            Some(entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?)
-        };
+        let aggs =
+            if emit_final { None } else { Some(entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?) };
         let end = entry.end;
         if created {
             self.add_window_index(batch, state_key, end);
@@ -439,7 +444,15 @@ impl AggregateTask {
     }
 
     /// Session windows: merges the sessions `t` touches into one and applies the row.
-    fn apply_session(&mut self, pre: &PreAgg, row: usize, key: &[u8], batch: &mut StateBatch, dirty: &mut Vec<Vec<u8>>, emissions: &mut Vec<Emission>) -> Result<(), ExecError> {
+    fn apply_session(
+        &mut self,
+        pre: &PreAgg,
+        row: usize,
+        key: &[u8],
+        batch: &mut StateBatch,
+        dirty: &mut Vec<Vec<u8>>,
+        emissions: &mut Vec<Emission>,
+    ) -> Result<(), ExecError> {
         let w = self.plan.window.clone().expect("session plan");
         let t = pre.rowtime[row];
         let gap = w.size_ms;
@@ -544,7 +557,8 @@ impl AggregateTask {
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
         let (projected, errors) = filter_project(&aggregated, None, &projection);
         if !errors.is_empty() {
-            let errs: Vec<RecordError> = errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m }).collect();
+            let errs: Vec<RecordError> =
+                errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m }).collect();
             self.stats.record_errors(&self.name, self.partition.topic(), &errs);
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
@@ -743,7 +757,11 @@ impl PartitionTask for AggregateTask {
         if let Some(pre) = &pre {
             for row in 0..pre.rowtime.len() {
                 let Some(key) = pre.keys[row].clone() else {
-                    errors.push(RecordError { partition: self.partition.id(), offset: pre.offsets[row], message: "a GROUP BY value is null; the record was skipped".into() });
+                    errors.push(RecordError {
+                        partition: self.partition.id(),
+                        offset: pre.offsets[row],
+                        message: "a GROUP BY value is null; the record was skipped".into(),
+                    });
                     continue;
                 };
                 let t = pre.rowtime[row];

@@ -15,18 +15,12 @@ use crate::sql::table_functions::{TableFunction, TableFunctionKind};
 
 /// Evaluates `e` over every row of `batch`.
 pub fn evaluate(e: &CompiledExpr, batch: &RecordBatch) -> Result<ArrayRef, String> {
-    e.physical()
-        .evaluate(batch)
-        .and_then(|v| v.into_array(batch.num_rows()))
-        .map_err(|err| clean_error(&err.to_string()))
+    e.physical().evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).map_err(|err| clean_error(&err.to_string()))
 }
 
 /// DataFusion error text without its internal prefixes.
 fn clean_error(s: &str) -> String {
-    s.trim_start_matches("Arrow error: ")
-        .trim_start_matches("Execution error: ")
-        .trim_start_matches("Compute error: ")
-        .to_string()
+    s.trim_start_matches("Arrow error: ").trim_start_matches("Execution error: ").trim_start_matches("Compute error: ").to_string()
 }
 
 /// The rows of a batch that passed a filter and their projected columns.
@@ -44,11 +38,7 @@ impl Projected {
 
 /// Applies an optional filter and a projection. Rows whose evaluation fails are left out
 /// and returned with the error.
-pub fn filter_project(
-    batch: &RecordBatch,
-    filter: Option<&CompiledExpr>,
-    projection: &[&CompiledExpr],
-) -> (Projected, Vec<(usize, String)>) {
+pub fn filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projection: &[&CompiledExpr]) -> (Projected, Vec<(usize, String)>) {
     match try_filter_project(batch, filter, projection) {
         Ok(p) => (p, Vec::new()),
         Err(_) if batch.num_rows() > 1 => {
@@ -79,10 +69,7 @@ pub fn filter_project(
 }
 
 fn empty(projection: &[&CompiledExpr]) -> Projected {
-    Projected {
-        columns: projection.iter().map(|p| arrow::array::new_empty_array(&p.ty.to_arrow())).collect(),
-        rows: UInt32Array::from(Vec::<u32>::new()),
-    }
+    Projected { columns: projection.iter().map(|p| arrow::array::new_empty_array(&p.ty.to_arrow())).collect(), rows: UInt32Array::from(Vec::<u32>::new()) }
 }
 
 fn take_batch(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch, String> {
@@ -113,8 +100,8 @@ fn try_filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projec
 /// Evaluates constant expressions (INSERT ... VALUES) into single values.
 pub fn evaluate_constants(exprs: &[&CompiledExpr]) -> Result<Vec<ArrayRef>, String> {
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::empty());
-    let batch = RecordBatch::try_new_with_options(schema, vec![], &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)))
-        .map_err(|e| e.to_string())?;
+    let batch =
+        RecordBatch::try_new_with_options(schema, vec![], &arrow::array::RecordBatchOptions::new().with_row_count(Some(1))).map_err(|e| e.to_string())?;
     exprs.iter().map(|e| evaluate(e, &batch)).collect()
 }
 
@@ -164,7 +151,8 @@ pub fn explode(batch: &RecordBatch, tfs: &[TableFunction], schema: SchemaRef) ->
         out.push(if col.is_empty() { arrow::array::new_empty_array(&dt) } else { ScalarValue::iter_to_array(col).map_err(|e| e.to_string())? });
     }
     out.extend(taken[split..].iter().cloned());
-    let b = RecordBatch::try_new_with_options(schema, out, &arrow::array::RecordBatchOptions::new().with_row_count(Some(idx.len()))).map_err(|e| e.to_string())?;
+    let b =
+        RecordBatch::try_new_with_options(schema, out, &arrow::array::RecordBatchOptions::new().with_row_count(Some(idx.len()))).map_err(|e| e.to_string())?;
     Ok((b, idx))
 }
 

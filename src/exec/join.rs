@@ -245,7 +245,10 @@ pub struct NextStage {
 /// Where a join stage's results go.
 pub enum JoinOutput {
     /// The query's sink (and, for table results, its materialized rows).
-    Result { sink: TopicSink, tfamily: Option<String> },
+    Result {
+        sink: TopicSink,
+        tfamily: Option<String>,
+    },
     Next(NextStage),
     /// A push query's client.
     Client(ClientOutput),
@@ -298,8 +301,12 @@ impl JoinTask {
         stats: Arc<QueryStats>,
         log: Arc<Log>,
     ) -> JoinTask {
-        let output_order: Vec<usize> =
-            plan.output.columns().iter().map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("result columns come from the SELECT list")).collect();
+        let output_order: Vec<usize> = plan
+            .output
+            .columns()
+            .iter()
+            .map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("result columns come from the SELECT list"))
+            .collect();
         let row_fields: Vec<(String, DataType)> = output_order.iter().map(|&i| (plan.columns[i].name.clone(), plan.columns[i].expr.ty.to_arrow())).collect();
         JoinTask {
             left_decoder: JsonDecoder::new(fields(&plan.left.stored_fields(&plan.key_type)), false),
@@ -577,7 +584,16 @@ impl JoinTask {
         columns.push(Arc::new(Int64Array::from(times)));
         let rb = RecordBatch::try_new(self.plan.joined_schema.clone(), columns).map_err(internal)?;
         if let JoinOutput::Next(next) = &mut self.output {
-            return Self::emit_next(next, &rb, &joined, self.left.partition.id(), self.left.position, &self.left.name, self.left.partition.topic(), &self.stats);
+            return Self::emit_next(
+                next,
+                &rb,
+                &joined,
+                self.left.partition.id(),
+                self.left.position,
+                &self.left.name,
+                self.left.partition.topic(),
+                &self.stats,
+            );
         }
         let table = self.plan.shape == JoinShape::TableTable;
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
@@ -634,7 +650,16 @@ impl JoinTask {
 
     /// Writes joined rows to the next stage's input, keyed by its join key.
     #[allow(clippy::too_many_arguments)]
-    fn emit_next(next: &mut NextStage, rb: &RecordBatch, joined: &[JoinedRow], pid: i32, position: i64, name: &str, topic: &str, stats: &QueryStats) -> Result<(), ExecError> {
+    fn emit_next(
+        next: &mut NextStage,
+        rb: &RecordBatch,
+        joined: &[JoinedRow],
+        pid: i32,
+        position: i64,
+        name: &str,
+        topic: &str,
+        stats: &QueryStats,
+    ) -> Result<(), ExecError> {
         let n = rb.num_rows();
         let keys = evaluate(&next.key, rb).map_err(ExecError::Internal)?;
         // The joined columns (all but the join key and ROWTIME) and the next key.
@@ -657,7 +682,8 @@ impl JoinTask {
             encoded.push((p, k, if row.tombstone { None } else { payloads.get(i) }, row.ts));
         }
         stats.record_errors(name, topic, &errors);
-        let records: Vec<OutRecord<'_>> = encoded.iter().map(|(p, k, v, ts)| OutRecord { partition: *p, key: Some(k), value: *v, headers: Vec::new(), timestamp: *ts }).collect();
+        let records: Vec<OutRecord<'_>> =
+            encoded.iter().map(|(p, k, v, ts)| OutRecord { partition: *p, key: Some(k), value: *v, headers: Vec::new(), timestamp: *ts }).collect();
         next.writer.write(&records)?;
         Ok(())
     }

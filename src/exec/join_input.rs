@@ -10,10 +10,10 @@ use super::ExecError;
 use super::expr::evaluate;
 use super::source::{RecordError, SourceDecoder};
 use super::table_source::row_encoder;
+use crate::catalog::DataSource;
 use crate::format::RowEncoder;
 use crate::format::json::JsonEncoder;
 use crate::log::batch::{self, BatchHeader, RecordIter};
-use crate::catalog::DataSource;
 use crate::sql::compile::CompiledExpr;
 use crate::sql::join_plan::{JoinPlan, JoinSide};
 use crate::state::keys;
@@ -238,7 +238,8 @@ mod tests {
     fn merge_keeps_each_sides_offset_order_and_interleaves_by_head_timestamp() {
         let left = vec![row(10, 0), row(5, 1), row(30, 2)];
         let right = vec![row(10, 0), row(20, 1)];
-        let merged: Vec<(Side, i64)> = merge_by_time(left.clone(), right.clone(), Side::Right, false, false).rows.into_iter().map(|(s, r)| (s, r.offset)).collect();
+        let merged: Vec<(Side, i64)> =
+            merge_by_time(left.clone(), right.clone(), Side::Right, false, false).rows.into_iter().map(|(s, r)| (s, r.offset)).collect();
         assert_eq!(merged, vec![(Side::Right, 0), (Side::Left, 0), (Side::Left, 1), (Side::Right, 1), (Side::Left, 2)]);
         // The right input has more to read: the left row after its last one waits.
         let m = merge_by_time(left, right, Side::Right, false, true);

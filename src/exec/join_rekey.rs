@@ -35,7 +35,17 @@ pub struct JoinRekeyTask {
 
 impl JoinRekeyTask {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(name: String, partition: Arc<PartitionLog>, position: i64, input: SideInput, partition_key: Box<dyn RowEncoder>, writer: IdempotentWriter, state: Arc<StateDb>, stats: Arc<QueryStats>, log: Arc<Log>) -> Self {
+    pub fn new(
+        name: String,
+        partition: Arc<PartitionLog>,
+        position: i64,
+        input: SideInput,
+        partition_key: Box<dyn RowEncoder>,
+        writer: IdempotentWriter,
+        state: Arc<StateDb>,
+        stats: Arc<QueryStats>,
+        log: Arc<Log>,
+    ) -> Self {
         JoinRekeyTask { name, partition, position, input, partition_key, writer, state, stats, log }
     }
 }

@@ -12,18 +12,18 @@ use tokio::task::JoinHandle;
 use super::join::{JoinInput, JoinOutput, JoinTask, NextStage};
 use super::join_input::SideInput;
 use super::join_rekey::JoinRekeyTask;
+use super::push::{CHANNEL_MESSAGES, PushQuery, PushShared};
 use super::sink::{IdempotentWriter, TopicSink, task_producer_id};
 use super::stats::QueryStats;
 use super::table_source::row_encoder;
-use super::push::{CHANNEL_MESSAGES, PushQuery, PushShared};
 use super::task::{ClientOutput, drive};
 use super::{ExecError, OffsetReset, Running, Runtime, Transient, transient_id};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
 use crate::format::{FormatKind, FormatSpec, Role};
 use crate::log::{Log, Topic};
-use crate::state::StateDb;
 use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind};
+use crate::state::StateDb;
 
 /// Deepest N-way join (stages) a query may have.
 const MAX_STAGES: usize = 16;
@@ -122,7 +122,17 @@ impl Spawner<'_> {
                         let writer = IdempotentWriter::new(internal.clone(), task_producer_id(&group, part.id()), &cp.sink);
                         let encoder = format.encoder(&[&key_column], Role::Key);
                         let reader = SideInput::direct(side, source, plan, part.id());
-                        let task = JoinRekeyTask::new(group.clone(), part.clone(), cp.offset, reader, encoder, writer, rt.state.clone(), self.stats.clone(), rt.log.clone());
+                        let task = JoinRekeyTask::new(
+                            group.clone(),
+                            part.clone(),
+                            cp.offset,
+                            reader,
+                            encoder,
+                            writer,
+                            rt.state.clone(),
+                            self.stats.clone(),
+                            rt.log.clone(),
+                        );
                         self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
                     }
                     inputs.push((internal, Some((group, source_topic))));
@@ -178,7 +188,17 @@ impl Spawner<'_> {
                     partition_key: partition_format.encoder(&[&Column::new("K", next.key_type.clone(), ColumnKind::Key)], Role::Key),
                 }),
             };
-            let task = JoinTask::new(left, right, [cp.stream_time, rcp.stream_time], plan.clone(), rt.state.clone(), qfamily.clone(), output, self.stats.clone(), rt.log.clone());
+            let task = JoinTask::new(
+                left,
+                right,
+                [cp.stream_time, rcp.stream_time],
+                plan.clone(),
+                rt.state.clone(),
+                qfamily.clone(),
+                output,
+                self.stats.clone(),
+                rt.log.clone(),
+            );
             self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
         }
         Ok(())

@@ -146,7 +146,8 @@ impl Runtime {
         for part in topic.partitions() {
             let cp = self.stateful_start(query_id, part, reset)?;
             stats.set_progress(part.id(), cp.offset, part.end_offset());
-            let task = table_source::TableSourceTask::new(query_id.to_string(), part.clone(), cp.offset, table, self.state.clone(), stats.clone(), self.log.clone());
+            let task =
+                table_source::TableSourceTask::new(query_id.to_string(), part.clone(), cp.offset, table, self.state.clone(), stats.clone(), self.log.clone());
             tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
         }
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
@@ -165,7 +166,14 @@ impl Runtime {
 
     /// Starts an aggregation (with its repartition stage when the plan needs one).
     /// Blocking.
-    pub fn start_aggregate(&self, query_id: &str, plan: Arc<AggregatePlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
+    pub fn start_aggregate(
+        &self,
+        query_id: &str,
+        plan: Arc<AggregatePlan>,
+        sink: &DataSource,
+        sink_topic: Arc<Topic>,
+        reset: OffsetReset,
+    ) -> Result<(), ExecError> {
         let source_topic = self.log.topic(&plan.source.topic)?;
         let qfamily = Self::query_family(query_id);
         self.state.ensure_family(&qfamily)?;
@@ -185,7 +193,17 @@ impl Runtime {
             for part in source_topic.partitions() {
                 let cp = self.stateful_start(&stage, part, reset)?;
                 let writer = sink::IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
-                let task = repartition::RepartitionTask::new(stage.clone(), part.clone(), cp.offset, plan.clone(), writer, self.state.clone(), qfamily.clone(), stats.clone(), self.log.clone());
+                let task = repartition::RepartitionTask::new(
+                    stage.clone(),
+                    part.clone(),
+                    cp.offset,
+                    plan.clone(),
+                    writer,
+                    self.state.clone(),
+                    qfamily.clone(),
+                    stats.clone(),
+                    self.log.clone(),
+                );
                 tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
             }
             internal
@@ -196,7 +214,8 @@ impl Runtime {
             let start_reset = if plan.repartition { OffsetReset::Earliest } else { reset };
             let cp = self.stateful_start(query_id, part, start_reset)?;
             let input = if plan.repartition {
-                let fields: Vec<arrow::datatypes::Field> = aggregate::payload_fields(&plan).into_iter().map(|(n, t)| arrow::datatypes::Field::new(n, t, true)).collect();
+                let fields: Vec<arrow::datatypes::Field> =
+                    aggregate::payload_fields(&plan).into_iter().map(|(n, t)| arrow::datatypes::Field::new(n, t, true)).collect();
                 aggregate::AggInput::Repartitioned(crate::format::json::JsonDecoder::new(fields.into(), false))
             } else {
                 aggregate::AggInput::Direct(SourceDecoder::new(&plan.source, part.id()))
@@ -284,7 +303,11 @@ impl Runtime {
                     // A stream record without a value passes through a plain projection
                     // as a record without a value; a filter drops it.
                     let d = SourceDecoder::new(&plan.source, part.id());
-                    if plan.source.kind == crate::catalog::SourceKind::Stream && plan.filter.is_none() && plan.table_functions.is_empty() { d.keeping_null_values() } else { d }
+                    if plan.source.kind == crate::catalog::SourceKind::Stream && plan.filter.is_none() && plan.table_functions.is_empty() {
+                        d.keeping_null_values()
+                    } else {
+                        d
+                    }
                 },
                 plan: plan.clone(),
                 output: Output::Topic { sink: sink_writer, log: self.log.clone() },
@@ -299,7 +322,15 @@ impl Runtime {
             let stage = Self::materialize_stage(query_id);
             for part in sink_topic.partitions() {
                 let cp = self.stateful_start(&stage, part, OffsetReset::Earliest)?;
-                let task = table_source::TableSourceTask::new(stage.clone(), part.clone(), cp.offset, sink, self.state.clone(), Arc::new(QueryStats::default()), self.log.clone());
+                let task = table_source::TableSourceTask::new(
+                    stage.clone(),
+                    part.clone(),
+                    cp.offset,
+                    sink,
+                    self.state.clone(),
+                    Arc::new(QueryStats::default()),
+                    self.log.clone(),
+                );
                 tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
             }
         }

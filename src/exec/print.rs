@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use super::ExecError;
 use super::stats::QueryStats;
 use super::task::{ClientOutput, PartitionTask, StepOutcome};
-use crate::log::batch::{self, BatchHeader, RecordIter};
 use crate::log::PartitionLog;
+use crate::log::batch::{self, BatchHeader, RecordIter};
 
 pub struct PrintTask {
     pub name: String,
@@ -50,9 +50,7 @@ fn show(b: Option<&[u8]>) -> String {
 }
 
 pub fn format_rowtime(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y/%m/%d %H:%M:%S%.3f Z").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y/%m/%d %H:%M:%S%.3f Z").to_string()).unwrap_or_else(|| ms.to_string())
 }
 
 impl PartitionTask for PrintTask {

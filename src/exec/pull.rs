@@ -9,11 +9,11 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
 use arrow::datatypes::{Field, Fields};
 
-use super::expr::{evaluate, filter_project};
 use super::ExecError;
+use super::expr::{evaluate, filter_project};
 use crate::format::RowDecoder;
-use crate::format::json_values::object_values_array;
 use crate::format::json::JsonDecoder;
+use crate::format::json_values::object_values_array;
 use crate::sql::pull::{PullAccess, PullPlan};
 use crate::state::keys::{self, encode_value};
 use crate::state::{ReadMode, StateDb, rows};
@@ -122,7 +122,8 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
         return Ok(Some(Vec::new()));
     }
     let stored = plan.stored_columns();
-    let fields: Fields = plan.row_schema.fields().iter().take(stored).map(|f| Arc::new(Field::new(f.name(), f.data_type().clone(), true))).collect::<Vec<_>>().into();
+    let fields: Fields =
+        plan.row_schema.fields().iter().take(stored).map(|f| Arc::new(Field::new(f.name(), f.data_type().clone(), true))).collect::<Vec<_>>().into();
     let mut decoder = JsonDecoder::new(fields, false);
     let inputs: Vec<Option<&[u8]>> = found.iter().map(|(j, _)| Some(j.as_slice())).collect();
     let decoded = decoder.decode(&inputs);

@@ -106,4 +106,3 @@ pub struct PushQuery {
     /// Whether this is a PRINT (rows are text lines).
     pub is_print: bool,
 }
-

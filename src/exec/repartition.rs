@@ -20,17 +20,17 @@ enum Retraction {
     /// The source row's new contribution, to the same group, follows directly.
     SameGroupUpdate,
 }
+use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
 use super::sink::{IdempotentWriter, OutRecord};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
-use super::ExecError;
-use crate::catalog::types::ColumnKind;
 use crate::catalog::SourceKind;
-use crate::format::json::JsonEncoder;
+use crate::catalog::types::ColumnKind;
 use crate::format::RowEncoder;
+use crate::format::json::JsonEncoder;
 use crate::log::murmur2::partition_for_key;
 use crate::log::{Log, PartitionLog};
 use crate::sql::aggregate_plan::AggregatePlan;
@@ -71,7 +71,17 @@ pub struct RepartitionTask {
 
 impl RepartitionTask {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(name: String, partition: Arc<PartitionLog>, position: i64, plan: Arc<AggregatePlan>, writer: IdempotentWriter, state: Arc<StateDb>, qfamily: String, stats: Arc<QueryStats>, log: Arc<Log>) -> Self {
+    pub fn new(
+        name: String,
+        partition: Arc<PartitionLog>,
+        position: i64,
+        plan: Arc<AggregatePlan>,
+        writer: IdempotentWriter,
+        state: Arc<StateDb>,
+        qfamily: String,
+        stats: Arc<QueryStats>,
+        log: Arc<Log>,
+    ) -> Self {
         let fields = payload_fields(&plan);
         let source_key_cols = plan.source.schema.columns().iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect();
         RepartitionTask {
@@ -150,7 +160,11 @@ impl PartitionTask for RepartitionTask {
                 if !is_table {
                     match group_key {
                         Some(k) => out.push((partition_for_key(&k, n_parts), k, payload, Retraction::None, rowtime.value(i))),
-                        None => errors.push(RecordError { partition: pid, offset: offsets.value(r), message: "a GROUP BY value is null; the record was skipped".into() }),
+                        None => errors.push(RecordError {
+                            partition: pid,
+                            offset: offsets.value(r),
+                            message: "a GROUP BY value is null; the record was skipped".into(),
+                        }),
                     }
                     continue;
                 }

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::ExecError;
 use crate::catalog::DataSource;
-use crate::format::{RowEncoder, Role};
+use crate::format::{Role, RowEncoder};
+use crate::log::Topic;
 use crate::log::batch::{BatchBuilder, ProducerStamp};
 use crate::log::murmur2::partition_for_key;
-use crate::log::Topic;
 
 const SEQ_MODULUS: u64 = i32::MAX as u64 + 1;
 const MAX_BATCH_BYTES: usize = 1 << 20;
@@ -102,10 +102,7 @@ impl IdempotentWriter {
     }
 
     pub fn checkpoint(&self) -> SinkCheckpoint {
-        SinkCheckpoint {
-            epoch: self.epoch,
-            next_seq: self.next_seq.iter().enumerate().map(|(p, s)| (p as i32, *s)).collect(),
-        }
+        SinkCheckpoint { epoch: self.epoch, next_seq: self.next_seq.iter().enumerate().map(|(p, s)| (p as i32, *s)).collect() }
     }
 
     /// Appends records (in order per partition); returns how many were new. Blocking.
@@ -171,18 +168,15 @@ pub struct TopicSink {
 impl TopicSink {
     /// A sink writing `key_idx`/`value_idx` of the output columns into `sink`'s topic.
     /// Blocking: reads the partitions' producer state.
-    pub fn new(
-        topic: Arc<Topic>,
-        sink: &DataSource,
-        key_idx: Vec<usize>,
-        value_idx: Vec<usize>,
-        producer_id: i64,
-        checkpoint: &SinkCheckpoint,
-    ) -> TopicSink {
+    pub fn new(topic: Arc<Topic>, sink: &DataSource, key_idx: Vec<usize>, value_idx: Vec<usize>, producer_id: i64, checkpoint: &SinkCheckpoint) -> TopicSink {
         let keys: Vec<_> = sink.schema.key_columns().collect();
         let values: Vec<_> = sink.schema.value_columns().collect();
         let timestamp = sink.timestamp.as_ref().and_then(|t| {
-            let at = keys.iter().position(|c| c.name == t.column).map(|i| key_idx[i]).or_else(|| values.iter().position(|c| c.name == t.column).map(|i| value_idx[i]))?;
+            let at = keys
+                .iter()
+                .position(|c| c.name == t.column)
+                .map(|i| key_idx[i])
+                .or_else(|| values.iter().position(|c| c.name == t.column).map(|i| value_idx[i]))?;
             Some((at, t.format.as_deref().map(crate::format::timestamps::java_to_chrono)))
         });
         TopicSink {
@@ -271,8 +265,8 @@ impl TopicSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType};
     use crate::catalog::SourceKind;
+    use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType};
     use crate::format::{FormatKind, FormatSpec};
     use crate::log::{Log, TopicConfig};
     use arrow::array::{Int64Array, StringArray};
@@ -281,10 +275,7 @@ mod tests {
         DataSource {
             name: "OUT".into(),
             kind: SourceKind::Stream,
-            schema: LogicalSchema::new(vec![
-                Column::new("K", SqlType::String, ColumnKind::Key),
-                Column::new("V", SqlType::Bigint, ColumnKind::Value),
-            ]),
+            schema: LogicalSchema::new(vec![Column::new("K", SqlType::String, ColumnKind::Key), Column::new("V", SqlType::Bigint, ColumnKind::Value)]),
             topic: "out".into(),
             key_format: FormatSpec::new(FormatKind::Kafka),
             value_format: FormatSpec::new(FormatKind::Json),

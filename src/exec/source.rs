@@ -10,8 +10,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::catalog::DataSource;
 use crate::catalog::types::ColumnKind;
+use crate::format::{Role, RowDecoder};
 use crate::log::batch::Header;
-use crate::format::{RowDecoder, Role};
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
 /// A record that could not be used, by offset.
@@ -179,7 +179,11 @@ impl SourceDecoder {
                         i += 1;
                     }
                     _ => {
-                        errors.push(RecordError { partition: self.partition, offset: offsets[i], message: "key: not a windowed key (too short for its window bounds)".into() });
+                        errors.push(RecordError {
+                            partition: self.partition,
+                            offset: offsets[i],
+                            message: "key: not a windowed key (too short for its window bounds)".into(),
+                        });
                         for list in [&mut keys, &mut values] {
                             list.remove(i);
                         }
@@ -216,11 +220,8 @@ impl SourceDecoder {
         }
         let take_idx = UInt32Array::from(rows.clone());
         let all_rows = rows.len() == v.kept.len();
-        let value_columns: Vec<ArrayRef> = if all_rows {
-            v.columns.clone()
-        } else {
-            v.columns.iter().map(|c| take(c, &take_idx, None).expect("indices in range")).collect()
-        };
+        let value_columns: Vec<ArrayRef> =
+            if all_rows { v.columns.clone() } else { v.columns.iter().map(|c| take(c, &take_idx, None).expect("indices in range")).collect() };
         let source_rows: Vec<usize> = rows.iter().map(|&r| v.kept[r as usize] as usize).collect();
         let n = source_rows.len();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.layout.len() + 3);

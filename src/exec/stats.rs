@@ -103,10 +103,8 @@ impl QueryStats {
             tracing::warn!(query = query_id, topic = source_topic, "skipped {} more records in the same batch", errors.len() - 3);
         }
         let last = errors.last().expect("not empty");
-        *self.last_error.lock() = Some(LastError {
-            time_ms: now_ms(),
-            message: format!("partition {} offset {}: {}", last.partition, last.offset, last.message),
-        });
+        *self.last_error.lock() =
+            Some(LastError { time_ms: now_ms(), message: format!("partition {} offset {}: {}", last.partition, last.offset, last.message) });
     }
 
     /// A task-level failure (it will retry).
@@ -170,7 +168,5 @@ impl QueryStats {
 }
 
 pub fn format_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_else(|| ms.to_string())
 }

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{Field, Fields};
 
+use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
-use super::ExecError;
 use crate::catalog::DataSource;
-use crate::format::json::JsonEncoder;
 use crate::format::RowEncoder;
+use crate::format::json::JsonEncoder;
 use crate::log::{Log, PartitionLog};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
@@ -40,7 +40,15 @@ pub struct TableSourceTask {
 }
 
 impl TableSourceTask {
-    pub fn new(name: String, partition: Arc<PartitionLog>, position: i64, table: &DataSource, state: Arc<StateDb>, stats: Arc<QueryStats>, log: Arc<Log>) -> Self {
+    pub fn new(
+        name: String,
+        partition: Arc<PartitionLog>,
+        position: i64,
+        table: &DataSource,
+        state: Arc<StateDb>,
+        stats: Arc<QueryStats>,
+        log: Arc<Log>,
+    ) -> Self {
         let cols = table.schema.columns();
         let key_cols = cols.iter().enumerate().filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key).map(|(i, _)| i).collect();
         let encoder = row_encoder(&cols.iter().map(|c| (c.name.clone(), c.ty.to_arrow())).collect::<Vec<_>>());
@@ -92,7 +100,11 @@ impl PartitionTask for TableSourceTask {
             let mut errors = Vec::new();
             for row in 0..b.num_rows() {
                 if key_arrays.iter().any(|k| k.is_null(row)) {
-                    errors.push(RecordError { partition: self.partition.id(), offset: offsets.value(row), message: "the record has a null key; a table row needs its PRIMARY KEY".into() });
+                    errors.push(RecordError {
+                        partition: self.partition.id(),
+                        offset: offsets.value(row),
+                        message: "the record has a null key; a table row needs its PRIMARY KEY".into(),
+                    });
                     continue;
                 }
                 let mut key = Vec::new();

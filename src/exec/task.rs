@@ -156,7 +156,16 @@ impl Task {
             let (mut projected, mut row_errors) = filter_project(&batch, if table_result { None } else { self.plan.filter.as_ref() }, &projection);
             if table {
                 // A table row needs its PRIMARY KEY: rows with a null key are reported and skipped.
-                let key_cols: Vec<usize> = self.plan.source.schema.columns().iter().enumerate().filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key).map(|(i, _)| i).collect();
+                let key_cols: Vec<usize> = self
+                    .plan
+                    .source
+                    .schema
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.kind == crate::catalog::types::ColumnKind::Key)
+                    .map(|(i, _)| i)
+                    .collect();
                 let keep: Vec<u32> = (0..projected.rows.len() as u32)
                     .filter(|&i| {
                         let r = projected.rows.value(i as usize) as usize;
@@ -220,7 +229,9 @@ impl Task {
                         let bounds = match self.plan.source.window {
                             Some(w) => {
                                 let at = self.plan.source.schema.columns().len();
-                                let pick = |i: usize| take(batch.column(i), &projected.rows, None).map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec());
+                                let pick = |i: usize| {
+                                    take(batch.column(i), &projected.rows, None).map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
+                                };
                                 let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
                                 Some((pick(at).map_err(internal)?, pick(at + 1).map_err(internal)?, w == crate::catalog::WindowType::Session))
                             }
@@ -277,7 +288,13 @@ pub(super) fn read_input(partition: &PartitionLog, position: &mut i64) -> Result
         Ok(d) if d.is_empty() => Ok(None),
         Ok(d) => Ok(Some(d)),
         Err(LogError::OffsetOutOfRange { start, .. }) if *position < start => {
-            tracing::warn!(topic = partition.topic(), partition = partition.id(), from = *position, to = start, "records before the log start were deleted; continuing from the log start");
+            tracing::warn!(
+                topic = partition.topic(),
+                partition = partition.id(),
+                from = *position,
+                to = start,
+                "records before the log start were deleted; continuing from the log start"
+            );
             *position = start;
             Ok(None)
         }

@@ -15,7 +15,13 @@ use crate::sql::planner::SelectPlan;
 impl Runtime {
     /// Starts `aggregate` into `table` (whose topic is created here, with as many
     /// partitions as the aggregated source) and `push` over `table`. Blocking.
-    pub fn start_push_aggregate(&self, aggregate: Arc<AggregatePlan>, table: &DataSource, push: Arc<SelectPlan>, reset: OffsetReset) -> Result<PushQuery, ExecError> {
+    pub fn start_push_aggregate(
+        &self,
+        aggregate: Arc<AggregatePlan>,
+        table: &DataSource,
+        push: Arc<SelectPlan>,
+        reset: OffsetReset,
+    ) -> Result<PushQuery, ExecError> {
         let partitions = self.log.topic(&aggregate.source.topic)?.partition_count();
         let topic = self.log.create_topic(&table.topic, partitions, self.log.defaults().clone())?;
         let query_id = table.name.clone();

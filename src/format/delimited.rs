@@ -76,9 +76,7 @@ impl RowDecoder for DelimitedDecoder {
                 out.kept.push(i as u32);
                 continue;
             };
-            let parsed = std::str::from_utf8(bytes)
-                .map_err(|_| "value is not UTF-8 text".to_string())
-                .and_then(|line| split_line(line, self.delimiter));
+            let parsed = std::str::from_utf8(bytes).map_err(|_| "value is not UTF-8 text".to_string()).and_then(|line| split_line(line, self.delimiter));
             match parsed {
                 Ok(parts) if parts.len() == n => {
                     for (b, p) in builders.iter_mut().zip(parts) {
@@ -86,9 +84,7 @@ impl RowDecoder for DelimitedDecoder {
                     }
                     out.kept.push(i as u32);
                 }
-                Ok(parts) => out
-                    .errors
-                    .push((i as u32, format!("unexpected field count: expected {n} fields, found {}", parts.len()))),
+                Ok(parts) => out.errors.push((i as u32, format!("unexpected field count: expected {n} fields, found {}", parts.len()))),
                 Err(e) => out.errors.push((i as u32, e)),
             }
         }
@@ -147,11 +143,8 @@ impl RowEncoder for DelimitedEncoder {
     fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
         let opts = FormatOptions::default();
         let texts: Vec<ArrayRef> = columns.iter().map(|c| text_for_delimited(c)).collect::<Result<_, _>>()?;
-        let formatters = texts
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| FormatError::Encode(e.to_string()))?;
+        let formatters =
+            texts.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>().map_err(|e| FormatError::Encode(e.to_string()))?;
         let mut out = EncodedRows::with_capacity(rows);
         let mut d = [0u8; 4];
         let delim = self.delimiter.encode_utf8(&mut d).as_bytes().to_vec();
@@ -214,10 +207,7 @@ mod tests {
 
     #[test]
     fn quoted_fields_and_empty_nulls() {
-        assert_eq!(
-            split_line(r#"a,"b,c",,"say ""hi""""#, ',').unwrap(),
-            vec![Some("a".into()), Some("b,c".into()), None, Some("say \"hi\"".into())]
-        );
+        assert_eq!(split_line(r#"a,"b,c",,"say ""hi""""#, ',').unwrap(), vec![Some("a".into()), Some("b,c".into()), None, Some("say \"hi\"".into())]);
     }
 
     #[test]

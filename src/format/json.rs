@@ -312,24 +312,14 @@ impl JsonDecoder {
                 }
             })
             .collect();
-        let decode_schema = if unwrapped {
-            Arc::new(Schema::new(vec![decode_fields[0].clone().with_name(UNWRAPPED_FIELD)]))
-        } else {
-            Arc::new(Schema::new(decode_fields))
-        };
-        let shape = if unwrapped {
-            Shape::of(decode_schema.field(0).data_type())
-        } else {
-            Shape::Struct(Arc::new(StructShape::of(decode_schema.fields())))
-        };
+        let decode_schema =
+            if unwrapped { Arc::new(Schema::new(vec![decode_fields[0].clone().with_name(UNWRAPPED_FIELD)])) } else { Arc::new(Schema::new(decode_fields)) };
+        let shape = if unwrapped { Shape::of(decode_schema.field(0).data_type()) } else { Shape::Struct(Arc::new(StructShape::of(decode_schema.fields()))) };
         JsonDecoder { fields, decode_schema, shape, unwrapped, bytes_columns, buf: Vec::new() }
     }
 
     fn decode_buffer(&self, buf: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
-        let mut decoder = ReaderBuilder::new(self.decode_schema.clone())
-            .with_batch_size(rows.max(1))
-            .with_coerce_primitive(true)
-            .build_decoder()?;
+        let mut decoder = ReaderBuilder::new(self.decode_schema.clone()).with_batch_size(rows.max(1)).with_coerce_primitive(true).build_decoder()?;
         let consumed = decoder.decode(buf)?;
         if consumed != buf.len() {
             return Err(ArrowError::JsonError("trailing data".into()));
@@ -546,9 +536,7 @@ pub struct JsonEncoder {
 
 impl JsonEncoder {
     pub fn new(fields: Fields, unwrapped: bool) -> JsonEncoder {
-        let options = EncoderOptions::default()
-            .with_explicit_nulls(true)
-            .with_encoder_factory(Arc::new(KsqlEncoders));
+        let options = EncoderOptions::default().with_explicit_nulls(true).with_encoder_factory(Arc::new(KsqlEncoders));
         JsonEncoder { fields, unwrapped, options }
     }
 }
@@ -559,8 +547,7 @@ impl RowEncoder for JsonEncoder {
         let (field, array): (FieldRef, ArrayRef) = if self.unwrapped {
             (self.fields[0].clone(), columns[0].clone())
         } else {
-            let st = StructArray::try_new(self.fields.clone(), columns.to_vec(), None)
-                .map_err(|e| FormatError::Encode(e.to_string()))?;
+            let st = StructArray::try_new(self.fields.clone(), columns.to_vec(), None).map_err(|e| FormatError::Encode(e.to_string()))?;
             (Arc::new(Field::new("", st.data_type().clone(), false)), Arc::new(st))
         };
         let mut enc = make_encoder(&field, array.as_ref(), &self.options).map_err(|e| FormatError::Encode(e.to_string()))?;
@@ -654,12 +641,7 @@ mod tests {
     #[test]
     fn bad_records_are_reported_and_the_rest_decode() {
         let mut d = JsonDecoder::new(fields(), false);
-        let r = d.decode(&[
-            Some(br#"{"ID": 1}"#),
-            Some(b"{not json"),
-            Some(br#"{"ID": "abc"}"#),
-            Some(br#"{"ID": 4, "NAME": "d"}"#),
-        ]);
+        let r = d.decode(&[Some(br#"{"ID": 1}"#), Some(b"{not json"), Some(br#"{"ID": "abc"}"#), Some(br#"{"ID": 4, "NAME": "d"}"#)]);
         assert_eq!(r.kept, vec![0, 3]);
         assert_eq!(r.errors.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
         let ids = r.columns[0].as_primitive::<arrow::datatypes::Int64Type>();

@@ -107,7 +107,11 @@ impl FormatSpec {
                 for c in columns {
                     if matches!(c.ty, SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
                         return Err(FormatError::Schema {
-                            reason: format!("The 'DELIMITED' format does not support type '{}', column: {}", c.ty.base_name(), crate::catalog::types::quote_ident(&c.name)),
+                            reason: format!(
+                                "The 'DELIMITED' format does not support type '{}', column: {}",
+                                c.ty.base_name(),
+                                crate::catalog::types::quote_ident(&c.name)
+                            ),
                             hint: "DELIMITED holds only primitive types; use JSON for ARRAY, MAP and STRUCT",
                         });
                     }
@@ -169,10 +173,8 @@ impl FormatSpec {
 
 /// `` `A` INTEGER KEY, `B` STRING `` as ksqlDB lists columns in its errors.
 fn column_list(columns: &[&Column], is_key: bool) -> String {
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" }))
-        .collect();
+    let cols: Vec<String> =
+        columns.iter().map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" })).collect();
     cols.join(", ")
 }
 
@@ -269,10 +271,7 @@ impl RowEncoder for NoneEncoder {
 
 /// Casts text columns to typed columns row by row; a row whose text does not parse is
 /// reported. Shared by the text formats (DELIMITED, KAFKA strings).
-pub(crate) fn cast_text_column(
-    text: &arrow::array::StringArray,
-    target: &arrow::datatypes::DataType,
-) -> (ArrayRef, Vec<(usize, String)>) {
+pub(crate) fn cast_text_column(text: &arrow::array::StringArray, target: &arrow::datatypes::DataType) -> (ArrayRef, Vec<(usize, String)>) {
     use arrow::array::Array;
     use arrow::compute::{CastOptions, cast_with_options};
     let opts = CastOptions { safe: true, ..Default::default() };
@@ -281,11 +280,13 @@ pub(crate) fn cast_text_column(
         arrow::datatypes::DataType::Boolean => {
             let vals: arrow::array::BooleanArray = text
                 .iter()
-                .map(|v| v.and_then(|s| match s.trim().to_ascii_lowercase().as_str() {
-                    "true" => Some(true),
-                    "false" => Some(false),
-                    _ => None,
-                }))
+                .map(|v| {
+                    v.and_then(|s| match s.trim().to_ascii_lowercase().as_str() {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    })
+                })
                 .collect();
             std::sync::Arc::new(vals)
         }
@@ -299,7 +300,12 @@ pub(crate) fn cast_text_column(
             let numbers = cast_with_options(text, &int_type, &opts).and_then(|n| cast_with_options(&n, target, &opts));
             let iso = cast_with_options(text, target, &opts);
             match (numbers, iso) {
-                (Ok(n), Ok(i)) => arrow::compute::kernels::zip::zip(&arrow::compute::is_not_null(&n).unwrap_or_else(|_| arrow::array::BooleanArray::from(vec![false; n.len()])), &n, &i).unwrap_or(n),
+                (Ok(n), Ok(i)) => arrow::compute::kernels::zip::zip(
+                    &arrow::compute::is_not_null(&n).unwrap_or_else(|_| arrow::array::BooleanArray::from(vec![false; n.len()])),
+                    &n,
+                    &i,
+                )
+                .unwrap_or(n),
                 (Ok(n), Err(_)) => n,
                 (Err(_), Ok(i)) => i,
                 (Err(e), Err(_)) => {
@@ -319,7 +325,14 @@ pub(crate) fn cast_text_column(
     let mut errors = Vec::new();
     for i in 0..text.len() {
         if text.is_valid(i) && casted.is_null(i) {
-            errors.push((i, format!("'{}' is not a valid {}", text.value(i), crate::catalog::types::SqlType::from_arrow(target).map(|t| t.to_string()).unwrap_or_else(|| target.to_string()))));
+            errors.push((
+                i,
+                format!(
+                    "'{}' is not a valid {}",
+                    text.value(i),
+                    crate::catalog::types::SqlType::from_arrow(target).map(|t| t.to_string()).unwrap_or_else(|| target.to_string())
+                ),
+            ));
         }
     }
     (casted, errors)
@@ -346,4 +359,3 @@ pub(crate) fn drop_bad_rows(columns: &mut [ArrayRef], out: &mut DecodedRows, bad
     out.kept = kept;
     out.errors.sort_by_key(|e| e.0);
 }
-

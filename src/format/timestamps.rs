@@ -77,7 +77,16 @@ pub fn parse_millis(text: &str, chrono_pattern: &str) -> Option<i64> {
 /// Parses ISO-8601 timestamps as ksqlDB accepts them in pull-query bounds
 /// (`2026-11-22T00:00:00`, with optional millis and zone).
 pub fn parse_iso_millis(text: &str) -> Option<i64> {
-    for p in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
+    for p in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%:z",
+        "%Y-%m-%dT%H:%M:%S%.fZ",
+        "%Y-%m-%dT%H:%M:%SZ",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d",
+    ] {
         if let Some(ms) = parse_millis(text, p) {
             return Some(ms);
         }

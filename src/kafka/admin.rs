@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::TopicName;
 use kafka_protocol::messages::create_topics_request::CreateTopicsRequest;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicResult, CreateTopicsResponse};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use kafka_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult};
-use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
 use super::Broker;
@@ -45,9 +45,10 @@ pub async fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, versi
                     }
                 }
                 if crate::log::is_internal_topic(&name) {
-                    return result
-                        .with_error_code(ResponseError::InvalidTopicException.code())
-                        .with_error_message(Some(s(format!("topic names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX))));
+                    return result.with_error_code(ResponseError::InvalidTopicException.code()).with_error_message(Some(s(format!(
+                        "topic names starting with '{}' are reserved for Eddy's internal topics",
+                        crate::log::INTERNAL_TOPIC_PREFIX
+                    ))));
                 }
                 if partitions < 1 {
                     return result
@@ -149,7 +150,9 @@ pub fn describe_configs(broker: &Arc<Broker>, req: DescribeConfigsRequest) -> De
             let configs = entries
                 .into_iter()
                 .filter(|(k, _, _)| wanted(k))
-                .map(|(k, v, source)| DescribeConfigsResourceResult::default().with_name(s(k)).with_value(Some(s(v))).with_config_source(source).with_read_only(true))
+                .map(|(k, v, source)| {
+                    DescribeConfigsResourceResult::default().with_name(s(k)).with_value(Some(s(v))).with_config_source(source).with_read_only(true)
+                })
                 .collect();
             result.with_configs(configs)
         })

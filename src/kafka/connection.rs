@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -247,14 +247,18 @@ mod tests {
                     }
                     ApiKey::JoinGroup | ApiKey::SyncGroup | ApiKey::Heartbeat | ApiKey::LeaveGroup | ApiKey::OffsetCommit => {
                         // A whole membership: join, sync, heartbeat, commit, leave.
-                        let proto = join_group_request::JoinGroupRequestProtocol::default().with_name(StrBytes::from_static_str("range")).with_metadata(Bytes::from_static(b"m"));
+                        let proto = join_group_request::JoinGroupRequestProtocol::default()
+                            .with_name(StrBytes::from_static_str("range"))
+                            .with_metadata(Bytes::from_static(b"m"));
                         let join = JoinGroupRequest::default()
                             .with_group_id(group.clone())
                             .with_session_timeout_ms(10_000)
                             .with_rebalance_timeout_ms(10_000)
                             .with_protocol_type(StrBytes::from_static_str("consumer"))
                             .with_protocols(vec![proto]);
-                        let Some(ResponseKind::JoinGroup(j)) = handle(&broker, &header, peer, if *api == ApiKey::JoinGroup { v } else { 5 }, RequestKind::JoinGroup(join)).await.expect("join") else {
+                        let Some(ResponseKind::JoinGroup(j)) =
+                            handle(&broker, &header, peer, if *api == ApiKey::JoinGroup { v } else { 5 }, RequestKind::JoinGroup(join)).await.expect("join")
+                        else {
                             panic!("join answered")
                         };
                         assert_eq!(j.error_code, 0, "join {v}");
@@ -263,14 +267,25 @@ mod tests {
                             encode_response(*api, v, 1, &ResponseKind::JoinGroup(j)).expect("join encodes");
                             continue;
                         }
-                        let assignment = sync_group_request::SyncGroupRequestAssignment::default().with_member_id(member.clone()).with_assignment(Bytes::from_static(b"a"));
-                        let sync = SyncGroupRequest::default().with_group_id(group.clone()).with_generation_id(generation).with_member_id(member.clone()).with_assignments(vec![assignment]);
+                        let assignment =
+                            sync_group_request::SyncGroupRequestAssignment::default().with_member_id(member.clone()).with_assignment(Bytes::from_static(b"a"));
+                        let sync = SyncGroupRequest::default()
+                            .with_group_id(group.clone())
+                            .with_generation_id(generation)
+                            .with_member_id(member.clone())
+                            .with_assignments(vec![assignment]);
                         requests.push(RequestKind::SyncGroup(sync));
-                        requests.push(RequestKind::Heartbeat(HeartbeatRequest::default().with_group_id(group.clone()).with_generation_id(generation).with_member_id(member.clone())));
+                        requests.push(RequestKind::Heartbeat(
+                            HeartbeatRequest::default().with_group_id(group.clone()).with_generation_id(generation).with_member_id(member.clone()),
+                        ));
                         let p = offset_commit_request::OffsetCommitRequestPartition::default().with_committed_offset(1);
                         let t = offset_commit_request::OffsetCommitRequestTopic::default().with_name(name("t")).with_partitions(vec![p]);
                         requests.push(RequestKind::OffsetCommit(
-                            OffsetCommitRequest::default().with_group_id(group.clone()).with_generation_id_or_member_epoch(generation).with_member_id(member.clone()).with_topics(vec![t]),
+                            OffsetCommitRequest::default()
+                                .with_group_id(group.clone())
+                                .with_generation_id_or_member_epoch(generation)
+                                .with_member_id(member.clone())
+                                .with_topics(vec![t]),
                         ));
                         let mut leave = LeaveGroupRequest::default().with_group_id(group.clone());
                         if v >= 3 && *api == ApiKey::LeaveGroup {
@@ -284,7 +299,9 @@ mod tests {
                     ApiKey::OffsetFetch => {
                         let t = offset_fetch_request::OffsetFetchRequestTopic::default().with_name(name("t")).with_partition_indexes(vec![0, 1]);
                         requests.push(RequestKind::OffsetFetch(OffsetFetchRequest::default().with_group_id(group.clone()).with_topics(Some(vec![t]))));
-                        requests.push(RequestKind::OffsetFetch(OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g-5-1"))).with_topics(None)));
+                        requests.push(RequestKind::OffsetFetch(
+                            OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g-5-1"))).with_topics(None),
+                        ));
                     }
                     ApiKey::InitProducerId => requests.push(RequestKind::InitProducerId(InitProducerIdRequest::default().with_producer_id(ProducerId(-1)))),
                     ApiKey::CreateTopics => {
@@ -294,15 +311,21 @@ mod tests {
                     }
                     ApiKey::DeleteTopics => requests.push(RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topic_names(vec![name("missing")]))),
                     ApiKey::DescribeConfigs => {
-                        let t = describe_configs_request::DescribeConfigsResource::default().with_resource_type(2).with_resource_name(StrBytes::from_static_str("t"));
-                        let b = describe_configs_request::DescribeConfigsResource::default().with_resource_type(4).with_resource_name(StrBytes::from_static_str("0"));
+                        let t = describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("t"));
+                        let b = describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(4)
+                            .with_resource_name(StrBytes::from_static_str("0"));
                         requests.push(RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![t, b])));
                     }
                     ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn | ApiKey::TxnOffsetCommit | ApiKey::EndTxn => {
                         // A whole transaction: init, add a partition and a group, hold an offset, commit.
                         let id = TransactionalId(StrBytes::from_string(format!("tx-{}-{v}", *api as i16)));
                         let init = InitProducerIdRequest::default().with_transactional_id(Some(id.clone())).with_transaction_timeout_ms(60_000);
-                        let Some(ResponseKind::InitProducerId(init)) = handle(&broker, &header, peer, 4, RequestKind::InitProducerId(init)).await.expect("init") else {
+                        let Some(ResponseKind::InitProducerId(init)) =
+                            handle(&broker, &header, peer, 4, RequestKind::InitProducerId(init)).await.expect("init")
+                        else {
                             panic!("init answered")
                         };
                         assert_eq!(init.error_code, 0);
@@ -315,16 +338,28 @@ mod tests {
                         add.v3_and_below_topics = vec![topic];
                         requests.push(RequestKind::AddPartitionsToTxn(add));
                         requests.push(RequestKind::AddOffsetsToTxn(
-                            AddOffsetsToTxnRequest::default().with_transactional_id(id.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_group_id(group.clone()),
+                            AddOffsetsToTxnRequest::default()
+                                .with_transactional_id(id.clone())
+                                .with_producer_id(pid)
+                                .with_producer_epoch(epoch)
+                                .with_group_id(group.clone()),
                         ));
                         let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default().with_committed_offset(1);
                         let t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(name("t")).with_partitions(vec![p]);
                         requests.push(RequestKind::TxnOffsetCommit(
-                            TxnOffsetCommitRequest::default().with_transactional_id(id.clone()).with_group_id(group.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_topics(vec![t]),
+                            TxnOffsetCommitRequest::default()
+                                .with_transactional_id(id.clone())
+                                .with_group_id(group.clone())
+                                .with_producer_id(pid)
+                                .with_producer_epoch(epoch)
+                                .with_topics(vec![t]),
                         ));
-                        requests.push(RequestKind::EndTxn(EndTxnRequest::default().with_transactional_id(id.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_committed(true)));
+                        requests.push(RequestKind::EndTxn(
+                            EndTxnRequest::default().with_transactional_id(id.clone()).with_producer_id(pid).with_producer_epoch(epoch).with_committed(true),
+                        ));
                         // A stale epoch is fenced.
-                        requests.push(RequestKind::EndTxn(EndTxnRequest::default().with_transactional_id(id).with_producer_id(pid).with_producer_epoch(epoch - 1)));
+                        requests
+                            .push(RequestKind::EndTxn(EndTxnRequest::default().with_transactional_id(id).with_producer_id(pid).with_producer_epoch(epoch - 1)));
                     }
                     other => panic!("no sample request for {other:?}"),
                 }
@@ -366,6 +401,4 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
     }
-
-
 }

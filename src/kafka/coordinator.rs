@@ -378,7 +378,9 @@ fn try_complete_join(group: &mut Group, now: Instant, forced: bool) {
     let all: Vec<JoinGroupResponseMember> = group
         .members
         .iter()
-        .map(|(id, m)| JoinGroupResponseMember::default().with_member_id(id.clone()).with_group_instance_id(m.group_instance_id.clone()).with_metadata(metadata_of(m)))
+        .map(|(id, m)| {
+            JoinGroupResponseMember::default().with_member_id(id.clone()).with_group_instance_id(m.group_instance_id.clone()).with_metadata(metadata_of(m))
+        })
         .collect();
     let (generation, protocol_type) = (group.generation, group.protocol_type.clone());
     for (id, m) in group.members.iter_mut() {

@@ -53,7 +53,14 @@ fn read_all(wanted: &[Wanted], response_max: usize, read_committed: bool) -> Vec
     let mut any_data = false;
     for w in wanted {
         let Some(log) = &w.log else {
-            out.push(ReadOne { error_code: unknown_partition(), data: Vec::new(), high_watermark: -1, last_stable_offset: -1, log_start_offset: -1, aborted: Vec::new() });
+            out.push(ReadOne {
+                error_code: unknown_partition(),
+                data: Vec::new(),
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                aborted: Vec::new(),
+            });
             continue;
         };
         let hw = log.end_offset();
@@ -62,11 +69,7 @@ fn read_all(wanted: &[Wanted], response_max: usize, read_committed: bool) -> Vec
         let limit = w.max_bytes.min(budget);
         // At least one batch is returned for the first partition with data (KIP-74), even
         // when it is larger than the limits; later partitions stop at the budget.
-        let data = if limit == 0 && any_data {
-            Ok(Vec::new())
-        } else {
-            log.read(w.offset, limit.max(1))
-        };
+        let data = if limit == 0 && any_data { Ok(Vec::new()) } else { log.read(w.offset, limit.max(1)) };
         match data {
             Ok(mut d) => {
                 let mut aborted = Vec::new();
@@ -81,7 +84,14 @@ fn read_all(wanted: &[Wanted], response_max: usize, read_committed: bool) -> Vec
                 any_data |= !d.is_empty();
                 out.push(ReadOne { error_code: 0, data: d, high_watermark: hw, last_stable_offset: lso, log_start_offset: start, aborted });
             }
-            Err(e) => out.push(ReadOne { error_code: log_error_code(&e), data: Vec::new(), high_watermark: hw, last_stable_offset: lso, log_start_offset: start, aborted: Vec::new() }),
+            Err(e) => out.push(ReadOne {
+                error_code: log_error_code(&e),
+                data: Vec::new(),
+                high_watermark: hw,
+                last_stable_offset: lso,
+                log_start_offset: start,
+                aborted: Vec::new(),
+            }),
         }
     }
     out

@@ -26,9 +26,16 @@ pub enum FrameError {
 /// A decoded request frame.
 #[derive(Debug)]
 pub enum Incoming {
-    Request { header: RequestHeader, api: ApiKey, version: i16, body: RequestKind },
+    Request {
+        header: RequestHeader,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+    },
     /// ApiVersions in a version above the highest served: answer in v0 with the list.
-    ApiVersionsTooNew { correlation_id: i32 },
+    ApiVersionsTooNew {
+        correlation_id: i32,
+    },
 }
 
 fn be_i16(b: &[u8], at: usize) -> i16 {

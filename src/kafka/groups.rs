@@ -35,9 +35,7 @@ pub fn find_coordinator(broker: &Arc<Broker>, req: FindCoordinatorRequest, versi
         let resp = resp.with_error_code(ResponseError::InvalidRequest.code()).with_node_id(BrokerId(-1)).with_port(-1);
         return if version >= 1 { resp.with_error_message(Some(StrBytes::from_static_str("key type must be 0 (group) or 1 (transaction)"))) } else { resp };
     }
-    resp.with_node_id(BrokerId(NODE_ID))
-        .with_host(StrBytes::from_string(broker.config.advertised_host.clone()))
-        .with_port(broker.config.advertised_port)
+    resp.with_node_id(BrokerId(NODE_ID)).with_host(StrBytes::from_string(broker.config.advertised_host.clone())).with_port(broker.config.advertised_port)
 }
 
 pub async fn join_group(broker: &Arc<Broker>, req: JoinGroupRequest, client_id: &str, peer: SocketAddr, version: i16) -> JoinGroupResponse {
@@ -45,16 +43,19 @@ pub async fn join_group(broker: &Arc<Broker>, req: JoinGroupRequest, client_id: 
     // v0 has no rebalance timeout: the session timeout serves for both.
     let rebalance_timeout = if req.rebalance_timeout_ms > 0 { Duration::from_millis(req.rebalance_timeout_ms as u64) } else { session_timeout };
     let member_id = req.member_id.clone();
-    let reply = broker.groups.join(JoinRequest {
-        group_id: req.group_id.0.to_string(),
-        member_id: req.member_id,
-        group_instance_id: req.group_instance_id,
-        client_id: client_id.to_string(),
-        session_timeout,
-        rebalance_timeout,
-        protocol_type: req.protocol_type,
-        protocols: req.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
-    }, Instant::now());
+    let reply = broker.groups.join(
+        JoinRequest {
+            group_id: req.group_id.0.to_string(),
+            member_id: req.member_id,
+            group_instance_id: req.group_instance_id,
+            client_id: client_id.to_string(),
+            session_timeout,
+            rebalance_timeout,
+            protocol_type: req.protocol_type,
+            protocols: req.protocols.into_iter().map(|p| (p.name, p.metadata)).collect(),
+        },
+        Instant::now(),
+    );
     tracing::debug!(%peer, group = %req.group_id.0.as_str(), "JoinGroup");
     let mut resp = match reply {
         Reply::Now(r) => r,
@@ -105,7 +106,9 @@ pub fn leave_group(broker: &Arc<Broker>, req: LeaveGroupRequest) -> LeaveGroupRe
         .members
         .into_iter()
         .zip(errors)
-        .map(|(m, e)| MemberResponse::default().with_member_id(m.member_id).with_group_instance_id(m.group_instance_id).with_error_code(e.map(|e| e.code()).unwrap_or(0)))
+        .map(|(m, e)| {
+            MemberResponse::default().with_member_id(m.member_id).with_group_instance_id(m.group_instance_id).with_error_code(e.map(|e| e.code()).unwrap_or(0))
+        })
         .collect();
     LeaveGroupResponse::default().with_members(members)
 }

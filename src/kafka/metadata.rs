@@ -26,7 +26,10 @@ pub(crate) async fn find_or_create(broker: &Arc<Broker>, name: &str, create: boo
         return Err(LogError::UnknownTopic(name.to_string()));
     }
     if crate::log::is_internal_topic(name) {
-        return Err(LogError::InvalidTopicName { name: name.to_string(), reason: format!("names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX) });
+        return Err(LogError::InvalidTopicName {
+            name: name.to_string(),
+            reason: format!("names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX),
+        });
     }
     let b = broker.clone();
     let name = name.to_string();

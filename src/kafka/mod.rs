@@ -29,8 +29,8 @@ use tokio::sync::watch;
 use crate::log::Log;
 
 pub use connection::MAX_FRAME_BYTES;
-pub use frame::{FrameError, Incoming, decode_request};
 pub use errors::KafkaError;
+pub use frame::{FrameError, Incoming, decode_request};
 pub use versions::SUPPORTED_APIS;
 
 /// Settings of the Kafka listener.

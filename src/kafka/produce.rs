@@ -62,15 +62,27 @@ fn queue_partition(partition: &PartitionLog, batches: &[&[u8]]) -> Vec<Result<Ap
 /// Transactional batches must come from the current instance of a transactional id that
 /// added this partition to its open transaction, or the partition's last stable offset
 /// would wait for a marker that never comes.
-fn check_transactional(broker: &Broker, txn_id: Option<&str>, batches: &[&[u8]], header: &BatchHeader, topic: &str, partition: i32) -> Result<(), (ResponseError, String)> {
+fn check_transactional(
+    broker: &Broker,
+    txn_id: Option<&str>,
+    batches: &[&[u8]],
+    header: &BatchHeader,
+    topic: &str,
+    partition: i32,
+) -> Result<(), (ResponseError, String)> {
     let transactional = batches.iter().any(|b| BatchHeader::parse(b).is_ok_and(|h| h.is_transactional()));
     match txn_id {
         None if transactional => Err((ResponseError::InvalidTxnState, "transactional batches need the producer's transactional.id".into())),
         None => Ok(()),
-        Some(id) => broker
-            .txns
-            .covers(id, header.producer_id, header.producer_epoch, topic, partition)
-            .map_err(|e| (e, format!("partition {topic}-{partition} is not part of an open transaction of '{id}' for producer {} epoch {}", header.producer_id, header.producer_epoch))),
+        Some(id) => broker.txns.covers(id, header.producer_id, header.producer_epoch, topic, partition).map_err(|e| {
+            (
+                e,
+                format!(
+                    "partition {topic}-{partition} is not part of an open transaction of '{id}' for producer {} epoch {}",
+                    header.producer_id, header.producer_epoch
+                ),
+            )
+        }),
     }
 }
 
@@ -109,7 +121,8 @@ pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> P
             if crate::log::is_internal_topic(&name) {
                 parts[slot].error_code = ResponseError::InvalidTopicException.code();
                 if version >= 8 {
-                    parts[slot].error_message = Some(StrBytes::from_string(format!("'{name}' is one of Eddy's internal topics; Kafka clients may read it but not write to it")));
+                    parts[slot].error_message =
+                        Some(StrBytes::from_string(format!("'{name}' is one of Eddy's internal topics; Kafka clients may read it but not write to it")));
                 }
                 continue;
             }

@@ -276,9 +276,8 @@ pub async fn txn_offset_commit(broker: &Arc<Broker>, req: TxnOffsetCommitRequest
     let topics = blocking(broker, move |b| {
         let mut txns = b.txns.txns.lock();
         let group = req.group_id.0.to_string();
-        let verdict = TxnCoordinator::check(&mut txns, req.transactional_id.0.as_str(), req.producer_id.0, req.producer_epoch).and_then(|t| {
-            if t.groups.contains(&group) { Ok(t) } else { Err(ResponseError::InvalidTxnState) }
-        });
+        let verdict = TxnCoordinator::check(&mut txns, req.transactional_id.0.as_str(), req.producer_id.0, req.producer_epoch)
+            .and_then(|t| if t.groups.contains(&group) { Ok(t) } else { Err(ResponseError::InvalidTxnState) });
         let mut held: Vec<HeldOffset> = Vec::new();
         let code = verdict.as_ref().map(|_| 0).unwrap_or_else(|e| e.code());
         let topics: Vec<TxnOffsetCommitResponseTopic> = req
@@ -289,7 +288,13 @@ pub async fn txn_offset_commit(broker: &Arc<Broker>, req: TxnOffsetCommitRequest
                     .partitions
                     .iter()
                     .map(|p| {
-                        held.push((group.clone(), t.name.0.to_string(), p.partition_index, p.committed_offset, p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default()));
+                        held.push((
+                            group.clone(),
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            p.committed_offset,
+                            p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                        ));
                         TxnOffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
                     })
                     .collect();
@@ -330,7 +335,5 @@ pub async fn end_txn(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnResponse
 
 /// InitProducerId with a transactional id.
 pub async fn init_producer_id(broker: &Arc<Broker>, id: String, timeout_ms: i32) -> Result<(i64, i16), ResponseError> {
-    blocking(broker, move |b| b.txns.init(&b.log, b, &id, timeout_ms).map_err(|e| storage_error(&e)))
-        .await
-        .unwrap_or(Err(ResponseError::UnknownServerError))
+    blocking(broker, move |b| b.txns.init(&b.log, b, &id, timeout_ms).map_err(|e| storage_error(&e))).await.unwrap_or(Err(ResponseError::UnknownServerError))
 }

@@ -38,21 +38,14 @@ pub const PRODUCE_MIN_SERVED: i16 = 3;
 
 /// The served range of an API, if it is served at all.
 pub fn served_range(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| {
-        if key == ApiKey::Produce { (PRODUCE_MIN_SERVED, *hi) } else { (*lo, *hi) }
-    })
+    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| if key == ApiKey::Produce { (PRODUCE_MIN_SERVED, *hi) } else { (*lo, *hi) })
 }
 
 /// The ApiVersions response body; `error` is set when the client asked for a version
 /// above 3 (it then retries with the highest version listed).
 pub fn api_versions(error: Option<ResponseError>) -> ApiVersionsResponse {
-    let keys = SUPPORTED_APIS
-        .iter()
-        .map(|(k, lo, hi)| ApiVersion::default().with_api_key(*k as i16).with_min_version(*lo).with_max_version(*hi))
-        .collect();
-    ApiVersionsResponse::default()
-        .with_error_code(error.map(|e| e.code()).unwrap_or(0))
-        .with_api_keys(keys)
+    let keys = SUPPORTED_APIS.iter().map(|(k, lo, hi)| ApiVersion::default().with_api_key(*k as i16).with_min_version(*lo).with_max_version(*hi)).collect();
+    ApiVersionsResponse::default().with_error_code(error.map(|e| e.code()).unwrap_or(0)).with_api_keys(keys)
 }
 
 #[cfg(test)]

@@ -144,9 +144,7 @@ impl BatchHeader {
         if h.magic != 2 {
             return Err(BatchError::UnsupportedMagic(h.magic));
         }
-        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
-            || h.batch_length as usize > MAX_BATCH_BYTES
-        {
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || h.batch_length as usize > MAX_BATCH_BYTES {
             return Err(BatchError::BadLength(h.batch_length));
         }
         if h.last_offset_delta < 0 || h.records_count < 0 {
@@ -355,18 +353,8 @@ impl<'a> RecordIter<'a> {
         if c.position() - start != len as usize {
             return Err(bad("record length does not match its fields"));
         }
-        let timestamp = if self.header.uses_log_append_time() {
-            self.header.max_timestamp
-        } else {
-            self.header.base_timestamp.wrapping_add(ts_delta)
-        };
-        Ok(Record {
-            offset: self.header.base_offset + i64::from(offset_delta),
-            timestamp,
-            key,
-            value,
-            headers,
-        })
+        let timestamp = if self.header.uses_log_append_time() { self.header.max_timestamp } else { self.header.base_timestamp.wrapping_add(ts_delta) };
+        Ok(Record { offset: self.header.base_offset + i64::from(offset_delta), timestamp, key, value, headers })
     }
 }
 

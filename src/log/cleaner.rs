@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::LogError;
 use super::batch::{self, BatchBuilder, BatchHeader, HEADER_LEN, LOG_OVERHEAD, Record, RecordIter};
 use super::partition::PartitionLog;
 use super::segment::{Segment, log_file_name};
 use super::varint::{put_varint, put_varlong};
-use super::LogError;
 
 /// Reads every batch of a segment, in order, calling `f` with its bytes.
 fn for_each_batch(seg: &Segment, mut f: impl FnMut(&[u8]) -> Result<(), LogError>) -> Result<(), LogError> {

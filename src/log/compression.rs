@@ -13,10 +13,7 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
 /// Reads all of `r`, refusing more than `MAX_DECOMPRESSED_BYTES`.
 fn read_bounded(what: &str, mut r: impl Read, hint: usize) -> Result<Vec<u8>, BatchError> {
     let mut out = Vec::with_capacity(hint.min(MAX_DECOMPRESSED_BYTES));
-    (&mut r)
-        .take(MAX_DECOMPRESSED_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| BatchError::Decompress(format!("{what}: {e}")))?;
+    (&mut r).take(MAX_DECOMPRESSED_BYTES as u64 + 1).read_to_end(&mut out).map_err(|e| BatchError::Decompress(format!("{what}: {e}")))?;
     if out.len() > MAX_DECOMPRESSED_BYTES {
         return Err(too_large(what));
     }
@@ -98,10 +95,7 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> 
             Ok(out)
         }
         Compression::Lz4 => {
-            let mut enc = lz4::EncoderBuilder::new()
-                .block_mode(lz4::BlockMode::Independent)
-                .build(Vec::new())
-                .map_err(|e| bad("lz4", e))?;
+            let mut enc = lz4::EncoderBuilder::new().block_mode(lz4::BlockMode::Independent).build(Vec::new()).map_err(|e| bad("lz4", e))?;
             enc.write_all(data).map_err(|e| bad("lz4", e))?;
             let (out, r) = enc.finish();
             r.map_err(|e| bad("lz4", e))?;

@@ -74,10 +74,7 @@ impl Log {
             };
             new.push((id, offset));
         }
-        let meta: Vec<String> = new
-            .iter()
-            .map(|(id, _)| self.offsets().fetch(group, topic, *id).map(|c| c.metadata).unwrap_or_default())
-            .collect();
+        let meta: Vec<String> = new.iter().map(|(id, _)| self.offsets().fetch(group, topic, *id).map(|c| c.metadata).unwrap_or_default()).collect();
         let entries: Vec<(&str, i32, i64, &str)> = new.iter().zip(&meta).map(|((id, o), m)| (topic, *id, *o, m.as_str())).collect();
         self.offsets().commit(group, &entries)?;
         Ok(new)

@@ -68,9 +68,7 @@ pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| LogError::io(format!("creating {}", tmp.display()), e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| LogError::io(format!("writing {}", tmp.display()), e))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", tmp.display()), e))?;
     std::fs::rename(&tmp, path).map_err(|e| LogError::io(format!("renaming {}", tmp.display()), e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
@@ -79,9 +77,7 @@ pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))
 }
 
 /// The set of topics under one data directory, and their committed offsets.
@@ -96,8 +92,7 @@ impl Log {
     /// Opens the log under `dir` (creating it), recovering every partition.
     pub fn open(dir: &Path, defaults: TopicConfig) -> Result<Log, LogError> {
         let topics_dir = dir.join("topics");
-        std::fs::create_dir_all(&topics_dir)
-            .map_err(|e| LogError::io(format!("creating data directory {}", topics_dir.display()), e))?;
+        std::fs::create_dir_all(&topics_dir).map_err(|e| LogError::io(format!("creating data directory {}", topics_dir.display()), e))?;
         let mut topics = BTreeMap::new();
         for entry in std::fs::read_dir(&topics_dir).map_err(|e| LogError::io(format!("listing {}", topics_dir.display()), e))? {
             let entry = entry.map_err(|e| LogError::io(format!("listing {}", topics_dir.display()), e))?;
@@ -160,10 +155,7 @@ impl Log {
         for p in topic.partitions() {
             p.mark_deleted();
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let trash = self.topics_dir.join(format!(".deleted-{name}-{nanos}"));
         std::fs::rename(topic.dir(), &trash).map_err(|e| LogError::io(format!("deleting topic {name}"), e))?;
         sync_dir(&self.topics_dir)?;

@@ -98,11 +98,7 @@ impl OffsetStore {
             apply(&mut groups, entry);
             pos += 8 + len;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| LogError::io(format!("opening {}", path.display()), e))?;
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| LogError::io(format!("opening {}", path.display()), e))?;
         if (pos as u64) < bytes.len() as u64 {
             tracing::warn!(file = %path.display(), valid = pos, "truncating torn tail of the committed-offsets file");
             file.set_len(pos as u64).map_err(|e| LogError::io(format!("truncating {}", path.display()), e))?;
@@ -181,10 +177,7 @@ impl OffsetStore {
             return Ok(());
         }
         super::write_file_durably(&self.path, &out)?;
-        inner.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| LogError::io(format!("opening {}", self.path.display()), e))?;
+        inner.file = OpenOptions::new().append(true).open(&self.path).map_err(|e| LogError::io(format!("opening {}", self.path.display()), e))?;
         inner.file_bytes = live;
         Ok(())
     }
@@ -195,12 +188,7 @@ impl OffsetStore {
 
     /// All committed offsets of a group, by (topic, partition).
     pub fn group_offsets(&self, group: &str) -> Vec<(String, i32, CommittedOffset)> {
-        self.inner
-            .lock()
-            .groups
-            .get(group)
-            .map(|g| g.iter().map(|((t, p), c)| (t.clone(), *p, c.clone())).collect())
-            .unwrap_or_default()
+        self.inner.lock().groups.get(group).map(|g| g.iter().map(|((t, p), c)| (t.clone(), *p, c.clone())).collect()).unwrap_or_default()
     }
 
     pub fn groups(&self) -> Vec<String> {

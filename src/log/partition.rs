@@ -16,15 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Instant;
 
-
 use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::watch;
 
+use super::LogError;
 use super::batch::{self, BatchHeader};
 use super::producer::{AbortedTxn, ProducerEntry, ProducerStates, SeqCheck};
 use super::segment::Segment;
 use super::topic::{FlushPolicy, TopicConfig};
-use super::LogError;
 
 /// Result of an append: the offsets the batch occupies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,13 +471,7 @@ impl PartitionLog {
             return Ok(Vec::new());
         }
         if offset < start || offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                topic: self.topic.clone(),
-                partition: self.id,
-                offset,
-                start,
-                end,
-            });
+            return Err(LogError::OffsetOutOfRange { topic: self.topic.clone(), partition: self.id, offset, start, end });
         }
         let segment = {
             let segs = self.segments.read();
@@ -499,10 +492,7 @@ impl PartitionLog {
             }
         }
         // Only what is published (durable, under flush='always') is visible.
-        let visible: usize = batch::split_batches(&data)
-            .take_while(|b| BatchHeader::parse(b).is_ok_and(|h| h.base_offset < end))
-            .map(|b| b.len())
-            .sum();
+        let visible: usize = batch::split_batches(&data).take_while(|b| BatchHeader::parse(b).is_ok_and(|h| h.base_offset < end)).map(|b| b.len()).sum();
         data.truncate(visible);
         Ok(data)
     }
@@ -899,5 +889,4 @@ mod tests {
         assert_eq!(p.aborted_transactions(0, 10).len(), 1);
         assert_eq!(committed_offsets(&p), vec![0, 1, 4, 6, 8]);
     }
-
 }

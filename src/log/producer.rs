@@ -72,11 +72,7 @@ impl ProducerStates {
             return Ok(SeqCheck::Append);
         };
         if h.producer_epoch < entry.epoch {
-            return Err(LogError::ProducerFenced {
-                producer_id: h.producer_id,
-                epoch: h.producer_epoch,
-                current_epoch: entry.epoch,
-            });
+            return Err(LogError::ProducerFenced { producer_id: h.producer_id, epoch: h.producer_epoch, current_epoch: entry.epoch });
         }
         if h.producer_epoch > entry.epoch {
             return Ok(SeqCheck::Append);
@@ -86,13 +82,9 @@ impl ProducerStates {
             return Ok(SeqCheck::Duplicate { base_offset: b.base_offset, last_offset: b.last_offset });
         }
         match entry.last_seq() {
-            Some(prev) if first != next_seq(prev) => Err(LogError::OutOfOrderSequence {
-                topic: topic.to_string(),
-                partition,
-                producer_id: h.producer_id,
-                expected: next_seq(prev),
-                received: first,
-            }),
+            Some(prev) if first != next_seq(prev) => {
+                Err(LogError::OutOfOrderSequence { topic: topic.to_string(), partition, producer_id: h.producer_id, expected: next_seq(prev), received: first })
+            }
             _ => Ok(SeqCheck::Append),
         }
     }
@@ -130,20 +122,12 @@ impl ProducerStates {
         if !h.has_producer() || h.base_sequence < 0 {
             return;
         }
-        let entry = self
-            .producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
+        let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
-        entry.batches.push_back(SeqRange {
-            first_seq: h.base_sequence,
-            last_seq: h.last_sequence(),
-            base_offset: h.base_offset,
-            last_offset: h.last_offset(),
-        });
+        entry.batches.push_back(SeqRange { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: h.base_offset, last_offset: h.last_offset() });
         while entry.batches.len() > RETAINED_BATCHES {
             entry.batches.pop_front();
         }

@@ -95,19 +95,9 @@ impl Segment {
     /// offset order) and the file is truncated after the last valid batch; `on_batch` sees
     /// each valid batch header. Without `recover` the segment is trusted (it was sealed),
     /// and its index is read from disk when present.
-    pub fn open(
-        dir: &Path,
-        base_offset: i64,
-        index_interval: u64,
-        recover: bool,
-        on_batch: &mut dyn FnMut(&ScannedBatch),
-    ) -> Result<Segment, LogError> {
+    pub fn open(dir: &Path, base_offset: i64, index_interval: u64, recover: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<Segment, LogError> {
         let path = dir.join(log_file_name(base_offset));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| LogError::io(format!("opening segment {}", path.display()), e))?;
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| LogError::io(format!("opening segment {}", path.display()), e))?;
         let seg = Segment::empty(base_offset, path, file, index_interval);
         if !recover && seg.load_index_file(dir)? {
             let len = seg.file_len()?;
@@ -132,22 +122,15 @@ impl Segment {
                 file_bytes = len,
                 "truncating torn or corrupt tail of segment after an unclean shutdown"
             );
-            seg.file
-                .set_len(valid)
-                .map_err(|e| LogError::io(format!("truncating {}", seg.path.display()), e))?;
-            seg.file
-                .sync_all()
-                .map_err(|e| LogError::io(format!("syncing {}", seg.path.display()), e))?;
+            seg.file.set_len(valid).map_err(|e| LogError::io(format!("truncating {}", seg.path.display()), e))?;
+            seg.file.sync_all().map_err(|e| LogError::io(format!("syncing {}", seg.path.display()), e))?;
         }
         seg.size.store(valid, Ordering::Release);
         Ok(seg)
     }
 
     fn file_len(&self) -> Result<u64, LogError> {
-        self.file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| LogError::io(format!("reading size of {}", self.path.display()), e))
+        self.file.metadata().map(|m| m.len()).map_err(|e| LogError::io(format!("reading size of {}", self.path.display()), e))
     }
 
     fn load_index_file(&self, dir: &Path) -> Result<bool, LogError> {
@@ -178,8 +161,7 @@ impl Segment {
     fn scan(&self, from: u64, check: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<u64, LogError> {
         let len = self.file_len()?;
         let mut reader = BufReader::with_capacity(1 << 20, &self.file);
-        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from))
-            .map_err(|e| LogError::io(format!("seeking {}", self.path.display()), e))?;
+        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)).map_err(|e| LogError::io(format!("seeking {}", self.path.display()), e))?;
         let mut pos = from;
         let mut expected_next: Option<i64> = None;
         let mut buf = Vec::new();
@@ -197,9 +179,7 @@ impl Segment {
                 break;
             }
             if check {
-                if header.base_offset < self.base_offset
-                    || expected_next.is_some_and(|n| header.base_offset < n)
-                {
+                if header.base_offset < self.base_offset || expected_next.is_some_and(|n| header.base_offset < n) {
                     break;
                 }
                 buf.clear();
@@ -274,9 +254,7 @@ impl Segment {
     /// writer calls this, one at a time.
     pub fn append(&self, data: &[u8]) -> Result<(), LogError> {
         let pos = self.size();
-        self.file
-            .write_all_at(data, pos)
-            .map_err(|e| LogError::io(format!("appending to {}", self.path.display()), e))?;
+        self.file.write_all_at(data, pos).map_err(|e| LogError::io(format!("appending to {}", self.path.display()), e))?;
         let mut at = 0usize;
         for b in batch::split_batches(data) {
             if let Ok(h) = BatchHeader::parse(b) {
@@ -289,9 +267,7 @@ impl Segment {
     }
 
     pub fn sync(&self) -> Result<(), LogError> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io(format!("syncing {}", self.path.display()), e))
+        self.file.sync_data().map_err(|e| LogError::io(format!("syncing {}", self.path.display()), e))
     }
 
     /// Writes the index file and syncs both files; called when the segment stops being
@@ -306,9 +282,7 @@ impl Segment {
             bytes.extend_from_slice(&e.max_timestamp_before.to_be_bytes());
         }
         let mut f = File::create(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| LogError::io(format!("writing {}", path.display()), e))
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", path.display()), e))
     }
 
     /// Removes the segment's files.

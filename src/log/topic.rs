@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::partition::PartitionLog;
 use super::LogError;
+use super::partition::PartitionLog;
 
 /// When appended data is forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,14 @@ impl TopicConfig {
             ("compression.type", self.compression.clone()),
             ("delete.retention.ms", self.delete_retention_ms.to_string()),
             ("flush", self.flush.name().to_string()),
-            ("flush.ms", match self.flush { FlushPolicy::Interval(ms) => ms.to_string(), FlushPolicy::Always => "0".into(), FlushPolicy::Never => "-1".into() }),
+            (
+                "flush.ms",
+                match self.flush {
+                    FlushPolicy::Interval(ms) => ms.to_string(),
+                    FlushPolicy::Always => "0".into(),
+                    FlushPolicy::Never => "-1".into(),
+                },
+            ),
             ("retention.bytes", opt(self.retention_bytes.map(|v| v.to_string()))),
             ("retention.ms", opt(self.retention_ms.map(|v| v.to_string()))),
             ("segment.bytes", self.segment_bytes.to_string()),
@@ -234,9 +241,8 @@ impl Topic {
         }
         std::fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
         let meta = TopicMeta { name: name.to_string(), partitions, config: config.clone() };
-        let parts = (0..partitions)
-            .map(|p| PartitionLog::open(name, p, &dir.join(p.to_string()), config.clone()).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parts =
+            (0..partitions).map(|p| PartitionLog::open(name, p, &dir.join(p.to_string()), config.clone()).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::io("encoding topic metadata", e.into()))?;
         super::write_file_durably(&dir.join("topic.json"), &bytes)?;
         Ok(Topic { name: name.to_string(), dir: dir.to_path_buf(), config, partitions: parts })
@@ -250,10 +256,7 @@ impl Topic {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(LogError::io(format!("reading {}", meta_path.display()), e)),
         };
-        let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt {
-            what: meta_path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt { what: meta_path.display().to_string(), detail: e.to_string() })?;
         let parts = (0..meta.partitions)
             .map(|p| PartitionLog::open(&meta.name, p, &dir.join(p.to_string()), meta.config.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -281,10 +284,7 @@ impl Topic {
     }
 
     pub fn partition(&self, id: i32) -> Result<&Arc<PartitionLog>, LogError> {
-        usize::try_from(id)
-            .ok()
-            .and_then(|i| self.partitions.get(i))
-            .ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition: id })
+        usize::try_from(id).ok().and_then(|i| self.partitions.get(i)).ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition: id })
     }
 
     /// Sum of end offsets minus start offsets: the records currently stored.

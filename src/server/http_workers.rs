@@ -50,7 +50,8 @@ impl HttpWorkers {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().thread_name(format!("eddy-http-{i}-blocking")).build()?;
             let (tx, rx) = mpsc::unbounded_channel();
             let (state, router, stopped) = (state.clone(), router.clone(), stopped.clone());
-            let thread = std::thread::Builder::new().name(format!("eddy-http-{i}")).spawn(move || rt.block_on(serve_connections(rx, state, router, stopped)))?;
+            let thread =
+                std::thread::Builder::new().name(format!("eddy-http-{i}")).spawn(move || rt.block_on(serve_connections(rx, state, router, stopped)))?;
             senders.push(tx);
             threads.push(thread);
         }

@@ -94,7 +94,11 @@ fn parse_request(buf: &[u8]) -> Request<'_> {
         if name.eq_ignore_ascii_case("content-length") {
             // Digits only, as hyper reads it (no sign, no spaces inside).
             let v = h.value.trim_ascii();
-            let n = if !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit) { std::str::from_utf8(v).ok().and_then(|v| v.parse::<usize>().ok()) } else { None };
+            let n = if !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit) {
+                std::str::from_utf8(v).ok().and_then(|v| v.parse::<usize>().ok())
+            } else {
+                None
+            };
             match (content_length, n) {
                 (None, Some(n)) => content_length = Some(n),
                 _ => return Request::Other,

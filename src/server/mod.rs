@@ -53,7 +53,9 @@ pub enum ServerError {
     Engine(String),
     #[error("cannot listen on {addr}: {source}; is another server using the port? choose another with --http-listen")]
     Bind { addr: String, source: std::io::Error },
-    #[error("cannot listen for Kafka clients on {addr}: {source}; is a Kafka broker or another server using the port? choose another with --kafka-listen, or turn the listener off with --kafka-listen ''")]
+    #[error(
+        "cannot listen for Kafka clients on {addr}: {source}; is a Kafka broker or another server using the port? choose another with --kafka-listen, or turn the listener off with --kafka-listen ''"
+    )]
     KafkaBind { addr: String, source: std::io::Error },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -103,13 +105,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         let state = crate::state::StateDb::open_with_hot_rows(&state_dir, hot_rows_bytes).map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
         Engine::open(log2, Arc::new(state), handle, engine_config)
     })
-        .await
-        .map_err(|e| ServerError::Engine(e.to_string()))?
-        .map_err(|e| ServerError::Engine(e.to_string()))?;
+    .await
+    .map_err(|e| ServerError::Engine(e.to_string()))?
+    .map_err(|e| ServerError::Engine(e.to_string()))?;
     let engine = Arc::new(engine);
-    let listener = tokio::net::TcpListener::bind(&config.http_listen)
-        .await
-        .map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
+    let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
     let app_state = AppState { engine: engine.clone() };
     let app = router(app_state.clone());
@@ -166,9 +166,8 @@ async fn start_kafka(config: &ServerConfig, log: &Arc<Log>, stopped: tokio::sync
     if config.kafka_listen.is_empty() {
         return Ok(None);
     }
-    let listener = tokio::net::TcpListener::bind(&config.kafka_listen)
-        .await
-        .map_err(|source| ServerError::KafkaBind { addr: config.kafka_listen.clone(), source })?;
+    let listener =
+        tokio::net::TcpListener::bind(&config.kafka_listen).await.map_err(|source| ServerError::KafkaBind { addr: config.kafka_listen.clone(), source })?;
     let addr = listener.local_addr()?;
     let mut kafka = config.kafka.clone();
     kafka.advertised_port = i32::from(addr.port());

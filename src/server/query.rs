@@ -14,8 +14,8 @@ use super::routes::{parse_body, session_from, string_field};
 use super::{ApiError, AppState};
 use crate::engine::QueryOutput;
 use crate::exec::pull::PullRows;
-use crate::format::json_values::push_json_str as push_json_string;
 use crate::exec::push::{Final, PushQuery, split_tombstone};
+use crate::format::json_values::push_json_str as push_json_string;
 
 /// Response framings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,6 @@ fn header_text(framing: Framing, id: &str, header_schema: &str, names: &[String]
         Framing::Text => String::new(),
     }
 }
-
 
 /// Appends rows (each a JSON array, or a text line for PRINT) in a framing.
 fn push_rows(s: &mut String, framing: Framing, rows: &[String]) {
@@ -187,9 +186,7 @@ async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> 
     }
     let session = session_from(&body, props_key)?;
     let engine = state.engine.clone();
-    Ok(tokio::task::spawn_blocking(move || engine.query(&sql, &session))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??)
+    Ok(tokio::task::spawn_blocking(move || engine.query(&sql, &session)).await.map_err(|e| ApiError::internal(e.to_string()))??)
 }
 
 fn respond(out: QueryOutput, push_framing: impl Fn(bool) -> Framing) -> Response {
@@ -222,11 +219,7 @@ pub async fn query_stream(State(state): State<AppState>, headers: HeaderMap, bod
 pub async fn close_query(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let body = parse_body(&body)?;
     let id = string_field(&body, "queryId")?;
-    if state.engine.close_query(&id) {
-        Ok(StatusCode::OK.into_response())
-    } else {
-        Err(ApiError::bad_request(format!("No query with id {id}")))
-    }
+    if state.engine.close_query(&id) { Ok(StatusCode::OK.into_response()) } else { Err(ApiError::bad_request(format!("No query with id {id}"))) }
 }
 
 #[cfg(test)]

@@ -17,9 +17,8 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// Parses a request body as a JSON object, with a 400 that says what is wrong.
 pub(super) fn parse_body(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the request body is not valid JSON ({e}); send an object like {{\"ksql\": \"SHOW STREAMS;\"}}"))
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON ({e}); send an object like {{\"ksql\": \"SHOW STREAMS;\"}}")))?;
     match v {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::bad_request("the request body must be a JSON object, e.g. {\"ksql\": \"SHOW STREAMS;\"}")),
@@ -41,10 +40,15 @@ pub(super) fn session_from(body: &serde_json::Map<String, Value>, props_key: &st
 /// A JSON object of settings as names to text (strings as they are, other values as JSON).
 pub(super) fn string_map(m: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
     m.iter()
-        .map(|(k, v)| (k.clone(), match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )
+        })
         .collect()
 }
 
@@ -96,9 +100,7 @@ pub async fn healthcheck() -> Response {
 
 pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let engine = state.engine.clone();
-    let ids = tokio::task::spawn_blocking(move || engine.command_statuses())
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let ids = tokio::task::spawn_blocking(move || engine.command_statuses()).await.map_err(|e| ApiError::internal(e.to_string()))??;
     let statuses: serde_json::Map<String, Value> = ids.into_iter().map(|id| (id, json!("SUCCESS"))).collect();
     Ok(json_response(StatusCode::OK, &json!({"commandStatuses": statuses})))
 }

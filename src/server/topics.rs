@@ -89,10 +89,7 @@ fn field_bytes(rec: &serde_json::Map<String, Value>, name: &str) -> Result<Optio
     let b64 = format!("{name}Base64");
     if let Some(v) = rec.get(&b64) {
         let s = v.as_str().ok_or_else(|| ApiError::bad_request(format!("'{b64}' must be a base64 string")))?;
-        return base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map(Some)
-            .map_err(|e| ApiError::bad_request(format!("'{b64}' is not valid base64: {e}")));
+        return base64::engine::general_purpose::STANDARD.decode(s).map(Some).map_err(|e| ApiError::bad_request(format!("'{b64}' is not valid base64: {e}")));
     }
     Ok(json_bytes(rec.get(name)))
 }
@@ -131,7 +128,10 @@ pub async fn produce(State(state): State<AppState>, Path(name): Path<String>, bo
                 }
                 Some(Value::Array(a)) => {
                     for h in a {
-                        let k = h.get("key").and_then(|k| k.as_str()).ok_or_else(|| ApiError::bad_request(format!("record {i}: every header needs a string \"key\"")))?;
+                        let k = h
+                            .get("key")
+                            .and_then(|k| k.as_str())
+                            .ok_or_else(|| ApiError::bad_request(format!("record {i}: every header needs a string \"key\"")))?;
                         headers.push((k.as_bytes().to_vec(), json_bytes(h.get("value"))));
                     }
                 }
@@ -200,7 +200,11 @@ fn show_bytes(out: &mut serde_json::Map<String, Value>, name: &str, b: Option<&[
 }
 
 /// GET /topics/{name}/partitions/{p}/records?offset=N&limit=M
-pub async fn read_records(State(state): State<AppState>, Path((name, partition)): Path<(String, i32)>, Query(q): Query<ReadParams>) -> Result<Response, ApiError> {
+pub async fn read_records(
+    State(state): State<AppState>,
+    Path((name, partition)): Path<(String, i32)>,
+    Query(q): Query<ReadParams>,
+) -> Result<Response, ApiError> {
     blocking(&state, move |log| {
         let topic = log.topic(&name).map_err(log_error)?;
         let p = topic.partition(partition).map_err(log_error)?;
@@ -322,7 +326,9 @@ pub async fn reset_group(State(state): State<AppState>, Path(group): Path<String
     };
     let partitions: Option<Vec<i32>> = match body.get("partitions") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(a.iter().map(|p| p.as_i64().map(|x| x as i32).ok_or_else(|| ApiError::bad_request("\"partitions\" must be numbers"))).collect::<Result<_, _>>()?),
+        Some(Value::Array(a)) => Some(
+            a.iter().map(|p| p.as_i64().map(|x| x as i32).ok_or_else(|| ApiError::bad_request("\"partitions\" must be numbers"))).collect::<Result<_, _>>()?,
+        ),
         Some(_) => return Err(ApiError::bad_request("\"partitions\" must be a list of numbers")),
     };
     blocking(&state, move |log| {

@@ -44,11 +44,7 @@ impl Client {
         let ok = r.status().is_success();
         let text = r.text().await.map_err(|e| self.connect_err(e))?;
         let v: Value = serde_json::from_str(&text).map_err(|_| ClientError::BadResponse(text.clone()))?;
-        Ok(if ok {
-            Reply::Entities(v.as_array().cloned().unwrap_or_default())
-        } else {
-            Reply::Error(v)
-        })
+        Ok(if ok { Reply::Entities(v.as_array().cloned().unwrap_or_default()) } else { Reply::Error(v) })
     }
 
     /// Starts a /query request; the caller reads its body as it streams.
@@ -74,7 +70,9 @@ impl Client {
 
 /// One element of a streamed /query response.
 pub enum QueryEvent {
-    Header { schema: String },
+    Header {
+        schema: String,
+    },
     Row(Vec<Value>),
     Final(String),
     Error(String),
@@ -146,9 +144,7 @@ fn parse_element(s: &str) -> Option<QueryEvent> {
 
 fn element(v: &Value) -> Option<QueryEvent> {
     if let Some(h) = v.get("header") {
-        return Some(QueryEvent::Header {
-            schema: h.get("schema").and_then(|x| x.as_str()).unwrap_or("").to_string(),
-        });
+        return Some(QueryEvent::Header { schema: h.get("schema").and_then(|x| x.as_str()).unwrap_or("").to_string() });
     }
     if let Some(r) = v.get("row") {
         return Some(QueryEvent::Row(r.get("columns").and_then(|c| c.as_array()).cloned().unwrap_or_default()));

@@ -6,10 +6,7 @@ use serde_json::Value;
 /// A padded table: header row, a rule, rows, a closing rule.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     // One line per row: newlines inside cells (multi-line SQL) become spaces.
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| c.lines().map(str::trim).collect::<Vec<_>>().join(" ")).collect())
-        .collect();
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| c.lines().map(str::trim).collect::<Vec<_>>().join(" ")).collect()).collect();
     let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
@@ -19,14 +16,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: Vec<&str>| -> String {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!(" {c:<w$} ", w = *w))
-            .collect::<Vec<_>>()
-            .join("|")
-    };
+    let line = |cells: Vec<&str>| -> String { cells.iter().zip(&widths).map(|(c, w)| format!(" {c:<w$} ", w = *w)).collect::<Vec<_>>().join("|") };
     let header = line(headers.to_vec());
     let rule = "-".repeat(header.chars().count());
     let mut out = format!("{header}\n{rule}\n");
@@ -157,7 +147,8 @@ pub fn entity(e: &Value) -> String {
                 .iter()
                 .map(|q| {
                     let sinks = q.get("sinks").and_then(|x| x.as_array()).map(|a| a.iter().map(cell).collect::<Vec<_>>().join(",")).unwrap_or_default();
-                    let topics = q.get("sinkKafkaTopics").and_then(|x| x.as_array()).map(|a| a.iter().map(cell).collect::<Vec<_>>().join(",")).unwrap_or_default();
+                    let topics =
+                        q.get("sinkKafkaTopics").and_then(|x| x.as_array()).map(|a| a.iter().map(cell).collect::<Vec<_>>().join(",")).unwrap_or_default();
                     vec![s(q, "id"), s(q, "queryType"), s(q, "state"), sinks, topics, s(q, "processingErrors"), s(q, "queryString")]
                 })
                 .collect();
@@ -178,16 +169,15 @@ pub fn entity(e: &Value) -> String {
                         .map(|gs| gs.iter().map(|g| format!("{}={}", s(g, "group"), s(g, "lag"))).collect::<Vec<_>>().join(", "))
                         .unwrap_or_default()
                 };
-                let rows: Vec<Vec<String>> = list.iter().map(|t| vec![s(t, "name"), parts(t), "1".into(), s(t, "consumerCount"), s(t, "consumerGroupCount"), lag(t)]).collect();
+                let rows: Vec<Vec<String>> =
+                    list.iter().map(|t| vec![s(t, "name"), parts(t), "1".into(), s(t, "consumerCount"), s(t, "consumerGroupCount"), lag(t)]).collect();
                 table(&["Kafka Topic", "Partitions", "Partition Replicas", "Consumers", "ConsumerGroups", "Lag by group"], &rows)
             }
         }
         "sourceDescription" => describe_source(e.get("sourceDescription").unwrap_or(&Value::Null)),
-        "source_descriptions" => e
-            .get("sourceDescriptions")
-            .and_then(|l| l.as_array())
-            .map(|l| l.iter().map(describe_source).collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default(),
+        "source_descriptions" => {
+            e.get("sourceDescriptions").and_then(|l| l.as_array()).map(|l| l.iter().map(describe_source).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+        }
         "queryDescription" => {
             let q = e.get("queryDescription").unwrap_or(&Value::Null);
             let mut out = format!("\n{:<21}: {}\n{:<21}: {}\n", "ID", s(q, "id"), "SQL", s(q, "statementText"));

@@ -160,7 +160,11 @@ pub fn unknown_function(e: &Expr) -> Option<SqlError> {
                 && !super::udf::lambda_function_names().contains(&name.as_str())
                 && super::table_functions::kind_of(name).is_none() =>
         {
-            Some(SqlError::at(x.pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())))
+            Some(SqlError::at(
+                x.pos,
+                format!("Can't find any functions with the name '{name}'"),
+                Some("SHOW FUNCTIONS lists the functions this server knows".into()),
+            ))
         }
         _ => None,
     })
@@ -179,15 +183,14 @@ fn contains_aggregate(e: &Expr) -> bool {
 
 /// Whether a query aggregates (GROUP BY, or an aggregate in SELECT/HAVING).
 pub fn is_aggregate_query(q: &Query) -> bool {
-    !q.group_by.is_empty()
-        || q.having.is_some()
-        || q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if contains_aggregate(expr)))
+    !q.group_by.is_empty() || q.having.is_some() || q.select.iter().any(|s| matches!(s, SelectItem::Expr { expr, .. } if contains_aggregate(expr)))
 }
 
 /// ksqlDB's error for a column or expression where a function takes a literal.
 fn not_literal(e: &Expr, function: &str, parameter: usize) -> Option<SqlError> {
-    (!matches!(e.kind, ExprKind::Literal(_) | ExprKind::Unary { .. }))
-        .then(|| SqlError::at(e.pos, format!("Parameter {parameter} passed to function {function} must be a literal constant, but was expression: '{e}'"), None))
+    (!matches!(e.kind, ExprKind::Literal(_) | ExprKind::Unary { .. })).then(|| {
+        SqlError::at(e.pos, format!("Parameter {parameter} passed to function {function} must be a literal constant, but was expression: '{e}'"), None)
+    })
 }
 
 fn literal_int(e: &Expr, what: &str) -> Result<usize, SqlError> {
@@ -210,7 +213,15 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         if n.contains(&args.len()) {
             Ok(())
         } else {
-            Err(SqlError::at(call.pos, format!("{name} takes {} argument(s), got {}", if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) }, args.len()), None))
+            Err(SqlError::at(
+                call.pos,
+                format!(
+                    "{name} takes {} argument(s), got {}",
+                    if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) },
+                    args.len()
+                ),
+                None,
+            ))
         }
     };
     let (kind, columns): (AggKind, &[Expr]) = match name.as_str() {
@@ -326,27 +337,39 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         return Err(SqlError::at(q.pos, "Table functions cannot be used with aggregations.", None));
     }
     if source.window.is_none() {
-        let bound = q.where_.as_ref().and_then(|w| w.find_map(&mut |x| match &x.kind {
-            ExprKind::Column { name, .. } if name == WINDOWSTART || name == WINDOWEND => Some(name.clone()),
-            _ => None,
-        }));
+        let bound = q.where_.as_ref().and_then(|w| {
+            w.find_map(&mut |x| match &x.kind {
+                ExprKind::Column { name, .. } if name == WINDOWSTART || name == WINDOWEND => Some(name.clone()),
+                _ => None,
+            })
+        });
         if let Some(name) = bound {
-            return Err(SqlError::at(q.pos, format!("Error in WHERE expression: Unknown column {name}."), Some("window bounds exist only after aggregation; filter on them in HAVING or in a query over the result".into())));
+            return Err(SqlError::at(
+                q.pos,
+                format!("Error in WHERE expression: Unknown column {name}."),
+                Some("window bounds exist only after aggregation; filter on them in HAVING or in a query over the result".into()),
+            ));
         }
     }
     // Window bounds exist only once a row is aggregated into a window.
     let misplaced = [WINDOWSTART, WINDOWEND].into_iter().find_map(|bound| {
         let window_bound = |e: &Expr| e.find_map(&mut |x| matches!(&x.kind, ExprKind::Column { name, .. } if name == bound).then(|| (bound, x.pos)));
-        let in_aggregate = |e: &Expr| e.find_map(&mut |x| match &x.kind {
-            ExprKind::Function { name, args, .. } if super::binder::is_aggregate(name) => args.iter().find_map(window_bound),
-            _ => None,
-        });
+        let in_aggregate = |e: &Expr| {
+            e.find_map(&mut |x| match &x.kind {
+                ExprKind::Function { name, args, .. } if super::binder::is_aggregate(name) => args.iter().find_map(window_bound),
+                _ => None,
+            })
+        };
         q.group_by.iter().find_map(window_bound).or_else(|| {
             q.select.iter().filter_map(|s| if let SelectItem::Expr { expr, .. } = s { Some(expr) } else { None }).chain(&q.having).find_map(in_aggregate)
         })
     });
     if let Some((name, pos)) = misplaced {
-        return Err(SqlError::at(pos, format!("Window bounds column {name} can only be used in the SELECT clause of windowed aggregations and can not be passed to aggregate functions."), None));
+        return Err(SqlError::at(
+            pos,
+            format!("Window bounds column {name} can only be used in the SELECT clause of windowed aggregations and can not be passed to aggregate functions."),
+            None,
+        ));
     }
     if source.value_format.kind == crate::format::FormatKind::Kafka {
         return Err(SqlError::at(
@@ -356,7 +379,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         ));
     }
     if q.group_by.is_empty() && sink.is_none() {
-        return Err(SqlError::at(q.pos, "aggregate queries need a GROUP BY", Some("add GROUP BY with the columns that identify each row of the result".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "aggregate queries need a GROUP BY",
+            Some("add GROUP BY with the columns that identify each row of the result".into()),
+        ));
     }
     if !q.partition_by.is_empty() {
         return Err(SqlError::at(q.pos, "PARTITION BY cannot be combined with GROUP BY", Some("the GROUP BY columns are the key of the result".into())));
@@ -365,7 +392,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         return Err(super::planner::limit_refused(SourceKind::Table, q.pos));
     }
     if q.emit == Some(Emit::Final) && q.window.is_none() {
-        return Err(SqlError::at(q.pos, "EMIT FINAL is only supported for windowed aggregations", Some("add a WINDOW TUMBLING/HOPPING/SESSION clause, or use EMIT CHANGES".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "EMIT FINAL is only supported for windowed aggregations",
+            Some("add a WINDOW TUMBLING/HOPPING/SESSION clause, or use EMIT CHANGES".into()),
+        ));
     }
     let window = q.window.as_ref().map(window_plan).transpose()?;
     if window.is_some() && source.kind == SourceKind::Table {
@@ -526,7 +557,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         let name = name.unwrap_or_default();
         if columns.iter().any(|c| c.name == name) {
             let ty = agg_binder.bind(rewritten).and_then(|b| agg_binder.type_of(&b)).map(|t| format!(" {t}")).unwrap_or_default();
-            return Err(SqlError::at(orig.pos, format!("Duplicate value columns found in schema: `{name}`{ty}"), Some("give one of them an alias with AS".into())));
+            return Err(SqlError::at(
+                orig.pos,
+                format!("Duplicate value columns found in schema: `{name}`{ty}"),
+                Some("give one of them an alias with AS".into()),
+            ));
         }
         if [WINDOWSTART, WINDOWEND, "ROWTIME", "ROWPARTITION", "ROWOFFSET"].contains(&name.as_str()) {
             return Err(SqlError::at(orig.pos, format!("Reserved column name in select: {name}. Please remove or alias the column."), None));
@@ -561,15 +596,21 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         };
         return Err(SqlError::at(
             q.group_by[key_of_group.iter().position(Option::is_none).unwrap_or(0)].pos,
-            format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping {listed} in its projection (eg, SELECT {}...).", missing.join(", ")),
+            format!(
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping {listed} in its projection (eg, SELECT {}...).",
+                missing.join(", ")
+            ),
             None,
         ));
     }
     // Keys in GROUP BY order, then values in SELECT order.
-    let mut ordered: Vec<Column> = key_of_group.iter().map(|k| {
-        let c = &columns[k.expect("checked")];
-        Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Key)
-    }).collect();
+    let mut ordered: Vec<Column> = key_of_group
+        .iter()
+        .map(|k| {
+            let c = &columns[k.expect("checked")];
+            Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Key)
+        })
+        .collect();
     ordered.extend(columns.iter().filter(|c| c.kind == ColumnKind::Value).map(|c| Column::new(c.name.clone(), c.expr.ty.clone(), ColumnKind::Value)));
     for k in key_of_group.iter().flatten() {
         let c = &columns[*k];
@@ -585,13 +626,17 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         }
     }
     if !columns.iter().any(|c| c.kind == ColumnKind::Value) {
-        return Err(SqlError::at(q.pos, "The projection contains no value columns.", Some("select at least one aggregate or other value besides the GROUP BY columns".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "The projection contains no value columns.",
+            Some("select at least one aggregate or other value besides the GROUP BY columns".into()),
+        ));
     }
     let output = LogicalSchema::new(ordered);
 
     let key_names: Vec<&str> = source.schema.key_columns().map(|c| c.name.as_str()).collect();
-    let groups_are_source_key = q.group_by.len() == key_names.len()
-        && q.group_by.iter().zip(&key_names).all(|(g, k)| matches!(&g.kind, ExprKind::Column { name, .. } if name == k));
+    let groups_are_source_key =
+        q.group_by.len() == key_names.len() && q.group_by.iter().zip(&key_names).all(|(g, k)| matches!(&g.kind, ExprKind::Column { name, .. } if name == k));
     let repartition = source.kind == SourceKind::Table || !groups_are_source_key;
     Ok(AggregatePlan {
         source,

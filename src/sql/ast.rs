@@ -115,28 +115,80 @@ pub struct Expr {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
     /// `[qualifier.]name`
-    Column { qualifier: Option<String>, name: String },
+    Column {
+        qualifier: Option<String>,
+        name: String,
+    },
     Literal(Literal),
-    Unary { op: UnaryOp, expr: Box<Expr> },
-    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `name(args)`; `COUNT(*)` has `star`.
-    Function { name: String, args: Vec<Expr>, distinct: bool, star: bool },
-    Cast { expr: Box<Expr>, ty: SqlType },
-    Case { operand: Option<Box<Expr>>, whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>> },
-    Like { expr: Box<Expr>, pattern: Box<Expr>, escape: Option<char>, negated: bool },
-    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negated: bool },
-    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
-    IsNull { expr: Box<Expr>, negated: bool },
-    IsDistinctFrom { left: Box<Expr>, right: Box<Expr>, negated: bool },
+    Function {
+        name: String,
+        args: Vec<Expr>,
+        distinct: bool,
+        star: bool,
+    },
+    Cast {
+        expr: Box<Expr>,
+        ty: SqlType,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        else_: Option<Box<Expr>>,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        escape: Option<char>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    IsDistinctFrom {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        negated: bool,
+    },
     /// `array[i]` (1-based, negative from the end) or `map[key]`.
-    Subscript { expr: Box<Expr>, index: Box<Expr> },
+    Subscript {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `struct->field`
-    Dereference { expr: Box<Expr>, field: String },
+    Dereference {
+        expr: Box<Expr>,
+        field: String,
+    },
     Array(Vec<Expr>),
     Map(Vec<(Expr, Expr)>),
     Struct(Vec<(String, Expr)>),
     /// `(x, y) => body`
-    Lambda { params: Vec<String>, body: Box<Expr> },
+    Lambda {
+        params: Vec<String>,
+        body: Box<Expr>,
+    },
 }
 
 impl Expr {
@@ -151,21 +203,22 @@ impl Expr {
             ExprKind::Column { .. } | ExprKind::Literal(_) => self.kind.clone(),
             ExprKind::Unary { op, expr } => ExprKind::Unary { op: *op, expr: b(expr, f)? },
             ExprKind::Binary { op, left, right } => ExprKind::Binary { op: *op, left: b(left, f)?, right: b(right, f)? },
-            ExprKind::Function { name, args, distinct, star } => ExprKind::Function {
-                name: name.clone(),
-                args: args.iter().map(&mut *f).collect::<Result<_, _>>()?,
-                distinct: *distinct,
-                star: *star,
-            },
+            ExprKind::Function { name, args, distinct, star } => {
+                ExprKind::Function { name: name.clone(), args: args.iter().map(&mut *f).collect::<Result<_, _>>()?, distinct: *distinct, star: *star }
+            }
             ExprKind::Cast { expr, ty } => ExprKind::Cast { expr: b(expr, f)?, ty: ty.clone() },
             ExprKind::Case { operand, whens, else_ } => ExprKind::Case {
                 operand: operand.as_ref().map(|o| b(o, f)).transpose()?,
                 whens: whens.iter().map(|(w, t)| Ok((f(w)?, f(t)?))).collect::<Result<_, E>>()?,
                 else_: else_.as_ref().map(|e| b(e, f)).transpose()?,
             },
-            ExprKind::Like { expr, pattern, escape, negated } => ExprKind::Like { expr: b(expr, f)?, pattern: b(pattern, f)?, escape: *escape, negated: *negated },
+            ExprKind::Like { expr, pattern, escape, negated } => {
+                ExprKind::Like { expr: b(expr, f)?, pattern: b(pattern, f)?, escape: *escape, negated: *negated }
+            }
             ExprKind::Between { expr, low, high, negated } => ExprKind::Between { expr: b(expr, f)?, low: b(low, f)?, high: b(high, f)?, negated: *negated },
-            ExprKind::InList { expr, list, negated } => ExprKind::InList { expr: b(expr, f)?, list: list.iter().map(&mut *f).collect::<Result<_, _>>()?, negated: *negated },
+            ExprKind::InList { expr, list, negated } => {
+                ExprKind::InList { expr: b(expr, f)?, list: list.iter().map(&mut *f).collect::<Result<_, _>>()?, negated: *negated }
+            }
             ExprKind::IsNull { expr, negated } => ExprKind::IsNull { expr: b(expr, f)?, negated: *negated },
             ExprKind::IsDistinctFrom { left, right, negated } => ExprKind::IsDistinctFrom { left: b(left, f)?, right: b(right, f)?, negated: *negated },
             ExprKind::Subscript { expr, index } => ExprKind::Subscript { expr: b(expr, f)?, index: b(index, f)? },
@@ -258,8 +311,14 @@ pub enum WindowSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
     /// `*` or `alias.*`
-    Wildcard { qualifier: Option<String>, pos: Pos },
-    Expr { expr: Expr, alias: Option<Ident> },
+    Wildcard {
+        qualifier: Option<String>,
+        pos: Pos,
+    },
+    Expr {
+        expr: Expr,
+        alias: Option<Ident>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,27 +462,79 @@ pub enum Statement {
         props: Props,
         query: Query,
     },
-    InsertValues { target: Ident, columns: Option<Vec<Ident>>, values: Vec<Expr> },
-    InsertSelect { target: Ident, props: Props, query: Query },
+    InsertValues {
+        target: Ident,
+        columns: Option<Vec<Ident>>,
+        values: Vec<Expr>,
+    },
+    InsertSelect {
+        target: Ident,
+        props: Props,
+        query: Query,
+    },
     Select(Query),
-    Show { kind: ShowKind, extended: bool },
-    Describe { name: Ident, extended: bool },
-    DescribeFunction { name: Ident },
-    DescribeAll { kind: SourceKind, extended: bool },
+    Show {
+        kind: ShowKind,
+        extended: bool,
+    },
+    Describe {
+        name: Ident,
+        extended: bool,
+    },
+    DescribeFunction {
+        name: Ident,
+    },
+    DescribeAll {
+        kind: SourceKind,
+        extended: bool,
+    },
     ExplainQueryId(Ident),
     ExplainStatement(Box<Statement>),
-    Terminate { query_id: Option<Ident> },
-    Drop { kind: SourceKind, name: Ident, if_exists: bool, delete_topic: bool },
+    Terminate {
+        query_id: Option<Ident>,
+    },
+    Drop {
+        kind: SourceKind,
+        name: Ident,
+        if_exists: bool,
+        delete_topic: bool,
+    },
     /// `CREATE TYPE name AS type`: a name for a type, usable wherever a type is.
-    CreateType { name: Ident, ty: SqlType, if_not_exists: bool },
-    DropType { name: Ident, if_exists: bool },
+    CreateType {
+        name: Ident,
+        ty: SqlType,
+        if_not_exists: bool,
+    },
+    DropType {
+        name: Ident,
+        if_exists: bool,
+    },
     /// `ALTER STREAM/TABLE name ADD COLUMN c type, ...`.
-    Alter { kind: SourceKind, name: Ident, add_columns: Vec<(Ident, SqlType)> },
-    Print { topic: Ident, from_beginning: bool, interval: Option<u64>, limit: Option<u64> },
-    Set { name: String, value: String },
-    Unset { name: String },
-    Define { name: String, value: String },
-    Undefine { name: String },
+    Alter {
+        kind: SourceKind,
+        name: Ident,
+        add_columns: Vec<(Ident, SqlType)>,
+    },
+    Print {
+        topic: Ident,
+        from_beginning: bool,
+        interval: Option<u64>,
+        limit: Option<u64>,
+    },
+    Set {
+        name: String,
+        value: String,
+    },
+    Unset {
+        name: String,
+    },
+    Define {
+        name: String,
+        value: String,
+    },
+    Undefine {
+        name: String,
+    },
 }
 
 /// A parsed statement with its text.

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::{self as dfx, Expr as DfExpr, ExprSchemable, Operator, lit};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
-use datafusion::common::tree_node::TreeNode;
 
 use super::SqlError;
 use super::ast::{BinaryOp, Expr, ExprKind, Literal, Pos, UnaryOp};
@@ -41,8 +41,8 @@ impl Scope {
         let df_schema = Arc::new(DFSchema::try_from(schema.as_ref().clone()).map_err(SqlError::internal)?);
         let mut columns = Vec::new();
         for f in schema.fields() {
-            let ty = SqlType::from_arrow(f.data_type())
-                .ok_or_else(|| SqlError::internal(format!("column {} has unsupported type {}", f.name(), f.data_type())))?;
+            let ty =
+                SqlType::from_arrow(f.data_type()).ok_or_else(|| SqlError::internal(format!("column {} has unsupported type {}", f.name(), f.data_type())))?;
             for q in qualifiers.iter().map(Some).chain(std::iter::once(None)) {
                 columns.push(ScopeColumn { qualifier: q.cloned(), name: f.name().clone(), field: f.name().clone(), ty: ty.clone() });
             }
@@ -61,7 +61,11 @@ impl Scope {
             if let Some(q) = qualifier {
                 let qualified_scope = self.columns.is_empty() || self.columns.iter().any(|c| c.qualifier.is_some());
                 if qualified_scope && !self.knows_qualifier(q) {
-                    return SqlError::at(pos, format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."), Some("qualify columns with a source named in FROM or its alias".into()));
+                    return SqlError::at(
+                        pos,
+                        format!("Failed to prepare statement: '{q}' is not a valid stream/table name or alias."),
+                        Some("qualify columns with a source named in FROM or its alias".into()),
+                    );
                 }
             }
             if qualifier.is_none() {
@@ -76,7 +80,11 @@ impl Scope {
                 }
                 if candidates.len() > 1 {
                     let shown: Vec<String> = candidates.iter().map(|(q, _)| format!("{q}.{name}")).collect();
-                    return SqlError::at(pos, format!("Column '{name}' is ambiguous. Could be {}.", super::listing(&shown, "or")), Some("qualify the column with its source's name or alias".into()));
+                    return SqlError::at(
+                        pos,
+                        format!("Column '{name}' is ambiguous. Could be {}.", super::listing(&shown, "or")),
+                        Some("qualify the column with its source's name or alias".into()),
+                    );
                 }
             }
             let mut names: Vec<&str> = self.columns.iter().filter(|c| c.qualifier.is_none()).map(|c| c.name.as_str()).collect();
@@ -88,10 +96,7 @@ impl Scope {
             SqlError::at(
                 pos,
                 format!("column '{full}' cannot be resolved"),
-                Some(format!(
-                    "available columns are {}; quote names with back-quotes to keep their case, e.g. `myCol`",
-                    names.join(", ")
-                )),
+                Some(format!("available columns are {}; quote names with back-quotes to keep their case, e.g. `myCol`", names.join(", "))),
             )
         })
     }
@@ -156,7 +161,9 @@ impl Binder<'_> {
                     UnaryOp::Not => DfExpr::Not(Box::new(inner)),
                 }
             }
-            ExprKind::Binary { op, left, right } if op.is_comparison() && (is_time_column(left) || is_time_column(right)) && (is_string(left) || is_string(right)) => {
+            ExprKind::Binary { op, left, right }
+                if op.is_comparison() && (is_time_column(left) || is_time_column(right)) && (is_string(left) || is_string(right)) =>
+            {
                 let (left, right) = (time_literal(left)?, time_literal(right)?);
                 self.bind(&Expr::new(ExprKind::Binary { op: *op, left: Box::new(left), right: Box::new(right) }, pos))?
             }
@@ -165,7 +172,9 @@ impl Binder<'_> {
                 let r = self.bind(right)?;
                 let is_null = |x: &Expr| matches!(x.kind, ExprKind::Literal(Literal::Null));
                 if op.is_arithmetic() && (is_null(left) || is_null(right)) {
-                    let name = |x: &Expr, b: &DfExpr| if is_null(x) { "null".to_string() } else { self.type_of(b).map(|t| t.to_string()).unwrap_or_else(|_| "null".into()) };
+                    let name = |x: &Expr, b: &DfExpr| {
+                        if is_null(x) { "null".to_string() } else { self.type_of(b).map(|t| t.to_string()).unwrap_or_else(|_| "null".into()) }
+                    };
                     return Err(SqlError::at(
                         pos,
                         format!("Error processing expression: {e}. Arithmetic on types {} and {} are not supported.", name(left, &l), name(right, &r)),
@@ -174,7 +183,9 @@ impl Binder<'_> {
                 }
                 let dop = match op {
                     // ksqlDB: + on two strings concatenates them.
-                    BinaryOp::Plus if self.type_of(&l).ok() == Some(SqlType::String) && self.type_of(&r).ok() == Some(SqlType::String) => Operator::StringConcat,
+                    BinaryOp::Plus if self.type_of(&l).ok() == Some(SqlType::String) && self.type_of(&r).ok() == Some(SqlType::String) => {
+                        Operator::StringConcat
+                    }
                     BinaryOp::Plus => Operator::Plus,
                     BinaryOp::Minus => Operator::Minus,
                     BinaryOp::Multiply => Operator::Multiply,
@@ -191,10 +202,14 @@ impl Binder<'_> {
                     BinaryOp::Or => Operator::Or,
                 };
                 if op.is_comparison() && (is_null_literal(&l) || is_null_literal(&r)) {
-                    return Err(SqlError::at(pos, {
-                        let shown = |e: &Expr| if matches!(e.kind, ExprKind::Literal(Literal::Null)) { "NULL".to_string() } else { e.to_string() };
-                        format!("Comparison with NULL not supported: {} {} {}", shown(left), op.symbol(), shown(right))
-                    }, Some("use IS NULL or IS NOT NULL".into())));
+                    return Err(SqlError::at(
+                        pos,
+                        {
+                            let shown = |e: &Expr| if matches!(e.kind, ExprKind::Literal(Literal::Null)) { "NULL".to_string() } else { e.to_string() };
+                            format!("Comparison with NULL not supported: {} {} {}", shown(left), op.symbol(), shown(right))
+                        },
+                        Some("use IS NULL or IS NOT NULL".into()),
+                    ));
                 }
                 if op.is_comparison() {
                     if let (Ok(lt), Ok(rt)) = (self.type_of(&l), self.type_of(&r)) {
@@ -225,7 +240,11 @@ impl Binder<'_> {
                 let null = matches!(&inner, DfExpr::Literal(v, _) if v.is_null());
                 match self.type_of(&inner) {
                     Ok(from) if !null && !super::udf::cast::castable(&from, ty) => {
-                        return Err(SqlError::at(pos, format!("Cast of {from} to {ty} is not supported"), Some("CAST converts between scalar types, to STRING, and between collections of castable types".into())));
+                        return Err(SqlError::at(
+                            pos,
+                            format!("Cast of {from} to {ty} is not supported"),
+                            Some("CAST converts between scalar types, to STRING, and between collections of castable types".into()),
+                        ));
                     }
                     Ok(SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) if *ty == SqlType::String => super::udf::cast::collection_to_string(inner),
                     _ => DfExpr::Cast(dfx::Cast::new(Box::new(inner), ty.to_arrow())),
@@ -247,7 +266,11 @@ impl Binder<'_> {
                     match self.type_of(&bound) {
                         Ok(SqlType::String) | Err(_) => {}
                         Ok(other) => {
-                            return Err(SqlError::at(pos, format!("The column type for Like condition must be VARCHAR. The column type is {other}"), Some("CAST the value to STRING".into())));
+                            return Err(SqlError::at(
+                                pos,
+                                format!("The column type for Like condition must be VARCHAR. The column type is {other}"),
+                                Some("CAST the value to STRING".into()),
+                            ));
                         }
                     }
                     Box::new(bound)
@@ -260,13 +283,14 @@ impl Binder<'_> {
                 let (low, high) = (Box::new(time_literal(low)?), Box::new(time_literal(high)?));
                 self.bind(&Expr::new(ExprKind::Between { expr: expr.clone(), low, high, negated: *negated }, pos))?
             }
-            ExprKind::Between { expr, low, high, negated } => DfExpr::Between(dfx::Between::new({
-                // ksqlDB checks BETWEEN as `expr >= low` and `expr <= high`.
-                for (bound, op) in [(low, BinaryOp::GtEq), (high, BinaryOp::LtEq)] {
-                    self.bind(&Expr::new(ExprKind::Binary { op, left: expr.clone(), right: bound.clone() }, pos))?;
-                }
-                Box::new(self.bind(expr)?)
-            },
+            ExprKind::Between { expr, low, high, negated } => DfExpr::Between(dfx::Between::new(
+                {
+                    // ksqlDB checks BETWEEN as `expr >= low` and `expr <= high`.
+                    for (bound, op) in [(low, BinaryOp::GtEq), (high, BinaryOp::LtEq)] {
+                        self.bind(&Expr::new(ExprKind::Binary { op, left: expr.clone(), right: bound.clone() }, pos))?;
+                    }
+                    Box::new(self.bind(expr)?)
+                },
                 *negated,
                 Box::new(self.bind(low)?),
                 Box::new(self.bind(high)?),
@@ -276,11 +300,9 @@ impl Binder<'_> {
                 let inner = Box::new(self.bind(expr)?);
                 if *negated { DfExpr::IsNotNull(inner) } else { DfExpr::IsNull(inner) }
             }
-            ExprKind::IsDistinctFrom { left, right, negated } => binary(
-                self.bind(left)?,
-                if *negated { Operator::IsNotDistinctFrom } else { Operator::IsDistinctFrom },
-                self.bind(right)?,
-            ),
+            ExprKind::IsDistinctFrom { left, right, negated } => {
+                binary(self.bind(left)?, if *negated { Operator::IsNotDistinctFrom } else { Operator::IsDistinctFrom }, self.bind(right)?)
+            }
             ExprKind::Subscript { expr, index } => {
                 let base = self.bind(expr)?;
                 let idx = self.bind(index)?;
@@ -291,7 +313,11 @@ impl Binder<'_> {
                         call("array_element", vec![call("map_extract", vec![base, key]), lit(1i64)])
                     }
                     other => {
-                        return Err(SqlError::at(pos, format!("cannot subscript a value of type {other}"), Some("[...] applies to ARRAY and MAP values".into())));
+                        return Err(SqlError::at(
+                            pos,
+                            format!("cannot subscript a value of type {other}"),
+                            Some("[...] applies to ARRAY and MAP values".into()),
+                        ));
                     }
                 }
             }
@@ -318,17 +344,29 @@ impl Binder<'_> {
             }
             ExprKind::Array(items) => {
                 if items.is_empty() {
-                    return Err(SqlError::at(pos, "Array constructor cannot be empty. Please supply at least one element (see https://github.com/confluentinc/ksql/issues/4239).", Some("an empty ARRAY[] has no element type; add an element".into())));
+                    return Err(SqlError::at(
+                        pos,
+                        "Array constructor cannot be empty. Please supply at least one element (see https://github.com/confluentinc/ksql/issues/4239).",
+                        Some("an empty ARRAY[] has no element type; add an element".into()),
+                    ));
                 }
                 let bound = self.coerce_elements(items)?;
                 if bound.iter().all(is_null_literal) {
-                    return Err(SqlError::at(pos, "Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.", None));
+                    return Err(SqlError::at(
+                        pos,
+                        "Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.",
+                        None,
+                    ));
                 }
                 call("make_array", bound)
             }
             ExprKind::Map(entries) => {
                 if entries.is_empty() {
-                    return Err(SqlError::at(pos, "Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239).", Some("an empty MAP() has no key or value type; add an entry".into())));
+                    return Err(SqlError::at(
+                        pos,
+                        "Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239).",
+                        Some("an empty MAP() has no key or value type; add an entry".into()),
+                    ));
                 }
                 let keys = self.coerce_elements(&entries.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
                 let vals = self.coerce_elements(&entries.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>())?;
@@ -348,7 +386,11 @@ impl Binder<'_> {
                 let mut args = Vec::new();
                 for (i, (n, _)) in fields.iter().enumerate() {
                     if fields[..i].iter().any(|(m, _)| m == n) {
-                        return Err(SqlError::at(pos, "Duplicate field names found in STRUCT", Some(format!("name each field once; `{n}` appears more than once"))));
+                        return Err(SqlError::at(
+                            pos,
+                            "Duplicate field names found in STRUCT",
+                            Some(format!("name each field once; `{n}` appears more than once")),
+                        ));
                     }
                 }
                 for (n, v) in fields {
@@ -387,7 +429,11 @@ impl Binder<'_> {
             return self.row_function(f, args, distinct || star, pos);
         }
         let Some(f) = ksql_functions().get(name) else {
-            return Err(SqlError::at(pos, format!("Can't find any functions with the name '{name}'"), Some("SHOW FUNCTIONS lists the functions this server knows".into())));
+            return Err(SqlError::at(
+                pos,
+                format!("Can't find any functions with the name '{name}'"),
+                Some("SHOW FUNCTIONS lists the functions this server knows".into()),
+            ));
         };
         let mut bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
         let types = bound.iter().map(|a| self.type_of(a)).collect::<Result<Vec<_>, _>>()?;
@@ -422,7 +468,10 @@ impl Binder<'_> {
             }
         }
         let Some(first) = typed.first().cloned() else { return Ok(bound) };
-        let non_literal_strings = items.iter().zip(&bound).any(|(e, b)| !is_null_literal(b) && !string_literal(e) && !number_literal(e) && self.type_of(b).is_ok_and(|t| t == SqlType::String));
+        let non_literal_strings = items
+            .iter()
+            .zip(&bound)
+            .any(|(e, b)| !is_null_literal(b) && !string_literal(e) && !number_literal(e) && self.type_of(b).is_ok_and(|t| t == SqlType::String));
         let target = if non_literal_strings {
             SqlType::String
         } else if typed.iter().all(SqlType::is_numeric) {
@@ -500,8 +549,23 @@ fn check_call(name: &str, arity: Arity, description: &str, distinct_or_star: boo
 pub fn is_aggregate(name: &str) -> bool {
     matches!(
         name,
-        "COUNT" | "ATTR" | "SUM" | "AVG" | "MIN" | "MAX" | "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" | "COLLECT_LIST" | "COLLECT_SET"
-            | "COUNT_DISTINCT" | "TOPK" | "TOPKDISTINCT" | "HISTOGRAM" | "STDDEV_SAMP" | "STDDEV_SAMPLE" | "CORRELATION"
+        "COUNT"
+            | "ATTR"
+            | "SUM"
+            | "AVG"
+            | "MIN"
+            | "MAX"
+            | "LATEST_BY_OFFSET"
+            | "EARLIEST_BY_OFFSET"
+            | "COLLECT_LIST"
+            | "COLLECT_SET"
+            | "COUNT_DISTINCT"
+            | "TOPK"
+            | "TOPKDISTINCT"
+            | "HISTOGRAM"
+            | "STDDEV_SAMP"
+            | "STDDEV_SAMPLE"
+            | "CORRELATION"
     )
 }
 
@@ -553,7 +617,11 @@ pub fn time_literal(e: &Expr) -> Result<Expr, SqlError> {
     match &e.kind {
         ExprKind::Literal(Literal::String(s)) => {
             let ms = crate::format::timestamps::parse_partial_timestamp(s).ok_or_else(|| {
-                SqlError::at(e.pos, format!("'{s}' is not a timestamp"), Some("write times as epoch milliseconds or 'yyyy-MM-ddTHH:mm:ss.SSS' (any tail may be left out; a zone such as +0100 may follow)".into()))
+                SqlError::at(
+                    e.pos,
+                    format!("'{s}' is not a timestamp"),
+                    Some("write times as epoch milliseconds or 'yyyy-MM-ddTHH:mm:ss.SSS' (any tail may be left out; a zone such as +0100 may follow)".into()),
+                )
             })?;
             Ok(Expr::new(ExprKind::Literal(Literal::Integer(ms)), e.pos))
         }
@@ -567,7 +635,9 @@ pub fn null_comparisons_false(e: DfExpr) -> Result<DfExpr, SqlError> {
     use datafusion::common::tree_node::Transformed;
     e.transform_up(|e| {
         Ok(match &e {
-            DfExpr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq) => Transformed::yes(DfExpr::IsTrue(Box::new(e.clone()))),
+            DfExpr::BinaryExpr(b) if matches!(b.op, Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq) => {
+                Transformed::yes(DfExpr::IsTrue(Box::new(e.clone())))
+            }
             _ => Transformed::no(e),
         })
     })
@@ -587,7 +657,9 @@ pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {
             }
             SqlError::Invalid { message, pos, hint }
         }
-        SqlError::Invalid { message, pos, hint } if clause == "SELECT" && message.starts_with("Cast of ") => SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint },
+        SqlError::Invalid { message, pos, hint } if clause == "SELECT" && message.starts_with("Cast of ") => {
+            SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint }
+        }
         other => other,
     }
 }
@@ -599,7 +671,13 @@ pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {
 /// `None` when the arguments need no casting.
 fn extremum_type(name: &str, types: &[SqlType], nulls: &[bool], pos: Pos) -> Result<Option<SqlType>, SqlError> {
     let shown = || types.iter().zip(nulls).map(|(t, n)| if *n { "null".to_string() } else { t.to_string() }).collect::<Vec<_>>().join(", ");
-    let ambiguous = || SqlError::at(pos, format!("Function '{}' cannot be resolved due to ambiguous method parameters ({}).", name.to_ascii_lowercase(), shown()), Some("CAST the arguments to one type".into()));
+    let ambiguous = || {
+        SqlError::at(
+            pos,
+            format!("Function '{}' cannot be resolved due to ambiguous method parameters ({}).", name.to_ascii_lowercase(), shown()),
+            Some("CAST the arguments to one type".into()),
+        )
+    };
     let present: Vec<&SqlType> = types.iter().zip(nulls).filter(|(_, n)| !**n).map(|(t, _)| t).collect();
     let Some(first) = present.first() else { return Err(ambiguous()) };
     if let SqlType::Decimal { .. } = first {
@@ -657,7 +735,9 @@ fn numeric_wider(a: &SqlType, b: &SqlType) -> SqlType {
         other => other.clone(),
     };
     match (a, b) {
-        (SqlType::Decimal { .. }, SqlType::Int | SqlType::Bigint) | (SqlType::Int | SqlType::Bigint, SqlType::Decimal { .. }) => numeric_wider(&as_decimal(a), &as_decimal(b)),
+        (SqlType::Decimal { .. }, SqlType::Int | SqlType::Bigint) | (SqlType::Int | SqlType::Bigint, SqlType::Decimal { .. }) => {
+            numeric_wider(&as_decimal(a), &as_decimal(b))
+        }
         (SqlType::Decimal { precision: p1, scale: s1 }, SqlType::Decimal { precision: p2, scale: s2 }) => {
             let scale = (*s1).max(*s2);
             let int_digits = (*p1 as i16 - *s1 as i16).max(*p2 as i16 - *s2 as i16);
@@ -671,12 +751,18 @@ fn numeric_wider(a: &SqlType, b: &SqlType) -> SqlType {
 /// A string literal read as a value of `ty` when the statement is bound, with
 /// ksqlDB's message when it is not one.
 fn parse_literal(s: &str, ty: &SqlType, pos: Pos) -> Result<DfExpr, SqlError> {
-    let bad = || SqlError::at(pos, format!("invalid input syntax for type {ty}: \"{s}\"."), Some(format!("write a {ty} value, or CAST the other elements to STRING")));
+    let bad = || {
+        SqlError::at(pos, format!("invalid input syntax for type {ty}: \"{s}\"."), Some(format!("write a {ty} value, or CAST the other elements to STRING")))
+    };
     let t = s.trim();
     let number = || t.parse::<f64>().ok().filter(|x| x.is_finite());
     Ok(match ty {
-        SqlType::Int => lit(t.parse::<i32>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() <= i32::MAX as f64).map(|x| x as i32)).ok_or_else(bad)?),
-        SqlType::Bigint => lit(t.parse::<i64>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() < 9.2e18).map(|x| x as i64)).ok_or_else(bad)?),
+        SqlType::Int => {
+            lit(t.parse::<i32>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() <= i32::MAX as f64).map(|x| x as i32)).ok_or_else(bad)?)
+        }
+        SqlType::Bigint => {
+            lit(t.parse::<i64>().ok().or_else(|| number().filter(|x| x.fract() == 0.0 && x.abs() < 9.2e18).map(|x| x as i64)).ok_or_else(bad)?)
+        }
         SqlType::Double => lit(number().ok_or_else(bad)?),
         SqlType::Boolean => lit(match t.to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" => true,

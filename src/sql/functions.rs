@@ -16,10 +16,7 @@ fn library() -> &'static HashMap<String, Arc<ScalarUDF>> {
     static LIB: OnceLock<HashMap<String, Arc<ScalarUDF>>> = OnceLock::new();
     LIB.get_or_init(|| {
         let mut m = HashMap::new();
-        for f in datafusion::functions::all_default_functions()
-            .into_iter()
-            .chain(datafusion::functions_nested::all_default_nested_functions())
-        {
+        for f in datafusion::functions::all_default_functions().into_iter().chain(datafusion::functions_nested::all_default_nested_functions()) {
             for alias in f.aliases() {
                 m.insert(alias.clone(), f.clone());
             }
@@ -234,7 +231,20 @@ mod tests {
             // Lowering panics if a DataFusion name is missing.
             let _ = (f.lower)(args, &types);
         }
-        for name in ["get_field", "array_element", "make_array", "named_struct", "map", "map_extract", "character_length", "substr", "round", "now", "octet_length", "array_length"] {
+        for name in [
+            "get_field",
+            "array_element",
+            "make_array",
+            "named_struct",
+            "map",
+            "map_extract",
+            "character_length",
+            "substr",
+            "round",
+            "now",
+            "octet_length",
+            "array_length",
+        ] {
             assert!(library().contains_key(name), "{name}");
         }
     }

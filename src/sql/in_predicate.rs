@@ -82,12 +82,10 @@ fn coerce_literals(e: &Expr, ty: &SqlType) -> Result<Expr, SqlError> {
         }
         (ExprKind::Literal(l @ Literal::Boolean(_)), t) if t.is_numeric() => Err(no_operator(t, &literal_type(l), e)),
         (ExprKind::Literal(l), SqlType::Boolean) if !matches!(l, Literal::Boolean(_)) => Err(no_operator(ty, &literal_type(l), e)),
-        (ExprKind::Array(items), SqlType::Array(elem)) => {
-            with(ExprKind::Array(items.iter().map(|i| coerce_literals(i, elem)).collect::<Result<_, _>>()?))
+        (ExprKind::Array(items), SqlType::Array(elem)) => with(ExprKind::Array(items.iter().map(|i| coerce_literals(i, elem)).collect::<Result<_, _>>()?)),
+        (ExprKind::Map(entries), SqlType::Map(k, v)) => {
+            with(ExprKind::Map(entries.iter().map(|(a, b)| Ok((coerce_literals(a, k)?, coerce_literals(b, v)?))).collect::<Result<_, SqlError>>()?))
         }
-        (ExprKind::Map(entries), SqlType::Map(k, v)) => with(ExprKind::Map(
-            entries.iter().map(|(a, b)| Ok((coerce_literals(a, k)?, coerce_literals(b, v)?))).collect::<Result<_, SqlError>>()?,
-        )),
         (ExprKind::Struct(fields), SqlType::Struct(types)) => with(ExprKind::Struct(
             fields
                 .iter()
@@ -114,7 +112,13 @@ fn wider(a: &SqlType, b: &SqlType) -> SqlType {
         }
     }
     match (a, b) {
-        (x, y) if x.is_numeric() && y.is_numeric() => if rank(y) > rank(x) { y.clone() } else { x.clone() },
+        (x, y) if x.is_numeric() && y.is_numeric() => {
+            if rank(y) > rank(x) {
+                y.clone()
+            } else {
+                x.clone()
+            }
+        }
         (SqlType::Array(x), SqlType::Array(y)) => SqlType::Array(Box::new(wider(x, y))),
         (SqlType::Map(k1, v1), SqlType::Map(k2, v2)) => SqlType::Map(Box::new(wider(k1, k2)), Box::new(wider(v1, v2))),
         _ => a.clone(),
@@ -128,9 +132,7 @@ fn comparable(a: &SqlType, b: &SqlType) -> bool {
         (x, y) if x.is_numeric() && y.is_numeric() => true,
         (SqlType::Array(x), SqlType::Array(y)) => comparable(x, y),
         (SqlType::Map(k1, v1), SqlType::Map(k2, v2)) => comparable(k1, k2) && comparable(v1, v2),
-        (SqlType::Struct(f1), SqlType::Struct(f2)) => {
-            f2.iter().all(|(n, t)| f1.iter().find(|(m, _)| m == n).is_none_or(|(_, u)| comparable(u, t)))
-        }
+        (SqlType::Struct(f1), SqlType::Struct(f2)) => f2.iter().all(|(n, t)| f1.iter().find(|(m, _)| m == n).is_none_or(|(_, u)| comparable(u, t))),
         _ => false,
     }
 }

@@ -178,7 +178,9 @@ pub fn is_join_query(q: &Query) -> bool {
 }
 
 fn topic_partitions(partitions_of: &dyn Fn(&str) -> Option<i32>, source: &DataSource) -> Result<i32, SqlError> {
-    partitions_of(&source.topic).ok_or_else(|| SqlError::invalid(format!("the topic '{}' of {} does not exist", source.topic, source.name), Some("recreate the topic or drop the source".into())))
+    partitions_of(&source.topic).ok_or_else(|| {
+        SqlError::invalid(format!("the topic '{}' of {} does not exist", source.topic, source.name), Some("recreate the topic or drop the source".into()))
+    })
 }
 
 /// A join input before its key is known.
@@ -220,7 +222,11 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
     match rel {
         Relation::Source { name, alias } => {
             let source = catalog.source(&name.value).ok_or_else(|| {
-                SqlError::at(name.pos, format!("{} does not exist", name.value), Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()))
+                SqlError::at(
+                    name.pos,
+                    format!("{} does not exist", name.value),
+                    Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()),
+                )
             })?;
             let alias = alias.as_ref().map(|a| a.value.clone()).unwrap_or_else(|| name.value.clone());
             let mut qualifiers = vec![alias.clone()];
@@ -235,7 +241,8 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
                 .collect();
             let scope = Scope::single(&qualifiers, source.query_schema())?;
             let key_cols: Vec<&Column> = source.schema.key_columns().collect();
-            let keys = if key_cols.len() == 1 { vec![DfExpr::Column(datafusion::common::Column::new_unqualified(key_cols[0].name.clone()))] } else { Vec::new() };
+            let keys =
+                if key_cols.len() == 1 { vec![DfExpr::Column(datafusion::common::Column::new_unqualified(key_cols[0].name.clone()))] } else { Vec::new() };
             let source_layout = Some((topic_partitions(partitions_of, &source)?, source.key_format.kind));
             Ok(SideDraft { kind: source.kind, input: SideInputKind::Source(source), alias, columns, scope, source_layout, keys })
         }
@@ -258,7 +265,11 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         return Err(SqlError::internal("plan_joins called without a join"));
     };
     if matches!(right.as_ref(), Relation::Join { .. }) {
-        return Err(SqlError::at(on.pos, "a join on the right of JOIN is not supported", Some("write N-way joins left to right: FROM a JOIN b ON ... JOIN c ON ...".into())));
+        return Err(SqlError::at(
+            on.pos,
+            "a join on the right of JOIN is not supported",
+            Some("write N-way joins left to right: FROM a JOIN b ON ... JOIN c ON ...".into()),
+        ));
     }
     let l = draft(left, catalog, partitions_of)?;
     let r = draft(right, catalog, partitions_of)?;
@@ -278,7 +289,11 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     }
     let rquals = &r.columns.first().map(|c| c.qualifiers.clone()).unwrap_or_default();
     if l.columns.iter().any(|c| c.qualifiers.iter().any(|q| rquals.contains(q))) {
-        return Err(SqlError::at(on.pos, format!("Can not join '{lalias}' to '{ralias}': each source in a join needs its own alias"), Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into())));
+        return Err(SqlError::at(
+            on.pos,
+            format!("Can not join '{lalias}' to '{ralias}': each source in a join needs its own alias"),
+            Some("give each side its own alias, e.g. FROM s a JOIN s b ...".into()),
+        ));
     }
     let pos = on.pos;
     let (lexpr, rexpr) = split_condition(on, &l.scope, &r.scope, (&lalias, &ralias))?;
@@ -295,7 +310,10 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
                         SideInputKind::Stage(plan) => plan.source_names().into_iter().next().unwrap_or_else(|| lalias.clone()),
                         SideInputKind::Source(_) => lalias.clone(),
                     };
-                    format!("Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lname} {} JOIN {ralias}.", join_kind_sql(*kind))
+                    format!(
+                        "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {lname} {} JOIN {ralias}.",
+                        join_kind_sql(*kind)
+                    )
                 },
                 Some(format!("put the stream first: FROM {ralias} ... JOIN {lalias}")),
             ));
@@ -319,7 +337,10 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         (_, Some(_)) => {
             return Err(SqlError::at(
                 pos,
-                format!("A window definition was provided for a {} join. These joins are not windowed", if shape == JoinShape::StreamTable { "Stream-Table" } else { "Table-Table" }),
+                format!(
+                    "A window definition was provided for a {} join. These joins are not windowed",
+                    if shape == JoinShape::StreamTable { "Stream-Table" } else { "Table-Table" }
+                ),
                 Some("remove WITHIN: only stream-stream joins take a window".into()),
             ));
         }
@@ -354,7 +375,11 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     if shape != JoinShape::StreamStream && !rkeyed {
         // The condition as written (either operand order).
         let (lq, rq) = (qualified(lexpr, &l), qualified(rexpr, &r));
-        let written = if matches!(&on.kind, ExprKind::Binary { left, .. } if std::ptr::eq(left.as_ref(), lexpr)) { format!("{lq} = {rq}") } else { format!("{rq} = {lq}") };
+        let written = if matches!(&on.kind, ExprKind::Binary { left, .. } if std::ptr::eq(left.as_ref(), lexpr)) {
+            format!("{lq} = {rq}")
+        } else {
+            format!("{rq} = {lq}")
+        };
         let message = if shape == JoinShape::TableTable {
             format!("Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {written}.")
         } else {
@@ -368,7 +393,11 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     let mut left_row_key = None;
     if foreign_key {
         if matches!(kind, JoinKind::Right | JoinKind::Full) {
-            return Err(SqlError::at(pos, format!("{} OUTER JOIN on a foreign key is not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL" }), Some("foreign-key joins are INNER or LEFT".into())));
+            return Err(SqlError::at(
+                pos,
+                format!("{} OUTER JOIN on a foreign key is not supported", if kind == JoinKind::Right { "RIGHT" } else { "FULL" }),
+                Some("foreign-key joins are INNER or LEFT".into()),
+            ));
         }
         let pk = match (&l.input, l.keys.first()) {
             (SideInputKind::Source(_), Some(k)) => k.clone(),
@@ -490,7 +519,9 @@ fn split_condition<'a>(on: &'a Expr, left: &Scope, right: &Scope, names: (&str, 
             // ksqlDB's wording (including its spelling of "comparision").
             _ => Err(SqlError::at(
                 e.pos,
-                format!("Invalid comparison expression '{e}' in join '{on}'. Each side of the join comparision must contain references from exactly one source."),
+                format!(
+                    "Invalid comparison expression '{e}' in join '{on}'. Each side of the join comparision must contain references from exactly one source."
+                ),
                 Some(format!("compare an expression over {}'s columns with one over {}'s; qualify a column both have", names.0, names.1)),
             )),
         }
@@ -520,7 +551,9 @@ fn check_windows(l: &SideDraft, r: &SideDraft, on_keys: bool, pos: super::ast::P
     };
     match (&lw, &rw) {
         (None, None) => Ok(()),
-        (Some(_), None) | (None, Some(_)) => Err(SqlError::at(pos, format!("Can not join windowed source to non-windowed source.\n{}\n{}", describe(&lw, l), describe(&rw, r)), None)),
+        (Some(_), None) | (None, Some(_)) => {
+            Err(SqlError::at(pos, format!("Can not join windowed source to non-windowed source.\n{}\n{}", describe(&lw, l), describe(&rw, r)), None))
+        }
         (Some((lt, lsize, _)), Some((rt, rsize, _))) => {
             let session = |t: &WindowType| *t == WindowType::Session;
             if session(lt) != session(rt) {
@@ -538,7 +571,11 @@ fn check_windows(l: &SideDraft, r: &SideDraft, on_keys: bool, pos: super::ast::P
                 return Err(SqlError::at(pos, "Foreign-key table-table joins are not supported on windowed tables.", None));
             }
             if !on_keys || lsize != rsize {
-                return Err(SqlError::at(pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
+                return Err(SqlError::at(
+                    pos,
+                    "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.",
+                    None,
+                ));
             }
             Ok(())
         }
@@ -554,7 +591,9 @@ fn unresolved(e: &Expr, left: &Scope, right: &Scope) -> Option<SqlError> {
             return None;
         }
         Some(match q {
-            Some(q) => unknown_qualifier(x, left, right).unwrap_or_else(|| SqlError::at(x.pos, format!("JOIN ON column '{q}.{name}' cannot be resolved."), None)),
+            Some(q) => {
+                unknown_qualifier(x, left, right).unwrap_or_else(|| SqlError::at(x.pos, format!("JOIN ON column '{q}.{name}' cannot be resolved."), None))
+            }
             None => SqlError::at(x.pos, format!("JOIN ON column '{name}' cannot be resolved."), None),
         })
     })
@@ -592,16 +631,30 @@ fn join_kind_sql(k: JoinKind) -> &'static str {
 
 /// Plans `SELECT ... FROM a JOIN b ... [JOIN c ...]`; `partitions_of` gives a topic's
 /// partition count.
-pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Option<&str>, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<JoinPlan, SqlError> {
+pub fn plan_join(
+    q: &Query,
+    catalog: &Catalog,
+    purpose: Purpose,
+    sink_name: Option<&str>,
+    partitions_of: &dyn Fn(&str) -> Option<i32>,
+) -> Result<JoinPlan, SqlError> {
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
-        return Err(SqlError::at(q.pos, "aggregations over joins are not supported yet", Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "aggregations over joins are not supported yet",
+            Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into()),
+        ));
     }
     if q.partition_by.len() > 1 {
         return Err(SqlError::at(q.pos, "PARTITION BY on a join takes one expression", Some("the result is keyed by that expression".into())));
     }
     let mut plan = plan_joins(&q.from, catalog, partitions_of)?;
     if !q.partition_by.is_empty() && plan.result_kind() == SourceKind::Table {
-        return Err(SqlError::at(q.pos, "PARTITION BY is not supported on a table-table join: its result is a table keyed by the join", Some("a table keeps its PRIMARY KEY; re-key the result with GROUP BY in another query".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "PARTITION BY is not supported on a table-table join: its result is a table keyed by the join",
+            Some("a table keeps its PRIMARY KEY; re-key the result with GROUP BY in another query".into()),
+        ));
     }
     let kafka_valued: Vec<String> =
         plan.sources().iter().filter(|src| src.value_format.kind == crate::format::FormatKind::Kafka).map(|src| src.name.clone()).collect();
@@ -718,7 +771,11 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
             let last = aliases.pop().unwrap_or_default();
             return Err(SqlError::at(
                 q.pos,
-                format!("The projection contains a key column (`{}`) more than once, aliased as: {} and {last}.", key_display(k, &all_columns, synthetic_key.as_deref(), true), aliases.join(", ")),
+                format!(
+                    "The projection contains a key column (`{}`) more than once, aliased as: {} and {last}.",
+                    key_display(k, &all_columns, synthetic_key.as_deref(), true),
+                    aliases.join(", ")
+                ),
                 Some("select the key column once; it is the result's key".into()),
             ));
         }
@@ -745,7 +802,11 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
                     plan.left.alias,
                     left_pk_column.unwrap_or_default()
                 ),
-                Some(format!("add {}.{} to the SELECT list: it becomes the result's key", plan.left.alias, plan.left.columns.first().map(|c| c.name.clone()).unwrap_or_default())),
+                Some(format!(
+                    "add {}.{} to the SELECT list: it becomes the result's key",
+                    plan.left.alias,
+                    plan.left.columns.first().map(|c| c.name.clone()).unwrap_or_default()
+                )),
             ));
         }
         if let (false, Some(p)) = (key_found, q.partition_by.first()) {
@@ -770,7 +831,9 @@ pub fn plan_join(q: &Query, catalog: &Catalog, purpose: Purpose, sink_name: Opti
                         Some(last) => format!("expression {last}"),
                         None => "expression".into(),
                     };
-                    format!("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join {list} in its projection (eg, SELECT {first}...).")
+                    format!(
+                        "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join {list} in its projection (eg, SELECT {first}...)."
+                    )
                 }
             };
             return Err(SqlError::at(q.pos, message, Some("the join key becomes the result's key column".into())));

@@ -21,11 +21,7 @@ use crate::catalog::types::SqlType;
 fn lambda_arg(e: &Expr, want: usize, name: &str) -> Result<(Vec<String>, Expr), SqlError> {
     match &e.kind {
         ExprKind::Lambda { params, body } if params.len() == want => Ok((params.clone(), (**body).clone())),
-        ExprKind::Lambda { params, .. } => Err(SqlError::at(
-            e.pos,
-            format!("{name} expects a lambda with {want} parameter(s), found {}", params.len()),
-            None,
-        )),
+        ExprKind::Lambda { params, .. } => Err(SqlError::at(e.pos, format!("{name} expects a lambda with {want} parameter(s), found {}", params.len()), None)),
         _ => Err(SqlError::at(e.pos, format!("{name} expects a lambda expression here, e.g. x => x + 1"), None)),
     }
 }
@@ -45,40 +41,40 @@ impl Binder<'_> {
         };
         let coll = self.bind(first)?;
         let coll_ty = self.type_of(&coll)?;
-        let (kind, lambdas, mut call_args, param_types): (LambdaKind, Vec<(Vec<String>, Expr)>, Vec<DfExpr>, Vec<SqlType>) =
-            match (name, &coll_ty, args.len()) {
-                ("TRANSFORM", SqlType::Array(e), 2) => (LambdaKind::TransformArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
-                ("FILTER", SqlType::Array(e), 2) => (LambdaKind::FilterArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
-                ("TRANSFORM", SqlType::Map(k, v), 3) => (
-                    LambdaKind::TransformMap,
-                    vec![lambda_arg(&args[1], 2, name)?, lambda_arg(&args[2], 2, name)?],
-                    vec![coll],
-                    vec![(**k).clone(), (**v).clone()],
-                ),
-                ("FILTER", SqlType::Map(k, v), 2) => (LambdaKind::FilterMap, vec![lambda_arg(&args[1], 2, name)?], vec![coll], vec![(**k).clone(), (**v).clone()]),
-                ("REDUCE", SqlType::Array(e), 3) | ("REDUCE", SqlType::Map(e, _), 3) => {
-                    let init = self.bind(&args[1])?;
-                    let init_ty = self.type_of(&init)?;
-                    let (kind, mut types, n) = match &coll_ty {
-                        SqlType::Map(_, v) => (LambdaKind::ReduceMap, vec![init_ty, (**e).clone(), (**v).clone()], 3),
-                        _ => (LambdaKind::ReduceArray, vec![init_ty, (**e).clone()], 2),
-                    };
-                    let lambda = lambda_arg(&args[2], n, name)?;
-                    // The state takes the type the body gives it (`0` and `s + bigint` is BIGINT).
-                    let (_, body_ty) = self.lambda_body(&lambda, &types, None)?;
-                    if body_ty != types[0] {
-                        types[0] = body_ty;
-                    }
-                    (kind, vec![lambda], vec![coll, init], types)
+        let (kind, lambdas, mut call_args, param_types): (LambdaKind, Vec<(Vec<String>, Expr)>, Vec<DfExpr>, Vec<SqlType>) = match (name, &coll_ty, args.len())
+        {
+            ("TRANSFORM", SqlType::Array(e), 2) => (LambdaKind::TransformArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
+            ("FILTER", SqlType::Array(e), 2) => (LambdaKind::FilterArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
+            ("TRANSFORM", SqlType::Map(k, v), 3) => {
+                (LambdaKind::TransformMap, vec![lambda_arg(&args[1], 2, name)?, lambda_arg(&args[2], 2, name)?], vec![coll], vec![(**k).clone(), (**v).clone()])
+            }
+            ("FILTER", SqlType::Map(k, v), 2) => (LambdaKind::FilterMap, vec![lambda_arg(&args[1], 2, name)?], vec![coll], vec![(**k).clone(), (**v).clone()]),
+            ("REDUCE", SqlType::Array(e), 3) | ("REDUCE", SqlType::Map(e, _), 3) => {
+                let init = self.bind(&args[1])?;
+                let init_ty = self.type_of(&init)?;
+                let (kind, mut types, n) = match &coll_ty {
+                    SqlType::Map(_, v) => (LambdaKind::ReduceMap, vec![init_ty, (**e).clone(), (**v).clone()], 3),
+                    _ => (LambdaKind::ReduceArray, vec![init_ty, (**e).clone()], 2),
+                };
+                let lambda = lambda_arg(&args[2], n, name)?;
+                // The state takes the type the body gives it (`0` and `s + bigint` is BIGINT).
+                let (_, body_ty) = self.lambda_body(&lambda, &types, None)?;
+                if body_ty != types[0] {
+                    types[0] = body_ty;
                 }
-                _ => {
-                    let sig: Vec<String> = args.iter().map(|a| match &a.kind {
+                (kind, vec![lambda], vec![coll, init], types)
+            }
+            _ => {
+                let sig: Vec<String> = args
+                    .iter()
+                    .map(|a| match &a.kind {
                         ExprKind::Lambda { .. } => "LAMBDA".to_string(),
                         _ => self.bind(a).and_then(|x| self.type_of(&x)).map(|t| t.to_string()).unwrap_or_else(|_| "?".into()),
-                    }).collect();
-                    return Err(SqlError::at(pos, format!("Function '{}' does not accept parameters ({}).", name.to_ascii_lowercase(), sig.join(", ")), usage()));
-                }
-            };
+                    })
+                    .collect();
+                return Err(SqlError::at(pos, format!("Function '{}' does not accept parameters ({}).", name.to_ascii_lowercase(), sig.join(", ")), usage()));
+            }
+        };
 
         // The enclosing columns any body uses, in schema order.
         let mut outer = BTreeSet::new();
@@ -90,14 +86,7 @@ impl Binder<'_> {
                 }
             }
         }
-        let outer_fields: Vec<Field> = self
-            .scope
-            .arrow_schema
-            .fields()
-            .iter()
-            .filter(|f| outer.contains(f.name()))
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let outer_fields: Vec<Field> = self.scope.arrow_schema.fields().iter().filter(|f| outer.contains(f.name())).map(|f| f.as_ref().clone()).collect();
 
         let mut bodies = Vec::new();
         let mut body_types = Vec::new();
@@ -136,13 +125,7 @@ impl Binder<'_> {
         let df_schema = Arc::new(DFSchema::try_from(schema.as_ref().clone()).map_err(SqlError::internal)?);
         let mut columns: Vec<ScopeColumn> =
             params.iter().zip(types).map(|(p, t)| ScopeColumn { qualifier: None, name: p.clone(), field: p.clone(), ty: t.clone() }).collect();
-        columns.extend(
-            self.scope
-                .columns
-                .iter()
-                .filter(|c| !params.contains(&c.name) && outer_fields.iter().any(|f| f.name() == &c.field))
-                .cloned(),
-        );
+        columns.extend(self.scope.columns.iter().filter(|c| !params.contains(&c.name) && outer_fields.iter().any(|f| f.name() == &c.field)).cloned());
         Ok(Scope { columns, df_schema, arrow_schema: schema })
     }
 

@@ -2,14 +2,14 @@
 //! catalog and lowers expressions to DataFusion, and the planner that turns queries into
 //! plans the runtime executes. DataFusion is used only here and in `exec::expr`.
 
-pub mod ast;
 pub mod aggregate_plan;
 pub mod aggregates;
+pub mod ast;
 pub mod binder;
 pub mod compile;
 pub mod functions;
-pub mod join_plan;
 mod in_predicate;
+pub mod join_plan;
 mod lambda_bind;
 pub mod parser;
 pub mod planner;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::Expr as DfExpr;
 
-use super::{SqlError, listing};
 use super::ast::{Emit, Expr, ExprKind, Literal, Query, Relation, SelectItem};
 use super::binder::{Binder, Scope, natural_name};
 use super::compile::{CompiledExpr, compile};
 use super::table_functions::{TableFunction, contains_table_function, exploded_schema};
+use super::{SqlError, listing};
 use crate::catalog::types::{Column, ColumnKind, LogicalSchema, ROWOFFSET, ROWPARTITION, ROWTIME};
 use crate::catalog::{Catalog, DataSource, SourceKind};
 
@@ -83,7 +83,11 @@ impl SelectPlan {
 /// LIMIT in a persistent query, refused in ksqlDB's words.
 pub fn limit_refused(result: SourceKind, pos: super::ast::Pos) -> SqlError {
     let kind = if result == SourceKind::Table { "TABLE" } else { "STREAM" };
-    SqlError::at(pos, format!("CREATE {kind} AS SELECT statements don't support LIMIT clause."), Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into()))
+    SqlError::at(
+        pos,
+        format!("CREATE {kind} AS SELECT statements don't support LIMIT clause."),
+        Some("remove LIMIT; it applies to SELECT ... EMIT CHANGES only".into()),
+    )
 }
 
 const RESERVED_OUTPUT_NAMES: &[&str] = &[ROWTIME, ROWPARTITION, ROWOFFSET, "WINDOWSTART", "WINDOWEND"];
@@ -93,7 +97,11 @@ pub fn single_source(q: &Query, catalog: &Catalog) -> Result<(Arc<DataSource>, V
     match &q.from {
         Relation::Source { name, alias } => {
             let source = catalog.source(&name.value).ok_or_else(|| {
-                SqlError::at(name.pos, format!("{} does not exist", name.value), Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()))
+                SqlError::at(
+                    name.pos,
+                    format!("{} does not exist", name.value),
+                    Some("SHOW STREAMS and SHOW TABLES list what exists; names are case-insensitive unless quoted".into()),
+                )
             })?;
             let mut qualifiers = vec![name.value.clone()];
             if let Some(a) = alias {
@@ -116,14 +124,22 @@ fn qualified(e: &Expr, source: &str) -> Expr {
 /// Plans a filter/projection; `sink` names the result in errors.
 pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<&str>) -> Result<SelectPlan, SqlError> {
     if q.window.is_some() && q.group_by.is_empty() {
-        return Err(SqlError::at(q.pos, "WINDOW clause requires a GROUP BY clause.", Some("aggregate with GROUP BY, e.g. SELECT k, COUNT(*) FROM s WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY k".into())));
+        return Err(SqlError::at(
+            q.pos,
+            "WINDOW clause requires a GROUP BY clause.",
+            Some("aggregate with GROUP BY, e.g. SELECT k, COUNT(*) FROM s WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY k".into()),
+        ));
     }
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(q.pos, "windows, GROUP BY and HAVING are not supported yet", Some("this build runs filters and projections".into())));
     }
     let (source, qualifiers) = single_source(q, catalog)?;
     if source.window.is_some() && !q.partition_by.is_empty() {
-        return Err(SqlError::at(q.pos, "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.", None));
+        return Err(SqlError::at(
+            q.pos,
+            "Implicit repartitioning of windowed sources is not supported. See https://github.com/confluentinc/ksql/issues/4385.",
+            None,
+        ));
     }
     if source.kind == SourceKind::Table && purpose == Purpose::Persistent && !q.partition_by.is_empty() {
         return Err(SqlError::at(q.pos, "PARTITION BY on a table is not supported", Some("a table keeps its PRIMARY KEY; use GROUP BY to re-key it".into())));
@@ -137,7 +153,6 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let input_schema = source.query_schema();
     let scope = Scope::single(&qualifiers, input_schema.clone())?;
     let binder = Binder { scope: &scope };
-
 
     // Expand the SELECT list into (ast expr, optional explicit name).
     let mut items: Vec<(Expr, Option<String>)> = Vec::new();
@@ -273,7 +288,11 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 let what = if missing.len() == 1 { "expression" } else { "expressions" };
                 return Err(SqlError::at(
                     q.pos,
-                    format!("The query used to build {target} must include the partitioning {what} {} in its projection (eg, SELECT {}...).", listing(&missing, "and"), missing.join(", ")),
+                    format!(
+                        "The query used to build {target} must include the partitioning {what} {} in its projection (eg, SELECT {}...).",
+                        listing(&missing, "and"),
+                        missing.join(", ")
+                    ),
                     None,
                 ));
             }
@@ -304,7 +323,15 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
             if let Some((key, names)) = aliases.iter().find(|(_, n)| n.len() > 1) {
                 let mut names = names.clone();
                 names.sort();
-                return Err(SqlError::at(q.pos, format!("The projection contains a key column ({}) more than once, aliased as: {}.", crate::catalog::types::quote_ident(key), listing(&names, "and")), None));
+                return Err(SqlError::at(
+                    q.pos,
+                    format!(
+                        "The projection contains a key column ({}) more than once, aliased as: {}.",
+                        crate::catalog::types::quote_ident(key),
+                        listing(&names, "and")
+                    ),
+                    None,
+                ));
             }
             let missing: Vec<String> = key_names.iter().filter(|k| !aliases.iter().any(|(a, _)| a == *k)).map(|k| k.to_string()).collect();
             if !missing.is_empty() && !q.select.iter().any(|i| matches!(i, SelectItem::Wildcard { .. })) {
@@ -314,7 +341,11 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 let what = if keys.len() == 1 { "column" } else { "columns" };
                 return Err(SqlError::at(
                     q.pos,
-                    format!("The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).", listing(&keys, "and"), keys.join(", ")),
+                    format!(
+                        "The query used to build {target} must include the key {what} {} in its projection (eg, SELECT {}...).",
+                        listing(&keys, "and"),
+                        keys.join(", ")
+                    ),
                     Some("a query keeps its source's key; PARTITION BY changes it".into()),
                 ));
             }

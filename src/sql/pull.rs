@@ -23,7 +23,10 @@ pub enum PullAccess {
     /// These keys (each a value per key column).
     KeyLookup(Vec<Vec<KeyValueOwned>>),
     /// A range of the single key column: (value, inclusive) bounds.
-    Range { from: Option<(KeyValueOwned, bool)>, to: Option<(KeyValueOwned, bool)> },
+    Range {
+        from: Option<(KeyValueOwned, bool)>,
+        to: Option<(KeyValueOwned, bool)>,
+    },
     Scan,
 }
 
@@ -182,10 +185,9 @@ fn rewrite_window_literals(e: &Expr) -> Result<Expr, SqlError> {
         ExprKind::Binary { op, left, right } if is_window(left) || is_window(right) => {
             Ok(Expr::new(ExprKind::Binary { op: *op, left: Box::new(conv(left)?), right: Box::new(conv(right)?) }, e.pos))
         }
-        ExprKind::Between { expr, low, high, negated } if is_window(expr) => Ok(Expr::new(
-            ExprKind::Between { expr: expr.clone(), low: Box::new(conv(low)?), high: Box::new(conv(high)?), negated: *negated },
-            e.pos,
-        )),
+        ExprKind::Between { expr, low, high, negated } if is_window(expr) => {
+            Ok(Expr::new(ExprKind::Between { expr: expr.clone(), low: Box::new(conv(low)?), high: Box::new(conv(high)?), negated: *negated }, e.pos))
+        }
         _ => e.map_children(&mut rewrite_window_literals),
     }
 }
@@ -271,13 +273,24 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                     if *lit == Literal::Null {
                         return Err(SqlError::at(
                             p.pos,
-                            format!("Error in WHERE expression: Comparison with NULL not supported: {ty} {} NULL\nUse 'IS NULL' or 'IS NOT NULL' instead.\nStatement: {p}", op.symbol()),
+                            format!(
+                                "Error in WHERE expression: Comparison with NULL not supported: {ty} {} NULL\nUse 'IS NULL' or 'IS NOT NULL' instead.\nStatement: {p}",
+                                op.symbol()
+                            ),
                             None,
                         ));
                     }
                     let v = key_value(lit, ty, col, p.pos).map_err(|_| {
                         let lit_ty = super::in_predicate::literal_type(lit);
-                        SqlError::at(p.pos, format!("Error in WHERE expression: Cannot compare {col} ({ty}) to {} ({lit_ty}) with {}.\nStatement: {p}", Expr::new(ExprKind::Literal(lit.clone()), lit_pos), op.ksql_name()), None)
+                        SqlError::at(
+                            p.pos,
+                            format!(
+                                "Error in WHERE expression: Cannot compare {col} ({ty}) to {} ({lit_ty}) with {}.\nStatement: {p}",
+                                Expr::new(ExprKind::Literal(lit.clone()), lit_pos),
+                                op.ksql_name()
+                            ),
+                            None,
+                        )
                     })?;
                     match op {
                         BinaryOp::Eq => {
@@ -292,12 +305,17 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                 }
                 if col == WINDOWSTART || col == WINDOWEND {
                     if !windowed {
-                        return Err(SqlError::at(p.pos, format!("WHERE column '{col}' cannot be resolved: {col} is only valid for windowed tables; {} is not windowed", table.name), None));
+                        return Err(SqlError::at(
+                            p.pos,
+                            format!("WHERE column '{col}' cannot be resolved: {col} is only valid for windowed tables; {} is not windowed", table.name),
+                            None,
+                        ));
                     }
                     let Literal::Integer(t) = lit else {
                         return Err(SqlError::at(p.pos, format!("compare {col} with a timestamp"), None));
                     };
-                    let (min, max) = if col == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
+                    let (min, max) =
+                        if col == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
                     match op {
                         BinaryOp::Eq => {
                             *min = (*min).max(*t);
@@ -339,7 +357,8 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                     }
                     if c == WINDOWSTART || c == WINDOWEND {
                         if let (Literal::Integer(a), Literal::Integer(b)) = (lo, hi) {
-                            let (min, max) = if c == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
+                            let (min, max) =
+                                if c == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
                             *min = (*min).max(*a);
                             *max = (*max).min(*b);
                             continue;
@@ -423,7 +442,11 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     for (i, c) in columns.iter().enumerate() {
         if columns[..i].iter().any(|d| d.name == c.name) {
             let what = if c.kind == ColumnKind::Key { "key" } else { "value" };
-            return Err(SqlError::at(q.pos, format!("Duplicate {what} columns found in schema: `{}` {}", c.name, c.expr.ty), Some("give one of them another name with AS".into())));
+            return Err(SqlError::at(
+                q.pos,
+                format!("Duplicate {what} columns found in schema: `{}` {}", c.name, c.expr.ty),
+                Some("give one of them another name with AS".into()),
+            ));
         }
     }
     let mut order_by = Vec::new();
@@ -469,6 +492,9 @@ fn w_range_exprs(w: &Expr) -> Vec<Expr> {
     conjuncts(w, &mut parts);
     parts
         .into_iter()
-        .filter(|p| matches!(comparison(p), Some((c, op, _, _)) if op != BinaryOp::Eq && c != WINDOWSTART && c != WINDOWEND) || matches!(&p.kind, ExprKind::Between { expr, .. } if column_name(expr).is_some_and(|c| c != WINDOWSTART && c != WINDOWEND)))
+        .filter(|p| {
+            matches!(comparison(p), Some((c, op, _, _)) if op != BinaryOp::Eq && c != WINDOWSTART && c != WINDOWEND)
+                || matches!(&p.kind, ExprKind::Between { expr, .. } if column_name(expr).is_some_and(|c| c != WINDOWSTART && c != WINDOWEND))
+        })
         .collect()
 }

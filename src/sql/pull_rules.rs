@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::SqlError;
-use super::pull::{column_name as column, conjuncts};
 use super::ast::{BinaryOp, Expr, ExprKind, Query, Relation, SelectItem};
+use super::pull::{column_name as column, conjuncts};
 use crate::catalog::DataSource;
 use crate::catalog::types::{ROWOFFSET, ROWPARTITION, SqlType};
 

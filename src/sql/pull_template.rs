@@ -197,11 +197,8 @@ impl PullTemplate {
     pub fn new(plan: Arc<PullPlan>, shape: &SqlShape) -> PullTemplate {
         let mut slots: Vec<Vec<usize>> = Vec::new();
         if matches!(plan.access, PullAccess::KeyLookup(_)) && !plan.key_literals.is_empty() {
-            let found: Option<Vec<Vec<usize>>> = plan
-                .key_literals
-                .iter()
-                .map(|col| col.iter().map(|p| shape.literals.iter().position(|l| l.pos == *p)).collect())
-                .collect();
+            let found: Option<Vec<Vec<usize>>> =
+                plan.key_literals.iter().map(|col| col.iter().map(|p| shape.literals.iter().position(|l| l.pos == *p)).collect()).collect();
             if let Some(found) = found {
                 let mut used: Vec<usize> = found.iter().flatten().copied().collect();
                 let n = used.len();
@@ -212,13 +209,7 @@ impl PullTemplate {
                 }
             }
         }
-        let fixed = shape
-            .literals
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !slots.iter().any(|s| s.contains(i)))
-            .map(|(i, l)| (i, l.raw.to_string()))
-            .collect();
+        let fixed = shape.literals.iter().enumerate().filter(|(i, _)| !slots.iter().any(|s| s.contains(i))).map(|(i, l)| (i, l.raw.to_string())).collect();
         PullTemplate { plan, slots, fixed, literal_count: shape.literals.len() }
     }
 
@@ -377,10 +368,7 @@ mod tests {
         let c = catalog();
         let (_, t) = plan("SELECT * FROM t WHERE id IN ('a', 'b') AND n = 1 AND v > 10;", &c);
         assert_eq!(t.slots.len(), 2, "both key columns come from literals");
-        for other in [
-            "SELECT * FROM t WHERE id IN ('x', 'y') AND n = 7 AND v > 10;",
-            "SELECT * FROM t WHERE id IN ('it''s', 'y')\n AND n = 42 AND v > 10;",
-        ] {
+        for other in ["SELECT * FROM t WHERE id IN ('x', 'y') AND n = 7 AND v > 10;", "SELECT * FROM t WHERE id IN ('it''s', 'y')\n AND n = 42 AND v > 10;"] {
             let shape = SqlShape::scan(other).unwrap();
             assert_eq!(t.bind(&shape), Some(fresh_access(other, &c)), "{other}");
         }

@@ -262,7 +262,9 @@ impl FamilyRows {
                 hot.used.fetch_sub(freed, Ordering::Relaxed);
             }
             let hasher = &self.hasher;
-            s.rows.insert_unique(hash, Entry { key: HotKey::from_slice(key), value: value.map(Box::from), referenced: AtomicBool::new(false) }, |e| hasher.hash_one(e.key.as_slice()));
+            s.rows.insert_unique(hash, Entry { key: HotKey::from_slice(key), value: value.map(Box::from), referenced: AtomicBool::new(false) }, |e| {
+                hasher.hash_one(e.key.as_slice())
+            });
             s.bytes += added;
             hot.used.fetch_add(added, Ordering::Relaxed);
         }

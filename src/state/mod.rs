@@ -12,7 +12,10 @@ pub mod rows;
 use std::path::{Path, PathBuf};
 
 use hot_rows::HotRows;
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode, MultiThreaded, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBWithThreadMode, Direction, IteratorMode, MultiThreaded, Options, ReadOptions, ReadTier, WriteBatch,
+    WriteOptions,
+};
 
 /// Column family holding task checkpoints (source offset, sink sequences, stream time).
 pub const CHECKPOINTS: &str = "_checkpoints";
@@ -132,9 +135,7 @@ impl StateDb {
         let cf_options = family_options(&cache);
         // After a crash, open with the replayed log in memtables instead of first writing
         // them out as table files: serving starts sooner; they flush in the background.
-        let mut db_opts = Options::default()
-            .get_options_from_string("avoid_flush_during_recovery=true")
-            .map_err(rocks("setting state options"))?;
+        let mut db_opts = Options::default().get_options_from_string("avoid_flush_during_recovery=true").map_err(rocks("setting state options"))?;
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);

@@ -145,11 +145,7 @@ impl TestServer {
 
     /// The row columns of a completed /query.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<Value>> {
-        self.query(sql)
-            .await
-            .iter()
-            .filter_map(|e| e.get("row").and_then(|r| r.get("columns")).and_then(|c| c.as_array()).cloned())
-            .collect()
+        self.query(sql).await.iter().filter_map(|e| e.get("row").and_then(|r| r.get("columns")).and_then(|c| c.as_array()).cloned()).collect()
     }
 
     /// Polls a pull query until it returns `n` rows (or panics after the timeout).

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, MapBuilder, StringBuilder, Int64Builder};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, Int64Builder, MapBuilder, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result, ScalarValue};
@@ -26,10 +26,7 @@ fn as_i64(a: &ArrayRef) -> Result<Int64Array> {
 /// The saved state of a per-value count: the values, and their counts, as two lists.
 fn counted_state<'a>(entries: impl Iterator<Item = (&'a ScalarValue, i64)>, elem: &DataType) -> Vec<ScalarValue> {
     let (vals, counts): (Vec<ScalarValue>, Vec<ScalarValue>) = entries.map(|(v, c)| (v.clone(), ScalarValue::Int64(Some(c)))).unzip();
-    vec![
-        ScalarValue::List(ScalarValue::new_list(&vals, elem, true)),
-        ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true)),
-    ]
+    vec![ScalarValue::List(ScalarValue::new_list(&vals, elem, true)), ScalarValue::List(ScalarValue::new_list(&counts, &DataType::Int64, true))]
 }
 
 fn scalars(a: &ArrayRef) -> Result<Vec<ScalarValue>> {
@@ -579,7 +576,8 @@ impl Accumulator for Histogram {
         b.append(true).map_err(|e| exec_err(e.to_string()))?;
         let m = b.finish();
         // Match the SQL type's field names (entries / key / value).
-        let target = crate::catalog::types::SqlType::Map(Box::new(crate::catalog::types::SqlType::String), Box::new(crate::catalog::types::SqlType::Bigint)).to_arrow();
+        let target =
+            crate::catalog::types::SqlType::Map(Box::new(crate::catalog::types::SqlType::String), Box::new(crate::catalog::types::SqlType::Bigint)).to_arrow();
         let m = cast(&(Arc::new(m) as ArrayRef), &target)?;
         Ok(ScalarValue::Map(Arc::new(m.as_map().clone())))
     }

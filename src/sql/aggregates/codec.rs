@@ -134,8 +134,10 @@ pub fn decode(dt: &DataType, b: &mut &[u8]) -> Result<ScalarValue, String> {
                 ks.push(decode(kv[0].data_type(), b)?);
                 vs.push(decode(kv[1].data_type(), b)?);
             }
-            let keys = if ks.is_empty() { arrow::array::new_empty_array(kv[0].data_type()) } else { ScalarValue::iter_to_array(ks).map_err(|e| e.to_string())? };
-            let vals = if vs.is_empty() { arrow::array::new_empty_array(kv[1].data_type()) } else { ScalarValue::iter_to_array(vs).map_err(|e| e.to_string())? };
+            let keys =
+                if ks.is_empty() { arrow::array::new_empty_array(kv[0].data_type()) } else { ScalarValue::iter_to_array(ks).map_err(|e| e.to_string())? };
+            let vals =
+                if vs.is_empty() { arrow::array::new_empty_array(kv[1].data_type()) } else { ScalarValue::iter_to_array(vs).map_err(|e| e.to_string())? };
             let entries_arr = arrow::array::StructArray::try_new(kv.clone(), vec![keys, vals], None).map_err(|e| e.to_string())?;
             let offsets = arrow::buffer::OffsetBuffer::new(vec![0i32, n as i32].into());
             let map = arrow::array::MapArray::try_new(entries.clone(), offsets, entries_arr, None, false).map_err(|e| e.to_string())?;

@@ -21,12 +21,22 @@ pub enum AggKind {
     Avg,
     Min,
     Max,
-    LatestByOffset { ignore_nulls: bool },
-    EarliestByOffset { ignore_nulls: bool },
+    LatestByOffset {
+        ignore_nulls: bool,
+    },
+    EarliestByOffset {
+        ignore_nulls: bool,
+    },
     /// `LATEST_BY_OFFSET(col, n[, ignore_nulls])`: the latest `n` values, oldest first.
-    LatestN { n: usize, ignore_nulls: bool },
+    LatestN {
+        n: usize,
+        ignore_nulls: bool,
+    },
     /// `EARLIEST_BY_OFFSET(col, n[, ignore_nulls])`: the earliest `n` values.
-    EarliestN { n: usize, ignore_nulls: bool },
+    EarliestN {
+        n: usize,
+        ignore_nulls: bool,
+    },
     /// The value when every row has the same one (null counts as a value), else null.
     Attr,
     CollectList,
@@ -91,9 +101,7 @@ impl AggKind {
 
     /// The result type for argument types, or why the arguments do not fit.
     pub fn output_type(&self, args: &[SqlType]) -> Result<SqlType, String> {
-        let numeric = |t: &SqlType| -> Result<(), String> {
-            if t.is_numeric() { Ok(()) } else { Err(format!("needs a numeric argument, got {t}")) }
-        };
+        let numeric = |t: &SqlType| -> Result<(), String> { if t.is_numeric() { Ok(()) } else { Err(format!("needs a numeric argument, got {t}")) } };
         Ok(match self {
             AggKind::CountStar | AggKind::Count | AggKind::CountDistinct => SqlType::Bigint,
             AggKind::Sum => {
@@ -152,8 +160,12 @@ impl AggCall {
             AggKind::Max => Box::new(acc::MinMax { max: true, out, value: None }),
             AggKind::LatestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: true, ignore_nulls: *ignore_nulls, out, value: None }),
             AggKind::EarliestByOffset { ignore_nulls } => Box::new(acc::ByOffset { latest: false, ignore_nulls: *ignore_nulls, out, value: None }),
-            AggKind::LatestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: true, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
-            AggKind::EarliestN { n, ignore_nulls } => Box::new(acc::ByOffsetN { latest: false, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() }),
+            AggKind::LatestN { n, ignore_nulls } => {
+                Box::new(acc::ByOffsetN { latest: true, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() })
+            }
+            AggKind::EarliestN { n, ignore_nulls } => {
+                Box::new(acc::ByOffsetN { latest: false, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() })
+            }
             AggKind::Attr => Box::new(acc::Attr { elem: self.arg_type(0), counts: Vec::new() }),
             AggKind::CollectList => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
             AggKind::CollectSet => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
@@ -241,13 +253,8 @@ impl AggState {
 
     /// Folds another group's state into this one (session windows merging).
     pub fn merge(&mut self, other: &mut AggState) -> Result<(), String> {
-        let arrays: Vec<ArrayRef> = other
-            .acc
-            .state()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|v| v.to_array().map_err(|e| e.to_string()))
-            .collect::<Result<_, _>>()?;
+        let arrays: Vec<ArrayRef> =
+            other.acc.state().map_err(|e| e.to_string())?.into_iter().map(|v| v.to_array().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
         self.acc.merge_batch(&arrays).map_err(|e| e.to_string())
     }
 

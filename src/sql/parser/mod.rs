@@ -67,9 +67,46 @@ type PResult<T> = Result<T, ParseError>;
 
 /// Words that end an expression or clause and so cannot be implicit aliases.
 const RESERVED: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "WINDOW", "PARTITION", "EMIT", "LIMIT", "JOIN", "LEFT",
-    "RIGHT", "FULL", "INNER", "OUTER", "ON", "WITHIN", "AS", "AND", "OR", "NOT", "BY", "IS", "IN", "LIKE",
-    "BETWEEN", "CASE", "WHEN", "THEN", "ELSE", "END", "WITH", "VALUES", "INTO", "GRACE", "CHANGES", "FINAL", "ORDER", "ASC", "DESC",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "HAVING",
+    "WINDOW",
+    "PARTITION",
+    "EMIT",
+    "LIMIT",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "INNER",
+    "OUTER",
+    "ON",
+    "WITHIN",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "BY",
+    "IS",
+    "IN",
+    "LIKE",
+    "BETWEEN",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "WITH",
+    "VALUES",
+    "INTO",
+    "GRACE",
+    "CHANGES",
+    "FINAL",
+    "ORDER",
+    "ASC",
+    "DESC",
 ];
 
 /// Parses one or more `;`-terminated statements.
@@ -100,10 +137,7 @@ pub fn parse_with_types(sql: &str, types: &BTreeMap<String, SqlType>) -> PResult
         } else if p.at_eof() {
             sql.len()
         } else {
-            return Err(p.error_here(
-                "expected ';' at the end of the statement",
-                Some("separate statements with ';'"),
-            ));
+            return Err(p.error_here("expected ';' at the end of the statement", Some("separate statements with ';'")));
         };
         let text = sql.get(start..end).unwrap_or(sql).trim().to_string();
         match &statement {
@@ -217,12 +251,7 @@ impl<'a> Parser<'a> {
     }
 
     fn error_here(&self, message: &str, hint: Option<&str>) -> ParseError {
-        ParseError {
-            message: format!("{message}, found {}", describe(self.peek())),
-            pos: self.pos(),
-            hint: hint.map(str::to_string),
-            statement: None,
-        }
+        ParseError { message: format!("{message}, found {}", describe(self.peek())), pos: self.pos(), hint: hint.map(str::to_string), statement: None }
     }
 
     fn eat(&mut self, t: &Token) -> bool {
@@ -235,11 +264,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expect(&mut self, t: &Token) -> PResult<()> {
-        if self.eat(t) {
-            Ok(())
-        } else {
-            Err(self.error_here(&format!("expected '{t}'"), None))
-        }
+        if self.eat(t) { Ok(()) } else { Err(self.error_here(&format!("expected '{t}'"), None)) }
     }
 
     fn is_kw_at(&self, n: usize, kw: &str) -> bool {
@@ -269,11 +294,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_kw(&mut self, kw: &str) -> PResult<()> {
-        if self.eat_kw(kw) {
-            Ok(())
-        } else {
-            Err(self.error_here(&format!("expected {kw}"), None))
-        }
+        if self.eat_kw(kw) { Ok(()) } else { Err(self.error_here(&format!("expected {kw}"), None)) }
     }
 
     /// An identifier: unquoted names are upper-cased.
@@ -317,7 +338,8 @@ impl<'a> Parser<'a> {
     }
 }
 
-const TYPE_HINT: &str = "types are BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p, s), STRING, BYTES, DATE, TIME, TIMESTAMP, ARRAY<T>, MAP<K, V> and STRUCT<name T, ...>";
+const TYPE_HINT: &str =
+    "types are BOOLEAN, INT, BIGINT, DOUBLE, DECIMAL(p, s), STRING, BYTES, DATE, TIME, TIMESTAMP, ARRAY<T>, MAP<K, V> and STRUCT<name T, ...>";
 
 #[cfg(test)]
 mod tests {
@@ -331,7 +353,9 @@ mod tests {
 
     #[test]
     fn create_stream_with_key_and_properties() {
-        let s = one("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, `dwell` BIGINT)\n  WITH (kafka_topic='pageviews', value_format='JSON', partitions=3);");
+        let s = one(
+            "CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, `dwell` BIGINT)\n  WITH (kafka_topic='pageviews', value_format='JSON', partitions=3);",
+        );
         let Statement::CreateSource { kind, name, columns, props, .. } = s else { panic!() };
         assert_eq!(kind, SourceKind::Stream);
         assert_eq!(name.value, "PAGEVIEWS");
@@ -344,13 +368,17 @@ mod tests {
 
     #[test]
     fn csas_with_expressions() {
-        let s = one("CREATE STREAM long_views AS SELECT user_id, UCASE(page) AS page, dwell_ms / 1000.0 AS dwell_s FROM pageviews WHERE dwell_ms > 1000 EMIT CHANGES;");
+        let s = one(
+            "CREATE STREAM long_views AS SELECT user_id, UCASE(page) AS page, dwell_ms / 1000.0 AS dwell_s FROM pageviews WHERE dwell_ms > 1000 EMIT CHANGES;",
+        );
         let Statement::CreateAsSelect { query, .. } = s else { panic!() };
         assert_eq!(query.select.len(), 3);
         assert_eq!(query.emit, Some(Emit::Changes));
         let SelectItem::Expr { expr, alias } = &query.select[2] else { panic!() };
         assert_eq!(alias.as_ref().unwrap().value, "DWELL_S");
-        assert!(matches!(&expr.kind, ExprKind::Binary { op: BinaryOp::Divide, right, .. } if matches!(&right.kind, ExprKind::Literal(Literal::Decimal(d)) if d == "1000.0")));
+        assert!(
+            matches!(&expr.kind, ExprKind::Binary { op: BinaryOp::Divide, right, .. } if matches!(&right.kind, ExprKind::Literal(Literal::Decimal(d)) if d == "1000.0"))
+        );
     }
 
     #[test]

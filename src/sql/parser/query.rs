@@ -64,7 +64,9 @@ impl Parser<'_> {
         }
         if self.eat_kw("LIMIT") {
             if self.peek() == &Token::Minus && q.emit.is_none() {
-                return Err(self.error_here("Pull queries don't support negative integers in the LIMIT clause. See https://cnfl.io/queries for more info.", None));
+                return Err(
+                    self.error_here("Pull queries don't support negative integers in the LIMIT clause. See https://cnfl.io/queries for more info.", None)
+                );
             }
             q.limit = Some(self.unsigned_integer()?);
         }

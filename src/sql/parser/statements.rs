@@ -122,7 +122,8 @@ impl Parser<'_> {
             let columns = self.column_defs()?;
             let props = self.with_props()?;
             if self.is_kw("AS") {
-                return Err(self.error_here("a CREATE ... AS SELECT statement cannot declare columns", Some("remove the column list; the columns come from the SELECT")));
+                return Err(self
+                    .error_here("a CREATE ... AS SELECT statement cannot declare columns", Some("remove the column list; the columns come from the SELECT")));
             }
             return Ok(Statement::CreateSource { kind, name, or_replace, if_not_exists, read_only, columns, props });
         }
@@ -164,7 +165,12 @@ impl Parser<'_> {
             }
         }
         if self.peek() != &Token::RParen {
-            return Err(ParseError { message: "Expecting {',', ')'}".into(), pos: self.pos(), hint: Some("separate column definitions with ',' and close the list with ')'".into()), statement: None });
+            return Err(ParseError {
+                message: "Expecting {',', ')'}".into(),
+                pos: self.pos(),
+                hint: Some("separate column definitions with ',' and close the list with ')'".into()),
+                statement: None,
+            });
         }
         self.expect(&Token::RParen)?;
         Ok(cols)
@@ -273,10 +279,7 @@ impl Parser<'_> {
         } else if self.eat_kw("VARIABLES") {
             ShowKind::Variables
         } else {
-            return Err(self.error_here(
-                "expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES, FUNCTIONS, TYPES or VARIABLES",
-                None,
-            ));
+            return Err(self.error_here("expected STREAMS, TABLES, QUERIES, TOPICS, PROPERTIES, FUNCTIONS, TYPES or VARIABLES", None));
         };
         let extended = self.eat_kw("EXTENDED");
         Ok(Statement::Show { kind, extended })
@@ -286,8 +289,12 @@ impl Parser<'_> {
         if self.eat_kw("FUNCTION") {
             return Ok(Statement::DescribeFunction { name: self.ident()? });
         }
-        if (self.is_kw("STREAMS") || self.is_kw("TABLES")) && matches!(self.peek_at(1), Token::SemiColon | Token::EOF) || (self.is_kw("STREAMS") || self.is_kw("TABLES")) && self.is_kw_at(1, "EXTENDED") {
-            let kind = if self.eat_kw("STREAMS") { SourceKind::Stream } else {
+        if (self.is_kw("STREAMS") || self.is_kw("TABLES")) && matches!(self.peek_at(1), Token::SemiColon | Token::EOF)
+            || (self.is_kw("STREAMS") || self.is_kw("TABLES")) && self.is_kw_at(1, "EXTENDED")
+        {
+            let kind = if self.eat_kw("STREAMS") {
+                SourceKind::Stream
+            } else {
                 self.i += 1;
                 SourceKind::Table
             };

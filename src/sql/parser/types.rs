@@ -106,7 +106,14 @@ impl Parser<'_> {
                 match self.peek() {
                     Token::Number(..) => self.i += 1,
                     Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STRING") => self.i += 1,
-                    _ => return Err(ParseError { message: "Expecting {'STRING', INTEGER_VALUE}".into(), pos: self.pos(), hint: Some(TYPE_HINT.into()), statement: None }),
+                    _ => {
+                        return Err(ParseError {
+                            message: "Expecting {'STRING', INTEGER_VALUE}".into(),
+                            pos: self.pos(),
+                            hint: Some(TYPE_HINT.into()),
+                            statement: None,
+                        });
+                    }
                 }
                 if !self.eat(&Token::Comma) {
                     break;

@@ -200,14 +200,56 @@ fn as_map(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        RowFunction { name: "ARRAY_SORT", arity: between(1, 2), description: "Sorts an array ('ASC' or 'DESC'); nulls last.", returns: same_array, eval: array_sort },
-        RowFunction { name: "ARRAY_MAX", arity: exactly(1), description: "The largest non-null element.", returns: element, eval: |a, _| array_extreme(a, true) },
-        RowFunction { name: "ARRAY_MIN", arity: exactly(1), description: "The smallest non-null element.", returns: element, eval: |a, _| array_extreme(a, false) },
-        RowFunction { name: "ARRAY_REMOVE", arity: exactly(2), description: "The array without the elements equal to the value.", returns: same_array, eval: array_remove },
-        RowFunction { name: "ARRAY_DISTINCT", arity: exactly(1), description: "The array's distinct elements in order of first appearance.", returns: same_array, eval: array_distinct },
+        RowFunction {
+            name: "ARRAY_SORT",
+            arity: between(1, 2),
+            description: "Sorts an array ('ASC' or 'DESC'); nulls last.",
+            returns: same_array,
+            eval: array_sort,
+        },
+        RowFunction {
+            name: "ARRAY_MAX",
+            arity: exactly(1),
+            description: "The largest non-null element.",
+            returns: element,
+            eval: |a, _| array_extreme(a, true),
+        },
+        RowFunction {
+            name: "ARRAY_MIN",
+            arity: exactly(1),
+            description: "The smallest non-null element.",
+            returns: element,
+            eval: |a, _| array_extreme(a, false),
+        },
+        RowFunction {
+            name: "ARRAY_REMOVE",
+            arity: exactly(2),
+            description: "The array without the elements equal to the value.",
+            returns: same_array,
+            eval: array_remove,
+        },
+        RowFunction {
+            name: "ARRAY_DISTINCT",
+            arity: exactly(1),
+            description: "The array's distinct elements in order of first appearance.",
+            returns: same_array,
+            eval: array_distinct,
+        },
         RowFunction { name: "ARRAY_UNION", arity: exactly(2), description: "Distinct elements of both arrays.", returns: two_arrays, eval: array_union },
-        RowFunction { name: "ARRAY_INTERSECT", arity: exactly(2), description: "Distinct elements present in both arrays.", returns: two_arrays, eval: array_intersect },
-        RowFunction { name: "ARRAY_EXCEPT", arity: exactly(2), description: "Distinct elements of the first array not in the second.", returns: two_arrays, eval: array_except },
+        RowFunction {
+            name: "ARRAY_INTERSECT",
+            arity: exactly(2),
+            description: "Distinct elements present in both arrays.",
+            returns: two_arrays,
+            eval: array_intersect,
+        },
+        RowFunction {
+            name: "ARRAY_EXCEPT",
+            arity: exactly(2),
+            description: "Distinct elements of the first array not in the second.",
+            returns: two_arrays,
+            eval: array_except,
+        },
         RowFunction { name: "ARRAY_CONTAINS", arity: exactly(2), description: "Whether the array holds the value.", returns: boolean, eval: array_contains },
         RowFunction { name: "ARRAY_CONCAT", arity: exactly(2), description: "The elements of both arrays.", returns: two_arrays, eval: array_concat },
         RowFunction {
@@ -223,7 +265,13 @@ pub fn functions() -> Vec<RowFunction> {
             },
             eval: array_join,
         },
-        RowFunction { name: "SLICE", arity: exactly(3), description: "SLICE(array, from, to): elements from..to, 1-based and inclusive.", returns: same_array, eval: slice },
+        RowFunction {
+            name: "SLICE",
+            arity: exactly(3),
+            description: "SLICE(array, from, to): elements from..to, 1-based and inclusive.",
+            returns: same_array,
+            eval: slice,
+        },
         RowFunction {
             name: "MAP_KEYS",
             arity: exactly(1),

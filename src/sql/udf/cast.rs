@@ -22,9 +22,7 @@ pub fn castable(from: &SqlType, to: &SqlType) -> bool {
         (_, SqlType::String) => true,
         (SqlType::Array(a), SqlType::Array(b)) => castable(a, b),
         (SqlType::Map(ka, va), SqlType::Map(kb, vb)) => castable(ka, kb) && castable(va, vb),
-        (SqlType::Struct(a), SqlType::Struct(b)) => {
-            b.iter().all(|(name, tb)| a.iter().find(|(n, _)| n == name).is_none_or(|(_, ta)| castable(ta, tb)))
-        }
+        (SqlType::Struct(a), SqlType::Struct(b)) => b.iter().all(|(name, tb)| a.iter().find(|(n, _)| n == name).is_none_or(|(_, ta)| castable(ta, tb))),
         _ => !collection(from) && !collection(to),
     }
 }

@@ -58,7 +58,9 @@ fn at_path<'a>(mut v: &'a Json, path: &str) -> Option<&'a Json> {
         } else if let Some(r) = rest.strip_prefix('[') {
             let end = r.find(']')?;
             let inner = r[..end].trim();
-            v = if let Some(name) = inner.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).or_else(|| inner.strip_prefix('"').and_then(|x| x.strip_suffix('"'))) {
+            v = if let Some(name) =
+                inner.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).or_else(|| inner.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
+            {
                 v.get(name)?
             } else {
                 v.get(inner.parse::<usize>().ok()?)?
@@ -134,7 +136,13 @@ fn string_arg(t: &[SqlType], out: SqlType) -> Result<SqlType, String> {
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        RowFunction { name: "TO_JSON_STRING", arity: exactly(1), description: "The value as JSON text.", returns: |_| Ok(SqlType::String), eval: to_json_string },
+        RowFunction {
+            name: "TO_JSON_STRING",
+            arity: exactly(1),
+            description: "The value as JSON text.",
+            returns: |_| Ok(SqlType::String),
+            eval: to_json_string,
+        },
         RowFunction {
             name: "EXTRACTJSONFIELD",
             arity: exactly(2),
@@ -142,8 +150,20 @@ pub fn functions() -> Vec<RowFunction> {
             returns: |t| string_arg(t, SqlType::String),
             eval: extract_json_field,
         },
-        RowFunction { name: "JSON_CONCAT", arity: at_least(1), description: "Merges JSON objects, or concatenates JSON arrays.", returns: |t| string_arg(t, SqlType::String), eval: json_concat },
-        RowFunction { name: "JSON_ITEMS", arity: exactly(1), description: "The elements of a JSON array, each as JSON text.", returns: |t| string_arg(t, SqlType::Array(Box::new(SqlType::String))), eval: json_items },
+        RowFunction {
+            name: "JSON_CONCAT",
+            arity: at_least(1),
+            description: "Merges JSON objects, or concatenates JSON arrays.",
+            returns: |t| string_arg(t, SqlType::String),
+            eval: json_concat,
+        },
+        RowFunction {
+            name: "JSON_ITEMS",
+            arity: exactly(1),
+            description: "The elements of a JSON array, each as JSON text.",
+            returns: |t| string_arg(t, SqlType::Array(Box::new(SqlType::String))),
+            eval: json_items,
+        },
         RowFunction {
             name: "JSON_RECORDS",
             arity: exactly(1),
@@ -151,7 +171,13 @@ pub fn functions() -> Vec<RowFunction> {
             returns: |t| string_arg(t, SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::String))),
             eval: json_records,
         },
-        RowFunction { name: "JSON_KEYS", arity: exactly(1), description: "The field names of a JSON object.", returns: |t| string_arg(t, SqlType::Array(Box::new(SqlType::String))), eval: json_keys },
+        RowFunction {
+            name: "JSON_KEYS",
+            arity: exactly(1),
+            description: "The field names of a JSON object.",
+            returns: |t| string_arg(t, SqlType::Array(Box::new(SqlType::String))),
+            eval: json_keys,
+        },
         RowFunction {
             name: "JSON_ARRAY_LENGTH",
             arity: exactly(1),

@@ -88,8 +88,8 @@ impl LambdaBody {
         for o in outer {
             cols.push(take(o.as_ref(), rows, None).map_err(exec_err)?);
         }
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)))
-            .map_err(exec_err)?;
+        let batch =
+            RecordBatch::try_new_with_options(self.schema.clone(), cols, &arrow::array::RecordBatchOptions::new().with_row_count(Some(n))).map_err(exec_err)?;
         self.expr.evaluate(&batch)?.into_array(n)
     }
 }

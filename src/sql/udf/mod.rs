@@ -19,9 +19,7 @@ use std::sync::{Arc, OnceLock};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 use super::functions::Arity;
 use crate::catalog::types::SqlType;
@@ -177,15 +175,9 @@ mod tests {
 
     #[test]
     fn array_sort_puts_nulls_last_and_keeps_null_arrays_null() {
-        let input: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
-            Some(vec![Some(3), None, Some(1)]),
-            None,
-        ]));
+        let input: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(3), None, Some(1)]), None]));
         let out = invoke("ARRAY_SORT", vec![input], &[SqlType::Array(Box::new(SqlType::Int))]);
-        let expected: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
-            Some(vec![Some(1), Some(3), None]),
-            None,
-        ]));
+        let expected: ArrayRef = Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), Some(3), None]), None]));
         assert_eq!(out.as_ref(), expected.as_ref());
     }
 

@@ -112,10 +112,7 @@ fn regexp_extract(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
 fn regexp_extract_all(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
     let re = pattern(text(&a[0])?)?;
     let g = group_of(a)?;
-    let found = re
-        .captures_iter(text(&a[1])?)
-        .map(|c| ScalarValue::Utf8(c.get(g).map(|m| m.as_str().to_string())))
-        .collect();
+    let found = re.captures_iter(text(&a[1])?).map(|c| ScalarValue::Utf8(c.get(g).map(|m| m.as_str().to_string()))).collect();
     list(found, &DataType::Utf8)
 }
 

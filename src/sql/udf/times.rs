@@ -149,33 +149,141 @@ fn string_args(t: &[SqlType]) -> bool {
     t.iter().all(|x| *x == SqlType::String)
 }
 
-fn f(name: &'static str, arity: crate::sql::functions::Arity, description: &'static str, returns: fn(&[SqlType]) -> Result<SqlType, String>, eval: super::RowEval) -> RowFunction {
+fn f(
+    name: &'static str,
+    arity: crate::sql::functions::Arity,
+    description: &'static str,
+    returns: fn(&[SqlType]) -> Result<SqlType, String>,
+    eval: super::RowEval,
+) -> RowFunction {
     RowFunction { name, arity, description, returns, eval }
 }
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        f("PARSE_TIMESTAMP", between(2, 3), "PARSE_TIMESTAMP(string, pattern[, zone]): a TIMESTAMP from text.", |t| if string_args(t) { Ok(SqlType::Timestamp) } else { Err("all arguments must be STRING".into()) }, |a, _| timestamp(parse_ts(a)?)),
-        f("STRINGTOTIMESTAMP", between(2, 3), "STRINGTOTIMESTAMP(string, pattern[, zone]): epoch milliseconds (BIGINT) from text.", |t| if string_args(t) { Ok(SqlType::Bigint) } else { Err("all arguments must be STRING".into()) }, |a, _| Some(ScalarValue::Int64(Some(parse_ts(a)?)))),
-        f("FORMAT_TIMESTAMP", between(2, 3), "FORMAT_TIMESTAMP(timestamp, pattern[, zone]): text.", |t| if t[0] == SqlType::Timestamp && string_args(&t[1..]) { Ok(SqlType::String) } else { Err("expected (TIMESTAMP, STRING[, STRING])".into()) }, |a, _| format_ts(ts_millis(&a[0])?, a)),
-        f("TIMESTAMPTOSTRING", between(2, 3), "TIMESTAMPTOSTRING(epoch_millis, pattern[, zone]): text.", |t| if matches!(t[0], SqlType::Bigint | SqlType::Int) && string_args(&t[1..]) { Ok(SqlType::String) } else { Err("expected (BIGINT, STRING[, STRING])".into()) }, |a, _| format_ts(ts_millis(&a[0])?, a)),
-        f("PARSE_DATE", exactly(2), "PARSE_DATE(string, pattern): a DATE from text.", |t| if string_args(t) { Ok(SqlType::Date) } else { Err("all arguments must be STRING".into()) }, |a, _| Some(ScalarValue::Date32(Some(i32::try_from(parse_date_days(a)?).ok()?)))),
-        f("STRINGTODATE", exactly(2), "STRINGTODATE(string, pattern): days since the epoch (INTEGER) from text.", |t| if string_args(t) { Ok(SqlType::Int) } else { Err("all arguments must be STRING".into()) }, |a, _| Some(ScalarValue::Int32(Some(i32::try_from(parse_date_days(a)?).ok()?)))),
-        f("FORMAT_DATE", exactly(2), "FORMAT_DATE(date, pattern): text.", |t| if t[0] == SqlType::Date && t[1] == SqlType::String { Ok(SqlType::String) } else { Err("expected (DATE, STRING)".into()) }, |a, _| format_date(date_days(&a[0])?, a)),
-        f("DATETOSTRING", exactly(2), "DATETOSTRING(days, pattern): text of a day number.", |t| if matches!(t[0], SqlType::Int | SqlType::Bigint) && t[1] == SqlType::String { Ok(SqlType::String) } else { Err("expected (INTEGER, STRING)".into()) }, |a, _| format_date(date_days(&a[0])?, a)),
-        f("FORMAT_TIME", exactly(2), "FORMAT_TIME(time, pattern): text.", |t| if t[0] == SqlType::Time && t[1] == SqlType::String { Ok(SqlType::String) } else { Err("expected (TIME, STRING)".into()) }, |a, _| format_time(time_millis(&a[0])?, a)),
-        f("PARSE_TIME", exactly(2), "PARSE_TIME(string, pattern): a TIME from text.", |t| if string_args(t) { Ok(SqlType::Time) } else { Err("all arguments must be STRING".into()) }, |a, _| parse_time(a)),
-        f("UNIX_DATE", between(0, 1), "Days since the epoch, today or of a DATE.", |t| if t.is_empty() || t[0] == SqlType::Date { Ok(SqlType::Int) } else { Err("expected a DATE".into()) }, |a, _| {
-            let days = match a.first() {
-                Some(d) => date_days(d)?,
-                None => Utc::now().timestamp_millis().div_euclid(DAY_MS),
-            };
-            Some(ScalarValue::Int32(Some(i32::try_from(days).ok()?)))
-        }),
-        f("FROM_UNIXTIME", exactly(1), "A TIMESTAMP from epoch milliseconds.", |t| if matches!(t[0], SqlType::Int | SqlType::Bigint) { Ok(SqlType::Timestamp) } else { Err("expected BIGINT".into()) }, |a, _| timestamp(int(&a[0])?)),
-        f("FROM_DAYS", exactly(1), "A DATE from days since the epoch.", |t| if matches!(t[0], SqlType::Int | SqlType::Bigint) { Ok(SqlType::Date) } else { Err("expected INTEGER".into()) }, |a, _| Some(ScalarValue::Date32(Some(i32::try_from(int(&a[0])?).ok()?)))),
-        f("TIMESTAMPADD", exactly(3), "TIMESTAMPADD(unit, n, timestamp).", |t| interval_args(t, SqlType::Timestamp), |a, _| timestamp(ts_millis(&a[2])?.checked_add(interval(a)?)?)),
-        f("TIMESTAMPSUB", exactly(3), "TIMESTAMPSUB(unit, n, timestamp).", |t| interval_args(t, SqlType::Timestamp), |a, _| timestamp(ts_millis(&a[2])?.checked_sub(interval(a)?)?)),
+        f(
+            "PARSE_TIMESTAMP",
+            between(2, 3),
+            "PARSE_TIMESTAMP(string, pattern[, zone]): a TIMESTAMP from text.",
+            |t| if string_args(t) { Ok(SqlType::Timestamp) } else { Err("all arguments must be STRING".into()) },
+            |a, _| timestamp(parse_ts(a)?),
+        ),
+        f(
+            "STRINGTOTIMESTAMP",
+            between(2, 3),
+            "STRINGTOTIMESTAMP(string, pattern[, zone]): epoch milliseconds (BIGINT) from text.",
+            |t| if string_args(t) { Ok(SqlType::Bigint) } else { Err("all arguments must be STRING".into()) },
+            |a, _| Some(ScalarValue::Int64(Some(parse_ts(a)?))),
+        ),
+        f(
+            "FORMAT_TIMESTAMP",
+            between(2, 3),
+            "FORMAT_TIMESTAMP(timestamp, pattern[, zone]): text.",
+            |t| if t[0] == SqlType::Timestamp && string_args(&t[1..]) { Ok(SqlType::String) } else { Err("expected (TIMESTAMP, STRING[, STRING])".into()) },
+            |a, _| format_ts(ts_millis(&a[0])?, a),
+        ),
+        f(
+            "TIMESTAMPTOSTRING",
+            between(2, 3),
+            "TIMESTAMPTOSTRING(epoch_millis, pattern[, zone]): text.",
+            |t| {
+                if matches!(t[0], SqlType::Bigint | SqlType::Int) && string_args(&t[1..]) {
+                    Ok(SqlType::String)
+                } else {
+                    Err("expected (BIGINT, STRING[, STRING])".into())
+                }
+            },
+            |a, _| format_ts(ts_millis(&a[0])?, a),
+        ),
+        f(
+            "PARSE_DATE",
+            exactly(2),
+            "PARSE_DATE(string, pattern): a DATE from text.",
+            |t| if string_args(t) { Ok(SqlType::Date) } else { Err("all arguments must be STRING".into()) },
+            |a, _| Some(ScalarValue::Date32(Some(i32::try_from(parse_date_days(a)?).ok()?))),
+        ),
+        f(
+            "STRINGTODATE",
+            exactly(2),
+            "STRINGTODATE(string, pattern): days since the epoch (INTEGER) from text.",
+            |t| if string_args(t) { Ok(SqlType::Int) } else { Err("all arguments must be STRING".into()) },
+            |a, _| Some(ScalarValue::Int32(Some(i32::try_from(parse_date_days(a)?).ok()?))),
+        ),
+        f(
+            "FORMAT_DATE",
+            exactly(2),
+            "FORMAT_DATE(date, pattern): text.",
+            |t| if t[0] == SqlType::Date && t[1] == SqlType::String { Ok(SqlType::String) } else { Err("expected (DATE, STRING)".into()) },
+            |a, _| format_date(date_days(&a[0])?, a),
+        ),
+        f(
+            "DATETOSTRING",
+            exactly(2),
+            "DATETOSTRING(days, pattern): text of a day number.",
+            |t| {
+                if matches!(t[0], SqlType::Int | SqlType::Bigint) && t[1] == SqlType::String {
+                    Ok(SqlType::String)
+                } else {
+                    Err("expected (INTEGER, STRING)".into())
+                }
+            },
+            |a, _| format_date(date_days(&a[0])?, a),
+        ),
+        f(
+            "FORMAT_TIME",
+            exactly(2),
+            "FORMAT_TIME(time, pattern): text.",
+            |t| if t[0] == SqlType::Time && t[1] == SqlType::String { Ok(SqlType::String) } else { Err("expected (TIME, STRING)".into()) },
+            |a, _| format_time(time_millis(&a[0])?, a),
+        ),
+        f(
+            "PARSE_TIME",
+            exactly(2),
+            "PARSE_TIME(string, pattern): a TIME from text.",
+            |t| if string_args(t) { Ok(SqlType::Time) } else { Err("all arguments must be STRING".into()) },
+            |a, _| parse_time(a),
+        ),
+        f(
+            "UNIX_DATE",
+            between(0, 1),
+            "Days since the epoch, today or of a DATE.",
+            |t| if t.is_empty() || t[0] == SqlType::Date { Ok(SqlType::Int) } else { Err("expected a DATE".into()) },
+            |a, _| {
+                let days = match a.first() {
+                    Some(d) => date_days(d)?,
+                    None => Utc::now().timestamp_millis().div_euclid(DAY_MS),
+                };
+                Some(ScalarValue::Int32(Some(i32::try_from(days).ok()?)))
+            },
+        ),
+        f(
+            "FROM_UNIXTIME",
+            exactly(1),
+            "A TIMESTAMP from epoch milliseconds.",
+            |t| if matches!(t[0], SqlType::Int | SqlType::Bigint) { Ok(SqlType::Timestamp) } else { Err("expected BIGINT".into()) },
+            |a, _| timestamp(int(&a[0])?),
+        ),
+        f(
+            "FROM_DAYS",
+            exactly(1),
+            "A DATE from days since the epoch.",
+            |t| if matches!(t[0], SqlType::Int | SqlType::Bigint) { Ok(SqlType::Date) } else { Err("expected INTEGER".into()) },
+            |a, _| Some(ScalarValue::Date32(Some(i32::try_from(int(&a[0])?).ok()?))),
+        ),
+        f(
+            "TIMESTAMPADD",
+            exactly(3),
+            "TIMESTAMPADD(unit, n, timestamp).",
+            |t| interval_args(t, SqlType::Timestamp),
+            |a, _| timestamp(ts_millis(&a[2])?.checked_add(interval(a)?)?),
+        ),
+        f(
+            "TIMESTAMPSUB",
+            exactly(3),
+            "TIMESTAMPSUB(unit, n, timestamp).",
+            |t| interval_args(t, SqlType::Timestamp),
+            |a, _| timestamp(ts_millis(&a[2])?.checked_sub(interval(a)?)?),
+        ),
         f("DATEADD", exactly(3), "DATEADD(unit, n, date); units of a day or more.", |t| interval_args(t, SqlType::Date), |a, _| date_shift(a, 1)),
         f("DATESUB", exactly(3), "DATESUB(unit, n, date); units of a day or more.", |t| interval_args(t, SqlType::Date), |a, _| date_shift(a, -1)),
         f("TIMEADD", exactly(3), "TIMEADD(unit, n, time); wraps around midnight.", |t| interval_args(t, SqlType::Time), |a, _| time_shift(a, 1)),

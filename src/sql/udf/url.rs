@@ -113,10 +113,34 @@ fn strings(t: &[SqlType]) -> Result<SqlType, String> {
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        RowFunction { name: "URL_ENCODE_PARAM", arity: exactly(1), description: "Encodes text for a URL query parameter.", returns: strings, eval: |a, _| utf8(Some(&encode_param(text(&a[0])?))) },
-        RowFunction { name: "URL_DECODE_PARAM", arity: exactly(1), description: "Decodes a URL query parameter.", returns: strings, eval: |a, _| utf8(Some(&decode_param(text(&a[0])?)?)) },
-        RowFunction { name: "URL_EXTRACT_PROTOCOL", arity: exactly(1), description: "The scheme of a URL.", returns: strings, eval: |a, _| utf8(split(text(&a[0])?)?.scheme) },
-        RowFunction { name: "URL_EXTRACT_HOST", arity: exactly(1), description: "The host of a URL.", returns: strings, eval: |a, _| utf8(split(text(&a[0])?)?.host) },
+        RowFunction {
+            name: "URL_ENCODE_PARAM",
+            arity: exactly(1),
+            description: "Encodes text for a URL query parameter.",
+            returns: strings,
+            eval: |a, _| utf8(Some(&encode_param(text(&a[0])?))),
+        },
+        RowFunction {
+            name: "URL_DECODE_PARAM",
+            arity: exactly(1),
+            description: "Decodes a URL query parameter.",
+            returns: strings,
+            eval: |a, _| utf8(Some(&decode_param(text(&a[0])?)?)),
+        },
+        RowFunction {
+            name: "URL_EXTRACT_PROTOCOL",
+            arity: exactly(1),
+            description: "The scheme of a URL.",
+            returns: strings,
+            eval: |a, _| utf8(split(text(&a[0])?)?.scheme),
+        },
+        RowFunction {
+            name: "URL_EXTRACT_HOST",
+            arity: exactly(1),
+            description: "The host of a URL.",
+            returns: strings,
+            eval: |a, _| utf8(split(text(&a[0])?)?.host),
+        },
         RowFunction {
             name: "URL_EXTRACT_PORT",
             arity: exactly(1),
@@ -124,10 +148,34 @@ pub fn functions() -> Vec<RowFunction> {
             returns: |t| strings(t).map(|_| SqlType::Int),
             eval: |a, _| split(text(&a[0])?)?.port.map(|p| ScalarValue::Int32(Some(p as i32))),
         },
-        RowFunction { name: "URL_EXTRACT_PATH", arity: exactly(1), description: "The path of a URL.", returns: strings, eval: |a, _| utf8(Some(split(text(&a[0])?)?.path)) },
-        RowFunction { name: "URL_EXTRACT_QUERY", arity: exactly(1), description: "The query string of a URL.", returns: strings, eval: |a, _| utf8(split(text(&a[0])?)?.query) },
-        RowFunction { name: "URL_EXTRACT_FRAGMENT", arity: exactly(1), description: "The fragment of a URL.", returns: strings, eval: |a, _| utf8(split(text(&a[0])?)?.fragment) },
-        RowFunction { name: "URL_EXTRACT_PARAMETER", arity: exactly(2), description: "URL_EXTRACT_PARAMETER(url, name): a query parameter's (encoded) value.", returns: strings, eval: parameter },
+        RowFunction {
+            name: "URL_EXTRACT_PATH",
+            arity: exactly(1),
+            description: "The path of a URL.",
+            returns: strings,
+            eval: |a, _| utf8(Some(split(text(&a[0])?)?.path)),
+        },
+        RowFunction {
+            name: "URL_EXTRACT_QUERY",
+            arity: exactly(1),
+            description: "The query string of a URL.",
+            returns: strings,
+            eval: |a, _| utf8(split(text(&a[0])?)?.query),
+        },
+        RowFunction {
+            name: "URL_EXTRACT_FRAGMENT",
+            arity: exactly(1),
+            description: "The fragment of a URL.",
+            returns: strings,
+            eval: |a, _| utf8(split(text(&a[0])?)?.fragment),
+        },
+        RowFunction {
+            name: "URL_EXTRACT_PARAMETER",
+            arity: exactly(2),
+            description: "URL_EXTRACT_PARAMETER(url, name): a query parameter's (encoded) value.",
+            returns: strings,
+            eval: parameter,
+        },
     ]
 }
 
@@ -138,7 +186,10 @@ mod tests {
     #[test]
     fn urls_split_like_java_uri() {
         let p = split("http://test@confluent.io:8080/nested/path?query&jobs#frag").expect("url");
-        assert_eq!((p.scheme, p.host, p.port, p.path, p.query, p.fragment), (Some("http"), Some("confluent.io"), Some(8080), "/nested/path", Some("query&jobs"), Some("frag")));
+        assert_eq!(
+            (p.scheme, p.host, p.port, p.path, p.query, p.fragment),
+            (Some("http"), Some("confluent.io"), Some(8080), "/nested/path", Some("query&jobs"), Some("frag"))
+        );
         let p = split("http://www.test.com?query").expect("url");
         assert_eq!((p.path, p.port), ("", None));
         assert_eq!(encode_param("?foo $bar"), "%3Ffoo+%24bar");
