@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use eddy::engine::EngineConfig;
-use eddy::exec::OffsetReset;
-use eddy::log::{FlushPolicy, TopicConfig};
-use eddy::server::{ServerConfig, serve};
+mod server_args;
+
+use eddy::log::FlushPolicy;
+use eddy::server::serve;
 
 #[derive(Parser)]
 #[command(name = "eddy", version, about = "Eddy: a streaming SQL database (Kafka-compatible log + ksqlDB-compatible SQL) in one binary")]
@@ -23,45 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (REST API on --http-listen, data in --data-dir).
-    Server {
-        #[arg(long, default_value = "./eddy-data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8088")]
-        http_listen: String,
-        /// Address for the Kafka protocol listener; '' turns it off.
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        kafka_listen: String,
-        /// Host written into Kafka Metadata responses when listening on 0.0.0.0.
-        #[arg(long, default_value = "127.0.0.1")]
-        kafka_advertised_host: String,
-        /// Partitions of topics Kafka clients create implicitly (num.partitions).
-        #[arg(long, default_value_t = 1)]
-        kafka_default_partitions: i32,
-        /// Whether Kafka clients may create topics by naming them (auto.create.topics.enable).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        kafka_auto_create_topics: bool,
-        /// How long a new consumer group waits for more members (group.initial.rebalance.delay.ms).
-        #[arg(long, default_value_t = 3000)]
-        kafka_group_initial_delay_ms: u64,
-        /// Default durability of topics: always (fsync before acknowledging), interval, never.
-        #[arg(long, default_value = "always")]
-        flush: String,
-        /// Period for --flush interval.
-        #[arg(long, default_value_t = 1000)]
-        flush_interval_ms: u64,
-        /// Where new queries start without `SET 'auto.offset.reset'`: latest or earliest.
-        #[arg(long, default_value = "latest")]
-        auto_offset_reset: String,
-        /// How often retention and compaction run (Kafka's log.retention.check.interval.ms).
-        #[arg(long, default_value_t = 5000)]
-        log_cleaner_interval_ms: u64,
-        /// Threads serving HTTP connections (each connection stays on one); 0 = half the cores.
-        #[arg(long, default_value_t = 0)]
-        http_threads: usize,
-        /// Memory (MiB) for rows that key lookups read recently, held in front of RocksDB; 0 turns it off.
-        #[arg(long, default_value_t = (eddy::state::DEFAULT_HOT_ROWS_BYTES >> 20) as u64)]
-        lookup_cache_mb: u64,
-    },
+    Server(server_args::ServerArgs),
     /// Throughput benchmarks (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -198,49 +160,14 @@ fn init_tracing() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server {
-            data_dir,
-            http_listen,
-            kafka_listen,
-            kafka_advertised_host,
-            kafka_default_partitions,
-            kafka_auto_create_topics,
-            kafka_group_initial_delay_ms,
-            flush,
-            flush_interval_ms,
-            auto_offset_reset,
-            log_cleaner_interval_ms,
-            http_threads,
-            lookup_cache_mb,
-        } => {
+        Command::Server(args) => {
             init_tracing();
-            let flush = match FlushPolicy::parse(&flush, Some(flush_interval_ms)) {
-                Ok(f) => f,
+            let config = match args.into_config() {
+                Ok(c) => c,
                 Err(e) => {
-                    eprintln!("error: --flush: {e}");
+                    eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
-            };
-            let Some(reset) = OffsetReset::parse(&auto_offset_reset) else {
-                eprintln!("error: --auto-offset-reset must be 'latest' or 'earliest'");
-                return ExitCode::from(2);
-            };
-            let config = ServerConfig {
-                data_dir,
-                http_listen,
-                http_threads,
-                lookup_cache_bytes: usize::try_from(lookup_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-                kafka_listen,
-                kafka: eddy::kafka::KafkaConfig {
-                    advertised_host: kafka_advertised_host,
-                    advertised_port: 9092,
-                    auto_create_topics: kafka_auto_create_topics,
-                    default_partitions: kafka_default_partitions.max(1),
-                    group_initial_delay: std::time::Duration::from_millis(kafka_group_initial_delay_ms),
-                },
-                topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
-                engine: EngineConfig { default_offset_reset: reset, ..EngineConfig::default() },
-                cleaner_interval: std::time::Duration::from_millis(log_cleaner_interval_ms.max(10)),
             };
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,

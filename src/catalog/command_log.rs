@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::CatalogError;
-use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionLog, RecordIter, TopicConfig, batch};
+use crate::log::{BatchBuilder, BatchHeader, FlushPolicy, Log, PartitionLog, RecordIter, TopicConfig, batch};
 
 /// Name of the internal command topic.
 pub const COMMAND_TOPIC: &str = "_eddy_command_topic";
@@ -26,6 +26,15 @@ pub struct Command {
     pub query_id: Option<String>,
 }
 
+/// What replaying the command topic found.
+#[derive(Debug, Default)]
+pub struct ReadCommands {
+    /// Every readable command, in order, with its sequence number (offset).
+    pub commands: Vec<(i64, Command)>,
+    /// Records that could not be read, by offset, with the reason: skipped.
+    pub skipped: Vec<(i64, String)>,
+}
+
 pub struct CommandLog {
     partition: Arc<PartitionLog>,
 }
@@ -35,41 +44,79 @@ impl CommandLog {
     pub fn open(log: &Log) -> Result<CommandLog, CatalogError> {
         let topic = match log.get_topic(COMMAND_TOPIC) {
             Some(t) => t,
-            None => log.create_topic(COMMAND_TOPIC, 1, TopicConfig { flush: FlushPolicy::Always, ..TopicConfig::default() })?,
+            None => {
+                let mut config = TopicConfig { flush: FlushPolicy::Always, ..TopicConfig::default() };
+                super::internal_topics::enforce(COMMAND_TOPIC, &mut config);
+                log.create_topic(COMMAND_TOPIC, 1, config)?
+            }
         };
         Ok(CommandLog { partition: topic.partition(0)?.clone() })
     }
 
     /// Durably appends a command; returns its sequence number (offset). Blocking.
     pub fn append(&self, cmd: &Command) -> Result<i64, CatalogError> {
-        let value = serde_json::to_vec(cmd).map_err(|e| CatalogError::BadCommand(e.to_string()))?;
+        let value = serde_json::to_vec(cmd).map_err(CatalogError::BadCommand)?;
         let mut b = BatchBuilder::default();
         b.push(chrono::Utc::now().timestamp_millis(), None, Some(&value), &[]);
         Ok(self.partition.append(b.finish())?.base_offset)
     }
 
-    /// Every command, in order, with its sequence number. Blocking.
-    pub fn read_all(&self) -> Result<Vec<(i64, Command)>, CatalogError> {
-        let mut out = Vec::new();
+    /// Every command, in order, with its sequence number. A record that cannot be read is
+    /// skipped with a loud log line and listed in `skipped`; a topic whose first commands
+    /// are missing is an error (a catalog rebuilt from the rest would be half a catalog).
+    /// Blocking.
+    pub fn read_all(&self) -> Result<ReadCommands, CatalogError> {
+        let mut out = ReadCommands::default();
         let mut offset = self.partition.start_offset();
+        if offset > 0 {
+            return Err(CatalogError::CommandTopicTruncated { topic: COMMAND_TOPIC.to_string(), start: offset });
+        }
         let end = self.partition.end_offset();
+        let skip = |out: &mut ReadCommands, offset: i64, why: String| {
+            tracing::error!(topic = COMMAND_TOPIC, offset, "skipping a command topic record that cannot be read: {why}");
+            out.skipped.push((offset, why));
+        };
         while offset < end {
             let data = self.partition.read(offset, 1 << 20)?;
             if data.is_empty() {
                 break;
             }
             for b in batch::split_batches(&data) {
-                let (h, payload) = batch::payload(b)?;
+                let h = BatchHeader::parse(b)?;
+                let next = h.last_offset() + 1;
+                if h.is_control() {
+                    offset = next;
+                    continue;
+                }
+                let payload = match batch::payload(b) {
+                    Ok((_, p)) => p,
+                    Err(e) => {
+                        skip(&mut out, h.base_offset, format!("its batch cannot be decoded: {e}"));
+                        offset = next;
+                        continue;
+                    }
+                };
                 for r in RecordIter::over(h, &payload) {
-                    let r = r?;
+                    let r = match r {
+                        Ok(r) => r,
+                        Err(e) => {
+                            skip(&mut out, h.base_offset, format!("its batch holds a malformed record: {e}"));
+                            break;
+                        }
+                    };
                     if r.offset < offset {
                         continue;
                     }
-                    let Some(v) = r.value else { continue };
-                    let cmd: Command = serde_json::from_slice(v).map_err(|e| CatalogError::BadCommand(e.to_string()))?;
-                    out.push((r.offset, cmd));
+                    let Some(v) = r.value else {
+                        skip(&mut out, r.offset, "it has no value".into());
+                        continue;
+                    };
+                    match serde_json::from_slice::<Command>(v) {
+                        Ok(cmd) => out.commands.push((r.offset, cmd)),
+                        Err(e) => skip(&mut out, r.offset, format!("it is not a catalog command ({e})")),
+                    }
                 }
-                offset = h.last_offset() + 1;
+                offset = next;
             }
         }
         Ok(out)

@@ -3,6 +3,7 @@
 //! topic before it takes effect; on start the engine replays it.
 
 pub mod command_log;
+pub mod internal_topics;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -137,8 +138,12 @@ pub enum CatalogError {
     Log(#[from] crate::log::LogError),
     #[error(transparent)]
     Batch(#[from] crate::log::BatchError),
-    #[error("the command topic holds a record that cannot be read ({0}); it was written by an incompatible version")]
-    BadCommand(String),
+    #[error("a catalog command cannot be encoded: {0}")]
+    BadCommand(#[source] serde_json::Error),
+    #[error(
+        "the command topic {topic} starts at offset {start}, so the first {start} catalog commands are missing (deleted by retention in an earlier version, or by hand); the catalog cannot be rebuilt from it. Restore the data directory from a backup, or move it away to start with an empty catalog"
+    )]
+    CommandTopicTruncated { topic: String, start: i64 },
 }
 
 #[derive(Default)]

@@ -58,6 +58,16 @@ impl fmt::Display for SqlType {
 }
 
 impl SqlType {
+    /// Levels of nesting (a primitive type is 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            SqlType::Array(t) => 1 + t.depth(),
+            SqlType::Map(k, v) => 1 + k.depth().max(v.depth()),
+            SqlType::Struct(fields) => 1 + fields.iter().map(|(_, t)| t.depth()).max().unwrap_or(0),
+            _ => 1,
+        }
+    }
+
     /// The base type name ksqlDB's REST API reports (`"type"` in a field schema).
     pub fn base_name(&self) -> &'static str {
         match self {
@@ -154,8 +164,12 @@ impl SqlType {
     pub fn to_schema_json(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
-            SqlType::Array(t) => json!({"type": "ARRAY", "fields": null, "memberSchema": t.to_schema_json()}),
-            SqlType::Map(_, v) => json!({"type": "MAP", "fields": null, "memberSchema": v.to_schema_json()}),
+            SqlType::Array(t) => {
+                json!({"type": "ARRAY", "fields": null, "memberSchema": t.to_schema_json()})
+            }
+            SqlType::Map(_, v) => {
+                json!({"type": "MAP", "fields": null, "memberSchema": v.to_schema_json()})
+            }
             SqlType::Struct(fields) => json!({
                 "type": "STRUCT",
                 "fields": fields.iter().map(|(n, t)| json!({"name": n, "schema": t.to_schema_json()})).collect::<Vec<_>>(),

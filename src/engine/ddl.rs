@@ -59,6 +59,8 @@ pub(super) enum Change {
         source: DataSource,
         query: Option<QueryMeta>,
     },
+    /// DROP or TERMINATE of what could not be restored on start: its failure goes.
+    ForgetFailure(Value),
 }
 
 impl Change {
@@ -69,6 +71,27 @@ impl Change {
             _ => None,
         }
     }
+}
+
+/// Internal topics belong to the server: users may read an existing one through a
+/// read-only source (`CREATE SOURCE STREAM/TABLE`), never write to one, create one or
+/// declare a writable source over one.
+fn refuse_internal_topic(topic: &str, read_only: bool, exists: bool) -> Result<(), EngineError> {
+    if !crate::log::is_internal_topic(topic) {
+        return Ok(());
+    }
+    let prefix = crate::log::INTERNAL_TOPIC_PREFIX;
+    if !exists {
+        return Err(stmt_err(format!(
+            "Topic '{topic}' cannot be created: topic names starting with '{prefix}' are reserved for Eddy's internal topics; choose another KAFKA_TOPIC"
+        )));
+    }
+    if !read_only {
+        return Err(stmt_err(format!(
+            "Topic '{topic}' is internal to Eddy (names starting with '{prefix}'): it cannot be written to or deleted from SQL. To read it, declare a read-only source: CREATE SOURCE STREAM ... WITH (KAFKA_TOPIC='{topic}', ...)"
+        )));
+    }
+    Ok(())
 }
 
 fn current_status(text: &str, command_id: String, message: String, query_id: Option<&str>, seq: i64) -> Value {
@@ -100,7 +123,9 @@ pub(super) fn command_id_of(statement: &str, types: &BTreeMap<String, SqlType>) 
         Statement::CreateSource { kind, name, .. } | Statement::CreateAsSelect { kind, name, .. } => {
             format!("{}/{}/create", kind.name().to_lowercase(), quote_ident(&name.value))
         }
-        Statement::InsertSelect { target, .. } => format!("stream/{}/create", quote_ident(&target.value)),
+        Statement::InsertSelect { target, .. } => {
+            format!("stream/{}/create", quote_ident(&target.value))
+        }
         Statement::Drop { kind, name, .. } => format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)),
         Statement::Alter { kind, name, .. } => format!("{}/{}/alter", kind.name().to_lowercase(), quote_ident(&name.value)),
         Statement::CreateType { name, .. } => format!("type/{}/create", quote_ident(&name.value)),
@@ -125,7 +150,9 @@ fn check_unique_columns(columns: &[ColumnDef]) -> Result<(), EngineError> {
 }
 
 fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<TimestampSpec>, EngineError> {
-    let Some(col) = &props.timestamp else { return Ok(None) };
+    let Some(col) = &props.timestamp else {
+        return Ok(None);
+    };
     let Some(c) = schema.find(col) else {
         return Err(stmt_err(format!(
             "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{col}'; it must be one of {}",
@@ -222,6 +249,16 @@ impl Engine {
             Statement::Alter { kind, name, add_columns } => self.prepare_alter(*kind, name, add_columns, seq),
             Statement::Drop { kind, name, if_exists, delete_topic } => {
                 let Some(source) = self.catalog.source(&name.value) else {
+                    if let Some(f) = self.restore.of_source(&name.value) {
+                        let message = format!("Source `{}` could not be restored when the server started ({}); it is dropped.", name.value, f.reason);
+                        return Ok(Change::ForgetFailure(current_status(
+                            &p.text,
+                            format!("{}/{}/drop", kind.name().to_lowercase(), quote_ident(&name.value)),
+                            message,
+                            None,
+                            seq,
+                        )));
+                    }
                     if *if_exists {
                         return Ok(Change::Noop(current_status(
                             &p.text,
@@ -239,6 +276,14 @@ impl Engine {
                 if *delete_topic && source.read_only {
                     return Err(stmt_err(format!("Cannot delete topic for read-only source: {}", source.name)));
                 }
+                if *delete_topic && crate::log::is_internal_topic(&source.topic) {
+                    return Err(stmt_err(format!(
+                        "Cannot delete topic '{}' of {}: topics whose names start with '{}' are internal to Eddy and cannot be deleted. Drop the source without DELETE TOPIC.",
+                        source.topic,
+                        source.name,
+                        crate::log::INTERNAL_TOPIC_PREFIX
+                    )));
+                }
                 let (readers, writers) = self.catalog.readers_and_writers(&source.name);
                 if !readers.is_empty() {
                     return Err(stmt_err(format!(
@@ -255,6 +300,15 @@ impl Engine {
                 let ids = match query_id {
                     Some(id) => {
                         if self.catalog.query(&id.value).is_none() {
+                            if self.restore.of_query(&id.value).is_some() {
+                                return Ok(Change::ForgetFailure(current_status(
+                                    &p.text,
+                                    format!("terminate/{}/execute", id.value),
+                                    "Query terminated.".into(),
+                                    None,
+                                    seq,
+                                )));
+                            }
                             return Err(stmt_err(format!("Unknown queryId: {}", id.value)));
                         }
                         vec![id.value.clone()]
@@ -413,6 +467,7 @@ impl Engine {
         let timestamp = timestamp_spec(&sp, &schema)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        refuse_internal_topic(&topic, read_only, self.log.get_topic(&topic).is_some())?;
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
@@ -427,8 +482,13 @@ impl Engine {
                 None
             }
             None => match sp.partitions {
-                Some(n) => Some((n, sp.topic_config(self.log.defaults()))),
-                None if read_only => return Err(stmt_err(format!("Topic '{topic}' does not exist; a source stream reads an existing topic"))),
+                Some(n) => {
+                    self.log.check_partitions(&topic, i64::from(n)).map_err(|e| stmt_err(e.to_string()))?;
+                    Some((n, sp.topic_config(self.log.defaults())))
+                }
+                None if read_only => {
+                    return Err(stmt_err(format!("Topic '{topic}' does not exist; a source stream reads an existing topic")));
+                }
                 None => {
                     return Err(stmt_err(format!(
                         "Topic '{topic}' does not exist. If you want to create a new topic for the stream/table please re-run the statement providing the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS'). For example: CREATE STREAM {name} (...) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
@@ -548,6 +608,7 @@ impl Engine {
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        refuse_internal_topic(&topic, false, self.log.get_topic(&topic).is_some())?;
         let source_partitions = match &join {
             Some(j) => j.partitions,
             None => self.log.topic(&source.topic)?.partition_count(),
@@ -562,7 +623,11 @@ impl Engine {
                 }
                 None
             }
-            None => Some((sp.partitions.unwrap_or(source_partitions), sp.topic_config(self.log.defaults()))),
+            None => {
+                let n = sp.partitions.unwrap_or(source_partitions);
+                self.log.check_partitions(&topic, i64::from(n)).map_err(|e| stmt_err(e.to_string()))?;
+                Some((n, sp.topic_config(self.log.defaults())))
+            }
         };
         let sink = DataSource {
             name: name.to_string(),
@@ -607,7 +672,7 @@ impl Engine {
         if sink.kind != SourceKind::Stream {
             return Err(stmt_err(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
         }
-        if sink.read_only {
+        if sink.read_only || crate::log::is_internal_topic(&sink.topic) {
             return Err(stmt_err(format!("Cannot insert into read-only stream: {target}")));
         }
         // The result's schema and the sources it reads, from a join or a single source.
@@ -652,6 +717,10 @@ impl Engine {
     pub(super) fn commit_change(&self, change: Change, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
         match change {
             Change::Noop(v) => Ok(v),
+            Change::ForgetFailure(v) => {
+                self.forgets_failure(&p.statement);
+                Ok(v)
+            }
             Change::CreateSource { source, replace, create_topic, query } => {
                 if let Some((n, cfg)) = create_topic {
                     if self.log.get_topic(&source.topic).is_none() {
@@ -778,7 +847,9 @@ impl Engine {
             return Ok(());
         }
         let parsed = parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
-        let Some(p) = parsed.first() else { return Err(EngineError::Internal(format!("stored query {} is empty", q.id))) };
+        let Some(p) = parsed.first() else {
+            return Err(EngineError::Internal(format!("stored query {} is empty", q.id)));
+        };
         let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
         let sink_topic = self.log.topic(&sink.topic)?;
         if is_join_query(query) {

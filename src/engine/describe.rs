@@ -107,7 +107,7 @@ impl Engine {
             None => QueryState::Error,
         };
         let errors = stats.as_ref().map(|s| s.error_count()).unwrap_or(0);
-        json!({
+        let mut v = json!({
             "queryString": q.sql,
             "sinks": [q.sink],
             "sinkKafkaTopics": [q.sink_topic],
@@ -116,7 +116,39 @@ impl Engine {
             "queryType": "PERSISTENT",
             "state": state.name(),
             "processingErrors": errors,
-        })
+        });
+        if stats.is_none()
+            && let Some(f) = self.restore.of_query(&q.id)
+        {
+            v["errorMessage"] = Value::String(f.reason);
+        }
+        v
+    }
+
+    /// SHOW QUERIES entries of queries that could not be restored on start and are not in
+    /// the catalog (their statement no longer applies).
+    fn failed_queries_json(&self) -> Vec<Value> {
+        self.restore
+            .all()
+            .into_iter()
+            .filter_map(|f| {
+                let id = f.query_id?;
+                if self.catalog.query(&id).is_some() {
+                    return None;
+                }
+                Some(json!({
+                    "queryString": f.statement,
+                    "sinks": f.source.iter().collect::<Vec<_>>(),
+                    "sinkKafkaTopics": [],
+                    "id": id,
+                    "statusCount": {"ERROR": 1},
+                    "queryType": "PERSISTENT",
+                    "state": "ERROR",
+                    "processingErrors": 0,
+                    "errorMessage": format!("not restored when the server started: {}", f.reason),
+                }))
+            })
+            .collect()
     }
 
     fn source_description(&self, source: &DataSource, extended: bool) -> Value {
@@ -207,7 +239,8 @@ impl Engine {
                 }
             }
             ShowKind::Queries => {
-                let list: Vec<Value> = self.catalog.queries().iter().map(|q| self.query_json(q)).collect();
+                let mut list: Vec<Value> = self.catalog.queries().iter().map(|q| self.query_json(q)).collect();
+                list.extend(self.failed_queries_json());
                 json!({"@type": "queries", "statementText": text, "queries": list, "warnings": []})
             }
             ShowKind::Topics => {
@@ -280,10 +313,16 @@ impl Engine {
     }
 
     pub(super) fn describe_source(&self, name: &str, extended: bool, text: &str) -> Result<Value, EngineError> {
-        let source = self
-            .catalog
-            .source(name)
-            .ok_or_else(|| stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")))?;
+        let Some(source) = self.catalog.source(name) else {
+            if let Some(f) = self.restore.of_source(name) {
+                let query = f.query_id.map(|q| format!(" Its query {q} is not running.")).unwrap_or_default();
+                return Err(stmt_err(format!(
+                    "STREAM/TABLE '{name}' could not be restored when the server started: {}.{query} Drop it (DROP STREAM/TABLE {name}) and create it again.",
+                    f.reason
+                )));
+            }
+            return Err(stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")));
+        };
         Ok(json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": self.source_description(&source, extended), "warnings": []}))
     }
 
@@ -435,7 +474,9 @@ impl Engine {
             Statement::Select(q) => (q, None),
             Statement::CreateAsSelect { query, name, .. } => (query, Some(name.value.clone())),
             Statement::InsertSelect { query, target, .. } => (query, Some(target.value.clone())),
-            _ => return Err(stmt_err("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT")),
+            _ => {
+                return Err(stmt_err("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT"));
+            }
         };
         let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));
         let desc = self.describe_plan(query, sink_pair)?;

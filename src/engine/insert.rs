@@ -48,7 +48,7 @@ impl Engine {
             };
             stmt_err(format!("{}: Cannot insert values into an unknown stream/table: `{}`{suggestion}", target.pos, target.value))
         })?;
-        if source.read_only {
+        if source.read_only || crate::log::is_internal_topic(&source.topic) {
             return Err(stmt_err(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
         }
         let names: Vec<String> = match columns {

@@ -8,6 +8,7 @@ mod features;
 mod insert;
 pub mod props;
 mod push_aggregate;
+mod restore;
 
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 
@@ -81,7 +82,8 @@ impl From<SqlError> for EngineError {
 impl From<CatalogError> for EngineError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::Log(LogError::Io { .. }) | CatalogError::BadCommand(_) => EngineError::Internal(e.to_string()),
+            CatalogError::Log(ref l) if l.is_storage() => EngineError::Internal(e.to_string()),
+            CatalogError::BadCommand(_) | CatalogError::CommandTopicTruncated { .. } => EngineError::Internal(e.to_string()),
             other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
         }
     }
@@ -90,7 +92,7 @@ impl From<CatalogError> for EngineError {
 impl From<LogError> for EngineError {
     fn from(e: LogError) -> Self {
         match e {
-            LogError::Io { .. } | LogError::Corrupt { .. } => EngineError::Internal(e.to_string()),
+            ref l if l.is_storage() => EngineError::Internal(e.to_string()),
             other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
         }
     }
@@ -136,6 +138,8 @@ pub struct Engine {
     ddl: Mutex<()>,
     /// Compiled pull-query plans by statement shape; emptied whenever the catalog changes.
     pull_plans: PullPlanCache,
+    /// Catalog commands that could not be restored on start.
+    restore: restore::RestoreFailures,
 }
 
 /// What a SELECT or PRINT returns.
@@ -193,6 +197,7 @@ impl Engine {
             log,
             ddl: Mutex::new(()),
             pull_plans: PullPlanCache::default(),
+            restore: restore::RestoreFailures::default(),
         };
         engine.replay()?;
         Ok(engine)
@@ -201,36 +206,6 @@ impl Engine {
     /// Parses statements, which may use the catalog's custom types.
     pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, parser::ParseError> {
         parser::parse_with_types(sql, &self.catalog.types())
-    }
-
-    fn replay(&self) -> Result<(), EngineError> {
-        let commands = self.commands.read_all()?;
-        let n = commands.len();
-        for (seq, cmd) in commands {
-            let parsed = match self.parse(&cmd.statement) {
-                Ok(mut v) if v.len() == 1 => v.remove(0),
-                Ok(_) | Err(_) => {
-                    tracing::error!(seq, statement = %cmd.statement, "command topic holds an unparseable statement; skipped");
-                    continue;
-                }
-            };
-            let session = Session { properties: cmd.properties.clone(), variables: BTreeMap::new() };
-            if let Err(e) = self.apply(&parsed, &session, seq, cmd.query_id.as_deref(), true) {
-                tracing::warn!(seq, statement = %cmd.statement, "replaying a command failed: {e}");
-            }
-        }
-        // Start the queries that are still in the catalog.
-        let mut started = 0;
-        for q in self.catalog.queries() {
-            match self.start_query(&q) {
-                Ok(()) => started += 1,
-                Err(e) => tracing::error!(query = %q.id, "could not restart query: {e}"),
-            }
-        }
-        if n > 0 {
-            tracing::info!(commands = n, sources = self.catalog.sources().len(), queries = started, "restored the catalog from the command topic");
-        }
-        Ok(())
     }
 
     pub fn log(&self) -> &Arc<Log> {
@@ -252,7 +227,7 @@ impl Engine {
     /// Command statuses for /status: `type/`name`/action` -> SUCCESS.
     pub fn command_statuses(&self) -> Result<Vec<String>, EngineError> {
         let types = self.catalog.types();
-        Ok(self.commands.read_all()?.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement, &types)).collect())
+        Ok(self.commands.read_all()?.commands.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement, &types)).collect())
     }
 
     fn offset_reset(&self, session: &Session) -> OffsetReset {
@@ -472,7 +447,9 @@ impl Engine {
     /// Runs a pull query on a table to completion; `None` when `mode` is memory-only and a
     /// disk read would be needed. Blocks unless memory-only.
     fn pull_table(&self, plan: &Arc<PullPlan>, access: &PullAccess, mode: ReadMode) -> Result<Option<PullRows>, EngineError> {
-        let Some(rows) = crate::exec::pull::execute(self.runtime.state(), plan, access, mode)? else { return Ok(None) };
+        let Some(rows) = crate::exec::pull::execute(self.runtime.state(), plan, access, mode)? else {
+            return Ok(None);
+        };
         Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows }))
     }
 

@@ -123,6 +123,8 @@ pub struct AggregateTask {
     row_encoder: JsonEncoder,
     /// For each output-schema column (keys, then values), its index in the SELECT list.
     output_order: Vec<usize>,
+    /// The checkpoint the task started from (until it commits one).
+    resume_from: TaskCheckpoint,
 }
 
 fn entry_value(e: &mut GroupEntry) -> Result<Vec<u8>, ExecError> {
@@ -201,6 +203,7 @@ impl AggregateTask {
             row_encoder: JsonEncoder::new(fields_of(&row_fields), false),
             output_order,
             plan,
+            resume_from: checkpoint.clone(),
         }
     }
 
@@ -210,7 +213,9 @@ impl AggregateTask {
             AggInput::Direct(decoder) => {
                 let decoded = decoder.decode(data, self.position);
                 let mut errors = decoded.errors;
-                let Some(batch) = decoded.batch else { return Ok((None, decoded.next_offset, decoded.records, errors)) };
+                let Some(batch) = decoded.batch else {
+                    return Ok((None, decoded.next_offset, decoded.records, errors));
+                };
                 let exprs: Vec<_> = self.plan.group_by.iter().chain(self.plan.aggregates.iter().flat_map(|a| a.args.iter())).collect();
                 let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &exprs);
                 let offsets_col = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
@@ -666,7 +671,9 @@ impl AggregateTask {
             for idx_key in due {
                 let state_key = idx_key[9..].to_vec();
                 batch.delete(&self.qfamily, idx_key);
-                let Some(v) = self.state.get(&self.qfamily, &prefixed(b'a', None, &state_key))? else { continue };
+                let Some(v) = self.state.get(&self.qfamily, &prefixed(b'a', None, &state_key))? else {
+                    continue;
+                };
                 let mut entry = match self.cache.remove(&state_key) {
                     Some(e) => e,
                     None => self.decode_entry(&v)?,
@@ -740,6 +747,17 @@ impl PartitionTask for AggregateTask {
 
     fn on_start(&mut self) -> Result<(), ExecError> {
         self.close_and_expire()
+    }
+
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        let cp = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
+        // Group states changed by the failed step are only in the cache: drop it.
+        self.cache.clear();
+        self.sessions.clear();
+        self.position = cp.offset;
+        self.stream_time = cp.stream_time;
+        self.sink.reset(&cp.sink);
+        Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {

@@ -33,6 +33,12 @@ pub fn load(state: &StateDb, task: &str, topic: &str, partition: i32) -> Result<
     }
 }
 
+/// The last committed checkpoint of a task, or `initial` (what it started from) when it
+/// has committed none.
+pub fn load_or(state: &StateDb, task: &str, topic: &str, partition: i32, initial: &TaskCheckpoint) -> Result<TaskCheckpoint, ExecError> {
+    Ok(load(state, task, topic, partition)?.unwrap_or_else(|| initial.clone()))
+}
+
 pub fn put(batch: &mut StateBatch, task: &str, topic: &str, partition: i32, cp: &TaskCheckpoint) -> Result<(), ExecError> {
     let v = serde_json::to_vec(cp).map_err(|e| ExecError::Internal(e.to_string()))?;
     batch.put(CHECKPOINTS, key(task, topic, partition), v);

@@ -225,7 +225,9 @@ impl JoinInput {
         if self.partition.last_stable_offset() - self.position >= CAUGHT_UP_RECORDS {
             return false;
         }
-        let Some((group, topic)) = &self.upstream else { return false };
+        let Some((group, topic)) = &self.upstream else {
+            return false;
+        };
         topic.partitions().iter().any(|p| log.offsets().fetch(group, topic.name(), p.id()).map_or(0, |c| c.offset) < p.last_stable_offset())
     }
 }
@@ -286,6 +288,8 @@ pub struct JoinTask {
     row_encoder: JsonEncoder,
     /// For each result-schema column (keys, then values), its index in the SELECT list.
     output_order: Vec<usize>,
+    /// The checkpoints of the inputs the task started from (until it commits).
+    resume_from: [TaskCheckpoint; 2],
 }
 
 impl JoinTask {
@@ -308,7 +312,12 @@ impl JoinTask {
             .map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("result columns come from the SELECT list"))
             .collect();
         let row_fields: Vec<(String, DataType)> = output_order.iter().map(|&i| (plan.columns[i].name.clone(), plan.columns[i].expr.ty.to_arrow())).collect();
+        let resume_from = [
+            TaskCheckpoint { offset: left.position, sink: output.checkpoint(), stream_time: side_time[0] },
+            TaskCheckpoint { offset: right.position, sink: Default::default(), stream_time: side_time[1] },
+        ];
         JoinTask {
+            resume_from,
             left_decoder: JsonDecoder::new(fields(&plan.left.stored_fields(&plan.key_type)), false),
             right_decoder: JsonDecoder::new(fields(&plan.right.stored_fields(&plan.key_type)), false),
             row_encoder: JsonEncoder::new(fields(&row_fields), false),
@@ -407,7 +416,9 @@ impl JoinTask {
             let end = keys::prefix_end(&prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
             for (idx, _) in st.scan(&prefix, &end)? {
                 let pk = &idx[prefix.len()..];
-                let Some((_, left)) = st.get(&fk_row_key(pk))?.as_deref().and_then(decode_fk_row) else { continue };
+                let Some((_, left)) = st.get(&fk_row_key(pk))?.as_deref().and_then(decode_fk_row) else {
+                    continue;
+                };
                 match (&row.payload, self.plan.kind) {
                     (Some(r), _) => out.push(JoinedRow { left: Some(left), right: Some(r.clone()), ts: row.ts, tombstone: false }),
                     (None, JoinKind::Left) => out.push(JoinedRow { left: Some(left), right: None, ts: row.ts, tombstone: false }),
@@ -455,7 +466,9 @@ impl JoinTask {
     /// is buffered itself until the window and grace have passed.
     fn stream_stream(&mut self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
         let w = self.plan.window.ok_or_else(|| ExecError::Internal("stream-stream join without a window".into()))?;
-        let Some(payload) = &row.payload else { return Ok(()) };
+        let Some(payload) = &row.payload else {
+            return Ok(());
+        };
         let (own_window, lo, hi) = match side {
             Side::Left => (w.after_ms, row.ts.saturating_sub(w.before_ms), row.ts.saturating_add(w.after_ms)),
             Side::Right => (w.before_ms, row.ts.saturating_sub(w.after_ms), row.ts.saturating_add(w.before_ms)),
@@ -626,7 +639,9 @@ impl JoinTask {
             }
             return Ok(());
         }
-        let JoinOutput::Result { sink, tfamily } = &mut self.output else { return Ok(()) };
+        let JoinOutput::Result { sink, tfamily } = &mut self.output else {
+            return Ok(());
+        };
         let timestamps: Vec<i64> = rows.iter().map(|&r| joined[r].ts).collect();
         let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
         self.stats.record_output(appended);
@@ -705,7 +720,9 @@ impl JoinTask {
 
     /// Reads what is new on one input (its position moves past it).
     fn read_side(input: &mut JoinInput) -> Result<Option<SideRead>, ExecError> {
-        let Some(data) = read_input(&input.partition, &mut input.position)? else { return Ok(None) };
+        let Some(data) = read_input(&input.partition, &mut input.position)? else {
+            return Ok(None);
+        };
         let read = input.reader.read(&data, input.position, input.partition.id())?;
         input.position = read.next_offset;
         Ok(Some(read))
@@ -761,6 +778,24 @@ impl PartitionTask for JoinTask {
         self.emit(out, &mut batch)?;
         st.into_batch(&mut batch);
         self.commit(batch)
+    }
+
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        if matches!(self.output, JoinOutput::Client(_)) {
+            return Ok(());
+        }
+        let left = checkpoint::load_or(&self.state, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &self.resume_from[0])?;
+        let right = checkpoint::load_or(&self.state, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &self.resume_from[1])?;
+        self.left.position = left.offset;
+        self.right.position = right.offset;
+        self.side_time = [left.stream_time, right.stream_time];
+        self.stream_time = left.stream_time.max(right.stream_time);
+        match &mut self.output {
+            JoinOutput::Result { sink, .. } => sink.reset(&left.sink),
+            JoinOutput::Next(next) => next.writer.reset(&left.sink),
+            JoinOutput::Client(_) => {}
+        }
+        Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {

@@ -31,6 +31,8 @@ pub struct JoinRekeyTask {
     state: Arc<StateDb>,
     stats: Arc<QueryStats>,
     log: Arc<Log>,
+    /// The checkpoint the task started from (until it commits one).
+    resume_from: TaskCheckpoint,
 }
 
 impl JoinRekeyTask {
@@ -46,7 +48,8 @@ impl JoinRekeyTask {
         stats: Arc<QueryStats>,
         log: Arc<Log>,
     ) -> Self {
-        JoinRekeyTask { name, partition, position, input, partition_key, writer, state, stats, log }
+        let resume_from = TaskCheckpoint { offset: position, sink: writer.checkpoint(), stream_time: i64::MIN };
+        JoinRekeyTask { name, partition, position, input, partition_key, writer, state, stats, log, resume_from }
     }
 }
 
@@ -62,6 +65,13 @@ impl PartitionTask for JoinRekeyTask {
     }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
+    }
+
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        let cp = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
+        self.position = cp.offset;
+        self.writer.reset(&cp.sink);
+        Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {

@@ -67,6 +67,8 @@ pub struct RepartitionTask {
     log: Arc<Log>,
     encoder: JsonEncoder,
     source_key_cols: Vec<usize>,
+    /// The checkpoint the task started from (until it commits one).
+    resume_from: TaskCheckpoint,
 }
 
 impl RepartitionTask {
@@ -84,7 +86,9 @@ impl RepartitionTask {
     ) -> Self {
         let fields = payload_fields(&plan);
         let source_key_cols = plan.source.schema.columns().iter().enumerate().filter(|(_, c)| c.kind == ColumnKind::Key).map(|(i, _)| i).collect();
+        let resume_from = TaskCheckpoint { offset: position, sink: writer.checkpoint(), stream_time: i64::MIN };
         RepartitionTask {
+            resume_from,
             name,
             decoder: SourceDecoder::new(&plan.source, partition.id()),
             partition,
@@ -113,6 +117,13 @@ impl PartitionTask for RepartitionTask {
     }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
+    }
+
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        let cp = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
+        self.position = cp.offset;
+        self.writer.reset(&cp.sink);
+        Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {

@@ -75,8 +75,12 @@ impl IdempotentWriter {
         let mut written_until = next_seq.clone();
         let mut lost = false;
         for (p, part) in topic.partitions().iter().enumerate() {
-            let Some(state) = part.producer_state(producer_id) else { continue };
-            let Some(last) = state.last_seq() else { continue };
+            let Some(state) = part.producer_state(producer_id) else {
+                continue;
+            };
+            let Some(last) = state.last_seq() else {
+                continue;
+            };
             if state.epoch != epoch {
                 continue;
             }
@@ -99,6 +103,12 @@ impl IdempotentWriter {
 
     pub fn topic(&self) -> &Arc<Topic> {
         &self.topic
+    }
+
+    /// Starts over from a checkpoint (after a failed step): records the partitions already
+    /// hold are skipped again when the step is retried. Blocking.
+    pub fn reset(&mut self, checkpoint: &SinkCheckpoint) {
+        *self = IdempotentWriter::new(self.topic.clone(), self.producer_id, checkpoint);
     }
 
     pub fn checkpoint(&self) -> SinkCheckpoint {
@@ -191,6 +201,11 @@ impl TopicSink {
 
     pub fn checkpoint(&self) -> SinkCheckpoint {
         self.writer.checkpoint()
+    }
+
+    /// Starts over from a checkpoint (after a failed step). Blocking.
+    pub fn reset(&mut self, checkpoint: &SinkCheckpoint) {
+        self.writer.reset(checkpoint);
     }
 
     /// Encodes and appends rows; returns how many records were appended. Blocking.

@@ -37,6 +37,8 @@ pub struct TableSourceTask {
     key_cols: Vec<usize>,
     n_cols: usize,
     encoder: JsonEncoder,
+    /// Where the task started (until it commits a checkpoint).
+    start_position: i64,
 }
 
 impl TableSourceTask {
@@ -64,6 +66,7 @@ impl TableSourceTask {
             key_cols,
             n_cols: cols.len(),
             encoder,
+            start_position: position,
         }
     }
 }
@@ -80,6 +83,12 @@ impl PartitionTask for TableSourceTask {
     }
     fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
+    }
+
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        let initial = TaskCheckpoint { offset: self.start_position, sink: Default::default(), stream_time: i64::MIN };
+        self.position = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &initial)?.offset;
+        Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {

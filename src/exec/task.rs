@@ -326,6 +326,14 @@ pub trait PartitionTask: Send + 'static {
     fn on_start(&mut self) -> Result<(), ExecError> {
         Ok(())
     }
+    /// Forgets everything done since the last commit, after a failed step: the task goes
+    /// back to its committed checkpoint (read position, operator state, output sequence
+    /// numbers) exactly as after a crash, so the retried step counts no record twice and
+    /// writes no output twice. Tasks that feed a client have nothing to go back to.
+    /// Blocking.
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        Ok(())
+    }
 }
 
 impl PartitionTask for Task {
@@ -353,6 +361,15 @@ impl PartitionTask for Task {
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
         Task::step(self)
     }
+    fn rewind(&mut self) -> Result<(), ExecError> {
+        if let Output::Topic { sink, log } = &mut self.output
+            && let Some((position, cp)) = load_checkpoint(log, &self.query_id, self.partition.topic(), self.partition.id())
+        {
+            self.position = position;
+            sink.reset(&cp);
+        }
+        Ok(())
+    }
 }
 
 /// Runs a task until it finishes or is cancelled. Failures are recorded and retried.
@@ -360,6 +377,8 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
     let mut end = task.partition().subscribe();
     let mut second_end = task.second_input().map(|(p, _)| p.subscribe());
     let stats = task.stats().clone();
+    // After a failed step the task goes back to its last commit before it runs again.
+    let mut needs_rewind = false;
     match tokio::task::spawn_blocking(move || {
         let r = task.on_start();
         (task, r)
@@ -371,6 +390,7 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
             if let Err(e) = r {
                 tracing::warn!(query = %task.name(), "query task start-up work failed: {e}");
                 stats.record_failure(e.to_string());
+                needs_rewind = true;
             }
         }
         Err(e) => {
@@ -421,8 +441,9 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
             }
             continue;
         }
+        let rewind = needs_rewind;
         let result = tokio::task::spawn_blocking(move || {
-            let r = task.step();
+            let r = if rewind { task.rewind() } else { Ok(()) }.and_then(|()| task.step());
             (task, r)
         })
         .await;
@@ -435,6 +456,7 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
             }
         };
         task = t;
+        needs_rewind = r.is_err();
         match r {
             Ok(StepOutcome::Progress) => stats.record_success(),
             Ok(StepOutcome::Idle) => {

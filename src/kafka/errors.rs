@@ -26,7 +26,7 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::UnknownTopic(_) | LogError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         LogError::TopicExists(_) => ResponseError::TopicAlreadyExists,
         LogError::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
-        LogError::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+        LogError::InvalidPartitions { .. } | LogError::TooManyPartitions { .. } => ResponseError::InvalidPartitions,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::EmptyBatch => ResponseError::InvalidRecord,
         LogError::Batch(BatchError::Crc { .. }) => ResponseError::CorruptMessage,
@@ -34,7 +34,8 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::Corrupt { .. } => ResponseError::KafkaStorageError,
-        LogError::Io { .. } => ResponseError::KafkaStorageError,
+        // A full disk is a storage error, as Kafka reports a log directory it cannot write.
+        LogError::Io { .. } | LogError::DiskFull { .. } | LogError::PartitionOffline { .. } => ResponseError::KafkaStorageError,
     };
     err.code()
 }

@@ -155,8 +155,11 @@ pub fn compact(p: &PartitionLog, now_ms: i64) -> Result<CompactionStats, LogErro
         std::fs::write(&tmp, &out)
             .and_then(|_| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
             .map_err(|e| LogError::io(format!("writing {}", tmp.display()), e))?;
+        // Readers holding the old segment keep reading the old file.
+        seg.pin_file()?;
         std::fs::rename(&tmp, seg.path()).map_err(|e| LogError::io(format!("replacing {}", seg.path().display()), e))?;
-        let cleaned = Segment::open(dir, seg.base_offset(), p.config().index_interval_bytes, true, &mut |_| {})?;
+        p.files().sync_dir(dir).map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))?;
+        let cleaned = Segment::open(p.files(), dir, seg.base_offset(), p.config().index_interval_bytes, true, &mut |_| {})?;
         cleaned.seal(dir)?;
         p.replace_segment(Arc::new(cleaned));
         stats.segments += 1;

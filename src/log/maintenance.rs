@@ -120,6 +120,12 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
                             if let Err(e) = p.apply_retention(now) {
                                 tracing::error!(topic = t.name(), partition = p.id(), "retention failed: {e}");
                             }
+                            if t.config().purge_committed
+                                && let Some(committed) = log.offsets().min_committed(t.name(), p.id())
+                                && let Err(e) = p.purge_below(committed)
+                            {
+                                tracing::error!(topic = t.name(), partition = p.id(), "purging committed records failed: {e}");
+                            }
                             if !t.config().cleanup.compact {
                                 continue;
                             }

@@ -13,6 +13,7 @@ pub mod offsets;
 pub mod partition;
 pub mod producer;
 pub mod segment;
+pub mod storage;
 pub mod topic;
 pub mod varint;
 
@@ -21,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+use storage::OpenFiles;
 
 pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
 pub use offsets::{CommittedOffset, OffsetStore};
@@ -50,15 +53,85 @@ pub enum LogError {
     ProducerFenced { producer_id: i64, epoch: i16, current_epoch: i16 },
     #[error("out-of-order sequence from producer {producer_id} on {topic}-{partition}: expected {expected}, received {received}")]
     OutOfOrderSequence { topic: String, partition: i32, producer_id: i64, expected: i32, received: i32 },
+    #[error("topic '{topic}' cannot have {partitions} partitions: {limit}")]
+    TooManyPartitions { topic: String, partitions: i64, limit: String },
     #[error("{what} is corrupt: {detail}; restore it from a backup or remove it to start empty")]
     Corrupt { what: String, detail: String },
+    #[error(
+        "insufficient space on the disk of the data directory ({context}: {source}); nothing was written: free disk space or move the data directory to a larger disk, then retry"
+    )]
+    DiskFull { context: String, source: std::io::Error },
+    #[error("partition {topic}-{partition} refuses writes: {reason}; restart the server to recover it from what is on disk")]
+    PartitionOffline { topic: String, partition: i32, reason: String },
     #[error("I/O error {context}: {source}; check that the data directory is writable and the disk is not full")]
     Io { context: String, source: std::io::Error },
 }
 
 impl LogError {
+    /// An I/O error while `context`; a full disk (ENOSPC, EDQUOT) becomes `DiskFull`.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> LogError {
-        LogError::Io { context: context.into(), source }
+        let full = source.kind() == std::io::ErrorKind::StorageFull || matches!(source.raw_os_error(), Some(28) | Some(122));
+        if full { LogError::DiskFull { context: context.into(), source } } else { LogError::Io { context: context.into(), source } }
+    }
+
+    /// Whether the error is the disk's (I/O, full disk, an offline partition) rather than
+    /// the request's.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, LogError::Io { .. } | LogError::DiskFull { .. } | LogError::PartitionOffline { .. } | LogError::Corrupt { .. })
+    }
+
+    /// The same error again, for each of several waiters (I/O errors keep their kind and
+    /// message).
+    pub fn shared(&self) -> LogError {
+        let copy = |e: &std::io::Error| match e.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(e.kind(), e.to_string()),
+        };
+        match self {
+            LogError::UnknownTopic(t) => LogError::UnknownTopic(t.clone()),
+            LogError::TopicExists(t) => LogError::TopicExists(t.clone()),
+            LogError::InvalidTopicName { name, reason } => LogError::InvalidTopicName { name: name.clone(), reason: reason.clone() },
+            LogError::InvalidPartitions { topic, partitions } => LogError::InvalidPartitions { topic: topic.clone(), partitions: *partitions },
+            LogError::UnknownPartition { topic, partition } => LogError::UnknownPartition { topic: topic.clone(), partition: *partition },
+            LogError::OffsetOutOfRange { topic, partition, offset, start, end } => {
+                LogError::OffsetOutOfRange { topic: topic.clone(), partition: *partition, offset: *offset, start: *start, end: *end }
+            }
+            LogError::EmptyBatch => LogError::EmptyBatch,
+            LogError::Batch(b) => LogError::Batch(b.clone()),
+            LogError::ProducerFenced { producer_id, epoch, current_epoch } => {
+                LogError::ProducerFenced { producer_id: *producer_id, epoch: *epoch, current_epoch: *current_epoch }
+            }
+            LogError::OutOfOrderSequence { topic, partition, producer_id, expected, received } => LogError::OutOfOrderSequence {
+                topic: topic.clone(),
+                partition: *partition,
+                producer_id: *producer_id,
+                expected: *expected,
+                received: *received,
+            },
+            LogError::TooManyPartitions { topic, partitions, limit } => {
+                LogError::TooManyPartitions { topic: topic.clone(), partitions: *partitions, limit: limit.clone() }
+            }
+            LogError::Corrupt { what, detail } => LogError::Corrupt { what: what.clone(), detail: detail.clone() },
+            LogError::DiskFull { context, source } => LogError::DiskFull { context: context.clone(), source: copy(source) },
+            LogError::PartitionOffline { topic, partition, reason } => {
+                LogError::PartitionOffline { topic: topic.clone(), partition: *partition, reason: reason.clone() }
+            }
+            LogError::Io { context, source } => LogError::Io { context: context.clone(), source: copy(source) },
+        }
+    }
+}
+
+/// How many partitions topics may have; creating more is refused with a clear error
+/// rather than exhausting file descriptors or memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLimits {
+    pub per_topic: i64,
+    pub total: i64,
+}
+
+impl Default for PartitionLimits {
+    fn default() -> Self {
+        PartitionLimits { per_topic: 1000, total: 10_000 }
     }
 }
 
@@ -67,9 +140,15 @@ impl LogError {
 pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| LogError::io(format!("creating {}", tmp.display()), e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| LogError::io(format!("renaming {}", tmp.display()), e))?;
+    let written = std::fs::File::create(&tmp)
+        .map_err(|e| LogError::io(format!("creating {}", tmp.display()), e))
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", tmp.display()), e)))
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| LogError::io(format!("renaming {}", tmp.display()), e)));
+    if let Err(e) = written {
+        // The old file is untouched; a partial temporary file would only hold disk space.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
@@ -80,17 +159,46 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))
 }
 
+/// Settings a topic must have whatever it was created with (the roles of a caller's
+/// internal topics). Applied when a topic is created and each time it is opened, so topics
+/// of data directories written by older versions are brought up to date.
+pub type ConfigPolicy = Arc<dyn Fn(&str, &mut TopicConfig) + Send + Sync>;
+
+/// How a log reaches its files and what it allows.
+#[derive(Clone)]
+pub struct LogOptions {
+    pub files: Arc<OpenFiles>,
+    pub limits: PartitionLimits,
+    pub policy: Option<ConfigPolicy>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { files: OpenFiles::os(), limits: PartitionLimits::default(), policy: None }
+    }
+}
+
 /// The set of topics under one data directory, and their committed offsets.
 pub struct Log {
     topics_dir: PathBuf,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     offsets: OffsetStore,
     defaults: TopicConfig,
+    files: Arc<OpenFiles>,
+    limits: PartitionLimits,
+    policy: Option<ConfigPolicy>,
 }
 
 impl Log {
-    /// Opens the log under `dir` (creating it), recovering every partition.
+    /// Opens the log under `dir` (creating it) on real files, recovering every partition.
     pub fn open(dir: &Path, defaults: TopicConfig) -> Result<Log, LogError> {
+        Log::open_with(dir, defaults, LogOptions::default())
+    }
+
+    /// Opens the log under `dir` (creating it), its segment files reached through `files`,
+    /// recovering every partition.
+    pub fn open_with(dir: &Path, defaults: TopicConfig, options: LogOptions) -> Result<Log, LogError> {
+        let LogOptions { files, limits, policy } = options;
         let topics_dir = dir.join("topics");
         std::fs::create_dir_all(&topics_dir).map_err(|e| LogError::io(format!("creating data directory {}", topics_dir.display()), e))?;
         let mut topics = BTreeMap::new();
@@ -99,21 +207,61 @@ impl Log {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with(".deleted-") {
-                let _ = std::fs::remove_dir_all(&path);
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %path.display(), "cannot remove a deleted topic's files: {e}");
+                }
                 continue;
             }
             if !path.is_dir() {
                 continue;
             }
-            if let Some(topic) = Topic::open(&path)? {
+            if let Some(topic) = Topic::open(&files, &path, policy.as_ref())? {
                 topics.insert(topic.name().to_string(), Arc::new(topic));
             } else {
                 // A topic whose creation did not finish.
-                let _ = std::fs::remove_dir_all(&path);
+                tracing::warn!(dir = %path.display(), "removing a topic directory whose creation did not finish");
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(dir = %path.display(), "cannot remove it: {e}");
+                }
             }
         }
         let offsets = OffsetStore::open(&dir.join("offsets"))?;
-        Ok(Log { topics_dir, topics: RwLock::new(topics), offsets, defaults })
+        Ok(Log { topics_dir, topics: RwLock::new(topics), offsets, defaults, files, limits, policy })
+    }
+
+    /// The bounded set of open segment files.
+    pub fn files(&self) -> &Arc<OpenFiles> {
+        &self.files
+    }
+
+    pub fn limits(&self) -> PartitionLimits {
+        self.limits
+    }
+
+    /// Refuses a partition count over the limits (before anything is created).
+    pub fn check_partitions(&self, name: &str, partitions: i64) -> Result<(), LogError> {
+        if partitions < 1 {
+            return Err(LogError::InvalidPartitions { topic: name.to_string(), partitions: partitions.clamp(i64::from(i32::MIN), 0) as i32 });
+        }
+        if partitions > self.limits.per_topic {
+            return Err(LogError::TooManyPartitions {
+                topic: name.to_string(),
+                partitions,
+                limit: format!("a topic may have at most {} (server option --max-partitions-per-topic)", self.limits.per_topic),
+            });
+        }
+        let existing: i64 = self.topics.read().values().map(|t| i64::from(t.partition_count())).sum();
+        if existing + partitions > self.limits.total {
+            return Err(LogError::TooManyPartitions {
+                topic: name.to_string(),
+                partitions,
+                limit: format!(
+                    "the server holds {existing} partitions and allows {} in all (server option --max-partitions); delete unused topics or raise the limit",
+                    self.limits.total
+                ),
+            });
+        }
+        Ok(())
     }
 
     pub fn defaults(&self) -> &TopicConfig {
@@ -125,14 +273,28 @@ impl Log {
     }
 
     /// Creates a topic with the server defaults overridden by `config`.
-    pub fn create_topic(&self, name: &str, partitions: i32, config: TopicConfig) -> Result<Arc<Topic>, LogError> {
+    /// A creation that fails leaves nothing behind.
+    pub fn create_topic(&self, name: &str, partitions: i32, mut config: TopicConfig) -> Result<Arc<Topic>, LogError> {
         validate_topic_name(name)?;
+        if let Some(policy) = &self.policy {
+            policy(name, &mut config);
+        }
+        self.check_partitions(name, i64::from(partitions))?;
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
             return Err(LogError::TopicExists(name.to_string()));
         }
-        let topic = Arc::new(Topic::create(&self.topics_dir.join(name), name, partitions, config)?);
-        sync_dir(&self.topics_dir)?;
+        let dir = self.topics_dir.join(name);
+        let created = Topic::create(&self.files, &dir, name, partitions, config).and_then(|t| sync_dir(&self.topics_dir).map(|_| t));
+        let topic = match created {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                if let Err(cleanup) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), "cannot remove the directory of a topic whose creation failed (removed at the next start): {cleanup}");
+                }
+                return Err(e);
+            }
+        };
         topics.insert(name.to_string(), topic.clone());
         Ok(topic)
     }
@@ -159,7 +321,10 @@ impl Log {
         let trash = self.topics_dir.join(format!(".deleted-{name}-{nanos}"));
         std::fs::rename(topic.dir(), &trash).map_err(|e| LogError::io(format!("deleting topic {name}"), e))?;
         sync_dir(&self.topics_dir)?;
-        let _ = std::fs::remove_dir_all(&trash);
+        // The rename made the deletion durable; what is left is removed at the next start.
+        if let Err(e) = std::fs::remove_dir_all(&trash) {
+            tracing::warn!(dir = %trash.display(), "cannot remove a deleted topic's files now (removed at the next start): {e}");
+        }
         Ok(())
     }
 }
@@ -193,5 +358,63 @@ mod tests {
         let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
         let err = log.create_topic("a/b", 1, TopicConfig::default()).unwrap_err();
         assert!(err.to_string().contains("use only ASCII letters"), "{err}");
+    }
+
+    #[test]
+    fn a_failed_topic_creation_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = storage::FaultyStorage::default();
+        let files = OpenFiles::new(Arc::new(storage.clone()), 16);
+        let log = Log::open_with(dir.path(), TopicConfig::default(), LogOptions { files, ..LogOptions::default() }).unwrap();
+        let t = log.create_topic("ok", 2, TopicConfig::default()).unwrap();
+        assert_eq!(t.partition_count(), 2);
+        // Six partitions are created, then the process runs out of file descriptors.
+        storage.faults.creates_left.store(6, std::sync::atomic::Ordering::Release);
+        let err = log.create_topic("big", 8, TopicConfig::default()).unwrap_err();
+        assert!(err.is_storage(), "{err}");
+        assert!(!dir.path().join("topics").join("big").exists(), "the half-created topic's directory was removed");
+        assert!(log.get_topic("big").is_none());
+        storage.faults.creates_left.store(-1, std::sync::atomic::Ordering::Release);
+        log.create_topic("big", 8, TopicConfig::default()).unwrap();
+        drop(log);
+        let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
+        assert_eq!(log.topic("big").unwrap().partition_count(), 8);
+    }
+
+    #[test]
+    fn partition_counts_over_the_limits_are_refused_before_anything_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = PartitionLimits { per_topic: 10, total: 15 };
+        let log = Log::open_with(dir.path(), TopicConfig::default(), LogOptions { limits, ..LogOptions::default() }).unwrap();
+        let err = log.create_topic("huge", 100_000, TopicConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("at most 10"), "{err}");
+        assert!(!dir.path().join("topics").join("huge").exists());
+        log.create_topic("a", 10, TopicConfig::default()).unwrap();
+        let err = log.create_topic("b", 6, TopicConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("holds 10 partitions"), "{err}");
+        log.create_topic("b", 5, TopicConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn the_config_policy_applies_at_creation_and_upgrades_topics_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
+            log.create_topic("_internal", 1, TopicConfig::default()).unwrap();
+        }
+        let keep_forever: ConfigPolicy = Arc::new(|name: &str, c: &mut TopicConfig| {
+            if name.starts_with('_') {
+                c.retention_ms = None;
+            }
+        });
+        let options = || LogOptions { policy: Some(keep_forever.clone()), ..LogOptions::default() };
+        let log = Log::open_with(dir.path(), TopicConfig::default(), options()).unwrap();
+        assert_eq!(log.topic("_internal").unwrap().config().retention_ms, None, "upgraded at open");
+        log.create_topic("_new", 1, TopicConfig { retention_ms: Some(5), ..TopicConfig::default() }).unwrap();
+        assert_eq!(log.topic("_new").unwrap().config().retention_ms, None, "applied at creation");
+        assert!(log.create_topic("user", 1, TopicConfig { retention_ms: Some(5), ..TopicConfig::default() }).unwrap().config().retention_ms == Some(5));
+        drop(log);
+        let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
+        assert_eq!(log.topic("_internal").unwrap().config().retention_ms, None, "the upgrade was written to disk");
     }
 }

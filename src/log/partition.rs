@@ -9,6 +9,16 @@
 //! queue their batches; whoever finds no leader writes the whole queue with one write and
 //! one fsync, then hands out the results). Readers then see only durable records. Under `interval` the background flusher syncs; under
 //! `never` the operating system does.
+//!
+//! Failures publish nothing and use up nothing. A group never spans a segment roll, so a
+//! failed write or a failed fsync is undone by truncating the active segment back to where
+//! the group began and restoring the next offset and the producers' sequence state: the
+//! records of the failed group do not exist, neither now nor after a restart, and a
+//! client's retry gets the same offsets and sequence numbers. (After a failed fsync the
+//! kernel may have dropped the written pages, so nothing written since the last good fsync
+//! is trusted, as PostgreSQL and Kafka treat an fsync error.) If even the truncation fails,
+//! the partition goes offline for writes — appends are refused with a clear error, reads go
+//! on — until a restart recovers it from what is on disk.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +32,8 @@ use tokio::sync::watch;
 use super::LogError;
 use super::batch::{self, BatchHeader};
 use super::producer::{AbortedTxn, ProducerEntry, ProducerStates, SeqCheck};
-use super::segment::Segment;
+use super::segment::{Segment, SegmentMark};
+use super::storage::OpenFiles;
 use super::topic::{FlushPolicy, TopicConfig};
 
 /// Result of an append: the offsets the batch occupies.
@@ -40,17 +51,27 @@ struct Writer {
     producers: ProducerStates,
 }
 
+/// Where the writer stood before a group was written, to undo the group.
+struct GroupMark {
+    segment: SegmentMark,
+    next_offset: i64,
+    /// The producers' state before the group, when the group changes it.
+    producers: Option<ProducerStates>,
+}
+
 /// A batch queued by `PartitionLog::enqueue`, to be collected with `complete`.
 #[derive(Debug)]
 #[must_use = "a queued batch's result must be collected with complete()"]
 pub struct AppendTicket(u64);
+
+type Queued = (u64, BatchHeader, Vec<u8>);
 
 /// Appends waiting for the group leader, and results not yet collected.
 #[derive(Default)]
 struct AppendQueue {
     next_ticket: u64,
     leader_active: bool,
-    pending: Vec<(u64, BatchHeader, Vec<u8>)>,
+    pending: std::collections::VecDeque<Queued>,
     done: std::collections::HashMap<u64, Result<AppendOutcome, LogError>>,
 }
 
@@ -67,6 +88,7 @@ pub struct PartitionLog {
     id: i32,
     dir: PathBuf,
     config: TopicConfig,
+    files: Arc<OpenFiles>,
     segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
     writer: Mutex<Writer>,
     queue: Mutex<AppendQueue>,
@@ -76,6 +98,8 @@ pub struct PartitionLog {
     start_offset: AtomicI64,
     end_offset: watch::Sender<i64>,
     deleted: AtomicBool,
+    /// Why the partition refuses writes, after a failure it could not undo.
+    offline: Mutex<Option<String>>,
 }
 
 fn producer_snapshot_name(base_offset: i64) -> String {
@@ -83,17 +107,26 @@ fn producer_snapshot_name(base_offset: i64) -> String {
 }
 
 impl PartitionLog {
-    /// Opens (or creates) the partition in `dir`, recovering the active segment.
+    /// Opens (or creates) the partition in `dir` on real files, recovering the active
+    /// segment.
     pub fn open(topic: &str, id: i32, dir: &Path, config: TopicConfig) -> Result<PartitionLog, LogError> {
+        PartitionLog::open_with(&OpenFiles::os(), topic, id, dir, config)
+    }
+
+    /// Opens (or creates) the partition in `dir`, its files reached through `files`,
+    /// recovering the active segment.
+    pub fn open_with(files: &Arc<OpenFiles>, topic: &str, id: i32, dir: &Path, config: TopicConfig) -> Result<PartitionLog, LogError> {
         std::fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
-        let mut bases: Vec<i64> = std::fs::read_dir(dir)
-            .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                name.strip_suffix(".log")?.parse::<i64>().ok()
-            })
-            .collect();
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(format!("listing {}", dir.display()), e))? {
+            let entry = entry.map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
+                bases.push(base);
+            }
+        }
         bases.sort_unstable();
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
@@ -101,14 +134,17 @@ impl PartitionLog {
         let active_base = bases.last().copied();
         // The producer snapshot written when the active segment was created covers all
         // earlier segments; without one, earlier segments' headers are replayed.
-        let snapshot = active_base.and_then(|b| load_producer_snapshot(dir, b));
+        let snapshot = match active_base {
+            Some(b) => load_producer_snapshot(dir, b)?,
+            None => None,
+        };
         let have_snapshot = snapshot.is_some();
         if let Some(s) = snapshot {
             producers = s;
         }
         for &base in &bases {
             let is_active = Some(base) == active_base;
-            let seg = Segment::open(dir, base, interval, is_active, &mut |b| {
+            let seg = Segment::open(files, dir, base, interval, is_active, &mut |b| {
                 if is_active || !have_snapshot {
                     producers.record(&b.header, b.control);
                 }
@@ -134,7 +170,7 @@ impl PartitionLog {
         let active = match segments.values().next_back() {
             Some(s) => s.clone(),
             None => {
-                let s = Arc::new(Segment::create(dir, 0, interval)?);
+                let s = Arc::new(Segment::create(files, dir, 0, interval)?);
                 segments.insert(0, s.clone());
                 s
             }
@@ -147,6 +183,7 @@ impl PartitionLog {
             id,
             dir: dir.to_path_buf(),
             config,
+            files: files.clone(),
             segments: RwLock::new(segments),
             writer: Mutex::new(Writer { active, next_offset, producers }),
             queue: Mutex::new(AppendQueue::default()),
@@ -156,6 +193,7 @@ impl PartitionLog {
             start_offset: AtomicI64::new(start),
             end_offset: end_tx,
             deleted: AtomicBool::new(false),
+            offline: Mutex::new(None),
         })
     }
 
@@ -191,6 +229,11 @@ impl PartitionLog {
         self.end_offset.send_modify(|_| {});
     }
 
+    /// Why the partition refuses writes, if it does (a failure it could not undo).
+    pub fn offline_reason(&self) -> Option<String> {
+        self.offline.lock().clone()
+    }
+
     /// The epoch and last sequence this partition holds for an idempotent producer.
     pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
         self.writer.lock().producers.get(producer_id).cloned()
@@ -219,19 +262,28 @@ impl PartitionLog {
         if self.is_deleted() {
             return Err(LogError::UnknownTopic(self.topic.clone()));
         }
+        self.check_online()?;
         let mut q = self.queue.lock();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
-        q.pending.push((ticket, header, data));
+        q.pending.push_back((ticket, header, data));
         Ok(AppendTicket(ticket))
+    }
+
+    fn check_online(&self) -> Result<(), LogError> {
+        match self.offline.lock().as_ref() {
+            Some(reason) => Err(LogError::PartitionOffline { topic: self.topic.clone(), partition: self.id, reason: reason.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Waits until a queued batch is written (and, under flush='always', fsynced) and
     /// returns its offsets. Blocking.
     pub fn complete(&self, ticket: AppendTicket) -> Result<AppendOutcome, LogError> {
         let ticket = ticket.0;
-        // Group append: the first waiter to find no leader writes every queued batch with
-        // one write (and, under flush='always', one fsync) and hands each waiter its result.
+        // Group append: the first waiter to find no leader writes the queued batches (up to
+        // a segment roll) with one write (and, under flush='always', one fsync) and hands
+        // each waiter its result.
         let mut q = self.queue.lock();
         loop {
             if let Some(r) = q.done.remove(&ticket) {
@@ -241,30 +293,15 @@ impl PartitionLog {
                 q.leader_active = true;
                 let group = std::mem::take(&mut q.pending);
                 drop(q);
-                let (mut results, written) = self.write_group(group);
-                if !written.is_empty() {
-                    let synced = match self.config.flush {
-                        FlushPolicy::Always => self.sync(),
-                        FlushPolicy::Interval(_) | FlushPolicy::Never => {
-                            let next = written.iter().map(|(_, o)| o.last_offset + 1).max().unwrap_or(0);
-                            self.end_offset.send_if_modified(|e| {
-                                let grew = *e < next;
-                                *e = (*e).max(next);
-                                grew
-                            });
-                            Ok(())
-                        }
-                    };
-                    match synced {
-                        Ok(()) => results.extend(written.into_iter().map(|(t, o)| (t, Ok(o)))),
-                        Err(e) => {
-                            let msg = e.to_string();
-                            results.extend(written.into_iter().map(|(t, _)| (t, Err(LogError::io("syncing", std::io::Error::other(msg.clone()))))));
-                        }
-                    }
-                }
-                // The next group formed while this one was written and fsynced.
+                let (results, rest) = self.append_group(group);
+                // The next group formed while this one was written and fsynced; batches
+                // after a roll go first.
                 q = self.queue.lock();
+                if !rest.is_empty() {
+                    let later = std::mem::take(&mut q.pending);
+                    q.pending = rest;
+                    q.pending.extend(later);
+                }
                 q.done.extend(results);
                 q.leader_active = false;
                 self.queue_cv.notify_all();
@@ -274,20 +311,53 @@ impl PartitionLog {
         }
     }
 
-    /// Writes a group of batches in order (no fsync). Returns the results decided now
-    /// (duplicates, refusals, failures) and the batches written, by ticket.
+    /// Writes (and under flush='always' fsyncs and publishes) a group, up to the first
+    /// batch that needs a new segment; returns the results and the batches not taken.
     #[allow(clippy::type_complexity)]
-    fn write_group(&self, group: Vec<(u64, BatchHeader, Vec<u8>)>) -> (Vec<(u64, Result<AppendOutcome, LogError>)>, Vec<(u64, AppendOutcome)>) {
+    fn append_group(&self, group: std::collections::VecDeque<Queued>) -> (Vec<(u64, Result<AppendOutcome, LogError>)>, std::collections::VecDeque<Queued>) {
+        if let Err(e) = self.check_online() {
+            return (group.into_iter().map(|(t, _, _)| (t, Err(e.shared()))).collect(), Default::default());
+        }
+        let (mut results, written, rest, mark) = self.write_group(group);
+        if written.is_empty() {
+            return (results, rest);
+        }
+        let synced = match self.config.flush {
+            FlushPolicy::Always => self.sync(),
+            FlushPolicy::Interval(_) | FlushPolicy::Never => {
+                let next = written.iter().map(|(_, o)| o.last_offset + 1).max().unwrap_or(0);
+                self.publish(next);
+                Ok(())
+            }
+        };
+        match synced {
+            Ok(()) => results.extend(written.into_iter().map(|(t, o)| (t, Ok(o)))),
+            Err(e) => {
+                // Nothing of this group is published: take it back, so it neither becomes
+                // visible with a later fsync nor comes back after a restart.
+                tracing::error!(topic = %self.topic, partition = self.id, "fsync failed; the appends of this group are undone: {e}");
+                self.undo_group(mark);
+                results.extend(written.into_iter().map(|(t, _)| (t, Err(e.shared()))));
+            }
+        }
+        (results, rest)
+    }
+
+    /// Writes a group of batches in order (no fsync), stopping before the first batch that
+    /// needs a new segment unless it comes first (then the segment rolls before it).
+    /// Returns the results decided now (duplicates, refusals, failures), the batches
+    /// written, the batches not taken, and the mark to undo the write.
+    #[allow(clippy::type_complexity)]
+    fn write_group(
+        &self,
+        mut group: std::collections::VecDeque<Queued>,
+    ) -> (Vec<(u64, Result<AppendOutcome, LogError>)>, Vec<(u64, AppendOutcome)>, std::collections::VecDeque<Queued>, Option<GroupMark>) {
         let mut results = Vec::with_capacity(group.len());
         let mut written: Vec<(u64, AppendOutcome)> = Vec::new();
         let mut w = self.writer.lock();
         let mut buf: Vec<u8> = Vec::new();
-        let mut failure: Option<String> = None;
-        for (ticket, header, mut data) in group {
-            if failure.is_some() {
-                results.push((ticket, Err(LogError::io("appending", std::io::Error::other(failure.clone().unwrap_or_default())))));
-                continue;
-            }
+        let mut mark: Option<GroupMark> = None;
+        while let Some((ticket, header, mut data)) = group.pop_front() {
             match w.producers.check(&header, &self.topic, self.id) {
                 Err(e) => {
                     results.push((ticket, Err(e)));
@@ -299,19 +369,27 @@ impl PartitionLog {
                 }
                 Ok(SeqCheck::Append) => {}
             }
-            let base = w.next_offset;
-            batch::set_base_offset(&mut data, base);
             let pending = w.active.size() + buf.len() as u64;
             let active_age = chrono::Utc::now().timestamp_millis() - w.active.created_ms();
             if pending > 0 && (pending + data.len() as u64 > self.config.segment_bytes || active_age >= self.config.segment_ms as i64) {
-                let r = w.active.append(&buf).and_then(|_| self.roll(&mut w));
-                buf.clear();
-                if let Err(e) = r {
-                    failure = Some(e.to_string());
-                    results.push((ticket, Err(e)));
-                    continue;
+                if !buf.is_empty() {
+                    // This group ends here; the rest goes in the next one, after the roll.
+                    group.push_front((ticket, header, data));
+                    break;
+                }
+                if let Err(e) = self.roll(&mut w) {
+                    tracing::error!(topic = %self.topic, partition = self.id, "rolling a new segment failed: {e}");
+                    results.push((ticket, Err(e.shared())));
+                    results.extend(group.drain(..).map(|(t, _, _)| (t, Err(e.shared()))));
+                    break;
                 }
             }
+            let m = mark.get_or_insert_with(|| GroupMark { segment: w.active.mark(), next_offset: w.next_offset, producers: None });
+            if m.producers.is_none() && (header.has_producer() || header.is_control() || header.is_transactional()) {
+                m.producers = Some(w.producers.clone());
+            }
+            let base = w.next_offset;
+            batch::set_base_offset(&mut data, base);
             buf.extend_from_slice(&data);
             let stamped = BatchHeader { base_offset: base, ..header };
             let control = if header.is_control() { batch::control_kind(&data) } else { None };
@@ -319,13 +397,48 @@ impl PartitionLog {
             w.next_offset = stamped.last_offset() + 1;
             written.push((ticket, AppendOutcome { base_offset: base, last_offset: w.next_offset - 1, duplicate: false }));
         }
-        let outcome = if buf.is_empty() { Ok(()) } else { w.active.append(&buf) };
-        drop(w);
-        if let Err(e) = outcome {
-            let msg = e.to_string();
-            results.extend(written.drain(..).map(|(t, _)| (t, Err(LogError::io("appending", std::io::Error::other(msg.clone()))))));
+        if !buf.is_empty()
+            && let Err(e) = w.active.append(&buf)
+        {
+            // The segment truncated itself back; the offsets and sequence numbers are
+            // given back too.
+            if let Some(m) = mark.take() {
+                w.next_offset = m.next_offset;
+                if let Some(p) = m.producers {
+                    w.producers = p;
+                }
+            }
+            results.extend(written.drain(..).map(|(t, _)| (t, Err(e.shared()))));
         }
-        (results, written)
+        drop(w);
+        (results, written, group, mark)
+    }
+
+    /// Takes back a written group whose fsync failed.
+    fn undo_group(&self, mark: Option<GroupMark>) {
+        let Some(mark) = mark else { return };
+        let mut w = self.writer.lock();
+        match w.active.rollback(&mark.segment) {
+            Ok(()) => {
+                w.next_offset = mark.next_offset;
+                if let Some(p) = mark.producers {
+                    w.producers = p;
+                }
+            }
+            Err(e) => {
+                tracing::error!(topic = %self.topic, partition = self.id, "cannot undo appends after a failed fsync; the partition refuses writes until the server restarts: {e}");
+                *self.offline.lock() = Some(format!("an fsync failed and the appends it covered could not be undone ({e})"));
+            }
+        }
+    }
+
+    /// Makes offsets below `next` visible to readers.
+    fn publish(&self, next: i64) {
+        self.end_offset.send_if_modified(|e| {
+            let grew = *e < next;
+            *e = (*e).max(next);
+            grew
+        });
     }
 
     /// fsyncs everything written so far and publishes it. Called with `in_progress` set
@@ -343,19 +456,17 @@ impl PartitionLog {
         }
         let durable = st.durable;
         drop(st);
-        self.end_offset.send_if_modified(|e| {
-            let grew = *e < durable;
-            *e = (*e).max(durable);
-            grew
-        });
+        self.publish(durable);
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one at the next offset.
+    /// Seals the active segment and starts a new one at the next offset. Called with
+    /// nothing written since the last group was published, so a failure leaves the
+    /// active segment as it was.
     fn roll(&self, w: &mut Writer) -> Result<(), LogError> {
         w.active.seal(&self.dir)?;
         write_producer_snapshot(&self.dir, w.next_offset, &w.producers)?;
-        let seg = Arc::new(Segment::create(&self.dir, w.next_offset, self.config.index_interval_bytes)?);
+        let seg = Arc::new(Segment::create(&self.files, &self.dir, w.next_offset, self.config.index_interval_bytes)?);
         self.segments.write().insert(w.next_offset, seg.clone());
         w.active = seg;
         Ok(())
@@ -379,7 +490,9 @@ impl PartitionLog {
     /// For `flush='interval'`: syncs when the interval has passed and there is unsynced
     /// data. Called by the background flusher.
     pub fn flush_if_due(&self) -> Result<(), LogError> {
-        let FlushPolicy::Interval(ms) = self.config.flush else { return Ok(()) };
+        let FlushPolicy::Interval(ms) = self.config.flush else {
+            return Ok(());
+        };
         let next = self.writer.lock().next_offset;
         {
             let st = self.sync_state.lock();
@@ -418,24 +531,39 @@ impl PartitionLog {
         &self.dir
     }
 
+    pub(crate) fn files(&self) -> &Arc<OpenFiles> {
+        &self.files
+    }
+
     /// Deletes the oldest sealed segments that `retention.ms` / `retention.bytes` allow,
     /// advancing the log start offset. Returns how many were deleted. Blocking.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         if !self.config.cleanup.delete {
             return Ok(0);
         }
-        let sealed = self.sealed_segments();
         let mut total: u64 = self.size_bytes();
-        let mut doomed = Vec::new();
-        for seg in &sealed {
+        self.delete_oldest_segments("retention", |seg| {
             let by_time = self.config.retention_ms.is_some_and(|r| seg.max_timestamp() < now_ms - r);
             let by_size = self.config.retention_bytes.is_some_and(|r| total - seg.size() >= r);
-            if !(by_time || by_size) {
-                break;
+            if by_time || by_size {
+                total -= seg.size();
             }
-            total -= seg.size();
-            doomed.push(seg.clone());
-        }
+            by_time || by_size
+        })
+    }
+
+    /// Deletes the oldest sealed segments whose records all lie below `offset` (for topics
+    /// whose readers have committed past them: `purge_committed`). Blocking.
+    pub fn purge_below(&self, offset: i64) -> Result<usize, LogError> {
+        self.delete_oldest_segments("purge", |seg| seg.next_offset() <= offset)
+    }
+
+    /// Deletes sealed segments from the oldest on while `doomed` says so, advancing the
+    /// log start offset. Files are deleted oldest first and deletion stops at the first
+    /// failure, so what a restart finds is still one contiguous log.
+    fn delete_oldest_segments(&self, why: &str, mut is_doomed: impl FnMut(&Segment) -> bool) -> Result<usize, LogError> {
+        let sealed = self.sealed_segments();
+        let doomed: Vec<Arc<Segment>> = sealed.into_iter().take_while(|seg| is_doomed(seg)).collect();
         if doomed.is_empty() {
             return Ok(0);
         }
@@ -450,10 +578,20 @@ impl PartitionLog {
         // After the segments lock: appenders take the writer lock before the segments lock.
         self.writer.lock().producers.trim_aborted(self.start_offset());
         for seg in &doomed {
-            seg.delete_files(&self.dir);
-            let _ = std::fs::remove_file(self.dir.join(producer_snapshot_name(seg.base_offset())));
+            // A file left behind only means the segment is found again at the next start.
+            if let Err(e) = seg.delete_files(&self.dir) {
+                tracing::warn!(topic = %self.topic, partition = self.id, "deleting a segment ({why}) failed; it stays until the next start: {e}");
+                break;
+            }
+            match std::fs::remove_file(self.dir.join(producer_snapshot_name(seg.base_offset()))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, partition = self.id, "deleting a producer snapshot failed: {e}")
+                }
+            }
         }
-        tracing::debug!(topic = %self.topic, partition = self.id, deleted = doomed.len(), start = self.start_offset(), "retention deleted segments");
+        tracing::debug!(topic = %self.topic, partition = self.id, deleted = doomed.len(), start = self.start_offset(), "{why} deleted segments");
         Ok(doomed.len())
     }
 
@@ -477,7 +615,9 @@ impl PartitionLog {
             let segs = self.segments.read();
             segs.range(..=offset).next_back().map(|(_, s)| s.clone())
         };
-        let Some(segment) = segment else { return Ok(Vec::new()) };
+        let Some(segment) = segment else {
+            return Ok(Vec::new());
+        };
         let segment: Arc<Segment> = segment;
         let mut data = segment.read(offset, max_bytes)?;
         if data.is_empty() {
@@ -557,9 +697,25 @@ impl PartitionLog {
     }
 }
 
-fn load_producer_snapshot(dir: &Path, base: i64) -> Option<ProducerStates> {
-    let bytes = std::fs::read(dir.join(producer_snapshot_name(base))).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// The producer state saved when segment `base` was created. A missing or unreadable
+/// snapshot is not fatal: the caller rebuilds the state from the segments' batch headers.
+fn load_producer_snapshot(dir: &Path, base: i64) -> Result<Option<ProducerStates>, LogError> {
+    let path = dir.join(producer_snapshot_name(base));
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "cannot read the producer snapshot, rebuilding producer state from the log: {e}");
+            return Ok(None);
+        }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "the producer snapshot is corrupt, rebuilding producer state from the log: {e}");
+            Ok(None)
+        }
+    }
 }
 
 fn write_producer_snapshot(dir: &Path, base: i64, states: &ProducerStates) -> Result<(), LogError> {
@@ -888,5 +1044,178 @@ mod tests {
         assert_eq!(p.last_stable_offset(), 9);
         assert_eq!(p.aborted_transactions(0, 10).len(), 1);
         assert_eq!(committed_offsets(&p), vec![0, 1, 4, 6, 8]);
+    }
+
+    mod faults {
+        use super::*;
+        use crate::log::storage::{FaultyStorage, OpenFiles};
+        use std::sync::atomic::Ordering as O;
+
+        fn faulty(cfg: TopicConfig) -> (tempfile::TempDir, FaultyStorage, PartitionLog) {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = FaultyStorage::default();
+            let files = OpenFiles::new(Arc::new(storage.clone()), 8);
+            let p = PartitionLog::open_with(&files, "t", 0, dir.path(), cfg).unwrap();
+            (dir, storage, p)
+        }
+
+        fn always() -> TopicConfig {
+            TopicConfig { flush: FlushPolicy::Always, segment_bytes: 1 << 20, ..TopicConfig::default() }
+        }
+
+        fn reopen(dir: &tempfile::TempDir, cfg: TopicConfig) -> PartitionLog {
+            PartitionLog::open("t", 0, dir.path(), cfg).unwrap()
+        }
+
+        #[test]
+        fn a_failed_fsync_publishes_nothing_and_the_retry_gets_the_same_offsets() {
+            let (dir, storage, p) = faulty(always());
+            p.append(batch(2, None)).unwrap();
+            storage.faults.fail_syncs.store(1, O::Release);
+            storage.faults.lose_unsynced_on_failed_sync.store(true, O::Release);
+            let err = p.append(batch(3, None)).unwrap_err();
+            assert!(err.is_storage(), "{err}");
+            assert_eq!(p.end_offset(), 2, "nothing of the failed group is visible");
+            assert_eq!(read_all(&p, 0), vec![0, 1]);
+            // The next append takes the offsets the failed one did not keep, and the next
+            // fsync does not publish the failed records.
+            let out = p.append(batch(1, None)).unwrap();
+            assert_eq!((out.base_offset, out.last_offset), (2, 2));
+            assert_eq!(read_all(&p, 0), vec![0, 1, 2]);
+            drop(p);
+            assert_eq!(read_all(&reopen(&dir, always()), 0), vec![0, 1, 2], "the failed records do not come back after a restart");
+        }
+
+        #[test]
+        fn a_failed_fsync_leaves_an_idempotent_producer_free_to_retry() {
+            let (dir, storage, p) = faulty(always());
+            let stamp = |seq| Some(ProducerStamp { producer_id: 5, producer_epoch: 0, base_sequence: seq });
+            p.append(batch(2, stamp(0))).unwrap();
+            storage.faults.fail_syncs.store(1, O::Release);
+            assert!(p.append(batch(2, stamp(2))).is_err());
+            assert_eq!(p.producer_state(5).unwrap().last_seq(), Some(1), "the failed batch's sequence numbers are given back");
+            let retry = p.append(batch(2, stamp(2))).unwrap();
+            assert!(!retry.duplicate, "the retry is written, not taken for a duplicate of what was undone");
+            assert_eq!(retry.base_offset, 2);
+            drop(p);
+            let p = reopen(&dir, always());
+            assert_eq!(read_all(&p, 0), vec![0, 1, 2, 3]);
+            assert_eq!(p.producer_state(5).unwrap().last_seq(), Some(3));
+        }
+
+        #[test]
+        fn a_full_disk_fails_the_append_cleanly_without_using_offsets() {
+            for flush in [FlushPolicy::Always, FlushPolicy::Never] {
+                let cfg = TopicConfig { flush, ..always() };
+                let (dir, storage, p) = faulty(cfg.clone());
+                p.append(batch(2, None)).unwrap();
+                storage.faults.space_left.store(50, O::Release);
+                let err = p.append(batch(3, None)).unwrap_err();
+                assert!(matches!(err, LogError::DiskFull { .. }), "{err}");
+                assert!(err.to_string().contains("insufficient space"), "{err}");
+                assert_eq!(p.end_offset(), 2);
+                storage.faults.space_left.store(-1, O::Release);
+                assert_eq!(p.append(batch(1, None)).unwrap().base_offset, 2, "no offset was used up by the failed append");
+                drop(p);
+                assert_eq!(read_all(&reopen(&dir, cfg), 0), vec![0, 1, 2], "{flush:?}: no torn bytes were left in the segment");
+            }
+        }
+
+        #[test]
+        fn a_short_write_is_truncated_away() {
+            let (dir, storage, p) = faulty(always());
+            p.append(batch(1, None)).unwrap();
+            storage.faults.fail_writes.store(1, O::Release);
+            assert!(p.append(batch(4, None)).is_err());
+            let size = std::fs::metadata(dir.path().join(crate::log::segment::log_file_name(0))).unwrap().len();
+            assert_eq!(size, p.size_bytes(), "the half-written batch was cut off the file");
+            assert_eq!(p.append(batch(1, None)).unwrap().base_offset, 1);
+        }
+
+        #[test]
+        fn a_segment_that_cannot_be_created_fails_the_append_and_the_log_goes_on() {
+            let cfg = TopicConfig { segment_bytes: 2048, ..always() };
+            let (dir, storage, p) = faulty(cfg.clone());
+            while p.segment_count() == 1 {
+                p.append(batch(3, None)).unwrap();
+            }
+            let end = p.end_offset();
+            let segments = p.segment_count();
+            // Fill the new active segment, then make its successor impossible to create.
+            while p.segment_count() == segments {
+                p.append(batch(3, None)).unwrap();
+            }
+            let end2 = p.end_offset();
+            storage.faults.fail_creates.store(1, O::Release);
+            let mut failed = false;
+            for _ in 0..40 {
+                match p.append(batch(3, None)) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        assert!(e.is_storage(), "{e}");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            assert!(failed, "a roll happened and failed");
+            let before = p.end_offset();
+            assert!(before >= end2 && end2 > end);
+            let out = p.append(batch(3, None)).unwrap();
+            assert_eq!(out.base_offset, before, "the failed roll used no offsets");
+            drop(p);
+            assert_eq!(read_all(&reopen(&dir, cfg), 0), (0..before + 3).collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn a_new_segment_is_not_used_when_its_directory_entry_cannot_be_made_durable() {
+            let cfg = TopicConfig { segment_bytes: 2048, ..always() };
+            let (dir, storage, p) = faulty(cfg.clone());
+            p.append(batch(3, None)).unwrap();
+            storage.faults.fail_dir_syncs.store(100, O::Release);
+            let mut refused = 0;
+            for _ in 0..40 {
+                if p.append(batch(3, None)).is_err() {
+                    refused += 1;
+                }
+            }
+            assert!(refused > 0, "every roll needs a directory fsync");
+            assert_eq!(p.segment_count(), 1, "no segment joined the log without a durable directory entry");
+            storage.faults.fail_dir_syncs.store(0, O::Release);
+            let end = p.end_offset();
+            drop(p);
+            assert_eq!(reopen(&dir, cfg).end_offset(), end);
+        }
+
+        #[test]
+        fn many_segments_are_read_through_a_few_open_files() {
+            let dir = tempfile::tempdir().unwrap();
+            let files = OpenFiles::new(Arc::new(crate::log::storage::OsStorage), 2);
+            let p = PartitionLog::open_with(&files, "t", 0, dir.path(), small_config()).unwrap();
+            for _ in 0..60 {
+                p.append(batch(3, None)).unwrap();
+            }
+            assert!(p.segment_count() > 10);
+            assert!(files.open_count() <= 2);
+            assert_eq!(read_all(&p, 0), (0..180).collect::<Vec<_>>());
+            assert!(files.open_count() <= 2);
+        }
+
+        #[test]
+        fn purge_deletes_only_segments_below_the_committed_offset() {
+            let dir = tempfile::tempdir().unwrap();
+            let p = PartitionLog::open("t", 0, dir.path(), small_config()).unwrap();
+            for _ in 0..40 {
+                p.append(batch(3, None)).unwrap();
+            }
+            let n = p.segment_count();
+            assert_eq!(p.purge_below(0).unwrap(), 0);
+            let deleted = p.purge_below(60).unwrap();
+            assert!(deleted > 0 && p.segment_count() == n - deleted);
+            assert!(p.start_offset() <= 60 && p.start_offset() > 0, "{}", p.start_offset());
+            assert_eq!(read_all(&p, p.start_offset()).last(), Some(&119));
+            p.purge_below(i64::MAX).unwrap();
+            assert_eq!(p.segment_count(), 1, "the active segment stays");
+        }
     }
 }

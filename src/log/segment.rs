@@ -2,17 +2,22 @@
 //! sparse offset and time index (relative offset -> file position, with the largest
 //! timestamp before that position) kept in memory and written to `<base>.index` when the
 //! segment is sealed.
+//!
+//! The file is reached through [`OpenFiles`] on each access, so it need not stay open.
+//! A failed append leaves the file as it was (it is truncated back), and an appended
+//! range can be taken back with [`Segment::mark`] and [`Segment::rollback`] when the
+//! partition decides its records must not exist (a failed fsync).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::FileExt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::LogError;
 use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::storage::{OpenFiles, SegmentFile};
 
 /// Index entry: the batch starting at file position `position` has base offset
 /// `base_offset + relative_offset`, and no record before that position has a timestamp
@@ -30,7 +35,7 @@ pub fn log_file_name(base_offset: i64) -> String {
     format!("{base_offset:020}.log")
 }
 
-fn index_file_name(base_offset: i64) -> String {
+pub(crate) fn index_file_name(base_offset: i64) -> String {
     format!("{base_offset:020}.index")
 }
 
@@ -43,10 +48,24 @@ pub struct ScannedBatch {
     pub control: Option<batch::ControlKind>,
 }
 
+/// What an append changed, so it can be taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentMark {
+    size: u64,
+    next_offset: i64,
+    max_timestamp: i64,
+    index_len: usize,
+    bytes_since_index: u64,
+}
+
 pub struct Segment {
     base_offset: i64,
     path: PathBuf,
-    file: File,
+    files: Arc<OpenFiles>,
+    file_id: u64,
+    /// The open file of a segment whose path was unlinked or replaced (retention,
+    /// compaction): readers still holding the segment keep reading what it was.
+    pinned: Mutex<Option<Arc<dyn SegmentFile>>>,
     size: AtomicU64,
     /// Offset after the last record in this segment (base_offset when empty).
     next_offset: AtomicI64,
@@ -58,25 +77,67 @@ pub struct Segment {
     created_ms: i64,
 }
 
-impl Segment {
-    /// Creates a new empty segment file.
-    pub fn create(dir: &Path, base_offset: i64, index_interval: u64) -> Result<Segment, LogError> {
-        let path = dir.join(log_file_name(base_offset));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| LogError::io(format!("creating segment {}", path.display()), e))?;
-        Ok(Segment::empty(base_offset, path, file, index_interval))
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.files.forget(self.file_id);
+    }
+}
+
+/// Reads a file sequentially through a buffer, by position (recovery scans).
+struct ChunkReader<'a> {
+    file: &'a dyn SegmentFile,
+    len: u64,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    buf_start: u64,
+}
+
+const SCAN_CHUNK: usize = 1 << 20;
+
+impl<'a> ChunkReader<'a> {
+    fn new(file: &'a dyn SegmentFile, len: u64) -> Self {
+        ChunkReader { file, len, buf: Vec::new(), buf_start: 0 }
     }
 
-    fn empty(base_offset: i64, path: PathBuf, file: File, index_interval: u64) -> Segment {
+    /// `n` bytes at `pos`, or `None` past the end of the file.
+    fn read(&mut self, pos: u64, n: usize) -> std::io::Result<Option<&[u8]>> {
+        if pos + n as u64 > self.len {
+            return Ok(None);
+        }
+        let have = pos >= self.buf_start && pos + n as u64 <= self.buf_start + self.buf.len() as u64;
+        if !have {
+            let want = (n.max(SCAN_CHUNK) as u64).min(self.len - pos) as usize;
+            self.buf.resize(want, 0);
+            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.buf_start = pos;
+        }
+        let at = (pos - self.buf_start) as usize;
+        Ok(Some(&self.buf[at..at + n]))
+    }
+}
+
+impl Segment {
+    /// Creates a new empty segment file and makes its directory entry durable.
+    pub fn create(files: &Arc<OpenFiles>, dir: &Path, base_offset: i64, index_interval: u64) -> Result<Segment, LogError> {
+        let path = dir.join(log_file_name(base_offset));
+        let file_id = files.new_id();
+        files.create(file_id, &path).map_err(|e| LogError::io(format!("creating segment {}", path.display()), e))?;
+        let seg = Segment::empty(files, file_id, base_offset, path, index_interval);
+        if let Err(e) = files.sync_dir(dir) {
+            // Leave no file behind that a later start could take for a segment.
+            let _ = std::fs::remove_file(&seg.path);
+            return Err(LogError::io(format!("syncing directory {}", dir.display()), e));
+        }
+        Ok(seg)
+    }
+
+    fn empty(files: &Arc<OpenFiles>, file_id: u64, base_offset: i64, path: PathBuf, index_interval: u64) -> Segment {
         Segment {
             base_offset,
             path,
-            file,
+            files: files.clone(),
+            file_id,
+            pinned: Mutex::new(None),
             size: AtomicU64::new(0),
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: AtomicI64::new(-1),
@@ -87,6 +148,13 @@ impl Segment {
         }
     }
 
+    fn file(&self) -> Result<Arc<dyn SegmentFile>, LogError> {
+        if let Some(f) = self.pinned.lock().as_ref() {
+            return Ok(f.clone());
+        }
+        self.files.get(self.file_id, &self.path).map_err(|e| LogError::io(format!("opening segment {}", self.path.display()), e))
+    }
+
     pub fn created_ms(&self) -> i64 {
         self.created_ms
     }
@@ -95,26 +163,33 @@ impl Segment {
     /// offset order) and the file is truncated after the last valid batch; `on_batch` sees
     /// each valid batch header. Without `recover` the segment is trusted (it was sealed),
     /// and its index is read from disk when present.
-    pub fn open(dir: &Path, base_offset: i64, index_interval: u64, recover: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<Segment, LogError> {
+    pub fn open(
+        files: &Arc<OpenFiles>,
+        dir: &Path,
+        base_offset: i64,
+        index_interval: u64,
+        recover: bool,
+        on_batch: &mut dyn FnMut(&ScannedBatch),
+    ) -> Result<Segment, LogError> {
         let path = dir.join(log_file_name(base_offset));
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| LogError::io(format!("opening segment {}", path.display()), e))?;
-        let seg = Segment::empty(base_offset, path, file, index_interval);
+        let seg = Segment::empty(files, files.new_id(), base_offset, path, index_interval);
+        let file = seg.file()?;
         if !recover && seg.load_index_file(dir)? {
-            let len = seg.file_len()?;
+            let len = seg.file_len(file.as_ref())?;
             seg.size.store(len, Ordering::Release);
             // The next offset of a sealed segment comes from its last batch.
             let last_pos = seg.index.read().last().map(|e| u64::from(e.position)).unwrap_or(0);
-            seg.scan(last_pos, false, &mut |b| {
+            seg.scan(file.as_ref(), last_pos, false, &mut |b| {
                 seg.next_offset.store(b.header.last_offset() + 1, Ordering::Release);
                 seg.max_timestamp.fetch_max(b.header.max_timestamp, Ordering::AcqRel);
             })?;
             return Ok(seg);
         }
-        let valid = seg.scan(0, recover, &mut |b| {
+        let valid = seg.scan(file.as_ref(), 0, recover, &mut |b| {
             seg.note_batch(b.position, b.header.total_len() as u64, &b.header);
             on_batch(b);
         })?;
-        let len = seg.file_len()?;
+        let len = seg.file_len(file.as_ref())?;
         if valid < len {
             tracing::warn!(
                 segment = %seg.path.display(),
@@ -122,15 +197,15 @@ impl Segment {
                 file_bytes = len,
                 "truncating torn or corrupt tail of segment after an unclean shutdown"
             );
-            seg.file.set_len(valid).map_err(|e| LogError::io(format!("truncating {}", seg.path.display()), e))?;
-            seg.file.sync_all().map_err(|e| LogError::io(format!("syncing {}", seg.path.display()), e))?;
+            file.set_len(valid).map_err(|e| LogError::io(format!("truncating {}", seg.path.display()), e))?;
+            file.sync_data().map_err(|e| LogError::io(format!("syncing {}", seg.path.display()), e))?;
         }
         seg.size.store(valid, Ordering::Release);
         Ok(seg)
     }
 
-    fn file_len(&self) -> Result<u64, LogError> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| LogError::io(format!("reading size of {}", self.path.display()), e))
+    fn file_len(&self, file: &dyn SegmentFile) -> Result<u64, LogError> {
+        file.len().map_err(|e| LogError::io(format!("reading size of {}", self.path.display()), e))
     }
 
     fn load_index_file(&self, dir: &Path) -> Result<bool, LogError> {
@@ -158,54 +233,38 @@ impl Segment {
     /// Scans batches sequentially from `from`; returns the end of the last valid batch.
     /// With `check`, CRCs and offset order are verified and scanning stops at the first bad
     /// batch; without it, scanning stops at the first unreadable header.
-    fn scan(&self, from: u64, check: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<u64, LogError> {
-        let len = self.file_len()?;
-        let mut reader = BufReader::with_capacity(1 << 20, &self.file);
-        std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)).map_err(|e| LogError::io(format!("seeking {}", self.path.display()), e))?;
+    fn scan(&self, file: &dyn SegmentFile, from: u64, check: bool, on_batch: &mut dyn FnMut(&ScannedBatch)) -> Result<u64, LogError> {
+        let len = self.file_len(file)?;
+        let mut reader = ChunkReader::new(file, len);
+        let io = |e| LogError::io(format!("reading {}", self.path.display()), e);
         let mut pos = from;
         let mut expected_next: Option<i64> = None;
-        let mut buf = Vec::new();
         loop {
-            if len - pos < HEADER_LEN as u64 {
+            let Some(head) = reader.read(pos, HEADER_LEN).map_err(io)? else {
                 break;
-            }
-            let mut head = [0u8; HEADER_LEN];
-            if reader.read_exact(&mut head).is_err() {
+            };
+            let Ok(header) = BatchHeader::parse(head) else {
                 break;
-            }
-            let Ok(header) = BatchHeader::parse(&head) else { break };
+            };
             let total = header.total_len() as u64;
-            if pos + total > len {
+            if total < HEADER_LEN as u64 || pos + total > len {
                 break;
             }
-            if check {
-                if header.base_offset < self.base_offset || expected_next.is_some_and(|n| header.base_offset < n) {
+            let mut control = None;
+            if check || header.is_control() {
+                if check && (header.base_offset < self.base_offset || expected_next.is_some_and(|n| header.base_offset < n)) {
                     break;
                 }
-                buf.clear();
-                buf.extend_from_slice(&head);
-                buf.resize(total as usize, 0);
-                if reader.read_exact(&mut buf[HEADER_LEN..]).is_err() {
+                let Some(whole) = reader.read(pos, total as usize).map_err(io)? else {
+                    break;
+                };
+                if check && batch::verify_crc(whole).is_err() {
                     break;
                 }
-                if batch::verify_crc(&buf).is_err() {
-                    break;
-                }
-            } else if header.is_control() {
-                // Control batches are a few dozen bytes: read them for their marker.
-                buf.clear();
-                buf.extend_from_slice(&head);
-                buf.resize(total as usize, 0);
-                if reader.read_exact(&mut buf[HEADER_LEN..]).is_err() {
-                    break;
-                }
-            } else {
-                let rest = total - HEADER_LEN as u64;
-                if std::io::Seek::seek_relative(&mut reader, rest as i64).is_err() {
-                    break;
+                if header.is_control() {
+                    control = batch::control_kind(whole);
                 }
             }
-            let control = if header.is_control() { batch::control_kind(&buf) } else { None };
             on_batch(&ScannedBatch { position: pos, header, control });
             expected_next = Some(header.last_offset() + 1);
             pos += total;
@@ -251,10 +310,17 @@ impl Segment {
     }
 
     /// Appends whole batches (already stamped with their offsets). Only the partition's
-    /// writer calls this, one at a time.
+    /// writer calls this, one at a time. On failure the file is truncated back to where
+    /// it was, so a failed append leaves nothing behind (a full disk, a short write).
     pub fn append(&self, data: &[u8]) -> Result<(), LogError> {
         let pos = self.size();
-        self.file.write_all_at(data, pos).map_err(|e| LogError::io(format!("appending to {}", self.path.display()), e))?;
+        let file = self.file()?;
+        if let Err(e) = file.write_all_at(data, pos) {
+            if let Err(t) = file.set_len(pos) {
+                tracing::error!(segment = %self.path.display(), "cannot truncate a failed append back to {pos} bytes: {t}");
+            }
+            return Err(LogError::io(format!("appending to {}", self.path.display()), e));
+        }
         let mut at = 0usize;
         for b in batch::split_batches(data) {
             if let Ok(h) = BatchHeader::parse(b) {
@@ -266,12 +332,36 @@ impl Segment {
         Ok(())
     }
 
-    pub fn sync(&self) -> Result<(), LogError> {
-        self.file.sync_data().map_err(|e| LogError::io(format!("syncing {}", self.path.display()), e))
+    /// Where the segment ends now; [`Segment::rollback`] returns it to this point.
+    pub fn mark(&self) -> SegmentMark {
+        SegmentMark {
+            size: self.size(),
+            next_offset: self.next_offset(),
+            max_timestamp: self.max_timestamp(),
+            index_len: self.index.read().len(),
+            bytes_since_index: self.bytes_since_index.load(Ordering::Relaxed),
+        }
     }
 
-    /// Writes the index file and syncs both files; called when the segment stops being
-    /// the active one.
+    /// Takes back everything appended since `mark`: the file is truncated and the index
+    /// forgets the batches. Only the partition's writer calls this.
+    pub fn rollback(&self, mark: &SegmentMark) -> Result<(), LogError> {
+        let file = self.file()?;
+        file.set_len(mark.size).map_err(|e| LogError::io(format!("truncating {}", self.path.display()), e))?;
+        self.index.write().truncate(mark.index_len);
+        self.bytes_since_index.store(mark.bytes_since_index, Ordering::Relaxed);
+        self.next_offset.store(mark.next_offset, Ordering::Release);
+        self.max_timestamp.store(mark.max_timestamp, Ordering::Release);
+        self.size.store(mark.size, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn sync(&self) -> Result<(), LogError> {
+        self.file()?.sync_data().map_err(|e| LogError::io(format!("syncing {}", self.path.display()), e))
+    }
+
+    /// Writes the index file and syncs both files and the directory; called when the
+    /// segment stops being the active one.
     pub fn seal(&self, dir: &Path) -> Result<(), LogError> {
         self.sync()?;
         let path = dir.join(index_file_name(self.base_offset));
@@ -281,18 +371,38 @@ impl Segment {
             bytes.extend_from_slice(&e.position.to_be_bytes());
             bytes.extend_from_slice(&e.max_timestamp_before.to_be_bytes());
         }
-        let mut f = File::create(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", path.display()), e))
+        let mut f = std::fs::File::create(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| LogError::io(format!("writing {}", path.display()), e))?;
+        self.files.sync_dir(dir).map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))
     }
 
-    /// Removes the segment's files.
-    pub fn delete_files(&self, dir: &Path) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_file(dir.join(index_file_name(self.base_offset)));
+    /// Keeps the segment's file open for as long as the segment lives, before its path is
+    /// unlinked or replaced.
+    pub fn pin_file(&self) -> Result<(), LogError> {
+        let f = self.file()?;
+        *self.pinned.lock() = Some(f);
+        self.files.forget(self.file_id);
+        Ok(())
+    }
+
+    /// Removes the segment's files (readers still holding the segment go on reading it).
+    /// A file already gone is not an error.
+    pub fn delete_files(&self, dir: &Path) -> Result<(), LogError> {
+        if let Err(e) = self.pin_file() {
+            tracing::debug!("segment {} could not be kept open for its readers: {e}", self.path.display());
+        }
+        for path in [self.path.clone(), dir.join(index_file_name(self.base_offset))] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(format!("deleting {}", path.display()), e)),
+            }
+        }
+        Ok(())
     }
 
     fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<(), LogError> {
-        self.file.read_exact_at(buf, pos).map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))
+        self.file()?.read_exact_at(buf, pos).map_err(|e| LogError::io(format!("reading {}", self.path.display()), e))
     }
 
     /// The header of the batch at file position `pos`.
@@ -356,7 +466,9 @@ impl Segment {
     /// Reads whole batches starting with the one containing `offset`, up to `max_bytes`
     /// (but always at least one whole batch). Empty when `offset` is past the end.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        let Some(pos) = self.position_of(offset)? else { return Ok(Vec::new()) };
+        let Some(pos) = self.position_of(offset)? else {
+            return Ok(Vec::new());
+        };
         let size = self.size();
         let first_len = self.header_at(pos)?.total_len() as u64;
         let want = (max_bytes as u64).max(first_len).min(size - pos);
@@ -373,6 +485,7 @@ impl Segment {
 mod tests {
     use super::*;
     use crate::log::batch::{BatchBuilder, set_base_offset};
+    use crate::log::storage::OpenFiles;
 
     fn batch_at(base: i64, n: usize) -> Vec<u8> {
         let mut b = BatchBuilder::new(None);
@@ -387,7 +500,7 @@ mod tests {
     #[test]
     fn read_finds_batch_containing_offset_via_sparse_index() {
         let dir = tempfile::tempdir().unwrap();
-        let seg = Segment::create(dir.path(), 100, 64).unwrap();
+        let seg = Segment::create(&OpenFiles::os(), dir.path(), 100, 64).unwrap();
         let mut base = 100;
         for _ in 0..50 {
             seg.append(&batch_at(base, 3)).unwrap();
@@ -405,7 +518,7 @@ mod tests {
     #[test]
     fn recovery_truncates_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let seg = Segment::create(dir.path(), 0, 4096).unwrap();
+        let seg = Segment::create(&OpenFiles::os(), dir.path(), 0, 4096).unwrap();
         seg.append(&batch_at(0, 2)).unwrap();
         seg.append(&batch_at(2, 2)).unwrap();
         let good = seg.size();
@@ -413,7 +526,7 @@ mod tests {
         seg.append(&torn[..torn.len() - 5]).unwrap();
         drop(seg);
         let mut seen = 0;
-        let seg = Segment::open(dir.path(), 0, 4096, true, &mut |_| seen += 1).unwrap();
+        let seg = Segment::open(&OpenFiles::os(), dir.path(), 0, 4096, true, &mut |_| seen += 1).unwrap();
         assert_eq!(seen, 2);
         assert_eq!(seg.size(), good);
         assert_eq!(seg.next_offset(), 4);
@@ -423,14 +536,14 @@ mod tests {
     #[test]
     fn sealed_segment_reopens_from_index_file() {
         let dir = tempfile::tempdir().unwrap();
-        let seg = Segment::create(dir.path(), 0, 32).unwrap();
+        let seg = Segment::create(&OpenFiles::os(), dir.path(), 0, 32).unwrap();
         for i in 0..20 {
             seg.append(&batch_at(i * 2, 2)).unwrap();
         }
         seg.seal(dir.path()).unwrap();
         let entries = seg.index.read().clone();
         drop(seg);
-        let seg = Segment::open(dir.path(), 0, 32, false, &mut |_| {}).unwrap();
+        let seg = Segment::open(&OpenFiles::os(), dir.path(), 0, 32, false, &mut |_| {}).unwrap();
         assert_eq!(*seg.index.read(), entries);
         assert_eq!(seg.next_offset(), 40);
         let h = BatchHeader::parse(&seg.read(33, 1).unwrap()).unwrap();

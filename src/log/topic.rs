@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::LogError;
 use super::partition::PartitionLog;
+use super::storage::OpenFiles;
 
 /// When appended data is forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +59,9 @@ impl CleanupPolicy {
             match part.as_str() {
                 "delete" => p.delete = true,
                 "compact" => p.compact = true,
-                other => return Err(format!("unknown cleanup policy '{other}'; use 'delete', 'compact' or 'compact,delete'")),
+                other => {
+                    return Err(format!("unknown cleanup policy '{other}'; use 'delete', 'compact' or 'compact,delete'"));
+                }
             }
         }
         if !p.delete && !p.compact {
@@ -103,6 +106,10 @@ pub struct TopicConfig {
     pub delete_retention_ms: i64,
     /// `compression.type`: how Eddy compresses the batches it writes into this topic.
     pub compression: String,
+    /// Delete sealed segments once every consumer group with committed offsets on the
+    /// partition has committed past them (internal repartition topics, as Kafka Streams
+    /// purges its repartition topics after each commit).
+    pub purge_committed: bool,
 }
 
 impl Default for TopicConfig {
@@ -117,6 +124,7 @@ impl Default for TopicConfig {
             cleanup: CleanupPolicy::DELETE,
             delete_retention_ms: 24 * 3600 * 1000,
             compression: "none".into(),
+            purge_committed: false,
         }
     }
 }
@@ -148,6 +156,9 @@ impl TopicConfig {
             ("segment.bytes", self.segment_bytes.to_string()),
             ("segment.ms", self.segment_ms.to_string()),
         ]
+        .into_iter()
+        .chain(self.purge_committed.then(|| ("eddy.purge.committed", "true".to_string())))
+        .collect()
     }
 
     /// Applies one Kafka-style setting (`retention.ms`, `cleanup.policy`, ...).
@@ -235,30 +246,42 @@ impl std::fmt::Debug for Topic {
 
 impl Topic {
     /// Creates a new topic directory with `partitions` empty partitions.
-    pub(crate) fn create(dir: &Path, name: &str, partitions: i32, config: TopicConfig) -> Result<Topic, LogError> {
+    pub(crate) fn create(files: &Arc<OpenFiles>, dir: &Path, name: &str, partitions: i32, config: TopicConfig) -> Result<Topic, LogError> {
         if partitions < 1 {
             return Err(LogError::InvalidPartitions { topic: name.to_string(), partitions });
         }
         std::fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
         let meta = TopicMeta { name: name.to_string(), partitions, config: config.clone() };
-        let parts =
-            (0..partitions).map(|p| PartitionLog::open(name, p, &dir.join(p.to_string()), config.clone()).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        let parts = (0..partitions)
+            .map(|p| PartitionLog::open_with(files, name, p, &dir.join(p.to_string()), config.clone()).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::io("encoding topic metadata", e.into()))?;
         super::write_file_durably(&dir.join("topic.json"), &bytes)?;
         Ok(Topic { name: name.to_string(), dir: dir.to_path_buf(), config, partitions: parts })
     }
 
     /// Opens an existing topic directory; `None` if it holds no topic metadata.
-    pub(crate) fn open(dir: &Path) -> Result<Option<Topic>, LogError> {
+    pub(crate) fn open(files: &Arc<OpenFiles>, dir: &Path, policy: Option<&super::ConfigPolicy>) -> Result<Option<Topic>, LogError> {
         let meta_path = dir.join("topic.json");
         let bytes = match std::fs::read(&meta_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(LogError::io(format!("reading {}", meta_path.display()), e)),
         };
-        let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt { what: meta_path.display().to_string(), detail: e.to_string() })?;
+        let mut meta: TopicMeta =
+            serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt { what: meta_path.display().to_string(), detail: e.to_string() })?;
+        if let Some(policy) = policy {
+            let mut config = meta.config.clone();
+            policy(&meta.name, &mut config);
+            if config != meta.config {
+                tracing::info!(topic = %meta.name, "bringing the settings of an internal topic up to date: {:?}", config.entries());
+                meta.config = config;
+                let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::io("encoding topic metadata", e.into()))?;
+                super::write_file_durably(&meta_path, &bytes)?;
+            }
+        }
         let parts = (0..meta.partitions)
-            .map(|p| PartitionLog::open(&meta.name, p, &dir.join(p.to_string()), meta.config.clone()).map(Arc::new))
+            .map(|p| PartitionLog::open_with(files, &meta.name, p, &dir.join(p.to_string()), meta.config.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Topic { name: meta.name, dir: dir.to_path_buf(), config: meta.config, partitions: parts }))
     }

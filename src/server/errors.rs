@@ -22,6 +22,10 @@ impl ApiError {
         ApiError::generic(StatusCode::BAD_REQUEST, 40000, message)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::generic(StatusCode::FORBIDDEN, 40300, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::generic(StatusCode::NOT_FOUND, 40400, message)
     }

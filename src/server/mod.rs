@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub engine: EngineConfig,
     /// How often retention and compaction run.
     pub cleaner_interval: std::time::Duration,
+    /// How many partitions topics may have.
+    pub partition_limits: crate::log::PartitionLimits,
 }
 
 #[derive(Clone)]
@@ -90,7 +92,13 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let dir = config.data_dir.clone();
     let defaults = config.topic_defaults.clone();
-    let log = tokio::task::spawn_blocking(move || Log::open(&dir, defaults))
+    let budget = FileBudget::from_limit(crate::log::storage::raise_open_file_limit());
+    let options = crate::log::LogOptions {
+        files: crate::log::storage::OpenFiles::new(Arc::new(crate::log::storage::OsStorage), budget.segments),
+        limits: config.partition_limits,
+        policy: Some(crate::catalog::internal_topics::policy()),
+    };
+    let log = tokio::task::spawn_blocking(move || Log::open_with(&dir, defaults, options))
         .await
         .map_err(|e| ServerError::Engine(e.to_string()))?
         .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
@@ -102,7 +110,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let state_dir = config.data_dir.join("state");
     let hot_rows_bytes = config.lookup_cache_bytes;
     let engine = tokio::task::spawn_blocking(move || {
-        let state = crate::state::StateDb::open_with_hot_rows(&state_dir, hot_rows_bytes).map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
+        let state = crate::state::StateDb::open_with(&state_dir, hot_rows_bytes, budget.state_files)
+            .map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
         Engine::open(log2, Arc::new(state), handle, engine_config)
     })
     .await
@@ -147,6 +156,23 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tokio::task::spawn_blocking(move || maintenance.stop()).await.map_err(|e| ServerError::Engine(e.to_string()))?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// How the process's file descriptors are shared: segment files and RocksDB's table files
+/// get a quarter each; connections and everything else the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct FileBudget {
+    pub segments: usize,
+    pub state_files: i32,
+    /// Connections the HTTP and Kafka listeners accept together.
+    pub connections: usize,
+}
+
+impl FileBudget {
+    pub fn from_limit(open_files: u64) -> FileBudget {
+        let quarter = usize::try_from(open_files / 4).unwrap_or(usize::MAX);
+        FileBudget { segments: quarter.clamp(32, 4096), state_files: quarter.clamp(64, 4096) as i32, connections: quarter.clamp(16, 65_536) }
+    }
 }
 
 /// How many threads serve HTTP connections: as configured, else half the cores (at least

@@ -25,7 +25,7 @@ fn log_error(e: LogError) -> ApiError {
         LogError::UnknownTopic(t) => ApiError::not_found(format!("topic '{t}' does not exist; GET /topics lists the topics")),
         LogError::UnknownPartition { topic, partition } => ApiError::not_found(format!("topic '{topic}' has no partition {partition}")),
         e @ LogError::OffsetOutOfRange { .. } => ApiError::generic(StatusCode::RANGE_NOT_SATISFIABLE, 41600, e.to_string()),
-        e @ (LogError::Io { .. } | LogError::Corrupt { .. }) => ApiError::internal(e.to_string()),
+        e if e.is_storage() => ApiError::internal(e.to_string()),
         other => ApiError::bad_request(other.to_string()),
     }
 }
@@ -98,6 +98,12 @@ fn field_bytes(rec: &serde_json::Map<String, Value>, name: &str) -> Result<Optio
 /// "timestamp"}], "compression": "lz4"}`. Strings are stored as UTF-8, other JSON as JSON
 /// text, `keyBase64`/`valueBase64` as raw bytes, a null value as a tombstone.
 pub async fn produce(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    if crate::log::is_internal_topic(&name) {
+        return Err(ApiError::forbidden(format!(
+            "topic '{name}' is internal to Eddy (names starting with '{}' are reserved): it can be read but not written",
+            crate::log::INTERNAL_TOPIC_PREFIX
+        )));
+    }
     let body = parse_body(&body)?;
     let records = body
         .get("records")
@@ -135,11 +141,14 @@ pub async fn produce(State(state): State<AppState>, Path(name): Path<String>, bo
                         headers.push((k.as_bytes().to_vec(), json_bytes(h.get("value"))));
                     }
                 }
-                Some(_) => return Err(ApiError::bad_request(format!("record {i}: \"headers\" must be an object or a list of {{key, value}}"))),
+                Some(_) => {
+                    return Err(ApiError::bad_request(format!("record {i}: \"headers\" must be an object or a list of {{key, value}}")));
+                }
             }
             let partition = match rec.get("partition") {
                 Some(p) => {
-                    let p = p.as_i64().ok_or_else(|| ApiError::bad_request(format!("record {i}: \"partition\" must be a number")))? as i32;
+                    let p = p.as_i64().ok_or_else(|| ApiError::bad_request(format!("record {i}: \"partition\" must be a number")))?;
+                    let p = i32::try_from(p).unwrap_or(-1);
                     if p < 0 || p >= n {
                         return Err(ApiError::bad_request(format!("record {i}: topic '{name}' has partitions 0..{}", n - 1)));
                     }
@@ -322,14 +331,18 @@ pub async fn reset_group(State(state): State<AppState>, Path(group): Path<String
         "latest" => ResetTo::Latest,
         "timestamp" => ResetTo::Timestamp(value.ok_or_else(|| ApiError::bad_request("\"to\": \"timestamp\" needs \"value\": <epoch ms>"))?),
         "offset" => ResetTo::Offset(value.ok_or_else(|| ApiError::bad_request("\"to\": \"offset\" needs \"value\": <offset>"))?),
-        other => return Err(ApiError::bad_request(format!("\"to\" must be earliest, latest, timestamp or offset, got '{other}'"))),
+        other => {
+            return Err(ApiError::bad_request(format!("\"to\" must be earliest, latest, timestamp or offset, got '{other}'")));
+        }
     };
     let partitions: Option<Vec<i32>> = match body.get("partitions") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(
             a.iter().map(|p| p.as_i64().map(|x| x as i32).ok_or_else(|| ApiError::bad_request("\"partitions\" must be numbers"))).collect::<Result<_, _>>()?,
         ),
-        Some(_) => return Err(ApiError::bad_request("\"partitions\" must be a list of numbers")),
+        Some(_) => {
+            return Err(ApiError::bad_request("\"partitions\" must be a list of numbers"));
+        }
     };
     blocking(&state, move |log| {
         let new = log.reset_group(&group, &topic, partitions.as_deref(), to).map_err(log_error)?;

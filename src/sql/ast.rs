@@ -110,7 +110,16 @@ pub enum UnaryOp {
 pub struct Expr {
     pub kind: ExprKind,
     pub pos: Pos,
+    /// Levels of the tree below and including this node (a leaf is 1); the parser refuses
+    /// trees deeper than [`MAX_EXPRESSION_DEPTH`], so every recursive pass over an
+    /// expression (binder, planner, compiler, evaluator) has a bounded depth.
+    pub depth: u32,
 }
+
+/// How deep an expression tree may nest. PostgreSQL bounds the same with
+/// `max_stack_depth`; a fixed depth makes the bound independent of the thread a statement
+/// is planned or evaluated on.
+pub const MAX_EXPRESSION_DEPTH: u32 = 256;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
@@ -191,9 +200,38 @@ pub enum ExprKind {
     },
 }
 
+impl ExprKind {
+    /// The depth of the deepest direct child (0 for a leaf).
+    fn child_depth(&self) -> u32 {
+        let d = |e: &Expr| e.depth;
+        let most = |it: &mut dyn Iterator<Item = u32>| it.max().unwrap_or(0);
+        match self {
+            ExprKind::Column { .. } | ExprKind::Literal(_) => 0,
+            ExprKind::Unary { expr, .. } | ExprKind::Cast { expr, .. } | ExprKind::IsNull { expr, .. } | ExprKind::Dereference { expr, .. } => expr.depth,
+            ExprKind::Lambda { body, .. } => body.depth,
+            ExprKind::Binary { left, right, .. } | ExprKind::IsDistinctFrom { left, right, .. } => left.depth.max(right.depth),
+            ExprKind::Subscript { expr, index } => expr.depth.max(index.depth),
+            ExprKind::Like { expr, pattern, .. } => expr.depth.max(pattern.depth),
+            ExprKind::Between { expr, low, high, .. } => expr.depth.max(low.depth).max(high.depth),
+            ExprKind::Function { args, .. } | ExprKind::Array(args) => most(&mut args.iter().map(d)),
+            ExprKind::InList { expr, list, .. } => expr.depth.max(most(&mut list.iter().map(d))),
+            ExprKind::Case { operand, whens, else_ } => operand
+                .iter()
+                .map(|e| e.depth)
+                .chain(else_.iter().map(|e| e.depth))
+                .chain(whens.iter().flat_map(|(w, t)| [w.depth, t.depth]))
+                .max()
+                .unwrap_or(0),
+            ExprKind::Map(entries) => most(&mut entries.iter().flat_map(|(k, v)| [k.depth, v.depth])),
+            ExprKind::Struct(fields) => most(&mut fields.iter().map(|(_, v)| v.depth)),
+        }
+    }
+}
+
 impl Expr {
     pub fn new(kind: ExprKind, pos: Pos) -> Expr {
-        Expr { kind, pos }
+        let depth = 1 + kind.child_depth();
+        Expr { kind, pos, depth }
     }
 
     /// Rebuilds the expression with `f` applied to each direct child.
@@ -228,7 +266,7 @@ impl Expr {
             ExprKind::Struct(fields) => ExprKind::Struct(fields.iter().map(|(n, v)| Ok((n.clone(), f(v)?))).collect::<Result<_, E>>()?),
             ExprKind::Lambda { params, body } => ExprKind::Lambda { params: params.clone(), body: b(body, f)? },
         };
-        Ok(Expr { kind, pos: self.pos })
+        Ok(Expr::new(kind, self.pos))
     }
 
     /// The same expression with every position cleared, for structural comparison.
@@ -267,7 +305,9 @@ impl fmt::Display for Expr {
             ExprKind::Column { qualifier: Some(q), name } => write!(f, "{q}.{name}"),
             ExprKind::Column { qualifier: None, name } => write!(f, "{name}"),
             ExprKind::Literal(Literal::Null) => write!(f, "null"),
-            ExprKind::Literal(Literal::Boolean(b)) => write!(f, "{}", if *b { "true" } else { "false" }),
+            ExprKind::Literal(Literal::Boolean(b)) => {
+                write!(f, "{}", if *b { "true" } else { "false" })
+            }
             ExprKind::Literal(Literal::Integer(i)) => write!(f, "{i}"),
             ExprKind::Literal(Literal::Decimal(d)) => write!(f, "{d}"),
             ExprKind::Literal(Literal::Double(d)) => write!(f, "{d:E}"),
@@ -281,7 +321,9 @@ impl fmt::Display for Expr {
             ExprKind::Function { name, star: true, .. } => write!(f, "{name}(*)"),
             ExprKind::Function { name, args, distinct, .. } => write!(f, "{name}({}{})", if *distinct { "DISTINCT " } else { "" }, list(args)),
             ExprKind::Cast { expr, ty } => write!(f, "CAST({expr} AS {ty})"),
-            ExprKind::IsNull { expr, negated } => write!(f, "({expr} IS {}NULL)", if *negated { "NOT " } else { "" }),
+            ExprKind::IsNull { expr, negated } => {
+                write!(f, "({expr} IS {}NULL)", if *negated { "NOT " } else { "" })
+            }
             ExprKind::Subscript { expr, index } => write!(f, "{expr}[{index}]"),
             ExprKind::Dereference { expr, field } => write!(f, "{expr}->{field}"),
             ExprKind::Array(items) => write!(f, "ARRAY[{}]", list(items)),

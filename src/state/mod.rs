@@ -122,6 +122,9 @@ fn family_options(cache: &Cache) -> Options {
     o
 }
 
+/// Table files RocksDB keeps open when not told otherwise.
+pub const DEFAULT_MAX_OPEN_FILES: i32 = 512;
+
 impl StateDb {
     /// Opens (creating) the state store in `dir`, with every column family it holds.
     pub fn open(dir: &Path) -> Result<StateDb, StateError> {
@@ -130,6 +133,11 @@ impl StateDb {
 
     /// [`StateDb::open`] holding at most `hot_rows_bytes` of hot rows (0: none).
     pub fn open_with_hot_rows(dir: &Path, hot_rows_bytes: usize) -> Result<StateDb, StateError> {
+        StateDb::open_with(dir, hot_rows_bytes, DEFAULT_MAX_OPEN_FILES)
+    }
+
+    /// [`StateDb::open_with_hot_rows`] keeping at most `max_open_files` table files open.
+    pub fn open_with(dir: &Path, hot_rows_bytes: usize, max_open_files: i32) -> Result<StateDb, StateError> {
         std::fs::create_dir_all(dir).map_err(|e| StateError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
         let cache = Cache::new_lru_cache(256 << 20);
         let cf_options = family_options(&cache);
@@ -139,6 +147,8 @@ impl StateDb {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
+        // Table files are opened on demand beyond this (the default keeps every one open).
+        db_opts.set_max_open_files(max_open_files.max(16));
         // Bounds the write-ahead log a start after a crash replays: past this size RocksDB
         // flushes the memtables holding the oldest log data.
         db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
@@ -205,7 +215,9 @@ impl StateDb {
         };
         let mut out = LookedUp { bytes: Vec::with_capacity(keys.len() * 128), spans: vec![None; keys.len()] };
         let Some(held) = self.hot.family(family) else {
-            let Some(found) = read(keys)? else { return Ok(None) };
+            let Some(found) = read(keys)? else {
+                return Ok(None);
+            };
             for (i, v) in found.iter().enumerate() {
                 out.set(i, v.as_deref());
             }
@@ -216,7 +228,9 @@ impl StateDb {
             return Ok(Some(out));
         }
         let missed_keys: Vec<Vec<u8>> = missed.iter().map(|(i, _)| keys[*i].clone()).collect();
-        let Some(found) = read(&missed_keys)? else { return Ok(None) };
+        let Some(found) = read(&missed_keys)? else {
+            return Ok(None);
+        };
         for ((i, ticket), v) in missed.into_iter().zip(found) {
             held.fill(&self.hot, &keys[i], ticket, v.as_deref());
             out.set(i, v.as_deref());
@@ -248,7 +262,9 @@ impl StateDb {
             match self.db.get_pinned_cf_opt(&cf, k, &opts) {
                 Ok(v) => out.push(v.map(|p| p.to_vec())),
                 Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => return Ok(None),
-                Err(e) => return Err(StateError::Rocks { context: format!("reading '{family}'"), source: e }),
+                Err(e) => {
+                    return Err(StateError::Rocks { context: format!("reading '{family}'"), source: e });
+                }
             }
         }
         Ok(Some(out))

@@ -5,7 +5,18 @@ use super::*;
 
 impl Parser<'_> {
     pub(super) fn expr(&mut self) -> PResult<Expr> {
-        self.or()
+        self.descend()?;
+        let e = self.or();
+        self.ascend();
+        e
+    }
+
+    /// Parses with one more level of nesting (a NOT or a sign before an operand).
+    fn nested(&mut self, parse: fn(&mut Self) -> PResult<Expr>) -> PResult<Expr> {
+        self.descend()?;
+        let e = parse(self);
+        self.ascend();
+        e
     }
 
     pub(super) fn or(&mut self) -> PResult<Expr> {
@@ -14,7 +25,7 @@ impl Parser<'_> {
             let pos = self.pos();
             self.i += 1;
             let r = self.and()?;
-            e = Expr::new(ExprKind::Binary { op: BinaryOp::Or, left: Box::new(e), right: Box::new(r) }, pos);
+            e = self.node(ExprKind::Binary { op: BinaryOp::Or, left: Box::new(e), right: Box::new(r) }, pos)?;
         }
         Ok(e)
     }
@@ -25,7 +36,7 @@ impl Parser<'_> {
             let pos = self.pos();
             self.i += 1;
             let r = self.not()?;
-            e = Expr::new(ExprKind::Binary { op: BinaryOp::And, left: Box::new(e), right: Box::new(r) }, pos);
+            e = self.node(ExprKind::Binary { op: BinaryOp::And, left: Box::new(e), right: Box::new(r) }, pos)?;
         }
         Ok(e)
     }
@@ -34,8 +45,8 @@ impl Parser<'_> {
         if self.is_kw("NOT") {
             let pos = self.pos();
             self.i += 1;
-            let e = self.not()?;
-            return Ok(Expr::new(ExprKind::Unary { op: UnaryOp::Not, expr: Box::new(e) }, pos));
+            let e = self.nested(Self::not)?;
+            return self.node(ExprKind::Unary { op: UnaryOp::Not, expr: Box::new(e) }, pos);
         }
         self.predicate()
     }
@@ -56,19 +67,19 @@ impl Parser<'_> {
             if let Some(op) = op {
                 self.i += 1;
                 let r = self.concat()?;
-                e = Expr::new(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos);
+                e = self.node(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos)?;
                 continue;
             }
             if self.is_kw("IS") {
                 self.i += 1;
                 let negated = self.eat_kw("NOT");
                 if self.eat_kw("NULL") {
-                    e = Expr::new(ExprKind::IsNull { expr: Box::new(e), negated }, pos);
+                    e = self.node(ExprKind::IsNull { expr: Box::new(e), negated }, pos)?;
                     continue;
                 }
                 if self.eat_kws(&["DISTINCT", "FROM"]) {
                     let r = self.concat()?;
-                    e = Expr::new(ExprKind::IsDistinctFrom { left: Box::new(e), right: Box::new(r), negated }, pos);
+                    e = self.node(ExprKind::IsDistinctFrom { left: Box::new(e), right: Box::new(r), negated }, pos)?;
                     continue;
                 }
                 return Err(self.error_here("expected NULL or DISTINCT FROM after IS", None));
@@ -84,26 +95,28 @@ impl Parser<'_> {
                     let mut chars = s.chars();
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => Some(c),
-                        _ => return Err(ParseError { message: "ESCAPE must be a single character".into(), pos: self.pos(), hint: None, statement: None }),
+                        _ => {
+                            return Err(ParseError { message: "ESCAPE must be a single character".into(), pos: self.pos(), hint: None, statement: None });
+                        }
                     }
                 } else {
                     None
                 };
-                e = Expr::new(ExprKind::Like { expr: Box::new(e), pattern: Box::new(pattern), escape, negated }, pos);
+                e = self.node(ExprKind::Like { expr: Box::new(e), pattern: Box::new(pattern), escape, negated }, pos)?;
                 continue;
             }
             if self.eat_kw("BETWEEN") {
                 let low = self.concat()?;
                 self.expect_kw("AND")?;
                 let high = self.concat()?;
-                e = Expr::new(ExprKind::Between { expr: Box::new(e), low: Box::new(low), high: Box::new(high), negated }, pos);
+                e = self.node(ExprKind::Between { expr: Box::new(e), low: Box::new(low), high: Box::new(high), negated }, pos)?;
                 continue;
             }
             if self.eat_kw("IN") {
                 self.expect(&Token::LParen)?;
                 let list = if self.peek() == &Token::RParen { Vec::new() } else { self.expr_list()? };
                 self.expect(&Token::RParen)?;
-                e = Expr::new(ExprKind::InList { expr: Box::new(e), list, negated }, pos);
+                e = self.node(ExprKind::InList { expr: Box::new(e), list, negated }, pos)?;
                 continue;
             }
             return Ok(e);
@@ -116,7 +129,7 @@ impl Parser<'_> {
             let pos = self.pos();
             self.i += 1;
             let r = self.additive()?;
-            e = Expr::new(ExprKind::Binary { op: BinaryOp::Concat, left: Box::new(e), right: Box::new(r) }, pos);
+            e = self.node(ExprKind::Binary { op: BinaryOp::Concat, left: Box::new(e), right: Box::new(r) }, pos)?;
         }
         Ok(e)
     }
@@ -132,7 +145,7 @@ impl Parser<'_> {
             let pos = self.pos();
             self.i += 1;
             let r = self.multiplicative()?;
-            e = Expr::new(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos);
+            e = self.node(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos)?;
         }
     }
 
@@ -148,7 +161,7 @@ impl Parser<'_> {
             let pos = self.pos();
             self.i += 1;
             let r = self.unary()?;
-            e = Expr::new(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos);
+            e = self.node(ExprKind::Binary { op, left: Box::new(e), right: Box::new(r) }, pos)?;
         }
     }
 
@@ -157,22 +170,28 @@ impl Parser<'_> {
         match self.peek() {
             Token::Minus => {
                 self.i += 1;
-                let e = self.unary()?;
+                let e = self.nested(Self::unary)?;
                 // Fold negative numeric literals so -2147483648 stays an INT.
                 if let ExprKind::Literal(l) = &e.kind {
                     match l {
-                        Literal::Integer(v) => return Ok(Expr::new(ExprKind::Literal(Literal::Integer(-v)), pos)),
-                        Literal::Decimal(s) => return Ok(Expr::new(ExprKind::Literal(Literal::Decimal(format!("-{s}"))), pos)),
-                        Literal::Double(v) => return Ok(Expr::new(ExprKind::Literal(Literal::Double(-v)), pos)),
+                        Literal::Integer(v) => {
+                            return self.node(ExprKind::Literal(Literal::Integer(-v)), pos);
+                        }
+                        Literal::Decimal(s) => {
+                            return self.node(ExprKind::Literal(Literal::Decimal(format!("-{s}"))), pos);
+                        }
+                        Literal::Double(v) => {
+                            return self.node(ExprKind::Literal(Literal::Double(-v)), pos);
+                        }
                         _ => {}
                     }
                 }
-                Ok(Expr::new(ExprKind::Unary { op: UnaryOp::Minus, expr: Box::new(e) }, pos))
+                self.node(ExprKind::Unary { op: UnaryOp::Minus, expr: Box::new(e) }, pos)
             }
             Token::Plus => {
                 self.i += 1;
-                let e = self.unary()?;
-                Ok(Expr::new(ExprKind::Unary { op: UnaryOp::Plus, expr: Box::new(e) }, pos))
+                let e = self.nested(Self::unary)?;
+                self.node(ExprKind::Unary { op: UnaryOp::Plus, expr: Box::new(e) }, pos)
             }
             _ => self.postfix(),
         }
@@ -185,10 +204,10 @@ impl Parser<'_> {
             if self.eat(&Token::LBracket) {
                 let index = self.expr()?;
                 self.expect(&Token::RBracket)?;
-                e = Expr::new(ExprKind::Subscript { expr: Box::new(e), index: Box::new(index) }, pos);
+                e = self.node(ExprKind::Subscript { expr: Box::new(e), index: Box::new(index) }, pos)?;
             } else if self.eat(&Token::Arrow) {
                 let field = self.ident()?;
-                e = Expr::new(ExprKind::Dereference { expr: Box::new(e), field: field.value }, pos);
+                e = self.node(ExprKind::Dereference { expr: Box::new(e), field: field.value }, pos)?;
             } else {
                 return Ok(e);
             }
@@ -233,7 +252,7 @@ impl Parser<'_> {
         }
         self.expect(&Token::RArrow)?;
         let body = self.expr()?;
-        Ok(Expr::new(ExprKind::Lambda { params, body: Box::new(body) }, pos))
+        self.node(ExprKind::Lambda { params, body: Box::new(body) }, pos)
     }
 
     pub(super) fn primary(&mut self) -> PResult<Expr> {
@@ -261,11 +280,11 @@ impl Parser<'_> {
                         }
                     }
                 };
-                Ok(Expr::new(ExprKind::Literal(lit), pos))
+                self.node(ExprKind::Literal(lit), pos)
             }
             Token::SingleQuotedString(s) => {
                 self.i += 1;
-                Ok(Expr::new(ExprKind::Literal(Literal::String(s)), pos))
+                self.node(ExprKind::Literal(Literal::String(s)), pos)
             }
             Token::LParen => {
                 self.i += 1;
@@ -279,11 +298,11 @@ impl Parser<'_> {
                     match upper.as_str() {
                         "NULL" => {
                             self.i += 1;
-                            return Ok(Expr::new(ExprKind::Literal(Literal::Null), pos));
+                            return self.node(ExprKind::Literal(Literal::Null), pos);
                         }
                         "TRUE" | "FALSE" => {
                             self.i += 1;
-                            return Ok(Expr::new(ExprKind::Literal(Literal::Boolean(upper == "TRUE")), pos));
+                            return self.node(ExprKind::Literal(Literal::Boolean(upper == "TRUE")), pos);
                         }
                         "CASE" => {
                             self.i += 1;
@@ -295,13 +314,13 @@ impl Parser<'_> {
                             self.expect_kw("AS")?;
                             let ty = self.data_type()?;
                             self.expect(&Token::RParen)?;
-                            return Ok(Expr::new(ExprKind::Cast { expr: Box::new(e), ty }, pos));
+                            return self.node(ExprKind::Cast { expr: Box::new(e), ty }, pos);
                         }
                         "ARRAY" if self.peek_at(1) == &Token::LBracket => {
                             self.i += 2;
                             let items = if self.peek() == &Token::RBracket { Vec::new() } else { self.expr_list()? };
                             self.expect(&Token::RBracket)?;
-                            return Ok(Expr::new(ExprKind::Array(items), pos));
+                            return self.node(ExprKind::Array(items), pos);
                         }
                         "MAP" if self.peek_at(1) == &Token::LParen => {
                             self.i += 2;
@@ -318,7 +337,7 @@ impl Parser<'_> {
                                 }
                             }
                             self.expect(&Token::RParen)?;
-                            return Ok(Expr::new(ExprKind::Map(entries), pos));
+                            return self.node(ExprKind::Map(entries), pos);
                         }
                         "STRUCT" if self.peek_at(1) == &Token::LParen => {
                             self.i += 2;
@@ -335,7 +354,7 @@ impl Parser<'_> {
                                 }
                             }
                             self.expect(&Token::RParen)?;
-                            return Ok(Expr::new(ExprKind::Struct(fields), pos));
+                            return self.node(ExprKind::Struct(fields), pos);
                         }
                         _ => {}
                     }
@@ -351,9 +370,9 @@ impl Parser<'_> {
                 if self.peek() == &Token::Period && matches!(self.peek_at(1), Token::Word(_)) {
                     self.i += 1;
                     let col = self.ident()?;
-                    return Ok(Expr::new(ExprKind::Column { qualifier: Some(name.value), name: col.value }, pos));
+                    return self.node(ExprKind::Column { qualifier: Some(name.value), name: col.value }, pos);
                 }
-                Ok(Expr::new(ExprKind::Column { qualifier: None, name: name.value }, pos))
+                self.node(ExprKind::Column { qualifier: None, name: name.value }, pos)
             }
             _ => Err(self.error_here("expected an expression", None)),
         }
@@ -383,7 +402,7 @@ impl Parser<'_> {
             args = self.expr_list()?;
         }
         self.expect(&Token::RParen)?;
-        Ok(Expr::new(ExprKind::Function { name: name.value.to_uppercase(), args, distinct, star }, pos))
+        self.node(ExprKind::Function { name: name.value.to_uppercase(), args, distinct, star }, pos)
     }
 
     pub(super) fn case(&mut self, pos: Pos) -> PResult<Expr> {
@@ -400,6 +419,6 @@ impl Parser<'_> {
         }
         let else_ = if self.eat_kw("ELSE") { Some(Box::new(self.expr()?)) } else { None };
         self.expect_kw("END")?;
-        Ok(Expr::new(ExprKind::Case { operand, whens, else_ }, pos))
+        self.node(ExprKind::Case { operand, whens, else_ }, pos)
     }
 }

@@ -154,6 +154,41 @@ pub fn parse_with_types(sql: &str, types: &BTreeMap<String, SqlType>) -> PResult
     Ok(out)
 }
 
+/// The stream or table a `CREATE [OR REPLACE] [SOURCE] STREAM|TABLE [IF NOT EXISTS] name`
+/// statement creates, read from its first words only, so it works for statements that no
+/// longer parse as a whole.
+pub fn created_source_name(sql: &str) -> Option<String> {
+    let tokens = Tokenizer::new(&KsqlDialect, sql).tokenize().ok()?;
+    let mut words = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_)));
+    let kw = |t: &Token, k: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k));
+    let mut t = words.next()?;
+    if !kw(&t, "CREATE") {
+        return None;
+    }
+    t = words.next()?;
+    if kw(&t, "OR") {
+        words.next().filter(|r| kw(r, "REPLACE"))?;
+        t = words.next()?;
+    }
+    if kw(&t, "SOURCE") {
+        t = words.next()?;
+    }
+    if !(kw(&t, "STREAM") || kw(&t, "TABLE")) {
+        return None;
+    }
+    t = words.next()?;
+    if kw(&t, "IF") {
+        words.next().filter(|n| kw(n, "NOT"))?;
+        words.next().filter(|e| kw(e, "EXISTS"))?;
+        t = words.next()?;
+    }
+    match t {
+        Token::Word(w) if w.quote_style.is_some() => Some(w.value),
+        Token::Word(w) => Some(w.value.to_uppercase()),
+        _ => None,
+    }
+}
+
 /// Parses a single expression (used by tests and tools).
 pub fn parse_expression(sql: &str) -> PResult<Expr> {
     let mut p = Parser::new(sql)?;
@@ -171,6 +206,8 @@ struct Parser<'a> {
     line_starts: Vec<usize>,
     /// Types named by CREATE TYPE: the catalog's, and those the script itself creates.
     types: BTreeMap<String, SqlType>,
+    /// How many nested expressions and types the parser is inside now.
+    nesting: u32,
 }
 
 fn pos_of(t: &TokenWithSpan) -> Pos {
@@ -205,11 +242,13 @@ impl<'a> Parser<'a> {
             }
         }
         let _ = Whitespace::Space;
-        Ok(Parser { sql, tokens, i: 0, line_starts, types: BTreeMap::new() })
+        Ok(Parser { sql, tokens, i: 0, line_starts, types: BTreeMap::new(), nesting: 0 })
     }
 
     fn byte_offset(&self, line: u64, column: u64) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1) as usize) else { return self.sql.len() };
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1) as usize) else {
+            return self.sql.len();
+        };
         let rest = &self.sql[start..];
         rest.char_indices().nth(column.saturating_sub(1) as usize).map(|(b, _)| start + b).unwrap_or(self.sql.len())
     }
@@ -252,6 +291,41 @@ impl<'a> Parser<'a> {
 
     fn error_here(&self, message: &str, hint: Option<&str>) -> ParseError {
         ParseError { message: format!("{message}, found {}", describe(self.peek())), pos: self.pos(), hint: hint.map(str::to_string), statement: None }
+    }
+
+    /// Enters one more level of nesting (an expression, a NOT, a sign, a type), refusing to
+    /// go deeper than [`MAX_EXPRESSION_DEPTH`]; pair with [`Parser::ascend`].
+    fn descend(&mut self) -> PResult<()> {
+        if self.nesting >= MAX_EXPRESSION_DEPTH {
+            return Err(self.too_deep(self.pos()));
+        }
+        self.nesting += 1;
+        Ok(())
+    }
+
+    fn ascend(&mut self) {
+        self.nesting -= 1;
+    }
+
+    fn too_deep(&self, pos: Pos) -> ParseError {
+        ParseError {
+            message: format!("the statement nests too deeply: more than {MAX_EXPRESSION_DEPTH} levels of expressions or types (stack depth limit exceeded)"),
+            pos,
+            hint: Some(
+                "simplify it: use IN (...) instead of long chains of OR, fewer nested parentheses or functions, or split the work over several queries".into(),
+            ),
+            statement: None,
+        }
+    }
+
+    /// An expression node, refused when its tree would be deeper than the limit (long
+    /// chains such as `a + b + c ...` nest without recursion in the parser).
+    fn node(&self, kind: ExprKind, pos: Pos) -> PResult<Expr> {
+        let e = Expr::new(kind, pos);
+        if e.depth > MAX_EXPRESSION_DEPTH {
+            return Err(self.too_deep(pos));
+        }
+        Ok(e)
     }
 
     fn eat(&mut self, t: &Token) -> bool {

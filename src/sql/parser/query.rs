@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Joins in one query: each is a stage with its own tasks and state.
+const MAX_JOINS: usize = 64;
+
 impl Parser<'_> {
     pub(super) fn query(&mut self) -> PResult<Query> {
         let pos = self.pos();
@@ -114,7 +117,9 @@ impl Parser<'_> {
 
     pub(super) fn relation(&mut self) -> PResult<Relation> {
         let mut rel = self.aliased_source()?;
+        let mut joins = 0usize;
         loop {
+            let at = self.pos();
             let kind = if self.eat_kw("JOIN") || self.eat_kws(&["INNER", "JOIN"]) {
                 JoinKind::Inner
             } else if self.eat_kws(&["LEFT", "OUTER", "JOIN"]) || self.eat_kws(&["LEFT", "JOIN"]) {
@@ -126,6 +131,15 @@ impl Parser<'_> {
             } else {
                 return Ok(rel);
             };
+            joins += 1;
+            if joins > MAX_JOINS {
+                return Err(ParseError {
+                    message: format!("a query may join at most {MAX_JOINS} times"),
+                    pos: at,
+                    hint: Some("materialize part of the joins with CREATE TABLE/STREAM ... AS SELECT and join that".into()),
+                    statement: None,
+                });
+            }
             let right = self.aliased_source()?;
             let mut within = None;
             if self.eat_kw("WITHIN") {
@@ -152,7 +166,9 @@ impl Parser<'_> {
         let n = self.unsigned_integer()? as i64;
         let unit = match self.peek().clone() {
             Token::Word(w) => w.value.to_uppercase(),
-            _ => return Err(self.error_here("expected a time unit", Some("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"))),
+            _ => {
+                return Err(self.error_here("expected a time unit", Some("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS")));
+            }
         };
         let ms = match unit.trim_end_matches('S') {
             "MILLISECOND" => 1,
@@ -160,7 +176,9 @@ impl Parser<'_> {
             "MINUTE" => 60_000,
             "HOUR" => 3_600_000,
             "DAY" => 86_400_000,
-            _ => return Err(self.error_here("expected a time unit", Some("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"))),
+            _ => {
+                return Err(self.error_here("expected a time unit", Some("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS")));
+            }
         };
         self.i += 1;
         Ok(Duration { millis: n.saturating_mul(ms) })

@@ -29,7 +29,20 @@ impl Parser<'_> {
         }
     }
 
+    /// A type, nested at most [`MAX_EXPRESSION_DEPTH`] levels (custom types included).
     pub(super) fn data_type(&mut self) -> PResult<SqlType> {
+        let pos = self.pos();
+        self.descend()?;
+        let ty = self.data_type_inner();
+        self.ascend();
+        let ty = ty?;
+        if ty.depth() > MAX_EXPRESSION_DEPTH as usize {
+            return Err(self.too_deep(pos));
+        }
+        Ok(ty)
+    }
+
+    fn data_type_inner(&mut self) -> PResult<SqlType> {
         let name = match self.peek().clone() {
             Token::Word(w) => w.value.to_uppercase(),
             _ => return Err(self.error_here("expected a type", Some(TYPE_HINT))),
@@ -90,7 +103,9 @@ impl Parser<'_> {
                 self.expect_gt()?;
                 SqlType::Struct(fields)
             }
-            "DECIMAL" => return Err(self.error_here("expected '(' after DECIMAL", Some("write DECIMAL(precision, scale)"))),
+            "DECIMAL" => {
+                return Err(self.error_here("expected '(' after DECIMAL", Some("write DECIMAL(precision, scale)")));
+            }
             _ => {
                 if let Some(ty) = self.custom_type(self.i - 1) {
                     return Ok(ty);
