@@ -4,7 +4,9 @@
 //! `log` (partitioned log) → `format` (bytes <-> Arrow) → `catalog` (streams, tables,
 //! queries) → `sql` (parser, binder, planner; DataFusion lives here) → `exec` (continuous
 //! operators) → `engine` (executes statements) → `server` (REST, console) / `shell`.
-//! `kafka` (the Kafka wire protocol) sits on `log` alone; `server` starts it.
+//! `kafka` (the Kafka wire protocol) sits on `log` alone; `server` starts it. `net` (limits
+//! on connections and buffered request bytes) is shared by `kafka` and `server` and uses
+//! nothing else.
 
 pub mod bench;
 pub mod catalog;
@@ -14,6 +16,7 @@ pub mod exec;
 pub mod format;
 pub mod kafka;
 pub mod log;
+pub mod net;
 pub mod server;
 pub mod shell;
 pub mod sql;

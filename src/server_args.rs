@@ -7,7 +7,18 @@ use clap::Args;
 use eddy::engine::EngineConfig;
 use eddy::exec::OffsetReset;
 use eddy::log::{FlushPolicy, TopicConfig};
-use eddy::server::ServerConfig;
+use eddy::net::ConnectionTimeouts;
+use eddy::server::guard::GuardConfig;
+use eddy::server::{HttpConfig, ServerConfig};
+
+fn ms(v: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(v.max(1))
+}
+
+/// The values of a comma-separated option, without empty ones.
+fn non_empty(v: Vec<String>) -> Vec<String> {
+    v.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
 
 #[derive(Args)]
 pub struct ServerArgs {
@@ -51,6 +62,42 @@ pub struct ServerArgs {
     /// Most partitions one topic may have (SQL, REST and Kafka CreateTopics are refused beyond).
     #[arg(long, default_value_t = eddy::log::PartitionLimits::default().per_topic)]
     max_partitions_per_topic: i64,
+    /// HTTP connections held open at once; one more is answered 503 (0: derived from the
+    /// open-file limit).
+    #[arg(long, default_value_t = 0)]
+    http_max_connections: usize,
+    /// An HTTP connection with no request in flight and nothing sent or received for this
+    /// long is closed.
+    #[arg(long, default_value_t = 60_000)]
+    http_idle_timeout_ms: u64,
+    /// A request head (HTTP) must arrive whole within this of its first byte.
+    #[arg(long, default_value_t = 30_000)]
+    http_request_timeout_ms: u64,
+    /// The largest request body accepted; larger ones get a 413.
+    #[arg(long, default_value_t = eddy::server::DEFAULT_MAX_BODY_BYTES)]
+    http_max_body_bytes: usize,
+    /// Origins (e.g. https://console.example.com) whose web pages may call the API
+    /// (CORS, ksqlDB's access.control.allow.origin); '*' allows any. Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    http_allow_origin: Vec<String>,
+    /// Host names accepted besides localhost and loopback addresses when listening on
+    /// a loopback address (DNS-rebinding protection). Comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    http_allowed_hosts: Vec<String>,
+    /// Kafka connections held open at once (max.connections; 0: derived from the
+    /// open-file limit); more are closed on accept.
+    #[arg(long, default_value_t = 0)]
+    kafka_max_connections: usize,
+    /// Idle Kafka connections close after this long (connections.max.idle.ms).
+    #[arg(long, default_value_t = 600_000)]
+    kafka_idle_timeout_ms: u64,
+    /// A Kafka request frame must arrive whole within this of its size prefix.
+    #[arg(long, default_value_t = 30_000)]
+    kafka_request_timeout_ms: u64,
+    /// Memory (MiB) for Kafka request frames being read or served, over all connections
+    /// (queued.max.request.bytes); a frame that does not fit waits.
+    #[arg(long, default_value_t = (eddy::kafka::DEFAULT_BUFFERED_REQUEST_BYTES >> 20) as u64)]
+    kafka_max_buffered_request_mb: u64,
     /// Most partitions all topics together may have.
     #[arg(long, default_value_t = eddy::log::PartitionLimits::default().total)]
     max_partitions: i64,
@@ -73,11 +120,23 @@ impl ServerArgs {
                 auto_create_topics: self.kafka_auto_create_topics,
                 default_partitions: self.kafka_default_partitions.max(1),
                 group_initial_delay: std::time::Duration::from_millis(self.kafka_group_initial_delay_ms),
+                max_connections: self.kafka_max_connections,
+                timeouts: ConnectionTimeouts { idle: ms(self.kafka_idle_timeout_ms), request: ms(self.kafka_request_timeout_ms) },
+                max_buffered_request_bytes: usize::try_from(self.kafka_max_buffered_request_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             },
             topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
             engine: EngineConfig { default_offset_reset: reset, ..EngineConfig::default() },
             cleaner_interval: std::time::Duration::from_millis(self.log_cleaner_interval_ms.max(10)),
             partition_limits: eddy::log::PartitionLimits { per_topic: self.max_partitions_per_topic.max(1), total: self.max_partitions.max(1) },
+            http: HttpConfig {
+                guard: GuardConfig {
+                    allow_origins: non_empty(self.http_allow_origin),
+                    allowed_hosts: non_empty(self.http_allowed_hosts),
+                    max_body_bytes: self.http_max_body_bytes.max(1024),
+                },
+                max_connections: self.http_max_connections,
+                timeouts: ConnectionTimeouts { idle: ms(self.http_idle_timeout_ms), request: ms(self.http_request_timeout_ms) },
+            },
         })
     }
 }

@@ -21,7 +21,14 @@ async fn malformed_sql_is_a_statement_error_with_line_and_column() {
 #[tokio::test]
 async fn non_json_bodies_and_missing_fields_are_bad_requests() {
     let s = TestServer::start();
+    // A body that is not sent as JSON is refused for its type (a browser could send it).
     let r = reqwest::Client::new().post(format!("{}/ksql", s.url)).body("SHOW STREAMS;").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["@type"], "generic_error");
+    assert_eq!(body["error_code"], 41500);
+    // Sent as JSON but not JSON: a malformed request.
+    let r = reqwest::Client::new().post(format!("{}/ksql", s.url)).header("content-type", "application/json").body("SHOW STREAMS;").send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["@type"], "generic_error");

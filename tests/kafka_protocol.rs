@@ -9,57 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::TestServer;
+use common::kafka_wire::{call, connect, fetch_request, produce_request, receive, send, send_frame};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-
-fn connect(addr: &str) -> TcpStream {
-    let s = TcpStream::connect(addr).expect("connect to the Kafka listener");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    s
-}
-
-fn send_frame(s: &mut TcpStream, body: &[u8]) {
-    let mut b = Vec::with_capacity(body.len() + 4);
-    b.extend_from_slice(&(body.len() as i32).to_be_bytes());
-    b.extend_from_slice(body);
-    s.write_all(&b).expect("send");
-}
-
-/// Sends a request without waiting for its response.
-fn send<Req: Encodable + HeaderVersion>(s: &mut TcpStream, api: ApiKey, version: i16, correlation_id: i32, req: &Req) {
-    let header = RequestHeader::default()
-        .with_request_api_key(api as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("wire-test")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, Req::header_version(version)).expect("header");
-    req.encode(&mut buf, version).expect("body");
-    send_frame(s, &buf);
-}
-
-/// Reads the next response: its correlation id and body.
-fn receive<Resp: Decodable + HeaderVersion>(s: &mut TcpStream, version: i16) -> (i32, Resp) {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).expect("response size");
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).expect("response body");
-    let mut body = Bytes::from(body);
-    let h = ResponseHeader::decode(&mut body, Resp::header_version(version)).expect("response header");
-    (h.correlation_id, Resp::decode(&mut body, version).expect("response body decodes"))
-}
-
-/// Sends a request and returns the decoded response.
-fn call<Req, Resp>(s: &mut TcpStream, api: ApiKey, version: i16, req: &Req) -> Resp
-where
-    Req: Encodable + HeaderVersion,
-    Resp: Decodable + HeaderVersion,
-{
-    send(s, api, version, 11, req);
-    let (correlation_id, resp) = receive(s, version);
-    assert_eq!(correlation_id, 11);
-    resp
-}
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 /// True when the server closed the connection (read returns 0 bytes or an error).
 fn closed(s: &mut TcpStream) -> bool {
@@ -165,18 +117,6 @@ fn malformed_frames_close_only_their_connection_and_others_keep_being_served() {
     let r: ApiVersionsResponse = call(&mut good, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(r.error_code, 0);
     api_versions_ok(&addr);
-}
-
-fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
-    let p = fetch_request::FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(1 << 20);
-    let t = fetch_request::FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(vec![p]);
-    FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(min_bytes).with_max_bytes(1 << 24).with_topics(vec![t])
-}
-
-fn produce_request(topic: &str, batch: Bytes) -> ProduceRequest {
-    let p = produce_request::PartitionProduceData::default().with_index(0).with_records(Some(batch));
-    let t = produce_request::TopicProduceData::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partition_data(vec![p]);
-    ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![t])
 }
 
 #[test]
@@ -330,4 +270,26 @@ fn transactional_batches_outside_an_open_transaction_are_refused_and_not_stored(
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 11, &fetch_request("txn_wire", 0, 0, 1).with_isolation_level(1));
     let pd = &r.responses[0].partitions[0];
     assert_eq!((pd.error_code, pd.high_watermark, pd.last_stable_offset), (0, 0, 0));
+}
+
+#[test]
+fn create_topics_beyond_the_partition_limit_is_refused_and_leaves_no_directories() {
+    let server = TestServer::start();
+    let mut admin = connect(&server.kafka);
+    let huge = create_topics_request::CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("huge")))
+        .with_num_partitions(100_000)
+        .with_replication_factor(1);
+    let r: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![huge]).with_timeout_ms(5000));
+    assert_eq!(r.topics[0].error_code, 37, "INVALID_PARTITIONS");
+    let message = r.topics[0].error_message.as_ref().map(|m| m.to_string()).unwrap_or_default();
+    assert!(message.contains("at most 1000"), "{message}");
+    assert!(!server.data_dir.join("topics").join("huge").exists(), "nothing was created");
+    // The broker goes on serving.
+    let ok = create_topics_request::CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("fine")))
+        .with_num_partitions(3)
+        .with_replication_factor(1);
+    let r: CreateTopicsResponse = call(&mut admin, ApiKey::CreateTopics, 4, &CreateTopicsRequest::default().with_topics(vec![ok]).with_timeout_ms(5000));
+    assert_eq!(r.topics[0].error_code, 0);
 }

@@ -86,7 +86,7 @@ impl Conn {
 
 fn post(path: &str, headers: &str, body: &Value) -> Vec<u8> {
     let body = body.to_string();
-    format!("POST {path} HTTP/1.1\r\nhost: eddy\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n{body}", body.len()).into_bytes()
+    format!("POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n{body}", body.len()).into_bytes()
 }
 
 fn pull(sql: &str) -> Vec<u8> {
@@ -96,8 +96,11 @@ fn pull(sql: &str) -> Vec<u8> {
 /// The same body sent chunked, which only the full router reads.
 fn post_chunked(path: &str, body: &Value) -> Vec<u8> {
     let body = body.to_string();
-    format!("POST {path} HTTP/1.1\r\nhost: eddy\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
-        .into_bytes()
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    )
+    .into_bytes()
 }
 
 async fn users_table() -> TestServer {

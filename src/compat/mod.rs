@@ -75,7 +75,12 @@ impl Counts {
 
 /// Runs every case under `args.paths`; returns whether the pass floor (if any) was met.
 pub fn run(args: CompatArgs) -> Result<bool, String> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(crate::sql::ast::STATEMENT_THREAD_STACK_BYTES)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut per_file: BTreeMap<String, Counts> = BTreeMap::new();
     let mut total = Counts::default();
     let mut unreadable = Vec::new();

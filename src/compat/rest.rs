@@ -66,7 +66,8 @@ pub fn execute(case: &Case, engine: Arc<Engine>, log: &Log, config: &TopicConfig
     let listener = handle.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(|e| format!("cannot listen on an ephemeral port: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = crate::server::router(crate::server::AppState { engine: engine.clone() });
+    let guard = crate::server::guard::HttpGuard::new(crate::server::HttpConfig::default().guard, addr);
+    let app = crate::server::router(crate::server::AppState { engine: engine.clone(), guard });
     let server = handle.spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -224,10 +224,18 @@ impl Engine {
         &self.config
     }
 
-    /// Command statuses for /status: `type/`name`/action` -> SUCCESS.
-    pub fn command_statuses(&self) -> Result<Vec<String>, EngineError> {
+    /// Command statuses for /status: `type/`name`/action`, SUCCESS or (a command that could
+    /// not be restored on start) ERROR.
+    pub fn command_statuses(&self) -> Result<Vec<(String, &'static str)>, EngineError> {
         let types = self.catalog.types();
-        Ok(self.commands.read_all()?.commands.into_iter().filter_map(|(_, c)| ddl::command_id_of(&c.statement, &types)).collect())
+        let failed: std::collections::BTreeSet<i64> = self.restore.all().iter().map(|f| f.seq).collect();
+        Ok(self
+            .commands
+            .read_all()?
+            .commands
+            .into_iter()
+            .filter_map(|(seq, c)| ddl::command_id_of(&c.statement, &types).map(|id| (id, if failed.contains(&seq) { "ERROR" } else { "SUCCESS" })))
+            .collect())
     }
 
     fn offset_reset(&self, session: &Session) -> OffsetReset {

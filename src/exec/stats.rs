@@ -97,18 +97,19 @@ impl QueryStats {
         }
         self.errors.fetch_add(errors.len() as u64, Ordering::Relaxed);
         for e in errors.iter().take(3) {
-            tracing::warn!(query = query_id, topic = source_topic, partition = e.partition, offset = e.offset, "skipped a record: {}", e.message);
+            tracing::warn!(query = query_id, topic = source_topic, partition = e.partition, offset = e.offset, "skipped a record: {}", shortened(&e.message));
         }
         if errors.len() > 3 {
             tracing::warn!(query = query_id, topic = source_topic, "skipped {} more records in the same batch", errors.len() - 3);
         }
         let last = errors.last().expect("not empty");
         *self.last_error.lock() =
-            Some(LastError { time_ms: now_ms(), message: format!("partition {} offset {}: {}", last.partition, last.offset, last.message) });
+            Some(LastError { time_ms: now_ms(), message: format!("partition {} offset {}: {}", last.partition, last.offset, shortened(&last.message)) });
     }
 
     /// A task-level failure (it will retry).
     pub fn record_failure(&self, message: String) {
+        let message = shortened(&message).into_owned();
         *self.last_error.lock() = Some(LastError { time_ms: now_ms(), message });
         *self.state.lock() = QueryState::Error;
     }
@@ -169,4 +170,14 @@ impl QueryStats {
 
 pub fn format_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_else(|| ms.to_string())
+}
+/// Longest error message kept or logged: a message can quote a whole record.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// The message, cut to [`MAX_MESSAGE_CHARS`] characters (saying how much was cut).
+pub fn shortened(message: &str) -> std::borrow::Cow<'_, str> {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => std::borrow::Cow::Borrowed(message),
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}... ({} more bytes)", &message[..at], message.len() - at)),
+    }
 }

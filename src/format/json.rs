@@ -75,10 +75,18 @@ impl StructShape {
     }
 }
 
+/// How deeply a record's JSON may nest (Jackson's default `maxNestingDepth`, which ksqlDB
+/// reads JSON with). Deeper records are bad records: counted and skipped. Arrow's JSON
+/// decoder recurses over nested values, so without a bound one record could exhaust the
+/// stack of the thread decoding it.
+pub const MAX_RECORD_DEPTH: usize = 1000;
+
 struct Normalizer<'a> {
     s: &'a [u8],
     i: usize,
     out: &'a mut Vec<u8>,
+    /// Objects and arrays the current position is inside.
+    depth: usize,
 }
 
 type NResult = Result<(), String>;
@@ -96,6 +104,19 @@ impl Normalizer<'_> {
 
     fn err(&self, what: &str) -> String {
         format!("invalid JSON at byte {}: {what}", self.i)
+    }
+
+    fn too_deep(&self) -> String {
+        format!("the JSON value nests more than {MAX_RECORD_DEPTH} levels deep (at byte {})", self.i)
+    }
+
+    /// Enters an object or array.
+    fn descend(&mut self) -> NResult {
+        if self.depth >= MAX_RECORD_DEPTH {
+            return Err(self.too_deep());
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     /// The extent of a string starting at the current quote.
@@ -137,7 +158,12 @@ impl Normalizer<'_> {
                             self.i = end;
                             continue;
                         }
-                        b'{' | b'[' => depth += 1,
+                        b'{' | b'[' => {
+                            depth += 1;
+                            if self.depth + depth > MAX_RECORD_DEPTH {
+                                return Err(self.too_deep());
+                            }
+                        }
                         b'}' | b']' => {
                             depth -= 1;
                             if depth == 0 {
@@ -170,11 +196,19 @@ impl Normalizer<'_> {
     fn value(&mut self, shape: &Shape) -> NResult {
         self.ws();
         match (shape, self.peek()) {
-            (Shape::Struct(st), Some(b'{')) => self.object(Some(st), None),
-            (Shape::Map(v), Some(b'{')) => self.object(None, Some(v)),
-            (Shape::List(e), Some(b'[')) => self.array(e),
+            (Shape::Struct(st), Some(b'{')) => self.nested(|n| n.object(Some(st), None)),
+            (Shape::Map(v), Some(b'{')) => self.nested(|n| n.object(None, Some(v))),
+            (Shape::List(e), Some(b'[')) => self.nested(|n| n.array(e)),
             _ => self.copy_raw(),
         }
+    }
+
+    /// Parses an object or array one level deeper.
+    fn nested(&mut self, parse: impl FnOnce(&mut Self) -> NResult) -> NResult {
+        self.descend()?;
+        let r = parse(self);
+        self.depth -= 1;
+        r
     }
 
     fn array(&mut self, elem: &Shape) -> NResult {
@@ -270,7 +304,7 @@ impl Normalizer<'_> {
 
 /// Copies one JSON document into `out`, normalising keys by `shape`.
 fn normalize(input: &[u8], shape: &Shape, out: &mut Vec<u8>) -> NResult {
-    let mut n = Normalizer { s: input, i: 0, out };
+    let mut n = Normalizer { s: input, i: 0, out, depth: 0 };
     n.value(shape)?;
     n.ws();
     if n.i != input.len() {

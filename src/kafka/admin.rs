@@ -63,6 +63,9 @@ pub async fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, versi
                         let e = LogError::TopicExists(name);
                         return result.with_error_code(log_error_code(&e)).with_error_message(Some(s(e.to_string())));
                     }
+                    if let Err(e) = b.log.check_partitions(&name, i64::from(partitions)) {
+                        return result.with_error_code(log_error_code(&e)).with_error_message(Some(s(e.to_string())));
+                    }
                     return result.with_num_partitions(partitions).with_replication_factor(1);
                 }
                 match b.log.create_topic(&name, partitions, config) {

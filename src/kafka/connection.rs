@@ -17,7 +17,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use super::errors::KafkaError;
 use super::frame::{Incoming, decode_request, encode_response};
@@ -32,15 +32,27 @@ const MAX_IN_FLIGHT: usize = 16;
 
 type PendingResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Bytes>, KafkaError>> + Send>>;
 
+/// A decoded request and the share of the request-memory budget its frame holds until it
+/// is answered.
+type Received = (Incoming, OwnedSemaphorePermit);
+
 /// Reads and decodes frames until the client closes the connection or sends one that cannot
-/// be served (sent on as the last item).
-async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, tx: mpsc::Sender<Result<Incoming, KafkaError>>) {
+/// be served (sent on as the last item). A connection that sends nothing for the idle
+/// timeout is closed, and so is one whose frame does not arrive whole within the request
+/// timeout; a frame waits for its bytes in the shared request-memory budget before it is
+/// read, so slow or greedy clients cannot grow the server's memory without bound.
+async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, broker: Arc<Broker>, tx: mpsc::Sender<Result<Received, KafkaError>>) {
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let timeouts = broker.config.timeouts;
     loop {
-        let size = match rd.read_i32().await {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
-            Err(e) => {
+        let size = match tokio::time::timeout(timeouts.idle, rd.read_i32()).await {
+            Err(_) => {
+                tracing::debug!(%peer, "closing idle Kafka connection");
+                return;
+            }
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Ok(Err(e)) => {
                 let _ = tx.send(Err(e.into())).await;
                 return;
             }
@@ -50,17 +62,27 @@ async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, tx: m
             let _ = tx.send(Err(KafkaError::FrameTooLarge { size: size as i64, max: MAX_FRAME_BYTES })).await;
             return;
         }
-        // Grow the buffer as bytes arrive rather than trusting the size prefix up front.
-        let mut frame = Vec::with_capacity((size as usize).min(1 << 20));
-        if let Err(e) = (&mut rd).take(size as u64).read_to_end(&mut frame).await {
-            let _ = tx.send(Err(e.into())).await;
-            return;
+        let Ok(permit) = broker.request_bytes.clone().acquire_many_owned((size as u32).max(1)).await else { return };
+        // The budget holds the whole frame: reserve it once (pages take memory only as bytes
+        // arrive), so reading never copies the frame to grow it.
+        let mut frame = Vec::with_capacity(size as usize);
+        match tokio::time::timeout(timeouts.request, (&mut rd).take(size as u64).read_to_end(&mut frame)).await {
+            Err(_) => {
+                tracing::warn!(%peer, size, got = frame.len(), "closing Kafka connection: the request frame did not arrive whole within {} ms", timeouts.request.as_millis());
+                let _ = tx.send(Err(KafkaError::Timeout { got: frame.len(), size: size as usize })).await;
+                return;
+            }
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+            Ok(Ok(_)) => {}
         }
         if frame.len() != size as usize {
             let _ = tx.send(Err(KafkaError::Truncated { got: frame.len(), size: size as usize })).await;
             return;
         }
-        let decoded = decode_request(Bytes::from(frame)).map_err(KafkaError::from);
+        let decoded = decode_request(Bytes::from(frame)).map_err(KafkaError::from).map(|incoming| (incoming, permit));
         if let Err(e) = &decoded {
             tracing::warn!(%peer, "closing Kafka connection: {e}");
         }
@@ -81,7 +103,7 @@ async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, tx: m
 pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) -> Result<(), KafkaError> {
     let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel(4);
-    let reader = tokio::spawn(read_frames(rd, peer, tx));
+    let reader = tokio::spawn(read_frames(rd, peer, broker.clone(), tx));
     let mut in_flight: FuturesOrdered<PendingResponse> = FuturesOrdered::new();
     let result = loop {
         tokio::select! {
@@ -96,7 +118,15 @@ pub async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<B
                 Err(e) => break Err(e),
             },
             next = rx.recv(), if in_flight.len() < MAX_IN_FLIGHT => match next {
-                Some(Ok(incoming)) => in_flight.push_back(start(&broker, incoming, peer).await),
+                Some(Ok((incoming, permit))) => {
+                    let pending = start(&broker, incoming, peer).await;
+                    // The frame's share of the memory budget is held until it is answered.
+                    in_flight.push_back(Box::pin(async move {
+                        let r = pending.await;
+                        drop(permit);
+                        r
+                    }));
+                }
                 Some(Err(e)) => break Err(e),
                 // The client closed its side: answer what it already sent.
                 None => {

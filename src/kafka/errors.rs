@@ -10,6 +10,8 @@ pub enum KafkaError {
     FrameTooLarge { size: i64, max: usize },
     #[error("the connection closed after {got} of a {size}-byte request frame")]
     Truncated { got: usize, size: usize },
+    #[error("only {got} of a {size}-byte request frame arrived within the request timeout; the connection was closed")]
+    Timeout { got: usize, size: usize },
     #[error("no handler for {0}")]
     NoHandler(String),
     #[error(transparent)]

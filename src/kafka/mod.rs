@@ -48,7 +48,18 @@ pub struct KafkaConfig {
     /// How long a new group waits for more members before its first rebalance
     /// (`group.initial.rebalance.delay.ms`).
     pub group_initial_delay: Duration,
+    /// Connections held open at once (`max.connections`); 0: chosen by the server.
+    pub max_connections: usize,
+    /// Idle connections close (`connections.max.idle.ms`); a request frame must arrive
+    /// whole within `request` of its first byte.
+    pub timeouts: crate::net::ConnectionTimeouts,
+    /// Bytes of request frames held in memory at once over all connections
+    /// (`queued.max.request.bytes`); a connection whose frame does not fit waits.
+    pub max_buffered_request_bytes: usize,
 }
+
+/// Memory for request frames by default: a few of the largest frames at once.
+pub const DEFAULT_BUFFERED_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
 impl Default for KafkaConfig {
     fn default() -> Self {
@@ -58,6 +69,9 @@ impl Default for KafkaConfig {
             auto_create_topics: true,
             default_partitions: 1,
             group_initial_delay: Duration::from_millis(3000),
+            max_connections: 1024,
+            timeouts: crate::net::ConnectionTimeouts { idle: Duration::from_secs(600), request: Duration::from_secs(30) },
+            max_buffered_request_bytes: DEFAULT_BUFFERED_REQUEST_BYTES,
         }
     }
 }
@@ -70,6 +84,9 @@ pub struct Broker {
     pub(crate) groups: coordinator::GroupCoordinator,
     pub(crate) producer_ids: producer_ids::ProducerIdAllocator,
     pub(crate) txns: transactions::TxnCoordinator,
+    pub(crate) connections: Arc<crate::net::ConnectionLimit>,
+    /// Bytes of request frames in memory; a frame holds its bytes until answered.
+    pub(crate) request_bytes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The only broker's node id.
@@ -82,7 +99,10 @@ impl Broker {
         let producer_ids = producer_ids::ProducerIdAllocator::open(&data_dir.join("kafka"))?;
         let txns = transactions::TxnCoordinator::open(&data_dir.join("kafka"), &log)?;
         let groups = coordinator::GroupCoordinator::new(config.group_initial_delay);
-        Ok(Arc::new(Broker { log, config, groups, producer_ids, txns }))
+        let connections = crate::net::ConnectionLimit::new("kafka", config.max_connections);
+        let request_bytes =
+            Arc::new(tokio::sync::Semaphore::new(config.max_buffered_request_bytes.clamp(MAX_FRAME_BYTES, tokio::sync::Semaphore::MAX_PERMITS)));
+        Ok(Arc::new(Broker { log, config, groups, producer_ids, txns, connections, request_bytes }))
     }
 }
 
@@ -95,10 +115,14 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: wat
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Over the limit the connection is closed at once, as Kafka does
+                    // (clients retry with backoff).
+                    let Some(slot) = broker.connections.try_acquire() else { continue };
                     let _ = stream.set_nodelay(true);
                     let b = broker.clone();
                     let stop = shutdown.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         if let Err(e) = connection::serve_connection(stream, peer, b, stop).await {
                             tracing::debug!(%peer, "kafka connection closed: {e}");
                         }

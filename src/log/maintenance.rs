@@ -76,6 +76,50 @@ fn flusher_period(log: &Log) -> Duration {
     Duration::from_millis(shortest.map_or(100, |ms| (ms / 10).clamp(5, 100)))
 }
 
+/// (topic, partition) -> (sealed segment count, last compaction time).
+pub type Compacted = HashMap<(String, i32), (usize, Instant)>;
+
+/// One pass of the cleaner over every partition: retention, purging of what every reader
+/// committed (for `purge_committed` topics), and compaction when due.
+pub fn clean(log: &Log, now: i64, compacted: &mut Compacted) {
+    for t in log.topics() {
+        for p in t.partitions() {
+            if let Err(e) = p.apply_retention(now) {
+                tracing::error!(topic = t.name(), partition = p.id(), "retention failed: {e}");
+            }
+            if t.config().purge_committed
+                && let Some(committed) = log.offsets().min_committed(t.name(), p.id())
+                && let Err(e) = p.purge_below(committed)
+            {
+                tracing::error!(topic = t.name(), partition = p.id(), "purging committed records failed: {e}");
+            }
+            if !t.config().cleanup.compact {
+                continue;
+            }
+            let key = (t.name().to_string(), p.id());
+            let sealed = p.segment_count().saturating_sub(1);
+            let due = match compacted.get(&key) {
+                None => true,
+                Some((n, at)) => *n != sealed || at.elapsed() > Duration::from_secs(60),
+            };
+            if !due || sealed == 0 {
+                continue;
+            }
+            match cleaner::compact(p, now) {
+                Ok(stats) => {
+                    if stats.records_removed > 0 {
+                        tracing::debug!(topic = t.name(), partition = p.id(), removed = stats.records_removed, "compacted");
+                    }
+                    // The count seen before compacting: a segment sealed while this pass ran
+                    // makes the next pass due.
+                    compacted.insert(key, (sealed, Instant::now()));
+                }
+                Err(e) => tracing::error!(topic = t.name(), partition = p.id(), "compaction failed: {e}"),
+            }
+        }
+    }
+}
+
 /// Starts the flusher and the cleaner; the cleaner runs every `cleaner_interval`.
 pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
     let stop = Arc::new(StopSignal::default());
@@ -110,47 +154,10 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
         std::thread::Builder::new()
             .name("eddy-cleaner".into())
             .spawn(move || {
-                // (topic, partition) -> (sealed segment count, last compaction time).
-                let mut compacted: HashMap<(String, i32), (usize, Instant)> = HashMap::new();
+                let mut compacted = Compacted::new();
                 while s.sleep(cleaner_interval) {
                     let Some(log) = weak.upgrade() else { return };
-                    let now = chrono::Utc::now().timestamp_millis();
-                    for t in log.topics() {
-                        for p in t.partitions() {
-                            if let Err(e) = p.apply_retention(now) {
-                                tracing::error!(topic = t.name(), partition = p.id(), "retention failed: {e}");
-                            }
-                            if t.config().purge_committed
-                                && let Some(committed) = log.offsets().min_committed(t.name(), p.id())
-                                && let Err(e) = p.purge_below(committed)
-                            {
-                                tracing::error!(topic = t.name(), partition = p.id(), "purging committed records failed: {e}");
-                            }
-                            if !t.config().cleanup.compact {
-                                continue;
-                            }
-                            let key = (t.name().to_string(), p.id());
-                            let sealed = p.segment_count().saturating_sub(1);
-                            let due = match compacted.get(&key) {
-                                None => true,
-                                Some((n, at)) => *n != sealed || at.elapsed() > Duration::from_secs(60),
-                            };
-                            if !due || sealed == 0 {
-                                continue;
-                            }
-                            match cleaner::compact(p, now) {
-                                Ok(stats) => {
-                                    if stats.records_removed > 0 {
-                                        tracing::debug!(topic = t.name(), partition = p.id(), removed = stats.records_removed, "compacted");
-                                    }
-                                    // The count seen before compacting: a segment sealed while
-                                    // this pass ran makes the next pass due.
-                                    compacted.insert(key, (sealed, Instant::now()));
-                                }
-                                Err(e) => tracing::error!(topic = t.name(), partition = p.id(), "compaction failed: {e}"),
-                            }
-                        }
-                    }
+                    clean(&log, chrono::Utc::now().timestamp_millis(), &mut compacted);
                 }
             })
             .expect("spawn cleaner thread"),
@@ -193,5 +200,31 @@ mod tests {
         assert_eq!(flusher_period(&log), Duration::from_millis(20));
         log.create_topic("fastest", 1, every(1)).unwrap();
         assert_eq!(flusher_period(&log), Duration::from_millis(5));
+    }
+
+    #[test]
+    fn the_cleaner_purges_what_every_reader_committed_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
+        let cfg = TopicConfig { segment_bytes: 2048, purge_committed: true, retention_ms: None, flush: FlushPolicy::Never, ..TopicConfig::default() };
+        let t = log.create_topic("_eddy_q_repartition", 1, cfg).unwrap();
+        let p = t.partition(0).unwrap();
+        for i in 0..60 {
+            let mut b = crate::log::BatchBuilder::default();
+            b.push(i, Some(b"k"), Some(&[b'x'; 100]), &[]);
+            p.append(b.finish()).unwrap();
+        }
+        let segments = p.segment_count();
+        let mut compacted = Compacted::new();
+        clean(&log, chrono::Utc::now().timestamp_millis(), &mut compacted);
+        assert_eq!(p.segment_count(), segments, "nothing is purged before any reader committed");
+        log.offsets().commit("reader", &[("_eddy_q_repartition", 0, 40, "")]).unwrap();
+        log.offsets().commit("slow-reader", &[("_eddy_q_repartition", 0, 25, "")]).unwrap();
+        clean(&log, chrono::Utc::now().timestamp_millis(), &mut compacted);
+        let start = p.start_offset();
+        assert!(start > 0 && start <= 25, "purged up to the slowest reader: {start}");
+        log.offsets().commit("slow-reader", &[("_eddy_q_repartition", 0, 60, "")]).unwrap();
+        clean(&log, chrono::Utc::now().timestamp_millis(), &mut compacted);
+        assert!(p.start_offset() > start && p.start_offset() <= 40, "{}", p.start_offset());
     }
 }

@@ -239,10 +239,7 @@ impl Segment {
         let io = |e| LogError::io(format!("reading {}", self.path.display()), e);
         let mut pos = from;
         let mut expected_next: Option<i64> = None;
-        loop {
-            let Some(head) = reader.read(pos, HEADER_LEN).map_err(io)? else {
-                break;
-            };
+        while let Some(head) = reader.read(pos, HEADER_LEN).map_err(io)? {
             let Ok(header) = BatchHeader::parse(head) else {
                 break;
             };

@@ -24,12 +24,15 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::features::read_features;
+use super::guard::HttpGuard;
 use super::query::{content_type, pull_body, query_pull_framing};
 use super::routes::string_map;
 use super::{ApiError, AppState};
 use crate::engine::{FeatureKey, Session};
+use crate::net::ConnectionTimeouts;
 
 /// Header lines a request answered here may have; more go to hyper (which takes 100).
 const MAX_HEADERS: usize = 32;
@@ -66,8 +69,9 @@ enum Route<'b> {
     Features { table: &'b str },
 }
 
-/// Reads the request at the front of `buf`.
-fn parse_request(buf: &[u8]) -> Request<'_> {
+/// Reads the request at the front of `buf`. A request the guard has a say on (an `Origin`,
+/// a `Host` it checks, a body type it refuses) is left to the router, which applies it.
+fn parse_request<'b>(buf: &'b [u8], guard: &HttpGuard) -> Request<'b> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let head_len = match req.parse(buf) {
@@ -89,9 +93,16 @@ fn parse_request(buf: &[u8]) -> Request<'_> {
         None => return Request::Other,
     };
     let mut content_length = None;
+    let (mut host, mut origin, mut content_type) = (None, None, None);
     for h in req.headers.iter() {
         let name = h.name;
-        if name.eq_ignore_ascii_case("content-length") {
+        if name.eq_ignore_ascii_case("host") {
+            host = Some(h.value);
+        } else if name.eq_ignore_ascii_case("origin") {
+            origin = Some(h.value);
+        } else if name.eq_ignore_ascii_case("content-type") {
+            content_type = Some(h.value);
+        } else if name.eq_ignore_ascii_case("content-length") {
             // Digits only, as hyper reads it (no sign, no spaces inside).
             let v = h.value.trim_ascii();
             let n = if !v.is_empty() && v.len() <= 12 && v.iter().all(u8::is_ascii_digit) {
@@ -114,6 +125,9 @@ fn parse_request(buf: &[u8]) -> Request<'_> {
                 *accept = Some(h.value);
             }
         }
+    }
+    if !guard.is_plain(&axum::http::Method::POST, host, origin, content_type) {
+        return Request::Other;
     }
     let Some(body_len) = content_length.filter(|n| *n <= MAX_BODY) else { return Request::Other };
     let len = head_len + body_len;
@@ -234,17 +248,20 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
 }
 
 /// Serves lookups on `stream` until the client closes it, the server stops, or a request
-/// needs hyper.
-pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mut watch::Receiver<bool>) -> io::Result<Outcome> {
+/// needs hyper. A connection idle for `timeouts.idle` is closed, and so is one whose request
+/// has not arrived whole `timeouts.request` after its first byte (with a 408).
+pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mut watch::Receiver<bool>, timeouts: ConnectionTimeouts) -> io::Result<Outcome> {
     let mut buf = BytesMut::with_capacity(4096);
     let mut out = Vec::with_capacity(4096);
     // One wait for the stop flag for the connection's life, not one per read.
     let stop = until_stopped(stopped);
     tokio::pin!(stop);
+    // When the first byte of the request at the front of `buf` arrived.
+    let mut request_began: Option<Instant> = None;
     loop {
         // Answer every complete request received.
         loop {
-            let answered = match parse_request(&buf) {
+            let answered = match parse_request(&buf, &state.guard) {
                 Request::Incomplete => break,
                 Request::Other => None,
                 Request::Lookup { len, route, body } => answer(state, route, body).await.map(|reply| (len, reply)),
@@ -253,6 +270,8 @@ pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mu
                 Some((len, reply)) => {
                     reply.write_to(&mut out);
                     buf.advance(len);
+                    // A pipelined request behind it began when it was received.
+                    request_began = (!buf.is_empty()).then(Instant::now);
                 }
                 None => {
                     stream.write_all(&out).await?;
@@ -267,12 +286,25 @@ pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mu
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }
+        let deadline = match request_began {
+            Some(t) => t + timeouts.request,
+            None => Instant::now() + timeouts.idle,
+        };
         tokio::select! {
             biased;
             read = stream.read_buf(&mut buf) => {
                 if read? == 0 {
                     return Ok(Outcome::Closed);
                 }
+                request_began.get_or_insert_with(Instant::now);
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if request_began.is_some() {
+                    let e = ApiError::generic(StatusCode::REQUEST_TIMEOUT, 40800, format!("the request did not arrive whole within {} ms of its first byte; the connection is closed", timeouts.request.as_millis()));
+                    Reply::error(e).write_to(&mut out);
+                    let _ = stream.write_all(&out).await;
+                }
+                return Ok(Outcome::Closed);
             }
             // Stopping: close an idle connection; one with part of a request received goes
             // to hyper, which finishes that request and closes.
@@ -297,19 +329,26 @@ pub(super) async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
 
+    fn parse_request_plain(buf: &[u8]) -> Request<'_> {
+        static GUARD: std::sync::OnceLock<std::sync::Arc<HttpGuard>> = std::sync::OnceLock::new();
+        let guard = GUARD.get_or_init(|| HttpGuard::new(Default::default(), "127.0.0.1:8088".parse().expect("address")));
+        parse_request(buf, guard)
+    }
+
     fn post(path: &str, headers: &str, body: &str) -> Vec<u8> {
-        format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n{headers}\r\n{body}", body.len()).into_bytes()
+        format!("POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n{body}", body.len())
+            .into_bytes()
     }
 
     #[test]
     fn a_pull_query_request_is_a_lookup_once_its_whole_body_arrived() {
         let req = post("/query", "accept: application/vnd.ksqlapi.delimited.v1\r\n", r#"{"ksql":"SELECT 1;"}"#);
         for cut in [0, 10, req.len() - 5, req.len() - 1] {
-            assert_eq!(parse_request(&req[..cut]), Request::Incomplete, "cut at {cut}");
+            assert_eq!(parse_request_plain(&req[..cut]), Request::Incomplete, "cut at {cut}");
         }
         let mut two = req.clone();
         two.extend_from_slice(&req);
-        match parse_request(&two) {
+        match parse_request_plain(&two) {
             Request::Lookup { len, route, body } => {
                 assert_eq!(len, req.len());
                 assert_eq!(route, Route::Query { accept: Some(&b"application/vnd.ksqlapi.delimited.v1"[..]) });
@@ -321,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_feature_lookup_names_its_table_in_the_path() {
-        match parse_request(&post("/features/user_stats", "", r#"{"keys":["u1"]}"#)) {
+        match parse_request_plain(&post("/features/user_stats", "", r#"{"keys":["u1"]}"#)) {
             Request::Lookup { route, .. } => assert_eq!(route, Route::Features { table: "user_stats" }),
             other => panic!("not a lookup: {other:?}"),
         }
@@ -337,7 +376,7 @@ mod tests {
             ("a nested path", post("/features/a/b", "", body)),
             ("a GET", format!("GET /query HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()),
             ("HTTP/1.0", format!("POST /query HTTP/1.0\r\ncontent-length: {}\r\n\r\n{body}", body.len()).into_bytes()),
-            ("no content-length", b"POST /query HTTP/1.1\r\nhost: x\r\n\r\n".to_vec()),
+            ("no content-length", b"POST /query HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\r\n".to_vec()),
             ("chunked", b"POST /query HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()),
             ("expect", post("/query", "expect: 100-continue\r\n", body)),
             ("connection close", post("/query", "connection: close\r\n", body)),
@@ -347,16 +386,16 @@ mod tests {
             ("not HTTP", b"\x16\x03\x01 hello\r\n\r\n".to_vec()),
         ];
         for (what, req) in cases {
-            assert_eq!(parse_request(&req), Request::Other, "{what}");
+            assert_eq!(parse_request_plain(&req), Request::Other, "{what}");
         }
-        assert_eq!(parse_request(&post("/query", "connection: keep-alive\r\n", body)).eq(&Request::Other), false);
+        assert_eq!(parse_request_plain(&post("/query", "connection: keep-alive\r\n", body)).eq(&Request::Other), false);
     }
 
     #[test]
     fn a_head_that_never_ends_is_left_to_hyper() {
         let mut req = b"POST /query HTTP/1.1\r\nx: ".to_vec();
         req.resize(MAX_HEAD + 1, b'a');
-        assert_eq!(parse_request(&req), Request::Other);
+        assert_eq!(parse_request_plain(&req), Request::Other);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 mod errors;
 mod features;
+pub mod guard;
 mod http_workers;
+mod idle;
 mod lookup_connection;
 mod query;
 mod rewound_stream;
@@ -40,11 +42,35 @@ pub struct ServerConfig {
     pub cleaner_interval: std::time::Duration,
     /// How many partitions topics may have.
     pub partition_limits: crate::log::PartitionLimits,
+    pub http: HttpConfig,
+}
+
+/// Limits and checks of the HTTP listener.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub guard: guard::GuardConfig,
+    /// Connections held open at once; 0: a share of the open-file limit.
+    pub max_connections: usize,
+    pub timeouts: crate::net::ConnectionTimeouts,
+}
+
+/// The largest request body by default (records produced over REST, statements).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            guard: guard::GuardConfig { max_body_bytes: DEFAULT_MAX_BODY_BYTES, ..Default::default() },
+            max_connections: 0,
+            timeouts: crate::net::ConnectionTimeouts { idle: std::time::Duration::from_secs(60), request: std::time::Duration::from_secs(30) },
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub guard: Arc<guard::HttpGuard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +90,7 @@ pub enum ServerError {
 }
 
 pub fn router(state: AppState) -> Router {
+    let http_guard = state.guard.clone();
     Router::new()
         .route("/", get(routes::root))
         .route("/ksql", post(routes::ksql))
@@ -84,6 +111,8 @@ pub fn router(state: AppState) -> Router {
         .route("/features/{table}", post(features::lookup))
         .route("/openapi.json", get(features::openapi))
         .fallback(routes::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
+        .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))
         .with_state(state)
 }
 
@@ -120,16 +149,19 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let engine = Arc::new(engine);
     let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
-    let app_state = AppState { engine: engine.clone() };
+    let http_guard = guard::HttpGuard::new(config.http.guard.clone(), addr);
+    let app_state = AppState { engine: engine.clone(), guard: http_guard };
     let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
-    let kafka_addr = match start_kafka(&config, &log, kafka_stopped).await? {
+    let kafka_addr = match start_kafka(&config, &log, kafka_stopped, budget).await? {
         Some(a) => format!("Kafka protocol on {a}"),
         None => "Kafka protocol off".to_string(),
     };
     println!("Eddy {} ready: REST API on http://{addr} ({kafka_addr}; data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
     let shutdown_engine = engine.clone();
-    let workers = http_workers::HttpWorkers::start(http_threads(config.http_threads), app_state, app)?;
+    let max_connections = if config.http.max_connections > 0 { config.http.max_connections } else { budget.connections / 2 };
+    let limit = crate::net::ConnectionLimit::new("http", max_connections);
+    let workers = http_workers::HttpWorkers::start(http_threads(config.http_threads), app_state, app, limit, config.http.timeouts)?;
     workers
         .run(listener, async move {
             shutdown_signal().await;
@@ -188,7 +220,12 @@ fn http_threads(configured: usize) -> usize {
 
 /// Binds the Kafka listener and serves it in the background; returns the bound address,
 /// or None when the listener is off.
-async fn start_kafka(config: &ServerConfig, log: &Arc<Log>, stopped: tokio::sync::watch::Receiver<bool>) -> Result<Option<SocketAddr>, ServerError> {
+async fn start_kafka(
+    config: &ServerConfig,
+    log: &Arc<Log>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    budget: FileBudget,
+) -> Result<Option<SocketAddr>, ServerError> {
     if config.kafka_listen.is_empty() {
         return Ok(None);
     }
@@ -196,6 +233,9 @@ async fn start_kafka(config: &ServerConfig, log: &Arc<Log>, stopped: tokio::sync
         tokio::net::TcpListener::bind(&config.kafka_listen).await.map_err(|source| ServerError::KafkaBind { addr: config.kafka_listen.clone(), source })?;
     let addr = listener.local_addr()?;
     let mut kafka = config.kafka.clone();
+    if kafka.max_connections == 0 {
+        kafka.max_connections = budget.connections / 2;
+    }
     kafka.advertised_port = i32::from(addr.port());
     if !addr.ip().is_unspecified() {
         kafka.advertised_host = addr.ip().to_string();

@@ -1,23 +1,40 @@
 //! A TCP stream with bytes already read put back in front: how a connection moves from
-//! the lookup path (`lookup_connection`) to hyper without losing what was received.
+//! the lookup path (`lookup_connection`) to hyper without losing what was received. Bytes
+//! received and sent count as activity (`idle`).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::idle::Activity;
+
 pub(super) struct RewoundStream {
     /// Received but not yet consumed; read before the socket.
     prefix: BytesMut,
     inner: TcpStream,
+    activity: Option<Arc<Activity>>,
 }
 
 impl RewoundStream {
     pub(super) fn new(prefix: BytesMut, inner: TcpStream) -> RewoundStream {
-        RewoundStream { prefix, inner }
+        RewoundStream { prefix, inner, activity: None }
+    }
+
+    /// Reports every byte received or sent to `activity`.
+    pub(super) fn tracked(mut self, activity: Arc<Activity>) -> RewoundStream {
+        self.activity = Some(activity);
+        self
+    }
+
+    fn touch(&self) {
+        if let Some(a) = &self.activity {
+            a.touch();
+        }
     }
 }
 
@@ -30,17 +47,32 @@ impl AsyncRead for RewoundStream {
             this.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.touch();
+        }
+        r
     }
 }
 
 impl AsyncWrite for RewoundStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.touch();
+        }
+        r
     }
 
     fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.touch();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {

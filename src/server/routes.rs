@@ -87,12 +87,22 @@ pub async fn info(State(state): State<AppState>) -> Response {
     )
 }
 
-pub async fn healthcheck() -> Response {
+/// The server serves; `commandRunner` says whether its catalog was restored whole: records
+/// of the command topic that could not be read, and commands that could not be applied
+/// (see `/status` and `SHOW QUERIES` for which).
+pub async fn healthcheck(State(state): State<AppState>) -> Response {
+    let restore = state.engine.restore_failures();
+    let unreadable = restore.unreadable_commands();
+    let failed = restore.all().len();
     json_response(
         StatusCode::OK,
         &json!({
             "isHealthy": true,
-            "details": {"metastore": {"isHealthy": true}, "kafka": {"isHealthy": true}, "commandRunner": {"isHealthy": true}},
+            "details": {
+                "metastore": {"isHealthy": true},
+                "kafka": {"isHealthy": true},
+                "commandRunner": {"isHealthy": unreadable == 0 && failed == 0, "unreadableCommands": unreadable, "failedCommands": failed}
+            },
             "serverState": "READY"
         }),
     )
@@ -101,7 +111,7 @@ pub async fn healthcheck() -> Response {
 pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let engine = state.engine.clone();
     let ids = tokio::task::spawn_blocking(move || engine.command_statuses()).await.map_err(|e| ApiError::internal(e.to_string()))??;
-    let statuses: serde_json::Map<String, Value> = ids.into_iter().map(|id| (id, json!("SUCCESS"))).collect();
+    let statuses: serde_json::Map<String, Value> = ids.into_iter().map(|(id, status)| (id, json!(status))).collect();
     Ok(json_response(StatusCode::OK, &json!({"commandStatuses": statuses})))
 }
 

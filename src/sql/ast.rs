@@ -121,6 +121,13 @@ pub struct Expr {
 /// is planned or evaluated on.
 pub const MAX_EXPRESSION_DEPTH: u32 = 256;
 
+/// Stack of every thread that parses, plans or evaluates statements (the server's runtime
+/// workers and blocking pools, the HTTP threads): enough for a statement at
+/// [`MAX_EXPRESSION_DEPTH`] to go through every pass, parser to evaluator, in a debug build
+/// with room to spare (a debug build's parser takes about 8 KiB of stack per nested
+/// parenthesis). Only touched pages take memory.
+pub const STATEMENT_THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
     /// `[qualifier.]name`

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{Column, DFSchema, DFSchemaRef, ScalarValue};
-use datafusion::logical_expr::{self as dfx, Expr as DfExpr, ExprSchemable, Operator, lit};
+use datafusion::logical_expr::{self as dfx, Expr as DfExpr, Operator, lit};
 use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 
 use super::SqlError;
@@ -130,8 +130,7 @@ fn binary(l: DfExpr, op: Operator, r: DfExpr) -> DfExpr {
 impl Binder<'_> {
     /// The SQL type of a bound expression (after DataFusion's type coercion).
     pub fn type_of(&self, e: &DfExpr) -> Result<SqlType, SqlError> {
-        let coerced = coerce(e.clone(), &self.scope.df_schema)?;
-        let dt = coerced.get_type(&self.scope.df_schema).map_err(SqlError::internal)?;
+        let dt = super::expr_types::arrow_type_of(e, &self.scope.df_schema)?;
         SqlType::from_arrow(&dt).ok_or_else(|| SqlError::internal(format!("expression has unsupported type {dt}")))
     }
 

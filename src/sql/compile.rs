@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Cast, Expr as DfExpr, ExprSchemable};
+use datafusion::logical_expr::{Cast, Expr as DfExpr};
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 
 use super::SqlError;
-use super::binder::{Scope, coerce};
+use super::binder::Scope;
 use crate::catalog::types::SqlType;
 
 /// An expression ready to run on Arrow batches of its scope's schema.
@@ -31,8 +31,7 @@ impl CompiledExpr {
 /// Type-checks, coerces and compiles `e` for batches of `scope`.
 pub fn compile(e: DfExpr, scope: &Scope) -> Result<CompiledExpr, SqlError> {
     let schema = &scope.df_schema;
-    let coerced = coerce(e, schema)?;
-    let dt = coerced.get_type(schema).map_err(SqlError::internal)?;
+    let (coerced, dt) = super::expr_types::coerce_typed(e, schema)?;
     let ty = SqlType::from_arrow(&dt).ok_or_else(|| SqlError::invalid(format!("expression has type {dt}, which ksqlDB types cannot represent"), None))?;
     let canonical = ty.to_arrow();
     let expr = if canonical != dt { DfExpr::Cast(Cast::new(Box::new(coerced), canonical)) } else { coerced };

@@ -7,6 +7,7 @@ pub mod aggregates;
 pub mod ast;
 pub mod binder;
 pub mod compile;
+mod expr_types;
 pub mod functions;
 mod in_predicate;
 pub mod join_plan;

@@ -2,6 +2,8 @@
 //! directory and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod kafka_wire;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,13 +19,24 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    limits: ProcessLimits,
 }
 
 pub fn eddy_bin() -> &'static str {
     env!("CARGO_BIN_EXE_eddy")
 }
 
+/// Limits for the server process (`ulimit -n`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessLimits {
+    pub open_files: Option<u64>,
+}
+
 fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, String) {
+    spawn_limited(data_dir, args, ProcessLimits::default())
+}
+
+fn spawn_limited(data_dir: &Path, args: &[String], limits: ProcessLimits) -> (Child, String, String) {
     // An ephemeral Kafka port too, and a short first-rebalance delay for consumer groups,
     // unless the test chose its own.
     let mut defaults: Vec<&str> = Vec::new();
@@ -33,7 +46,21 @@ fn spawn(data_dir: &Path, args: &[String]) -> (Child, String, String) {
     if !args.iter().any(|a| a == "--kafka-group-initial-delay-ms") {
         defaults.extend(["--kafka-group-initial-delay-ms", "300"]);
     }
-    let mut child = Command::new(eddy_bin())
+    let mut command = Command::new(eddy_bin());
+    if let Some(n) = limits.open_files {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command
         .arg("server")
         .arg("--data-dir")
         .arg(data_dir)
@@ -75,7 +102,19 @@ impl TestServer {
         let dir = tmp.path().to_path_buf();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (child, url, kafka) = spawn(&dir, &args);
-        TestServer { child: Some(child), url, kafka, data_dir: dir, _tmp: Some(tmp), extra_args: args }
+        TestServer { child: Some(child), url, kafka, data_dir: dir, _tmp: Some(tmp), extra_args: args, limits: ProcessLimits::default() }
+    }
+
+    /// A server on `dir` (which the caller owns), with process limits.
+    pub fn start_in(dir: &Path, args: &[&str], limits: ProcessLimits) -> TestServer {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (child, url, kafka) = spawn_limited(dir, &args, limits);
+        TestServer { child: Some(child), url, kafka, data_dir: dir.to_path_buf(), _tmp: None, extra_args: args, limits }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// Kills the server with SIGKILL (no chance to clean up).
@@ -106,7 +145,7 @@ impl TestServer {
     /// Starts the server again on the same data directory (new port).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the server first");
-        let (child, url, kafka) = spawn(&self.data_dir, &self.extra_args);
+        let (child, url, kafka) = spawn_limited(&self.data_dir, &self.extra_args, self.limits);
         self.child = Some(child);
         self.url = url;
         self.kafka = kafka;
