@@ -45,6 +45,13 @@ async fn deeply_nested_statements_are_refused_with_a_position_and_the_server_kee
         assert!(message.starts_with("line 1:"), "{what}: the refusal names the position: {message}");
         assert_serving(&s, what).await;
     }
+    // A long flat list is not nesting: 20,000 values in IN (...) are answered.
+    let values: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+    for sql in [format!("SELECT * FROM s WHERE n IN ({});", values.join(", ")), format!("SELECT * FROM t WHERE n IN ({});", values.join(", "))] {
+        let (status, body) = statement(&s, &sql).await;
+        assert_eq!(status, 200, "{}", body.to_string().chars().take(300).collect::<String>());
+    }
+    assert_serving(&s, "a long IN list").await;
     // Nothing was created by the refused statements.
     let (_, streams) = s.ksql("SHOW STREAMS;").await;
     let names: Vec<&str> = streams[0]["streams"].as_array().unwrap().iter().filter_map(|x| x["name"].as_str()).collect();

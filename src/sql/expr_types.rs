@@ -47,7 +47,7 @@ pub fn coerce_typed(e: DfExpr, schema: &DFSchema) -> Result<(DfExpr, DataType), 
             if is_leaf(&node) {
                 return Ok(Transformed::no(node));
             }
-            let used: Vec<&Field> = done.iter().map(|(f, _)| f).filter(|f| node_uses(&node, f.name())).collect();
+            let used: Vec<&Field> = stand_ins_of(&node).into_iter().filter_map(|i| done.get(i)).map(|(f, _)| f).collect();
             let node_schema = with_stand_ins(schema, &used).map_err(external)?;
             let coerced = coerce(node, &node_schema).map_err(external)?;
             let ty = coerced.get_type(&node_schema)?;
@@ -76,12 +76,15 @@ pub fn coerce_typed(e: DfExpr, schema: &DFSchema) -> Result<(DfExpr, DataType), 
     Ok((whole, ty))
 }
 
-/// Whether `node` has the stand-in `name` as a direct child.
-fn node_uses(node: &DfExpr, name: &str) -> bool {
-    let mut found = false;
+/// The stand-ins among `node`'s direct children, by number.
+fn stand_ins_of(node: &DfExpr) -> Vec<usize> {
+    let mut found = Vec::new();
     let _ = node.apply_children(|c| {
-        if matches!(c, DfExpr::Column(col) if col.name == name) {
-            found = true;
+        if let DfExpr::Column(col) = c
+            && col.relation.is_none()
+            && let Some(n) = col.name.strip_prefix(STAND_IN).and_then(|n| n.parse().ok())
+        {
+            found.push(n);
         }
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });

@@ -137,12 +137,29 @@ fn comparable(a: &SqlType, b: &SqlType) -> bool {
     }
 }
 
+/// The disjunction of `items` as a balanced tree: a list of any length nests only
+/// log2(length) deep, so every pass over the expression stays within the stack.
+fn balanced_or(mut items: Vec<DfExpr>) -> Option<DfExpr> {
+    while items.len() > 1 {
+        let mut pairs = items.into_iter();
+        let mut next = Vec::with_capacity(pairs.len().div_ceil(2));
+        while let Some(a) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(b) => a.or(b),
+                None => a,
+            });
+        }
+        items = next;
+    }
+    items.pop()
+}
+
 impl Binder<'_> {
     /// `expr [NOT] IN (list)`.
     pub(super) fn in_list(&self, expr: &Expr, list: &[Expr], negated: bool) -> Result<DfExpr, SqlError> {
         let left = self.bind(expr)?;
         let left_ty = self.type_of(&left)?;
-        let mut any: Option<DfExpr> = None;
+        let mut matches: Vec<DfExpr> = Vec::with_capacity(list.len());
         for item in list {
             let item = coerce_literals(item, &left_ty)?;
             let right = self.bind(&item)?;
@@ -163,13 +180,9 @@ impl Binder<'_> {
                 }
             };
             let eq = DfExpr::BinaryExpr(dfx::BinaryExpr::new(Box::new(l), Operator::IsNotDistinctFrom, Box::new(right)));
-            let eq = eq.and(DfExpr::IsNotNull(Box::new(left.clone())));
-            any = Some(match any {
-                None => eq,
-                Some(a) => a.or(eq),
-            });
+            matches.push(eq.and(DfExpr::IsNotNull(Box::new(left.clone()))));
         }
-        let matched = any.unwrap_or_else(|| lit(false));
+        let matched = balanced_or(matches).unwrap_or_else(|| lit(false));
         Ok(if negated { DfExpr::Not(Box::new(matched)) } else { matched })
     }
 }
@@ -196,4 +209,18 @@ mod tests {
         let err = coerce_literals(&s("10 - not a number"), &SqlType::Int).expect_err("not a number");
         assert!(err.to_string().contains("invalid input syntax for type INTEGER: \"10 - not a number\""), "{err}");
     }
+
+    #[test]
+    fn a_long_in_list_nests_logarithmically() {
+        fn depth(e: &DfExpr) -> usize {
+            match e {
+                DfExpr::BinaryExpr(b) => 1 + depth(&b.left).max(depth(&b.right)),
+                _ => 1,
+            }
+        }
+        let items: Vec<DfExpr> = (0..10_000).map(|i| datafusion::logical_expr::col("X").eq(lit(i))).collect();
+        let e = balanced_or(items).unwrap();
+        assert!(depth(&e) <= 16, "{}", depth(&e));
+    }
+
 }
