@@ -333,11 +333,26 @@ impl PartitionLog {
         match synced {
             Ok(()) => results.extend(written.into_iter().map(|(t, o)| (t, Ok(o)))),
             Err(e) => {
-                // Nothing of this group is published: take it back, so it neither becomes
-                // visible with a later fsync nor comes back after a restart.
-                tracing::error!(topic = %self.topic, partition = self.id, "fsync failed; the appends of this group are undone: {e}");
-                self.undo_group(mark);
-                results.extend(written.into_iter().map(|(t, _)| (t, Err(e.shared()))));
+                let group_end = written.iter().map(|(_, o)| o.last_offset + 1).max().unwrap_or(0);
+                // No other fsync may run (and publish the group) while it is taken back.
+                let published = self.exclusive_of_syncs(|| {
+                    if self.end_offset() >= group_end {
+                        return true;
+                    }
+                    tracing::error!(topic = %self.topic, partition = self.id, "fsync failed; the appends of this group are undone: {e}");
+                    self.undo_group(mark);
+                    false
+                });
+                if published {
+                    // Another caller's fsync covered this group and published it: it is
+                    // durable, whatever this fsync said.
+                    results.extend(written.into_iter().map(|(t, o)| (t, Ok(o))));
+                } else {
+                    // Nothing of this group is published and it is taken back, so it
+                    // neither becomes visible with a later fsync nor comes back after a
+                    // restart.
+                    results.extend(written.into_iter().map(|(t, _)| (t, Err(e.shared()))));
+                }
             }
         }
         (results, rest)
@@ -474,13 +489,18 @@ impl PartitionLog {
 
     /// Forces appended data to disk.
     pub fn sync(&self) -> Result<(), LogError> {
+        self.exclusive_of_syncs(|| self.sync_now())
+    }
+
+    /// Runs `f` while no fsync of this partition runs.
+    fn exclusive_of_syncs<T>(&self, f: impl FnOnce() -> T) -> T {
         let mut st = self.sync_state.lock();
         while st.in_progress {
             self.synced.wait(&mut st);
         }
         st.in_progress = true;
         drop(st);
-        let r = self.sync_now();
+        let r = f();
         let mut st = self.sync_state.lock();
         st.in_progress = false;
         self.synced.notify_all();

@@ -222,5 +222,4 @@ mod tests {
         let e = balanced_or(items).unwrap();
         assert!(depth(&e) <= 16, "{}", depth(&e));
     }
-
 }
