@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::exact::Exact;
+
 /// One expanded case.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -15,89 +17,104 @@ pub struct Case {
     pub statements: Vec<String>,
     pub properties: Map<String, Value>,
     pub inputs: Vec<Value>,
-    pub outputs: Vec<Value>,
+    /// Read with numbers as written: decimals are compared with their scale.
+    pub outputs: Vec<Exact>,
     pub topics: Vec<Value>,
     pub expected_error: Option<Value>,
     pub post: Option<Value>,
     /// RQTT: the REST responses expected, one per statement (`admin` or `query`).
     pub responses: Option<Vec<Value>>,
+    /// RQTT: query rows must come in the expected order (`outputConditions.verifyOrder`);
+    /// otherwise they are compared as a multiset.
+    pub verify_order: bool,
     /// Why the case cannot run here (schema-registry formats), if so.
     pub unsupported: Option<String>,
 }
 
-/// Removes `//` and `/* */` comments outside strings.
+/// Removes `//` and `/* */` comments outside strings. Text is copied in runs between
+/// comments, so non-ASCII characters stay as they were (every marker looked for is ASCII,
+/// and no byte of a multi-byte UTF-8 character is ASCII).
 pub fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let b = text.as_bytes();
-    let (mut i, mut in_str) = (0, false);
+    let (mut i, mut run, mut in_str) = (0, 0, false);
     while i < b.len() {
         let c = b[i];
         if in_str {
-            out.push(c as char);
-            if c == b'\\' && i + 1 < b.len() {
-                out.push(b[i + 1] as char);
-                i += 2;
-                continue;
+            match c {
+                b'\\' => i += 2,
+                b'"' => {
+                    in_str = false;
+                    i += 1;
+                }
+                _ => i += 1,
             }
-            if c == b'"' {
-                in_str = false;
-            }
-            i += 1;
             continue;
         }
         match (c, b.get(i + 1)) {
             (b'"', _) => {
                 in_str = true;
-                out.push('"');
                 i += 1;
             }
             (b'/', Some(b'/')) => {
+                out.push_str(&text[run..i]);
                 while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
+                run = i;
             }
             (b'/', Some(b'*')) => {
+                out.push_str(&text[run..i]);
                 i += 2;
                 while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
                     i += 1;
                 }
-                i += 2;
+                i = (i + 2).min(b.len());
+                run = i;
             }
-            _ => {
-                // Multi-byte UTF-8 is copied byte by byte below.
-                let len = utf8_len(c);
-                out.push_str(std::str::from_utf8(&b[i..(i + len).min(b.len())]).unwrap_or(""));
-                i += len;
-            }
+            _ => i += 1,
         }
     }
+    out.push_str(&text[run.min(b.len())..]);
     out
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
-    }
 }
 
 /// Formats that need a schema registry.
 const REGISTRY_FORMATS: [&str; 4] = ["AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"];
 
-fn registry_format_in(statements: &[String]) -> Option<String> {
-    for s in statements {
-        let upper = s.to_uppercase();
-        for f in REGISTRY_FORMATS {
-            for quoted in [format!("'{f}'"), format!("\"{f}\"")] {
-                if upper.contains(&quoted) {
-                    return Some(format!("needs the {f} format and a schema registry"));
-                }
-            }
+/// The formats a statement's `WITH` clause names (`FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT`),
+/// upper-cased, in order.
+fn formats_named_in(statement: &str) -> Vec<String> {
+    let upper = statement.to_uppercase();
+    let b = upper.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = upper[from..].find("FORMAT").map(|i| i + from) {
+        from = at + "FORMAT".len();
+        // A property name: `FORMAT`, `KEY_FORMAT` or `VALUE_FORMAT`, not part of a longer word.
+        let name_start = ["KEY_", "VALUE_"].iter().find(|p| upper[..at].ends_with(*p)).map_or(at, |p| at - p.len());
+        let word_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+        if name_start > 0 && word_char(b[name_start - 1]) || b.get(from).is_some_and(|&c| word_char(c)) {
+            continue;
+        }
+        let rest = upper[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else { continue };
+        let rest = rest.trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else { continue };
+        if let Some(end) = rest[1..].find(quote) {
+            out.push(rest[1..1 + end].trim().to_string());
         }
     }
-    None
+    out
+}
+
+/// Why a case needs a schema registry: a source, sink or input topic of it uses a format
+/// that does (named in a statement's `WITH` clause, or as a topic's format in the case).
+fn registry_format_in(statements: &[String], topics: &[Value]) -> Option<String> {
+    let in_statements = statements.iter().flat_map(|s| formats_named_in(s));
+    let in_topics =
+        topics.iter().flat_map(|t| ["format", "keyFormat", "valueFormat"].map(|k| t.get(k).and_then(Value::as_str).map(str::to_uppercase))).flatten();
+    in_statements.chain(in_topics).find(|f| REGISTRY_FORMATS.contains(&f.as_str())).map(|f| format!("needs the {f} format and a schema registry"))
 }
 
 /// Every `.json` file under `path` (or `path` itself).
@@ -123,8 +140,13 @@ pub fn files(path: &Path) -> Vec<PathBuf> {
 /// The cases of one file, or why the file cannot be read.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc: Value =
-        serde_json::from_str(&strip_comments(&text)).map_err(|e| format!("{} is not valid JSON (after removing comments): {e}", path.display()))?;
+    let text = strip_comments(&text);
+    let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON (after removing comments): {e}", path.display()))?;
+    let exact = Exact::parse(&text).ok_or_else(|| format!("{} cannot be read with its numbers as written", path.display()))?;
+    let exact_tests = match exact.get("tests") {
+        Some(Exact::Array(tests)) => tests.as_slice(),
+        _ => &[],
+    };
     let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
     // Counted per suite and file: QTT and RQTT both have an insert-values.json.
     let grouped = match path.parent().and_then(|d| d.file_name()) {
@@ -133,7 +155,11 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     };
     let tests = doc.get("tests").and_then(Value::as_array).ok_or_else(|| format!("{} has no \"tests\" array", path.display()))?;
     let mut cases = Vec::new();
-    for t in tests {
+    for (n, t) in tests.iter().enumerate() {
+        let outputs = match exact_tests.get(n).and_then(|t| t.get("outputs")) {
+            Some(Exact::Array(o)) => o.clone(),
+            _ => Vec::new(),
+        };
         let name = t.get("name").and_then(Value::as_str).unwrap_or("(unnamed)");
         let statements: Vec<String> =
             t.get("statements").and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
@@ -147,6 +173,7 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
             (Some(_), Some(c)) if !c.is_empty() => c.iter().cloned().map(Some).collect(),
             _ => vec![None],
         };
+        let list = |k: &str| t.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
         for format in &formats {
             for config in &configs {
                 let mut full = format!("{file} - {name}");
@@ -165,21 +192,21 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
                 }
                 let unsupported = match format {
                     Some(f) if REGISTRY_FORMATS.contains(&f.to_uppercase().as_str()) => Some(format!("needs the {f} format and a schema registry")),
-                    _ => registry_format_in(&stmts),
+                    _ => registry_format_in(&stmts, &list("topics")),
                 };
-                let list = |k: &str| t.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
                 cases.push(Case {
                     file: grouped.clone(),
                     name: full,
                     statements: stmts,
                     properties: props,
                     inputs: list("inputs"),
-                    outputs: list("outputs"),
+                    outputs: outputs.clone(),
                     topics: list("topics"),
                     expected_error: t.get("expectedException").or_else(|| t.get("expectedError")).cloned(),
                     // RQTT cases list responses or name their error `expectedError`.
                     responses: t.get("responses").and_then(Value::as_array).cloned().or_else(|| t.get("expectedError").map(|_| Vec::new())),
                     post: t.get("post").cloned(),
+                    verify_order: t.pointer("/outputConditions/verifyOrder").and_then(Value::as_bool).unwrap_or(false),
                     unsupported,
                 });
             }
@@ -197,6 +224,26 @@ mod tests {
         let t = "{\"a\": \"x // not a comment\", // a comment\n \"b\": /* block */ 1}";
         let v: Value = serde_json::from_str(&strip_comments(t)).unwrap();
         assert_eq!(v, serde_json::json!({"a": "x // not a comment", "b": 1}));
+    }
+
+    #[test]
+    fn non_ascii_text_is_read_as_utf8() {
+        let t = "{\"a\": \"caf\u{e9} \u{1F600} \\\" \u{4e2d}\", /* \u{e9} */ \"b\": \"\u{e9}\"} // \u{e9}";
+        let v: Value = serde_json::from_str(&strip_comments(t)).unwrap();
+        assert_eq!(v, serde_json::json!({"a": "caf\u{e9} \u{1F600} \" \u{4e2d}", "b": "\u{e9}"}));
+    }
+
+    #[test]
+    fn only_a_format_a_source_sink_or_topic_uses_needs_a_registry() {
+        let needs = |s: &str| registry_format_in(&[s.to_string()], &[]);
+        assert!(needs("CREATE STREAM s (a INT) WITH (kafka_topic='t', value_format = 'avro');").is_some());
+        assert!(needs("CREATE STREAM s WITH (KEY_FORMAT=\"PROTOBUF\") AS SELECT * FROM t;").is_some());
+        assert!(needs("CREATE STREAM s (a INT) WITH (FORMAT='JSON_SR');").is_some());
+        assert!(needs("INSERT INTO s (a) VALUES ('AVRO');").is_none());
+        assert!(needs("CREATE STREAM s (a INT) WITH (value_format='JSON', kafka_topic='AVRO');").is_none());
+        assert!(needs("CREATE STREAM s (my_format STRING) WITH (value_format='DELIMITED');").is_none());
+        let topic = serde_json::json!({"name": "t", "valueFormat": "AVRO"});
+        assert!(registry_format_in(&[], &[topic]).is_some());
     }
 
     #[test]

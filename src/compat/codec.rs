@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
+use super::exact::Exact;
 use crate::catalog::types::SqlType;
 use crate::catalog::{DataSource, WindowType};
 use crate::format::{FormatKind, FormatSpec};
@@ -47,11 +48,13 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
     }))
 }
 
-fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Value {
+/// Record bytes as JSON with numbers as written (see `exact`).
+fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Exact {
+    let text = || String::from_utf8_lossy(b).to_string();
     match format.map(|f| f.kind) {
-        Some(FormatKind::Kafka) => kafka_value(b, ty),
-        Some(FormatKind::Delimited) => Value::from(String::from_utf8_lossy(b).to_string()),
-        _ => serde_json::from_slice(b).unwrap_or_else(|_| Value::from(String::from_utf8_lossy(b).to_string())),
+        Some(FormatKind::Kafka) => Exact::from_value(&kafka_value(b, ty)),
+        Some(FormatKind::Delimited) => Exact::String(text()),
+        _ => Exact::parse(&String::from_utf8_lossy(b)).unwrap_or_else(|| Exact::String(text())),
     }
 }
 
@@ -68,8 +71,8 @@ pub fn encode_value(source: Option<&DataSource>, value: &Value) -> Result<Option
 
 /// A record key as JSON, and its window bounds (start, and end for sessions) for
 /// windowed sources.
-pub fn decode_key(source: Option<&DataSource>, bytes: Option<&[u8]>) -> (Value, Option<(i64, Option<i64>)>) {
-    let Some(mut b) = bytes else { return (Value::Null, None) };
+pub fn decode_key(source: Option<&DataSource>, bytes: Option<&[u8]>) -> (Exact, Option<(i64, Option<i64>)>) {
+    let Some(mut b) = bytes else { return (Exact::Null, None) };
     let mut window = None;
     let i64_at = |s: &[u8]| i64::from_be_bytes(s.try_into().unwrap_or_default());
     match source.and_then(|s| s.window) {
@@ -89,10 +92,29 @@ pub fn decode_key(source: Option<&DataSource>, bytes: Option<&[u8]>) -> (Value, 
     (decode(b, source.map(|s| &s.key_format), ty), window)
 }
 
-pub fn decode_value(source: Option<&DataSource>, bytes: Option<&[u8]>) -> Value {
-    let Some(b) = bytes else { return Value::Null };
+pub fn decode_value(source: Option<&DataSource>, bytes: Option<&[u8]>) -> Exact {
+    let Some(b) = bytes else { return Exact::Null };
     let ty = source.and_then(|s| single_type(s.schema.value_columns().map(|c| &c.ty)));
     decode(b, source.map(|s| &s.value_format), ty)
+}
+
+/// An input's headers, `[{KEY, VALUE(base64)}]`, as record headers.
+pub fn encode_headers(headers: Option<&Value>) -> Result<Vec<(String, Option<Vec<u8>>)>, String> {
+    let Some(list) = headers else { return Ok(Vec::new()) };
+    let list = list.as_array().ok_or("an input's headers are not a list")?;
+    list.iter()
+        .map(|h| {
+            let key = h.get("KEY").or_else(|| h.get("key")).and_then(Value::as_str).ok_or("an input header has no KEY")?;
+            let value = match h.get("VALUE").or_else(|| h.get("value")) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(b64)) => {
+                    Some(base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("an input header's VALUE is not base64: {e}"))?)
+                }
+                Some(other) => return Err(format!("an input header's VALUE is not base64 text: {other}")),
+            };
+            Ok((key.to_string(), value))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod cases;
 mod codec;
+mod exact;
 mod judge;
 mod rest;
 
@@ -17,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::engine::{Engine, EngineConfig, Session};
+use crate::engine::{Engine, EngineConfig, EngineError, Session};
 use crate::exec::OffsetReset;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
+use crate::sql::SqlError;
 pub use cases::{Case, load};
 
 pub struct CompatArgs {
@@ -221,6 +223,7 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
     }
     let mut session = session_for(case);
     let expected_error = case.expected_error.as_ref().map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_string());
+    let expected_kind = case.expected_error.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str);
     // ksqlDB's runner parses the statements as one script, one per line, so positions in
     // its messages count lines from the first statement: blank lines before each keep that.
     let mut lines_before = 0;
@@ -240,7 +243,12 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
         if let Err(e) = attempt {
             let message = e.to_string();
             return match &expected_error {
-                Some(want) if message.contains(want.as_str()) => Outcome::Passed,
+                Some(want) if message.contains(want.as_str()) => match expected_kind {
+                    Some(kind) if !error_kinds(&e).contains(&kind) => {
+                        Outcome::Failed(format!("statement {} failed as a {} ({message}), expected a {kind}", i + 1, error_kinds(&e)[0]))
+                    }
+                    _ => Outcome::Passed,
+                },
                 Some(want) => Outcome::Failed(format!("statement {} failed with a different error: {message} (expected one containing {want:?})", i + 1)),
                 None => Outcome::Failed(format!("statement {} failed: {message}", i + 1)),
             };
@@ -277,6 +285,24 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
     }
 }
 
+/// The exception classes of ksqlDB's that an error of Eddy's stands for, the most specific
+/// first, then each class it extends: ksqlDB's runner checks the expected class with
+/// `instanceOf`. A statement that does not parse, or whose `WITH` clause ksqlDB rejects
+/// while building it, is a `ParseFailedException`; any other
+/// rejected statement a `KsqlStatementException`; both extend `KsqlException`, as does
+/// the server's own failure (`KsqlServerException`).
+fn error_kinds(e: &EngineError) -> &'static [&'static str] {
+    const PARSE: &str = "io.confluent.ksql.parser.exception.ParseFailedException";
+    const STATEMENT: &str = "io.confluent.ksql.util.KsqlStatementException";
+    const SERVER: &str = "io.confluent.ksql.util.KsqlServerException";
+    const KSQL: &str = "io.confluent.ksql.util.KsqlException";
+    match e {
+        EngineError::Parse { .. } | EngineError::Statement { cause: Some(SqlError::Properties { .. }), .. } => &[PARSE, STATEMENT, KSQL],
+        EngineError::Statement { .. } | EngineError::WrongEndpoint { .. } | EngineError::BadRequest(_) | EngineError::NotFound(_) => &[STATEMENT, KSQL],
+        EngineError::Internal(_) => &[SERVER, KSQL],
+    }
+}
+
 /// Whether processing all inputs in time order could differ from processing them in the
 /// order written: some record is no later than one written before it to another topic.
 fn one_at_a_time(inputs: &[Value]) -> bool {
@@ -305,8 +331,10 @@ fn produce_inputs(inputs: &[Value], engine: &Engine, log: &Log, config: &TopicCo
         }
         let value = codec::encode_value(source, input.get("value").unwrap_or(&Value::Null))?;
         let ts = input.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
+        let headers = codec::encode_headers(input.get("headers"))?;
+        let headers: Vec<(&[u8], Option<&[u8]>)> = headers.iter().map(|(k, v)| (k.as_bytes(), v.as_deref())).collect();
         let mut b = BatchBuilder::default();
-        b.push(ts, key.as_deref(), value.as_deref(), &[]);
+        b.push(ts, key.as_deref(), value.as_deref(), &headers);
         t.partition(0).map_err(|e| e.to_string())?.append(b.finish()).map_err(|e| e.to_string())?;
     }
     Ok(())

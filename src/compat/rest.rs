@@ -31,6 +31,17 @@ fn error_matches(expected: &Value, reply: &Reply) -> Result<(), String> {
             return Err(format!("error {:?} (HTTP {}), expected one containing {want:?}", message, reply.status));
         }
     }
+    if let Some(want) = expected.get("type").and_then(Value::as_str) {
+        // ksqlDB's runner checks the entity's class with `instanceOf`: a statement error
+        // is also a generic error message.
+        let kinds: &[&str] = match reply.body.get("@type").and_then(Value::as_str) {
+            Some("statement_error") => &["io.confluent.ksql.rest.entity.KsqlStatementErrorMessage", "io.confluent.ksql.rest.entity.KsqlErrorMessage"],
+            _ => &["io.confluent.ksql.rest.entity.KsqlErrorMessage"],
+        };
+        if !kinds.contains(&want) {
+            return Err(format!("error {message:?} (HTTP {}) is a {}, expected a {want}", reply.status, kinds[0]));
+        }
+    }
     if let Some(want) = expected.get("status").and_then(Value::as_u64) {
         if u64::from(reply.status) != want {
             return Err(format!("error HTTP {} ({message:?}), expected HTTP {want}", reply.status));
@@ -168,10 +179,10 @@ fn run(
         }
     }
     judge::judge(case, engine, log)?;
-    verify_responses(&actual, expected_responses, &case.statements, admin.len())
+    verify_responses(&actual, expected_responses, &case.statements, admin.len(), case.verify_order)
 }
 
-fn verify_responses(actual: &[Value], expected: &[Value], statements: &[String], admin: usize) -> Result<(), String> {
+fn verify_responses(actual: &[Value], expected: &[Value], statements: &[String], admin: usize, ordered: bool) -> Result<(), String> {
     if actual.len() < expected.len() {
         return Err(format!("{} responses, at least {} expected", actual.len(), expected.len()));
     }
@@ -194,7 +205,7 @@ fn verify_responses(actual: &[Value], expected: &[Value], statements: &[String],
                     .and_then(Value::as_array)
                     .ok_or_else(|| format!("{path}: an admin response where a query response was expected: {}", actual[idx]))?;
                 let want_rows = payload.as_array().ok_or_else(|| format!("invalid case: {path} is not an array"))?;
-                match_rows(rows, want_rows, statement, &path)?;
+                match_rows(rows, want_rows, statement, &path, ordered)?;
             }
             other => return Err(format!("invalid case: unknown response kind {other:?}")),
         }
@@ -202,21 +213,28 @@ fn verify_responses(actual: &[Value], expected: &[Value], statements: &[String],
     Ok(())
 }
 
-/// A query's rows: the same count, each expected object matching its row in order, or, if
-/// not in order, matching a distinct row (a multiset).
-fn match_rows(rows: &[Value], want: &[Value], statement: &str, path: &str) -> Result<(), String> {
+/// A query's rows: the same count, each expected object matching its row in order when
+/// the case sets `outputConditions.verifyOrder`, or else a distinct row (a multiset), as
+/// ksqlDB's runner checks them.
+fn match_rows(rows: &[Value], want: &[Value], statement: &str, path: &str, ordered: bool) -> Result<(), String> {
     if rows.len() != want.len() {
         let show = |v: &[Value]| v.iter().map(Value::to_string).collect::<Vec<_>>().join("\n\t");
         return Err(format!("{path}: {} rows, {} expected\nexpected:\n\t{}\ngot:\n\t{}", rows.len(), want.len(), show(want), show(rows)));
     }
-    let in_order = want.iter().zip(rows).enumerate().try_for_each(|(i, (w, r))| match_fields(r, w, statement, &format!("{path}[{i}]")));
-    let Err(first) = in_order else { return Ok(()) };
+    if ordered {
+        return want.iter().zip(rows).enumerate().try_for_each(|(i, (w, r))| match_fields(r, w, statement, &format!("{path}[{i}]")));
+    }
     let mut used = vec![false; rows.len()];
-    for w in want {
-        let hit = rows.iter().enumerate().position(|(i, r)| !used[i] && match_fields(r, w, statement, path).is_ok());
+    for (i, w) in want.iter().enumerate() {
+        let hit = rows.iter().enumerate().position(|(j, r)| !used[j] && match_fields(r, w, statement, path).is_ok());
         match hit {
-            Some(i) => used[i] = true,
-            None => return Err(first),
+            Some(j) => used[j] = true,
+            None => {
+                return Err(format!(
+                    "{path}[{i}]: no row matches {w} (rows, in any order: {})",
+                    rows.iter().map(Value::to_string).collect::<Vec<_>>().join(", ")
+                ));
+            }
         }
     }
     Ok(())
@@ -277,13 +295,15 @@ mod tests {
     }
 
     #[test]
-    fn query_rows_match_in_any_order_but_with_the_same_count() {
+    fn query_rows_match_in_any_order_unless_the_case_verifies_order() {
         let rows = vec![json!({"header": {"schema": "`A` INTEGER"}}), json!({"row": {"columns": [2]}}), json!({"row": {"columns": [1]}})];
         let want = vec![json!({"header": {"schema": "`A` INTEGER"}}), json!({"row": {"columns": [1]}}), json!({"row": {"columns": [2]}})];
-        assert!(match_rows(&rows, &want, "", "q").is_ok());
-        assert!(match_rows(&rows[..2], &want[..2], "", "q").is_err());
-        assert!(match_rows(&rows, &want[..2], "", "q").is_err());
-        assert!(match_rows(&rows, &[want[0].clone(), want[1].clone(), want[1].clone()], "", "q").is_err());
+        assert!(match_rows(&rows, &want, "", "q", false).is_ok());
+        assert!(match_rows(&rows, &want, "", "q", true).is_err());
+        assert!(match_rows(&rows, &rows, "", "q", true).is_ok());
+        assert!(match_rows(&rows[..2], &want[..2], "", "q", false).is_err());
+        assert!(match_rows(&rows, &want[..2], "", "q", false).is_err());
+        assert!(match_rows(&rows, &[want[0].clone(), want[1].clone(), want[1].clone()], "", "q", false).is_err());
     }
 
     #[test]

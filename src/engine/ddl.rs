@@ -76,6 +76,16 @@ impl Change {
 /// Internal topics belong to the server: users may read an existing one through a
 /// read-only source (`CREATE SOURCE STREAM/TABLE`), never write to one, create one or
 /// declare a writable source over one.
+/// The key format of a source or result whose statement names none: the session's
+/// `ksql.persistence.default.format.key`, or KAFKA (as ksqlDB).
+fn default_key_format(session: &Session) -> Result<FormatSpec, EngineError> {
+    const PROPERTY: &str = "ksql.persistence.default.format.key";
+    match session.properties.get(PROPERTY) {
+        None => Ok(FormatSpec::new(FormatKind::Kafka)),
+        Some(name) => FormatKind::parse(name).map(FormatSpec::new).map_err(|e| stmt_err(format!("{PROPERTY} is invalid: {e}"))),
+    }
+}
+
 fn refuse_internal_topic(topic: &str, read_only: bool, exists: bool) -> Result<(), EngineError> {
     if !crate::log::is_internal_topic(topic) {
         return Ok(());
@@ -220,7 +230,7 @@ impl Engine {
     pub(super) fn prepare(&self, p: &ParsedStatement, session: &Session, seq: i64, query_id: Option<&str>, replay: bool) -> Result<Change, EngineError> {
         match &p.statement {
             Statement::CreateSource { kind, name, or_replace, if_not_exists, read_only, columns, props } => {
-                self.prepare_create_source(p, *kind, &name.value, *or_replace, *if_not_exists, *read_only, columns, props, seq, replay)
+                self.prepare_create_source(p, *kind, &name.value, *or_replace, *if_not_exists, *read_only, columns, props, session, seq, replay)
             }
             Statement::CreateAsSelect { kind, name, or_replace, if_not_exists, props, query } => {
                 self.prepare_csas(p, *kind, &name.value, *or_replace, *if_not_exists, props, query, session, seq, query_id, replay)
@@ -372,6 +382,7 @@ impl Engine {
         read_only: bool,
         columns: &[ColumnDef],
         props: &Props,
+        session: &Session,
         seq: i64,
         replay: bool,
     ) -> Result<Change, EngineError> {
@@ -461,7 +472,7 @@ impl Engine {
             )));
         }
         let sp = SourceProps::parse(props)?;
-        let key_format = sp.key_spec(&FormatSpec::new(FormatKind::Kafka));
+        let key_format = sp.key_spec(&default_key_format(session)?);
         let value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
         check_formats(&schema, &key_format, &value_format)?;
         let timestamp = timestamp_spec(&sp, &schema)?;
@@ -595,9 +606,16 @@ impl Engine {
         let sink_timestamp = timestamp_spec(&sp, &output)?;
         let source = &source;
         // The result takes the source's key format; a NONE key format cannot hold the
-        // key a PARTITION BY, GROUP BY or join gives the result, which then gets KAFKA.
-        let key_default =
-            if source.key_format.kind == FormatKind::None && output.key_count() > 0 { FormatSpec::new(FormatKind::Kafka) } else { source.key_format.clone() };
+        // key a PARTITION BY, GROUP BY or join gives the result, which then gets the
+        // default key format.
+        // A result without key columns (PARTITION BY NULL) has no key to format: NONE.
+        let key_default = if output.key_count() == 0 {
+            FormatSpec::new(FormatKind::None)
+        } else if source.key_format.kind == FormatKind::None {
+            default_key_format(session)?
+        } else {
+            source.key_format.clone()
+        };
         if sp.key_format.is_some_and(|f| f != FormatKind::None) && output.key_count() == 0 && kind == SourceKind::Stream {
             return Err(stmt_err("Key format specified for stream without key columns."));
         }

@@ -56,9 +56,24 @@ pub struct Session {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// A statement could not be parsed (HTTP 400, error code 40001).
+    #[error("{error}")]
+    Parse {
+        #[source]
+        error: parser::ParseError,
+        statement: String,
+        entities: Vec<Value>,
+    },
     /// A statement was rejected (HTTP 400, error code 40001).
     #[error("{message}")]
-    Statement { message: String, statement: String, entities: Vec<Value> },
+    Statement {
+        message: String,
+        statement: String,
+        entities: Vec<Value>,
+        /// What the statement was rejected for, when the SQL layer said so.
+        #[source]
+        cause: Option<SqlError>,
+    },
     /// SELECT or PRINT sent to /ksql (40002).
     #[error("The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT")]
     WrongEndpoint { statement: String, entities: Vec<Value> },
@@ -75,7 +90,10 @@ pub enum EngineError {
 
 impl From<SqlError> for EngineError {
     fn from(e: SqlError) -> Self {
-        EngineError::Statement { message: e.to_string(), statement: String::new(), entities: Vec::new() }
+        match e {
+            SqlError::Parse(error) => EngineError::Parse { error, statement: String::new(), entities: Vec::new() },
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: Some(other) },
+        }
     }
 }
 
@@ -84,7 +102,7 @@ impl From<CatalogError> for EngineError {
         match e {
             CatalogError::Log(ref l) if l.is_storage() => EngineError::Internal(e.to_string()),
             CatalogError::BadCommand(_) | CatalogError::CommandTopicTruncated { .. } => EngineError::Internal(e.to_string()),
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: None },
         }
     }
 }
@@ -93,7 +111,7 @@ impl From<LogError> for EngineError {
     fn from(e: LogError) -> Self {
         match e {
             ref l if l.is_storage() => EngineError::Internal(e.to_string()),
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new() },
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: None },
         }
     }
 }
@@ -117,7 +135,8 @@ impl EngineError {
     /// Attaches the statement text (and the entities of statements that ran before it).
     fn for_statement(self, text: &str, done: &[Value]) -> EngineError {
         match self {
-            EngineError::Statement { message, .. } => EngineError::Statement { message, statement: text.to_string(), entities: done.to_vec() },
+            EngineError::Statement { message, cause, .. } => EngineError::Statement { message, statement: text.to_string(), entities: done.to_vec(), cause },
+            EngineError::Parse { error, .. } => EngineError::Parse { error, statement: text.to_string(), entities: done.to_vec() },
             EngineError::WrongEndpoint { .. } => EngineError::WrongEndpoint { statement: text.to_string(), entities: done.to_vec() },
             other => other,
         }
@@ -125,7 +144,7 @@ impl EngineError {
 }
 
 pub(crate) fn stmt_err(message: impl Into<String>) -> EngineError {
-    EngineError::Statement { message: message.into(), statement: String::new(), entities: Vec::new() }
+    EngineError::Statement { message: message.into(), statement: String::new(), entities: Vec::new(), cause: None }
 }
 
 pub struct Engine {
@@ -250,15 +269,19 @@ impl Engine {
     /// Executes the statements of a /ksql request in order; stops at the first failure,
     /// whose error carries the entities of the statements before it. Blocking.
     pub fn execute(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
-        let parsed = self.parse(sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.to_string(), entities: vec![] })?;
+        let parsed = self.parse(sql).map_err(|error| EngineError::Parse { error, statement: sql.to_string(), entities: vec![] })?;
         let mut entities = Vec::new();
         for p in parsed {
             let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
                 let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
-                let mut v =
-                    self.parse(&text).map_err(|e| EngineError::Statement { message: e.to_string(), statement: text.clone(), entities: entities.clone() })?;
+                let mut v = self.parse(&text).map_err(|error| EngineError::Parse { error, statement: text.clone(), entities: entities.clone() })?;
                 if v.len() != 1 {
-                    return Err(EngineError::Statement { message: "a variable expanded into more than one statement".into(), statement: text, entities });
+                    return Err(EngineError::Statement {
+                        message: "a variable expanded into more than one statement".into(),
+                        statement: text,
+                        entities,
+                        cause: None,
+                    });
                 }
                 v.remove(0)
             } else {
@@ -375,7 +398,7 @@ impl Engine {
             return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
         }
         let generation = self.pull_plans.generation();
-        let mut parsed = self.parse(&sql).map_err(|e| EngineError::Statement { message: e.to_string(), statement: sql.clone(), entities: vec![] })?;
+        let mut parsed = self.parse(&sql).map_err(|error| EngineError::Parse { error, statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
         }

@@ -111,16 +111,18 @@ fn duration_ms(text: &str) -> Result<i64, String> {
 }
 
 impl SourceProps {
-    /// The window of a source declared WITH (WINDOW_TYPE=..., WINDOW_SIZE=...).
+    /// The window of a source declared WITH (WINDOW_TYPE=..., WINDOW_SIZE=...). Its errors
+    /// are `SqlError::Properties`: ksqlDB checks the window while building the statement.
     pub fn source_window(&self) -> Result<Option<(crate::catalog::WindowType, Option<i64>)>, SqlError> {
         use crate::catalog::WindowType;
         match (self.window_type, self.window_size_ms) {
             (None, None) => Ok(None),
-            (None, Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set without 'WINDOW_TYPE'.", None)),
-            (Some(WindowType::Session), Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set for SESSION windows.", None)),
+            (None, Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set without 'WINDOW_TYPE'.", None).in_properties()),
+            (Some(WindowType::Session), Some(_)) => Err(SqlError::invalid("'WINDOW_SIZE' should not be set for SESSION windows.", None).in_properties()),
             (Some(WindowType::Session), None) => Ok(Some((WindowType::Session, None))),
             (Some(t), None) => {
-                Err(SqlError::invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.name()), Some("e.g. WINDOW_SIZE='30 SECONDS'".into())))
+                Err(SqlError::invalid(format!("'WINDOW_SIZE' must be set for {} windows.", t.name()), Some("e.g. WINDOW_SIZE='30 SECONDS'".into()))
+                    .in_properties())
             }
             (Some(t), Some(size)) => Ok(Some((t, Some(size)))),
         }
@@ -193,8 +195,9 @@ impl SourceProps {
                     })
                 }
                 "WINDOW_SIZE" => {
-                    out.window_size_ms =
-                        Some(duration_ms(&text).map_err(|why| SqlError::at(pos, format!("Configuration WINDOW_SIZE is invalid: {why}"), None))?)
+                    out.window_size_ms = Some(
+                        duration_ms(&text).map_err(|why| SqlError::at(pos, format!("Configuration WINDOW_SIZE is invalid: {why}"), None).in_properties())?,
+                    )
                 }
                 other if TOPIC_SETTINGS.contains(&other) => {
                     let key = other.to_ascii_lowercase().replace('_', ".");

@@ -30,6 +30,14 @@ impl ApiError {
         ApiError::generic(StatusCode::NOT_FOUND, 40400, message)
     }
 
+    /// A rejected statement (40001), with the statement and what ran before it.
+    fn statement(message: String, statement: String, entities: Vec<serde_json::Value>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({"@type": "statement_error", "error_code": 40001, "message": message, "statementText": statement, "entities": entities}),
+        }
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::generic(StatusCode::INTERNAL_SERVER_ERROR, 50000, message)
     }
@@ -38,10 +46,8 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         match e {
-            EngineError::Statement { message, statement, entities } => ApiError {
-                status: StatusCode::BAD_REQUEST,
-                body: json!({"@type": "statement_error", "error_code": 40001, "message": message, "statementText": statement, "entities": entities}),
-            },
+            EngineError::Statement { message, statement, entities, .. } => ApiError::statement(message, statement, entities),
+            EngineError::Parse { error, statement, entities } => ApiError::statement(error.to_string(), statement, entities),
             EngineError::WrongEndpoint { statement, entities } => {
                 let message = EngineError::WrongEndpoint { statement: String::new(), entities: vec![] }.to_string();
                 ApiError {

@@ -31,6 +31,10 @@ pub enum SqlError {
     Parse(#[from] ParseError),
     #[error("{}", render(.pos, .message, .hint))]
     Invalid { message: String, pos: Option<Pos>, hint: Option<String> },
+    /// A `WITH` clause ksqlDB rejects while it builds the statement, before planning
+    /// (reported there as a parse failure); worded like `Invalid`.
+    #[error("{}", render(.pos, .message, .hint))]
+    Properties { message: String, pos: Option<Pos>, hint: Option<String> },
     #[error("internal error while planning: {0}; please report this together with the statement")]
     Internal(String),
 }
@@ -73,6 +77,15 @@ impl SqlError {
     pub fn with_pos(self, at: Pos) -> SqlError {
         match self {
             SqlError::Invalid { message, pos: None, hint } => SqlError::Invalid { message, pos: Some(at), hint },
+            SqlError::Properties { message, pos: None, hint } => SqlError::Properties { message, pos: Some(at), hint },
+            other => other,
+        }
+    }
+
+    /// The same error, as one of a statement's `WITH` clause (see `Properties`).
+    pub fn in_properties(self) -> SqlError {
+        match self {
+            SqlError::Invalid { message, pos, hint } => SqlError::Properties { message, pos, hint },
             other => other,
         }
     }
@@ -85,7 +98,7 @@ impl SqlError {
     pub fn message(&self) -> String {
         match self {
             SqlError::Parse(p) => p.message.clone(),
-            SqlError::Invalid { message, .. } => message.clone(),
+            SqlError::Invalid { message, .. } | SqlError::Properties { message, .. } => message.clone(),
             SqlError::Internal(m) => m.clone(),
         }
     }
@@ -93,7 +106,7 @@ impl SqlError {
     pub fn pos(&self) -> Option<Pos> {
         match self {
             SqlError::Parse(p) => Some(p.pos),
-            SqlError::Invalid { pos, .. } => *pos,
+            SqlError::Invalid { pos, .. } | SqlError::Properties { pos, .. } => *pos,
             SqlError::Internal(_) => None,
         }
     }
