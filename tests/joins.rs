@@ -28,10 +28,18 @@ async fn stream_table_left_join_enriches_each_order_with_the_user_row_current_at
     s.ksql_ok("CREATE STREAM orders (order_id VARCHAR KEY, user_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders', value_format='JSON', partitions=2);")
         .await;
     let body = s
-        .ksql_ok("CREATE STREAM enriched AS SELECT o.user_id, o.order_id, o.amount, u.tier, u.country FROM orders o LEFT JOIN users u ON o.user_id = u.user_id EMIT CHANGES;")
+        .ksql_ok(
+            "CREATE STREAM enriched AS SELECT o.user_id, o.order_id, o.amount, u.tier, u.country FROM orders o LEFT JOIN users u ON o.user_id = \
+            u.user_id EMIT CHANGES;",
+        )
         .await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
-    let inner = s.ksql_ok("CREATE STREAM enriched_inner AS SELECT o.user_id AS uid, o.order_id AS order_id, u.tier AS tier FROM orders o JOIN users u ON o.user_id = u.user_id;").await;
+    let inner = s
+        .ksql_ok(
+            "CREATE STREAM enriched_inner AS SELECT o.user_id AS uid, o.order_id AS order_id, u.tier AS tier FROM orders o JOIN users u \
+        ON o.user_id = u.user_id;",
+        )
+        .await;
     assert_eq!(inner[0]["commandStatus"]["status"], "SUCCESS", "{inner}");
 
     s.produce(
@@ -119,10 +127,13 @@ async fn stream_stream_joins_match_within_the_window_and_emit_unmatched_rows_whe
     s.ksql_ok("CREATE STREAM clicks (ad_id VARCHAR KEY, click_id VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);").await;
     for sql in [
         "CREATE STREAM matched AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;",
-        "CREATE STREAM outcomes AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
+        "CREATE STREAM outcomes AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS \
+            ON i.ad_id = c.ad_id;",
         // A FULL OUTER join's key is the synthetic ROWKEY (either side's key may be null).
-        "CREATE STREAM everything AS SELECT ROWKEY AS ad_id, i.imp_id, c.click_id FROM impressions i FULL OUTER JOIN clicks c WITHIN 10 SECONDS GRACE PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
-        "CREATE STREAM eager AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN (0 SECONDS, 10 SECONDS) ON i.ad_id = c.ad_id;",
+        "CREATE STREAM everything AS SELECT ROWKEY AS ad_id, i.imp_id, c.click_id FROM impressions i FULL OUTER JOIN clicks c WITHIN 10 SECONDS GRACE \
+            PERIOD 0 SECONDS ON i.ad_id = c.ad_id;",
+        "CREATE STREAM eager AS SELECT i.ad_id, i.imp_id, c.click_id FROM impressions i LEFT JOIN clicks c WITHIN (0 SECONDS, 10 SECONDS) ON i.ad_id = \
+            c.ad_id;",
     ] {
         let body = s.ksql_ok(sql).await;
         assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{sql}: {body}");
@@ -198,7 +209,12 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
     let s = TestServer::start();
     s.ksql_ok("CREATE TABLE users (user_id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
     s.ksql_ok("CREATE TABLE scores (user_id VARCHAR PRIMARY KEY, score BIGINT) WITH (kafka_topic='scores', value_format='JSON', partitions=2);").await;
-    let body = s.ksql_ok("CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON u.user_id = s.user_id;").await;
+    let body = s
+        .ksql_ok(
+            "CREATE TABLE user_scores AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u LEFT JOIN scores s ON \
+        u.user_id = s.user_id;",
+        )
+        .await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     s.ksql_ok(
         "CREATE TABLE everyone AS SELECT ROWKEY AS user_id, u.name AS name, s.score AS score FROM users u FULL OUTER JOIN scores s ON u.user_id = s.user_id;",
@@ -208,7 +224,11 @@ async fn table_table_joins_update_and_delete_result_rows_that_pull_queries_and_f
         "CREATE TABLE scored AS SELECT s.user_id AS user_id, u.name AS name, s.score AS score FROM users u RIGHT JOIN scores s ON u.user_id = s.user_id;",
     )
     .await;
-    s.ksql_ok("CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = s.user_id WHERE s.score > 1;").await;
+    s.ksql_ok(
+        "CREATE TABLE both_known AS SELECT u.user_id AS user_id, u.name AS name, s.score AS score FROM users u JOIN scores s ON u.user_id = \
+        s.user_id WHERE s.score > 1;",
+    )
+    .await;
     let (status, body) = s.ksql("CREATE STREAM not_a_stream AS SELECT u.user_id, s.score FROM users u JOIN scores s ON u.user_id = s.user_id;").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("CREATE TABLE"), "{body}");
@@ -335,7 +355,10 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
     .await;
     // Orders are repartitioned by user for the first join, then by product for the second.
     let body = s
-        .ksql_ok("CREATE STREAM full_orders AS SELECT o.product_id, o.order_id, u.tier, p.title FROM orders o JOIN users u ON o.user_id = u.user_id LEFT JOIN products p ON o.product_id = p.product_id;")
+        .ksql_ok(
+            "CREATE STREAM full_orders AS SELECT o.product_id, o.order_id, u.tier, p.title FROM orders o JOIN users u ON o.user_id = u.user_id \
+            LEFT JOIN products p ON o.product_id = p.product_id;",
+        )
         .await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     s.produce(
@@ -404,7 +427,11 @@ async fn three_way_join_enriches_orders_with_user_and_product_rows_through_two_s
 #[tokio::test]
 async fn foreign_key_joins_follow_updates_and_deletes_on_both_tables() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE TABLE orders_t (order_id VARCHAR PRIMARY KEY, customer_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders_t', value_format='JSON', partitions=3);").await;
+    s.ksql_ok(
+        "CREATE TABLE orders_t (order_id VARCHAR PRIMARY KEY, customer_id VARCHAR, amount BIGINT) WITH (kafka_topic='orders_t', \
+        value_format='JSON', partitions=3);",
+    )
+    .await;
     s.ksql_ok("CREATE TABLE customers (id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='customers', value_format='JSON', partitions=2);").await;
     let body =
         s.ksql_ok("CREATE TABLE order_with_customer AS SELECT o.order_id, o.amount, c.name FROM orders_t o JOIN customers c ON o.customer_id = c.id;").await;
@@ -474,7 +501,12 @@ async fn stream_stream_join_partitioned_by_a_selected_expression_is_keyed_by_it(
     let s = TestServer::start();
     s.ksql_ok("CREATE STREAM clicks (click_id VARCHAR KEY, ad VARCHAR, region VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions=2);").await;
     s.ksql_ok("CREATE STREAM views (view_id VARCHAR KEY, ad VARCHAR) WITH (kafka_topic='views', value_format='JSON', partitions=2);").await;
-    let body = s.ksql_ok("CREATE STREAM by_region AS SELECT c.region, c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad PARTITION BY c.region;").await;
+    let body = s
+        .ksql_ok(
+            "CREATE STREAM by_region AS SELECT c.region, c.click_id, v.view_id FROM clicks c JOIN views v WITHIN 1 MINUTE ON c.ad = v.ad \
+        PARTITION BY c.region;",
+        )
+        .await;
     assert_eq!(body[0]["commandStatus"]["status"], "SUCCESS", "{body}");
     let desc = s.ksql_ok("DESCRIBE by_region;").await;
     let fields = &desc[0]["sourceDescription"]["fields"];

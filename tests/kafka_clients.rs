@@ -121,7 +121,12 @@ async fn a_stream_over_a_kcat_topic_feeds_a_persistent_query_whose_output_kcat_r
     require_kcat();
     let server = TestServer::start();
     server.ksql_ok("CREATE STREAM orders (id VARCHAR KEY, amount INT, country VARCHAR) WITH (kafka_topic='orders', value_format='JSON', partitions=2);").await;
-    server.ksql_ok("CREATE STREAM big_orders WITH (kafka_topic='big_orders') AS SELECT id, amount * 10 AS amount10, country FROM orders WHERE amount > 50 EMIT CHANGES;").await;
+    server
+        .ksql_ok(
+            "CREATE STREAM big_orders WITH (kafka_topic='big_orders') AS SELECT id, amount * 10 AS amount10, country FROM orders WHERE amount > \
+        50 EMIT CHANGES;",
+        )
+        .await;
     let lines: String = (0..40).map(|i| format!("o{i}:{{\"amount\":{},\"country\":\"c{}\"}}\n", i * 5, i % 3)).collect();
     kcat(&server.kafka, &["-P", "-t", "orders", "-K:"], Some(&lines));
     // o11..o39 have amount > 50.

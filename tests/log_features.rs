@@ -69,7 +69,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
 #[tokio::test]
 async fn topic_settings_in_with_clause_configure_the_topic_and_output_compression() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM a (id INT KEY, v VARCHAR) WITH (kafka_topic='a', partitions=2, retention_ms=3600000, segment_bytes=65536, compression_type='zstd', flush='interval', flush_interval_ms=50);").await;
+    s.ksql_ok(
+        "CREATE STREAM a (id INT KEY, v VARCHAR) WITH (kafka_topic='a', partitions=2, retention_ms=3600000, segment_bytes=65536, \
+        compression_type='zstd', flush='interval', flush_interval_ms=50);",
+    )
+    .await;
     let (_, t) = s.get("/topics/a").await;
     assert_eq!(t["config"]["retention.ms"], "3600000");
     assert_eq!(t["config"]["segment.bytes"], "65536");

@@ -21,7 +21,8 @@ async fn execute_flag_runs_statements_and_prints_ksql_tables() {
         &s,
         &[
             "-e",
-            "CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=2); INSERT INTO pv (id, page) VALUES ('a', 'home'); SHOW STREAMS; SET 'auto.offset.reset'='earliest'; SELECT * FROM pv EMIT CHANGES LIMIT 1;",
+            "CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=2); INSERT INTO pv (id, page) VALUES ('a', 'home'); \
+                SHOW STREAMS; SET 'auto.offset.reset'='earliest'; SELECT * FROM pv EMIT CHANGES LIMIT 1;",
         ],
     );
     assert!(ok, "{out}\n{err}");
@@ -48,7 +49,8 @@ async fn file_flag_runs_a_multi_line_script() {
     let path = dir.path().join("setup.sql");
     std::fs::write(
         &path,
-        "-- a script\nCREATE STREAM pv (id VARCHAR KEY,\n  page VARCHAR)\n  WITH (kafka_topic='pv', partitions=1);\n\nINSERT INTO pv (id, page)\n  VALUES ('a', 'x;y');\n",
+        "-- a script\nCREATE STREAM pv (id VARCHAR KEY,\n  page VARCHAR)\n  WITH (kafka_topic='pv', partitions=1);\n\nINSERT INTO pv (id, page)\n  \
+            VALUES ('a', 'x;y');\n",
     )
     .unwrap();
     let (ok, out, err) = shell(&s, &["-f", path.to_str().unwrap()]);

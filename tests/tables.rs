@@ -165,7 +165,11 @@ fn close(a: &Value, b: f64) -> bool {
 #[tokio::test]
 async fn group_by_aggregates_compute_every_function_per_key() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, referrer VARCHAR, dwell BIGINT, score DOUBLE) WITH (kafka_topic='views', value_format='JSON', partitions=3);").await;
+    s.ksql_ok(
+        "CREATE STREAM views (user_id VARCHAR KEY, page VARCHAR, referrer VARCHAR, dwell BIGINT, score DOUBLE) WITH (kafka_topic='views', \
+        value_format='JSON', partitions=3);",
+    )
+    .await;
     let data = views();
     s.produce("views", data.iter().map(|(u, p, r, d, sc)| json!({"key": u, "value": {"page": p, "referrer": r, "dwell": d, "score": sc}})).collect()).await;
     s.ksql_ok(
@@ -312,15 +316,18 @@ async fn windowed_aggregations_tumbling_hopping_session_and_emit_final() {
     .await;
     for (stmt, name) in [
         (
-            "CREATE TABLE per_minute AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT CHANGES;",
+            "CREATE TABLE per_minute AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page \
+                EMIT CHANGES;",
             "PER_MINUTE",
         ),
         (
-            "CREATE TABLE per_minute_final AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY page EMIT FINAL;",
+            "CREATE TABLE per_minute_final AS SELECT page, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE, GRACE PERIOD 10 SECONDS) GROUP BY \
+                page EMIT FINAL;",
             "PER_MINUTE_FINAL",
         ),
         (
-            "CREATE TABLE hopping AS SELECT page, COUNT(*) AS n FROM clicks WINDOW HOPPING (SIZE 60 SECONDS, ADVANCE BY 30 SECONDS) GROUP BY page EMIT CHANGES;",
+            "CREATE TABLE hopping AS SELECT page, COUNT(*) AS n FROM clicks WINDOW HOPPING (SIZE 60 SECONDS, ADVANCE BY 30 SECONDS) GROUP BY page EMIT \
+                CHANGES;",
             "HOPPING",
         ),
         ("CREATE TABLE sessions AS SELECT user_id, COUNT(*) AS n FROM clicks WINDOW SESSION (30 SECONDS) GROUP BY user_id EMIT CHANGES;", "SESSIONS"),
@@ -486,7 +493,11 @@ async fn windowed_source_declared_over_a_windowed_result_keeps_each_records_wind
     s.ksql_ok("CREATE STREAM clicks (page VARCHAR KEY, n INT) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);").await;
     s.ksql_ok("CREATE TABLE per_second AS SELECT page, COUNT(*) AS c FROM clicks WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page;").await;
     // The aggregate's topic read back as a windowed stream.
-    s.ksql_ok("CREATE STREAM counts (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='Tumbling', window_size='1 second');").await;
+    s.ksql_ok(
+        "CREATE STREAM counts (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='PER_SECOND', value_format='JSON', window_type='Tumbling', \
+        window_size='1 second');",
+    )
+    .await;
     s.ksql_ok("CREATE STREAM later AS SELECT page, c FROM counts WHERE WINDOWSTART >= 2000;").await;
     s.produce(
         "clicks",

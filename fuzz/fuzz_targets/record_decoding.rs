@@ -17,7 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn fields() -> Fields {
     let inner = Fields::from(vec![Field::new("A", DataType::Int64, true), Field::new("B", DataType::Utf8, true)]);
-    let entries = Field::new("entries", DataType::Struct(Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Int32, true)])), false);
+    let entry = Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Int32, true)]);
+    let entries = Field::new("entries", DataType::Struct(entry), false);
     Fields::from(vec![
         Field::new("ID", DataType::Utf8, true),
         Field::new("N", DataType::Int32, true),

@@ -43,10 +43,12 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
     let (sql, left, right) = match a.shape.as_str() {
         "stream-table" => {
             run(&format!(
-                "CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', partitions={p}, flush='never');"
+                "CREATE TABLE users (user_id VARCHAR PRIMARY KEY, tier VARCHAR, country VARCHAR) WITH (kafka_topic='users', value_format='JSON', \
+                    partitions={p}, flush='never');"
             ))?;
             run(&format!(
-                "CREATE STREAM events (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='events', value_format='JSON', partitions={p}, flush='never');"
+                "CREATE STREAM events (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='events', value_format='JSON', \
+                    partitions={p}, flush='never');"
             ))?;
             let keys = a.keys;
             load_records(&log, "users", keys, |j, k, v| {
@@ -62,14 +64,16 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
                 1 + j as i64
             })?;
             (
-                "CREATE STREAM enriched WITH (flush='never') AS SELECT e.user_id, e.page, e.dwell_ms, u.tier, u.country FROM events e JOIN users u ON e.user_id = u.user_id;",
+                "CREATE STREAM enriched WITH (flush='never') AS SELECT e.user_id, e.page, e.dwell_ms, u.tier, u.country FROM events e JOIN users u ON \
+                    e.user_id = u.user_id;",
                 "events",
                 "users",
             )
         }
         "stream-stream" => {
             run(&format!(
-                "CREATE STREAM impressions (ad_id VARCHAR KEY, imp VARCHAR) WITH (kafka_topic='impressions', value_format='JSON', partitions={p}, flush='never');"
+                "CREATE STREAM impressions (ad_id VARCHAR KEY, imp VARCHAR) WITH (kafka_topic='impressions', value_format='JSON', partitions={p}, \
+                    flush='never');"
             ))?;
             run(&format!(
                 "CREATE STREAM clicks (ad_id VARCHAR KEY, click VARCHAR) WITH (kafka_topic='clicks', value_format='JSON', partitions={p}, flush='never');"
@@ -89,7 +93,8 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
                 j as i64
             })?;
             (
-                "CREATE STREAM matched WITH (flush='never') AS SELECT i.ad_id, i.imp, c.click FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON i.ad_id = c.ad_id;",
+                "CREATE STREAM matched WITH (flush='never') AS SELECT i.ad_id, i.imp, c.click FROM impressions i JOIN clicks c WITHIN 10 SECONDS ON \
+                    i.ad_id = c.ad_id;",
                 "impressions",
                 "clicks",
             )
@@ -108,7 +113,8 @@ pub fn join(a: JoinArgs) -> Result<(), String> {
     engine.shutdown();
     let state_mb = dir_bytes(&dir.join("state")) as f64 / 1e6;
     println!(
-        "join ({}): {} stream records, {} keys, {p} partitions (loaded in {load_secs:.2}s): joined in {secs:.2}s = {:.0} input records/s ({inputs} read, {outputs} results); state directory after shutdown {state_mb:.1} MB",
+        "join ({}): {} stream records, {} keys, {p} partitions (loaded in {load_secs:.2}s): joined in {secs:.2}s = {:.0} input records/s ({inputs} \
+            read, {outputs} results); state directory after shutdown {state_mb:.1} MB",
         a.shape,
         a.records,
         a.keys,

@@ -44,7 +44,8 @@ fn load_features(dir: &std::path::Path, keys: u64) -> Result<(Engine, tokio::run
     let (engine, log, rt) = open_engine(dir)?;
     engine
         .execute(
-            "CREATE TABLE features (id VARCHAR PRIMARY KEY, views BIGINT, avg_dwell DOUBLE, last_page VARCHAR) WITH (kafka_topic='features', value_format='JSON', partitions=3, flush='never');",
+            "CREATE TABLE features (id VARCHAR PRIMARY KEY, views BIGINT, avg_dwell DOUBLE, last_page VARCHAR) WITH (kafka_topic='features', \
+                value_format='JSON', partitions=3, flush='never');",
             &mut Session::default(),
         )
         .map_err(|e| e.to_string())?;
@@ -120,7 +121,8 @@ pub fn lookups(a: LookupArgs) -> Result<(), String> {
     let family = engine.catalog().source("FEATURES").map(|s| s.state_family()).ok_or("table FEATURES is gone")?;
     let stats = engine.runtime().state().lookup_stats(&family);
     println!(
-        "lookups: table of {} rows (loaded in {load_secs:.1}s), one thread, best of {ROUNDS} rounds: pull query by key {:.2} us ({:.0}/s); {batch}-key feature lookup {:.2} us ({:.0}/s, {:.0} ns per key){}",
+        "lookups: table of {} rows (loaded in {load_secs:.1}s), one thread, best of {ROUNDS} rounds: pull query by key {:.2} us ({:.0}/s); {batch}-key \
+            feature lookup {:.2} us ({:.0}/s, {:.0} ns per key){}",
         a.keys,
         pull.as_secs_f64() * 1e6,
         1.0 / pull.as_secs_f64(),

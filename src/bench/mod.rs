@@ -88,7 +88,8 @@ pub fn append(a: AppendArgs) -> Result<(), String> {
     part.sync().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "append: {records} records of {} bytes, {} per batch, {writers} writer(s), flush={}: {:.2}s, {:.0} records/s, {:.1} MB/s of payload ({:.1} MB/s on disk)",
+        "append: {records} records of {} bytes, {} per batch, {writers} writer(s), flush={}: {:.2}s, {:.0} records/s, {:.1} MB/s of payload ({:.1} \
+            MB/s on disk)",
         a.record_bytes,
         a.batch_records,
         a.flush.name(),

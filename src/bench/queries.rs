@@ -65,7 +65,10 @@ fn load_pageviews(
     let (engine, log, rt) = open_engine(dir)?;
     engine
         .execute(
-            &format!("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', partitions={partitions}, flush='never');"),
+            &format!(
+                "CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', \
+                partitions={partitions}, flush='never');"
+            ),
             &mut Session::default(),
         )
         .map_err(|e| e.to_string())?;
@@ -107,7 +110,8 @@ pub fn csas(a: CsasArgs) -> Result<(), String> {
     let start = Instant::now();
     engine
         .execute(
-            "CREATE STREAM long_views WITH (flush='never') AS SELECT user_id, UCASE(page) AS page, dwell_ms / 1000.0 AS dwell_s FROM pageviews WHERE dwell_ms > 1000;",
+            "CREATE STREAM long_views WITH (flush='never') AS SELECT user_id, UCASE(page) AS page, dwell_ms / 1000.0 AS dwell_s FROM pageviews WHERE \
+                dwell_ms > 1000;",
             &mut Session::default(),
         )
         .map_err(|e| e.to_string())?;
@@ -120,7 +124,8 @@ pub fn csas(a: CsasArgs) -> Result<(), String> {
     let sink = engine.catalog().source("LONG_VIEWS").map(|s| s.topic.clone()).ok_or("the CSAS's stream is not in the catalog")?;
     let written: i64 = log.topic(&sink).map_err(|e| e.to_string())?.partitions().iter().map(|p| p.end_offset()).sum();
     println!(
-        "csas: {} JSON records in {} partitions (loaded in {load_secs:.2}s): filter+projection processed and committed in {secs:.2}s = {:.0} records/s; {out} rows out, {written} records in the output topic",
+        "csas: {} JSON records in {} partitions (loaded in {load_secs:.2}s): filter+projection processed and committed in {secs:.2}s = {:.0} \
+            records/s; {out} rows out, {written} records in the output topic",
         a.records,
         a.partitions,
         a.records as f64 / secs,
@@ -157,7 +162,8 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
         "key" => "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY user_id;",
         "page" => "CREATE TABLE stats WITH (flush='never') AS SELECT page, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY page;",
         "window" => {
-            "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user_id;"
+            "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews WINDOW TUMBLING (SIZE 1 \
+                MINUTE) GROUP BY user_id;"
         }
         other => return Err(format!("unknown --shape {other}; use key, page or window")),
     };
@@ -184,7 +190,8 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
         counted += r.trim_matches(|c| c == '[' || c == ']').parse::<i64>().unwrap_or(0);
     }
     println!(
-        "agg ({}): {} JSON records, {} users, {} partitions (loaded in {load_secs:.2}s): aggregated in {secs:.2}s = {:.0} records/s; table has {rows} rows counting {counted} records",
+        "agg ({}): {} JSON records, {} users, {} partitions (loaded in {load_secs:.2}s): aggregated in {secs:.2}s = {:.0} records/s; table has {rows} \
+            rows counting {counted} records",
         a.shape,
         a.records,
         a.keys,

@@ -129,7 +129,8 @@ pub enum CatalogError {
     #[error("Cannot add {kind} '{name}': A {existing} with the same name already exists")]
     SourceExists { kind: &'static str, existing: &'static str, name: String },
     #[error(
-        "Cannot drop {name}.\nThe following queries read from this source: [{readers}].\nThe following queries write into this source: [{writers}].\nYou need to terminate them before dropping {name}."
+        "Cannot drop {name}.\nThe following queries read from this source: [{readers}].\nThe following queries write into this source: \
+            [{writers}].\nYou need to terminate them before dropping {name}."
     )]
     SourceInUse { name: String, readers: String, writers: String },
     #[error("Unknown queryId: {0}")]
@@ -141,7 +142,9 @@ pub enum CatalogError {
     #[error("a catalog command cannot be encoded: {0}")]
     BadCommand(#[source] serde_json::Error),
     #[error(
-        "the command topic {topic} starts at offset {start}, so the first {start} catalog commands are missing (deleted by retention in an earlier version, or by hand); the catalog cannot be rebuilt from it. Restore the data directory from a backup, or move it away to start with an empty catalog"
+        "the command topic {topic} starts at offset {start}, so the first {start} catalog commands are missing (deleted by retention in an earlier \
+            version, or by hand); the catalog cannot be rebuilt from it. Restore the data directory from a backup, or move it away to start with an \
+                empty catalog"
     )]
     CommandTopicTruncated { topic: String, start: i64 },
 }

@@ -297,7 +297,8 @@ fn error_kinds(e: &EngineError) -> &'static [&'static str] {
     const SERVER: &str = "io.confluent.ksql.util.KsqlServerException";
     const KSQL: &str = "io.confluent.ksql.util.KsqlException";
     match e {
-        EngineError::Parse { .. } | EngineError::Statement { cause: Some(SqlError::Properties { .. }), .. } => &[PARSE, STATEMENT, KSQL],
+        EngineError::Parse { .. } => &[PARSE, STATEMENT, KSQL],
+        EngineError::Statement { cause: Some(cause), .. } if matches!(**cause, SqlError::Properties { .. }) => &[PARSE, STATEMENT, KSQL],
         EngineError::Statement { .. } | EngineError::WrongEndpoint { .. } | EngineError::BadRequest(_) | EngineError::NotFound(_) => &[STATEMENT, KSQL],
         EngineError::Internal(_) => &[SERVER, KSQL],
     }

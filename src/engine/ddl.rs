@@ -98,7 +98,8 @@ fn refuse_internal_topic(topic: &str, read_only: bool, exists: bool) -> Result<(
     }
     if !read_only {
         return Err(stmt_err(format!(
-            "Topic '{topic}' is internal to Eddy (names starting with '{prefix}'): it cannot be written to or deleted from SQL. To read it, declare a read-only source: CREATE SOURCE STREAM ... WITH (KAFKA_TOPIC='{topic}', ...)"
+            "Topic '{topic}' is internal to Eddy (names starting with '{prefix}'): it cannot be written to or deleted from SQL. To read it, declare a \
+                read-only source: CREATE SOURCE STREAM ... WITH (KAFKA_TOPIC='{topic}', ...)"
         )));
     }
     Ok(())
@@ -207,7 +208,8 @@ fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -
     for k in &keys {
         if k.ty.any_nested(&|t| matches!(t, SqlType::Map(..))) {
             return Err(stmt_err(format!(
-                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: {}. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+                "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent \
+                    serialization. Key column name: {}. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
                 quote_ident(&k.name),
                 k.ty
             )));
@@ -288,7 +290,8 @@ impl Engine {
                 }
                 if *delete_topic && crate::log::is_internal_topic(&source.topic) {
                     return Err(stmt_err(format!(
-                        "Cannot delete topic '{}' of {}: topics whose names start with '{}' are internal to Eddy and cannot be deleted. Drop the source without DELETE TOPIC.",
+                        "Cannot delete topic '{}' of {}: topics whose names start with '{}' are internal to Eddy and cannot be deleted. Drop the \
+                            source without DELETE TOPIC.",
                         source.topic,
                         source.name,
                         crate::log::INTERNAL_TOPIC_PREFIX
@@ -297,7 +300,8 @@ impl Engine {
                 let (readers, writers) = self.catalog.readers_and_writers(&source.name);
                 if !readers.is_empty() {
                     return Err(stmt_err(format!(
-                        "Cannot drop {}.\nThe following queries read from this source: [{}].\nThe following queries write into this source: [{}].\nYou need to terminate them before dropping {}.",
+                        "Cannot drop {}.\nThe following queries read from this source: [{}].\nThe following queries write into this source: [{}].\nYou \
+                            need to terminate them before dropping {}.",
                         source.name,
                         readers.join(", "),
                         writers.join(", "),
@@ -420,7 +424,8 @@ impl Engine {
                 ColumnConstraint::None => ColumnKind::Value,
                 ColumnConstraint::Key if table => {
                     return Err(stmt_err(format!(
-                        "{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        "{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON \
+                            NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
                         c.name.pos,
                         quote_ident(&c.name.value)
                     )));
@@ -429,7 +434,8 @@ impl Engine {
                 ColumnConstraint::PrimaryKey if table => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey => {
                     return Err(stmt_err(format!(
-                        "{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        "{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON \
+                            NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
                         c.name.pos,
                         quote_ident(&c.name.value)
                     )));
@@ -485,7 +491,8 @@ impl Engine {
                 if let Some(n) = sp.partitions {
                     if n != t.partition_count() && !replay {
                         return Err(stmt_err(format!(
-                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL expects {n} partitions (topic has {}).",
+                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL \
+                                expects {n} partitions (topic has {}).",
                             t.partition_count()
                         )));
                     }
@@ -502,7 +509,9 @@ impl Engine {
                 }
                 None => {
                     return Err(stmt_err(format!(
-                        "Topic '{topic}' does not exist. If you want to create a new topic for the stream/table please re-run the statement providing the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS'). For example: CREATE STREAM {name} (...) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
+                        "Topic '{topic}' does not exist. If you want to create a new topic for the stream/table please re-run the statement providing \
+                            the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS'). For example: CREATE STREAM {name} \
+                                (...) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
                     )));
                 }
             },

@@ -232,7 +232,16 @@ impl Engine {
                 } else {
                     let list: Vec<Value> = sources
                         .iter()
-                        .map(|s| json!({"type": s.kind.name(), "name": s.name, "topic": s.topic, "keyFormat": format_name(&s.key_format), "valueFormat": format_name(&s.value_format), "isWindowed": s.window.is_some()}))
+                        .map(|s| {
+                            json!({
+                                "type": s.kind.name(),
+                                "name": s.name,
+                                "topic": s.topic,
+                                "keyFormat": format_name(&s.key_format),
+                                "valueFormat": format_name(&s.value_format),
+                                "isWindowed": s.window.is_some(),
+                            })
+                        })
                         .collect();
                     let key = if want == SourceKind::Stream { "streams" } else { "tables" };
                     json!({"@type": key, "statementText": text, key: list, "warnings": []})
@@ -263,11 +272,21 @@ impl Engine {
                                 .iter()
                                 .filter_map(|(g, l)| {
                                     let mine: Vec<_> = l.iter().filter(|x| x.topic == t.name()).collect();
-                                    (!mine.is_empty()).then(|| json!({
-                                        "group": g,
-                                        "lag": mine.iter().map(|x| x.lag).sum::<i64>(),
-                                        "partitions": mine.iter().map(|x| json!({"partition": x.partition, "committedOffset": x.committed_offset, "logEndOffset": x.log_end_offset, "lag": x.lag})).collect::<Vec<_>>(),
-                                    }))
+                                    (!mine.is_empty()).then(|| {
+                                        json!({
+                                            "group": g,
+                                            "lag": mine.iter().map(|x| x.lag).sum::<i64>(),
+                                            "partitions": mine
+                                                .iter()
+                                                .map(|x| json!({
+                                                    "partition": x.partition,
+                                                    "committedOffset": x.committed_offset,
+                                                    "logEndOffset": x.log_end_offset,
+                                                    "lag": x.lag,
+                                                }))
+                                                .collect::<Vec<_>>(),
+                                        })
+                                    })
                                 })
                                 .collect();
                             json!({
@@ -286,8 +305,12 @@ impl Engine {
                 }
             }
             ShowKind::Properties => {
+                let offset_reset = match self.config.default_offset_reset {
+                    crate::exec::OffsetReset::Earliest => "earliest",
+                    crate::exec::OffsetReset::Latest => "latest",
+                };
                 let mut props = vec![
-                    json!({"name": "ksql.streams.auto.offset.reset", "scope": "KSQL", "value": match self.config.default_offset_reset { crate::exec::OffsetReset::Earliest => "earliest", crate::exec::OffsetReset::Latest => "latest" }}),
+                    json!({"name": "ksql.streams.auto.offset.reset", "scope": "KSQL", "value": offset_reset}),
                     json!({"name": "ksql.service.id", "scope": "KSQL", "value": self.config.service_id}),
                     json!({"name": "eddy.log.flush", "scope": "EDDY", "value": self.log.defaults().flush.name()}),
                 ];
@@ -295,7 +318,14 @@ impl Engine {
                 for (k, v) in &session.properties {
                     props.push(json!({"name": k, "scope": "SESSION", "value": v}));
                 }
-                json!({"@type": "properties", "statementText": text, "properties": props, "overwrittenProperties": overwritten, "defaultProperties": [], "warnings": []})
+                json!({
+                    "@type": "properties",
+                    "statementText": text,
+                    "properties": props,
+                    "overwrittenProperties": overwritten,
+                    "defaultProperties": [],
+                    "warnings": [],
+                })
             }
             ShowKind::Functions => {
                 let list: Vec<Value> = crate::sql::udf::function_catalog().iter().map(|(n, t, _)| json!({"name": n, "type": t, "category": "OTHER"})).collect();
@@ -481,9 +511,8 @@ impl Engine {
         let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));
         let desc = self.describe_plan(query, sink_pair)?;
         let inner_text = text.trim_start().get(7..).unwrap_or(text).trim();
-        Ok(
-            json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description("", inner_text, &desc, "NOT_RUNNING"), "warnings": []}),
-        )
+        let description = self.query_description("", inner_text, &desc, "NOT_RUNNING");
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": description, "warnings": []}))
     }
 }
 

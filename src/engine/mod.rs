@@ -60,7 +60,7 @@ pub enum EngineError {
     #[error("{error}")]
     Parse {
         #[source]
-        error: parser::ParseError,
+        error: Box<parser::ParseError>,
         statement: String,
         entities: Vec<Value>,
     },
@@ -72,7 +72,7 @@ pub enum EngineError {
         entities: Vec<Value>,
         /// What the statement was rejected for, when the SQL layer said so.
         #[source]
-        cause: Option<SqlError>,
+        cause: Option<Box<SqlError>>,
     },
     /// SELECT or PRINT sent to /ksql (40002).
     #[error("The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT")]
@@ -91,8 +91,8 @@ pub enum EngineError {
 impl From<SqlError> for EngineError {
     fn from(e: SqlError) -> Self {
         match e {
-            SqlError::Parse(error) => EngineError::Parse { error, statement: String::new(), entities: Vec::new() },
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: Some(other) },
+            SqlError::Parse(error) => EngineError::Parse { error: Box::new(error), statement: String::new(), entities: Vec::new() },
+            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: Some(Box::new(other)) },
         }
     }
 }
@@ -269,12 +269,13 @@ impl Engine {
     /// Executes the statements of a /ksql request in order; stops at the first failure,
     /// whose error carries the entities of the statements before it. Blocking.
     pub fn execute(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
-        let parsed = self.parse(sql).map_err(|error| EngineError::Parse { error, statement: sql.to_string(), entities: vec![] })?;
+        let parsed = self.parse(sql).map_err(|error| EngineError::Parse { error: Box::new(error), statement: sql.to_string(), entities: vec![] })?;
         let mut entities = Vec::new();
         for p in parsed {
             let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
                 let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
-                let mut v = self.parse(&text).map_err(|error| EngineError::Parse { error, statement: text.clone(), entities: entities.clone() })?;
+                let mut v =
+                    self.parse(&text).map_err(|error| EngineError::Parse { error: Box::new(error), statement: text.clone(), entities: entities.clone() })?;
                 if v.len() != 1 {
                     return Err(EngineError::Statement {
                         message: "a variable expanded into more than one statement".into(),
@@ -398,7 +399,7 @@ impl Engine {
             return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
         }
         let generation = self.pull_plans.generation();
-        let mut parsed = self.parse(&sql).map_err(|error| EngineError::Parse { error, statement: sql.clone(), entities: vec![] })?;
+        let mut parsed = self.parse(&sql).map_err(|error| EngineError::Parse { error: Box::new(error), statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {
             return Err(EngineError::BadRequest(format!("/query takes exactly one statement, got {}", parsed.len())));
         }

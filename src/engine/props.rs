@@ -67,7 +67,8 @@ fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<cha
         return Err(SqlError::at(
             pos,
             format!(
-                "Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for delimiter, please use the special values 'TAB' or 'SPACE'\nExample valid value: ';'"
+                "Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be empty, if you meant to have a tab or space for \
+                    delimiter, please use the special values 'TAB' or 'SPACE'\nExample valid value: ';'"
             ),
             None,
         ));
@@ -83,7 +84,8 @@ fn delimiter(name: &str, v: &PropValue, pos: crate::sql::ast::Pos) -> Result<cha
         _ => Err(SqlError::at(
             pos,
             format!(
-                "Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or TAB,SPACE\nExample valid value: ';'"
+                "Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter value: '{s}'. Delimiter must be a single character or \
+                    TAB,SPACE\nExample valid value: ';'"
             ),
             None,
         )),
@@ -137,7 +139,8 @@ impl SourceProps {
                 if given(other) {
                     return Err(SqlError::invalid(
                         format!(
-                            "Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
+                            "Cannot supply both '{other}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just \
+                                'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'."
                         ),
                         None,
                     ));
@@ -209,7 +212,12 @@ impl SourceProps {
                     return Err(SqlError::at(
                         pos,
                         format!("Invalid config variable(s) in the WITH clause: {other}"),
-                        Some("valid properties are KAFKA_TOPIC, PARTITIONS, REPLICAS, KEY_FORMAT, VALUE_FORMAT, FORMAT, KEY_DELIMITER, VALUE_DELIMITER, WRAP_SINGLE_VALUE, TIMESTAMP, TIMESTAMP_FORMAT, and the topic settings FLUSH, FLUSH_INTERVAL_MS, RETENTION_MS, RETENTION_BYTES, SEGMENT_BYTES, SEGMENT_MS, CLEANUP_POLICY, DELETE_RETENTION_MS, COMPRESSION_TYPE".into()),
+                        Some(
+                            "valid properties are KAFKA_TOPIC, PARTITIONS, REPLICAS, KEY_FORMAT, VALUE_FORMAT, FORMAT, KEY_DELIMITER, \
+                            VALUE_DELIMITER, WRAP_SINGLE_VALUE, TIMESTAMP, TIMESTAMP_FORMAT, and the topic settings FLUSH, FLUSH_INTERVAL_MS, \
+                                RETENTION_MS, RETENTION_BYTES, SEGMENT_BYTES, SEGMENT_MS, CLEANUP_POLICY, DELETE_RETENTION_MS, COMPRESSION_TYPE"
+                                .into(),
+                        ),
                     ));
                 }
             }

@@ -51,7 +51,9 @@ impl RestoreFailures {
     }
 
     fn record(&self, f: RestoreFailure) {
-        tracing::error!(seq = f.seq, query = f.query_id.as_deref().unwrap_or("-"), source = f.source.as_deref().unwrap_or("-"), statement = %f.statement, "could not restore a catalog command; the server starts without it: {}", f.reason);
+        let (query, source) = (f.query_id.as_deref().unwrap_or("-"), f.source.as_deref().unwrap_or("-"));
+        let reason = &f.reason;
+        tracing::error!(seq = f.seq, query, source, statement = %f.statement, "could not restore a catalog command; the server starts without it: {reason}");
         let mut all = self.failures.lock();
         // A query that failed to start after its statement applied is one failure.
         if let Some(existing) = all.iter_mut().find(|e| e.query_id.is_some() && e.query_id == f.query_id) {

@@ -104,7 +104,8 @@ impl Task {
         let data = match self.partition.read_committed(self.position, READ_BYTES) {
             Ok(d) => d,
             Err(LogError::OffsetOutOfRange { start, end, .. }) if self.position < start => {
-                tracing::warn!(query = %self.query_id, topic = self.source_topic(), from = self.position, to = start, end, "records before the log start were deleted; continuing from the log start");
+                tracing::warn!(query = %self.query_id, topic = self.source_topic(), from = self.position, to = start, end, "records before the log \
+                    start were deleted; continuing from the log start");
                 self.position = start;
                 return Ok(StepOutcome::Progress);
             }

@@ -105,13 +105,12 @@ impl RowDecoder for DelimitedDecoder {
 }
 
 pub struct DelimitedEncoder {
-    fields: Fields,
     delimiter: char,
 }
 
 impl DelimitedEncoder {
-    pub fn new(fields: Fields, delimiter: char) -> Self {
-        DelimitedEncoder { fields, delimiter }
+    pub fn new(delimiter: char) -> Self {
+        DelimitedEncoder { delimiter }
     }
 }
 
@@ -165,7 +164,6 @@ impl RowEncoder for DelimitedEncoder {
             }
             out.end_row();
         }
-        let _ = &self.fields;
         Ok(out)
     }
 }
@@ -218,7 +216,7 @@ mod tests {
         assert_eq!(r.kept, vec![0, 3]);
         assert_eq!(r.errors.len(), 2);
         assert_eq!(r.columns[0].as_primitive::<Int64Type>().values().to_vec(), vec![1, 4]);
-        let rows = DelimitedEncoder::new(fields, ',').encode(&r.columns, 2).unwrap();
+        let rows = DelimitedEncoder::new(',').encode(&r.columns, 2).unwrap();
         assert_eq!(rows.get(0), Some(&b"1,a"[..]));
         assert_eq!(rows.get(1), Some(&b"4,"[..]));
     }

@@ -63,15 +63,8 @@ impl RowDecoder for KafkaDecoder {
     }
 }
 
-pub struct KafkaEncoder {
-    fields: Fields,
-}
-
-impl KafkaEncoder {
-    pub fn new(fields: Fields) -> Self {
-        KafkaEncoder { fields }
-    }
-}
+/// Writes the single column's value in Kafka's serializer layout.
+pub struct KafkaEncoder;
 
 impl RowEncoder for KafkaEncoder {
     fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
@@ -82,7 +75,6 @@ impl RowEncoder for KafkaEncoder {
             }
             return Ok(out);
         };
-        let _ = &self.fields;
         for i in 0..rows {
             if col.is_null(i) {
                 out.push_null();
@@ -111,11 +103,11 @@ mod tests {
     #[test]
     fn integers_round_trip_big_endian() {
         let f: Fields = vec![Field::new("K", DataType::Int32, true)].into();
-        let mut d = KafkaDecoder::new(f.clone());
+        let mut d = KafkaDecoder::new(f);
         let r = d.decode(&[Some(&[0, 0, 1, 0]), Some(&[1, 2]), None]);
         assert_eq!(r.kept, vec![0, 2]);
         assert_eq!(r.errors.len(), 1);
-        let rows = KafkaEncoder::new(f).encode(&r.columns, 2).unwrap();
+        let rows = KafkaEncoder.encode(&r.columns, 2).unwrap();
         assert_eq!(rows.get(0), Some(&[0u8, 0, 1, 0][..]));
         assert_eq!(rows.get(1), None);
     }

@@ -164,8 +164,8 @@ impl FormatSpec {
         }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
-            FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(fields, self.delimiter)),
-            FormatKind::Kafka => Box::new(kafka::KafkaEncoder::new(fields)),
+            FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(self.delimiter)),
+            FormatKind::Kafka => Box::new(kafka::KafkaEncoder),
             FormatKind::None => Box::new(NoneEncoder),
         }
     }

@@ -68,7 +68,8 @@ async fn read_frames(rd: tokio::net::tcp::OwnedReadHalf, peer: SocketAddr, broke
         let mut frame = Vec::with_capacity(size as usize);
         match tokio::time::timeout(timeouts.request, (&mut rd).take(size as u64).read_to_end(&mut frame)).await {
             Err(_) => {
-                tracing::warn!(%peer, size, got = frame.len(), "closing Kafka connection: the request frame did not arrive whole within {} ms", timeouts.request.as_millis());
+                tracing::warn!(%peer, size, got = frame.len(), "closing Kafka connection: the request frame did not arrive whole within {} \
+                    ms", timeouts.request.as_millis());
                 let _ = tx.send(Err(KafkaError::Timeout { got: frame.len(), size: size as usize })).await;
                 return;
             }

@@ -228,8 +228,6 @@ mod tests {
             latest.remove("k3");
             latest.insert("k4".into(), (offset + 1, None));
             // Roll so that the tombstones are in a sealed segment.
-            let filler = TopicConfig { ..cfg.clone() };
-            let _ = filler;
             for _ in 0..20 {
                 let mut b = BatchBuilder::new(None);
                 b.push(now, Some(b"other"), Some(&[b'x'; 200]), &[]);

@@ -58,7 +58,8 @@ pub enum LogError {
     #[error("{what} is corrupt: {detail}; restore it from a backup or remove it to start empty")]
     Corrupt { what: String, detail: String },
     #[error(
-        "insufficient space on the disk of the data directory ({context}: {source}); nothing was written: free disk space or move the data directory to a larger disk, then retry"
+        "insufficient space on the disk of the data directory ({context}: {source}); nothing was written: free disk space or move the data directory \
+            to a larger disk, then retry"
     )]
     DiskFull { context: String, source: std::io::Error },
     #[error("partition {topic}-{partition} refuses writes: {reason}; restart the server to recover it from what is on disk")]

@@ -135,7 +135,8 @@ impl OffsetStore {
         let store = OffsetStore { path: path.clone(), inner: Mutex::new(Inner { file, groups, file_bytes: valid_end as u64 }) };
         if skipped > 0 {
             // Frames after a torn one were kept; write the file again without the damage.
-            tracing::warn!(file = %path.display(), skipped_bytes = skipped, "the committed-offsets file had a damaged frame; later commits were recovered and the file is rewritten");
+            tracing::warn!(file = %path.display(), skipped_bytes = skipped, "the committed-offsets file had a damaged frame; later commits were \
+                recovered and the file is rewritten");
             let mut inner = store.inner.lock();
             store.rewrite_all(&mut inner)?;
         } else if valid_end < bytes.len() {

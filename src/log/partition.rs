@@ -441,7 +441,8 @@ impl PartitionLog {
                 }
             }
             Err(e) => {
-                tracing::error!(topic = %self.topic, partition = self.id, "cannot undo appends after a failed fsync; the partition refuses writes until the server restarts: {e}");
+                tracing::error!(topic = %self.topic, partition = self.id, "cannot undo appends after a failed fsync; the partition refuses writes \
+                    until the server restarts: {e}");
                 *self.offline.lock() = Some(format!("an fsync failed and the appends it covered could not be undone ({e})"));
             }
         }

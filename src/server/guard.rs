@@ -78,17 +78,20 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
         match r {
             Refusal::Origin(o) => ApiError::forbidden(format!(
-                "cross-origin request from '{o}' refused: a web page on another site may not call this server. To allow it, start the server with --http-allow-origin {o}"
+                "cross-origin request from '{o}' refused: a web page on another site may not call this server. To allow it, start the server with \
+                    --http-allow-origin {o}"
             )),
             Refusal::Host(h) => ApiError::forbidden(format!(
-                "Host '{h}' refused: this server listens on a loopback address and answers requests addressed to localhost or a loopback IP only (a protection against DNS rebinding). To allow this name, start the server with --http-allowed-hosts {}",
+                "Host '{h}' refused: this server listens on a loopback address and answers requests addressed to localhost or a loopback IP only (a \
+                    protection against DNS rebinding). To allow this name, start the server with --http-allowed-hosts {}",
                 host_name(&h)
             )),
             Refusal::ContentType(t) => ApiError::generic(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 41500,
                 format!(
-                    "request body of type '{}' refused: send it as JSON with Content-Type: application/json (or application/vnd.ksql.v1+json, or application/vnd.ksqlapi.delimited.v1)",
+                    "request body of type '{}' refused: send it as JSON with Content-Type: application/json (or application/vnd.ksql.v1+json, or \
+                        application/vnd.ksqlapi.delimited.v1)",
                     t.as_deref().unwrap_or("(none)")
                 ),
             ),

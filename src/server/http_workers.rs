@@ -129,7 +129,8 @@ async fn refuse(mut stream: TcpStream, max: usize) {
     let body = serde_json::json!({
         "@type": "generic_error",
         "error_code": 50300,
-        "message": format!("the server holds its maximum of {max} HTTP connections; retry later, reuse connections (keep-alive), or raise --http-max-connections"),
+        "message": format!("the server holds its maximum of {max} HTTP connections; retry later, reuse connections (keep-alive), or raise \
+            --http-max-connections"),
     })
     .to_string();
     let response =

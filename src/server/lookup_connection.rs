@@ -300,7 +300,8 @@ pub(super) async fn serve(stream: &mut TcpStream, state: &AppState, stopped: &mu
             }
             _ = tokio::time::sleep_until(deadline) => {
                 if request_began.is_some() {
-                    let e = ApiError::generic(StatusCode::REQUEST_TIMEOUT, 40800, format!("the request did not arrive whole within {} ms of its first byte; the connection is closed", timeouts.request.as_millis()));
+                    let e = ApiError::generic(StatusCode::REQUEST_TIMEOUT, 40800, format!("the request did not arrive whole within {} ms of its first \
+                        byte; the connection is closed", timeouts.request.as_millis()));
                     Reply::error(e).write_to(&mut out);
                     let _ = stream.write_all(&out).await;
                 }

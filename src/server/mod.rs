@@ -82,7 +82,8 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {source}; is another server using the port? choose another with --http-listen")]
     Bind { addr: String, source: std::io::Error },
     #[error(
-        "cannot listen for Kafka clients on {addr}: {source}; is a Kafka broker or another server using the port? choose another with --kafka-listen, or turn the listener off with --kafka-listen ''"
+        "cannot listen for Kafka clients on {addr}: {source}; is a Kafka broker or another server using the port? choose another with --kafka-listen, \
+            or turn the listener off with --kafka-listen ''"
     )]
     KafkaBind { addr: String, source: std::io::Error },
     #[error("server error: {0}")]

@@ -510,7 +510,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             return Err(SqlError::at(
                 q.pos,
                 format!("The aggregation {listed} cannot be applied to a table source, only to a stream source."),
-                Some("when a table row changes its old value must be taken back out, which these functions cannot do: aggregate a stream, or use COUNT, SUM, AVG, COLLECT_LIST, COLLECT_SET, COUNT_DISTINCT, HISTOGRAM, STDDEV_SAMP or CORRELATION".into()),
+                Some(
+                    "when a table row changes its old value must be taken back out, which these functions cannot do: aggregate a stream, or use \
+                    COUNT, SUM, AVG, COLLECT_LIST, COLLECT_SET, COUNT_DISTINCT, HISTOGRAM, STDDEV_SAMP or CORRELATION"
+                        .into(),
+                ),
             ));
         }
     }
@@ -597,7 +601,8 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         return Err(SqlError::at(
             q.group_by[key_of_group.iter().position(Option::is_none).unwrap_or(0)].pos,
             format!(
-                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping {listed} in its projection (eg, SELECT {}...).",
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build {target} must include the grouping \
+                    {listed} in its projection (eg, SELECT {}...).",
                 missing.join(", ")
             ),
             None,
@@ -618,7 +623,8 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             return Err(SqlError::at(
                 q.pos,
                 format!(
-                    "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent serialization. Key column name: `{}`. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+                    "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent \
+                        serialization. Key column name: `{}`. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
                     c.name, c.expr.ty
                 ),
                 None,

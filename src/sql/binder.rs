@@ -353,7 +353,8 @@ impl Binder<'_> {
                 if bound.iter().all(is_null_literal) {
                     return Err(SqlError::at(
                         pos,
-                        "Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may cast a NULL value to the desired type.",
+                        "Cannot construct an array with all NULL elements (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you \
+                            may cast a NULL value to the desired type.",
                         None,
                     ));
                 }

@@ -423,11 +423,18 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
             return Err(SqlError::at(
                 pos,
                 if lp != rp {
-                    format!("Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lp}; `{ralias}` partitions = {rp}. Please repartition either one so that the number of partitions match.")
+                    format!(
+                        "Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lp}; \
+                        `{ralias}` partitions = {rp}. Please repartition either one so that the number of partitions match."
+                    )
                 } else {
                     format!("Can't join `{lalias}` with `{ralias}`: their keys are serialized with different formats ({} and {})", lf.name(), rf.name())
                 },
-                Some("create a copy of one side with the other's partition count and KEY_FORMAT (CREATE STREAM/TABLE ... WITH (PARTITIONS=n, KEY_FORMAT='...') AS SELECT ...)".into()),
+                Some(
+                    "create a copy of one side with the other's partition count and KEY_FORMAT (CREATE STREAM/TABLE ... WITH (PARTITIONS=n, \
+                    KEY_FORMAT='...') AS SELECT ...)"
+                        .into(),
+                ),
             ));
         }
         (Some((lp, _)), None) => (false, true, lp),
@@ -560,7 +567,9 @@ fn check_windows(l: &SideDraft, r: &SideDraft, on_keys: bool, pos: super::ast::P
                 return Err(SqlError::at(
                     pos,
                     format!(
-                        "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
+                        "Incompatible windowed sources.\nLeft source: {}\nRight source: {}\nSession windowed sources can only be joined to other \
+                            session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the \
+                                join to work\nHopping and tumbling windowed sources can only be joined to other hopping and tumbling windowed sources",
                         lt.name(),
                         rt.name()
                     ),
@@ -798,7 +807,8 @@ pub fn plan_join(
             return Err(SqlError::at(
                 q.pos,
                 format!(
-                    "Primary key column missing in projection. For foreign-key table-table joins, the projection must include all primary key columns from the left input table (`{}`). Missing column: `{}`.",
+                    "Primary key column missing in projection. For foreign-key table-table joins, the projection must include all primary key columns \
+                        from the left input table (`{}`). Missing column: `{}`.",
                     plan.left.alias,
                     left_pk_column.unwrap_or_default()
                 ),
@@ -821,7 +831,9 @@ pub fn plan_join(
             let sink = sink_name.unwrap_or("the result");
             let message = match &synthetic_key {
                 Some(key) => format!(
-                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join expression {key} in its projection (eg, SELECT {key}...).\n{key} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
+                    "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join \
+                        expression {key} in its projection (eg, SELECT {key}...).\n{key} was added as a synthetic key column because the join criteria \
+                            did not match any source column. This expression must be included in the projection and may be aliased."
                 ),
                 None => {
                     let mut names: Vec<String> = viable.iter().map(|v| key_display(v, &all_columns, None, false)).collect();
@@ -832,7 +844,8 @@ pub fn plan_join(
                         None => "expression".into(),
                     };
                     format!(
-                        "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the join {list} in its projection (eg, SELECT {first}...)."
+                        "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\nThe query used to build `{sink}` must include the \
+                            join {list} in its projection (eg, SELECT {first}...)."
                     )
                 }
             };

@@ -274,7 +274,8 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                         return Err(SqlError::at(
                             p.pos,
                             format!(
-                                "Error in WHERE expression: Comparison with NULL not supported: {ty} {} NULL\nUse 'IS NULL' or 'IS NOT NULL' instead.\nStatement: {p}",
+                                "Error in WHERE expression: Comparison with NULL not supported: {ty} {} NULL\nUse 'IS NULL' or 'IS NOT NULL' \
+                                    instead.\nStatement: {p}",
                                 op.symbol()
                             ),
                             None,
@@ -378,9 +379,8 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
             }
         } else {
             for (i, e) in eq.iter().enumerate() {
-                if let Some(vals) = e {
+                if e.is_some() {
                     // A partial key: equality checked per row.
-                    let _ = vals;
                     residual.extend(key_condition_exprs(&w, &key_cols[i].0));
                 }
             }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use datafusion::sql::sqlparser::dialect::Dialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::ast::*;
 use crate::catalog::types::SqlType;
@@ -241,7 +241,6 @@ impl<'a> Parser<'a> {
                 line_starts.push(i + 1);
             }
         }
-        let _ = Whitespace::Space;
         Ok(Parser { sql, tokens, i: 0, line_starts, types: BTreeMap::new(), nesting: 0 })
     }
 
@@ -450,9 +449,8 @@ mod tests {
         assert_eq!(query.emit, Some(Emit::Changes));
         let SelectItem::Expr { expr, alias } = &query.select[2] else { panic!() };
         assert_eq!(alias.as_ref().unwrap().value, "DWELL_S");
-        assert!(
-            matches!(&expr.kind, ExprKind::Binary { op: BinaryOp::Divide, right, .. } if matches!(&right.kind, ExprKind::Literal(Literal::Decimal(d)) if d == "1000.0"))
-        );
+        let ExprKind::Binary { op: BinaryOp::Divide, right, .. } = &expr.kind else { panic!("not a division: {expr:?}") };
+        assert!(matches!(&right.kind, ExprKind::Literal(Literal::Decimal(d)) if d == "1000.0"));
     }
 
     #[test]
