@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Kafka clients the test suite drives against Eddy, when they are missing:
-# kcat (Debian package) and the Python packages kafka-python and confluent-kafka (PyPI).
+# Installs what the test suite needs when it is missing: rustfmt and clippy (rustup), and
+# the Kafka clients it drives against Eddy: kcat (Debian package) and the Python packages
+# kafka-python and confluent-kafka (PyPI).
 set -euo pipefail
+
+# cargo fmt and cargo clippy check the code before the tests run.
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    component=$([ "$tool" = fmt ] && echo rustfmt || echo clippy)
+    echo "Installing $component (rustup)"
+    rustup component add "$component" || {
+      echo "error: cargo $tool is missing and rustup could not add $component; install it and re-run." >&2
+      exit 1
+    }
+  fi
+done
 
 if ! command -v kcat >/dev/null 2>&1; then
   echo "Installing kcat (apt)"

@@ -180,10 +180,10 @@ impl Catalog {
     /// Adds or (with `replace`) replaces a source.
     pub fn add_source(&self, source: DataSource, replace: bool) -> Result<(), CatalogError> {
         let mut inner = self.inner.write();
-        if let Some(existing) = inner.sources.get(&source.name) {
-            if !replace {
-                return Err(CatalogError::SourceExists { kind: source.kind.title(), existing: existing.kind.title(), name: source.name.clone() });
-            }
+        if let Some(existing) = inner.sources.get(&source.name)
+            && !replace
+        {
+            return Err(CatalogError::SourceExists { kind: source.kind.title(), existing: existing.kind.title(), name: source.name.clone() });
         }
         inner.sources.insert(source.name.clone(), Arc::new(source));
         Ok(())

@@ -98,8 +98,11 @@ pub fn decode_value(source: Option<&DataSource>, bytes: Option<&[u8]>) -> Exact 
     decode(b, source.map(|s| &s.value_format), ty)
 }
 
+/// A record's headers: each key and its value (none for a null value).
+pub type RecordHeaders = Vec<(String, Option<Vec<u8>>)>;
+
 /// An input's headers, `[{KEY, VALUE(base64)}]`, as record headers.
-pub fn encode_headers(headers: Option<&Value>) -> Result<Vec<(String, Option<Vec<u8>>)>, String> {
+pub fn encode_headers(headers: Option<&Value>) -> Result<RecordHeaders, String> {
     let Some(list) = headers else { return Ok(Vec::new()) };
     let list = list.as_array().ok_or("an input's headers are not a list")?;
     list.iter()

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::Case;
-use super::codec::{decode_key, decode_value};
+use super::codec::{RecordHeaders, decode_key, decode_value};
 use super::exact::Exact;
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, SqlType};
@@ -22,7 +22,7 @@ struct Actual {
     window: Option<(i64, Option<i64>)>,
     value: Exact,
     timestamp: i64,
-    headers: Vec<(String, Option<Vec<u8>>)>,
+    headers: RecordHeaders,
 }
 
 fn read_topic(log: &Log, topic: &str, source: Option<&DataSource>) -> Result<Vec<Actual>, String> {
@@ -307,10 +307,10 @@ pub fn judge(case: &Case, engine: &Engine, log: &Log) -> Result<(), String> {
             if !same_shaped(want_value, &a.value, &value_shapes, rules) {
                 return Err(format!("topic {topic} record {i} (key {}): value {want_value} expected, {} written", a.key, a.value));
             }
-            if let Some(ts) = e.get("timestamp").and_then(Exact::as_i64) {
-                if ts != a.timestamp {
-                    return Err(format!("topic {topic} record {i} (key {}): timestamp {ts} expected, {} written", a.key, a.timestamp));
-                }
+            if let Some(ts) = e.get("timestamp").and_then(Exact::as_i64)
+                && ts != a.timestamp
+            {
+                return Err(format!("topic {topic} record {i} (key {}): timestamp {ts} expected, {} written", a.key, a.timestamp));
             }
             if let Some(w) = e.get("window") {
                 let start = w.get("start").and_then(Exact::as_i64);
@@ -322,11 +322,11 @@ pub fn judge(case: &Case, engine: &Engine, log: &Log) -> Result<(), String> {
                     return Err(format!("topic {topic} record {i} (key {}): window {start:?}..{end:?} expected, {got_start:?}..{got_end:?} written", a.key));
                 }
             }
-            if let Some(headers) = e.get("headers") {
-                if !same_headers(headers, &a.headers) {
-                    let got: Vec<String> = a.headers.iter().map(|(k, v)| format!("{k}={:?}", v.as_deref().map(String::from_utf8_lossy))).collect();
-                    return Err(format!("topic {topic} record {i} (key {}): headers {headers} expected, [{}] written", a.key, got.join(", ")));
-                }
+            if let Some(headers) = e.get("headers")
+                && !same_headers(headers, &a.headers)
+            {
+                let got: Vec<String> = a.headers.iter().map(|(k, v)| format!("{k}={:?}", v.as_deref().map(String::from_utf8_lossy))).collect();
+                return Err(format!("topic {topic} record {i} (key {}): headers {headers} expected, [{}] written", a.key, got.join(", ")));
             }
         }
     }
@@ -336,16 +336,16 @@ pub fn judge(case: &Case, engine: &Engine, log: &Log) -> Result<(), String> {
             let Some(src) = engine.catalog().source(name).or_else(|| engine.catalog().source(&name.to_uppercase())) else {
                 return Err(format!("post: source {name} does not exist"));
             };
-            if let Some(kind) = s.get("type").and_then(Value::as_str) {
-                if !kind.eq_ignore_ascii_case(src.kind.name()) {
-                    return Err(format!("post: {name} is a {}, expected a {kind}", src.kind.name()));
-                }
+            if let Some(kind) = s.get("type").and_then(Value::as_str)
+                && !kind.eq_ignore_ascii_case(src.kind.name())
+            {
+                return Err(format!("post: {name} is a {}, expected a {kind}", src.kind.name()));
             }
             for (side, spec) in [("keyFormat", &src.key_format), ("valueFormat", &src.value_format)] {
-                if let Some(want) = s.get(side).and_then(|f| f.get("format")).and_then(Value::as_str) {
-                    if !want.eq_ignore_ascii_case(spec.kind.name()) {
-                        return Err(format!("post: {name} has {side} {}, expected {want}", spec.kind.name()));
-                    }
+                if let Some(want) = s.get(side).and_then(|f| f.get("format")).and_then(Value::as_str)
+                    && !want.eq_ignore_ascii_case(spec.kind.name())
+                {
+                    return Err(format!("post: {name} has {side} {}, expected {want}", spec.kind.name()));
                 }
             }
             if let Some(schema) = s.get("schema").and_then(Value::as_str) {

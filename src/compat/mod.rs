@@ -135,17 +135,17 @@ pub fn run(args: CompatArgs) -> Result<bool, String> {
         std::fs::write(path, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let mut ok = true;
-    if let Some(rate) = args.min_pass {
-        if total.rate() < rate {
-            println!("below the floor: {:.1}% < {:.1}%", total.rate() * 100.0, rate * 100.0);
-            ok = false;
-        }
+    if let Some(rate) = args.min_pass
+        && total.rate() < rate
+    {
+        println!("below the floor: {:.1}% < {:.1}%", total.rate() * 100.0, rate * 100.0);
+        ok = false;
     }
-    if let Some(n) = args.min_passed {
-        if total.passed < n {
-            println!("below the floor: {} cases passed, at least {n} expected", total.passed);
-            ok = false;
-        }
+    if let Some(n) = args.min_passed
+        && total.passed < n
+    {
+        println!("below the floor: {} cases passed, at least {n} expected", total.passed);
+        ok = false;
     }
     rt.shutdown_timeout(Duration::from_secs(5));
     Ok(ok)
@@ -233,12 +233,11 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
         lines_before += own_lines;
         let mut attempt = engine.execute(stmt, &mut session);
         // Source topics are created on demand, as ksqlDB's runner does.
-        if let Err(e) = &attempt {
-            if let Some(topic) = missing_topic(&e.to_string()) {
-                if log.create_topic(&topic, 1, config.clone()).is_ok() {
-                    attempt = engine.execute(stmt, &mut session);
-                }
-            }
+        if let Err(e) = &attempt
+            && let Some(topic) = missing_topic(&e.to_string())
+            && log.create_topic(&topic, 1, config.clone()).is_ok()
+        {
+            attempt = engine.execute(stmt, &mut session);
         }
         if let Err(e) = attempt {
             let message = e.to_string();
@@ -254,10 +253,10 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
             };
         }
     }
-    if let Some(want) = &expected_error {
-        if case.inputs.is_empty() {
-            return Outcome::Failed(format!("every statement succeeded; expected an error containing {want:?}"));
-        }
+    if let Some(want) = &expected_error
+        && case.inputs.is_empty()
+    {
+        return Outcome::Failed(format!("every statement succeeded; expected an error containing {want:?}"));
     }
     // ksqlDB's runner pipes inputs one at a time through Kafka Streams' test driver, each
     // processed before the next. Eddy's queries read all available records in time

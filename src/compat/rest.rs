@@ -26,10 +26,10 @@ struct Reply {
 /// expected one and, when given, the status must match.
 fn error_matches(expected: &Value, reply: &Reply) -> Result<(), String> {
     let message = reply.body.get("message").and_then(Value::as_str).unwrap_or_default();
-    if let Some(want) = expected.get("message").and_then(Value::as_str) {
-        if !message.contains(want) {
-            return Err(format!("error {:?} (HTTP {}), expected one containing {want:?}", message, reply.status));
-        }
+    if let Some(want) = expected.get("message").and_then(Value::as_str)
+        && !message.contains(want)
+    {
+        return Err(format!("error {:?} (HTTP {}), expected one containing {want:?}", message, reply.status));
     }
     if let Some(want) = expected.get("type").and_then(Value::as_str) {
         // ksqlDB's runner checks the entity's class with `instanceOf`: a statement error
@@ -42,10 +42,10 @@ fn error_matches(expected: &Value, reply: &Reply) -> Result<(), String> {
             return Err(format!("error {message:?} (HTTP {}) is a {}, expected a {want}", reply.status, kinds[0]));
         }
     }
-    if let Some(want) = expected.get("status").and_then(Value::as_u64) {
-        if u64::from(reply.status) != want {
-            return Err(format!("error HTTP {} ({message:?}), expected HTTP {want}", reply.status));
-        }
+    if let Some(want) = expected.get("status").and_then(Value::as_u64)
+        && u64::from(reply.status) != want
+    {
+        return Err(format!("error HTTP {} ({message:?}), expected HTTP {want}", reply.status));
     }
     Ok(())
 }
@@ -173,10 +173,10 @@ fn run(
         answered += 1;
         actual.push(json!({"query": reply.body}));
     }
-    if let Some(e) = expected_error {
-        if answered > 0 || queries.is_empty() {
-            return Err(format!("expected an error like {e}; every statement succeeded"));
-        }
+    if let Some(e) = expected_error
+        && (answered > 0 || queries.is_empty())
+    {
+        return Err(format!("expected an error like {e}; every statement succeeded"));
     }
     judge::judge(case, engine, log)?;
     verify_responses(&actual, expected_responses, &case.statements, admin.len(), case.verify_order)

@@ -376,6 +376,7 @@ impl Engine {
         Ok(Change::Alter { source: DataSource { schema, ..(*source).clone() }, query })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare_create_source(
         &self,
         p: &ParsedStatement,
@@ -488,14 +489,15 @@ impl Engine {
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
-                if let Some(n) = sp.partitions {
-                    if n != t.partition_count() && !replay {
-                        return Err(stmt_err(format!(
-                            "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL \
+                if let Some(n) = sp.partitions
+                    && n != t.partition_count()
+                    && !replay
+                {
+                    return Err(stmt_err(format!(
+                        "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL \
                                 expects {n} partitions (topic has {}).",
-                            t.partition_count()
-                        )));
-                    }
+                        t.partition_count()
+                    )));
                 }
                 None
             }
@@ -749,10 +751,10 @@ impl Engine {
                 Ok(v)
             }
             Change::CreateSource { source, replace, create_topic, query } => {
-                if let Some((n, cfg)) = create_topic {
-                    if self.log.get_topic(&source.topic).is_none() {
-                        self.log.create_topic(&source.topic, n, cfg)?;
-                    }
+                if let Some((n, cfg)) = create_topic
+                    && self.log.get_topic(&source.topic).is_none()
+                {
+                    self.log.create_topic(&source.topic, n, cfg)?;
                 }
                 let cmd = format!("{}/{}/create", source.kind.name().to_lowercase(), quote_ident(&source.name));
                 let msg = format!("{} created", source.kind.title());
@@ -774,10 +776,10 @@ impl Engine {
                 Ok(current_status(&p.text, cmd, msg, None, seq))
             }
             Change::CreateAsSelect { sink, create_topic, query } => {
-                if let Some((n, cfg)) = create_topic {
-                    if self.log.get_topic(&sink.topic).is_none() {
-                        self.log.create_topic(&sink.topic, n, cfg)?;
-                    }
+                if let Some((n, cfg)) = create_topic
+                    && self.log.get_topic(&sink.topic).is_none()
+                {
+                    self.log.create_topic(&sink.topic, n, cfg)?;
                 }
                 let cmd = format!("{}/{}/create", sink.kind.name().to_lowercase(), quote_ident(&sink.name));
                 self.catalog.add_source(sink, false)?;

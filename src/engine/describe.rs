@@ -427,20 +427,19 @@ impl Engine {
             });
         }
         let pull = query.emit.is_none() && sink.is_none();
-        if pull {
-            if let Relation::Source { name, .. } = &query.from {
-                if self.catalog.source(&name.value).is_some_and(|s| s.kind == SourceKind::Table) {
-                    let plan = plan_pull(query, &self.catalog)?;
-                    return Ok(PlanDescription {
-                        window: plan.table.window.map(|w| w.name()),
-                        fields: plan.table.schema.clone(),
-                        source: plan.table.name.clone(),
-                        sink: None,
-                        plan: pull_plan_text(&plan),
-                        query_type: "PULL",
-                    });
-                }
-            }
+        if pull
+            && let Relation::Source { name, .. } = &query.from
+            && self.catalog.source(&name.value).is_some_and(|s| s.kind == SourceKind::Table)
+        {
+            let plan = plan_pull(query, &self.catalog)?;
+            return Ok(PlanDescription {
+                window: plan.table.window.map(|w| w.name()),
+                fields: plan.table.schema.clone(),
+                source: plan.table.name.clone(),
+                sink: None,
+                plan: pull_plan_text(&plan),
+                query_type: "PULL",
+            });
         }
         let purpose = if sink.is_some() {
             Purpose::Persistent

@@ -172,7 +172,7 @@ pub enum QueryOutput {
 /// A /query statement after parsing: a table pull query's rows, or a statement to start.
 enum PreparedQuery {
     TablePull(PullRows),
-    Other(ParsedStatement),
+    Other(Box<ParsedStatement>),
 }
 
 /// Replaces `${name}` with session variables.
@@ -364,10 +364,10 @@ impl Engine {
         let entity = self.commit_change(change, p, seq);
         self.pull_plans.clear();
         let entity = entity?;
-        if let Some(id) = &query_id {
-            if let Some(q) = self.catalog.query(id) {
-                self.start_query(&q)?;
-            }
+        if let Some(id) = &query_id
+            && let Some(q) = self.catalog.query(id)
+        {
+            self.start_query(&q)?;
         }
         Ok(entity)
     }
@@ -376,7 +376,7 @@ impl Engine {
     pub fn query(&self, sql: &str, session: &Session) -> Result<QueryOutput, EngineError> {
         match self.prepare_query(sql, session)? {
             PreparedQuery::TablePull(rows) => Ok(QueryOutput::Pull(rows)),
-            PreparedQuery::Other(p) => self.start_transient(p, session),
+            PreparedQuery::Other(p) => self.start_transient(*p, session),
         }
     }
 
@@ -420,7 +420,7 @@ impl Engine {
                 return self.pull_table_blocking(&plan, &plan.access).map(PreparedQuery::TablePull);
             }
         }
-        Ok(PreparedQuery::Other(p))
+        Ok(PreparedQuery::Other(Box::new(p)))
     }
 
     /// Starts a push query, a pull query on a stream, or PRINT.

@@ -583,7 +583,8 @@ impl AggregateTask {
                     Some(p) => *p,
                     None => self.state.get(&self.tfamily, &k)?.is_some(),
                 };
-                if !(mask.is_valid(r) && mask.value(r)) && !tombstones[i] {
+                let kept = mask.is_valid(r) && mask.value(r);
+                if !kept && !tombstones[i] {
                     tombstones[i] = true;
                     to_topic[i] = was;
                 }
@@ -688,7 +689,7 @@ impl AggregateTask {
         let mut to = vec![b'x'];
         keys::put_i64(&mut to, self.stream_time.saturating_add(1));
         let mut expired = Vec::new();
-        self.state.scan(&self.qfamily, Some(&[b'x']), Some(&to), |k, _| {
+        self.state.scan(&self.qfamily, Some(b"x"), Some(&to), |k, _| {
             expired.push(k.to_vec());
             true
         })?;

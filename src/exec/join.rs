@@ -452,10 +452,10 @@ impl JoinTask {
             (None, JoinKind::Left) => out.push(JoinedRow { left: Some(payload.clone()), right: None, ts: row.ts, tombstone: false }),
             (None, _) => {
                 // INNER: the key had a result before only if its old foreign key matched.
-                if let Some((old_fk, _)) = &old {
-                    if right_of(st, old_fk.as_deref())?.is_some() {
-                        out.push(tombstone(payload.clone(), row.ts));
-                    }
+                if let Some((old_fk, _)) = &old
+                    && right_of(st, old_fk.as_deref())?.is_some()
+                {
+                    out.push(tombstone(payload.clone(), row.ts));
                 }
             }
         }
@@ -684,7 +684,9 @@ impl JoinTask {
         let serialized = next.partition_key.encode(std::slice::from_ref(&keys), n)?;
         let partitions = next.writer.topic().partition_count();
         let key_cols = [keys.clone()];
-        let mut encoded: Vec<(i32, Vec<u8>, Option<&[u8]>, i64)> = Vec::with_capacity(n);
+        // Partition, key, value and time of each result record.
+        type Encoded<'v> = (i32, Vec<u8>, Option<&'v [u8]>, i64);
+        let mut encoded: Vec<Encoded> = Vec::with_capacity(n);
         let mut errors = Vec::new();
         for (i, row) in joined.iter().enumerate() {
             if keys.is_null(i) {

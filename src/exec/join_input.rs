@@ -120,10 +120,7 @@ impl SideInput {
                     };
                     let key_cols = [row_keys.clone()];
                     let fk_cols = [keys_arr.clone()];
-                    for r in 0..n {
-                        if failed[r] {
-                            continue;
-                        }
+                    for r in (0..n).filter(|&r| !failed[r]) {
                         if row_keys.is_null(r) {
                             errors.push(RecordError { partition, offset: offsets.value(r), message: "the join key is null; the record was skipped".into() });
                             continue;

@@ -109,7 +109,9 @@ impl Spawner<'_> {
         rt.state.ensure_family(&qfamily)?;
         let format = partition_format(plan);
         let key_column = Column::new("K", plan.key_type.clone(), ColumnKind::Key);
-        let mut inputs: Vec<(Arc<Topic>, Option<(String, Arc<Topic>)>)> = Vec::new();
+        // Each side's source topic and, when it is repartitioned, its stage's name and topic.
+        type Input = (Arc<Topic>, Option<(String, Arc<Topic>)>);
+        let mut inputs: Vec<Input> = Vec::new();
         for (tag, side) in [("left", &plan.left), ("right", &plan.right)] {
             match &side.input {
                 SideInputKind::Source(source) if !side.repartition => inputs.push((rt.log.topic(&source.topic)?, None)),

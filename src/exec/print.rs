@@ -91,15 +91,15 @@ impl PartitionTask for PrintTask {
                 }
                 self.position = r.offset + 1;
                 self.seen += 1;
-                if (self.seen - 1) % self.interval.max(1) != 0 {
+                if !(self.seen - 1).is_multiple_of(self.interval.max(1)) {
                     continue;
                 }
-                if let Some(rem) = &self.out.remaining {
-                    if rem.fetch_sub(1, Ordering::SeqCst) <= 0 {
-                        finished = true;
-                        self.out.shared.limit_reached();
-                        break 'outer;
-                    }
+                if let Some(rem) = &self.out.remaining
+                    && rem.fetch_sub(1, Ordering::SeqCst) <= 0
+                {
+                    finished = true;
+                    self.out.shared.limit_reached();
+                    break 'outer;
                 }
                 if !self.header_done.swap(true, Ordering::SeqCst) {
                     lines.push(format!("Key format: {}", guess_format(r.key)));

@@ -31,7 +31,10 @@ pub struct PullRows {
 /// Rows (as stored) that the access path finds, within the window bounds; `None` when
 /// `mode` is [`ReadMode::MemoryOnly`] and the rows are not all in memory (only key lookups
 /// on unwindowed tables are tried from memory).
-fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, stop_after: Option<usize>) -> Result<Option<Vec<(Vec<u8>, i64)>>, ExecError> {
+/// Rows read from a table's state: each row's stored value and its time.
+type StoredRows = Vec<(Vec<u8>, i64)>;
+
+fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, stop_after: Option<usize>) -> Result<Option<StoredRows>, ExecError> {
     let family = plan.table.state_family();
     if !state.has_family(&family) {
         return Ok(Some(Vec::new()));
@@ -149,11 +152,11 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
         out_cols = out_cols.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>().map_err(|e| ExecError::Internal(e.to_string()))?;
         n = idx.len();
     }
-    if let Some(l) = limit {
-        if n > l {
-            out_cols = out_cols.iter().map(|c| c.slice(0, l)).collect();
-            n = l;
-        }
+    if let Some(l) = limit
+        && n > l
+    {
+        out_cols = out_cols.iter().map(|c| c.slice(0, l)).collect();
+        n = l;
     }
     Ok(Some(crate::format::json::encode_json_arrays(&out_cols, n)?))
 }

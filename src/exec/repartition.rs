@@ -137,7 +137,8 @@ impl PartitionTask for RepartitionTask {
         let mut batch = StateBatch::default();
         let n_parts = self.writer.topic().partition_count();
         // Owned record parts; OutRecord borrows them.
-        let mut out: Vec<(i32, Vec<u8>, Vec<u8>, Retraction, i64)> = Vec::new();
+        type Owned = (i32, Vec<u8>, Vec<u8>, Retraction, i64);
+        let mut out: Vec<Owned> = Vec::new();
         if let Some(b) = &decoded.batch {
             let is_table = self.plan.source.kind == SourceKind::Table;
             let exprs: Vec<_> = self.plan.group_by.iter().chain(self.plan.aggregates.iter().flat_map(|a| a.args.iter())).collect();
@@ -188,11 +189,11 @@ impl PartitionTask for RepartitionTask {
                     None => self.state.get(&self.qfamily, &pk)?,
                 };
                 let mut retraction: Option<(usize, Vec<u8>)> = None;
-                if let Some(prior) = &prior {
-                    if let Some((gk, pl)) = decode_prior(prior) {
-                        retraction = Some((out.len(), gk.to_vec()));
-                        out.push((partition_for_key(gk, n_parts), gk.to_vec(), pl.to_vec(), Retraction::Alone, rowtime.value(i)));
-                    }
+                if let Some(prior) = &prior
+                    && let Some((gk, pl)) = decode_prior(prior)
+                {
+                    retraction = Some((out.len(), gk.to_vec()));
+                    out.push((partition_for_key(gk, n_parts), gk.to_vec(), pl.to_vec(), Retraction::Alone, rowtime.value(i)));
                 }
                 let passes = keep.as_ref().is_none_or(|k| {
                     let k = k.as_boolean();

@@ -403,10 +403,10 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
         if *cancel.borrow() {
             break;
         }
-        if let Some(out) = task.client() {
-            if out.tx.is_closed() || out.shared.is_finished() {
-                break;
-            }
+        if let Some(out) = task.client()
+            && (out.tx.is_closed() || out.shared.is_finished())
+        {
+            break;
         }
         if task.stop_at().is_some_and(|s| task.position() >= s) {
             break;

@@ -1,8 +1,6 @@
 //! The DELIMITED format: one CSV-style line per record (fields separated by a delimiter,
 //! optionally double-quoted with `""` for a quote; an empty field is null).
 
-use std::sync::Arc;
-
 use arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Fields};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -176,7 +174,7 @@ fn text_for_delimited(c: &ArrayRef) -> Result<ArrayRef, FormatError> {
         DataType::Time32(_) => DataType::Int32,
         _ => return Ok(c.clone()),
     };
-    arrow::compute::cast(c, &target).map(Arc::from).map_err(|e| FormatError::Encode(e.to_string()))
+    arrow::compute::cast(c, &target).map_err(|e| FormatError::Encode(e.to_string()))
 }
 
 #[cfg(test)]

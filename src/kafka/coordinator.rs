@@ -344,7 +344,8 @@ fn try_complete_join(group: &mut Group, now: Instant, forced: bool) {
         return;
     }
     let all_joined = group.members.values().all(|m| m.join_waiter.is_some());
-    if !forced && !(all_joined && now >= group.join_ready_at) {
+    let ready = all_joined && now >= group.join_ready_at;
+    if !forced && !ready {
         return;
     }
     group.members.retain(|_, m| m.join_waiter.is_some());
@@ -407,7 +408,7 @@ pub async fn run_timers(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
                 broker.groups.tick(Instant::now());
                 ticks += 1;
                 // Once a second: transactions past their timeout (writes markers: blocking).
-                if ticks % 10 == 0 {
+                if ticks.is_multiple_of(10) {
                     let b = broker.clone();
                     let _ = tokio::task::spawn_blocking(move || b.txns.abort_expired(&b.log)).await;
                 }

@@ -24,6 +24,9 @@ pub enum FrameError {
 }
 
 /// A decoded request frame.
+// Nearly every frame is a `Request`: boxing it would add an allocation per request to
+// shrink the rare variant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Incoming {
     Request {

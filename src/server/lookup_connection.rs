@@ -120,10 +120,10 @@ fn parse_request<'b>(buf: &'b [u8], guard: &HttpGuard) -> Request<'b> {
             if !h.value.eq_ignore_ascii_case(b"keep-alive") {
                 return Request::Other;
             }
-        } else if name.eq_ignore_ascii_case("accept") {
-            if let Route::Query { accept } = &mut route {
-                *accept = Some(h.value);
-            }
+        } else if name.eq_ignore_ascii_case("accept")
+            && let Route::Query { accept } = &mut route
+        {
+            *accept = Some(h.value);
         }
     }
     if !guard.is_plain(&axum::http::Method::POST, host, origin, content_type) {
@@ -213,13 +213,13 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
         Route::Query { accept } => {
             let framing = query_pull_framing(accept);
             let req: QueryBody = serde_json::from_slice(body).ok()?;
-            if req.properties.as_ref().is_none_or(Map::is_empty) {
-                if let Some(r) = state.engine.try_pull_in_memory(&req.ksql) {
-                    return Some(match r {
-                        Ok(rows) => Reply::ok(content_type(framing), pull_body(&rows, framing)),
-                        Err(e) => Reply::error(e.into()),
-                    });
-                }
+            if req.properties.as_ref().is_none_or(Map::is_empty)
+                && let Some(r) = state.engine.try_pull_in_memory(&req.ksql)
+            {
+                return Some(match r {
+                    Ok(rows) => Reply::ok(content_type(framing), pull_body(&rows, framing)),
+                    Err(e) => Reply::error(e.into()),
+                });
             }
             // Not planned before, or rows on disk: parse, plan and read on a blocking thread.
             // A statement that is not a pull query on a table starts nothing here.
@@ -389,7 +389,7 @@ mod tests {
         for (what, req) in cases {
             assert_eq!(parse_request_plain(&req), Request::Other, "{what}");
         }
-        assert_eq!(parse_request_plain(&post("/query", "connection: keep-alive\r\n", body)).eq(&Request::Other), false);
+        assert!(!parse_request_plain(&post("/query", "connection: keep-alive\r\n", body)).eq(&Request::Other));
     }
 
     #[test]

@@ -179,10 +179,8 @@ async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> 
     let body = parse_body(body)?;
     let sql = string_field(&body, sql_key)?;
     let has_properties = body.get(props_key).and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty());
-    if !has_properties {
-        if let Some(r) = state.engine.try_pull_in_memory(&sql) {
-            return Ok(QueryOutput::Pull(r?));
-        }
+    if !has_properties && let Some(r) = state.engine.try_pull_in_memory(&sql) {
+        return Ok(QueryOutput::Pull(r?));
     }
     let session = session_from(&body, props_key)?;
     let engine = state.engine.clone();

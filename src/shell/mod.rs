@@ -354,14 +354,14 @@ fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) -> ExitCode {
         let prompt = if buffer.trim().is_empty() { "ksql> " } else { ">     " };
         match editor.readline(prompt) {
             Ok(line) => {
-                if buffer.trim().is_empty() {
-                    if let Some(_ok) = rt.block_on(shell.command(&line)) {
-                        let _ = editor.add_history_entry(line.as_str());
-                        if shell.quit {
-                            break;
-                        }
-                        continue;
+                if buffer.trim().is_empty()
+                    && let Some(_ok) = rt.block_on(shell.command(&line))
+                {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if shell.quit {
+                        break;
                     }
+                    continue;
                 }
                 buffer.push_str(&line);
                 buffer.push('\n');

@@ -256,7 +256,7 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         }
         "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
             arity(1..=3)?;
-            if let Some(e) = args.iter().enumerate().skip(1).find_map(|(i, a)| not_literal(a, &name, i + 1)) {
+            if let Some(e) = args.iter().enumerate().skip(1).find_map(|(i, a)| not_literal(a, name, i + 1)) {
                 return Err(e);
             }
             let latest = name == "LATEST_BY_OFFSET";
@@ -280,7 +280,7 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         }
         "TOPK" | "TOPKDISTINCT" => {
             arity(2..=2)?;
-            if let Some(e) = not_literal(&args[1], &name, 2) {
+            if let Some(e) = not_literal(&args[1], name, 2) {
                 return Err(e);
             }
             let k = literal_int(&args[1], &format!("the second argument of {name}"))?;
@@ -572,20 +572,20 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         }
         let expr = compile(agg_binder.bind(rewritten)?, &agg_scope)?;
         let mut kind = ColumnKind::Value;
-        if let ExprKind::Column { name: col, .. } = &rewritten.kind {
-            if let Some(i) = (0..group_by.len()).find(|i| *col == group_name(*i)) {
-                match key_of_group[i] {
-                    None => {
-                        key_of_group[i] = Some(columns.len());
-                        kind = ColumnKind::Key;
-                    }
-                    Some(first) => {
-                        return Err(SqlError::at(
-                            orig.pos,
-                            format!("The projection contains a key column more than once: `{}` and `{name}`.", columns[first].name),
-                            Some("select each GROUP BY expression once: it is the result's key".into()),
-                        ));
-                    }
+        if let ExprKind::Column { name: col, .. } = &rewritten.kind
+            && let Some(i) = (0..group_by.len()).find(|i| *col == group_name(*i))
+        {
+            match key_of_group[i] {
+                None => {
+                    key_of_group[i] = Some(columns.len());
+                    kind = ColumnKind::Key;
+                }
+                Some(first) => {
+                    return Err(SqlError::at(
+                        orig.pos,
+                        format!("The projection contains a key column more than once: `{}` and `{name}`.", columns[first].name),
+                        Some("select each GROUP BY expression once: it is the result's key".into()),
+                    ));
                 }
             }
         }

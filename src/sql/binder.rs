@@ -72,10 +72,10 @@ impl Scope {
                 // A name two joined sources share must be qualified.
                 let mut candidates: Vec<(&str, &str)> = Vec::new();
                 for c in self.columns.iter().filter(|c| c.name == name) {
-                    if let Some(q) = &c.qualifier {
-                        if !candidates.iter().any(|(_, f)| *f == c.field) {
-                            candidates.push((q, &c.field));
-                        }
+                    if let Some(q) = &c.qualifier
+                        && !candidates.iter().any(|(_, f)| *f == c.field)
+                    {
+                        candidates.push((q, &c.field));
                     }
                 }
                 if candidates.len() > 1 {
@@ -210,16 +210,15 @@ impl Binder<'_> {
                         Some("use IS NULL or IS NOT NULL".into()),
                     ));
                 }
-                if op.is_comparison() {
-                    if let (Ok(lt), Ok(rt)) = (self.type_of(&l), self.type_of(&r)) {
-                        if !comparable(&lt, *op, &rt) {
-                            return Err(SqlError::at(
-                                pos,
-                                format!("Invalid expression: Cannot compare {left} ({lt}) to {right} ({rt}) with {}.", op.ksql_name()),
-                                Some("CAST one side to the other's type".into()),
-                            ));
-                        }
-                    }
+                if op.is_comparison()
+                    && let (Ok(lt), Ok(rt)) = (self.type_of(&l), self.type_of(&r))
+                    && !comparable(&lt, *op, &rt)
+                {
+                    return Err(SqlError::at(
+                        pos,
+                        format!("Invalid expression: Cannot compare {left} ({lt}) to {right} ({rt}) with {}.", op.ksql_name()),
+                        Some("CAST one side to the other's type".into()),
+                    ));
                 }
                 let out = binary(l, dop, r);
                 // Check the operand types now, so the error points at the operator.
@@ -680,17 +679,17 @@ fn extremum_type(name: &str, types: &[SqlType], nulls: &[bool], pos: Pos) -> Res
     };
     let present: Vec<&SqlType> = types.iter().zip(nulls).filter(|(_, n)| !**n).map(|(t, _)| t).collect();
     let Some(first) = present.first() else { return Err(ambiguous()) };
-    if let SqlType::Decimal { .. } = first {
-        if present.iter().all(|t| matches!(t, SqlType::Decimal { .. })) {
-            let (mut int_digits, mut scale) = (0i16, 0i16);
-            for t in &present {
-                if let SqlType::Decimal { precision, scale: s } = t {
-                    int_digits = int_digits.max(*precision as i16 - *s as i16);
-                    scale = scale.max(*s as i16);
-                }
+    if let SqlType::Decimal { .. } = first
+        && present.iter().all(|t| matches!(t, SqlType::Decimal { .. }))
+    {
+        let (mut int_digits, mut scale) = (0i16, 0i16);
+        for t in &present {
+            if let SqlType::Decimal { precision, scale: s } = t {
+                int_digits = int_digits.max(*precision as i16 - *s as i16);
+                scale = scale.max(*s as i16);
             }
-            return Ok(Some(SqlType::Decimal { precision: (int_digits + scale).clamp(1, 38) as u8, scale: scale as i8 }));
         }
+        return Ok(Some(SqlType::Decimal { precision: (int_digits + scale).clamp(1, 38) as u8, scale: scale as i8 }));
     }
     if present.iter().all(|t| t == first) {
         return Ok(Some((*first).clone()));

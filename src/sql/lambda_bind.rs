@@ -41,8 +41,8 @@ impl Binder<'_> {
         };
         let coll = self.bind(first)?;
         let coll_ty = self.type_of(&coll)?;
-        let (kind, lambdas, mut call_args, param_types): (LambdaKind, Vec<(Vec<String>, Expr)>, Vec<DfExpr>, Vec<SqlType>) = match (name, &coll_ty, args.len())
-        {
+        type Lambdas = Vec<(Vec<String>, Expr)>;
+        let (kind, lambdas, mut call_args, param_types): (LambdaKind, Lambdas, Vec<DfExpr>, Vec<SqlType>) = match (name, &coll_ty, args.len()) {
             ("TRANSFORM", SqlType::Array(e), 2) => (LambdaKind::TransformArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
             ("FILTER", SqlType::Array(e), 2) => (LambdaKind::FilterArray, vec![lambda_arg(&args[1], 1, name)?], vec![coll], vec![(**e).clone()]),
             ("TRANSFORM", SqlType::Map(k, v), 3) => {

@@ -159,10 +159,10 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     for item in &q.select {
         match item {
             SelectItem::Wildcard { qualifier, pos } => {
-                if let Some(qual) = qualifier {
-                    if !qualifiers.contains(qual) {
-                        return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
-                    }
+                if let Some(qual) = qualifier
+                    && !qualifiers.contains(qual)
+                {
+                    return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
                 }
                 // Re-keyed by PARTITION BY, `*` lists the value columns before the old key.
                 let rekeyed = purpose == Purpose::Persistent && !q.partition_by.is_empty();
@@ -307,14 +307,13 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 let plain = matches!(items[i].0.kind, ExprKind::Column { .. });
                 if let DfExpr::Column(c) = b
                     && plain
+                    && key_names.contains(&c.name.as_str())
                 {
-                    if key_names.contains(&c.name.as_str()) {
-                        match aliases.iter_mut().find(|(k, _)| *k == c.name) {
-                            Some((_, names)) => names.push(columns[i].name.clone()),
-                            None => {
-                                aliases.push((c.name.clone(), vec![columns[i].name.clone()]));
-                                columns[i].kind = ColumnKind::Key;
-                            }
+                    match aliases.iter_mut().find(|(k, _)| *k == c.name) {
+                        Some((_, names)) => names.push(columns[i].name.clone()),
+                        None => {
+                            aliases.push((c.name.clone(), vec![columns[i].name.clone()]));
+                            columns[i].kind = ColumnKind::Key;
                         }
                     }
                 }

@@ -331,40 +331,38 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                     continue;
                 }
             }
-            if let ExprKind::InList { expr, list, negated: false } = &p.kind {
-                if let Some(i) = column_name(expr).and_then(|c| key_cols.iter().position(|(n, _)| n == c)) {
-                    if list.iter().all(|l| literal(l).is_some()) {
-                        let (name, ty) = (&key_cols[i].0, &key_cols[i].1);
-                        let vals = list
-                            .iter()
-                            .map(|l| match literal(l).expect("checked") {
-                                Literal::Null => Err(SqlError::at(l.pos, format!("Primary key columns can not be NULL: ({name} = null)"), None)),
-                                lit => key_value(lit, ty, name, l.pos)
-                                    .map_err(|_| SqlError::at(l.pos, format!("{l} can not be converted to the type of the key column: {name} {ty} KEY"), None)),
-                            })
-                            .collect::<Result<Vec<_>, _>>()?;
-                        eq[i] = Some(vals);
-                        eq_pos[i] = list.iter().map(|l| l.pos).collect();
-                        continue;
-                    }
-                }
+            if let ExprKind::InList { expr, list, negated: false } = &p.kind
+                && let Some(i) = column_name(expr).and_then(|c| key_cols.iter().position(|(n, _)| n == c))
+                && list.iter().all(|l| literal(l).is_some())
+            {
+                let (name, ty) = (&key_cols[i].0, &key_cols[i].1);
+                let vals = list
+                    .iter()
+                    .map(|l| match literal(l).expect("checked") {
+                        Literal::Null => Err(SqlError::at(l.pos, format!("Primary key columns can not be NULL: ({name} = null)"), None)),
+                        lit => key_value(lit, ty, name, l.pos)
+                            .map_err(|_| SqlError::at(l.pos, format!("{l} can not be converted to the type of the key column: {name} {ty} KEY"), None)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                eq[i] = Some(vals);
+                eq_pos[i] = list.iter().map(|l| l.pos).collect();
+                continue;
             }
-            if let ExprKind::Between { expr, low, high, negated: false } = &p.kind {
-                if let (Some(c), Some(lo), Some(hi)) = (column_name(expr), literal(low), literal(high)) {
-                    if key_cols.len() == 1 && key_cols[0].0 == c {
-                        range_from = Some((key_value(lo, &key_cols[0].1, c, low.pos)?, true));
-                        range_to = Some((key_value(hi, &key_cols[0].1, c, high.pos)?, true));
-                        continue;
-                    }
-                    if c == WINDOWSTART || c == WINDOWEND {
-                        if let (Literal::Integer(a), Literal::Integer(b)) = (lo, hi) {
-                            let (min, max) =
-                                if c == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
-                            *min = (*min).max(*a);
-                            *max = (*max).min(*b);
-                            continue;
-                        }
-                    }
+            if let ExprKind::Between { expr, low, high, negated: false } = &p.kind
+                && let (Some(c), Some(lo), Some(hi)) = (column_name(expr), literal(low), literal(high))
+            {
+                if key_cols.len() == 1 && key_cols[0].0 == c {
+                    range_from = Some((key_value(lo, &key_cols[0].1, c, low.pos)?, true));
+                    range_to = Some((key_value(hi, &key_cols[0].1, c, high.pos)?, true));
+                    continue;
+                }
+                if (c == WINDOWSTART || c == WINDOWEND)
+                    && let (Literal::Integer(a), Literal::Integer(b)) = (lo, hi)
+                {
+                    let (min, max) = if c == WINDOWSTART { (&mut window.start_min, &mut window.start_max) } else { (&mut window.end_min, &mut window.end_max) };
+                    *min = (*min).max(*a);
+                    *max = (*max).min(*b);
+                    continue;
                 }
             }
             residual.push(p);

@@ -214,7 +214,8 @@ impl FamilyRows {
             // Find every key first, then read each row's first byte, then hand the rows
             // over: the loads of one pass do not depend on each other, so the cache misses
             // of many keys are under way at once instead of one key's after another's.
-            let mut hits: SmallVec<[(usize, Option<&[u8]>); 16]> = SmallVec::new();
+            type Hit<'r> = (usize, Option<&'r [u8]>);
+            let mut hits: SmallVec<[Hit; 16]> = SmallVec::new();
             for i in mine {
                 let key = keys[i].as_slice();
                 match s.rows.find(hashes[i], |e| e.key.as_slice() == key) {

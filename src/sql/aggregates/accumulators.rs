@@ -730,13 +730,11 @@ impl Accumulator for Correlation {
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let cols: Vec<Vec<f64>> = (0..6).map(|i| state_f64(states, i)).collect::<Result<_>>()?;
-        for r in 0..cols[0].len() {
-            self.n += cols[0][r];
-            self.sx += cols[1][r];
-            self.sy += cols[2][r];
-            self.sxx += cols[3][r];
-            self.syy += cols[4][r];
-            self.sxy += cols[5][r];
+        let [n, sx, sy, sxx, syy, sxy] = cols.as_slice() else { return Ok(()) };
+        for (total, column) in [(&mut self.n, n), (&mut self.sx, sx), (&mut self.sy, sy), (&mut self.sxx, sxx), (&mut self.syy, syy), (&mut self.sxy, sxy)] {
+            for v in column {
+                *total += v;
+            }
         }
         Ok(())
     }

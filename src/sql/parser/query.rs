@@ -33,7 +33,7 @@ impl Parser<'_> {
                 q.group_by = self.expr_list()?;
             } else if self.eat_kws(&["PARTITION", "BY"]) {
                 if matches!(self.peek(), Token::RParen | Token::SemiColon | Token::EOF) {
-                    return Err(self.error_here("PARTITION BY requires at least one expression", Some("e.g. PARTITION BY user_id".into())));
+                    return Err(self.error_here("PARTITION BY requires at least one expression", Some("e.g. PARTITION BY user_id")));
                 }
                 q.partition_by = self.expr_list()?;
             } else if self.eat_kw("HAVING") {

@@ -112,7 +112,7 @@ fn parse_date_days(a: &[ScalarValue]) -> Option<i64> {
     }
     // As ksqlDB (Java's SimpleDateFormat): text after the date is ignored.
     let (date, _) = chrono::NaiveDate::parse_and_remainder(input, &pattern).ok()?;
-    Some(i64::from(date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days()))
+    Some(date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days())
 }
 
 fn format_date(days: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
