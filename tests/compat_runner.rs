@@ -59,8 +59,8 @@ const REST_CASES: &str = r#"{
         {"admin": {"@type": "currentStatus"}},
         {"admin": {"@type": "currentStatus"}},
         {"query": [{"header": {"schema": "`K` STRING KEY, `N` BIGINT"}}, {"row": {"columns": ["a", 1]}}]},
-        {"query": [{"header": {"schema": "`K` STRING, `V` \
-            INTEGER"}}, {"row": {"columns": ["b", 2]}}, {"row": {"columns": ["a", 1]}}, {"finalMessage": "Limit Reached"}]}
+        {"query": [{"header": {"schema": "`K` STRING, `V` INTEGER"}},
+          {"row": {"columns": ["b", 2]}}, {"row": {"columns": ["a", 1]}}, {"finalMessage": "Limit Reached"}]}
       ]
     },
     {
@@ -72,8 +72,8 @@ const REST_CASES: &str = r#"{
     {
       "name": "expected error",
       "statements": ["CREATE STREAM S (K STRING KEY, V INT) WITH (kafka_topic='s', value_format='JSON');", "SELECT * FROM S GROUP BY K;"],
-      "expectedError": {"type": "io.confluent.ksql.rest.entity.KsqlStatementErrorMessage", "message": "Pull queries don't support GROUP BY \
-          clauses.", "status": 400}
+      "expectedError": {"type": "io.confluent.ksql.rest.entity.KsqlStatementErrorMessage",
+        "message": "Pull queries don't support GROUP BY clauses.", "status": 400}
     }
   ]
 }"#;

@@ -18,7 +18,6 @@ use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType};
 use crate::catalog::{Catalog, DataSource, SourceKind, WindowType};
 
 pub const WINDOWSTART: &str = "WINDOWSTART";
-const NON_AGGREGATE: &str = "Non-aggregate SELECT expression(s) not part of GROUP BY";
 pub const WINDOWEND: &str = "WINDOWEND";
 const DEFAULT_GRACE_MS: i64 = 24 * 3600 * 1000;
 
@@ -131,11 +130,13 @@ impl Rewriter<'_> {
                     Some(q) => format!("{q}.{name}"),
                     None => name.clone(),
                 };
-                Err(SqlError::at(
-                    e.pos,
-                    format!("{NON_AGGREGATE}: {full}"),
-                    Some("either add it to the GROUP BY or wrap it in an aggregate such as LATEST_BY_OFFSET(...)".into()),
-                ))
+                Err(SqlError::NotAggregated {
+                    expressions: full,
+                    in_having: false,
+                    listing: false,
+                    pos: Some(e.pos),
+                    hint: Some("either add it to the GROUP BY or wrap it in an aggregate such as LATEST_BY_OFFSET(...)".into()),
+                })
             }
             _ => e.map_children(&mut |c| self.rewrite(c)),
         }
@@ -445,14 +446,14 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
                     let expr = Expr::new(ExprKind::Column { qualifier: qualifier.clone(), name: c.name.clone() }, *pos);
                     match rw.rewrite(&expr) {
                         Ok(r) => items.push((expr, None, r)),
-                        Err(e) if e.to_string().contains(NON_AGGREGATE) => loose.push((c.name.clone(), e)),
+                        Err(e @ SqlError::NotAggregated { .. }) => loose.push((c.name.clone(), e)),
                         Err(e) => return Err(e),
                     }
                 }
             }
             SelectItem::Expr { expr, alias } => match rw.rewrite(expr) {
                 Ok(r) => items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()), r)),
-                Err(e) if e.to_string().contains(NON_AGGREGATE) => loose.push((expr.to_string(), e)),
+                Err(e @ SqlError::NotAggregated { .. }) => loose.push((expr.to_string(), e)),
                 Err(e) => return Err(e),
             },
         }
@@ -464,23 +465,11 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
     }
     if let Some((_, first)) = loose.first() {
         let listed = loose.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ");
-        let pos = match first {
-            SqlError::Invalid { pos, .. } => *pos,
-            _ => None,
-        };
-        return Err(SqlError::Invalid {
-            message: format!("{NON_AGGREGATE}: {listed}\nEither add the column(s) to the GROUP BY or remove them from the SELECT."),
-            pos,
-            hint: None,
-        });
+        return Err(SqlError::NotAggregated { expressions: listed, in_having: false, listing: true, pos: first.pos(), hint: None });
     }
     let having_ast = match &q.having {
         Some(h) => Some(rw.rewrite(h).map_err(|e| match e {
-            SqlError::Invalid { message, pos, hint } if message.contains(NON_AGGREGATE) => SqlError::Invalid {
-                message: message.replace("Non-aggregate SELECT expression(s) not part of GROUP BY", "Non-aggregate HAVING expression not part of GROUP BY"),
-                pos,
-                hint,
-            },
+            SqlError::NotAggregated { expressions, listing, pos, hint, .. } => SqlError::NotAggregated { expressions, in_having: true, listing, pos, hint },
             other => other,
         })?),
         None => None,

@@ -93,11 +93,12 @@ impl Scope {
                 Some(q) => format!("{q}.{name}"),
                 None => name.to_string(),
             };
-            SqlError::at(
+            SqlError::UnknownColumn {
+                name: full,
+                clause: None,
                 pos,
-                format!("column '{full}' cannot be resolved"),
-                Some(format!("available columns are {}; quote names with back-quotes to keep their case, e.g. `myCol`", names.join(", "))),
-            )
+                hint: Some(format!("available columns are {}; quote names with back-quotes to keep their case, e.g. `myCol`", names.join(", "))),
+            }
         })
     }
 }
@@ -238,11 +239,13 @@ impl Binder<'_> {
                 let null = matches!(&inner, DfExpr::Literal(v, _) if v.is_null());
                 match self.type_of(&inner) {
                     Ok(from) if !null && !super::udf::cast::castable(&from, ty) => {
-                        return Err(SqlError::at(
+                        return Err(SqlError::UnsupportedCast {
+                            from: from.to_string(),
+                            to: ty.to_string(),
+                            in_select: false,
                             pos,
-                            format!("Cast of {from} to {ty} is not supported"),
-                            Some("CAST converts between scalar types, to STRING, and between collections of castable types".into()),
-                        ));
+                            hint: Some("CAST converts between scalar types, to STRING, and between collections of castable types".into()),
+                        });
                     }
                     Ok(SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) if *ty == SqlType::String => super::udf::cast::collection_to_string(inner),
                     _ => DfExpr::Cast(dfx::Cast::new(Box::new(inner), ty.to_arrow())),
@@ -648,17 +651,8 @@ pub fn null_comparisons_false(e: DfExpr) -> Result<DfExpr, SqlError> {
 /// resolved.`), and reports a CAST it cannot do in the SELECT list as an invalid select.
 pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {
     move |e| match e {
-        SqlError::Invalid { message, pos, hint } if message.starts_with("column '") && message.ends_with("cannot be resolved") => {
-            let mut message = format!("{clause} {message}.");
-            if clause == "PARTITION BY" {
-                let name = message.split('\'').nth(1).unwrap_or_default().to_string();
-                message.push_str(&format!(" '{name}' must be a column in the source schema since PARTITION BY is applied on the input."));
-            }
-            SqlError::Invalid { message, pos, hint }
-        }
-        SqlError::Invalid { message, pos, hint } if clause == "SELECT" && message.starts_with("Cast of ") => {
-            SqlError::Invalid { message: format!("Invalid Select: {message}"), pos, hint }
-        }
+        SqlError::UnknownColumn { name, clause: None, pos, hint } => SqlError::UnknownColumn { name, clause: Some(clause), pos, hint },
+        SqlError::UnsupportedCast { from, to, pos, hint, .. } if clause == "SELECT" => SqlError::UnsupportedCast { from, to, in_select: true, pos, hint },
         other => other,
     }
 }

@@ -35,8 +35,43 @@ pub enum SqlError {
     /// (reported there as a parse failure); worded like `Invalid`.
     #[error("{}", render(.pos, .message, .hint))]
     Properties { message: String, pos: Option<Pos>, hint: Option<String> },
+    /// A column no source of the statement has. `clause` is where it was, once known:
+    /// ksqlDB names it (`SELECT column 'X' cannot be resolved.`).
+    #[error("{}", render(&Some(*.pos), &unknown_column(.name, *.clause), .hint))]
+    UnknownColumn { name: String, clause: Option<&'static str>, pos: Pos, hint: Option<String> },
+    /// A CAST between types that do not convert (in a SELECT list, ksqlDB's "Invalid Select").
+    #[error("{}", render(&Some(*.pos), &unsupported_cast(.from, .to, *.in_select), .hint))]
+    UnsupportedCast { from: String, to: String, in_select: bool, pos: Pos, hint: Option<String> },
+    /// Expressions of an aggregating query that are neither grouped nor aggregated: one
+    /// found in the SELECT list or HAVING clause, or (`listing`) all of the SELECT list's.
+    #[error("{}", render(.pos, &not_aggregated(.expressions, *.in_having, *.listing), .hint))]
+    NotAggregated { expressions: String, in_having: bool, listing: bool, pos: Option<Pos>, hint: Option<String> },
     #[error("internal error while planning: {0}; please report this together with the statement")]
     Internal(String),
+}
+
+fn unknown_column(name: &str, clause: Option<&str>) -> String {
+    match clause {
+        None => format!("column '{name}' cannot be resolved"),
+        Some(c @ "PARTITION BY") => {
+            format!("{c} column '{name}' cannot be resolved. '{name}' must be a column in the source schema since PARTITION BY is applied on the input.")
+        }
+        Some(c) => format!("{c} column '{name}' cannot be resolved."),
+    }
+}
+
+fn unsupported_cast(from: &str, to: &str, in_select: bool) -> String {
+    let message = format!("Cast of {from} to {to} is not supported");
+    if in_select { format!("Invalid Select: {message}") } else { message }
+}
+
+fn not_aggregated(expressions: &str, in_having: bool, listing: bool) -> String {
+    let head = if in_having { "Non-aggregate HAVING expression not part of GROUP BY" } else { "Non-aggregate SELECT expression(s) not part of GROUP BY" };
+    if listing {
+        format!("{head}: {expressions}\nEither add the column(s) to the GROUP BY or remove them from the SELECT.")
+    } else {
+        format!("{head}: {expressions}")
+    }
 }
 
 /// `A`, `A and B`, `A, B and C` (or with `or`), as ksqlDB lists names in messages.
@@ -78,6 +113,9 @@ impl SqlError {
         match self {
             SqlError::Invalid { message, pos: None, hint } => SqlError::Invalid { message, pos: Some(at), hint },
             SqlError::Properties { message, pos: None, hint } => SqlError::Properties { message, pos: Some(at), hint },
+            SqlError::NotAggregated { expressions, in_having, listing, pos: None, hint } => {
+                SqlError::NotAggregated { expressions, in_having, listing, pos: Some(at), hint }
+            }
             other => other,
         }
     }
@@ -99,6 +137,9 @@ impl SqlError {
         match self {
             SqlError::Parse(p) => p.message.clone(),
             SqlError::Invalid { message, .. } | SqlError::Properties { message, .. } => message.clone(),
+            SqlError::UnknownColumn { name, clause, .. } => unknown_column(name, *clause),
+            SqlError::UnsupportedCast { from, to, in_select, .. } => unsupported_cast(from, to, *in_select),
+            SqlError::NotAggregated { expressions, in_having, listing, .. } => not_aggregated(expressions, *in_having, *listing),
             SqlError::Internal(m) => m.clone(),
         }
     }
@@ -106,7 +147,8 @@ impl SqlError {
     pub fn pos(&self) -> Option<Pos> {
         match self {
             SqlError::Parse(p) => Some(p.pos),
-            SqlError::Invalid { pos, .. } | SqlError::Properties { pos, .. } => *pos,
+            SqlError::Invalid { pos, .. } | SqlError::Properties { pos, .. } | SqlError::NotAggregated { pos, .. } => *pos,
+            SqlError::UnknownColumn { pos, .. } | SqlError::UnsupportedCast { pos, .. } => Some(*pos),
             SqlError::Internal(_) => None,
         }
     }
