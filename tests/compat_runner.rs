@@ -119,5 +119,8 @@ fn compat_runner_drives_rest_cases_through_the_rest_api() {
     let (code, stdout, summary) = run(dir.path(), &[]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!((summary["passed"].as_u64(), summary["failed"].as_u64()), (Some(2), Some(1)), "{summary}\n{stdout}");
-    assert!(stdout.contains("FAIL rest.json - wrong row: responses[1]->query[1]: no row matches {\"row\":{\"columns\":[\"a\",2]}}"), "the failing response is named: {stdout}");
+    assert!(
+        stdout.contains("FAIL rest.json - wrong row: responses[1]->query[1]: no row matches {\"row\":{\"columns\":[\"a\",2]}}"),
+        "the failing response is named: {stdout}"
+    );
 }
