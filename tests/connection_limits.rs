@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{ProcessLimits, TestServer};
+use common::{ProcessLimits, TestServer, kafka_wire};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use serde_json::json;
 
 fn host_port(url: &str) -> String {
@@ -92,8 +93,19 @@ async fn a_client_trickling_a_request_is_cut_off_and_an_idle_one_is_closed() {
 async fn connections_over_the_limit_get_a_clear_refusal_and_the_rest_are_served() {
     let s = TestServer::start_with(&["--http-max-connections", "4", "--http-idle-timeout-ms", "60000"]);
     let addr = host_port(&s.url);
-    let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Each held connection is answered once, so the server has taken all four before the
+    // fifth arrives (a fixed sleep lost that race on a busy machine).
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            c.write_all(b"GET /healthcheck HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut status = [0u8; 12];
+            c.read_exact(&mut status).unwrap();
+            assert_eq!(&status, b"HTTP/1.1 200");
+            c
+        })
+        .collect();
     let mut extra = TcpStream::connect(&addr).unwrap();
     extra.write_all(b"GET /healthcheck HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
     let (answer, _) = read_until_closed(&mut extra, Duration::from_secs(5));
@@ -122,8 +134,15 @@ async fn kafka_connections_are_bounded_timed_out_and_their_buffered_bytes_capped
     let (_, took) = read_until_closed(&mut slow, Duration::from_secs(10));
     assert!(took < Duration::from_secs(6), "a partial frame held its connection {took:?}");
     // Over the connection limit: closed at once.
-    let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&s.kafka).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Each held connection is answered once, so the server has taken all eight before the
+    // ninth arrives (a fixed sleep lost that race on a busy machine).
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = kafka_wire::connect(&s.kafka);
+            let _: ApiVersionsResponse = kafka_wire::call(&mut c, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+            c
+        })
+        .collect();
     let mut extra = TcpStream::connect(&s.kafka).unwrap();
     let (_, took) = read_until_closed(&mut extra, Duration::from_secs(10));
     assert!(took < Duration::from_secs(3), "a connection over the limit was kept");

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::kafka_wire::{call, connect, produce_request};
@@ -53,14 +53,22 @@ fn after_failed_fsyncs_and_failed_writes_every_acknowledged_record_is_there_once
             let log = Log::open_with(dir.path(), cfg.clone(), options).unwrap();
             let topic = log.create_topic("t", 1, cfg.clone()).unwrap();
             let p = topic.partition(0).unwrap().clone();
-            // Four writers append concurrently (group commits) while faults are injected.
+            // Four writers append concurrently (group commits) while faults are injected; they
+            // go on until the injection is over, however the threads are scheduled.
+            let injecting = Arc::new(AtomicBool::new(true));
+            let failures = Arc::new(AtomicU64::new(0));
             let writers: Vec<_> = (0..4)
                 .map(|w| {
                     let p = p.clone();
+                    let injecting = injecting.clone();
+                    let failures = failures.clone();
                     std::thread::spawn(move || {
                         let mut mine = Vec::new();
                         let mut failed = 0;
-                        for n in 0..150 {
+                        for n in 0.. {
+                            if n >= 150 && !injecting.load(Ordering::Acquire) {
+                                break;
+                            }
                             let value = format!("w{w}-{n}");
                             let mut b = BatchBuilder::default();
                             b.push(n, None, Some(value.as_bytes()), &[]);
@@ -68,6 +76,7 @@ fn after_failed_fsyncs_and_failed_writes_every_acknowledged_record_is_there_once
                                 Ok(_) => mine.push(value),
                                 Err(e) => {
                                     assert!(e.is_storage(), "{e}");
+                                    failures.fetch_add(1, Ordering::AcqRel);
                                     failed += 1;
                                 }
                             }
@@ -76,7 +85,13 @@ fn after_failed_fsyncs_and_failed_writes_every_acknowledged_record_is_there_once
                     })
                 })
                 .collect();
-            for round in 0..12 {
+            // At least 12 rounds, and on until a fault has fired and an append failed (10 s at most).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            for round in 0.. {
+                let done = round >= 12 && storage.faults.fired.load(Ordering::Acquire) > 0 && failures.load(Ordering::Acquire) > 0;
+                if done || std::time::Instant::now() > deadline {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(3));
                 match fault {
                     "fsync" => storage.faults.fail_syncs.store(1, Ordering::Release),
@@ -85,6 +100,7 @@ fn after_failed_fsyncs_and_failed_writes_every_acknowledged_record_is_there_once
                 }
             }
             storage.faults.space_left.store(-1, Ordering::Release);
+            injecting.store(false, Ordering::Release);
             for w in writers {
                 let (mine, failed) = w.join().unwrap();
                 acked.extend(mine);
