@@ -50,11 +50,13 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
 
 /// Record bytes as JSON with numbers as written (see `exact`).
 fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Exact {
-    let text = || String::from_utf8_lossy(b).to_string();
+    if format.is_some_and(|f| f.kind == FormatKind::Kafka) {
+        return Exact::from_value(&kafka_value(b, ty));
+    }
+    let text = String::from_utf8_lossy(b);
     match format.map(|f| f.kind) {
-        Some(FormatKind::Kafka) => Exact::from_value(&kafka_value(b, ty)),
-        Some(FormatKind::Delimited) => Exact::String(text()),
-        _ => Exact::parse(&String::from_utf8_lossy(b)).unwrap_or_else(|| Exact::String(text())),
+        Some(FormatKind::Delimited) => Exact::String(text.into_owned()),
+        _ => Exact::parse(&text).unwrap_or_else(|| Exact::String(text.into_owned())),
     }
 }
 

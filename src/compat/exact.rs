@@ -126,52 +126,56 @@ impl Reader<'_> {
             b'"' => self.string().map(Exact::String),
             b'[' | b'{' if self.depth >= MAX_DEPTH => None,
             b'[' => {
-                self.i += 1;
-                self.depth += 1;
                 let mut items = Vec::new();
-                self.skip_ws();
-                if self.eat("]").is_none() {
-                    loop {
-                        items.push(self.value()?);
-                        self.skip_ws();
-                        if self.eat(",").is_some() {
-                            continue;
-                        }
-                        self.eat("]")?;
-                        break;
-                    }
-                }
-                self.depth -= 1;
+                self.items(b']', |r| {
+                    items.push(r.value()?);
+                    Some(())
+                })?;
                 Some(Exact::Array(items))
             }
             b'{' => {
-                self.i += 1;
-                self.depth += 1;
-                let mut fields = Vec::new();
-                self.skip_ws();
-                if self.eat("}").is_none() {
-                    loop {
-                        self.skip_ws();
-                        let k = self.string()?;
-                        self.skip_ws();
-                        self.eat(":")?;
-                        let v = self.value()?;
-                        // A repeated name keeps the last value, as serde_json does.
-                        fields.retain(|(name, _): &(String, Exact)| *name != k);
-                        fields.push((k, v));
-                        self.skip_ws();
-                        if self.eat(",").is_some() {
-                            continue;
-                        }
-                        self.eat("}")?;
-                        break;
-                    }
-                }
-                self.depth -= 1;
+                let mut fields: Vec<(String, Exact)> = Vec::new();
+                self.items(b'}', |r| {
+                    r.skip_ws();
+                    let k = r.string()?;
+                    r.skip_ws();
+                    r.eat(":")?;
+                    let v = r.value()?;
+                    // A repeated name keeps the last value, as serde_json does.
+                    fields.retain(|(name, _)| *name != k);
+                    fields.push((k, v));
+                    Some(())
+                })?;
                 Some(Exact::Object(fields))
             }
             _ => self.number(),
         }
+    }
+
+    /// The comma-separated items of an array or object, from its opening bracket to
+    /// `close`, one level deeper; `item` reads one.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.i += 1;
+        self.depth += 1;
+        self.skip_ws();
+        if self.b.get(self.i) == Some(&close) {
+            self.i += 1;
+        } else {
+            loop {
+                item(self)?;
+                self.skip_ws();
+                match self.b.get(self.i) {
+                    Some(b',') => self.i += 1,
+                    Some(c) if *c == close => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
     }
 
     fn string(&mut self) -> Option<String> {
