@@ -21,3 +21,34 @@ pub mod server;
 pub mod shell;
 pub mod sql;
 pub mod state;
+
+/// An error and its causes for a log line: each cause whose text the message does not
+/// already contain is appended (`...: caused by: ...`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": caused by: ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("the lookup failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_appends_causes_not_in_the_message() {
+        let e = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(super::error_chain(&e), "the lookup failed: caused by: disk on fire");
+        let plain = std::io::Error::other("alone");
+        assert_eq!(super::error_chain(&plain), "alone");
+    }
+}

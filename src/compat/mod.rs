@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::engine::Rejection;
 use crate::engine::{Engine, EngineConfig, EngineError, Session};
 use crate::exec::OffsetReset;
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
@@ -297,7 +298,7 @@ fn error_kinds(e: &EngineError) -> &'static [&'static str] {
     const KSQL: &str = "io.confluent.ksql.util.KsqlException";
     match e {
         EngineError::Parse { .. } => &[PARSE, STATEMENT, KSQL],
-        EngineError::Statement { cause: Some(cause), .. } if matches!(**cause, SqlError::Properties { .. }) => &[PARSE, STATEMENT, KSQL],
+        EngineError::Statement { reason, .. } if matches!(**reason, Rejection::Sql(SqlError::Properties { .. })) => &[PARSE, STATEMENT, KSQL],
         EngineError::Statement { .. } | EngineError::WrongEndpoint { .. } | EngineError::BadRequest(_) | EngineError::NotFound(_) => &[STATEMENT, KSQL],
         EngineError::Internal(_) => &[SERVER, KSQL],
     }

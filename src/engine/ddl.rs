@@ -2,6 +2,7 @@
 //! INSERT INTO ... SELECT, DROP and TERMINATE. Each is first prepared (fully validated,
 //! no side effects), then appended to the command topic, then committed.
 
+use super::{Rejection, ServerFault};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -82,7 +83,7 @@ fn default_key_format(session: &Session) -> Result<FormatSpec, EngineError> {
     const PROPERTY: &str = "ksql.persistence.default.format.key";
     match session.properties.get(PROPERTY) {
         None => Ok(FormatSpec::new(FormatKind::Kafka)),
-        Some(name) => FormatKind::parse(name).map(FormatSpec::new).map_err(|e| stmt_err(format!("{PROPERTY} is invalid: {e}"))),
+        Some(name) => FormatKind::parse(name).map(FormatSpec::new).map_err(|e| EngineError::rule_caused(format!("{PROPERTY} is invalid: {e}"), e)),
     }
 }
 
@@ -203,7 +204,8 @@ fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -
     let keys: Vec<&Column> = schema.key_columns().collect();
     let values: Vec<&Column> = schema.value_columns().collect();
     let schema_error = |role: &str, spec: &FormatSpec, cols: &[&Column], is_key: bool, e: crate::format::FormatError| {
-        stmt_err(format!("{role} format does not support schema.\n{}\nreason: {e}", spec.describe_schema(cols, is_key)))
+        let message = format!("{role} format does not support schema.\n{}\nreason: {e}", spec.describe_schema(cols, is_key));
+        EngineError::rule_caused(message, e)
     };
     for k in &keys {
         if k.ty.any_nested(&|t| matches!(t, SqlType::Map(..))) {
@@ -331,7 +333,7 @@ impl Engine {
                 };
                 Ok(Change::Terminate { ids })
             }
-            _ => Err(EngineError::Internal(format!("not a catalog change: {}", p.text))),
+            _ => Err(EngineError::inconsistent(format!("not a catalog change: {}", p.text))),
         }
     }
 
@@ -484,7 +486,7 @@ impl Engine {
         check_formats(&schema, &key_format, &value_format)?;
         let timestamp = timestamp_spec(&sp, &schema)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
-        crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;
         refuse_internal_topic(&topic, read_only, self.log.get_topic(&topic).is_some())?;
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
@@ -503,7 +505,7 @@ impl Engine {
             }
             None => match sp.partitions {
                 Some(n) => {
-                    self.log.check_partitions(&topic, i64::from(n)).map_err(|e| stmt_err(e.to_string()))?;
+                    self.log.check_partitions(&topic, i64::from(n)).map_err(|e| EngineError::from(Rejection::Log(e)))?;
                     Some((n, sp.topic_config(self.log.defaults())))
                 }
                 None if read_only => {
@@ -636,7 +638,7 @@ impl Engine {
         let value_format = sp.value_spec(&inherited);
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
-        crate::log::validate_topic_name(&topic).map_err(|e| stmt_err(e.to_string()))?;
+        crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;
         refuse_internal_topic(&topic, false, self.log.get_topic(&topic).is_some())?;
         let source_partitions = match &join {
             Some(j) => j.partitions,
@@ -654,7 +656,7 @@ impl Engine {
             }
             None => {
                 let n = sp.partitions.unwrap_or(source_partitions);
-                self.log.check_partitions(&topic, i64::from(n)).map_err(|e| stmt_err(e.to_string()))?;
+                self.log.check_partitions(&topic, i64::from(n)).map_err(|e| EngineError::from(Rejection::Log(e)))?;
                 Some((n, sp.topic_config(self.log.defaults())))
             }
         };
@@ -867,7 +869,7 @@ impl Engine {
 
     /// Plans a persistent query from its SQL and starts it. Blocking.
     pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
-        let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("sink {} of query {} is missing", q.sink, q.id)))?;
+        let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::inconsistent(format!("sink {} of query {} is missing", q.sink, q.id)))?;
         let session = Session { properties: q.properties.clone(), variables: BTreeMap::new() };
         let reset: OffsetReset = self.offset_reset(&session);
         // A table's materialization reads its topic with the table's (current) schema.
@@ -875,11 +877,12 @@ impl Engine {
             self.runtime.start_table_source(&q.id, &sink, reset)?;
             return Ok(());
         }
-        let parsed = parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(format!("stored query {} does not parse: {e}", q.id)))?;
+        let parsed =
+            parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::fault(ServerFault::StoredQueryUnparsable { id: q.id.clone(), source: e }))?;
         let Some(p) = parsed.first() else {
-            return Err(EngineError::Internal(format!("stored query {} is empty", q.id)));
+            return Err(EngineError::inconsistent(format!("stored query {} is empty", q.id)));
         };
-        let query = self.query_for(p).ok_or_else(|| EngineError::Internal(format!("stored query {} is not a query", q.id)))?;
+        let query = self.query_for(p).ok_or_else(|| EngineError::inconsistent(format!("stored query {} is not a query", q.id)))?;
         let sink_topic = self.log.topic(&sink.topic)?;
         if is_join_query(query) {
             let plan = self.plan_join(query, Purpose::Persistent, Some(&q.sink))?;

@@ -1,5 +1,6 @@
 //! SHOW, DESCRIBE and EXPLAIN: the catalog, queries and topics as ksqlDB's REST entities.
 
+use super::ServerFault;
 use serde_json::{Value, json};
 
 use super::{Engine, EngineError, Session, stmt_err};
@@ -468,7 +469,7 @@ impl Engine {
             .catalog
             .query(id)
             .ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
-        let parsed = crate::sql::parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let parsed = crate::sql::parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::fault(ServerFault::StoredQuery(e)))?;
         let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
         let desc = match parsed.first().map(|p| &p.statement) {
             Some(Statement::CreateAsSelect { query, .. }) | Some(Statement::InsertSelect { query, .. }) => {
@@ -477,7 +478,7 @@ impl Engine {
             Some(Statement::CreateSource { .. }) => {
                 // A source table's materialization: the topic upserted into the state store.
                 let table =
-                    self.catalog.source(&q.sink).ok_or_else(|| EngineError::Internal(format!("query {id} materializes a table that no longer exists")))?;
+                    self.catalog.source(&q.sink).ok_or_else(|| EngineError::inconsistent(format!("query {id} materializes a table that no longer exists")))?;
                 PlanDescription {
                     window: None,
                     fields: table.schema.clone(),
@@ -493,7 +494,7 @@ impl Engine {
                     query_type: "PERSISTENT",
                 }
             }
-            _ => return Err(EngineError::Internal(format!("query {id} has no SELECT"))),
+            _ => return Err(EngineError::inconsistent(format!("query {id} has no SELECT"))),
         };
         Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description(id, &q.sql, &desc, state), "warnings": []}))
     }

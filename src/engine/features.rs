@@ -3,6 +3,7 @@
 //! row, its event time and when it last changed.
 //! The stored row JSON is spliced into the response without being re-encoded.
 
+use super::ServerFault;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -252,7 +253,7 @@ impl Engine {
             match row.map(rows::decode).transpose()? {
                 Some(r) => {
                     out.push_str(",\"row\":");
-                    out.push_str(std::str::from_utf8(r.json).map_err(|e| EngineError::Internal(format!("stored row is not UTF-8: {e}")))?);
+                    out.push_str(std::str::from_utf8(r.json).map_err(|e| EngineError::fault(ServerFault::StoredRowNotUtf8(e)))?);
                     let mut digits = itoa::Buffer::new();
                     out.push_str(",\"rowtime\":");
                     out.push_str(digits.format(r.rowtime));

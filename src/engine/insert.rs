@@ -96,7 +96,7 @@ impl Engine {
             compiled.push((name.clone(), c, target_ty));
         }
         let refs: Vec<_> = compiled.iter().map(|(_, c, _)| c).collect();
-        let arrays = evaluate_constants(&refs).map_err(|e| stmt_err(format!("Failed to insert values into '{}': {e}", source.name)))?;
+        let arrays = evaluate_constants(&refs).map_err(|e| EngineError::rule_caused(format!("Failed to insert values into '{}': {e}", source.name), e))?;
         let value_of = |name: &str, ty: &SqlType| -> Result<ArrayRef, EngineError> {
             match compiled.iter().position(|(n, _, _)| n == name) {
                 Some(i) => {
@@ -107,7 +107,7 @@ impl Engine {
                     }
                     let opts = arrow::compute::CastOptions { safe: false, ..Default::default() };
                     arrow::compute::cast_with_options(arr, &target, &opts)
-                        .map_err(|e| stmt_err(format!("Failed to insert values into '{}': column {name}: {e}", source.name)))
+                        .map_err(|e| EngineError::rule_caused(format!("Failed to insert values into '{}': column {name}: {e}", source.name), e))
                 }
                 None => Ok(new_null_array(&ty.to_arrow(), 1)),
             }
@@ -132,8 +132,8 @@ impl Engine {
         };
         let keys: Vec<_> = source.schema.key_columns().collect();
         let vals: Vec<_> = source.schema.value_columns().collect();
-        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| stmt_err(e.to_string()))?;
-        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| stmt_err(e.to_string()))?;
+        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| EngineError::rule_caused(e.to_string(), e))?;
+        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| EngineError::rule_caused(e.to_string(), e))?;
         let topic = self.log.topic(&source.topic)?;
         let key = if keys.is_empty() { None } else { key_bytes.get(0) };
         let partition = match key {

@@ -4,12 +4,14 @@
 
 mod ddl;
 mod describe;
+mod errors;
 mod features;
 mod insert;
 pub mod props;
 mod push_aggregate;
 mod restore;
 
+pub use errors::{EngineError, Rejection, ServerFault};
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 
 use std::collections::BTreeMap;
@@ -19,18 +21,18 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::runtime::Handle;
 
+use crate::catalog::Catalog;
 use crate::catalog::command_log::{Command, CommandLog};
-use crate::catalog::{Catalog, CatalogError};
 use crate::exec::pull::PullRows;
 use crate::exec::push::PushQuery;
-use crate::exec::{ExecError, OffsetReset, Runtime};
-use crate::log::{Log, LogError};
+use crate::exec::{OffsetReset, Runtime};
+use crate::log::Log;
 use crate::sql::ast::{ParsedStatement, Statement};
+use crate::sql::parser;
 use crate::sql::planner::{Purpose, plan_select};
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
 use crate::sql::pull_rules;
 use crate::sql::pull_template::{PullPlanCache, PullTemplate, SqlShape};
-use crate::sql::{SqlError, parser};
 use crate::state::ReadMode;
 
 /// Engine settings (server defaults).
@@ -54,97 +56,8 @@ pub struct Session {
     pub variables: BTreeMap<String, String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// A statement could not be parsed (HTTP 400, error code 40001).
-    #[error("{error}")]
-    Parse {
-        #[source]
-        error: Box<parser::ParseError>,
-        statement: String,
-        entities: Vec<Value>,
-    },
-    /// A statement was rejected (HTTP 400, error code 40001).
-    #[error("{message}")]
-    Statement {
-        message: String,
-        statement: String,
-        entities: Vec<Value>,
-        /// What the statement was rejected for, when the SQL layer said so.
-        #[source]
-        cause: Option<Box<SqlError>>,
-    },
-    /// SELECT or PRINT sent to /ksql (40002).
-    #[error("The following statement types should be issued to the websocket endpoint '/query':\n\t* PRINT\n\t* SELECT")]
-    WrongEndpoint { statement: String, entities: Vec<Value> },
-    /// A malformed request (40000).
-    #[error("{0}")]
-    BadRequest(String),
-    /// A named thing does not exist (HTTP 404, 40400).
-    #[error("{0}")]
-    NotFound(String),
-    /// The server failed (50000).
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl From<SqlError> for EngineError {
-    fn from(e: SqlError) -> Self {
-        match e {
-            SqlError::Parse(error) => EngineError::Parse { error: Box::new(error), statement: String::new(), entities: Vec::new() },
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: Some(Box::new(other)) },
-        }
-    }
-}
-
-impl From<CatalogError> for EngineError {
-    fn from(e: CatalogError) -> Self {
-        match e {
-            CatalogError::Log(ref l) if l.is_storage() => EngineError::Internal(e.to_string()),
-            CatalogError::BadCommand(_) | CatalogError::CommandTopicTruncated { .. } => EngineError::Internal(e.to_string()),
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: None },
-        }
-    }
-}
-
-impl From<LogError> for EngineError {
-    fn from(e: LogError) -> Self {
-        match e {
-            ref l if l.is_storage() => EngineError::Internal(e.to_string()),
-            other => EngineError::Statement { message: other.to_string(), statement: String::new(), entities: Vec::new(), cause: None },
-        }
-    }
-}
-
-impl From<ExecError> for EngineError {
-    fn from(e: ExecError) -> Self {
-        match e {
-            ExecError::Log(l) => l.into(),
-            other => EngineError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<crate::state::StateError> for EngineError {
-    fn from(e: crate::state::StateError) -> Self {
-        EngineError::Internal(e.to_string())
-    }
-}
-
-impl EngineError {
-    /// Attaches the statement text (and the entities of statements that ran before it).
-    fn for_statement(self, text: &str, done: &[Value]) -> EngineError {
-        match self {
-            EngineError::Statement { message, cause, .. } => EngineError::Statement { message, statement: text.to_string(), entities: done.to_vec(), cause },
-            EngineError::Parse { error, .. } => EngineError::Parse { error, statement: text.to_string(), entities: done.to_vec() },
-            EngineError::WrongEndpoint { .. } => EngineError::WrongEndpoint { statement: text.to_string(), entities: done.to_vec() },
-            other => other,
-        }
-    }
-}
-
 pub(crate) fn stmt_err(message: impl Into<String>) -> EngineError {
-    EngineError::Statement { message: message.into(), statement: String::new(), entities: Vec::new(), cause: None }
+    EngineError::rule(message)
 }
 
 pub struct Engine {
@@ -277,12 +190,7 @@ impl Engine {
                 let mut v =
                     self.parse(&text).map_err(|error| EngineError::Parse { error: Box::new(error), statement: text.clone(), entities: entities.clone() })?;
                 if v.len() != 1 {
-                    return Err(EngineError::Statement {
-                        message: "a variable expanded into more than one statement".into(),
-                        statement: text,
-                        entities,
-                        cause: None,
-                    });
+                    return Err(EngineError::rule("a variable expanded into more than one statement").for_statement(&text, &entities));
                 }
                 v.remove(0)
             } else {
@@ -487,7 +395,7 @@ impl Engine {
 
     /// Runs a pull query on a table to completion, reading the disk if needed. Blocking.
     fn pull_table_blocking(&self, plan: &Arc<PullPlan>, access: &PullAccess) -> Result<PullRows, EngineError> {
-        self.pull_table(plan, access, ReadMode::Any)?.ok_or_else(|| EngineError::Internal("a pull query that may read the disk returned no rows".into()))
+        self.pull_table(plan, access, ReadMode::Any)?.ok_or_else(|| EngineError::inconsistent("a pull query that may read the disk returned no rows"))
     }
 
     /// Stops a transient query by id.

@@ -2,6 +2,7 @@
 //! (every GROUP BY expression kept as a key, window bounds left to the table), and the
 //! client's columns are selected from that table by name, in the order written.
 
+use super::ServerFault;
 use std::sync::Arc;
 
 use super::{Engine, EngineError, Session};
@@ -100,7 +101,7 @@ impl Engine {
             window_size_ms: window.and_then(|w| w.1),
         };
         let scope = Catalog::default();
-        scope.add_source(table.clone(), false).map_err(|e| EngineError::Internal(e.to_string()))?;
+        scope.add_source(table.clone(), false).map_err(|e| EngineError::fault(ServerFault::Catalog(e)))?;
         let push = plan_select(&outer, &scope, Purpose::Push, None)?;
         Ok(self.runtime.start_push_aggregate(Arc::new(plan), &table, Arc::new(push), self.offset_reset(session))?)
     }

@@ -134,7 +134,7 @@ fn entry_value(e: &mut GroupEntry) -> Result<Vec<u8>, ExecError> {
     v.extend_from_slice(&(e.group_json.len() as u32).to_be_bytes());
     v.extend_from_slice(&e.group_json);
     for s in &mut e.states {
-        s.save(&mut v).map_err(ExecError::Internal)?;
+        s.save(&mut v)?;
     }
     Ok(v)
 }
@@ -220,11 +220,11 @@ impl AggregateTask {
                 let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &exprs);
                 let offsets_col = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
                 for (row, message) in row_errors {
-                    errors.push(RecordError { partition: pid, offset: offsets_col.value(row), message });
+                    errors.push(RecordError { partition: pid, offset: offsets_col.value(row), message: message.to_string() });
                 }
                 let n = projected.num_rows();
-                let rowtime = take(batch.column(batch.num_columns() - 3), &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
-                let offsets = take(&(Arc::new(offsets_col) as ArrayRef), &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+                let rowtime = take(batch.column(batch.num_columns() - 3), &projected.rows, None)?;
+                let offsets = take(&(Arc::new(offsets_col) as ArrayRef), &projected.rows, None)?;
                 let ng = self.plan.group_by.len();
                 let groups = projected.columns[..ng].to_vec();
                 let mut args = Vec::new();
@@ -342,7 +342,7 @@ impl AggregateTask {
         let mut rest = &v[20 + gl..];
         let mut states = Vec::new();
         for a in &self.plan.aggregates {
-            states.push(a.load(&mut rest).map_err(ExecError::Internal)?);
+            states.push(a.load(&mut rest)?);
         }
         Ok(GroupEntry { states, rowtime, end, group_json })
     }
@@ -433,13 +433,12 @@ impl AggregateTask {
         for (j, s) in entry.states.iter_mut().enumerate() {
             let args: Vec<ArrayRef> = pre.args[j].iter().map(|a| a.slice(row, 1)).collect();
             let r = if pre.retract[row] { s.retract(&args, 1) } else { s.update(&args, 1) };
-            r.map_err(ExecError::Internal)?;
+            r?;
         }
         // As Kafka Streams' aggregations: a result's time is the latest time of its inputs.
         entry.rowtime = entry.rowtime.max(pre.rowtime[row]);
         let rowtime = entry.rowtime;
-        let aggs =
-            if emit_final { None } else { Some(entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?) };
+        let aggs = if emit_final { None } else { Some(entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>()?) };
         let end = entry.end;
         if created {
             self.add_window_index(batch, state_key, end);
@@ -486,7 +485,7 @@ impl AggregateTask {
                 None => merged = Some(entry),
                 Some(m) => {
                     for (a, b) in m.states.iter_mut().zip(entry.states.iter_mut()) {
-                        a.merge(b).map_err(ExecError::Internal)?;
+                        a.merge(b)?;
                     }
                 }
             }
@@ -529,13 +528,13 @@ impl AggregateTask {
             let pre = pre.expect("rows come from an input");
             let idx = UInt32Array::from(emissions.iter().map(|e| e.row.expect("checked") as u32).collect::<Vec<_>>());
             for g in &pre.groups {
-                group_cols.push(take(g, &idx, None).map_err(|e| ExecError::Internal(e.to_string()))?);
+                group_cols.push(take(g, &idx, None)?);
             }
         } else {
             let inputs: Vec<Option<&[u8]>> = emissions.iter().map(|e| Some(e.group_json.as_slice())).collect();
             let d = self.group_decoder.decode(&inputs);
             if d.kept.len() != n {
-                return Err(ExecError::Internal("stored grouping values are unreadable".into()));
+                return Err(ExecError::Invariant("stored grouping values are unreadable"));
             }
             group_cols = d.columns;
         }
@@ -550,7 +549,7 @@ impl AggregateTask {
                 })
                 .collect();
             let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-            columns.push(concat(&refs).map_err(|e| ExecError::Internal(e.to_string()))?);
+            columns.push(concat(&refs)?);
         }
         let starts = Int64Array::from(emissions.iter().map(|e| e.start).collect::<Vec<_>>());
         let ends = Int64Array::from(emissions.iter().map(|e| e.end).collect::<Vec<_>>());
@@ -558,12 +557,12 @@ impl AggregateTask {
             columns.push(Arc::new(starts.clone()));
             columns.push(Arc::new(ends.clone()));
         }
-        let aggregated = RecordBatch::try_new(self.plan.agg_schema.clone(), columns).map_err(|e| ExecError::Internal(e.to_string()))?;
+        let aggregated = RecordBatch::try_new(self.plan.agg_schema.clone(), columns)?;
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
         let (projected, errors) = filter_project(&aggregated, None, &projection);
         if !errors.is_empty() {
             let errs: Vec<RecordError> =
-                errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m }).collect();
+                errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m.to_string() }).collect();
             self.stats.record_errors(&self.name, self.partition.topic(), &errs);
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
@@ -573,7 +572,7 @@ impl AggregateTask {
         // key's previous result passed HAVING (as a filtered KTable forwards it).
         let mut to_topic = vec![true; m];
         if let Some(h) = &self.plan.having {
-            let mask = evaluate(h, &aggregated).map_err(ExecError::Internal)?;
+            let mask = evaluate(h, &aggregated)?;
             let mask = mask.as_boolean();
             let mut present: HashMap<Vec<u8>, bool> = HashMap::new();
             for (i, &r) in rows.iter().enumerate() {
@@ -599,7 +598,7 @@ impl AggregateTask {
         } else {
             let pick = |v: &[i64]| v.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect::<Vec<_>>();
             let idx = UInt32Array::from((0..m as u32).filter(|&i| to_topic[i as usize]).collect::<Vec<_>>());
-            let cols = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| ExecError::Internal(e.to_string()))?;
+            let cols = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>()?;
             let (ts, ws, we) = (pick(&timestamps), pick(&w_starts), pick(&w_ends));
             let tb: Vec<bool> = tombstones.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect();
             let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &ws, ends: &we, session: w.kind == WindowType::Session });
@@ -680,7 +679,7 @@ impl AggregateTask {
                     None => self.decode_entry(&v)?,
                 };
                 let (key, start, end) = self.split_state_key(&state_key, entry.end);
-                let aggs = entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>().map_err(ExecError::Internal)?;
+                let aggs = entry.states.iter_mut().map(|s| s.evaluate()).collect::<Result<Vec<_>, _>>()?;
                 emissions.push(Emission { row: None, group_json: entry.group_json.clone(), key, start, end, aggs: Some(aggs), rowtime: entry.rowtime });
                 self.cache.insert(state_key, entry);
             }

@@ -29,7 +29,7 @@ fn key(task: &str, topic: &str, partition: i32) -> Vec<u8> {
 pub fn load(state: &StateDb, task: &str, topic: &str, partition: i32) -> Result<Option<TaskCheckpoint>, ExecError> {
     match state.get(CHECKPOINTS, &key(task, topic, partition))? {
         None => Ok(None),
-        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| ExecError::Internal(format!("checkpoint of {task} is unreadable: {e}"))),
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| ExecError::UnreadableCheckpoint { task: task.to_string(), source: e }),
     }
 }
 
@@ -40,7 +40,7 @@ pub fn load_or(state: &StateDb, task: &str, topic: &str, partition: i32, initial
 }
 
 pub fn put(batch: &mut StateBatch, task: &str, topic: &str, partition: i32, cp: &TaskCheckpoint) -> Result<(), ExecError> {
-    let v = serde_json::to_vec(cp).map_err(|e| ExecError::Internal(e.to_string()))?;
+    let v = serde_json::to_vec(cp)?;
     batch.put(CHECKPOINTS, key(task, topic, partition), v);
     Ok(())
 }

@@ -3,24 +3,55 @@
 //! (say, an integer division by zero) is reported and dropped instead of failing the
 //! whole batch.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::DataType;
-
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
 
 use crate::sql::compile::CompiledExpr;
 use crate::sql::table_functions::{TableFunction, TableFunctionKind};
 
-/// Evaluates `e` over every row of `batch`.
-pub fn evaluate(e: &CompiledExpr, batch: &RecordBatch) -> Result<ArrayRef, String> {
-    e.physical().evaluate(batch).and_then(|v| v.into_array(batch.num_rows())).map_err(|err| clean_error(&err.to_string()))
+/// Why evaluating expressions on a batch failed. Cheap to clone: one failure is reported
+/// for every row of the batch it failed on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExprError {
+    /// An expression failed (e.g. an integer division by zero, a function's own error).
+    #[error("{}", without_prefixes(.0))]
+    Evaluate(#[source] Arc<DataFusionError>),
+    /// Taking, filtering or assembling the batch's columns failed.
+    #[error("{0}")]
+    Arrow(#[source] Arc<ArrowError>),
+    /// A filter whose result is not a BOOLEAN.
+    #[error("filter produced {0} instead of BOOLEAN")]
+    NotBoolean(DataType),
 }
 
-/// DataFusion error text without its internal prefixes.
-fn clean_error(s: &str) -> String {
-    s.trim_start_matches("Arrow error: ").trim_start_matches("Execution error: ").trim_start_matches("Compute error: ").to_string()
+impl From<DataFusionError> for ExprError {
+    fn from(e: DataFusionError) -> Self {
+        ExprError::Evaluate(Arc::new(e))
+    }
+}
+
+impl From<ArrowError> for ExprError {
+    fn from(e: ArrowError) -> Self {
+        ExprError::Arrow(Arc::new(e))
+    }
+}
+
+/// A DataFusion error as users read it: without the prefixes naming DataFusion's layers.
+fn without_prefixes(e: &DataFusionError) -> String {
+    let text = e.to_string();
+    text.trim_start_matches("Arrow error: ").trim_start_matches("Execution error: ").trim_start_matches("Compute error: ").to_string()
+}
+
+/// Evaluates `e` over every row of `batch`.
+pub fn evaluate(e: &CompiledExpr, batch: &RecordBatch) -> Result<ArrayRef, ExprError> {
+    Ok(e.physical().evaluate(batch).and_then(|v| v.into_array(batch.num_rows()))?)
 }
 
 /// The rows of a batch that passed a filter and their projected columns.
@@ -38,7 +69,7 @@ impl Projected {
 
 /// Applies an optional filter and a projection. Rows whose evaluation fails are left out
 /// and returned with the error.
-pub fn filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projection: &[&CompiledExpr]) -> (Projected, Vec<(usize, String)>) {
+pub fn filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projection: &[&CompiledExpr]) -> (Projected, Vec<(usize, ExprError)>) {
     match try_filter_project(batch, filter, projection) {
         Ok(p) => (p, Vec::new()),
         Err(_) if batch.num_rows() > 1 => {
@@ -72,22 +103,22 @@ fn empty(projection: &[&CompiledExpr]) -> Projected {
     Projected { columns: projection.iter().map(|p| arrow::array::new_empty_array(&p.ty.to_arrow())).collect(), rows: UInt32Array::from(Vec::<u32>::new()) }
 }
 
-fn take_batch(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch, String> {
-    let cols = batch.columns().iter().map(|c| take(c, idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-    RecordBatch::try_new(batch.schema(), cols).map_err(|e| e.to_string())
+fn take_batch(batch: &RecordBatch, idx: &UInt32Array) -> Result<RecordBatch, ExprError> {
+    let cols = batch.columns().iter().map(|c| take(c, idx, None)).collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), cols)?)
 }
 
-fn try_filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projection: &[&CompiledExpr]) -> Result<Projected, String> {
+fn try_filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projection: &[&CompiledExpr]) -> Result<Projected, ExprError> {
     let (filtered, rows) = match filter {
         Some(f) => {
             let mask = evaluate(f, batch)?;
             if mask.data_type() != &DataType::Boolean {
-                return Err(format!("filter produced {} instead of BOOLEAN", mask.data_type()));
+                return Err(ExprError::NotBoolean(mask.data_type().clone()));
             }
             let mask: &BooleanArray = mask.as_boolean();
             // Null counts as false.
             let mask = if mask.null_count() > 0 { arrow::compute::prep_null_mask_filter(mask) } else { mask.clone() };
-            let filtered = filter_record_batch(batch, &mask).map_err(|e| e.to_string())?;
+            let filtered = filter_record_batch(batch, &mask)?;
             let rows: UInt32Array = mask.iter().enumerate().filter(|(_, v)| v == &Some(true)).map(|(i, _)| i as u32).collect::<Vec<_>>().into();
             (filtered, rows)
         }
@@ -98,10 +129,9 @@ fn try_filter_project(batch: &RecordBatch, filter: Option<&CompiledExpr>, projec
 }
 
 /// Evaluates constant expressions (INSERT ... VALUES) into single values.
-pub fn evaluate_constants(exprs: &[&CompiledExpr]) -> Result<Vec<ArrayRef>, String> {
+pub fn evaluate_constants(exprs: &[&CompiledExpr]) -> Result<Vec<ArrayRef>, ExprError> {
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::empty());
-    let batch =
-        RecordBatch::try_new_with_options(schema, vec![], &arrow::array::RecordBatchOptions::new().with_row_count(Some(1))).map_err(|e| e.to_string())?;
+    let batch = RecordBatch::try_new_with_options(schema, vec![], &arrow::array::RecordBatchOptions::new().with_row_count(Some(1)))?;
     exprs.iter().map(|e| evaluate(e, &batch)).collect()
 }
 
@@ -109,17 +139,17 @@ pub fn evaluate_constants(exprs: &[&CompiledExpr]) -> Result<Vec<ArrayRef>, Stri
 /// many rows as its longest table function result (none for a null or empty array);
 /// shorter results are null in the extra rows. The function columns are inserted before
 /// the three pseudo columns. Returns the batch and, per output row, its input row.
-pub fn explode(batch: &RecordBatch, tfs: &[TableFunction], schema: SchemaRef) -> Result<(RecordBatch, UInt32Array), String> {
+pub fn explode(batch: &RecordBatch, tfs: &[TableFunction], schema: SchemaRef) -> Result<(RecordBatch, UInt32Array), ExprError> {
     let n = batch.num_rows();
     let mut per_fn: Vec<Vec<Vec<ScalarValue>>> = Vec::with_capacity(tfs.len());
     for tf in tfs {
         let arg = evaluate(&tf.arg, batch)?;
         let mut rows = Vec::with_capacity(n);
         for r in 0..n {
-            let items = match ScalarValue::try_from_array(&arg, r).map_err(|e| e.to_string())? {
+            let items = match ScalarValue::try_from_array(&arg, r)? {
                 ScalarValue::List(l) if !l.is_null(0) => {
                     let v = l.value(0);
-                    (0..v.len()).map(|i| ScalarValue::try_from_array(&v, i)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?
+                    (0..v.len()).map(|i| ScalarValue::try_from_array(&v, i)).collect::<Result<Vec<_>, _>>()?
                 }
                 _ => Vec::new(),
             };
@@ -143,16 +173,15 @@ pub fn explode(batch: &RecordBatch, tfs: &[TableFunction], schema: SchemaRef) ->
         }
     }
     let idx = UInt32Array::from(source_rows);
-    let taken = batch.columns().iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let taken = batch.columns().iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>()?;
     let split = taken.len().saturating_sub(3);
     let mut out: Vec<ArrayRef> = taken[..split].to_vec();
     for (j, col) in columns.into_iter().enumerate() {
         let dt = tfs[j].ty.to_arrow();
-        out.push(if col.is_empty() { arrow::array::new_empty_array(&dt) } else { ScalarValue::iter_to_array(col).map_err(|e| e.to_string())? });
+        out.push(if col.is_empty() { arrow::array::new_empty_array(&dt) } else { ScalarValue::iter_to_array(col)? });
     }
     out.extend(taken[split..].iter().cloned());
-    let b =
-        RecordBatch::try_new_with_options(schema, out, &arrow::array::RecordBatchOptions::new().with_row_count(Some(idx.len()))).map_err(|e| e.to_string())?;
+    let b = RecordBatch::try_new_with_options(schema, out, &arrow::array::RecordBatchOptions::new().with_row_count(Some(idx.len())))?;
     Ok((b, idx))
 }
 

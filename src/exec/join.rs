@@ -465,7 +465,7 @@ impl JoinTask {
     /// Stream-stream: a row joins the other side's buffered rows within the window, then
     /// is buffered itself until the window and grace have passed.
     fn stream_stream(&mut self, st: &mut StepState, side: Side, row: &SideRow, out: &mut Vec<JoinedRow>) -> Result<(), ExecError> {
-        let w = self.plan.window.ok_or_else(|| ExecError::Internal("stream-stream join without a window".into()))?;
+        let w = self.plan.window.ok_or_else(|| ExecError::Invariant("stream-stream join without a window"))?;
         let Some(payload) = &row.payload else {
             return Ok(());
         };
@@ -577,25 +577,25 @@ impl JoinTask {
         if joined.is_empty() {
             return Ok(());
         }
-        let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
+
         let decode = |d: &mut JsonDecoder, rows: Vec<Option<&[u8]>>| -> Result<Vec<ArrayRef>, ExecError> {
             let out = d.decode(&rows);
             if out.kept.len() != rows.len() {
-                return Err(ExecError::Internal("stored join rows are unreadable".into()));
+                return Err(ExecError::Invariant("stored join rows are unreadable"));
             }
             Ok(out.columns)
         };
         let mut left = decode(&mut self.left_decoder, joined.iter().map(|r| r.left.as_deref()).collect())?;
         let mut right = decode(&mut self.right_decoder, joined.iter().map(|r| r.right.as_deref()).collect())?;
-        let lkey = left.pop().ok_or_else(|| ExecError::Internal("no join key column".into()))?;
-        let rkey = right.pop().ok_or_else(|| ExecError::Internal("no join key column".into()))?;
-        let key = zip(&is_not_null(&lkey).map_err(internal)?, &lkey, &rkey).map_err(internal)?;
+        let lkey = left.pop().ok_or_else(|| ExecError::Invariant("no join key column"))?;
+        let rkey = right.pop().ok_or_else(|| ExecError::Invariant("no join key column"))?;
+        let key = zip(&is_not_null(&lkey)?, &lkey, &rkey)?;
         let times: Vec<i64> = joined.iter().map(|r| r.ts).collect();
         let mut columns = left;
         columns.extend(right);
         columns.push(key);
         columns.push(Arc::new(Int64Array::from(times)));
-        let rb = RecordBatch::try_new(self.plan.joined_schema.clone(), columns).map_err(internal)?;
+        let rb = RecordBatch::try_new(self.plan.joined_schema.clone(), columns)?;
         if let JoinOutput::Next(next) = &mut self.output {
             return Self::emit_next(
                 next,
@@ -613,14 +613,15 @@ impl JoinTask {
         let (projected, errors) = filter_project(&rb, if table { None } else { self.plan.filter.as_ref() }, &projection);
         if !errors.is_empty() {
             let pid = self.left.partition.id();
-            let errs: Vec<RecordError> = errors.into_iter().map(|(_, m)| RecordError { partition: pid, offset: self.left.position, message: m }).collect();
+            let errs: Vec<RecordError> =
+                errors.into_iter().map(|(_, m)| RecordError { partition: pid, offset: self.left.position, message: m.to_string() }).collect();
             self.stats.record_errors(&self.left.name, self.left.partition.topic(), &errs);
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
         let mut tombstones: Vec<bool> = rows.iter().map(|&r| joined[r].tombstone).collect();
         if let (true, Some(f)) = (table, &self.plan.filter) {
             // A table row the WHERE clause rejects is not in the result.
-            let mask = evaluate(f, &rb).map_err(ExecError::Internal)?;
+            let mask = evaluate(f, &rb)?;
             let mask = mask.as_boolean();
             for (i, &r) in rows.iter().enumerate() {
                 if !(mask.is_valid(r) && mask.value(r)) {
@@ -632,7 +633,7 @@ impl JoinTask {
         if let JoinOutput::Client(out) = &self.output {
             // Rows leaving a table result are not sent (as in ksqlDB's push queries).
             let keep = arrow::array::UInt32Array::from((0..m as u32).filter(|&i| !tombstones[i as usize]).collect::<Vec<_>>());
-            let cols = projected.columns.iter().map(|c| arrow::compute::take(c, &keep, None)).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+            let cols = projected.columns.iter().map(|c| arrow::compute::take(c, &keep, None)).collect::<Result<Vec<_>, _>>()?;
             let encoded = crate::format::json::encode_json_arrays(&cols, keep.len()).map_err(ExecError::Format)?;
             if !matches!(out.send(encoded, &self.stats), ClientSend::Sent) {
                 self.finished = true;
@@ -676,7 +677,7 @@ impl JoinTask {
         stats: &QueryStats,
     ) -> Result<(), ExecError> {
         let n = rb.num_rows();
-        let keys = evaluate(&next.key, rb).map_err(ExecError::Internal)?;
+        let keys = evaluate(&next.key, rb)?;
         // The joined columns (all but the join key and ROWTIME) and the next key.
         let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
         cols.push(keys.clone());

@@ -107,7 +107,7 @@ impl SideInput {
                                 }
                             }
                             let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-                            arrow::compute::concat(&refs).map_err(|e| ExecError::Internal(e.to_string()))?
+                            arrow::compute::concat(&refs)?
                         }
                     };
                     let mut cols: Vec<ArrayRef> = b.columns()[..*columns].to_vec();
@@ -115,7 +115,7 @@ impl SideInput {
                     let payloads = encoder.encode(&cols, n)?;
                     // The row identity: the join key, or for a foreign-key join the row's key.
                     let row_keys = match row_key {
-                        Some(rk) => evaluate(rk, b).map_err(ExecError::Internal)?,
+                        Some(rk) => evaluate(rk, b)?,
                         None => keys_arr.clone(),
                     };
                     let key_cols = [row_keys.clone()];

@@ -87,7 +87,7 @@ impl PartitionTask for JoinRekeyTask {
             partitions = vec![0; read.rows.len()];
         } else if let Some(key_values) = &read.key_values {
             let idx = UInt32Array::from(read.rows.iter().map(|r| r.batch_row as u32).collect::<Vec<_>>());
-            let keys = take(key_values, &idx, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+            let keys = take(key_values, &idx, None)?;
             let serialized = self.partition_key.encode(&[keys], read.rows.len())?;
             for i in 0..read.rows.len() {
                 partitions.push(partition_for_key(serialized.get(i).unwrap_or_default(), n_parts));

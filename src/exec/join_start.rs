@@ -174,8 +174,8 @@ impl Spawner<'_> {
                 };
                 opened.push((JoinInput { name, partition: part, position: cp.offset, reader, upstream: upstream.clone() }, cp));
             }
-            let (right, rcp) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
-            let (left, cp) = opened.pop().ok_or_else(|| ExecError::Internal("join input missing".into()))?;
+            let (right, rcp) = opened.pop().ok_or_else(|| ExecError::Invariant("join input missing"))?;
+            let (left, cp) = opened.pop().ok_or_else(|| ExecError::Invariant("join input missing"))?;
             let producer = task_producer_id(stage_id, p);
             let output = match &target {
                 StageTarget::Result { sink, topic } => JoinOutput::Result {

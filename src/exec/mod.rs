@@ -51,7 +51,24 @@ pub enum ExecError {
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error("internal error in the query runtime: {0}")]
-    Internal(String),
+    Arrow(#[from] arrow::error::ArrowError),
+    /// An expression failed where a row cannot be skipped (a key, a stored row).
+    #[error("internal error in the query runtime: {0}")]
+    Expr(#[from] expr::ExprError),
+    #[error("internal error in the query runtime: {0}")]
+    Aggregate(#[from] crate::sql::aggregates::AggregateError),
+    #[error("internal error in the query runtime: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("internal error in the query runtime: checkpoint of {task} is unreadable: {source}")]
+    UnreadableCheckpoint { task: String, source: serde_json::Error },
+    #[error("internal error in the query runtime: stored row is not a JSON object: {json}")]
+    StoredRowNotObject { json: String },
+    #[error("internal error in the query runtime: evaluating the pull query failed: {0}")]
+    PullEvaluation(#[source] expr::ExprError),
+    /// Something the runtime relies on does not hold (stored state of another shape, a
+    /// plan without the part its operator needs).
+    #[error("internal error in the query runtime: {0}")]
+    Invariant(&'static str),
 }
 
 /// Where a query without committed offsets starts reading.
@@ -286,7 +303,7 @@ impl Runtime {
                         OffsetReset::Latest => part.end_offset(),
                     };
                     let cp = sink::SinkCheckpoint::default();
-                    let meta = serde_json::to_string(&cp).map_err(|e| ExecError::Internal(e.to_string()))?;
+                    let meta = serde_json::to_string(&cp)?;
                     self.log.offsets().commit(query_id, &[(source_topic.name(), part.id(), start, &meta)])?;
                     (start, cp)
                 }

@@ -113,8 +113,7 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
         let Some(found) = fetch(state, plan, access, mode, limit)? else { return Ok(None) };
         let mut out = Vec::with_capacity(found.len());
         for (json, _) in found {
-            let row = object_values_array(&json)
-                .ok_or_else(|| ExecError::Internal(format!("stored row is not a JSON object: {}", String::from_utf8_lossy(&json))))?;
+            let row = object_values_array(&json).ok_or_else(|| ExecError::StoredRowNotObject { json: String::from_utf8_lossy(&json).into_owned() })?;
             out.push(row);
         }
         return Ok(Some(out));
@@ -133,23 +132,23 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
     let mut columns = decoded.columns;
     let rowtimes: Vec<i64> = decoded.kept.iter().map(|&i| found[i as usize].1).collect();
     columns.push(Arc::new(Int64Array::from(rowtimes)));
-    let batch = RecordBatch::try_new(plan.row_schema.clone(), columns).map_err(|e| ExecError::Internal(e.to_string()))?;
+    let batch = RecordBatch::try_new(plan.row_schema.clone(), columns)?;
     let projection: Vec<_> = plan.columns.iter().map(|c| &c.expr).collect();
     let (projected, errors) = filter_project(&batch, plan.filter.as_ref(), &projection);
     if let Some((_, e)) = errors.first() {
-        return Err(ExecError::Internal(format!("evaluating the pull query failed: {e}")));
+        return Err(ExecError::PullEvaluation(e.clone()));
     }
     let mut out_cols = projected.columns;
     let mut n = projected.rows.len();
     if !plan.order_by.is_empty() && n > 0 {
-        let input = arrow::compute::take_record_batch(&batch, &projected.rows).map_err(|e| ExecError::Internal(e.to_string()))?;
+        let input = arrow::compute::take_record_batch(&batch, &projected.rows)?;
         let mut sort_cols = Vec::new();
         for (e, asc) in &plan.order_by {
-            let values: ArrayRef = evaluate(e, &input).map_err(ExecError::Internal)?;
+            let values: ArrayRef = evaluate(e, &input)?;
             sort_cols.push(SortColumn { values, options: Some(SortOptions { descending: !asc, nulls_first: *asc }) });
         }
-        let idx: UInt32Array = lexsort_to_indices(&sort_cols, limit).map_err(|e| ExecError::Internal(e.to_string()))?;
-        out_cols = out_cols.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>().map_err(|e| ExecError::Internal(e.to_string()))?;
+        let idx: UInt32Array = lexsort_to_indices(&sort_cols, limit)?;
+        out_cols = out_cols.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>()?;
         n = idx.len();
     }
     if let Some(l) = limit

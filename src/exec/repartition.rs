@@ -146,15 +146,15 @@ impl PartitionTask for RepartitionTask {
             let (projected, row_errors) = filter_project(b, filter, &exprs);
             let offsets = b.column(b.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
             for (row, message) in row_errors {
-                errors.push(RecordError { partition: pid, offset: offsets.value(row), message });
+                errors.push(RecordError { partition: pid, offset: offsets.value(row), message: message.to_string() });
             }
-            let rowtime = take(b.column(b.num_columns() - 3), &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+            let rowtime = take(b.column(b.num_columns() - 3), &projected.rows, None)?;
             let rowtime = rowtime.as_primitive::<arrow::datatypes::Int64Type>();
             let payloads = self.encoder.encode(&projected.columns, projected.num_rows())?;
             let ng = self.plan.group_by.len();
             let groups: Vec<ArrayRef> = projected.columns[..ng].to_vec();
             let keep = match (&self.plan.filter, is_table) {
-                (Some(f), true) => Some(evaluate(f, b).map_err(ExecError::Internal)?),
+                (Some(f), true) => Some(evaluate(f, b)?),
                 _ => None,
             };
             let source_keys: Vec<ArrayRef> = self.source_key_cols.iter().map(|&i| b.column(i).clone()).collect();

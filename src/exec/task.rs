@@ -139,7 +139,7 @@ impl Task {
                         // and skipped, the query goes on.
                         let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
                         let errs: Vec<_> = (0..batch.num_rows())
-                            .map(|r| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(r), message: message.clone() })
+                            .map(|r| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(r), message: message.to_string() })
                             .collect();
                         self.stats.record_errors(&self.query_id, self.partition.topic(), &errs);
                         batch = arrow::array::RecordBatch::new_empty(schema);
@@ -154,7 +154,9 @@ impl Task {
             // A push query over a table streams its changes: WHERE filters them and a
             // deleted row is sent as a tombstone row.
             let table_result = table && matches!(self.output, Output::Topic { .. });
-            let (mut projected, mut row_errors) = filter_project(&batch, if table_result { None } else { self.plan.filter.as_ref() }, &projection);
+            let (mut projected, row_errors) = filter_project(&batch, if table_result { None } else { self.plan.filter.as_ref() }, &projection);
+            // Each failed row is reported with its reason.
+            let mut row_errors: Vec<(usize, String)> = row_errors.into_iter().map(|(row, e)| (row, e.to_string())).collect();
             if table {
                 // A table row needs its PRIMARY KEY: rows with a null key are reported and skipped.
                 let key_cols: Vec<usize> = self
@@ -179,14 +181,14 @@ impl Task {
                     .collect();
                 if keep.len() < projected.rows.len() {
                     let idx = arrow::array::UInt32Array::from(keep);
-                    let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
-                    projected.columns = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>().map_err(internal)?;
-                    projected.rows = take(&projected.rows, &idx, None).map_err(internal)?.as_primitive::<arrow::datatypes::UInt32Type>().clone();
+
+                    projected.columns = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<_, _>>()?;
+                    projected.rows = take(&projected.rows, &idx, None)?.as_primitive::<arrow::datatypes::UInt32Type>().clone();
                 }
             }
             let tombstones: Option<Vec<bool>> = if table_result {
                 let keep = match &self.plan.filter {
-                    Some(f) => Some(super::expr::evaluate(f, &batch).map_err(ExecError::Internal)?),
+                    Some(f) => Some(super::expr::evaluate(f, &batch)?),
                     None => None,
                 };
                 Some(
@@ -224,7 +226,7 @@ impl Task {
                 match &mut self.output {
                     Output::Topic { sink, .. } => {
                         let rowtime = batch.column(batch.num_columns() - 3);
-                        let ts = take(rowtime, &projected.rows, None).map_err(|e| ExecError::Internal(e.to_string()))?;
+                        let ts = take(rowtime, &projected.rows, None)?;
                         let ts: &Int64Array = ts.as_primitive();
                         // A windowed source's records keep their windows.
                         let bounds = match self.plan.source.window {
@@ -233,8 +235,8 @@ impl Task {
                                 let pick = |i: usize| {
                                     take(batch.column(i), &projected.rows, None).map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
                                 };
-                                let internal = |e: arrow::error::ArrowError| ExecError::Internal(e.to_string());
-                                Some((pick(at).map_err(internal)?, pick(at + 1).map_err(internal)?, w == crate::catalog::WindowType::Session))
+
+                                Some((pick(at)?, pick(at + 1)?, w == crate::catalog::WindowType::Session))
                             }
                             None => None,
                         };
@@ -262,7 +264,7 @@ impl Task {
         }
         self.position = decoded.next_offset;
         if let Output::Topic { sink, log } = &self.output {
-            let meta = serde_json::to_string(&sink.checkpoint()).map_err(|e| ExecError::Internal(e.to_string()))?;
+            let meta = serde_json::to_string(&sink.checkpoint())?;
             log.offsets().commit(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, &meta)])?;
         }
         self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());

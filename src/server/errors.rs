@@ -46,7 +46,7 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         match e {
-            EngineError::Statement { message, statement, entities, .. } => ApiError::statement(message, statement, entities),
+            EngineError::Statement { reason, statement, entities } => ApiError::statement(reason.to_string(), statement, entities),
             EngineError::Parse { error, statement, entities } => ApiError::statement(error.to_string(), statement, entities),
             EngineError::WrongEndpoint { statement, entities } => {
                 let message = EngineError::WrongEndpoint { statement: String::new(), entities: vec![] }.to_string();
@@ -57,9 +57,10 @@ impl From<EngineError> for ApiError {
             }
             EngineError::BadRequest(m) => ApiError::bad_request(m),
             EngineError::NotFound(m) => ApiError::not_found(m),
-            EngineError::Internal(m) => {
-                tracing::error!("internal error: {m}");
-                ApiError::internal(m)
+            EngineError::Internal(fault) => {
+                let message = fault.to_string();
+                tracing::error!("internal error: {}", crate::error_chain(&*fault));
+                ApiError::internal(message)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `POST /features/{table}`: online feature lookups by key, and `GET /openapi.json`, the
 //! OpenAPI document of Eddy's own endpoints.
 
+use crate::engine::ServerFault;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -39,8 +40,8 @@ pub(super) async fn read_features(state: &AppState, table: String, keys: Vec<Fea
     let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || engine.feature_lookup(&table, &keys, ReadMode::Any))
         .await
-        .map_err(|e| EngineError::Internal(format!("the feature lookup failed: {e}")))??
-        .ok_or_else(|| EngineError::Internal("a feature lookup that may read the disk returned no answer".into()))
+        .map_err(|e| EngineError::fault(ServerFault::Task { what: "the feature lookup", source: e }))??
+        .ok_or_else(|| EngineError::inconsistent("a feature lookup that may read the disk returned no answer"))
 }
 
 pub async fn openapi() -> Response {

@@ -140,8 +140,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let state_dir = config.data_dir.join("state");
     let hot_rows_bytes = config.lookup_cache_bytes;
     let engine = tokio::task::spawn_blocking(move || {
-        let state = crate::state::StateDb::open_with(&state_dir, hot_rows_bytes, budget.state_files)
-            .map_err(|e| crate::engine::EngineError::Internal(e.to_string()))?;
+        let state = crate::state::StateDb::open_with(&state_dir, hot_rows_bytes, budget.state_files).map_err(crate::engine::EngineError::fault)?;
         Engine::open(log2, Arc::new(state), handle, engine_config)
     })
     .await

@@ -301,7 +301,7 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
         compiled.push(compile(binder.bind(a)?, scope)?);
     }
     let arg_types: Vec<SqlType> = compiled.iter().map(|c| c.ty.clone()).collect();
-    let output = kind.output_type(&arg_types).map_err(|m| SqlError::at(call.pos, format!("{name} {m}"), None))?;
+    let output = kind.output_type(&arg_types).map_err(|error| SqlError::AggregateArguments { function: name.to_string(), error, pos: call.pos })?;
     let shown: Vec<&str> = compiled.iter().map(|c| c.text.as_str()).collect();
     let text = if *star { format!("{name}(*)") } else { format!("{name}({})", shown.join(", ")) };
     Ok(AggCall { kind, args: compiled, arg_types, output, text })

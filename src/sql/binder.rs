@@ -41,8 +41,8 @@ impl Scope {
         let df_schema = Arc::new(DFSchema::try_from(schema.as_ref().clone()).map_err(SqlError::internal)?);
         let mut columns = Vec::new();
         for f in schema.fields() {
-            let ty =
-                SqlType::from_arrow(f.data_type()).ok_or_else(|| SqlError::internal(format!("column {} has unsupported type {}", f.name(), f.data_type())))?;
+            let ty = SqlType::from_arrow(f.data_type())
+                .ok_or_else(|| SqlError::UnsupportedArrowType { what: format!("column {}", f.name()), ty: f.data_type().clone() })?;
             for q in qualifiers.iter().map(Some).chain(std::iter::once(None)) {
                 columns.push(ScopeColumn { qualifier: q.cloned(), name: f.name().clone(), field: f.name().clone(), ty: ty.clone() });
             }
@@ -132,7 +132,7 @@ impl Binder<'_> {
     /// The SQL type of a bound expression (after DataFusion's type coercion).
     pub fn type_of(&self, e: &DfExpr) -> Result<SqlType, SqlError> {
         let dt = super::expr_types::arrow_type_of(e, &self.scope.df_schema)?;
-        SqlType::from_arrow(&dt).ok_or_else(|| SqlError::internal(format!("expression has unsupported type {dt}")))
+        SqlType::from_arrow(&dt).ok_or_else(|| SqlError::UnsupportedArrowType { what: "expression".into(), ty: dt.clone() })
     }
 
     pub fn bind(&self, e: &Expr) -> Result<DfExpr, SqlError> {

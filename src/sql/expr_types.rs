@@ -57,7 +57,7 @@ pub fn coerce_typed(e: DfExpr, schema: &DFSchema) -> Result<(DfExpr, DataType), 
         })
         .map_err(SqlError::internal)?
         .data;
-    let ty = done.last().map(|(f, _)| f.data_type().clone()).ok_or_else(|| SqlError::internal("an expression without nodes"))?;
+    let ty = done.last().map(|(f, _)| f.data_type().clone()).ok_or_else(|| SqlError::PlanInvariant("an expression without nodes"))?;
     // Put every node back in place of its stand-in, from the root down (each is moved,
     // not copied).
     let whole = root

@@ -262,7 +262,7 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
 /// of `a JOIN b` with `c`. The returned plan has no SELECT list yet.
 fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<JoinPlan, SqlError> {
     let Relation::Join { left, right, kind, on, within } = from else {
-        return Err(SqlError::internal("plan_joins called without a join"));
+        return Err(SqlError::PlanInvariant("plan_joins called without a join"));
     };
     if matches!(right.as_ref(), Relation::Join { .. }) {
         return Err(SqlError::at(

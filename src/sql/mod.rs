@@ -20,8 +20,6 @@ pub mod pull_template;
 pub mod table_functions;
 pub mod udf;
 
-use std::fmt;
-
 use ast::Pos;
 pub use parser::ParseError;
 
@@ -46,8 +44,23 @@ pub enum SqlError {
     /// found in the SELECT list or HAVING clause, or (`listing`) all of the SELECT list's.
     #[error("{}", render(.pos, &not_aggregated(.expressions, *.in_having, *.listing), .hint))]
     NotAggregated { expressions: String, in_having: bool, listing: bool, pos: Option<Pos>, hint: Option<String> },
+    /// An aggregate called with arguments it does not take (`SUM needs a numeric argument, ...`).
+    #[error("{}", render(&Some(*.pos), &format!("{} {}", .function, .error), &None))]
+    AggregateArguments {
+        function: String,
+        #[source]
+        error: aggregates::AggArgumentError,
+        pos: Pos,
+    },
+    /// DataFusion failed on an expression the binder accepted.
     #[error("internal error while planning: {0}; please report this together with the statement")]
-    Internal(String),
+    Internal(#[source] Box<datafusion::error::DataFusionError>),
+    /// An expression or column of an Arrow type SQL has no name for.
+    #[error("internal error while planning: {what} has unsupported type {ty}; please report this together with the statement")]
+    UnsupportedArrowType { what: String, ty: arrow::datatypes::DataType },
+    /// The planner was called on something it does not plan.
+    #[error("internal error while planning: {0}; please report this together with the statement")]
+    PlanInvariant(&'static str),
 }
 
 fn unknown_column(name: &str, clause: Option<&str>) -> String {
@@ -128,8 +141,8 @@ impl SqlError {
         }
     }
 
-    pub fn internal(e: impl fmt::Display) -> SqlError {
-        SqlError::Internal(e.to_string())
+    pub fn internal(e: datafusion::error::DataFusionError) -> SqlError {
+        SqlError::Internal(Box::new(e))
     }
 
     /// The message without position or hint.
@@ -140,7 +153,10 @@ impl SqlError {
             SqlError::UnknownColumn { name, clause, .. } => unknown_column(name, *clause),
             SqlError::UnsupportedCast { from, to, in_select, .. } => unsupported_cast(from, to, *in_select),
             SqlError::NotAggregated { expressions, in_having, listing, .. } => not_aggregated(expressions, *in_having, *listing),
-            SqlError::Internal(m) => m.clone(),
+            SqlError::AggregateArguments { function, error, .. } => format!("{function} {error}"),
+            SqlError::Internal(e) => e.to_string(),
+            SqlError::UnsupportedArrowType { what, ty } => format!("{what} has unsupported type {ty}"),
+            SqlError::PlanInvariant(m) => m.to_string(),
         }
     }
 
@@ -148,8 +164,8 @@ impl SqlError {
         match self {
             SqlError::Parse(p) => Some(p.pos),
             SqlError::Invalid { pos, .. } | SqlError::Properties { pos, .. } | SqlError::NotAggregated { pos, .. } => *pos,
-            SqlError::UnknownColumn { pos, .. } | SqlError::UnsupportedCast { pos, .. } => Some(*pos),
-            SqlError::Internal(_) => None,
+            SqlError::UnknownColumn { pos, .. } | SqlError::UnsupportedCast { pos, .. } | SqlError::AggregateArguments { pos, .. } => Some(*pos),
+            SqlError::Internal(_) | SqlError::UnsupportedArrowType { .. } | SqlError::PlanInvariant(_) => None,
         }
     }
 }

@@ -239,7 +239,7 @@ pub fn key_product(per_column: &[Vec<KeyValueOwned>]) -> Vec<Vec<KeyValueOwned>>
 pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     let (table, qualifiers) = single_source(q, catalog)?;
     if table.kind != SourceKind::Table {
-        return Err(SqlError::internal("plan_pull is for tables"));
+        return Err(SqlError::PlanInvariant("plan_pull is for tables"));
     }
     if q.emit == Some(Emit::Final) || q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() || !q.partition_by.is_empty() {
         return Err(SqlError::at(

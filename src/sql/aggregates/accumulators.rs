@@ -8,12 +8,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, Int64Builder, MapBuilder, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::Accumulator;
-
-fn exec_err(m: impl Into<String>) -> DataFusionError {
-    DataFusionError::Execution(m.into())
-}
 
 fn as_f64(a: &ArrayRef) -> Result<Float64Array> {
     Ok(cast(a, &DataType::Float64)?.as_primitive::<arrow::datatypes::Float64Type>().clone())
@@ -573,7 +569,7 @@ impl Accumulator for Histogram {
             b.keys().append_value(k);
             b.values().append_value(*v);
         }
-        b.append(true).map_err(|e| exec_err(e.to_string()))?;
+        b.append(true)?;
         let m = b.finish();
         // Match the SQL type's field names (entries / key / value).
         let target =

@@ -6,26 +6,53 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
+use datafusion::error::DataFusionError;
+
+/// Why a saved aggregation state could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StateCodecError {
+    #[error("aggregation state is truncated")]
+    Truncated,
+    #[error("aggregation state holds a string that is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+    #[error("cannot save aggregation state of type {0}")]
+    CannotSave(DataType),
+    #[error("cannot load aggregation state of type {0}")]
+    CannotLoad(DataType),
+    #[error("aggregation state value {found} is not the {expected} its type says")]
+    Mismatch { expected: &'static str, found: DataType },
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+}
 
 fn put_len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
 
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], StateCodecError> {
     if b.len() < n {
-        return Err("aggregation state is truncated".into());
+        return Err(StateCodecError::Truncated);
     }
     let (h, t) = b.split_at(n);
     *b = t;
     Ok(h)
 }
 
-fn take_len(b: &mut &[u8]) -> Result<usize, String> {
-    Ok(u32::from_le_bytes(take(b, 4)?.try_into().map_err(|_| "bad length")?) as usize)
+/// The next `N` bytes.
+fn take_array<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], StateCodecError> {
+    let mut out = [0u8; N];
+    out.copy_from_slice(take(b, N)?);
+    Ok(out)
+}
+
+fn take_len(b: &mut &[u8]) -> Result<usize, StateCodecError> {
+    Ok(u32::from_le_bytes(take_array(b)?) as usize)
 }
 
 /// Encodes one value. Nulls are a single 0 byte; values start with 1.
-pub fn encode(v: &ScalarValue, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn encode(v: &ScalarValue, out: &mut Vec<u8>) -> Result<(), StateCodecError> {
     if v.is_null() {
         out.push(0);
         return Ok(());
@@ -47,52 +74,57 @@ pub fn encode(v: &ScalarValue, out: &mut Vec<u8>) -> Result<(), String> {
         }
         other => {
             // Nested values (lists, maps, structs): their elements, recursively.
-            let arr = other.to_array().map_err(|e| e.to_string())?;
+            let arr = other.to_array()?;
             encode_nested(&arr, 0, out)?;
         }
     }
     Ok(())
 }
 
-fn encode_nested(arr: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode_nested(arr: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), StateCodecError> {
     match arr.data_type() {
         DataType::List(_) => {
-            let list = arr.as_any().downcast_ref::<arrow::array::ListArray>().ok_or("not a list")?;
+            let list =
+                arr.as_any().downcast_ref::<arrow::array::ListArray>().ok_or(StateCodecError::Mismatch { expected: "list", found: arr.data_type().clone() })?;
             let values = list.value(row);
             put_len(out, values.len());
             for i in 0..values.len() {
-                encode(&ScalarValue::try_from_array(&values, i).map_err(|e| e.to_string())?, out)?;
+                encode(&ScalarValue::try_from_array(&values, i)?, out)?;
             }
             Ok(())
         }
         DataType::Struct(_) => {
-            let s = arr.as_any().downcast_ref::<arrow::array::StructArray>().ok_or("not a struct")?;
+            let s = arr
+                .as_any()
+                .downcast_ref::<arrow::array::StructArray>()
+                .ok_or(StateCodecError::Mismatch { expected: "struct", found: arr.data_type().clone() })?;
             for c in s.columns() {
-                encode(&ScalarValue::try_from_array(c, row).map_err(|e| e.to_string())?, out)?;
+                encode(&ScalarValue::try_from_array(c, row)?, out)?;
             }
             Ok(())
         }
         DataType::Map(_, _) => {
-            let m = arr.as_any().downcast_ref::<arrow::array::MapArray>().ok_or("not a map")?;
+            let m =
+                arr.as_any().downcast_ref::<arrow::array::MapArray>().ok_or(StateCodecError::Mismatch { expected: "map", found: arr.data_type().clone() })?;
             let entries = m.value(row);
             put_len(out, entries.len());
             for i in 0..entries.len() {
-                encode(&ScalarValue::try_from_array(entries.column(0), i).map_err(|e| e.to_string())?, out)?;
-                encode(&ScalarValue::try_from_array(entries.column(1), i).map_err(|e| e.to_string())?, out)?;
+                encode(&ScalarValue::try_from_array(entries.column(0), i)?, out)?;
+                encode(&ScalarValue::try_from_array(entries.column(1), i)?, out)?;
             }
             Ok(())
         }
-        other => Err(format!("cannot save aggregation state of type {other}")),
+        other => Err(StateCodecError::CannotSave(other.clone())),
     }
 }
 
 /// Decodes one value of type `dt`.
-pub fn decode(dt: &DataType, b: &mut &[u8]) -> Result<ScalarValue, String> {
+pub fn decode(dt: &DataType, b: &mut &[u8]) -> Result<ScalarValue, StateCodecError> {
     if take(b, 1)?[0] == 0 {
-        return ScalarValue::try_from(dt).map_err(|e| e.to_string());
+        return Ok(ScalarValue::try_from(dt)?);
     }
-    let i32v = |b: &mut &[u8]| -> Result<i32, String> { Ok(i32::from_le_bytes(take(b, 4)?.try_into().map_err(|_| "bad i32")?)) };
-    let i64v = |b: &mut &[u8]| -> Result<i64, String> { Ok(i64::from_le_bytes(take(b, 8)?.try_into().map_err(|_| "bad i64")?)) };
+    let i32v = |b: &mut &[u8]| -> Result<i32, StateCodecError> { Ok(i32::from_le_bytes(take_array(b)?)) };
+    let i64v = |b: &mut &[u8]| -> Result<i64, StateCodecError> { Ok(i64::from_le_bytes(take_array(b)?)) };
     Ok(match dt {
         DataType::Boolean => ScalarValue::Boolean(Some(take(b, 1)?[0] != 0)),
         DataType::Int32 => ScalarValue::Int32(Some(i32v(b)?)),
@@ -100,11 +132,11 @@ pub fn decode(dt: &DataType, b: &mut &[u8]) -> Result<ScalarValue, String> {
         DataType::Time32(TimeUnit::Millisecond) => ScalarValue::Time32Millisecond(Some(i32v(b)?)),
         DataType::Int64 => ScalarValue::Int64(Some(i64v(b)?)),
         DataType::Timestamp(TimeUnit::Millisecond, tz) => ScalarValue::TimestampMillisecond(Some(i64v(b)?), tz.clone()),
-        DataType::Float64 => ScalarValue::Float64(Some(f64::from_le_bytes(take(b, 8)?.try_into().map_err(|_| "bad f64")?))),
-        DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(i128::from_le_bytes(take(b, 16)?.try_into().map_err(|_| "bad decimal")?)), *p, *s),
+        DataType::Float64 => ScalarValue::Float64(Some(f64::from_le_bytes(take_array(b)?))),
+        DataType::Decimal128(p, s) => ScalarValue::Decimal128(Some(i128::from_le_bytes(take_array(b)?)), *p, *s),
         DataType::Utf8 => {
             let n = take_len(b)?;
-            ScalarValue::Utf8(Some(String::from_utf8(take(b, n)?.to_vec()).map_err(|_| "bad utf8")?))
+            ScalarValue::Utf8(Some(String::from_utf8(take(b, n)?.to_vec()).map_err(StateCodecError::NotUtf8)?))
         }
         DataType::Binary => {
             let n = take_len(b)?;
@@ -121,29 +153,27 @@ pub fn decode(dt: &DataType, b: &mut &[u8]) -> Result<ScalarValue, String> {
         DataType::Struct(fields) => {
             let mut arrays: Vec<ArrayRef> = Vec::new();
             for f in fields {
-                arrays.push(decode(f.data_type(), b)?.to_array().map_err(|e| e.to_string())?);
+                arrays.push(decode(f.data_type(), b)?.to_array()?);
             }
-            let s = arrow::array::StructArray::try_new(fields.clone(), arrays, None).map_err(|e| e.to_string())?;
+            let s = arrow::array::StructArray::try_new(fields.clone(), arrays, None)?;
             ScalarValue::Struct(Arc::new(s))
         }
         DataType::Map(entries, _) => {
-            let DataType::Struct(kv) = entries.data_type() else { return Err("bad map type".into()) };
+            let DataType::Struct(kv) = entries.data_type() else { return Err(StateCodecError::CannotLoad(dt.clone())) };
             let n = take_len(b)?;
             let (mut ks, mut vs) = (Vec::new(), Vec::new());
             for _ in 0..n {
                 ks.push(decode(kv[0].data_type(), b)?);
                 vs.push(decode(kv[1].data_type(), b)?);
             }
-            let keys =
-                if ks.is_empty() { arrow::array::new_empty_array(kv[0].data_type()) } else { ScalarValue::iter_to_array(ks).map_err(|e| e.to_string())? };
-            let vals =
-                if vs.is_empty() { arrow::array::new_empty_array(kv[1].data_type()) } else { ScalarValue::iter_to_array(vs).map_err(|e| e.to_string())? };
-            let entries_arr = arrow::array::StructArray::try_new(kv.clone(), vec![keys, vals], None).map_err(|e| e.to_string())?;
+            let keys = if ks.is_empty() { arrow::array::new_empty_array(kv[0].data_type()) } else { ScalarValue::iter_to_array(ks)? };
+            let vals = if vs.is_empty() { arrow::array::new_empty_array(kv[1].data_type()) } else { ScalarValue::iter_to_array(vs)? };
+            let entries_arr = arrow::array::StructArray::try_new(kv.clone(), vec![keys, vals], None)?;
             let offsets = arrow::buffer::OffsetBuffer::new(vec![0i32, n as i32].into());
-            let map = arrow::array::MapArray::try_new(entries.clone(), offsets, entries_arr, None, false).map_err(|e| e.to_string())?;
+            let map = arrow::array::MapArray::try_new(entries.clone(), offsets, entries_arr, None, false)?;
             ScalarValue::Map(Arc::new(map))
         }
-        other => return Err(format!("cannot load aggregation state of type {other}")),
+        other => return Err(StateCodecError::CannotLoad(other.clone())),
     })
 }
 

@@ -7,11 +7,36 @@ pub mod codec;
 
 use arrow::array::{ArrayRef, new_null_array};
 use arrow::datatypes::{DataType, Field};
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Accumulator;
 
 use super::compile::CompiledExpr;
 use crate::catalog::types::SqlType;
 use accumulators as acc;
+
+/// Arguments an aggregate does not take (the binder names the function and position).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AggArgumentError {
+    #[error("needs a numeric argument, got {0}")]
+    NotNumeric(SqlType),
+    #[error("cannot compare values of type {0}")]
+    NotComparable(SqlType),
+    #[error("cannot rank values of type {0}")]
+    NotRankable(SqlType),
+    #[error("needs a STRING argument, got {0}")]
+    NotString(SqlType),
+}
+
+/// Why a group's state could not be updated, evaluated, saved or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AggregateError {
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Codec(#[from] codec::StateCodecError),
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggKind {
@@ -100,8 +125,8 @@ impl AggKind {
     }
 
     /// The result type for argument types, or why the arguments do not fit.
-    pub fn output_type(&self, args: &[SqlType]) -> Result<SqlType, String> {
-        let numeric = |t: &SqlType| -> Result<(), String> { if t.is_numeric() { Ok(()) } else { Err(format!("needs a numeric argument, got {t}")) } };
+    pub fn output_type(&self, args: &[SqlType]) -> Result<SqlType, AggArgumentError> {
+        let numeric = |t: &SqlType| if t.is_numeric() { Ok(()) } else { Err(AggArgumentError::NotNumeric(t.clone())) };
         Ok(match self {
             AggKind::CountStar | AggKind::Count | AggKind::CountDistinct => SqlType::Bigint,
             AggKind::Sum => {
@@ -119,20 +144,20 @@ impl AggKind {
             }
             AggKind::Min | AggKind::Max => {
                 if matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_) | SqlType::Boolean) {
-                    return Err(format!("cannot compare values of type {}", args[0]));
+                    return Err(AggArgumentError::NotComparable(args[0].clone()));
                 }
                 args[0].clone()
             }
             AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } | AggKind::Attr => args[0].clone(),
             AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
                 if matches!(self, AggKind::TopK(_) | AggKind::TopKDistinct(_)) && matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
-                    return Err(format!("cannot rank values of type {}", args[0]));
+                    return Err(AggArgumentError::NotRankable(args[0].clone()));
                 }
                 SqlType::Array(Box::new(args[0].clone()))
             }
             AggKind::Histogram => {
                 if args[0] != SqlType::String {
-                    return Err(format!("needs a STRING argument, got {}", args[0]));
+                    return Err(AggArgumentError::NotString(args[0].clone()));
                 }
                 SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Bigint))
             }
@@ -202,14 +227,14 @@ impl AggCall {
     }
 
     /// A state restored from `save`d bytes (consumed from the front of `b`).
-    pub fn load(&self, b: &mut &[u8]) -> Result<AggState, String> {
+    pub fn load(&self, b: &mut &[u8]) -> Result<AggState, AggregateError> {
         let mut st = self.create();
         let mut arrays = Vec::new();
         for dt in self.state_types() {
             let v = codec::decode(&dt, b)?;
-            arrays.push(v.to_array().map_err(|e| e.to_string())?);
+            arrays.push(v.to_array()?);
         }
-        st.acc.merge_batch(&arrays).map_err(|e| e.to_string())?;
+        st.acc.merge_batch(&arrays)?;
         Ok(st)
     }
 }
@@ -240,37 +265,36 @@ impl AggState {
     }
 
     /// Adds `rows` rows (the argument arrays hold exactly those rows).
-    pub fn update(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), String> {
+    pub fn update(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), AggregateError> {
         let inputs = self.inputs(args, rows);
-        self.acc.update_batch(&inputs).map_err(|e| e.to_string())
+        Ok(self.acc.update_batch(&inputs)?)
     }
 
     /// Takes rows back out (a table row that changed or was deleted).
-    pub fn retract(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), String> {
+    pub fn retract(&mut self, args: &[ArrayRef], rows: usize) -> Result<(), AggregateError> {
         let inputs = self.inputs(args, rows);
-        self.acc.retract_batch(&inputs).map_err(|e| e.to_string())
+        Ok(self.acc.retract_batch(&inputs)?)
     }
 
     /// Folds another group's state into this one (session windows merging).
-    pub fn merge(&mut self, other: &mut AggState) -> Result<(), String> {
-        let arrays: Vec<ArrayRef> =
-            other.acc.state().map_err(|e| e.to_string())?.into_iter().map(|v| v.to_array().map_err(|e| e.to_string())).collect::<Result<_, _>>()?;
-        self.acc.merge_batch(&arrays).map_err(|e| e.to_string())
+    pub fn merge(&mut self, other: &mut AggState) -> Result<(), AggregateError> {
+        let arrays: Vec<ArrayRef> = other.acc.state()?.into_iter().map(|v| v.to_array()).collect::<Result<_, _>>()?;
+        Ok(self.acc.merge_batch(&arrays)?)
     }
 
     /// The current result as a one-row array of the aggregate's output type.
-    pub fn evaluate(&mut self) -> Result<ArrayRef, String> {
-        let v = self.acc.evaluate().map_err(|e| e.to_string())?;
-        let a = v.to_array().map_err(|e| e.to_string())?;
+    pub fn evaluate(&mut self) -> Result<ArrayRef, AggregateError> {
+        let v = self.acc.evaluate()?;
+        let a = v.to_array()?;
         if a.data_type() == &self.out {
             return Ok(a);
         }
-        arrow::compute::cast(&a, &self.out).map_err(|e| e.to_string())
+        Ok(arrow::compute::cast(&a, &self.out)?)
     }
 
     /// Appends the state's bytes to `out`.
-    pub fn save(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
-        for v in self.acc.state().map_err(|e| e.to_string())? {
+    pub fn save(&mut self, out: &mut Vec<u8>) -> Result<(), AggregateError> {
+        for v in self.acc.state()? {
             codec::encode(&v, out)?;
         }
         Ok(())
