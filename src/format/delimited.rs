@@ -140,8 +140,11 @@ impl RowEncoder for DelimitedEncoder {
     fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
         let opts = FormatOptions::default();
         let texts: Vec<ArrayRef> = columns.iter().map(|c| text_for_delimited(c)).collect::<Result<_, _>>()?;
-        let formatters =
-            texts.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>().map_err(|e| FormatError::Encode(e.to_string()))?;
+        let formatters = texts
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?;
         let mut out = EncodedRows::with_capacity(rows);
         let mut d = [0u8; 4];
         let delim = self.delimiter.encode_utf8(&mut d).as_bytes().to_vec();
@@ -174,7 +177,7 @@ fn text_for_delimited(c: &ArrayRef) -> Result<ArrayRef, FormatError> {
         DataType::Time32(_) => DataType::Int32,
         _ => return Ok(c.clone()),
     };
-    arrow::compute::cast(c, &target).map_err(|e| FormatError::Encode(e.to_string()))
+    arrow::compute::cast(c, &target).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))
 }
 
 #[cfg(test)]

@@ -581,10 +581,10 @@ impl RowEncoder for JsonEncoder {
         let (field, array): (FieldRef, ArrayRef) = if self.unwrapped {
             (self.fields[0].clone(), columns[0].clone())
         } else {
-            let st = StructArray::try_new(self.fields.clone(), columns.to_vec(), None).map_err(|e| FormatError::Encode(e.to_string()))?;
+            let st = StructArray::try_new(self.fields.clone(), columns.to_vec(), None).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?;
             (Arc::new(Field::new("", st.data_type().clone(), false)), Arc::new(st))
         };
-        let mut enc = make_encoder(&field, array.as_ref(), &self.options).map_err(|e| FormatError::Encode(e.to_string()))?;
+        let mut enc = make_encoder(&field, array.as_ref(), &self.options).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?;
         for i in 0..rows {
             if array.is_null(i) {
                 if self.unwrapped {
@@ -608,7 +608,7 @@ pub fn encode_json_arrays(columns: &[ArrayRef], rows: usize) -> Result<Vec<Strin
     let fields: Vec<FieldRef> = columns.iter().map(|c| Arc::new(Field::new("", c.data_type().clone(), true))).collect();
     let mut encoders = Vec::with_capacity(columns.len());
     for (f, c) in fields.iter().zip(columns) {
-        encoders.push(make_encoder(f, c.as_ref(), &options).map_err(|e| FormatError::Encode(e.to_string()))?);
+        encoders.push(make_encoder(f, c.as_ref(), &options).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?);
     }
     let mut out = Vec::with_capacity(rows);
     let mut buf = Vec::with_capacity(64);

@@ -87,7 +87,7 @@ impl RowEncoder for KafkaEncoder {
                 DataType::Float64 => buf.extend_from_slice(&col.as_primitive::<arrow::datatypes::Float64Type>().value(i).to_be_bytes()),
                 DataType::Utf8 => buf.extend_from_slice(col.as_string::<i32>().value(i).as_bytes()),
                 DataType::Binary => buf.extend_from_slice(col.as_binary::<i32>().value(i)),
-                other => return Err(FormatError::Encode(format!("the KAFKA format cannot write {other}"))),
+                other => return Err(FormatError::KafkaCannotWrite(other.clone())),
             }
             out.end_row();
         }

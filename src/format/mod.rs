@@ -15,7 +15,7 @@ use arrow::datatypes::{Field, Fields};
 
 use crate::catalog::types::{Column, SqlType};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FormatError {
     #[error("Unknown format: {0}. Use JSON, DELIMITED, KAFKA or NONE")]
     Unknown(String),
@@ -24,7 +24,9 @@ pub enum FormatError {
     #[error("{reason}\nHint: {hint}")]
     Schema { reason: String, hint: &'static str },
     #[error("cannot encode: {0}")]
-    Encode(String),
+    Encode(#[source] std::sync::Arc<arrow::error::ArrowError>),
+    #[error("cannot encode: the KAFKA format cannot write {0}")]
+    KafkaCannotWrite(arrow::datatypes::DataType),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

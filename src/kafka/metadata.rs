@@ -46,7 +46,7 @@ pub(crate) async fn find_or_create(broker: &Arc<Broker>, name: &str, create: boo
         }
     })
     .await
-    .map_err(|e| LogError::io("creating a topic", std::io::Error::other(e.to_string())))?
+    .map_err(|e| LogError::io("creating a topic", std::io::Error::other(e)))?
 }
 
 pub(crate) fn broker_entry(broker: &Broker) -> MetadataResponseBroker {

@@ -78,7 +78,12 @@ pub enum ServerError {
     #[error("cannot open the data directory {dir}: {source}")]
     Open { dir: String, source: crate::log::LogError },
     #[error("cannot start the engine: {0}")]
-    Engine(String),
+    Engine(#[source] crate::engine::EngineError),
+    #[error("cannot start the Kafka listener: {0}")]
+    Broker(#[source] crate::kafka::KafkaError),
+    /// A start-up or shutdown task panicked or was cancelled.
+    #[error("a server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("cannot listen on {addr}: {source}; is another server using the port? choose another with --http-listen")]
     Bind { addr: String, source: std::io::Error },
     #[error(
@@ -129,8 +134,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         policy: Some(crate::catalog::internal_topics::policy()),
     };
     let log = tokio::task::spawn_blocking(move || Log::open_with(&dir, defaults, options))
-        .await
-        .map_err(|e| ServerError::Engine(e.to_string()))?
+        .await?
         .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
     let log = Arc::new(log);
     let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
@@ -143,9 +147,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         let state = crate::state::StateDb::open_with(&state_dir, hot_rows_bytes, budget.state_files).map_err(crate::engine::EngineError::fault)?;
         Engine::open(log2, Arc::new(state), handle, engine_config)
     })
-    .await
-    .map_err(|e| ServerError::Engine(e.to_string()))?
-    .map_err(|e| ServerError::Engine(e.to_string()))?;
+    .await?
+    .map_err(ServerError::Engine)?;
     let engine = Arc::new(engine);
     let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
@@ -183,9 +186,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             }
         }
     })
-    .await
-    .map_err(|e| ServerError::Engine(e.to_string()))?;
-    tokio::task::spawn_blocking(move || maintenance.stop()).await.map_err(|e| ServerError::Engine(e.to_string()))?;
+    .await?;
+    tokio::task::spawn_blocking(move || maintenance.stop()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -241,10 +243,7 @@ async fn start_kafka(
         kafka.advertised_host = addr.ip().to_string();
     }
     let (log, dir) = (log.clone(), config.data_dir.clone());
-    let broker = tokio::task::spawn_blocking(move || crate::kafka::Broker::open(log, &dir, kafka))
-        .await
-        .map_err(|e| ServerError::Engine(e.to_string()))?
-        .map_err(|e| ServerError::Engine(e.to_string()))?;
+    let broker = tokio::task::spawn_blocking(move || crate::kafka::Broker::open(log, &dir, kafka)).await?.map_err(ServerError::Broker)?;
     tokio::spawn(crate::kafka::serve(listener, broker, stopped));
     Ok(Some(addr))
 }

@@ -28,6 +28,8 @@ pub enum StateError {
     MissingFamily(String),
     #[error("state record is corrupt: {0}")]
     Corrupt(String),
+    #[error("cannot create the state directory {dir}: {source}; check that the data directory is writable and not full")]
+    CreateDir { dir: String, source: std::io::Error },
 }
 
 fn rocks(context: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StateError {
@@ -138,7 +140,7 @@ impl StateDb {
 
     /// [`StateDb::open_with_hot_rows`] keeping at most `max_open_files` table files open.
     pub fn open_with(dir: &Path, hot_rows_bytes: usize, max_open_files: i32) -> Result<StateDb, StateError> {
-        std::fs::create_dir_all(dir).map_err(|e| StateError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir { dir: dir.display().to_string(), source })?;
         let cache = Cache::new_lru_cache(256 << 20);
         let cf_options = family_options(&cache);
         // After a crash, open with the replayed log in memtables instead of first writing
