@@ -15,7 +15,7 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 const CRC_OFFSET: usize = 17;
 const ATTRIBUTES_OFFSET: usize = 21;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BatchError {
     #[error("record batch is truncated: {0}")]
     Truncated(&'static str),
@@ -30,7 +30,9 @@ pub enum BatchError {
     #[error("malformed record in batch: {0}")]
     MalformedRecord(&'static str),
     #[error("cannot decompress record batch: {0}")]
-    Decompress(String),
+    Decompress(#[source] super::compression::CodecError),
+    #[error("cannot compress record batch: {0}")]
+    Compress(#[source] super::compression::CodecError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

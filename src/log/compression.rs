@@ -3,6 +3,7 @@
 //! as they arrive; readers decompress the records section.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use super::batch::{BatchError, Compression};
 
@@ -10,60 +11,73 @@ use super::batch::{BatchError, Compression};
 /// batch of a few kilobytes that expands to gigabytes). Far above any real batch.
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
 
-/// Reads all of `r`, refusing more than `MAX_DECOMPRESSED_BYTES`.
-fn read_bounded(what: &str, mut r: impl Read, hint: usize) -> Result<Vec<u8>, BatchError> {
-    let mut out = Vec::with_capacity(hint.min(MAX_DECOMPRESSED_BYTES));
-    (&mut r).take(MAX_DECOMPRESSED_BYTES as u64 + 1).read_to_end(&mut out).map_err(|e| BatchError::Decompress(format!("{what}: {e}")))?;
-    if out.len() > MAX_DECOMPRESSED_BYTES {
-        return Err(too_large(what));
-    }
-    Ok(out)
+/// Why a records section could not be compressed or decompressed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CodecError {
+    #[error("{codec}: {source}")]
+    Io {
+        codec: &'static str,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("snappy: {0}")]
+    Snappy(#[source] snap::Error),
+    /// Java's xerial snappy framing is cut short.
+    #[error("snappy: {0}")]
+    Xerial(&'static str),
+    #[error("{codec}: records expand to more than {MAX_DECOMPRESSED_BYTES} bytes; the batch is refused")]
+    TooLarge { codec: &'static str },
 }
 
-fn too_large(what: &str) -> BatchError {
-    BatchError::Decompress(format!("{what}: records expand to more than {MAX_DECOMPRESSED_BYTES} bytes; the batch is refused"))
+fn io(codec: &'static str) -> impl Fn(std::io::Error) -> CodecError {
+    move |e| CodecError::Io { codec, source: Arc::new(e) }
+}
+
+/// Reads all of `r`, refusing more than `MAX_DECOMPRESSED_BYTES`.
+fn read_bounded(codec: &'static str, mut r: impl Read, hint: usize) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(hint.min(MAX_DECOMPRESSED_BYTES));
+    (&mut r).take(MAX_DECOMPRESSED_BYTES as u64 + 1).read_to_end(&mut out).map_err(io(codec))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(CodecError::TooLarge { codec });
+    }
+    Ok(out)
 }
 
 /// Decompresses a batch's records section.
 pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
     let hint = data.len().saturating_mul(4);
-    match codec {
+    let out = match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => read_bounded("gzip", flate2::read::GzDecoder::new(data), hint),
-        Compression::Snappy => snappy_decompress(data).map_err(|e| BatchError::Decompress(format!("snappy: {e}"))),
-        Compression::Lz4 => {
-            let d = lz4::Decoder::new(data).map_err(|e| BatchError::Decompress(format!("lz4: {e}")))?;
-            read_bounded("lz4", d, hint)
-        }
-        Compression::Zstd => {
-            let d = zstd::stream::read::Decoder::new(data).map_err(|e| BatchError::Decompress(format!("zstd: {e}")))?;
-            read_bounded("zstd", d, hint)
-        }
-    }
+        Compression::Snappy => snappy_decompress(data),
+        Compression::Lz4 => lz4::Decoder::new(data).map_err(io("lz4")).and_then(|d| read_bounded("lz4", d, hint)),
+        Compression::Zstd => zstd::stream::read::Decoder::new(data).map_err(io("zstd")).and_then(|d| read_bounded("zstd", d, hint)),
+    };
+    out.map_err(BatchError::Decompress)
 }
 
 const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
 
 /// One raw snappy block, checking its declared length before allocating.
-fn snappy_block(block: &[u8], so_far: usize) -> Result<Vec<u8>, String> {
-    let len = snap::raw::decompress_len(block).map_err(|e| e.to_string())?;
+fn snappy_block(block: &[u8], so_far: usize) -> Result<Vec<u8>, CodecError> {
+    let len = snap::raw::decompress_len(block).map_err(CodecError::Snappy)?;
     if so_far.saturating_add(len) > MAX_DECOMPRESSED_BYTES {
-        return Err(format!("records expand to more than {MAX_DECOMPRESSED_BYTES} bytes; the batch is refused"));
+        return Err(CodecError::TooLarge { codec: "snappy" });
     }
-    snap::raw::Decoder::new().decompress_vec(block).map_err(|e| e.to_string())
+    snap::raw::Decoder::new().decompress_vec(block).map_err(CodecError::Snappy)
 }
 
-fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
+fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, CodecError> {
     if data.len() >= 16 && data.starts_with(XERIAL_MAGIC) {
         // Java's xerial framing: magic, version, compatible version, then blocks of
         // (4-byte big-endian length, raw snappy).
         let mut out = Vec::new();
         let mut pos = 16;
         while pos < data.len() {
-            let len_bytes = data.get(pos..pos + 4).ok_or("truncated xerial block length")?;
+            let len_bytes = data.get(pos..pos + 4).ok_or(CodecError::Xerial("truncated xerial block length"))?;
             let len = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
             pos += 4;
-            let block = data.get(pos..pos.saturating_add(len)).ok_or("truncated xerial block")?;
+            let block = data.get(pos..pos.saturating_add(len)).ok_or(CodecError::Xerial("truncated xerial block"))?;
             out.extend(snappy_block(block, out.len())?);
             pos += len;
         }
@@ -74,7 +88,7 @@ fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Compresses a records section (snappy in xerial framing, as the Java client writes it).
 pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let bad = |what: &str, e: std::io::Error| BatchError::Decompress(format!("compressing with {what}: {e}"));
+    let bad = |codec: &'static str, e: std::io::Error| BatchError::Compress(io(codec)(e));
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
@@ -88,7 +102,7 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> 
             out.extend_from_slice(&1i32.to_be_bytes());
             out.extend_from_slice(&1i32.to_be_bytes());
             for block in data.chunks(32 * 1024) {
-                let c = snap::raw::Encoder::new().compress_vec(block).map_err(|e| bad("snappy", std::io::Error::other(e)))?;
+                let c = snap::raw::Encoder::new().compress_vec(block).map_err(|e| BatchError::Compress(CodecError::Snappy(e)))?;
                 out.extend_from_slice(&(c.len() as u32).to_be_bytes());
                 out.extend_from_slice(&c);
             }
