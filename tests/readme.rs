@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -256,14 +256,8 @@ fn localize(cmd: &str, server: &TestServer) -> String {
 }
 
 fn run_bash(script: &str) -> (bool, String, String) {
-    let mut child =
-        Command::new("timeout").args(["60", "bash", "-o", "pipefail", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run bash");
-    let mut out = String::new();
-    let mut err = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    BufReader::new(child.stderr.take().unwrap()).read_to_string(&mut err).unwrap();
-    let ok = child.wait().unwrap().success();
-    (ok, out, err)
+    let out = Command::new("timeout").args(["60", "bash", "-o", "pipefail", "-c", script]).output().expect("run bash");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// JSON equality where any number matches the run's times (`rowtime`, `updatedAt`).

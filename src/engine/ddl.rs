@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::props::SourceProps;
-use super::{Engine, EngineError, Session, stmt_err};
+use super::{Engine, EngineError, Session};
 use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType, headers_type, quote_ident};
 use crate::catalog::{DataSource, QueryMeta, SourceKind, TimestampSpec};
 use crate::exec::OffsetReset;
@@ -93,12 +93,12 @@ fn refuse_internal_topic(topic: &str, read_only: bool, exists: bool) -> Result<(
     }
     let prefix = crate::log::INTERNAL_TOPIC_PREFIX;
     if !exists {
-        return Err(stmt_err(format!(
+        return Err(EngineError::rule(format!(
             "Topic '{topic}' cannot be created: topic names starting with '{prefix}' are reserved for Eddy's internal topics; choose another KAFKA_TOPIC"
         )));
     }
     if !read_only {
-        return Err(stmt_err(format!(
+        return Err(EngineError::rule(format!(
             "Topic '{topic}' is internal to Eddy (names starting with '{prefix}'): it cannot be written to or deleted from SQL. To read it, declare a \
                 read-only source: CREATE SOURCE STREAM ... WITH (KAFKA_TOPIC='{topic}', ...)"
         )));
@@ -152,10 +152,10 @@ pub(super) fn command_id_of(statement: &str, types: &BTreeMap<String, SqlType>) 
 fn check_unique_columns(columns: &[ColumnDef]) -> Result<(), EngineError> {
     for (i, c) in columns.iter().enumerate() {
         if columns[..i].iter().any(|o| o.name.value == c.name.value) {
-            return Err(stmt_err(format!("{}: Duplicate column names: {}", c.name.pos, c.name.value)));
+            return Err(EngineError::rule(format!("{}: Duplicate column names: {}", c.name.pos, c.name.value)));
         }
         if crate::catalog::types::ROWTIME == c.name.value || c.name.value == "ROWPARTITION" || c.name.value == "ROWOFFSET" {
-            return Err(stmt_err(format!("{}: '{}' is a reserved column name; choose another name", c.name.pos, c.name.value)));
+            return Err(EngineError::rule(format!("{}: '{}' is a reserved column name; choose another name", c.name.pos, c.name.value)));
         }
     }
     Ok(())
@@ -166,7 +166,7 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
         return Ok(None);
     };
     let Some(c) = schema.find(col) else {
-        return Err(stmt_err(format!(
+        return Err(EngineError::rule(format!(
             "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{col}'; it must be one of {}",
             schema.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         )));
@@ -175,12 +175,12 @@ fn timestamp_spec(props: &SourceProps, schema: &LogicalSchema) -> Result<Option<
         SqlType::Bigint | SqlType::Timestamp => {}
         SqlType::String if props.timestamp_format.is_some() => {}
         SqlType::String => {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "TIMESTAMP column {col} is a STRING, so TIMESTAMP_FORMAT is required, e.g. TIMESTAMP_FORMAT='yyyy-MM-dd''T''HH:mm:ss'"
             )));
         }
         ref other => {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "Timestamp column, `{col}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified. It is {other}."
             )));
         }
@@ -194,7 +194,7 @@ fn refuse_settings_for_existing(props: &SourceProps, topic: &str, replay: bool) 
         return Ok(());
     }
     let names: Vec<&str> = props.topic_settings.iter().map(|(k, _)| k.as_str()).collect();
-    Err(stmt_err(format!(
+    Err(EngineError::rule(format!(
         "topic '{topic}' already exists, so its settings ({}) cannot be set here; they apply only when the statement creates the topic",
         names.join(", ")
     )))
@@ -209,7 +209,7 @@ fn check_formats(schema: &LogicalSchema, key: &FormatSpec, value: &FormatSpec) -
     };
     for k in &keys {
         if k.ty.any_nested(&|t| matches!(t, SqlType::Map(..))) {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "Map keys, including types that contain maps, are not supported as they may lead to unexpected behavior due to inconsistent \
                     serialization. Key column name: {}. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
                 quote_ident(&k.name),
@@ -246,7 +246,7 @@ impl Engine {
                     if *if_not_exists {
                         return Ok(Change::Noop(current_status(&p.text, format!("type/{}/create", quote_ident(&name.value)), message, None, seq)));
                     }
-                    return Err(stmt_err(format!("{message}. Drop it first with DROP TYPE {}", name.value)));
+                    return Err(EngineError::rule(format!("{message}. Drop it first with DROP TYPE {}", name.value)));
                 }
                 Ok(Change::CreateType { name: name.value.clone(), ty: ty.clone() })
             }
@@ -256,7 +256,7 @@ impl Engine {
                     if *if_exists {
                         return Ok(Change::Noop(current_status(&p.text, format!("type/{}/drop", quote_ident(&name.value)), message, None, seq)));
                     }
-                    return Err(stmt_err(format!("{message} SHOW TYPES lists the custom types")));
+                    return Err(EngineError::rule(format!("{message} SHOW TYPES lists the custom types")));
                 }
                 Ok(Change::DropType { name: name.value.clone() })
             }
@@ -282,16 +282,16 @@ impl Engine {
                             seq,
                         )));
                     }
-                    return Err(stmt_err(format!("{}: Source {} does not exist.", name.pos, name.value)));
+                    return Err(EngineError::rule(format!("{}: Source {} does not exist.", name.pos, name.value)));
                 };
                 if source.kind != *kind {
-                    return Err(stmt_err(format!("Incompatible data source type is {}, but statement was DROP {}", source.kind.name(), kind.name())));
+                    return Err(EngineError::rule(format!("Incompatible data source type is {}, but statement was DROP {}", source.kind.name(), kind.name())));
                 }
                 if *delete_topic && source.read_only {
-                    return Err(stmt_err(format!("Cannot delete topic for read-only source: {}", source.name)));
+                    return Err(EngineError::rule(format!("Cannot delete topic for read-only source: {}", source.name)));
                 }
                 if *delete_topic && crate::log::is_internal_topic(&source.topic) {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "Cannot delete topic '{}' of {}: topics whose names start with '{}' are internal to Eddy and cannot be deleted. Drop the \
                             source without DELETE TOPIC.",
                         source.topic,
@@ -301,7 +301,7 @@ impl Engine {
                 }
                 let (readers, writers) = self.catalog.readers_and_writers(&source.name);
                 if !readers.is_empty() {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "Cannot drop {}.\nThe following queries read from this source: [{}].\nThe following queries write into this source: [{}].\nYou \
                             need to terminate them before dropping {}.",
                         source.name,
@@ -325,7 +325,7 @@ impl Engine {
                                     seq,
                                 )));
                             }
-                            return Err(stmt_err(format!("Unknown queryId: {}", id.value)));
+                            return Err(EngineError::rule(format!("Unknown queryId: {}", id.value)));
                         }
                         vec![id.value.clone()]
                     }
@@ -341,22 +341,22 @@ impl Engine {
     /// ALTER STREAM/TABLE ... ADD COLUMN: only sources declared with CREATE STREAM/TABLE
     /// (not read-only ones, not query results) take new value columns.
     fn prepare_alter(&self, kind: SourceKind, name: &Ident, add_columns: &[(Ident, SqlType)], seq: i64) -> Result<Change, EngineError> {
-        let source = self.catalog.source(&name.value).ok_or_else(|| stmt_err(format!("{}: Source {} does not exist.", name.pos, name.value)))?;
+        let source = self.catalog.source(&name.value).ok_or_else(|| EngineError::rule(format!("{}: Source {} does not exist.", name.pos, name.value)))?;
         let k = kind.title().to_lowercase();
         if source.kind != kind {
-            return Err(stmt_err(format!("Incompatible data source type is {}, but statement was ALTER {}", source.kind.name(), kind.name())));
+            return Err(EngineError::rule(format!("Incompatible data source type is {}, but statement was ALTER {}", source.kind.name(), kind.name())));
         }
         if source.read_only {
-            return Err(stmt_err(format!("Cannot alter {k} '{}': ALTER operations are not supported on source {k}s.", source.name)));
+            return Err(EngineError::rule(format!("Cannot alter {k} '{}': ALTER operations are not supported on source {k}s.", source.name)));
         }
         let (_, writers) = self.catalog.readers_and_writers(&source.name);
         if writers.iter().any(|w| w.starts_with("CSAS_") || w.starts_with("CTAS_")) {
-            return Err(stmt_err("ALTER command is not supported for CREATE ... AS statements."));
+            return Err(EngineError::rule("ALTER command is not supported for CREATE ... AS statements."));
         }
         let mut columns = source.schema.columns().to_vec();
         for (column, ty) in add_columns {
             if columns.iter().any(|c| c.name == column.value) {
-                return Err(stmt_err(format!(
+                return Err(EngineError::rule(format!(
                     "{}: Cannot add column {} to schema. A column with the same name already exists.",
                     column.pos,
                     quote_ident(&column.value)
@@ -398,23 +398,30 @@ impl Engine {
                 return Ok(already_exists(&p.text, name, &existing, seq));
             }
             if !or_replace {
-                return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists", existing.kind.title().to_lowercase())));
+                return Err(EngineError::rule(format!(
+                    "Cannot add stream '{name}': A {} with the same name already exists",
+                    existing.kind.title().to_lowercase()
+                )));
             }
             // Replacing a source (not a query's result) is not supported, as in ksqlDB.
             let k = kind.title().to_lowercase();
             if existing.kind != kind {
-                return Err(stmt_err(format!("Cannot replace {} '{name}' with a {}", existing.kind.title().to_lowercase(), kind.title().to_lowercase())));
+                return Err(EngineError::rule(format!(
+                    "Cannot replace {} '{name}' with a {}",
+                    existing.kind.title().to_lowercase(),
+                    kind.title().to_lowercase()
+                )));
             }
-            return Err(stmt_err(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
+            return Err(EngineError::rule(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
         }
         if or_replace && read_only {
             let k = kind.title().to_lowercase();
-            return Err(stmt_err(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
+            return Err(EngineError::rule(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
         }
         if columns.is_empty() {
             // A mistake in the WITH clause is reported first, as ksqlDB does.
             SourceProps::parse(props)?;
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)",
                 p.text
             )));
@@ -426,7 +433,7 @@ impl Engine {
             let kind = match c.constraint {
                 ColumnConstraint::None => ColumnKind::Value,
                 ColumnConstraint::Key if table => {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "{}: Column {} is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON \
                             NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
                         c.name.pos,
@@ -436,7 +443,7 @@ impl Engine {
                 ColumnConstraint::Key => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey if table => ColumnKind::Key,
                 ColumnConstraint::PrimaryKey => {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "{}: Column {} is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON \
                             NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
                         c.name.pos,
@@ -445,7 +452,7 @@ impl Engine {
                 }
                 ColumnConstraint::Headers => {
                     if c.ty != headers_type() {
-                        return Err(stmt_err(format!(
+                        return Err(EngineError::rule(format!(
                             "{}: Invalid type for HEADERS column {}: expected ARRAY<STRUCT<`KEY` STRING, `VALUE` BYTES>>, got {}",
                             c.name.pos,
                             quote_ident(&c.name.value),
@@ -453,13 +460,13 @@ impl Engine {
                         )));
                     }
                     if columns.iter().filter(|o| o.constraint == ColumnConstraint::Headers).count() > 1 {
-                        return Err(stmt_err("a stream can have only one HEADERS column".to_string()));
+                        return Err(EngineError::rule("a stream can have only one HEADERS column".to_string()));
                     }
                     ColumnKind::Header
                 }
                 ColumnConstraint::Header => {
                     if c.ty != SqlType::Bytes {
-                        return Err(stmt_err(format!(
+                        return Err(EngineError::rule(format!(
                             "{}: Invalid type for HEADER('{}') column {}: expected BYTES, got {}",
                             c.name.pos,
                             c.header_key.clone().unwrap_or_default(),
@@ -476,7 +483,7 @@ impl Engine {
         }
         let schema = LogicalSchema::new(cols);
         if kind == SourceKind::Table && schema.key_count() == 0 {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "Tables require a PRIMARY KEY. Please define the PRIMARY KEY, e.g. CREATE TABLE {name} (id VARCHAR PRIMARY KEY, ...)"
             )));
         }
@@ -495,7 +502,7 @@ impl Engine {
                     && n != t.partition_count()
                     && !replay
                 {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required. KSQL \
                                 expects {n} partitions (topic has {}).",
                         t.partition_count()
@@ -509,10 +516,10 @@ impl Engine {
                     Some((n, sp.topic_config(self.log.defaults())))
                 }
                 None if read_only => {
-                    return Err(stmt_err(format!("Topic '{topic}' does not exist; a source stream reads an existing topic")));
+                    return Err(EngineError::rule(format!("Topic '{topic}' does not exist; a source stream reads an existing topic")));
                 }
                 None => {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "Topic '{topic}' does not exist. If you want to create a new topic for the stream/table please re-run the statement providing \
                             the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS'). For example: CREATE STREAM {name} \
                                 (...) WITH (KAFKA_TOPIC='{topic}', VALUE_FORMAT='JSON', PARTITIONS=1);"
@@ -567,20 +574,24 @@ impl Engine {
             let produces = j.result_kind();
             if produces != kind {
                 let (what, stmt) = if produces == SourceKind::Table { ("TABLE", "CREATE TABLE") } else { ("STREAM", "CREATE STREAM") };
-                return Err(stmt_err(format!("Invalid result type. Your SELECT query produces a {what}. Please use {stmt} AS SELECT statement instead.")));
+                return Err(EngineError::rule(format!(
+                    "Invalid result type. Your SELECT query produces a {what}. Please use {stmt} AS SELECT statement instead."
+                )));
             }
         }
         if kind == SourceKind::Stream && aggregate {
-            return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
+            return Err(EngineError::rule("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
         }
         if !aggregate && join.is_none() {
             // A filter/projection keeps its source's kind: tables give tables.
             let from_table = crate::sql::planner::single_source(query, &self.catalog).is_ok_and(|(s, _)| s.kind == SourceKind::Table);
             if kind == SourceKind::Table && !from_table {
-                return Err(stmt_err("Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead."));
+                return Err(EngineError::rule(
+                    "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead.",
+                ));
             }
             if kind == SourceKind::Stream && from_table {
-                return Err(stmt_err("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
+                return Err(EngineError::rule("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
             }
         }
         if let Some(existing) = self.catalog.source(name) {
@@ -588,7 +599,10 @@ impl Engine {
                 return Ok(already_exists(&p.text, name, &existing, seq));
             }
             let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
-            return Err(stmt_err(format!("Cannot add stream '{name}': A {} with the same name already exists{hint}", existing.kind.title().to_lowercase())));
+            return Err(EngineError::rule(format!(
+                "Cannot add stream '{name}': A {} with the same name already exists{hint}",
+                existing.kind.title().to_lowercase()
+            )));
         }
         let (source, output, window) = if let Some(j) = &join {
             let first = j.sources()[0].clone();
@@ -602,7 +616,7 @@ impl Engine {
             let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(name))?;
             if kind == SourceKind::Table && plan.output.key_count() == 0 {
                 let keys: Vec<String> = plan.source.schema.key_columns().map(|c| c.name.clone()).collect();
-                return Err(stmt_err(format!(
+                return Err(EngineError::rule(format!(
                     "The query used to build `{name}` must include the key columns {} in its projection (eg, SELECT {}...).",
                     keys.join(" and "),
                     keys.first().cloned().unwrap_or_default()
@@ -612,7 +626,7 @@ impl Engine {
             (plan.source.clone(), plan.output.clone(), window)
         };
         if source.kind == SourceKind::Table && source.window.is_some() {
-            return Err(stmt_err("KSQL does not support persistent queries on windowed tables."));
+            return Err(EngineError::rule("KSQL does not support persistent queries on windowed tables."));
         }
         let sp = SourceProps::parse(props)?;
         // The result's records take their time from this column (checked against the result).
@@ -630,7 +644,7 @@ impl Engine {
             source.key_format.clone()
         };
         if sp.key_format.is_some_and(|f| f != FormatKind::None) && output.key_count() == 0 && kind == SourceKind::Stream {
-            return Err(stmt_err("Key format specified for stream without key columns."));
+            return Err(EngineError::rule("Key format specified for stream without key columns."));
         }
         let key_format = sp.key_spec(&key_default);
         // The result takes the source's value format, but not its WRAP_SINGLE_VALUE.
@@ -648,7 +662,7 @@ impl Engine {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
                 if sp.partitions.is_some_and(|n| n != t.partition_count()) && !replay {
-                    return Err(stmt_err(format!(
+                    return Err(EngineError::rule(format!(
                         "A Kafka topic with the name '{topic}' already exists, with different partition/replica configuration than required."
                     )));
                 }
@@ -697,34 +711,37 @@ impl Engine {
         query_id: Option<&str>,
     ) -> Result<Change, EngineError> {
         let sink = self.catalog.source(&target.value).ok_or_else(|| {
-            stmt_err(format!("{}: Source `{}` does not exist. Create it with CREATE STREAM first; SHOW STREAMS lists what exists.", target.pos, target.value))
+            EngineError::rule(format!(
+                "{}: Source `{}` does not exist. Create it with CREATE STREAM first; SHOW STREAMS lists what exists.",
+                target.pos, target.value
+            ))
         })?;
         let target = target.value.as_str();
         if sink.kind != SourceKind::Stream {
-            return Err(stmt_err(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
+            return Err(EngineError::rule(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
         }
         if sink.read_only || crate::log::is_internal_topic(&sink.topic) {
-            return Err(stmt_err(format!("Cannot insert into read-only stream: {target}")));
+            return Err(EngineError::rule(format!("Cannot insert into read-only stream: {target}")));
         }
         // The result's schema and the sources it reads, from a join or a single source.
         let (output, sources) = if is_join_query(query) {
             let plan = self.plan_join(query, Purpose::Persistent, Some(target))?;
             if plan.result_kind() != SourceKind::Stream {
-                return Err(stmt_err(format!("INSERT INTO {target} needs a query that produces a stream; a table-table join produces a table")));
+                return Err(EngineError::rule(format!("INSERT INTO {target} needs a query that produces a stream; a table-table join produces a table")));
             }
             (plan.output.clone(), plan.source_names())
         } else {
             let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(target))?;
             if plan.source.kind == SourceKind::Table {
-                return Err(stmt_err(format!("INSERT INTO {target} needs a query over a stream; {} is a table", plan.source.name)));
+                return Err(EngineError::rule(format!("INSERT INTO {target} needs a query over a stream; {} is a table", plan.source.name)));
             }
             (plan.output.clone(), vec![plan.source.name.clone()])
         };
         if sources.contains(&sink.name) {
-            return Err(stmt_err(format!("Cannot insert into {target} from itself: the query would read its own output")));
+            return Err(EngineError::rule(format!("Cannot insert into {target} from itself: the query would read its own output")));
         }
         if output != sink.schema {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
                 output.describe(true),
                 sink.schema.describe(true)

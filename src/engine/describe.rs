@@ -3,7 +3,7 @@
 use super::ServerFault;
 use serde_json::{Value, json};
 
-use super::{Engine, EngineError, Session, stmt_err};
+use super::{Engine, EngineError, Session};
 use crate::catalog::types::{ColumnKind, LogicalSchema};
 use crate::catalog::{DataSource, QueryMeta, SourceKind};
 use crate::exec::stats::QueryState;
@@ -347,12 +347,12 @@ impl Engine {
         let Some(source) = self.catalog.source(name) else {
             if let Some(f) = self.restore.of_source(name) {
                 let query = f.query_id.map(|q| format!(" Its query {q} is not running.")).unwrap_or_default();
-                return Err(stmt_err(format!(
+                return Err(EngineError::rule(format!(
                     "STREAM/TABLE '{name}' could not be restored when the server started: {}.{query} Drop it (DROP STREAM/TABLE {name}) and create it again.",
                     f.reason
                 )));
             }
-            return Err(stmt_err(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")));
+            return Err(EngineError::rule(format!("Could not find STREAM/TABLE '{name}' in the Metastore; SHOW STREAMS lists what exists")));
         };
         Ok(json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": self.source_description(&source, extended), "warnings": []}))
     }
@@ -367,7 +367,7 @@ impl Engine {
         let (fname, ftype, description) = crate::sql::udf::function_catalog()
             .into_iter()
             .find(|(n, _, _)| *n == upper)
-            .ok_or_else(|| stmt_err(format!("Can't find any functions with the name '{name}'")))?;
+            .ok_or_else(|| EngineError::rule(format!("Can't find any functions with the name '{name}'")))?;
         Ok(json!({
             "@type": "describe_function",
             "statementText": text,
@@ -468,7 +468,7 @@ impl Engine {
         let q = self
             .catalog
             .query(id)
-            .ok_or_else(|| stmt_err(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
+            .ok_or_else(|| EngineError::rule(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
         let parsed = crate::sql::parser::parse_with_types(&q.sql, &q.types).map_err(|e| EngineError::fault(ServerFault::StoredQuery(e)))?;
         let state = self.runtime.stats(id).map(|s| s.state().name()).unwrap_or("UNKNOWN");
         let desc = match parsed.first().map(|p| &p.statement) {
@@ -505,7 +505,7 @@ impl Engine {
             Statement::CreateAsSelect { query, name, .. } => (query, Some(name.value.clone())),
             Statement::InsertSelect { query, target, .. } => (query, Some(target.value.clone())),
             _ => {
-                return Err(stmt_err("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT"));
+                return Err(EngineError::rule("EXPLAIN takes a query id, a SELECT, or a CREATE/INSERT ... AS SELECT"));
             }
         };
         let sink_pair = sink.as_ref().map(|s| (s.as_str(), s.as_str()));

@@ -54,6 +54,9 @@ pub enum Rejection {
     /// The log refused it (a topic name, a partition count).
     #[error(transparent)]
     Log(LogError),
+    /// A value the statement gives does not encode in the source's format.
+    #[error(transparent)]
+    Format(crate::format::FormatError),
     /// A rule of the statement's kind, worded as ksqlDB words it (a source that does not
     /// exist, a type that does not fit).
     #[error("{0}")]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
 use arrow::datatypes::Schema;
 
-use super::{Engine, EngineError, stmt_err};
+use super::{Engine, EngineError, Rejection};
 use crate::catalog::types::{ColumnKind, ROWOFFSET, ROWPARTITION, ROWTIME, SqlType};
 use crate::exec::expr::evaluate_constants;
 use crate::format::Role;
@@ -46,20 +46,24 @@ impl Engine {
                 Some(s) => format!("\nDid you mean {}? Hint: try removing double quotes from the source name.", s.name),
                 None => String::new(),
             };
-            stmt_err(format!("{}: Cannot insert values into an unknown stream/table: `{}`{suggestion}", target.pos, target.value))
+            EngineError::rule(format!("{}: Cannot insert values into an unknown stream/table: `{}`{suggestion}", target.pos, target.value))
         })?;
         if source.read_only || crate::log::is_internal_topic(&source.topic) {
-            return Err(stmt_err(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
+            return Err(EngineError::rule(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
         }
         let names: Vec<String> = match columns {
             Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
             None => source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header).map(|c| c.name.clone()).collect(),
         };
         if columns.is_some() && names.len() != values.len() {
-            return Err(stmt_err(format!("Failed to prepare statement: Expected number columns and values to match: {}, {}", names.len(), values.len())));
+            return Err(EngineError::rule(format!(
+                "Failed to prepare statement: Expected number columns and values to match: {}, {}",
+                names.len(),
+                values.len()
+            )));
         }
         if names.len() != values.len() {
-            return Err(stmt_err(format!(
+            return Err(EngineError::rule(format!(
                 "Failed to prepare statement: Expected a value for each column. Expected Columns: [{}]. Got {} value(s)",
                 names.join(", "),
                 values.len()
@@ -67,16 +71,16 @@ impl Engine {
         }
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
-                return Err(stmt_err(format!("Duplicate column name in INSERT: {n}")));
+                return Err(EngineError::rule(format!("Duplicate column name in INSERT: {n}")));
             }
             if source.schema.find(n).is_some_and(|c| c.kind == ColumnKind::Header) {
-                return Err(stmt_err(format!("Cannot insert into HEADER columns: {n}; headers are read-only in SQL")));
+                return Err(EngineError::rule(format!("Cannot insert into HEADER columns: {n}; headers are read-only in SQL")));
             }
             if n == ROWPARTITION || n == ROWOFFSET {
-                return Err(stmt_err(format!("Inserting into column `{n}` is not allowed.")));
+                return Err(EngineError::rule(format!("Inserting into column `{n}` is not allowed.")));
             }
             if n != ROWTIME && source.schema.find(n).is_none() {
-                return Err(stmt_err(format!(
+                return Err(EngineError::rule(format!(
                     "Column name {n} does not exist in {}; its columns are {}",
                     source.name,
                     source.schema.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -91,7 +95,7 @@ impl Engine {
             let target_ty = if name == ROWTIME { SqlType::Bigint } else { source.schema.find(name).map(|c| c.ty.clone()).unwrap_or(SqlType::String) };
             let is_null = matches!(e.kind, crate::sql::ast::ExprKind::Literal(crate::sql::ast::Literal::Null));
             if !is_null && !assignable(&c.ty, &target_ty) {
-                return Err(stmt_err(format!("{}: Expected type {target_ty} for field {name} but got {} ({})", e.pos, c.ty, c.text)));
+                return Err(EngineError::rule(format!("{}: Expected type {target_ty} for field {name} but got {} ({})", e.pos, c.ty, c.text)));
             }
             compiled.push((name.clone(), c, target_ty));
         }
@@ -132,8 +136,8 @@ impl Engine {
         };
         let keys: Vec<_> = source.schema.key_columns().collect();
         let vals: Vec<_> = source.schema.value_columns().collect();
-        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| EngineError::rule_caused(e.to_string(), e))?;
-        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| EngineError::rule_caused(e.to_string(), e))?;
+        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| EngineError::from(Rejection::Format(e)))?;
+        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| EngineError::from(Rejection::Format(e)))?;
         let topic = self.log.topic(&source.topic)?;
         let key = if keys.is_empty() { None } else { key_bytes.get(0) };
         let partition = match key {

@@ -56,10 +56,6 @@ pub struct Session {
     pub variables: BTreeMap<String, String>,
 }
 
-pub(crate) fn stmt_err(message: impl Into<String>) -> EngineError {
-    EngineError::rule(message)
-}
-
 pub struct Engine {
     log: Arc<Log>,
     catalog: Catalog,
@@ -108,7 +104,7 @@ fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Eng
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
-            .ok_or_else(|| stmt_err(format!("Variable '{name}' is not defined; define it first with DEFINE {name} = 'value';")))?;
+            .ok_or_else(|| EngineError::rule(format!("Variable '{name}' is not defined; define it first with DEFINE {name} = 'value';")))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }
@@ -210,7 +206,7 @@ impl Engine {
             Statement::Select(_) | Statement::Print { .. } => Err(EngineError::WrongEndpoint { statement: p.text.clone(), entities: vec![] }),
             Statement::Terminate { query_id: Some(id) } if id.value.starts_with("transient_") => {
                 if !self.runtime.close_transient(&id.value) {
-                    return Err(stmt_err(format!("Unknown queryId: {}", id.value)));
+                    return Err(EngineError::rule(format!("Unknown queryId: {}", id.value)));
                 }
                 Ok(Some(serde_json::json!({
                     "@type": "currentStatus",
@@ -353,7 +349,7 @@ impl Engine {
             }
             Statement::Print { topic, from_beginning, interval, limit } => {
                 let t = self.log.get_topic(&topic.value).ok_or_else(|| {
-                    stmt_err(format!(
+                    EngineError::rule(format!(
                         "Could not find topic '{}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.",
                         topic.value
                     ))
