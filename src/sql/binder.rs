@@ -515,13 +515,64 @@ impl Binder<'_> {
                 _ => a.clone(),
             })
             .collect();
-        let bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
-        let types = bound.iter().map(|a| self.type_of(a)).collect::<Result<Vec<_>, _>>()?;
+        let mut bound = args.iter().map(|a| self.bind(a)).collect::<Result<Vec<_>, _>>()?;
+        let nulls: Vec<usize> = (0..bound.len()).filter(|&i| is_null_literal(&bound[i])).collect();
+        let mut types = bound.iter().map(|a| if is_null_literal(a) { Ok(SqlType::String) } else { self.type_of(a) }).collect::<Result<Vec<_>, _>>()?;
         check_call(f.name, f.arity, f.description, distinct_or_star, &types, pos)?;
-        let ret = (f.returns)(&types).map_err(|why| SqlError::at(pos, not_accepted(f.name, &types), Some(format!("{}; {why}", f.description))))?;
+        // A bare NULL argument takes the first type the function accepts in its place, as
+        // ksqlDB's NULL matches any parameter type.
+        if !nulls.is_empty() {
+            let accepted = NULL_ARGUMENT_TYPES.iter().find_map(|t| {
+                let mut tried = types.clone();
+                nulls.iter().for_each(|&i| tried[i] = t.clone());
+                (f.returns)(&tried).is_ok().then_some(tried)
+            });
+            if let Some(t) = accepted {
+                types = t;
+            }
+            for &i in &nulls {
+                bound[i] = typed_null(&types[i]);
+            }
+        }
+        let ret = match (f.returns)(&types) {
+            Ok(ret) => ret,
+            Err(why) => {
+                // ksqlDB widens numbers (INT -> BIGINT -> DECIMAL -> DOUBLE) to find a
+                // signature the call fits.
+                let Some((widened, ret)) = widenings(&types).into_iter().find_map(|t| (f.returns)(&t).ok().map(|r| (t, r))) else {
+                    return Err(SqlError::at(pos, not_accepted(f.name, &types), Some(format!("{}; {why}", f.description))));
+                };
+                for (i, (from, to)) in types.iter().zip(&widened).enumerate() {
+                    if from != to {
+                        bound[i] = DfExpr::Cast(dfx::Cast::new(Box::new(bound[i].clone()), to.to_arrow()));
+                    }
+                }
+                ret
+            }
+        };
         Ok(row_call(f, bound, &ret))
     }
 }
+
+/// The argument types a call may be widened to, tried in order: DECIMAL as DOUBLE, INT as
+/// BIGINT, both, then every number as DOUBLE.
+fn widenings(types: &[SqlType]) -> Vec<Vec<SqlType>> {
+    let map = |f: &dyn Fn(&SqlType) -> Option<SqlType>| types.iter().map(|t| f(t).unwrap_or_else(|| t.clone())).collect::<Vec<_>>();
+    let decimal_double = |t: &SqlType| matches!(t, SqlType::Decimal { .. }).then_some(SqlType::Double);
+    let int_bigint = |t: &SqlType| matches!(t, SqlType::Int).then_some(SqlType::Bigint);
+    let all_double = |t: &SqlType| t.is_numeric().then_some(SqlType::Double);
+    let mut out: Vec<Vec<SqlType>> = Vec::new();
+    for w in [map(&decimal_double), map(&int_bigint), map(&|t| int_bigint(t).or_else(|| decimal_double(t))), map(&all_double)] {
+        if w.as_slice() != types && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// The types a bare NULL argument of a row function is tried as, in order.
+const NULL_ARGUMENT_TYPES: &[SqlType] =
+    &[SqlType::String, SqlType::Int, SqlType::Bigint, SqlType::Double, SqlType::Boolean, SqlType::Bytes, SqlType::Timestamp];
 
 fn takes_interval_unit(name: &str) -> bool {
     matches!(name, "TIMESTAMPADD" | "TIMESTAMPSUB" | "DATEADD" | "DATESUB" | "TIMEADD" | "TIMESUB")

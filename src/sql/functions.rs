@@ -151,11 +151,6 @@ fn len(a: Vec<Expr>, t: &[SqlType]) -> Expr {
     call("character_length", a)
 }
 
-fn instr(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
-    let r = call("strpos", a);
-    Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(r), arrow::datatypes::DataType::Int32))
-}
-
 fn int_result(name: &'static str) -> fn(Vec<Expr>, &[SqlType]) -> Expr {
     match name {
         "array_length" => |a, _| Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(call("array_length", a)), arrow::datatypes::DataType::Int32)),
@@ -180,7 +175,6 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("RTRIM", exactly(1), "Removes trailing spaces.", "rtrim"),
             f!("SUBSTRING", between(2, 3), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
             f!("REPLACE", exactly(3), "Replaces every occurrence of a substring.", "replace"),
-            f!("INSTR", exactly(2), "1-based position of a substring, 0 when absent.", fn instr),
             f!("LPAD", exactly(3), "Pads a string on the left to a length.", "lpad"),
             f!("RPAD", exactly(3), "Pads a string on the right to a length.", "rpad"),
             f!("INITCAP", exactly(1), "Capitalizes the first letter of each word.", "initcap"),
@@ -203,6 +197,7 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
             f!("GREATEST", at_least(1), "The largest argument; nulls are ignored.", "greatest"),
             f!("LEAST", at_least(1), "The smallest argument; nulls are ignored.", "least"),
+            f!("UUID", exactly(0), "A random (version 4) UUID as text.", "uuid"),
             f!("MD5", exactly(1), "The MD5 digest of a string as hex.", "md5"),
             f!("AS_VALUE", exactly(1), "A copy of a key column as a value column.", fn as_value),
         ];

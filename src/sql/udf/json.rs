@@ -1,5 +1,5 @@
 //! JSON functions: TO_JSON_STRING, EXTRACTJSONFIELD, JSON_CONCAT, JSON_ITEMS,
-//! JSON_RECORDS, JSON_KEYS, JSON_ARRAY_LENGTH, IS_JSON_STRING.
+//! JSON_RECORDS, JSON_KEYS, JSON_ARRAY_LENGTH, JSON_ARRAY_CONTAINS, IS_JSON_STRING.
 
 use arrow::datatypes::DataType;
 use chrono::{DateTime, NaiveDate, NaiveTime};
@@ -130,6 +130,24 @@ fn json_keys(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
     list(o.keys().map(|k| ScalarValue::Utf8(Some(k.clone()))).collect(), &DataType::Utf8)
 }
 
+/// JSON_ARRAY_CONTAINS(json, value): whether a top-level element of the JSON array is the
+/// value, compared as ksqlDB does by kind (an INT or BIGINT matches integral numbers only,
+/// a DOUBLE non-integral ones; NULL matches `null`); false for anything but an array.
+fn json_array_contains(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let found = match parse(&a[0]) {
+        Some(Json::Array(items)) => items.iter().any(|e| match (&a[1], e) {
+            (v, Json::Null) => v.is_null(),
+            (ScalarValue::Boolean(Some(b)), Json::Bool(x)) => b == x,
+            (ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), Json::String(x)) => s == x,
+            (ScalarValue::Float64(Some(d)), Json::Number(n)) => !(n.is_i64() || n.is_u64()) && n.as_f64() == Some(*d),
+            (v, Json::Number(n)) => super::value::int(v).is_some_and(|i| n.as_i64() == Some(i)),
+            _ => false,
+        }),
+        _ => false,
+    };
+    Some(ScalarValue::Boolean(Some(found)))
+}
+
 fn string_arg(t: &[SqlType], out: SqlType) -> Result<SqlType, String> {
     if t.iter().all(|x| *x == SqlType::String) { Ok(out) } else { Err("expected STRING arguments".into()) }
 }
@@ -142,6 +160,21 @@ pub fn functions() -> Vec<RowFunction> {
             description: "The value as JSON text.",
             returns: |_| Ok(SqlType::String),
             eval: to_json_string,
+        },
+        RowFunction {
+            name: "JSON_ARRAY_CONTAINS",
+            arity: exactly(2),
+            description: "JSON_ARRAY_CONTAINS(json, value): whether the JSON array holds the value (BOOLEAN, INT, BIGINT, DOUBLE or STRING); false when not an array.",
+            returns: |t| {
+                if t[0] != SqlType::String {
+                    return Err("the first argument is a STRING of JSON".into());
+                }
+                match t[1] {
+                    SqlType::Boolean | SqlType::Int | SqlType::Bigint | SqlType::Double | SqlType::String => Ok(SqlType::Boolean),
+                    ref other => Err(format!("the value is BOOLEAN, INT, BIGINT, DOUBLE or STRING, not {other}")),
+                }
+            },
+            eval: json_array_contains,
         },
         RowFunction {
             name: "EXTRACTJSONFIELD",

@@ -5,9 +5,13 @@
 //! inputs it cannot handle, as ksqlDB's functions do.
 
 mod arrays;
+mod bytes;
 pub mod cast;
+mod collections;
 mod json;
 pub mod lambda;
+mod masks;
+mod math;
 mod strings;
 pub mod times;
 mod url;
@@ -45,6 +49,10 @@ pub fn row_functions() -> &'static HashMap<&'static str, RowFunction> {
     FNS.get_or_init(|| {
         let mut all = Vec::new();
         all.extend(arrays::functions());
+        all.extend(bytes::functions());
+        all.extend(collections::functions());
+        all.extend(masks::functions());
+        all.extend(math::functions());
         all.extend(strings::functions());
         all.extend(times::functions());
         all.extend(json::functions());

@@ -1,5 +1,5 @@
-//! String and bytes functions: CHR, ELT, FIELD, TO_BYTES, FROM_BYTES, REGEXP_EXTRACT,
-//! REGEXP_EXTRACT_ALL, REGEXP_SPLIT_TO_ARRAY.
+//! String and bytes functions: CHR, ELT, FIELD, INSTR, TO_BYTES, FROM_BYTES, ENCODE,
+//! REGEXP_EXTRACT, REGEXP_EXTRACT_ALL, REGEXP_REPLACE, REGEXP_SPLIT_TO_ARRAY, SPLIT_TO_MAP.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,7 +10,7 @@ use datafusion::common::ScalarValue;
 use regex::Regex;
 
 use super::RowFunction;
-use super::value::{int, list, text};
+use super::value::{int, list, map, text};
 use crate::catalog::types::SqlType;
 use crate::sql::functions::{at_least, between, exactly};
 
@@ -66,11 +66,11 @@ fn encoding(v: &ScalarValue) -> Option<String> {
     Some(text(v)?.to_ascii_lowercase().replace('-', ""))
 }
 
-fn to_bytes(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
-    let t = text(&a[0])?;
-    let bytes = match encoding(&a[1])?.as_str() {
+/// The bytes a string stands for in an encoding ('hex', 'utf8', 'ascii', 'base64').
+fn decode(t: &str, encoding: &str) -> Option<Vec<u8>> {
+    Some(match encoding {
         "hex" => {
-            if t.len() % 2 != 0 {
+            if !t.len().is_multiple_of(2) {
                 return None;
             }
             (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()?
@@ -79,21 +79,138 @@ fn to_bytes(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
         "ascii" => t.chars().map(|c| if c.is_ascii() { c as u8 } else { b'?' }).collect(),
         "base64" => base64::engine::general_purpose::STANDARD.decode(t).ok()?,
         _ => return None,
-    };
-    Some(ScalarValue::Binary(Some(bytes)))
+    })
 }
 
-fn from_bytes(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
-    let b = match &a[0] {
-        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => b,
-        _ => return None,
-    };
-    s(match encoding(&a[1])?.as_str() {
-        "hex" => b.iter().map(|x| format!("{x:02X}")).collect(),
-        "utf8" | "ascii" => String::from_utf8_lossy(b).into_owned(),
+/// Bytes written as text in an encoding; `hex_upper` picks the case of hex digits.
+fn encode(b: &[u8], encoding: &str, hex_upper: bool) -> Option<String> {
+    Some(match encoding {
+        "hex" if hex_upper => b.iter().map(|x| format!("{x:02X}")).collect(),
+        "hex" => b.iter().map(|x| format!("{x:02x}")).collect(),
+        "utf8" => String::from_utf8_lossy(b).into_owned(),
+        // Java decodes bytes past 127 as U+FFFD in US-ASCII.
+        "ascii" => b.iter().map(|&x| if x.is_ascii() { x as char } else { '\u{FFFD}' }).collect(),
         "base64" => base64::engine::general_purpose::STANDARD.encode(b),
         _ => return None,
     })
+}
+
+fn to_bytes(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    Some(ScalarValue::Binary(Some(decode(text(&a[0])?, &encoding(&a[1])?)?)))
+}
+
+fn from_bytes(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let b = super::bytes::bytes_of(&a[0])?;
+    let enc = encoding(&a[1])?;
+    // ksqlDB reads non-ASCII bytes as ASCII leniently here, as UTF-8.
+    let enc = if enc == "ascii" { "utf8".to_string() } else { enc };
+    s(encode(b, &enc, true)?)
+}
+
+/// ENCODE(s, from, to): `0x…` and `X'…'` hex is accepted as ksqlDB does.
+fn encode_fn(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let (t, from, to) = (text(&a[0])?, encoding(&a[1])?, encoding(&a[2])?);
+    if from == to || encode(&[], &to, false).is_none() {
+        return None;
+    }
+    let input = if from == "hex" { strip_hex(t) } else { t.to_string() };
+    s(encode(&decode(&input, &from)?, &to, false)?)
+}
+
+fn strip_hex(t: &str) -> String {
+    if let Some(rest) = t.strip_prefix("0x") {
+        return if !rest.len().is_multiple_of(2) { format!("0{rest}") } else { rest.to_string() };
+    }
+    match t.strip_prefix("x'").or_else(|| t.strip_prefix("X'")).and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) => inner.to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// INSTR(s, sub[, position[, occurrence]]): 1-based; a negative position searches from the
+/// end; 0 when not found or when an argument is null.
+fn instr(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let zero = Some(ScalarValue::Int32(Some(0)));
+    let (Some(hay), Some(needle)) = (text(&a[0]), text(&a[1])) else { return zero };
+    let position = match a.get(2) {
+        Some(p) => int(p)?,
+        None => 1,
+    };
+    let occurrence = match a.get(3) {
+        Some(o) => int(o)?,
+        None => 1,
+    };
+    let hay: Vec<char> = hay.chars().collect();
+    let mut needle: Vec<char> = needle.chars().collect();
+    let len = hay.len() as i64;
+    if position == 0 || position.abs() > len || occurrence < 1 {
+        return zero;
+    }
+    let (chars, start) = if position < 0 {
+        needle.reverse();
+        (hay.iter().rev().copied().collect::<Vec<_>>(), (-position - 1) as usize)
+    } else {
+        (hay, (position - 1) as usize)
+    };
+    let found = (start..=chars.len().saturating_sub(needle.len())).filter(|&i| chars[i..].starts_with(&needle)).nth(occurrence as usize - 1);
+    let pos = match found {
+        None => 0,
+        // Counted back from the end, the match's first character is its last one reversed.
+        Some(i) if position < 0 => len - i as i64 - needle.len() as i64 + 1,
+        Some(i) => i as i64 + 1,
+    };
+    Some(ScalarValue::Int32(Some(i32::try_from(pos).ok()?)))
+}
+
+/// A Java replacement string (`$1`, `${name}`, `\$`) in the regex crate's syntax.
+fn java_replacement(r: &str) -> String {
+    let mut out = String::with_capacity(r.len());
+    let mut chars = r.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('$') => out.push_str("$$"),
+                Some(x) => out.push(x),
+                None => {}
+            },
+            '$' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
+                out.push_str("${");
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    out.push(d);
+                    chars.next();
+                }
+                out.push('}');
+            }
+            '$' => out.push('$'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn regexp_replace(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let re = pattern(text(&a[1])?)?;
+    s(re.replace_all(text(&a[0])?, java_replacement(text(&a[2])?).as_str()).into_owned())
+}
+
+/// SPLIT_TO_MAP(s, entryDelimiter, kvDelimiter): entries without the key-value delimiter
+/// are skipped; a later key wins.
+fn split_to_map(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
+    let (input, entry_delim, kv_delim) = (text(&a[0])?, text(&a[1])?, text(&a[2])?);
+    if entry_delim.is_empty() || kv_delim.is_empty() {
+        return None;
+    }
+    let entries = input
+        .split(entry_delim)
+        .filter(|e| !e.is_empty() && e.contains(kv_delim))
+        .map(|e| {
+            let mut parts = e.split(kv_delim);
+            let k = parts.next().unwrap_or_default().to_string();
+            let v = parts.next().unwrap_or_default().to_string();
+            (ScalarValue::Utf8(Some(k)), ScalarValue::Utf8(Some(v)))
+        })
+        .collect();
+    map(entries, ret)
 }
 
 fn group_of(a: &[ScalarValue]) -> Option<usize> {
@@ -156,6 +273,39 @@ pub fn functions() -> Vec<RowFunction> {
             description: "FROM_BYTES(bytes, encoding): 'hex', 'utf8', 'ascii' or 'base64'.",
             returns: |t| if t[0] == SqlType::Bytes { Ok(SqlType::String) } else { Err("FROM_BYTES takes BYTES".into()) },
             eval: from_bytes,
+        },
+        RowFunction {
+            name: "ENCODE",
+            arity: exactly(3),
+            description: "ENCODE(s, input_encoding, output_encoding): re-encodes a string between 'hex', 'utf8', 'ascii' and 'base64'; null for others.",
+            returns: strings_only,
+            eval: encode_fn,
+        },
+        RowFunction {
+            name: "INSTR",
+            arity: between(2, 4),
+            description: "INSTR(s, sub[, position[, occurrence]]): 1-based position of the n-th occurrence (a negative position searches backwards from the end); 0 when absent.",
+            returns: |t| {
+                if t.len() < 2 || t[..2].iter().any(|x| *x != SqlType::String) || t[2..].iter().any(|x| !matches!(x, SqlType::Int | SqlType::Bigint)) {
+                    return Err("INSTR takes two STRINGs and optional INT position and occurrence".into());
+                }
+                Ok(SqlType::Int)
+            },
+            eval: instr,
+        },
+        RowFunction {
+            name: "REGEXP_REPLACE",
+            arity: exactly(3),
+            description: "REGEXP_REPLACE(s, pattern, replacement): replaces every match ($1 refers to a group).",
+            returns: strings_only,
+            eval: regexp_replace,
+        },
+        RowFunction {
+            name: "SPLIT_TO_MAP",
+            arity: exactly(3),
+            description: "SPLIT_TO_MAP(s, entryDelimiter, kvDelimiter): a MAP<STRING, STRING> of the key-value pairs; a later key wins.",
+            returns: |t| strings_only(t).map(|_| SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::String))),
+            eval: split_to_map,
         },
         RowFunction {
             name: "REGEXP_EXTRACT",

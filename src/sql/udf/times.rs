@@ -1,7 +1,7 @@
 //! Date and time functions: PARSE_/FORMAT_ TIMESTAMP, DATE and TIME with Java patterns
 //! (and the older STRINGTOTIMESTAMP, TIMESTAMPTOSTRING, STRINGTODATE, DATETOSTRING on
 //! epoch numbers), UNIX_DATE, FROM_UNIXTIME, FROM_DAYS, and interval arithmetic
-//! TIMESTAMPADD/SUB, DATEADD/SUB, TIMEADD/SUB (`TIMESTAMPADD(SECONDS, 5, ts)`).
+//! TIMESTAMPADD/SUB, DATEADD/SUB, TIMEADD/SUB (`TIMESTAMPADD(SECONDS, 5, ts)`), CONVERT_TZ.
 
 use std::str::FromStr;
 
@@ -100,6 +100,19 @@ fn format_ts(ms: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
     Some(ScalarValue::Utf8(Some(out)))
 }
 
+/// CONVERT_TZ(ts, from, to): the timestamp shifted by the difference of the zones' UTC
+/// offsets at that instant, as ksqlDB computes it.
+fn convert_tz(a: &[ScalarValue]) -> Option<ScalarValue> {
+    use chrono::Offset;
+    let ms = ts_millis(&a[0])?;
+    let utc = Utc.timestamp_millis_opt(ms).single()?;
+    let offset = |z: &ScalarValue| -> Option<i64> {
+        let tz = Tz::from_str(text(z)?).ok()?;
+        Some(utc.with_timezone(&tz).offset().fix().local_minus_utc() as i64 * 1000)
+    };
+    timestamp(ms + offset(&a[2])? - offset(&a[1])?)
+}
+
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()
 }
@@ -194,6 +207,15 @@ pub fn functions() -> Vec<RowFunction> {
                 }
             },
             |a, _| format_ts(ts_millis(&a[0])?, a),
+        ),
+        f(
+            "CONVERT_TZ",
+            exactly(3),
+            "CONVERT_TZ(timestamp, from_zone, to_zone): the timestamp moved from one time zone to another (zone IDs like 'America/Los_Angeles').",
+            |t| {
+                if t[0] == SqlType::Timestamp && string_args(&t[1..]) { Ok(SqlType::Timestamp) } else { Err("expected (TIMESTAMP, STRING, STRING)".into()) }
+            },
+            |a, _| convert_tz(a),
         ),
         f(
             "PARSE_DATE",

@@ -1,0 +1,309 @@
+//! The functions ksqlDB's reference documents, reached over REST as a user writes them:
+//! every documented name is listed by SHOW FUNCTIONS and described by DESCRIBE FUNCTION,
+//! and the functions added for that list (trigonometry, LOG, TRUNC, GEO_DISTANCE, the
+//! MASK family, ENCODE, REGEXP_REPLACE, SPLIT_TO_MAP, INSTR's position and occurrence,
+//! UUID, the *_FROM_BYTES readers, ENTRIES, GENERATE_SERIES, JSON_ARRAY_CONTAINS and
+//! CONVERT_TZ) give the documented results, nulls and errors.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+/// Every function name in ksqlDB's scalar, aggregate and table function reference.
+const DOCUMENTED: &[&str] = &[
+    "ABS",
+    "ACOS",
+    "ASIN",
+    "AS_VALUE",
+    "ATAN",
+    "ATAN2",
+    "CBRT",
+    "CEIL",
+    "COS",
+    "COSH",
+    "COT",
+    "DEGREES",
+    "ENTRIES",
+    "EXP",
+    "FLOOR",
+    "GENERATE_SERIES",
+    "GEO_DISTANCE",
+    "GREATEST",
+    "LEAST",
+    "LN",
+    "LOG",
+    "PI",
+    "POWER",
+    "RADIANS",
+    "RANDOM",
+    "ROUND",
+    "SIGN",
+    "SIN",
+    "SINH",
+    "SQRT",
+    "TAN",
+    "TANH",
+    "TRUNC",
+    "ARRAY_CONCAT",
+    "ARRAY_CONTAINS",
+    "ARRAY_DISTINCT",
+    "ARRAY_EXCEPT",
+    "ARRAY_INTERSECT",
+    "ARRAY_JOIN",
+    "ARRAY_LENGTH",
+    "ARRAY_MAX",
+    "ARRAY_MIN",
+    "ARRAY_REMOVE",
+    "ARRAY_SORT",
+    "ARRAY_UNION",
+    "AS_MAP",
+    "ELT",
+    "FIELD",
+    "JSON_ARRAY_CONTAINS",
+    "MAP_KEYS",
+    "MAP_VALUES",
+    "MAP_UNION",
+    "SLICE",
+    "FILTER",
+    "REDUCE",
+    "TRANSFORM",
+    "CHR",
+    "CONCAT",
+    "CONCAT_WS",
+    "ENCODE",
+    "EXTRACTJSONFIELD",
+    "FROM_BYTES",
+    "IS_JSON_STRING",
+    "JSON_ARRAY_LENGTH",
+    "JSON_CONCAT",
+    "JSON_KEYS",
+    "JSON_RECORDS",
+    "JSON_ITEMS",
+    "TO_JSON_STRING",
+    "INITCAP",
+    "INSTR",
+    "LCASE",
+    "LEN",
+    "LPAD",
+    "MASK",
+    "MASK_KEEP_LEFT",
+    "MASK_KEEP_RIGHT",
+    "MASK_LEFT",
+    "MASK_RIGHT",
+    "MD5",
+    "REPLACE",
+    "REGEXP_EXTRACT",
+    "REGEXP_EXTRACT_ALL",
+    "REGEXP_REPLACE",
+    "REGEXP_SPLIT_TO_ARRAY",
+    "RPAD",
+    "SPLIT",
+    "SPLIT_TO_MAP",
+    "SUBSTRING",
+    "TO_BYTES",
+    "TRIM",
+    "UCASE",
+    "UUID",
+    "BIGINT_FROM_BYTES",
+    "DOUBLE_FROM_BYTES",
+    "INT_FROM_BYTES",
+    "COALESCE",
+    "IFNULL",
+    "NULLIF",
+    "CONVERT_TZ",
+    "DATEADD",
+    "DATESUB",
+    "FORMAT_DATE",
+    "FORMAT_TIME",
+    "FORMAT_TIMESTAMP",
+    "FROM_DAYS",
+    "FROM_UNIXTIME",
+    "PARSE_DATE",
+    "PARSE_TIME",
+    "PARSE_TIMESTAMP",
+    "TIMEADD",
+    "TIMESUB",
+    "TIMESTAMPADD",
+    "TIMESTAMPSUB",
+    "UNIX_DATE",
+    "UNIX_TIMESTAMP",
+    "URL_DECODE_PARAM",
+    "URL_ENCODE_PARAM",
+    "URL_EXTRACT_FRAGMENT",
+    "URL_EXTRACT_HOST",
+    "URL_EXTRACT_PARAMETER",
+    "URL_EXTRACT_PATH",
+    "URL_EXTRACT_PORT",
+    "URL_EXTRACT_PROTOCOL",
+    "URL_EXTRACT_QUERY",
+    "DATETOSTRING",
+    "STRINGTODATE",
+    "STRINGTOTIMESTAMP",
+    "TIMESTAMPTOSTRING",
+    "AVG",
+    "COLLECT_LIST",
+    "COLLECT_SET",
+    "CORRELATION",
+    "COUNT",
+    "COUNT_DISTINCT",
+    "EARLIEST_BY_OFFSET",
+    "HISTOGRAM",
+    "LATEST_BY_OFFSET",
+    "MAX",
+    "MIN",
+    "STDDEV_SAMP",
+    "STDDEV_SAMPLE",
+    "SUM",
+    "TOPK",
+    "TOPKDISTINCT",
+    "CUBE_EXPLODE",
+    "EXPLODE",
+];
+
+async fn one_row(s: &TestServer, select: &str) -> Vec<Value> {
+    let rows = s.wait_rows(&format!("{select} FROM input WHERE id = 1 EMIT CHANGES LIMIT 1;"), 1).await;
+    rows.into_iter().next().expect("one row")
+}
+
+async fn input(s: &TestServer) {
+    s.ksql_ok(
+        "CREATE STREAM input (id INT KEY, x DOUBLE, name STRING, m MAP<STRING, INT>, b BYTES, ts TIMESTAMP, dec DECIMAL(5, 3)) \
+         WITH (kafka_topic='input', format='JSON', partitions=1);",
+    )
+    .await;
+    s.ksql_ok(
+        "INSERT INTO input (id, x, name, m, b, ts, dec) VALUES (1, -2.75, 'My Test $123', MAP('b' := 2, 'a' := 1), \
+         TO_BYTES('AAAH5Q==', 'base64'), PARSE_TIMESTAMP('2021-01-01 12:00', 'yyyy-MM-dd HH:mm'), 12.345);",
+    )
+    .await;
+}
+
+fn close(v: &Value, expected: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - expected).abs() < 1e-9)
+}
+
+#[tokio::test]
+async fn show_functions_lists_and_describe_function_describes_every_documented_function() {
+    let s = TestServer::start();
+    let listed = s.ksql_ok("SHOW FUNCTIONS;").await;
+    let functions = listed[0]["functions"].as_array().expect("functions").clone();
+    let missing: Vec<&str> = DOCUMENTED.iter().copied().filter(|name| !functions.iter().any(|f| f["name"] == *name)).collect();
+    assert!(missing.is_empty(), "SHOW FUNCTIONS lacks documented functions: {missing:?}");
+    for name in DOCUMENTED {
+        let described = s.ksql_ok(&format!("DESCRIBE FUNCTION {name};")).await;
+        assert_eq!(described[0]["name"], *name, "{described}");
+        assert!(!described[0]["description"].as_str().unwrap_or_default().is_empty(), "{name} has no description");
+    }
+}
+
+#[tokio::test]
+async fn numeric_functions_follow_the_reference() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT ACOS(1), ASIN(1), ATAN(1), ATAN2(1, 1), CBRT(27), COS(0), COSH(0), COT(1), DEGREES(PI()), LOG(100), LOG(2, 8), \
+         RADIANS(180), SIN(0), SINH(0), TAN(0), TANH(0), TRUNC(x), TRUNC(x, 1), TRUNC(dec), TRUNC(dec, 1), TRUNC(1234, -2), \
+         GEO_DISTANCE(51.5074, -0.1278, 48.8566, 2.3522), GEO_DISTANCE(51.5074, -0.1278, 48.8566, 2.3522, 'miles'), \
+         GEO_DISTANCE(91, 0, 0, 0), ACOS(NULL)",
+    )
+    .await;
+    let pi = std::f64::consts::PI;
+    for (i, expected) in [0.0, pi / 2.0, pi / 4.0, pi / 4.0, 3.0, 1.0, 1.0, 1.0 / 1f64.tan(), 180.0, 2.0, 3.0, pi, 0.0, 0.0, 0.0, 0.0].iter().enumerate() {
+        assert!(close(&row[i], *expected), "column {i}: {} is not {expected}", row[i]);
+    }
+    assert_eq!(row[16], json!(-2), "TRUNC of a DOUBLE is a BIGINT toward zero");
+    assert!(close(&row[17], -2.7));
+    assert_eq!(row[18], json!(12));
+    assert_eq!(row[19], json!(12.3));
+    assert_eq!(row[20], json!(1200));
+    assert!((row[21].as_f64().expect("km") - 343.556).abs() < 0.01, "{}", row[21]);
+    assert!((row[22].as_f64().expect("miles") - 213.48).abs() < 0.01, "{}", row[22]);
+    assert_eq!(row[23], Value::Null, "a latitude past 90 is not a place");
+    assert_eq!(row[24], Value::Null);
+}
+
+#[tokio::test]
+async fn string_masking_encoding_and_bytes_functions_follow_the_reference() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT MASK(name), MASK(name, '*', NULL, '1', NULL), MASK_LEFT(name, 4), MASK_RIGHT(name, 4), MASK_KEEP_LEFT(name, 4), \
+         MASK_KEEP_RIGHT(name, 4), ENCODE('4578616d706C6521', 'hex', 'utf8'), ENCODE('Example!', 'utf8', 'base64'), \
+         ENCODE('x', 'utf8', 'klingon'), REGEXP_REPLACE(name, '([a-z]+)', '<$1>'), SPLIT_TO_MAP('apple:=green/cherry:=red/x', '/', ':='), \
+         INSTR('CORPORATE FLOOR', 'OR', 3), INSTR('CORPORATE FLOOR', 'OR', 3, 2), INSTR('CORPORATE FLOOR', 'OR', -3), \
+         INSTR('CORPORATE FLOOR', 'OR', -3, 2), INSTR('CORPORATE FLOOR', 'MISSING'), UUID(), INT_FROM_BYTES(b), \
+         BIGINT_FROM_BYTES(TO_BYTES('AAAAASoF8gA=', 'base64')), DOUBLE_FROM_BYTES(TO_BYTES('QICm/ZvJ9YI=', 'base64'), 'BIG_ENDIAN'), \
+         INT_FROM_BYTES(TO_BYTES('AAE=', 'base64'))",
+    )
+    .await;
+    assert_eq!(
+        row[..16],
+        [
+            json!("Xx-Xxxx--nnn"),
+            json!("*y *est $111"),
+            json!("Xx-Xest $123"),
+            json!("My Test -nnn"),
+            json!("My Txxx--nnn"),
+            json!("Xx-Xxxx-$123"),
+            json!("Example!"),
+            json!("RXhhbXBsZSE="),
+            Value::Null,
+            json!("M<y> T<est> $123"),
+            json!({"apple": "green", "cherry": "red"}),
+            json!(5),
+            json!(14),
+            json!(5),
+            json!(2),
+            json!(0),
+        ]
+    );
+    let uuid = row[16].as_str().expect("uuid text");
+    let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+    assert_eq!(groups, vec![8, 4, 4, 4, 12], "{uuid}");
+    assert_eq!(uuid.as_bytes()[14], b'4', "version 4: {uuid}");
+    assert_eq!(row[17], json!(2021));
+    assert_eq!(row[18], json!(5_000_000_000i64));
+    assert!(close(&row[19], 532.8738323));
+    assert_eq!(row[20], Value::Null, "two bytes are not an INT");
+}
+
+#[tokio::test]
+async fn collection_json_and_time_zone_functions_follow_the_reference() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT ENTRIES(m, true), GENERATE_SERIES(1, 5, 2), GENERATE_SERIES(5, 1), GENERATE_SERIES(CAST(1 AS BIGINT), 3), \
+         GENERATE_SERIES(1, 5, 0), JSON_ARRAY_CONTAINS('[1, 2, 3]', 3), JSON_ARRAY_CONTAINS('[1.5]', 1.5), JSON_ARRAY_CONTAINS('{}', 1), \
+         JSON_ARRAY_CONTAINS('[\"a\", null]', 'a'), JSON_ARRAY_CONTAINS('[3.0]', 3), CONVERT_TZ(ts, 'UTC', 'America/Los_Angeles')",
+    )
+    .await;
+    assert_eq!(
+        row,
+        vec![
+            json!([{"K": "a", "V": 1}, {"K": "b", "V": 2}]),
+            json!([1, 3, 5]),
+            json!([5, 4, 3, 2, 1]),
+            json!([1, 2, 3]),
+            Value::Null,
+            json!(true),
+            json!(true),
+            json!(false),
+            json!(true),
+            json!(false),
+            json!(1_609_473_600_000i64),
+        ]
+    );
+    for (sql, expected) in [
+        ("SELECT GENERATE_SERIES('a', 5) FROM input EMIT CHANGES;", "Function 'generate_series' does not accept parameters (STRING, INTEGER)."),
+        ("SELECT ENTRIES(m, 1) FROM input EMIT CHANGES;", "Function 'entries' does not accept parameters (MAP<STRING, INTEGER>, INTEGER)."),
+        ("SELECT MASK_LEFT(name, 'x') FROM input EMIT CHANGES;", "Function 'mask_left' does not accept parameters (STRING, STRING)."),
+    ] {
+        let (status, body) = s.post("/query", json!({"ksql": sql})).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
+    }
+}
