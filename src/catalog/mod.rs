@@ -155,6 +155,10 @@ struct Inner {
     queries: BTreeMap<String, Arc<QueryMeta>>,
     /// Custom types (CREATE TYPE), by name.
     types: BTreeMap<String, types::SqlType>,
+    /// Persistent queries stopped by PAUSE until a RESUME.
+    paused: std::collections::BTreeSet<String>,
+    /// Server-wide property defaults set by ALTER SYSTEM.
+    system: BTreeMap<String, String>,
 }
 
 /// The in-memory catalog; the engine keeps it in step with the command topic.
@@ -208,7 +212,33 @@ impl Catalog {
     }
 
     pub fn remove_query(&self, id: &str) -> Result<Arc<QueryMeta>, CatalogError> {
-        self.inner.write().queries.remove(id).ok_or_else(|| CatalogError::UnknownQuery(id.to_string()))
+        let mut inner = self.inner.write();
+        inner.paused.remove(id);
+        inner.queries.remove(id).ok_or_else(|| CatalogError::UnknownQuery(id.to_string()))
+    }
+
+    /// Marks a query paused (PAUSE) or not (RESUME).
+    pub fn set_paused(&self, id: &str, paused: bool) {
+        let mut inner = self.inner.write();
+        if paused {
+            inner.paused.insert(id.to_string());
+        } else {
+            inner.paused.remove(id);
+        }
+    }
+
+    pub fn is_paused(&self, id: &str) -> bool {
+        self.inner.read().paused.contains(id)
+    }
+
+    /// Sets a server-wide property default (ALTER SYSTEM).
+    pub fn set_system_property(&self, name: &str, value: &str) {
+        self.inner.write().system.insert(name.to_string(), value.to_string());
+    }
+
+    /// The properties set by ALTER SYSTEM.
+    pub fn system_properties(&self) -> BTreeMap<String, String> {
+        self.inner.read().system.clone()
     }
 
     pub fn query(&self, id: &str) -> Option<Arc<QueryMeta>> {

@@ -62,6 +62,8 @@ pub(super) enum Change {
     },
     /// DROP or TERMINATE of what could not be restored on start: its failure goes.
     ForgetFailure(Value),
+    /// PAUSE, RESUME or ALTER SYSTEM.
+    Control(super::control::ControlChange),
 }
 
 impl Change {
@@ -145,6 +147,9 @@ pub(super) fn command_id_of(statement: &str, types: &BTreeMap<String, SqlType>) 
         Statement::Terminate { query_id } => {
             format!("terminate/{}/execute", query_id.map(|q| q.value).unwrap_or_else(|| "ALL".into()))
         }
+        Statement::Pause { query_id } => format!("pause/{}/execute", query_id.map(|q| q.value).unwrap_or_else(|| "ALL".into())),
+        Statement::Resume { query_id } => format!("resume/{}/execute", query_id.map(|q| q.value).unwrap_or_else(|| "ALL".into())),
+        Statement::AlterSystem { name, .. } => format!("alter-system/{}/execute", name.to_ascii_lowercase()),
         _ => return None,
     })
 }
@@ -333,6 +338,7 @@ impl Engine {
                 };
                 Ok(Change::Terminate { ids })
             }
+            Statement::Pause { .. } | Statement::Resume { .. } | Statement::AlterSystem { .. } => self.prepare_control(&p.statement, replay),
             _ => Err(EngineError::inconsistent(format!("not a catalog change: {}", p.text))),
         }
     }
@@ -765,6 +771,7 @@ impl Engine {
     pub(super) fn commit_change(&self, change: Change, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
         match change {
             Change::Noop(v) => Ok(v),
+            Change::Control(c) => self.commit_control(c, p, seq),
             Change::ForgetFailure(v) => {
                 self.forgets_failure(&p.statement);
                 Ok(v)

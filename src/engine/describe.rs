@@ -36,7 +36,7 @@ fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
 }
 
 /// Internal topics are hidden from SHOW TOPICS.
-fn is_internal_topic(name: &str) -> bool {
+pub(super) fn is_internal_topic(name: &str) -> bool {
     name.starts_with('_')
 }
 
@@ -104,8 +104,9 @@ impl Engine {
     fn query_json(&self, q: &QueryMeta) -> Value {
         let stats = self.runtime.stats(&q.id);
         let state = match &stats {
-            Some(s) => s.state(),
-            None => QueryState::Error,
+            _ if self.catalog.is_paused(&q.id) => "PAUSED",
+            Some(s) => s.state().name(),
+            None => QueryState::Error.name(),
         };
         let errors = stats.as_ref().map(|s| s.error_count()).unwrap_or(0);
         let mut v = json!({
@@ -113,9 +114,9 @@ impl Engine {
             "sinks": [q.sink],
             "sinkKafkaTopics": [q.sink_topic],
             "id": q.id,
-            "statusCount": {state.name(): 1},
+            "statusCount": {state: 1},
             "queryType": "PERSISTENT",
-            "state": state.name(),
+            "state": state,
             "processingErrors": errors,
         });
         if stats.is_none()
@@ -306,10 +307,13 @@ impl Engine {
                 }
             }
             ShowKind::Properties => {
+                let system = self.catalog.system_properties();
                 let offset_reset = match self.config.default_offset_reset {
                     crate::exec::OffsetReset::Earliest => "earliest",
                     crate::exec::OffsetReset::Latest => "latest",
                 };
+                let offset_reset =
+                    system.get("ksql.streams.auto.offset.reset").or_else(|| system.get("auto.offset.reset")).map(String::as_str).unwrap_or(offset_reset);
                 let mut props = vec![
                     json!({"name": "ksql.streams.auto.offset.reset", "scope": "KSQL", "value": offset_reset}),
                     json!({"name": "ksql.service.id", "scope": "KSQL", "value": self.config.service_id}),

@@ -61,6 +61,9 @@ pub enum Rejection {
     /// exist, a type that does not fit).
     #[error("{0}")]
     Rule(String),
+    /// An ASSERT statement's assertion did not hold within its timeout (HTTP 417, 41700).
+    #[error("{0}")]
+    AssertionFailed(String),
     /// A rule that failed on another layer's error, which is kept.
     #[error("{message}")]
     Caused {

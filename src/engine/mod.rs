@@ -2,6 +2,7 @@
 //! query runtime, persisting catalog changes to the command topic first, and replays that
 //! topic on start. Results are ksqlDB's REST entities (JSON values).
 
+mod control;
 mod ddl;
 mod describe;
 mod errors;
@@ -166,13 +167,16 @@ impl Engine {
             .collect())
     }
 
+    /// Where a query starts: the session's `auto.offset.reset`, else ALTER SYSTEM's, else
+    /// the server's default.
     fn offset_reset(&self, session: &Session) -> OffsetReset {
-        session
-            .properties
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("auto.offset.reset") || k.eq_ignore_ascii_case("ksql.streams.auto.offset.reset"))
-            .and_then(|(_, v)| OffsetReset::parse(v))
-            .unwrap_or(self.config.default_offset_reset)
+        let find = |props: &BTreeMap<String, String>| {
+            props
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("auto.offset.reset") || k.eq_ignore_ascii_case("ksql.streams.auto.offset.reset"))
+                .and_then(|(_, v)| OffsetReset::parse(v))
+        };
+        find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or(self.config.default_offset_reset)
     }
 
     /// Executes the statements of a /ksql request in order; stops at the first failure,
@@ -224,7 +228,16 @@ impl Engine {
             | Statement::Terminate { .. }
             | Statement::CreateType { .. }
             | Statement::DropType { .. }
-            | Statement::Alter { .. } => self.change_catalog(p, session).map(Some),
+            | Statement::Alter { .. }
+            | Statement::Pause { .. }
+            | Statement::Resume { .. }
+            | Statement::AlterSystem { .. } => self.change_catalog(p, session).map(Some),
+            Statement::AssertTopic { topic, exists, props, timeout } => {
+                let timeout = timeout.as_ref().map(|d| std::time::Duration::from_millis(d.millis.max(0) as u64));
+                self.assert_topic(topic, *exists, props, timeout, &p.text).map(Some)
+            }
+            Statement::AssertSchema { subject, id, exists, .. } => self.assert_schema(subject, *id, *exists, &p.text).map(Some),
+            Statement::Connector { action } => Err(self.connectors_unsupported(action)),
             Statement::InsertValues { target, columns, values } => {
                 self.insert_values(target, columns.as_deref(), values)?;
                 Ok(None)

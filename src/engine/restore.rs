@@ -113,7 +113,7 @@ impl Engine {
         }
         // Start the queries that are still in the catalog.
         let mut started = 0;
-        for q in self.catalog.queries() {
+        for q in self.catalog.queries().into_iter().filter(|q| !self.catalog.is_paused(&q.id)) {
             match self.start_query(&q) {
                 Ok(()) => started += 1,
                 Err(e) => self.restore.record(RestoreFailure {

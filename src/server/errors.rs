@@ -46,6 +46,10 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         match e {
+            EngineError::Statement { reason, statement, entities } if matches!(*reason, crate::engine::Rejection::AssertionFailed(_)) => ApiError {
+                status: StatusCode::EXPECTATION_FAILED,
+                body: json!({"@type": "statement_error", "error_code": 41700, "message": reason.to_string(), "statementText": statement, "entities": entities}),
+            },
             EngineError::Statement { reason, statement, entities } => ApiError::statement(reason.to_string(), statement, entities),
             EngineError::Parse { error, statement, entities } => ApiError::statement(error.to_string(), statement, entities),
             EngineError::WrongEndpoint { statement, entities } => {

@@ -584,6 +584,38 @@ pub enum Statement {
     Undefine {
         name: String,
     },
+    /// `PAUSE query_id | ALL` (`query_id: None` for ALL).
+    Pause {
+        query_id: Option<Ident>,
+    },
+    /// `RESUME query_id | ALL`.
+    Resume {
+        query_id: Option<Ident>,
+    },
+    /// `ALTER SYSTEM 'name' = 'value'`: a server-wide default for every later statement.
+    AlterSystem {
+        name: String,
+        value: String,
+    },
+    /// `ASSERT [NOT EXISTS] TOPIC name [WITH (...)] [TIMEOUT n unit]`.
+    AssertTopic {
+        topic: Ident,
+        exists: bool,
+        props: Props,
+        timeout: Option<Duration>,
+    },
+    /// `ASSERT [NOT EXISTS] SCHEMA [SUBJECT 'name'] [ID n] [TIMEOUT n unit]`.
+    AssertSchema {
+        subject: Option<String>,
+        id: Option<u64>,
+        exists: bool,
+        timeout: Option<Duration>,
+    },
+    /// `CREATE/DROP/DESCRIBE/SHOW CONNECTOR(S)`: recognised so the answer can say that
+    /// Eddy runs no connectors; `action` is how the statement starts.
+    Connector {
+        action: &'static str,
+    },
 }
 
 /// A parsed statement with its text.

@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use super::ast::*;
 use crate::catalog::types::SqlType;
 
+mod control;
 mod expressions;
 mod query;
 mod statements;

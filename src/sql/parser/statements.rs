@@ -59,9 +59,15 @@ impl Parser<'_> {
         if self.eat_kw("UNDEFINE") {
             return Ok(Statement::Undefine { name: self.raw_word()? });
         }
+        if let Some(control) = self.control_statement()? {
+            return Ok(control);
+        }
         Err(self.error_here(
             "expected a statement",
-            Some("statements start with CREATE, INSERT, SELECT, SHOW, LIST, DESCRIBE, EXPLAIN, TERMINATE, DROP, PRINT, SET, UNSET, DEFINE or UNDEFINE"),
+            Some(
+                "statements start with CREATE, INSERT, SELECT, SHOW, LIST, DESCRIBE, EXPLAIN, TERMINATE, PAUSE, RESUME, DROP, ALTER, ASSERT, PRINT, SET, \
+                 UNSET, DEFINE or UNDEFINE",
+            ),
         ))
     }
 
@@ -104,6 +110,9 @@ impl Parser<'_> {
     }
 
     pub(super) fn create(&mut self) -> PResult<Statement> {
+        if (self.is_kw("SOURCE") || self.is_kw("SINK")) && self.is_kw_at(1, "CONNECTOR") {
+            return Ok(self.connector("CREATE CONNECTOR"));
+        }
         let or_replace = self.eat_kws(&["OR", "REPLACE"]);
         let read_only = self.eat_kw("SOURCE");
         if !or_replace && !read_only && self.eat_kw("TYPE") {
@@ -261,6 +270,9 @@ impl Parser<'_> {
     }
 
     pub(super) fn show(&mut self) -> PResult<Statement> {
+        if self.is_kw("CONNECTORS") || self.is_kw_at(1, "CONNECTORS") {
+            return Ok(self.connector("SHOW CONNECTORS"));
+        }
         self.eat_kw("ALL");
         let kind = if self.eat_kw("STREAMS") {
             ShowKind::Streams
@@ -286,6 +298,9 @@ impl Parser<'_> {
     }
 
     pub(super) fn describe(&mut self) -> PResult<Statement> {
+        if self.is_kw("CONNECTOR") {
+            return Ok(self.connector("DESCRIBE CONNECTOR"));
+        }
         if self.eat_kw("FUNCTION") {
             return Ok(Statement::DescribeFunction { name: self.ident()? });
         }
@@ -311,6 +326,9 @@ impl Parser<'_> {
     }
 
     pub(super) fn drop(&mut self) -> PResult<Statement> {
+        if self.is_kw("CONNECTOR") {
+            return Ok(self.connector("DROP CONNECTOR"));
+        }
         if self.eat_kw("TYPE") {
             let if_exists = self.eat_kws(&["IF", "EXISTS"]);
             return Ok(Statement::DropType { name: self.ident()?, if_exists });
@@ -323,6 +341,12 @@ impl Parser<'_> {
     }
 
     pub(super) fn alter(&mut self) -> PResult<Statement> {
+        if self.eat_kw("SYSTEM") {
+            let name = self.string_literal()?;
+            self.expect(&Token::Eq)?;
+            let value = self.string_literal()?;
+            return Ok(Statement::AlterSystem { name, value });
+        }
         let kind = self.source_kind()?;
         let name = self.ident()?;
         let mut add_columns = Vec::new();

@@ -1,0 +1,201 @@
+//! Statements that control running queries and the server rather than define data: PAUSE
+//! and RESUME of persistent queries, ALTER SYSTEM, ASSERT TOPIC / SCHEMA, and the answer to
+//! connector statements. PAUSE, RESUME and ALTER SYSTEM go through the command topic like
+//! any catalog change, so a restart keeps a paused query paused and a system setting set.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::ddl::Change;
+use super::{Engine, EngineError, Rejection};
+use crate::sql::ast::{Ident, ParsedStatement, PropValue, Props, Statement};
+
+/// ksqlDB's `ksql.assert.topic.default.timeout.ms` and `ksql.assert.schema.default.timeout.ms`.
+pub const DEFAULT_ASSERT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The longest TIMEOUT an ASSERT may wait: the request holds a connection meanwhile.
+pub const MAX_ASSERT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Properties ALTER SYSTEM sets, with the values each takes.
+const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[("auto.offset.reset", &["earliest", "latest"]), ("ksql.streams.auto.offset.reset", &["earliest", "latest"])];
+
+/// What a PAUSE, RESUME or ALTER SYSTEM changes.
+pub(super) enum ControlChange {
+    /// `target` is the query id, or ALL.
+    Pause {
+        ids: Vec<String>,
+        target: String,
+    },
+    /// `start` is false while the command topic replays: queries start once it is done.
+    Resume {
+        ids: Vec<String>,
+        target: String,
+        start: bool,
+    },
+    AlterSystem {
+        name: String,
+        value: String,
+    },
+}
+
+impl Engine {
+    /// The ids a PAUSE or RESUME names (ALL: every persistent query).
+    fn controlled_ids(&self, query_id: &Option<Ident>) -> Result<Vec<String>, EngineError> {
+        match query_id {
+            None => Ok(self.catalog.queries().iter().map(|q| q.id.clone()).collect()),
+            Some(id) if id.value.starts_with("transient_") => {
+                Err(EngineError::rule(format!("Transient queries cannot be paused or resumed: {}. Close it with TERMINATE {} instead.", id.value, id.value)))
+            }
+            Some(id) if self.catalog.query(&id.value).is_none() => Err(EngineError::rule(format!("Unknown queryId: {}", id.value))),
+            Some(id) => Ok(vec![id.value.clone()]),
+        }
+    }
+
+    pub(super) fn prepare_control(&self, statement: &Statement, replay: bool) -> Result<Change, EngineError> {
+        Ok(Change::Control(match statement {
+            Statement::Pause { query_id } => ControlChange::Pause { ids: self.controlled_ids(query_id)?, target: target(query_id) },
+            Statement::Resume { query_id } => ControlChange::Resume { ids: self.controlled_ids(query_id)?, target: target(query_id), start: !replay },
+            Statement::AlterSystem { name, value } => {
+                let Some((_, values)) = SYSTEM_PROPERTIES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+                    let known: Vec<&str> = SYSTEM_PROPERTIES.iter().map(|(n, _)| *n).collect();
+                    return Err(EngineError::rule(format!("Unknown system property '{name}'. ALTER SYSTEM sets: {}", known.join(", "))));
+                };
+                if !values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                    return Err(EngineError::rule(format!("Invalid value '{value}' for system property '{name}'; expected one of: {}", values.join(", "))));
+                }
+                ControlChange::AlterSystem { name: name.to_ascii_lowercase(), value: value.to_ascii_lowercase() }
+            }
+            _ => return Err(EngineError::inconsistent("not a control statement")),
+        }))
+    }
+
+    pub(super) fn commit_control(&self, change: ControlChange, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
+        let status = |command_id: String, message: String| {
+            json!({
+                "@type": "currentStatus",
+                "statementText": p.text,
+                "commandId": command_id,
+                "commandStatus": {"status": "SUCCESS", "message": message, "queryId": null},
+                "commandSequenceNumber": seq,
+                "warnings": []
+            })
+        };
+        match change {
+            ControlChange::Pause { ids, target } => {
+                for id in &ids {
+                    self.catalog.set_paused(id, true);
+                    self.runtime.stop_persistent(id);
+                }
+                Ok(status(format!("pause/{target}/execute"), "Query paused.".into()))
+            }
+            ControlChange::Resume { ids, target, start } => {
+                for id in &ids {
+                    let was_paused = self.catalog.is_paused(id);
+                    self.catalog.set_paused(id, false);
+                    if start
+                        && was_paused
+                        && let Some(q) = self.catalog.query(id)
+                    {
+                        self.start_query(&q)?;
+                    }
+                }
+                Ok(status(format!("resume/{target}/execute"), "Query resumed.".into()))
+            }
+            ControlChange::AlterSystem { name, value } => {
+                self.catalog.set_system_property(&name, &value);
+                Ok(status(format!("alter-system/{name}/execute"), format!("System property '{name}' set to '{value}'.")))
+            }
+        }
+    }
+
+    /// ASSERT [NOT EXISTS] TOPIC: waits up to the timeout for the topic to exist (or not),
+    /// with the partition count WITH names. Blocking.
+    pub(super) fn assert_topic(&self, topic: &Ident, exists: bool, props: &Props, timeout: Option<Duration>, text: &str) -> Result<Value, EngineError> {
+        let mut expected_partitions = None;
+        if exists {
+            for (name, value, _) in &props.0 {
+                match (name.as_str(), value) {
+                    ("PARTITIONS", PropValue::Number(n)) => expected_partitions = n.parse::<i64>().ok(),
+                    // One copy of each partition: the embedded log does not replicate.
+                    ("REPLICAS", PropValue::Number(n)) if n == "1" => {}
+                    ("REPLICAS", v) => {
+                        return Err(Rejection::AssertionFailed(format!(
+                            "Mismatched configuration for topic {}: For config replicas, expected {} got 1",
+                            topic.value,
+                            v.as_text()
+                        ))
+                        .into());
+                    }
+                    (other, _) => {
+                        return Err(Rejection::AssertionFailed(format!(
+                            "Cannot assert unknown topic property: {other}. ASSERT TOPIC checks PARTITIONS and REPLICAS"
+                        ))
+                        .into());
+                    }
+                }
+            }
+        }
+        let failure = wait_for(timeout, || {
+            let found = self.log.get_topic(&topic.value).filter(|_| !super::describe::is_internal_topic(&topic.value));
+            match (found, exists) {
+                (None, true) => Err(format!("Topic {} does not exist", topic.value)),
+                (Some(_), false) => Err(format!("Topic {} exists", topic.value)),
+                (Some(t), true) => match expected_partitions {
+                    Some(n) if t.partition_count() as i64 != n => {
+                        Err(format!("Mismatched configuration for topic {}: For config partitions, expected {n} got {}", topic.value, t.partition_count()))
+                    }
+                    _ => Ok(()),
+                },
+                (None, false) => Ok(()),
+            }
+        });
+        if let Err(message) = failure {
+            return Err(Rejection::AssertionFailed(message).into());
+        }
+        Ok(json!({"@type": "assert_topic", "statementText": text, "topicName": topic.value, "exists": exists, "warnings": []}))
+    }
+
+    /// ASSERT [NOT EXISTS] SCHEMA: Eddy has no schema registry yet, so no schema exists.
+    pub(super) fn assert_schema(&self, subject: &Option<String>, id: Option<u64>, exists: bool, text: &str) -> Result<Value, EngineError> {
+        let named = match (subject, id) {
+            (Some(s), Some(i)) => format!("Schema with subject name {s} id {i}"),
+            (Some(s), None) => format!("Schema with subject name {s}"),
+            (None, Some(i)) => format!("Schema with id {i}"),
+            (None, None) => "Schema".into(),
+        };
+        if exists {
+            return Err(Rejection::AssertionFailed(format!(
+                "{named} does not exist: this Eddy server has no schema registry, so no schema exists (AVRO, PROTOBUF and JSON_SR are not available yet)"
+            ))
+            .into());
+        }
+        Ok(json!({"@type": "assert_schema", "statementText": text, "subject": subject, "id": id, "exists": false, "warnings": []}))
+    }
+
+    /// The answer to CREATE/DROP/DESCRIBE/SHOW CONNECTOR(S).
+    pub(super) fn connectors_unsupported(&self, action: &str) -> EngineError {
+        EngineError::rule(format!(
+            "{action}: connectors are not part of Eddy. Eddy runs no Kafka Connect workers; run connectors in a Kafka Connect cluster \
+             pointed at Eddy's Kafka listener (bootstrap.servers), then declare the topics they read or write with CREATE STREAM or CREATE TABLE."
+        ))
+    }
+}
+
+/// The id a PAUSE or RESUME names, or ALL.
+fn target(query_id: &Option<Ident>) -> String {
+    query_id.as_ref().map(|q| q.value.clone()).unwrap_or_else(|| "ALL".into())
+}
+
+/// Checks `check` until it holds or the timeout passes; the last failure otherwise.
+fn wait_for(timeout: Option<Duration>, mut check: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let timeout = timeout.unwrap_or(DEFAULT_ASSERT_TIMEOUT).min(MAX_ASSERT_TIMEOUT);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50).min(timeout)),
+        }
+    }
+}
