@@ -199,3 +199,69 @@ fn wait_for(timeout: Option<Duration>, mut check: impl FnMut() -> Result<(), Str
         }
     }
 }
+
+/// Request properties (`streamsProperties`, `SET`) a client may set: ksqlDB's own
+/// (`ksql.*`) and the Kafka Streams, consumer and producer settings ksqlDB passes on.
+const CLIENT_PROPERTIES: &[&str] = &[
+    "auto.offset.reset",
+    "cache.max.bytes.buffering",
+    "commit.interval.ms",
+    "num.stream.threads",
+    "processing.guarantee",
+    "buffered.records.per.partition",
+    "max.poll.records",
+    "fetch.min.bytes",
+    "fetch.max.wait.ms",
+    "max.partition.fetch.bytes",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "linger.ms",
+    "batch.size",
+    "acks",
+    "compression.type",
+    "retries",
+];
+
+/// Server-only ksqlDB settings a request may not change.
+const SERVER_ONLY_PROPERTIES: &[&str] = &["ksql.service.id", "ksql.internal.topic.replicas", "ksql.persistent.prefix", "ksql.query.persistent.active.limit"];
+
+/// Whether a client may set a property (`/is_valid_property`); the reason when not.
+pub fn check_client_property(name: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if SERVER_ONLY_PROPERTIES.contains(&lower.as_str()) {
+        return Err(format!("Cannot override property '{name}': it is a server setting"));
+    }
+    let bare = lower.strip_prefix("ksql.streams.").unwrap_or(&lower);
+    let bare = bare.strip_prefix("consumer.").or_else(|| bare.strip_prefix("producer.")).unwrap_or(bare);
+    if lower.starts_with("ksql.") && !lower.starts_with("ksql.streams.") || CLIENT_PROPERTIES.contains(&bare) {
+        return Ok(());
+    }
+    Err(format!("Not recognizable as ksql, streams, consumer, or producer property: '{name}'"))
+}
+
+impl Engine {
+    /// ksqlDB's cluster termination (`/ksql/terminate`): every persistent query is
+    /// terminated and every stream and table dropped; topics whose names match one of
+    /// `delete_topics` (names or regular expressions) are deleted with them. Blocking.
+    pub fn terminate_cluster(&self, delete_topics: &[String]) -> Result<Vec<Value>, EngineError> {
+        let patterns = delete_topics
+            .iter()
+            .map(|p| {
+                regex::Regex::new(&format!("^(?:{p})$"))
+                    .map_err(|e| EngineError::rule_caused(format!("'{p}' in deleteTopicList is not a regular expression: {e}"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut session = super::Session::default();
+        let mut entities = Vec::new();
+        if !self.catalog.queries().is_empty() {
+            entities.extend(self.execute("TERMINATE ALL;", &mut session)?);
+        }
+        for source in self.catalog.sources() {
+            let delete = patterns.iter().any(|p| p.is_match(&source.topic));
+            let statement =
+                format!("DROP {} {}{};", source.kind.name(), crate::catalog::types::quote_ident(&source.name), if delete { " DELETE TOPIC" } else { "" });
+            entities.extend(self.execute(&statement, &mut session)?);
+        }
+        Ok(entities)
+    }
+}

@@ -34,8 +34,8 @@ fn assignable(from: &SqlType, to: &SqlType) -> bool {
 }
 
 impl Engine {
-    /// Blocking: appends (and by default fsyncs) one record.
-    pub(super) fn insert_values(&self, target: &Ident, columns: Option<&[Ident]>, values: &[Expr]) -> Result<(), EngineError> {
+    /// The stream or table a statement inserts into: it must exist and be writable.
+    pub(super) fn insert_target(&self, target: &Ident) -> Result<Arc<crate::catalog::DataSource>, EngineError> {
         let source = self.catalog.source(&target.value).ok_or_else(|| {
             // A source whose name differs only in case: the name was (not) quoted.
             let similar = self.catalog.sources().into_iter().find(|s| s.name.eq_ignore_ascii_case(&target.value));
@@ -51,6 +51,12 @@ impl Engine {
         if source.read_only || crate::log::is_internal_topic(&source.topic) {
             return Err(EngineError::rule(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
         }
+        Ok(source)
+    }
+
+    /// Blocking: appends (and by default fsyncs) one record.
+    pub(super) fn insert_values(&self, target: &Ident, columns: Option<&[Ident]>, values: &[Expr]) -> Result<(), EngineError> {
+        let source = self.insert_target(target)?;
         let names: Vec<String> = match columns {
             Some(cols) => cols.iter().map(|c| c.value.clone()).collect(),
             None => source.schema.columns().iter().filter(|c| c.kind != ColumnKind::Header).map(|c| c.name.clone()).collect(),

@@ -8,12 +8,15 @@ mod describe;
 mod errors;
 mod features;
 mod insert;
+mod insert_rows;
 pub mod props;
 mod push_aggregate;
 mod restore;
 
+pub use control::check_client_property;
 pub use errors::{EngineError, Rejection, ServerFault};
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
+pub use insert_rows::InsertTarget;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

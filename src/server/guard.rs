@@ -41,6 +41,8 @@ pub struct HttpGuard {
     config: GuardConfig,
     /// Check `Host` (the server listens on a loopback address).
     check_host: bool,
+    /// The address the REST API listens on.
+    listen: SocketAddr,
 }
 
 /// Content types a POST body may have.
@@ -110,7 +112,12 @@ enum OriginCheck {
 
 impl HttpGuard {
     pub fn new(config: GuardConfig, listen: SocketAddr) -> Arc<HttpGuard> {
-        Arc::new(HttpGuard { check_host: listen.ip().is_loopback(), config })
+        Arc::new(HttpGuard { check_host: listen.ip().is_loopback(), config, listen })
+    }
+
+    /// The address the REST API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
     }
 
     pub fn max_body_bytes(&self) -> usize {

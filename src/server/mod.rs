@@ -1,11 +1,13 @@
 //! The HTTP server: ksqlDB-compatible REST routes over the engine, and server start-up
 //! and shutdown.
 
+mod cluster;
 mod errors;
 mod features;
 pub mod guard;
 mod http_workers;
 mod idle;
+mod inserts;
 mod lookup_connection;
 mod query;
 mod rewound_stream;
@@ -103,9 +105,15 @@ pub fn router(state: AppState) -> Router {
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))
         .route("/close-query", post(query::close_query))
+        .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(routes::info))
         .route("/healthcheck", get(routes::healthcheck))
         .route("/status", get(routes::status))
+        .route("/status/{kind}/{entity}/{action}", get(cluster::command_status))
+        .route("/clusterStatus", get(cluster::cluster_status))
+        .route("/is_valid_property/{name}", get(cluster::is_valid_property))
+        .route("/lag", post(cluster::lag))
+        .route("/ksql/terminate", post(cluster::terminate))
         .route("/topics", get(topics::list_topics))
         .route("/topics/{name}", get(topics::get_topic))
         .route("/topics/{name}/records", post(topics::produce))

@@ -1,0 +1,75 @@
+//! ksqlDB's cluster routes, answered for the one Eddy server: `/status/{type}/{entity}/{action}`
+//! (one command's status), `/clusterStatus`, `/is_valid_property/{name}`, `/lag` (lag
+//! reports other servers would send; a single server has none to share) and
+//! `/ksql/terminate` (terminate every query and drop every source).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::errors::ApiError;
+use super::routes::parse_body;
+
+fn json_ok(body: &Value) -> Response {
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+pub async fn command_status(State(state): State<AppState>, Path((kind, entity, action)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+    let engine = state.engine.clone();
+    let ids = tokio::task::spawn_blocking(move || engine.command_statuses()).await.map_err(|e| ApiError::internal(e.to_string()))??;
+    let wanted = format!("{kind}/{entity}/{action}");
+    match ids.into_iter().find(|(id, _)| *id == wanted) {
+        Some((_, status)) => Ok(json_ok(&json!({"status": status, "message": format!("{kind} {entity}: {action} {}", status.to_lowercase())}))),
+        None => Err(ApiError::not_found(format!("Command not found: {wanted}. GET /status lists the commands"))),
+    }
+}
+
+pub async fn cluster_status(State(state): State<AppState>) -> Response {
+    let now = chrono::Utc::now().timestamp_millis();
+    let host = state.guard.local_addr().to_string();
+    let queries: serde_json::Map<String, Value> = state
+        .engine
+        .catalog()
+        .queries()
+        .iter()
+        .map(|q| (q.id.clone(), json!({"activeStores": [], "activePartitions": [], "standByStores": [], "standByPartitions": []})))
+        .collect();
+    json_ok(&json!({"clusterStatus": {host: {
+        "hostAlive": true,
+        "lastStatusUpdateMs": now,
+        "activeStandbyPerQuery": queries,
+        "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": now}
+    }}}))
+}
+
+pub async fn is_valid_property(Path(name): Path<String>) -> Result<Response, ApiError> {
+    match crate::engine::check_client_property(&name) {
+        Ok(()) => Ok(json_ok(&json!(true))),
+        Err(why) => Err(ApiError::bad_request(why)),
+    }
+}
+
+/// Lag reports from other servers: one Eddy server takes part in no cluster, so a report
+/// is read (it must be JSON) and has nothing to update.
+pub async fn lag(body: Bytes) -> Result<Response, ApiError> {
+    parse_body(&body)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub async fn terminate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body = if body.is_empty() { serde_json::Map::new() } else { parse_body(&body)? };
+    let topics: Vec<String> = match body.get("deleteTopicList") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| ApiError::bad_request("deleteTopicList holds topic names or patterns as strings")))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(ApiError::bad_request("deleteTopicList must be a list of topic names or patterns")),
+    };
+    let engine = state.engine.clone();
+    let entities = tokio::task::spawn_blocking(move || engine.terminate_cluster(&topics)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(json_ok(&Value::Array(entities)))
+}
