@@ -165,3 +165,37 @@ async fn status_cluster_property_lag_and_terminate_routes_answer_as_ksqldb_does(
     let (status, body) = s.post("/ksql/terminate", json!({"deleteTopicList": ["("]})).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn query_stream_writes_each_row_in_its_own_http2_frame() {
+    let s = TestServer::start();
+    setup(&s).await;
+    for i in 1..=3 {
+        s.ksql_ok(&format!("INSERT INTO readings (id, sensor, v) VALUES ({i}, 's{i}', {i}.5);")).await;
+    }
+    s.ksql_ok("CREATE TABLE by_id AS SELECT id, COUNT(*) AS n FROM readings GROUP BY id;").await;
+    s.wait_rows("SELECT * FROM by_id;", 3).await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().expect("client");
+    for sql in ["SELECT id, sensor FROM readings EMIT CHANGES LIMIT 3;", "SELECT * FROM by_id;"] {
+        let mut resp = h2
+            .post(format!("{}/query-stream", s.url))
+            .json(&json!({"sql": sql, "properties": {"auto.offset.reset": "earliest"}}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+        let mut frames = Vec::new();
+        while let Some(c) = resp.chunk().await.expect("frame") {
+            if !c.is_empty() {
+                frames.push(String::from_utf8(c.to_vec()).expect("utf-8"));
+            }
+        }
+        // The rows were all there when the query started, yet each has a frame of its own.
+        assert_eq!(frames.len(), 4, "{sql}: metadata and three rows in four frames: {frames:?}");
+        assert!(frames[0].contains("columnNames"), "{frames:?}");
+        for f in &frames[1..] {
+            assert_eq!(f.matches('\n').count(), 1, "one row per frame: {frames:?}");
+            assert!(serde_json::from_str::<Value>(f.trim()).expect("a row").is_array());
+        }
+    }
+}

@@ -120,28 +120,51 @@ pub(super) fn content_type(framing: Framing) -> &'static str {
 }
 
 /// Streams a transient query's output in a framing until it ends or the client leaves.
+/// The chunks rows are written in. With delimited framing (`/query-stream`'s, which
+/// ksqlDB's Node and Java clients read) each row is its own chunk, so each is its own HTTP/2
+/// DATA frame as ksqlDB writes them: a client that parses one row per frame can read it.
+/// Other framings put the rows that arrived together into one chunk.
+fn row_chunks(framing: Framing, rows: &[String], out: &mut std::collections::VecDeque<Bytes>) {
+    if framing == Framing::Delimited {
+        for r in rows {
+            let mut s = String::with_capacity(r.len() + 1);
+            push_rows(&mut s, framing, std::slice::from_ref(r));
+            out.push_back(Bytes::from(s));
+        }
+    } else {
+        let mut s = String::new();
+        push_rows(&mut s, framing, rows);
+        out.push_back(Bytes::from(s));
+    }
+}
+
 fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Bytes, Infallible>> {
     enum Phase {
         Start,
         Rows,
-        End,
         Done,
     }
-    futures::stream::unfold((pq, Phase::Start), move |(mut pq, phase)| async move {
+    let queued = std::collections::VecDeque::new();
+    futures::stream::unfold((pq, Phase::Start, queued), move |(mut pq, phase, mut queued)| async move {
+        if let Some(c) = queued.pop_front() {
+            return Some((Ok(c), (pq, phase, queued)));
+        }
         match phase {
             Phase::Start => {
                 let s = header_text(framing, &pq.id, &pq.header_schema, &pq.column_names, &pq.column_types);
-                Some((chunk(s), (pq, Phase::Rows)))
+                Some((chunk(s), (pq, Phase::Rows, queued)))
             }
             Phase::Rows => match pq.rx.recv().await {
                 Some(rows) => {
-                    let mut s = String::new();
-                    push_rows(&mut s, framing, &rows);
-                    Some((chunk(s), (pq, Phase::Rows)))
+                    row_chunks(framing, &rows, &mut queued);
+                    let first = queued.pop_front().unwrap_or_default();
+                    Some((Ok(first), (pq, Phase::Rows, queued)))
                 }
-                None => Some((chunk(String::new()), (pq, Phase::End))),
+                None => {
+                    let end = end_text(framing, pq.shared.final_state());
+                    Some((chunk(end), (pq, Phase::Done, queued)))
+                }
             },
-            Phase::End => Some((chunk(end_text(framing, pq.shared.final_state())), (pq, Phase::Done))),
             Phase::Done => None,
         }
     })
@@ -161,6 +184,18 @@ pub(super) fn pull_body(r: &PullRows, framing: Framing) -> String {
 }
 
 fn pull_response(r: PullRows, framing: Framing) -> Response {
+    if framing == Framing::Delimited {
+        // One chunk (one HTTP/2 frame) for the metadata and one per row, as for push queries.
+        let mut chunks = std::collections::VecDeque::new();
+        chunks.push_back(Bytes::from(header_text(framing, &r.id, &r.plan.header_schema, &r.plan.column_names, &r.plan.column_types)));
+        row_chunks(framing, &r.rows, &mut chunks);
+        let end = end_text_cow(framing, None);
+        if !end.is_empty() {
+            chunks.push_back(Bytes::from(end.into_owned()));
+        }
+        let body = Body::from_stream(futures::stream::iter(chunks.into_iter().map(Ok::<_, Infallible>)));
+        return (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], body).into_response();
+    }
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type(framing))], pull_body(&r, framing)).into_response()
 }
 
