@@ -523,3 +523,35 @@ async fn stream_stream_join_partitioned_by_a_selected_expression_is_keyed_by_it(
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("must include the partitioning expression C.REGION"), "{body}");
 }
+
+#[tokio::test]
+async fn qualified_pseudo_columns_give_each_source_its_own_time_partition_and_offset() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM orders_p (id INT KEY, cid INT, amt INT) WITH (kafka_topic='orders_p', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE customers_p (id INT PRIMARY KEY, name STRING) WITH (kafka_topic='customers_p', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM shipments_p (id INT KEY, oid INT) WITH (kafka_topic='shipments_p', value_format='JSON', partitions=1);").await;
+    s.ksql_ok(
+        "CREATE STREAM enriched_p AS SELECT o.cid, o.amt, c.name, o.ROWTIME AS order_ts, c.ROWTIME AS customer_ts, o.ROWPARTITION AS p, \
+         o.ROWOFFSET AS off FROM orders_p o JOIN customers_p c ON o.cid = c.id;",
+    )
+    .await;
+    s.ksql_ok(
+        "CREATE STREAM shipped_p AS SELECT o.id, o.ROWTIME AS ordered, sh.ROWTIME AS shipped, sh.ROWTIME - o.ROWTIME AS took \
+         FROM orders_p o JOIN shipments_p sh WITHIN 1 HOUR ON o.id = sh.oid;",
+    )
+    .await;
+    s.ksql_ok("INSERT INTO customers_p (ROWTIME, id, name) VALUES (1000, 7, 'ann');").await;
+    s.ksql_ok("INSERT INTO orders_p (ROWTIME, id, cid, amt) VALUES (4000, 1, 99, 10);").await;
+    s.ksql_ok("INSERT INTO orders_p (ROWTIME, id, cid, amt) VALUES (5000, 2, 7, 30);").await;
+    s.ksql_ok("INSERT INTO shipments_p (ROWTIME, id, oid) VALUES (9000, 50, 2);").await;
+    let enriched = s.wait_rows("SELECT * FROM enriched_p EMIT CHANGES LIMIT 1;", 1).await;
+    assert_eq!(enriched, vec![vec![json!(7), json!(30), json!("ann"), json!(5000), json!(1000), json!(0), json!(1)]]);
+    let shipped = s.wait_rows("SELECT * FROM shipped_p EMIT CHANGES LIMIT 1;", 1).await;
+    assert_eq!(shipped, vec![vec![json!(2), json!(5000), json!(9000), json!(4000)]]);
+    // SELECT * leaves pseudo columns out, as for a single source.
+    s.ksql_ok("CREATE STREAM everything_p AS SELECT * FROM orders_p o JOIN customers_p c ON o.cid = c.id;").await;
+    let described = s.ksql_ok("DESCRIBE everything_p;").await;
+    let names: Vec<String> =
+        described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().map(|f| f["name"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(names, vec!["O_CID", "O_ID", "O_AMT", "C_ID", "C_NAME"]);
+}

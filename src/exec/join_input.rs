@@ -111,6 +111,8 @@ impl SideInput {
                         }
                     };
                     let mut cols: Vec<ArrayRef> = b.columns()[..*columns].to_vec();
+                    // ROWTIME, ROWPARTITION and ROWOFFSET end every decoded batch.
+                    cols.extend_from_slice(&b.columns()[b.num_columns() - crate::sql::join_plan::SIDE_PSEUDO_COLUMNS.len()..]);
                     cols.push(keys_arr.clone());
                     let payloads = encoder.encode(&cols, n)?;
                     // The row identity: the join key, or for a foreign-key join the row's key.

@@ -201,6 +201,16 @@ pub fn entity(e: &Value) -> String {
             let rows: Vec<Vec<String>> = list.iter().map(|v| vec![s(v, "name"), s(v, "value")]).collect();
             table(&["Variable Name", "Value"], &rows)
         }
+        "assert_topic" => {
+            let exists = e.get("exists").and_then(Value::as_bool).unwrap_or(false);
+            format!("Topic {} {}\n", s(e, "topicName"), if exists { "exists" } else { "does not exist" })
+        }
+        "assert_schema" => {
+            let exists = e.get("exists").and_then(Value::as_bool).unwrap_or(false);
+            let subject = e.get("subject").and_then(Value::as_str).map(|x| format!(" with subject name {x}")).unwrap_or_default();
+            let id = e.get("id").and_then(Value::as_u64).map(|x| format!(" id {x}")).unwrap_or_default();
+            format!("Schema{subject}{id} {}\n", if exists { "exists" } else { "does not exist" })
+        }
         _ => serde_json::to_string_pretty(e).unwrap_or_default(),
     }
 }
@@ -280,5 +290,13 @@ mod tests {
     #[test]
     fn schema_names_handle_nested_types() {
         assert_eq!(schema_names("`A` STRING, `B` MAP<STRING, INTEGER>, `c d` BIGINT, `D` DECIMAL(4, 2)"), vec!["A", "B", "c d", "D"]);
+    }
+
+    #[test]
+    fn assertions_read_as_sentences() {
+        let topic = serde_json::json!({"@type": "assert_topic", "topicName": "orders", "exists": true});
+        assert_eq!(entity(&topic), "Topic orders exists\n");
+        let schema = serde_json::json!({"@type": "assert_schema", "subject": "orders-value", "id": null, "exists": false});
+        assert_eq!(entity(&schema), "Schema with subject name orders-value does not exist\n");
     }
 }

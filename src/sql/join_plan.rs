@@ -70,7 +70,15 @@ pub struct SideColumn {
     /// Its field in the joined row (`ALIAS_NAME`).
     pub field: String,
     pub ty: SqlType,
+    /// A pseudo column of a source (ROWTIME, ROWPARTITION, ROWOFFSET): only reachable
+    /// qualified (`o.ROWTIME`), and not part of `*`.
+    pub pseudo: bool,
 }
+
+/// The pseudo columns each source side of a join carries, in the order its decoded
+/// batches end with them.
+pub const SIDE_PSEUDO_COLUMNS: [(&str, SqlType); 3] =
+    [(ROWTIME, SqlType::Bigint), (crate::catalog::types::ROWPARTITION, SqlType::Int), (crate::catalog::types::ROWOFFSET, SqlType::Bigint)];
 
 /// One input of a join.
 #[derive(Debug, Clone)]
@@ -207,7 +215,7 @@ fn scope_of(columns: &[SideColumn], schema: SchemaRef) -> Result<Scope, SqlError
         for q in &c.qualifiers {
             out.push(ScopeColumn { qualifier: Some(q.clone()), name: c.name.clone(), field: c.field.clone(), ty: c.ty.clone() });
         }
-        if columns.iter().filter(|o| o.name == c.name).count() == 1 {
+        if !c.pseudo && columns.iter().filter(|o| o.name == c.name).count() == 1 {
             out.push(ScopeColumn { qualifier: None, name: c.name.clone(), field: c.field.clone(), ty: c.ty.clone() });
         }
     }
@@ -233,12 +241,23 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
             if source.name != alias {
                 qualifiers.push(source.name.clone());
             }
-            let columns = source
+            let mut columns: Vec<SideColumn> = source
                 .schema
                 .columns()
                 .iter()
-                .map(|c| SideColumn { qualifiers: qualifiers.clone(), name: c.name.clone(), field: format!("{alias}_{}", c.name), ty: c.ty.clone() })
+                .map(|c| SideColumn {
+                    qualifiers: qualifiers.clone(),
+                    name: c.name.clone(),
+                    field: format!("{alias}_{}", c.name),
+                    ty: c.ty.clone(),
+                    pseudo: false,
+                })
                 .collect();
+            // Each source's pseudo columns travel with its rows, so `o.ROWTIME` is that
+            // source's record time (the joined row's ROWTIME is the join's).
+            for (name, ty) in SIDE_PSEUDO_COLUMNS {
+                columns.push(SideColumn { qualifiers: qualifiers.clone(), name: name.to_string(), field: format!("{alias}_{name}"), ty, pseudo: true });
+            }
             let scope = Scope::single(&qualifiers, source.query_schema())?;
             let key_cols: Vec<&Column> = source.schema.key_columns().collect();
             let keys =
@@ -715,9 +734,9 @@ pub fn plan_join(
                     items.push((Expr::new(ExprKind::Column { qualifier: None, name: key.clone() }, *pos), Some(key.clone())));
                 }
                 let cols: Vec<&SideColumn> = match qualifier {
-                    None => all_columns.iter().collect(),
+                    None => all_columns.iter().filter(|c| !c.pseudo).collect(),
                     Some(qual) => {
-                        let c: Vec<&SideColumn> = all_columns.iter().filter(|c| c.qualifiers.contains(qual)).collect();
+                        let c: Vec<&SideColumn> = all_columns.iter().filter(|c| !c.pseudo && c.qualifiers.contains(qual)).collect();
                         if c.is_empty() {
                             return Err(SqlError::at(*pos, format!("unknown source '{qual}' in {qual}.*"), None));
                         }
