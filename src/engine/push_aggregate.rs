@@ -45,6 +45,8 @@ fn split(q: &Query, table: &str) -> (Query, Query) {
                 inner.select.push(item.clone());
                 outer.push(item.clone());
             }
+            // Refused before the query is split (see `push_aggregate`).
+            SelectItem::StructFields { .. } => {}
         }
     }
     // Every group is a key of the table, selected by the client or not; without GROUP BY
@@ -73,6 +75,13 @@ fn split(q: &Query, table: &str) -> (Query, Query) {
 impl Engine {
     /// Starts a push query with GROUP BY, WINDOW, HAVING or aggregate functions. Blocking.
     pub(super) fn push_aggregate(&self, q: &Query, session: &Session) -> Result<PushQuery, EngineError> {
+        if let Some(SelectItem::StructFields { pos, .. }) = q.select.iter().find(|i| matches!(i, SelectItem::StructFields { .. })) {
+            return Err(EngineError::from(crate::sql::SqlError::at(
+                *pos,
+                "->* is not supported in an aggregating push query yet",
+                Some("list the fields instead (s->a, s->b), or run the aggregation as CREATE TABLE ... AS SELECT".into()),
+            )));
+        }
         let source_name = match &q.from {
             Relation::Source { name, .. } => name.value.clone(),
             Relation::Join { .. } => {

@@ -328,7 +328,7 @@ fn window_plan(spec: &WindowSpec) -> Result<WindowPlan, SqlError> {
 pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Result<AggregatePlan, SqlError> {
     let (source, qualifiers) = single_source(q, catalog)?;
     let selected = q.select.iter().filter_map(|s| match s {
-        SelectItem::Expr { expr, .. } => Some(expr),
+        SelectItem::Expr { expr, .. } | SelectItem::StructFields { expr, .. } => Some(expr),
         SelectItem::Wildcard { .. } => None,
     });
     if let Some(e) = selected.chain(&q.group_by).chain(&q.having).chain(&q.where_).find_map(unknown_function) {
@@ -456,6 +456,15 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
                 Err(e @ SqlError::NotAggregated { .. }) => loose.push((expr.to_string(), e)),
                 Err(e) => return Err(e),
             },
+            SelectItem::StructFields { expr, pos } => {
+                for (field, name) in super::binder::struct_field_items(&binder, expr, *pos)? {
+                    match rw.rewrite(&field) {
+                        Ok(r) => items.push((field, name, r)),
+                        Err(e @ SqlError::NotAggregated { .. }) => loose.push((field.to_string(), e)),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
     }
     // ksqlDB's checks, in its order: aggregates at all, loose columns, a GROUP BY.

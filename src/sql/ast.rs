@@ -368,6 +368,11 @@ pub enum SelectItem {
         expr: Expr,
         alias: Option<Ident>,
     },
+    /// `expr->*`: every field of a STRUCT, each a column named by its field.
+    StructFields {
+        expr: Expr,
+        pos: Pos,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -570,6 +570,16 @@ fn widenings(types: &[SqlType]) -> Vec<Vec<SqlType>> {
     out
 }
 
+/// `expr->*` in a SELECT list: one `expr->field` item per field of the STRUCT, named by
+/// the field.
+pub fn struct_field_items(binder: &Binder, expr: &Expr, pos: Pos) -> Result<Vec<(Expr, Option<String>)>, SqlError> {
+    let ty = binder.type_of(&binder.bind(expr)?)?;
+    let SqlType::Struct(fields) = ty else {
+        return Err(SqlError::at(pos, format!("{expr}->* needs a STRUCT, but {expr} is {ty}"), Some("->* lists the fields of a STRUCT column".into())));
+    };
+    Ok(fields.into_iter().map(|(name, _)| (Expr::new(ExprKind::Dereference { expr: Box::new(expr.clone()), field: name.clone() }, pos), Some(name))).collect())
+}
+
 /// The types a bare NULL argument of a row function is tried as, in order.
 const NULL_ARGUMENT_TYPES: &[SqlType] =
     &[SqlType::String, SqlType::Int, SqlType::Bigint, SqlType::Double, SqlType::Boolean, SqlType::Bytes, SqlType::Timestamp];

@@ -761,6 +761,7 @@ pub fn plan_join(
                 });
                 items.push((expr.clone(), name));
             }
+            SelectItem::StructFields { expr, pos } => items.extend(super::binder::struct_field_items(&binder, expr, *pos)?),
         }
     }
     // PARTITION BY re-keys the result by its expression, which must be selected; the join

@@ -185,6 +185,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                 }
             }
             SelectItem::Expr { expr, alias } => items.push((expr.clone(), alias.as_ref().map(|a| a.value.clone()))),
+            SelectItem::StructFields { expr, pos } => items.extend(super::binder::struct_field_items(&binder, expr, *pos)?),
         }
     }
 

@@ -410,8 +410,20 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     let mut columns = Vec::new();
     let mut passthrough = true;
     let mut generated = 0;
+    let mut select = Vec::with_capacity(q.select.len());
     for item in &q.select {
         match item {
+            SelectItem::StructFields { expr, pos } => {
+                for (e, name) in super::binder::struct_field_items(&binder, expr, *pos)? {
+                    select.push(SelectItem::Expr { expr: e, alias: name.map(|value| super::ast::Ident { value, pos: *pos }) });
+                }
+            }
+            other => select.push(other.clone()),
+        }
+    }
+    for item in &select {
+        match item {
+            SelectItem::StructFields { .. } => {}
             SelectItem::Wildcard { .. } => {
                 for f in schema.fields().iter().take(schema.fields().len() - 1) {
                     let e = Expr::new(ExprKind::Column { qualifier: None, name: f.name().clone() }, Default::default());
@@ -434,7 +446,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
             }
         }
     }
-    if q.select.len() != 1 {
+    if select.len() != 1 {
         passthrough = false;
     }
     for (i, c) in columns.iter().enumerate() {

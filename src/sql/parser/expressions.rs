@@ -205,7 +205,8 @@ impl Parser<'_> {
                 let index = self.expr()?;
                 self.expect(&Token::RBracket)?;
                 e = self.node(ExprKind::Subscript { expr: Box::new(e), index: Box::new(index) }, pos)?;
-            } else if self.eat(&Token::Arrow) {
+            } else if self.peek() == &Token::Arrow && self.peek_at(1) != &Token::Mul {
+                self.i += 1;
                 let field = self.ident()?;
                 e = self.node(ExprKind::Dereference { expr: Box::new(e), field: field.value }, pos)?;
             } else {

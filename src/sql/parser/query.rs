@@ -97,6 +97,10 @@ impl Parser<'_> {
             return Ok(SelectItem::Wildcard { qualifier: Some(q.value), pos });
         }
         let expr = self.expr()?;
+        if self.peek() == &Token::Arrow && self.peek_at(1) == &Token::Mul {
+            self.i += 2;
+            return Ok(SelectItem::StructFields { expr, pos });
+        }
         let alias = self.optional_alias()?;
         Ok(SelectItem::Expr { expr, alias })
     }

@@ -1,0 +1,48 @@
+//! Expressions as ksqlDB's reference documents them, reached over REST: `STRUCT->*` in
+//! SELECT lists (persistent, push and pull queries), and implicit widening of numbers and
+//! bare NULLs when a function call is resolved.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn struct_star_lists_every_field_of_a_struct_as_its_own_column() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM people (id INT KEY, addr STRUCT<street STRING, zip INT>, n INT) WITH (kafka_topic='people', value_format='JSON', partitions=1);")
+        .await;
+    s.ksql_ok("CREATE STREAM flat AS SELECT id, addr->* FROM people;").await;
+    s.ksql_ok("CREATE TABLE last_addr AS SELECT id, LATEST_BY_OFFSET(addr) AS a FROM people GROUP BY id;").await;
+    s.ksql_ok("INSERT INTO people (id, addr, n) VALUES (1, STRUCT(street := 'Main', zip := 123), 5);").await;
+    let rows = s.wait_rows("SELECT * FROM flat EMIT CHANGES LIMIT 1;", 1).await;
+    assert_eq!(rows, vec![vec![json!(1), json!("Main"), json!(123)]]);
+    let described = s.ksql_ok("DESCRIBE flat;").await;
+    let names: Vec<&str> = described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, vec!["ID", "STREET", "ZIP"]);
+    let pushed = s.wait_rows("SELECT addr->*, n FROM people EMIT CHANGES LIMIT 1;", 1).await;
+    assert_eq!(pushed, vec![vec![json!("Main"), json!(123), json!(5)]]);
+    let pulled = s.wait_rows("SELECT a->* FROM last_addr WHERE id = 1;", 1).await;
+    assert_eq!(pulled, vec![vec![json!("Main"), json!(123)]]);
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT n->* FROM people EMIT CHANGES;"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("N->* needs a STRUCT, but N is INTEGER"), "{body}");
+}
+
+#[tokio::test]
+async fn calls_widen_numbers_and_type_bare_nulls_to_fit_a_function() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM nums (id INT KEY, i INT, d DECIMAL(4, 2)) WITH (kafka_topic='nums', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("INSERT INTO nums (id, i, d) VALUES (1, 4, 2.50);").await;
+    let rows = s
+        .wait_rows(
+            "SELECT JSON_ARRAY_CONTAINS('[2.5]', d), SIN(i), MASK('Ab1', NULL, NULL, NULL, '#'), MASK_LEFT('Ab1', 3, '*', NULL) FROM nums EMIT CHANGES LIMIT 1;",
+            1,
+        )
+        .await;
+    assert_eq!(rows[0][0], json!(true), "a DECIMAL widens to the DOUBLE JSON_ARRAY_CONTAINS takes");
+    assert!((rows[0][1].as_f64().expect("sin") - 4f64.sin()).abs() < 1e-12);
+    assert_eq!(rows[0][2], json!("Ab1"), "NULL mask characters keep every class");
+    assert_eq!(rows[0][3], json!("*bn"));
+    assert_ne!(rows[0][3], Value::Null);
+}
