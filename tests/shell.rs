@@ -27,8 +27,12 @@ async fn execute_flag_runs_statements_and_prints_ksql_tables() {
     );
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(" Message        \n----------------\n Stream created \n"), "{out}");
-    assert!(out.contains(" Stream Name | Kafka Topic | Key Format | Value Format | Windowed "), "{out}");
-    assert!(out.contains(" PV          | pv          | KAFKA      | JSON         | false    "), "{out}");
+    let header = out.lines().find(|l| l.trim_start().starts_with("Stream Name")).expect("a streams table");
+    let cells = |l: &str| l.split('|').map(|c| c.trim().to_string()).collect::<Vec<_>>();
+    assert_eq!(cells(header), vec!["Stream Name", "Kafka Topic", "Key Format", "Value Format", "Windowed"], "{out}");
+    let row = out.lines().find(|l| l.starts_with(" PV ")).expect("the PV row");
+    assert_eq!(cells(row), vec!["PV", "pv", "KAFKA", "JSON", "false"], "{out}");
+    assert_eq!(row.len(), header.len(), "cells are padded to the column widths: {out}");
     assert!(out.contains("|ID          |PAGE        |"), "{out}");
     assert!(out.contains("|a           |home        |"), "{out}");
     assert!(out.contains("Limit Reached"), "{out}");

@@ -45,11 +45,14 @@ pub struct EngineConfig {
     /// Where new queries start when `auto.offset.reset` is not set (ksqlDB: latest).
     pub default_offset_reset: OffsetReset,
     pub service_id: String,
+    /// Keep ksqlDB's processing log: skipped records are written to
+    /// `<service id>ksql_processing_log`, read by the `KSQL_PROCESSING_LOG` stream.
+    pub processing_log: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into() }
+        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into(), processing_log: false }
     }
 }
 
@@ -121,8 +124,20 @@ impl Engine {
     /// and persistent queries restart from their committed offsets. Blocking.
     pub fn open(log: Arc<Log>, state: Arc<crate::state::StateDb>, handle: Handle, config: EngineConfig) -> Result<Engine, EngineError> {
         let commands = CommandLog::open(&log)?;
+        // The processing log is a help, not a requirement: without it the server still starts.
+        let processing_log = if config.processing_log {
+            match crate::exec::processing_log::ProcessingLog::open(&log, &config.service_id) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::warn!("the processing log is off: its topic could not be opened: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let engine = Engine {
-            runtime: Runtime::new(log.clone(), state, handle),
+            runtime: Runtime::new(log.clone(), state, handle, processing_log),
             catalog: Catalog::default(),
             commands,
             config,
@@ -131,8 +146,26 @@ impl Engine {
             pull_plans: PullPlanCache::default(),
             restore: restore::RestoreFailures::default(),
         };
+        engine.declare_processing_log_stream();
         engine.replay()?;
         Ok(engine)
+    }
+
+    /// Declares the built-in `KSQL_PROCESSING_LOG` stream over the processing log topic,
+    /// before the command topic replays: it is not a command of its own (query ids and
+    /// sequence numbers stay the user's), and a DROP of it that the user ran replays after
+    /// it, so a dropped or replaced log stream stays as the user left it.
+    fn declare_processing_log_stream(&self) {
+        use crate::exec::processing_log::{PROCESSING_LOG_STREAM, STREAM_COLUMNS};
+        let Some(log) = self.runtime.processing_log() else { return };
+        let statement = format!("CREATE SOURCE STREAM {PROCESSING_LOG_STREAM} ({STREAM_COLUMNS}) WITH (KAFKA_TOPIC='{}', VALUE_FORMAT='JSON');", log.topic());
+        let declared = self
+            .parse(&statement)
+            .map_err(|e| EngineError::Parse { error: Box::new(e), statement: statement.clone(), entities: vec![] })
+            .and_then(|mut p| self.apply(&p.remove(0), &Session::default(), -1, None, true));
+        if let Err(e) = declared {
+            tracing::warn!("could not declare the {PROCESSING_LOG_STREAM} stream: {e}");
+        }
     }
 
     /// Parses statements, which may use the catalog's custom types.

@@ -220,7 +220,12 @@ impl AggregateTask {
                 let (projected, row_errors) = filter_project(&batch, self.plan.filter.as_ref(), &exprs);
                 let offsets_col = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
                 for (row, message) in row_errors {
-                    errors.push(RecordError { partition: pid, offset: offsets_col.value(row), message: message.to_string() });
+                    errors.push(RecordError {
+                        kind: super::source::RecordErrorKind::Processing,
+                        partition: pid,
+                        offset: offsets_col.value(row),
+                        message: message.to_string(),
+                    });
                 }
                 let n = projected.num_rows();
                 let rowtime = take(batch.column(batch.num_columns() - 3), &projected.rows, None)?;
@@ -288,7 +293,12 @@ impl AggregateTask {
                 }
                 let d = decoder.decode(&values);
                 for (i, m) in &d.errors {
-                    errors.push(RecordError { partition: pid, offset: offsets[*i as usize], message: m.clone() });
+                    errors.push(RecordError {
+                        kind: super::source::RecordErrorKind::Processing,
+                        partition: pid,
+                        offset: offsets[*i as usize],
+                        message: m.clone(),
+                    });
                 }
                 let kept: Vec<usize> = d.kept.iter().map(|&i| i as usize).collect();
                 let ng = self.plan.group_by.len();
@@ -561,8 +571,15 @@ impl AggregateTask {
         let projection: Vec<_> = self.plan.columns.iter().map(|c| &c.expr).collect();
         let (projected, errors) = filter_project(&aggregated, None, &projection);
         if !errors.is_empty() {
-            let errs: Vec<RecordError> =
-                errors.into_iter().map(|(_, m)| RecordError { partition: self.partition.id(), offset: self.position, message: m.to_string() }).collect();
+            let errs: Vec<RecordError> = errors
+                .into_iter()
+                .map(|(_, m)| RecordError {
+                    kind: super::source::RecordErrorKind::Processing,
+                    partition: self.partition.id(),
+                    offset: self.position,
+                    message: m.to_string(),
+                })
+                .collect();
             self.stats.record_errors(&self.name, self.partition.topic(), &errs);
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
@@ -776,6 +793,7 @@ impl PartitionTask for AggregateTask {
             for row in 0..pre.rowtime.len() {
                 let Some(key) = pre.keys[row].clone() else {
                     errors.push(RecordError {
+                        kind: super::source::RecordErrorKind::Processing,
                         partition: self.partition.id(),
                         offset: pre.offsets[row],
                         message: "a GROUP BY value is null; the record was skipped".into(),

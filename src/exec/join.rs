@@ -613,8 +613,15 @@ impl JoinTask {
         let (projected, errors) = filter_project(&rb, if table { None } else { self.plan.filter.as_ref() }, &projection);
         if !errors.is_empty() {
             let pid = self.left.partition.id();
-            let errs: Vec<RecordError> =
-                errors.into_iter().map(|(_, m)| RecordError { partition: pid, offset: self.left.position, message: m.to_string() }).collect();
+            let errs: Vec<RecordError> = errors
+                .into_iter()
+                .map(|(_, m)| RecordError {
+                    kind: super::source::RecordErrorKind::Processing,
+                    partition: pid,
+                    offset: self.left.position,
+                    message: m.to_string(),
+                })
+                .collect();
             self.stats.record_errors(&self.left.name, self.left.partition.topic(), &errs);
         }
         let rows: Vec<usize> = projected.rows.values().iter().map(|&r| r as usize).collect();
@@ -691,7 +698,12 @@ impl JoinTask {
         let mut errors = Vec::new();
         for (i, row) in joined.iter().enumerate() {
             if keys.is_null(i) {
-                errors.push(RecordError { partition: pid, offset: position, message: "the next join's key is null; the joined row was dropped".into() });
+                errors.push(RecordError {
+                    kind: super::source::RecordErrorKind::Processing,
+                    partition: pid,
+                    offset: position,
+                    message: "the next join's key is null; the joined row was dropped".into(),
+                });
                 continue;
             }
             let mut k = Vec::new();

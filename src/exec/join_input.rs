@@ -100,7 +100,12 @@ impl SideInput {
                                 match evaluate(key, &b.slice(r, 1)) {
                                     Ok(k) => parts.push(k),
                                     Err(m) => {
-                                        errors.push(RecordError { partition, offset: offsets.value(r), message: format!("the join expression failed: {m}") });
+                                        errors.push(RecordError {
+                                            kind: super::source::RecordErrorKind::Processing,
+                                            partition,
+                                            offset: offsets.value(r),
+                                            message: format!("the join expression failed: {m}"),
+                                        });
                                         *failed = true;
                                         parts.push(arrow::array::new_null_array(&key.ty.to_arrow(), 1));
                                     }
@@ -124,7 +129,12 @@ impl SideInput {
                     let fk_cols = [keys_arr.clone()];
                     for r in (0..n).filter(|&r| !failed[r]) {
                         if row_keys.is_null(r) {
-                            errors.push(RecordError { partition, offset: offsets.value(r), message: "the join key is null; the record was skipped".into() });
+                            errors.push(RecordError {
+                                kind: super::source::RecordErrorKind::Processing,
+                                partition,
+                                offset: offsets.value(r),
+                                message: "the join key is null; the record was skipped".into(),
+                            });
                             continue;
                         }
                         let mut k = Vec::new();

@@ -215,7 +215,7 @@ impl Runtime {
         let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
         let (shared, cancel_rx) = PushShared::new();
         let shared = Arc::new(shared);
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let remaining = plan.limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
         if plan.limit == Some(0) {
             shared.limit_reached();
@@ -264,7 +264,7 @@ impl Runtime {
 
     /// Starts a join writing into `sink`. Blocking.
     pub fn start_join(&self, query_id: &str, plan: Arc<JoinPlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
         spawner.stage(query_id, &plan, StageTarget::Result { sink, topic: sink_topic })?;

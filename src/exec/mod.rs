@@ -9,6 +9,7 @@ pub mod join_input;
 pub mod join_rekey;
 pub mod join_start;
 pub mod print;
+pub mod processing_log;
 pub mod pull;
 pub mod push;
 pub mod repartition;
@@ -106,6 +107,7 @@ pub struct Runtime {
     handle: Handle,
     persistent: Mutex<HashMap<String, Running>>,
     transient: Arc<Mutex<HashMap<String, Transient>>>,
+    processing_log: Option<Arc<processing_log::ProcessingLog>>,
 }
 
 pub fn transient_id(source: &str) -> String {
@@ -128,8 +130,17 @@ pub fn transient_id(source: &str) -> String {
 }
 
 impl Runtime {
-    pub fn new(log: Arc<Log>, state: Arc<StateDb>, handle: Handle) -> Runtime {
-        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())) }
+    pub fn new(log: Arc<Log>, state: Arc<StateDb>, handle: Handle, processing_log: Option<Arc<processing_log::ProcessingLog>>) -> Runtime {
+        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())), processing_log }
+    }
+
+    /// Stats for a new query; its skipped records go to the processing log too.
+    fn new_stats(&self) -> Arc<QueryStats> {
+        Arc::new(QueryStats::logging_to(self.processing_log.clone()))
+    }
+
+    pub fn processing_log(&self) -> Option<&Arc<processing_log::ProcessingLog>> {
+        self.processing_log.as_ref()
     }
 
     pub fn state(&self) -> &Arc<StateDb> {
@@ -157,7 +168,7 @@ impl Runtime {
     pub fn start_table_source(&self, query_id: &str, table: &DataSource, reset: OffsetReset) -> Result<(), ExecError> {
         let topic = self.log.topic(&table.topic)?;
         self.state.ensure_family(&table.state_family())?;
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for part in topic.partitions() {
@@ -195,7 +206,7 @@ impl Runtime {
         let qfamily = Self::query_family(query_id);
         self.state.ensure_family(&qfamily)?;
         self.state.ensure_family(&sink.state_family())?;
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let key_idx: Vec<usize> = sink.schema.key_columns().map(|k| plan.columns.iter().position(|c| c.name == k.name).expect("key from SELECT")).collect();
@@ -291,7 +302,7 @@ impl Runtime {
         reset: OffsetReset,
     ) -> Result<(), ExecError> {
         let source_topic = self.log.topic(&plan.source.topic)?;
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         for part in source_topic.partitions() {
@@ -339,15 +350,8 @@ impl Runtime {
             let stage = Self::materialize_stage(query_id);
             for part in sink_topic.partitions() {
                 let cp = self.stateful_start(&stage, part, OffsetReset::Earliest)?;
-                let task = table_source::TableSourceTask::new(
-                    stage.clone(),
-                    part.clone(),
-                    cp.offset,
-                    sink,
-                    self.state.clone(),
-                    Arc::new(QueryStats::default()),
-                    self.log.clone(),
-                );
+                let task =
+                    table_source::TableSourceTask::new(stage.clone(), part.clone(), cp.offset, sink, self.state.clone(), self.new_stats(), self.log.clone());
                 tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
             }
         }
@@ -394,7 +398,7 @@ impl Runtime {
         let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
         let (shared, cancel_rx) = PushShared::new();
         let shared = Arc::new(shared);
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let remaining = plan.limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
         if remaining.as_ref().is_some_and(|r| r.load(Ordering::SeqCst) == 0) {
             shared.limit_reached();
@@ -434,7 +438,7 @@ impl Runtime {
         let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
         let (shared, cancel_rx) = PushShared::new();
         let shared = Arc::new(shared);
-        let stats = Arc::new(QueryStats::default());
+        let stats = self.new_stats();
         let remaining = limit.map(|l| Arc::new(AtomicI64::new(l as i64)));
         if limit == Some(0) {
             shared.limit_reached();

@@ -146,7 +146,12 @@ impl PartitionTask for RepartitionTask {
             let (projected, row_errors) = filter_project(b, filter, &exprs);
             let offsets = b.column(b.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
             for (row, message) in row_errors {
-                errors.push(RecordError { partition: pid, offset: offsets.value(row), message: message.to_string() });
+                errors.push(RecordError {
+                    kind: super::source::RecordErrorKind::Processing,
+                    partition: pid,
+                    offset: offsets.value(row),
+                    message: message.to_string(),
+                });
             }
             let rowtime = take(b.column(b.num_columns() - 3), &projected.rows, None)?;
             let rowtime = rowtime.as_primitive::<arrow::datatypes::Int64Type>();
@@ -173,6 +178,7 @@ impl PartitionTask for RepartitionTask {
                     match group_key {
                         Some(k) => out.push((partition_for_key(&k, n_parts), k, payload, Retraction::None, rowtime.value(i))),
                         None => errors.push(RecordError {
+                            kind: super::source::RecordErrorKind::Processing,
                             partition: pid,
                             offset: offsets.value(r),
                             message: "a GROUP BY value is null; the record was skipped".into(),
@@ -211,7 +217,12 @@ impl PartitionTask for RepartitionTask {
                         Some(encode_prior(&k, &payload))
                     }
                     None if passes && !deleted => {
-                        errors.push(RecordError { partition: pid, offset: offsets.value(r), message: "a GROUP BY value is null; the row was left out".into() });
+                        errors.push(RecordError {
+                            kind: super::source::RecordErrorKind::Processing,
+                            partition: pid,
+                            offset: offsets.value(r),
+                            message: "a GROUP BY value is null; the row was left out".into(),
+                        });
                         None
                     }
                     _ => None,

@@ -14,9 +14,19 @@ use crate::format::{Role, RowDecoder};
 use crate::log::batch::Header;
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
+/// Why a record could not be used, as ksqlDB's processing log tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordErrorKind {
+    /// Its key or value did not decode in the source's format.
+    Deserialization,
+    /// Evaluating the query on it failed (an expression, a null key, ...).
+    Processing,
+}
+
 /// A record that could not be used, by offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
+    pub kind: RecordErrorKind,
     pub partition: i32,
     pub offset: i64,
     pub message: String,
@@ -127,7 +137,7 @@ impl SourceDecoder {
             let header = match BatchHeader::parse(b) {
                 Ok(h) => h,
                 Err(e) => {
-                    errors.push(RecordError { partition: self.partition, offset: next_offset, message: e.to_string() });
+                    errors.push(RecordError { kind: RecordErrorKind::Deserialization, partition: self.partition, offset: next_offset, message: e.to_string() });
                     break;
                 }
             };
@@ -137,7 +147,12 @@ impl SourceDecoder {
             }
             match batch::payload(b) {
                 Ok((h, p)) => payloads.push((h, p)),
-                Err(e) => errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() }),
+                Err(e) => errors.push(RecordError {
+                    kind: RecordErrorKind::Deserialization,
+                    partition: self.partition,
+                    offset: header.base_offset,
+                    message: e.to_string(),
+                }),
             }
         }
         for (header, payload) in &payloads {
@@ -157,7 +172,12 @@ impl SourceDecoder {
                         headers.push(r.headers);
                     }
                     Err(e) => {
-                        errors.push(RecordError { partition: self.partition, offset: header.base_offset, message: e.to_string() });
+                        errors.push(RecordError {
+                            kind: RecordErrorKind::Deserialization,
+                            partition: self.partition,
+                            offset: header.base_offset,
+                            message: e.to_string(),
+                        });
                         break;
                     }
                 }
@@ -180,6 +200,7 @@ impl SourceDecoder {
                     }
                     _ => {
                         errors.push(RecordError {
+                            kind: RecordErrorKind::Deserialization,
                             partition: self.partition,
                             offset: offsets[i],
                             message: "key: not a windowed key (too short for its window bounds)".into(),
@@ -199,7 +220,12 @@ impl SourceDecoder {
         }
         let v = self.value_decoder.decode(&values);
         for (i, msg) in &v.errors {
-            errors.push(RecordError { partition: self.partition, offset: offsets[*i as usize], message: format!("value: {msg}") });
+            errors.push(RecordError {
+                kind: RecordErrorKind::Deserialization,
+                partition: self.partition,
+                offset: offsets[*i as usize],
+                message: format!("value: {msg}"),
+            });
         }
         let kept_keys: Vec<Option<&[u8]>> = v.kept.iter().map(|&i| keys[i as usize]).collect();
         let k = if self.key_count > 0 { Some(self.key_decoder.decode(&kept_keys)) } else { None };
@@ -208,7 +234,12 @@ impl SourceDecoder {
             Some(k) => {
                 for (i, msg) in &k.errors {
                     let orig = v.kept[*i as usize] as usize;
-                    errors.push(RecordError { partition: self.partition, offset: offsets[orig], message: format!("key: {msg}") });
+                    errors.push(RecordError {
+                        kind: RecordErrorKind::Deserialization,
+                        partition: self.partition,
+                        offset: offsets[orig],
+                        message: format!("key: {msg}"),
+                    });
                 }
                 (k.kept.clone(), k.columns.clone())
             }
@@ -251,6 +282,7 @@ impl SourceDecoder {
                     _ => {
                         mask[row] = false;
                         errors.push(RecordError {
+                            kind: RecordErrorKind::Deserialization,
                             partition: self.partition,
                             offset: offsets[source_rows[row]],
                             message: "the timestamp column is null or not a valid timestamp; the record was skipped".into(),
@@ -268,7 +300,12 @@ impl SourceDecoder {
         let mut batch = match RecordBatch::try_new(self.schema.clone(), columns) {
             Ok(b) => b,
             Err(e) => {
-                errors.push(RecordError { partition: self.partition, offset: from, message: format!("internal decode error: {e}") });
+                errors.push(RecordError {
+                    kind: RecordErrorKind::Deserialization,
+                    partition: self.partition,
+                    offset: from,
+                    message: format!("internal decode error: {e}"),
+                });
                 return Decoded { batch: None, next_offset, records, errors, tombstones: Vec::new() };
             }
         };

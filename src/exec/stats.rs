@@ -56,6 +56,8 @@ pub struct QueryStats {
     last_error: Mutex<Option<LastError>>,
     progress: Mutex<BTreeMap<i32, PartitionProgress>>,
     state: Mutex<QueryState>,
+    /// Where skipped records are also written (the processing log), when the server has one.
+    processing_log: Option<std::sync::Arc<super::processing_log::ProcessingLog>>,
 }
 
 impl Default for QueryStats {
@@ -70,11 +72,17 @@ impl Default for QueryStats {
             last_error: Mutex::new(None),
             progress: Mutex::new(BTreeMap::new()),
             state: Mutex::new(QueryState::Running),
+            processing_log: None,
         }
     }
 }
 
 impl QueryStats {
+    /// Stats whose skipped records also go to the processing log.
+    pub fn logging_to(processing_log: Option<std::sync::Arc<super::processing_log::ProcessingLog>>) -> QueryStats {
+        QueryStats { processing_log, ..QueryStats::default() }
+    }
+
     pub fn record_input(&self, n: usize) {
         if n > 0 {
             self.records_in.fetch_add(n as u64, Ordering::Relaxed);
@@ -101,6 +109,9 @@ impl QueryStats {
         }
         if errors.len() > 3 {
             tracing::warn!(query = query_id, topic = source_topic, "skipped {} more records in the same batch", errors.len() - 3);
+        }
+        if let Some(log) = &self.processing_log {
+            log.write(query_id, source_topic, errors);
         }
         let last = errors.last().expect("not empty");
         *self.last_error.lock() =

@@ -110,6 +110,7 @@ impl PartitionTask for TableSourceTask {
             for row in 0..b.num_rows() {
                 if key_arrays.iter().any(|k| k.is_null(row)) {
                     errors.push(RecordError {
+                        kind: super::source::RecordErrorKind::Deserialization,
                         partition: self.partition.id(),
                         offset: offsets.value(row),
                         message: "the record has a null key; a table row needs its PRIMARY KEY".into(),

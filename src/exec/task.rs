@@ -139,7 +139,12 @@ impl Task {
                         // and skipped, the query goes on.
                         let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
                         let errs: Vec<_> = (0..batch.num_rows())
-                            .map(|r| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(r), message: message.to_string() })
+                            .map(|r| super::source::RecordError {
+                                kind: super::source::RecordErrorKind::Processing,
+                                partition: self.partition.id(),
+                                offset: offsets.value(r),
+                                message: message.to_string(),
+                            })
                             .collect();
                         self.stats.record_errors(&self.query_id, self.partition.topic(), &errs);
                         batch = arrow::array::RecordBatch::new_empty(schema);
@@ -217,7 +222,12 @@ impl Task {
                 let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>();
                 let errs: Vec<_> = row_errors
                     .into_iter()
-                    .map(|(row, message)| super::source::RecordError { partition: self.partition.id(), offset: offsets.value(row), message })
+                    .map(|(row, message)| super::source::RecordError {
+                        kind: super::source::RecordErrorKind::Processing,
+                        partition: self.partition.id(),
+                        offset: offsets.value(row),
+                        message,
+                    })
                     .collect();
                 self.stats.record_errors(&self.query_id, self.partition.topic(), &errs);
             }

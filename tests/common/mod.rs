@@ -260,3 +260,12 @@ impl Drop for TestServer {
         self.kill9();
     }
 }
+
+/// The stream the server declares itself (ksqlDB's processing log), and its topic.
+pub const BUILT_IN_STREAM: &str = "KSQL_PROCESSING_LOG";
+pub const BUILT_IN_TOPIC: &str = "default_ksql_processing_log";
+
+/// The names a SHOW STREAMS answer lists, without the server's built-in stream.
+pub fn user_streams(shown: &Value) -> Vec<String> {
+    shown[0]["streams"].as_array().expect("streams").iter().filter_map(|x| x["name"].as_str()).filter(|n| *n != BUILT_IN_STREAM).map(str::to_string).collect()
+}
