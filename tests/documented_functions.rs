@@ -307,3 +307,33 @@ async fn collection_json_and_time_zone_functions_follow_the_reference() {
         assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
     }
 }
+
+#[tokio::test]
+async fn string_functions_take_bytes_and_give_bytes() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT FROM_BYTES(SUBSTRING(TO_BYTES('stream', 'utf8'), 2, 3), 'utf8'), FROM_BYTES(LPAD(b, 6, TO_BYTES('00', 'hex')), 'hex'), \
+         FROM_BYTES(RPAD(b, 2, TO_BYTES('ff', 'hex')), 'hex'), TRANSFORM(SPLIT(TO_BYTES('a,b', 'utf8'), TO_BYTES(',', 'utf8')), x => FROM_BYTES(x, 'utf8')), \
+         LEN(b), CONCAT(b, b) = TO_BYTES('AAAH5QAAB+U=', 'base64')",
+    )
+    .await;
+    assert_eq!(row, vec![json!("tre"), json!("0000000007E5"), json!("0000"), json!(["a", "b"]), json!(4), json!(true)]);
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT LPAD(b, 3, 'x') FROM input EMIT CHANGES;"})).await;
+    assert_eq!(status, 400, "padding BYTES with a STRING is refused: {body}");
+}
+
+#[tokio::test]
+async fn pads_and_series_past_a_million_are_null_instead_of_exhausting_memory() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT LPAD('Foo', 7, 'Bar'), RPAD('Foo', 7, 'Bar'), LPAD('Foo', 2, 'Bar'), LPAD('', 2, 'Bar'), LPAD('Foo', 5, ''), \
+         LPAD(name, 2000000000, 'x'), RPAD(name, 2147483647, 'xy'), GENERATE_SERIES(1, 2000000000), ARRAY_LENGTH(GENERATE_SERIES(1, 1000000))",
+    )
+    .await;
+    assert_eq!(row, vec![json!("BarBFoo"), json!("FooBarB"), json!("Fo"), json!("Ba"), Value::Null, Value::Null, Value::Null, Value::Null, json!(1_000_000)]);
+    s.ksql_ok("SHOW STREAMS;").await;
+}

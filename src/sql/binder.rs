@@ -427,6 +427,13 @@ impl Binder<'_> {
             }
             return self.lambda_function(name, args, pos);
         }
+        // LEN, SUBSTRING, LPAD, RPAD and SPLIT of BYTES are their BYTES forms.
+        if let Some(f) = super::udf::bytes_overload(name)
+            && let Some(first) = args.first()
+            && self.bind(first).and_then(|b| self.type_of(&b)).is_ok_and(|t| t == SqlType::Bytes)
+        {
+            return self.row_function(f, args, distinct || star, pos);
+        }
         if let Some(f) = row_functions().get(name) {
             return self.row_function(f, args, distinct || star, pos);
         }

@@ -144,10 +144,8 @@ fn coalesce(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     })
 }
 
-fn len(a: Vec<Expr>, t: &[SqlType]) -> Expr {
-    if matches!(t.first(), Some(SqlType::Bytes)) {
-        return call("octet_length", a);
-    }
+/// LEN of a string; LEN of BYTES is the row function in `udf::bytes`.
+fn len(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     call("character_length", a)
 }
 
@@ -175,8 +173,6 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("RTRIM", exactly(1), "Removes trailing spaces.", "rtrim"),
             f!("SUBSTRING", between(2, 3), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
             f!("REPLACE", exactly(3), "Replaces every occurrence of a substring.", "replace"),
-            f!("LPAD", exactly(3), "Pads a string on the left to a length.", "lpad"),
-            f!("RPAD", exactly(3), "Pads a string on the right to a length.", "rpad"),
             f!("INITCAP", exactly(1), "Capitalizes the first letter of each word.", "initcap"),
             f!("REVERSE", exactly(1), "Reverses a string.", "reverse"),
             f!("SPLIT", exactly(2), "Splits a string into an array by a delimiter.", "string_to_array"),

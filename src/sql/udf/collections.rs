@@ -13,9 +13,9 @@ use super::value::{compare, conform, entries, int, list, to_array};
 use crate::catalog::types::SqlType;
 use crate::sql::functions::{between, exactly};
 
-/// The most elements GENERATE_SERIES builds; a longer series is null (as a record error)
-/// rather than a memory exhaustion.
-pub const MAX_SERIES: i64 = 10_000_000;
+/// The most elements GENERATE_SERIES builds, and the longest LPAD / RPAD result: longer is
+/// null (as a record error) rather than memory exhaustion from one statement.
+pub const MAX_SERIES: i64 = 1_000_000;
 
 fn entries_type(t: &[SqlType]) -> Result<SqlType, String> {
     let SqlType::Map(k, v) = &t[0] else { return Err(format!("ENTRIES takes a MAP, not {}", t[0])) };
@@ -98,7 +98,7 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction {
             name: "GENERATE_SERIES",
             arity: between(2, 3),
-            description: "GENERATE_SERIES(start, end[, step]): the integers from start to end inclusive (at most 10 million).",
+            description: "GENERATE_SERIES(start, end[, step]): the integers from start to end inclusive (at most a million).",
             returns: series_type,
             eval: generate_series,
         },

@@ -61,6 +61,12 @@ pub fn row_functions() -> &'static HashMap<&'static str, RowFunction> {
     })
 }
 
+/// The BYTES form of a string function (SUBSTRING, LPAD, RPAD, SPLIT), by name.
+pub fn bytes_overload(name: &str) -> Option<&'static RowFunction> {
+    static FNS: OnceLock<HashMap<&'static str, RowFunction>> = OnceLock::new();
+    FNS.get_or_init(|| bytes::bytes_overloads().into_iter().map(|f| (f.name, f)).collect()).get(name)
+}
+
 /// Every function this build knows, for SHOW FUNCTIONS and DESCRIBE FUNCTION:
 /// `(name, type, description)` with type SCALAR, TABLE or AGGREGATE, sorted by name.
 pub fn function_catalog() -> Vec<(&'static str, &'static str, &'static str)> {

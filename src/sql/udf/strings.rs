@@ -239,6 +239,30 @@ fn regexp_split(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
     list(re.split(t).map(|p| ScalarValue::Utf8(Some(p.to_string()))).collect(), &DataType::Utf8)
 }
 
+/// LPAD / RPAD of a string: padded with the padding repeated, or cut to the length; null
+/// for an empty padding, a negative length, or a length past a million characters.
+fn pad(a: &[ScalarValue], left: bool) -> Option<ScalarValue> {
+    let (input, n, padding) = (text(&a[0])?, int(&a[1])?, text(&a[2])?);
+    if n < 0 || n > super::collections::MAX_SERIES || padding.is_empty() {
+        return None;
+    }
+    let n = n as usize;
+    let have = input.chars().count();
+    if have >= n {
+        return s(input.chars().take(n).collect());
+    }
+    let fill: String = padding.chars().cycle().take(n - have).collect();
+    s(if left { fill + input } else { format!("{input}{fill}") })
+}
+
+fn pad_type(t: &[SqlType]) -> Result<SqlType, String> {
+    if t[0] == SqlType::String && matches!(t[1], SqlType::Int | SqlType::Bigint) && t[2] == SqlType::String {
+        Ok(SqlType::String)
+    } else {
+        Err("expected (STRING, INT, STRING) or (BYTES, INT, BYTES)".into())
+    }
+}
+
 fn strings_only(t: &[SqlType]) -> Result<SqlType, String> {
     if t.iter().all(|x| *x == SqlType::String) { Ok(SqlType::String) } else { Err("all arguments must be STRING".into()) }
 }
@@ -292,6 +316,20 @@ pub fn functions() -> Vec<RowFunction> {
                 Ok(SqlType::Int)
             },
             eval: instr,
+        },
+        RowFunction {
+            name: "LPAD",
+            arity: exactly(3),
+            description: "LPAD(input, length, padding): pads on the left to the length, or cuts to it (STRING or BYTES).",
+            returns: pad_type,
+            eval: |a, _| pad(a, true),
+        },
+        RowFunction {
+            name: "RPAD",
+            arity: exactly(3),
+            description: "RPAD(input, length, padding): pads on the right to the length, or cuts to it (STRING or BYTES).",
+            returns: pad_type,
+            eval: |a, _| pad(a, false),
         },
         RowFunction {
             name: "REGEXP_REPLACE",
