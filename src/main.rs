@@ -65,6 +65,10 @@ enum Command {
         /// Run the statements in this file and exit.
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
+        /// With -e or -f: run every statement even after one fails (by default the first
+        /// failure stops the run, as ksqlDB's CLI does).
+        #[arg(long = "keep-going")]
+        keep_going: bool,
     },
 }
 
@@ -186,7 +190,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Shell { server, execute, file } => eddy::shell::run(&server, execute, file),
+        Command::Shell { server, execute, file, keep_going } => eddy::shell::run(&server, execute, file, keep_going),
         Command::Compat { paths, json, min_pass, min_passed, timeout_ms, filter, verbose } => {
             match eddy::compat::run(eddy::compat::CompatArgs { paths, json, min_pass, min_passed, timeout_ms, filter, verbose }) {
                 Ok(true) => ExitCode::SUCCESS,

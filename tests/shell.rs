@@ -119,3 +119,54 @@ async fn repl_ctrl_c_stops_the_push_query_but_not_the_shell() {
     let history = std::fs::read_to_string(home.path().join(".eddy_history")).expect("history file written");
     assert!(history.contains("SHOW STREAMS;"), "{history}");
 }
+
+#[tokio::test]
+async fn a_script_stops_at_its_first_failure_unless_told_to_keep_going() {
+    let s = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.sql");
+    std::fs::write(
+        &path,
+        "CREATE STREAM first_s (id INT KEY) WITH (kafka_topic='first_s', partitions=1);\nDESCRIBE not_there;\n\
+         CREATE STREAM after_s (id INT KEY) WITH (kafka_topic='after_s', partitions=1);\n",
+    )
+    .unwrap();
+    let (ok, _out, err) = shell(&s, &["-f", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("1 statement(s) after it were not run"), "{err}");
+    let shown = s.ksql_ok("SHOW STREAMS;").await;
+    assert_eq!(common::user_streams(&shown), vec!["FIRST_S"]);
+
+    let (ok, _out, _err) = shell(&s, &["--keep-going", "-f", path.to_str().unwrap()]);
+    assert!(!ok, "a failure still fails the run");
+    let shown = s.ksql_ok("SHOW STREAMS;").await;
+    assert_eq!(common::user_streams(&shown), vec!["AFTER_S", "FIRST_S"]);
+}
+
+#[tokio::test]
+async fn spool_copies_output_to_a_file_and_run_script_runs_a_file() {
+    let s = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("setup.sql");
+    std::fs::write(&script, "CREATE STREAM scripted (id INT KEY, v STRING) WITH (kafka_topic='scripted', partitions=1);\n").unwrap();
+    let spool = dir.path().join("out.txt");
+    // Shell commands are typed at the prompt.
+    let mut child = Command::new(eddy_bin())
+        .arg("shell")
+        .arg("--server")
+        .arg(&s.url)
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    write!(stdin, "spool {}\nRUN SCRIPT '{}';\nSHOW STREAMS;\nspool off\nSHOW TOPICS;\nexit\n", spool.display(), script.display()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spooled = std::fs::read_to_string(&spool).unwrap();
+    assert!(spooled.contains("Stream created") && spooled.contains("SCRIPTED"), "{spooled}");
+    assert!(!spooled.contains("Kafka Topic | Partitions"), "output after spool off stays out of the file: {spooled}");
+}

@@ -218,20 +218,39 @@ impl Engine {
     /// Executes the statements of a /ksql request in order; stops at the first failure,
     /// whose error carries the entities of the statements before it. Blocking.
     pub fn execute(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
+        if sql.contains("${") {
+            return self.execute_with_variables(sql, session);
+        }
         let parsed = self.parse(sql).map_err(|error| EngineError::Parse { error: Box::new(error), statement: sql.to_string(), entities: vec![] })?;
         let mut entities = Vec::new();
         for p in parsed {
-            let p = if p.text.contains("${") && !matches!(p.statement, Statement::Define { .. }) {
-                let text = substitute(&p.text, &session.variables).map_err(|e| e.for_statement(&p.text, &entities))?;
-                let mut v =
-                    self.parse(&text).map_err(|error| EngineError::Parse { error: Box::new(error), statement: text.clone(), entities: entities.clone() })?;
-                if v.len() != 1 {
-                    return Err(EngineError::rule("a variable expanded into more than one statement").for_statement(&text, &entities));
-                }
-                v.remove(0)
-            } else {
-                p
-            };
+            match self.execute_one(&p, session) {
+                Ok(Some(v)) => entities.push(v),
+                Ok(None) => {}
+                Err(e) => return Err(e.for_statement(&p.text, &entities)),
+            }
+        }
+        Ok(entities)
+    }
+
+    /// Statements that use `${variables}`: split without parsing, then each substituted
+    /// with the variables defined so far (a DEFINE earlier in the request counts) and run,
+    /// so a variable may stand anywhere, also where a bare `${name}` would not parse.
+    fn execute_with_variables(&self, sql: &str, session: &mut Session) -> Result<Vec<Value>, EngineError> {
+        let (mut pieces, rest) = crate::sql::split::split_statements(sql);
+        if !rest.trim().is_empty() {
+            pieces.push(rest.trim().to_string());
+        }
+        let mut entities = Vec::new();
+        for piece in pieces {
+            let is_define = piece.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("DEFINE"));
+            let text = if is_define { piece.clone() } else { substitute(&piece, &session.variables).map_err(|e| e.for_statement(&piece, &entities))? };
+            let mut parsed =
+                self.parse(&text).map_err(|error| EngineError::Parse { error: Box::new(error), statement: text.clone(), entities: entities.clone() })?;
+            if parsed.len() != 1 {
+                return Err(EngineError::rule("a variable expanded into more than one statement").for_statement(&text, &entities));
+            }
+            let p = parsed.remove(0);
             match self.execute_one(&p, session) {
                 Ok(Some(v)) => entities.push(v),
                 Ok(None) => {}

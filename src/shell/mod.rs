@@ -44,6 +44,8 @@ struct Shell {
     history: Vec<String>,
     /// Set by `exit`: leave the REPL (saving history).
     quit: bool,
+    /// Scripts (`-e`, `-f`, RUN SCRIPT) go on after a failed statement.
+    keep_going: bool,
 }
 
 impl Shell {
@@ -65,7 +67,9 @@ impl Shell {
         }
     }
 
-    /// Runs every complete statement in `text`; returns false if any failed.
+    /// Runs the complete statements in `text` in order; returns false if any failed. The
+    /// first failure stops the run (the statements after it are listed as not run) unless
+    /// the shell was started with `--keep-going`.
     async fn run_text(&mut self, text: &str) -> bool {
         let (stmts, rest) = split_statements(text);
         let mut ok = true;
@@ -73,8 +77,16 @@ impl Shell {
         if !rest.trim().is_empty() && !rest.trim().starts_with("--") {
             all.push(rest.trim().to_string());
         }
-        for s in all {
+        let total = all.len();
+        for (i, s) in all.into_iter().enumerate() {
             ok &= self.run_statement(&s).await;
+            if !ok && !self.keep_going {
+                let left = total - i - 1;
+                if left > 0 {
+                    self.err(&format!("Stopped at the failed statement; {left} statement(s) after it were not run (--keep-going runs them anyway)."));
+                }
+                break;
+            }
         }
         ok
     }
@@ -293,7 +305,7 @@ fn history_path() -> Option<PathBuf> {
 }
 
 /// Entry point of `eddy shell`.
-pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>) -> ExitCode {
+pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>, keep_going: bool) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -309,6 +321,7 @@ pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>) -> Exit
         spool: None,
         history: Vec::new(),
         quit: false,
+        keep_going,
     };
     if execute.is_some() || file.is_some() {
         let mut ok = true;
@@ -321,7 +334,9 @@ pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>) -> Exit
                 }
             }
         }
-        if let Some(sql) = execute {
+        if let Some(sql) = execute
+            && (ok || keep_going)
+        {
             ok &= rt.block_on(shell.run_text(&sql));
         }
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };

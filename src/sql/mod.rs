@@ -17,6 +17,7 @@ pub mod planner;
 pub mod pull;
 pub mod pull_rules;
 pub mod pull_template;
+pub mod split;
 pub mod table_functions;
 pub mod udf;
 
