@@ -207,6 +207,14 @@ impl SourceProps {
                     check.set(&key, &text).map_err(|e| SqlError::at(pos, e, None))?;
                     out.topic_settings.push((key, text));
                 }
+                // Every format Eddy has works without a schema registry (issue 25 adds one).
+                "KEY_SCHEMA_ID" | "VALUE_SCHEMA_ID" | "VALUE_AVRO_SCHEMA_FULL_NAME" | "KEY_SCHEMA_FULL_NAME" | "VALUE_SCHEMA_FULL_NAME" => {
+                    return Err(SqlError::at(
+                        pos,
+                        format!("{name} is provided but the format does not support Schema Registry"),
+                        Some("schema ids and full names go with AVRO, PROTOBUF and JSON_SR, which need a schema registry that Eddy does not have yet; remove the property".into()),
+                    ));
+                }
                 other if KNOWN.contains(&other) => {}
                 other => {
                     return Err(SqlError::at(
