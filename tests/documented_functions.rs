@@ -190,6 +190,12 @@ async fn show_functions_lists_and_describe_function_describes_every_documented_f
     let functions = listed[0]["functions"].as_array().expect("functions").clone();
     let missing: Vec<&str> = DOCUMENTED.iter().copied().filter(|name| !functions.iter().any(|f| f["name"] == *name)).collect();
     assert!(missing.is_empty(), "SHOW FUNCTIONS lacks documented functions: {missing:?}");
+    let category = |name: &str| functions.iter().find(|f| f["name"] == name).map(|f| f["category"].clone()).unwrap_or_default();
+    for (name, expected) in
+        [("SIN", "MATHEMATICAL"), ("MASK", "STRING"), ("SUM", "AGGREGATE"), ("EXPLODE", "TABLE"), ("URL_EXTRACT_HOST", "URL"), ("FORMAT_DATE", "DATE / TIME")]
+    {
+        assert_eq!(category(name), json!(expected), "{name}");
+    }
     for name in DOCUMENTED {
         let described = s.ksql_ok(&format!("DESCRIBE FUNCTION {name};")).await;
         assert_eq!(described[0]["name"], *name, "{described}");

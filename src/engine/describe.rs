@@ -333,7 +333,10 @@ impl Engine {
                 })
             }
             ShowKind::Functions => {
-                let list: Vec<Value> = crate::sql::udf::function_catalog().iter().map(|(n, t, _)| json!({"name": n, "type": t, "category": "OTHER"})).collect();
+                let list: Vec<Value> = crate::sql::udf::function_catalog()
+                    .iter()
+                    .map(|(n, t, _)| json!({"name": n, "type": t, "category": crate::sql::udf::category(n, t)}))
+                    .collect();
                 json!({"@type": "function_names", "statementText": text, "functions": list, "warnings": []})
             }
             ShowKind::Types => {
@@ -382,6 +385,7 @@ impl Engine {
             "path": "internal",
             "functions": [{"arguments": [], "returnType": "", "description": description, "argumentTypes": []}],
             "type": ftype,
+            "category": crate::sql::udf::category(fname, ftype),
             "warnings": []
         }))
     }

@@ -195,7 +195,13 @@ pub fn entity(e: &Value) -> String {
             let rows: Vec<Vec<String>> = list.iter().map(|f| vec![s(f, "name"), s(f, "category")]).collect();
             table(&["Function Name", "Category"], &rows)
         }
-        "describe_function" => format!("\nName        : {}\nType        : {}\nDescription : {}\n", s(e, "name"), s(e, "type"), s(e, "description")),
+        "describe_function" => format!(
+            "\nName        : {}\nType        : {}\nCategory    : {}\nDescription : {}\n",
+            s(e, "name"),
+            s(e, "type"),
+            s(e, "category"),
+            s(e, "description")
+        ),
         "variables" => {
             let list = e.get("variables").and_then(|l| l.as_array()).cloned().unwrap_or_default();
             let rows: Vec<Vec<String>> = list.iter().map(|v| vec![s(v, "name"), s(v, "value")]).collect();

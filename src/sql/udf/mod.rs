@@ -84,6 +84,71 @@ pub fn function_catalog() -> Vec<(&'static str, &'static str, &'static str)> {
     out
 }
 
+/// A function's category as ksqlDB's SHOW FUNCTIONS groups them.
+pub fn category(name: &str, kind: &str) -> &'static str {
+    match kind {
+        "AGGREGATE" => return "AGGREGATE",
+        "TABLE" => return "TABLE",
+        _ => {}
+    }
+    let n = name;
+    if matches!(n, "TRANSFORM" | "FILTER" | "REDUCE") {
+        "LAMBDA"
+    } else if n.starts_with("URL_") {
+        "URL"
+    } else if n.starts_with("JSON_") || matches!(n, "EXTRACTJSONFIELD" | "IS_JSON_STRING" | "TO_JSON_STRING") {
+        "JSON"
+    } else if n.starts_with("REGEXP_") {
+        "REGULAR EXPRESSION"
+    } else if n.starts_with("ARRAY") || matches!(n, "SLICE" | "ENTRIES" | "GENERATE_SERIES") {
+        "ARRAY"
+    } else if n.starts_with("MAP") || n == "AS_MAP" || n == "SPLIT_TO_MAP" {
+        "MAP"
+    } else if matches!(n, "COALESCE" | "IFNULL" | "NULLIF") {
+        "CONDITIONAL"
+    } else if n.ends_with("_FROM_BYTES") || matches!(n, "TO_BYTES" | "FROM_BYTES" | "AS_VALUE") {
+        "CONVERSIONS"
+    } else if n.contains("DATE") || n.contains("TIME") || n.contains("UNIX") || matches!(n, "CONVERT_TZ" | "FROM_DAYS") {
+        "DATE / TIME"
+    } else if matches!(
+        n,
+        "ABS"
+            | "ACOS"
+            | "ASIN"
+            | "ATAN"
+            | "ATAN2"
+            | "CBRT"
+            | "CEIL"
+            | "COS"
+            | "COSH"
+            | "COT"
+            | "DEGREES"
+            | "EXP"
+            | "FLOOR"
+            | "GEO_DISTANCE"
+            | "GREATEST"
+            | "LEAST"
+            | "LN"
+            | "LOG"
+            | "PI"
+            | "POWER"
+            | "RADIANS"
+            | "RANDOM"
+            | "ROUND"
+            | "SIGN"
+            | "SIN"
+            | "SINH"
+            | "SQRT"
+            | "TAN"
+            | "TANH"
+            | "TRUNC"
+    ) {
+        "MATHEMATICAL"
+    } else {
+        "STRING"
+    }
+}
+
 /// Names of the lambda functions (`TRANSFORM`, `FILTER`, `REDUCE`).
 pub fn lambda_function_names() -> &'static [&'static str] {
     lambda::NAMES
