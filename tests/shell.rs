@@ -170,3 +170,39 @@ async fn spool_copies_output_to_a_file_and_run_script_runs_a_file() {
     assert!(spooled.contains("Stream created") && spooled.contains("SCRIPTED"), "{spooled}");
     assert!(!spooled.contains("Kafka Topic | Partitions"), "output after spool off stays out of the file: {spooled}");
 }
+
+#[tokio::test]
+async fn a_push_query_says_so_when_the_server_goes_away() {
+    let mut s = TestServer::start();
+    s.ksql_ok("CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=1);").await;
+    s.ksql_ok("INSERT INTO pv (id, page) VALUES ('a', 'first');").await;
+    let mut child = Command::new(eddy_bin())
+        .arg("shell")
+        .arg("--server")
+        .arg(&s.url)
+        .arg("-e")
+        .arg("SET 'auto.offset.reset'='earliest'; SELECT page FROM pv EMIT CHANGES;")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the push query printed no row");
+        if rx.recv_timeout(Duration::from_millis(200)).is_ok_and(|l| l.contains("first")) {
+            break;
+        }
+    }
+    s.kill9();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("closed the query's connection before it finished") || err.contains("connection lost"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! until their LIMIT or Ctrl-C, which stops the query and not the shell.
 
 mod client;
+mod complete;
 pub mod render;
 pub mod split;
 
@@ -46,9 +47,26 @@ struct Shell {
     quit: bool,
     /// Scripts (`-e`, `-f`, RUN SCRIPT) go on after a failed statement.
     keep_going: bool,
+    /// Names Tab completes (streams, tables, queries, functions), refreshed from the server.
+    names: complete::Names,
 }
 
 impl Shell {
+    /// Reloads the names Tab completes from the server (best effort).
+    async fn refresh_names(&self) {
+        let Ok(Reply::Entities(es)) = self.client.ksql("SHOW STREAMS; SHOW TABLES; SHOW QUERIES; SHOW FUNCTIONS;", &BTreeMap::new(), &BTreeMap::new()).await
+        else {
+            return;
+        };
+        let mut names = Vec::new();
+        for (e, list, key) in [(0, "streams", "name"), (1, "tables", "name"), (2, "queries", "id"), (3, "functions", "name")] {
+            if let Some(items) = es.get(e).and_then(|x| x.get(list)).and_then(Value::as_array) {
+                names.extend(items.iter().filter_map(|i| i.get(key).and_then(Value::as_str)).map(str::to_string));
+            }
+        }
+        *self.names.0.lock() = names;
+    }
+
     fn out(&mut self, text: &str) {
         print!("{text}");
         if !text.ends_with('\n') {
@@ -194,6 +212,8 @@ impl Shell {
         tokio::pin!(ctrl_c);
         let mut widths: Vec<usize> = Vec::new();
         let mut ok = true;
+        let push = first_word(stmt) == "SELECT" && stmt.to_uppercase().contains("EMIT CHANGES");
+        let mut finished = false;
         loop {
             let ev = tokio::select! {
                 ev = qs.next() => ev,
@@ -208,11 +228,17 @@ impl Shell {
                     if !widths.is_empty() && !self.json_output {
                         self.out(&render::boxed_rule(&widths));
                     }
+                    if push && !finished {
+                        // A push query runs until LIMIT or Ctrl-C: an end without its final
+                        // message means the server went away.
+                        self.err(&format!("The server {} closed the query's connection before it finished (it stopped or restarted?). Run the query again when the server is back.", self.client.server));
+                        ok = false;
+                    }
                     break;
                 }
                 Some(QueryEvent::Header { schema, .. }) => {
                     let names = render::schema_names(&schema);
-                    widths = render::stream_widths(&names);
+                    widths = render::fit_widths(render::stream_widths(&names), render::terminal_columns());
                     if !self.json_output {
                         let rule = render::boxed_rule(&widths);
                         let header = render::boxed_row(&names, &widths);
@@ -229,6 +255,7 @@ impl Shell {
                     }
                 }
                 Some(QueryEvent::Final(m)) => {
+                    finished = true;
                     if !widths.is_empty() && !self.json_output {
                         let rule = render::boxed_rule(&widths);
                         self.out(&rule);
@@ -240,6 +267,7 @@ impl Shell {
                 Some(QueryEvent::Error(m)) => {
                     self.err(&m);
                     ok = false;
+                    finished = true;
                 }
                 Some(QueryEvent::Line(l)) => self.out(&l),
             }
@@ -322,6 +350,7 @@ pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>, keep_go
         history: Vec::new(),
         quit: false,
         keep_going,
+        names: complete::Names::default(),
     };
     if execute.is_some() || file.is_some() {
         let mut ok = true;
@@ -345,13 +374,15 @@ pub fn run(server: &str, execute: Option<String>, file: Option<PathBuf>, keep_go
 }
 
 fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) -> ExitCode {
-    let mut editor = match rustyline::DefaultEditor::new() {
+    let mut editor = match rustyline::Editor::<complete::SqlHelper, rustyline::history::DefaultHistory>::new() {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start the line editor: {e}");
             return ExitCode::FAILURE;
         }
     };
+    editor.set_helper(Some(complete::SqlHelper { names: shell.names.clone() }));
+    rt.block_on(shell.refresh_names());
     let hist = history_path();
     if let Some(h) = &hist {
         let _ = editor.load_history(h);
@@ -384,10 +415,15 @@ fn interactive(rt: &tokio::runtime::Runtime, shell: &mut Shell) -> ExitCode {
                 if !stmts.is_empty() {
                     let entered = buffer.trim().to_string();
                     let _ = editor.add_history_entry(entered.as_str());
+                    let changes_names = stmts.iter().any(|s| matches!(first_word(s).as_str(), "CREATE" | "DROP" | "TERMINATE" | "RUN"));
                     for s in stmts {
                         rt.block_on(shell.run_statement(&s));
                     }
-                    buffer = if rest.trim().is_empty() { String::new() } else { rest };
+                    if changes_names {
+                        rt.block_on(shell.refresh_names());
+                    }
+                    // A comment after the last `;` is not the start of another statement.
+                    buffer = if first_word(&rest).is_empty() { String::new() } else { rest };
                 }
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),

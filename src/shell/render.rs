@@ -241,13 +241,51 @@ pub fn boxed_rule(widths: &[usize]) -> String {
     s
 }
 
+/// A row of cells padded to their widths; a longer value is cut with `…` (`output JSON`
+/// shows whole values).
 pub fn boxed_row(cells: &[String], widths: &[usize]) -> String {
     let mut s = String::from("|");
     for (c, w) in cells.iter().zip(widths) {
-        s.push_str(&format!("{c:<w$}", w = *w));
+        if c.chars().count() > *w {
+            let cut: String = c.chars().take(w.saturating_sub(1)).collect();
+            s.push_str(&cut);
+            s.push('…');
+        } else {
+            s.push_str(&format!("{c:<w$}", w = *w));
+        }
         s.push('|');
     }
     s
+}
+
+/// The terminal's width in columns when output goes to a terminal (`COLUMNS`, else the
+/// terminal's own size); none when it goes to a pipe or file, which get whole rows.
+pub fn terminal_columns() -> Option<usize> {
+    // SAFETY: isatty only inspects the descriptor.
+    if unsafe { libc::isatty(libc::STDOUT_FILENO) } != 1 {
+        return None;
+    }
+    if let Some(c) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(c);
+    }
+    // SAFETY: TIOCGWINSZ fills a winsize struct for a terminal; it fails (-1) otherwise.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws.ws_col as usize)
+}
+
+/// Column widths shrunk, widest first, so a row fits `columns` (no narrower than 4).
+pub fn fit_widths(mut widths: Vec<usize>, columns: Option<usize>) -> Vec<usize> {
+    let Some(columns) = columns else { return widths };
+    let total = |w: &[usize]| w.iter().sum::<usize>() + w.len() + 1;
+    while total(&widths) > columns {
+        let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else { break };
+        if w <= 4 {
+            break;
+        }
+        widths[i] = w - 1;
+    }
+    widths
 }
 
 /// Column names from a header schema like `` `A` STRING, `B` BIGINT ``.
@@ -296,6 +334,14 @@ mod tests {
     #[test]
     fn schema_names_handle_nested_types() {
         assert_eq!(schema_names("`A` STRING, `B` MAP<STRING, INTEGER>, `c d` BIGINT, `D` DECIMAL(4, 2)"), vec!["A", "B", "c d", "D"]);
+    }
+
+    #[test]
+    fn rows_fit_the_terminal_and_long_values_are_cut() {
+        let widths = fit_widths(vec![40, 12, 40], Some(60));
+        assert!(widths.iter().sum::<usize>() + widths.len() + 1 <= 60, "{widths:?}");
+        assert_eq!(boxed_row(&["abcdefgh".into()], &[5]), "|abcd…|");
+        assert_eq!(fit_widths(vec![40, 40], None), vec![40, 40]);
     }
 
     #[test]
