@@ -46,3 +46,15 @@ async fn calls_widen_numbers_and_type_bare_nulls_to_fit_a_function() {
     assert_eq!(rows[0][3], json!("*bn"));
     assert_ne!(rows[0][3], Value::Null);
 }
+
+#[tokio::test]
+async fn explain_shows_expressions_as_the_statement_wrote_them() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM src (id INT KEY, x INT, name STRING) WITH (kafka_topic='src', value_format='JSON', partitions=1);").await;
+    let created = s.ksql_ok("CREATE STREAM derived AS SELECT id, x + CAST(10 AS BIGINT) AS y, UCASE(name) AS n FROM src WHERE x > 1;").await;
+    let id = created[0]["commandStatus"]["queryId"].as_str().expect("query id").to_string();
+    let explained = s.ksql_ok(&format!("EXPLAIN {id};")).await;
+    let plan = explained[0]["queryDescription"]["executionPlan"].as_str().expect("plan").to_string();
+    assert!(plan.contains("(X + CAST(10 AS BIGINT)) AS Y") && plan.contains("UCASE(NAME) AS N") && plan.contains("Condition: (X > 1)"), "{plan}");
+    assert!(!plan.contains("Int32(") && !plan.contains("upper("), "no DataFusion terms: {plan}");
+}

@@ -298,7 +298,7 @@ fn bind_aggregate(call: &Expr, binder: &Binder<'_>, scope: &Scope) -> Result<Agg
     }
     let mut compiled = Vec::new();
     for a in columns {
-        compiled.push(compile(binder.bind(a)?, scope)?);
+        compiled.push(compile(binder.bind(a)?, scope)?.written_as(a));
     }
     let arg_types: Vec<SqlType> = compiled.iter().map(|c| c.ty.clone()).collect();
     let output = kind.output_type(&arg_types).map_err(|error| SqlError::AggregateArguments { function: name.to_string(), error, pos: call.pos })?;
@@ -412,7 +412,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             if contains_aggregate(w) {
                 return Err(SqlError::at(w.pos, "aggregate functions are not allowed in WHERE", Some("use HAVING to filter on aggregates".into())));
             }
-            let c = compile(binder.bind(w)?, &scope)?;
+            let c = compile(binder.bind(w)?, &scope)?.written_as(w);
             if c.ty != SqlType::Boolean {
                 return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -426,7 +426,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
             let name = first_aggregate(g).unwrap_or_default();
             return Err(SqlError::at(g.pos, format!("GROUP BY does not support aggregate functions: {name} is an aggregate function."), None));
         }
-        let c = compile(binder.bind(g)?, &scope)?;
+        let c = compile(binder.bind(g)?, &scope)?.written_as(g);
         if group_by.iter().any(|x: &CompiledExpr| x.text == c.text) {
             return Err(SqlError::at(g.pos, format!("Duplicate GROUP BY expression: {g}"), None));
         }
@@ -529,7 +529,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
 
     let having = match &having_ast {
         Some(h) => {
-            let c = compile(agg_binder.bind(h)?, &agg_scope)?;
+            let c = compile(agg_binder.bind(h)?, &agg_scope)?.written_as(h);
             if c.ty != SqlType::Boolean {
                 return Err(SqlError::at(h.pos, format!("HAVING needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -568,7 +568,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         if [WINDOWSTART, WINDOWEND, "ROWTIME", "ROWPARTITION", "ROWOFFSET"].contains(&name.as_str()) {
             return Err(SqlError::at(orig.pos, format!("Reserved column name in select: {name}. Please remove or alias the column."), None));
         }
-        let expr = compile(agg_binder.bind(rewritten)?, &agg_scope)?;
+        let expr = compile(agg_binder.bind(rewritten)?, &agg_scope)?.written_as(rewritten);
         let mut kind = ColumnKind::Value;
         if let ExprKind::Column { name: col, .. } = &rewritten.kind
             && let Some(i) = (0..group_by.len()).find(|i| *col == group_name(*i))

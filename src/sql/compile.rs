@@ -22,6 +22,13 @@ pub struct CompiledExpr {
 }
 
 impl CompiledExpr {
+    /// Describes the expression (in EXPLAIN) as the statement wrote it, not as DataFusion
+    /// prints its coerced form.
+    pub fn written_as(mut self, e: &super::ast::Expr) -> Self {
+        self.text = e.to_string();
+        self
+    }
+
     /// The physical expression; only `exec::expr` evaluates it.
     pub fn physical(&self) -> &Arc<dyn PhysicalExpr> {
         &self.physical

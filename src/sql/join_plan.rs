@@ -697,7 +697,7 @@ pub fn plan_join(
     let binder = Binder { scope: &scope };
     let filter = match &q.where_ {
         Some(w) => {
-            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?;
+            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?.written_as(w);
             if c.ty != SqlType::Boolean {
                 return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -811,14 +811,14 @@ pub fn plan_join(
     }
     let mut columns: Vec<OutputColumn> = Vec::new();
     let mut key_found = false;
-    for (_, name, bound) in named {
+    for (written, name, bound) in named {
         let is_key = !key_found && key_expr.as_ref() == Some(&bound);
         key_found |= is_key;
         // A join key column holds the join key, set on matched and unmatched rows alike.
         let (expr, kind) = match (is_key, partition_key.is_none() && fk_key_field.is_none()) {
-            (true, true) => (compile(join_key_column.clone(), &scope)?, ColumnKind::Key),
-            (true, false) => (compile(bound, &scope)?, ColumnKind::Key),
-            (false, _) => (compile(bound, &scope)?, ColumnKind::Value),
+            (true, true) => (compile(join_key_column.clone(), &scope)?.written_as(&written), ColumnKind::Key),
+            (true, false) => (compile(bound, &scope)?.written_as(&written), ColumnKind::Key),
+            (false, _) => (compile(bound, &scope)?.written_as(&written), ColumnKind::Value),
         };
         columns.push(OutputColumn { name, expr, kind });
     }

@@ -218,7 +218,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
     let binder = Binder { scope: &scope };
     let filter = match &q.where_ {
         Some(w) => {
-            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?;
+            let c = compile(binder.bind(w).map_err(super::binder::in_clause("WHERE"))?, &scope)?.written_as(w);
             if c.ty != crate::catalog::types::SqlType::Boolean {
                 return Err(SqlError::at(w.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
             }
@@ -244,7 +244,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
         if purpose == Purpose::Persistent && matches!(&b, DfExpr::Literal(datafusion::common::ScalarValue::Null, _)) {
             return Err(SqlError::at(e.pos, "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).", None));
         }
-        let compiled = compile(b.clone(), &scope)?;
+        let compiled = compile(b.clone(), &scope)?.written_as(e);
         bound.push(b);
         columns.push(OutputColumn { name: name.clone(), expr: compiled, kind: ColumnKind::Value });
     }
@@ -274,7 +274,7 @@ pub fn plan_select(q: &Query, catalog: &Catalog, purpose: Purpose, sink: Option<
                         if columns.iter().any(|c| c.name == name) {
                             name = format!("{name}_KEY");
                         }
-                        let compiled = compile(b.clone(), &scope)?;
+                        let compiled = compile(b.clone(), &scope)?.written_as(pb);
                         bound.push(b);
                         order.push(columns.len());
                         columns.push(OutputColumn { name, expr: compiled, kind: ColumnKind::Key });

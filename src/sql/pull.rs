@@ -397,7 +397,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                 Expr::new(ExprKind::Binary { op: BinaryOp::And, left: Box::new(a), right: Box::new(b) }, pos)
             })
             .expect("not empty");
-        let c = compile(binder.bind(&combined)?, &scope)?;
+        let c = compile(binder.bind(&combined)?, &scope)?.written_as(&combined);
         if c.ty != SqlType::Boolean {
             return Err(SqlError::at(combined.pos, format!("WHERE needs a BOOLEAN condition, found {}", c.ty), None));
         }
@@ -428,7 +428,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                 for f in schema.fields().iter().take(schema.fields().len() - 1) {
                     let e = Expr::new(ExprKind::Column { qualifier: None, name: f.name().clone() }, Default::default());
                     let kind = if is_key(f.name()) { ColumnKind::Key } else { ColumnKind::Value };
-                    columns.push(OutputColumn { name: f.name().clone(), expr: compile(binder.bind(&e)?, &scope)?, kind });
+                    columns.push(OutputColumn { name: f.name().clone(), expr: compile(binder.bind(&e)?, &scope)?.written_as(&e), kind });
                 }
             }
             SelectItem::Expr { expr, alias } => {
@@ -442,7 +442,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
                     (ExprKind::Column { name: c, .. }, None) if is_key(c) => ColumnKind::Key,
                     _ => ColumnKind::Value,
                 };
-                columns.push(OutputColumn { name, expr: compile(binder.bind(expr)?, &scope)?, kind });
+                columns.push(OutputColumn { name, expr: compile(binder.bind(expr)?, &scope)?.written_as(expr), kind });
             }
         }
     }
@@ -461,7 +461,7 @@ pub fn plan_pull(q: &Query, catalog: &Catalog) -> Result<PullPlan, SqlError> {
     }
     let mut order_by = Vec::new();
     for (e, asc) in &q.order_by {
-        order_by.push((compile(binder.bind(e)?, &scope)?, *asc));
+        order_by.push((compile(binder.bind(e)?, &scope)?.written_as(e), *asc));
     }
     let passthrough = passthrough && filter.is_none() && order_by.is_empty();
     Ok(PullPlan {
