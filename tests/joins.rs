@@ -555,3 +555,42 @@ async fn qualified_pseudo_columns_give_each_source_its_own_time_partition_and_of
         described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().map(|f| f["name"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(names, vec!["O_CID", "O_ID", "O_AMT", "C_ID", "C_NAME"]);
 }
+
+#[tokio::test]
+async fn aggregations_over_joins_read_the_materialized_join_and_survive_a_restart() {
+    let mut s = TestServer::start();
+    s.ksql_ok("CREATE STREAM orders_a (id INT KEY, cid INT, amt INT) WITH (kafka_topic='orders_a', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE customers_a (id INT PRIMARY KEY, name STRING) WITH (kafka_topic='customers_a', value_format='JSON', partitions=1);").await;
+    let created = s
+        .ksql_ok(
+            "CREATE TABLE spend AS SELECT c.name, COUNT(*) AS orders, SUM(o.amt) AS total FROM orders_a o JOIN customers_a c ON o.cid = c.id GROUP BY c.name;",
+        )
+        .await;
+    let warning = created[0]["warnings"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(warning.contains("SPEND__JOIN"), "{created}");
+    s.ksql_ok("INSERT INTO customers_a (id, name) VALUES (7, 'ann'); INSERT INTO customers_a (id, name) VALUES (8, 'bob');").await;
+    s.ksql_ok("INSERT INTO orders_a (id, cid, amt) VALUES (1, 7, 10); INSERT INTO orders_a (id, cid, amt) VALUES (2, 7, 5); INSERT INTO orders_a (id, cid, amt) VALUES (3, 8, 1);").await;
+    s.wait_until("both customers' totals", async |s| s.rows("SELECT * FROM spend;").await.len() == 2).await;
+    s.wait_until("ann's two orders", async |s| s.rows("SELECT * FROM spend WHERE name = 'ann';").await == vec![vec![json!("ann"), json!(2), json!(15)]]).await;
+    let described = s.ksql_ok("DESCRIBE spend;").await;
+    let names: Vec<&str> = described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, vec!["NAME", "ORDERS", "TOTAL"], "columns keep the names they have in the join's sources");
+
+    s.stop();
+    s.restart();
+    s.ksql_ok("INSERT INTO orders_a (id, cid, amt) VALUES (4, 8, 4);").await;
+    s.wait_until("bob's second order after the restart", async |s| {
+        s.rows("SELECT * FROM spend WHERE name = 'bob';").await == vec![vec![json!("bob"), json!(2), json!(5)]]
+    })
+    .await;
+
+    // The materialized join cannot be dropped while the aggregation reads it.
+    let (status, body) = s.ksql("DROP STREAM SPEND__JOIN;").await;
+    assert_eq!(status, 400, "{body}");
+    // A refused aggregation leaves no materialized join behind.
+    let (status, body) = s.ksql("CREATE TABLE broken AS SELECT c.nope, COUNT(*) FROM orders_a o JOIN customers_a c ON o.cid = c.id GROUP BY c.nope;").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("C.NOPE cannot be resolved"), "{body}");
+    let streams = s.ksql_ok("SHOW STREAMS;").await;
+    assert!(!common::user_streams(&streams).iter().any(|n| n == "BROKEN__JOIN"), "{streams}");
+}

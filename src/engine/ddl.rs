@@ -574,6 +574,8 @@ impl Engine {
         query_id: Option<&str>,
         replay: bool,
     ) -> Result<Change, EngineError> {
+        let effective = self.effective_query(query, name)?;
+        let query: &Query = &effective;
         let aggregate = crate::sql::aggregate_plan::is_aggregate_query(query);
         let join = if is_join_query(query) { Some(self.plan_join(query, Purpose::Persistent, Some(name))?) } else { None };
         if let Some(j) = &join {
@@ -907,6 +909,8 @@ impl Engine {
             return Err(EngineError::inconsistent(format!("stored query {} is empty", q.id)));
         };
         let query = self.query_for(p).ok_or_else(|| EngineError::inconsistent(format!("stored query {} is not a query", q.id)))?;
+        let effective = self.effective_query(query, &q.sink)?;
+        let query: &Query = &effective;
         let sink_topic = self.log.topic(&sink.topic)?;
         if is_join_query(query) {
             let plan = self.plan_join(query, Purpose::Persistent, Some(&q.sink))?;

@@ -9,6 +9,7 @@ mod errors;
 mod features;
 mod insert;
 mod insert_rows;
+mod join_aggregate;
 pub mod props;
 mod push_aggregate;
 mod restore;
@@ -276,6 +277,7 @@ impl Engine {
                     "warnings": []
                 })))
             }
+            Statement::CreateAsSelect { query, .. } if join_aggregate::aggregates_a_join(query) => self.create_join_aggregate(p, session),
             Statement::CreateSource { .. }
             | Statement::CreateAsSelect { .. }
             | Statement::InsertSelect { .. }

@@ -396,6 +396,45 @@ pub enum Relation {
     Join { left: Box<Relation>, right: Box<Relation>, kind: JoinKind, on: Expr, within: Option<JoinWithin> },
 }
 
+impl Relation {
+    /// The FROM clause as SQL that parses back to this relation: names quoted with
+    /// back-quotes (so their case is kept), durations in milliseconds.
+    pub fn to_sql(&self) -> String {
+        let q = |s: &str| crate::catalog::types::quote_ident(s);
+        match self {
+            Relation::Source { name, alias } => match alias {
+                Some(a) => format!("{} {}", q(&name.value), q(&a.value)),
+                None => q(&name.value),
+            },
+            Relation::Join { left, right, kind, on, within } => {
+                let kind = match kind {
+                    JoinKind::Inner => "INNER",
+                    JoinKind::Left => "LEFT OUTER",
+                    JoinKind::Right => "RIGHT OUTER",
+                    JoinKind::Full => "FULL OUTER",
+                };
+                let within = match within {
+                    None => String::new(),
+                    Some(w) => {
+                        let grace = w.grace.map(|g| format!(" GRACE PERIOD {} MILLISECONDS", g.millis)).unwrap_or_default();
+                        format!(" WITHIN ({} MILLISECONDS, {} MILLISECONDS){grace}", w.before.millis, w.after.millis)
+                    }
+                };
+                format!("{} {kind} JOIN {}{within} ON {}", left.to_sql(), right.to_sql(), quoted_columns(on))
+            }
+        }
+    }
+}
+
+/// An expression whose column references are back-quoted (for SQL that is parsed again).
+fn quoted_columns(e: &Expr) -> Expr {
+    let q = |s: &str| crate::catalog::types::quote_ident(s);
+    match &e.kind {
+        ExprKind::Column { qualifier, name } => Expr::new(ExprKind::Column { qualifier: qualifier.as_deref().map(q), name: q(name) }, e.pos),
+        _ => e.map_children::<std::convert::Infallible>(&mut |c| Ok(quoted_columns(c))).unwrap_or_else(|never| match never {}),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Emit {
     Changes,

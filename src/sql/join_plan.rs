@@ -657,6 +657,13 @@ fn join_kind_sql(k: JoinKind) -> &'static str {
     }
 }
 
+/// The columns of the joined row a FROM clause of joins produces (the sources' columns,
+/// each with the `ALIAS_NAME` field `SELECT *` names it by), without pseudo columns.
+pub fn joined_columns(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Option<i32>) -> Result<Vec<SideColumn>, SqlError> {
+    let plan = plan_joins(from, catalog, partitions_of)?;
+    Ok(plan.left.columns.iter().chain(&plan.right.columns).filter(|c| !c.pseudo).cloned().collect())
+}
+
 /// Plans `SELECT ... FROM a JOIN b ... [JOIN c ...]`; `partitions_of` gives a topic's
 /// partition count.
 pub fn plan_join(
