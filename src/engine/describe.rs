@@ -413,7 +413,17 @@ impl Engine {
     /// Plans a query for EXPLAIN: persistent queries (aggregations or not), push queries,
     /// and pull queries on tables (which say how rows are found).
     fn describe_plan(&self, query: &Query, sink: Option<(&str, &str)>) -> Result<PlanDescription, EngineError> {
-        if is_aggregate_query(query) {
+        // An aggregation over a join reads the join's materialized result.
+        let effective = match sink {
+            Some((name, _))
+                if super::join_aggregate::aggregates_a_join(query) && self.catalog.source(&super::join_aggregate::join_source_name(name)).is_some() =>
+            {
+                self.effective_query(query, name)?
+            }
+            _ => std::borrow::Cow::Borrowed(query),
+        };
+        let query: &Query = &effective;
+        if is_aggregate_query(query) && !is_join_query(query) {
             let plan = plan_aggregate(query, &self.catalog, sink.map(|s| s.0))?;
             return Ok(PlanDescription {
                 window: plan.window.as_ref().map(|w| w.kind.name()),

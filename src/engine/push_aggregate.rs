@@ -87,8 +87,8 @@ impl Engine {
             Relation::Join { .. } => {
                 return Err(EngineError::from(crate::sql::SqlError::at(
                     q.pos,
-                    "aggregations over joins are not supported yet",
-                    Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into()),
+                    "an aggregating push query over a join is not supported yet",
+                    Some("create the aggregation with CREATE TABLE ... AS SELECT (which materializes the join), then query the table".into()),
                 )));
             }
         };

@@ -676,8 +676,8 @@ pub fn plan_join(
     if q.window.is_some() || !q.group_by.is_empty() || q.having.is_some() {
         return Err(SqlError::at(
             q.pos,
-            "aggregations over joins are not supported yet",
-            Some("create the join with CREATE STREAM/TABLE ... AS SELECT, then aggregate its result".into()),
+            "an aggregation over a join runs only as CREATE TABLE ... AS SELECT (which materializes the join first)",
+            Some("create the aggregation with CREATE TABLE ... AS SELECT, then query the table".into()),
         ));
     }
     if q.partition_by.len() > 1 {
