@@ -36,7 +36,8 @@ async fn calls_widen_numbers_and_type_bare_nulls_to_fit_a_function() {
     s.ksql_ok("INSERT INTO nums (id, i, d) VALUES (1, 4, 2.50);").await;
     let rows = s
         .wait_rows(
-            "SELECT JSON_ARRAY_CONTAINS('[2.5]', d), SIN(i), MASK('Ab1', NULL, NULL, NULL, '#'), MASK_LEFT('Ab1', 3, '*', NULL) FROM nums EMIT CHANGES LIMIT 1;",
+            "SELECT JSON_ARRAY_CONTAINS('[2.5]', d), SIN(i), MASK('Ab1', NULL, NULL, NULL, '#'), MASK_LEFT('Ab1', 3, '*', NULL) FROM nums \
+                EMIT CHANGES LIMIT 1;",
             1,
         )
         .await;

@@ -569,7 +569,11 @@ async fn aggregations_over_joins_read_the_materialized_join_and_survive_a_restar
     let warning = created[0]["warnings"][0]["message"].as_str().unwrap_or_default().to_string();
     assert!(warning.contains("SPEND__JOIN"), "{created}");
     s.ksql_ok("INSERT INTO customers_a (id, name) VALUES (7, 'ann'); INSERT INTO customers_a (id, name) VALUES (8, 'bob');").await;
-    s.ksql_ok("INSERT INTO orders_a (id, cid, amt) VALUES (1, 7, 10); INSERT INTO orders_a (id, cid, amt) VALUES (2, 7, 5); INSERT INTO orders_a (id, cid, amt) VALUES (3, 8, 1);").await;
+    s.ksql_ok(
+        "INSERT INTO orders_a (id, cid, amt) VALUES (1, 7, 10); INSERT INTO orders_a (id, cid, amt) VALUES (2, 7, 5); INSERT INTO \
+        orders_a (id, cid, amt) VALUES (3, 8, 1);",
+    )
+    .await;
     s.wait_until("both customers' totals", async |s| s.rows("SELECT * FROM spend;").await.len() == 2).await;
     s.wait_until("ann's two orders", async |s| s.rows("SELECT * FROM spend WHERE name = 'ann';").await == vec![vec![json!("ann"), json!(2), json!(15)]]).await;
     let described = s.ksql_ok("DESCRIBE spend;").await;

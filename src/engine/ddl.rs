@@ -35,6 +35,8 @@ pub(super) enum Change {
         sink: DataSource,
         create_topic: Option<(i32, TopicConfig)>,
         query: QueryMeta,
+        /// CREATE OR REPLACE: the running query (same id) that the new definition replaces.
+        replaces: Option<String>,
     },
     InsertSelect {
         query: QueryMeta,
@@ -602,15 +604,18 @@ impl Engine {
                 return Err(EngineError::rule("Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead."));
             }
         }
+        let mut replaces = None;
         if let Some(existing) = self.catalog.source(name) {
             if if_not_exists {
                 return Ok(already_exists(&p.text, name, &existing, seq));
             }
-            let hint = if or_replace { "; CREATE OR REPLACE ... AS SELECT is not supported yet, DROP it first" } else { "" };
-            return Err(EngineError::rule(format!(
-                "Cannot add stream '{name}': A {} with the same name already exists{hint}",
-                existing.kind.title().to_lowercase()
-            )));
+            if !or_replace {
+                return Err(EngineError::rule(format!(
+                    "Cannot add stream '{name}': A {} with the same name already exists",
+                    existing.kind.title().to_lowercase()
+                )));
+            }
+            replaces = Some(self.replaceable_query(name, &existing, kind, aggregate || join.is_some())?);
         }
         let (source, output, window) = if let Some(j) = &join {
             let first = j.sources()[0].clone();
@@ -695,8 +700,11 @@ impl Engine {
             window: window.map(|w| w.0),
             window_size_ms: window.and_then(|w| w.1),
         };
+        if let Some(old) = &replaces {
+            self.check_replacement(name, old, &sink)?;
+        }
         let prefix = if kind == SourceKind::Table { "CTAS" } else { "CSAS" };
-        let id = query_id.map(str::to_string).unwrap_or_else(|| format!("{prefix}_{}_{}", name.to_uppercase(), seq));
+        let id = query_id.map(str::to_string).or_else(|| replaces.clone()).unwrap_or_else(|| format!("{prefix}_{}_{}", name.to_uppercase(), seq));
         let query = QueryMeta {
             id,
             sql: p.text.clone(),
@@ -706,7 +714,7 @@ impl Engine {
             properties: session.properties.clone(),
             types: self.catalog.types(),
         };
-        Ok(Change::CreateAsSelect { sink, create_topic, query })
+        Ok(Change::CreateAsSelect { sink, create_topic, query, replaces })
     }
 
     fn prepare_insert_select(
@@ -803,14 +811,19 @@ impl Engine {
                 }
                 Ok(current_status(&p.text, cmd, msg, None, seq))
             }
-            Change::CreateAsSelect { sink, create_topic, query } => {
+            Change::CreateAsSelect { sink, create_topic, query, replaces } => {
                 if let Some((n, cfg)) = create_topic
                     && self.log.get_topic(&sink.topic).is_none()
                 {
                     self.log.create_topic(&sink.topic, n, cfg)?;
                 }
                 let cmd = format!("{}/{}/create", sink.kind.name().to_lowercase(), quote_ident(&sink.name));
-                self.catalog.add_source(sink, false)?;
+                // The replaced query stops; its offsets and state stay for the new definition,
+                // which runs under the same id and resumes where the old one left off.
+                if let Some(old) = &replaces {
+                    self.runtime.stop_persistent(old);
+                }
+                self.catalog.add_source(sink, replaces.is_some())?;
                 let id = query.id.clone();
                 self.catalog.add_query(query);
                 Ok(current_status(&p.text, cmd, format!("Created query with ID {id}"), Some(&id), seq))
@@ -924,6 +937,60 @@ impl Engine {
         }
         let plan = plan_select(query, &self.catalog, Purpose::Persistent, Some(&q.sink))?;
         self.runtime.start_persistent(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// CREATE OR REPLACE ... AS SELECT over an existing result: the id of the query that
+    /// writes it, when it can be replaced in place (a filter or projection replaced by
+    /// another; aggregations and joins keep state the new definition could not read).
+    fn replaceable_query(&self, name: &str, existing: &DataSource, kind: SourceKind, stateful: bool) -> Result<String, EngineError> {
+        let k = kind.title().to_lowercase();
+        if existing.kind != kind {
+            return Err(EngineError::rule(format!("Cannot replace {} '{name}' with a {k}", existing.kind.title().to_lowercase())));
+        }
+        let writers: Vec<String> =
+            self.catalog.readers_and_writers(name).1.into_iter().filter(|id| id.starts_with("CSAS_") || id.starts_with("CTAS_")).collect();
+        let [old] = writers.as_slice() else {
+            return Err(EngineError::rule(format!(
+                "Cannot add {k} '{name}': CREATE OR REPLACE ... AS SELECT replaces the query of a {k} created with CREATE {} ... AS SELECT",
+                kind.name()
+            )));
+        };
+        let old_stateful = self.catalog.query(old).is_some_and(|q| {
+            parser::parse_with_types(&q.sql, &q.types).ok().and_then(|v| v.into_iter().next()).is_some_and(|p| match &p.statement {
+                Statement::CreateAsSelect { query, .. } => is_join_query(query) || crate::sql::aggregate_plan::is_aggregate_query(query),
+                _ => true,
+            })
+        });
+        if stateful || old_stateful {
+            return Err(EngineError::rule(format!(
+                "Cannot replace {k} '{name}': upgrading an aggregation or a join in place is not supported yet; DROP it first (with its \
+                    query) and create it again"
+            )));
+        }
+        Ok(old.clone())
+    }
+
+    /// The new definition keeps the result's topic and every existing column (same name,
+    /// type and role, in order); it may add value columns at the end.
+    fn check_replacement(&self, name: &str, old: &str, sink: &DataSource) -> Result<(), EngineError> {
+        let existing = self.catalog.source(name).ok_or_else(|| EngineError::inconsistent(format!("{name} vanished while {old} was replaced")))?;
+        if existing.topic != sink.topic {
+            return Err(EngineError::rule(format!("Cannot replace '{name}': its topic {} cannot change (got {})", existing.topic, sink.topic)));
+        }
+        let before = existing.schema.columns();
+        let after = sink.schema.columns();
+        let kept = before.len() <= after.len() && before.iter().zip(after).all(|(a, b)| a.name == b.name && a.ty == b.ty && a.kind == b.kind);
+        if !kept || after[before.len()..].iter().any(|c| c.kind != crate::catalog::types::ColumnKind::Value) {
+            return Err(EngineError::rule(format!(
+                "Cannot upgrade data source: {name}'s columns would change from [{}] to [{}]; a replacement keeps every column and may only \
+                    add value columns at the end",
+                existing.schema.describe(true),
+                sink.schema.describe(true)
+            )));
+        }
         Ok(())
     }
 }

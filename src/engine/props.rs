@@ -212,7 +212,11 @@ impl SourceProps {
                     return Err(SqlError::at(
                         pos,
                         format!("{name} is provided but the format does not support Schema Registry"),
-                        Some("schema ids and full names go with AVRO, PROTOBUF and JSON_SR, which need a schema registry that Eddy does not have yet; remove the property".into()),
+                        Some(
+                            "schema ids and full names go with AVRO, PROTOBUF and JSON_SR, which need a schema registry that Eddy does not \
+                            have yet; remove the property"
+                                .into(),
+                        ),
                     ));
                 }
                 other if KNOWN.contains(&other) => {}

@@ -231,7 +231,11 @@ impl Shell {
                     if push && !finished {
                         // A push query runs until LIMIT or Ctrl-C: an end without its final
                         // message means the server went away.
-                        self.err(&format!("The server {} closed the query's connection before it finished (it stopped or restarted?). Run the query again when the server is back.", self.client.server));
+                        self.err(&format!(
+                            "The server {} closed the query's connection before it finished (it stopped or restarted?). Run \
+                            the query again when the server is back.",
+                            self.client.server
+                        ));
                         ok = false;
                     }
                     break;

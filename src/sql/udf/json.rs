@@ -164,7 +164,8 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction {
             name: "JSON_ARRAY_CONTAINS",
             arity: exactly(2),
-            description: "JSON_ARRAY_CONTAINS(json, value): whether the JSON array holds the value (BOOLEAN, INT, BIGINT, DOUBLE or STRING); false when not an array.",
+            description: "JSON_ARRAY_CONTAINS(json, value): whether the JSON array holds the value (BOOLEAN, INT, BIGINT, DOUBLE or STRING); \
+                false when not an array.",
             returns: |t| {
                 if t[0] != SqlType::String {
                     return Err("the first argument is a STRING of JSON".into());

@@ -179,7 +179,8 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction {
             name: "GEO_DISTANCE",
             arity: between(4, 5),
-            description: "GEO_DISTANCE(lat1, lon1, lat2, lon2[, unit]): great-circle distance in 'KM' (default) or 'MILES'; null for invalid coordinates or units.",
+            description: "GEO_DISTANCE(lat1, lon1, lat2, lon2[, unit]): great-circle distance in 'KM' (default) or 'MILES'; null for invalid \
+                coordinates or units.",
             returns: |t| {
                 if let Some(u) = t.get(4)
                     && *u != SqlType::String

@@ -308,7 +308,8 @@ pub fn functions() -> Vec<RowFunction> {
         RowFunction {
             name: "INSTR",
             arity: between(2, 4),
-            description: "INSTR(s, sub[, position[, occurrence]]): 1-based position of the n-th occurrence (a negative position searches backwards from the end); 0 when absent.",
+            description: "INSTR(s, sub[, position[, occurrence]]): 1-based position of the n-th occurrence (a negative position searches \
+                backwards from the end); 0 when absent.",
             returns: |t| {
                 if t.len() < 2 || t[..2].iter().any(|x| *x != SqlType::String) || t[2..].iter().any(|x| !matches!(x, SqlType::Int | SqlType::Bigint)) {
                     return Err("INSTR takes two STRINGs and optional INT position and occurrence".into());
