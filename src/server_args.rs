@@ -125,7 +125,7 @@ impl ServerArgs {
                 max_buffered_request_bytes: usize::try_from(self.kafka_max_buffered_request_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             },
             topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
-            engine: EngineConfig { default_offset_reset: reset, processing_log: true, ..EngineConfig::default() },
+            engine: EngineConfig { default_offset_reset: reset, processing_log: true, record_cache: true, ..EngineConfig::default() },
             cleaner_interval: std::time::Duration::from_millis(self.log_cleaner_interval_ms.max(10)),
             partition_limits: eddy::log::PartitionLimits { per_topic: self.max_partitions_per_topic.max(1), total: self.max_partitions.max(1) },
             http: HttpConfig {

@@ -708,3 +708,28 @@ async fn lookups_follow_a_table_as_it_changes() {
     assert!(looked_up >= 27, "{stats}");
     assert!(stats.contains("from-memory: ") && stats.contains("rows-in-memory: 2"), "{stats}");
 }
+
+#[tokio::test]
+async fn the_record_cache_coalesces_a_groups_updates_within_a_commit_unless_set_to_zero() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM clicks_c (id INT KEY, page STRING) WITH (kafka_topic='clicks_c', format='JSON', partitions=1);").await;
+    // The server's default, as in ksqlDB: the cache is on.
+    let (status, body) =
+        s.ksql_with("CREATE TABLE cached AS SELECT page, COUNT(*) AS n FROM clicks_c GROUP BY page;", json!({"auto.offset.reset": "earliest"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s
+        .ksql_with(
+            "CREATE TABLE every_update AS SELECT page, COUNT(*) AS n FROM clicks_c GROUP BY page;",
+            json!({"auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // One produce request: one batch, read in one step (one commit).
+    let records: Vec<Value> = (0..100).map(|i| json!({"key": i, "value": {"PAGE": "home"}})).collect();
+    s.produce("clicks_c", records).await;
+    s.wait_until("every update of the uncached table", async |s| s.read_topic("EVERY_UPDATE").await.len() == 100).await;
+    s.wait_until("the cached table's count", async |s| s.rows("SELECT n FROM cached WHERE page = 'home';").await == vec![vec![json!(100)]]).await;
+    let cached = s.read_topic("CACHED").await;
+    assert!(cached.len() < 100, "the cache coalesced updates: {} rows", cached.len());
+    assert_eq!(cached.last().map(|(_, r)| r["value"]["N"].clone()), Some(json!(100)), "the last row is the latest count");
+}

@@ -931,7 +931,8 @@ impl Engine {
             return Ok(());
         }
         if crate::sql::aggregate_plan::is_aggregate_query(query) {
-            let plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(&q.sink))?;
+            let mut plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(&q.sink))?;
+            plan.coalesce_updates = self.record_cache(&session);
             self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
             return Ok(());
         }

@@ -49,11 +49,14 @@ pub struct EngineConfig {
     /// Keep ksqlDB's processing log: skipped records are written to
     /// `<service id>ksql_processing_log`, read by the `KSQL_PROCESSING_LOG` stream.
     pub processing_log: bool,
+    /// ksqlDB's record cache for aggregations when a query does not set
+    /// `cache.max.bytes.buffering`: on in ksqlDB (10 MB), off for ksqlDB's test runner.
+    pub record_cache: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into(), processing_log: false }
+        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into(), processing_log: false, record_cache: false }
     }
 }
 
@@ -202,6 +205,18 @@ impl Engine {
             .into_iter()
             .filter_map(|(seq, c)| ddl::command_id_of(&c.statement, &types).map(|id| (id, if failed.contains(&seq) { "ERROR" } else { "SUCCESS" })))
             .collect())
+    }
+
+    /// Whether ksqlDB's record cache is on for a query: `cache.max.bytes.buffering` (or
+    /// `ksql.streams.cache.max.bytes.buffering`) above 0, else the server's default.
+    fn record_cache(&self, session: &Session) -> bool {
+        session
+            .properties
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("cache.max.bytes.buffering") || k.eq_ignore_ascii_case("ksql.streams.cache.max.bytes.buffering"))
+            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+            .map(|bytes| bytes > 0)
+            .unwrap_or(self.config.record_cache)
     }
 
     /// Where a query starts: the session's `auto.offset.reset`, else ALTER SYSTEM's, else

@@ -103,6 +103,17 @@ struct Emission {
     rowtime: i64,
 }
 
+/// The record cache: of a step's updates to one group (key and window), only the last
+/// goes out, in the place of that last update. A step is one commit.
+fn coalesced(emissions: Vec<Emission>) -> Vec<Emission> {
+    let mut last: std::collections::HashMap<(&[u8], i64, i64), usize> = std::collections::HashMap::with_capacity(emissions.len());
+    for (i, e) in emissions.iter().enumerate() {
+        last.insert((e.key.as_slice(), e.start, e.end), i);
+    }
+    let keep: Vec<bool> = emissions.iter().enumerate().map(|(i, e)| last.get(&(e.key.as_slice(), e.start, e.end)) == Some(&i)).collect();
+    emissions.into_iter().zip(keep).filter_map(|(e, k)| k.then_some(e)).collect()
+}
+
 pub struct AggregateTask {
     pub name: String,
     pub partition: Arc<PartitionLog>,
@@ -834,6 +845,7 @@ impl PartitionTask for AggregateTask {
         }
         errors.sort_by_key(|e| e.offset);
         self.stats.record_errors(&self.name, self.partition.topic(), &errors);
+        let emissions = if self.plan.coalesce_updates { coalesced(emissions) } else { emissions };
         self.emit(pre.as_ref(), emissions, &mut batch)?;
         self.position = next;
         dirty.sort();

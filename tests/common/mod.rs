@@ -168,9 +168,11 @@ impl TestServer {
         self.post("/ksql", json!({"ksql": sql, "streamsProperties": props})).await
     }
 
-    /// POST /ksql that must succeed.
+    /// POST /ksql that must succeed. Queries read from the start and, as in ksqlDB's own
+    /// test runner, emit every update (`cache.max.bytes.buffering` 0), so tests can expect
+    /// exact sequences; the record cache has its own tests.
     pub async fn ksql_ok(&self, sql: &str) -> Value {
-        let (status, body) = self.ksql_with(sql, json!({"auto.offset.reset": "earliest"})).await;
+        let (status, body) = self.ksql_with(sql, json!({"auto.offset.reset": "earliest", "cache.max.bytes.buffering": "0"})).await;
         assert_eq!(status, 200, "{sql} failed: {body}");
         body
     }
