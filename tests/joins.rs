@@ -598,3 +598,22 @@ async fn aggregations_over_joins_read_the_materialized_join_and_survive_a_restar
     let streams = s.ksql_ok("SHOW STREAMS;").await;
     assert!(!common::user_streams(&streams).iter().any(|n| n == "BROKEN__JOIN"), "{streams}");
 }
+
+#[tokio::test]
+async fn header_columns_travel_through_joins_and_table_lookups() {
+    let s = TestServer::start();
+    s.ksql_ok(
+        "CREATE STREAM hs_s (id INT KEY, x INT, hs ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, h BYTES HEADER('k')) \
+         WITH (kafka_topic='hs_s', partitions=1, format='JSON');",
+    )
+    .await;
+    s.ksql_ok("CREATE TABLE hs_t (id INT PRIMARY KEY, y INT, th BYTES HEADER('k')) WITH (kafka_topic='hs_t', partitions=1, format='JSON');").await;
+    s.post("/topics/hs_t/records", json!({"records": [{"key": 1, "value": {"Y": 7}, "headers": [{"key": "k", "value": "th"}]}]})).await;
+    s.wait_rows("SELECT * FROM hs_t WHERE id = 1;", 1).await;
+    s.post("/topics/hs_s/records", json!({"records": [{"key": 1, "value": {"X": 5}, "headers": [{"key": "k", "value": "hi"}]}]})).await;
+    let joined = s.wait_rows("SELECT s.id, s.h, s.hs, t.th, t.y FROM hs_s s JOIN hs_t t ON s.id = t.id EMIT CHANGES LIMIT 1;", 1).await;
+    // BYTES are base64 in JSON: "hi" is aGk=, "th" is dGg=.
+    assert_eq!(joined, vec![vec![json!(1), json!("aGk="), json!([{"KEY": "k", "VALUE": "aGk="}]), json!("dGg="), json!(7)]]);
+    let pulled = s.wait_rows("SELECT th FROM hs_t WHERE id = 1;", 1).await;
+    assert_eq!(pulled, vec![vec![json!("dGg=")]]);
+}

@@ -326,6 +326,9 @@ pub struct JsonDecoder {
     unwrapped: bool,
     /// Output columns of type BYTES, decoded from base64 strings after JSON decoding.
     bytes_columns: Vec<usize>,
+    /// Output columns holding BYTES inside arrays, maps or structs (HEADERS columns):
+    /// read as text, then base64-decoded where the type says BYTES.
+    nested_bytes_columns: Vec<usize>,
     buf: Vec<u8>,
 }
 
@@ -334,6 +337,7 @@ const UNWRAPPED_FIELD: &str = "v";
 impl JsonDecoder {
     pub fn new(fields: Fields, unwrapped: bool) -> JsonDecoder {
         let mut bytes_columns = Vec::new();
+        let mut nested_bytes_columns = Vec::new();
         let decode_fields: Vec<Field> = fields
             .iter()
             .enumerate()
@@ -342,14 +346,18 @@ impl JsonDecoder {
                     bytes_columns.push(i);
                     Field::new(f.name(), DataType::Utf8, true)
                 } else {
-                    f.as_ref().clone()
+                    let text = binary_as_text(f.data_type());
+                    if &text != f.data_type() {
+                        nested_bytes_columns.push(i);
+                    }
+                    f.as_ref().clone().with_data_type(text)
                 }
             })
             .collect();
         let decode_schema =
             if unwrapped { Arc::new(Schema::new(vec![decode_fields[0].clone().with_name(UNWRAPPED_FIELD)])) } else { Arc::new(Schema::new(decode_fields)) };
         let shape = if unwrapped { Shape::of(decode_schema.field(0).data_type()) } else { Shape::Struct(Arc::new(StructShape::of(decode_schema.fields()))) };
-        JsonDecoder { fields, decode_schema, shape, unwrapped, bytes_columns, buf: Vec::new() }
+        JsonDecoder { fields, decode_schema, shape, unwrapped, bytes_columns, nested_bytes_columns, buf: Vec::new() }
     }
 
     fn decode_buffer(&self, buf: &[u8], rows: usize) -> Result<RecordBatch, ArrowError> {
@@ -441,6 +449,13 @@ impl RowDecoder for JsonDecoder {
         if !self.bytes_columns.is_empty() {
             decode_base64_columns(&mut columns, &self.bytes_columns, &mut out);
         }
+        for &c in &self.nested_bytes_columns {
+            if let Some(col) = columns.get(c)
+                && let Some(binary) = text_as_binary(col, self.fields[c].data_type())
+            {
+                columns[c] = binary;
+            }
+        }
         out.errors.sort_by_key(|e| e.0);
         debug_assert_eq!(columns.len(), self.fields.len());
         out.columns = columns;
@@ -452,6 +467,49 @@ fn json_error_message(e: &ArrowError) -> String {
     match e {
         ArrowError::JsonError(m) => format!("invalid JSON value: {m}"),
         other => format!("invalid JSON value: {other}"),
+    }
+}
+
+/// `dt` with every BYTES inside it read as text (base64), for the JSON reader.
+fn binary_as_text(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Binary => DataType::Utf8,
+        DataType::List(f) => DataType::List(Arc::new(f.as_ref().clone().with_data_type(binary_as_text(f.data_type())))),
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| f.as_ref().clone().with_data_type(binary_as_text(f.data_type()))).collect()),
+        DataType::Map(f, sorted) => DataType::Map(Arc::new(f.as_ref().clone().with_data_type(binary_as_text(f.data_type()))), *sorted),
+        other => other.clone(),
+    }
+}
+
+/// An array read with [`binary_as_text`] turned back into `target`: base64 text becomes
+/// bytes (text that is not base64 becomes null). None when the shapes do not match.
+fn text_as_binary(a: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+    use arrow::array::{Array, ListArray, MapArray, StructArray};
+    match target {
+        DataType::Binary => {
+            let engine = base64::engine::general_purpose::STANDARD;
+            let text = a.as_string_opt::<i32>()?;
+            let bin: arrow::array::BinaryArray = text.iter().map(|v| v.and_then(|s| engine.decode(s).ok())).collect();
+            Some(Arc::new(bin))
+        }
+        DataType::List(f) => {
+            let l = a.as_any().downcast_ref::<ListArray>()?;
+            let values = text_as_binary(l.values(), f.data_type())?;
+            Some(Arc::new(ListArray::try_new(f.clone(), l.offsets().clone(), values, l.nulls().cloned()).ok()?))
+        }
+        DataType::Struct(fs) => {
+            let s = a.as_any().downcast_ref::<StructArray>()?;
+            let cols = fs.iter().zip(s.columns()).map(|(f, c)| text_as_binary(c, f.data_type())).collect::<Option<Vec<_>>>()?;
+            Some(Arc::new(StructArray::try_new(fs.clone(), cols, s.nulls().cloned()).ok()?))
+        }
+        DataType::Map(f, sorted) => {
+            let m = a.as_any().downcast_ref::<MapArray>()?;
+            let entries: ArrayRef = Arc::new(m.entries().clone());
+            let entries = text_as_binary(&entries, f.data_type())?;
+            let entries = entries.as_any().downcast_ref::<StructArray>()?.clone();
+            Some(Arc::new(MapArray::try_new(f.clone(), m.offsets().clone(), entries, m.nulls().cloned(), *sorted).ok()?))
+        }
+        _ => Some(a.clone()),
     }
 }
 
@@ -670,6 +728,20 @@ mod tests {
         assert_eq!(map.values().as_string::<i32>().value(0), "false");
         let s = r.columns[3].as_struct();
         assert_eq!(s.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 5);
+    }
+
+    #[test]
+    fn bytes_inside_arrays_and_structs_are_read_from_base64() {
+        let kv = DataType::Struct(vec![Field::new("KEY", DataType::Utf8, true), Field::new("VALUE", DataType::Binary, true)].into());
+        let f: Fields = vec![Field::new("HS", DataType::List(Arc::new(Field::new("item", kv, true))), true)].into();
+        let mut d = JsonDecoder::new(f, false);
+        let r = d.decode(&[Some(br#"{"HS": [{"KEY": "k", "VALUE": "aGk="}, {"KEY": "n", "VALUE": null}]}"#)]);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let list = r.columns[0].as_list::<i32>();
+        let items = list.value(0);
+        let values = items.as_struct().column(1).as_binary::<i32>().clone();
+        assert_eq!(values.value(0), b"hi");
+        assert!(values.is_null(1));
     }
 
     #[test]
