@@ -196,6 +196,19 @@ async fn show_functions_lists_and_describe_function_describes_every_documented_f
     {
         assert_eq!(category(name), json!(expected), "{name}");
     }
+    let instr = s.ksql_ok("DESCRIBE FUNCTION INSTR;").await;
+    let variation = &instr[0]["functions"][0];
+    assert_eq!(variation["synopsis"], "INSTR(s, sub[, position[, occurrence]])", "{instr}");
+    let args: Vec<(String, String)> = variation["arguments"]
+        .as_array()
+        .expect("arguments")
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap_or_default().to_string(), a["description"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(
+        args,
+        vec![("s".into(), "".into()), ("sub".into(), "".into()), ("position".into(), "optional".into()), ("occurrence".into(), "optional".into())]
+    );
     for name in DOCUMENTED {
         let described = s.ksql_ok(&format!("DESCRIBE FUNCTION {name};")).await;
         assert_eq!(described[0]["name"], *name, "{described}");

@@ -35,6 +35,60 @@ fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
         .collect()
 }
 
+/// DESCRIBE FUNCTION's variation, from the synopsis a description starts with
+/// (`INSTR(s, sub[, position[, occurrence]]): ...`): its arguments by name, optional ones
+/// marked. Types are not declared per argument; a description without a synopsis gives
+/// the name alone.
+fn variation(name: &str, description: &str) -> Value {
+    let synopsis = description.strip_prefix(name).filter(|r| r.starts_with('(')).and_then(|r| {
+        let mut depth = 0;
+        for (i, c) in r.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(&r[1..i]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    });
+    // Arguments in brackets are optional: `sub[, position]` makes `position` optional.
+    let mut arguments: Vec<Value> = Vec::new();
+    let (mut depth, mut current, mut optional) = (0usize, String::new(), false);
+    let mut flush = |current: &mut String, optional: bool| {
+        let n = current.trim();
+        if !n.is_empty() {
+            arguments.push(json!({"name": n, "type": "", "description": if optional { "optional" } else { "" }}));
+        }
+        current.clear();
+    };
+    for c in synopsis.unwrap_or_default().chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' => flush(&mut current, optional),
+            c => {
+                if current.trim().is_empty() {
+                    optional = depth > 0;
+                }
+                current.push(c);
+            }
+        }
+    }
+    flush(&mut current, optional);
+    json!({
+        "arguments": arguments,
+        "returnType": "",
+        "description": description,
+        "argumentTypes": [],
+        "synopsis": synopsis.map(|s| format!("{name}({s})")).unwrap_or_else(|| name.to_string()),
+    })
+}
+
 /// Internal topics are hidden from SHOW TOPICS.
 pub(super) fn is_internal_topic(name: &str) -> bool {
     name.starts_with('_')
@@ -383,7 +437,7 @@ impl Engine {
             "author": "Eddy",
             "version": env!("CARGO_PKG_VERSION"),
             "path": "internal",
-            "functions": [{"arguments": [], "returnType": "", "description": description, "argumentTypes": []}],
+            "functions": [variation(fname, description)],
             "type": ftype,
             "category": crate::sql::udf::category(fname, ftype),
             "warnings": []

@@ -195,13 +195,19 @@ pub fn entity(e: &Value) -> String {
             let rows: Vec<Vec<String>> = list.iter().map(|f| vec![s(f, "name"), s(f, "category")]).collect();
             table(&["Function Name", "Category"], &rows)
         }
-        "describe_function" => format!(
-            "\nName        : {}\nType        : {}\nCategory    : {}\nDescription : {}\n",
-            s(e, "name"),
-            s(e, "type"),
-            s(e, "category"),
-            s(e, "description")
-        ),
+        "describe_function" => {
+            let mut out = format!(
+                "\nName        : {}\nType        : {}\nCategory    : {}\nDescription : {}\n",
+                s(e, "name"),
+                s(e, "type"),
+                s(e, "category"),
+                s(e, "description")
+            );
+            for v in e.get("functions").and_then(Value::as_array).into_iter().flatten() {
+                out.push_str(&format!("Variation   : {}\n", s(v, "synopsis")));
+            }
+            out
+        }
         "variables" => {
             let list = e.get("variables").and_then(|l| l.as_array()).cloned().unwrap_or_default();
             let rows: Vec<Vec<String>> = list.iter().map(|v| vec![s(v, "name"), s(v, "value")]).collect();
