@@ -71,6 +71,15 @@ async fn alter_system_sets_where_new_queries_start_and_is_kept() {
     assert!(body["message"].as_str().unwrap_or_default().contains("Unknown system property 'no.such.setting'"), "{body}");
     let (status, body) = s.ksql("ALTER SYSTEM 'auto.offset.reset'='sometimes';").await;
     assert_eq!(status, 400, "{body}");
+    // The record cache can be turned off (or on) for the whole server.
+    let (status, body) = s.ksql("ALTER SYSTEM 'ksql.streams.cache.max.bytes.buffering'='0';").await;
+    assert_eq!(status, 200, "{body}");
+    let props = s.ksql_ok("SHOW PROPERTIES;").await;
+    let listed = props[0]["properties"].as_array().expect("properties").clone();
+    assert!(listed.iter().any(|p| p["name"] == "ksql.streams.cache.max.bytes.buffering" && p["value"] == "0"), "{props}");
+    let (status, body) = s.ksql("ALTER SYSTEM 'cache.max.bytes.buffering'='lots';").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("expected a whole number of bytes"), "{body}");
 }
 
 #[tokio::test]

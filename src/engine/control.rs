@@ -17,8 +17,13 @@ pub const DEFAULT_ASSERT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// The longest TIMEOUT an ASSERT may wait: the request holds a connection meanwhile.
 pub const MAX_ASSERT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Properties ALTER SYSTEM sets, with the values each takes.
-const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[("auto.offset.reset", &["earliest", "latest"]), ("ksql.streams.auto.offset.reset", &["earliest", "latest"])];
+/// Properties ALTER SYSTEM sets, with the values each takes (empty: a whole number).
+const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[
+    ("auto.offset.reset", &["earliest", "latest"]),
+    ("ksql.streams.auto.offset.reset", &["earliest", "latest"]),
+    ("cache.max.bytes.buffering", &[]),
+    ("ksql.streams.cache.max.bytes.buffering", &[]),
+];
 
 /// What a PAUSE, RESUME or ALTER SYSTEM changes.
 pub(super) enum ControlChange {
@@ -61,7 +66,10 @@ impl Engine {
                     let known: Vec<&str> = SYSTEM_PROPERTIES.iter().map(|(n, _)| *n).collect();
                     return Err(EngineError::rule(format!("Unknown system property '{name}'. ALTER SYSTEM sets: {}", known.join(", "))));
                 };
-                if !values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                if values.is_empty() && value.trim().parse::<u64>().is_err() {
+                    return Err(EngineError::rule(format!("Invalid value '{value}' for system property '{name}'; expected a whole number of bytes")));
+                }
+                if !values.is_empty() && !values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
                     return Err(EngineError::rule(format!("Invalid value '{value}' for system property '{name}'; expected one of: {}", values.join(", "))));
                 }
                 ControlChange::AlterSystem { name: name.to_ascii_lowercase(), value: value.to_ascii_lowercase() }

@@ -373,6 +373,9 @@ impl Engine {
                     json!({"name": "ksql.service.id", "scope": "KSQL", "value": self.config.service_id}),
                     json!({"name": "eddy.log.flush", "scope": "EDDY", "value": self.log.defaults().flush.name()}),
                 ];
+                for (k, v) in system.iter().filter(|(k, _)| !k.ends_with("auto.offset.reset")) {
+                    props.push(json!({"name": k, "scope": "KSQL", "level": "SERVER", "value": v}));
+                }
                 let overwritten: Vec<String> = session.properties.keys().cloned().collect();
                 for (k, v) in &session.properties {
                     props.push(json!({"name": k, "scope": "SESSION", "value": v}));

@@ -208,15 +208,17 @@ impl Engine {
     }
 
     /// Whether ksqlDB's record cache is on for a query: `cache.max.bytes.buffering` (or
-    /// `ksql.streams.cache.max.bytes.buffering`) above 0, else the server's default.
+    /// `ksql.streams.cache.max.bytes.buffering`) above 0 in the session, else ALTER
+    /// SYSTEM's, else the server's default.
     fn record_cache(&self, session: &Session) -> bool {
-        session
-            .properties
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("cache.max.bytes.buffering") || k.eq_ignore_ascii_case("ksql.streams.cache.max.bytes.buffering"))
-            .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-            .map(|bytes| bytes > 0)
-            .unwrap_or(self.config.record_cache)
+        let find = |props: &BTreeMap<String, String>| {
+            props
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("cache.max.bytes.buffering") || k.eq_ignore_ascii_case("ksql.streams.cache.max.bytes.buffering"))
+                .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+                .map(|bytes| bytes > 0)
+        };
+        find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or(self.config.record_cache)
     }
 
     /// Where a query starts: the session's `auto.offset.reset`, else ALTER SYSTEM's, else
