@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::AppState;
 use super::errors::ApiError;
-use crate::engine::{Engine, EngineError, InsertTarget};
+use crate::engine::{Engine, InsertTarget};
 
 /// The longest line (the target line or one row) read; a longer one ends the stream with
 /// an error rather than growing memory without bound.
@@ -116,11 +116,11 @@ pub async fn inserts_stream(State(state): State<AppState>, headers: HeaderMap, b
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(acknowledge(state.engine.clone(), target, lines, pending, tx, json_array));
     let content_type = if json_array { "application/json" } else { "application/vnd.ksqlapi.delimited.v1" };
-    let stream = tokio_stream_from(rx);
+    let stream = receiver_stream(rx);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
 }
 
-fn tokio_stream_from(mut rx: mpsc::Receiver<Result<Bytes, Infallible>>) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+fn receiver_stream(mut rx: mpsc::Receiver<Result<Bytes, Infallible>>) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -187,7 +187,7 @@ async fn acknowledge(
                 }
                 None => match results.next() {
                     Some(Ok(())) => json!({"status": "ok", "seq": seq}),
-                    Some(Err(e)) => error_ack(seq, &message_of(&e)),
+                    Some(Err(e)) => error_ack(seq, &e.to_string()),
                     None => error_ack(seq, "the row was not written"),
                 },
             };
@@ -204,10 +204,6 @@ async fn acknowledge(
     if json_array {
         let _ = tx.send(Ok(Bytes::from(if first_ack { "[]" } else { "]" }))).await;
     }
-}
-
-fn message_of(e: &EngineError) -> String {
-    e.to_string()
 }
 
 fn error_ack(seq: i64, message: &str) -> Value {
