@@ -9,6 +9,20 @@ use std::time::{Duration, Instant};
 
 use common::{TestServer, eddy_bin};
 
+/// The interactive shell, with its input, output and errors piped and `home` as HOME.
+fn repl(server: &TestServer, home: &std::path::Path) -> std::process::Child {
+    Command::new(eddy_bin())
+        .arg("shell")
+        .arg("--server")
+        .arg(&server.url)
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the shell")
+}
+
 fn shell(server: &TestServer, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(eddy_bin()).arg("shell").arg("--server").arg(&server.url).args(args).output().expect("run shell");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -69,16 +83,7 @@ async fn repl_ctrl_c_stops_the_push_query_but_not_the_shell() {
     s.ksql_ok("CREATE STREAM pv (id VARCHAR KEY, page VARCHAR) WITH (kafka_topic='pv', partitions=1);").await;
     s.ksql_ok("INSERT INTO pv (id, page) VALUES ('a', 'first');").await;
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(eddy_bin())
-        .arg("shell")
-        .arg("--server")
-        .arg(&s.url)
-        .env("HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = repl(&s, home.path());
     let mut stdin = child.stdin.take().unwrap();
     // A statement split over two lines.
     writeln!(stdin, "SET 'auto.offset.reset'='earliest';\nSELECT page\n  FROM pv EMIT CHANGES;").unwrap();
@@ -151,16 +156,7 @@ async fn spool_copies_output_to_a_file_and_run_script_runs_a_file() {
     std::fs::write(&script, "CREATE STREAM scripted (id INT KEY, v STRING) WITH (kafka_topic='scripted', partitions=1);\n").unwrap();
     let spool = dir.path().join("out.txt");
     // Shell commands are typed at the prompt.
-    let mut child = Command::new(eddy_bin())
-        .arg("shell")
-        .arg("--server")
-        .arg(&s.url)
-        .env("HOME", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = repl(&s, dir.path());
     let mut stdin = child.stdin.take().unwrap();
     write!(stdin, "spool {}\nRUN SCRIPT '{}';\nSHOW STREAMS;\nspool off\nSHOW TOPICS;\nexit\n", spool.display(), script.display()).unwrap();
     drop(stdin);

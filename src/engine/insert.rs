@@ -2,12 +2,14 @@
 //! encodes key and value with the stream's formats and appends one record to the
 //! partition its key hashes to.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, new_null_array};
 use arrow::datatypes::Schema;
 
 use super::{Engine, EngineError, Rejection};
+use crate::catalog::DataSource;
 use crate::catalog::types::{ColumnKind, ROWOFFSET, ROWPARTITION, ROWTIME, SqlType};
 use crate::exec::expr::evaluate_constants;
 use crate::format::Role;
@@ -140,24 +142,34 @@ impl Engine {
             }
             None => chrono::Utc::now().timestamp_millis(),
         };
+        self.append_rows(&source, &key_cols, &value_cols, &[timestamp])
+    }
+
+    /// Encodes rows (the source's key and value columns, in order) with its formats and
+    /// appends them, one batch per partition: a keyed row to its key's partition, keyless
+    /// rows spread across partitions. Blocking (the append may fsync).
+    pub(super) fn append_rows(&self, source: &DataSource, key_cols: &[ArrayRef], value_cols: &[ArrayRef], timestamps: &[i64]) -> Result<(), EngineError> {
+        let rows = timestamps.len();
         let keys: Vec<_> = source.schema.key_columns().collect();
         let vals: Vec<_> = source.schema.value_columns().collect();
-        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_cols, 1).map_err(|e| EngineError::from(Rejection::Format(e)))?;
-        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(&value_cols, 1).map_err(|e| EngineError::from(Rejection::Format(e)))?;
+        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(key_cols, rows).map_err(|e| EngineError::from(Rejection::Format(e)))?;
+        let value_bytes = source.value_format.encoder(&vals, Role::Value).encode(value_cols, rows).map_err(|e| EngineError::from(Rejection::Format(e)))?;
         let topic = self.log.topic(&source.topic)?;
-        let key = if keys.is_empty() { None } else { key_bytes.get(0) };
-        let partition = match key {
-            Some(k) => partition_for_key(k, topic.partition_count()),
-            None => {
-                // Keyless records spread across partitions.
-                let n = topic.partition_count();
-                (topic.record_count() % i64::from(n)) as i32
-            }
-        };
-        let mut b = BatchBuilder::default();
-        b.push(timestamp, key, value_bytes.get(0), &[]);
-        let batch = b.finish_compressed(topic.config().codec()).map_err(crate::log::LogError::from)?;
-        topic.partition(partition)?.append(batch)?;
+        let n = topic.partition_count();
+        let base = topic.record_count();
+        let mut batches: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+        for (r, &timestamp) in timestamps.iter().enumerate() {
+            let key = if keys.is_empty() { None } else { key_bytes.get(r) };
+            let partition = match key {
+                Some(k) => partition_for_key(k, n),
+                None => ((base + r as i64) % i64::from(n)) as i32,
+            };
+            batches.entry(partition).or_default().push(timestamp, key, value_bytes.get(r), &[]);
+        }
+        for (partition, b) in batches {
+            let batch = b.finish_compressed(topic.config().codec()).map_err(crate::log::LogError::from)?;
+            topic.partition(partition)?.append(batch)?;
+        }
         Ok(())
     }
 }

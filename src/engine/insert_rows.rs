@@ -3,17 +3,14 @@
 //! and is appended with the source's key and value formats. One bad row is refused on its
 //! own; the rows around it are written.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Engine, EngineError, Rejection};
+use super::{Engine, EngineError};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
 use crate::format::{FormatKind, FormatSpec, Role};
-use crate::log::BatchBuilder;
-use crate::log::murmur2::partition_for_key;
 use crate::sql::ast::{Ident, Pos};
 
 /// A target of `/inserts-stream`, checked once for the whole stream.
@@ -91,35 +88,12 @@ impl Engine {
         results
     }
 
-    /// Encodes decoded rows with the source's formats and appends them, one batch per
-    /// partition.
+    /// Appends decoded rows (arrays in the order of `columns`), stamped now. Blocking.
     fn append_decoded(&self, source: &DataSource, columns: &[&Column], arrays: &[arrow::array::ArrayRef], rows: usize) -> Result<(), EngineError> {
-        let pick = |kind: ColumnKind| -> (Vec<&Column>, Vec<arrow::array::ArrayRef>) {
-            columns.iter().zip(arrays).filter(|(c, _)| c.kind == kind).map(|(c, a)| (*c, a.clone())).unzip()
-        };
-        let (keys, key_arrays) = pick(ColumnKind::Key);
-        let (values, value_arrays) = pick(ColumnKind::Value);
-        let key_bytes = source.key_format.encoder(&keys, Role::Key).encode(&key_arrays, rows).map_err(|e| EngineError::from(Rejection::Format(e)))?;
-        let value_bytes = source.value_format.encoder(&values, Role::Value).encode(&value_arrays, rows).map_err(|e| EngineError::from(Rejection::Format(e)))?;
-        let topic = self.log.topic(&source.topic)?;
-        let n = topic.partition_count();
+        let of_kind =
+            |kind: ColumnKind| -> Vec<arrow::array::ArrayRef> { columns.iter().zip(arrays).filter(|(c, _)| c.kind == kind).map(|(_, a)| a.clone()).collect() };
         let now = chrono::Utc::now().timestamp_millis();
-        let mut batches: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
-        let base = topic.record_count();
-        for r in 0..rows {
-            let key = if keys.is_empty() { None } else { key_bytes.get(r) };
-            let partition = match key {
-                Some(k) => partition_for_key(k, n),
-                // Keyless records spread across partitions.
-                None => ((base + r as i64) % i64::from(n)) as i32,
-            };
-            batches.entry(partition).or_default().push(now, key, value_bytes.get(r), &[]);
-        }
-        for (partition, b) in batches {
-            let batch = b.finish_compressed(topic.config().codec()).map_err(crate::log::LogError::from)?;
-            topic.partition(partition)?.append(batch)?;
-        }
-        Ok(())
+        self.append_rows(source, &of_kind(ColumnKind::Key), &of_kind(ColumnKind::Value), &vec![now; rows])
     }
 }
 

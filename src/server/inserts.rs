@@ -42,12 +42,12 @@ impl Lines {
     async fn next_lines(&mut self) -> Option<Vec<Line>> {
         loop {
             let mut out = Vec::new();
-            while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-                let rest = self.buf.split_off(i + 1);
-                let mut line = std::mem::replace(&mut self.buf, rest);
-                line.pop();
-                out.push(Line::Text(line));
+            let mut start = 0;
+            while let Some(i) = self.buf[start..].iter().position(|b| *b == b'\n') {
+                out.push(Line::Text(self.buf[start..start + i].to_vec()));
+                start += i + 1;
             }
+            self.buf.drain(..start);
             if self.buf.len() > MAX_LINE_BYTES {
                 self.done = true;
                 out.push(Line::TooLong);

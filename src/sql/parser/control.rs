@@ -36,19 +36,7 @@ impl Parser<'_> {
     fn assert(&mut self) -> PResult<Statement> {
         let exists = !self.eat_kws(&["NOT", "EXISTS"]);
         if self.eat_kw("TOPIC") {
-            let pos = self.pos();
-            let topic = match self.peek().clone() {
-                Token::SingleQuotedString(s) => {
-                    self.i += 1;
-                    Ident { value: s, pos }
-                }
-                // Topic names keep their case, quoted or not.
-                Token::Word(w) => {
-                    self.i += 1;
-                    Ident { value: w.value, pos }
-                }
-                _ => return Err(self.error_here("expected a topic name", None)),
-            };
+            let topic = self.topic_name("ASSERT TOPIC 'orders' WITH (PARTITIONS=3) TIMEOUT 10 SECONDS")?;
             let props = self.with_props()?;
             let timeout = self.timeout()?;
             return Ok(Statement::AssertTopic { topic, exists, props, timeout });

@@ -364,20 +364,21 @@ impl Parser<'_> {
         Ok(Statement::Alter { kind, name, add_columns })
     }
 
-    pub(super) fn print(&mut self) -> PResult<Statement> {
+    /// A topic name, quoted or not; unquoted names keep their case too, as Kafka topic
+    /// names are case-sensitive.
+    pub(super) fn topic_name(&mut self, hint: &str) -> PResult<Ident> {
         let pos = self.pos();
-        let topic = match self.peek().clone() {
-            Token::SingleQuotedString(s) => {
-                self.i += 1;
-                Ident { value: s, pos }
-            }
-            Token::Word(w) => {
-                self.i += 1;
-                // Unquoted topic names keep their case, as Kafka topic names are case-sensitive.
-                Ident { value: w.value, pos }
-            }
-            _ => return Err(self.error_here("expected a topic name", Some("PRINT 'topic' FROM BEGINNING LIMIT 10"))),
+        let value = match self.peek().clone() {
+            Token::SingleQuotedString(s) => s,
+            Token::Word(w) => w.value,
+            _ => return Err(self.error_here("expected a topic name", Some(hint))),
         };
+        self.i += 1;
+        Ok(Ident { value, pos })
+    }
+
+    pub(super) fn print(&mut self) -> PResult<Statement> {
+        let topic = self.topic_name("PRINT 'topic' FROM BEGINNING LIMIT 10")?;
         let mut from_beginning = false;
         let mut interval = None;
         let mut limit = None;

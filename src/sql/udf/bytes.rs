@@ -84,7 +84,7 @@ fn pad(a: &[ScalarValue], left: bool) -> Option<ScalarValue> {
     if n < 0 || p.is_empty() {
         return None;
     }
-    let n = usize::try_from(n).ok()?.min(super::collections::MAX_SERIES as usize);
+    let n = usize::try_from(n).ok()?.min(super::collections::MAX_GENERATED_LENGTH as usize);
     if b.len() >= n {
         return binary(b[..n].to_vec());
     }

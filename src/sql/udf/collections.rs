@@ -15,7 +15,7 @@ use crate::sql::functions::{between, exactly};
 
 /// The most elements GENERATE_SERIES builds, and the longest LPAD / RPAD result: longer is
 /// null (as a record error) rather than memory exhaustion from one statement.
-pub const MAX_SERIES: i64 = 1_000_000;
+pub const MAX_GENERATED_LENGTH: i64 = 1_000_000;
 
 fn entries_type(t: &[SqlType]) -> Result<SqlType, String> {
     let SqlType::Map(k, v) = &t[0] else { return Err(format!("ENTRIES takes a MAP, not {}", t[0])) };
@@ -58,7 +58,7 @@ fn series_type(t: &[SqlType]) -> Result<SqlType, String> {
 }
 
 /// Start to end inclusive; the step defaults to 1, or -1 when end is below start. A zero
-/// step, a step away from the end, or more than [`MAX_SERIES`] elements is null.
+/// step, a step away from the end, or more than [`MAX_GENERATED_LENGTH`] elements is null.
 fn generate_series(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
     let (start, end) = (int(&a[0])?, int(&a[1])?);
     let step = match a.get(2) {
@@ -70,7 +70,7 @@ fn generate_series(a: &[ScalarValue], ret: &DataType) -> Option<ScalarValue> {
         return None;
     }
     let count = (end as i128 - start as i128) / step as i128 + 1;
-    if count > MAX_SERIES as i128 {
+    if count > MAX_GENERATED_LENGTH as i128 {
         return None;
     }
     let elem = super::value::element_type(ret);

@@ -243,7 +243,7 @@ fn regexp_split(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
 /// for an empty padding, a negative length, or a length past a million characters.
 fn pad(a: &[ScalarValue], left: bool) -> Option<ScalarValue> {
     let (input, n, padding) = (text(&a[0])?, int(&a[1])?, text(&a[2])?);
-    if !(0..=super::collections::MAX_SERIES).contains(&n) || padding.is_empty() {
+    if !(0..=super::collections::MAX_GENERATED_LENGTH).contains(&n) || padding.is_empty() {
         return None;
     }
     let n = n as usize;
