@@ -164,6 +164,13 @@ async fn status_cluster_property_lag_and_terminate_routes_answer_as_ksqldb_does(
     assert_eq!(s.get("/topics/readings").await.0, 200, "readings did not");
     let (status, body) = s.post("/ksql/terminate", json!({"deleteTopicList": ["("]})).await;
     assert_eq!(status, 400, "{body}");
+    // Every topic matched: the read-only processing log's topic stays, the rest go.
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM again (id INT KEY) WITH (kafka_topic='again', value_format='JSON', partitions=1);").await;
+    let (status, body) = s.post("/ksql/terminate", json!({"deleteTopicList": [".*"]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(s.get("/topics/again").await.0, 404);
+    assert_eq!(s.get("/topics/default_ksql_processing_log").await.0, 200);
 }
 
 #[tokio::test]

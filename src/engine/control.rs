@@ -265,7 +265,8 @@ impl Engine {
             entities.extend(self.execute("TERMINATE ALL;", &mut session)?);
         }
         for source in self.catalog.sources() {
-            let delete = patterns.iter().any(|p| p.is_match(&source.topic));
+            // A read-only source does not own its topic (DROP ... DELETE TOPIC refuses it).
+            let delete = !source.read_only && patterns.iter().any(|p| p.is_match(&source.topic));
             let statement =
                 format!("DROP {} {}{};", source.kind.name(), crate::catalog::types::quote_ident(&source.name), if delete { " DELETE TOPIC" } else { "" });
             entities.extend(self.execute(&statement, &mut session)?);
