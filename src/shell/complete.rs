@@ -160,7 +160,17 @@ impl Completer for SqlHelper {
 
     fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
         let (start, words) = self.candidates(line, pos);
-        Ok((start, words.into_iter().map(|w| Pair { display: w.clone(), replacement: w }).collect()))
+        // A word completed to its only candidate is finished: a space follows, so the next
+        // word can be typed (and completed) straight away, as in bash or ksqlDB's CLI.
+        let finished = words.len() == 1;
+        let pairs = words
+            .into_iter()
+            .map(|w| {
+                let replacement = if finished { format!("{w} ") } else { w.clone() };
+                Pair { display: w, replacement }
+            })
+            .collect();
+        Ok((start, pairs))
     }
 }
 
