@@ -909,7 +909,7 @@ impl Engine {
     /// Plans a persistent query from its SQL and starts it. Blocking.
     pub(super) fn start_query(&self, q: &QueryMeta) -> Result<(), EngineError> {
         let sink = self.catalog.source(&q.sink).ok_or_else(|| EngineError::inconsistent(format!("sink {} of query {} is missing", q.sink, q.id)))?;
-        let session = Session { properties: q.properties.clone(), variables: BTreeMap::new() };
+        let session = Session { properties: q.properties.clone(), ..Session::default() };
         let reset: OffsetReset = self.offset_reset(&session);
         // A table's materialization reads its topic with the table's (current) schema.
         if is_table_materialization(&q.id) {

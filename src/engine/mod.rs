@@ -12,6 +12,7 @@ mod insert_rows;
 mod join_aggregate;
 pub mod props;
 mod push_aggregate;
+mod push_start;
 mod restore;
 
 pub use control::check_client_property;
@@ -60,11 +61,13 @@ impl Default for EngineConfig {
     }
 }
 
-/// Per-request settings: `streamsProperties` and `sessionVariables`.
+/// Per-request settings: `streamsProperties`, `sessionVariables` and `requestProperties`.
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     pub properties: BTreeMap<String, String>,
     pub variables: BTreeMap<String, String>,
+    /// Settings of this request only (a push query's continuation token).
+    pub request_properties: BTreeMap<String, String>,
 }
 
 pub struct Engine {
@@ -420,6 +423,7 @@ impl Engine {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
                 if crate::sql::join_plan::is_join_query(q) {
+                    self.refuse_continuation_token(session, "joins").map_err(|e| e.for_statement(&p.text, &[]))?;
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self
                         .runtime
@@ -428,11 +432,17 @@ impl Engine {
                         .map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }
                 if !pull && crate::sql::aggregate_plan::is_aggregate_query(q) {
+                    self.refuse_continuation_token(session, "aggregates").map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self.push_aggregate(q, session).map(QueryOutput::Push).map_err(|e| e.for_statement(&p.text, &[]));
                 }
                 let purpose = if pull { Purpose::Pull } else { Purpose::Push };
                 let plan = plan_select(q, &self.catalog, purpose, None).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
-                self.runtime.start_push(Arc::new(plan), self.offset_reset(session), pull).map(QueryOutput::Push).map_err(EngineError::from)
+                if pull {
+                    self.refuse_continuation_token(session, "is a pull query").map_err(|e| e.for_statement(&p.text, &[]))?;
+                }
+                let start = self.push_start(&plan, session).map_err(|e| e.for_statement(&p.text, &[]))?;
+                let tokens = !pull && session.wants_continuation_tokens();
+                self.runtime.start_push(Arc::new(plan), start, pull, tokens).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {
                 let t = self.log.get_topic(&topic.value).ok_or_else(|| {

@@ -4,7 +4,6 @@
 //! and `DESCRIBE`, and everything else is served. `DROP` (or `TERMINATE`) of what failed
 //! removes the failure for good.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -106,7 +105,7 @@ impl Engine {
                     continue;
                 }
             };
-            let session = Session { properties: cmd.properties.clone(), variables: BTreeMap::new() };
+            let session = Session { properties: cmd.properties.clone(), ..Session::default() };
             if let Err(e) = self.apply(&parsed, &session, seq, cmd.query_id.as_deref(), true) {
                 self.restore.record(failure(e.to_string()));
             }

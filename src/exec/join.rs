@@ -642,7 +642,7 @@ impl JoinTask {
             let keep = arrow::array::UInt32Array::from((0..m as u32).filter(|&i| !tombstones[i as usize]).collect::<Vec<_>>());
             let cols = projected.columns.iter().map(|c| arrow::compute::take(c, &keep, None)).collect::<Result<Vec<_>, _>>()?;
             let encoded = crate::format::json::encode_json_arrays(&cols, keep.len()).map_err(ExecError::Format)?;
-            if !matches!(out.send(encoded, &self.stats), ClientSend::Sent) {
+            if !matches!(out.send(encoded, None, &self.stats), ClientSend::Sent) {
                 self.finished = true;
             }
             return Ok(());

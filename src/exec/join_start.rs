@@ -220,7 +220,7 @@ impl Runtime {
         if plan.limit == Some(0) {
             shared.limit_reached();
         }
-        let out = ClientOutput { tx: tx.clone(), remaining, shared: shared.clone() };
+        let out = ClientOutput { tx: tx.clone(), remaining, shared: shared.clone(), wants_progress: false };
         let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx.clone(), tasks: Vec::new() };
         if let Err(e) = spawner.stage(&id, &plan, StageTarget::Client(out)) {
             shared.close();
@@ -259,6 +259,7 @@ impl Runtime {
             rx,
             shared,
             is_print: false,
+            continuation: None,
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod continuation;
 pub mod expr;
 pub mod join;
 pub mod join_input;
@@ -77,6 +78,15 @@ pub enum ExecError {
 pub enum OffsetReset {
     Earliest,
     Latest,
+}
+
+/// Where a push query starts reading its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushStart {
+    /// From each partition's start or end.
+    Reset(OffsetReset),
+    /// From these offsets, one per partition (a continuation token's).
+    At(Vec<i64>),
 }
 
 impl OffsetReset {
@@ -391,9 +401,17 @@ impl Runtime {
         self.transient.lock().keys().cloned().collect()
     }
 
-    /// Starts a push query (`pull` = read to the current end and finish).
-    pub fn start_push(&self, plan: Arc<SelectPlan>, reset: OffsetReset, pull: bool) -> Result<PushQuery, ExecError> {
+    /// Starts a push query (`pull` = read to the current end and finish). With
+    /// `continuation`, the client follows where the query's reading stands (continuation
+    /// tokens).
+    pub fn start_push(&self, plan: Arc<SelectPlan>, start: PushStart, pull: bool, continuation: bool) -> Result<PushQuery, ExecError> {
         let topic = self.log.topic(&plan.source.topic)?;
+        let positions: Vec<i64> = match start {
+            PushStart::At(offsets) => offsets,
+            _ if pull => topic.partitions().iter().map(|p| p.start_offset()).collect(),
+            PushStart::Reset(OffsetReset::Earliest) => topic.partitions().iter().map(|p| p.start_offset()).collect(),
+            PushStart::Reset(OffsetReset::Latest) => topic.partitions().iter().map(|p| p.end_offset()).collect(),
+        };
         let id = transient_id(&plan.source.name);
         let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
         let (shared, cancel_rx) = PushShared::new();
@@ -404,9 +422,7 @@ impl Runtime {
             shared.limit_reached();
         }
         let mut handles = Vec::new();
-        for part in topic.partitions() {
-            let end = part.end_offset();
-            let position = if pull || reset == OffsetReset::Earliest { part.start_offset() } else { end };
+        for (part, &position) in topic.partitions().iter().zip(&positions) {
             let task = Task {
                 query_id: id.clone(),
                 partition: part.clone(),
@@ -415,7 +431,7 @@ impl Runtime {
                 stop_at: pull.then(|| part.last_stable_offset()),
                 decoder: SourceDecoder::new(&plan.source, part.id()),
                 plan: plan.clone(),
-                output: Output::Client(ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone() }),
+                output: Output::Client(ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone(), wants_progress: continuation }),
                 stats: stats.clone(),
             };
             handles.push(self.handle.spawn(drive(task, cancel_rx.clone())));
@@ -429,6 +445,7 @@ impl Runtime {
             rx,
             shared,
             is_print: false,
+            continuation: continuation.then(|| continuation::ContinuationToken::new(topic.name(), positions)),
         })
     }
 
@@ -452,19 +469,27 @@ impl Runtime {
                 position: if from_beginning { part.start_offset() } else { part.end_offset() },
                 interval,
                 seen: 0,
-                out: ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone() },
+                out: ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone(), wants_progress: false },
                 stats: stats.clone(),
                 header_done: header_done.clone(),
             };
             handles.push(self.handle.spawn(drive(task, cancel_rx.clone())));
         }
         self.supervise(id.clone(), handles, tx, shared.clone(), stats, false);
-        PushQuery { id, header_schema: String::new(), column_names: vec![], column_types: vec![], rx, shared, is_print: true }
+        PushQuery { id, header_schema: String::new(), column_names: vec![], column_types: vec![], rx, shared, is_print: true, continuation: None }
     }
 
     /// Waits for a transient query's tasks, records how it ended, then releases the
     /// channel so the client sees the end.
-    fn supervise(&self, id: String, handles: Vec<JoinHandle<()>>, tx: mpsc::Sender<Vec<String>>, shared: Arc<PushShared>, stats: Arc<QueryStats>, pull: bool) {
+    fn supervise(
+        &self,
+        id: String,
+        handles: Vec<JoinHandle<()>>,
+        tx: mpsc::Sender<push::ClientRows>,
+        shared: Arc<PushShared>,
+        stats: Arc<QueryStats>,
+        pull: bool,
+    ) {
         self.transient.lock().insert(id.clone(), Transient { shared: shared.clone(), stats });
         let registry = self.transient.clone();
         self.handle.spawn(async move {

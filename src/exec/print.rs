@@ -122,7 +122,7 @@ impl PartitionTask for PrintTask {
         }
         self.stats.record_output(lines.len() as u64);
         if !lines.is_empty() {
-            match self.out.tx.try_send(lines) {
+            match self.out.tx.try_send(super::push::ClientRows { rows: lines, read_to: None }) {
                 Ok(()) => {}
                 Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
                     self.out.shared.overflow();

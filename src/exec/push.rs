@@ -94,6 +94,16 @@ impl PushShared {
     }
 }
 
+/// Rows for a client from one step of one task.
+pub struct ClientRows {
+    /// JSON arrays (text lines for PRINT).
+    pub rows: Vec<String>,
+    /// The partition these rows were read from and the offset after the records they came
+    /// from, when the rows are all of that read's rows (no LIMIT cut them): how far a
+    /// continuation token may move once the client has them.
+    pub read_to: Option<(i32, i64)>,
+}
+
 /// A running transient query as its client sees it.
 pub struct PushQuery {
     pub id: String,
@@ -101,8 +111,11 @@ pub struct PushQuery {
     pub header_schema: String,
     pub column_names: Vec<String>,
     pub column_types: Vec<String>,
-    pub rx: mpsc::Receiver<Vec<String>>,
+    pub rx: mpsc::Receiver<ClientRows>,
     pub shared: std::sync::Arc<PushShared>,
     /// Whether this is a PRINT (rows are text lines).
     pub is_print: bool,
+    /// Where the client's rows stand, when it asked for continuation tokens: moved on as
+    /// rows are written to it.
+    pub continuation: Option<super::continuation::ContinuationToken>,
 }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::ExecError;
 use super::expr::filter_project;
-use super::push::PushShared;
+use super::push::{ClientRows, PushShared};
 use super::sink::{SinkCheckpoint, TopicSink};
 use super::source::SourceDecoder;
 use super::stats::QueryStats;
@@ -32,10 +32,13 @@ pub enum Output {
 /// Rows for a push or pull query's client.
 #[derive(Clone)]
 pub struct ClientOutput {
-    pub tx: mpsc::Sender<Vec<String>>,
+    pub tx: mpsc::Sender<ClientRows>,
     /// Rows still allowed under LIMIT (shared by the query's tasks).
     pub remaining: Option<Arc<AtomicI64>>,
     pub shared: Arc<PushShared>,
+    /// Whether the client follows its reading position (continuation tokens): reads that
+    /// give it no rows are reported too.
+    pub wants_progress: bool,
 }
 
 /// What became of rows sent to a client.
@@ -49,11 +52,16 @@ pub enum ClientSend {
 
 impl ClientOutput {
     /// Sends encoded rows, honouring LIMIT; a client whose channel is full is cut off.
-    pub fn send(&self, mut rows: Vec<String>, stats: &QueryStats) -> ClientSend {
+    /// `read_to` is the partition the rows were read from and the offset after them.
+    pub fn send(&self, mut rows: Vec<String>, mut read_to: Option<(i32, i64)>, stats: &QueryStats) -> ClientSend {
         let mut outcome = ClientSend::Sent;
         if let Some(rem) = &self.remaining {
             let before = rem.fetch_sub(rows.len() as i64, Ordering::SeqCst);
             if before <= rows.len() as i64 {
+                if before < rows.len() as i64 {
+                    // Rows of this read are left out: the read is not the client's whole.
+                    read_to = None;
+                }
                 rows.truncate(before.max(0) as usize);
                 outcome = ClientSend::LimitReached;
                 self.shared.limit_reached();
@@ -61,7 +69,7 @@ impl ClientOutput {
         }
         stats.record_output(rows.len() as u64);
         if !rows.is_empty() {
-            match self.tx.try_send(rows) {
+            match self.tx.try_send(ClientRows { rows, read_to }) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.shared.overflow();
@@ -71,6 +79,15 @@ impl ClientOutput {
             }
         }
         outcome
+    }
+
+    /// Tells a client that wants continuation tokens that a read of `partition` up to
+    /// `next` gave it no rows. Skipped when the client's queue is full: a later read's
+    /// rows carry the position as well.
+    pub fn send_progress(&self, partition: i32, next: i64) {
+        if self.wants_progress {
+            let _ = self.tx.try_send(ClientRows { rows: Vec::new(), read_to: Some((partition, next)) });
+        }
     }
 }
 
@@ -121,6 +138,7 @@ impl Task {
         self.stats.record_input(decoded.records);
         self.stats.record_errors(&self.query_id, self.partition.topic(), &decoded.errors);
         let mut finished = false;
+        let mut rows_sent = false;
         if let Some(mut batch) = decoded.batch.take() {
             if let Some(stop) = self.stop_at {
                 let offsets = batch.column(batch.num_columns() - 1).as_primitive::<arrow::datatypes::Int64Type>().clone();
@@ -263,7 +281,8 @@ impl Task {
                                 }
                             }
                         }
-                        match out.send(rows, &self.stats) {
+                        rows_sent = true;
+                        match out.send(rows, Some((self.partition.id(), decoded.next_offset)), &self.stats) {
                             ClientSend::Sent => {}
                             ClientSend::LimitReached => finished = true,
                             ClientSend::Gone => return Ok(StepOutcome::Finished),
@@ -273,9 +292,13 @@ impl Task {
             }
         }
         self.position = decoded.next_offset;
-        if let Output::Topic { sink, log } = &self.output {
-            let meta = serde_json::to_string(&sink.checkpoint())?;
-            log.offsets().commit(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, &meta)])?;
+        match &self.output {
+            Output::Topic { sink, log } => {
+                let meta = serde_json::to_string(&sink.checkpoint())?;
+                log.offsets().commit(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, &meta)])?;
+            }
+            Output::Client(out) if !rows_sent => out.send_progress(self.partition.id(), self.position),
+            Output::Client(_) => {}
         }
         self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());
         if finished || self.stop_at.is_some_and(|s| self.position >= s) {

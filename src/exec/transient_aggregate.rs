@@ -28,7 +28,7 @@ impl Runtime {
         self.start_aggregate(&query_id, aggregate, table, topic, reset)?;
         // The aggregation belongs to the client's query, not to the persistent queries.
         let running = self.persistent.lock().remove(&query_id);
-        let pq = match self.start_push(push, OffsetReset::Earliest, false) {
+        let pq = match self.start_push(push, super::PushStart::Reset(OffsetReset::Earliest), false, false) {
             Ok(pq) => pq,
             Err(e) => {
                 if let Some(r) = running {

@@ -226,6 +226,7 @@ async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply
             let session = Session {
                 properties: req.properties.as_ref().map(string_map).unwrap_or_default(),
                 variables: req.variables.as_ref().map(string_map).unwrap_or_default(),
+                ..Session::default()
             };
             let engine = state.engine.clone();
             let sql = req.ksql.into_owned();

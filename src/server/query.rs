@@ -138,6 +138,18 @@ fn row_chunks(framing: Framing, rows: &[String], out: &mut std::collections::Vec
     }
 }
 
+/// A continuation token as ksqlDB writes one among a push query's rows: in /query's
+/// framing as a `StreamedRow`, in /query-stream's as the token object itself.
+fn token_text(framing: Framing, token: &str) -> String {
+    let object = json!({"continuationToken": token});
+    match framing {
+        Framing::QueryJson => format!(",\n{}", json!({"continuationToken": object})),
+        Framing::Delimited => format!("{object}\n"),
+        Framing::StreamJson => format!(",\n{object}"),
+        Framing::Text => String::new(),
+    }
+}
+
 fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Bytes, Infallible>> {
     enum Phase {
         Start,
@@ -152,17 +164,30 @@ fn body_stream(pq: PushQuery, framing: Framing) -> impl Stream<Item = Result<Byt
         match phase {
             Phase::Start => {
                 let s = header_text(framing, &pq.id, &pq.header_schema, &pq.column_names, &pq.column_types);
+                // A client following the query gets its starting point first: one that
+                // leaves before any row arrives can still continue from there.
+                if let Some(token) = &pq.continuation {
+                    queued.push_back(Bytes::from(token_text(framing, &token.to_text())));
+                }
                 Some((chunk(s), (pq, Phase::Rows, queued)))
             }
-            Phase::Rows => match pq.rx.recv().await {
-                Some(rows) => {
-                    row_chunks(framing, &rows, &mut queued);
-                    let first = queued.pop_front().unwrap_or_default();
-                    Some((Ok(first), (pq, Phase::Rows, queued)))
-                }
-                None => {
-                    let end = end_text(framing, pq.shared.final_state());
-                    Some((chunk(end), (pq, Phase::Done, queued)))
+            Phase::Rows => loop {
+                match pq.rx.recv().await {
+                    Some(message) => {
+                        row_chunks(framing, &message.rows, &mut queued);
+                        // After the rows of a read, the token that continues after them.
+                        if let (Some(token), Some((partition, next))) = (pq.continuation.as_mut(), message.read_to) {
+                            token.advance(partition, next);
+                            queued.push_back(Bytes::from(token_text(framing, &token.to_text())));
+                        }
+                        if let Some(first) = queued.pop_front() {
+                            break Some((Ok(first), (pq, Phase::Rows, queued)));
+                        }
+                    }
+                    None => {
+                        let end = end_text(framing, pq.shared.final_state());
+                        break Some((chunk(end), (pq, Phase::Done, queued)));
+                    }
                 }
             },
             Phase::Done => None,

@@ -34,7 +34,7 @@ pub(super) fn session_from(body: &serde_json::Map<String, Value>, props_key: &st
             Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a JSON object of names to values"))),
         }
     };
-    Ok(Session { properties: to_map(props_key)?, variables: to_map("sessionVariables")? })
+    Ok(Session { properties: to_map(props_key)?, variables: to_map("sessionVariables")?, request_properties: to_map("requestProperties")? })
 }
 
 /// A JSON object of settings as names to text (strings as they are, other values as JSON).
