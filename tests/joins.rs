@@ -617,3 +617,45 @@ async fn header_columns_travel_through_joins_and_table_lookups() {
     let pulled = s.wait_rows("SELECT th FROM hs_t WHERE id = 1;", 1).await;
     assert_eq!(pulled, vec![vec![json!("dGg=")]]);
 }
+
+#[tokio::test]
+async fn push_queries_aggregate_joins_windowed_or_not_and_leave_nothing_behind() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM orders_p (id INT KEY, cid INT, amt INT) WITH (kafka_topic='orders_p', value_format='JSON', partitions=2);").await;
+    s.ksql_ok("CREATE TABLE customers_p (id INT PRIMARY KEY, region STRING) WITH (kafka_topic='customers_p', value_format='JSON', partitions=2);").await;
+    s.ksql_ok(
+        "INSERT INTO customers_p (ROWTIME, id, region) VALUES (0, 7, 'eu'); INSERT INTO customers_p (ROWTIME, id, region) VALUES (0, 8, 'us'); \
+         INSERT INTO orders_p (ROWTIME, id, cid, amt) VALUES (1000, 1, 7, 10); INSERT INTO orders_p (ROWTIME, id, cid, amt) VALUES (2000, 2, 8, 1); \
+         INSERT INTO orders_p (ROWTIME, id, cid, amt) VALUES (3700000, 3, 7, 5);",
+    )
+    .await;
+    let rows = |out: &[Value]| -> Vec<Value> { out.iter().filter_map(|e| e.get("row")).map(|r| r["columns"].clone()).collect() };
+
+    // Grouped by a column of the table side, with the stream side's values summed.
+    let out = s
+        .query("SELECT c.region, COUNT(*) AS n, SUM(o.amt) AS total FROM orders_p o JOIN customers_p c ON o.cid = c.id GROUP BY c.region EMIT CHANGES LIMIT 3;")
+        .await;
+    assert_eq!(out[0]["header"]["schema"], "`REGION` STRING, `N` BIGINT, `TOTAL` INTEGER", "{out:?}");
+    let mut got = rows(&out);
+    got.sort_by_key(|r| r.to_string());
+    assert_eq!(got, vec![json!(["eu", 1, 10]), json!(["eu", 2, 15]), json!(["us", 1, 1])]);
+    assert_eq!(out.last(), Some(&json!({"finalMessage": "Limit Reached"})));
+
+    // Windowed: one-hour tumbling windows of the joined rows.
+    let out = s
+        .query(
+            "SELECT o.cid, WINDOWSTART AS ws, COUNT(*) AS n FROM orders_p o JOIN customers_p c ON o.cid = c.id WINDOW TUMBLING (SIZE 1 HOUR) \
+             GROUP BY o.cid EMIT CHANGES LIMIT 3;",
+        )
+        .await;
+    let mut got = rows(&out);
+    got.sort_by_key(|r| r.to_string());
+    assert_eq!(got, vec![json!([7, 0, 1]), json!([7, 3_600_000, 1]), json!([8, 0, 1])], "{out:?}");
+
+    // The private join and aggregation go when the queries end.
+    s.wait_until("the push queries' internal topics are removed", async |s| {
+        let (_, topics) = s.get("/topics").await;
+        !topics["topics"].as_array().cloned().unwrap_or_default().iter().any(|t| t["name"].as_str().is_some_and(|n| n.to_lowercase().contains("transient_agg")))
+    })
+    .await;
+}

@@ -30,16 +30,22 @@ impl Engine {
         if !aggregates_a_join(q) {
             return Ok(Cow::Borrowed(q));
         }
-        let log = self.log.clone();
-        let partitions = move |topic: &str| log.get_topic(topic).map(|t| t.partition_count());
-        let columns = joined_columns(&q.from, &self.catalog, &partitions)?;
         let helper = join_source_name(sink);
         if self.catalog.source(&helper).is_none() {
             return Err(EngineError::rule(format!("the join this aggregation reads, {helper}, does not exist; create the table again")));
         }
+        self.over_join_result(q, &helper).map(Cow::Owned)
+    }
+
+    /// `q`, which reads a join, reading instead the join's result `helper` (the rows of
+    /// `SELECT * FROM <the join>`): `a.x` becomes the joined row's `A_X`.
+    pub(super) fn over_join_result(&self, q: &Query, helper: &str) -> Result<Query, EngineError> {
+        let log = self.log.clone();
+        let partitions = move |topic: &str| log.get_topic(topic).map(|t| t.partition_count());
+        let columns = joined_columns(&q.from, &self.catalog, &partitions)?;
         let map = |e: &Expr| onto_join(e, &columns);
         let mut out = q.clone();
-        out.from = Relation::Source { name: Ident { value: helper, pos: q.pos }, alias: None };
+        out.from = Relation::Source { name: Ident { value: helper.to_string(), pos: q.pos }, alias: None };
         out.select = q
             .select
             .iter()
@@ -55,7 +61,22 @@ impl Engine {
         out.group_by = q.group_by.iter().map(map).collect::<Result<_, _>>()?;
         out.having = q.having.as_ref().map(map).transpose()?;
         out.partition_by = q.partition_by.iter().map(map).collect::<Result<_, _>>()?;
-        Ok(Cow::Owned(out))
+        Ok(out)
+    }
+
+    /// The join `q` reads, as `SELECT * FROM <the join>`: what an aggregation over it reads.
+    pub(super) fn join_rows_query(q: &Query) -> Query {
+        Query {
+            select: vec![SelectItem::Wildcard { qualifier: None, pos: q.pos }],
+            window: None,
+            where_: None,
+            group_by: Vec::new(),
+            having: None,
+            partition_by: Vec::new(),
+            emit: Some(crate::sql::ast::Emit::Changes),
+            limit: None,
+            ..q.clone()
+        }
     }
 
     /// CREATE TABLE ... AS SELECT that aggregates a join: declares the join's result, then
@@ -73,21 +94,8 @@ impl Engine {
             // A table-table join gives a table; any other join a stream.
             let log = self.log.clone();
             let partitions = move |topic: &str| log.get_topic(topic).map(|t| t.partition_count());
-            let plan = crate::sql::join_plan::plan_join(
-                &Query {
-                    select: vec![SelectItem::Wildcard { qualifier: None, pos: query.pos }],
-                    window: None,
-                    where_: None,
-                    group_by: Vec::new(),
-                    having: None,
-                    partition_by: Vec::new(),
-                    ..query.clone()
-                },
-                &self.catalog,
-                crate::sql::planner::Purpose::Persistent,
-                None,
-                &partitions,
-            )?;
+            let plan =
+                crate::sql::join_plan::plan_join(&Self::join_rows_query(query), &self.catalog, crate::sql::planner::Purpose::Persistent, None, &partitions)?;
             let helper_kind = plan.result_kind().name();
             let statement = format!("CREATE {helper_kind} {} AS SELECT * FROM {};", crate::catalog::types::quote_ident(&helper), query.from.to_sql());
             let entities = self

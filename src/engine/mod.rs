@@ -422,7 +422,9 @@ impl Engine {
         let r = match &p.statement {
             Statement::Select(q) => {
                 let pull = q.emit.is_none();
-                if crate::sql::join_plan::is_join_query(q) {
+                // A push query that aggregates a join is an aggregation over the join's rows.
+                let push_aggregate = !pull && crate::sql::aggregate_plan::is_aggregate_query(q);
+                if crate::sql::join_plan::is_join_query(q) && !push_aggregate {
                     self.refuse_continuation_token(session, "joins").map_err(|e| e.for_statement(&p.text, &[]))?;
                     let plan = self.plan_join(q, Purpose::Push, None).map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self
@@ -431,7 +433,7 @@ impl Engine {
                         .map(QueryOutput::Push)
                         .map_err(|e| EngineError::from(e).for_statement(&p.text, &[]));
                 }
-                if !pull && crate::sql::aggregate_plan::is_aggregate_query(q) {
+                if push_aggregate {
                     self.refuse_continuation_token(session, "aggregates").map_err(|e| e.for_statement(&p.text, &[]))?;
                     return self.push_aggregate(q, session).map(QueryOutput::Push).map_err(|e| e.for_statement(&p.text, &[]));
                 }

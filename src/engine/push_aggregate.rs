@@ -1,12 +1,15 @@
 //! Planning of push queries that aggregate: the aggregation becomes a private table query
 //! (every GROUP BY expression kept as a key, window bounds left to the table), and the
-//! client's columns are selected from that table by name, in the order written.
+//! client's columns are selected from that table by name, in the order written. An
+//! aggregation over a join reads the join's rows, written by a private join stage.
 
 use super::ServerFault;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{Engine, EngineError, Session};
 use crate::catalog::{Catalog, DataSource, SourceKind, WindowType};
+use crate::exec::PrivateJoin;
 use crate::exec::push::PushQuery;
 use crate::format::{FormatKind, FormatSpec};
 use crate::sql::aggregate_plan::{WINDOWEND, WINDOWSTART, plan_aggregate};
@@ -82,36 +85,61 @@ impl Engine {
                 Some("list the fields instead (s->a, s->b), or run the aggregation as CREATE TABLE ... AS SELECT".into()),
             )));
         }
-        let source_name = match &q.from {
-            Relation::Source { name, .. } => name.value.clone(),
+        // Over a join, the join runs first as a private stage writing its rows to an
+        // internal topic, and the aggregation reads them, as CREATE TABLE ... AS SELECT does.
+        let name = crate::exec::transient_id(&format!("AGG_{}", first_source(&q.from))).to_uppercase();
+        let scope = Catalog::default();
+        let (join, q) = match &q.from {
+            Relation::Source { .. } => (None, Cow::Borrowed(q)),
             Relation::Join { .. } => {
-                return Err(EngineError::from(crate::sql::SqlError::at(
-                    q.pos,
-                    "an aggregating push query over a join is not supported yet",
-                    Some("create the aggregation with CREATE TABLE ... AS SELECT (which materializes the join), then query the table".into()),
-                )));
+                let helper = format!("{name}_JOIN");
+                let join = self.private_join(q, &helper)?;
+                scope.add_source(join.result.clone(), false).map_err(|e| EngineError::fault(ServerFault::Catalog(e)))?;
+                (Some(join), Cow::Owned(self.over_join_result(q, &helper)?))
             }
         };
-        let name = crate::exec::transient_id(&format!("AGG_{source_name}")).to_uppercase();
-        let (inner, outer) = split(q, &name);
-        let plan = plan_aggregate(&inner, &self.catalog, None)?;
+        let (inner, outer) = split(&q, &name);
+        let plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
         let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != WindowType::Session).then_some(w.size_ms)));
-        let table = DataSource {
-            name: name.clone(),
-            kind: SourceKind::Table,
-            schema: plan.output.clone(),
-            topic: format!("_eddy_{}", name.to_lowercase()),
-            key_format: FormatSpec::new(FormatKind::Json),
-            value_format: FormatSpec::new(FormatKind::Json),
-            timestamp: None,
-            sql: String::new(),
-            read_only: true,
-            window: window.map(|w| w.0),
-            window_size_ms: window.and_then(|w| w.1),
-        };
-        let scope = Catalog::default();
-        scope.add_source(table.clone(), false).map_err(|e| EngineError::fault(ServerFault::Catalog(e)))?;
-        let push = plan_select(&outer, &scope, Purpose::Push, None)?;
-        Ok(self.runtime.start_push_aggregate(Arc::new(plan), &table, Arc::new(push), self.offset_reset(session))?)
+        let table = private_source(&name, SourceKind::Table, plan.output.clone(), window);
+        let result_scope = Catalog::default();
+        result_scope.add_source(table.clone(), false).map_err(|e| EngineError::fault(ServerFault::Catalog(e)))?;
+        let push = plan_select(&outer, &result_scope, Purpose::Push, None)?;
+        Ok(self.runtime.start_push_aggregate(Arc::new(plan), &table, Arc::new(push), self.offset_reset(session), join)?)
+    }
+
+    /// The join a push query aggregates, as a private stage named `helper` writing the
+    /// joined rows (`SELECT * FROM <the join>`) to an internal topic.
+    fn private_join(&self, q: &Query, helper: &str) -> Result<PrivateJoin, EngineError> {
+        let plan = self.plan_join(&Self::join_rows_query(q), Purpose::Persistent, Some(helper))?;
+        let first = plan.sources()[0].clone();
+        let window = first.window.map(|w| (w, first.window_size_ms));
+        let result = private_source(helper, plan.result_kind(), plan.output.clone(), window);
+        Ok(PrivateJoin { plan: Arc::new(plan), result })
+    }
+}
+
+/// The name of the left-most source a FROM clause reads.
+fn first_source(r: &Relation) -> &str {
+    match r {
+        Relation::Source { name, .. } => &name.value,
+        Relation::Join { left, .. } => first_source(left),
+    }
+}
+
+/// A stream or table of a push query's own, outside the catalog, over an internal topic.
+fn private_source(name: &str, kind: SourceKind, schema: crate::catalog::types::LogicalSchema, window: Option<(WindowType, Option<i64>)>) -> DataSource {
+    DataSource {
+        name: name.to_string(),
+        kind,
+        schema,
+        topic: format!("_eddy_{}", name.to_lowercase()),
+        key_format: FormatSpec::new(FormatKind::Json),
+        value_format: FormatSpec::new(FormatKind::Json),
+        timestamp: None,
+        sql: String::new(),
+        read_only: true,
+        window: window.map(|w| w.0),
+        window_size_ms: window.and_then(|w| w.1),
     }
 }

@@ -20,6 +20,7 @@ pub mod stats;
 pub mod table_source;
 pub mod task;
 mod transient_aggregate;
+pub use transient_aggregate::PrivateJoin;
 
 use std::collections::HashMap;
 use std::sync::Arc;

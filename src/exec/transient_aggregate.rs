@@ -1,69 +1,125 @@
 //! Push queries that aggregate (`SELECT k, COUNT(*) FROM s GROUP BY k EMIT CHANGES`): the
 //! aggregation runs as a private table query (not in the catalog) writing an internal
-//! topic, and the client's push query streams that table's changes. When the client's
-//! query ends — LIMIT reached, closed, or the client gone — the aggregation stops and its
-//! topic, state and offsets are removed.
+//! topic, and the client's push query streams that table's changes. Over a join, the join
+//! runs first as a private stage writing the joined rows to an internal topic that the
+//! aggregation reads. When the client's query ends — LIMIT reached, closed, or the client
+//! gone — the private stages stop and their topics, state and offsets are removed.
 
 use std::sync::Arc;
 
 use super::push::PushQuery;
-use super::{ExecError, OffsetReset, Runtime};
+use super::{ExecError, OffsetReset, PushStart, Running, Runtime};
 use crate::catalog::DataSource;
 use crate::sql::aggregate_plan::AggregatePlan;
+use crate::sql::join_plan::JoinPlan;
 use crate::sql::planner::SelectPlan;
+
+/// A join a push query aggregates: its plan and the private stream or table (outside the
+/// catalog) its rows are written to.
+pub struct PrivateJoin {
+    pub plan: Arc<JoinPlan>,
+    pub result: DataSource,
+}
+
+/// A private stage of a push query: its running tasks and what it leaves to remove.
+struct PrivateStage {
+    query_id: String,
+    running: Option<Running>,
+    topic: String,
+    family: String,
+}
 
 impl Runtime {
     /// Starts `aggregate` into `table` (whose topic is created here, with as many
-    /// partitions as the aggregated source) and `push` over `table`. Blocking.
+    /// partitions as the aggregated source) and `push` over `table`; with `join`, the join
+    /// first, into its result's topic, which the aggregation reads. Blocking.
     pub fn start_push_aggregate(
         &self,
         aggregate: Arc<AggregatePlan>,
         table: &DataSource,
         push: Arc<SelectPlan>,
         reset: OffsetReset,
+        join: Option<PrivateJoin>,
     ) -> Result<PushQuery, ExecError> {
-        let partitions = self.log.topic(&aggregate.source.topic)?.partition_count();
-        let topic = self.log.create_topic(&table.topic, partitions, self.log.defaults().clone())?;
-        let query_id = table.name.clone();
-        self.start_aggregate(&query_id, aggregate, table, topic, reset)?;
-        // The aggregation belongs to the client's query, not to the persistent queries.
-        let running = self.persistent.lock().remove(&query_id);
-        let pq = match self.start_push(push, super::PushStart::Reset(OffsetReset::Earliest), false, false) {
+        let mut stages = Vec::new();
+        let started = self.start_private_stages(aggregate, table, reset, join, &mut stages);
+        let pq = match started.and_then(|()| self.start_push(push, PushStart::Reset(OffsetReset::Earliest), false, false)) {
             Ok(pq) => pq,
             Err(e) => {
-                if let Some(r) = running {
-                    r.cancel.send_replace(true);
-                }
+                self.release(stages, None);
                 return Err(e);
             }
         };
-        let mut ended = pq.shared.cancel_receiver();
+        self.release(stages, Some(pq.shared.cancel_receiver()));
+        Ok(pq)
+    }
+
+    fn start_private_stages(
+        &self,
+        aggregate: Arc<AggregatePlan>,
+        table: &DataSource,
+        mut reset: OffsetReset,
+        join: Option<PrivateJoin>,
+        stages: &mut Vec<PrivateStage>,
+    ) -> Result<(), ExecError> {
+        if let Some(j) = join {
+            let topic = self.log.create_topic(&j.result.topic, j.plan.partitions, self.log.defaults().clone())?;
+            let id = j.result.name.clone();
+            let started = self.start_join(&id, j.plan.clone(), &j.result, topic, reset);
+            stages.push(PrivateStage {
+                running: self.persistent.lock().remove(&id),
+                query_id: id,
+                topic: j.result.topic.clone(),
+                family: j.result.state_family(),
+            });
+            started?;
+            // The join's topic holds only what it joined for this query: all of it is read.
+            reset = OffsetReset::Earliest;
+        }
+        let partitions = self.log.topic(&aggregate.source.topic)?.partition_count();
+        let topic = self.log.create_topic(&table.topic, partitions, self.log.defaults().clone())?;
+        let id = table.name.clone();
+        let started = self.start_aggregate(&id, aggregate, table, topic, reset);
+        // The stages belong to the client's query, not to the persistent queries.
+        stages.push(PrivateStage { running: self.persistent.lock().remove(&id), query_id: id, topic: table.topic.clone(), family: table.state_family() });
+        started
+    }
+
+    /// Once `ended` says the client's query is over (at once without it), stops the
+    /// stages and removes their topics, state and offsets.
+    fn release(&self, stages: Vec<PrivateStage>, ended: Option<tokio::sync::watch::Receiver<bool>>) {
         let (log, state) = (self.log.clone(), self.state.clone());
-        let (internal_topic, family) = (table.topic.clone(), table.state_family());
         self.handle.spawn(async move {
-            while !*ended.borrow() {
-                if ended.changed().await.is_err() {
-                    break;
+            if let Some(mut ended) = ended {
+                while !*ended.borrow() {
+                    if ended.changed().await.is_err() {
+                        break;
+                    }
                 }
             }
-            if let Some(r) = running {
-                r.cancel.send_replace(true);
-                for t in r.tasks {
-                    let _ = t.await;
+            let mut leftovers = Vec::new();
+            for mut stage in stages {
+                if let Some(r) = stage.running.take() {
+                    r.cancel.send_replace(true);
+                    for t in r.tasks {
+                        let _ = t.await;
+                    }
                 }
+                leftovers.push(stage);
             }
             let cleanup = tokio::task::spawn_blocking(move || {
-                Runtime::cleanup_in(&log, &state, &query_id)?;
-                state.drop_family(&family)?;
-                if log.get_topic(&internal_topic).is_some() {
-                    log.delete_topic(&internal_topic)?;
+                for stage in leftovers {
+                    Runtime::cleanup_in(&log, &state, &stage.query_id)?;
+                    state.drop_family(&stage.family)?;
+                    if log.get_topic(&stage.topic).is_some() {
+                        log.delete_topic(&stage.topic)?;
+                    }
                 }
                 Ok::<(), ExecError>(())
             });
             if let Ok(Err(e)) = cleanup.await {
-                tracing::warn!(error = %e, "cleaning up a push query's aggregation failed");
+                tracing::warn!(error = %e, "cleaning up a push query's private stages failed");
             }
         });
-        Ok(pq)
     }
 }
