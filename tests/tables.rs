@@ -732,4 +732,42 @@ async fn the_record_cache_coalesces_a_groups_updates_within_a_commit_unless_set_
     let cached = s.read_topic("CACHED").await;
     assert!(cached.len() < 100, "the cache coalesced updates: {} rows", cached.len());
     assert_eq!(cached.last().map(|(_, r)| r["value"]["N"].clone()), Some(json!(100)), "the last row is the latest count");
+
+    // A push query's aggregation is cached the same way: its first row already counts the
+    // whole batch, unless the cache is off.
+    let first_count = |cache: Option<&'static str>| {
+        let s = &s;
+        async move {
+            let mut props = json!({"auto.offset.reset": "earliest"});
+            if let Some(c) = cache {
+                props["cache.max.bytes.buffering"] = json!(c);
+            }
+            let sql = "SELECT page, COUNT(*) AS n FROM clicks_c GROUP BY page EMIT CHANGES LIMIT 1;";
+            let (status, body) = s.post("/query", json!({"ksql": sql, "streamsProperties": props})).await;
+            assert_eq!(status, 200, "{body}");
+            body[1]["row"]["columns"][1].clone()
+        }
+    };
+    assert_eq!(first_count(None).await, json!(100));
+    assert_eq!(first_count(Some("0")).await, json!(1));
+}
+
+#[tokio::test]
+async fn a_full_record_cache_lets_its_groups_out_early() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM clicks_f (id INT KEY, page STRING) WITH (kafka_topic='clicks_f', format='JSON', partitions=1);").await;
+    for (table, cache) in [("roomy", "10485760"), ("tiny", "1")] {
+        let sql = format!("CREATE TABLE {table} AS SELECT page, COUNT(*) AS n FROM clicks_f GROUP BY page;");
+        let (status, body) = s.ksql_with(&sql, json!({"auto.offset.reset": "earliest", "cache.max.bytes.buffering": cache})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // Two groups, alternating, in one batch (one step, one commit).
+    let records: Vec<Value> = (0..100).map(|i| json!({"key": i, "value": {"PAGE": if i % 2 == 0 { "a" } else { "b" }}})).collect();
+    s.produce("clicks_f", records).await;
+    // A cache with room for both groups sends each group's last update only; one too small
+    // for a second group lets the first out each time the other comes: every update.
+    s.wait_until("every update of the tiny cache", async |s| s.read_topic("TINY").await.len() == 100).await;
+    s.wait_until("both counts of the roomy cache", async |s| s.rows("SELECT n FROM roomy;").await.len() == 2).await;
+    let roomy = s.read_topic("ROOMY").await;
+    assert!(roomy.len() < 100, "the roomy cache coalesced updates: {} rows", roomy.len());
 }

@@ -55,6 +55,15 @@ pub struct EngineConfig {
     pub record_cache: bool,
 }
 
+/// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
+const DEFAULT_RECORD_CACHE_BYTES: u64 = 10 * 1024 * 1024;
+
+impl EngineConfig {
+    fn record_cache_bytes(&self) -> u64 {
+        if self.record_cache { DEFAULT_RECORD_CACHE_BYTES } else { 0 }
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into(), processing_log: false, record_cache: false }
@@ -210,18 +219,18 @@ impl Engine {
             .collect())
     }
 
-    /// Whether ksqlDB's record cache is on for a query: `cache.max.bytes.buffering` (or
-    /// `ksql.streams.cache.max.bytes.buffering`) above 0 in the session, else ALTER
-    /// SYSTEM's, else the server's default.
-    fn record_cache(&self, session: &Session) -> bool {
+    /// The size of ksqlDB's record cache for a query's aggregation (0: off):
+    /// `cache.max.bytes.buffering` (or `ksql.streams.cache.max.bytes.buffering`) in the
+    /// session, else ALTER SYSTEM's, else the server's default.
+    fn record_cache(&self, session: &Session) -> u64 {
         let find = |props: &BTreeMap<String, String>| {
             props
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("cache.max.bytes.buffering") || k.eq_ignore_ascii_case("ksql.streams.cache.max.bytes.buffering"))
                 .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-                .map(|bytes| bytes > 0)
+                .map(|bytes| bytes.max(0) as u64)
         };
-        find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or(self.config.record_cache)
+        find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or_else(|| self.config.record_cache_bytes())
     }
 
     /// Where a query starts: the session's `auto.offset.reset`, else ALTER SYSTEM's, else

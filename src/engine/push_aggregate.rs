@@ -99,7 +99,8 @@ impl Engine {
             }
         };
         let (inner, outer) = split(&q, &name);
-        let plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
+        let mut plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
+        plan.record_cache_bytes = self.record_cache(session);
         let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != WindowType::Session).then_some(w.size_ms)));
         let table = private_source(&name, SourceKind::Table, plan.output.clone(), window);
         let result_scope = Catalog::default();

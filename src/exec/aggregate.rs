@@ -103,14 +103,39 @@ struct Emission {
     rowtime: i64,
 }
 
-/// The record cache: of a step's updates to one group (key and window), only the last
-/// goes out, in the place of that last update. A step is one commit.
-fn coalesced(emissions: Vec<Emission>) -> Vec<Emission> {
-    let mut last: std::collections::HashMap<(&[u8], i64, i64), usize> = std::collections::HashMap::with_capacity(emissions.len());
-    for (i, e) in emissions.iter().enumerate() {
-        last.insert((e.key.as_slice(), e.start, e.end), i);
+impl Emission {
+    /// What the record cache counts for this update: its key and value, and a map entry.
+    fn cached_bytes(&self) -> u64 {
+        let aggs: usize = self.aggs.iter().flatten().map(|a| a.get_array_memory_size()).sum();
+        (self.key.len() + self.group_json.len() + aggs + 64) as u64
     }
-    let keep: Vec<bool> = emissions.iter().enumerate().map(|(i, e)| last.get(&(e.key.as_slice(), e.start, e.end)) == Some(&i)).collect();
+}
+
+/// The record cache: of a step's updates to one group (key and window), only the last
+/// goes out, in the place of that last update, as a cache of `capacity` bytes keeps them:
+/// when a group not in it would overflow it, the groups in it go out first. A step is
+/// one commit.
+fn coalesced(emissions: Vec<Emission>, capacity: u64) -> Vec<Emission> {
+    let mut keep = vec![false; emissions.len()];
+    {
+        let mut cached: std::collections::HashMap<(&[u8], i64, i64), usize> = std::collections::HashMap::new();
+        let mut used = 0u64;
+        for (i, e) in emissions.iter().enumerate() {
+            let group = (e.key.as_slice(), e.start, e.end);
+            if let Some(at) = cached.get_mut(&group) {
+                *at = i;
+                continue;
+            }
+            let size = e.cached_bytes();
+            if used + size > capacity && !cached.is_empty() {
+                cached.drain().for_each(|(_, at)| keep[at] = true);
+                used = 0;
+            }
+            cached.insert(group, i);
+            used += size;
+        }
+        cached.into_values().for_each(|at| keep[at] = true);
+    }
     emissions.into_iter().zip(keep).filter_map(|(e, k)| k.then_some(e)).collect()
 }
 
@@ -845,7 +870,7 @@ impl PartitionTask for AggregateTask {
         }
         errors.sort_by_key(|e| e.offset);
         self.stats.record_errors(&self.name, self.partition.topic(), &errors);
-        let emissions = if self.plan.coalesce_updates { coalesced(emissions) } else { emissions };
+        let emissions = if self.plan.record_cache_bytes > 0 { coalesced(emissions, self.plan.record_cache_bytes) } else { emissions };
         self.emit(pre.as_ref(), emissions, &mut batch)?;
         self.position = next;
         dirty.sort();

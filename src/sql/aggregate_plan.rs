@@ -76,10 +76,10 @@ pub struct AggregatePlan {
     pub emit_final: bool,
     /// The input goes through an internal topic keyed by the grouping key.
     pub repartition: bool,
-    /// ksqlDB's record cache (`cache.max.bytes.buffering` above 0): a group's updates
-    /// within one commit go out as one row, its last. Set by the engine from the query's
-    /// properties; false emits every update.
-    pub coalesce_updates: bool,
+    /// ksqlDB's record cache (`cache.max.bytes.buffering`), in bytes: a group's updates
+    /// within one commit go out as one row, its last, as long as the cache holds them. Set
+    /// by the engine from the query's properties; 0 emits every update.
+    pub record_cache_bytes: u64,
 }
 
 impl AggregatePlan {
@@ -659,7 +659,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         output,
         emit_final: q.emit == Some(Emit::Final),
         repartition,
-        coalesce_updates: false,
+        record_cache_bytes: 0,
     })
 }
 

@@ -178,9 +178,11 @@ impl TestServer {
         body
     }
 
-    /// A /query that completes (pull query or LIMIT): the parsed JSON array.
+    /// A /query that completes (pull query or LIMIT): the parsed JSON array. Like
+    /// `ksql_ok`, aggregations emit every update (`cache.max.bytes.buffering` 0).
     pub async fn query(&self, sql: &str) -> Vec<Value> {
-        let (status, body) = self.post("/query", json!({"ksql": sql, "streamsProperties": {"auto.offset.reset": "earliest"}})).await;
+        let (status, body) =
+            self.post("/query", json!({"ksql": sql, "streamsProperties": {"auto.offset.reset": "earliest", "cache.max.bytes.buffering": "0"}})).await;
         assert_eq!(status, 200, "{sql} failed: {body}");
         body.as_array().cloned().unwrap_or_else(|| panic!("not an array: {body}"))
     }
