@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn query_state(s: &TestServer, id: &str) -> String {
     let shown = s.ksql_ok("SHOW QUERIES;").await;
@@ -80,6 +80,42 @@ async fn alter_system_sets_where_new_queries_start_and_is_kept() {
     let (status, body) = s.ksql("ALTER SYSTEM 'cache.max.bytes.buffering'='lots';").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("expected a whole number of bytes"), "{body}");
+}
+
+#[tokio::test]
+async fn alter_system_sets_the_pull_and_push_query_defaults_of_every_request() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE prices (id INT PRIMARY KEY, p INT) WITH (kafka_topic='prices', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("INSERT INTO prices (id, p) VALUES (1, 10);").await;
+    let pull = |sql: &'static str, props: Value| {
+        let s = &s;
+        async move { s.post("/query", json!({"ksql": sql, "streamsProperties": props})).await }
+    };
+    // A table scan answers (and its plan is cached) ...
+    let scan = "SELECT * FROM prices WHERE p > 5;";
+    assert_eq!(pull(scan, json!({})).await.0, 200);
+    // ... until table scans are turned off for the whole server; a request can still turn
+    // them on for itself, and key lookups are not scans.
+    let (status, body) = s.ksql("ALTER SYSTEM 'ksql.query.pull.table.scan.enabled'='false';").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = pull(scan, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(pull(scan, json!({"ksql.query.pull.table.scan.enabled": true})).await.0, 200);
+    assert_eq!(pull("SELECT * FROM prices WHERE id = 1;", json!({})).await.0, 200);
+
+    // Continuation tokens for every push query that can have them.
+    let (status, body) = s.ksql("ALTER SYSTEM 'ksql.query.push.v2.continuation.tokens.enabled'='true';").await;
+    assert_eq!(status, 200, "{body}");
+    s.ksql_ok("CREATE STREAM ticks (id INT KEY) WITH (kafka_topic='ticks', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("INSERT INTO ticks (id) VALUES (1);").await;
+    let (status, body) =
+        s.post("/query", json!({"ksql": "SELECT * FROM ticks EMIT CHANGES LIMIT 1;", "streamsProperties": {"auto.offset.reset": "earliest"}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.as_array().unwrap().iter().any(|e| e.get("continuationToken").is_some()), "{body}");
+
+    let (status, body) = s.ksql("ALTER SYSTEM 'ksql.query.push.v2.enabled'='maybe';").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("expected one of: true, false"), "{body}");
 }
 
 #[tokio::test]

@@ -136,3 +136,17 @@ async fn create_or_replace_upgrades_a_query_in_place_from_where_it_left_off() {
         assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_stream_of_key_columns_only_takes_inserts_and_streams_them() {
+    let s = TestServer::start();
+    for format in ["JSON", "DELIMITED"] {
+        s.ksql_ok(&format!("CREATE STREAM keys_{format} (id INT KEY) WITH (kafka_topic='keys_{format}', value_format='{format}', partitions=1);")).await;
+        s.ksql_ok(&format!("INSERT INTO keys_{format} (id) VALUES (7);")).await;
+        // The value has no fields: `{}` in JSON, an empty line in DELIMITED.
+        let rows = s.rows(&format!("SELECT * FROM keys_{format} EMIT CHANGES LIMIT 1;")).await;
+        assert_eq!(rows, vec![vec![json!(7)]], "{format}");
+    }
+    let written = s.read_topic("keys_JSON").await;
+    assert_eq!(written[0].1["value"], json!({}), "{written:?}");
+}

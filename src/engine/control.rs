@@ -17,13 +17,21 @@ pub const DEFAULT_ASSERT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// The longest TIMEOUT an ASSERT may wait: the request holds a connection meanwhile.
 pub const MAX_ASSERT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Properties ALTER SYSTEM sets, with the values each takes (empty: a whole number).
+/// Properties ALTER SYSTEM sets, with the values each takes (empty: a whole number): the
+/// server-wide defaults of the per-request properties Eddy honours.
 const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[
     ("auto.offset.reset", &["earliest", "latest"]),
     ("ksql.streams.auto.offset.reset", &["earliest", "latest"]),
     ("cache.max.bytes.buffering", &[]),
     ("ksql.streams.cache.max.bytes.buffering", &[]),
+    (crate::sql::pull_rules::TABLE_SCAN_ENABLED, BOOLEAN),
+    (crate::sql::pull_rules::RANGE_SCAN_ENABLED, BOOLEAN),
+    (crate::sql::pull_rules::LIMIT_ENABLED, BOOLEAN),
+    ("ksql.query.push.v2.enabled", BOOLEAN),
+    (super::push_start::TOKENS_ENABLED, BOOLEAN),
 ];
+
+const BOOLEAN: &[&str] = &["true", "false"];
 
 /// What a PAUSE, RESUME or ALTER SYSTEM changes.
 pub(super) enum ControlChange {
@@ -112,6 +120,8 @@ impl Engine {
             }
             ControlChange::AlterSystem { name, value } => {
                 self.catalog.set_system_property(&name, &value);
+                // Cached pull-query plans passed the pull-query settings they were planned under.
+                self.pull_plans.clear();
                 Ok(status(format!("alter-system/{name}/execute"), format!("System property '{name}' set to '{value}'.")))
             }
         }

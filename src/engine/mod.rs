@@ -233,6 +233,13 @@ impl Engine {
         find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or_else(|| self.config.record_cache_bytes())
     }
 
+    /// A request's properties over the server-wide ones ALTER SYSTEM set.
+    fn query_properties(&self, session: &Session) -> BTreeMap<String, String> {
+        let mut merged = self.catalog.system_properties();
+        merged.extend(session.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged
+    }
+
     /// Where a query starts: the session's `auto.offset.reset`, else ALTER SYSTEM's, else
     /// the server's default.
     fn offset_reset(&self, session: &Session) -> OffsetReset {
@@ -398,6 +405,7 @@ impl Engine {
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
         let shape = if session.properties.keys().any(|k| k.starts_with("ksql.query.pull.")) { None } else { SqlShape::scan(&sql) };
+        let properties = self.query_properties(session);
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
             return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
         }
@@ -410,11 +418,11 @@ impl Engine {
         if let Statement::Select(q) = &p.statement {
             let pull = q.emit.is_none();
             if pull {
-                pull_rules::check_clauses(q, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+                pull_rules::check_clauses(q, &properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
             }
             if pull && self.is_table_query(q) {
                 if let Ok((table, _)) = crate::sql::planner::single_source(q, &self.catalog) {
-                    pull_rules::check_without_scan(q, &table, &session.properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
+                    pull_rules::check_without_scan(q, &table, &properties).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?;
                 }
                 let plan = Arc::new(plan_pull(q, &self.catalog).map_err(|e| EngineError::from(e).for_statement(&p.text, &[]))?);
                 if let Some(shape) = &shape {
@@ -452,7 +460,7 @@ impl Engine {
                     self.refuse_continuation_token(session, "is a pull query").map_err(|e| e.for_statement(&p.text, &[]))?;
                 }
                 let start = self.push_start(&plan, session).map_err(|e| e.for_statement(&p.text, &[]))?;
-                let tokens = !pull && session.wants_continuation_tokens();
+                let tokens = !pull && self.wants_continuation_tokens(session);
                 self.runtime.start_push(Arc::new(plan), start, pull, tokens).map(QueryOutput::Push).map_err(EngineError::from)
             }
             Statement::Print { topic, from_beginning, interval, limit } => {

@@ -19,15 +19,6 @@ pub const TOKENS_ENABLED: &str = "ksql.query.push.v2.continuation.tokens.enabled
 pub const CONTINUATION_TOKEN: &str = "request.ksql.query.push.continuation.token";
 
 impl Session {
-    fn property(&self, name: &str) -> Option<&str> {
-        self.properties.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the client asked for continuation tokens.
-    pub fn wants_continuation_tokens(&self) -> bool {
-        self.property(TOKENS_ENABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    }
-
     /// The continuation token the client sent, if any.
     pub fn continuation_token(&self) -> Option<&str> {
         self.request_properties.iter().find(|(k, _)| k.eq_ignore_ascii_case(CONTINUATION_TOKEN)).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
@@ -35,6 +26,12 @@ impl Session {
 }
 
 impl Engine {
+    /// Whether the client asked for continuation tokens (or ALTER SYSTEM did for all).
+    pub(super) fn wants_continuation_tokens(&self, session: &Session) -> bool {
+        let properties = self.query_properties(session);
+        properties.iter().find(|(k, _)| k.eq_ignore_ascii_case(TOKENS_ENABLED)).is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"))
+    }
+
     /// Where a push query that filters and projects one source starts: after the client's
     /// continuation token, or at the offset reset's end of each partition.
     pub(super) fn push_start(&self, plan: &SelectPlan, session: &Session) -> Result<PushStart, EngineError> {

@@ -76,6 +76,8 @@ impl RowDecoder for DelimitedDecoder {
             };
             let parsed = std::str::from_utf8(bytes).map_err(|_| "value is not UTF-8 text".to_string()).and_then(|line| split_line(line, self.delimiter));
             match parsed {
+                // A source with key columns only: its values are empty lines.
+                Ok(_) if n == 0 && bytes.is_empty() => out.kept.push(i as u32),
                 Ok(parts) if parts.len() == n => {
                     for (b, p) in builders.iter_mut().zip(parts) {
                         b.append_option(p);

@@ -639,7 +639,12 @@ impl RowEncoder for JsonEncoder {
         let (field, array): (FieldRef, ArrayRef) = if self.unwrapped {
             (self.fields[0].clone(), columns[0].clone())
         } else {
-            let st = StructArray::try_new(self.fields.clone(), columns.to_vec(), None).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?;
+            // A source with key columns only has values without fields: `{}`.
+            let st = if self.fields.is_empty() {
+                StructArray::new_empty_fields(rows, None)
+            } else {
+                StructArray::try_new(self.fields.clone(), columns.to_vec(), None).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?
+            };
             (Arc::new(Field::new("", st.data_type().clone(), false)), Arc::new(st))
         };
         let mut enc = make_encoder(&field, array.as_ref(), &self.options).map_err(|e| FormatError::Encode(std::sync::Arc::new(e)))?;
