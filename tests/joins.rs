@@ -285,7 +285,8 @@ async fn joins_that_cannot_run_are_400s_that_say_what_is_allowed() {
     for (sql, needle) in [
         ("CREATE STREAM j1 AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.n > b.n;", "equality"),
         ("CREATE STREAM j2 AS SELECT a.id, b.n FROM a JOIN b ON a.id = b.id;", "WITHIN"),
-        ("CREATE STREAM j3 AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.t = b.n;", "types don't match"),
+        ("CREATE STREAM j3 AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON a.t = b.n;", "types don't match. Got A.T{STRING} = B.N{INTEGER}."),
+        ("CREATE STREAM j3b AS SELECT a.id, b.n FROM a JOIN b WITHIN 1 MINUTE ON CAST(t AS INT) = b.id;", "Got CAST(A.T AS INTEGER){INTEGER} = B.ID{STRING}."),
         ("CREATE STREAM j4 AS SELECT a.id, t.v FROM a RIGHT JOIN t ON a.id = t.id;", "INNER or LEFT"),
         ("CREATE STREAM j5 AS SELECT t.id, a.n FROM t JOIN a ON t.id = a.id;", "stream-table"),
         ("CREATE STREAM j6 AS SELECT a.n, b.n AS bn FROM a JOIN b WITHIN 1 MINUTE ON a.id = b.id;", "must include the join expressions"),
@@ -658,4 +659,28 @@ async fn push_queries_aggregate_joins_windowed_or_not_and_leave_nothing_behind()
         !topics["topics"].as_array().cloned().unwrap_or_default().iter().any(|t| t["name"].as_str().is_some_and(|n| n.to_lowercase().contains("transient_agg")))
     })
     .await;
+}
+
+#[tokio::test]
+async fn sides_with_different_key_formats_join_through_a_rekeyed_right_side() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE TABLE kt (id INT PRIMARY KEY, val STRING) WITH (kafka_topic='kt', key_format='KAFKA', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM ks (id INT KEY, foo INT) WITH (kafka_topic='ks', key_format='DELIMITED', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE TABLE kt2 (id INT PRIMARY KEY, foo INT) WITH (kafka_topic='kt2', key_format='DELIMITED', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM enriched AS SELECT ks.id, val FROM ks JOIN kt ON ks.id = kt.id;").await;
+    s.ksql_ok("CREATE TABLE both_t AS SELECT * FROM kt JOIN kt2 ON kt.id = kt2.id;").await;
+    s.ksql_ok(
+        "INSERT INTO kt (ROWTIME, id, val) VALUES (0, 10, 'hello'); INSERT INTO kt2 (ROWTIME, id, foo) VALUES (1, 10, 1); \
+         INSERT INTO ks (ROWTIME, id, foo) VALUES (1000, 10, 1);",
+    )
+    .await;
+    // The result keeps the left side's key format: DELIMITED text for the stream, KAFKA
+    // (a 4-byte INT) for the table.
+    wait_records(&s, "ENRICHED", 1).await;
+    let enriched = s.read_topic("ENRICHED").await;
+    assert_eq!((enriched[0].1["key"].clone(), enriched[0].1["value"].clone()), (json!("10"), json!({"VAL": "hello"})), "{enriched:?}");
+    s.wait_until("the table-table join's row", async |s| s.rows("SELECT * FROM both_t;").await == vec![vec![json!(10), json!("hello"), json!(10), json!(1)]])
+        .await;
+    let described = s.ksql_ok("DESCRIBE both_t;").await;
+    assert_eq!(described[0]["sourceDescription"]["keyFormat"], "KAFKA", "{described}");
 }

@@ -383,7 +383,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     if lkey.ty != rkey.ty {
         return Err(SqlError::at(
             on.pos,
-            format!("Invalid join condition: types don't match. Got {lexpr}{{{}}} = {rexpr}{{{}}}", lkey.ty, rkey.ty),
+            format!("Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.", qualified(lexpr, &l), lkey.ty, qualified(rexpr, &r), rkey.ty),
             Some("CAST one side to the other's type in the ON clause".into()),
         ));
     }
@@ -438,17 +438,16 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         _ if foreign_key => (true, true, 1),
         (Some((lp, lf)), Some((rp, rf))) if lp == rp && lf == rf => (false, false, lp),
         (Some((lp, _)), Some(_)) if shape == JoinShape::StreamStream => (false, true, lp),
-        (Some((lp, lf)), Some((rp, rf))) => {
+        // Keys in different formats: the right side is re-keyed through a topic, as ksqlDB
+        // does; the result keeps the left side's key format.
+        (Some((lp, _)), Some((rp, _))) if lp == rp => (false, true, lp),
+        (Some((lp, _)), Some((rp, _))) => {
             return Err(SqlError::at(
                 pos,
-                if lp != rp {
-                    format!(
-                        "Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lp}; \
-                        `{ralias}` partitions = {rp}. Please repartition either one so that the number of partitions match."
-                    )
-                } else {
-                    format!("Can't join `{lalias}` with `{ralias}`: their keys are serialized with different formats ({} and {})", lf.name(), rf.name())
-                },
+                format!(
+                    "Can't join `{lalias}` with `{ralias}` since the number of partitions don't match. `{lalias}` partitions = {lp}; \
+                    `{ralias}` partitions = {rp}. Please repartition either one so that the number of partitions match."
+                ),
                 Some(
                     "create a copy of one side with the other's partition count and KEY_FORMAT (CREATE STREAM/TABLE ... WITH (PARTITIONS=n, \
                     KEY_FORMAT='...') AS SELECT ...)"
@@ -637,14 +636,20 @@ fn unknown_qualifier(e: &Expr, left: &Scope, right: &Scope) -> Option<SqlError> 
     })
 }
 
-/// An ON operand as ksqlDB prints it: a bare column qualified by its source.
+/// An ON operand as ksqlDB prints it: its bare columns qualified by their source.
 fn qualified(e: &Expr, side: &SideDraft) -> String {
-    match &e.kind {
-        ExprKind::Column { qualifier: None, name } => {
-            let q = side.columns.iter().find(|c| &c.name == name).and_then(|c| c.qualifiers.last().cloned()).unwrap_or_else(|| side.alias.clone());
-            format!("{q}.{name}")
+    fn qualify(e: &Expr, side: &SideDraft) -> Result<Expr, std::convert::Infallible> {
+        match &e.kind {
+            ExprKind::Column { qualifier: None, name } => {
+                let q = side.columns.iter().find(|c| &c.name == name).and_then(|c| c.qualifiers.last().cloned()).unwrap_or_else(|| side.alias.clone());
+                Ok(Expr::new(ExprKind::Column { qualifier: Some(q), name: name.clone() }, e.pos))
+            }
+            _ => e.map_children(&mut |c| qualify(c, side)),
         }
-        _ => e.to_string(),
+    }
+    match qualify(e, side) {
+        Ok(q) => q.to_string(),
+        Err(never) => match never {},
     }
 }
 
