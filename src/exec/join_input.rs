@@ -54,8 +54,8 @@ pub enum SideInput {
     Direct {
         decoder: Box<SourceDecoder>,
         key: CompiledExpr,
-        /// Foreign-key joins: the row's key (then `key` is the foreign key).
-        row_key: Option<CompiledExpr>,
+        /// Foreign-key joins: the row's key columns (then `key` is the foreign key).
+        row_key: Option<Vec<CompiledExpr>>,
         encoder: JsonEncoder,
         columns: usize,
         table: bool,
@@ -121,14 +121,13 @@ impl SideInput {
                     cols.push(keys_arr.clone());
                     let payloads = encoder.encode(&cols, n)?;
                     // The row identity: the join key, or for a foreign-key join the row's key.
-                    let row_keys = match row_key {
-                        Some(rk) => evaluate(rk, b)?,
-                        None => keys_arr.clone(),
+                    let key_cols: Vec<ArrayRef> = match row_key {
+                        Some(rk) => rk.iter().map(|k| evaluate(k, b)).collect::<Result<_, _>>()?,
+                        None => vec![keys_arr.clone()],
                     };
-                    let key_cols = [row_keys.clone()];
                     let fk_cols = [keys_arr.clone()];
                     for r in (0..n).filter(|&r| !failed[r]) {
-                        if row_keys.is_null(r) {
+                        if key_cols.iter().any(|k| k.is_null(r)) {
                             errors.push(RecordError {
                                 kind: super::source::RecordErrorKind::Processing,
                                 partition,
@@ -148,7 +147,9 @@ impl SideInput {
                         let payload = if tombstone { None } else { payloads.get(r).map(<[u8]>::to_vec) };
                         rows.push(SideRow { key: k, payload, ts: rowtime.value(r), offset: offsets.value(r), batch_row: r, fk });
                     }
-                    key_values = Some(row_keys);
+                    // What a re-keying writer partitions by: the join key. (A foreign-key
+                    // join's sides go to one partition.)
+                    key_values = Some(keys_arr);
                 }
                 errors.sort_by_key(|e| e.offset);
                 Ok(SideRead { rows, next_offset: decoded.next_offset, records: decoded.records, errors, key_values })

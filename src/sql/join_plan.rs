@@ -135,8 +135,8 @@ pub struct JoinPlan {
     /// The ON clause's two expressions as written (left side's, right side's).
     pub key_exprs: [Expr; 2],
     /// A foreign-key join (a column of the left table to the right table's key): the left
-    /// table's primary key, over its rows. The result is keyed by it.
-    pub left_row_key: Option<CompiledExpr>,
+    /// table's primary key columns, over its rows. The result is keyed by them.
+    pub left_row_key: Option<Vec<CompiledExpr>>,
     /// The final stage's WHERE, SELECT list and result (empty for earlier stages).
     pub filter: Option<CompiledExpr>,
     pub columns: Vec<OutputColumn>,
@@ -204,6 +204,8 @@ struct SideDraft {
     /// Expressions (bound in `scope`) that are the side's key: a source's key column, or a
     /// stage's join expressions.
     keys: Vec<DfExpr>,
+    /// A source's PRIMARY KEY / KEY columns, all of them (bound in `scope`).
+    primary_key: Vec<DfExpr>,
 }
 
 /// A scope over `schema` whose columns are `columns` (qualified, and unqualified where the
@@ -259,11 +261,11 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
                 columns.push(SideColumn { qualifiers: qualifiers.clone(), name: name.to_string(), field: format!("{alias}_{name}"), ty, pseudo: true });
             }
             let scope = Scope::single(&qualifiers, source.query_schema())?;
-            let key_cols: Vec<&Column> = source.schema.key_columns().collect();
-            let keys =
-                if key_cols.len() == 1 { vec![DfExpr::Column(datafusion::common::Column::new_unqualified(key_cols[0].name.clone()))] } else { Vec::new() };
+            let primary_key: Vec<DfExpr> =
+                source.schema.key_columns().map(|c| DfExpr::Column(datafusion::common::Column::new_unqualified(c.name.clone()))).collect();
+            let keys = if primary_key.len() == 1 { primary_key.clone() } else { Vec::new() };
             let source_layout = Some((topic_partitions(partitions_of, &source)?, source.key_format.kind));
-            Ok(SideDraft { kind: source.kind, input: SideInputKind::Source(source), alias, columns, scope, source_layout, keys })
+            Ok(SideDraft { kind: source.kind, input: SideInputKind::Source(source), alias, columns, scope, source_layout, keys, primary_key })
         }
         Relation::Join { .. } => {
             let inner = plan_joins(rel, catalog, partitions_of)?;
@@ -272,7 +274,16 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
             let binder = Binder { scope: &scope };
             let keys = inner.key_exprs.iter().filter_map(|e| binder.bind(e).ok()).collect();
             let alias = format!("({} JOIN {})", inner.left.alias, inner.right.alias);
-            Ok(SideDraft { kind: inner.result_kind(), alias, columns, scope, source_layout: None, keys, input: SideInputKind::Stage(Box::new(inner)) })
+            Ok(SideDraft {
+                kind: inner.result_kind(),
+                alias,
+                columns,
+                scope,
+                source_layout: None,
+                keys,
+                primary_key: Vec::new(),
+                input: SideInputKind::Stage(Box::new(inner)),
+            })
         }
     }
 }
@@ -418,17 +429,14 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
                 Some("foreign-key joins are INNER or LEFT".into()),
             ));
         }
-        let pk = match (&l.input, l.keys.first()) {
-            (SideInputKind::Source(_), Some(k)) => k.clone(),
-            _ => {
-                return Err(SqlError::at(
-                    lexpr.pos,
-                    format!("foreign-key joins need a table of the catalog with a single-column PRIMARY KEY on the left; {lalias} is not one"),
-                    Some(format!("join on the left table's key, {lalias}.{} = {ralias}.{}", key_names(&l), key_names(&r))),
-                ));
-            }
-        };
-        left_row_key = Some(compile(pk, &l.scope)?);
+        if !matches!(l.input, SideInputKind::Source(_)) || l.primary_key.is_empty() {
+            return Err(SqlError::at(
+                lexpr.pos,
+                format!("foreign-key joins need a table of the catalog on the left; {lalias} is the result of another join"),
+                Some(format!("create the inner join as a table first (CREATE TABLE ... AS SELECT), then join that table to {ralias} on the foreign key")),
+            ));
+        }
+        left_row_key = Some(l.primary_key.iter().map(|k| compile(k.clone(), &l.scope)).collect::<Result<Vec<_>, _>>()?);
     }
     // Co-partitioning: sources keyed by the join key are read directly when their topics
     // have the same partition count and key format; other sides go through a topic (a
@@ -722,15 +730,14 @@ pub fn plan_join(
     // first of ksqlDB's viable key columns (source columns equal to the join key on every
     // row) that the SELECT list has, or a synthetic ROWKEY when there is none (FULL OUTER
     // joins, joins on expressions).
-    let left_pk_column = plan.left.source().and_then(|src| src.schema.key_columns().next().map(|c| c.name.clone()));
-    let fk_key_field = match (&plan.left_row_key, &left_pk_column) {
-        (Some(_), Some(pk)) => Some(DfExpr::Column(datafusion::common::Column::new_unqualified(format!("{}_{pk}", plan.left.alias)))),
-        _ => None,
+    // A foreign-key join's result is keyed by the left table's primary key columns.
+    let left_pk_columns: Vec<String> = match &plan.left_row_key {
+        Some(_) => plan.left.source().map(|src| src.schema.key_columns().map(|c| c.name.clone()).collect()).unwrap_or_default(),
+        None => Vec::new(),
     };
-    let viable = match &fk_key_field {
-        Some(f) => vec![f.clone()],
-        None => viable_key_columns(&plan, &binder),
-    };
+    let fk_key_fields: Vec<DfExpr> =
+        left_pk_columns.iter().map(|pk| DfExpr::Column(datafusion::common::Column::new_unqualified(format!("{}_{pk}", plan.left.alias)))).collect();
+    let viable = if fk_key_fields.is_empty() { viable_key_columns(&plan, &binder) } else { fk_key_fields.clone() };
     let synthetic_key = if viable.is_empty() { Some(synthetic_key_name(&all_columns)) } else { None };
     let mut scope = scope;
     if let Some(name) = &synthetic_key {
@@ -800,12 +807,13 @@ pub fn plan_join(
     }
     // The expression whose projection becomes the key (the synthetic key, or the first
     // viable key column selected); PARTITION BY's expression instead when given.
-    let key_expr = match (&partition_key, &synthetic_key) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(_)) => Some(join_key_column.clone()),
-        (None, None) => viable.iter().find(|v| named.iter().any(|(_, _, b)| b == *v)).cloned(),
+    let key_exprs: Vec<DfExpr> = match (&partition_key, &synthetic_key) {
+        (Some(p), _) => vec![p.clone()],
+        (None, Some(_)) => vec![join_key_column.clone()],
+        (None, None) if !fk_key_fields.is_empty() => fk_key_fields.clone(),
+        (None, None) => viable.iter().find(|v| named.iter().any(|(_, _, b)| b == *v)).cloned().into_iter().collect(),
     };
-    if let Some(k) = &key_expr {
+    for k in &key_exprs {
         let mut aliases: Vec<&str> = named.iter().filter(|(_, _, b)| b == k).map(|(_, n, _)| n.as_str()).collect();
         if aliases.len() > 1 && partition_key.is_none() {
             aliases.sort_unstable();
@@ -822,33 +830,35 @@ pub fn plan_join(
         }
     }
     let mut columns: Vec<OutputColumn> = Vec::new();
-    let mut key_found = false;
+    let mut found_keys: Vec<DfExpr> = Vec::new();
     for (written, name, bound) in named {
-        let is_key = !key_found && key_expr.as_ref() == Some(&bound);
-        key_found |= is_key;
+        let is_key = key_exprs.contains(&bound) && !found_keys.contains(&bound);
+        if is_key {
+            found_keys.push(bound.clone());
+        }
         // A join key column holds the join key, set on matched and unmatched rows alike.
-        let (expr, kind) = match (is_key, partition_key.is_none() && fk_key_field.is_none()) {
+        let (expr, kind) = match (is_key, partition_key.is_none() && fk_key_fields.is_empty()) {
             (true, true) => (compile(join_key_column.clone(), &scope)?.written_as(&written), ColumnKind::Key),
             (true, false) => (compile(bound, &scope)?.written_as(&written), ColumnKind::Key),
             (false, _) => (compile(bound, &scope)?.written_as(&written), ColumnKind::Value),
         };
         columns.push(OutputColumn { name, expr, kind });
     }
+    let key_found = !found_keys.is_empty();
     if purpose == Purpose::Persistent {
-        if !key_found && plan.left_row_key.is_some() {
+        let missing: Vec<String> =
+            fk_key_fields.iter().zip(&left_pk_columns).filter(|(f, _)| !found_keys.contains(f)).map(|(_, name)| format!("`{name}`")).collect();
+        if !missing.is_empty() {
+            let what = if missing.len() == 1 { "column" } else { "columns" };
             return Err(SqlError::at(
                 q.pos,
                 format!(
-                    "Primary key column missing in projection. For foreign-key table-table joins, the projection must include all primary key columns \
-                        from the left input table (`{}`). Missing column: `{}`.",
+                    "Primary key {what} missing in projection. For foreign-key table-table joins, the projection must include all primary key columns \
+                        from the left input table (`{}`). Missing {what}: {}.",
                     plan.left.alias,
-                    left_pk_column.unwrap_or_default()
+                    missing.join(", ")
                 ),
-                Some(format!(
-                    "add {}.{} to the SELECT list: it becomes the result's key",
-                    plan.left.alias,
-                    plan.left.columns.first().map(|c| c.name.clone()).unwrap_or_default()
-                )),
+                Some(format!("add {} to the SELECT list: the left table's primary key is the result's key", missing.join(", "))),
             ));
         }
         if let (false, Some(p)) = (key_found, q.partition_by.first()) {
