@@ -728,3 +728,41 @@ async fn foreign_key_joins_from_a_table_with_a_composite_primary_key_are_keyed_b
         described[0]["sourceDescription"]["fields"].as_array().unwrap().iter().filter(|f| f["type"] == "KEY").filter_map(|f| f["name"].as_str()).collect();
     assert_eq!(keys, vec!["ORDER_ID", "LINE"], "{described}");
 }
+
+#[tokio::test]
+async fn windowed_sources_join_row_for_row_within_one_window_and_the_result_keeps_it() {
+    let s = TestServer::start();
+    for side in ["a", "b"] {
+        s.ksql_ok(&format!("CREATE STREAM {side}_clicks (page VARCHAR KEY, n INT) WITH (kafka_topic='{side}_clicks', value_format='JSON', partitions=1);"))
+            .await;
+        s.ksql_ok(&format!("CREATE TABLE {side}_per_second AS SELECT page, COUNT(*) AS c FROM {side}_clicks WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page;"))
+            .await;
+        // The aggregate's topic read back as a windowed stream.
+        s.ksql_ok(&format!(
+            "CREATE STREAM {side}_counts (page VARCHAR KEY, c BIGINT) WITH (kafka_topic='{}_PER_SECOND', value_format='JSON', \
+             window_type='Tumbling', window_size='1 second');",
+            side.to_uppercase()
+        ))
+        .await;
+    }
+    s.ksql_ok("CREATE STREAM both_counts AS SELECT * FROM a_counts JOIN b_counts WITHIN 1 MINUTE ON a_counts.page = b_counts.page;").await;
+    // `home` has a click in each of the windows [1000, 2000), [2000, 3000) and [5000, 6000)
+    // on both sides.
+    for (side, times) in [("a_clicks", [1500, 2500, 5500]), ("b_clicks", [1600, 2600, 5600])] {
+        s.produce(side, times.iter().map(|t| json!({"key": "home", "value": {"n": 1}, "timestamp": t})).collect()).await;
+    }
+    let out = s.query("SELECT * FROM both_counts EMIT CHANGES LIMIT 1;").await;
+    assert_eq!(
+        out[0]["header"]["schema"],
+        "`A_COUNTS_PAGE` STRING, `WINDOWSTART` BIGINT, `WINDOWEND` BIGINT, `A_COUNTS_WINDOWSTART` BIGINT, `A_COUNTS_WINDOWEND` BIGINT, \
+         `A_COUNTS_C` BIGINT, `B_COUNTS_PAGE` STRING, `B_COUNTS_WINDOWSTART` BIGINT, `B_COUNTS_WINDOWEND` BIGINT, `B_COUNTS_C` BIGINT",
+        "{out:?}"
+    );
+    assert_eq!(out[1]["row"]["columns"], json!(["home", 1000, 2000, 1000, 2000, 1, "home", 1000, 2000, 1]), "{out:?}");
+    // Only rows of the same window join, though every row is within a minute of every
+    // other: once the last window's row is out, there is one row per window.
+    s.query("SELECT * FROM both_counts WHERE WINDOWSTART = 5000 EMIT CHANGES LIMIT 1;").await;
+    let written = s.read_topic("BOTH_COUNTS").await;
+    let windows: Vec<Value> = written.iter().map(|(_, r)| r["value"]["A_COUNTS_WINDOWSTART"].clone()).collect();
+    assert_eq!(windows, vec![json!(1000), json!(2000), json!(5000)], "{written:?}");
+}

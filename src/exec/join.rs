@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::{is_not_null, kernels::zip::zip};
-use arrow::datatypes::{DataType, Field, Fields};
+use arrow::datatypes::{DataType, Field, Fields, Int64Type};
 
 use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
@@ -35,7 +35,7 @@ use crate::format::{RowDecoder, RowEncoder};
 use crate::log::{Log, PartitionLog, Topic};
 use crate::sql::ast::JoinKind;
 use crate::sql::compile::CompiledExpr;
-use crate::sql::join_plan::{JoinPlan, JoinShape};
+use crate::sql::join_plan::{JoinPlan, JoinShape, WINDOW_END, WINDOW_START};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
 /// Key-value entries read from state.
@@ -112,6 +112,14 @@ fn time_index(tag: u8, time: i64, buffer_key: &[u8]) -> Vec<u8> {
 }
 
 /// Foreign-key joins: the left row by its key.
+/// Where a join of windowed sources finds its rows' windows in the joined row: the left
+/// source's window bounds (start field, end field, whether they are sessions).
+fn result_window(plan: &JoinPlan) -> Option<(usize, usize, bool)> {
+    let window = plan.left.source()?.window?;
+    let field = |name: &str| plan.joined_schema.index_of(&format!("{}_{name}", plan.left.alias)).ok();
+    Some((field(WINDOW_START)?, field(WINDOW_END)?, window == crate::catalog::WindowType::Session))
+}
+
 fn fk_row_key(pk: &[u8]) -> Vec<u8> {
     let mut k = vec![b'f', b'L'];
     k.extend_from_slice(pk);
@@ -651,7 +659,15 @@ impl JoinTask {
             return Ok(());
         };
         let timestamps: Vec<i64> = rows.iter().map(|&r| joined[r].ts).collect();
-        let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), None, table.then_some(tombstones.as_slice()))?;
+        // A join of windowed sources gives a windowed result: each row keeps the window its
+        // left row had (both sides' windows are the same: rows match only within one).
+        let bounds = result_window(&self.plan).map(|(s, e, session)| {
+            let pick = |i: usize| rb.column(i).as_primitive::<Int64Type>().clone();
+            let (s, e) = (pick(s), pick(e));
+            (rows.iter().map(|&r| s.value(r)).collect::<Vec<_>>(), rows.iter().map(|&r| e.value(r)).collect::<Vec<_>>(), session)
+        });
+        let windows = bounds.as_ref().map(|(starts, ends, session)| super::sink::WindowKeys { starts, ends, session: *session });
+        let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), windows, table.then_some(tombstones.as_slice()))?;
         self.stats.record_output(appended);
         if let Some(tfamily) = tfamily {
             let nkeys = self.plan.output.key_count();

@@ -59,6 +59,11 @@ pub enum SideInput {
         encoder: JsonEncoder,
         columns: usize,
         table: bool,
+        /// A windowed source: rows match only rows of the same window (ksqlDB joins
+        /// windowed keys on their exact bytes, window bounds included).
+        windowed: bool,
+        /// How many of the source's columns are key columns.
+        key_columns: usize,
     },
     /// An internal topic of `SideRow`s.
     Repartitioned,
@@ -75,13 +80,15 @@ impl SideInput {
             encoder: row_encoder(&side.stored_fields(&plan.key_type)),
             columns: source.schema.columns().len(),
             table: side.is_table(),
+            windowed: source.window.is_some(),
+            key_columns: source.schema.key_count(),
         }
     }
 
     /// Decodes records read from offset `from` (bytes as read from the log).
     pub fn read(&mut self, data: &[u8], from: i64, partition: i32) -> Result<SideRead, ExecError> {
         match self {
-            SideInput::Direct { decoder, key, row_key, encoder, columns, table } => {
+            SideInput::Direct { decoder, key, row_key, encoder, columns, table, windowed, key_columns } => {
                 let decoded = decoder.decode(data, from);
                 let mut errors = decoded.errors;
                 let mut rows = Vec::new();
@@ -116,6 +123,12 @@ impl SideInput {
                         }
                     };
                     let mut cols: Vec<ArrayRef> = b.columns()[..*columns].to_vec();
+                    if *windowed {
+                        // A windowed source's window bounds follow its key columns (see
+                        // `join_plan::draft`); the decoded batch has them after its columns.
+                        let at = *key_columns;
+                        cols.splice(at..at, [b.column(*columns).clone(), b.column(*columns + 1).clone()]);
+                    }
                     // ROWTIME, ROWPARTITION and ROWOFFSET end every decoded batch.
                     cols.extend_from_slice(&b.columns()[b.num_columns() - crate::sql::join_plan::SIDE_PSEUDO_COLUMNS.len()..]);
                     cols.push(keys_arr.clone());
@@ -126,6 +139,9 @@ impl SideInput {
                         None => vec![keys_arr.clone()],
                     };
                     let fk_cols = [keys_arr.clone()];
+                    // A windowed source's decoded batch has its window bounds after its columns.
+                    let bounds =
+                        windowed.then(|| (b.column(*columns).as_primitive::<Int64Type>().clone(), b.column(*columns + 1).as_primitive::<Int64Type>().clone()));
                     for r in (0..n).filter(|&r| !failed[r]) {
                         if key_cols.iter().any(|k| k.is_null(r)) {
                             errors.push(RecordError {
@@ -138,6 +154,9 @@ impl SideInput {
                         }
                         let mut k = Vec::new();
                         keys::encode_row(&key_cols, r, &mut k);
+                        if let Some((start, end)) = &bounds {
+                            keys::push_window(&mut k, start.value(r), end.value(r));
+                        }
                         let fk = (row_key.is_some() && keys_arr.is_valid(r)).then(|| {
                             let mut f = Vec::new();
                             keys::encode_row(&fk_cols, r, &mut f);

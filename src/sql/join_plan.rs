@@ -77,6 +77,10 @@ pub struct SideColumn {
 
 /// The pseudo columns each source side of a join carries, in the order its decoded
 /// batches end with them.
+/// The window bounds of a windowed source's rows, as its join side's columns.
+pub const WINDOW_START: &str = "WINDOWSTART";
+pub const WINDOW_END: &str = "WINDOWEND";
+
 pub const SIDE_PSEUDO_COLUMNS: [(&str, SqlType); 3] =
     [(ROWTIME, SqlType::Bigint), (crate::catalog::types::ROWPARTITION, SqlType::Int), (crate::catalog::types::ROWOFFSET, SqlType::Bigint)];
 
@@ -255,6 +259,21 @@ fn draft(rel: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -> Opti
                     pseudo: false,
                 })
                 .collect();
+            // A windowed source's rows carry their window, after the key columns, as
+            // `s.WINDOWSTART` and `s.WINDOWEND` (ksqlDB's `S_WINDOWSTART` in `SELECT *`).
+            if source.window.is_some() {
+                let at = source.schema.key_count();
+                for (i, name) in [WINDOW_START, WINDOW_END].into_iter().enumerate() {
+                    let column = SideColumn {
+                        qualifiers: qualifiers.clone(),
+                        name: name.to_string(),
+                        field: format!("{alias}_{name}"),
+                        ty: SqlType::Bigint,
+                        pseudo: false,
+                    };
+                    columns.insert(at + i, column);
+                }
+            }
             // Each source's pseudo columns travel with its rows, so `o.ROWTIME` is that
             // source's record time (the joined row's ROWTIME is the join's).
             for (name, ty) in SIDE_PSEUDO_COLUMNS {
