@@ -196,19 +196,32 @@ async fn show_functions_lists_and_describe_function_describes_every_documented_f
     {
         assert_eq!(category(name), json!(expected), "{name}");
     }
-    let instr = s.ksql_ok("DESCRIBE FUNCTION INSTR;").await;
-    let variation = &instr[0]["functions"][0];
-    assert_eq!(variation["synopsis"], "INSTR(s, sub[, position[, occurrence]])", "{instr}");
+    // A row function's variations are the signatures its type rule accepts, with argument
+    // names from its synopsis and type variables where any type does.
+    let variations = |described: &Value| -> Vec<(String, String)> {
+        described[0]["functions"]
+            .as_array()
+            .expect("functions")
+            .iter()
+            .map(|v| (v["synopsis"].as_str().unwrap_or_default().to_string(), v["returnType"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    let instr = variations(&s.ksql_ok("DESCRIBE FUNCTION INSTR;").await);
+    for expected in ["INSTR(s STRING, sub STRING)", "INSTR(s STRING, sub STRING, position INTEGER, occurrence INTEGER)"] {
+        assert!(instr.contains(&(expected.to_string(), "INTEGER".to_string())), "{expected} in {instr:?}");
+    }
+    assert_eq!(variations(&s.ksql_ok("DESCRIBE FUNCTION ARRAY_CONTAINS;").await), vec![("ARRAY_CONTAINS(arg1 ARRAY<T>, arg2 T)".into(), "BOOLEAN".into())]);
+    // Functions lowered onto DataFusion give their synopsis, optional arguments marked.
+    let substring = s.ksql_ok("DESCRIBE FUNCTION SUBSTRING;").await;
+    let variation = &substring[0]["functions"][0];
+    assert_eq!(variation["synopsis"], "SUBSTRING(str, pos[, len])", "{substring}");
     let args: Vec<(String, String)> = variation["arguments"]
         .as_array()
         .expect("arguments")
         .iter()
         .map(|a| (a["name"].as_str().unwrap_or_default().to_string(), a["description"].as_str().unwrap_or_default().to_string()))
         .collect();
-    assert_eq!(
-        args,
-        vec![("s".into(), "".into()), ("sub".into(), "".into()), ("position".into(), "optional".into()), ("occurrence".into(), "optional".into())]
-    );
+    assert_eq!(args, vec![("str".into(), "".into()), ("pos".into(), "".into()), ("len".into(), "optional".into())]);
     for name in DOCUMENTED {
         let described = s.ksql_ok(&format!("DESCRIBE FUNCTION {name};")).await;
         assert_eq!(described[0]["name"], *name, "{described}");

@@ -35,11 +35,9 @@ fn fields_json(schema: &LogicalSchema) -> Vec<Value> {
         .collect()
 }
 
-/// DESCRIBE FUNCTION's variation, from the synopsis a description starts with
-/// (`INSTR(s, sub[, position[, occurrence]]): ...`): its arguments by name, optional ones
-/// marked. Types are not declared per argument; a description without a synopsis gives
-/// the name alone.
-fn variation(name: &str, description: &str) -> Value {
+/// The synopsis a function's description starts with (`INSTR(s, sub[, position[,
+/// occurrence]]): ...`) and its arguments by name, each marked when optional.
+fn synopsis_arguments<'a>(name: &str, description: &'a str) -> (Option<&'a str>, Vec<(String, bool)>) {
     let synopsis = description.strip_prefix(name).filter(|r| r.starts_with('(')).and_then(|r| {
         let mut depth = 0;
         for (i, c) in r.char_indices() {
@@ -57,12 +55,12 @@ fn variation(name: &str, description: &str) -> Value {
         None
     });
     // Arguments in brackets are optional: `sub[, position]` makes `position` optional.
-    let mut arguments: Vec<Value> = Vec::new();
+    let mut arguments = Vec::new();
     let (mut depth, mut current, mut optional) = (0usize, String::new(), false);
     let mut flush = |current: &mut String, optional: bool| {
         let n = current.trim();
         if !n.is_empty() {
-            arguments.push(json!({"name": n, "type": "", "description": if optional { "optional" } else { "" }}));
+            arguments.push((n.to_string(), optional));
         }
         current.clear();
     };
@@ -80,6 +78,15 @@ fn variation(name: &str, description: &str) -> Value {
         }
     }
     flush(&mut current, optional);
+    (synopsis, arguments)
+}
+
+/// DESCRIBE FUNCTION's variation from the synopsis alone: arguments by name, optional ones
+/// marked, without types (functions whose argument types are not probed).
+fn variation(name: &str, description: &str) -> Value {
+    let (synopsis, arguments) = synopsis_arguments(name, description);
+    let arguments: Vec<Value> =
+        arguments.iter().map(|(n, optional)| json!({"name": n, "type": "", "description": if *optional { "optional" } else { "" }})).collect();
     json!({
         "arguments": arguments,
         "returnType": "",
@@ -87,6 +94,34 @@ fn variation(name: &str, description: &str) -> Value {
         "argumentTypes": [],
         "synopsis": synopsis.map(|s| format!("{name}({s})")).unwrap_or_else(|| name.to_string()),
     })
+}
+
+/// DESCRIBE FUNCTION's variations of a row function: one per signature its type rule
+/// accepts (see `udf::signatures`), arguments named from the synopsis.
+fn typed_variations(f: &crate::sql::udf::RowFunction, description: &str) -> Vec<Value> {
+    use crate::sql::udf::signatures::{MAX_PROBED_ARGUMENTS, signatures};
+    let (_, names) = synopsis_arguments(f.name, description);
+    let last = f.arity.max.unwrap_or(f.arity.min + 1).min(MAX_PROBED_ARGUMENTS);
+    let mut out = Vec::new();
+    for arity in f.arity.min..=last {
+        for s in signatures(f, arity) {
+            let named: Vec<(String, &String)> = s
+                .arguments
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (names.get(i).or(names.last()).map(|(n, _)| n.clone()).unwrap_or_else(|| format!("arg{}", i + 1)), t))
+                .collect();
+            let shown: Vec<String> = named.iter().map(|(n, t)| format!("{n} {t}")).collect();
+            out.push(json!({
+                "arguments": named.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
+                "returnType": s.returns,
+                "description": description,
+                "argumentTypes": s.arguments,
+                "synopsis": format!("{}({})", f.name, shown.join(", ")),
+            }));
+        }
+    }
+    out
 }
 
 /// Internal topics are hidden from SHOW TOPICS.
@@ -426,6 +461,18 @@ impl Engine {
         Ok(json!({"@type": "source_descriptions", "statementText": text, "sourceDescriptions": list, "warnings": []}))
     }
 
+    /// A function's variations: typed ones for row functions (when their argument types
+    /// could be probed), else the synopsis.
+    fn function_variations(&self, name: &str, description: &str) -> Vec<Value> {
+        use crate::sql::udf::{bytes_overload, row_functions};
+        // Functions lowered onto DataFusion's library are typed by it: their synopsis only.
+        if crate::sql::functions::ksql_functions().contains_key(name) {
+            return vec![variation(name, description)];
+        }
+        let typed: Vec<Value> = row_functions().get(name).into_iter().chain(bytes_overload(name)).flat_map(|f| typed_variations(f, description)).collect();
+        if typed.is_empty() { vec![variation(name, description)] } else { typed }
+    }
+
     pub(super) fn describe_function(&self, name: &str, text: &str) -> Result<Value, EngineError> {
         let upper = name.to_uppercase();
         let (fname, ftype, description) = crate::sql::udf::function_catalog()
@@ -440,7 +487,7 @@ impl Engine {
             "author": "Eddy",
             "version": env!("CARGO_PKG_VERSION"),
             "path": "internal",
-            "functions": [variation(fname, description)],
+            "functions": self.function_variations(fname, description),
             "type": ftype,
             "category": crate::sql::udf::category(fname, ftype),
             "warnings": []

@@ -204,7 +204,10 @@ pub fn entity(e: &Value) -> String {
                 s(e, "description")
             );
             for v in e.get("functions").and_then(Value::as_array).into_iter().flatten() {
-                out.push_str(&format!("Variation   : {}\n", s(v, "synopsis")));
+                out.push_str(&format!("\nVariation   : {}\n", s(v, "synopsis")));
+                if !s(v, "returnType").is_empty() {
+                    out.push_str(&format!("Returns     : {}\n", s(v, "returnType")));
+                }
             }
             out
         }

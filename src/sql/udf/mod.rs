@@ -12,6 +12,7 @@ mod json;
 pub mod lambda;
 mod masks;
 mod math;
+pub mod signatures;
 mod strings;
 pub mod times;
 mod url;
