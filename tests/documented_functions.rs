@@ -369,3 +369,23 @@ async fn pads_and_series_past_a_million_are_null_instead_of_exhausting_memory() 
     assert_eq!(row, vec![json!("BarBFoo"), json!("FooBarB"), json!("Fo"), json!("Ba"), Value::Null, Value::Null, Value::Null, Value::Null, json!(1_000_000)]);
     s.ksql_ok("SHOW STREAMS;").await;
 }
+
+#[tokio::test]
+async fn time_zones_are_named_as_java_names_them() {
+    let s = TestServer::start();
+    input(&s).await;
+    // Regions, Java's three-letter IDs, and offsets (whole hours or not); an unknown ID
+    // gives null.
+    let row = one_row(
+        &s,
+        "SELECT FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'yyyy-MM-dd HH:mm', 'PST'), FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'HH:mm', 'IST'), \
+         FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'HH:mm', '+05:30'), FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'HH:mm', 'GMT-08:00'), \
+         FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'HH:mm', 'Europe/Paris'), UNIX_TIMESTAMP(CONVERT_TZ(FROM_UNIXTIME(0), 'UTC', 'JST')), \
+         PARSE_TIMESTAMP('1970-01-01 05:30', 'yyyy-MM-dd HH:mm', '+0530'), FORMAT_TIMESTAMP(FROM_UNIXTIME(0), 'HH:mm', 'Mars/Olympus')",
+    )
+    .await;
+    assert_eq!(
+        row,
+        vec![json!("1969-12-31 16:00"), json!("05:30"), json!("05:30"), json!("16:00"), json!("01:00"), json!(9 * 3_600_000), json!(0), Value::Null]
+    );
+}

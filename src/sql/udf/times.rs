@@ -65,11 +65,109 @@ fn timestamp(ms: i64) -> Option<ScalarValue> {
     Some(ScalarValue::TimestampMillisecond(Some(ms), None))
 }
 
-fn zone(a: &[ScalarValue], i: usize) -> Option<Option<Tz>> {
+/// A time zone as a function argument names it: a region with its rules, or a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Region(Tz),
+    Fixed(chrono::FixedOffset),
+}
+
+impl Zone {
+    /// Epoch millis of a local date-time in this zone (the earlier one when a clock change
+    /// makes it ambiguous).
+    fn local_millis(self, local: &chrono::NaiveDateTime) -> Option<i64> {
+        match self {
+            Zone::Region(tz) => Some(tz.from_local_datetime(local).earliest()?.timestamp_millis()),
+            Zone::Fixed(o) => Some(o.from_local_datetime(local).earliest()?.timestamp_millis()),
+        }
+    }
+
+    fn format(self, utc: DateTime<Utc>, pattern: &str) -> String {
+        match self {
+            Zone::Region(tz) => utc.with_timezone(&tz).format(pattern).to_string(),
+            Zone::Fixed(o) => utc.with_timezone(&o).format(pattern).to_string(),
+        }
+    }
+
+    /// The zone's offset from UTC at an instant, in millis.
+    fn offset_millis(self, utc: DateTime<Utc>) -> i64 {
+        use chrono::Offset;
+        let seconds = match self {
+            Zone::Region(tz) => utc.with_timezone(&tz).offset().fix().local_minus_utc(),
+            Zone::Fixed(o) => o.local_minus_utc(),
+        };
+        seconds as i64 * 1000
+    }
+}
+
+fn zone(a: &[ScalarValue], i: usize) -> Option<Option<Zone>> {
     match a.get(i) {
         None => Some(None),
-        Some(z) => Some(Some(Tz::from_str(text(z)?).ok()?)),
+        Some(z) => Some(Some(java_zone(text(z)?)?)),
     }
+}
+
+/// Java's three-letter zone IDs (`ZoneId.SHORT_IDS`, as `java.util.TimeZone` also takes
+/// them) and the regions they stand for; EST, MST and HST are zones of their own.
+const SHORT_IDS: &[(&str, &str)] = &[
+    ("ACT", "Australia/Darwin"),
+    ("AET", "Australia/Sydney"),
+    ("AGT", "America/Argentina/Buenos_Aires"),
+    ("ART", "Africa/Cairo"),
+    ("AST", "America/Anchorage"),
+    ("BET", "America/Sao_Paulo"),
+    ("BST", "Asia/Dhaka"),
+    ("CAT", "Africa/Harare"),
+    ("CNT", "America/St_Johns"),
+    ("CST", "America/Chicago"),
+    ("CTT", "Asia/Shanghai"),
+    ("EAT", "Africa/Addis_Ababa"),
+    ("ECT", "Europe/Paris"),
+    ("IET", "America/Indiana/Indianapolis"),
+    ("IST", "Asia/Kolkata"),
+    ("JST", "Asia/Tokyo"),
+    ("MIT", "Pacific/Apia"),
+    ("NET", "Asia/Yerevan"),
+    ("NST", "Pacific/Auckland"),
+    ("PLT", "Asia/Karachi"),
+    ("PNT", "America/Phoenix"),
+    ("PRT", "America/Puerto_Rico"),
+    ("PST", "America/Los_Angeles"),
+    ("SST", "Pacific/Guadalcanal"),
+    ("VST", "Asia/Ho_Chi_Minh"),
+];
+
+/// A zone ID as Java reads one: a region (`Europe/London`), a three-letter ID (`PST`),
+/// `Z` / `UTC` / `GMT`, or an offset (`+02`, `-08:00`, `+0530`, `UTC+1`, `GMT-08:00`).
+/// `None` for an ID Java would refuse.
+pub fn java_zone(id: &str) -> Option<Zone> {
+    let id = id.trim();
+    if let Ok(tz) = Tz::from_str(id) {
+        return Some(Zone::Region(tz));
+    }
+    if let Some((_, region)) = SHORT_IDS.iter().find(|(short, _)| *short == id) {
+        return Tz::from_str(region).ok().map(Zone::Region);
+    }
+    let offset = id.strip_prefix("UTC").or_else(|| id.strip_prefix("GMT")).or_else(|| id.strip_prefix("UT")).unwrap_or(id);
+    if offset.is_empty() || offset == "Z" {
+        return Some(Zone::Region(Tz::UTC));
+    }
+    let (sign, rest) = match offset.as_bytes().first()? {
+        b'+' => (1, &offset[1..]),
+        b'-' => (-1, &offset[1..]),
+        _ => return None,
+    };
+    let (hours, minutes) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    // Java's range: up to 18 hours either way.
+    if !(0..60).contains(&minutes) || hours > 18 {
+        return None;
+    }
+    chrono::FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).map(Zone::Fixed)
 }
 
 /// Epoch millis of a string under a Java pattern, in a zone when given.
@@ -85,7 +183,7 @@ fn parse_ts(a: &[ScalarValue]) -> Option<i64> {
             }
             let naive = parse_millis(t, &pattern)?;
             let local = DateTime::from_timestamp_millis(naive)?.naive_utc();
-            Some(tz.from_local_datetime(&local).earliest()?.timestamp_millis())
+            tz.local_millis(&local)
         }
     }
 }
@@ -95,7 +193,7 @@ fn format_ts(ms: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
     let utc = Utc.timestamp_millis_opt(ms).single()?;
     let out = match zone(a, 2)? {
         None => utc.format(&pattern).to_string(),
-        Some(tz) => utc.with_timezone(&tz).format(&pattern).to_string(),
+        Some(tz) => tz.format(utc, &pattern),
     };
     Some(ScalarValue::Utf8(Some(out)))
 }
@@ -103,13 +201,9 @@ fn format_ts(ms: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
 /// CONVERT_TZ(ts, from, to): the timestamp shifted by the difference of the zones' UTC
 /// offsets at that instant, as ksqlDB computes it.
 fn convert_tz(a: &[ScalarValue]) -> Option<ScalarValue> {
-    use chrono::Offset;
     let ms = ts_millis(&a[0])?;
     let utc = Utc.timestamp_millis_opt(ms).single()?;
-    let offset = |z: &ScalarValue| -> Option<i64> {
-        let tz = Tz::from_str(text(z)?).ok()?;
-        Some(utc.with_timezone(&tz).offset().fix().local_minus_utc() as i64 * 1000)
-    };
+    let offset = |z: &ScalarValue| -> Option<i64> { Some(java_zone(text(z)?)?.offset_millis(utc)) };
     timestamp(ms + offset(&a[2])? - offset(&a[1])?)
 }
 
@@ -323,4 +417,30 @@ fn time_shift(a: &[ScalarValue], sign: i64) -> Option<ScalarValue> {
     let t = time_millis(&a[2])?;
     let ms = (t + sign * interval(a)?).rem_euclid(DAY_MS);
     Some(ScalarValue::Time32Millisecond(Some(ms as i32)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_ids_are_read_as_java_reads_them() {
+        let region = |tz| Some(Zone::Region(tz));
+        let fixed = |seconds| chrono::FixedOffset::east_opt(seconds).map(Zone::Fixed);
+        assert_eq!(java_zone("Europe/London"), region(Tz::Europe__London));
+        assert_eq!(java_zone("PST"), region(Tz::America__Los_Angeles));
+        assert_eq!(java_zone("IST"), region(Tz::Asia__Kolkata));
+        assert_eq!(java_zone("EST"), region(Tz::EST));
+        assert_eq!(java_zone("UTC"), region(Tz::UTC));
+        assert_eq!(java_zone("Z"), region(Tz::UTC));
+        assert_eq!(java_zone("+02:00"), fixed(7200));
+        assert_eq!(java_zone("GMT-08:00"), fixed(-8 * 3600));
+        assert_eq!(java_zone("UTC+1"), fixed(3600));
+        assert_eq!(java_zone("+0530"), fixed(5 * 3600 + 1800));
+        // Out of range, or not an ID.
+        assert_eq!(java_zone("+19"), None);
+        assert_eq!(java_zone("+05:75"), None);
+        assert_eq!(java_zone("PDT"), None);
+        assert_eq!(java_zone("Mars/Olympus"), None);
+    }
 }
