@@ -4,12 +4,13 @@ use super::ServerFault;
 use serde_json::{Value, json};
 
 use super::{Engine, EngineError, Session};
-use crate::catalog::types::{ColumnKind, LogicalSchema};
+use crate::catalog::types::{ColumnKind, LogicalSchema, SqlType};
 use crate::catalog::{DataSource, QueryMeta, SourceKind};
 use crate::exec::stats::QueryState;
 use crate::sql::aggregate_plan::{AggregatePlan, is_aggregate_query, plan_aggregate};
 use crate::sql::ast::JoinKind;
 use crate::sql::ast::{Query, Relation, ShowKind, Statement};
+use crate::sql::functions::Arity;
 use crate::sql::join_plan::{JoinPlan, JoinShape, SideInputKind, is_join_query};
 use crate::sql::planner::{Purpose, SelectPlan, plan_select};
 use crate::sql::pull::{PullAccess, PullPlan, plan_pull};
@@ -96,15 +97,16 @@ fn variation(name: &str, description: &str) -> Value {
     })
 }
 
-/// DESCRIBE FUNCTION's variations of a row function: one per signature its type rule
+/// DESCRIBE FUNCTION's variations of a scalar function: one per signature its type rule
 /// accepts (see `udf::signatures`), arguments named from the synopsis.
-fn typed_variations(f: &crate::sql::udf::RowFunction, description: &str) -> Vec<Value> {
-    use crate::sql::udf::signatures::{MAX_PROBED_ARGUMENTS, signatures};
-    let (_, names) = synopsis_arguments(f.name, description);
-    let last = f.arity.max.unwrap_or(f.arity.min + 1).min(MAX_PROBED_ARGUMENTS);
+fn typed_variations(name: &str, arity: Arity, rule: &dyn Fn(&[SqlType]) -> Option<SqlType>, description: &str) -> Vec<Value> {
+    use crate::sql::udf::signatures::{MAX_PROBED_ARGUMENTS, candidates, signatures_of};
+    let (_, names) = synopsis_arguments(name, description);
+    let last = arity.max.unwrap_or(arity.min + 1).min(MAX_PROBED_ARGUMENTS);
+    let candidates = candidates();
     let mut out = Vec::new();
-    for arity in f.arity.min..=last {
-        for s in signatures(f, arity) {
+    for n in arity.min..=last {
+        for s in signatures_of(rule, n, &candidates) {
             let named: Vec<(String, &String)> = s
                 .arguments
                 .iter()
@@ -117,7 +119,7 @@ fn typed_variations(f: &crate::sql::udf::RowFunction, description: &str) -> Vec<
                 "returnType": s.returns,
                 "description": description,
                 "argumentTypes": s.arguments,
-                "synopsis": format!("{}({})", f.name, shown.join(", ")),
+                "synopsis": format!("{name}({})", shown.join(", ")),
             }));
         }
     }
@@ -465,11 +467,22 @@ impl Engine {
     /// could be probed), else the synopsis.
     fn function_variations(&self, name: &str, description: &str) -> Vec<Value> {
         use crate::sql::udf::{bytes_overload, row_functions};
-        // Functions lowered onto DataFusion's library are typed by it: their synopsis only.
-        if crate::sql::functions::ksql_functions().contains_key(name) {
-            return vec![variation(name, description)];
-        }
-        let typed: Vec<Value> = row_functions().get(name).into_iter().chain(bytes_overload(name)).flat_map(|f| typed_variations(f, description)).collect();
+        // A function lowered onto DataFusion's library is probed through the binder (which
+        // also dispatches its BYTES forms); a row function through its own type rule.
+        let typed = if let Some(f) = crate::sql::functions::ksql_functions().get(name) {
+            match crate::sql::binder::lowered_function_rule(name) {
+                Some(rule) => typed_variations(name, f.arity, &rule, description),
+                None => Vec::new(),
+            }
+        } else if let Some(f) = row_functions().get(name) {
+            let mut v = typed_variations(name, f.arity, &|t: &[SqlType]| (f.returns)(t).ok(), description);
+            if let Some(b) = bytes_overload(name) {
+                v.extend(typed_variations(name, b.arity, &|t: &[SqlType]| (b.returns)(t).ok(), description));
+            }
+            v
+        } else {
+            Vec::new()
+        };
         if typed.is_empty() { vec![variation(name, description)] } else { typed }
     }
 
@@ -703,4 +716,17 @@ fn pull_plan_text(plan: &PullPlan) -> String {
     };
     lines.push(format!(" > [ {access} ] | Table: {} | State: {}", plan.table.name, plan.table.state_family()));
     indent_lines(lines)
+}
+
+#[cfg(test)]
+mod function_tests {
+    use super::*;
+
+    #[test]
+    fn synopses_name_arguments_and_mark_optional_ones() {
+        let (synopsis, args) = synopsis_arguments("INSTR", "INSTR(s, sub[, position[, occurrence]]): where sub starts in s.");
+        assert_eq!(synopsis, Some("s, sub[, position[, occurrence]]"));
+        assert_eq!(args, vec![("s".into(), false), ("sub".into(), false), ("position".into(), true), ("occurrence".into(), true)]);
+        assert_eq!(synopsis_arguments("ABS", "Absolute value."), (None, Vec::new()));
+    }
 }

@@ -577,6 +577,24 @@ fn widenings(types: &[SqlType]) -> Vec<Vec<SqlType>> {
     out
 }
 
+/// The type rule of a function lowered onto DataFusion's library, as binding a call applies
+/// it: the result type of a call with arguments of these types, `None` when the call is
+/// refused. (DESCRIBE FUNCTION lists the signatures it accepts.)
+pub fn lowered_function_rule(name: &str) -> Option<impl Fn(&[SqlType]) -> Option<SqlType>> {
+    ksql_functions().get(name)?;
+    let name = name.to_string();
+    Some(move |types: &[SqlType]| {
+        let fields: Vec<arrow::datatypes::Field> =
+            types.iter().enumerate().map(|(i, t)| arrow::datatypes::Field::new(format!("A{i}"), t.to_arrow(), true)).collect();
+        let scope = Scope::single(&[], Arc::new(arrow::datatypes::Schema::new(fields))).ok()?;
+        let binder = Binder { scope: &scope };
+        let at = Pos::default();
+        let args = (0..types.len()).map(|i| Expr::new(ExprKind::Column { qualifier: None, name: format!("A{i}") }, at)).collect();
+        let call = Expr::new(ExprKind::Function { name: name.clone(), args, distinct: false, star: false }, at);
+        binder.bind(&call).and_then(|b| binder.type_of(&b)).ok()
+    })
+}
+
 /// `expr->*` in a SELECT list: one `expr->field` item per field of the STRUCT, named by
 /// the field.
 pub fn struct_field_items(binder: &Binder, expr: &Expr, pos: Pos) -> Result<Vec<(Expr, Option<String>)>, SqlError> {

@@ -9,7 +9,7 @@ use crate::catalog::types::SqlType;
 
 /// One argument's place in a signature: a concrete type or a type variable's pattern.
 #[derive(Debug, Clone, PartialEq)]
-enum Slot {
+pub enum Slot {
     Concrete(SqlType),
     /// `T`: any type.
     Any,
@@ -73,7 +73,7 @@ impl Slot {
 
 /// The candidates for each argument, variables first (so that a signature with a
 /// variable is found before the concrete ones it covers).
-fn candidates() -> Vec<Slot> {
+pub fn candidates() -> Vec<Slot> {
     let mut c = vec![Slot::Any, Slot::ArrayOf, Slot::MapOf, Slot::Numeric];
     for t in [
         SqlType::Boolean,
@@ -107,13 +107,13 @@ pub struct Signature {
 /// The result type of `slots`, written with the variables it follows; `None` when the
 /// function refuses an instance, or its result follows the arguments in a way the
 /// variables cannot write (then the concrete signatures are listed instead).
-fn result_of(f: &RowFunction, slots: &[Slot]) -> Option<String> {
+fn result_of(rule: &dyn Fn(&[SqlType]) -> Option<SqlType>, slots: &[Slot]) -> Option<String> {
     let generic = slots.iter().any(Slot::is_variable);
     let rounds = if generic { INSTANCES } else { 1 };
     let mut results = Vec::with_capacity(rounds);
     for i in 0..rounds {
         let args: Vec<SqlType> = slots.iter().map(|s| s.instance(i)).collect();
-        results.push((f.returns)(&args).ok()?);
+        results.push(rule(&args)?);
     }
     if results.iter().all(|r| *r == results[0]) {
         return Some(Slot::Concrete(results[0].clone()).text());
@@ -129,18 +129,26 @@ fn result_of(f: &RowFunction, slots: &[Slot]) -> Option<String> {
         .map(|v| v.text())
 }
 
-/// The signatures of `f` with `arity` arguments.
+/// The signatures of the row function `f` with `arity` arguments.
 pub fn signatures(f: &RowFunction, arity: usize) -> Vec<Signature> {
-    if arity > MAX_PROBED_ARGUMENTS || arity < f.arity.min || f.arity.max.is_some_and(|m| arity > m) {
+    if arity < f.arity.min || f.arity.max.is_some_and(|m| arity > m) {
         return Vec::new();
     }
-    let candidates = candidates();
+    signatures_of(&|types: &[SqlType]| (f.returns)(types).ok(), arity, &candidates())
+}
+
+/// The signatures with `arity` arguments that `rule` (argument types to the result type,
+/// `None` when refused) accepts, trying `candidates` in each place.
+pub fn signatures_of(rule: &dyn Fn(&[SqlType]) -> Option<SqlType>, arity: usize, candidates: &[Slot]) -> Vec<Signature> {
+    if arity > MAX_PROBED_ARGUMENTS {
+        return Vec::new();
+    }
     let mut found: Vec<(Vec<Slot>, String)> = Vec::new();
     let mut index = vec![0usize; arity];
     loop {
         let slots: Vec<Slot> = index.iter().map(|&i| candidates[i].clone()).collect();
         let covered = found.iter().any(|(s, _)| s.iter().zip(&slots).all(|(a, b)| a.covers(b)));
-        if !covered && let Some(returns) = result_of(f, &slots) {
+        if !covered && let Some(returns) = result_of(rule, &slots) {
             found.push((slots, returns));
         }
         // The next combination, the last argument fastest.
