@@ -466,6 +466,19 @@ impl Engine {
     /// A function's variations: typed ones for row functions (when their argument types
     /// could be probed), else the synopsis.
     fn function_variations(&self, name: &str, description: &str) -> Vec<Value> {
+        // Probing takes up to half a second for a function of three arguments; the answer
+        // never changes, so each function is probed once.
+        static PROBED: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashMap<String, Vec<Value>>>> = std::sync::OnceLock::new();
+        let probed = PROBED.get_or_init(Default::default);
+        if let Some(v) = probed.lock().get(name) {
+            return v.clone();
+        }
+        let variations = Self::probe_variations(name, description);
+        probed.lock().insert(name.to_string(), variations.clone());
+        variations
+    }
+
+    fn probe_variations(name: &str, description: &str) -> Vec<Value> {
         use crate::sql::udf::{bytes_overload, row_functions};
         // A function lowered onto DataFusion's library is probed through the binder (which
         // also dispatches its BYTES forms); a row function through its own type rule.
