@@ -250,6 +250,9 @@ pub struct NextStage {
     pub encoder: JsonEncoder,
     /// Serializes the key the way the next stage's co-partitioned input does.
     pub partition_key: Box<dyn RowEncoder>,
+    /// When the next stage is a foreign-key join: what identifies a row of this stage's
+    /// result (its records are keyed by it, and `key` is the foreign key they carry).
+    pub row_key: Option<Vec<CompiledExpr>>,
 }
 
 /// Where a join stage's results go.
@@ -700,6 +703,9 @@ impl JoinTask {
         stats: &QueryStats,
     ) -> Result<(), ExecError> {
         let n = rb.num_rows();
+        if let Some(row_key) = next.row_key.clone() {
+            return Self::emit_to_foreign_key_join(next, &row_key, rb, joined, pid, position, name, topic, stats);
+        }
         let keys = evaluate(&next.key, rb)?;
         // The joined columns (all but the join key and ROWTIME) and the next key.
         let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
@@ -731,6 +737,64 @@ impl JoinTask {
         let records: Vec<OutRecord<'_>> =
             encoded.iter().map(|(p, k, v, ts)| OutRecord { partition: *p, key: Some(k), value: *v, headers: Vec::new(), timestamp: *ts }).collect();
         next.writer.write(&records)?;
+        Ok(())
+    }
+
+    /// [`Self::emit_next`] for a foreign-key join: each joined row goes out keyed by what
+    /// identifies it, with its foreign key in a header (null: none), to the one partition
+    /// a foreign-key join reads.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_to_foreign_key_join(
+        next: &mut NextStage,
+        row_key: &[CompiledExpr],
+        rb: &RecordBatch,
+        joined: &[JoinedRow],
+        pid: i32,
+        position: i64,
+        name: &str,
+        topic: &str,
+        stats: &QueryStats,
+    ) -> Result<(), ExecError> {
+        let n = rb.num_rows();
+        let fks = evaluate(&next.key, rb)?;
+        let identity: Vec<ArrayRef> = row_key.iter().map(|k| evaluate(k, rb)).collect::<Result<_, _>>()?;
+        let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
+        cols.push(fks.clone());
+        let payloads = next.encoder.encode(&cols, n)?;
+        let fk_cols = [fks.clone()];
+        let mut records = Vec::with_capacity(n);
+        let mut errors = Vec::new();
+        for (i, row) in joined.iter().enumerate() {
+            if identity.iter().any(|k| k.is_null(i)) {
+                errors.push(RecordError {
+                    kind: super::source::RecordErrorKind::Processing,
+                    partition: pid,
+                    offset: position,
+                    message: "the joined row has a null key; the foreign-key join after it dropped it".into(),
+                });
+                continue;
+            }
+            let mut k = Vec::new();
+            keys::encode_row(&identity, i, &mut k);
+            let fk = fks.is_valid(i).then(|| {
+                let mut f = Vec::new();
+                keys::encode_row(&fk_cols, i, &mut f);
+                f
+            });
+            records.push((k, if row.tombstone { None } else { payloads.get(i) }, fk, row.ts));
+        }
+        stats.record_errors(name, topic, &errors);
+        let out: Vec<OutRecord<'_>> = records
+            .iter()
+            .map(|(k, v, fk, ts)| OutRecord {
+                partition: 0,
+                key: Some(k),
+                value: *v,
+                headers: fk.as_deref().map(|f| vec![(super::join_input::FK_HEADER.as_bytes(), Some(f))]).unwrap_or_default(),
+                timestamp: *ts,
+            })
+            .collect();
+        next.writer.write(&out)?;
         Ok(())
     }
 

@@ -188,6 +188,7 @@ impl Spawner<'_> {
                     key: next.left.key.clone(),
                     encoder: row_encoder(&next.left.stored_fields(&next.key_type)),
                     partition_key: partition_format.encoder(&[&Column::new("K", next.key_type.clone(), ColumnKind::Key)], Role::Key),
+                    row_key: next.left_row_key.clone(),
                 }),
             };
             let task = JoinTask::new(

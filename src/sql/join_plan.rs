@@ -138,9 +138,14 @@ pub struct JoinPlan {
     pub joined_schema: SchemaRef,
     /// The ON clause's two expressions as written (left side's, right side's).
     pub key_exprs: [Expr; 2],
-    /// A foreign-key join (a column of the left table to the right table's key): the left
-    /// table's primary key columns, over its rows. The result is keyed by them.
+    /// A foreign-key join (a column of the left table to the right table's key): what
+    /// identifies a left row — a source's primary key columns over its records, or, when
+    /// the left side is another join, that join's result key over its joined rows (then
+    /// the earlier stage evaluates it). The result is keyed by it.
     pub left_row_key: Option<Vec<CompiledExpr>>,
+    /// A foreign-key join's result key: the joined row's fields holding the left row's
+    /// identity, with their column names.
+    pub left_identity: Vec<(String, String)>,
     /// The final stage's WHERE, SELECT list and result (empty for earlier stages).
     pub filter: Option<CompiledExpr>,
     pub columns: Vec<OutputColumn>,
@@ -440,6 +445,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
     // table of the catalog on the left.
     let foreign_key = shape == JoinShape::TableTable && !lkeyed;
     let mut left_row_key = None;
+    let mut left_identity = Vec::new();
     if foreign_key {
         if matches!(kind, JoinKind::Right | JoinKind::Full) {
             return Err(SqlError::at(
@@ -448,14 +454,33 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
                 Some("foreign-key joins are INNER or LEFT".into()),
             ));
         }
-        if !matches!(l.input, SideInputKind::Source(_)) || l.primary_key.is_empty() {
+        let field_of = |e: &DfExpr| match e {
+            DfExpr::Column(c) => l.columns.iter().find(|s| s.field == c.name || (s.name == c.name && !s.pseudo)).map(|s| (s.field.clone(), s.name.clone())),
+            _ => None,
+        };
+        // What identifies a left row, and where the joined row holds it.
+        let (identity, fields): (Vec<DfExpr>, Vec<Option<(String, String)>>) = match &l.input {
+            SideInputKind::Source(_) => (l.primary_key.clone(), l.primary_key.iter().map(field_of).collect()),
+            // Another table-table join: its rows are keyed by its join key (which its left
+            // key column holds), or, for a foreign-key join, by its left table's key.
+            SideInputKind::Stage(inner) if inner.left_row_key.is_none() => {
+                (vec![DfExpr::Column(datafusion::common::Column::new_unqualified(JOIN_KEY_FIELD))], l.keys.first().map(field_of).into_iter().collect())
+            }
+            SideInputKind::Stage(inner) => {
+                let fields: Vec<Option<(String, String)>> = inner.left_identity.iter().map(|(f, n)| Some((f.clone(), n.clone()))).collect();
+                (fields.iter().flatten().map(|(f, _)| DfExpr::Column(datafusion::common::Column::new_unqualified(f.clone()))).collect(), fields)
+            }
+        };
+        let fields: Option<Vec<(String, String)>> = fields.into_iter().collect();
+        let Some(fields) = fields.filter(|f| !f.is_empty() && f.len() == identity.len()) else {
             return Err(SqlError::at(
                 lexpr.pos,
-                format!("foreign-key joins need a table of the catalog on the left; {lalias} is the result of another join"),
-                Some(format!("create the inner join as a table first (CREATE TABLE ... AS SELECT), then join that table to {ralias} on the foreign key")),
+                format!("foreign-key joins need a table on the left whose rows have a key; {lalias} has none"),
+                Some(format!("join {ralias} to a table of the catalog, or to a table-table join, on the foreign key")),
             ));
-        }
-        left_row_key = Some(l.primary_key.iter().map(|k| compile(k.clone(), &l.scope)).collect::<Result<Vec<_>, _>>()?);
+        };
+        left_row_key = Some(identity.iter().map(|k| compile(k.clone(), &l.scope)).collect::<Result<Vec<_>, _>>()?);
+        left_identity = fields;
     }
     // Co-partitioning: sources keyed by the join key are read directly when their topics
     // have the same partition count and key format; other sides go through a topic (a
@@ -519,6 +544,7 @@ fn plan_joins(from: &Relation, catalog: &Catalog, partitions_of: &dyn Fn(&str) -
         joined_schema: scope.arrow_schema.clone(),
         key_exprs: [lexpr.clone(), rexpr.clone()],
         left_row_key,
+        left_identity,
         filter: None,
         columns: Vec::new(),
         output: LogicalSchema::new(Vec::new()),
@@ -749,13 +775,10 @@ pub fn plan_join(
     // first of ksqlDB's viable key columns (source columns equal to the join key on every
     // row) that the SELECT list has, or a synthetic ROWKEY when there is none (FULL OUTER
     // joins, joins on expressions).
-    // A foreign-key join's result is keyed by the left table's primary key columns.
-    let left_pk_columns: Vec<String> = match &plan.left_row_key {
-        Some(_) => plan.left.source().map(|src| src.schema.key_columns().map(|c| c.name.clone()).collect()).unwrap_or_default(),
-        None => Vec::new(),
-    };
+    // A foreign-key join's result is keyed by what identifies its left rows.
+    let left_pk_columns: Vec<String> = plan.left_identity.iter().map(|(_, name)| name.clone()).collect();
     let fk_key_fields: Vec<DfExpr> =
-        left_pk_columns.iter().map(|pk| DfExpr::Column(datafusion::common::Column::new_unqualified(format!("{}_{pk}", plan.left.alias)))).collect();
+        plan.left_identity.iter().map(|(field, _)| DfExpr::Column(datafusion::common::Column::new_unqualified(field.clone()))).collect();
     let viable = if fk_key_fields.is_empty() { viable_key_columns(&plan, &binder) } else { fk_key_fields.clone() };
     let synthetic_key = if viable.is_empty() { Some(synthetic_key_name(&all_columns)) } else { None };
     let mut scope = scope;
