@@ -10,6 +10,7 @@ pub mod compile;
 mod expr_types;
 pub mod functions;
 mod in_predicate;
+mod join_output;
 pub mod join_plan;
 mod lambda_bind;
 pub mod parser;
