@@ -216,10 +216,13 @@ async fn show_functions_lists_and_describe_function_describes_every_documented_f
     for (expected, returns) in [("SUBSTRING(str STRING, pos INTEGER, len INTEGER)", "STRING"), ("SUBSTRING(str BYTES, pos N)", "BYTES")] {
         assert!(substring.contains(&(expected.to_string(), returns.to_string())), "{expected} in {substring:?}");
     }
-    // Aggregates give their synopsis's argument names.
+    // Aggregates: the column types their result rule accepts, then their literal parameters.
+    assert_eq!(variations(&s.ksql_ok("DESCRIBE FUNCTION SUM;").await), vec![("SUM(col N)".into(), "N".into())]);
+    let latest = variations(&s.ksql_ok("DESCRIBE FUNCTION LATEST_BY_OFFSET;").await);
+    assert!(latest.contains(&("LATEST_BY_OFFSET(col T, n INTEGER)".into(), "ARRAY<T>".into())), "{latest:?}");
     let topk = s.ksql_ok("DESCRIBE FUNCTION TOPK;").await;
     let variation = &topk[0]["functions"][0];
-    assert_eq!(variation["synopsis"], "TOPK(col, k)", "{topk}");
+    assert_eq!(variation["synopsis"], "TOPK(col T, k INTEGER)", "{topk}");
     let args: Vec<(String, String)> = variation["arguments"]
         .as_array()
         .expect("arguments")
@@ -227,6 +230,9 @@ async fn show_functions_lists_and_describe_function_describes_every_documented_f
         .map(|a| (a["name"].as_str().unwrap_or_default().to_string(), a["description"].as_str().unwrap_or_default().to_string()))
         .collect();
     assert_eq!(args, vec![("col".into(), "".into()), ("k".into(), "".into())]);
+    // Table functions are described without types.
+    let explode = s.ksql_ok("DESCRIBE FUNCTION EXPLODE;").await;
+    assert_eq!(explode[0]["functions"][0]["returnType"], "", "{explode}");
     for name in DOCUMENTED {
         let described = s.ksql_ok(&format!("DESCRIBE FUNCTION {name};")).await;
         assert_eq!(described[0]["name"], *name, "{described}");

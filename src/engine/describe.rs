@@ -126,6 +126,32 @@ fn typed_variations(name: &str, arity: Arity, rule: &dyn Fn(&[SqlType]) -> Optio
     out
 }
 
+/// DESCRIBE FUNCTION's variations of an aggregate: per form it is called in, the column
+/// types its result rule accepts (probed as for scalar functions), then its literal
+/// parameters.
+fn aggregate_variations(name: &str, description: &str) -> Vec<Value> {
+    use crate::sql::udf::signatures::{candidates, signatures_of};
+    let candidates = candidates();
+    let mut out = Vec::new();
+    for form in crate::sql::aggregates::agg_forms(name) {
+        let rule = |t: &[SqlType]| form.kind.output_type(t).ok();
+        for s in signatures_of(&rule, form.columns, &candidates) {
+            let mut args: Vec<(String, String)> =
+                s.arguments.iter().enumerate().map(|(i, t)| (if form.columns == 1 { "col".to_string() } else { format!("col{}", i + 1) }, t.clone())).collect();
+            args.extend(form.literals.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+            let shown: Vec<String> = args.iter().map(|(n, t)| format!("{n} {t}")).collect();
+            out.push(json!({
+                "arguments": args.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
+                "returnType": s.returns,
+                "description": description,
+                "argumentTypes": args.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
+                "synopsis": format!("{name}({})", shown.join(", ")),
+            }));
+        }
+    }
+    out
+}
+
 /// Internal topics are hidden from SHOW TOPICS.
 pub(super) fn is_internal_topic(name: &str) -> bool {
     name.starts_with('_')
@@ -494,7 +520,7 @@ impl Engine {
             }
             v
         } else {
-            Vec::new()
+            aggregate_variations(name, description)
         };
         if typed.is_empty() { vec![variation(name, description)] } else { typed }
     }

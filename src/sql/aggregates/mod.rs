@@ -108,6 +108,50 @@ pub const AGGREGATES: &[(&str, &str)] = &[
     ("CORRELATION", "CORRELATION(x, y): Pearson correlation (DOUBLE)"),
 ];
 
+/// One form of an aggregate call, for DESCRIBE FUNCTION: the aggregate (its literal
+/// parameters at a sample value), how many column arguments it takes, and the literal
+/// parameters that follow them (name, type).
+pub struct AggForm {
+    pub kind: AggKind,
+    pub columns: usize,
+    pub literals: Vec<(&'static str, &'static str)>,
+}
+
+/// The forms an aggregate is called in (empty for an unknown name). COUNT(*) is listed by
+/// its synopsis.
+pub fn agg_forms(name: &str) -> Vec<AggForm> {
+    let form = |kind: AggKind, columns: usize, literals: Vec<(&'static str, &'static str)>| AggForm { kind, columns, literals };
+    let one = |kind: AggKind| vec![form(kind, 1, Vec::new())];
+    match name {
+        "COUNT" => one(AggKind::Count),
+        "SUM" => one(AggKind::Sum),
+        "AVG" => one(AggKind::Avg),
+        "MIN" => one(AggKind::Min),
+        "MAX" => one(AggKind::Max),
+        "ATTR" => one(AggKind::Attr),
+        "COLLECT_LIST" => one(AggKind::CollectList),
+        "COLLECT_SET" => one(AggKind::CollectSet),
+        "COUNT_DISTINCT" => one(AggKind::CountDistinct),
+        "HISTOGRAM" => one(AggKind::Histogram),
+        "STDDEV_SAMP" | "STDDEV_SAMPLE" => one(AggKind::StddevSamp),
+        "CORRELATION" => vec![form(AggKind::Correlation, 2, Vec::new())],
+        "TOPK" => vec![form(AggKind::TopK(1), 1, vec![("k", "INTEGER")])],
+        "TOPKDISTINCT" => vec![form(AggKind::TopKDistinct(1), 1, vec![("k", "INTEGER")])],
+        "LATEST_BY_OFFSET" | "EARLIEST_BY_OFFSET" => {
+            let latest = name == "LATEST_BY_OFFSET";
+            let single = || if latest { AggKind::LatestByOffset { ignore_nulls: true } } else { AggKind::EarliestByOffset { ignore_nulls: true } };
+            let counted = || if latest { AggKind::LatestN { n: 1, ignore_nulls: true } } else { AggKind::EarliestN { n: 1, ignore_nulls: true } };
+            vec![
+                form(single(), 1, Vec::new()),
+                form(single(), 1, vec![("ignore_nulls", "BOOLEAN")]),
+                form(counted(), 1, vec![("n", "INTEGER")]),
+                form(counted(), 1, vec![("n", "INTEGER"), ("ignore_nulls", "BOOLEAN")]),
+            ]
+        }
+        _ => Vec::new(),
+    }
+}
+
 impl AggKind {
     /// Whether values can be taken back out (aggregating a table needs it).
     pub fn retractable(&self) -> bool {
