@@ -147,6 +147,17 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Many concurrent push queries (continuation tokens on) reading one stream from the start.
+    Push {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A filter/projection CREATE STREAM AS SELECT over JSON records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
@@ -218,6 +229,7 @@ fn main() -> ExitCode {
                 }
                 BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
                 BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
+                BenchCommand::Push { records, partitions, clients, dir } => eddy::bench::push(eddy::bench::PushArgs { records, partitions, clients, dir }),
             };
             match r {
                 Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@
 //!   HTTP, against a table held in memory.
 //! - `join`: a stream-table enrichment or a stream-stream join over JSON records already in
 //!   the log, with the state size it leaves.
+//! - `push`: many concurrent push queries (with continuation tokens) reading one stream.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,9 +19,11 @@ use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
 mod joins;
 mod lookups;
+mod push;
 mod queries;
 pub use joins::{JoinArgs, join};
 pub use lookups::{LookupArgs, lookups};
+pub use push::{PushArgs, push};
 pub use queries::{AggArgs, CsasArgs, agg, csas};
 
 pub struct AppendArgs {

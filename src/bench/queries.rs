@@ -55,7 +55,7 @@ pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: imp
 /// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records` JSON
 /// records over `keys` users; record j has event time `j * ms_per_record`. Returns the
 /// engine and the load time.
-fn load_pageviews(
+pub(super) fn load_pageviews(
     dir: &std::path::Path,
     records: u64,
     partitions: i32,
