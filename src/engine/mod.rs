@@ -405,10 +405,10 @@ impl Engine {
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
         let shape = if session.properties.keys().any(|k| k.starts_with("ksql.query.pull.")) { None } else { SqlShape::scan(&sql) };
-        let properties = self.query_properties(session);
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
             return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
         }
+        let properties = self.query_properties(session);
         let generation = self.pull_plans.generation();
         let mut parsed = self.parse(&sql).map_err(|error| EngineError::Parse { error: Box::new(error), statement: sql.clone(), entities: vec![] })?;
         if parsed.len() != 1 {

@@ -690,7 +690,10 @@ impl JoinTask {
         Ok(())
     }
 
-    /// Writes joined rows to the next stage's input, keyed by its join key.
+    /// Writes joined rows to the next stage's input, keyed by its join key. Before a
+    /// foreign-key join, rows are keyed by what identifies them instead, carry the foreign
+    /// key (the next join key) in a header (none when null), and go to the one partition a
+    /// foreign-key join reads.
     #[allow(clippy::too_many_arguments)]
     fn emit_next(
         next: &mut NextStage,
@@ -703,23 +706,28 @@ impl JoinTask {
         stats: &QueryStats,
     ) -> Result<(), ExecError> {
         let n = rb.num_rows();
-        if let Some(row_key) = next.row_key.clone() {
-            return Self::emit_to_foreign_key_join(next, &row_key, rb, joined, pid, position, name, topic, stats);
-        }
         let keys = evaluate(&next.key, rb)?;
         // The joined columns (all but the join key and ROWTIME) and the next key.
         let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
         cols.push(keys.clone());
         let payloads = next.encoder.encode(&cols, n)?;
-        let serialized = next.partition_key.encode(std::slice::from_ref(&keys), n)?;
-        let partitions = next.writer.topic().partition_count();
         let key_cols = [keys.clone()];
-        // Partition, key, value and time of each result record.
-        type Encoded<'v> = (i32, Vec<u8>, Option<&'v [u8]>, i64);
+        let identity: Option<Vec<ArrayRef>> = next.row_key.as_ref().map(|rk| rk.iter().map(|k| evaluate(k, rb)).collect()).transpose()?;
+        let serialized = match identity {
+            Some(_) => None,
+            None => Some(next.partition_key.encode(std::slice::from_ref(&keys), n)?),
+        };
+        let partitions = next.writer.topic().partition_count();
+        // Partition, key, value, foreign key and time of each result record.
+        type Encoded<'v> = (i32, Vec<u8>, Option<&'v [u8]>, Option<Vec<u8>>, i64);
         let mut encoded: Vec<Encoded> = Vec::with_capacity(n);
         let mut errors = Vec::new();
         for (i, row) in joined.iter().enumerate() {
-            if keys.is_null(i) {
+            let null_key = match &identity {
+                Some(id) => id.iter().any(|k| k.is_null(i)),
+                None => keys.is_null(i),
+            };
+            if null_key {
                 errors.push(RecordError {
                     kind: super::source::RecordErrorKind::Processing,
                     partition: pid,
@@ -729,72 +737,32 @@ impl JoinTask {
                 continue;
             }
             let mut k = Vec::new();
-            keys::encode_row(&key_cols, i, &mut k);
-            let p = crate::log::murmur2::partition_for_key(serialized.get(i).unwrap_or_default(), partitions);
-            encoded.push((p, k, if row.tombstone { None } else { payloads.get(i) }, row.ts));
+            keys::encode_row(identity.as_deref().unwrap_or(&key_cols), i, &mut k);
+            let (p, fk) = match &serialized {
+                Some(s) => (crate::log::murmur2::partition_for_key(s.get(i).unwrap_or_default(), partitions), None),
+                None => (
+                    0,
+                    keys.is_valid(i).then(|| {
+                        let mut f = Vec::new();
+                        keys::encode_row(&key_cols, i, &mut f);
+                        f
+                    }),
+                ),
+            };
+            encoded.push((p, k, if row.tombstone { None } else { payloads.get(i) }, fk, row.ts));
         }
         stats.record_errors(name, topic, &errors);
-        let records: Vec<OutRecord<'_>> =
-            encoded.iter().map(|(p, k, v, ts)| OutRecord { partition: *p, key: Some(k), value: *v, headers: Vec::new(), timestamp: *ts }).collect();
-        next.writer.write(&records)?;
-        Ok(())
-    }
-
-    /// [`Self::emit_next`] for a foreign-key join: each joined row goes out keyed by what
-    /// identifies it, with its foreign key in a header (null: none), to the one partition
-    /// a foreign-key join reads.
-    #[allow(clippy::too_many_arguments)]
-    fn emit_to_foreign_key_join(
-        next: &mut NextStage,
-        row_key: &[CompiledExpr],
-        rb: &RecordBatch,
-        joined: &[JoinedRow],
-        pid: i32,
-        position: i64,
-        name: &str,
-        topic: &str,
-        stats: &QueryStats,
-    ) -> Result<(), ExecError> {
-        let n = rb.num_rows();
-        let fks = evaluate(&next.key, rb)?;
-        let identity: Vec<ArrayRef> = row_key.iter().map(|k| evaluate(k, rb)).collect::<Result<_, _>>()?;
-        let mut cols: Vec<ArrayRef> = rb.columns()[..rb.num_columns() - 2].to_vec();
-        cols.push(fks.clone());
-        let payloads = next.encoder.encode(&cols, n)?;
-        let fk_cols = [fks.clone()];
-        let mut records = Vec::with_capacity(n);
-        let mut errors = Vec::new();
-        for (i, row) in joined.iter().enumerate() {
-            if identity.iter().any(|k| k.is_null(i)) {
-                errors.push(RecordError {
-                    kind: super::source::RecordErrorKind::Processing,
-                    partition: pid,
-                    offset: position,
-                    message: "the joined row has a null key; the foreign-key join after it dropped it".into(),
-                });
-                continue;
-            }
-            let mut k = Vec::new();
-            keys::encode_row(&identity, i, &mut k);
-            let fk = fks.is_valid(i).then(|| {
-                let mut f = Vec::new();
-                keys::encode_row(&fk_cols, i, &mut f);
-                f
-            });
-            records.push((k, if row.tombstone { None } else { payloads.get(i) }, fk, row.ts));
-        }
-        stats.record_errors(name, topic, &errors);
-        let out: Vec<OutRecord<'_>> = records
+        let records: Vec<OutRecord<'_>> = encoded
             .iter()
-            .map(|(k, v, fk, ts)| OutRecord {
-                partition: 0,
+            .map(|(p, k, v, fk, ts)| OutRecord {
+                partition: *p,
                 key: Some(k),
                 value: *v,
                 headers: fk.as_deref().map(|f| vec![(super::join_input::FK_HEADER.as_bytes(), Some(f))]).unwrap_or_default(),
                 timestamp: *ts,
             })
             .collect();
-        next.writer.write(&out)?;
+        next.writer.write(&records)?;
         Ok(())
     }
 
