@@ -24,6 +24,8 @@ const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[
     ("ksql.streams.auto.offset.reset", &["earliest", "latest"]),
     ("cache.max.bytes.buffering", &[]),
     ("ksql.streams.cache.max.bytes.buffering", &[]),
+    ("commit.interval.ms", &[]),
+    ("ksql.streams.commit.interval.ms", &[]),
     (crate::sql::pull_rules::TABLE_SCAN_ENABLED, BOOLEAN),
     (crate::sql::pull_rules::RANGE_SCAN_ENABLED, BOOLEAN),
     (crate::sql::pull_rules::LIMIT_ENABLED, BOOLEAN),

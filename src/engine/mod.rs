@@ -57,6 +57,8 @@ pub struct EngineConfig {
 
 /// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
 const DEFAULT_RECORD_CACHE_BYTES: u64 = 10 * 1024 * 1024;
+/// ksqlDB's default `commit.interval.ms` (Kafka Streams' own is 30 s; ksqlDB sets 2 s).
+const DEFAULT_COMMIT_INTERVAL_MS: u64 = 2000;
 
 impl EngineConfig {
     fn record_cache_bytes(&self) -> u64 {
@@ -219,18 +221,24 @@ impl Engine {
             .collect())
     }
 
-    /// The size of ksqlDB's record cache for a query's aggregation (0: off):
-    /// `cache.max.bytes.buffering` (or `ksql.streams.cache.max.bytes.buffering`) in the
-    /// session, else ALTER SYSTEM's, else the server's default.
-    fn record_cache(&self, session: &Session) -> u64 {
-        let find = |props: &BTreeMap<String, String>| {
-            props
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("cache.max.bytes.buffering") || k.eq_ignore_ascii_case("ksql.streams.cache.max.bytes.buffering"))
-                .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-                .map(|bytes| bytes.max(0) as u64)
+    /// ksqlDB's record cache for a query's aggregation: its size in bytes (0: off),
+    /// `cache.max.bytes.buffering`, and how often it lets its rows out, `commit.interval.ms`
+    /// (each also with the `ksql.streams.` prefix): from the session, else ALTER SYSTEM's,
+    /// else the server's default.
+    fn set_record_cache(&self, session: &Session, plan: &mut crate::sql::aggregate_plan::AggregatePlan) {
+        let setting = |name: &str| {
+            let prefixed = format!("ksql.streams.{name}");
+            let find = |props: &BTreeMap<String, String>| {
+                props
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name) || k.eq_ignore_ascii_case(&prefixed))
+                    .and_then(|(_, v)| v.trim().parse::<i64>().ok())
+                    .map(|n| n.max(0) as u64)
+            };
+            find(&session.properties).or_else(|| find(&self.catalog.system_properties()))
         };
-        find(&session.properties).or_else(|| find(&self.catalog.system_properties())).unwrap_or_else(|| self.config.record_cache_bytes())
+        plan.record_cache_bytes = setting("cache.max.bytes.buffering").unwrap_or_else(|| self.config.record_cache_bytes());
+        plan.commit_interval_ms = setting("commit.interval.ms").unwrap_or(DEFAULT_COMMIT_INTERVAL_MS);
     }
 
     /// A request's properties over the server-wide ones ALTER SYSTEM set.

@@ -100,7 +100,7 @@ impl Engine {
         };
         let (inner, outer) = split(&q, &name);
         let mut plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
-        plan.record_cache_bytes = self.record_cache(session);
+        self.set_record_cache(session, &mut plan);
         let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != WindowType::Session).then_some(w.size_ms)));
         let table = private_source(&name, SourceKind::Table, plan.output.clone(), window);
         let result_scope = Catalog::default();

@@ -8,7 +8,8 @@
 //!
 //! Layout of `q/<query>`: `a` + state key -> group state; `c` + close time + state key ->
 //! window to emit when stream time reaches its close (EMIT FINAL); `x` + expiry time +
-//! state key -> window to delete after retention. The state key is the encoded group key,
+//! state key -> window to delete after retention; `p` + table key -> a result row waiting
+//! in the record cache (`record_cache.rs`). The state key is the encoded group key,
 //! plus window start and end for time windows, plus window start for sessions (whose end
 //! is in the state).
 
@@ -22,6 +23,7 @@ use arrow::datatypes::{DataType, Field, Fields};
 use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
 use super::expr::{evaluate, filter_project};
+use super::record_cache::{CachedRow, RecordCache};
 use super::sink::{TopicSink, WindowKeys};
 use super::source::{RecordError, SourceDecoder};
 use super::stats::QueryStats;
@@ -161,6 +163,12 @@ pub struct AggregateTask {
     output_order: Vec<usize>,
     /// The checkpoint the task started from (until it commits one).
     resume_from: TaskCheckpoint,
+    /// Result rows waiting for the commit interval (None: every update goes out at once).
+    record_cache: Option<RecordCache>,
+    /// Reads the record cache's rows (stored as the table stores them) back.
+    row_decoder: JsonDecoder,
+    /// For each SELECT column, its place among a stored row's columns.
+    select_pos: Vec<usize>,
 }
 
 fn entry_value(e: &mut GroupEntry) -> Result<Vec<u8>, ExecError> {
@@ -208,12 +216,14 @@ impl AggregateTask {
             .map(|c| plan.columns.iter().position(|p| p.name == c.name).expect("output columns come from the SELECT list"))
             .collect();
         let mut row_fields: Vec<(String, DataType)> = Vec::new();
+        let mut select_pos = vec![0; plan.columns.len()];
         let nkeys = plan.output.key_count();
         for (i, &idx) in output_order.iter().enumerate() {
             if i == nkeys && plan.window.is_some() {
                 row_fields.push(("WINDOWSTART".into(), DataType::Int64));
                 row_fields.push(("WINDOWEND".into(), DataType::Int64));
             }
+            select_pos[idx] = row_fields.len();
             row_fields.push((plan.columns[idx].name.clone(), plan.columns[idx].expr.ty.to_arrow()));
         }
         if nkeys == output_order.len() && plan.window.is_some() {
@@ -227,7 +237,6 @@ impl AggregateTask {
             partition,
             input,
             state,
-            qfamily: query_family,
             tfamily: table_family,
             sink,
             stats,
@@ -237,7 +246,12 @@ impl AggregateTask {
             group_encoder: JsonEncoder::new(fields_of(&group_fields), false),
             group_decoder: JsonDecoder::new(fields_of(&group_fields), false),
             row_encoder: JsonEncoder::new(fields_of(&row_fields), false),
+            row_decoder: JsonDecoder::new(fields_of(&row_fields), false),
+            select_pos,
             output_order,
+            record_cache: (plan.record_cache_bytes > 0 && !plan.emit_final)
+                .then(|| RecordCache::new(plan.record_cache_bytes, plan.commit_interval_ms, query_family.clone())),
+            qfamily: query_family,
             plan,
             resume_from: checkpoint.clone(),
         }
@@ -563,7 +577,9 @@ impl AggregateTask {
     }
 
     /// Turns emissions into output rows: sink records and materialized rows.
-    fn emit(&mut self, pre: Option<&PreAgg>, emissions: Vec<Emission>, batch: &mut StateBatch) -> Result<(), ExecError> {
+    /// Materializes the emissions' result rows in the table, and sends them to the output
+    /// topic: at once, or through the record cache when `cached`.
+    fn emit(&mut self, pre: Option<&PreAgg>, emissions: Vec<Emission>, batch: &mut StateBatch, cached: bool) -> Result<(), ExecError> {
         if emissions.is_empty() {
             return Ok(());
         }
@@ -645,19 +661,6 @@ impl AggregateTask {
         }
         let timestamps: Vec<i64> = rows.iter().map(|&r| emissions[r].rowtime).collect();
         let (w_starts, w_ends): (Vec<i64>, Vec<i64>) = rows.iter().map(|&r| (emissions[r].start, emissions[r].end)).unzip();
-        let appended = if to_topic.iter().all(|t| *t) {
-            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &w_starts, ends: &w_ends, session: w.kind == WindowType::Session });
-            self.sink.write_rows(&projected.columns, m, &timestamps, self.partition.id(), windows, Some(&tombstones))?
-        } else {
-            let pick = |v: &[i64]| v.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect::<Vec<_>>();
-            let idx = UInt32Array::from((0..m as u32).filter(|&i| to_topic[i as usize]).collect::<Vec<_>>());
-            let cols = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>()?;
-            let (ts, ws, we) = (pick(&timestamps), pick(&w_starts), pick(&w_ends));
-            let tb: Vec<bool> = tombstones.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect();
-            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &ws, ends: &we, session: w.kind == WindowType::Session });
-            self.sink.write_rows(&cols, idx.len(), &ts, self.partition.id(), windows, Some(&tb))?
-        };
-        self.stats.record_output(appended);
         // Materialized rows: keys, window bounds, values.
         let nkeys = self.plan.output.key_count();
         let mut row_cols: Vec<ArrayRef> = Vec::new();
@@ -673,18 +676,70 @@ impl AggregateTask {
             row_cols.push(Arc::new(Int64Array::from(w_ends.clone())));
         }
         let json = self.row_encoder.encode(&row_cols, m)?;
+        let mut cache_out = Vec::new();
         let now = chrono::Utc::now().timestamp_millis();
         for (i, &r) in rows.iter().enumerate() {
             let e = &emissions[r];
             let window = self.plan.window.as_ref().map(|_| (e.start, e.end));
             let k = Self::tbl_key(&e.key, window);
             if tombstones[i] {
-                batch.delete(&self.tfamily, k);
+                batch.delete(&self.tfamily, k.clone());
             } else if let Some(j) = json.get(i) {
-                batch.put(&self.tfamily, k, rows::encode(e.rowtime, now, j));
+                batch.put(&self.tfamily, k.clone(), rows::encode(e.rowtime, now, j));
+            }
+            if cached && to_topic[i] {
+                let row = CachedRow::new(e.rowtime, (e.start, e.end), tombstones[i], json.get(i).map(<[u8]>::to_vec).unwrap_or_default());
+                if let Some(cache) = &mut self.record_cache {
+                    cache.put(k, row, batch, &mut cache_out);
+                }
             }
         }
+        if cached {
+            return self.write_cached(cache_out);
+        }
+        let appended = if to_topic.iter().all(|t| *t) {
+            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &w_starts, ends: &w_ends, session: w.kind == WindowType::Session });
+            self.sink.write_rows(&projected.columns, m, &timestamps, self.partition.id(), windows, Some(&tombstones))?
+        } else {
+            let pick = |v: &[i64]| v.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect::<Vec<_>>();
+            let idx = UInt32Array::from((0..m as u32).filter(|&i| to_topic[i as usize]).collect::<Vec<_>>());
+            let cols = projected.columns.iter().map(|c| take(c, &idx, None)).collect::<Result<Vec<_>, _>>()?;
+            let (ts, ws, we) = (pick(&timestamps), pick(&w_starts), pick(&w_ends));
+            let tb: Vec<bool> = tombstones.iter().zip(&to_topic).filter(|(_, t)| **t).map(|(x, _)| *x).collect();
+            let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &ws, ends: &we, session: w.kind == WindowType::Session });
+            self.sink.write_rows(&cols, idx.len(), &ts, self.partition.id(), windows, Some(&tb))?
+        };
+        self.stats.record_output(appended);
         Ok(())
+    }
+
+    /// Sends rows the record cache let out to the output topic.
+    fn write_cached(&mut self, cached: Vec<CachedRow>) -> Result<(), ExecError> {
+        if cached.is_empty() {
+            return Ok(());
+        }
+        let n = cached.len();
+        let inputs: Vec<Option<&[u8]>> = cached.iter().map(|r| Some(r.json.as_slice())).collect();
+        let decoded = self.row_decoder.decode(&inputs);
+        if decoded.kept.len() != n {
+            return Err(ExecError::Invariant("a row waiting in the record cache is unreadable"));
+        }
+        let columns: Vec<ArrayRef> = self.select_pos.iter().map(|&p| decoded.columns[p].clone()).collect();
+        let timestamps: Vec<i64> = cached.iter().map(|r| r.rowtime).collect();
+        let (starts, ends): (Vec<i64>, Vec<i64>) = cached.iter().map(|r| (r.start, r.end)).unzip();
+        let tombstones: Vec<bool> = cached.iter().map(|r| r.tombstone).collect();
+        let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &starts, ends: &ends, session: w.kind == WindowType::Session });
+        let appended = self.sink.write_rows(&columns, n, &timestamps, self.partition.id(), windows, Some(&tombstones))?;
+        self.stats.record_output(appended);
+        Ok(())
+    }
+
+    /// Lets the record cache's rows out when the commit interval has passed.
+    fn flush_if_due(&mut self, batch: &mut StateBatch) -> Result<bool, ExecError> {
+        match self.record_cache.as_mut().filter(|c| c.due()).map(|c| c.drain(batch)) {
+            Some(rows) => self.write_cached(rows).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     fn commit(&mut self, mut batch: StateBatch, dirty: &[Vec<u8>]) -> Result<(), ExecError> {
@@ -765,7 +820,7 @@ impl AggregateTask {
         if batch.is_empty() && emissions.is_empty() {
             return Ok(());
         }
-        self.emit(None, emissions, &mut batch)?;
+        self.emit(None, emissions, &mut batch, false)?;
         self.commit(batch, &[])
     }
 
@@ -799,7 +854,25 @@ impl PartitionTask for AggregateTask {
     }
 
     fn on_start(&mut self) -> Result<(), ExecError> {
+        if let Some(cache) = &mut self.record_cache {
+            cache.load(&self.state)?;
+        }
         self.close_and_expire()
+    }
+
+    fn on_stop(&mut self) -> Result<(), ExecError> {
+        let mut batch = StateBatch::default();
+        match self.record_cache.as_mut().map(|c| c.drain(&mut batch)) {
+            Some(rows) if !rows.is_empty() => {
+                self.write_cached(rows)?;
+                self.commit(batch, &[])
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        self.record_cache.as_ref().and_then(RecordCache::deadline)
     }
 
     fn rewind(&mut self) -> Result<(), ExecError> {
@@ -810,11 +883,18 @@ impl PartitionTask for AggregateTask {
         self.position = cp.offset;
         self.stream_time = cp.stream_time;
         self.sink.reset(&cp.sink);
+        if let Some(cache) = &mut self.record_cache {
+            cache.load(&self.state)?;
+        }
         Ok(())
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
         let Some(data) = read_input(&self.partition, &mut self.position)? else {
+            let mut batch = StateBatch::default();
+            if self.flush_if_due(&mut batch)? {
+                self.commit(batch, &[])?;
+            }
             return Ok(StepOutcome::Progress);
         };
         let (pre, next, records, mut errors) = self.read_input(&data)?;
@@ -871,7 +951,8 @@ impl PartitionTask for AggregateTask {
         errors.sort_by_key(|e| e.offset);
         self.stats.record_errors(&self.name, self.partition.topic(), &errors);
         let emissions = if self.plan.record_cache_bytes > 0 { coalesced(emissions, self.plan.record_cache_bytes) } else { emissions };
-        self.emit(pre.as_ref(), emissions, &mut batch)?;
+        self.emit(pre.as_ref(), emissions, &mut batch, self.record_cache.is_some())?;
+        self.flush_if_due(&mut batch)?;
         self.position = next;
         dirty.sort();
         dirty.dedup();

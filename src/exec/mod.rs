@@ -13,6 +13,7 @@ pub mod print;
 pub mod processing_log;
 pub mod pull;
 pub mod push;
+mod record_cache;
 pub mod repartition;
 pub mod sink;
 pub mod source;

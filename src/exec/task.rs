@@ -356,10 +356,20 @@ pub trait PartitionTask: Send + 'static {
         None
     }
     fn stats(&self) -> &Arc<QueryStats>;
+    /// When the task must run even without new input (output it holds back, such as a
+    /// record cache's, is due then).
+    fn wake_at(&self) -> Option<std::time::Instant> {
+        None
+    }
     /// Reads and processes the next chunk. Blocking.
     fn step(&mut self) -> Result<StepOutcome, ExecError>;
     /// Work to do once before waiting for input (e.g. closing windows). Blocking.
     fn on_start(&mut self) -> Result<(), ExecError> {
+        Ok(())
+    }
+    /// Work to do when the query stops (TERMINATE, PAUSE, shutdown): output held back
+    /// goes out. Blocking.
+    fn on_stop(&mut self) -> Result<(), ExecError> {
         Ok(())
     }
     /// Forgets everything done since the last commit, after a failed step: the task goes
@@ -469,13 +479,23 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                r = end.changed() => if r.is_err() { break },
-                ok = second => if !ok { break },
-                _ = cancel.changed() => {},
+            let wake_at = task.wake_at();
+            let wake = async move {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let woken = tokio::select! {
+                r = end.changed() => if r.is_err() { break } else { false },
+                ok = second => if !ok { break } else { false },
+                _ = cancel.changed() => false,
                 _ = closed => break,
+                () = wake => true,
+            };
+            if !woken {
+                continue;
             }
-            continue;
         }
         let rewind = needs_rewind;
         let result = tokio::task::spawn_blocking(move || {
@@ -510,6 +530,16 @@ pub async fn drive<T: PartitionTask>(mut task: T, mut cancel: watch::Receiver<bo
                     _ = cancel.changed() => {},
                 }
             }
+        }
+    }
+    if *cancel.borrow() && !needs_rewind {
+        let stopped = tokio::task::spawn_blocking(move || {
+            let r = task.on_stop();
+            (task.name().to_string(), r)
+        })
+        .await;
+        if let Ok((name, Err(e))) = stopped {
+            tracing::warn!(query = %name, "query task's stop work failed: {e}");
         }
     }
 }

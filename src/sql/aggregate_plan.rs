@@ -77,9 +77,11 @@ pub struct AggregatePlan {
     /// The input goes through an internal topic keyed by the grouping key.
     pub repartition: bool,
     /// ksqlDB's record cache (`cache.max.bytes.buffering`), in bytes: a group's updates
-    /// within one commit go out as one row, its last, as long as the cache holds them. Set
-    /// by the engine from the query's properties; 0 emits every update.
+    /// within one commit interval go out as one row, its last, as long as the cache holds
+    /// them. Set by the engine from the query's properties; 0 emits every update.
     pub record_cache_bytes: u64,
+    /// How often the record cache lets its rows out (`commit.interval.ms`).
+    pub commit_interval_ms: u64,
 }
 
 impl AggregatePlan {
@@ -660,6 +662,7 @@ pub fn plan_aggregate(q: &Query, catalog: &Catalog, sink: Option<&str>) -> Resul
         emit_final: q.emit == Some(Emit::Final),
         repartition,
         record_cache_bytes: 0,
+        commit_interval_ms: 0,
     })
 }
 
