@@ -141,15 +141,35 @@ async fn in_lists_read_literals_as_the_left_type_and_refuse_incomparable_values(
 #[tokio::test]
 async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM t (id INT KEY, d DATE) WITH (kafka_topic='t', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM t (id INT KEY, d DATE, s STRING, b BOOLEAN, big BIGINT) WITH (kafka_topic='t', value_format='JSON', partitions=1);").await;
     for (sql, expected) in [
         ("SELECT DATEADD(d, 5, d) FROM t EMIT CHANGES;", "Function 'dateadd' does not accept parameters (DATE, INTEGER, DATE)."),
         ("SELECT ARRAY_MAX(id) FROM t EMIT CHANGES;", "Function 'array_max' does not accept parameters (INTEGER)."),
+        // A number is not a string, nor a string a number: no implicit cast between them.
+        ("SELECT LEN(id) FROM t EMIT CHANGES;", "Function 'len' does not accept parameters (INTEGER)."),
+        ("SELECT UCASE(b) FROM t EMIT CHANGES;", "Function 'ucase' does not accept parameters (BOOLEAN)."),
+        ("SELECT CONCAT(s, id) FROM t EMIT CHANGES;", "Function 'concat' does not accept parameters (STRING, INTEGER)."),
+        ("SELECT REVERSE(d) FROM t EMIT CHANGES;", "Function 'reverse' does not accept parameters (DATE)."),
+        ("SELECT ABS(s) FROM t EMIT CHANGES;", "Function 'abs' does not accept parameters (STRING)."),
+        ("SELECT SUBSTRING(s, big) FROM t EMIT CHANGES;", "Function 'substring' does not accept parameters (STRING, BIGINT)."),
+        ("SELECT UNIX_TIMESTAMP(s) FROM t EMIT CHANGES;", "Function 'unix_timestamp' does not accept parameters (STRING)."),
+        ("SELECT CHR(b) FROM t EMIT CHANGES;", "Function 'chr' does not accept parameters (BOOLEAN)."),
+        ("SELECT ELT(s, s) FROM t EMIT CHANGES;", "Function 'elt' does not accept parameters (STRING, STRING)."),
+        ("SELECT REGEXP_EXTRACT(id, s) FROM t EMIT CHANGES;", "Function 'regexp_extract' does not accept parameters (INTEGER, STRING)."),
+        ("SELECT REGEXP_SPLIT_TO_ARRAY(s, id) FROM t EMIT CHANGES;", "Function 'regexp_split_to_array' does not accept parameters (STRING, INTEGER)."),
         ("SELECT NO_SUCH_FUNCTION(id) FROM t EMIT CHANGES;", "Can't find any functions with the name 'NO_SUCH_FUNCTION'"),
     ] {
         let (status, body) = s.post("/query", json!({"ksql": sql})).await;
         assert_eq!(status, 400, "{sql}: {body}");
         assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
+    }
+    // Numbers widen (INT -> BIGINT -> DECIMAL -> DOUBLE) and a NULL fits any parameter.
+    for sql in [
+        "SELECT id, ABS(id), POWER(id, 2.5), ROUND(big, 1), LEN(CAST(NULL AS STRING)), CONCAT(s, NULL), SUBSTRING(s, 1, id), CHR(id), CHR(s) FROM t EMIT CHANGES;",
+        "SELECT id, ELT(id, s, 'x'), REGEXP_EXTRACT('a+', s, 0), UCASE(NULL) FROM t EMIT CHANGES;",
+    ] {
+        let (status, body) = s.ksql(&format!("CREATE STREAM ok_{} AS {sql}", sql.len())).await;
+        assert_eq!(status, 200, "{sql}: {body}");
     }
     let listed = s.ksql_ok("SHOW FUNCTIONS;").await;
     let functions = listed[0]["functions"].as_array().expect("functions").clone();

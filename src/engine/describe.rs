@@ -508,7 +508,21 @@ impl Engine {
         use crate::sql::udf::{bytes_overload, row_functions};
         // A function lowered onto DataFusion's library is probed through the binder (which
         // also dispatches its BYTES forms); a row function through its own type rule.
-        let typed = if let Some(f) = crate::sql::functions::ksql_functions().get(name) {
+        let typed = if let Some(declared) = crate::sql::udf::signatures::declared(name) {
+            declared
+                .into_iter()
+                .map(|(args, returns)| {
+                    let shown: Vec<String> = args.iter().map(|(n, t)| format!("{n} {t}")).collect();
+                    json!({
+                        "arguments": args.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
+                        "returnType": returns,
+                        "description": description,
+                        "argumentTypes": args.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
+                        "synopsis": format!("{name}({})", shown.join(", ")),
+                    })
+                })
+                .collect()
+        } else if let Some(f) = crate::sql::functions::ksql_functions().get(name) {
             match crate::sql::binder::lowered_function_rule(name) {
                 Some(rule) => typed_variations(name, f.arity, &rule, description),
                 None => Vec::new(),

@@ -453,6 +453,10 @@ impl Binder<'_> {
             }
         }
         check_call(name, f.arity, f.description, distinct || star, &types, pos)?;
+        let nulls: Vec<bool> = bound.iter().map(is_null_literal).collect();
+        if !f.params.accept(&types, &nulls) {
+            return Err(SqlError::at(pos, not_accepted(name, &types), Some(f.description.to_string())));
+        }
         let out = (f.lower)(bound, &types);
         if let Err(e) = self.type_of(&out) {
             return Err(SqlError::at(pos, not_accepted(name, &types), Some(format!("{}; underlying error: {}", f.description, e.message()))));

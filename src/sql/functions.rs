@@ -55,8 +55,63 @@ pub const fn at_least(n: usize) -> Arity {
 pub struct KsqlFunction {
     pub name: &'static str,
     pub arity: Arity,
+    pub params: Params,
     pub description: &'static str,
     pub lower: fn(Vec<Expr>, &[SqlType]) -> Expr,
+}
+
+/// The argument types a function takes, as ksqlDB's overloads declare them; numbers
+/// widen INT -> BIGINT -> DECIMAL -> DOUBLE to fit, and a NULL literal fits any type.
+#[derive(Debug, Clone, Copy)]
+pub enum Params {
+    /// Whatever types the function's own rule (or DataFusion's coercion) accepts.
+    Any,
+    /// Every argument a STRING.
+    Strings,
+    /// Every argument a STRING, or every one BYTES.
+    StringsOrBytes,
+    /// Every argument a number.
+    Numbers,
+    /// One kind per argument (the last repeats).
+    Each(&'static [Kind]),
+}
+
+/// A kind of argument a parameter takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    /// Any number.
+    Number,
+    /// INT only (BIGINT does not narrow).
+    Int,
+    Array,
+    Timestamp,
+}
+
+impl Kind {
+    fn fits(self, t: &SqlType) -> bool {
+        match self {
+            Kind::String => *t == SqlType::String,
+            Kind::Number => t.is_numeric(),
+            Kind::Int => *t == SqlType::Int,
+            Kind::Array => matches!(t, SqlType::Array(_)),
+            Kind::Timestamp => *t == SqlType::Timestamp,
+        }
+    }
+}
+
+impl Params {
+    /// Whether arguments of `types` fit (`nulls[i]`: argument i is a NULL literal).
+    pub fn accept(self, types: &[SqlType], nulls: &[bool]) -> bool {
+        let typed = || types.iter().zip(nulls).filter(|(_, n)| !**n).map(|(t, _)| t);
+        match self {
+            Params::Any => true,
+            Params::Strings => typed().all(|t| *t == SqlType::String),
+            Params::StringsOrBytes => typed().all(|t| *t == SqlType::String) || typed().all(|t| *t == SqlType::Bytes),
+            Params::Numbers => typed().all(SqlType::is_numeric),
+            Params::Each(kinds) => types.iter().zip(nulls).enumerate().all(|(i, (t, null))| *null || kinds.get(i).or(kinds.last()).is_some_and(|k| k.fits(t))),
+        }
+    }
 }
 
 fn direct(name: &'static str) -> impl Fn(Vec<Expr>) -> Expr {
@@ -64,11 +119,11 @@ fn direct(name: &'static str) -> impl Fn(Vec<Expr>) -> Expr {
 }
 
 macro_rules! f {
-    ($name:expr, $arity:expr, $desc:expr, $df:expr) => {
-        KsqlFunction { name: $name, arity: $arity, description: $desc, lower: |a, _| direct($df)(a) }
+    ($name:expr, $arity:expr, $params:expr, $desc:expr, $df:expr) => {
+        KsqlFunction { name: $name, arity: $arity, params: $params, description: $desc, lower: |a, _| direct($df)(a) }
     };
-    ($name:expr, $arity:expr, $desc:expr, fn $lower:expr) => {
-        KsqlFunction { name: $name, arity: $arity, description: $desc, lower: $lower }
+    ($name:expr, $arity:expr, $params:expr, $desc:expr, fn $lower:expr) => {
+        KsqlFunction { name: $name, arity: $arity, params: $params, description: $desc, lower: $lower }
     };
 }
 
@@ -160,42 +215,43 @@ fn int_result(name: &'static str) -> fn(Vec<Expr>, &[SqlType]) -> Expr {
 pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
     static FNS: OnceLock<HashMap<&'static str, KsqlFunction>> = OnceLock::new();
     FNS.get_or_init(|| {
+        use Params::{Any, Each, Numbers, Strings, StringsOrBytes};
         let list = vec![
-            f!("UCASE", exactly(1), "Converts a string to upper case.", "upper"),
-            f!("LCASE", exactly(1), "Converts a string to lower case.", "lower"),
-            f!("UPPER", exactly(1), "Converts a string to upper case.", "upper"),
-            f!("LOWER", exactly(1), "Converts a string to lower case.", "lower"),
-            f!("LEN", exactly(1), "The length of a string (characters) or of BYTES (bytes).", fn len),
-            f!("CONCAT", at_least(1), "Concatenates strings; null arguments are skipped.", "concat"),
-            f!("CONCAT_WS", at_least(2), "Concatenates strings with a separator.", "concat_ws"),
-            f!("TRIM", exactly(1), "Removes leading and trailing whitespace and control characters (Java's String.trim).", fn trim),
-            f!("LTRIM", exactly(1), "Removes leading spaces.", "ltrim"),
-            f!("RTRIM", exactly(1), "Removes trailing spaces.", "rtrim"),
-            f!("SUBSTRING", between(2, 3), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
-            f!("REPLACE", exactly(3), "Replaces every occurrence of a substring.", "replace"),
-            f!("INITCAP", exactly(1), "Capitalizes the first letter of each word.", "initcap"),
-            f!("REVERSE", exactly(1), "Reverses a string.", "reverse"),
-            f!("SPLIT", exactly(2), "Splits a string into an array by a delimiter.", "string_to_array"),
-            f!("ABS", exactly(1), "Absolute value.", "abs"),
-            f!("CEIL", exactly(1), "Smallest integer value not less than the argument.", "ceil"),
-            f!("FLOOR", exactly(1), "Largest integer value not greater than the argument.", "floor"),
-            f!("ROUND", between(1, 2), "Rounds to the nearest integer (BIGINT) or to a number of decimal places.", fn round),
-            f!("SQRT", exactly(1), "Square root.", "sqrt"),
-            f!("EXP", exactly(1), "e raised to the power of the argument.", "exp"),
-            f!("LN", exactly(1), "Natural logarithm.", "ln"),
-            f!("SIGN", exactly(1), "The sign of a number: -1, 0 or 1.", "signum"),
-            f!("POWER", exactly(2), "A number raised to a power.", "power"),
-            f!("RANDOM", exactly(0), "A random DOUBLE between 0.0 and 1.0.", "random"),
-            f!("COALESCE", at_least(1), "The first non-null argument.", fn coalesce),
-            f!("IFNULL", exactly(2), "The first argument, or the second when the first is null.", fn coalesce),
-            f!("NULLIF", exactly(2), "Null when the arguments are equal, else the first.", "nullif"),
-            f!("ARRAY_LENGTH", exactly(1), "Number of elements of an array.", fn int_result("array_length")),
-            f!("UNIX_TIMESTAMP", between(0, 1), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
-            f!("GREATEST", at_least(1), "The largest argument; nulls are ignored.", "greatest"),
-            f!("LEAST", at_least(1), "The smallest argument; nulls are ignored.", "least"),
-            f!("UUID", exactly(0), "A random (version 4) UUID as text.", "uuid"),
-            f!("MD5", exactly(1), "The MD5 digest of a string as hex.", "md5"),
-            f!("AS_VALUE", exactly(1), "A copy of a key column as a value column.", fn as_value),
+            f!("UCASE", exactly(1), Strings, "Converts a string to upper case.", "upper"),
+            f!("LCASE", exactly(1), Strings, "Converts a string to lower case.", "lower"),
+            f!("UPPER", exactly(1), Strings, "Converts a string to upper case.", "upper"),
+            f!("LOWER", exactly(1), Strings, "Converts a string to lower case.", "lower"),
+            f!("LEN", exactly(1), Strings, "The length of a string (characters) or of BYTES (bytes).", fn len),
+            f!("CONCAT", at_least(1), StringsOrBytes, "Concatenates strings; null arguments are skipped.", "concat"),
+            f!("CONCAT_WS", at_least(2), StringsOrBytes, "Concatenates strings with a separator.", "concat_ws"),
+            f!("TRIM", exactly(1), Strings, "Removes leading and trailing whitespace and control characters (Java's String.trim).", fn trim),
+            f!("LTRIM", exactly(1), Strings, "Removes leading spaces.", "ltrim"),
+            f!("RTRIM", exactly(1), Strings, "Removes trailing spaces.", "rtrim"),
+            f!("SUBSTRING", between(2, 3), Each(&[Kind::String, Kind::Int, Kind::Int]), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
+            f!("REPLACE", exactly(3), Strings, "Replaces every occurrence of a substring.", "replace"),
+            f!("INITCAP", exactly(1), Strings, "Capitalizes the first letter of each word.", "initcap"),
+            f!("REVERSE", exactly(1), Strings, "Reverses a string.", "reverse"),
+            f!("SPLIT", exactly(2), Strings, "Splits a string into an array by a delimiter.", "string_to_array"),
+            f!("ABS", exactly(1), Numbers, "Absolute value.", "abs"),
+            f!("CEIL", exactly(1), Numbers, "Smallest integer value not less than the argument.", "ceil"),
+            f!("FLOOR", exactly(1), Numbers, "Largest integer value not greater than the argument.", "floor"),
+            f!("ROUND", between(1, 2), Each(&[Kind::Number, Kind::Int]), "Rounds to the nearest integer (BIGINT) or to a number of decimal places.", fn round),
+            f!("SQRT", exactly(1), Numbers, "Square root.", "sqrt"),
+            f!("EXP", exactly(1), Numbers, "e raised to the power of the argument.", "exp"),
+            f!("LN", exactly(1), Numbers, "Natural logarithm.", "ln"),
+            f!("SIGN", exactly(1), Numbers, "The sign of a number: -1, 0 or 1.", "signum"),
+            f!("POWER", exactly(2), Numbers, "A number raised to a power.", "power"),
+            f!("RANDOM", exactly(0), Any, "A random DOUBLE between 0.0 and 1.0.", "random"),
+            f!("COALESCE", at_least(1), Any, "The first non-null argument.", fn coalesce),
+            f!("IFNULL", exactly(2), Any, "The first argument, or the second when the first is null.", fn coalesce),
+            f!("NULLIF", exactly(2), Any, "Null when the arguments are equal, else the first.", "nullif"),
+            f!("ARRAY_LENGTH", exactly(1), Each(&[Kind::Array]), "Number of elements of an array.", fn int_result("array_length")),
+            f!("UNIX_TIMESTAMP", between(0, 1), Each(&[Kind::Timestamp]), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
+            f!("GREATEST", at_least(1), Any, "The largest argument; nulls are ignored.", "greatest"),
+            f!("LEAST", at_least(1), Any, "The smallest argument; nulls are ignored.", "least"),
+            f!("UUID", exactly(0), Any, "A random (version 4) UUID as text.", "uuid"),
+            f!("MD5", exactly(1), Strings, "The MD5 digest of a string as hex.", "md5"),
+            f!("AS_VALUE", exactly(1), Any, "A copy of a key column as a value column.", fn as_value),
         ];
         list.into_iter().map(|f| (f.name, f)).collect()
     })

@@ -111,7 +111,7 @@ fn split(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
 }
 
 fn bytes_first(t: &[SqlType], rest: &[SqlType], ret: SqlType) -> Result<SqlType, String> {
-    if t[0] != SqlType::Bytes || t.len() - 1 > rest.len() || t[1..].iter().zip(rest).any(|(a, b)| a != b && !(a.is_numeric() && b.is_numeric())) {
+    if t[0] != SqlType::Bytes || t.len() - 1 > rest.len() || t[1..].iter().zip(rest).any(|(a, b)| a != b) {
         return Err("expected BYTES and the other arguments of the STRING form".into());
     }
     Ok(ret)

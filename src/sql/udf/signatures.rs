@@ -167,6 +167,31 @@ pub fn signatures_of(rule: &dyn Fn(&[SqlType]) -> Option<SqlType>, arity: usize,
     }
 }
 
+/// A declared signature: its arguments (name, type) and its result type.
+pub type DeclaredSignature = (Vec<(&'static str, &'static str)>, &'static str);
+
+/// The signatures of functions no type rule can be probed for: those taking lambdas
+/// (whose types follow the lambda's body) and table functions. Arguments are (name, type).
+pub fn declared(name: &str) -> Option<Vec<DeclaredSignature>> {
+    Some(match name {
+        "EXPLODE" => vec![(vec![("array", "ARRAY<T>")], "T")],
+        "CUBE_EXPLODE" => vec![(vec![("array", "ARRAY<T>")], "ARRAY<T>")],
+        "TRANSFORM" => vec![
+            (vec![("array", "ARRAY<T>"), ("function", "LAMBDA (T) => O")], "ARRAY<O>"),
+            (vec![("map", "MAP<K, V>"), ("key_function", "LAMBDA (K, V) => K1"), ("value_function", "LAMBDA (K, V) => V1")], "MAP<K1, V1>"),
+        ],
+        "FILTER" => vec![
+            (vec![("array", "ARRAY<T>"), ("predicate", "LAMBDA (T) => BOOLEAN")], "ARRAY<T>"),
+            (vec![("map", "MAP<K, V>"), ("predicate", "LAMBDA (K, V) => BOOLEAN")], "MAP<K, V>"),
+        ],
+        "REDUCE" => vec![
+            (vec![("array", "ARRAY<T>"), ("initial", "S"), ("function", "LAMBDA (S, T) => S")], "S"),
+            (vec![("map", "MAP<K, V>"), ("initial", "S"), ("function", "LAMBDA (S, K, V) => S")], "S"),
+        ],
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,21 @@ use super::value::{int, list, map, text};
 use crate::catalog::types::SqlType;
 use crate::sql::functions::{at_least, between, exactly};
 
-fn string(_t: &[SqlType]) -> Result<SqlType, String> {
-    Ok(SqlType::String)
+/// CHR(INT) or CHR(STRING).
+fn chr_type(t: &[SqlType]) -> Result<SqlType, String> {
+    match t[0] {
+        SqlType::Int | SqlType::String => Ok(SqlType::String),
+        _ => Err("CHR takes an INT code point or a STRING '\\uXXXX'".into()),
+    }
+}
+
+/// The REGEXP_EXTRACT forms: (pattern STRING, string STRING[, group INT]) to `out`.
+fn regexp_type(t: &[SqlType], out: SqlType) -> Result<SqlType, String> {
+    if t.len() >= 2 && t[..2].iter().all(|x| *x == SqlType::String) && t[2..].iter().all(|x| *x == SqlType::Int) {
+        Ok(out)
+    } else {
+        Err("the pattern and the string are STRINGs, the group an INT".into())
+    }
 }
 
 fn s(v: String) -> Option<ScalarValue> {
@@ -269,12 +282,18 @@ fn strings_only(t: &[SqlType]) -> Result<SqlType, String> {
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
-        RowFunction { name: "CHR", arity: exactly(1), description: "The character of a Unicode code point (INT or '\\uXXXX').", returns: string, eval: chr },
+        RowFunction { name: "CHR", arity: exactly(1), description: "The character of a Unicode code point (INT or '\\uXXXX').", returns: chr_type, eval: chr },
         RowFunction {
             name: "ELT",
             arity: at_least(1),
             description: "ELT(n, s1, s2, ...): the n-th string (1-based), null when out of range.",
-            returns: |t| if t[1..].iter().all(|x| *x == SqlType::String) { Ok(SqlType::String) } else { Err("ELT takes an index and STRING values".into()) },
+            returns: |t| {
+                if t[0] == SqlType::Int && t[1..].iter().all(|x| *x == SqlType::String) {
+                    Ok(SqlType::String)
+                } else {
+                    Err("ELT takes an INT index and STRING values".into())
+                }
+            },
             eval: elt,
         },
         RowFunction {
@@ -350,21 +369,21 @@ pub fn functions() -> Vec<RowFunction> {
             name: "REGEXP_EXTRACT",
             arity: between(2, 3),
             description: "REGEXP_EXTRACT(pattern, string[, group]): the first match, or a capture group of it.",
-            returns: string,
+            returns: |t| regexp_type(t, SqlType::String),
             eval: regexp_extract,
         },
         RowFunction {
             name: "REGEXP_EXTRACT_ALL",
             arity: between(2, 3),
             description: "REGEXP_EXTRACT_ALL(pattern, string[, group]): every match, or a capture group of each.",
-            returns: |_| Ok(SqlType::Array(Box::new(SqlType::String))),
+            returns: |t| regexp_type(t, SqlType::Array(Box::new(SqlType::String))),
             eval: regexp_extract_all,
         },
         RowFunction {
             name: "REGEXP_SPLIT_TO_ARRAY",
             arity: exactly(2),
             description: "REGEXP_SPLIT_TO_ARRAY(string, pattern): the parts between matches.",
-            returns: |_| Ok(SqlType::Array(Box::new(SqlType::String))),
+            returns: |t| strings_only(t).map(|_| SqlType::Array(Box::new(SqlType::String))),
             eval: regexp_split,
         },
     ]
