@@ -411,3 +411,23 @@ async fn time_zones_are_named_as_java_names_them() {
         vec![json!("1969-12-31 16:00"), json!("05:30"), json!("05:30"), json!("16:00"), json!("01:00"), json!(9 * 3_600_000), json!(0), Value::Null]
     );
 }
+
+#[tokio::test]
+async fn initcap_chr_and_unix_timestamp_follow_the_reference() {
+    let s = TestServer::start();
+    input(&s).await;
+    let before = chrono::Utc::now().timestamp_millis();
+    let row = one_row(
+        &s,
+        "SELECT INITCAP('some_string hELLO-wORLD  two'), INITCAP(CAST(NULL AS STRING)), CHR(75), CHR('\\u004b'), \
+         CHR('\\ud820\\udeb8'), CHR('004b'), CHR('bogus'), CHR(''), UNIX_TIMESTAMP(), UNIX_TIMESTAMP(ts)",
+    )
+    .await;
+    // Words are separated by whitespace only; the whitespace is kept.
+    assert_eq!(row[..2], [json!("Some_string Hello-world  Two"), json!(null)]);
+    // A code point past U+FFFF is written as its UTF-16 surrogate pair, as in Java.
+    assert_eq!(row[2..8], [json!("K"), json!("K"), json!("\u{182b8}"), json!(null), json!(null), json!(null)]);
+    let now = row[8].as_i64().expect("UNIX_TIMESTAMP() is a BIGINT");
+    assert!(now >= before, "UNIX_TIMESTAMP() {now} is the time of the row, after {before}");
+    assert_eq!(row[9], json!(1_609_502_400_000i64), "UNIX_TIMESTAMP(ts) is the timestamp's epoch milliseconds");
+}

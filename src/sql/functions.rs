@@ -167,21 +167,6 @@ fn round(mut a: Vec<Expr>, t: &[SqlType]) -> Expr {
     call("round", a)
 }
 
-fn unix_timestamp(a: Vec<Expr>, _t: &[SqlType]) -> Expr {
-    if a.is_empty() {
-        let now = call("now", vec![]);
-        return Expr::Cast(datafusion::logical_expr::Cast::new(
-            Box::new(Expr::Cast(datafusion::logical_expr::Cast::new(
-                Box::new(now),
-                arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-            ))),
-            arrow::datatypes::DataType::Int64,
-        ));
-    }
-    let ts = a.into_iter().next().expect("one arg");
-    Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(ts), arrow::datatypes::DataType::Int64))
-}
-
 fn as_value(mut a: Vec<Expr>, _t: &[SqlType]) -> Expr {
     a.remove(0)
 }
@@ -229,7 +214,6 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("RTRIM", exactly(1), Strings, "Removes trailing spaces.", "rtrim"),
             f!("SUBSTRING", between(2, 3), Each(&[Kind::String, Kind::Int, Kind::Int]), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
             f!("REPLACE", exactly(3), Strings, "Replaces every occurrence of a substring.", "replace"),
-            f!("INITCAP", exactly(1), Strings, "Capitalizes the first letter of each word.", "initcap"),
             f!("REVERSE", exactly(1), Strings, "Reverses a string.", "reverse"),
             f!("SPLIT", exactly(2), Strings, "Splits a string into an array by a delimiter.", "string_to_array"),
             f!("ABS", exactly(1), Numbers, "Absolute value.", "abs"),
@@ -246,7 +230,6 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("IFNULL", exactly(2), Any, "The first argument, or the second when the first is null.", fn coalesce),
             f!("NULLIF", exactly(2), Any, "Null when the arguments are equal, else the first.", "nullif"),
             f!("ARRAY_LENGTH", exactly(1), Each(&[Kind::Array]), "Number of elements of an array.", fn int_result("array_length")),
-            f!("UNIX_TIMESTAMP", between(0, 1), Each(&[Kind::Timestamp]), "Milliseconds since the epoch, now or of a TIMESTAMP.", fn unix_timestamp),
             f!("GREATEST", at_least(1), Any, "The largest argument; nulls are ignored.", "greatest"),
             f!("LEAST", at_least(1), Any, "The smallest argument; nulls are ignored.", "least"),
             f!("UUID", exactly(0), Any, "A random (version 4) UUID as text.", "uuid"),

@@ -50,15 +50,47 @@ fn pattern(p: &str) -> Option<Arc<Regex>> {
     Some(r)
 }
 
+/// CHR(INT code point), or CHR('\\uXXXX') with Java's escapes of UTF-16 units (a
+/// character past U+FFFF is a surrogate pair, `'\\ud820\\udeb8'`).
 fn chr(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
-    let code = match text(&a[0]) {
-        Some(t) => {
-            let hex = t.strip_prefix("\\u").or_else(|| t.strip_prefix("\\U"))?;
-            u32::from_str_radix(hex, 16).ok()?
-        }
-        None => u32::try_from(int(&a[0])?).ok()?,
+    let Some(t) = text(&a[0]) else {
+        return s(char::from_u32(u32::try_from(int(&a[0])?).ok()?)?.to_string());
     };
-    s(char::from_u32(code)?.to_string())
+    let mut units = Vec::new();
+    let mut rest = t;
+    while !rest.is_empty() {
+        let hex = rest.strip_prefix("\\u").or_else(|| rest.strip_prefix("\\U"))?;
+        let digits = hex.get(..4)?;
+        if !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        units.push(u16::from_str_radix(digits, 16).ok()?);
+        rest = &hex[4..];
+    }
+    if units.is_empty() {
+        return None;
+    }
+    s(char::decode_utf16(units).collect::<Result<String, _>>().ok()?)
+}
+
+/// INITCAP as ksqlDB's: words are runs of non-whitespace; each starts upper case and goes
+/// on lower case (an underscore or a hyphen does not start a word).
+fn initcap(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
+    let t = text(&a[0])?;
+    let mut out = String::with_capacity(t.len());
+    let mut word_start = true;
+    for c in t.chars() {
+        if c.is_whitespace() {
+            out.push(c);
+            word_start = true;
+        } else if word_start {
+            out.extend(c.to_uppercase());
+            word_start = false;
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    s(out)
 }
 
 fn elt(a: &[ScalarValue], _: &DataType) -> Option<ScalarValue> {
@@ -282,6 +314,13 @@ fn strings_only(t: &[SqlType]) -> Result<SqlType, String> {
 
 pub fn functions() -> Vec<RowFunction> {
     vec![
+        RowFunction {
+            name: "INITCAP",
+            arity: exactly(1),
+            description: "Capitalizes the first letter of each word (words are separated by whitespace), the rest lower case.",
+            returns: strings_only,
+            eval: initcap,
+        },
         RowFunction { name: "CHR", arity: exactly(1), description: "The character of a Unicode code point (INT or '\\uXXXX').", returns: chr_type, eval: chr },
         RowFunction {
             name: "ELT",

@@ -360,6 +360,19 @@ pub fn functions() -> Vec<RowFunction> {
             |a, _| parse_time(a),
         ),
         f(
+            "UNIX_TIMESTAMP",
+            between(0, 1),
+            "Milliseconds since the epoch, now or of a TIMESTAMP.",
+            |t| if t.is_empty() || t[0] == SqlType::Timestamp { Ok(SqlType::Bigint) } else { Err("expected a TIMESTAMP".into()) },
+            |a, _| {
+                let ms = match a.first() {
+                    Some(ts) => ts_millis(ts)?,
+                    None => Utc::now().timestamp_millis(),
+                };
+                Some(ScalarValue::Int64(Some(ms)))
+            },
+        ),
+        f(
             "UNIX_DATE",
             between(0, 1),
             "Days since the epoch, today or of a DATE.",
