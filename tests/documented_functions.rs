@@ -431,3 +431,26 @@ async fn initcap_chr_and_unix_timestamp_follow_the_reference() {
     assert!(now >= before, "UNIX_TIMESTAMP() {now} is the time of the row, after {before}");
     assert_eq!(row[9], json!(1_609_502_400_000i64), "UNIX_TIMESTAMP(ts) is the timestamp's epoch milliseconds");
 }
+
+#[tokio::test]
+async fn date_time_patterns_parse_as_javas_formatter_does() {
+    let s = TestServer::start();
+    input(&s).await;
+    let row = one_row(
+        &s,
+        "SELECT PARSE_TIMESTAMP('2020-05-11t21:58:33z', 'yyyy-MM-dd''T''HH:mm:ssX'), \
+         PARSE_TIMESTAMP('2018-05-11T21:58:33 PST', 'yyyy-MM-dd''T''HH:mm:ss zzz'), \
+         STRINGTOTIMESTAMP('2019-08-27T13:31:09.2+0000', 'yyyy-MM-dd''T''HH:mm:ss.SX'), \
+         PARSE_DATE('01-JAN-2022', 'dd-MMM-yyyy'), PARSE_DATE('JAN-2022', 'MMM-yyyy'), PARSE_DATE('20220101', 'yyyyMMdd'), \
+         PARSE_TIME('07:05 pm', 'hh:mm a'), PARSE_TIMESTAMP('2019-08-27 13:31:09.12', 'yyyy-MM-dd HH:mm:ss.SSS'), \
+         PARSE_TIMESTAMP('2018-01-11 21:58', 'yyyy-MM-dd HH:mm', 'Europe/Paris')",
+    )
+    .await;
+    assert_eq!(row[0], json!(1_589_234_313_000i64), "Z and T match in any case");
+    assert_eq!(row[1], json!(1_526_101_113_000i64), "PST names Los Angeles, on summer time in May");
+    assert_eq!(row[2], json!(1_566_912_669_200i64), "one S reads one digit, tenths");
+    assert_eq!(row[3..6], [json!(18_993), json!(18_993), json!(18_993)], "days since the epoch");
+    assert_eq!(row[6], json!(68_700_000), "milliseconds since midnight");
+    assert_eq!(row[7], json!(null), "SSS wants three digits");
+    assert_eq!(row[8], json!(1_515_704_280_000i64), "a text without a zone is in the zone argument");
+}

@@ -7,6 +7,7 @@
 //! offset, so after a crash the task replays from the checkpoint and skips the records
 //! the log already holds (its producer state says how far it got): no loss, no duplicate.
 
+use crate::format::java_time::JavaPattern;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -171,7 +172,7 @@ pub struct TopicSink {
     value_idx: Vec<usize>,
     /// The output column (and chrono format) records take their time from, when the
     /// sink was created WITH (TIMESTAMP=...).
-    timestamp: Option<(usize, Option<String>)>,
+    timestamp: Option<(usize, Option<JavaPattern>)>,
     writer: IdempotentWriter,
 }
 
@@ -187,7 +188,7 @@ impl TopicSink {
                 .position(|c| c.name == t.column)
                 .map(|i| key_idx[i])
                 .or_else(|| values.iter().position(|c| c.name == t.column).map(|i| value_idx[i]))?;
-            Some((at, t.format.as_deref().map(crate::format::timestamps::java_to_chrono)))
+            Some((at, t.format.as_deref().map(JavaPattern::compile)))
         });
         TopicSink {
             timestamp,
@@ -246,7 +247,7 @@ impl TopicSink {
         }
         // WITH (TIMESTAMP=...): each record's time is the column's; a record whose column is
         // null, negative or unparseable is skipped (tombstones keep their time).
-        let event_times = self.timestamp.as_ref().map(|(i, fmt)| super::source::event_times(&columns[*i], fmt.as_deref()));
+        let event_times = self.timestamp.as_ref().map(|(i, fmt)| super::source::event_times(&columns[*i], fmt.as_ref()));
         let mut skipped = 0;
         let mut out = Vec::with_capacity(rows);
         for row in 0..rows {

@@ -2,6 +2,7 @@
 //! the source's key and value columns and the pseudo-columns ROWTIME, ROWPARTITION and
 //! ROWOFFSET. Records that do not decode are reported with their offset and skipped.
 
+use crate::format::java_time::JavaPattern;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, UInt32Array};
@@ -64,7 +65,7 @@ pub struct SourceDecoder {
     /// Column (index in `schema`) that holds event time, when not the record timestamp.
     timestamp_column: Option<usize>,
     /// chrono pattern for a STRING timestamp column.
-    timestamp_format: Option<String>,
+    timestamp_format: Option<JavaPattern>,
     /// Keep records with a null value (tables: they delete the key).
     keep_tombstones: bool,
     /// A windowed source's keys end with the window: (session, size of time windows).
@@ -104,7 +105,7 @@ impl SourceDecoder {
             })
             .collect();
         SourceDecoder {
-            timestamp_format: source.timestamp.as_ref().and_then(|t| t.format.as_deref()).map(crate::format::timestamps::java_to_chrono),
+            timestamp_format: source.timestamp.as_ref().and_then(|t| t.format.as_deref()).map(JavaPattern::compile),
             keep_tombstones: source.kind == crate::catalog::SourceKind::Table,
             layout,
             key_decoder: source.key_format.decoder(&keys, Role::Key),
@@ -271,7 +272,7 @@ impl SourceDecoder {
         let mut tombstones: Vec<bool> = source_rows.iter().map(|&i| values[i].is_none()).collect();
         let mut keep_mask: Option<Vec<bool>> = None;
         if let Some(tc) = self.timestamp_column {
-            let ms = event_times(&columns[tc], self.timestamp_format.as_deref());
+            let ms = event_times(&columns[tc], self.timestamp_format.as_ref());
             let mut mask = vec![true; n];
             for (row, ts) in rowtime.iter_mut().enumerate() {
                 if tombstones[row] {
@@ -320,12 +321,12 @@ impl SourceDecoder {
 }
 
 /// Event times (epoch ms) from a BIGINT or TIMESTAMP column, or a STRING column read with a
-/// chrono `format`; `None` for other types. Unparseable strings are nulls.
-pub fn event_times(col: &ArrayRef, format: Option<&str>) -> Option<Int64Array> {
+/// Java `format` pattern; `None` for other types. Unparseable strings are nulls.
+pub fn event_times(col: &ArrayRef, format: Option<&JavaPattern>) -> Option<Int64Array> {
     match (col.data_type(), format) {
         (DataType::Int64, _) => Some(col.as_primitive::<arrow::datatypes::Int64Type>().clone()),
         (DataType::Timestamp(_, _), _) => arrow::compute::cast(col, &DataType::Int64).ok().map(|a| a.as_primitive::<arrow::datatypes::Int64Type>().clone()),
-        (DataType::Utf8, Some(fmt)) => Some(col.as_string::<i32>().iter().map(|v| v.and_then(|s| crate::format::timestamps::parse_millis(s, fmt))).collect()),
+        (DataType::Utf8, Some(fmt)) => Some(col.as_string::<i32>().iter().map(|v| v.and_then(|s| fmt.parse_millis(s, None))).collect()),
         _ => None,
     }
 }

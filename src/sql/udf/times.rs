@@ -3,16 +3,18 @@
 //! epoch numbers), UNIX_DATE, FROM_UNIXTIME, FROM_DAYS, and interval arithmetic
 //! TIMESTAMPADD/SUB, DATEADD/SUB, TIMEADD/SUB (`TIMESTAMPADD(SECONDS, 5, ts)`), CONVERT_TZ.
 
-use std::str::FromStr;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use datafusion::common::ScalarValue;
 
 use super::RowFunction;
 use super::value::{int, text};
 use crate::catalog::types::SqlType;
-use crate::format::timestamps::{java_to_chrono, parse_millis};
+use crate::format::java_time::JavaPattern;
+use crate::format::java_time::{Zone, java_zone};
+use crate::format::timestamps::java_to_chrono;
 use crate::sql::functions::{between, exactly};
 
 const DAY_MS: i64 = 86_400_000;
@@ -65,41 +67,6 @@ fn timestamp(ms: i64) -> Option<ScalarValue> {
     Some(ScalarValue::TimestampMillisecond(Some(ms), None))
 }
 
-/// A time zone as a function argument names it: a region with its rules, or a fixed offset.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Zone {
-    Region(Tz),
-    Fixed(chrono::FixedOffset),
-}
-
-impl Zone {
-    /// Epoch millis of a local date-time in this zone (the earlier one when a clock change
-    /// makes it ambiguous).
-    fn local_millis(self, local: &chrono::NaiveDateTime) -> Option<i64> {
-        match self {
-            Zone::Region(tz) => Some(tz.from_local_datetime(local).earliest()?.timestamp_millis()),
-            Zone::Fixed(o) => Some(o.from_local_datetime(local).earliest()?.timestamp_millis()),
-        }
-    }
-
-    fn format(self, utc: DateTime<Utc>, pattern: &str) -> String {
-        match self {
-            Zone::Region(tz) => utc.with_timezone(&tz).format(pattern).to_string(),
-            Zone::Fixed(o) => utc.with_timezone(&o).format(pattern).to_string(),
-        }
-    }
-
-    /// The zone's offset from UTC at an instant, in millis.
-    fn offset_millis(self, utc: DateTime<Utc>) -> i64 {
-        use chrono::Offset;
-        let seconds = match self {
-            Zone::Region(tz) => utc.with_timezone(&tz).offset().fix().local_minus_utc(),
-            Zone::Fixed(o) => o.local_minus_utc(),
-        };
-        seconds as i64 * 1000
-    }
-}
-
 fn zone(a: &[ScalarValue], i: usize) -> Option<Option<Zone>> {
     match a.get(i) {
         None => Some(None),
@@ -107,85 +74,27 @@ fn zone(a: &[ScalarValue], i: usize) -> Option<Option<Zone>> {
     }
 }
 
-/// Java's three-letter zone IDs (`ZoneId.SHORT_IDS`, as `java.util.TimeZone` also takes
-/// them) and the regions they stand for; EST, MST and HST are zones of their own.
-const SHORT_IDS: &[(&str, &str)] = &[
-    ("ACT", "Australia/Darwin"),
-    ("AET", "Australia/Sydney"),
-    ("AGT", "America/Argentina/Buenos_Aires"),
-    ("ART", "Africa/Cairo"),
-    ("AST", "America/Anchorage"),
-    ("BET", "America/Sao_Paulo"),
-    ("BST", "Asia/Dhaka"),
-    ("CAT", "Africa/Harare"),
-    ("CNT", "America/St_Johns"),
-    ("CST", "America/Chicago"),
-    ("CTT", "Asia/Shanghai"),
-    ("EAT", "Africa/Addis_Ababa"),
-    ("ECT", "Europe/Paris"),
-    ("IET", "America/Indiana/Indianapolis"),
-    ("IST", "Asia/Kolkata"),
-    ("JST", "Asia/Tokyo"),
-    ("MIT", "Pacific/Apia"),
-    ("NET", "Asia/Yerevan"),
-    ("NST", "Pacific/Auckland"),
-    ("PLT", "Asia/Karachi"),
-    ("PNT", "America/Phoenix"),
-    ("PRT", "America/Puerto_Rico"),
-    ("PST", "America/Los_Angeles"),
-    ("SST", "Pacific/Guadalcanal"),
-    ("VST", "Asia/Ho_Chi_Minh"),
-];
-
-/// A zone ID as Java reads one: a region (`Europe/London`), a three-letter ID (`PST`),
-/// `Z` / `UTC` / `GMT`, or an offset (`+02`, `-08:00`, `+0530`, `UTC+1`, `GMT-08:00`).
-/// `None` for an ID Java would refuse.
-pub fn java_zone(id: &str) -> Option<Zone> {
-    let id = id.trim();
-    if let Ok(tz) = Tz::from_str(id) {
-        return Some(Zone::Region(tz));
+/// A compiled Java pattern, cached: patterns are nearly always literals, compiled once.
+fn java_pattern(p: &str) -> Option<Arc<JavaPattern>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<JavaPattern>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().ok()?;
+    if let Some(c) = cache.get(p) {
+        return Some(c.clone());
     }
-    if let Some((_, region)) = SHORT_IDS.iter().find(|(short, _)| *short == id) {
-        return Tz::from_str(region).ok().map(Zone::Region);
+    let compiled = Arc::new(JavaPattern::compile(p));
+    // Patterns taken from a column could be endless: keep the cache bounded.
+    if cache.len() >= 1024 {
+        cache.clear();
     }
-    let offset = id.strip_prefix("UTC").or_else(|| id.strip_prefix("GMT")).or_else(|| id.strip_prefix("UT")).unwrap_or(id);
-    if offset.is_empty() || offset == "Z" {
-        return Some(Zone::Region(Tz::UTC));
-    }
-    let (sign, rest) = match offset.as_bytes().first()? {
-        b'+' => (1, &offset[1..]),
-        b'-' => (-1, &offset[1..]),
-        _ => return None,
-    };
-    let (hours, minutes) = match rest.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if rest.len() == 4 => rest.split_at(2),
-        None => (rest, "0"),
-    };
-    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
-    // Java's range: up to 18 hours either way.
-    if !(0..60).contains(&minutes) || hours > 18 {
-        return None;
-    }
-    chrono::FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).map(Zone::Fixed)
+    cache.insert(p.to_string(), compiled.clone());
+    Some(compiled)
 }
 
-/// Epoch millis of a string under a Java pattern, in a zone when given.
+/// Epoch millis of a string under a Java pattern; a text without a zone is in the zone
+/// argument when given, else UTC.
 fn parse_ts(a: &[ScalarValue]) -> Option<i64> {
-    let pattern = java_to_chrono(text(&a[1])?);
-    let t = text(&a[0])?;
-    match zone(a, 2)? {
-        None => parse_millis(t, &pattern),
-        Some(tz) => {
-            // The text is local time in `tz` unless the pattern carries an offset.
-            if let Ok(dt) = DateTime::parse_from_str(t, &pattern) {
-                return Some(dt.timestamp_millis());
-            }
-            let naive = parse_millis(t, &pattern)?;
-            let local = DateTime::from_timestamp_millis(naive)?.naive_utc();
-            tz.local_millis(&local)
-        }
-    }
+    let pattern = java_pattern(text(&a[1])?)?;
+    pattern.parse_millis(text(&a[0])?, zone(a, 2)?)
 }
 
 fn format_ts(ms: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
@@ -212,14 +121,7 @@ fn epoch() -> NaiveDate {
 }
 
 fn parse_date_days(a: &[ScalarValue]) -> Option<i64> {
-    let pattern = java_to_chrono(text(&a[1])?);
-    let input = text(&a[0])?;
-    if let Some(ms) = parse_millis(input, &pattern) {
-        return Some(ms.div_euclid(DAY_MS));
-    }
-    // As ksqlDB (Java's SimpleDateFormat): text after the date is ignored.
-    let (date, _) = chrono::NaiveDate::parse_and_remainder(input, &pattern).ok()?;
-    Some(date.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days())
+    java_pattern(text(&a[1])?)?.parse_days(text(&a[0])?)
 }
 
 fn format_date(days: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
@@ -233,10 +135,8 @@ fn format_time(ms: i64, a: &[ScalarValue]) -> Option<ScalarValue> {
 }
 
 fn parse_time(a: &[ScalarValue]) -> Option<ScalarValue> {
-    let pattern = java_to_chrono(text(&a[1])?);
-    let t = NaiveTime::parse_from_str(text(&a[0])?, &pattern).ok()?;
-    let ms = t.num_seconds_from_midnight() as i64 * 1000 + (t.nanosecond() / 1_000_000) as i64;
-    Some(ScalarValue::Time32Millisecond(Some(ms as i32)))
+    let ms = java_pattern(text(&a[1])?)?.parse_time_of_day(text(&a[0])?)?;
+    Some(ScalarValue::Time32Millisecond(Some(i32::try_from(ms).ok()?)))
 }
 
 /// `(unit, amount)` of an interval function, in milliseconds.
@@ -430,30 +330,4 @@ fn time_shift(a: &[ScalarValue], sign: i64) -> Option<ScalarValue> {
     let t = time_millis(&a[2])?;
     let ms = (t + sign * interval(a)?).rem_euclid(DAY_MS);
     Some(ScalarValue::Time32Millisecond(Some(ms as i32)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zone_ids_are_read_as_java_reads_them() {
-        let region = |tz| Some(Zone::Region(tz));
-        let fixed = |seconds| chrono::FixedOffset::east_opt(seconds).map(Zone::Fixed);
-        assert_eq!(java_zone("Europe/London"), region(Tz::Europe__London));
-        assert_eq!(java_zone("PST"), region(Tz::America__Los_Angeles));
-        assert_eq!(java_zone("IST"), region(Tz::Asia__Kolkata));
-        assert_eq!(java_zone("EST"), region(Tz::EST));
-        assert_eq!(java_zone("UTC"), region(Tz::UTC));
-        assert_eq!(java_zone("Z"), region(Tz::UTC));
-        assert_eq!(java_zone("+02:00"), fixed(7200));
-        assert_eq!(java_zone("GMT-08:00"), fixed(-8 * 3600));
-        assert_eq!(java_zone("UTC+1"), fixed(3600));
-        assert_eq!(java_zone("+0530"), fixed(5 * 3600 + 1800));
-        // Out of range, or not an ID.
-        assert_eq!(java_zone("+19"), None);
-        assert_eq!(java_zone("+05:75"), None);
-        assert_eq!(java_zone("PDT"), None);
-        assert_eq!(java_zone("Mars/Olympus"), None);
-    }
 }
