@@ -59,3 +59,22 @@ async fn explain_shows_expressions_as_the_statement_wrote_them() {
     assert!(plan.contains("(X + CAST(10 AS BIGINT)) AS Y") && plan.contains("UCASE(NAME) AS N") && plan.contains("Condition: (X > 1)"), "{plan}");
     assert!(!plan.contains("Int32(") && !plan.contains("upper("), "no DataFusion terms: {plan}");
 }
+
+#[tokio::test]
+async fn like_treats_a_backslash_as_a_character_and_escapes_only_with_its_escape_character() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM texts (id INT KEY, val STRING, pattern STRING) WITH (kafka_topic='texts', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("INSERT INTO texts (id, val, pattern) VALUES (1, '50% off\\now', '50!%%');").await;
+    let rows = s
+        .wait_rows(
+            "SELECT val LIKE '%\\now', val LIKE '50!% off%' ESCAPE '!', val LIKE '50!%x%' ESCAPE '!', val LIKE pattern ESCAPE '!', \
+                val LIKE pattern, val LIKE '5_%' FROM texts EMIT CHANGES LIMIT 1;",
+            1,
+        )
+        .await;
+    assert_eq!(
+        rows[0],
+        vec![json!(true), json!(true), json!(false), json!(true), json!(false), json!(true)],
+        "a backslash is itself; !% is a percent sign, from a literal or a column; without ESCAPE ! is itself"
+    );
+}

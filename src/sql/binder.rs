@@ -276,8 +276,8 @@ impl Binder<'_> {
                     }
                     Box::new(bound)
                 },
-                Box::new(self.bind(pattern)?),
-                *escape,
+                Box::new(super::udf::like::like_pattern(self.bind(pattern)?, *escape)),
+                None,
                 false,
             )),
             ExprKind::Between { expr, low, high, negated } if is_time_column(expr) && (is_string(low) || is_string(high)) => {

@@ -10,6 +10,7 @@ pub mod cast;
 mod collections;
 mod json;
 pub mod lambda;
+pub mod like;
 mod masks;
 mod math;
 pub mod signatures;
