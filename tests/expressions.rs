@@ -78,3 +78,30 @@ async fn like_treats_a_backslash_as_a_character_and_escapes_only_with_its_escape
         "a backslash is itself; !% is a percent sign, from a literal or a column; without ESCAPE ! is itself"
     );
 }
+
+#[tokio::test]
+async fn number_literals_out_of_range_are_refused_and_doubles_read_as_java_writes_them() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM nums_d (id INT KEY, x DOUBLE) WITH (kafka_topic='nums_d', value_format='DELIMITED', partitions=1);").await;
+    for (literal, expected) in [
+        ("9223372036854775808", "Invalid numeric literal: 9223372036854775808"),
+        ("-9223372036854775809", "Invalid numeric literal: -9223372036854775809"),
+        ("1.7976931348623159E308", "Number overflows DOUBLE: 1.7976931348623159E308"),
+        ("-1.7976931348623160E308", "Number overflows DOUBLE: -1.7976931348623160E308"),
+    ] {
+        let (status, body) = s.ksql(&format!("CREATE STREAM bad AS SELECT id, {literal} AS n FROM nums_d;")).await;
+        assert_eq!(status, 400, "{literal}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected) && message.contains("Failed to prepare statement: line 1:"), "{literal}: {message}");
+    }
+    // The smallest BIGINT is one literal, not the negation of an overflowing one.
+    s.ksql_ok("CREATE STREAM doubles AS SELECT id, -9223372036854775808 AS least, x, CAST(x AS STRING) AS text FROM nums_d;").await;
+    s.ksql_ok("INSERT INTO nums_d (id, x) VALUES (1, 1e10);").await;
+    let out = s.wait_rows("SELECT * FROM doubles EMIT CHANGES LIMIT 1;", 1).await;
+    assert_eq!(out[0][1], json!(i64::MIN));
+    assert_eq!(out[0][3], json!("1.0E10"), "CAST of a DOUBLE to STRING is Java's Double.toString");
+    s.wait_until("the DELIMITED row", async |s| !s.read_topic("DOUBLES").await.is_empty()).await;
+    let written = s.read_topic("DOUBLES").await;
+    // (A first field starting with a minus is quoted, as commons-csv does.)
+    assert_eq!(written[0].1["value"], json!("\"-9223372036854775808\",1.0E10,1.0E10"), "DELIMITED writes doubles as Java does");
+}

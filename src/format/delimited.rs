@@ -171,9 +171,15 @@ impl RowEncoder for DelimitedEncoder {
     }
 }
 
-/// DELIMITED writes temporal types as numbers like ksqlDB (epoch millis, days).
+/// DELIMITED writes temporal types as numbers like ksqlDB (epoch millis, days), and
+/// doubles as Java's `Double.toString` does.
 fn text_for_delimited(c: &ArrayRef) -> Result<ArrayRef, FormatError> {
     let target = match c.data_type() {
+        DataType::Float64 => {
+            let doubles = arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(c.as_ref());
+            let texts: arrow::array::StringArray = doubles.iter().map(|v| v.map(super::java_number::java_double)).collect();
+            return Ok(std::sync::Arc::new(texts));
+        }
         DataType::Timestamp(_, _) => DataType::Int64,
         DataType::Date32 => DataType::Int32,
         DataType::Time32(_) => DataType::Int32,

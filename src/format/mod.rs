@@ -5,6 +5,7 @@
 //! Arrow columns into one byte string per row.
 
 pub mod delimited;
+pub mod java_number;
 pub mod java_time;
 pub mod json;
 pub mod json_values;

@@ -248,6 +248,7 @@ impl Binder<'_> {
                         });
                     }
                     Ok(SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) if *ty == SqlType::String => super::udf::cast::collection_to_string(inner),
+                    Ok(SqlType::Double) if *ty == SqlType::String && !null => super::udf::cast::double_to_string(inner),
                     _ => DfExpr::Cast(dfx::Cast::new(Box::new(inner), ty.to_arrow())),
                 }
             }

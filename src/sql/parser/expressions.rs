@@ -96,7 +96,13 @@ impl Parser<'_> {
                     match (chars.next(), chars.next()) {
                         (Some(c), None) => Some(c),
                         _ => {
-                            return Err(ParseError { message: "ESCAPE must be a single character".into(), pos: self.pos(), hint: None, statement: None });
+                            return Err(ParseError {
+                                syntax: true,
+                                message: "ESCAPE must be a single character".into(),
+                                pos: self.pos(),
+                                hint: None,
+                                statement: None,
+                            });
                         }
                     }
                 } else {
@@ -169,6 +175,12 @@ impl Parser<'_> {
         let pos = self.pos();
         match self.peek() {
             Token::Minus => {
+                // A negative number is one literal, so -9223372036854775808 is a BIGINT.
+                if let Token::Number(n, _) = self.peek_at(1).clone() {
+                    self.i += 2;
+                    let lit = number_literal(&format!("-{n}"), pos)?;
+                    return self.node(ExprKind::Literal(lit), pos);
+                }
                 self.i += 1;
                 let e = self.nested(Self::unary)?;
                 // Fold negative numeric literals so -2147483648 stays an INT.
@@ -264,23 +276,7 @@ impl Parser<'_> {
         match self.peek().clone() {
             Token::Number(n, _) => {
                 self.i += 1;
-                let lit = if n.contains(['e', 'E']) {
-                    Literal::Double(n.parse().map_err(|_| ParseError { message: format!("invalid number {n}"), pos, hint: None, statement: None })?)
-                } else if n.contains('.') {
-                    Literal::Decimal(n)
-                } else {
-                    match n.parse::<i64>() {
-                        Ok(v) => Literal::Integer(v),
-                        Err(_) => {
-                            return Err(ParseError {
-                                message: format!("number {n} is too large"),
-                                pos,
-                                hint: Some("BIGINT holds values up to 9223372036854775807; write larger numbers as decimals, e.g. 1e20".into()),
-                                statement: None,
-                            });
-                        }
-                    }
-                };
+                let lit = number_literal(&n, pos)?;
                 self.node(ExprKind::Literal(lit), pos)
             }
             Token::SingleQuotedString(s) => {
@@ -422,4 +418,20 @@ impl Parser<'_> {
         self.expect_kw("END")?;
         self.node(ExprKind::Case { operand, whens, else_ }, pos)
     }
+}
+
+/// A numeric literal as ksqlDB types it: with an exponent a DOUBLE, with a point a
+/// DECIMAL, else an INT or BIGINT; one out of range is an error naming it.
+fn number_literal(n: &str, pos: Pos) -> PResult<Literal> {
+    let out_of_range = |message: String, hint: &str| ParseError { syntax: false, message, pos, hint: Some(hint.to_string()), statement: None };
+    let double_range = "a DOUBLE holds magnitudes up to 1.7976931348623157E308";
+    let bigint_range = "a BIGINT holds -9223372036854775808 to 9223372036854775807; write a larger number with a decimal point (a DECIMAL)";
+    if n.contains(['e', 'E']) {
+        let v: f64 = n.parse().map_err(|_| out_of_range(format!("Invalid numeric literal: {n}"), double_range))?;
+        return if v.is_finite() { Ok(Literal::Double(v)) } else { Err(out_of_range(format!("Number overflows DOUBLE: {n}"), double_range)) };
+    }
+    if n.contains('.') {
+        return Ok(Literal::Decimal(n.to_string()));
+    }
+    n.parse::<i64>().map(Literal::Integer).map_err(|_| out_of_range(format!("Invalid numeric literal: {n}"), bigint_range))
 }

@@ -40,6 +40,9 @@ impl Dialect for KsqlDialect {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
+    /// A syntax error; otherwise a statement that parses but cannot be prepared (a
+    /// numeric literal out of range).
+    pub syntax: bool,
     pub message: String,
     pub pos: Pos,
     pub hint: Option<String>,
@@ -47,11 +50,15 @@ pub struct ParseError {
     pub statement: Option<String>,
 }
 
-/// Laid out as ksqlDB's parser reports errors: the position, `Syntax Error`, the problem
+/// Laid out as ksqlDB's parser reports errors: the position, `Syntax Error` (or, for a
+/// statement that parses but cannot be prepared, `Failed to prepare statement` first), the problem
 /// and the statement, each on its own line; then Eddy's hint.
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}:{}: Syntax Error\n{}", self.pos.line, self.pos.column, self.message)?;
+        match self.syntax {
+            true => write!(f, "line {}:{}: Syntax Error\n{}", self.pos.line, self.pos.column, self.message)?,
+            false => write!(f, "Failed to prepare statement: line {}:{}: {}", self.pos.line, self.pos.column, self.message)?,
+        }
         if let Some(s) = &self.statement {
             write!(f, "\nStatement: {s}")?;
         }
@@ -230,6 +237,7 @@ impl<'a> Parser<'a> {
     fn new(sql: &'a str) -> PResult<Self> {
         let dialect = KsqlDialect;
         let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| ParseError {
+            syntax: true,
             message: e.message.clone(),
             pos: Pos { line: e.location.line, column: e.location.column },
             hint: Some("check quotes: strings use single quotes ('text'), identifiers back-quotes (`Name`)".into()),
@@ -290,7 +298,13 @@ impl<'a> Parser<'a> {
     }
 
     fn error_here(&self, message: &str, hint: Option<&str>) -> ParseError {
-        ParseError { message: format!("{message}, found {}", describe(self.peek())), pos: self.pos(), hint: hint.map(str::to_string), statement: None }
+        ParseError {
+            syntax: true,
+            message: format!("{message}, found {}", describe(self.peek())),
+            pos: self.pos(),
+            hint: hint.map(str::to_string),
+            statement: None,
+        }
     }
 
     /// Enters one more level of nesting (an expression, a NOT, a sign, a type), refusing to
@@ -309,6 +323,7 @@ impl<'a> Parser<'a> {
 
     fn too_deep(&self, pos: Pos) -> ParseError {
         ParseError {
+            syntax: true,
             message: format!("the statement nests too deeply: more than {MAX_EXPRESSION_DEPTH} levels of expressions or types (stack depth limit exceeded)"),
             pos,
             hint: Some(

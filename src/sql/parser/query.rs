@@ -138,6 +138,7 @@ impl Parser<'_> {
             joins += 1;
             if joins > MAX_JOINS {
                 return Err(ParseError {
+                    syntax: true,
                     message: format!("a query may join at most {MAX_JOINS} times"),
                     pos: at,
                     hint: Some("materialize part of the joins with CREATE TABLE/STREAM ... AS SELECT and join that".into()),

@@ -175,6 +175,7 @@ impl Parser<'_> {
         }
         if self.peek() != &Token::RParen {
             return Err(ParseError {
+                syntax: true,
                 message: "Expecting {',', ')'}".into(),
                 pos: self.pos(),
                 hint: Some("separate column definitions with ',' and close the list with ')'".into()),

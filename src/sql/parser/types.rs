@@ -65,6 +65,7 @@ impl Parser<'_> {
                 self.expect(&Token::RParen)?;
                 if !(1..=38).contains(&p) || s > p {
                     return Err(ParseError {
+                        syntax: true,
                         message: format!("DECIMAL({p}, {s}) is out of range"),
                         pos: self.pos(),
                         hint: Some("precision must be 1..38 and scale at most the precision".into()),
@@ -123,6 +124,7 @@ impl Parser<'_> {
                     Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("STRING") => self.i += 1,
                     _ => {
                         return Err(ParseError {
+                            syntax: true,
                             message: "Expecting {'STRING', INTEGER_VALUE}".into(),
                             pos: self.pos(),
                             hint: Some(TYPE_HINT.into()),

@@ -11,6 +11,7 @@ use datafusion::common::ScalarValue;
 use super::value::{entries, items};
 use super::{RowFunction, row_call};
 use crate::catalog::types::SqlType;
+use crate::format::java_number::java_double;
 use crate::sql::functions::exactly;
 
 /// Whether ksqlDB can CAST a value of type `from` to `to`: between scalar types (strings
@@ -25,6 +26,21 @@ pub fn castable(from: &SqlType, to: &SqlType) -> bool {
         (SqlType::Struct(a), SqlType::Struct(b)) => b.iter().all(|(name, tb)| a.iter().find(|(n, _)| n == name).is_none_or(|(_, ta)| castable(ta, tb))),
         _ => !collection(from) && !collection(to),
     }
+}
+
+/// `CAST(value AS STRING)` of a DOUBLE: Java's `Double.toString` (`1.0E10`).
+pub fn double_to_string(arg: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Expr {
+    static TO_STRING: RowFunction = RowFunction {
+        name: "DOUBLE_TO_STRING",
+        arity: exactly(1),
+        description: "CAST(double AS STRING)",
+        returns: |_| Ok(SqlType::String),
+        eval: |a, _| match &a[0] {
+            ScalarValue::Float64(Some(x)) => Some(ScalarValue::Utf8(Some(java_double(*x)))),
+            _ => None,
+        },
+    };
+    row_call(&TO_STRING, vec![arg], &SqlType::String)
 }
 
 /// `CAST(value AS STRING)` of an ARRAY, MAP or STRUCT.
@@ -69,38 +85,9 @@ pub fn java_text(v: &ScalarValue) -> Option<String> {
     })
 }
 
-/// Java's `Double.toString`: at least one fractional digit, scientific notation outside
-/// [10^-3, 10^7).
-fn java_double(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
-    }
-    let a = x.abs();
-    if a == 0.0 || (1e-3..1e7).contains(&a) {
-        let s = format!("{x}");
-        if s.contains('.') { s } else { format!("{s}.0") }
-    } else {
-        let s = format!("{x:E}");
-        let (mantissa, exp) = s.split_once('E').unwrap_or((&s, "0"));
-        let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
-        format!("{mantissa}E{exp}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn doubles_print_as_java_does() {
-        assert_eq!(java_double(1.0), "1.0");
-        assert_eq!(java_double(0.5), "0.5");
-        assert_eq!(java_double(1.0e10), "1.0E10");
-        assert_eq!(java_double(1.5e-5), "1.5E-5");
-    }
 
     #[test]
     fn casts_into_collections_need_collections() {
