@@ -708,3 +708,21 @@ async fn lookups_follow_a_table_as_it_changes() {
     assert!(looked_up >= 27, "{stats}");
     assert!(stats.contains("from-memory: ") && stats.contains("rows-in-memory: 2"), "{stats}");
 }
+
+#[tokio::test]
+async fn collect_list_and_collect_set_keep_at_most_their_configured_number_of_values() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM vals (id INT KEY, v INT) WITH (kafka_topic='vals', format='JSON', partitions=1);").await;
+    let props = json!({"auto.offset.reset": "earliest", "ksql.functions.collect_list.limit": "2", "ksql.functions.collect_set.limit": "1"});
+    let (status, body) = s.ksql_with("CREATE TABLE collected AS SELECT id, COLLECT_LIST(v) AS l, COLLECT_SET(v) AS st FROM vals GROUP BY id;", props).await;
+    assert_eq!(status, 200, "{body}");
+    s.produce("vals", (0..5).map(|i| json!({"key": 1, "value": {"V": i}})).collect()).await;
+    s.wait_until("the limited lists", async |s| s.rows("SELECT l, st FROM collected WHERE id = 1;").await == vec![vec![json!([0, 1]), json!([0])]]).await;
+    // The server's default, as ksqlDB's: 1000 values.
+    s.ksql_ok("CREATE TABLE collected_all AS SELECT id, COLLECT_LIST(v) AS l FROM vals GROUP BY id;").await;
+    s.produce("vals", (0..1005).map(|i| json!({"key": 2, "value": {"V": i}})).collect()).await;
+    s.wait_until("a thousand values", async |s| {
+        s.rows("SELECT l FROM collected_all WHERE id = 2;").await.first().and_then(|r| r[0].as_array().map(Vec::len)) == Some(1000)
+    })
+    .await;
+}

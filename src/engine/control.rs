@@ -26,6 +26,8 @@ const SYSTEM_PROPERTIES: &[(&str, &[&str])] = &[
     ("ksql.streams.cache.max.bytes.buffering", &[]),
     ("commit.interval.ms", &[]),
     ("ksql.streams.commit.interval.ms", &[]),
+    (super::COLLECT_LIST_LIMIT, &[]),
+    (super::COLLECT_SET_LIMIT, &[]),
     (crate::sql::pull_rules::TABLE_SCAN_ENABLED, BOOLEAN),
     (crate::sql::pull_rules::RANGE_SCAN_ENABLED, BOOLEAN),
     (crate::sql::pull_rules::LIMIT_ENABLED, BOOLEAN),

@@ -932,7 +932,7 @@ impl Engine {
         }
         if crate::sql::aggregate_plan::is_aggregate_query(query) {
             let mut plan = crate::sql::aggregate_plan::plan_aggregate(query, &self.catalog, Some(&q.sink))?;
-            self.set_record_cache(&session, &mut plan);
+            self.apply_query_settings(&session, &mut plan);
             self.runtime.start_aggregate(&q.id, Arc::new(plan), &sink, sink_topic, reset)?;
             return Ok(());
         }

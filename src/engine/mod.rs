@@ -57,6 +57,10 @@ pub struct EngineConfig {
 
 /// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
 const DEFAULT_RECORD_CACHE_BYTES: u64 = 10 * 1024 * 1024;
+/// The properties that limit COLLECT_LIST's and COLLECT_SET's lists.
+pub const COLLECT_LIST_LIMIT: &str = "ksql.functions.collect_list.limit";
+pub const COLLECT_SET_LIMIT: &str = "ksql.functions.collect_set.limit";
+
 /// ksqlDB's default `commit.interval.ms` (Kafka Streams' own is 30 s; ksqlDB sets 2 s).
 const DEFAULT_COMMIT_INTERVAL_MS: u64 = 2000;
 
@@ -221,11 +225,11 @@ impl Engine {
             .collect())
     }
 
-    /// ksqlDB's record cache for a query's aggregation: its size in bytes (0: off),
+    /// A query's aggregation settings: ksqlDB's record cache, its size in bytes (0: off),
     /// `cache.max.bytes.buffering`, and how often it lets its rows out, `commit.interval.ms`
     /// (each also with the `ksql.streams.` prefix): from the session, else ALTER SYSTEM's,
-    /// else the server's default.
-    fn set_record_cache(&self, session: &Session, plan: &mut crate::sql::aggregate_plan::AggregatePlan) {
+    /// else the server's default; and the COLLECT_LIST / COLLECT_SET limits.
+    fn apply_query_settings(&self, session: &Session, plan: &mut crate::sql::aggregate_plan::AggregatePlan) {
         let setting = |name: &str| {
             let prefixed = format!("ksql.streams.{name}");
             let find = |props: &BTreeMap<String, String>| {
@@ -239,6 +243,20 @@ impl Engine {
         };
         plan.record_cache_bytes = setting("cache.max.bytes.buffering").unwrap_or_else(|| self.config.record_cache_bytes());
         plan.commit_interval_ms = setting("commit.interval.ms").unwrap_or(DEFAULT_COMMIT_INTERVAL_MS);
+        // ksqlDB's limits on COLLECT_LIST and COLLECT_SET (the prefix is ksqlDB's own).
+        let limit = |name: &str| {
+            let find =
+                |props: &BTreeMap<String, String>| props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.trim().parse::<usize>().ok());
+            find(&session.properties).or_else(|| find(&self.catalog.system_properties()))
+        };
+        use crate::sql::aggregates::AggKind;
+        for call in &mut plan.aggregates {
+            match &mut call.kind {
+                AggKind::CollectList(n) => *n = limit(COLLECT_LIST_LIMIT).unwrap_or(*n),
+                AggKind::CollectSet(n) => *n = limit(COLLECT_SET_LIMIT).unwrap_or(*n),
+                _ => {}
+            }
+        }
     }
 
     /// A request's properties over the server-wide ones ALTER SYSTEM set.

@@ -100,7 +100,7 @@ impl Engine {
         };
         let (inner, outer) = split(&q, &name);
         let mut plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
-        self.set_record_cache(session, &mut plan);
+        self.apply_query_settings(session, &mut plan);
         let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != WindowType::Session).then_some(w.size_ms)));
         let table = private_source(&name, SourceKind::Table, plan.output.clone(), window);
         let result_scope = Catalog::default();

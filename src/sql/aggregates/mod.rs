@@ -38,6 +38,9 @@ pub enum AggregateError {
     Codec(#[from] codec::StateCodecError),
 }
 
+/// ksqlDB's default `ksql.functions.collect_list.limit` and `collect_set.limit`.
+pub const COLLECT_LIMIT: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum AggKind {
     CountStar,
@@ -64,8 +67,10 @@ pub enum AggKind {
     },
     /// The value when every row has the same one (null counts as a value), else null.
     Attr,
-    CollectList,
-    CollectSet,
+    /// At most this many values (`ksql.functions.collect_list.limit`).
+    CollectList(usize),
+    /// At most this many values (`ksql.functions.collect_set.limit`).
+    CollectSet(usize),
     CountDistinct,
     TopK(usize),
     TopKDistinct(usize),
@@ -129,8 +134,8 @@ pub fn agg_forms(name: &str) -> Vec<AggForm> {
         "MIN" => one(AggKind::Min),
         "MAX" => one(AggKind::Max),
         "ATTR" => one(AggKind::Attr),
-        "COLLECT_LIST" => one(AggKind::CollectList),
-        "COLLECT_SET" => one(AggKind::CollectSet),
+        "COLLECT_LIST" => one(AggKind::CollectList(COLLECT_LIMIT)),
+        "COLLECT_SET" => one(AggKind::CollectSet(COLLECT_LIMIT)),
         "COUNT_DISTINCT" => one(AggKind::CountDistinct),
         "HISTOGRAM" => one(AggKind::Histogram),
         "STDDEV_SAMP" | "STDDEV_SAMPLE" => one(AggKind::StddevSamp),
@@ -193,7 +198,12 @@ impl AggKind {
                 args[0].clone()
             }
             AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } | AggKind::Attr => args[0].clone(),
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
+            AggKind::CollectList(_)
+            | AggKind::CollectSet(_)
+            | AggKind::TopK(_)
+            | AggKind::TopKDistinct(_)
+            | AggKind::LatestN { .. }
+            | AggKind::EarliestN { .. } => {
                 if matches!(self, AggKind::TopK(_) | AggKind::TopKDistinct(_)) && matches!(args[0], SqlType::Array(_) | SqlType::Map(..) | SqlType::Struct(_)) {
                     return Err(AggArgumentError::NotRankable(args[0].clone()));
                 }
@@ -236,8 +246,8 @@ impl AggCall {
                 Box::new(acc::ByOffsetN { latest: false, ignore_nulls: *ignore_nulls, n: *n, elem: self.arg_type(0), items: Vec::new() })
             }
             AggKind::Attr => Box::new(acc::Attr { elem: self.arg_type(0), counts: Vec::new() }),
-            AggKind::CollectList => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
-            AggKind::CollectSet => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: 1000, items: Vec::new() }),
+            AggKind::CollectList(limit) => Box::new(acc::Collect { distinct: false, elem: self.arg_type(0), limit: *limit, items: Vec::new() }),
+            AggKind::CollectSet(limit) => Box::new(acc::Collect { distinct: true, elem: self.arg_type(0), limit: *limit, items: Vec::new() }),
             AggKind::CountDistinct => Box::new(acc::CountDistinct { elem: self.arg_type(0), counts: Default::default() }),
             AggKind::TopK(k) => Box::new(acc::TopK { k: *k, distinct: false, elem: self.arg_type(0), items: Vec::new() }),
             AggKind::TopKDistinct(k) => Box::new(acc::TopK { k: *k, distinct: true, elem: self.arg_type(0), items: Vec::new() }),
@@ -255,7 +265,12 @@ impl AggCall {
             AggKind::Sum | AggKind::Min | AggKind::Max => vec![out],
             AggKind::Avg => vec![DataType::Float64, DataType::Int64],
             AggKind::LatestByOffset { .. } | AggKind::EarliestByOffset { .. } => vec![out, DataType::Boolean],
-            AggKind::CollectList | AggKind::CollectSet | AggKind::TopK(_) | AggKind::TopKDistinct(_) | AggKind::LatestN { .. } | AggKind::EarliestN { .. } => {
+            AggKind::CollectList(_)
+            | AggKind::CollectSet(_)
+            | AggKind::TopK(_)
+            | AggKind::TopKDistinct(_)
+            | AggKind::LatestN { .. }
+            | AggKind::EarliestN { .. } => {
                 vec![list_of(&self.arg_type(0))]
             }
             AggKind::CountDistinct | AggKind::Attr => vec![list_of(&self.arg_type(0)), list_of(&DataType::Int64)],
@@ -380,7 +395,7 @@ mod tests {
     #[test]
     fn collect_histogram_and_topk_round_trip() {
         let strs: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec!["a", "b", "a"]))];
-        for kind in [AggKind::CollectList, AggKind::CollectSet, AggKind::Histogram, AggKind::CountDistinct, AggKind::TopK(2)] {
+        for kind in [AggKind::CollectList(3), AggKind::CollectSet(3), AggKind::Histogram, AggKind::CountDistinct, AggKind::TopK(2)] {
             let c = call(kind.clone(), SqlType::String);
             let mut s = c.create();
             s.update(&strs, 3).unwrap();
