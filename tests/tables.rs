@@ -718,6 +718,13 @@ async fn collect_list_and_collect_set_keep_at_most_their_configured_number_of_va
     assert_eq!(status, 200, "{body}");
     s.produce("vals", (0..5).map(|i| json!({"key": 1, "value": {"V": i}})).collect()).await;
     s.wait_until("the limited lists", async |s| s.rows("SELECT l, st FROM collected WHERE id = 1;").await == vec![vec![json!([0, 1]), json!([0])]]).await;
+    // Maps with the same entries in another order are the same value to COLLECT_SET.
+    s.ksql_ok("CREATE STREAM maps (id INT KEY, m MAP<STRING, INT>) WITH (kafka_topic='maps', format='JSON', partitions=1);").await;
+    s.ksql_with("CREATE TABLE map_set AS SELECT id, COLLECT_SET(m) AS ms FROM maps GROUP BY id;", json!({"auto.offset.reset": "earliest"})).await;
+    let m = |v: Value| json!({"key": 1, "value": {"M": v}});
+    s.produce("maps", vec![m(json!({"a": 1, "b": 2})), m(json!({"b": 2, "a": 1})), m(json!({"c": 3}))]).await;
+    let expected = vec![vec![json!([{"a": 1, "b": 2}, {"c": 3}])]];
+    s.wait_until("two maps in the set", async |s| s.rows("SELECT ms FROM map_set WHERE id = 1;").await == expected).await;
     // The server's default, as ksqlDB's: 1000 values.
     s.ksql_ok("CREATE TABLE collected_all AS SELECT id, COLLECT_LIST(v) AS l FROM vals GROUP BY id;").await;
     s.produce("vals", (0..1005).map(|i| json!({"key": 2, "value": {"V": i}})).collect()).await;

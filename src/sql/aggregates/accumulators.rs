@@ -400,10 +400,27 @@ pub struct Collect {
     pub items: Vec<ScalarValue>,
 }
 
+/// Equality as Java's collections see it: a MAP equals another with the same entries in
+/// any order (inside lists too); other values are equal when their Arrow values are.
+fn same_value(a: &ScalarValue, b: &ScalarValue) -> bool {
+    use crate::sql::udf::value::{entries, items};
+    match (a, b) {
+        (ScalarValue::Map(_), ScalarValue::Map(_)) => match (entries(a), entries(b)) {
+            (Some(x), Some(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| same_value(k, k2) && same_value(v, v2))),
+            (x, y) => x.is_none() && y.is_none(),
+        },
+        (ScalarValue::List(_), ScalarValue::List(_)) => match (items(a), items(b)) {
+            (Some(x), Some(y)) => x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| same_value(p, q)),
+            (x, y) => x.is_none() && y.is_none(),
+        },
+        _ => a == b,
+    }
+}
+
 impl Accumulator for Collect {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         for v in scalars(&values[0])? {
-            if self.items.len() >= self.limit || (self.distinct && self.items.contains(&v)) {
+            if self.items.len() >= self.limit || (self.distinct && self.items.iter().any(|x| same_value(x, &v))) {
                 continue;
             }
             self.items.push(v);
@@ -412,7 +429,7 @@ impl Accumulator for Collect {
     }
     fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         for v in scalars(&values[0])? {
-            if let Some(i) = self.items.iter().position(|x| *x == v) {
+            if let Some(i) = self.items.iter().position(|x| same_value(x, &v)) {
                 self.items.remove(i);
             }
         }
