@@ -733,3 +733,26 @@ async fn collect_list_and_collect_set_keep_at_most_their_configured_number_of_va
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_closed_session_takes_no_more_records_and_a_late_record_is_dropped() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM visits (user_id STRING KEY, page STRING) WITH (kafka_topic='visits', value_format='JSON', partitions=1);").await;
+    let sql = "CREATE TABLE visit_sessions AS SELECT user_id, COUNT(*) AS n FROM visits \
+               WINDOW SESSION (30 SECONDS, GRACE PERIOD 60 SECONDS) GROUP BY user_id;";
+    s.ksql_with(sql, json!({"auto.offset.reset": "earliest"})).await;
+    // Stream time reaches 100010: sessions ending before 10010 (= 100010 - 30 s gap - 60 s
+    // grace) are closed. The record at 10009 would join the closed session [0, 0]: it is
+    // late and dropped. The one at 10010 starts a session of its own.
+    let at = |t: i64| json!({"key": "u", "value": {"PAGE": "p"}, "timestamp": t});
+    s.produce("visits", vec![at(0), at(100_010), at(10_009), at(10_010)]).await;
+    // One row per session, each of one visit, stamped with the session's end.
+    s.wait_until("three sessions", async |s| s.read_topic("VISIT_SESSIONS").await.len() >= 3).await;
+    let out = s.read_topic("VISIT_SESSIONS").await;
+    let mut sessions: Vec<(i64, Value)> = out.iter().map(|(_, r)| (r["timestamp"].as_i64().unwrap_or(-1), r["value"]["N"].clone())).collect();
+    sessions.sort_by_key(|(t, _)| *t);
+    assert_eq!(sessions, vec![(0, json!(1)), (10_010, json!(1)), (100_010, json!(1))], "{out:?}");
+    let described = s.ksql_ok("DESCRIBE visit_sessions EXTENDED;").await;
+    let errors = described[0]["sourceDescription"]["errorStats"].as_str().unwrap_or_default().to_string();
+    assert!(errors.contains("late-records: 1"), "{errors}");
+}

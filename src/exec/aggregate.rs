@@ -520,14 +520,20 @@ impl AggregateTask {
         let w = self.plan.window.clone().expect("session plan");
         let t = pre.rowtime[row];
         let gap = w.size_ms;
+        // Sessions that closed (stream time passed their end by the gap and the grace period)
+        // take no more records: a record near one starts a session of its own.
+        let closes_before = self.stream_time.saturating_sub(gap).saturating_sub(w.grace_ms);
         let sessions = self.sessions_of(key)?;
-        let touching: Vec<(i64, i64)> = sessions.iter().filter(|(s, e)| **s - gap <= t && t <= **e + gap).map(|(s, e)| (*s, *e)).collect();
-        if touching.is_empty() && t.saturating_add(w.grace_ms) <= self.stream_time {
+        let touching: Vec<(i64, i64)> =
+            sessions.iter().filter(|(s, e)| **e >= closes_before && **s - gap <= t && t <= **e + gap).map(|(s, e)| (*s, *e)).collect();
+        let new_start = touching.iter().map(|(s, _)| *s).min().unwrap_or(t).min(t);
+        let new_end = touching.iter().map(|(_, e)| *e).max().unwrap_or(t).max(t);
+        // As Kafka Streams: a session closes once stream time passes its end by the gap and
+        // the grace period; a record whose (merged) session is closed is late.
+        if new_end < closes_before {
             self.stats.record_late(1);
             return Ok(());
         }
-        let new_start = touching.iter().map(|(s, _)| *s).min().unwrap_or(t).min(t);
-        let new_end = touching.iter().map(|(_, e)| *e).max().unwrap_or(t).max(t);
         // Fold every touched session into one state; the old ones disappear.
         let mut merged: Option<GroupEntry> = None;
         for (s, e) in &touching {
