@@ -105,3 +105,22 @@ async fn number_literals_out_of_range_are_refused_and_doubles_read_as_java_write
     // (A first field starting with a minus is quoted, as commons-csv does.)
     assert_eq!(written[0].1["value"], json!("\"-9223372036854775808\",1.0E10,1.0E10"), "DELIMITED writes doubles as Java does");
 }
+
+#[tokio::test]
+async fn an_empty_in_list_and_a_case_of_only_nulls_are_refused() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM vals_c (id INT KEY, v DOUBLE) WITH (kafka_topic='vals_c', value_format='JSON', partitions=1);").await;
+    for (sql, expected) in [
+        ("CREATE STREAM bad AS SELECT * FROM vals_c WHERE id IN ( );", "Syntax Error"),
+        (
+            "CREATE STREAM bad AS SELECT id, CASE WHEN v < 2.0 THEN NULL ELSE NULL END AS c FROM vals_c;",
+            "Invalid Case expression. All case branches have NULL type",
+        ),
+    ] {
+        let (status, body) = s.ksql(sql).await;
+        assert_eq!(status, 400, "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
+    }
+    // A typed NULL in one branch gives the CASE its type.
+    s.ksql_ok("CREATE STREAM good AS SELECT id, CASE WHEN v < 2.0 THEN CAST(NULL AS STRING) ELSE NULL END AS c FROM vals_c;").await;
+}

@@ -253,6 +253,14 @@ impl Binder<'_> {
                 }
             }
             ExprKind::Case { operand, whens, else_ } => {
+                let null = |e: &Expr| matches!(e.kind, ExprKind::Literal(Literal::Null));
+                if whens.iter().all(|(_, t)| null(t)) && else_.as_deref().is_none_or(null) {
+                    return Err(SqlError::at(
+                        pos,
+                        "Invalid Case expression. All case branches have NULL type",
+                        Some("give one branch a value of the type the CASE returns, e.g. CAST(NULL AS STRING)".into()),
+                    ));
+                }
                 let operand = operand.as_ref().map(|o| self.bind(o)).transpose()?;
                 let mut when_then = Vec::new();
                 for (w, t) in whens {

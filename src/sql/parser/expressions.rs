@@ -120,7 +120,10 @@ impl Parser<'_> {
             }
             if self.eat_kw("IN") {
                 self.expect(&Token::LParen)?;
-                let list = if self.peek() == &Token::RParen { Vec::new() } else { self.expr_list()? };
+                if self.peek() == &Token::RParen {
+                    return Err(self.error_here("expected a value in IN ( )", Some("list at least one value: x IN (1, 2)")));
+                }
+                let list = self.expr_list()?;
                 self.expect(&Token::RParen)?;
                 e = self.node(ExprKind::InList { expr: Box::new(e), list, negated }, pos)?;
                 continue;
