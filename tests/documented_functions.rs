@@ -260,7 +260,7 @@ async fn numeric_functions_follow_the_reference() {
         "SELECT ACOS(1), ASIN(1), ATAN(1), ATAN2(1, 1), CBRT(27), COS(0), COSH(0), COT(1), DEGREES(PI()), LOG(100), LOG(2, 8), \
          RADIANS(180), SIN(0), SINH(0), TAN(0), TANH(0), TRUNC(x), TRUNC(x, 1), TRUNC(dec), TRUNC(dec, 1), TRUNC(1234, -2), \
          GEO_DISTANCE(51.5074, -0.1278, 48.8566, 2.3522), GEO_DISTANCE(51.5074, -0.1278, 48.8566, 2.3522, 'miles'), \
-         GEO_DISTANCE(91, 0, 0, 0), ACOS(NULL)",
+         GEO_DISTANCE(91, 0, 0, 0), ACOS(CAST(NULL AS DOUBLE))",
     )
     .await;
     let pi = std::f64::consts::PI;
@@ -276,6 +276,11 @@ async fn numeric_functions_follow_the_reference() {
     assert!((row[22].as_f64().expect("miles") - 213.48).abs() < 0.01, "{}", row[22]);
     assert_eq!(row[23], Value::Null, "a latitude past 90 is not a place");
     assert_eq!(row[24], Value::Null);
+    // A bare NULL fits ACOS(INT), ACOS(BIGINT) and ACOS(DOUBLE) alike: ksqlDB refuses the call.
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT ACOS(NULL) FROM input EMIT CHANGES;"})).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Function 'acos' cannot be resolved due to ambiguous method parameters (null)."), "{message}");
 }
 
 #[tokio::test]

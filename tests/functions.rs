@@ -157,6 +157,12 @@ async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
         ("SELECT ELT(s, s) FROM t EMIT CHANGES;", "Function 'elt' does not accept parameters (STRING, STRING)."),
         ("SELECT REGEXP_EXTRACT(id, s) FROM t EMIT CHANGES;", "Function 'regexp_extract' does not accept parameters (INTEGER, STRING)."),
         ("SELECT REGEXP_SPLIT_TO_ARRAY(s, id) FROM t EMIT CHANGES;", "Function 'regexp_split_to_array' does not accept parameters (STRING, INTEGER)."),
+        // A bare NULL that fits two signatures alike is ambiguous, as in ksqlDB.
+        ("SELECT LEN(NULL) FROM t EMIT CHANGES;", "Function 'len' cannot be resolved due to ambiguous method parameters (null)."),
+        ("SELECT SUBSTRING(NULL, 1) FROM t EMIT CHANGES;", "Function 'substring' cannot be resolved due to ambiguous method parameters (null, INTEGER)."),
+        ("SELECT ABS(NULL) FROM t EMIT CHANGES;", "Function 'abs' cannot be resolved due to ambiguous method parameters (null)."),
+        ("SELECT CHR(NULL) FROM t EMIT CHANGES;", "Function 'chr' cannot be resolved due to ambiguous method parameters (null)."),
+        ("SELECT CONCAT(NULL, NULL) FROM t EMIT CHANGES;", "Function 'concat' cannot be resolved due to ambiguous method parameters (null, null)."),
         ("SELECT NO_SUCH_FUNCTION(id) FROM t EMIT CHANGES;", "Can't find any functions with the name 'NO_SUCH_FUNCTION'"),
     ] {
         let (status, body) = s.post("/query", json!({"ksql": sql})).await;
@@ -167,6 +173,8 @@ async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
     for sql in [
         "SELECT id, ABS(id), POWER(id, 2.5), ROUND(big, 1), LEN(CAST(NULL AS STRING)), CONCAT(s, NULL), SUBSTRING(s, 1, id), CHR(id), CHR(s) FROM t EMIT CHANGES;",
         "SELECT id, ELT(id, s, 'x'), REGEXP_EXTRACT('a+', s, 0), UCASE(NULL) FROM t EMIT CHANGES;",
+        // ... and one that only one signature takes is read as that signature's type.
+        "SELECT id, POWER(NULL, 2), LPAD(NULL, 5, 'x'), SPLIT(NULL, ','), CONCAT(NULL, s), ARRAY_CONTAINS(ARRAY[1], NULL) FROM t EMIT CHANGES;",
     ] {
         let (status, body) = s.ksql(&format!("CREATE STREAM ok_{} AS {sql}", sql.len())).await;
         assert_eq!(status, 200, "{sql}: {body}");

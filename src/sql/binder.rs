@@ -11,7 +11,7 @@ use datafusion::optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 
 use super::SqlError;
 use super::ast::{BinaryOp, Expr, ExprKind, Literal, Pos, UnaryOp};
-use super::functions::{Arity, call, ksql_functions, typed_null};
+use super::functions::{Arity, Kind, Params, call, ksql_functions, typed_null};
 use super::udf::times::INTERVAL_UNITS;
 use super::udf::{RowFunction, lambda_function_names, not_accepted, row_call, row_functions};
 use crate::catalog::types::SqlType;
@@ -463,6 +463,9 @@ impl Binder<'_> {
         }
         check_call(name, f.arity, f.description, distinct || star, &types, pos)?;
         let nulls: Vec<bool> = bound.iter().map(is_null_literal).collect();
+        if nulls.contains(&true) && null_call_is_ambiguous(name, f.params, &types, &nulls) {
+            return Err(ambiguous_call(name, &types, &nulls, pos));
+        }
         if !f.params.accept(&types, &nulls) {
             return Err(SqlError::at(pos, not_accepted(name, &types), Some(f.description.to_string())));
         }
@@ -542,11 +545,21 @@ impl Binder<'_> {
         // A bare NULL argument takes the first type the function accepts in its place, as
         // ksqlDB's NULL matches any parameter type.
         if !nulls.is_empty() {
-            let accepted = NULL_ARGUMENT_TYPES.iter().find_map(|t| {
-                let mut tried = types.clone();
-                nulls.iter().for_each(|&i| tried[i] = t.clone());
-                (f.returns)(&tried).is_ok().then_some(tried)
-            });
+            let fits: Vec<Vec<SqlType>> = NULL_ARGUMENT_TYPES
+                .iter()
+                .filter_map(|t| {
+                    let mut tried = types.clone();
+                    nulls.iter().for_each(|&i| tried[i] = t.clone());
+                    (f.returns)(&tried).is_ok().then_some(tried)
+                })
+                .collect();
+            // A parameter that takes any type is one generic signature; one that takes some
+            // types but not others stands for several signatures the NULL fits alike.
+            if fits.len() > 1 && fits.len() < NULL_ARGUMENT_TYPES.len() {
+                let flags: Vec<bool> = (0..types.len()).map(|i| nulls.contains(&i)).collect();
+                return Err(ambiguous_call(f.name, &types, &flags, pos));
+            }
+            let accepted = fits.into_iter().next();
             if let Some(t) = accepted {
                 types = t;
             }
@@ -756,20 +769,43 @@ pub fn in_clause(clause: &'static str) -> impl Fn(SqlError) -> SqlError {
     }
 }
 
+/// ksqlDB's refusal of a call that two signatures fit equally well (a bare NULL fits any
+/// parameter, so `LEN(NULL)` fits both `LEN(STRING)` and `LEN(BYTES)`).
+fn ambiguous_call(name: &str, types: &[SqlType], nulls: &[bool], pos: Pos) -> SqlError {
+    let shown: Vec<String> = types.iter().zip(nulls).map(|(t, n)| if *n { "null".to_string() } else { t.to_string() }).collect();
+    SqlError::at(
+        pos,
+        format!("Function '{}' cannot be resolved due to ambiguous method parameters ({}).", name.to_ascii_lowercase(), shown.join(", ")),
+        Some("CAST the NULL (or the arguments) to the type you mean, e.g. CAST(NULL AS STRING)".into()),
+    )
+}
+
+/// Whether bare NULLs (`nulls`) make a call of a function lowered onto DataFusion fit two
+/// of ksqlDB's signatures alike: its numeric overloads (INT, BIGINT, DOUBLE, DECIMAL) when
+/// a NULL stands for the number, its STRING and BYTES forms when the NULL could be either.
+fn null_call_is_ambiguous(name: &str, params: Params, types: &[SqlType], nulls: &[bool]) -> bool {
+    let bytes_form_fits = nulls.first() == Some(&true)
+        && super::udf::bytes_overload(name).is_some_and(|b| {
+            let mut t = types.to_vec();
+            t[0] = SqlType::Bytes;
+            (b.returns)(&t).is_ok()
+        });
+    let all_null = nulls.iter().all(|n| *n);
+    bytes_form_fits
+        || match params {
+            Params::Numbers | Params::StringsOrBytes => all_null,
+            Params::Each(kinds) => nulls.iter().enumerate().any(|(i, n)| *n && kinds.get(i).or(kinds.last()) == Some(&Kind::Number)),
+            Params::Strings | Params::Any => false,
+        }
+}
+
 /// The common type GREATEST and LEAST compare their arguments in, resolved as ksqlDB
 /// resolves its overloads (one per type, variadic): arguments of one type keep it
 /// (decimals widened to hold each); a mix of numeric types needs exactly one type all of
 /// them widen to (INT and BIGINT widen to BIGINT, DECIMAL and DOUBLE alike: ambiguous).
 /// `None` when the arguments need no casting.
 fn extremum_type(name: &str, types: &[SqlType], nulls: &[bool], pos: Pos) -> Result<Option<SqlType>, SqlError> {
-    let shown = || types.iter().zip(nulls).map(|(t, n)| if *n { "null".to_string() } else { t.to_string() }).collect::<Vec<_>>().join(", ");
-    let ambiguous = || {
-        SqlError::at(
-            pos,
-            format!("Function '{}' cannot be resolved due to ambiguous method parameters ({}).", name.to_ascii_lowercase(), shown()),
-            Some("CAST the arguments to one type".into()),
-        )
-    };
+    let ambiguous = || ambiguous_call(name, types, nulls, pos);
     let present: Vec<&SqlType> = types.iter().zip(nulls).filter(|(_, n)| !**n).map(|(t, _)| t).collect();
     let Some(first) = present.first() else { return Err(ambiguous()) };
     if let SqlType::Decimal { .. } = first
