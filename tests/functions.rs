@@ -171,7 +171,8 @@ async fn functions_refuse_arguments_they_do_not_accept_with_ksqldb_wording() {
     }
     // Numbers widen (INT -> BIGINT -> DECIMAL -> DOUBLE) and a NULL fits any parameter.
     for sql in [
-        "SELECT id, ABS(id), POWER(id, 2.5), ROUND(big, 1), LEN(CAST(NULL AS STRING)), CONCAT(s, NULL), SUBSTRING(s, 1, id), CHR(id), CHR(s) FROM t EMIT CHANGES;",
+        "SELECT id, ABS(id), POWER(id, 2.5), ROUND(big, 1), LEN(CAST(NULL AS STRING)), CONCAT(s, NULL), SUBSTRING(s, 1, id), CHR(id), CHR(s) \
+         FROM t EMIT CHANGES;",
         "SELECT id, ELT(id, s, 'x'), REGEXP_EXTRACT('a+', s, 0), UCASE(NULL) FROM t EMIT CHANGES;",
         // ... and one that only one signature takes is read as that signature's type.
         "SELECT id, POWER(NULL, 2), LPAD(NULL, 5, 'x'), SPLIT(NULL, ','), CONCAT(NULL, s), ARRAY_CONTAINS(ARRAY[1], NULL) FROM t EMIT CHANGES;",

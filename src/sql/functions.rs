@@ -212,7 +212,13 @@ pub fn ksql_functions() -> &'static HashMap<&'static str, KsqlFunction> {
             f!("TRIM", exactly(1), Strings, "Removes leading and trailing whitespace and control characters (Java's String.trim).", fn trim),
             f!("LTRIM", exactly(1), Strings, "Removes leading spaces.", "ltrim"),
             f!("RTRIM", exactly(1), Strings, "Removes trailing spaces.", "rtrim"),
-            f!("SUBSTRING", between(2, 3), Each(&[Kind::String, Kind::Int, Kind::Int]), "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.", fn substring),
+            f!(
+                "SUBSTRING",
+                between(2, 3),
+                Each(&[Kind::String, Kind::Int, Kind::Int]),
+                "SUBSTRING(str, pos[, len]): 1-based; a negative pos counts from the end.",
+                fn substring
+            ),
             f!("REPLACE", exactly(3), Strings, "Replaces every occurrence of a substring.", "replace"),
             f!("REVERSE", exactly(1), Strings, "Reverses a string.", "reverse"),
             f!("SPLIT", exactly(2), Strings, "Splits a string into an array by a delimiter.", "string_to_array"),

@@ -13,6 +13,7 @@ mod in_predicate;
 mod join_output;
 pub mod join_plan;
 mod lambda_bind;
+mod overloads;
 pub mod parser;
 pub mod planner;
 pub mod pull;
