@@ -17,6 +17,7 @@ pub mod format;
 pub mod kafka;
 pub mod log;
 pub mod net;
+pub mod registry;
 pub mod server;
 pub mod shell;
 pub mod sql;

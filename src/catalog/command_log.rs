@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::CatalogError;
-use crate::log::{BatchBuilder, BatchHeader, FlushPolicy, Log, PartitionLog, RecordIter, TopicConfig, batch};
+use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionLog, TopicConfig};
 
 /// Name of the internal command topic.
 pub const COMMAND_TOPIC: &str = "_eddy_command_topic";
@@ -67,57 +67,22 @@ impl CommandLog {
     /// Blocking.
     pub fn read_all(&self) -> Result<ReadCommands, CatalogError> {
         let mut out = ReadCommands::default();
-        let mut offset = self.partition.start_offset();
-        if offset > 0 {
-            return Err(CatalogError::CommandTopicTruncated { topic: COMMAND_TOPIC.to_string(), start: offset });
+        let start = self.partition.start_offset();
+        if start > 0 {
+            return Err(CatalogError::CommandTopicTruncated { topic: COMMAND_TOPIC.to_string(), start });
         }
-        let end = self.partition.end_offset();
-        let skip = |out: &mut ReadCommands, offset: i64, why: String| {
+        let mut skipped = Vec::new();
+        crate::log::replay::replay(&self.partition, start, |seen| match seen {
+            Ok(r) => match r.value.map(serde_json::from_slice::<Command>) {
+                Some(Ok(cmd)) => out.commands.push((r.offset, cmd)),
+                Some(Err(e)) => skipped.push((r.offset, format!("it is not a catalog command ({e})"))),
+                None => skipped.push((r.offset, "it has no value".into())),
+            },
+            Err(unreadable) => skipped.push(unreadable),
+        })?;
+        for (offset, why) in skipped {
             tracing::error!(topic = COMMAND_TOPIC, offset, "skipping a command topic record that cannot be read: {why}");
             out.skipped.push((offset, why));
-        };
-        while offset < end {
-            let data = self.partition.read(offset, 1 << 20)?;
-            if data.is_empty() {
-                break;
-            }
-            for b in batch::split_batches(&data) {
-                let h = BatchHeader::parse(b)?;
-                let next = h.last_offset() + 1;
-                if h.is_control() {
-                    offset = next;
-                    continue;
-                }
-                let payload = match batch::payload(b) {
-                    Ok((_, p)) => p,
-                    Err(e) => {
-                        skip(&mut out, h.base_offset, format!("its batch cannot be decoded: {e}"));
-                        offset = next;
-                        continue;
-                    }
-                };
-                for r in RecordIter::over(h, &payload) {
-                    let r = match r {
-                        Ok(r) => r,
-                        Err(e) => {
-                            skip(&mut out, h.base_offset, format!("its batch holds a malformed record: {e}"));
-                            break;
-                        }
-                    };
-                    if r.offset < offset {
-                        continue;
-                    }
-                    let Some(v) = r.value else {
-                        skip(&mut out, r.offset, "it has no value".into());
-                        continue;
-                    };
-                    match serde_json::from_slice::<Command>(v) {
-                        Ok(cmd) => out.commands.push((r.offset, cmd)),
-                        Err(e) => skip(&mut out, r.offset, format!("it is not a catalog command ({e})")),
-                    }
-                }
-                offset = next;
-            }
         }
         Ok(out)
     }

@@ -1,5 +1,6 @@
 //! Settings of Eddy's internal topics, fit for their roles, whatever they were created
 //! with: the command topic keeps every command forever (the catalog is rebuilt from it),
+//! as the schema registry's topic keeps every schema change,
 //! and a repartition topic keeps its records until the query that reads it has committed
 //! past them, then drops them (as Kafka Streams purges its repartition topics). Applied by
 //! the log when such a topic is created and whenever it is opened.
@@ -7,6 +8,9 @@
 use crate::log::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, TopicConfig};
 
 use super::command_log::COMMAND_TOPIC;
+
+/// The schema registry's topic (Confluent's name): every schema change, kept forever.
+pub const SCHEMAS_TOPIC: &str = "_schemas";
 
 /// Internal topics a query repartitions through end with this.
 pub const REPARTITION_SUFFIX: &str = "_repartition";
@@ -24,7 +28,7 @@ pub fn is_repartition_topic(name: &str) -> bool {
 
 /// Forces the settings an internal topic's role needs; other topics are left alone.
 pub fn enforce(name: &str, config: &mut TopicConfig) {
-    if name == COMMAND_TOPIC {
+    if name == COMMAND_TOPIC || name == SCHEMAS_TOPIC {
         config.retention_ms = None;
         config.retention_bytes = None;
         config.cleanup = CleanupPolicy::DELETE;

@@ -12,6 +12,7 @@ pub mod murmur2;
 pub mod offsets;
 pub mod partition;
 pub mod producer;
+pub mod replay;
 pub mod segment;
 pub mod storage;
 pub mod topic;

@@ -1,0 +1,47 @@
+//! Reading a whole partition back in order, as the internal topics that hold Eddy's own
+//! state (the command topic, the schema registry's) are read at start-up.
+
+use super::batch::{self, BatchHeader, Record, RecordIter};
+use super::{LogError, PartitionLog};
+
+/// What a replay met at one place: a record, or an offset that cannot be read and why (a
+/// batch that does not decode, a malformed record; replay goes on past it).
+pub type Replayed<'a, 'b> = Result<&'a Record<'b>, (i64, String)>;
+
+/// Calls `seen` with every record of `partition` from `from` to its end, in order, and
+/// with what cannot be read. Blocking.
+pub fn replay(partition: &PartitionLog, from: i64, mut seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
+    let mut offset = from;
+    let end = partition.end_offset();
+    while offset < end {
+        let data = partition.read(offset, 1 << 20)?;
+        if data.is_empty() {
+            break;
+        }
+        for b in batch::split_batches(&data) {
+            let h = BatchHeader::parse(b)?;
+            let next = h.last_offset() + 1;
+            if h.is_control() {
+                offset = next;
+                continue;
+            }
+            match batch::payload(b) {
+                Ok((_, payload)) => {
+                    for r in RecordIter::over(h, &payload) {
+                        match r {
+                            Ok(r) if r.offset >= offset => seen(Ok(&r)),
+                            Ok(_) => {}
+                            Err(e) => {
+                                seen(Err((h.base_offset, format!("its batch holds a malformed record: {e}"))));
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => seen(Err((h.base_offset, format!("its batch cannot be decoded: {e}")))),
+            }
+            offset = next;
+        }
+    }
+    Ok(())
+}
