@@ -131,7 +131,7 @@ async fn assert_topic_waits_for_its_timeout_and_checks_partitions() {
         ("ASSERT TOPIC absent TIMEOUT 200 MILLISECONDS;", "Topic absent does not exist"),
         ("ASSERT NOT EXISTS TOPIC present;", "Topic present exists"),
         ("ASSERT TOPIC present WITH (PARTITIONS=3);", "For config partitions, expected 3 got 2"),
-        ("ASSERT SCHEMA SUBJECT 'present-value' TIMEOUT 100 MILLISECONDS;", "has no schema registry"),
+        ("ASSERT SCHEMA SUBJECT 'present-value' TIMEOUT 100 MILLISECONDS;", "Schema with subject name present-value does not exist"),
     ] {
         let (status, body) = s.ksql(sql).await;
         assert_eq!(status, 417, "{sql}: {body}");
@@ -146,6 +146,39 @@ async fn assert_topic_waits_for_its_timeout_and_checks_partitions() {
         url_owner.ksql("CREATE STREAM late (id INT KEY) WITH (kafka_topic='late', value_format='JSON', partitions=1);").await
     });
     assert_eq!(created.0, 200, "{}", created.1);
+    assert_eq!(waited.0, 200, "{}", waited.1);
+}
+
+#[tokio::test]
+async fn assert_schema_checks_the_built_in_registry_by_subject_and_id() {
+    let s = TestServer::start();
+    let register = s.post("/subjects/orders-value/versions", serde_json::json!({"schema": "\"string\""})).await;
+    assert_eq!(register, (200, serde_json::json!({"id": 1})));
+    for sql in [
+        "ASSERT SCHEMA SUBJECT 'orders-value';",
+        "ASSERT SCHEMA ID 1;",
+        "ASSERT SCHEMA SUBJECT 'orders-value' ID 1 TIMEOUT 1 SECONDS;",
+        "ASSERT NOT EXISTS SCHEMA SUBJECT 'other-value';",
+        "ASSERT NOT EXISTS SCHEMA SUBJECT 'orders-value' ID 2;",
+    ] {
+        let (status, body) = s.ksql(sql).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+        assert_eq!(body[0]["@type"], "assert_schema", "{sql}: {body}");
+    }
+    for (sql, expected) in [
+        ("ASSERT SCHEMA ID 2 TIMEOUT 100 MILLISECONDS;", "Schema with id 2 does not exist"),
+        ("ASSERT NOT EXISTS SCHEMA SUBJECT 'orders-value' TIMEOUT 100 MILLISECONDS;", "Schema with subject name orders-value exists"),
+    ] {
+        let (status, body) = s.ksql(sql).await;
+        assert_eq!(status, 417, "{sql}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{sql}: {body}");
+    }
+    // A schema registered while the assertion waits satisfies it.
+    let (waited, registered) = tokio::join!(s.ksql("ASSERT SCHEMA SUBJECT 'late-value' TIMEOUT 20 SECONDS;"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.post("/subjects/late-value/versions", serde_json::json!({"schema": "\"long\""})).await
+    });
+    assert_eq!(registered.0, 200, "{}", registered.1);
     assert_eq!(waited.0, 200, "{}", waited.1);
 }
 

@@ -178,21 +178,44 @@ impl Engine {
         Ok(json!({"@type": "assert_topic", "statementText": text, "topicName": topic.value, "exists": exists, "warnings": []}))
     }
 
-    /// ASSERT [NOT EXISTS] SCHEMA: Eddy has no schema registry yet, so no schema exists.
-    pub(super) fn assert_schema(&self, subject: &Option<String>, id: Option<u64>, exists: bool, text: &str) -> Result<Value, EngineError> {
+    /// ASSERT [NOT EXISTS] SCHEMA: waits up to the timeout for the built-in registry to hold
+    /// (or not) a schema: the subject's latest version, the schema with the id, or both at
+    /// once (the subject has a live version with that id). Blocking.
+    pub(super) fn assert_schema(
+        &self,
+        subject: &Option<String>,
+        id: Option<u64>,
+        exists: bool,
+        timeout: Option<Duration>,
+        text: &str,
+    ) -> Result<Value, EngineError> {
         let named = match (subject, id) {
             (Some(s), Some(i)) => format!("Schema with subject name {s} id {i}"),
             (Some(s), None) => format!("Schema with subject name {s}"),
             (None, Some(i)) => format!("Schema with id {i}"),
             (None, None) => "Schema".into(),
         };
-        if exists {
-            return Err(Rejection::AssertionFailed(format!(
-                "{named} does not exist: this Eddy server has no schema registry, so no schema exists (AVRO, PROTOBUF and JSON_SR are not available yet)"
-            ))
-            .into());
+        let found = || {
+            let Some(registry) = self.registry() else { return false };
+            let id = id.and_then(|i| i32::try_from(i).ok());
+            registry.read(|store| match (subject, id) {
+                (Some(s), Some(i)) => {
+                    store.versions(s, false).is_ok_and(|vs| vs.iter().any(|v| store.version(s, &v.to_string(), false).is_ok_and(|(x, _)| x.id == i)))
+                }
+                (Some(s), None) => store.versions(s, false).is_ok(),
+                (None, Some(i)) => store.schema(i).is_ok(),
+                (None, None) => false,
+            })
+        };
+        let failure = wait_for(timeout, || match (found(), exists) {
+            (true, true) | (false, false) => Ok(()),
+            (false, true) => Err(format!("{named} does not exist")),
+            (true, false) => Err(format!("{named} exists")),
+        });
+        if let Err(message) = failure {
+            return Err(Rejection::AssertionFailed(message).into());
         }
-        Ok(json!({"@type": "assert_schema", "statementText": text, "subject": subject, "id": id, "exists": false, "warnings": []}))
+        Ok(json!({"@type": "assert_schema", "statementText": text, "subject": subject, "id": id, "exists": exists, "warnings": []}))
     }
 
     /// The answer to CREATE/DROP/DESCRIBE/SHOW CONNECTOR(S).

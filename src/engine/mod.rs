@@ -97,6 +97,8 @@ pub struct Engine {
     pull_plans: PullPlanCache,
     /// Catalog commands that could not be restored on start.
     restore: restore::RestoreFailures,
+    /// The built-in schema registry (None when its topic could not be opened).
+    registry: Option<Arc<crate::registry::SchemaRegistry>>,
 }
 
 /// What a SELECT or PRINT returns.
@@ -158,7 +160,16 @@ impl Engine {
         } else {
             None
         };
+        // As the processing log, the registry is a help: without it the server still starts.
+        let registry = match crate::registry::SchemaRegistry::open(&log) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::warn!("the schema registry is off: its topic could not be opened: {e}");
+                None
+            }
+        };
         let engine = Engine {
+            registry,
             runtime: Runtime::new(log.clone(), state, handle, processing_log),
             catalog: Catalog::default(),
             commands,
@@ -197,6 +208,11 @@ impl Engine {
 
     pub fn log(&self) -> &Arc<Log> {
         &self.log
+    }
+
+    /// The built-in schema registry, when its topic could be opened.
+    pub fn registry(&self) -> Option<&Arc<crate::registry::SchemaRegistry>> {
+        self.registry.as_ref()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -355,7 +371,10 @@ impl Engine {
                 let timeout = timeout.as_ref().map(|d| std::time::Duration::from_millis(d.millis.max(0) as u64));
                 self.assert_topic(topic, *exists, props, timeout, &p.text).map(Some)
             }
-            Statement::AssertSchema { subject, id, exists, .. } => self.assert_schema(subject, *id, *exists, &p.text).map(Some),
+            Statement::AssertSchema { subject, id, exists, timeout } => {
+                let timeout = timeout.as_ref().map(|d| std::time::Duration::from_millis(d.millis.max(0) as u64));
+                self.assert_schema(subject, *id, *exists, timeout, &p.text).map(Some)
+            }
             Statement::Connector { action } => Err(self.connectors_unsupported(action)),
             Statement::InsertValues { target, columns, values } => {
                 self.insert_values(target, columns.as_deref(), values)?;

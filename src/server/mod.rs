@@ -10,6 +10,7 @@ mod idle;
 mod inserts;
 mod lookup_connection;
 mod query;
+mod registry_routes;
 mod rewound_stream;
 mod routes;
 mod topics;
@@ -124,6 +125,21 @@ pub fn router(state: AppState) -> Router {
         .route("/groups/{group}/reset", post(topics::reset_group))
         .route("/features/{table}", post(features::lookup))
         .route("/openapi.json", get(features::openapi))
+        // Confluent Schema Registry's API (the built-in registry).
+        .route("/subjects", get(registry_routes::list_subjects))
+        .route("/subjects/{subject}", post(registry_routes::lookup).delete(registry_routes::delete_subject))
+        .route("/subjects/{subject}/versions", get(registry_routes::list_versions).post(registry_routes::register))
+        .route("/subjects/{subject}/versions/{version}", get(registry_routes::get_version).delete(registry_routes::delete_version))
+        .route("/subjects/{subject}/versions/{version}/schema", get(registry_routes::get_version_schema))
+        .route("/schemas/ids/{id}", get(registry_routes::get_schema))
+        .route("/schemas/ids/{id}/versions", get(registry_routes::schema_versions))
+        .route("/schemas/types", get(registry_routes::schema_types))
+        .route("/config", get(registry_routes::get_config).put(registry_routes::put_config))
+        .route(
+            "/config/{subject}",
+            get(registry_routes::get_subject_config).put(registry_routes::put_subject_config).delete(registry_routes::delete_subject_config),
+        )
+        .route("/mode", get(registry_routes::get_mode))
         .fallback(routes::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
         .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))

@@ -1,0 +1,116 @@
+//! The built-in schema registry as Confluent's clients reach it: its REST API on the
+//! server's HTTP port, with Confluent's content type, bodies and error codes, kept across
+//! a kill -9.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+const SR: &str = "application/vnd.schemaregistry.v1+json";
+
+async fn call(s: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).header("Accept", SR);
+    if let Some(b) = body {
+        req = req.header("Content-Type", SR).body(b.to_string());
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn get(s: &TestServer, path: &str) -> (u16, Value) {
+    call(s, reqwest::Method::GET, path, None).await
+}
+
+async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    call(s, reqwest::Method::POST, path, Some(body)).await
+}
+
+async fn delete(s: &TestServer, path: &str) -> (u16, Value) {
+    call(s, reqwest::Method::DELETE, path, None).await
+}
+
+const USER_V1: &str = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
+const USER_V2: &str = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":["null","string"],"default":null}]}"#;
+
+#[tokio::test]
+async fn schemas_register_under_subjects_with_global_ids_and_read_back() {
+    let s = TestServer::start();
+    assert_eq!(post(&s, "/subjects/users-value/versions", json!({"schema": USER_V1})).await, (200, json!({"id": 1})));
+    // The same schema again (laid out otherwise) is the same version; a new one is the next.
+    let relaid = r#"{ "type": "record", "name": "User", "fields": [ {"name": "id", "type": "long"} ] }"#;
+    assert_eq!(post(&s, "/subjects/users-value/versions", json!({"schema": relaid})).await, (200, json!({"id": 1})));
+    assert_eq!(post(&s, "/subjects/users-value/versions", json!({"schema": USER_V2})).await, (200, json!({"id": 2})));
+    // The same schema under another subject keeps its id.
+    assert_eq!(post(&s, "/subjects/accounts-value/versions", json!({"schema": USER_V1})).await, (200, json!({"id": 1})));
+    let proto = "syntax = \"proto3\";\nmessage Ping { int64 at = 1; }\n";
+    assert_eq!(post(&s, "/subjects/pings-value/versions", json!({"schema": proto, "schemaType": "PROTOBUF"})).await, (200, json!({"id": 3})));
+
+    assert_eq!(get(&s, "/subjects").await, (200, json!(["accounts-value", "pings-value", "users-value"])));
+    assert_eq!(get(&s, "/subjects/users-value/versions").await, (200, json!([1, 2])));
+    assert_eq!(get(&s, "/subjects/users-value/versions/latest").await, (200, json!({"subject": "users-value", "id": 2, "version": 2, "schema": USER_V2})));
+    assert_eq!(get(&s, "/subjects/users-value/versions/1/schema").await, (200, serde_json::from_str::<Value>(USER_V1).unwrap()));
+    assert_eq!(get(&s, "/schemas/ids/1").await, (200, json!({"schema": USER_V1})));
+    assert_eq!(get(&s, "/schemas/ids/3").await, (200, json!({"schema": proto, "schemaType": "PROTOBUF"})));
+    assert_eq!(get(&s, "/schemas/ids/1/versions").await, (200, json!([{"subject": "accounts-value", "version": 1}, {"subject": "users-value", "version": 1}])));
+    assert_eq!(get(&s, "/schemas/types").await, (200, json!(["JSON", "PROTOBUF", "AVRO"])));
+    // Looking a schema up says where it is, without registering it.
+    assert_eq!(
+        post(&s, "/subjects/users-value", json!({"schema": USER_V2})).await,
+        (200, json!({"subject": "users-value", "id": 2, "version": 2, "schema": USER_V2}))
+    );
+}
+
+#[tokio::test]
+async fn the_registry_answers_with_confluents_error_codes() {
+    let s = TestServer::start();
+    post(&s, "/subjects/t-value/versions", json!({"schema": "\"string\""})).await;
+    for (path, status, code) in [
+        ("/subjects/nope/versions", 404, 40401),
+        ("/subjects/t-value/versions/7", 404, 40402),
+        ("/subjects/t-value/versions/zero", 422, 42202),
+        ("/schemas/ids/99", 404, 40403),
+        ("/config/t-value", 404, 40408),
+    ] {
+        let (got, body) = get(&s, path).await;
+        assert_eq!((got, body["error_code"].clone()), (status, json!(code)), "{path}: {body}");
+        assert!(!body["message"].as_str().unwrap_or_default().is_empty(), "{path}: {body}");
+    }
+    let (status, body) = post(&s, "/subjects/t-value/versions", json!({"schema": "{not json"})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
+    let (status, body) = post(&s, "/subjects/t-value/versions", json!({"schema": "\"int\"", "schemaType": "XML"})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
+    let (status, body) = post(&s, "/subjects/t-value", json!({"schema": "\"int\""})).await;
+    assert_eq!((status, body["error_code"].clone()), (404, json!(40403)), "{body}");
+    let (status, body) = call(&s, reqwest::Method::PUT, "/config", Some(json!({"compatibility": "SIDEWAYS"}))).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42203)), "{body}");
+}
+
+#[tokio::test]
+async fn deletes_are_soft_then_permanent_and_everything_survives_a_kill() {
+    let mut s = TestServer::start();
+    post(&s, "/subjects/keep-value/versions", json!({"schema": USER_V1})).await;
+    post(&s, "/subjects/keep-value/versions", json!({"schema": USER_V2})).await;
+    post(&s, "/subjects/drop-value/versions", json!({"schema": "\"bytes\""})).await;
+    assert_eq!(call(&s, reqwest::Method::PUT, "/config/keep-value", Some(json!({"compatibility": "FULL"}))).await, (200, json!({"compatibility": "FULL"})));
+    // Permanent deletion needs a soft one first.
+    let (status, body) = delete(&s, "/subjects/drop-value?permanent=true").await;
+    assert_eq!((status, body["error_code"].clone()), (404, json!(40405)), "{body}");
+    assert_eq!(delete(&s, "/subjects/drop-value").await, (200, json!([1])));
+    assert_eq!(get(&s, "/subjects").await, (200, json!(["keep-value"])));
+    assert_eq!(get(&s, "/subjects?deleted=true").await, (200, json!(["drop-value", "keep-value"])));
+    assert_eq!(delete(&s, "/subjects/drop-value?permanent=true").await, (200, json!([1])));
+    assert_eq!(delete(&s, "/subjects/keep-value/versions/1").await, (200, json!(1)));
+
+    s.kill9();
+    s.restart();
+    assert_eq!(get(&s, "/subjects?deleted=true").await, (200, json!(["keep-value"])));
+    assert_eq!(get(&s, "/subjects/keep-value/versions").await, (200, json!([2])));
+    assert_eq!(get(&s, "/subjects/keep-value/versions/latest").await.1["id"], json!(2));
+    assert_eq!(get(&s, "/config/keep-value").await, (200, json!({"compatibilityLevel": "FULL"})));
+    assert_eq!(get(&s, "/config").await, (200, json!({"compatibilityLevel": "BACKWARD"})));
+    // Ids are never reused, not even those of hard-deleted schemas.
+    assert_eq!(post(&s, "/subjects/new-value/versions", json!({"schema": "\"float\""})).await, (200, json!({"id": 4})));
+}
