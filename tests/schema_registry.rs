@@ -114,3 +114,27 @@ async fn deletes_are_soft_then_permanent_and_everything_survives_a_kill() {
     // Ids are never reused, not even those of hard-deleted schemas.
     assert_eq!(post(&s, "/subjects/new-value/versions", json!({"schema": "\"float\""})).await, (200, json!({"id": 4})));
 }
+
+#[tokio::test]
+async fn incompatible_schemas_are_refused_by_the_subjects_level() {
+    let s = TestServer::start();
+    post(&s, "/subjects/users-value/versions", json!({"schema": USER_V1})).await;
+    // BACKWARD (the default): a new field needs a default, or old data cannot be read.
+    let without_default = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}"#;
+    let (status, body) = post(&s, "/subjects/users-value/versions", json!({"schema": without_default})).await;
+    assert_eq!((status, body["error_code"].clone()), (409, json!(409)), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("incompatible with an earlier schema"), "{body}");
+    assert_eq!(
+        post(&s, "/compatibility/subjects/users-value/versions/latest", json!({"schema": without_default})).await,
+        (200, json!({"is_compatible": false}))
+    );
+    let (_, verbose) = post(&s, "/compatibility/subjects/users-value/versions/1?verbose=true", json!({"schema": without_default})).await;
+    assert!(verbose["messages"].as_array().is_some_and(|m| !m.is_empty()), "{verbose}");
+    assert_eq!(post(&s, "/compatibility/subjects/users-value/versions/latest", json!({"schema": USER_V2})).await, (200, json!({"is_compatible": true})));
+    // FORWARD takes it: old readers ignore the new field.
+    call(&s, reqwest::Method::PUT, "/config/users-value", Some(json!({"compatibility": "FORWARD"}))).await;
+    assert_eq!(post(&s, "/subjects/users-value/versions", json!({"schema": without_default})).await, (200, json!({"id": 2})));
+    // An Avro schema that does not parse is invalid, not incompatible.
+    let (status, body) = post(&s, "/subjects/users-value/versions", json!({"schema": r#"{"type":"record","name":"User"}"#})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
+}

@@ -3,10 +3,11 @@
 //! (every change, in order, kept forever) and rebuilt from it at start. This module owns the registry's state and its
 //! persistence; the REST face Confluent's clients speak lives in `server`.
 //!
-//! Not yet here: the compatibility rules of each schema language (levels are kept but a
-//! registration is not checked against them yet), references resolved into the schemas
-//! that use them, and the AVRO / PROTOBUF / JSON_SR formats that read records by id.
+//! Not yet here: the compatibility rules of PROTOBUF and JSON schemas (AVRO's are checked,
+//! `compat.rs`), references resolved into the schemas that use them, and the AVRO /
+//! PROTOBUF / JSON_SR formats that read records by id.
 
+pub mod compat;
 pub mod store;
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub enum RegistryError {
     SubjectNotSoftDeleted(String),
     #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
     VersionNotSoftDeleted { subject: String, version: i32 },
+    #[error("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", reasons.join("; "))]
+    Incompatible { subject: String, reasons: Vec<String> },
     #[error("Invalid schema: {0}")]
     InvalidSchema(String),
     #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
@@ -52,6 +55,7 @@ impl RegistryError {
             RegistryError::SchemaNotFound(_) | RegistryError::SchemaNotFoundInSubject(_) => 40403,
             RegistryError::SubjectNotSoftDeleted(_) => 40405,
             RegistryError::VersionNotSoftDeleted { .. } => 40407,
+            RegistryError::Incompatible { .. } => 409,
             RegistryError::InvalidSchema(_) => 42201,
             RegistryError::InvalidVersion(_) => 42202,
             RegistryError::InvalidCompatibility(_) => 42203,
@@ -61,7 +65,8 @@ impl RegistryError {
 
     /// The HTTP status Confluent answers with: the first three digits of the code.
     pub fn status(&self) -> u16 {
-        (self.code() / 100) as u16
+        let code = self.code();
+        if code < 1000 { code as u16 } else { (code / 100) as u16 }
     }
 }
 
@@ -163,6 +168,7 @@ mod tests {
         {
             let log = Log::open(dir.path(), TopicConfig::default()).expect("log");
             let r = SchemaRegistry::open(&log).expect("registry");
+            r.set_compatibility(Some("t-value"), Some(Compatibility::None)).expect("config");
             assert_eq!(r.register("t-value", &avro(r#""string""#)), Ok(1));
             assert_eq!(r.register("t-value", &avro(r#""long""#)), Ok(2));
             assert_eq!(r.register("gone-value", &avro(r#""int""#)), Ok(3));

@@ -69,10 +69,12 @@ impl Schema {
         }
     }
 
-    /// Checks what can be checked of the schema's text without its language's parser.
+    /// Checks the schema's text: an AVRO schema parses; a JSON schema is JSON; a PROTOBUF
+    /// one is not empty (its parser comes with the PROTOBUF format).
     pub fn validate(&self) -> Result<(), RegistryError> {
         match self.schema_type {
-            SchemaType::Avro | SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&self.schema) {
+            SchemaType::Avro => super::compat::parse_avro(self).map(|_| ()),
+            SchemaType::Json => match serde_json::from_str::<serde_json::Value>(&self.schema) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(RegistryError::InvalidSchema(format!("the {} schema is not JSON: {e}", self.schema_type.name()))),
             },
@@ -199,6 +201,11 @@ impl Store {
         if let Some(v) = live.iter().find(|v| self.schemas.get(&v.id).is_some_and(|s| s.schema_type == schema.schema_type && s.canonical() == canonical)) {
             return Ok(Registration::Existing { id: v.id, version: v.version });
         }
+        let earlier: Vec<&Schema> = live.iter().filter_map(|v| self.schemas.get(&v.id)).collect();
+        let level = self.per_subject.get(subject).copied().unwrap_or(self.global);
+        if let Err(reasons) = super::compat::check(level, schema, &earlier) {
+            return Err(RegistryError::Incompatible { subject: subject.to_string(), reasons });
+        }
         let id = self
             .schemas
             .iter()
@@ -208,6 +215,21 @@ impl Store {
         // Versions keep counting past soft-deleted ones, as Confluent's do.
         let version = self.subjects.get(subject).and_then(|vs| vs.iter().map(|v| v.version).max()).unwrap_or(0) + 1;
         Ok(Registration::New(Change::Register { subject: subject.to_string(), version, id, schema: schema.clone() }))
+    }
+
+    /// Why `schema` would be incompatible with `subject` at its level (empty: compatible):
+    /// against the given version, or for `latest` against what a registration checks.
+    pub fn incompatibilities(&self, subject: &str, version: &str, schema: &Schema) -> Result<Vec<String>, RegistryError> {
+        schema.validate()?;
+        let level = self.per_subject.get(subject).copied().unwrap_or(self.global);
+        let earlier: Vec<&Schema> = match version {
+            "latest" | "-1" => {
+                let live = self.versions(subject, false)?;
+                live.iter().filter_map(|v| self.version(subject, &v.to_string(), false).ok().map(|(_, s)| s)).collect()
+            }
+            v => vec![self.version(subject, v, false)?.1],
+        };
+        Ok(super::compat::check(level, schema, &earlier).err().unwrap_or_default())
     }
 
     /// The subjects, sorted (soft-deleted ones too when asked).
@@ -327,11 +349,24 @@ mod tests {
     #[test]
     fn ids_are_global_and_versions_count_per_subject() {
         let mut s = Store::default();
+        // Unrelated schemas under one subject: no compatibility level to hold them to.
+        s.apply(&Change::Config { subject: Some("t-value".into()), level: Some(Compatibility::None) });
         let a = avro(r#"{"type": "string"}"#);
         let b = avro(r#"{"type":"long"}"#);
         assert_eq!(register(&mut s, "t-value", &a), (1, 1));
         assert_eq!(register(&mut s, "t-value", &avro(r#"{ "type" : "string" }"#)), (1, 1), "the same schema, laid out otherwise");
         assert_eq!(register(&mut s, "t-value", &b), (2, 2));
+        assert!(
+            matches!(
+                s.register("u-value", &a).and_then(|_| {
+                    let mut strict = Store::default();
+                    strict.apply(&Change::Register { subject: "u-value".into(), version: 1, id: 1, schema: a.clone() });
+                    strict.register("u-value", &b)
+                }),
+                Err(RegistryError::Incompatible { .. })
+            ),
+            "BACKWARD, the default, refuses a long where a string was"
+        );
         assert_eq!(register(&mut s, "u-value", &a), (1, 1), "the same schema keeps its id under another subject");
         assert_eq!(s.subjects(false), vec!["t-value".to_string(), "u-value".to_string()]);
         assert_eq!(s.version("t-value", "latest", false).map(|(v, _)| v.id), Ok(2));

@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
             get(registry_routes::get_subject_config).put(registry_routes::put_subject_config).delete(registry_routes::delete_subject_config),
         )
         .route("/mode", get(registry_routes::get_mode))
+        .route("/compatibility/subjects/{subject}/versions/{version}", post(registry_routes::check_compatibility))
         .fallback(routes::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
         .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))

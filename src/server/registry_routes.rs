@@ -220,6 +220,16 @@ pub async fn delete_subject_config(State(state): State<AppState>, Path(subject):
     Ok(ok(json!({"compatibilityLevel": previous.name()})))
 }
 
+pub async fn check_compatibility(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>, Query(q): Flags, body: Bytes) -> Reply {
+    let (r, schema) = (registry(&state)?, schema_of(&body)?);
+    let reasons = r.read(|s| s.incompatibilities(&subject, &version, &schema))?;
+    let mut out = json!({"is_compatible": reasons.is_empty()});
+    if flag(&q, "verbose") {
+        out["messages"] = json!(reasons);
+    }
+    Ok(ok(out))
+}
+
 pub async fn get_mode() -> Response {
     ok(json!({"mode": "READWRITE"}))
 }
