@@ -199,9 +199,7 @@ impl Engine {
             let Some(registry) = self.registry() else { return false };
             let id = id.and_then(|i| i32::try_from(i).ok());
             registry.read(|store| match (subject, id) {
-                (Some(s), Some(i)) => {
-                    store.versions(s, false).is_ok_and(|vs| vs.iter().any(|v| store.version(s, &v.to_string(), false).is_ok_and(|(x, _)| x.id == i)))
-                }
+                (Some(s), Some(i)) => store.uses_of(i).is_ok_and(|uses| uses.iter().any(|(subject, _)| subject == s)),
                 (Some(s), None) => store.versions(s, false).is_ok(),
                 (None, Some(i)) => store.schema(i).is_ok(),
                 (None, None) => false,

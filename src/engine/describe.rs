@@ -97,6 +97,18 @@ fn variation(name: &str, description: &str) -> Value {
     })
 }
 
+/// One typed variation of DESCRIBE FUNCTION: arguments as (name, type), the result type.
+fn typed_variation<N: AsRef<str>, T: AsRef<str>>(name: &str, args: &[(N, T)], returns: &str, description: &str) -> Value {
+    let shown: Vec<String> = args.iter().map(|(n, t)| format!("{} {}", n.as_ref(), t.as_ref())).collect();
+    json!({
+        "arguments": args.iter().map(|(n, t)| json!({"name": n.as_ref(), "type": t.as_ref(), "description": ""})).collect::<Vec<_>>(),
+        "returnType": returns,
+        "description": description,
+        "argumentTypes": args.iter().map(|(_, t)| t.as_ref()).collect::<Vec<_>>(),
+        "synopsis": format!("{name}({})", shown.join(", ")),
+    })
+}
+
 /// DESCRIBE FUNCTION's variations of a scalar function: one per signature its type rule
 /// accepts (see `udf::signatures`), arguments named from the synopsis.
 fn typed_variations(name: &str, arity: Arity, rule: &dyn Fn(&[SqlType]) -> Option<SqlType>, description: &str) -> Vec<Value> {
@@ -113,14 +125,7 @@ fn typed_variations(name: &str, arity: Arity, rule: &dyn Fn(&[SqlType]) -> Optio
                 .enumerate()
                 .map(|(i, t)| (names.get(i).or(names.last()).map(|(n, _)| n.clone()).unwrap_or_else(|| format!("arg{}", i + 1)), t))
                 .collect();
-            let shown: Vec<String> = named.iter().map(|(n, t)| format!("{n} {t}")).collect();
-            out.push(json!({
-                "arguments": named.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
-                "returnType": s.returns,
-                "description": description,
-                "argumentTypes": s.arguments,
-                "synopsis": format!("{name}({})", shown.join(", ")),
-            }));
+            out.push(typed_variation(name, &named, &s.returns, description));
         }
     }
     out
@@ -139,14 +144,7 @@ fn aggregate_variations(name: &str, description: &str) -> Vec<Value> {
             let mut args: Vec<(String, String)> =
                 s.arguments.iter().enumerate().map(|(i, t)| (if form.columns == 1 { "col".to_string() } else { format!("col{}", i + 1) }, t.clone())).collect();
             args.extend(form.literals.iter().map(|(n, t)| (n.to_string(), t.to_string())));
-            let shown: Vec<String> = args.iter().map(|(n, t)| format!("{n} {t}")).collect();
-            out.push(json!({
-                "arguments": args.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
-                "returnType": s.returns,
-                "description": description,
-                "argumentTypes": args.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(),
-                "synopsis": format!("{name}({})", shown.join(", ")),
-            }));
+            out.push(typed_variation(name, &args, &s.returns, description));
         }
     }
     out
@@ -509,19 +507,7 @@ impl Engine {
         // A function lowered onto DataFusion's library is probed through the binder (which
         // also dispatches its BYTES forms); a row function through its own type rule.
         let typed = if let Some(declared) = crate::sql::udf::signatures::declared(name) {
-            declared
-                .into_iter()
-                .map(|(args, returns)| {
-                    let shown: Vec<String> = args.iter().map(|(n, t)| format!("{n} {t}")).collect();
-                    json!({
-                        "arguments": args.iter().map(|(n, t)| json!({"name": n, "type": t, "description": ""})).collect::<Vec<_>>(),
-                        "returnType": returns,
-                        "description": description,
-                        "argumentTypes": args.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
-                        "synopsis": format!("{name}({})", shown.join(", ")),
-                    })
-                })
-                .collect()
+            declared.into_iter().map(|(args, returns)| typed_variation(name, &args, returns, description)).collect()
         } else if let Some(f) = crate::sql::functions::ksql_functions().get(name) {
             match crate::sql::binder::lowered_function_rule(name) {
                 Some(rule) => typed_variations(name, f.arity, &rule, description),

@@ -246,25 +246,18 @@ impl Engine {
     /// (each also with the `ksql.streams.` prefix): from the session, else ALTER SYSTEM's,
     /// else the server's default; and the COLLECT_LIST / COLLECT_SET limits.
     fn apply_query_settings(&self, session: &Session, plan: &mut crate::sql::aggregate_plan::AggregatePlan) {
-        let setting = |name: &str| {
-            let prefixed = format!("ksql.streams.{name}");
-            let find = |props: &BTreeMap<String, String>| {
-                props
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name) || k.eq_ignore_ascii_case(&prefixed))
-                    .and_then(|(_, v)| v.trim().parse::<i64>().ok())
-                    .map(|n| n.max(0) as u64)
-            };
-            find(&session.properties).or_else(|| find(&self.catalog.system_properties()))
+        // A property's value under any of `names`: the session's, else ALTER SYSTEM's (each
+        // only when it reads as a value).
+        let system = self.catalog.system_properties();
+        let sources = [&session.properties, &system];
+        let property = |names: &[&str], parse: &dyn Fn(&str) -> Option<u64>| {
+            sources.iter().find_map(|props| props.iter().find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n))).and_then(|(_, v)| parse(v.trim())))
         };
+        let setting = |name: &str| property(&[name, &format!("ksql.streams.{name}")], &|v| v.parse::<i64>().ok().map(|n| n.max(0) as u64));
         plan.record_cache_bytes = setting("cache.max.bytes.buffering").unwrap_or_else(|| self.config.record_cache_bytes());
         plan.commit_interval_ms = setting("commit.interval.ms").unwrap_or(DEFAULT_COMMIT_INTERVAL_MS);
         // ksqlDB's limits on COLLECT_LIST and COLLECT_SET (the prefix is ksqlDB's own).
-        let limit = |name: &str| {
-            let find =
-                |props: &BTreeMap<String, String>| props.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.trim().parse::<usize>().ok());
-            find(&session.properties).or_else(|| find(&self.catalog.system_properties()))
-        };
+        let limit = |name: &str| property(&[name], &|v| v.parse::<u64>().ok()).and_then(|n| usize::try_from(n).ok());
         use crate::sql::aggregates::AggKind;
         for call in &mut plan.aggregates {
             match &mut call.kind {

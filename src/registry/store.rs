@@ -201,7 +201,7 @@ impl Store {
         if let Some(v) = live.iter().find(|v| self.schemas.get(&v.id).is_some_and(|s| s.schema_type == schema.schema_type && s.canonical() == canonical)) {
             return Ok(Registration::Existing { id: v.id, version: v.version });
         }
-        let earlier: Vec<&Schema> = live.iter().filter_map(|v| self.schemas.get(&v.id)).collect();
+        let earlier = self.live_schemas(subject);
         let level = self.per_subject.get(subject).copied().unwrap_or(self.global);
         if let Err(reasons) = super::compat::check(level, schema, &earlier) {
             return Err(RegistryError::Incompatible { subject: subject.to_string(), reasons });
@@ -224,12 +224,17 @@ impl Store {
         let level = self.per_subject.get(subject).copied().unwrap_or(self.global);
         let earlier: Vec<&Schema> = match version {
             "latest" | "-1" => {
-                let live = self.versions(subject, false)?;
-                live.iter().filter_map(|v| self.version(subject, &v.to_string(), false).ok().map(|(_, s)| s)).collect()
+                self.versions(subject, false)?;
+                self.live_schemas(subject)
             }
             v => vec![self.version(subject, v, false)?.1],
         };
         Ok(super::compat::check(level, schema, &earlier).err().unwrap_or_default())
+    }
+
+    /// The schemas of a subject's live versions, oldest first.
+    fn live_schemas(&self, subject: &str) -> Vec<&Schema> {
+        self.subjects.get(subject).into_iter().flatten().filter(|v| !v.deleted).filter_map(|v| self.schemas.get(&v.id)).collect()
     }
 
     /// The subjects, sorted (soft-deleted ones too when asked).
