@@ -40,6 +40,12 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
     if v.is_null() {
         return Ok(None);
     }
+    if let Some(spec) = format.filter(|f| f.uses_registry()) {
+        let (Some(id), Some(schema)) = (spec.schema_id, spec.schema.as_deref()) else {
+            return Err(format!("the {} source has no registered schema to write with", spec.kind.name()));
+        };
+        return super::avro_json::encode(v, id, schema).map(Some);
+    }
     Ok(Some(match format.map(|f| f.kind) {
         Some(FormatKind::Kafka) => kafka_bytes(v, ty)?,
         Some(FormatKind::Delimited) | None if v.is_string() => v.as_str().unwrap_or_default().as_bytes().to_vec(),
@@ -50,6 +56,11 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
 
 /// Record bytes as JSON with numbers as written (see `exact`).
 fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Exact {
+    if let Some(spec) = format.filter(|f| f.uses_registry())
+        && let Some(registry) = &spec.registry
+    {
+        return super::avro_json::decode(b, registry.0.as_ref()).unwrap_or_else(Exact::String);
+    }
     if format.is_some_and(|f| f.kind == FormatKind::Kafka) {
         return Exact::from_value(&kafka_value(b, ty));
     }

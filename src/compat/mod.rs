@@ -5,6 +5,7 @@
 //! outputs, as ksqlDB's runner does. Cases that need a schema registry are counted as
 //! unsupported, apart from failures.
 
+mod avro_json;
 mod cases;
 mod codec;
 mod exact;
@@ -222,6 +223,9 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
             }
         }
     }
+    if let Err(e) = register_topic_schemas(case, engine) {
+        return Outcome::Failed(e);
+    }
     let mut session = session_for(case);
     let expected_error = case.expected_error.as_ref().map(|e| e.get("message").and_then(Value::as_str).unwrap_or_default().to_string());
     let expected_kind = case.expected_error.as_ref().and_then(|e| e.get("type")).and_then(Value::as_str);
@@ -302,6 +306,35 @@ fn error_kinds(e: &EngineError) -> &'static [&'static str] {
         EngineError::Statement { .. } | EngineError::WrongEndpoint { .. } | EngineError::BadRequest(_) | EngineError::NotFound(_) => &[STATEMENT, KSQL],
         EngineError::Internal(_) => &[SERVER, KSQL],
     }
+}
+
+/// Registers the schemas a case's topics declare (`keySchema`, `valueSchema`) under
+/// `<topic>-key` and `<topic>-value`, as ksqlDB's runner does before the statements run.
+pub(super) fn register_topic_schemas(case: &Case, engine: &Engine) -> Result<(), String> {
+    use crate::registry::store::{Schema, SchemaType};
+    for t in &case.topics {
+        let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
+        let format_of = |k: &str| t.get(k).or_else(|| t.get("format")).and_then(Value::as_str).map(str::to_uppercase);
+        for (schema_key, format_key, role) in [("keySchema", "keyFormat", "key"), ("valueSchema", "valueFormat", "value")] {
+            let id = t.get(format!("{role}SchemaId")).and_then(Value::as_i64).map(|i| i as i32);
+            let Some(schema) = t.get(schema_key).filter(|s| !s.is_null()) else { continue };
+            let schema_type = match format_of(format_key).as_deref() {
+                Some("AVRO") => SchemaType::Avro,
+                Some("PROTOBUF") => SchemaType::Protobuf,
+                Some("JSON_SR") => SchemaType::Json,
+                _ => continue,
+            };
+            let text = match schema {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let registry = engine.registry().ok_or("the schema registry is off")?;
+            registry
+                .register_as(&format!("{name}-{role}"), &Schema { schema_type, schema: text, references: Vec::new() }, id)
+                .map_err(|e| format!("cannot register the {role} schema of topic {name}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether processing all inputs in time order could differ from processing them in the

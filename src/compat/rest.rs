@@ -145,6 +145,7 @@ fn run(
     }
     let (admin, queries) = case.statements.split_at(first_query);
 
+    super::register_topic_schemas(case, engine)?;
     let mut actual: Vec<Value> = Vec::new();
     if !admin.is_empty() {
         let reply = handle.block_on(client.post("/ksql", &admin.join("\n")))?;

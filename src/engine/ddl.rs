@@ -9,11 +9,12 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::props::SourceProps;
+use super::schemas;
 use super::{Engine, EngineError, Session};
 use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType, headers_type, quote_ident};
 use crate::catalog::{DataSource, QueryMeta, SourceKind, TimestampSpec};
 use crate::exec::OffsetReset;
-use crate::format::{FormatKind, FormatSpec};
+use crate::format::{FormatKind, FormatSpec, Role};
 use crate::log::TopicConfig;
 use crate::sql::ast::{ColumnConstraint, ColumnDef, Ident, ParsedStatement, Props, Query, Statement};
 use crate::sql::join_plan::{JoinPlan, is_join_query, plan_join};
@@ -69,6 +70,15 @@ pub(super) enum Change {
 }
 
 impl Change {
+    /// The source or sink the change creates.
+    pub(super) fn created_source(&self) -> Option<&DataSource> {
+        match self {
+            Change::CreateSource { source, .. } => Some(source),
+            Change::CreateAsSelect { sink, .. } => Some(sink),
+            _ => None,
+        }
+    }
+
     pub(super) fn query_id(&self) -> Option<String> {
         match self {
             Change::CreateAsSelect { query, .. } | Change::InsertSelect { query } => Some(query.id.clone()),
@@ -426,9 +436,56 @@ impl Engine {
             let k = kind.title().to_lowercase();
             return Err(EngineError::rule(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
         }
+        // A mistake in the WITH clause is reported first, as ksqlDB does.
+        let sp = SourceProps::parse(props)?;
+        let mut key_format = sp.key_spec(&default_key_format(session)?);
+        let mut value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
+        let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
+        let declares = |key: bool| {
+            columns.iter().any(|c| match c.constraint {
+                ColumnConstraint::Key | ColumnConstraint::PrimaryKey => key,
+                ColumnConstraint::None => !key,
+                _ => false,
+            })
+        };
+        let mut inferred = Vec::new();
+        for (role, spec) in [(Role::Key, &mut key_format), (Role::Value, &mut value_format)] {
+            if !schemas::infers(declares(role == Role::Key), spec) {
+                continue;
+            }
+            if spec.schema_id.is_none() {
+                spec.schema_id = schemas::pinned_id(&session.properties, role);
+            }
+            // Keys are taken from the registry when it has them; a stream may have none.
+            let key_known =
+                spec.schema_id.is_some() || self.registry().is_some_and(|r| r.read(|s| s.version(&format!("{topic}-key"), "latest", false).is_ok()));
+            if role == Role::Key && !key_known {
+                continue;
+            }
+            inferred.extend(self.infer_columns(&topic, role, spec)?);
+        }
+        let inferred_columns: Vec<ColumnDef> = inferred
+            .iter()
+            .map(|c| ColumnDef {
+                name: Ident { value: c.name.clone(), pos: Default::default() },
+                ty: c.ty.clone(),
+                constraint: match (c.kind, kind) {
+                    (ColumnKind::Key, SourceKind::Table) => ColumnConstraint::PrimaryKey,
+                    (ColumnKind::Key, _) => ColumnConstraint::Key,
+                    _ => ColumnConstraint::None,
+                },
+                header_key: None,
+            })
+            .collect();
+        let all_columns: Vec<ColumnDef> = inferred_columns
+            .iter()
+            .filter(|c| c.constraint != ColumnConstraint::None)
+            .chain(columns)
+            .chain(inferred_columns.iter().filter(|c| c.constraint == ColumnConstraint::None))
+            .cloned()
+            .collect();
+        let columns = &all_columns[..];
         if columns.is_empty() {
-            // A mistake in the WITH clause is reported first, as ksqlDB does.
-            SourceProps::parse(props)?;
             return Err(EngineError::rule(format!(
                 "The statement does not define any columns: {}. Declare columns, e.g. CREATE STREAM s (id INT KEY, v STRING) WITH (...)",
                 p.text
@@ -495,12 +552,8 @@ impl Engine {
                 "Tables require a PRIMARY KEY. Please define the PRIMARY KEY, e.g. CREATE TABLE {name} (id VARCHAR PRIMARY KEY, ...)"
             )));
         }
-        let sp = SourceProps::parse(props)?;
-        let key_format = sp.key_spec(&default_key_format(session)?);
-        let value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
         check_formats(&schema, &key_format, &value_format)?;
         let timestamp = timestamp_spec(&sp, &schema)?;
-        let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;
         refuse_internal_topic(&topic, read_only, self.log.get_topic(&topic).is_some())?;
         let create_topic = match self.log.get_topic(&topic) {
@@ -536,7 +589,7 @@ impl Engine {
             },
         };
         let source_window = sp.source_window()?;
-        let source = DataSource {
+        let mut source = DataSource {
             name: name.to_string(),
             kind,
             schema,
@@ -549,6 +602,7 @@ impl Engine {
             window: source_window.map(|w| w.0),
             window_size_ms: source_window.and_then(|w| w.1),
         };
+        self.bind_schemas(&mut source, &session.properties, false)?;
         let query = (kind == SourceKind::Table).then(|| QueryMeta {
             id: format!("CST_{}_{}", name.to_uppercase(), seq),
             sql: p.text.clone(),
@@ -687,7 +741,7 @@ impl Engine {
                 Some((n, sp.topic_config(self.log.defaults())))
             }
         };
-        let sink = DataSource {
+        let mut sink = DataSource {
             name: name.to_string(),
             kind,
             schema: output,
@@ -703,6 +757,7 @@ impl Engine {
         if let Some(old) = &replaces {
             self.check_replacement(name, old, &sink)?;
         }
+        self.bind_schemas(&mut sink, &session.properties, true)?;
         let prefix = if kind == SourceKind::Table { "CTAS" } else { "CSAS" };
         let id = query_id.map(str::to_string).or_else(|| replaces.clone()).unwrap_or_else(|| format!("{prefix}_{}_{}", name.to_uppercase(), seq));
         let query = QueryMeta {

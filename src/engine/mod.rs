@@ -14,6 +14,7 @@ pub mod props;
 mod push_aggregate;
 mod push_start;
 mod restore;
+mod schemas;
 
 pub use control::check_client_property;
 pub use errors::{EngineError, Rejection, ServerFault};
@@ -407,7 +408,10 @@ impl Engine {
             return self.commit_change(change, p, seq);
         }
         let query_id = change.query_id();
-        let properties = session.properties.clone();
+        let mut properties = session.properties.clone();
+        if let Some(source) = change.created_source() {
+            properties.extend(schemas::pins(source));
+        }
         self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
         let entity = self.commit_change(change, p, seq);
         self.pull_plans.clear();

@@ -23,6 +23,12 @@ pub struct SourceProps {
     pub window_size_ms: Option<i64>,
     /// Topic settings (retention, segments, cleanup, compression, flush), Kafka names.
     pub topic_settings: Vec<(String, String)>,
+    /// KEY_SCHEMA_ID / VALUE_SCHEMA_ID: the registered schema to read and write with.
+    pub key_schema_id: Option<i32>,
+    pub value_schema_id: Option<i32>,
+    /// KEY_SCHEMA_FULL_NAME / VALUE_SCHEMA_FULL_NAME: the name of the schema written.
+    pub key_full_name: Option<String>,
+    pub value_full_name: Option<String>,
 }
 
 /// WITH properties that configure the topic rather than the source.
@@ -207,18 +213,16 @@ impl SourceProps {
                     check.set(&key, &text).map_err(|e| SqlError::at(pos, e, None))?;
                     out.topic_settings.push((key, text));
                 }
-                // Every format Eddy has works without a schema registry (issue 25 adds one).
-                "KEY_SCHEMA_ID" | "VALUE_SCHEMA_ID" | "VALUE_AVRO_SCHEMA_FULL_NAME" | "KEY_SCHEMA_FULL_NAME" | "VALUE_SCHEMA_FULL_NAME" => {
-                    return Err(SqlError::at(
-                        pos,
-                        format!("{name} is provided but the format does not support Schema Registry"),
-                        Some(
-                            "schema ids and full names go with AVRO, PROTOBUF and JSON_SR, which need a schema registry that Eddy does not \
-                            have yet; remove the property"
-                                .into(),
-                        ),
-                    ));
+                "KEY_SCHEMA_ID" | "VALUE_SCHEMA_ID" => {
+                    let id: i32 = text.parse().map_err(|_| SqlError::at(pos, format!("{name} must be a schema id (a whole number), got '{text}'"), None))?;
+                    if name == "KEY_SCHEMA_ID" {
+                        out.key_schema_id = Some(id);
+                    } else {
+                        out.value_schema_id = Some(id);
+                    }
                 }
+                "KEY_SCHEMA_FULL_NAME" => out.key_full_name = Some(text),
+                "VALUE_SCHEMA_FULL_NAME" | "VALUE_AVRO_SCHEMA_FULL_NAME" => out.value_full_name = Some(text),
                 other if KNOWN.contains(&other) => {}
                 other => {
                     return Err(SqlError::at(
@@ -237,6 +241,24 @@ impl SourceProps {
         if out.value_delimiter.is_some() && out.value_format.is_some_and(|f| f != FormatKind::Delimited) {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
             return Err(SqlError::invalid(format!("{f} does not support the following configs: [delimiter]"), None));
+        }
+        let registry = |f: Option<FormatKind>| f.is_some_and(|f| FormatSpec::new(f).uses_registry());
+        for (given, role, format) in [
+            (out.key_schema_id.is_some() || out.key_full_name.is_some(), "KEY", out.key_format),
+            (out.value_schema_id.is_some() || out.value_full_name.is_some(), "VALUE", out.value_format),
+        ] {
+            if given && !registry(format) {
+                let which = if role == "KEY" {
+                    [&out.key_schema_id.map(|_| "KEY_SCHEMA_ID"), &out.key_full_name.as_ref().map(|_| "KEY_SCHEMA_FULL_NAME")]
+                } else {
+                    [&out.value_schema_id.map(|_| "VALUE_SCHEMA_ID"), &out.value_full_name.as_ref().map(|_| "VALUE_SCHEMA_FULL_NAME")]
+                };
+                let name = which.iter().find_map(|n| **n).unwrap_or("KEY_SCHEMA_ID");
+                return Err(SqlError::invalid(
+                    format!("{name} is provided but format {} does not support Schema Registry", format.map(|f| f.name()).unwrap_or("JSON")),
+                    Some(format!("schema ids and full names go with the AVRO format; set {role}_FORMAT='AVRO' or remove {name}")),
+                ));
+            }
         }
         if out.wrap_single_value == Some(true) && matches!(out.value_format, Some(FormatKind::Delimited | FormatKind::Kafka)) {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
@@ -264,6 +286,11 @@ impl SourceProps {
         if let Some(d) = self.key_delimiter {
             spec.delimiter = d;
         }
+        if spec.uses_registry() {
+            spec.schema_id = self.key_schema_id;
+            spec.schema = None;
+            spec.full_name = self.key_full_name.clone();
+        }
         spec
     }
 
@@ -278,6 +305,11 @@ impl SourceProps {
         }
         if let Some(w) = self.wrap_single_value {
             spec.wrap_single_value = w;
+        }
+        if spec.uses_registry() {
+            spec.schema_id = self.value_schema_id;
+            spec.schema = None;
+            spec.full_name = self.value_full_name.clone();
         }
         spec
     }

@@ -4,6 +4,8 @@
 //! not decode is reported by index with a reason and left out, never fatal. Encoders turn
 //! Arrow columns into one byte string per row.
 
+pub mod avro;
+pub mod avro_schema;
 pub mod delimited;
 pub mod java_number;
 pub mod java_time;
@@ -19,9 +21,9 @@ use crate::catalog::types::{Column, SqlType};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FormatError {
-    #[error("Unknown format: {0}. Use JSON, DELIMITED, KAFKA or NONE")]
+    #[error("Unknown format: {0}. Use JSON, AVRO, DELIMITED, KAFKA or NONE")]
     Unknown(String),
-    #[error("the {format} format is not supported yet; use JSON, DELIMITED, KAFKA or NONE")]
+    #[error("the {format} format is not supported yet; use JSON, AVRO, DELIMITED, KAFKA or NONE")]
     Unsupported { format: String },
     #[error("{reason}\nHint: {hint}")]
     Schema { reason: String, hint: &'static str },
@@ -29,11 +31,38 @@ pub enum FormatError {
     Encode(#[source] std::sync::Arc<arrow::error::ArrowError>),
     #[error("cannot encode: the KAFKA format cannot write {0}")]
     KafkaCannotWrite(arrow::datatypes::DataType),
+    #[error("cannot encode as AVRO: {0}")]
+    Avro(String),
 }
+
+/// Where registry formats find the schemas record frames name by id.
+pub trait SchemaLookup: Send + Sync {
+    /// The schema registered under `id`: its type (`AVRO`, `PROTOBUF`, `JSON`) and text.
+    fn schema_text(&self, id: i32) -> Result<(String, String), String>;
+}
+
+/// A shared [`SchemaLookup`]; formats compare equal whatever registry they read from.
+#[derive(Clone)]
+pub struct RegistryHandle(pub std::sync::Arc<dyn SchemaLookup>);
+
+impl std::fmt::Debug for RegistryHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryHandle")
+    }
+}
+
+impl PartialEq for RegistryHandle {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RegistryHandle {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatKind {
     Json,
+    Avro,
     Delimited,
     Kafka,
     None,
@@ -43,10 +72,11 @@ impl FormatKind {
     pub fn parse(s: &str) -> Result<FormatKind, FormatError> {
         match s.trim().to_ascii_uppercase().as_str() {
             "JSON" => Ok(FormatKind::Json),
+            "AVRO" => Ok(FormatKind::Avro),
             "DELIMITED" => Ok(FormatKind::Delimited),
             "KAFKA" => Ok(FormatKind::Kafka),
             "NONE" => Ok(FormatKind::None),
-            f @ ("AVRO" | "PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR") => Err(FormatError::Unsupported { format: f.to_string() }),
+            f @ ("PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR") => Err(FormatError::Unsupported { format: f.to_string() }),
             other => Err(FormatError::Unknown(other.to_string())),
         }
     }
@@ -54,6 +84,7 @@ impl FormatKind {
     pub fn name(self) -> &'static str {
         match self {
             FormatKind::Json => "JSON",
+            FormatKind::Avro => "AVRO",
             FormatKind::Delimited => "DELIMITED",
             FormatKind::Kafka => "KAFKA",
             FormatKind::None => "NONE",
@@ -69,6 +100,14 @@ pub struct FormatSpec {
     pub delimiter: char,
     /// Whether a value with a single column is wrapped in an object (JSON's default).
     pub wrap_single_value: bool,
+    /// Registry formats: the id of the schema records are written with.
+    pub schema_id: Option<i32>,
+    /// Registry formats: the schema records are written with (AVRO: its JSON).
+    pub schema: Option<String>,
+    /// Registry formats: the full name given to the schema (`*_SCHEMA_FULL_NAME`).
+    pub full_name: Option<String>,
+    /// Registry formats: where record frames' schema ids are looked up.
+    pub registry: Option<RegistryHandle>,
 }
 
 /// Whether a format serializes a record's key or its value.
@@ -80,7 +119,12 @@ pub enum Role {
 
 impl FormatSpec {
     pub fn new(kind: FormatKind) -> Self {
-        FormatSpec { kind, delimiter: ',', wrap_single_value: true }
+        FormatSpec { kind, delimiter: ',', wrap_single_value: true, schema_id: None, schema: None, full_name: None, registry: None }
+    }
+
+    /// Whether records carry a schema registry id.
+    pub fn uses_registry(&self) -> bool {
+        self.kind == FormatKind::Avro
     }
 
     /// Checks that the format can hold these columns (as key when `is_key`); the error
@@ -122,6 +166,13 @@ impl FormatSpec {
                 }
                 Ok(())
             }
+            FormatKind::Avro => {
+                let non_string_key = |t: &SqlType| matches!(t, SqlType::Map(k, _) if **k != SqlType::String);
+                match columns.iter().find(|c| c.ty.any_nested(&non_string_key)) {
+                    Some(_) => Err(FormatError::Schema { reason: "Avro only supports MAPs with STRING keys".into(), hint: "declare MAP<STRING, ...>" }),
+                    None => Ok(()),
+                }
+            }
             FormatKind::Json => {
                 let non_string_key = |t: &SqlType| matches!(t, SqlType::Map(k, _) if **k != SqlType::String);
                 match columns.iter().find(|c| c.ty.any_nested(&non_string_key)) {
@@ -140,7 +191,7 @@ impl FormatSpec {
 
     /// Whether a single column is written bare (not inside an object or record): always
     /// for keys, and for values when `WRAP_SINGLE_VALUE=false`.
-    fn unwrapped(&self, columns: &[&Column], role: Role) -> bool {
+    pub fn unwrapped(&self, columns: &[&Column], role: Role) -> bool {
         columns.len() == 1 && (role == Role::Key || !self.wrap_single_value)
     }
 
@@ -153,6 +204,7 @@ impl FormatSpec {
         }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role))),
+            FormatKind::Avro => Box::new(avro::AvroDecoder::new(fields, self.unwrapped(columns, role), self.registry.clone())),
             FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
             FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
             FormatKind::None => Box::new(NoneDecoder),
@@ -168,6 +220,14 @@ impl FormatSpec {
         }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
+            FormatKind::Avro => {
+                let unwrapped = self.unwrapped(columns, role);
+                let schema = match &self.schema {
+                    Some(text) => serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+                    None => avro_schema::schema_for(&named_types(columns), unwrapped, self.full_name.as_deref()),
+                };
+                Box::new(avro::AvroEncoder::new(fields, unwrapped, self.schema_id, &schema))
+            }
             FormatKind::Delimited => Box::new(delimited::DelimitedEncoder::new(self.delimiter)),
             FormatKind::Kafka => Box::new(kafka::KafkaEncoder),
             FormatKind::None => Box::new(NoneEncoder),
@@ -180,6 +240,11 @@ fn column_list(columns: &[&Column], is_key: bool) -> String {
     let cols: Vec<String> =
         columns.iter().map(|c| format!("{} {}{}", crate::catalog::types::quote_ident(&c.name), c.ty, if is_key { " KEY" } else { "" })).collect();
     cols.join(", ")
+}
+
+/// Columns as (name, type) pairs.
+pub fn named_types<'a>(columns: &[&'a Column]) -> Vec<(&'a str, &'a SqlType)> {
+    columns.iter().map(|c| (c.name.as_str(), &c.ty)).collect()
 }
 
 fn fields_of(columns: &[&Column]) -> Fields {

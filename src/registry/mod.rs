@@ -120,8 +120,14 @@ impl SchemaRegistry {
     /// Registers `schema` under `subject`; returns its global id (the existing one when
     /// the subject already holds the schema). Blocking.
     pub fn register(&self, subject: &str, schema: &Schema) -> Result<i32, RegistryError> {
+        self.register_as(subject, schema, None)
+    }
+
+    /// Registers `schema` under `subject` with a given id, as Confluent's IMPORT mode does
+    /// (for tools that copy a registry, and test runners that name ids). Blocking.
+    pub fn register_as(&self, subject: &str, schema: &Schema, id: Option<i32>) -> Result<i32, RegistryError> {
         let mut store = self.store.lock();
-        match store.register(subject, schema)? {
+        match store.register_as(subject, schema, id)? {
             Registration::Existing { id, .. } => Ok(id),
             Registration::New(change) => {
                 let Change::Register { id, .. } = change else { return Err(RegistryError::Storage("a registration made another change".into())) };

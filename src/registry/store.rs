@@ -192,14 +192,29 @@ impl Store {
     /// What registering `schema` under `subject` means: the version holding it already, or
     /// a new version (with the id the same schema has elsewhere, or a new one).
     pub fn register(&self, subject: &str, schema: &Schema) -> Result<Registration, RegistryError> {
+        self.register_as(subject, schema, None)
+    }
+
+    /// [`Store::register`], with the id given as in Confluent's IMPORT mode: compatibility is
+    /// not checked, and the id must be free or hold the same schema.
+    pub fn register_as(&self, subject: &str, schema: &Schema, given_id: Option<i32>) -> Result<Registration, RegistryError> {
         schema.validate()?;
         for r in &schema.references {
             self.version(&r.subject, &r.version.to_string(), false)?;
         }
         let canonical = schema.canonical();
         let live = self.subjects.get(subject).map(|vs| vs.iter().filter(|v| !v.deleted).collect::<Vec<_>>()).unwrap_or_default();
-        if let Some(v) = live.iter().find(|v| self.schemas.get(&v.id).is_some_and(|s| s.schema_type == schema.schema_type && s.canonical() == canonical)) {
+        if let Some(v) = live.iter().find(|v| {
+            given_id.is_none_or(|g| g == v.id) && self.schemas.get(&v.id).is_some_and(|s| s.schema_type == schema.schema_type && s.canonical() == canonical)
+        }) {
             return Ok(Registration::Existing { id: v.id, version: v.version });
+        }
+        if let Some(id) = given_id {
+            if self.schemas.get(&id).is_some_and(|s| s.schema_type != schema.schema_type || s.canonical() != canonical) {
+                return Err(RegistryError::InvalidSchema(format!("schema id {id} is taken by another schema; import the schema with a free id")));
+            }
+            let version = self.subjects.get(subject).and_then(|vs| vs.iter().map(|v| v.version).max()).unwrap_or(0) + 1;
+            return Ok(Registration::New(Change::Register { subject: subject.to_string(), version, id, schema: schema.clone() }));
         }
         let earlier = self.live_schemas(subject);
         let level = self.per_subject.get(subject).copied().unwrap_or(self.global);

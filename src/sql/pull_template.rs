@@ -326,7 +326,7 @@ mod tests {
         use crate::catalog::types::{Column, ColumnKind, LogicalSchema, SqlType};
         use crate::catalog::{Catalog, DataSource, SourceKind};
         use crate::format::{FormatKind, FormatSpec};
-        let fmt = FormatSpec { kind: FormatKind::Json, delimiter: ',', wrap_single_value: true };
+        let fmt = FormatSpec::new(FormatKind::Json);
         let c = Catalog::default();
         let schema = LogicalSchema::new(vec![
             Column::new("ID", SqlType::String, ColumnKind::Key),
