@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: rustfmt and clippy (rustup), and
 # the Kafka clients it drives against Eddy: kcat (Debian package) and the Python packages
-# kafka-python and confluent-kafka (PyPI).
+# kafka-python and confluent-kafka with its schema registry serdes (PyPI).
 set -euo pipefail
 
 # cargo fmt and cargo clippy check the code before the tests run.
@@ -36,7 +36,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 missing=()
 python3 -c "import kafka" 2>/dev/null || missing+=("kafka-python>=2.1")
-python3 -c "import confluent_kafka" 2>/dev/null || missing+=("confluent-kafka")
+# The schema registry serdes (AvroSerializer, ...) need confluent-kafka's extras.
+python3 -c "import confluent_kafka.schema_registry.avro" 2>/dev/null || missing+=("confluent-kafka[avro,schemaregistry]")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Python Kafka clients: ${missing[*]}"
   python3 -m pip install -q "${missing[@]}"

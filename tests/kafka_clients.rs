@@ -226,3 +226,33 @@ async fn confluent_kafka_transactions_commit_abort_fence_and_an_open_one_is_abor
     after.sort();
     assert_eq!(sql_keys(&server, "tx").await, after);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confluent_avro_serdes_produce_to_a_stream_without_columns_and_read_its_csas_output() {
+    require_python_module("confluent_kafka.schema_registry.avro");
+    let server = TestServer::start();
+    let registry = server.url.clone();
+    server.ksql_ok("CREATE STREAM raw (a INT) WITH (kafka_topic='users', value_format='JSON', partitions=2);").await;
+    let produced = python("confluent_avro.py", &[&server.kafka, &registry, "produce", "users", "10"]);
+    assert_eq!(produced["produced"], 10, "{produced}");
+    // No columns: they come from the schema the serializer registered under users-value.
+    server.ksql_ok("CREATE STREAM users WITH (kafka_topic='users', value_format='AVRO');").await;
+    let (_, described) = server.ksql("DESCRIBE users;").await;
+    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(fields, vec!["NAME", "AGE", "TAGS", "SCORE"], "{described}");
+    let (status, body) = server
+        .ksql_with(
+            "CREATE STREAM adults WITH (value_format='AVRO') AS SELECT name, age, tags, score * 2 AS double_score FROM users WHERE age IS NULL OR age >= 15;",
+            serde_json::json!({"auto.offset.reset": "earliest"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // users 0 and 5 have no age; 6..9 are 16..19.
+    let read = python("confluent_avro.py", &[&server.kafka, &registry, "consume", "ADULTS", "6"]);
+    assert_eq!(read["fields"], serde_json::json!(["NAME", "AGE", "TAGS", "DOUBLE_SCORE"]), "{read}");
+    let mut rows: Vec<String> = read["rows"].as_array().expect("rows").iter().map(|r| r.to_string()).collect();
+    rows.sort();
+    assert_eq!(rows.len(), 6, "{read}");
+    assert!(rows.contains(&r#"{"NAME":"user7","AGE":17,"TAGS":["t","7"],"DOUBLE_SCORE":"14.50"}"#.to_string()), "{rows:?}");
+    assert!(rows.contains(&r#"{"NAME":"user0","AGE":null,"TAGS":["t","0"],"DOUBLE_SCORE":"0.50"}"#.to_string()), "{rows:?}");
+}

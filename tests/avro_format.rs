@@ -1,0 +1,142 @@
+//! The AVRO format as users reach it over REST: sources declared with columns register
+//! their schema, sources without columns take them from the registry, CREATE ... AS SELECT
+//! registers its result's schema, bad records are counted and skipped, and a restart reads
+//! with the schemas a statement was created with.
+
+mod common;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+const SR: &str = "application/vnd.schemaregistry.v1+json";
+
+async fn register(s: &TestServer, subject: &str, schema: Value) -> i64 {
+    let r = reqwest::Client::new()
+        .post(format!("{}/subjects/{subject}/versions", s.url))
+        .header("Content-Type", SR)
+        .body(json!({"schema": schema.to_string()}).to_string())
+        .send()
+        .await
+        .expect("register");
+    let body: Value = r.json().await.expect("json");
+    body["id"].as_i64().unwrap_or_else(|| panic!("no id: {body}"))
+}
+
+async fn latest(s: &TestServer, subject: &str) -> Value {
+    let r = reqwest::get(format!("{}/subjects/{subject}/versions/latest", s.url)).await.expect("get");
+    r.json().await.expect("json")
+}
+
+/// A record framed as Confluent's serializers write it: magic 0, the id, the Avro body.
+fn framed(id: i64, schema: &Value, value: apache_avro::types::Value) -> Vec<u8> {
+    let schema = apache_avro::Schema::parse(schema).expect("schema");
+    let mut out = vec![0];
+    out.extend_from_slice(&(id as i32).to_be_bytes());
+    out.extend_from_slice(&apache_avro::to_avro_datum(&schema, value).expect("encode"));
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn user(name: &str, age: i32) -> apache_avro::types::Value {
+    use apache_avro::types::Value as A;
+    A::Record(vec![("name".into(), A::String(name.into())), ("age".into(), A::Int(age))])
+}
+
+fn user_schema() -> Value {
+    json!({"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_columns_register_their_schema_and_round_trip_through_csas() {
+    let s = TestServer::start();
+    s.ksql_ok(
+        "CREATE STREAM orders (id INT KEY, item STRING, price DECIMAL(6,2), at TIMESTAMP, tags MAP<STRING, INT>, addr STRUCT<city STRING>) \
+         WITH (kafka_topic='orders', format='AVRO', partitions=1);",
+    )
+    .await;
+    let value = latest(&s, "orders-value").await;
+    let schema: Value = serde_json::from_str(value["schema"].as_str().expect("schema")).expect("json");
+    assert_eq!(schema["name"], "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema", "{schema}");
+    assert_eq!(schema["fields"][1]["type"][1]["logicalType"], "decimal", "{schema}");
+    assert_eq!(latest(&s, "orders-key").await["schema"], json!(r#"["null","int"]"#));
+    s.ksql_with(
+        "CREATE STREAM cheap AS SELECT id, UCASE(item) AS item, price, addr->city AS city FROM orders WHERE price < 10;",
+        json!({"auto.offset.reset": "earliest"}),
+    )
+    .await;
+    s.ksql_ok("INSERT INTO orders (id, item, price, at, tags, addr) VALUES (1, 'pen', 2.50, '2024-05-01T10:00:00', MAP('a' := 1), STRUCT(city := 'Oslo'));")
+        .await;
+    s.ksql_ok("INSERT INTO orders (id, item, price) VALUES (2, 'desk', 99.00);").await;
+    let rows = s.wait_rows("SELECT * FROM cheap;", 1).await;
+    assert_eq!(rows, vec![vec![json!(1), json!("PEN"), json!(2.50), json!("Oslo")]]);
+    let out = latest(&s, "CHEAP-value").await;
+    assert!(out["schema"].as_str().expect("schema").contains("\"CITY\""), "{out}");
+    let full = s.rows("SELECT * FROM orders;").await;
+    assert_eq!(full.len(), 2);
+    assert_eq!(full[0][4], json!({"a": 1}), "{full:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn columns_come_from_the_registry_and_bad_records_are_counted() {
+    let s = TestServer::start();
+    let id = register(&s, "people-value", user_schema()).await;
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='people', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM people WITH (kafka_topic='people', value_format='AVRO');").await;
+    let schema = user_schema();
+    let good = framed(id, &schema, user("ann", 30));
+    let mut unknown_id = good.clone();
+    unknown_id[4] = 99;
+    let truncated = good[..good.len() - 2].to_vec();
+    let records = vec![
+        json!({"valueBase64": b64(&good)}),
+        json!({"valueBase64": b64(b"{\"not\": \"avro\"}")}),
+        json!({"valueBase64": b64(&unknown_id)}),
+        json!({"valueBase64": b64(&truncated)}),
+        json!({"valueBase64": b64(&framed(id, &schema, user("bob", 41)))}),
+    ];
+    s.produce("people", records).await;
+    let rows = s.wait_rows("SELECT NAME, AGE FROM people;", 2).await;
+    assert_eq!(rows, vec![vec![json!("ann"), json!(30)], vec![json!("bob"), json!(41)]]);
+    // A persistent query over the same records counts the three bad ones and keeps going.
+    s.ksql_with("CREATE STREAM older AS SELECT name, age + 1 AS next_age FROM people;", json!({"auto.offset.reset": "earliest"})).await;
+    let rows = s.wait_rows("SELECT * FROM older;", 2).await;
+    assert_eq!(rows.len(), 2);
+    s.wait_until("three failed records", async |s: &TestServer| {
+        let (_, d) = s.ksql("DESCRIBE older EXTENDED;").await;
+        d[0]["sourceDescription"]["writeQueries"][0]["processingErrors"].as_i64() == Some(3)
+    })
+    .await;
+    let (status, body) = s.ksql("CREATE STREAM missing WITH (kafka_topic='people2', value_format='AVRO', partitions=1);").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Subject: people2-value"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_reads_with_the_schema_a_source_was_created_with() {
+    let mut s = TestServer::start();
+    let id = register(&s, "events-value", user_schema()).await;
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='events', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM events WITH (kafka_topic='events', value_format='AVRO');").await;
+    s.produce("events", vec![json!({"valueBase64": b64(&framed(id, &user_schema(), user("cy", 7)))})]).await;
+    // A compatible new version adds a field; the stream keeps the columns it was made with.
+    let v2 = json!({"type": "record", "name": "User", "fields": [
+        {"name": "name", "type": "string"}, {"name": "age", "type": "int"}, {"name": "email", "type": ["null", "string"], "default": null}]});
+    let id2 = register(&s, "events-value", v2.clone()).await;
+    assert_ne!(id, id2);
+    use apache_avro::types::Value as A;
+    let with_email =
+        A::Record(vec![("name".into(), A::String("di".into())), ("age".into(), A::Int(8)), ("email".into(), A::Union(1, Box::new(A::String("d@x".into()))))]);
+    s.produce("events", vec![json!({"valueBase64": b64(&framed(id2, &v2, with_email))})]).await;
+    s.kill9();
+    s.restart();
+    let (_, d) = s.ksql("DESCRIBE events;").await;
+    let fields: Vec<&str> = d[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(fields, vec!["NAME", "AGE"], "{d}");
+    let rows = s.wait_rows("SELECT NAME, AGE FROM events;", 2).await;
+    assert_eq!(rows, vec![vec![json!("cy"), json!(7)], vec![json!("di"), json!(8)]]);
+    assert_eq!(latest(&s, "events-value").await["id"], json!(id2));
+}
