@@ -101,6 +101,11 @@ async fn columns_come_from_the_registry_and_bad_records_are_counted() {
     s.produce("people", records).await;
     let rows = s.wait_rows("SELECT NAME, AGE FROM people;", 2).await;
     assert_eq!(rows, vec![vec![json!("ann"), json!(30)], vec![json!("bob"), json!(41)]]);
+    // PRINT recognises registry frames and shows them decoded.
+    let (_, printed) = s.post("/query", json!({"ksql": "PRINT 'people' FROM BEGINNING LIMIT 1;"})).await;
+    let printed = printed.as_str().unwrap_or_default();
+    assert!(printed.contains("Value format: AVRO"), "{printed}");
+    assert!(printed.contains(r#"value: {"name":"ann","age":30}"#), "{printed}");
     // A persistent query over the same records counts the three bad ones and keeps going.
     s.ksql_with("CREATE STREAM older AS SELECT name, age + 1 AS next_age FROM people;", json!({"auto.offset.reset": "earliest"})).await;
     let rows = s.wait_rows("SELECT * FROM older;", 2).await;
@@ -134,6 +139,7 @@ async fn a_restart_reads_with_the_schema_a_source_was_created_with() {
     s.kill9();
     s.restart();
     let (_, d) = s.ksql("DESCRIBE events;").await;
+    assert_eq!(d[0]["sourceDescription"]["valueSchemaId"], json!(id), "{d}");
     let fields: Vec<&str> = d[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
     assert_eq!(fields, vec!["NAME", "AGE"], "{d}");
     let rows = s.wait_rows("SELECT NAME, AGE FROM events;", 2).await;

@@ -1,6 +1,7 @@
 //! A case's JSON keys and values as Confluent-framed Avro, and back, as ksqlDB's test
 //! runner writes and reads them with a registered schema: record fields matched by name
 //! (ignoring case), unions by the first branch that holds the value, decimals by scale.
+//! Records are read back with `format::avro_text`.
 
 use apache_avro::types::Value as Avro;
 use base64::Engine as _;
@@ -117,68 +118,8 @@ fn unscaled(text: &str, scale: usize) -> Result<i128, String> {
 
 /// A Confluent-framed Avro record as JSON, read with the schema its id names.
 pub fn decode(bytes: &[u8], registry: &dyn SchemaLookup) -> Result<Exact, String> {
-    let (id, mut body) = crate::format::avro::split_frame(bytes)?;
-    let (_, text) = registry.schema_text(id)?;
-    let parsed = apache_avro::Schema::parse_str(&text).map_err(|e| e.to_string())?;
-    let json: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let value = apache_avro::from_avro_datum(&parsed, &mut body, None).map_err(|e| format!("the Avro body does not decode with schema id {id}: {e}"))?;
-    Ok(to_exact(&value, &inline_names(&json)))
-}
-
-fn to_exact(v: &Avro, t: &Value) -> Exact {
-    let number = |n: String| Exact::Number(n);
-    match v {
-        Avro::Null => Exact::Null,
-        Avro::Boolean(b) => Exact::Bool(*b),
-        Avro::Int(n) | Avro::Date(n) | Avro::TimeMillis(n) => number(n.to_string()),
-        Avro::Long(n) | Avro::TimestampMillis(n) | Avro::TimeMicros(n) | Avro::TimestampMicros(n) => number(n.to_string()),
-        Avro::Float(f) => number(f.to_string()),
-        Avro::Double(f) => number(serde_json::Number::from_f64(*f).map(|n| n.to_string()).unwrap_or_else(|| f.to_string())),
-        Avro::Bytes(b) | Avro::Fixed(_, b) => Exact::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Avro::String(s) | Avro::Enum(_, s) => Exact::String(s.clone()),
-        Avro::Union(i, x) => {
-            let branch = t.as_array().and_then(|b| b.get(*i as usize)).unwrap_or(t);
-            to_exact(x, branch)
-        }
-        Avro::Array(items) => Exact::Array(items.iter().map(|x| to_exact(x, t.get("items").unwrap_or(&Value::Null))).collect()),
-        Avro::Map(m) => {
-            let mut entries: Vec<(String, Exact)> = m.iter().map(|(k, x)| (k.clone(), to_exact(x, t.get("values").unwrap_or(&Value::Null)))).collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Exact::Object(entries)
-        }
-        Avro::Record(fields) => {
-            let types = t.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
-            Exact::Object(
-                fields
-                    .iter()
-                    .map(|(name, x)| {
-                        let ft = types.iter().find(|f| f.get("name").and_then(Value::as_str) == Some(name)).and_then(|f| f.get("type")).unwrap_or(&Value::Null);
-                        (name.clone(), to_exact(x, ft))
-                    })
-                    .collect(),
-            )
-        }
-        Avro::Decimal(d) => {
-            let scale = t.get("scale").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let bytes: Vec<u8> = Vec::try_from(d).unwrap_or_default();
-            let mut buf = [if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 }; 16];
-            let n = bytes.len().min(16);
-            buf[16 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
-            number(scaled_text(i128::from_be_bytes(buf), scale))
-        }
-        other => Exact::String(format!("{other:?}")),
-    }
-}
-
-fn scaled_text(n: i128, scale: usize) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let sign = if n < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
+    let text = crate::format::avro_text::frame_to_json(bytes, registry)?;
+    Exact::parse(&text).ok_or_else(|| format!("the record's JSON does not parse: {text}"))
 }
 
 #[cfg(test)]

@@ -310,7 +310,7 @@ impl Engine {
                 offsets.push(json!({"groupId": id, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": partitions}]}));
             }
         }
-        json!({
+        let mut description = json!({
             "name": source.name,
             "windowType": source.window.map(|w| w.name()),
             "readQueries": q_json(&readers),
@@ -331,7 +331,14 @@ impl Engine {
             "sourceConstraints": [],
             "clusterStatistics": [],
             "clusterErrorStats": [],
-        })
+        });
+        // Registry formats: the ids of the schemas records are written with.
+        for (field, spec) in [("keySchemaId", &source.key_format), ("valueSchemaId", &source.value_format)] {
+            if let Some(id) = spec.schema_id.filter(|_| spec.uses_registry()) {
+                description[field] = json!(id);
+            }
+        }
+        description
     }
 
     pub(super) fn show(&self, kind: &ShowKind, extended: bool, text: &str, session: &Session) -> Result<Value, EngineError> {

@@ -512,7 +512,7 @@ impl Engine {
                         topic.value
                     ))
                 })?;
-                Ok(QueryOutput::Push(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit)))
+                Ok(QueryOutput::Push(self.runtime.start_print(t, *from_beginning, interval.unwrap_or(1), *limit, self.registry_handle())))
             }
             _ => Err(EngineError::BadRequest("/query accepts only SELECT and PRINT statements; send other statements to /ksql".into())),
         };

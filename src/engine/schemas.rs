@@ -61,6 +61,11 @@ pub(super) fn pins(source: &DataSource) -> Vec<(String, String)> {
 }
 
 impl Engine {
+    /// The built-in registry as formats and PRINT read schemas from it.
+    pub(super) fn registry_handle(&self) -> Option<RegistryHandle> {
+        self.registry().map(|r| RegistryHandle(Arc::new(BuiltInLookup(r.clone()))))
+    }
+
     fn registry_or_refuse(&self, format: &FormatSpec) -> Result<&Arc<SchemaRegistry>, EngineError> {
         self.registry().ok_or_else(|| {
             EngineError::rule(format!(
@@ -145,7 +150,7 @@ impl Engine {
             }
             let registry = self.registry_or_refuse(spec)?.clone();
             let mut spec = spec.clone();
-            spec.registry = Some(RegistryHandle(Arc::new(BuiltInLookup(registry.clone()))));
+            spec.registry = self.registry_handle();
             if spec.schema_id.is_none() {
                 spec.schema_id = pinned_id(properties, role);
             }

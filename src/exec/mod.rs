@@ -452,7 +452,14 @@ impl Runtime {
     }
 
     /// Starts PRINT on a topic.
-    pub fn start_print(&self, topic: Arc<Topic>, from_beginning: bool, interval: u64, limit: Option<u64>) -> PushQuery {
+    pub fn start_print(
+        &self,
+        topic: Arc<Topic>,
+        from_beginning: bool,
+        interval: u64,
+        limit: Option<u64>,
+        registry: Option<crate::format::RegistryHandle>,
+    ) -> PushQuery {
         let id = transient_id(&format!("PRINT_{}", topic.name()));
         let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
         let (shared, cancel_rx) = PushShared::new();
@@ -474,6 +481,7 @@ impl Runtime {
                 out: ClientOutput { tx: tx.clone(), remaining: remaining.clone(), shared: shared.clone(), wants_progress: false },
                 stats: stats.clone(),
                 header_done: header_done.clone(),
+                registry: registry.clone(),
             };
             handles.push(self.handle.spawn(drive(task, cancel_rx.clone())));
         }

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use super::ExecError;
 use super::stats::QueryStats;
 use super::task::{ClientOutput, PartitionTask, StepOutcome};
+use crate::format::RegistryHandle;
+use crate::format::avro_text::{frame_to_json, is_avro_frame};
 use crate::log::PartitionLog;
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
@@ -21,12 +23,15 @@ pub struct PrintTask {
     pub stats: Arc<QueryStats>,
     /// Whether the format header lines were printed (shared by the topic's tasks).
     pub header_done: Arc<AtomicBool>,
+    /// Where records framed with a schema id are decoded from (AVRO).
+    pub registry: Option<RegistryHandle>,
 }
 
 /// Guesses a key or value format from bytes, as PRINT reports it.
-fn guess_format(b: Option<&[u8]>) -> &'static str {
+fn guess_format(b: Option<&[u8]>, registry: Option<&RegistryHandle>) -> &'static str {
     match b {
         None => "¯\\_(ツ)_/¯ - no data processed",
+        Some(b) if registry.is_some_and(|r| is_avro_frame(b, r.0.as_ref())) => "AVRO",
         Some(b) => match std::str::from_utf8(b) {
             Ok(s) if serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object() || v.is_array()) => "JSON or KAFKA_STRING",
             Ok(s) if !s.chars().any(|c| c.is_control()) => "KAFKA_STRING",
@@ -37,7 +42,13 @@ fn guess_format(b: Option<&[u8]>) -> &'static str {
     }
 }
 
-fn show(b: Option<&[u8]>) -> String {
+fn show(b: Option<&[u8]>, registry: Option<&RegistryHandle>) -> String {
+    if let (Some(b), Some(r)) = (b, registry)
+        && is_avro_frame(b, r.0.as_ref())
+        && let Ok(json) = frame_to_json(b, r.0.as_ref())
+    {
+        return json;
+    }
     match b {
         None => "<null>".to_string(),
         Some(b) => match std::str::from_utf8(b) {
@@ -102,14 +113,14 @@ impl PartitionTask for PrintTask {
                     break 'outer;
                 }
                 if !self.header_done.swap(true, Ordering::SeqCst) {
-                    lines.push(format!("Key format: {}", guess_format(r.key)));
-                    lines.push(format!("Value format: {}", guess_format(r.value)));
+                    lines.push(format!("Key format: {}", guess_format(r.key, self.registry.as_ref())));
+                    lines.push(format!("Value format: {}", guess_format(r.value, self.registry.as_ref())));
                 }
                 lines.push(format!(
                     "rowtime: {}, key: {}, value: {}, partition: {}",
                     format_rowtime(r.timestamp),
-                    show(r.key),
-                    show(r.value),
+                    show(r.key, self.registry.as_ref()),
+                    show(r.value, self.registry.as_ref()),
                     self.partition.id()
                 ));
                 if self.out.remaining.as_ref().is_some_and(|rem: &Arc<AtomicI64>| rem.load(Ordering::SeqCst) <= 0) {
