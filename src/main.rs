@@ -115,6 +115,9 @@ enum BenchCommand {
         /// Keep the data directory afterwards (to time a restart against it).
         #[arg(long)]
         keep: bool,
+        /// Value formats to run in turn: json, avro, or json,avro (side by side).
+        #[arg(long, default_value = "json")]
+        format: String,
     },
     /// A join over JSON records: stream-table enrichment or a stream-stream join.
     Join {
@@ -158,7 +161,7 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// A filter/projection CREATE STREAM AS SELECT over JSON records.
+    /// A filter/projection CREATE STREAM AS SELECT over JSON or AVRO records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
         records: u64,
@@ -166,6 +169,9 @@ enum BenchCommand {
         partitions: i32,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Value formats to run in turn: json, avro, or json,avro (side by side).
+        #[arg(long, default_value = "json")]
+        format: String,
     },
 }
 
@@ -221,14 +227,14 @@ fn main() -> ExitCode {
                         Err(e) => Err(e),
                     }
                 }
-                BenchCommand::Agg { records, partitions, keys, shape, dir, keep } => {
-                    eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep })
+                BenchCommand::Agg { records, partitions, keys, shape, dir, keep, format } => {
+                    eddy::bench::agg(eddy::bench::AggArgs { records, partitions, keys, shape, dir, keep, format })
                 }
                 BenchCommand::Join { records, keys, partitions, shape, dir } => {
                     eddy::bench::join(eddy::bench::JoinArgs { records, keys, partitions, shape, dir })
                 }
                 BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
-                BenchCommand::Csas { records, partitions, dir } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir }),
+                BenchCommand::Csas { records, partitions, dir, format } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir, format }),
                 BenchCommand::Push { records, partitions, clients, dir } => eddy::bench::push(eddy::bench::PushArgs { records, partitions, clients, dir }),
             };
             match r {

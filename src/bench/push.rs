@@ -20,7 +20,7 @@ pub struct PushArgs {
 /// Loads JSON pageviews, then times `clients` push queries reading all of them.
 pub fn push(a: PushArgs) -> Result<(), String> {
     let (dir, _guard) = bench_dir(&a.dir)?;
-    let (engine, _log, rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, 10_000, 1)?;
+    let (engine, _log, rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, 10_000, 1, super::queries::BenchFormat::Json)?;
     // The rows `dwell_ms > 1000` keeps (record j has dwell j % 3000).
     let expected = (0..a.records).filter(|j| j % 3000 > 1000).count() as u64;
     let mut session = Session::default();

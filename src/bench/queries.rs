@@ -27,12 +27,23 @@ pub(super) fn open_engine(dir: &std::path::Path) -> Result<(Engine, Arc<Log>, to
 /// Appends `records` records to `topic`, record j being `record(j)` = (key, JSON value,
 /// timestamp); keys go to the partition murmur2 picks, as a producer would send them.
 pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: impl FnMut(u64, &mut String, &mut String) -> i64) -> Result<(), String> {
+    let mut text = String::new();
+    load_bytes(log, topic, records, |j, key, value| {
+        text.clear();
+        let ts = record(j, key, &mut text);
+        value.extend_from_slice(text.as_bytes());
+        ts
+    })
+}
+
+/// [`load_records`] with values as bytes.
+fn load_bytes(log: &Log, topic: &str, records: u64, mut record: impl FnMut(u64, &mut String, &mut Vec<u8>) -> i64) -> Result<(), String> {
     let topic = log.topic(topic).map_err(|e| e.to_string())?;
     let partitions = topic.partition_count();
     let per_batch = 1000u64;
     let mut i = 0u64;
     let mut key = String::new();
-    let mut value = String::new();
+    let mut value = Vec::new();
     while i < records {
         let mut builders: Vec<BatchBuilder> = (0..partitions).map(|_| BatchBuilder::default()).collect();
         for j in i..(i + per_batch).min(records) {
@@ -40,7 +51,7 @@ pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: imp
             value.clear();
             let ts = record(j, &mut key, &mut value);
             let p = crate::log::murmur2::partition_for_key(key.as_bytes(), partitions);
-            builders[p as usize].push(ts, Some(key.as_bytes()), Some(value.as_bytes()), &[]);
+            builders[p as usize].push(ts, Some(key.as_bytes()), Some(&value), &[]);
         }
         for (p, b) in builders.into_iter().enumerate() {
             if !b.is_empty() {
@@ -52,31 +63,89 @@ pub(super) fn load_records(log: &Log, topic: &str, records: u64, mut record: imp
     Ok(())
 }
 
-/// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records` JSON
-/// records over `keys` users; record j has event time `j * ms_per_record`. Returns the
-/// engine and the load time.
+/// The value formats the query benchmarks load pageviews in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchFormat {
+    Json,
+    Avro,
+}
+
+impl BenchFormat {
+    /// A comma-separated list (`json,avro`).
+    pub fn parse_list(text: &str) -> Result<Vec<BenchFormat>, String> {
+        text.split(',')
+            .map(|f| match f.trim().to_ascii_lowercase().as_str() {
+                "json" => Ok(BenchFormat::Json),
+                "avro" => Ok(BenchFormat::Avro),
+                other => Err(format!("unknown --format {other}; use json, avro or both (json,avro)")),
+            })
+            .collect()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchFormat::Json => "JSON",
+            BenchFormat::Avro => "AVRO",
+        }
+    }
+}
+
+/// Appends an Avro long or int (zig-zag varint).
+fn avro_long(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8 & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// An engine over a fresh log in `dir`, with a `pageviews` stream holding `records`
+/// records over `keys` users in `format` (AVRO records are framed with the schema the
+/// stream registered); record j has event time `j * ms_per_record`. Returns the engine
+/// and the load time.
 pub(super) fn load_pageviews(
     dir: &std::path::Path,
     records: u64,
     partitions: i32,
     keys: u64,
     ms_per_record: i64,
+    format: BenchFormat,
 ) -> Result<(Engine, Arc<Log>, tokio::runtime::Runtime, f64), String> {
     let (engine, log, rt) = open_engine(dir)?;
     engine
         .execute(
             &format!(
-                "CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='JSON', \
-                partitions={partitions}, flush='never');"
+                "CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='{}', \
+                partitions={partitions}, flush='never');",
+                format.name()
             ),
             &mut Session::default(),
         )
         .map_err(|e| e.to_string())?;
+    let schema_id = engine.catalog().source("PAGEVIEWS").and_then(|s| s.value_format.schema_id).unwrap_or(0);
     let load = Instant::now();
-    load_records(&log, "pageviews", records, |j, key, value| {
+    load_bytes(&log, "pageviews", records, |j, key, value| {
         use std::fmt::Write;
         let _ = write!(key, "u{}", j % keys);
-        let _ = write!(value, r#"{{"PAGE":"{}","DWELL_MS":{}}}"#, PAGES[(j % 5) as usize], j % 3000);
+        let page = PAGES[(j % 5) as usize];
+        let dwell = (j % 3000) as i64;
+        match format {
+            BenchFormat::Json => {
+                use std::io::Write;
+                let _ = write!(value, r#"{{"PAGE":"{page}","DWELL_MS":{dwell}}}"#);
+            }
+            BenchFormat::Avro => {
+                // Confluent's frame, then the record {PAGE: ["null","string"], DWELL_MS: ["null","long"]}.
+                value.push(0);
+                value.extend_from_slice(&schema_id.to_be_bytes());
+                value.push(2);
+                avro_long(page.len() as i64, value);
+                value.extend_from_slice(page.as_bytes());
+                value.push(2);
+                avro_long(dwell, value);
+            }
+        }
         j as i64 * ms_per_record
     })?;
     Ok((engine, log, rt, load.elapsed().as_secs_f64()))
@@ -101,12 +170,22 @@ pub struct CsasArgs {
     pub records: u64,
     pub partitions: i32,
     pub dir: Option<PathBuf>,
+    /// Value formats to run in turn (`json,avro`).
+    pub format: String,
 }
 
-/// Loads JSON pageviews into the log, then times a filter/projection CSAS over them.
+/// Loads pageviews into the log in each format, then times a filter/projection CSAS over
+/// them (the result in the same format).
 pub fn csas(a: CsasArgs) -> Result<(), String> {
+    for format in BenchFormat::parse_list(&a.format)? {
+        csas_in(&a, format)?;
+    }
+    Ok(())
+}
+
+fn csas_in(a: &CsasArgs, format: BenchFormat) -> Result<(), String> {
     let (dir, _guard) = bench_dir(&a.dir)?;
-    let (engine, log, _rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, 10_000, 1)?;
+    let (engine, log, _rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, 10_000, 1, format)?;
     let start = Instant::now();
     engine
         .execute(
@@ -124,9 +203,10 @@ pub fn csas(a: CsasArgs) -> Result<(), String> {
     let sink = engine.catalog().source("LONG_VIEWS").map(|s| s.topic.clone()).ok_or("the CSAS's stream is not in the catalog")?;
     let written: i64 = log.topic(&sink).map_err(|e| e.to_string())?.partitions().iter().map(|p| p.end_offset()).sum();
     println!(
-        "csas: {} JSON records in {} partitions (loaded in {load_secs:.2}s): filter+projection processed and committed in {secs:.2}s = {:.0} \
+        "csas: {} {} records in {} partitions (loaded in {load_secs:.2}s): filter+projection processed and committed in {secs:.2}s = {:.0} \
             records/s; {out} rows out, {written} records in the output topic",
         a.records,
+        format.name(),
         a.partitions,
         a.records as f64 / secs,
     );
@@ -145,10 +225,20 @@ pub struct AggArgs {
     pub dir: Option<PathBuf>,
     /// Keep the data directory (a table to measure start-up against).
     pub keep: bool,
+    /// Value formats to run in turn (`json,avro`).
+    pub format: String,
 }
 
-/// Loads JSON pageviews, then times a COUNT/SUM GROUP BY over them and checks the result.
+/// Loads pageviews in each format, then times a COUNT/SUM GROUP BY over them and checks
+/// the result.
 pub fn agg(a: AggArgs) -> Result<(), String> {
+    for format in BenchFormat::parse_list(&a.format)? {
+        agg_in(&a, format)?;
+    }
+    Ok(())
+}
+
+fn agg_in(a: &AggArgs, format: BenchFormat) -> Result<(), String> {
     let (dir, mut guard) = bench_dir(&a.dir)?;
     if a.keep {
         // Leave a temporary directory in place for the start-up measurement.
@@ -157,7 +247,7 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
         }
     }
     // One record per 10 ms of event time: 6,000 records per 1-minute window.
-    let (engine, log, _rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, a.keys, 10)?;
+    let (engine, log, _rt, load_secs) = load_pageviews(&dir, a.records, a.partitions, a.keys, 10, format)?;
     let sql = match a.shape.as_str() {
         "key" => "CREATE TABLE stats WITH (flush='never') AS SELECT user_id, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY user_id;",
         "page" => "CREATE TABLE stats WITH (flush='never') AS SELECT page, COUNT(*) AS n, SUM(dwell_ms) AS total FROM pageviews GROUP BY page;",
@@ -190,10 +280,11 @@ pub fn agg(a: AggArgs) -> Result<(), String> {
         counted += r.trim_matches(|c| c == '[' || c == ']').parse::<i64>().unwrap_or(0);
     }
     println!(
-        "agg ({}): {} JSON records, {} users, {} partitions (loaded in {load_secs:.2}s): aggregated in {secs:.2}s = {:.0} records/s; table has {rows} \
+        "agg ({}): {} {} records, {} users, {} partitions (loaded in {load_secs:.2}s): aggregated in {secs:.2}s = {:.0} records/s; table has {rows} \
             rows counting {counted} records",
         a.shape,
         a.records,
+        format.name(),
         a.keys,
         a.partitions,
         a.records as f64 / secs,
