@@ -14,20 +14,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, ListArray, MapArray, RecordBatch, StructArray, new_null_array};
-use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Fields, TimeUnit};
 use arrow_avro::reader::ReaderBuilder;
-use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, FingerprintStrategy, SCHEMA_METADATA_KEY, SchemaStore};
-use arrow_avro::writer::WriterBuilder;
-use arrow_avro::writer::format::AvroSoeFormat;
-use parking_lot::Mutex;
+use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use serde_json::Value;
 
 use super::avro_schema::{inline_names, reader_type, wrap_as_record};
-use super::{DecodedRows, EncodedRows, FormatError, RegistryHandle, RowDecoder, RowEncoder};
+pub use super::avro_writer::AvroEncoder;
+use super::{DecodedRows, RegistryHandle, RowDecoder};
 use crate::catalog::types::SqlType;
 
 /// The field an unwrapped value is read and written as.
-const SINGLE: &str = "v";
+pub(crate) const SINGLE: &str = "v";
 
 /// Rows a decoder returns at most per batch.
 const DECODE_BATCH: usize = 4096;
@@ -300,85 +298,12 @@ pub(crate) fn conform(a: &ArrayRef, target: &DataType) -> Result<ArrayRef, Strin
     }
 }
 
-/// Encodes rows as Confluent-framed Avro with the schema registered under `id`.
-pub struct AvroEncoder {
-    encoder: Result<Mutex<arrow_avro::writer::Encoder>, String>,
-    schema: SchemaRef,
-    unwrapped: bool,
-}
-
-impl AvroEncoder {
-    /// `schema` is the registered writer schema (a record, or a bare type when unwrapped).
-    pub fn new(fields: Fields, unwrapped: bool, id: Option<i32>, schema: &Value) -> AvroEncoder {
-        let (fields, avro) = if unwrapped {
-            let f = fields.first().map(|f| f.as_ref().clone().with_name(SINGLE)).unwrap_or_else(|| Field::new(SINGLE, DataType::Null, true));
-            (Fields::from(vec![f]), wrap_as_record(schema.clone(), SINGLE))
-        } else {
-            (fields, schema.clone())
-        };
-        let fields: Fields = fields.iter().map(|f| f.as_ref().clone().with_data_type(writable(f.data_type())).with_nullable(true)).collect();
-        let mut md = HashMap::new();
-        md.insert(SCHEMA_METADATA_KEY.to_string(), avro.to_string());
-        let arrow_schema = Schema::new_with_metadata(fields, md);
-        let encoder = match id {
-            None => Err("the AVRO format writes no records until its schema is registered".to_string()),
-            Some(id) => WriterBuilder::new(arrow_schema.clone())
-                .with_fingerprint_strategy(FingerprintStrategy::Id(id as u32))
-                .build_encoder::<AvroSoeFormat>()
-                .map(Mutex::new)
-                .map_err(|e| format!("cannot write these columns as the AVRO schema {avro}: {e}")),
-        };
-        AvroEncoder { encoder, schema: Arc::new(arrow_schema), unwrapped }
-    }
-}
-
-/// The Arrow type `arrow-avro` writes for an Avro type made by `avro_schema::schema_for`.
-fn writable(dt: &DataType) -> DataType {
-    match dt {
-        DataType::Timestamp(unit, None) => DataType::Timestamp(*unit, Some("+00:00".into())),
-        DataType::List(f) => DataType::List(Arc::new(f.as_ref().clone().with_data_type(writable(f.data_type())).with_nullable(true))),
-        DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| f.as_ref().clone().with_data_type(writable(f.data_type())).with_nullable(true)).collect()),
-        DataType::Map(f, sorted) => {
-            let entries = match f.data_type() {
-                DataType::Struct(kv) if kv.len() == 2 => DataType::Struct(Fields::from(vec![
-                    kv[0].as_ref().clone().with_nullable(false),
-                    kv[1].as_ref().clone().with_data_type(writable(kv[1].data_type())).with_nullable(true),
-                ])),
-                other => other.clone(),
-            };
-            DataType::Map(Arc::new(f.as_ref().clone().with_data_type(entries)), *sorted)
-        }
-        other => other.clone(),
-    }
-}
-
-impl RowEncoder for AvroEncoder {
-    fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
-        let encoder = self.encoder.as_ref().map_err(|e| FormatError::Avro(e.clone()))?;
-        let cols =
-            columns.iter().zip(self.schema.fields()).map(|(c, f)| conform(c, f.data_type())).collect::<Result<Vec<_>, _>>().map_err(FormatError::Avro)?;
-        let batch = RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| FormatError::Encode(Arc::new(e)))?;
-        let mut enc = encoder.lock();
-        enc.encode(&batch).map_err(|e| FormatError::Avro(e.to_string()))?;
-        let encoded = enc.flush();
-        let mut out = EncodedRows::with_capacity(rows);
-        for (i, row) in encoded.iter().enumerate() {
-            if self.unwrapped && columns.first().is_some_and(|c| c.is_null(i)) {
-                out.push_null();
-            } else {
-                out.buf().extend_from_slice(&row);
-                out.end_row();
-            }
-        }
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::SchemaLookup;
+    use crate::format::{RowEncoder, SchemaLookup};
     use arrow::array::{AsArray, Int32Array, Int64Array, StringArray};
+    use arrow::datatypes::Field;
     use serde_json::json;
 
     #[derive(Debug, Default)]

@@ -7,6 +7,7 @@
 pub mod avro;
 pub mod avro_schema;
 pub mod avro_text;
+pub mod avro_writer;
 pub mod delimited;
 pub mod java_number;
 pub mod java_time;
