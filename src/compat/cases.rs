@@ -81,7 +81,7 @@ pub fn strip_comments(text: &str) -> String {
 
 /// Formats that need a schema registry.
 /// Registry formats Eddy does not have yet.
-const REGISTRY_FORMATS: [&str; 3] = ["PROTOBUF", "PROTOBUF_NOSR", "JSON_SR"];
+const REGISTRY_FORMATS: [&str; 2] = ["PROTOBUF", "PROTOBUF_NOSR"];
 
 /// The formats a statement's `WITH` clause names (`FORMAT`, `KEY_FORMAT`, `VALUE_FORMAT`),
 /// upper-cased, in order.
@@ -237,10 +237,11 @@ mod tests {
     #[test]
     fn only_a_format_a_source_sink_or_topic_uses_needs_a_registry() {
         let needs = |s: &str| registry_format_in(&[s.to_string()], &[]);
-        assert!(needs("CREATE STREAM s (a INT) WITH (kafka_topic='t', value_format = 'json_sr');").is_some());
+        assert!(needs("CREATE STREAM s (a INT) WITH (kafka_topic='t', value_format = 'protobuf_nosr');").is_some());
+        assert!(needs("CREATE STREAM s (a INT) WITH (kafka_topic='t', value_format = 'json_sr');").is_none());
         assert!(needs("CREATE STREAM s (a INT) WITH (kafka_topic='t', value_format = 'avro');").is_none());
         assert!(needs("CREATE STREAM s WITH (KEY_FORMAT=\"PROTOBUF\") AS SELECT * FROM t;").is_some());
-        assert!(needs("CREATE STREAM s (a INT) WITH (FORMAT='JSON_SR');").is_some());
+        assert!(needs("CREATE STREAM s (a INT) WITH (FORMAT='PROTOBUF');").is_some());
         assert!(needs("INSERT INTO s (a) VALUES ('AVRO');").is_none());
         assert!(needs("CREATE STREAM s (a INT) WITH (value_format='JSON', kafka_topic='AVRO');").is_none());
         assert!(needs("CREATE STREAM s (my_format STRING) WITH (value_format='DELIMITED');").is_none());

@@ -44,6 +44,12 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
         let (Some(id), Some(schema)) = (spec.schema_id, spec.schema.as_deref()) else {
             return Err(format!("the {} source has no registered schema to write with", spec.kind.name()));
         };
+        if spec.kind == FormatKind::JsonSr {
+            let mut out = vec![0];
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&serde_json::to_vec(v).map_err(|e| e.to_string())?);
+            return Ok(Some(out));
+        }
         return super::avro_json::encode(v, id, schema).map(Some);
     }
     Ok(Some(match format.map(|f| f.kind) {
@@ -56,6 +62,12 @@ fn encode(v: &Value, format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Resul
 
 /// Record bytes as JSON with numbers as written (see `exact`).
 fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Exact {
+    if format.is_some_and(|f| f.kind == FormatKind::JsonSr) {
+        return match crate::format::avro::split_frame(b) {
+            Ok((_, body)) => Exact::parse(&String::from_utf8_lossy(body)).unwrap_or_else(|| Exact::String(String::from_utf8_lossy(body).into_owned())),
+            Err(e) => Exact::String(e),
+        };
+    }
     if let Some(spec) = format.filter(|f| f.uses_registry())
         && let Some(registry) = &spec.registry
     {

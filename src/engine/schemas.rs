@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Engine, EngineError};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
-use crate::format::{FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, named_types};
+use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types};
 use crate::registry::SchemaRegistry;
 use crate::registry::store::{Schema, SchemaType};
 
@@ -27,6 +27,23 @@ struct BuiltInLookup(Arc<SchemaRegistry>);
 impl SchemaLookup for BuiltInLookup {
     fn schema_text(&self, id: i32) -> Result<(String, String), String> {
         self.0.read(|store| store.schema(id).map(|s| (s.schema_type.name().to_string(), s.schema.clone()))).map_err(|e| e.to_string())
+    }
+}
+
+/// The registry's schema type for a registry format.
+fn schema_type_of(spec: &FormatSpec) -> SchemaType {
+    match spec.kind {
+        FormatKind::JsonSr => SchemaType::Json,
+        _ => SchemaType::Avro,
+    }
+}
+
+/// The schema ksqlDB registers for `columns` in a registry format.
+fn schema_for(spec: &FormatSpec, columns: &[&Column], role: Role) -> String {
+    let unwrapped = spec.unwrapped(columns, role);
+    match spec.kind {
+        FormatKind::JsonSr => json_sr::schema_for(&named_types(columns), unwrapped).to_string(),
+        _ => avro_schema::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()).to_string(),
     }
 }
 
@@ -101,17 +118,22 @@ impl Engine {
                 ))
             })?,
         };
-        if schema.schema_type != SchemaType::Avro {
+        let wanted = schema_type_of(spec);
+        if schema.schema_type != wanted {
             return Err(EngineError::rule(format!(
-                "The schema with id {id} is a {} schema; the {} format reads AVRO schemas",
+                "The schema with id {id} is a {} schema; the {} format reads {} schemas",
                 schema.schema_type.name(),
-                spec.kind.name()
+                spec.kind.name(),
+                wanted.name()
             )));
         }
         let json: Value = serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;
         let single = if role == Role::Key { "ROWKEY" } else { "ROWVAL" };
-        let columns = avro_schema::columns_of(&json, single, role == Role::Key)
-            .map_err(|e| EngineError::rule_caused(format!("The schema with id {id} (subject {subject}) has no SQL columns: {e}"), e))?;
+        let columns = match spec.kind {
+            FormatKind::JsonSr => json_sr::columns_of(&json, single, role == Role::Key),
+            _ => avro_schema::columns_of(&json, single, role == Role::Key),
+        }
+        .map_err(|e| EngineError::rule_caused(format!("The schema with id {id} (subject {subject}) has no SQL columns: {e}"), e))?;
         if role == Role::Value && columns.len() == 1 && columns[0].0 == single {
             spec.wrap_single_value = false;
         }
@@ -173,9 +195,9 @@ impl Engine {
                     spec.schema = Some(text);
                 }
                 None => {
-                    let text = avro_schema::schema_for(&named_types(&columns), spec.unwrapped(&columns, role), spec.full_name.as_deref()).to_string();
+                    let text = schema_for(&spec, &columns, role);
                     let subject = subject(&source.topic, role);
-                    let schema = Schema { schema_type: SchemaType::Avro, schema: text.clone(), references: Vec::new() };
+                    let schema = Schema { schema_type: schema_type_of(&spec), schema: text.clone(), references: Vec::new() };
                     let id = registry
                         .register(&subject, &schema)
                         .map_err(|e| EngineError::rule_caused(format!("Could not register schema for topic: {e}. Subject: {subject}, schema: {text}"), e))?;

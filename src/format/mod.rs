@@ -12,6 +12,7 @@ pub mod delimited;
 pub mod java_number;
 pub mod java_time;
 pub mod json;
+pub mod json_sr;
 pub mod json_values;
 pub mod kafka;
 pub mod timestamps;
@@ -23,9 +24,9 @@ use crate::catalog::types::{Column, SqlType};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FormatError {
-    #[error("Unknown format: {0}. Use JSON, AVRO, DELIMITED, KAFKA or NONE")]
+    #[error("Unknown format: {0}. Use JSON, JSON_SR, AVRO, DELIMITED, KAFKA or NONE")]
     Unknown(String),
-    #[error("the {format} format is not supported yet; use JSON, AVRO, DELIMITED, KAFKA or NONE")]
+    #[error("the {format} format is not supported yet; use JSON, JSON_SR, AVRO, DELIMITED, KAFKA or NONE")]
     Unsupported { format: String },
     #[error("{reason}\nHint: {hint}")]
     Schema { reason: String, hint: &'static str },
@@ -35,6 +36,8 @@ pub enum FormatError {
     KafkaCannotWrite(arrow::datatypes::DataType),
     #[error("cannot encode as AVRO: {0}")]
     Avro(String),
+    #[error("cannot encode: {0}")]
+    Registry(String),
 }
 
 /// Where registry formats find the schemas record frames name by id.
@@ -65,6 +68,7 @@ impl Eq for RegistryHandle {}
 pub enum FormatKind {
     Json,
     Avro,
+    JsonSr,
     Delimited,
     Kafka,
     None,
@@ -75,10 +79,11 @@ impl FormatKind {
         match s.trim().to_ascii_uppercase().as_str() {
             "JSON" => Ok(FormatKind::Json),
             "AVRO" => Ok(FormatKind::Avro),
+            "JSON_SR" => Ok(FormatKind::JsonSr),
             "DELIMITED" => Ok(FormatKind::Delimited),
             "KAFKA" => Ok(FormatKind::Kafka),
             "NONE" => Ok(FormatKind::None),
-            f @ ("PROTOBUF" | "PROTOBUF_NOSR" | "JSON_SR") => Err(FormatError::Unsupported { format: f.to_string() }),
+            f @ ("PROTOBUF" | "PROTOBUF_NOSR") => Err(FormatError::Unsupported { format: f.to_string() }),
             other => Err(FormatError::Unknown(other.to_string())),
         }
     }
@@ -87,6 +92,7 @@ impl FormatKind {
         match self {
             FormatKind::Json => "JSON",
             FormatKind::Avro => "AVRO",
+            FormatKind::JsonSr => "JSON_SR",
             FormatKind::Delimited => "DELIMITED",
             FormatKind::Kafka => "KAFKA",
             FormatKind::None => "NONE",
@@ -126,7 +132,7 @@ impl FormatSpec {
 
     /// Whether records carry a schema registry id.
     pub fn uses_registry(&self) -> bool {
-        self.kind == FormatKind::Avro
+        matches!(self.kind, FormatKind::Avro | FormatKind::JsonSr)
     }
 
     /// Checks that the format can hold these columns (as key when `is_key`); the error
@@ -175,7 +181,7 @@ impl FormatSpec {
                     None => Ok(()),
                 }
             }
-            FormatKind::Json => {
+            FormatKind::Json | FormatKind::JsonSr => {
                 let non_string_key = |t: &SqlType| matches!(t, SqlType::Map(k, _) if **k != SqlType::String);
                 match columns.iter().find(|c| c.ty.any_nested(&non_string_key)) {
                     Some(_) => Err(FormatError::Schema { reason: "JSON only supports MAP types with STRING keys".into(), hint: "declare MAP<STRING, ...>" }),
@@ -207,6 +213,7 @@ impl FormatSpec {
         match self.kind {
             FormatKind::Json => Box::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::Avro => Box::new(avro::AvroDecoder::new(fields, self.unwrapped(columns, role), self.registry.clone())),
+            FormatKind::JsonSr => Box::new(json_sr::JsonSrDecoder::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role)))),
             FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
             FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
             FormatKind::None => Box::new(NoneDecoder),
@@ -222,6 +229,7 @@ impl FormatSpec {
         }
         match self.kind {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
+            FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role)), self.schema_id)),
             FormatKind::Avro => {
                 let unwrapped = self.unwrapped(columns, role);
                 let schema = match &self.schema {
