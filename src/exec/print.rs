@@ -8,7 +8,7 @@ use super::ExecError;
 use super::stats::QueryStats;
 use super::task::{ClientOutput, PartitionTask, StepOutcome};
 use crate::format::RegistryHandle;
-use crate::format::avro_text::{frame_to_json, is_avro_frame};
+use crate::format::avro_text::{frame_format, frame_text};
 use crate::log::PartitionLog;
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
@@ -31,7 +31,7 @@ pub struct PrintTask {
 fn guess_format(b: Option<&[u8]>, registry: Option<&RegistryHandle>) -> &'static str {
     match b {
         None => "¯\\_(ツ)_/¯ - no data processed",
-        Some(b) if registry.is_some_and(|r| is_avro_frame(b, r.0.as_ref())) => "AVRO",
+        Some(b) if let Some(f) = registry.and_then(|r| frame_format(b, r.0.as_ref())) => f,
         Some(b) => match std::str::from_utf8(b) {
             Ok(s) if serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| v.is_object() || v.is_array()) => "JSON or KAFKA_STRING",
             Ok(s) if !s.chars().any(|c| c.is_control()) => "KAFKA_STRING",
@@ -44,10 +44,9 @@ fn guess_format(b: Option<&[u8]>, registry: Option<&RegistryHandle>) -> &'static
 
 fn show(b: Option<&[u8]>, registry: Option<&RegistryHandle>) -> String {
     if let (Some(b), Some(r)) = (b, registry)
-        && is_avro_frame(b, r.0.as_ref())
-        && let Ok(json) = frame_to_json(b, r.0.as_ref())
+        && let Some(text) = frame_text(b, r.0.as_ref())
     {
-        return json;
+        return text;
     }
     match b {
         None => "<null>".to_string(),

@@ -1,7 +1,7 @@
-//! The AVRO format as users reach it over REST: sources declared with columns register
-//! their schema, sources without columns take them from the registry, CREATE ... AS SELECT
-//! registers its result's schema, bad records are counted and skipped, and a restart reads
-//! with the schemas a statement was created with.
+//! The registry formats (AVRO, JSON_SR) as users reach them over REST: sources declared with
+//! columns register their schema, sources without columns take them from the registry,
+//! CREATE ... AS SELECT registers its result's schema, bad records are counted and skipped,
+//! and a restart reads with the schemas a statement was created with.
 
 mod common;
 
@@ -11,10 +11,14 @@ use serde_json::{Value, json};
 const SR: &str = "application/vnd.schemaregistry.v1+json";
 
 async fn register(s: &TestServer, subject: &str, schema: Value) -> i64 {
+    register_typed(s, subject, schema, "AVRO").await
+}
+
+async fn register_typed(s: &TestServer, subject: &str, schema: Value, schema_type: &str) -> i64 {
     let r = reqwest::Client::new()
         .post(format!("{}/subjects/{subject}/versions", s.url))
         .header("Content-Type", SR)
-        .body(json!({"schema": schema.to_string()}).to_string())
+        .body(json!({"schema": schema.to_string(), "schemaType": schema_type}).to_string())
         .send()
         .await
         .expect("register");
@@ -145,4 +149,55 @@ async fn a_restart_reads_with_the_schema_a_source_was_created_with() {
     let rows = s.wait_rows("SELECT NAME, AGE FROM events;", 2).await;
     assert_eq!(rows, vec![vec![json!("cy"), json!(7)], vec![json!("di"), json!(8)]]);
     assert_eq!(latest(&s, "events-value").await["id"], json!(id2));
+}
+
+/// A JSON_SR record: magic 0, the id, the JSON text.
+fn json_framed(id: i64, value: Value) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&(id as i32).to_be_bytes());
+    out.extend_from_slice(value.to_string().as_bytes());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_sr_infers_columns_from_a_json_schema_and_registers_its_results() {
+    let s = TestServer::start();
+    let schema = json!({"type": "object", "properties": {
+        "name": {"type": "string"},
+        "visits": {"oneOf": [{"type": "null"}, {"type": "integer", "connect.type": "int32"}]},
+        "tags": {"$ref": "#/definitions/Tags"}},
+        "definitions": {"Tags": {"type": "array", "items": {"type": "string"}}}});
+    let id = register_typed(&s, "clicks-value", schema, "JSON").await;
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM clicks WITH (kafka_topic='clicks', value_format='JSON_SR');").await;
+    let (_, d) = s.ksql("DESCRIBE clicks;").await;
+    let fields: Vec<String> = d[0]["sourceDescription"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| format!("{} {}", f["name"].as_str().unwrap_or_default(), f["schema"]["type"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(fields, vec!["NAME STRING", "VISITS INTEGER", "TAGS ARRAY"], "{d}");
+    s.produce(
+        "clicks",
+        vec![
+            json!({"valueBase64": b64(&json_framed(id, json!({"name": "ann", "visits": 3, "tags": ["a"]})))}),
+            json!({"valueBase64": b64(br#"{"name": "no frame"}"#)}),
+            json!({"valueBase64": b64(&json_framed(id, json!({"name": "bob", "visits": null, "tags": []})))}),
+        ],
+    )
+    .await;
+    s.ksql_with(
+        "CREATE STREAM busy WITH (value_format='JSON_SR') AS SELECT name, visits * 2 AS double_visits FROM clicks;",
+        json!({"auto.offset.reset": "earliest"}),
+    )
+    .await;
+    let rows = s.wait_rows("SELECT * FROM busy;", 2).await;
+    assert_eq!(rows, vec![vec![json!("ann"), json!(6)], vec![json!("bob"), Value::Null]]);
+    let out = latest(&s, "BUSY-value").await;
+    assert_eq!(out["schemaType"], "JSON", "{out}");
+    assert!(out["schema"].as_str().unwrap_or_default().contains("DOUBLE_VISITS"), "{out}");
+    let (_, printed) = s.post("/query", json!({"ksql": "PRINT 'BUSY' FROM BEGINNING LIMIT 1;"})).await;
+    let printed = printed.as_str().unwrap_or_default();
+    assert!(printed.contains("Value format: JSON_SR") && printed.contains(r#"value: {"NAME":"ann","DOUBLE_VISITS":6}"#), "{printed}");
 }
