@@ -221,8 +221,8 @@ fn execute(case: &Case, engine: &Engine, log: &Log, config: &TopicConfig, timeou
             // A topic declared only for its schemas, which a statement creates with its
             // own PARTITIONS, is left to that statement.
             let quoted = format!("'{}'", name.to_lowercase());
-            let created_by_statement = t.get("partitions").is_none()
-                && case.statements.iter().any(|s| s.to_lowercase().contains(&quoted) && s.to_uppercase().contains("PARTITIONS"));
+            let created_by_statement =
+                t.get("partitions").is_none() && case.statements.iter().any(|s| s.to_lowercase().contains(&quoted) && s.to_uppercase().contains("PARTITIONS"));
             if log.get_topic(name).is_none() && !created_by_statement {
                 let _ = log.create_topic(name, partitions.max(1), config.clone());
             }

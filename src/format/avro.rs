@@ -116,6 +116,9 @@ impl AvroDecoder {
             return Err(format!("schema id {id} is a {kind} schema, not an AVRO one"));
         }
         let writer: Value = serde_json::from_str(&text).map_err(|e| format!("schema id {id} is not JSON: {e}"))?;
+        if super::avro_schema::is_recursive(&writer) {
+            return Err(format!("schema id {id} is recursive (a type holds itself); Eddy does not read such records"));
+        }
         let writer = inline_names(&writer);
         let mut names = 0;
         let is_record = writer.get("type").and_then(Value::as_str) == Some("record");

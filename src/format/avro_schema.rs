@@ -92,25 +92,41 @@ impl Names {
 const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
 
 /// Replaces references to named types by their definitions, so every part of the schema
-/// can be read on its own (a definition appears at most once in Avro, then by name).
+/// can be read on its own (a definition appears at most once in Avro, then by name). A
+/// recursive type (a record that holds itself) stays a reference inside itself, so the
+/// result is never larger than the schema times its number of names.
 pub fn inline_names(schema: &Value) -> Value {
     let mut names = Names::default();
     names.collect(schema, None);
-    fn walk(v: &Value, names: &Names, depth: usize) -> Value {
-        if depth > 64 {
-            return v.clone();
-        }
+    fn walk(v: &Value, names: &Names, expanding: &mut Vec<String>) -> Value {
         match v {
             Value::String(s) if !PRIMITIVES.contains(&s.as_str()) => match names.0.get(s) {
-                Some(def) => walk(def, names, depth + 1),
-                None => v.clone(),
+                Some(def) if !expanding.contains(s) && expanding.len() < 64 => {
+                    expanding.push(s.clone());
+                    let out = walk(def, names, expanding);
+                    expanding.pop();
+                    out
+                }
+                _ => v.clone(),
             },
-            Value::Array(a) => Value::Array(a.iter().map(|b| walk(b, names, depth + 1)).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|b| walk(b, names, expanding)).collect()),
             Value::Object(o) => {
+                // A definition met in place is being expanded too (its own fields may name it).
+                let own = match (o.get("type").and_then(Value::as_str), o.get("name").and_then(Value::as_str)) {
+                    (Some("record" | "enum" | "fixed"), Some(n)) => Some(n.rsplit('.').next().unwrap_or(n).to_string()),
+                    _ => None,
+                };
+                let before = expanding.len();
+                if let Some(n) = &own {
+                    expanding.push(n.clone());
+                    for full in names.0.keys().filter(|k| k.rsplit('.').next() == Some(n.as_str()) && k.as_str() != n.as_str()) {
+                        expanding.push(full.clone());
+                    }
+                }
                 let mut out = Map::new();
                 for (k, x) in o {
                     let x = match k.as_str() {
-                        "type" | "items" | "values" => walk(x, names, depth + 1),
+                        "type" | "items" | "values" => walk(x, names, expanding),
                         "fields" => match x {
                             Value::Array(fs) => Value::Array(
                                 fs.iter()
@@ -118,7 +134,7 @@ pub fn inline_names(schema: &Value) -> Value {
                                         Value::Object(fo) => {
                                             let mut fo = fo.clone();
                                             if let Some(t) = fo.get("type").cloned() {
-                                                fo.insert("type".into(), walk(&t, names, depth + 1));
+                                                fo.insert("type".into(), walk(&t, names, expanding));
                                             }
                                             Value::Object(fo)
                                         }
@@ -132,12 +148,33 @@ pub fn inline_names(schema: &Value) -> Value {
                     };
                     out.insert(k.clone(), x);
                 }
+                expanding.truncate(before);
                 Value::Object(out)
             }
             other => other.clone(),
         }
     }
-    walk(schema, &names, 0)
+    walk(schema, &names, &mut Vec::new())
+}
+
+/// Whether a named type holds itself (directly or through others): such schemas describe
+/// data of any depth, which Eddy does not read.
+pub fn is_recursive(schema: &Value) -> bool {
+    let mut names = Names::default();
+    names.collect(schema, None);
+    fn refers(v: &Value, names: &Names) -> bool {
+        match v {
+            Value::String(s) => !PRIMITIVES.contains(&s.as_str()) && names.0.contains_key(s),
+            Value::Array(a) => a.iter().any(|b| refers(b, names)),
+            Value::Object(o) => o.iter().any(|(k, x)| match k.as_str() {
+                "type" | "items" | "values" => refers(x, names),
+                "fields" => x.as_array().is_some_and(|fs| fs.iter().any(|f| f.get("type").is_some_and(|t| refers(t, names)))),
+                _ => false,
+            }),
+            _ => false,
+        }
+    }
+    refers(&inline_names(schema), &names)
 }
 
 /// The non-null branch of an optional union (`["null", T]` or `[T, "null"]`), else the type.
@@ -315,6 +352,22 @@ mod tests {
         let key = json!({"type": "record", "name": "K", "fields": [{"name": "K", "type": "string"}]});
         assert_eq!(columns_of(&key, "ROWKEY", true).unwrap(), vec![("ROWKEY".into(), SqlType::Struct(vec![("K".into(), SqlType::String)]))]);
         assert!(columns_of(&json!(["int", "string"]), "V", false).is_err());
+    }
+
+    #[test]
+    fn recursive_types_stay_references_inside_themselves() {
+        let tree = json!({"type": "record", "name": "T", "namespace": "x", "fields": [
+            {"name": "v", "type": "int"},
+            {"name": "left", "type": ["null", "T"]},
+            {"name": "right", "type": ["null", "x.T"]}
+        ]});
+        let inlined = inline_names(&tree);
+        assert_eq!(inlined["fields"][1]["type"], json!(["null", "T"]));
+        assert_eq!(inlined["fields"][2]["type"], json!(["null", "x.T"]));
+        assert!(columns_of(&tree, "ROWVAL", false).is_err(), "a recursive record has no SQL type");
+        assert!(is_recursive(&tree));
+        assert!(!is_recursive(&json!({"type": "record", "name": "R", "fields": [{"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
+            {"name": "f", "type": "E"}]})));
     }
 
     #[test]

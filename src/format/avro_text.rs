@@ -36,6 +36,9 @@ pub fn frame_to_json(bytes: &[u8], registry: &dyn SchemaLookup) -> Result<String
     let (_, text) = registry.schema_text(id)?;
     let parsed = apache_avro::Schema::parse_str(&text).map_err(|e| e.to_string())?;
     let json: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if super::avro_schema::is_recursive(&json) {
+        return Err(format!("schema id {id} is recursive; its records are not read"));
+    }
     let value = apache_avro::from_avro_datum(&parsed, &mut body, None).map_err(|e| format!("the Avro body does not decode with schema id {id}: {e}"))?;
     let mut out = String::new();
     write(&value, &inline_names(&json), &mut out);
