@@ -29,6 +29,15 @@ pub struct ServerArgs {
     /// Address for the Kafka protocol listener; '' turns it off.
     #[arg(long, default_value = "127.0.0.1:9092")]
     kafka_listen: String,
+    /// A second listener serving only Confluent Schema Registry's API, for clients that
+    /// expect it on its own port (Confluent's is 8081); '' (the default) serves it on the
+    /// HTTP port only.
+    #[arg(long, default_value = "")]
+    schema_registry_listen: String,
+    /// Use an external Confluent-compatible schema registry (http://host:8081) for the
+    /// AVRO and JSON_SR formats instead of the built-in one.
+    #[arg(long)]
+    schema_registry_url: Option<String>,
     /// Host written into Kafka Metadata responses when listening on 0.0.0.0.
     #[arg(long, default_value = "127.0.0.1")]
     kafka_advertised_host: String,
@@ -114,6 +123,7 @@ impl ServerArgs {
             http_threads: self.http_threads,
             lookup_cache_bytes: usize::try_from(self.lookup_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             kafka_listen: self.kafka_listen,
+            schema_registry_listen: self.schema_registry_listen,
             kafka: eddy::kafka::KafkaConfig {
                 advertised_host: self.kafka_advertised_host,
                 advertised_port: 9092,
@@ -125,7 +135,18 @@ impl ServerArgs {
                 max_buffered_request_bytes: usize::try_from(self.kafka_max_buffered_request_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             },
             topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
-            engine: EngineConfig { default_offset_reset: reset, processing_log: true, record_cache: true, ..EngineConfig::default() },
+            engine: EngineConfig {
+                default_offset_reset: reset,
+                processing_log: true,
+                record_cache: true,
+                schema_registry_url: match self.schema_registry_url {
+                    Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                        return Err(format!("--schema-registry-url must be an http:// or https:// URL, got '{url}'"));
+                    }
+                    other => other,
+                },
+                ..EngineConfig::default()
+            },
             cleaner_interval: std::time::Duration::from_millis(self.log_cleaner_interval_ms.max(10)),
             partition_limits: eddy::log::PartitionLimits { per_topic: self.max_partitions_per_topic.max(1), total: self.max_partitions.max(1) },
             http: HttpConfig {

@@ -11,12 +11,17 @@ use serde_json::{Value, json};
 const SR: &str = "application/vnd.schemaregistry.v1+json";
 
 async fn register(s: &TestServer, subject: &str, schema: Value) -> i64 {
-    register_typed(s, subject, schema, "AVRO").await
+    register_at(&s.url, subject, schema, "AVRO").await
 }
 
 async fn register_typed(s: &TestServer, subject: &str, schema: Value, schema_type: &str) -> i64 {
+    register_at(&s.url, subject, schema, schema_type).await
+}
+
+/// Registers a schema with the registry API at `url`; its id.
+async fn register_at(url: &str, subject: &str, schema: Value, schema_type: &str) -> i64 {
     let r = reqwest::Client::new()
-        .post(format!("{}/subjects/{subject}/versions", s.url))
+        .post(format!("{url}/subjects/{subject}/versions"))
         .header("Content-Type", SR)
         .body(json!({"schema": schema.to_string(), "schemaType": schema_type}).to_string())
         .send()
@@ -200,4 +205,35 @@ async fn json_sr_infers_columns_from_a_json_schema_and_registers_its_results() {
     let (_, printed) = s.post("/query", json!({"ksql": "PRINT 'BUSY' FROM BEGINNING LIMIT 1;"})).await;
     let printed = printed.as_str().unwrap_or_default();
     assert!(printed.contains("Value format: JSON_SR") && printed.contains(r#"value: {"NAME":"ann","DOUBLE_VISITS":6}"#), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_registry_holds_the_schemas_of_a_server_pointed_at_it() {
+    // `registry` stands for a Confluent Schema Registry: any server speaking its API.
+    let registry = TestServer::start();
+    let id = register(&registry, "trips-value", user_schema()).await;
+    let s = TestServer::start_with(&["--schema-registry-url", &registry.url]);
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='trips', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM trips WITH (kafka_topic='trips', value_format='AVRO');").await;
+    s.produce("trips", vec![json!({"valueBase64": b64(&framed(id, &user_schema(), user("eve", 5)))})]).await;
+    s.ksql_with("CREATE STREAM aged AS SELECT name, age * 2 AS double_age FROM trips;", json!({"auto.offset.reset": "earliest"})).await;
+    let rows = s.wait_rows("SELECT * FROM aged;", 1).await;
+    assert_eq!(rows, vec![vec![json!("eve"), json!(10)]]);
+    // The result's schema went to the external registry; the server's own API says where.
+    assert!(latest(&registry, "AGED-value").await["schema"].as_str().unwrap_or_default().contains("DOUBLE_AGE"));
+    let r = reqwest::get(format!("{}/subjects", s.url)).await.expect("get");
+    assert_eq!(r.status().as_u16(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["message"].as_str().unwrap_or_default().contains(&registry.url), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_api_can_have_its_own_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let listen = format!("127.0.0.1:{port}");
+    let s = TestServer::start_with(&["--schema-registry-listen", &listen]);
+    let id = register_at(&format!("http://{listen}"), "x-value", json!("string"), "AVRO").await;
+    assert_eq!(latest(&s, "x-value").await["id"], json!(id), "one registry behind both listeners");
+    let r = reqwest::get(format!("http://{listen}/info")).await.expect("get");
+    assert_eq!(r.status().as_u16(), 404, "the registry listener serves only the registry's API");
 }

@@ -178,7 +178,7 @@ impl Engine {
         Ok(json!({"@type": "assert_topic", "statementText": text, "topicName": topic.value, "exists": exists, "warnings": []}))
     }
 
-    /// ASSERT [NOT EXISTS] SCHEMA: waits up to the timeout for the built-in registry to hold
+    /// ASSERT [NOT EXISTS] SCHEMA: waits up to the timeout for the registry to hold
     /// (or not) a schema: the subject's latest version, the schema with the id, or both at
     /// once (the subject has a live version with that id). Blocking.
     pub(super) fn assert_schema(
@@ -196,14 +196,14 @@ impl Engine {
             (None, None) => "Schema".into(),
         };
         let found = || {
-            let Some(registry) = self.registry() else { return false };
+            let Some(registry) = self.schema_source() else { return false };
             let id = id.and_then(|i| i32::try_from(i).ok());
-            registry.read(|store| match (subject, id) {
-                (Some(s), Some(i)) => store.uses_of(i).is_ok_and(|uses| uses.iter().any(|(subject, _)| subject == s)),
-                (Some(s), None) => store.versions(s, false).is_ok(),
-                (None, Some(i)) => store.schema(i).is_ok(),
+            match (subject, id) {
+                (Some(s), Some(i)) => registry.subject_has(s, i).unwrap_or(false),
+                (Some(s), None) => registry.latest(s).is_ok(),
+                (None, Some(i)) => registry.schema(i).is_ok(),
                 (None, None) => false,
-            })
+            }
         };
         let failure = wait_for(timeout, || match (found(), exists) {
             (true, true) | (false, false) => Ok(()),

@@ -457,8 +457,7 @@ impl Engine {
                 spec.schema_id = schemas::pinned_id(&session.properties, role);
             }
             // Keys are taken from the registry when it has them; a stream may have none.
-            let key_known =
-                spec.schema_id.is_some() || self.registry().is_some_and(|r| r.read(|s| s.version(&format!("{topic}-key"), "latest", false).is_ok()));
+            let key_known = spec.schema_id.is_some() || self.schema_source().is_some_and(|r| r.latest(&format!("{topic}-key")).is_ok());
             if role == Role::Key && !key_known {
                 continue;
             }

@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// ksqlDB's record cache for aggregations when a query does not set
     /// `cache.max.bytes.buffering`: on in ksqlDB (10 MB), off for ksqlDB's test runner.
     pub record_cache: bool,
+    /// An external Confluent-compatible schema registry that registry formats use instead
+    /// of the built-in one (`--schema-registry-url`).
+    pub schema_registry_url: Option<String>,
 }
 
 /// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
@@ -73,7 +76,13 @@ impl EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { default_offset_reset: OffsetReset::Latest, service_id: "default_".into(), processing_log: false, record_cache: false }
+        EngineConfig {
+            default_offset_reset: OffsetReset::Latest,
+            service_id: "default_".into(),
+            processing_log: false,
+            record_cache: false,
+            schema_registry_url: None,
+        }
     }
 }
 
@@ -100,6 +109,9 @@ pub struct Engine {
     restore: restore::RestoreFailures,
     /// The built-in schema registry (None when its topic could not be opened).
     registry: Option<Arc<crate::registry::SchemaRegistry>>,
+    /// Where registry formats read and register schemas: the external registry when one is
+    /// configured, else the built-in one.
+    schemas: Option<Arc<dyn crate::registry::source::SchemaSource>>,
 }
 
 /// What a SELECT or PRINT returns.
@@ -169,8 +181,13 @@ impl Engine {
                 None
             }
         };
+        let schemas: Option<Arc<dyn crate::registry::source::SchemaSource>> = match &config.schema_registry_url {
+            Some(url) => Some(Arc::new(crate::registry::external::ExternalRegistry::new(url).map_err(|e| EngineError::BadRequest(e.to_string()))?)),
+            None => registry.clone().map(|r| r as Arc<dyn crate::registry::source::SchemaSource>),
+        };
         let engine = Engine {
             registry,
+            schemas,
             runtime: Runtime::new(log.clone(), state, handle, processing_log),
             catalog: Catalog::default(),
             commands,
@@ -214,6 +231,12 @@ impl Engine {
     /// The built-in schema registry, when its topic could be opened.
     pub fn registry(&self) -> Option<&Arc<crate::registry::SchemaRegistry>> {
         self.registry.as_ref()
+    }
+
+    /// Where registry formats read and register schemas (the external registry when
+    /// configured, else the built-in one).
+    pub fn schema_source(&self) -> Option<&Arc<dyn crate::registry::source::SchemaSource>> {
+        self.schemas.as_ref()
     }
 
     pub fn catalog(&self) -> &Catalog {

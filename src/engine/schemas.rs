@@ -13,7 +13,7 @@ use super::{Engine, EngineError};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
 use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types};
-use crate::registry::SchemaRegistry;
+use crate::registry::source::SchemaSource;
 use crate::registry::store::{Schema, SchemaType};
 
 /// Session properties that keep, with a statement in the command topic, the schema ids its
@@ -21,12 +21,12 @@ use crate::registry::store::{Schema, SchemaType};
 pub(super) const PINNED_KEY_SCHEMA_ID: &str = "eddy.internal.key.schema.id";
 pub(super) const PINNED_VALUE_SCHEMA_ID: &str = "eddy.internal.value.schema.id";
 
-/// The built-in registry as formats see it.
-struct BuiltInLookup(Arc<SchemaRegistry>);
+/// The registry (built-in or external) as formats see it.
+struct SourceLookup(Arc<dyn SchemaSource>);
 
-impl SchemaLookup for BuiltInLookup {
+impl SchemaLookup for SourceLookup {
     fn schema_text(&self, id: i32) -> Result<(String, String), String> {
-        self.0.read(|store| store.schema(id).map(|s| (s.schema_type.name().to_string(), s.schema.clone()))).map_err(|e| e.to_string())
+        self.0.schema(id).map(|s| (s.schema_type.name().to_string(), s.schema)).map_err(|e| e.to_string())
     }
 }
 
@@ -78,13 +78,13 @@ pub(super) fn pins(source: &DataSource) -> Vec<(String, String)> {
 }
 
 impl Engine {
-    /// The built-in registry as formats and PRINT read schemas from it.
+    /// The registry as formats and PRINT read schemas from it.
     pub(super) fn registry_handle(&self) -> Option<RegistryHandle> {
-        self.registry().map(|r| RegistryHandle(Arc::new(BuiltInLookup(r.clone()))))
+        self.schema_source().map(|r| RegistryHandle(Arc::new(SourceLookup(r.clone()))))
     }
 
-    fn registry_or_refuse(&self, format: &FormatSpec) -> Result<&Arc<SchemaRegistry>, EngineError> {
-        self.registry().ok_or_else(|| {
+    fn registry_or_refuse(&self, format: &FormatSpec) -> Result<&Arc<dyn SchemaSource>, EngineError> {
+        self.schema_source().ok_or_else(|| {
             EngineError::rule(format!(
                 "The {} format needs the schema registry, which is off on this server (its internal topic could not be opened; see the server log)",
                 format.kind.name()
@@ -100,7 +100,7 @@ impl Engine {
         let subject = subject(topic, role);
         let (id, schema) = match spec.schema_id {
             Some(id) => {
-                let schema = registry.read(|s| s.schema(id).cloned()).map_err(|e| {
+                let schema = registry.schema(id).map_err(|e| {
                     EngineError::rule_caused(
                         format!("Cannot read the schema with id {id} from the schema registry: {e}. Check {}_SCHEMA_ID", role_word(role)),
                         e,
@@ -108,7 +108,7 @@ impl Engine {
                 })?;
                 (id, schema)
             }
-            None => registry.read(|s| s.version(&subject, "latest", false).map(|(v, schema)| (v.id, schema.clone()))).map_err(|_| {
+            None => registry.latest(&subject).map_err(|_| {
                 EngineError::rule(format!(
                     "Schema for message {} on topic '{topic}' does not exist in the Schema Registry.\nSubject: {subject}\n\nPossible causes include:\n- The \
                      topic itself does not exist\n\t-> Use SHOW TOPICS; to check\n- Messages on the topic are not serialized using a format Schema Registry \
@@ -178,7 +178,7 @@ impl Engine {
             }
             match spec.schema_id {
                 Some(id) if spec.schema.is_none() => {
-                    let schema = registry.read(|s| s.schema(id).cloned()).map_err(|e| {
+                    let schema = registry.schema(id).map_err(|e| {
                         EngineError::rule_caused(
                             format!("Cannot read the schema with id {id} from the schema registry: {e}. Check {}_SCHEMA_ID", role_word(role)),
                             e,
@@ -188,8 +188,7 @@ impl Engine {
                 }
                 Some(_) => {}
                 None if !register_over_existing
-                    && let Ok((id, text)) =
-                        registry.read(|s| s.version(&subject(&source.topic, role), "latest", false).map(|(v, schema)| (v.id, schema.schema.clone()))) =>
+                    && let Ok((id, text)) = registry.latest(&subject(&source.topic, role)).map(|(id, schema)| (id, schema.schema)) =>
                 {
                     spec.schema_id = Some(id);
                     spec.schema = Some(text);

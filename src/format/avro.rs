@@ -142,8 +142,10 @@ impl AvroDecoder {
 
     fn plan(&mut self, id: i32) -> Result<&mut WriterPlan, String> {
         if !self.plans.contains_key(&id) {
-            let plan = self.schemas_for(id).and_then(|(w, r)| WriterPlan::new(id, w, r));
-            self.plans.insert(id, plan);
+            // A failed lookup is not kept: the id may be registered later, or the registry
+            // answer again. A schema that cannot be read as the columns is kept.
+            let (writer, reader) = self.schemas_for(id)?;
+            self.plans.insert(id, WriterPlan::new(id, writer, reader));
         }
         match self.plans.get_mut(&id) {
             Some(Ok(p)) => Ok(p),

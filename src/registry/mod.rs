@@ -8,6 +8,8 @@
 //! PROTOBUF / JSON_SR formats that read records by id.
 
 pub mod compat;
+pub mod external;
+pub mod source;
 pub mod store;
 
 use std::sync::Arc;

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub lookup_cache_bytes: usize,
     /// Kafka protocol listener address; empty turns the listener off.
     pub kafka_listen: String,
+    /// A listener serving only the schema registry's API (as Confluent's on 8081); empty
+    /// serves it on the HTTP port only.
+    pub schema_registry_listen: String,
     pub kafka: crate::kafka::KafkaConfig,
     pub topic_defaults: TopicConfig,
     pub engine: EngineConfig,
@@ -94,8 +97,43 @@ pub enum ServerError {
             or turn the listener off with --kafka-listen ''"
     )]
     KafkaBind { addr: String, source: std::io::Error },
+    #[error(
+        "cannot listen for the schema registry on {addr}: {source}. Is another server (a schema registry on 8081?) using it? Choose another with --schema-registry-listen"
+    )]
+    RegistryBind { addr: String, source: std::io::Error },
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Confluent Schema Registry's API (the built-in registry), on the HTTP port and on
+/// `--schema-registry-listen`.
+fn registry_router() -> Router<AppState> {
+    Router::new()
+        .route("/subjects", get(registry_routes::list_subjects))
+        .route("/subjects/{subject}", post(registry_routes::lookup).delete(registry_routes::delete_subject))
+        .route("/subjects/{subject}/versions", get(registry_routes::list_versions).post(registry_routes::register))
+        .route("/subjects/{subject}/versions/{version}", get(registry_routes::get_version).delete(registry_routes::delete_version))
+        .route("/subjects/{subject}/versions/{version}/schema", get(registry_routes::get_version_schema))
+        .route("/schemas/ids/{id}", get(registry_routes::get_schema))
+        .route("/schemas/ids/{id}/versions", get(registry_routes::schema_versions))
+        .route("/schemas/types", get(registry_routes::schema_types))
+        .route("/config", get(registry_routes::get_config).put(registry_routes::put_config))
+        .route(
+            "/config/{subject}",
+            get(registry_routes::get_subject_config).put(registry_routes::put_subject_config).delete(registry_routes::delete_subject_config),
+        )
+        .route("/mode", get(registry_routes::get_mode))
+        .route("/compatibility/subjects/{subject}/versions/{version}", post(registry_routes::check_compatibility))
+}
+
+/// The routes of `--schema-registry-listen`: the registry's API alone.
+pub fn registry_only_router(state: AppState) -> Router {
+    let http_guard = state.guard.clone();
+    registry_router()
+        .fallback(routes::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
+        .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))
+        .with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -125,22 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/groups/{group}/reset", post(topics::reset_group))
         .route("/features/{table}", post(features::lookup))
         .route("/openapi.json", get(features::openapi))
-        // Confluent Schema Registry's API (the built-in registry).
-        .route("/subjects", get(registry_routes::list_subjects))
-        .route("/subjects/{subject}", post(registry_routes::lookup).delete(registry_routes::delete_subject))
-        .route("/subjects/{subject}/versions", get(registry_routes::list_versions).post(registry_routes::register))
-        .route("/subjects/{subject}/versions/{version}", get(registry_routes::get_version).delete(registry_routes::delete_version))
-        .route("/subjects/{subject}/versions/{version}/schema", get(registry_routes::get_version_schema))
-        .route("/schemas/ids/{id}", get(registry_routes::get_schema))
-        .route("/schemas/ids/{id}/versions", get(registry_routes::schema_versions))
-        .route("/schemas/types", get(registry_routes::schema_types))
-        .route("/config", get(registry_routes::get_config).put(registry_routes::put_config))
-        .route(
-            "/config/{subject}",
-            get(registry_routes::get_subject_config).put(registry_routes::put_subject_config).delete(registry_routes::delete_subject_config),
-        )
-        .route("/mode", get(registry_routes::get_mode))
-        .route("/compatibility/subjects/{subject}/versions/{version}", post(registry_routes::check_compatibility))
+        .merge(registry_router())
         .fallback(routes::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
         .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))
@@ -185,7 +208,21 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         Some(a) => format!("Kafka protocol on {a}"),
         None => "Kafka protocol off".to_string(),
     };
-    println!("Eddy {} ready: REST API on http://{addr} ({kafka_addr}; data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
+    let registry_addr = match config.schema_registry_listen.as_str() {
+        "" => String::new(),
+        listen => {
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServerError::RegistryBind { addr: listen.to_string(), source })?;
+            let bound = listener.local_addr()?;
+            let registry_app = registry_only_router(app_state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, registry_app).await {
+                    tracing::error!("the schema registry listener stopped: {e}");
+                }
+            });
+            format!("; schema registry API on http://{bound}")
+        }
+    };
+    println!("Eddy {} ready: REST API on http://{addr} ({kafka_addr}{registry_addr}; data directory {})", env!("CARGO_PKG_VERSION"), config.data_dir.display());
     let shutdown_engine = engine.clone();
     let max_connections = if config.http.max_connections > 0 { config.http.max_connections } else { budget.connections / 2 };
     let limit = crate::net::ConnectionLimit::new("http", max_connections);

@@ -42,6 +42,8 @@ pub enum Refusal {
     Registry(RegistryError),
     BadBody(String),
     Off,
+    /// The server uses an external registry (`--schema-registry-url`).
+    External(String),
 }
 
 impl IntoResponse for Refusal {
@@ -52,6 +54,10 @@ impl IntoResponse for Refusal {
             Refusal::Off => answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error_code": 50003, "message": "the schema registry is off: its topic could not be opened at start-up (see the server log)"}),
+            ),
+            Refusal::External(url) => answer(
+                StatusCode::NOT_FOUND,
+                json!({"error_code": 40400, "message": format!("this server uses the external schema registry at {url} (--schema-registry-url); send registry requests there")}),
             ),
         }
     }
@@ -68,6 +74,9 @@ type Reply = Result<Response, Refusal>;
 
 /// The registry, or the answer that it is off.
 fn registry(state: &AppState) -> Result<Arc<SchemaRegistry>, Refusal> {
+    if let Some(url) = &state.engine.config().schema_registry_url {
+        return Err(Refusal::External(url.clone()));
+    }
     state.engine.registry().cloned().ok_or(Refusal::Off)
 }
 
