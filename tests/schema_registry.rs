@@ -138,3 +138,31 @@ async fn incompatible_schemas_are_refused_by_the_subjects_level() {
     let (status, body) = post(&s, "/subjects/users-value/versions", json!({"schema": r#"{"type":"record","name":"User"}"#})).await;
     assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
 }
+
+#[tokio::test]
+async fn json_schemas_are_checked_by_the_content_model_rules() {
+    let s = TestServer::start();
+    let v1 = json!({"type": "object", "properties": {"id": {"type": "integer"}}, "additionalProperties": false}).to_string();
+    let (status, _) = post(&s, "/subjects/orders-value/versions", json!({"schema": v1, "schemaType": "JSON"})).await;
+    assert_eq!(status, 200);
+    // BACKWARD: a property added to a closed model is fine; a newly required one is not.
+    let added = json!({"type": "object", "properties": {"id": {"type": "integer"}, "note": {"type": "string"}}, "additionalProperties": false}).to_string();
+    assert_eq!(post(&s, "/subjects/orders-value/versions", json!({"schema": added, "schemaType": "JSON"})).await.0, 200);
+    let required = json!({"type": "object", "properties": {"id": {"type": "integer"}, "note": {"type": "string"}}, "required": ["note"],
+        "additionalProperties": false})
+    .to_string();
+    let (status, body) = post(&s, "/subjects/orders-value/versions", json!({"schema": required, "schemaType": "JSON"})).await;
+    assert_eq!((status, body["error_code"].clone()), (409, json!(409)), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("property note is newly required"), "{body}");
+    // Narrowing a type is refused; under NONE anything goes.
+    let narrowed = json!({"type": "object", "properties": {"id": {"type": "string"}, "note": {"type": "string"}}, "additionalProperties": false}).to_string();
+    assert_eq!(post(&s, "/subjects/orders-value/versions", json!({"schema": narrowed.clone(), "schemaType": "JSON"})).await.0, 409);
+    reqwest::Client::new()
+        .put(format!("{}/config/orders-value", s.url))
+        .header("Content-Type", SR)
+        .body(json!({"compatibility": "NONE"}).to_string())
+        .send()
+        .await
+        .expect("put config");
+    assert_eq!(post(&s, "/subjects/orders-value/versions", json!({"schema": narrowed, "schemaType": "JSON"})).await.0, 200);
+}

@@ -3,7 +3,7 @@
 //! latest earlier one), FORWARD (the latest earlier one reads data written with the new),
 //! FULL (both); the TRANSITIVE levels check against every earlier version, not just the
 //! latest. AVRO schemas are checked with the Avro specification's resolution rules
-//! (`apache-avro`); PROTOBUF and JSON schemas are not checked yet.
+//! (`apache-avro`), JSON schemas by `compat_json`; PROTOBUF schemas are not checked yet.
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 
@@ -18,7 +18,7 @@ pub fn parse_avro(schema: &Schema) -> Result<apache_avro::Schema, RegistryError>
 /// Checks `new` against `earlier` (a subject's live versions, oldest first) at `level`;
 /// the reasons it is incompatible otherwise.
 pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<(), Vec<String>> {
-    if new.schema_type != SchemaType::Avro || level == Compatibility::None {
+    if new.schema_type == SchemaType::Protobuf || level == Compatibility::None {
         return Ok(());
     }
     let transitive = matches!(level, Compatibility::BackwardTransitive | Compatibility::ForwardTransitive | Compatibility::FullTransitive);
@@ -27,8 +27,11 @@ pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<
         Compatibility::Forward | Compatibility::ForwardTransitive => (false, true),
         _ => (true, true),
     };
-    let Ok(reader) = parse_avro(new) else { return Ok(()) };
     let against: Vec<&&Schema> = if transitive { earlier.iter().collect() } else { earlier.last().into_iter().collect() };
+    if new.schema_type == SchemaType::Json {
+        return check_json(new, &against, backward, forward);
+    }
+    let Ok(reader) = parse_avro(new) else { return Ok(()) };
     let mut reasons = Vec::new();
     for old in against {
         if old.schema_type != SchemaType::Avro {
@@ -41,6 +44,30 @@ pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<
         }
         if forward && let Err(e) = SchemaCompatibility::can_read(&reader, &old) {
             reasons.push(format!("an earlier schema cannot read data written with the new one: {e}"));
+        }
+    }
+    if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+}
+
+/// [`check`] for JSON schemas.
+fn check_json(new: &Schema, against: &[&&Schema], backward: bool, forward: bool) -> Result<(), Vec<String>> {
+    let Ok(reader) = serde_json::from_str::<serde_json::Value>(&new.schema) else { return Ok(()) };
+    let mut reasons = Vec::new();
+    for old in against {
+        if old.schema_type != SchemaType::Json {
+            reasons.push(format!("an earlier version is {}, not JSON", old.schema_type.name()));
+            continue;
+        }
+        let Ok(old) = serde_json::from_str::<serde_json::Value>(&old.schema) else { continue };
+        if backward {
+            reasons.extend(
+                super::compat_json::incompatibilities(&reader, &old).into_iter().map(|r| format!("the new schema refuses data the earlier one allowed: {r}")),
+            );
+        }
+        if forward {
+            reasons.extend(
+                super::compat_json::incompatibilities(&old, &reader).into_iter().map(|r| format!("an earlier schema refuses data the new one allows: {r}")),
+            );
         }
     }
     if reasons.is_empty() { Ok(()) } else { Err(reasons) }

@@ -1,13 +1,15 @@
 //! The schema registry built into the server (issue 25): Confluent Schema Registry's
 //! subjects, versions and global schema ids, kept durably in the internal topic `_schemas`
-//! (every change, in order, kept forever) and rebuilt from it at start. This module owns the registry's state and its
-//! persistence; the REST face Confluent's clients speak lives in `server`.
+//! (every change, in order, kept forever) and rebuilt from it at start. This module owns the
+//! registry's state and its persistence, compatibility rules (`compat`, `compat_json`), and
+//! the client of an external registry (`external`); the REST face Confluent's clients speak
+//! lives in `server`, the formats that read records by id in `format`.
 //!
-//! Not yet here: the compatibility rules of PROTOBUF and JSON schemas (AVRO's are checked,
-//! `compat.rs`), references resolved into the schemas that use them, and the AVRO /
-//! PROTOBUF / JSON_SR formats that read records by id.
+//! Not yet here: the compatibility rules of PROTOBUF schemas, and references resolved into
+//! the schemas that use them.
 
 pub mod compat;
+pub mod compat_json;
 pub mod external;
 pub mod source;
 pub mod store;
