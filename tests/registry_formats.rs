@@ -237,3 +237,39 @@ async fn the_registry_api_can_have_its_own_listener() {
     let r = reqwest::get(format!("http://{listen}/info")).await.expect("get");
     assert_eq!(r.status().as_u16(), 404, "the registry listener serves only the registry's API");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sources_adopt_a_new_schema_version_by_create_or_replace_or_alter() {
+    let s = TestServer::start();
+    let id = register(&s, "evo-value", user_schema()).await;
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='evo', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM evo WITH (kafka_topic='evo', value_format='AVRO');").await;
+    let v2 = json!({"type": "record", "name": "User", "fields": [
+        {"name": "name", "type": "string"}, {"name": "age", "type": "int"}, {"name": "email", "type": ["null", "string"], "default": null}]});
+    let id2 = register(&s, "evo-value", v2.clone()).await;
+    use apache_avro::types::Value as A;
+    let with_email =
+        A::Record(vec![("name".into(), A::String("fay".into())), ("age".into(), A::Int(9)), ("email".into(), A::Union(1, Box::new(A::String("f@x".into()))))]);
+    s.produce(
+        "evo",
+        vec![json!({"valueBase64": b64(&framed(id, &user_schema(), user("gus", 4)))}), json!({"valueBase64": b64(&framed(id2, &v2, with_email))})],
+    )
+    .await;
+    // The stream keeps its columns until it is replaced; then it reads the new field.
+    assert_eq!(s.wait_rows("SELECT * FROM evo;", 2).await[1], vec![json!("fay"), json!(9)]);
+    s.ksql_ok("CREATE OR REPLACE STREAM evo WITH (kafka_topic='evo', value_format='AVRO');").await;
+    let rows = s.wait_rows("SELECT NAME, EMAIL FROM evo;", 2).await;
+    assert_eq!(rows, vec![vec![json!("gus"), Value::Null], vec![json!("fay"), json!("f@x")]]);
+    // A replacement may add columns, never drop or change them.
+    let (status, body) = s.ksql("CREATE OR REPLACE STREAM evo (NAME STRING) WITH (kafka_topic='evo', value_format='AVRO');").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Cannot upgrade data source"), "{body}");
+
+    // ALTER on a stream whose schema Eddy registered registers the next version.
+    s.ksql_ok("CREATE STREAM notes (id INT KEY, body STRING) WITH (kafka_topic='notes', format='AVRO', partitions=1);").await;
+    s.ksql_ok("ALTER STREAM notes ADD COLUMN stars INT;").await;
+    let latest_notes = latest(&s, "notes-value").await;
+    assert_eq!(latest_notes["version"], json!(2), "{latest_notes}");
+    s.ksql_ok("INSERT INTO notes (id, body, stars) VALUES (1, 'ok', 5);").await;
+    assert_eq!(s.wait_rows("SELECT STARS FROM notes;", 1).await, vec![vec![json!(5)]]);
+}

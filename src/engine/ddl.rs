@@ -384,6 +384,13 @@ impl Engine {
         }
         let schema = LogicalSchema::new(columns);
         check_formats(&schema, &source.key_format, &source.value_format)?;
+        let mut altered = DataSource { schema, ..(*source).clone() };
+        // A registry format writes the new columns with a new version of the subject.
+        if altered.value_format.uses_registry() {
+            altered.value_format.schema_id = None;
+            altered.value_format.schema = None;
+            self.bind_schemas(&mut altered, &std::collections::BTreeMap::new(), true)?;
+        }
         let query = (kind == SourceKind::Table).then(|| QueryMeta {
             id: format!("CST_{}_{}", source.name.to_uppercase(), seq),
             sql: source.sql.clone(),
@@ -393,7 +400,7 @@ impl Engine {
             properties: std::collections::BTreeMap::new(),
             types: self.catalog.types(),
         });
-        Ok(Change::Alter { source: DataSource { schema, ..(*source).clone() }, query })
+        Ok(Change::Alter { source: altered, query })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -421,7 +428,6 @@ impl Engine {
                     existing.kind.title().to_lowercase()
                 )));
             }
-            // Replacing a source (not a query's result) is not supported, as in ksqlDB.
             let k = kind.title().to_lowercase();
             if existing.kind != kind {
                 return Err(EngineError::rule(format!(
@@ -430,7 +436,18 @@ impl Engine {
                     kind.title().to_lowercase()
                 )));
             }
-            return Err(EngineError::rule(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
+            // A read-only source cannot be replaced, as in ksqlDB; a declared one can, keeping
+            // its columns and adding value columns (a registry schema's new version).
+            if existing.read_only || read_only {
+                return Err(EngineError::rule(format!("Cannot add {k} '{name}': CREATE OR REPLACE is not supported on source {k}s.")));
+            }
+            let (_, writers) = self.catalog.readers_and_writers(name);
+            if writers.iter().any(|w| w.starts_with("CSAS_") || w.starts_with("CTAS_")) {
+                return Err(EngineError::rule(format!(
+                    "Cannot add {k} '{name}': it is the result of a query; replace it with CREATE OR REPLACE {} {name} AS SELECT ...",
+                    kind.title().to_uppercase()
+                )));
+            }
         }
         if or_replace && read_only {
             let k = kind.title().to_lowercase();
@@ -601,7 +618,12 @@ impl Engine {
             window: source_window.map(|w| w.0),
             window_size_ms: source_window.and_then(|w| w.1),
         };
-        self.bind_schemas(&mut source, &session.properties, false)?;
+        let replacing = or_replace && self.catalog.source(name).is_some();
+        if replacing {
+            self.check_replacement(name, "CREATE OR REPLACE", &source)?;
+        }
+        // A replacement registers its columns' schema as the subject's next version.
+        self.bind_schemas(&mut source, &session.properties, replacing)?;
         let query = (kind == SourceKind::Table).then(|| QueryMeta {
             id: format!("CST_{}_{}", name.to_uppercase(), seq),
             sql: p.text.clone(),

@@ -98,7 +98,8 @@ pub enum ServerError {
     )]
     KafkaBind { addr: String, source: std::io::Error },
     #[error(
-        "cannot listen for the schema registry on {addr}: {source}. Is another server (a schema registry on 8081?) using it? Choose another with --schema-registry-listen"
+        "cannot listen for the schema registry on {addr}: {source}. Is another server (a schema registry on 8081?) using it? Choose another with \
+            --schema-registry-listen"
     )]
     RegistryBind { addr: String, source: std::io::Error },
     #[error("server error: {0}")]

@@ -57,7 +57,10 @@ impl IntoResponse for Refusal {
             ),
             Refusal::External(url) => answer(
                 StatusCode::NOT_FOUND,
-                json!({"error_code": 40400, "message": format!("this server uses the external schema registry at {url} (--schema-registry-url); send registry requests there")}),
+                json!({
+                    "error_code": 40400,
+                    "message": format!("this server uses the external schema registry at {url} (--schema-registry-url); send registry requests there")
+                }),
             ),
         }
     }
