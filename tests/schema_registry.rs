@@ -166,3 +166,30 @@ async fn json_schemas_are_checked_by_the_content_model_rules() {
         .expect("put config");
     assert_eq!(post(&s, "/subjects/orders-value/versions", json!({"schema": narrowed, "schemaType": "JSON"})).await.0, 200);
 }
+
+async fn put(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    call(s, reqwest::Method::PUT, path, Some(body)).await
+}
+
+#[tokio::test]
+async fn modes_make_subjects_read_only_or_importable_and_survive_a_kill() {
+    let mut s = TestServer::start();
+    assert_eq!(get(&s, "/mode").await, (200, json!({"mode": "READWRITE"})));
+    // IMPORT: a registry's copy keeps its ids.
+    assert_eq!(put(&s, "/mode", json!({"mode": "IMPORT"})).await, (200, json!({"mode": "IMPORT"})));
+    assert_eq!(post(&s, "/subjects/copied-value/versions", json!({"schema": "\"string\"", "id": 42})).await, (200, json!({"id": 42})));
+    assert_eq!(put(&s, "/mode", json!({"mode": "READWRITE"})).await.0, 200);
+    let (status, body) = post(&s, "/subjects/other-value/versions", json!({"schema": "\"int\"", "id": 50})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42205)), "ids are given only in IMPORT mode: {body}");
+    // READONLY on one subject refuses its changes, not others'.
+    assert_eq!(put(&s, "/mode/copied-value", json!({"mode": "READONLY"})).await.0, 200);
+    let (status, body) = post(&s, "/subjects/copied-value/versions", json!({"schema": "\"string\""})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42205)), "{body}");
+    assert_eq!(call(&s, reqwest::Method::DELETE, "/subjects/copied-value", None).await.0, 422);
+    assert_eq!(post(&s, "/subjects/free-value/versions", json!({"schema": "\"long\""})).await, (200, json!({"id": 43})));
+    assert_eq!(put(&s, "/mode", json!({"mode": "SIDEWAYS"})).await.1["error_code"], json!(42204));
+    s.kill9();
+    s.restart();
+    assert_eq!(get(&s, "/mode/copied-value").await, (200, json!({"mode": "READONLY"})));
+    assert_eq!(get(&s, "/schemas/ids/42").await.1["schema"], json!("\"string\""));
+}

@@ -46,6 +46,10 @@ pub enum RegistryError {
     InvalidVersion(String),
     #[error("Invalid compatibility level: {0}. Valid values are NONE, BACKWARD, FORWARD, FULL, BACKWARD_TRANSITIVE, FORWARD_TRANSITIVE, FULL_TRANSITIVE")]
     InvalidCompatibility(String),
+    #[error("Invalid mode: {0}. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, IMPORT")]
+    InvalidMode(String),
+    #[error("{0}")]
+    NotPermitted(String),
     #[error("the registry's topic could not be written or read: {0}")]
     Storage(String),
 }
@@ -63,6 +67,8 @@ impl RegistryError {
             RegistryError::InvalidSchema(_) => 42201,
             RegistryError::InvalidVersion(_) => 42202,
             RegistryError::InvalidCompatibility(_) => 42203,
+            RegistryError::InvalidMode(_) => 42204,
+            RegistryError::NotPermitted(_) => 42205,
             RegistryError::Storage(_) => 50001,
         }
     }
@@ -145,6 +151,7 @@ impl SchemaRegistry {
     /// deleted. Blocking.
     pub fn delete(&self, subject: &str, version: Option<&str>, permanent: bool) -> Result<Vec<i32>, RegistryError> {
         let mut store = self.store.lock();
+        store.check_writable(subject)?;
         let (change, versions) = store.delete(subject, version, permanent)?;
         self.commit(&mut store, change)?;
         Ok(versions)
@@ -155,6 +162,12 @@ impl SchemaRegistry {
     pub fn set_compatibility(&self, subject: Option<&str>, level: Option<store::Compatibility>) -> Result<(), RegistryError> {
         let mut store = self.store.lock();
         self.commit(&mut store, Change::Config { subject: subject.map(str::to_string), level })
+    }
+
+    /// Sets (or with None clears) the mode of the server or a subject. Blocking.
+    pub fn set_mode(&self, subject: Option<&str>, mode: Option<store::Mode>) -> Result<(), RegistryError> {
+        let mut store = self.store.lock();
+        self.commit(&mut store, Change::Mode { subject: subject.map(str::to_string), mode })
     }
 
     /// Reads the state.

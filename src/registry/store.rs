@@ -124,6 +124,38 @@ pub struct Version {
     pub deleted: bool,
 }
 
+/// What the registry (or a subject) accepts, as Confluent's `/mode` sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    /// Registrations and deletes, checked by compatibility.
+    #[default]
+    Readwrite,
+    /// Reads only.
+    Readonly,
+    /// Registrations with given ids and versions, not checked (copying a registry).
+    Import,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Result<Mode, RegistryError> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "READWRITE" => Ok(Mode::Readwrite),
+            "READONLY" | "READONLY_OVERRIDE" => Ok(Mode::Readonly),
+            "IMPORT" => Ok(Mode::Import),
+            other => Err(RegistryError::InvalidMode(other.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Readwrite => "READWRITE",
+            Mode::Readonly => "READONLY",
+            Mode::Import => "IMPORT",
+        }
+    }
+}
+
 /// One durable change; replaying them in order rebuilds the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
@@ -136,6 +168,8 @@ pub enum Change {
     HardDelete { subject: String, versions: Vec<i32> },
     /// A compatibility level for the server (`subject` None) or a subject; None clears it.
     Config { subject: Option<String>, level: Option<Compatibility> },
+    /// A mode for the server (`subject` None) or a subject; None clears it.
+    Mode { subject: Option<String>, mode: Option<Mode> },
 }
 
 /// The registry's state.
@@ -145,6 +179,8 @@ pub struct Store {
     subjects: BTreeMap<String, Vec<Version>>,
     global: Compatibility,
     per_subject: BTreeMap<String, Compatibility>,
+    mode: Mode,
+    subject_modes: BTreeMap<String, Mode>,
 }
 
 /// What a registration found: a new version to record, or the version that already holds
@@ -186,6 +222,13 @@ impl Store {
             Change::Config { subject: Some(s), level: None } => {
                 self.per_subject.remove(s);
             }
+            Change::Mode { subject: None, mode } => self.mode = mode.unwrap_or_default(),
+            Change::Mode { subject: Some(s), mode: Some(m) } => {
+                self.subject_modes.insert(s.clone(), *m);
+            }
+            Change::Mode { subject: Some(s), mode: None } => {
+                self.subject_modes.remove(s);
+            }
         }
     }
 
@@ -198,6 +241,7 @@ impl Store {
     /// [`Store::register`], with the id given as in Confluent's IMPORT mode: compatibility is
     /// not checked, and the id must be free or hold the same schema.
     pub fn register_as(&self, subject: &str, schema: &Schema, given_id: Option<i32>) -> Result<Registration, RegistryError> {
+        self.check_writable(subject)?;
         schema.validate()?;
         for r in &schema.references {
             self.version(&r.subject, &r.version.to_string(), false)?;
@@ -337,6 +381,24 @@ impl Store {
     }
 
     /// The server's compatibility level.
+    /// The mode of a subject (its own, else the server's).
+    pub fn mode(&self, subject: Option<&str>) -> Mode {
+        subject.and_then(|s| self.subject_modes.get(s).copied()).unwrap_or(self.mode)
+    }
+
+    /// A subject's own mode, if it has one.
+    pub fn subject_mode(&self, subject: &str) -> Option<Mode> {
+        self.subject_modes.get(subject).copied()
+    }
+
+    /// Refuses changes to a subject in READONLY mode.
+    pub fn check_writable(&self, subject: &str) -> Result<(), RegistryError> {
+        match self.mode(Some(subject)) {
+            Mode::Readonly => Err(RegistryError::NotPermitted(format!("Subject {subject} is in read-only mode"))),
+            _ => Ok(()),
+        }
+    }
+
     pub fn global_compatibility(&self) -> Compatibility {
         self.global
     }

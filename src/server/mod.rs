@@ -123,7 +123,8 @@ fn registry_router() -> Router<AppState> {
             "/config/{subject}",
             get(registry_routes::get_subject_config).put(registry_routes::put_subject_config).delete(registry_routes::delete_subject_config),
         )
-        .route("/mode", get(registry_routes::get_mode))
+        .route("/mode", get(registry_routes::get_mode).put(registry_routes::put_mode))
+        .route("/mode/{subject}", get(registry_routes::get_subject_mode).put(registry_routes::put_subject_mode).delete(registry_routes::delete_subject_mode))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(registry_routes::check_compatibility))
 }
 

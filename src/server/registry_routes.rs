@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::registry::store::{Compatibility, Schema, SchemaReference, SchemaType};
+use crate::registry::store::{Compatibility, Mode, Schema, SchemaReference, SchemaType};
 use crate::registry::{RegistryError, SchemaRegistry};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -137,7 +137,12 @@ pub async fn list_versions(State(state): State<AppState>, Path(subject): Path<St
 
 pub async fn register(State(state): State<AppState>, Path(subject): Path<String>, body: Bytes) -> Reply {
     let (r, schema) = (registry(&state)?, schema_of(&body)?);
-    let id = blocking(move || r.register(&subject, &schema)).await?;
+    // An id is given only when copying a registry, in IMPORT mode.
+    let given = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b.get("id").and_then(Value::as_i64)).map(|i| i as i32);
+    if given.is_some() && r.read(|s| s.mode(Some(&subject))) != Mode::Import {
+        return Err(RegistryError::NotPermitted(format!("Subject {subject} is not in import mode; a schema's id can be given only in IMPORT mode")).into());
+    }
+    let id = blocking(move || r.register_as(&subject, &schema, given)).await?;
     Ok(ok(json!({"id": id})))
 }
 
@@ -242,6 +247,46 @@ pub async fn check_compatibility(State(state): State<AppState>, Path((subject, v
     Ok(ok(out))
 }
 
-pub async fn get_mode() -> Response {
-    ok(json!({"mode": "READWRITE"}))
+pub async fn get_mode(State(state): State<AppState>) -> Reply {
+    Ok(ok(json!({"mode": registry(&state)?.read(|s| s.mode(None)).name()})))
+}
+
+pub async fn get_subject_mode(State(state): State<AppState>, Path(subject): Path<String>, Query(q): Flags) -> Reply {
+    let r = registry(&state)?;
+    let mode = r.read(|s| if flag(&q, "defaultToGlobal") { Some(s.mode(Some(&subject))) } else { s.subject_mode(&subject) });
+    match mode {
+        Some(m) => Ok(ok(json!({"mode": m.name()}))),
+        None => Ok(answer(
+            StatusCode::NOT_FOUND,
+            json!({"error_code": 40409, "message": format!("Subject '{subject}' does not have subject-level mode configured")}),
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ModeBody {
+    mode: String,
+}
+
+async fn put_mode_of(state: AppState, subject: Option<String>, body: Bytes) -> Reply {
+    let r = registry(&state)?;
+    let b: ModeBody = serde_json::from_slice(&body).map_err(|e| Refusal::BadBody(format!("expected {{\"mode\": \"READWRITE\"}} ({e})")))?;
+    let mode = Mode::parse(&b.mode)?;
+    blocking(move || r.set_mode(subject.as_deref(), Some(mode))).await?;
+    Ok(ok(json!({"mode": mode.name()})))
+}
+
+pub async fn put_mode(State(state): State<AppState>, body: Bytes) -> Reply {
+    put_mode_of(state, None, body).await
+}
+
+pub async fn put_subject_mode(State(state): State<AppState>, Path(subject): Path<String>, body: Bytes) -> Reply {
+    put_mode_of(state, Some(subject), body).await
+}
+
+pub async fn delete_subject_mode(State(state): State<AppState>, Path(subject): Path<String>) -> Reply {
+    let r = registry(&state)?;
+    let previous = r.read(|s| s.subject_mode(&subject)).unwrap_or_default();
+    blocking(move || r.set_mode(Some(&subject), None)).await?;
+    Ok(ok(json!({"mode": previous.name()})))
 }
