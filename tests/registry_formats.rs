@@ -273,3 +273,34 @@ async fn sources_adopt_a_new_schema_version_by_create_or_replace_or_alter() {
     s.ksql_ok("INSERT INTO notes (id, body, stars) VALUES (1, 'ok', 5);").await;
     assert_eq!(s.wait_rows("SELECT STARS FROM notes;", 1).await, vec![vec![json!(5)]]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_referencing_another_subject_is_read_with_it() {
+    let s = TestServer::start();
+    let address = json!({"type": "record", "name": "Address", "namespace": "acme", "fields": [{"name": "city", "type": "string"}]});
+    register(&s, "address-value", address.clone()).await;
+    let order = json!({"type": "record", "name": "Order", "namespace": "acme",
+        "fields": [{"name": "id", "type": "long"}, {"name": "ship_to", "type": "acme.Address"}]});
+    let r = reqwest::Client::new()
+        .post(format!("{}/subjects/shipments-value/versions", s.url))
+        .header("Content-Type", SR)
+        .body(json!({"schema": order.to_string(), "references": [{"name": "acme.Address", "subject": "address-value", "version": 1}]}).to_string())
+        .send()
+        .await
+        .expect("register");
+    let id = r.json::<Value>().await.expect("json")["id"].as_i64().expect("id");
+    s.ksql_ok("CREATE STREAM seed (a INT) WITH (kafka_topic='shipments', value_format='JSON', partitions=1);").await;
+    s.ksql_ok("CREATE STREAM shipments WITH (kafka_topic='shipments', value_format='AVRO');").await;
+    // The producer's serializer writes the same bytes as with the referenced type in place.
+    let mut whole = order.clone();
+    whole["fields"][1]["type"] = address;
+    let parsed = apache_avro::Schema::parse(&whole).expect("schema");
+    use apache_avro::types::Value as A;
+    let record = A::Record(vec![("id".into(), A::Long(7)), ("ship_to".into(), A::Record(vec![("city".into(), A::String("Oslo".into()))]))]);
+    let mut frame = vec![0];
+    frame.extend_from_slice(&(id as i32).to_be_bytes());
+    frame.extend_from_slice(&apache_avro::to_avro_datum(&parsed, record).expect("encode"));
+    s.produce("shipments", vec![json!({"valueBase64": b64(&frame)})]).await;
+    let rows = s.wait_rows("SELECT ID, SHIP_TO->city FROM shipments;", 1).await;
+    assert_eq!(rows, vec![vec![json!(7), json!("Oslo")]]);
+}

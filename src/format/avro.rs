@@ -397,3 +397,41 @@ mod tests {
         assert_eq!(r.columns[0].as_string::<i32>().value(0), "k2");
     }
 }
+
+#[cfg(test)]
+mod named_type_tests {
+    use super::*;
+    use crate::format::SchemaLookup;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Field;
+    use serde_json::json;
+
+    struct One(String);
+
+    impl SchemaLookup for One {
+        fn schema_text(&self, _id: i32) -> Result<(String, String), String> {
+            Ok(("AVRO".into(), self.0.clone()))
+        }
+    }
+
+    #[test]
+    fn a_named_type_used_twice_is_read_in_both_places() {
+        let schema = json!({"type": "record", "name": "Order", "fields": [
+            {"name": "home", "type": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}]}},
+            {"name": "work", "type": "Address"}
+        ]});
+        let parsed = apache_avro::Schema::parse(&schema).unwrap();
+        use apache_avro::types::Value as A;
+        let city = |c: &str| A::Record(vec![("city".into(), A::String(c.into()))]);
+        let body = apache_avro::to_avro_datum(&parsed, A::Record(vec![("home".into(), city("Oslo")), ("work".into(), city("Bergen"))])).unwrap();
+        let mut frame = vec![0, 0, 0, 0, 1];
+        frame.extend_from_slice(&body);
+        let address = DataType::Struct(vec![Field::new("CITY", DataType::Utf8, true)].into());
+        let fields: Fields = vec![Field::new("HOME", address.clone(), true), Field::new("WORK", address, true)].into();
+        let mut dec = AvroDecoder::new(fields, false, Some(RegistryHandle(Arc::new(One(schema.to_string())))));
+        let r = dec.decode(&[Some(&frame)]);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let work = r.columns[1].as_struct();
+        assert_eq!(work.column(0).as_string::<i32>().value(0), "Bergen");
+    }
+}

@@ -157,6 +157,64 @@ pub fn inline_names(schema: &Value) -> Value {
     walk(schema, &names, &mut Vec::new())
 }
 
+/// A schema that names types defined in other schemas (its registry references) made
+/// self-contained: each referenced type's definition replaces its first use, later uses stay
+/// names, as an Avro document defines a type once.
+pub fn resolve_references(main: &Value, referenced: &[Value]) -> Value {
+    let mut names = Names::default();
+    for r in referenced {
+        names.collect(r, None);
+    }
+    let mut own = Names::default();
+    own.collect(main, None);
+    fn walk(v: &Value, names: &Names, defined: &mut Vec<String>, depth: usize) -> Value {
+        if depth > 64 {
+            return v.clone();
+        }
+        match v {
+            Value::String(s) if !PRIMITIVES.contains(&s.as_str()) && !defined.contains(s) => match names.0.get(s) {
+                Some(def) => {
+                    defined.push(s.clone());
+                    if let Some(full) = def.get("name").and_then(Value::as_str) {
+                        defined.push(full.to_string());
+                    }
+                    walk(def, names, defined, depth + 1)
+                }
+                None => v.clone(),
+            },
+            Value::Array(a) => Value::Array(a.iter().map(|b| walk(b, names, defined, depth + 1)).collect()),
+            Value::Object(o) => {
+                let mut out = Map::new();
+                for (k, x) in o {
+                    let x = match k.as_str() {
+                        "type" | "items" | "values" => walk(x, names, defined, depth + 1),
+                        "fields" => Value::Array(
+                            x.as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|f| {
+                                    let mut f = f.clone();
+                                    if let Some(t) = f.get("type").cloned() {
+                                        f["type"] = walk(&t, names, defined, depth + 1);
+                                    }
+                                    f
+                                })
+                                .collect(),
+                        ),
+                        _ => x.clone(),
+                    };
+                    out.insert(k.clone(), x);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        }
+    }
+    // Names the main schema defines itself are not replaced.
+    let mut defined: Vec<String> = own.0.keys().cloned().collect();
+    walk(main, &names, &mut defined, 0)
+}
+
 /// Whether a named type holds itself (directly or through others): such schemas describe
 /// data of any depth, which Eddy does not read.
 pub fn is_recursive(schema: &Value) -> bool {
@@ -368,6 +426,18 @@ mod tests {
         assert!(is_recursive(&tree));
         assert!(!is_recursive(&json!({"type": "record", "name": "R", "fields": [{"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
             {"name": "f", "type": "E"}]})));
+    }
+
+    #[test]
+    fn references_are_defined_at_their_first_use() {
+        let address = json!({"type": "record", "name": "Address", "namespace": "acme", "fields": [{"name": "city", "type": "string"}]});
+        let order = json!({"type": "record", "name": "Order", "fields": [{"name": "home", "type": "acme.Address"}, {"name": "work", "type": "acme.Address"}]});
+        let resolved = resolve_references(&order, &[address]);
+        assert_eq!(resolved["fields"][0]["type"]["name"], "Address");
+        assert_eq!(resolved["fields"][1]["type"], "acme.Address");
+        apache_avro::Schema::parse(&resolved).unwrap();
+        let cols = columns_of(&resolved, "ROWVAL", false).unwrap();
+        assert_eq!(cols[1], ("WORK".into(), SqlType::Struct(vec![("city".into(), SqlType::String)])));
     }
 
     #[test]

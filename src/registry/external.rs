@@ -69,6 +69,30 @@ impl ExternalRegistry {
     }
 }
 
+impl ExternalRegistry {
+    /// An AVRO schema with the schemas it references (fetched by subject and version) made
+    /// part of it.
+    fn resolve(&self, schema: Schema, depth: usize) -> Result<Schema, RegistryError> {
+        if schema.references.is_empty() || schema.schema_type != SchemaType::Avro {
+            return Ok(schema);
+        }
+        if depth > 32 {
+            return Err(RegistryError::InvalidSchema("schema references nest more than 32 deep".into()));
+        }
+        let parse = |t: &str| serde_json::from_str::<Value>(t).map_err(|e| RegistryError::InvalidSchema(e.to_string()));
+        let mut referenced = Vec::new();
+        for r in &schema.references {
+            let (status, body) = self.call(reqwest::Method::GET, &format!("/subjects/{}/versions/{}", encode(&r.subject), r.version), None)?;
+            if status != 200 {
+                return Err(Self::error(status, &body, RegistryError::VersionNotFound { subject: r.subject.clone(), version: r.version }));
+            }
+            referenced.push(parse(&self.resolve(schema_from(&body), depth + 1)?.schema)?);
+        }
+        let text = crate::format::avro_schema::resolve_references(&parse(&schema.schema)?, &referenced).to_string();
+        Ok(Schema { schema: text, references: Vec::new(), ..schema })
+    }
+}
+
 fn schema_from(body: &Value) -> Schema {
     let schema_type = SchemaType::parse(body.get("schemaType").and_then(Value::as_str)).unwrap_or(SchemaType::Avro);
     let references = body.get("references").and_then(|r| serde_json::from_value::<Vec<SchemaReference>>(r.clone()).ok()).unwrap_or_default();
@@ -88,7 +112,7 @@ impl SchemaSource for ExternalRegistry {
         if status != 200 {
             return Err(Self::error(status, &body, RegistryError::SchemaNotFound(id)));
         }
-        let schema = schema_from(&body);
+        let schema = self.resolve(schema_from(&body), 0)?;
         self.by_id.lock().insert(id, schema.clone());
         Ok(schema)
     }
@@ -99,7 +123,7 @@ impl SchemaSource for ExternalRegistry {
             return Err(Self::error(status, &body, RegistryError::SubjectNotFound(subject.to_string())));
         }
         let id = body.get("id").and_then(Value::as_i64).ok_or_else(|| RegistryError::Storage(format!("the registry's answer has no id: {body}")))? as i32;
-        let schema = schema_from(&body);
+        let schema = self.resolve(schema_from(&body), 0)?;
         self.by_id.lock().insert(id, schema.clone());
         Ok((id, schema))
     }

@@ -7,7 +7,7 @@ use super::{RegistryError, SchemaRegistry};
 
 /// The registry operations statements and formats need. Blocking.
 pub trait SchemaSource: Send + Sync {
-    /// The schema with a global id.
+    /// The schema with a global id, its references made part of it.
     fn schema(&self, id: i32) -> Result<Schema, RegistryError>;
     /// The latest live version of a subject: its schema's id and the schema.
     fn latest(&self, subject: &str) -> Result<(i32, Schema), RegistryError>;
@@ -22,11 +22,11 @@ pub trait SchemaSource: Send + Sync {
 
 impl SchemaSource for SchemaRegistry {
     fn schema(&self, id: i32) -> Result<Schema, RegistryError> {
-        self.read(|s| s.schema(id).cloned())
+        self.read(|s| s.resolved(id))
     }
 
     fn latest(&self, subject: &str) -> Result<(i32, Schema), RegistryError> {
-        self.read(|s| s.version(subject, "latest", false).map(|(v, schema)| (v.id, schema.clone())))
+        self.read(|s| s.version(subject, "latest", false).map(|(v, _)| v.id).and_then(|id| Ok((id, s.resolved(id)?))))
     }
 
     fn register(&self, subject: &str, schema: &Schema) -> Result<i32, RegistryError> {

@@ -242,9 +242,16 @@ impl Store {
     /// not checked, and the id must be free or hold the same schema.
     pub fn register_as(&self, subject: &str, schema: &Schema, given_id: Option<i32>) -> Result<Registration, RegistryError> {
         self.check_writable(subject)?;
-        schema.validate()?;
+        if schema.references.is_empty() || schema.schema_type != SchemaType::Avro {
+            schema.validate()?;
+        }
         for r in &schema.references {
             self.version(&r.subject, &r.version.to_string(), false)?;
+        }
+        if schema.schema_type == SchemaType::Avro && !schema.references.is_empty() {
+            let texts = self.referenced_texts(schema, 0)?;
+            apache_avro::Schema::parse_str_with_list(&schema.schema, &texts)
+                .map_err(|e| RegistryError::InvalidSchema(format!("not an Avro schema with its references: {e}")))?;
         }
         let canonical = schema.canonical();
         let live = self.subjects.get(subject).map(|vs| vs.iter().filter(|v| !v.deleted).collect::<Vec<_>>()).unwrap_or_default();
@@ -321,6 +328,37 @@ impl Store {
             .ok_or_else(|| RegistryError::VersionNotFound { subject: subject.to_string(), version: number })?;
         let schema = self.schemas.get(&v.id).ok_or(RegistryError::SchemaNotFound(v.id))?;
         Ok((v.clone(), schema))
+    }
+
+    /// The texts of the schemas `schema` references, and of those they reference, each once.
+    fn referenced_texts(&self, schema: &Schema, depth: usize) -> Result<Vec<String>, RegistryError> {
+        if depth > 32 {
+            return Err(RegistryError::InvalidSchema("schema references nest more than 32 deep".into()));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for r in &schema.references {
+            let (_, referenced) = self.version(&r.subject, &r.version.to_string(), false)?;
+            for t in self.referenced_texts(referenced, depth + 1)?.into_iter().chain([referenced.schema.clone()]) {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A schema with its references made part of it (AVRO: each referenced type defined at
+    /// its first use), for readers that take one self-contained schema.
+    pub fn resolved(&self, id: i32) -> Result<Schema, RegistryError> {
+        let schema = self.schema(id)?;
+        if schema.references.is_empty() || schema.schema_type != SchemaType::Avro {
+            return Ok(schema.clone());
+        }
+        let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).map_err(|e| RegistryError::InvalidSchema(e.to_string()));
+        let referenced = self.referenced_texts(schema, 0)?.iter().map(|t| parse(t)).collect::<Result<Vec<_>, _>>()?;
+        let main = parse(&schema.schema)?;
+        let text = crate::format::avro_schema::resolve_references(&main, &referenced).to_string();
+        Ok(Schema { schema: text, references: Vec::new(), ..schema.clone() })
     }
 
     /// A schema by its global id.
