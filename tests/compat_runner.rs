@@ -1,6 +1,6 @@
 //! `eddy compat` as a user runs it: on a directory of QTT files it expands formats, runs
-//! each case on a fresh engine (AVRO ones with the built-in registry), judges outputs and
-//! expected errors, counts cases needing a registry format Eddy lacks as unsupported, reports a malformed file by name and skips it, writes the JSON
+//! each case on a fresh engine (AVRO and PROTOBUF ones with the built-in registry), judges
+//! outputs and expected errors, reports a malformed file by name and skips it, writes the JSON
 //! summary, and exits non-zero only below a requested floor.
 
 mod common;
@@ -97,16 +97,16 @@ fn compat_runner_judges_cases_reports_failures_and_honours_the_floor() {
     assert_eq!(code, 0, "without a floor the runner succeeds whatever the pass rate:\n{stdout}");
     assert_eq!(
         (summary["total"].as_u64(), summary["passed"].as_u64(), summary["failed"].as_u64(), summary["unsupported"].as_u64()),
-        (Some(5), Some(3), Some(1), Some(1)),
+        (Some(5), Some(4), Some(1), Some(0)),
         "{summary}\n{stdout}"
     );
-    assert_eq!(summary["files"]["qtt/cases.json"]["passed"], 3, "{summary}");
+    assert_eq!(summary["files"]["qtt/cases.json"]["passed"], 4, "{summary}");
     assert!(stdout.contains("FAIL cases.json - wrong expectation: topic OUTPUT record 0 (key 1): value {\"M\":7} expected, {\"M\":6} written"), "{stdout}");
     assert!(stdout.contains("SKIP") && stdout.contains("broken.json"), "a malformed file is named: {stdout}");
     assert_eq!(summary["unreadable"].as_array().map(Vec::len), Some(1));
 
     let (code, stdout, _) = run(dir.path(), &["--min-pass", "0.9"]);
-    assert_ne!(code, 0, "3 of 4 supported cases is below a 90% floor:\n{stdout}");
+    assert_ne!(code, 0, "4 of 5 cases is below a 90% floor:\n{stdout}");
     let (code, _, _) = run(dir.path(), &["--min-passed", "2"]);
     assert_eq!(code, 0);
 }

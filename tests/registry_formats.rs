@@ -304,3 +304,30 @@ async fn a_schema_referencing_another_subject_is_read_with_it() {
     let rows = s.wait_rows("SELECT ID, SHIP_TO->city FROM shipments;", 1).await;
     assert_eq!(rows, vec![vec![json!(7), json!("Oslo")]]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protobuf_streams_register_a_proto_schema_and_are_read_back_by_inference() {
+    let s = TestServer::start();
+    s.ksql_ok("CREATE STREAM events (id INT KEY, kind STRING, tags ARRAY<STRING>, at TIMESTAMP, detail STRUCT<n BIGINT>) WITH (kafka_topic='events', format='PROTOBUF', partitions=1);").await;
+    let schema = latest(&s, "events-value").await;
+    assert_eq!(schema["schemaType"], "PROTOBUF", "{schema}");
+    assert!(schema["schema"].as_str().unwrap_or_default().contains("repeated string TAGS"), "{schema}");
+    s.ksql_ok("INSERT INTO events (id, kind, tags, at, detail) VALUES (1, 'click', ARRAY['a', 'b'], '2024-05-01T10:00:00', STRUCT(n := 5));").await;
+    // proto3 has no null scalars: a null reads back as its default.
+    s.ksql_ok("INSERT INTO events (id, kind) VALUES (2, NULL);").await;
+    s.produce("events", vec![json!({"keyBase64": b64(&[0, 0, 0, 0, 1, 0, 8, 3]), "valueBase64": b64(b"\x00\x00\x00\x00\x07garbage")})]).await;
+    s.ksql_with(
+        "CREATE STREAM copied WITH (format='PROTOBUF') AS SELECT id, UCASE(kind) AS kind, tags, detail FROM events;",
+        json!({"auto.offset.reset": "earliest"}),
+    )
+    .await;
+    let rows = s.wait_rows("SELECT * FROM copied;", 2).await;
+    assert_eq!(rows[0], vec![json!(1), json!("CLICK"), json!(["a", "b"]), json!({"N": 5})]);
+    assert_eq!(rows[1], vec![json!(2), json!(""), json!([]), Value::Null]);
+    // A stream without columns over the result takes them from COPIED-value.
+    s.ksql_ok("CREATE STREAM again WITH (kafka_topic='COPIED', format='PROTOBUF');").await;
+    let (_, d) = s.ksql("DESCRIBE again;").await;
+    let fields: Vec<&str> = d[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(fields, vec!["ID", "KIND", "TAGS", "DETAIL"], "{d}");
+    assert_eq!(s.wait_rows("SELECT KIND FROM again;", 2).await, vec![vec![json!("CLICK")], vec![json!("")]]);
+}

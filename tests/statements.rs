@@ -92,9 +92,9 @@ async fn none_key_format_and_unwrapped_single_values_are_written_as_declared() {
     let (status, body) = s.ksql("CREATE STREAM ids (id INT KEY) WITH (kafka_topic='ids', value_format='JSON', value_schema_id=3, partitions=1);").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("VALUE_SCHEMA_ID is provided but format JSON does not support Schema Registry"), "{body}");
-    let (status, body) = s.ksql("CREATE STREAM pb (id INT KEY) WITH (kafka_topic='pb', value_format='PROTOBUF', partitions=1);").await;
+    let (status, body) = s.ksql("CREATE STREAM pb (id INT KEY) WITH (kafka_topic='pb', value_format='PROTOBUF_SR', partitions=1);").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap_or_default().contains("the PROTOBUF format is not supported yet"), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("Unknown format: PROTOBUF_SR"), "{body}");
 }
 
 #[tokio::test]

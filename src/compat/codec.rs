@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::exact::Exact;
 use crate::catalog::types::SqlType;
 use crate::catalog::{DataSource, WindowType};
-use crate::format::{FormatKind, FormatSpec};
+use crate::format::{FormatKind, FormatSpec, Role};
 
 /// The single column's type when a format holds one bare value.
 fn single_type<'a>(mut cols: impl Iterator<Item = &'a SqlType>) -> Option<&'a SqlType> {
@@ -84,12 +84,25 @@ fn decode(b: &[u8], format: Option<&FormatSpec>, ty: Option<&SqlType>) -> Exact 
 }
 
 /// Key bytes for a record of `source` (a topic without a source takes JSON, strings raw).
+/// The source when its `role` is written in PROTOBUF or PROTOBUF_NOSR.
+fn protobuf(source: Option<&DataSource>, role: Role) -> Option<&DataSource> {
+    let s = source?;
+    let spec = if role == Role::Key { &s.key_format } else { &s.value_format };
+    matches!(spec.kind, FormatKind::Protobuf | FormatKind::ProtobufNosr).then_some(s)
+}
+
 pub fn encode_key(source: Option<&DataSource>, key: &Value) -> Result<Option<Vec<u8>>, String> {
+    if let Some(s) = protobuf(source, Role::Key).filter(|_| !key.is_null()) {
+        return super::protobuf_json::encode(key, s, Role::Key).map(Some);
+    }
     let ty = source.and_then(|s| single_type(s.schema.key_columns().map(|c| &c.ty)));
     encode(key, source.map(|s| &s.key_format), ty)
 }
 
 pub fn encode_value(source: Option<&DataSource>, value: &Value) -> Result<Option<Vec<u8>>, String> {
+    if let Some(s) = protobuf(source, Role::Value).filter(|_| !value.is_null()) {
+        return super::protobuf_json::encode(value, s, Role::Value).map(Some);
+    }
     let ty = source.and_then(|s| single_type(s.schema.value_columns().map(|c| &c.ty)));
     encode(value, source.map(|s| &s.value_format), ty)
 }
@@ -113,12 +126,18 @@ pub fn decode_key(source: Option<&DataSource>, bytes: Option<&[u8]>) -> (Exact, 
         }
         _ => {}
     }
+    if let Some(s) = protobuf(source, Role::Key) {
+        return (super::protobuf_json::decode(b, s, Role::Key).unwrap_or_else(Exact::String), window);
+    }
     let ty = source.and_then(|s| single_type(s.schema.key_columns().map(|c| &c.ty)));
     (decode(b, source.map(|s| &s.key_format), ty), window)
 }
 
 pub fn decode_value(source: Option<&DataSource>, bytes: Option<&[u8]>) -> Exact {
     let Some(b) = bytes else { return Exact::Null };
+    if let Some(s) = protobuf(source, Role::Value) {
+        return super::protobuf_json::decode(b, s, Role::Value).unwrap_or_else(Exact::String);
+    }
     let ty = source.and_then(|s| single_type(s.schema.value_columns().map(|c| &c.ty)));
     decode(b, source.map(|s| &s.value_format), ty)
 }

@@ -10,6 +10,7 @@ mod cases;
 mod codec;
 mod exact;
 mod judge;
+mod protobuf_json;
 mod rest;
 
 use std::collections::BTreeMap;

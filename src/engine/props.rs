@@ -260,6 +260,10 @@ impl SourceProps {
                 ));
             }
         }
+        if out.wrap_single_value == Some(false) && matches!(out.value_format, Some(FormatKind::Protobuf | FormatKind::ProtobufNosr)) {
+            let f = out.value_format.map(|f| f.name()).unwrap_or_default();
+            return Err(SqlError::invalid(format!("Format '{f}' does not support 'WRAP_SINGLE_VALUE' set to 'false'."), None));
+        }
         if out.wrap_single_value == Some(true) && matches!(out.value_format, Some(FormatKind::Delimited | FormatKind::Kafka)) {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
             return Err(SqlError::invalid(format!("Format '{f}' does not support 'WRAP_SINGLE_VALUE' set to 'true'."), None));

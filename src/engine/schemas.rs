@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Engine, EngineError};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
-use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types};
+use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types, protobuf};
 use crate::registry::source::SchemaSource;
 use crate::registry::store::{Schema, SchemaType};
 
@@ -34,6 +34,7 @@ impl SchemaLookup for SourceLookup {
 fn schema_type_of(spec: &FormatSpec) -> SchemaType {
     match spec.kind {
         FormatKind::JsonSr => SchemaType::Json,
+        FormatKind::Protobuf => SchemaType::Protobuf,
         _ => SchemaType::Avro,
     }
 }
@@ -43,6 +44,7 @@ fn schema_for(spec: &FormatSpec, columns: &[&Column], role: Role) -> String {
     let unwrapped = spec.unwrapped(columns, role);
     match spec.kind {
         FormatKind::JsonSr => json_sr::schema_for(&named_types(columns), unwrapped).to_string(),
+        FormatKind::Protobuf => protobuf::schema_for(&named_types(columns), unwrapped),
         _ => avro_schema::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()).to_string(),
     }
 }
@@ -127,11 +129,17 @@ impl Engine {
                 wanted.name()
             )));
         }
-        let json: Value = serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;
         let single = if role == Role::Key { "ROWKEY" } else { "ROWVAL" };
         let columns = match spec.kind {
-            FormatKind::JsonSr => json_sr::columns_of(&json, single, role == Role::Key),
-            _ => avro_schema::columns_of(&json, single, role == Role::Key),
+            FormatKind::Protobuf => protobuf::columns_of(&schema.schema, single, role == Role::Key),
+            _ => {
+                let json: Value =
+                    serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;
+                match spec.kind {
+                    FormatKind::JsonSr => json_sr::columns_of(&json, single, role == Role::Key),
+                    _ => avro_schema::columns_of(&json, single, role == Role::Key),
+                }
+            }
         }
         .map_err(|e| EngineError::rule_caused(format!("The schema with id {id} (subject {subject}) has no SQL columns: {e}"), e))?;
         if role == Role::Value && columns.len() == 1 && columns[0].0 == single {

@@ -596,7 +596,8 @@ impl EncoderFactory for KsqlEncoders {
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
         let nulls = array.nulls().cloned();
         let enc: Box<dyn Encoder + 'a> = match array.data_type() {
-            DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, _) => {
+            // With a time zone (PROTOBUF's JSON mapping) a timestamp is RFC 3339 text.
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None) => {
                 let a = array.as_primitive::<TimestampMillisecondType>();
                 Box::new(NumberEncoder(move |i| a.value(i), std::marker::PhantomData))
             }

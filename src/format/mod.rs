@@ -15,6 +15,7 @@ pub mod json;
 pub mod json_sr;
 pub mod json_values;
 pub mod kafka;
+pub mod protobuf;
 pub mod timestamps;
 
 use arrow::array::ArrayRef;
@@ -24,9 +25,9 @@ use crate::catalog::types::{Column, SqlType};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FormatError {
-    #[error("Unknown format: {0}. Use JSON, JSON_SR, AVRO, DELIMITED, KAFKA or NONE")]
+    #[error("Unknown format: {0}. Use JSON, JSON_SR, AVRO, PROTOBUF, PROTOBUF_NOSR, DELIMITED, KAFKA or NONE")]
     Unknown(String),
-    #[error("the {format} format is not supported yet; use JSON, JSON_SR, AVRO, DELIMITED, KAFKA or NONE")]
+    #[error("the {format} format is not supported yet; use JSON, JSON_SR, AVRO, PROTOBUF, DELIMITED, KAFKA or NONE")]
     Unsupported { format: String },
     #[error("{reason}\nHint: {hint}")]
     Schema { reason: String, hint: &'static str },
@@ -69,6 +70,8 @@ pub enum FormatKind {
     Json,
     Avro,
     JsonSr,
+    Protobuf,
+    ProtobufNosr,
     Delimited,
     Kafka,
     None,
@@ -80,10 +83,11 @@ impl FormatKind {
             "JSON" => Ok(FormatKind::Json),
             "AVRO" => Ok(FormatKind::Avro),
             "JSON_SR" => Ok(FormatKind::JsonSr),
+            "PROTOBUF" => Ok(FormatKind::Protobuf),
+            "PROTOBUF_NOSR" => Ok(FormatKind::ProtobufNosr),
             "DELIMITED" => Ok(FormatKind::Delimited),
             "KAFKA" => Ok(FormatKind::Kafka),
             "NONE" => Ok(FormatKind::None),
-            f @ ("PROTOBUF" | "PROTOBUF_NOSR") => Err(FormatError::Unsupported { format: f.to_string() }),
             other => Err(FormatError::Unknown(other.to_string())),
         }
     }
@@ -93,6 +97,8 @@ impl FormatKind {
             FormatKind::Json => "JSON",
             FormatKind::Avro => "AVRO",
             FormatKind::JsonSr => "JSON_SR",
+            FormatKind::Protobuf => "PROTOBUF",
+            FormatKind::ProtobufNosr => "PROTOBUF_NOSR",
             FormatKind::Delimited => "DELIMITED",
             FormatKind::Kafka => "KAFKA",
             FormatKind::None => "NONE",
@@ -132,7 +138,7 @@ impl FormatSpec {
 
     /// Whether records carry a schema registry id.
     pub fn uses_registry(&self) -> bool {
-        matches!(self.kind, FormatKind::Avro | FormatKind::JsonSr)
+        matches!(self.kind, FormatKind::Avro | FormatKind::JsonSr | FormatKind::Protobuf)
     }
 
     /// Checks that the format can hold these columns (as key when `is_key`); the error
@@ -174,6 +180,10 @@ impl FormatSpec {
                 }
                 Ok(())
             }
+            FormatKind::Protobuf | FormatKind::ProtobufNosr => match columns.iter().find_map(|c| protobuf::unsupported(&c.ty)) {
+                Some(reason) => Err(FormatError::Schema { reason, hint: "use AVRO or JSON_SR for these types" }),
+                None => Ok(()),
+            },
             FormatKind::Avro => {
                 let non_string_key = |t: &SqlType| matches!(t, SqlType::Map(k, _) if **k != SqlType::String);
                 match columns.iter().find(|c| c.ty.any_nested(&non_string_key)) {
@@ -214,6 +224,13 @@ impl FormatSpec {
             FormatKind::Json => Box::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::Avro => Box::new(avro::AvroDecoder::new(fields, self.unwrapped(columns, role), self.registry.clone())),
             FormatKind::JsonSr => Box::new(json_sr::JsonSrDecoder::new(json::JsonDecoder::new(fields, self.unwrapped(columns, role)))),
+            FormatKind::Protobuf | FormatKind::ProtobufNosr => Box::new(protobuf::ProtobufDecoder::new(
+                fields,
+                &named_types(columns),
+                self.unwrapped(columns, role),
+                self.registry.clone(),
+                self.kind == FormatKind::Protobuf,
+            )),
             FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
             FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
             FormatKind::None => Box::new(NoneDecoder),
@@ -230,6 +247,11 @@ impl FormatSpec {
         match self.kind {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role)), self.schema_id)),
+            FormatKind::Protobuf | FormatKind::ProtobufNosr => {
+                let schema = self.schema.clone().unwrap_or_else(|| protobuf::schema_for(&named_types(columns), self.unwrapped(columns, role)));
+                let frame = (self.kind == FormatKind::Protobuf).then_some(self.schema_id);
+                Box::new(protobuf::ProtobufEncoder::new(fields, self.unwrapped(columns, role), &schema, frame))
+            }
             FormatKind::Avro => {
                 let unwrapped = self.unwrapped(columns, role);
                 let schema = match &self.schema {

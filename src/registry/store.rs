@@ -78,6 +78,9 @@ impl Schema {
                 Ok(_) => Ok(()),
                 Err(e) => Err(RegistryError::InvalidSchema(format!("the {} schema is not JSON: {e}", self.schema_type.name()))),
             },
+            SchemaType::Protobuf if self.references.is_empty() => {
+                crate::format::protobuf::compile(&self.schema).map(|_| ()).map_err(RegistryError::InvalidSchema)
+            }
             SchemaType::Protobuf if self.schema.trim().is_empty() => Err(RegistryError::InvalidSchema("the PROTOBUF schema is empty".into())),
             SchemaType::Protobuf => Ok(()),
         }
