@@ -308,7 +308,11 @@ async fn a_schema_referencing_another_subject_is_read_with_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn protobuf_streams_register_a_proto_schema_and_are_read_back_by_inference() {
     let s = TestServer::start();
-    s.ksql_ok("CREATE STREAM events (id INT KEY, kind STRING, tags ARRAY<STRING>, at TIMESTAMP, detail STRUCT<n BIGINT>) WITH (kafka_topic='events', format='PROTOBUF', partitions=1);").await;
+    s.ksql_ok(
+        "CREATE STREAM events (id INT KEY, kind STRING, tags ARRAY<STRING>, at TIMESTAMP, detail STRUCT<n BIGINT>) \
+         WITH (kafka_topic='events', format='PROTOBUF', partitions=1);",
+    )
+    .await;
     let schema = latest(&s, "events-value").await;
     assert_eq!(schema["schemaType"], "PROTOBUF", "{schema}");
     assert!(schema["schema"].as_str().unwrap_or_default().contains("repeated string TAGS"), "{schema}");
