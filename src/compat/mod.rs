@@ -121,7 +121,7 @@ pub fn run(args: CompatArgs) -> Result<bool, String> {
         println!("{file}: {}/{} passed ({} failed, {} unsupported)", c.passed, c.total - c.unsupported, c.failed, c.unsupported);
     }
     println!(
-        "\ntotal: {} cases, {} passed, {} failed, {} unsupported (PROTOBUF); {:.1}% of supported cases pass; {} unreadable files; {:.0}s",
+        "\ntotal: {} cases, {} passed, {} failed, {} unsupported (formats Eddy lacks); {:.1}% of supported cases pass; {} unreadable files; {:.0}s",
         total.total,
         total.passed,
         total.failed,
