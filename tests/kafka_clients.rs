@@ -256,3 +256,26 @@ async fn confluent_avro_serdes_produce_to_a_stream_without_columns_and_read_its_
     assert!(rows.contains(&r#"{"NAME":"user7","AGE":17,"TAGS":["t","7"],"DOUBLE_SCORE":"14.50"}"#.to_string()), "{rows:?}");
     assert!(rows.contains(&r#"{"NAME":"user0","AGE":null,"TAGS":["t","0"],"DOUBLE_SCORE":"0.50"}"#.to_string()), "{rows:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confluent_json_schema_serdes_round_trip_through_a_json_sr_stream() {
+    require_python_module("confluent_kafka.schema_registry.json_schema");
+    let server = TestServer::start();
+    let registry = server.url.clone();
+    server.ksql_ok("CREATE STREAM raw (a INT) WITH (kafka_topic='visits', value_format='JSON', partitions=1);").await;
+    let produced = python("confluent_json_sr.py", &[&server.kafka, &registry, "produce", "visits", "5"]);
+    assert_eq!(produced["produced"], 5, "{produced}");
+    server.ksql_ok("CREATE STREAM visits WITH (kafka_topic='visits', value_format='JSON_SR');").await;
+    let (status, body) = server
+        .ksql_with(
+            "CREATE STREAM long_visits WITH (value_format='JSON_SR') AS SELECT page, seconds * 60 AS ms FROM visits WHERE seconds >= 2;",
+            serde_json::json!({"auto.offset.reset": "earliest"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let read = python("confluent_json_sr.py", &[&server.kafka, &registry, "consume", "LONG_VISITS", "3"]);
+    assert_eq!(read["schema_type"], "JSON", "{read}");
+    let mut rows: Vec<String> = read["rows"].as_array().expect("rows").iter().map(|r| r.to_string()).collect();
+    rows.sort();
+    assert_eq!(rows, vec![r#"{"PAGE":"/p2","MS":120}"#, r#"{"PAGE":"/p3","MS":180}"#, r#"{"PAGE":"/p4","MS":240}"#], "{read}");
+}
