@@ -115,7 +115,7 @@ enum BenchCommand {
         /// Keep the data directory afterwards (to time a restart against it).
         #[arg(long)]
         keep: bool,
-        /// Value formats to run in turn: json, avro, or json,avro (side by side).
+        /// Value formats to run in turn: json, avro, protobuf, or a list (json,avro,protobuf).
         #[arg(long, default_value = "json")]
         format: String,
     },
@@ -169,7 +169,7 @@ enum BenchCommand {
         partitions: i32,
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Value formats to run in turn: json, avro, or json,avro (side by side).
+        /// Value formats to run in turn: json, avro, protobuf, or a list (json,avro,protobuf).
         #[arg(long, default_value = "json")]
         format: String,
     },

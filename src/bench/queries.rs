@@ -68,6 +68,7 @@ fn load_bytes(log: &Log, topic: &str, records: u64, mut record: impl FnMut(u64, 
 pub enum BenchFormat {
     Json,
     Avro,
+    Protobuf,
 }
 
 impl BenchFormat {
@@ -77,7 +78,8 @@ impl BenchFormat {
             .map(|f| match f.trim().to_ascii_lowercase().as_str() {
                 "json" => Ok(BenchFormat::Json),
                 "avro" => Ok(BenchFormat::Avro),
-                other => Err(format!("unknown --format {other}; use json, avro or both (json,avro)")),
+                "protobuf" => Ok(BenchFormat::Protobuf),
+                other => Err(format!("unknown --format {other}; use json, avro, protobuf or a list (json,avro,protobuf)")),
             })
             .collect()
     }
@@ -86,6 +88,7 @@ impl BenchFormat {
         match self {
             BenchFormat::Json => "JSON",
             BenchFormat::Avro => "AVRO",
+            BenchFormat::Protobuf => "PROTOBUF",
         }
     }
 }
@@ -134,6 +137,25 @@ pub(super) fn load_pageviews(
             BenchFormat::Json => {
                 use std::io::Write;
                 let _ = write!(value, r#"{{"PAGE":"{page}","DWELL_MS":{dwell}}}"#);
+            }
+            BenchFormat::Protobuf => {
+                // Confluent's frame with message index 0, then the message
+                // {string PAGE = 1; int64 DWELL_MS = 2;}.
+                value.push(0);
+                value.extend_from_slice(&schema_id.to_be_bytes());
+                value.push(0);
+                value.push(0x0a);
+                value.push(page.len() as u8);
+                value.extend_from_slice(page.as_bytes());
+                if dwell != 0 {
+                    value.push(0x10);
+                    let mut z = dwell as u64;
+                    while z >= 0x80 {
+                        value.push((z as u8 & 0x7f) | 0x80);
+                        z >>= 7;
+                    }
+                    value.push(z as u8);
+                }
             }
             BenchFormat::Avro => {
                 // Confluent's frame, then the record {PAGE: ["null","string"], DWELL_MS: ["null","long"]}.
