@@ -193,3 +193,15 @@ async fn modes_make_subjects_read_only_or_importable_and_survive_a_kill() {
     assert_eq!(get(&s, "/mode/copied-value").await, (200, json!({"mode": "READONLY"})));
     assert_eq!(get(&s, "/schemas/ids/42").await.1["schema"], json!("\"string\""));
 }
+
+#[tokio::test]
+async fn a_deeply_nested_schema_is_refused_and_the_server_keeps_serving() {
+    let s = TestServer::start();
+    let proto = format!("syntax = \"proto3\"; {} int32 x = 1; {}", "message M { ".repeat(20_000), "} ".repeat(20_000));
+    let (status, body) = post(&s, "/subjects/deep-value/versions", json!({"schema": proto, "schemaType": "PROTOBUF"})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
+    let avro = format!("{}\"int\"{}", "{\"type\": \"array\", \"items\": ".repeat(5_000), "}".repeat(5_000));
+    let (status, body) = post(&s, "/subjects/deep-avro-value/versions", json!({"schema": avro})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
+    assert_eq!(get(&s, "/subjects").await, (200, json!([])));
+}

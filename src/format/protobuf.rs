@@ -89,8 +89,55 @@ fn scalar(ty: &SqlType) -> &'static str {
     }
 }
 
+/// How deeply a `.proto` text may nest blocks (messages, options, maps). The parser
+/// recurses per level, so without a bound one schema posted to the registry could exhaust
+/// the stack of the thread compiling it.
+pub const MAX_SCHEMA_NESTING: usize = 64;
+
+/// The deepest nesting of `{`, `[`, `(` and `<` in `.proto` text, outside strings and
+/// comments.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' => {
+                let quote = b[i];
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' | b'<' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' | b')' | b'>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
 /// Compiles `.proto` text (google's well-known types available to import).
 pub fn compile(text: &str) -> Result<DescriptorPool, String> {
+    if nesting(text) > MAX_SCHEMA_NESTING {
+        return Err(format!("not a PROTOBUF schema Eddy reads: it nests more than {MAX_SCHEMA_NESTING} levels deep"));
+    }
     struct OneFile(String);
     impl protox::file::FileResolver for OneFile {
         fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
@@ -453,6 +500,16 @@ mod tests {
         assert_eq!((ids.value(0), ids.value(1)), (7, 0));
         assert_eq!(r.columns[1].as_string::<i32>().value(1), "");
         assert!(!r.columns[1].is_null(1));
+    }
+
+    #[test]
+    fn deeply_nested_schemas_are_refused_before_the_parser_recurses() {
+        let deep = format!("syntax = \"proto3\"; {} int32 x = 1; {}", "message M { ".repeat(5000), "} ".repeat(5000));
+        let err = compile(&deep).err().unwrap_or_default();
+        assert!(err.contains("nests more than 64 levels"), "{err}");
+        // Braces in strings and comments do not count.
+        let quoted = format!("syntax = \"proto3\"; // {}\nmessage M {{ string s = 1 [json_name = \"{}\"]; }}", "{".repeat(100), "{".repeat(100));
+        assert!(compile(&quoted).is_ok());
     }
 
     #[test]
