@@ -473,10 +473,13 @@ impl Engine {
             if spec.schema_id.is_none() {
                 spec.schema_id = schemas::pinned_id(&session.properties, role);
             }
-            // Keys are taken from the registry when it has them; a stream may have none.
-            let key_known = spec.schema_id.is_some() || self.schema_source().is_some_and(|r| r.latest(&format!("{topic}-key")).is_ok());
-            if role == Role::Key && !key_known {
-                continue;
+            // Keys are taken from the registry when it has them (their latest id, read once);
+            // a stream may have none.
+            if role == Role::Key && spec.schema_id.is_none() {
+                match self.schema_source().map(|r| r.latest(&format!("{topic}-key"))) {
+                    Some(Ok((id, _))) => spec.schema_id = Some(id),
+                    _ => continue,
+                }
             }
             inferred.extend(self.infer_columns(&topic, role, spec)?);
         }

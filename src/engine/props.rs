@@ -242,21 +242,22 @@ impl SourceProps {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
             return Err(SqlError::invalid(format!("{f} does not support the following configs: [delimiter]"), None));
         }
-        let registry = |f: Option<FormatKind>| f.is_some_and(|f| FormatSpec::new(f).uses_registry());
-        for (given, role, format) in [
-            (out.key_schema_id.is_some() || out.key_full_name.is_some(), "KEY", out.key_format),
-            (out.value_schema_id.is_some() || out.value_full_name.is_some(), "VALUE", out.value_format),
+        for (role, id, full_name, format) in [
+            ("KEY", out.key_schema_id.is_some(), out.key_full_name.is_some(), out.key_format),
+            ("VALUE", out.value_schema_id.is_some(), out.value_full_name.is_some(), out.value_format),
         ] {
-            if given && !registry(format) {
-                let which = if role == "KEY" {
-                    [&out.key_schema_id.map(|_| "KEY_SCHEMA_ID"), &out.key_full_name.as_ref().map(|_| "KEY_SCHEMA_FULL_NAME")]
-                } else {
-                    [&out.value_schema_id.map(|_| "VALUE_SCHEMA_ID"), &out.value_full_name.as_ref().map(|_| "VALUE_SCHEMA_FULL_NAME")]
-                };
-                let name = which.iter().find_map(|n| **n).unwrap_or("KEY_SCHEMA_ID");
+            let given = if id {
+                "SCHEMA_ID"
+            } else if full_name {
+                "SCHEMA_FULL_NAME"
+            } else {
+                continue;
+            };
+            if !format.is_some_and(|f| FormatSpec::new(f).uses_registry()) {
+                let name = format!("{role}_{given}");
                 return Err(SqlError::invalid(
                     format!("{name} is provided but format {} does not support Schema Registry", format.map(|f| f.name()).unwrap_or("JSON")),
-                    Some(format!("schema ids and full names go with the AVRO format; set {role}_FORMAT='AVRO' or remove {name}")),
+                    Some(format!("schema ids and full names go with AVRO, JSON_SR and PROTOBUF; set {role}_FORMAT to one of them or remove {name}")),
                 ));
             }
         }

@@ -163,30 +163,7 @@ impl JsonSrDecoder {
 
 impl RowDecoder for JsonSrDecoder {
     fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows {
-        let mut bodies = Vec::with_capacity(inputs.len());
-        let mut positions = Vec::with_capacity(inputs.len());
-        let mut bad = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            match input.map(super::avro::split_frame) {
-                None => {
-                    bodies.push(None);
-                    positions.push(i as u32);
-                }
-                Some(Ok((_, body))) => {
-                    bodies.push(Some(body));
-                    positions.push(i as u32);
-                }
-                Some(Err(e)) => bad.push((i as u32, e)),
-            }
-        }
-        let mut out = self.inner.decode(&bodies);
-        out.kept = out.kept.iter().map(|k| positions[*k as usize]).collect();
-        for e in out.errors.iter_mut() {
-            e.0 = positions[e.0 as usize];
-        }
-        out.errors.extend(bad);
-        out.errors.sort_by_key(|e| e.0);
-        out
+        super::decode_prepared(&mut self.inner, inputs, |b| super::avro::split_frame(b).map(|(_, body)| body.into()))
     }
 }
 

@@ -439,6 +439,37 @@ pub(crate) fn cast_text_column(text: &arrow::array::StringArray, target: &arrow:
     (casted, errors)
 }
 
+/// Decodes inputs that `prepare` first turns into `inner`'s bytes (a registry frame
+/// stripped, a message written as JSON): inputs `prepare` refuses are reported with its
+/// reason, the rest decode with `inner`, and every index refers to `inputs`.
+pub(crate) fn decode_prepared<'a>(
+    inner: &mut dyn RowDecoder,
+    inputs: &[Option<&'a [u8]>],
+    mut prepare: impl FnMut(&'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, String>,
+) -> DecodedRows {
+    let mut prepared = Vec::with_capacity(inputs.len());
+    let mut positions = Vec::with_capacity(inputs.len());
+    let mut refused = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        match input.map(&mut prepare).transpose() {
+            Ok(p) => {
+                prepared.push(p);
+                positions.push(i as u32);
+            }
+            Err(e) => refused.push((i as u32, e)),
+        }
+    }
+    let refs: Vec<Option<&[u8]>> = prepared.iter().map(|p| p.as_deref()).collect();
+    let mut out = inner.decode(&refs);
+    out.kept = out.kept.iter().map(|k| positions[*k as usize]).collect();
+    for e in out.errors.iter_mut() {
+        e.0 = positions[e.0 as usize];
+    }
+    out.errors.extend(refused);
+    out.errors.sort_by_key(|e| e.0);
+    out
+}
+
 /// Removes rows (positions in `out.kept`) that failed a later step, reporting them.
 pub(crate) fn drop_bad_rows(columns: &mut [ArrayRef], out: &mut DecodedRows, bad: std::collections::BTreeMap<usize, String>) {
     if bad.is_empty() {

@@ -305,6 +305,11 @@ pub fn message_from_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Dynami
 /// Reads PROTOBUF (framed) or PROTOBUF_NOSR (bare) records.
 pub struct ProtobufDecoder {
     json: JsonDecoder,
+    messages: MessageReader,
+}
+
+/// Turns PROTOBUF records into their JSON mapping.
+struct MessageReader {
     unwrapped: bool,
     registry: Option<RegistryHandle>,
     /// PROTOBUF_NOSR: the message the columns make.
@@ -318,9 +323,12 @@ impl ProtobufDecoder {
     pub fn new(fields: Fields, columns: &[(&str, &SqlType)], unwrapped: bool, registry: Option<RegistryHandle>, framed: bool) -> ProtobufDecoder {
         let bare = (!framed).then(|| compile(&schema_for(columns, unwrapped)).and_then(|p| message_at(&p, &[0])));
         let whole_message = unwrapped && matches!(columns, [(_, SqlType::Struct(_))]);
-        ProtobufDecoder { json: JsonDecoder::new(fields, unwrapped), unwrapped, registry, bare, whole_message, by_id: HashMap::new() }
+        let messages = MessageReader { unwrapped, registry, bare, whole_message, by_id: HashMap::new() };
+        ProtobufDecoder { json: JsonDecoder::new(fields, unwrapped), messages }
     }
+}
 
+impl MessageReader {
     fn descriptor(&mut self, id: i32, indexes: Vec<i32>) -> Result<MessageDescriptor, String> {
         if let Some(d) = self.by_id.get(&(id, indexes.clone())) {
             return Ok(d.clone());
@@ -358,33 +366,8 @@ impl ProtobufDecoder {
 
 impl RowDecoder for ProtobufDecoder {
     fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows {
-        let mut texts: Vec<Option<Vec<u8>>> = Vec::with_capacity(inputs.len());
-        let mut positions = Vec::with_capacity(inputs.len());
-        let mut bad = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            match input {
-                None => {
-                    texts.push(None);
-                    positions.push(i as u32);
-                }
-                Some(b) => match self.record_json(b) {
-                    Ok(t) => {
-                        texts.push(Some(t));
-                        positions.push(i as u32);
-                    }
-                    Err(e) => bad.push((i as u32, e)),
-                },
-            }
-        }
-        let refs: Vec<Option<&[u8]>> = texts.iter().map(|t| t.as_deref()).collect();
-        let mut out = self.json.decode(&refs);
-        out.kept = out.kept.iter().map(|k| positions[*k as usize]).collect();
-        for e in out.errors.iter_mut() {
-            e.0 = positions[e.0 as usize];
-        }
-        out.errors.extend(bad);
-        out.errors.sort_by_key(|e| e.0);
-        out
+        let messages = &mut self.messages;
+        super::decode_prepared(&mut self.json, inputs, |b| messages.record_json(b).map(Into::into))
     }
 }
 

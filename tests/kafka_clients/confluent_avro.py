@@ -10,12 +10,12 @@ consume: reads COUNT records with AvroDeserializer (the writer schema fetched by
 """
 import json
 import sys
-import uuid
 
-from confluent_kafka import DeserializingConsumer, SerializingProducer
+from confluent_kafka import SerializingProducer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import StringDeserializer, StringSerializer
+from serdes_consume import consume
 
 USER = json.dumps({
     "type": "record",
@@ -48,26 +48,8 @@ def main():
         latest = registry.get_latest_version(f"{topic}-value")
         print(json.dumps({"produced": count, "schema_id": latest.schema_id}))
     elif mode == "consume":
-        consumer = DeserializingConsumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": f"avro-{topic}-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "key.deserializer": StringDeserializer("utf_8"),
-            "value.deserializer": AvroDeserializer(registry),
-        })
-        consumer.subscribe([topic])
-        rows = []
-        tries = 0
-        while len(rows) < count and tries < 120:
-            msg = consumer.poll(1.0)
-            tries += 1
-            if msg is None:
-                continue
-            if msg.error():
-                raise SystemExit(f"consume error: {msg.error()}")
-            value = msg.value()
-            rows.append({k: (str(v) if not isinstance(v, (int, str, list, dict, type(None))) else v) for k, v in value.items()})
-        consumer.close()
+        values = consume(bootstrap, topic, count, AvroDeserializer(registry), StringDeserializer("utf_8"))
+        rows = [{k: (str(v) if not isinstance(v, (int, str, list, dict, type(None))) else v) for k, v in value.items()} for value in values]
         latest = registry.get_latest_version(f"{topic}-value")
         fields = [f["name"] for f in json.loads(latest.schema.schema_str)["fields"]]
         print(json.dumps({"rows": rows, "schema_id": latest.schema_id, "fields": fields}))

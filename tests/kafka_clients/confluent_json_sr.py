@@ -5,11 +5,11 @@ Usage: confluent_json_sr.py BOOTSTRAP REGISTRY_URL produce TOPIC COUNT
 """
 import json
 import sys
-import uuid
 
-from confluent_kafka import DeserializingConsumer, SerializingProducer
+from confluent_kafka import SerializingProducer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from serdes_consume import consume
 
 VISIT = json.dumps({
     "type": "object",
@@ -32,23 +32,7 @@ def main():
         producer.flush(30)
         print(json.dumps({"produced": count, "schema_id": registry.get_latest_version(f"{topic}-value").schema_id}))
     else:
-        consumer = DeserializingConsumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": f"json-sr-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "value.deserializer": JSONDeserializer(None, schema_registry_client=registry),
-        })
-        consumer.subscribe([topic])
-        rows, tries = [], 0
-        while len(rows) < count and tries < 120:
-            msg = consumer.poll(1.0)
-            tries += 1
-            if msg is None:
-                continue
-            if msg.error():
-                raise SystemExit(f"consume error: {msg.error()}")
-            rows.append(msg.value())
-        consumer.close()
+        rows = consume(bootstrap, topic, count, JSONDeserializer(None, schema_registry_client=registry))
         latest = registry.get_latest_version(f"{topic}-value")
         print(json.dumps({"rows": rows, "schema_type": latest.schema.schema_type}))
 
