@@ -205,3 +205,66 @@ async fn a_deeply_nested_schema_is_refused_and_the_server_keeps_serving() {
     assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "{body}");
     assert_eq!(get(&s, "/subjects").await, (200, json!([])));
 }
+
+async fn register_proto(s: &TestServer, subject: &str, body: &str) -> (u16, Value) {
+    post(s, &format!("/subjects/{subject}/versions"), json!({"schema": format!("syntax = \"proto3\";\n{body}"), "schemaType": "PROTOBUF"})).await
+}
+
+#[tokio::test]
+async fn protobuf_schemas_are_checked_by_the_wire_rules_per_level() {
+    let s = TestServer::start();
+    assert_eq!(register_proto(&s, "p-value", "message M { int32 id = 1; string name = 2; }").await.0, 200);
+    // BACKWARD: removing a field and widening int32 to int64 (both varints) are fine.
+    assert_eq!(register_proto(&s, "p-value", "message M { int64 id = 1; }").await.0, 200);
+    let (status, body) = register_proto(&s, "p-value", "message M { string id = 1; }").await;
+    assert_eq!((status, body["error_code"].clone()), (409, json!(409)), "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("not wire-compatible"), "{body}");
+    // The compatibility endpoint says the same without registering.
+    let check = json!({"schema": "syntax = \"proto3\";\nmessage M { sint64 id = 1; }", "schemaType": "PROTOBUF"});
+    let (status, body) = post(&s, "/compatibility/subjects/p-value/versions/latest", check).await;
+    assert_eq!((status, body["is_compatible"].clone()), (200, json!(false)), "zigzag varints differ from plain ones: {body}");
+    // FORWARD: a message the old schema had must stay; FULL: adding a message is refused
+    // too (old readers would be missing it), as Confluent's registry does.
+    assert_eq!(put(&s, "/config/p-value", json!({"compatibility": "FORWARD"})).await.0, 200);
+    assert_eq!(register_proto(&s, "p-value", "message M { int64 id = 1; } message Extra { bool b = 1; }").await.0, 409);
+    assert_eq!(put(&s, "/config/p-value", json!({"compatibility": "BACKWARD"})).await.0, 200);
+    assert_eq!(register_proto(&s, "p-value", "message M { int64 id = 1; } message Extra { bool b = 1; }").await.0, 200);
+    assert_eq!(put(&s, "/config/p-value", json!({"compatibility": "FULL"})).await.0, 200);
+    assert_eq!(register_proto(&s, "p-value", "message M { int64 id = 1; int32 z = 3; }").await.0, 409, "a message removed");
+    // BACKWARD_TRANSITIVE checks every version: v1 had a oneof-free `name` = 2 as string.
+    assert_eq!(put(&s, "/config/p-value", json!({"compatibility": "BACKWARD_TRANSITIVE"})).await.0, 200);
+    let (status, body) = register_proto(&s, "p-value", "message M { int64 id = 1; double name = 2; } message Extra { bool b = 1; }").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(put(&s, "/config/p-value", json!({"compatibility": "BACKWARD"})).await.0, 200);
+    assert_eq!(register_proto(&s, "p-value", "message M { int64 id = 1; double name = 2; } message Extra { bool b = 1; }").await.0, 200);
+}
+
+#[tokio::test]
+async fn protobuf_references_resolve_imports_and_serialized_format_answers_descriptors() {
+    use base64::Engine;
+    let s = TestServer::start();
+    let dep = "syntax = \"proto3\";\npackage shared;\nmessage Money { string currency = 1; int64 units = 2; }";
+    assert_eq!(post(&s, "/subjects/money.proto/versions", json!({"schema": dep, "schemaType": "PROTOBUF"})).await, (200, json!({"id": 1})));
+    let main = "syntax = \"proto3\";\nimport \"money.proto\";\nmessage Order { string id = 1; shared.Money total = 2; }";
+    let (status, body) = post(&s, "/subjects/orders-value/versions", json!({"schema": main, "schemaType": "PROTOBUF"})).await;
+    assert_eq!((status, body["error_code"].clone()), (422, json!(42201)), "the import is unknown without its reference: {body}");
+    let refs = json!([{"name": "money.proto", "subject": "money.proto", "version": 1}]);
+    let registered = json!({"schema": main, "schemaType": "PROTOBUF", "references": refs});
+    assert_eq!(post(&s, "/subjects/orders-value/versions", registered).await, (200, json!({"id": 2})));
+    // Confluent's clients read PROTOBUF schemas as base64 FileDescriptorProtos.
+    let (status, body) = get(&s, "/schemas/ids/2?format=serialized").await;
+    assert_eq!(status, 200, "{body}");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(body["schema"].as_str().unwrap_or_default()).expect("base64");
+    assert!(bytes.windows(11).any(|w| w == b"money.proto"), "the descriptor names its dependency");
+    assert_eq!(body["references"], refs);
+    let (_, latest) = get(&s, "/subjects/orders-value/versions/latest?format=serialized").await;
+    assert_eq!(latest["schema"], body["schema"]);
+    // A stream declared on the subject takes its columns through the import.
+    s.ksql_ok("CREATE STREAM orders WITH (kafka_topic='orders', value_format='PROTOBUF', partitions=1);").await;
+    let described = s.ksql_ok("DESCRIBE orders;").await;
+    let text = described.to_string();
+    assert!(text.contains("TOTAL") && text.contains("CURRENCY"), "{text}");
+    // And the base64 form registers as a schema of its own, accepted like its source.
+    let again = json!({"schema": body["schema"], "schemaType": "PROTOBUF", "references": refs});
+    assert_eq!(post(&s, "/subjects/copy-value/versions", again).await.0, 200);
+}

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Engine, EngineError};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
-use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types, protobuf};
+use crate::format::{FormatKind, FormatSpec, RegistryHandle, Role, SchemaLookup, avro_schema, json_sr, named_types, protobuf, protobuf_schema};
 use crate::registry::source::SchemaSource;
 use crate::registry::store::{Schema, SchemaType};
 
@@ -131,7 +131,7 @@ impl Engine {
         }
         let single = if role == Role::Key { "ROWKEY" } else { "ROWVAL" };
         let columns = match spec.kind {
-            FormatKind::Protobuf => protobuf::columns_of(&schema.schema, single, role == Role::Key),
+            FormatKind::Protobuf => protobuf_schema::columns_of(&schema.schema, single, role == Role::Key),
             _ => {
                 let json: Value =
                     serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;

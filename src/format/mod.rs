@@ -16,6 +16,7 @@ pub mod json_sr;
 pub mod json_values;
 pub mod kafka;
 pub mod protobuf;
+pub mod protobuf_schema;
 pub mod timestamps;
 
 use arrow::array::ArrayRef;

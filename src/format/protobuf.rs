@@ -11,224 +11,13 @@ use std::collections::HashMap;
 use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use prost_reflect::prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
+use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 
-use super::avro_schema::Unreadable;
+pub use super::protobuf_schema::{compile, message_at, schema_for, unsupported};
+
 use super::json::{JsonDecoder, JsonEncoder};
 use super::{DecodedRows, EncodedRows, FormatError, RegistryHandle, RowDecoder, RowEncoder};
 use crate::catalog::types::SqlType;
-
-/// The name of the message ksqlDB's schemas hold.
-const ROOT: &str = "ConnectDefault1";
-
-/// Why columns cannot be written as PROTOBUF.
-pub fn unsupported(ty: &SqlType) -> Option<String> {
-    match ty {
-        SqlType::Decimal { .. } | SqlType::Date | SqlType::Time => Some(format!("PROTOBUF columns of type {} are not supported yet", ty.base_name())),
-        SqlType::Array(item) if matches!(**item, SqlType::Array(_) | SqlType::Map(..)) => {
-            Some("PROTOBUF cannot hold an ARRAY of ARRAYs or MAPs (repeated fields cannot repeat)".into())
-        }
-        SqlType::Map(k, _) if **k != SqlType::String => Some("PROTOBUF only supports MAPs with STRING keys".into()),
-        SqlType::Map(_, v) if matches!(**v, SqlType::Array(_) | SqlType::Map(..)) => Some("PROTOBUF map values cannot be ARRAYs or MAPs".into()),
-        SqlType::Array(item) | SqlType::Map(_, item) => unsupported(item),
-        SqlType::Struct(fields) => fields.iter().find_map(|(_, t)| unsupported(t)),
-        _ => None,
-    }
-}
-
-/// The `.proto` text ksqlDB registers for `columns`: one message with a field per column
-/// (structs as nested messages). A single unwrapped column (a key) is a message of one
-/// field, or when it is a STRUCT, the struct's own message.
-pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool) -> String {
-    let mut body = String::new();
-    let mut counter = 1;
-    let timestamps = columns.iter().any(|(_, t)| t.any_nested(&|t| *t == SqlType::Timestamp));
-    let fields = match columns {
-        [(_, SqlType::Struct(inner))] if unwrapped => inner.clone(),
-        _ => columns.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect(),
-    };
-    message(ROOT, fields, &mut counter, 0, &mut body);
-    let import = if timestamps { "import \"google/protobuf/timestamp.proto\";\n\n" } else { "" };
-    format!("syntax = \"proto3\";\n\n{import}{body}")
-}
-
-fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, indent: usize, out: &mut String) {
-    let pad = "  ".repeat(indent);
-    out.push_str(&format!("{pad}message {name} {{\n"));
-    for (i, (field, ty)) in fields.iter().enumerate() {
-        let mut nested = |t: &SqlType| -> String {
-            match t {
-                SqlType::Struct(inner) => {
-                    *counter += 1;
-                    let n = format!("ConnectDefault{counter}");
-                    message(&n, inner.clone(), counter, indent + 1, out);
-                    n
-                }
-                other => scalar(other).to_string(),
-            }
-        };
-        let decl = match ty {
-            SqlType::Array(item) => format!("repeated {}", nested(item)),
-            SqlType::Map(_, v) => format!("map<string, {}>", nested(v)),
-            other => nested(other),
-        };
-        out.push_str(&format!("{pad}  {decl} {field} = {};\n", i + 1));
-    }
-    out.push_str(&format!("{pad}}}\n"));
-}
-
-fn scalar(ty: &SqlType) -> &'static str {
-    match ty {
-        SqlType::Boolean => "bool",
-        SqlType::Int => "int32",
-        SqlType::Bigint => "int64",
-        SqlType::Double => "double",
-        SqlType::Bytes => "bytes",
-        SqlType::Timestamp => "google.protobuf.Timestamp",
-        _ => "string",
-    }
-}
-
-/// How deeply a `.proto` text may nest blocks (messages, options, maps). The parser
-/// recurses per level, so without a bound one schema posted to the registry could exhaust
-/// the stack of the thread compiling it.
-pub const MAX_SCHEMA_NESTING: usize = 64;
-
-/// The deepest nesting of `{`, `[`, `(` and `<` in `.proto` text, outside strings and
-/// comments.
-fn nesting(text: &str) -> usize {
-    let (mut depth, mut max) = (0usize, 0usize);
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' | b'\'' => {
-                let quote = b[i];
-                i += 1;
-                while i < b.len() && b[i] != quote {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'{' | b'[' | b'(' | b'<' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b'}' | b']' | b')' | b'>' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    max
-}
-
-/// Compiles `.proto` text (google's well-known types available to import).
-pub fn compile(text: &str) -> Result<DescriptorPool, String> {
-    if nesting(text) > MAX_SCHEMA_NESTING {
-        return Err(format!("not a PROTOBUF schema Eddy reads: it nests more than {MAX_SCHEMA_NESTING} levels deep"));
-    }
-    struct OneFile(String);
-    impl protox::file::FileResolver for OneFile {
-        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-            if name == "schema.proto" { protox::file::File::from_source(name, &self.0) } else { Err(protox::Error::file_not_found(name)) }
-        }
-    }
-    let mut resolver = protox::file::ChainFileResolver::new();
-    resolver.add(OneFile(text.to_string()));
-    resolver.add(protox::file::GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.include_imports(true);
-    compiler.open_file("schema.proto").map_err(|e| format!("not a PROTOBUF schema: {e}"))?;
-    Ok(compiler.descriptor_pool())
-}
-
-/// The message Confluent's message indexes name: the first index picks a top-level
-/// message of the schema's file, each further one a nested message.
-pub fn message_at(pool: &DescriptorPool, indexes: &[i32]) -> Result<MessageDescriptor, String> {
-    let file = pool.get_file_by_name("schema.proto").ok_or("the schema has no file")?;
-    let first = indexes.first().copied().unwrap_or(0);
-    let mut m = file.messages().nth(first.max(0) as usize).ok_or_else(|| format!("the schema has no message at index {first}"))?;
-    for i in indexes.iter().skip(1) {
-        let next = m.child_messages().nth((*i).max(0) as usize);
-        m = next.ok_or_else(|| format!("message {} has no nested message at index {i}", m.full_name()))?;
-    }
-    Ok(m)
-}
-
-/// The SQL type of a field's kind, as ksqlDB reads it.
-fn kind_type(kind: &Kind, depth: usize) -> Result<SqlType, Unreadable> {
-    if depth > 32 {
-        return Err(Unreadable("the PROTOBUF schema nests too deep".into()));
-    }
-    Ok(match kind {
-        Kind::Bool => SqlType::Boolean,
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => SqlType::Int,
-        Kind::Uint32 | Kind::Fixed32 | Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => SqlType::Bigint,
-        Kind::Float | Kind::Double => SqlType::Double,
-        Kind::String | Kind::Enum(_) => SqlType::String,
-        Kind::Bytes => SqlType::Bytes,
-        Kind::Message(m) => match m.full_name() {
-            "google.protobuf.Timestamp" => SqlType::Timestamp,
-            "google.protobuf.StringValue" => SqlType::String,
-            "google.protobuf.BoolValue" => SqlType::Boolean,
-            "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => SqlType::Int,
-            "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => SqlType::Bigint,
-            "google.protobuf.DoubleValue" | "google.protobuf.FloatValue" => SqlType::Double,
-            "google.protobuf.BytesValue" => SqlType::Bytes,
-            _ => SqlType::Struct(message_fields(m, depth + 1)?),
-        },
-    })
-}
-
-fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, SqlType)>, Unreadable> {
-    m.fields()
-        .map(|f| {
-            let ty = if f.is_map() {
-                let Kind::Message(entry) = f.kind() else { return Err(Unreadable("a map without entries".into())) };
-                SqlType::Map(Box::new(SqlType::String), Box::new(kind_type(&entry.map_entry_value_field().kind(), depth + 1)?))
-            } else if f.is_list() {
-                SqlType::Array(Box::new(kind_type(&f.kind(), depth + 1)?))
-            } else {
-                kind_type(&f.kind(), depth + 1)?
-            };
-            Ok((f.name().to_string(), ty))
-        })
-        .collect()
-}
-
-/// The columns a registered `.proto` schema holds, as ksqlDB infers them: its first
-/// message's fields, names upper-cased (for keys too: a PROTOBUF key is a message).
-pub fn columns_of(text: &str, single_name: &str, _is_key: bool) -> Result<Vec<(String, SqlType)>, Unreadable> {
-    let pool = compile(text).map_err(Unreadable)?;
-    let m = message_at(&pool, &[0]).map_err(Unreadable)?;
-    let fields = message_fields(&m, 0)?;
-    let fields: Vec<(String, SqlType)> = fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect();
-    if fields.is_empty() {
-        return Ok(vec![(single_name.to_string(), SqlType::Struct(Vec::new()))]);
-    }
-    Ok(fields)
-}
-
-/// Struct field names upper-cased, as ksqlDB infers them from PROTOBUF schemas.
-fn upper_names(t: SqlType) -> SqlType {
-    match t {
-        SqlType::Struct(fields) => SqlType::Struct(fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect()),
-        SqlType::Array(item) => SqlType::Array(Box::new(upper_names(*item))),
-        SqlType::Map(k, v) => SqlType::Map(k, Box::new(upper_names(*v))),
-        other => other,
-    }
-}
 
 fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
@@ -455,20 +244,6 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn columns_make_a_schema_that_infers_them_back() {
-        let st = SqlType::Struct(vec![("F0".into(), SqlType::Int)]);
-        let arr = SqlType::Array(Box::new(SqlType::Bigint));
-        let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Double));
-        let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false);
-        let cols = columns_of(&text, "ROWVAL", false).unwrap();
-        assert_eq!(
-            cols,
-            vec![("ID".into(), SqlType::Bigint), ("S".into(), st), ("A".into(), arr), ("M".into(), map), ("T".into(), SqlType::Timestamp)],
-            "{text}"
-        );
-    }
-
-    #[test]
     fn rows_round_trip_and_nulls_read_as_defaults() {
         let fields: Fields = vec![Field::new("ID", DataType::Int64, true), Field::new("NAME", DataType::Utf8, true)].into();
         let cols = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
@@ -483,16 +258,6 @@ mod tests {
         assert_eq!((ids.value(0), ids.value(1)), (7, 0));
         assert_eq!(r.columns[1].as_string::<i32>().value(1), "");
         assert!(!r.columns[1].is_null(1));
-    }
-
-    #[test]
-    fn deeply_nested_schemas_are_refused_before_the_parser_recurses() {
-        let deep = format!("syntax = \"proto3\"; {} int32 x = 1; {}", "message M { ".repeat(5000), "} ".repeat(5000));
-        let err = compile(&deep).err().unwrap_or_default();
-        assert!(err.contains("nests more than 64 levels"), "{err}");
-        // Braces in strings and comments do not count.
-        let quoted = format!("syntax = \"proto3\"; // {}\nmessage M {{ string s = 1 [json_name = \"{}\"]; }}", "{".repeat(100), "{".repeat(100));
-        assert!(compile(&quoted).is_ok());
     }
 
     #[test]

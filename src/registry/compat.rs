@@ -3,7 +3,7 @@
 //! latest earlier one), FORWARD (the latest earlier one reads data written with the new),
 //! FULL (both); the TRANSITIVE levels check against every earlier version, not just the
 //! latest. AVRO schemas are checked with the Avro specification's resolution rules
-//! (`apache-avro`), JSON schemas by `compat_json`; PROTOBUF schemas are not checked yet.
+//! (`apache-avro`), JSON schemas by `compat_json`, PROTOBUF schemas by `compat_protobuf`.
 
 use apache_avro::schema_compatibility::SchemaCompatibility;
 
@@ -18,7 +18,7 @@ pub fn parse_avro(schema: &Schema) -> Result<apache_avro::Schema, RegistryError>
 /// Checks `new` against `earlier` (a subject's live versions, oldest first) at `level`;
 /// the reasons it is incompatible otherwise.
 pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<(), Vec<String>> {
-    if new.schema_type == SchemaType::Protobuf || level == Compatibility::None {
+    if level == Compatibility::None {
         return Ok(());
     }
     let transitive = matches!(level, Compatibility::BackwardTransitive | Compatibility::ForwardTransitive | Compatibility::FullTransitive);
@@ -28,8 +28,10 @@ pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<
         _ => (true, true),
     };
     let against: Vec<&&Schema> = if transitive { earlier.iter().collect() } else { earlier.last().into_iter().collect() };
-    if new.schema_type == SchemaType::Json {
-        return check_json(new, &against, backward, forward);
+    match new.schema_type {
+        SchemaType::Json => return check_json(new, &against, backward, forward),
+        SchemaType::Protobuf => return check_protobuf(new, &against, backward, forward),
+        SchemaType::Avro => {}
     }
     let Ok(reader) = parse_avro(new) else { return Ok(()) };
     let mut reasons = Vec::new();
@@ -44,6 +46,29 @@ pub fn check(level: Compatibility, new: &Schema, earlier: &[&Schema]) -> Result<
         }
         if forward && let Err(e) = SchemaCompatibility::can_read(&reader, &old) {
             reasons.push(format!("an earlier schema cannot read data written with the new one: {e}"));
+        }
+    }
+    if reasons.is_empty() { Ok(()) } else { Err(reasons) }
+}
+
+/// [`check`] for PROTOBUF schemas.
+fn check_protobuf(new: &Schema, against: &[&&Schema], backward: bool, forward: bool) -> Result<(), Vec<String>> {
+    use crate::format::protobuf_schema::compile;
+    let Ok(reader) = compile(&new.schema) else { return Ok(()) };
+    let mut reasons = Vec::new();
+    for old in against {
+        if old.schema_type != SchemaType::Protobuf {
+            reasons.push(format!("an earlier version is {}, not PROTOBUF", old.schema_type.name()));
+            continue;
+        }
+        let Ok(old) = compile(&old.schema) else { continue };
+        if backward {
+            let found = super::compat_protobuf::incompatibilities(&old, &reader);
+            reasons.extend(found.into_iter().map(|r| format!("the new schema cannot read data written with an earlier one: {r}")));
+        }
+        if forward {
+            let found = super::compat_protobuf::incompatibilities(&reader, &old);
+            reasons.extend(found.into_iter().map(|r| format!("an earlier schema cannot read data written with the new one: {r}")));
         }
     }
     if reasons.is_empty() { Ok(()) } else { Err(reasons) }

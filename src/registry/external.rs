@@ -70,26 +70,36 @@ impl ExternalRegistry {
 }
 
 impl ExternalRegistry {
-    /// An AVRO schema with the schemas it references (fetched by subject and version) made
-    /// part of it.
+    /// A schema with the schemas it references (fetched by subject and version) made part
+    /// of it: AVRO types inlined, PROTOBUF imports compiled into one descriptor set.
     fn resolve(&self, schema: Schema, depth: usize) -> Result<Schema, RegistryError> {
-        if schema.references.is_empty() || schema.schema_type != SchemaType::Avro {
+        if schema.references.is_empty() || schema.schema_type == SchemaType::Json {
             return Ok(schema);
         }
         if depth > 32 {
             return Err(RegistryError::InvalidSchema("schema references nest more than 32 deep".into()));
         }
+        if schema.schema_type == SchemaType::Protobuf {
+            let set = crate::format::protobuf_schema::resolved_set(&schema.schema, &super::protobuf_imports(&schema, depth, &|r| self.referenced(r))?)
+                .map_err(RegistryError::InvalidSchema)?;
+            return Ok(Schema { schema: set, references: Vec::new(), ..schema });
+        }
         let parse = |t: &str| serde_json::from_str::<Value>(t).map_err(|e| RegistryError::InvalidSchema(e.to_string()));
         let mut referenced = Vec::new();
         for r in &schema.references {
-            let (status, body) = self.call(reqwest::Method::GET, &format!("/subjects/{}/versions/{}", encode(&r.subject), r.version), None)?;
-            if status != 200 {
-                return Err(Self::error(status, &body, RegistryError::VersionNotFound { subject: r.subject.clone(), version: r.version }));
-            }
-            referenced.push(parse(&self.resolve(schema_from(&body), depth + 1)?.schema)?);
+            referenced.push(parse(&self.resolve(self.referenced(r)?, depth + 1)?.schema)?);
         }
         let text = crate::format::avro_schema::resolve_references(&parse(&schema.schema)?, &referenced).to_string();
         Ok(Schema { schema: text, references: Vec::new(), ..schema })
+    }
+
+    /// The schema a reference names.
+    fn referenced(&self, r: &SchemaReference) -> Result<Schema, RegistryError> {
+        let (status, body) = self.call(reqwest::Method::GET, &format!("/subjects/{}/versions/{}", encode(&r.subject), r.version), None)?;
+        if status != 200 {
+            return Err(Self::error(status, &body, RegistryError::VersionNotFound { subject: r.subject.clone(), version: r.version }));
+        }
+        Ok(schema_from(&body))
     }
 }
 

@@ -1,15 +1,15 @@
 //! The schema registry built into the server (issue 25): Confluent Schema Registry's
 //! subjects, versions and global schema ids, kept durably in the internal topic `_schemas`
 //! (every change, in order, kept forever) and rebuilt from it at start. This module owns the
-//! registry's state and its persistence, compatibility rules (`compat`, `compat_json`), and
-//! the client of an external registry (`external`); the REST face Confluent's clients speak
-//! lives in `server`, the formats that read records by id in `format`.
-//!
-//! Not yet here: the compatibility rules of PROTOBUF schemas, and references resolved into
-//! the schemas that use them.
+//! registry's state and its persistence, compatibility rules (`compat`, `compat_json`,
+//! `compat_protobuf`), and the client of an external registry (`external`); the REST face
+//! Confluent's clients speak lives in `server`, the formats that read records by id in
+//! `format`. Schemas with references are made self-contained (AVRO types inlined, PROTOBUF
+//! imports compiled into one descriptor set) before they are checked or read.
 
 pub mod compat;
 pub mod compat_json;
+pub mod compat_protobuf;
 pub mod external;
 pub mod source;
 pub mod store;
@@ -174,6 +174,28 @@ impl SchemaRegistry {
     pub fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
         f(&self.store.lock())
     }
+}
+
+/// The files a PROTOBUF schema imports, by the names it imports them with, and those they
+/// import, each once; `fetch` reads the schema a reference names.
+pub fn protobuf_imports(
+    schema: &store::Schema,
+    depth: usize,
+    fetch: &dyn Fn(&store::SchemaReference) -> Result<store::Schema, RegistryError>,
+) -> Result<Vec<(String, String)>, RegistryError> {
+    if depth > 32 {
+        return Err(RegistryError::InvalidSchema("schema references nest more than 32 deep".into()));
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in &schema.references {
+        let referenced = fetch(r)?;
+        for file in protobuf_imports(&referenced, depth + 1, fetch)?.into_iter().chain([(r.name.clone(), referenced.schema)]) {
+            if !out.iter().any(|(n, _)| *n == file.0) {
+                out.push(file);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -79,9 +79,10 @@ impl Schema {
                 Err(e) => Err(RegistryError::InvalidSchema(format!("the {} schema is not JSON: {e}", self.schema_type.name()))),
             },
             SchemaType::Protobuf if self.references.is_empty() => {
-                crate::format::protobuf::compile(&self.schema).map(|_| ()).map_err(RegistryError::InvalidSchema)
+                crate::format::protobuf_schema::compile(&self.schema).map(|_| ()).map_err(RegistryError::InvalidSchema)
             }
             SchemaType::Protobuf if self.schema.trim().is_empty() => Err(RegistryError::InvalidSchema("the PROTOBUF schema is empty".into())),
+            // Checked with its imports when registered.
             SchemaType::Protobuf => Ok(()),
         }
     }
@@ -256,6 +257,9 @@ impl Store {
             apache_avro::Schema::parse_str_with_list(&schema.schema, &texts)
                 .map_err(|e| RegistryError::InvalidSchema(format!("not an Avro schema with its references: {e}")))?;
         }
+        if schema.schema_type == SchemaType::Protobuf && !schema.references.is_empty() {
+            crate::format::protobuf_schema::compile_with(&schema.schema, &self.imports(schema)?).map_err(RegistryError::InvalidSchema)?;
+        }
         let canonical = schema.canonical();
         let live = self.subjects.get(subject).map(|vs| vs.iter().filter(|v| !v.deleted).collect::<Vec<_>>()).unwrap_or_default();
         if let Some(v) = live.iter().find(|v| {
@@ -270,9 +274,8 @@ impl Store {
             let version = self.subjects.get(subject).and_then(|vs| vs.iter().map(|v| v.version).max()).unwrap_or(0) + 1;
             return Ok(Registration::New(Change::Register { subject: subject.to_string(), version, id, schema: schema.clone() }));
         }
-        let earlier = self.live_schemas(subject);
         let level = self.per_subject.get(subject).copied().unwrap_or(self.global);
-        if let Err(reasons) = super::compat::check(level, schema, &earlier) {
+        if let Err(reasons) = self.check(level, schema, self.live_schemas(subject))? {
             return Err(RegistryError::Incompatible { subject: subject.to_string(), reasons });
         }
         let id = self
@@ -298,7 +301,16 @@ impl Store {
             }
             v => vec![self.version(subject, v, false)?.1],
         };
-        Ok(super::compat::check(level, schema, &earlier).err().unwrap_or_default())
+        Ok(self.check(level, schema, earlier)?.err().unwrap_or_default())
+    }
+
+    /// [`super::compat::check`] on the schemas with their references made part of them.
+    fn check(&self, level: Compatibility, schema: &Schema, earlier: Vec<&Schema>) -> Result<Result<(), Vec<String>>, RegistryError> {
+        if level == Compatibility::None {
+            return Ok(Ok(()));
+        }
+        let earlier = earlier.into_iter().map(|s| self.self_contained(s)).collect::<Result<Vec<_>, _>>()?;
+        Ok(super::compat::check(level, &self.self_contained(schema)?, &earlier.iter().collect::<Vec<_>>()))
     }
 
     /// The schemas of a subject's live versions, oldest first.
@@ -350,11 +362,28 @@ impl Store {
         Ok(out)
     }
 
+    /// The files a PROTOBUF schema imports (see [`super::protobuf_imports`]).
+    fn imports(&self, schema: &Schema) -> Result<Vec<(String, String)>, RegistryError> {
+        super::protobuf_imports(schema, 0, &|r| self.version(&r.subject, &r.version.to_string(), false).map(|(_, s)| s.clone()))
+    }
+
     /// A schema with its references made part of it (AVRO: each referenced type defined at
-    /// its first use), for readers that take one self-contained schema.
+    /// its first use; PROTOBUF: one descriptor set of the file and its imports), for readers
+    /// that take one self-contained schema.
     pub fn resolved(&self, id: i32) -> Result<Schema, RegistryError> {
-        let schema = self.schema(id)?;
-        if schema.references.is_empty() || schema.schema_type != SchemaType::Avro {
+        self.self_contained(self.schema(id)?)
+    }
+
+    /// [`Store::resolved`] for a schema that may not be registered yet.
+    fn self_contained(&self, schema: &Schema) -> Result<Schema, RegistryError> {
+        if schema.references.is_empty() {
+            return Ok(schema.clone());
+        }
+        if schema.schema_type == SchemaType::Protobuf {
+            let set = crate::format::protobuf_schema::resolved_set(&schema.schema, &self.imports(schema)?).map_err(RegistryError::InvalidSchema)?;
+            return Ok(Schema { schema: set, references: Vec::new(), ..schema.clone() });
+        }
+        if schema.schema_type != SchemaType::Avro {
             return Ok(schema.clone());
         }
         let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).map_err(|e| RegistryError::InvalidSchema(e.to_string()));
@@ -362,6 +391,17 @@ impl Store {
         let main = parse(&schema.schema)?;
         let text = crate::format::avro_schema::resolve_references(&main, &referenced).to_string();
         Ok(Schema { schema: text, references: Vec::new(), ..schema.clone() })
+    }
+
+    /// A schema as a reader asks for it with Confluent's `format` parameter: PROTOBUF
+    /// `serialized` is the base64 `FileDescriptorProto` (what Confluent's clients parse);
+    /// otherwise the text as registered.
+    pub fn formatted(&self, schema: &Schema, format: Option<&str>) -> Result<Schema, RegistryError> {
+        if schema.schema_type != SchemaType::Protobuf || format != Some("serialized") {
+            return Ok(schema.clone());
+        }
+        let text = crate::format::protobuf_schema::serialized(&schema.schema, &self.imports(schema)?).map_err(RegistryError::InvalidSchema)?;
+        Ok(Schema { schema: text, ..schema.clone() })
     }
 
     /// A schema by its global id.

@@ -152,8 +152,11 @@ pub async fn lookup(State(state): State<AppState>, Path(subject): Path<String>, 
 }
 
 pub async fn get_version(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>, Query(q): Flags) -> Reply {
-    let r = registry(&state)?;
-    Ok(r.read(|s| s.version(&subject, &version, flag(&q, "deleted")).map(|(v, schema)| version_answer(&subject, v.id, v.version, schema)))?)
+    let (r, format) = (registry(&state)?, q.get("format").map(String::as_str));
+    Ok(r.read(|s| {
+        let (v, schema) = s.version(&subject, &version, flag(&q, "deleted"))?;
+        Ok::<_, RegistryError>(version_answer(&subject, v.id, v.version, &s.formatted(schema, format)?))
+    })?)
 }
 
 pub async fn get_version_schema(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>) -> Reply {
@@ -176,10 +179,10 @@ fn schema_id(text: &str) -> Result<i32, Refusal> {
     text.parse().map_err(|_| Refusal::Registry(RegistryError::SchemaNotFound(-1)))
 }
 
-pub async fn get_schema(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
-    let (r, id) = (registry(&state)?, schema_id(&id)?);
+pub async fn get_schema(State(state): State<AppState>, Path(id): Path<String>, Query(q): Flags) -> Reply {
+    let (r, id, format) = (registry(&state)?, schema_id(&id)?, q.get("format").map(String::as_str));
     let mut out = json!({});
-    r.read(|s| s.schema(id).map(|schema| schema_fields(&mut out, schema)))?;
+    r.read(|s| s.schema(id).and_then(|schema| s.formatted(schema, format)).map(|schema| schema_fields(&mut out, &schema)))?;
     Ok(ok(out))
 }
 

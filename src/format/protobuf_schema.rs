@@ -1,0 +1,338 @@
+//! `.proto` schemas for the PROTOBUF formats: compiling the text (or the base64
+//! `FileDescriptorProto` Confluent's clients register) with its imports, the message
+//! Confluent's message indexes name, the schema ksqlDB writes for a source's columns, and
+//! the columns ksqlDB infers from a registered schema.
+
+use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+
+use super::avro_schema::Unreadable;
+use crate::catalog::types::SqlType;
+
+/// The name of the message ksqlDB's schemas hold.
+const ROOT: &str = "ConnectDefault1";
+
+/// Why columns cannot be written as PROTOBUF.
+pub fn unsupported(ty: &SqlType) -> Option<String> {
+    match ty {
+        SqlType::Decimal { .. } | SqlType::Date | SqlType::Time => Some(format!("PROTOBUF columns of type {} are not supported yet", ty.base_name())),
+        SqlType::Array(item) if matches!(**item, SqlType::Array(_) | SqlType::Map(..)) => {
+            Some("PROTOBUF cannot hold an ARRAY of ARRAYs or MAPs (repeated fields cannot repeat)".into())
+        }
+        SqlType::Map(k, _) if **k != SqlType::String => Some("PROTOBUF only supports MAPs with STRING keys".into()),
+        SqlType::Map(_, v) if matches!(**v, SqlType::Array(_) | SqlType::Map(..)) => Some("PROTOBUF map values cannot be ARRAYs or MAPs".into()),
+        SqlType::Array(item) | SqlType::Map(_, item) => unsupported(item),
+        SqlType::Struct(fields) => fields.iter().find_map(|(_, t)| unsupported(t)),
+        _ => None,
+    }
+}
+
+/// The `.proto` text ksqlDB registers for `columns`: one message with a field per column
+/// (structs as nested messages). A single unwrapped column (a key) is a message of one
+/// field, or when it is a STRUCT, the struct's own message.
+pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool) -> String {
+    let mut body = String::new();
+    let mut counter = 1;
+    let timestamps = columns.iter().any(|(_, t)| t.any_nested(&|t| *t == SqlType::Timestamp));
+    let fields = match columns {
+        [(_, SqlType::Struct(inner))] if unwrapped => inner.clone(),
+        _ => columns.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect(),
+    };
+    message(ROOT, fields, &mut counter, 0, &mut body);
+    let import = if timestamps { "import \"google/protobuf/timestamp.proto\";\n\n" } else { "" };
+    format!("syntax = \"proto3\";\n\n{import}{body}")
+}
+
+fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, indent: usize, out: &mut String) {
+    let pad = "  ".repeat(indent);
+    out.push_str(&format!("{pad}message {name} {{\n"));
+    for (i, (field, ty)) in fields.iter().enumerate() {
+        let mut nested = |t: &SqlType| -> String {
+            match t {
+                SqlType::Struct(inner) => {
+                    *counter += 1;
+                    let n = format!("ConnectDefault{counter}");
+                    message(&n, inner.clone(), counter, indent + 1, out);
+                    n
+                }
+                other => scalar(other).to_string(),
+            }
+        };
+        let decl = match ty {
+            SqlType::Array(item) => format!("repeated {}", nested(item)),
+            SqlType::Map(_, v) => format!("map<string, {}>", nested(v)),
+            other => nested(other),
+        };
+        out.push_str(&format!("{pad}  {decl} {field} = {};\n", i + 1));
+    }
+    out.push_str(&format!("{pad}}}\n"));
+}
+
+fn scalar(ty: &SqlType) -> &'static str {
+    match ty {
+        SqlType::Boolean => "bool",
+        SqlType::Int => "int32",
+        SqlType::Bigint => "int64",
+        SqlType::Double => "double",
+        SqlType::Bytes => "bytes",
+        SqlType::Timestamp => "google.protobuf.Timestamp",
+        _ => "string",
+    }
+}
+
+/// How deeply a `.proto` text may nest blocks (messages, options, maps). The parser
+/// recurses per level, so without a bound one schema posted to the registry could exhaust
+/// the stack of the thread compiling it.
+pub const MAX_SCHEMA_NESTING: usize = 64;
+
+/// The deepest nesting of `{`, `[`, `(` and `<` in `.proto` text, outside strings and
+/// comments.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' => {
+                let quote = b[i];
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' | b'<' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' | b')' | b'>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
+}
+
+/// The name the schema being compiled has among its imports.
+const MAIN_FILE: &str = "schema.proto";
+
+/// Whether registry text is a base64 descriptor rather than `.proto` source (which always
+/// holds blanks, quotes or semicolons that base64 does not).
+fn is_base64(text: &str) -> bool {
+    let t = text.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| format!("not a PROTOBUF schema: the descriptor is not base64 ({e})"))
+}
+
+/// One schema file for the compiler, from `.proto` source or a base64 `FileDescriptorProto`.
+fn schema_file(name: &str, text: &str) -> Result<protox::file::File, protox::Error> {
+    if !is_base64(text) {
+        return protox::file::File::from_source(name, text);
+    }
+    let bytes = decode_base64(text).map_err(|e| protox::Error::new(std::io::Error::other(e)))?;
+    let mut proto = <prost_reflect::prost_types::FileDescriptorProto as prost_reflect::prost::Message>::decode(bytes.as_slice())
+        .map_err(|e| protox::Error::new(std::io::Error::other(format!("the base64 text is not a FileDescriptorProto: {e}"))))?;
+    proto.name = Some(name.to_string());
+    Ok(protox::file::File::from_file_descriptor_proto(proto))
+}
+
+/// Compiles a schema without imports of its own (google's well-known types available).
+pub fn compile(text: &str) -> Result<DescriptorPool, String> {
+    compile_with(text, &[])
+}
+
+/// Compiles a schema (`.proto` text, or a base64 `FileDescriptorProto` as Confluent's
+/// clients register it) whose imports are `imports` (name imported, its text) and google's
+/// well-known types. A base64 `FileDescriptorSet` holding a `schema.proto` (what
+/// [`resolved_set`] makes of a schema and its references) is read as it is.
+pub fn compile_with(text: &str, imports: &[(String, String)]) -> Result<DescriptorPool, String> {
+    if is_base64(text)
+        && let Ok(pool) = DescriptorPool::decode(decode_base64(text)?.as_slice())
+        && pool.get_file_by_name(MAIN_FILE).is_some()
+    {
+        return Ok(pool);
+    }
+    for t in std::iter::once(text).chain(imports.iter().map(|(_, t)| t.as_str())) {
+        if !is_base64(t) && nesting(t) > MAX_SCHEMA_NESTING {
+            return Err(format!("not a PROTOBUF schema Eddy reads: it nests more than {MAX_SCHEMA_NESTING} levels deep"));
+        }
+    }
+    struct Files(Vec<(String, String)>);
+    impl protox::file::FileResolver for Files {
+        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+            match self.0.iter().find(|(n, _)| n == name) {
+                Some((n, t)) => schema_file(n, t),
+                None => Err(protox::Error::file_not_found(name)),
+            }
+        }
+    }
+    let files = std::iter::once((MAIN_FILE.to_string(), text.to_string())).chain(imports.iter().cloned()).collect();
+    let mut resolver = protox::file::ChainFileResolver::new();
+    resolver.add(Files(files));
+    resolver.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true);
+    compiler.open_file(MAIN_FILE).map_err(|e| format!("not a PROTOBUF schema: {e}"))?;
+    Ok(compiler.descriptor_pool())
+}
+
+/// A schema with its imports as one base64 `FileDescriptorSet` that [`compile`] reads back:
+/// what formats are given for a schema with references.
+pub fn resolved_set(text: &str, imports: &[(String, String)]) -> Result<String, String> {
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::STANDARD.encode(compile_with(text, imports)?.encode_to_vec()))
+}
+
+/// The schema as Confluent's `?format=serialized` answers it: its base64
+/// `FileDescriptorProto`.
+pub fn serialized(text: &str, imports: &[(String, String)]) -> Result<String, String> {
+    use base64::Engine;
+    let pool = compile_with(text, imports)?;
+    let file = pool.get_file_by_name(MAIN_FILE).ok_or("the schema has no file")?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(prost_reflect::prost::Message::encode_to_vec(file.file_descriptor_proto())))
+}
+
+/// The compiled schema's own file (not its imports).
+pub fn main_file(pool: &DescriptorPool) -> Option<prost_reflect::FileDescriptor> {
+    pool.get_file_by_name(MAIN_FILE)
+}
+
+/// The message Confluent's message indexes name: the first index picks a top-level
+/// message of the schema's file, each further one a nested message.
+pub fn message_at(pool: &DescriptorPool, indexes: &[i32]) -> Result<MessageDescriptor, String> {
+    let file = pool.get_file_by_name(MAIN_FILE).ok_or("the schema has no file")?;
+    let first = indexes.first().copied().unwrap_or(0);
+    let mut m = file.messages().nth(first.max(0) as usize).ok_or_else(|| format!("the schema has no message at index {first}"))?;
+    for i in indexes.iter().skip(1) {
+        let next = m.child_messages().nth((*i).max(0) as usize);
+        m = next.ok_or_else(|| format!("message {} has no nested message at index {i}", m.full_name()))?;
+    }
+    Ok(m)
+}
+
+/// The SQL type of a field's kind, as ksqlDB reads it.
+fn kind_type(kind: &Kind, depth: usize) -> Result<SqlType, Unreadable> {
+    if depth > 32 {
+        return Err(Unreadable("the PROTOBUF schema nests too deep".into()));
+    }
+    Ok(match kind {
+        Kind::Bool => SqlType::Boolean,
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => SqlType::Int,
+        Kind::Uint32 | Kind::Fixed32 | Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint64 | Kind::Fixed64 => SqlType::Bigint,
+        Kind::Float | Kind::Double => SqlType::Double,
+        Kind::String | Kind::Enum(_) => SqlType::String,
+        Kind::Bytes => SqlType::Bytes,
+        Kind::Message(m) => match m.full_name() {
+            "google.protobuf.Timestamp" => SqlType::Timestamp,
+            "google.protobuf.StringValue" => SqlType::String,
+            "google.protobuf.BoolValue" => SqlType::Boolean,
+            "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => SqlType::Int,
+            "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => SqlType::Bigint,
+            "google.protobuf.DoubleValue" | "google.protobuf.FloatValue" => SqlType::Double,
+            "google.protobuf.BytesValue" => SqlType::Bytes,
+            _ => SqlType::Struct(message_fields(m, depth + 1)?),
+        },
+    })
+}
+
+fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, SqlType)>, Unreadable> {
+    m.fields()
+        .map(|f| {
+            let ty = if f.is_map() {
+                let Kind::Message(entry) = f.kind() else { return Err(Unreadable("a map without entries".into())) };
+                SqlType::Map(Box::new(SqlType::String), Box::new(kind_type(&entry.map_entry_value_field().kind(), depth + 1)?))
+            } else if f.is_list() {
+                SqlType::Array(Box::new(kind_type(&f.kind(), depth + 1)?))
+            } else {
+                kind_type(&f.kind(), depth + 1)?
+            };
+            Ok((f.name().to_string(), ty))
+        })
+        .collect()
+}
+
+/// The columns a registered `.proto` schema holds, as ksqlDB infers them: its first
+/// message's fields, names upper-cased (for keys too: a PROTOBUF key is a message).
+pub fn columns_of(text: &str, single_name: &str, _is_key: bool) -> Result<Vec<(String, SqlType)>, Unreadable> {
+    let pool = compile(text).map_err(Unreadable)?;
+    let m = message_at(&pool, &[0]).map_err(Unreadable)?;
+    let fields = message_fields(&m, 0)?;
+    let fields: Vec<(String, SqlType)> = fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect();
+    if fields.is_empty() {
+        return Ok(vec![(single_name.to_string(), SqlType::Struct(Vec::new()))]);
+    }
+    Ok(fields)
+}
+
+/// Struct field names upper-cased, as ksqlDB infers them from PROTOBUF schemas.
+fn upper_names(t: SqlType) -> SqlType {
+    match t {
+        SqlType::Struct(fields) => SqlType::Struct(fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect()),
+        SqlType::Array(item) => SqlType::Array(Box::new(upper_names(*item))),
+        SqlType::Map(k, v) => SqlType::Map(k, Box::new(upper_names(*v))),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_make_a_schema_that_infers_them_back() {
+        let st = SqlType::Struct(vec![("F0".into(), SqlType::Int)]);
+        let arr = SqlType::Array(Box::new(SqlType::Bigint));
+        let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Double));
+        let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false);
+        let cols = columns_of(&text, "ROWVAL", false).unwrap();
+        assert_eq!(
+            cols,
+            vec![("ID".into(), SqlType::Bigint), ("S".into(), st), ("A".into(), arr), ("M".into(), map), ("T".into(), SqlType::Timestamp)],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn deeply_nested_schemas_are_refused_before_the_parser_recurses() {
+        let deep = format!("syntax = \"proto3\"; {} int32 x = 1; {}", "message M { ".repeat(5000), "} ".repeat(5000));
+        let err = compile(&deep).err().unwrap_or_default();
+        assert!(err.contains("nests more than 64 levels"), "{err}");
+        // Braces in strings and comments do not count.
+        let quoted = format!("syntax = \"proto3\"; // {}\nmessage M {{ string s = 1 [json_name = \"{}\"]; }}", "{".repeat(100), "{".repeat(100));
+        assert!(compile(&quoted).is_ok());
+    }
+
+    #[test]
+    fn base64_descriptors_compile_like_their_source() {
+        let text = schema_for(&[("ID", &SqlType::Bigint), ("T", &SqlType::Timestamp)], false);
+        let descriptor = serialized(&text, &[]).expect("serializes");
+        let pool = compile(&descriptor).expect("a base64 FileDescriptorProto compiles");
+        assert_eq!(message_at(&pool, &[0]).expect("has a message").fields().count(), 2);
+        assert_eq!(columns_of(&descriptor, "ROWVAL", false).unwrap(), columns_of(&text, "ROWVAL", false).unwrap());
+        assert!(compile("AAAA").is_err(), "base64 that is no descriptor of a file");
+    }
+
+    #[test]
+    fn imports_are_resolved_by_name_and_kept_in_a_resolved_set() {
+        let dep = ("other.proto".to_string(), "syntax = \"proto3\"; package o; message Inner { string s = 1; }".to_string());
+        let main = "syntax = \"proto3\"; import \"other.proto\"; message Outer { o.Inner inner = 1; }";
+        assert!(compile(main).is_err(), "the import is missing without its reference");
+        let set = resolved_set(main, std::slice::from_ref(&dep)).expect("compiles with its import");
+        let cols = columns_of(&set, "ROWVAL", false).expect("the set reads back");
+        assert_eq!(cols, vec![("INNER".to_string(), SqlType::Struct(vec![("S".into(), SqlType::String)]))]);
+    }
+}
