@@ -37,8 +37,8 @@ fi
 missing=()
 python3 -c "import kafka" 2>/dev/null || missing+=("kafka-python>=2.1")
 # The schema registry serdes (AvroSerializer, ...) need confluent-kafka's extras.
-python3 -c "import confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.json_schema" 2>/dev/null \
-  || missing+=("confluent-kafka[avro,json,schemaregistry]")
+python3 -c "import confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.json_schema, confluent_kafka.schema_registry.protobuf" \
+  2>/dev/null || missing+=("confluent-kafka[avro,json,protobuf,schemaregistry]")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Python Kafka clients: ${missing[*]}"
   python3 -m pip install -q "${missing[@]}"

@@ -279,3 +279,33 @@ async fn confluent_json_schema_serdes_round_trip_through_a_json_sr_stream() {
     rows.sort();
     assert_eq!(rows, vec![r#"{"PAGE":"/p2","MS":120}"#, r#"{"PAGE":"/p3","MS":180}"#, r#"{"PAGE":"/p4","MS":240}"#], "{read}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confluent_protobuf_serdes_produce_to_a_stream_without_columns_and_read_its_csas_output() {
+    require_python_module("confluent_kafka.schema_registry.protobuf");
+    let server = TestServer::start();
+    let registry = server.url.clone();
+    server.ksql_ok("CREATE STREAM raw (a INT) WITH (kafka_topic='orders', value_format='JSON', partitions=1);").await;
+    let produced = python("confluent_protobuf.py", &[&server.kafka, &registry, "produce", "orders", "6"]);
+    assert_eq!(produced["produced"], 6, "{produced}");
+    // The file's first message is Customer: the full name picks Order.
+    server.ksql_ok("CREATE STREAM orders WITH (kafka_topic='orders', value_format='PROTOBUF', value_schema_full_name='shop.Order');").await;
+    let (_, described) = server.ksql("DESCRIBE orders;").await;
+    let fields: Vec<&str> = described[0]["sourceDescription"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(fields, vec!["ID", "QTY", "PRICE", "TAGS", "CUSTOMER", "STATUS", "ATTRS", "CREATED"], "{described}");
+    let (status, body) = server
+        .ksql_with(
+            "CREATE STREAM big_orders WITH (value_format='PROTOBUF') AS SELECT id, qty * 2 AS double_qty, tags[2] AS tag, customer->name AS customer, \
+             status, attrs['a'] AS a, created FROM orders WHERE qty >= 3;",
+            serde_json::json!({"auto.offset.reset": "earliest"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let read = python("confluent_protobuf.py", &[&server.kafka, &registry, "consume", "BIG_ORDERS", "3"]);
+    assert_eq!(read["schema_type"], "PROTOBUF", "{read}");
+    let mut rows: Vec<String> = read["rows"].as_array().expect("rows").iter().map(|r| r.to_string()).collect();
+    rows.sort();
+    assert_eq!(rows.len(), 3, "{read}");
+    // Timestamps are google.protobuf.Timestamp in RFC 3339 through MessageToDict; int64 as strings.
+    assert_eq!(rows[0], r#"{"ID":"o3","DOUBLE_QTY":6,"TAG":"3","CUSTOMER":"c3","STATUS":"NEW","A":"30","CREATED":"2023-11-14T22:13:20.003Z"}"#, "{read}");
+}

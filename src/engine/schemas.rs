@@ -131,7 +131,7 @@ impl Engine {
         }
         let single = if role == Role::Key { "ROWKEY" } else { "ROWVAL" };
         let columns = match spec.kind {
-            FormatKind::Protobuf => protobuf_schema::columns_of(&schema.schema, single, role == Role::Key),
+            FormatKind::Protobuf => protobuf_schema::columns_of(&schema.schema, spec.full_name.as_deref(), single),
             _ => {
                 let json: Value =
                     serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;

@@ -249,9 +249,14 @@ impl FormatSpec {
             FormatKind::Json => Box::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role))),
             FormatKind::JsonSr => Box::new(json_sr::JsonSrEncoder::new(json::JsonEncoder::new(fields, self.unwrapped(columns, role)), self.schema_id)),
             FormatKind::Protobuf | FormatKind::ProtobufNosr => {
-                let schema = self.schema.clone().unwrap_or_else(|| protobuf::schema_for(&named_types(columns), self.unwrapped(columns, role)));
                 let frame = (self.kind == FormatKind::Protobuf).then_some(self.schema_id);
-                Box::new(protobuf::ProtobufEncoder::new(fields, self.unwrapped(columns, role), &schema, frame))
+                let unwrapped = self.unwrapped(columns, role);
+                // A full name picks a message of a registered schema; ksqlDB's own has one.
+                let (schema, message) = match &self.schema {
+                    Some(text) => (text.clone(), self.full_name.as_deref()),
+                    None => (protobuf::schema_for(&named_types(columns), unwrapped), None),
+                };
+                Box::new(protobuf::ProtobufEncoder::new(fields, unwrapped, (&schema, message), frame))
             }
             FormatKind::Avro => {
                 let unwrapped = self.unwrapped(columns, role);

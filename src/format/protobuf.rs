@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use prost_reflect::prost::Message;
 use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 
-pub use super::protobuf_schema::{compile, message_at, schema_for, unsupported};
+pub use super::protobuf_schema::{compile, message_at, message_named, schema_for, unsupported};
 
 use super::json::{JsonDecoder, JsonEncoder};
 use super::{DecodedRows, EncodedRows, FormatError, RegistryHandle, RowDecoder, RowEncoder};
@@ -91,6 +91,32 @@ pub fn message_from_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Dynami
     DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options).map_err(|e| e.to_string())
 }
 
+/// Renames a row's JSON keys (column names) to the message's field names they match
+/// ignoring case, in nested messages too: a registered schema's `id` takes column `ID`.
+fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
+    let Some(o) = v.as_object_mut() else { return };
+    if depth > 32 {
+        return;
+    }
+    for f in desc.fields() {
+        let key = if o.contains_key(f.name()) { Some(f.name().to_string()) } else { o.keys().find(|k| k.eq_ignore_ascii_case(f.name())).cloned() };
+        let Some(mut value) = key.and_then(|k| o.remove(&k)) else { continue };
+        if let Kind::Message(inner) = f.kind() {
+            match &mut value {
+                serde_json::Value::Array(items) if f.is_list() => items.iter_mut().for_each(|x| field_names_of(&inner, x, depth + 1)),
+                serde_json::Value::Object(entries) if f.is_map() => {
+                    if let Kind::Message(m) = inner.map_entry_value_field().kind() {
+                        entries.values_mut().for_each(|x| field_names_of(&m, x, depth + 1));
+                    }
+                }
+                x if !f.is_list() && !f.is_map() => field_names_of(&inner, x, depth + 1),
+                _ => {}
+            }
+        }
+        o.insert(f.name().to_string(), value);
+    }
+}
+
 /// Reads PROTOBUF (framed) or PROTOBUF_NOSR (bare) records.
 pub struct ProtobufDecoder {
     json: JsonDecoder,
@@ -164,15 +190,30 @@ impl RowDecoder for ProtobufDecoder {
 pub struct ProtobufEncoder {
     json: JsonEncoder,
     desc: Result<MessageDescriptor, String>,
+    /// The message indexes that name `desc` in its schema, as a frame writes them.
+    indexes: Vec<u8>,
     /// PROTOBUF: the schema id (None: not registered); PROTOBUF_NOSR: no frame.
     frame: Option<Option<i32>>,
     unwrapped_name: Option<String>,
 }
 
 impl ProtobufEncoder {
-    /// `schema` is the `.proto` text records are written with.
-    pub fn new(fields: Fields, unwrapped: bool, schema: &str, frame: Option<Option<i32>>) -> ProtobufEncoder {
-        let desc = compile(schema).and_then(|p| message_at(&p, &[0]));
+    /// Records are written with the message `schema.1` names (the first without a name) of
+    /// the `.proto` text `schema.0`.
+    pub fn new(fields: Fields, unwrapped: bool, schema: (&str, Option<&str>), frame: Option<Option<i32>>) -> ProtobufEncoder {
+        let named = compile(schema.0).and_then(|p| message_named(&p, schema.1));
+        let indexes = match named.as_ref().map(|(_, i)| i.as_slice()) {
+            // Confluent writes the first message's indexes as one 0.
+            Ok([0]) | Err(_) => vec![0],
+            Ok(path) => {
+                let mut out = Vec::new();
+                for v in std::iter::once(path.len() as i64).chain(path.iter().map(|i| i64::from(*i))) {
+                    prost_reflect::prost::encoding::encode_varint(((v << 1) ^ (v >> 63)) as u64, &mut out);
+                }
+                out
+            }
+        };
+        let desc = named.map(|(d, _)| d);
         // A single key or unwrapped value is written as the message's only field; a STRUCT
         // as the message itself.
         let whole_message = unwrapped && fields.len() == 1 && matches!(fields[0].data_type(), DataType::Struct(_));
@@ -188,7 +229,7 @@ impl ProtobufEncoder {
             })
             .collect::<Vec<Field>>()
             .into();
-        ProtobufEncoder { json: JsonEncoder::new(fields, whole_message), desc, frame, unwrapped_name }
+        ProtobufEncoder { json: JsonEncoder::new(fields, whole_message), desc, indexes, frame, unwrapped_name }
     }
 }
 
@@ -215,20 +256,20 @@ impl RowEncoder for ProtobufEncoder {
                 out.push_null();
                 continue;
             }
-            let text: std::borrow::Cow<[u8]> = match &self.unwrapped_name {
-                Some(name) => {
-                    let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| FormatError::Registry(e.to_string()))?;
-                    let first = v.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(serde_json::Value::Null);
-                    serde_json::to_vec(&serde_json::json!({ name: first })).map_err(|e| FormatError::Registry(e.to_string()))?.into()
-                }
-                None => text.into(),
-            };
-            let m = message_from_json(desc, &text).map_err(|e| FormatError::Registry(format!("cannot write the row as PROTOBUF: {e}")))?;
+            let mut v: serde_json::Value = serde_json::from_slice(text).map_err(|e| FormatError::Registry(e.to_string()))?;
+            if let Some(name) = &self.unwrapped_name {
+                let first = v.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(serde_json::Value::Null);
+                v = serde_json::json!({ name: first });
+            }
+            field_names_of(desc, &mut v, 0);
+            let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
+            let m = DynamicMessage::deserialize_with_options(desc.clone(), v, &options)
+                .map_err(|e| FormatError::Registry(format!("cannot write the row as PROTOBUF: {e}")))?;
             if let Some(frame) = self.frame {
                 let id = frame.ok_or_else(|| FormatError::Registry("the PROTOBUF format writes no records until its schema is registered".into()))?;
                 out.buf().push(0);
                 out.buf().extend_from_slice(&id.to_be_bytes());
-                out.buf().push(0);
+                out.buf().extend_from_slice(&self.indexes);
             }
             m.encode(out.buf()).map_err(|e| FormatError::Registry(e.to_string()))?;
             out.end_row();
@@ -247,7 +288,7 @@ mod tests {
     fn rows_round_trip_and_nulls_read_as_defaults() {
         let fields: Fields = vec![Field::new("ID", DataType::Int64, true), Field::new("NAME", DataType::Utf8, true)].into();
         let cols = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
-        let enc = ProtobufEncoder::new(fields.clone(), false, &schema_for(&cols, false), None);
+        let enc = ProtobufEncoder::new(fields.clone(), false, (&schema_for(&cols, false), None), None);
         let data: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(7), None])), Arc::new(StringArray::from(vec![Some("a"), None]))];
         let rows = enc.encode(&data, 2).unwrap();
         let mut dec = ProtobufDecoder::new(fields, &cols, false, None, false);
@@ -258,6 +299,20 @@ mod tests {
         assert_eq!((ids.value(0), ids.value(1)), (7, 0));
         assert_eq!(r.columns[1].as_string::<i32>().value(1), "");
         assert!(!r.columns[1].is_null(1));
+    }
+
+    #[test]
+    fn a_full_name_picks_the_message_and_its_indexes_go_in_the_frame() {
+        let schema = "syntax = \"proto3\"; package p; message A { string s = 1; } message B { int64 id = 1; message C { int64 id = 1; } }";
+        let fields: Fields = vec![Field::new("ID", DataType::Int64, true)].into();
+        let data: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![5]))];
+        let framed = |name| ProtobufEncoder::new(fields.clone(), false, (schema, Some(name)), Some(Some(9))).encode(&data, 1).expect("encodes");
+        let rows = framed("p.B");
+        assert_eq!(split_frame(rows.get(0).expect("a row")).expect("a frame"), (9, vec![1], &[8u8, 5][..]));
+        let rows = framed("p.B.C");
+        assert_eq!(split_frame(rows.get(0).expect("a row")).expect("a frame").1, vec![1, 0]);
+        let missing = ProtobufEncoder::new(fields.clone(), false, (schema, Some("p.Z")), Some(Some(9))).encode(&data, 1);
+        assert!(missing.is_err_and(|e| e.to_string().contains("no message named p.Z")));
     }
 
     #[test]

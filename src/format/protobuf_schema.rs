@@ -224,6 +224,22 @@ pub fn message_at(pool: &DescriptorPool, indexes: &[i32]) -> Result<MessageDescr
     Ok(m)
 }
 
+/// The message records are written with: the one `full_name` names (a schema's
+/// `*_SCHEMA_FULL_NAME`), else the file's first, with the message indexes that name it.
+pub fn message_named(pool: &DescriptorPool, full_name: Option<&str>) -> Result<(MessageDescriptor, Vec<i32>), String> {
+    let Some(name) = full_name else { return Ok((message_at(pool, &[0])?, vec![0])) };
+    let file = main_file(pool).ok_or("the schema has no file")?;
+    let mut stack: Vec<(MessageDescriptor, Vec<i32>)> = file.messages().enumerate().map(|(i, m)| (m, vec![i as i32])).collect();
+    while let Some((m, path)) = stack.pop() {
+        if m.full_name() == name.trim_start_matches('.') {
+            return Ok((m, path));
+        }
+        stack.extend(m.child_messages().enumerate().map(|(i, c)| (c, path.iter().copied().chain([i as i32]).collect())));
+    }
+    let names: Vec<String> = file.messages().map(|m| m.full_name().to_string()).collect();
+    Err(format!("the schema has no message named {name}; its messages are {}", names.join(", ")))
+}
+
 /// The SQL type of a field's kind, as ksqlDB reads it.
 fn kind_type(kind: &Kind, depth: usize) -> Result<SqlType, Unreadable> {
     if depth > 32 {
@@ -265,11 +281,12 @@ fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, Sq
         .collect()
 }
 
-/// The columns a registered `.proto` schema holds, as ksqlDB infers them: its first
-/// message's fields, names upper-cased (for keys too: a PROTOBUF key is a message).
-pub fn columns_of(text: &str, single_name: &str, _is_key: bool) -> Result<Vec<(String, SqlType)>, Unreadable> {
+/// The columns a registered `.proto` schema holds, as ksqlDB infers them: the fields of the
+/// message `full_name` names, or of the first one, names upper-cased (for keys too: a
+/// PROTOBUF key is a message).
+pub fn columns_of(text: &str, full_name: Option<&str>, single_name: &str) -> Result<Vec<(String, SqlType)>, Unreadable> {
     let pool = compile(text).map_err(Unreadable)?;
-    let m = message_at(&pool, &[0]).map_err(Unreadable)?;
+    let (m, _) = message_named(&pool, full_name).map_err(Unreadable)?;
     let fields = message_fields(&m, 0)?;
     let fields: Vec<(String, SqlType)> = fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect();
     if fields.is_empty() {
@@ -298,7 +315,7 @@ mod tests {
         let arr = SqlType::Array(Box::new(SqlType::Bigint));
         let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Double));
         let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false);
-        let cols = columns_of(&text, "ROWVAL", false).unwrap();
+        let cols = columns_of(&text, None, "ROWVAL").unwrap();
         assert_eq!(
             cols,
             vec![("ID".into(), SqlType::Bigint), ("S".into(), st), ("A".into(), arr), ("M".into(), map), ("T".into(), SqlType::Timestamp)],
@@ -322,7 +339,7 @@ mod tests {
         let descriptor = serialized(&text, &[]).expect("serializes");
         let pool = compile(&descriptor).expect("a base64 FileDescriptorProto compiles");
         assert_eq!(message_at(&pool, &[0]).expect("has a message").fields().count(), 2);
-        assert_eq!(columns_of(&descriptor, "ROWVAL", false).unwrap(), columns_of(&text, "ROWVAL", false).unwrap());
+        assert_eq!(columns_of(&descriptor, None, "ROWVAL").unwrap(), columns_of(&text, None, "ROWVAL").unwrap());
         assert!(compile("AAAA").is_err(), "base64 that is no descriptor of a file");
     }
 
@@ -332,7 +349,7 @@ mod tests {
         let main = "syntax = \"proto3\"; import \"other.proto\"; message Outer { o.Inner inner = 1; }";
         assert!(compile(main).is_err(), "the import is missing without its reference");
         let set = resolved_set(main, std::slice::from_ref(&dep)).expect("compiles with its import");
-        let cols = columns_of(&set, "ROWVAL", false).expect("the set reads back");
+        let cols = columns_of(&set, None, "ROWVAL").expect("the set reads back");
         assert_eq!(cols, vec![("INNER".to_string(), SqlType::Struct(vec![("S".into(), SqlType::String)]))]);
     }
 }
