@@ -317,7 +317,12 @@ fn error_kinds(e: &EngineError) -> &'static [&'static str] {
 /// Registers the schemas a case's topics declare (`keySchema`, `valueSchema`) under
 /// `<topic>-key` and `<topic>-value`, as ksqlDB's runner does before the statements run.
 pub(super) fn register_topic_schemas(case: &Case, engine: &Engine) -> Result<(), String> {
-    use crate::registry::store::{Schema, SchemaType};
+    use crate::registry::store::{Compatibility, Schema, SchemaReference, SchemaType};
+    // ksqlDB's runner uses Confluent's mock registry, which registers without checking
+    // compatibility: its cases overwrite sink subjects freely.
+    if let Some(registry) = engine.registry() {
+        registry.set_compatibility(None, Some(Compatibility::None)).map_err(|e| e.to_string())?;
+    }
     for t in &case.topics {
         let Some(name) = t.get("name").and_then(Value::as_str) else { continue };
         let format_of = |k: &str| t.get(k).or_else(|| t.get("format")).and_then(Value::as_str).map(str::to_uppercase);
@@ -335,8 +340,21 @@ pub(super) fn register_topic_schemas(case: &Case, engine: &Engine) -> Result<(),
                 other => other.to_string(),
             };
             let registry = engine.registry().ok_or("the schema registry is off")?;
+            // Referenced schemas go under their own names, with ids out of the way of the
+            // ids the case's statements name.
+            let mut references = Vec::new();
+            for r in t.get(format!("{role}SchemaReferences")).and_then(Value::as_array).into_iter().flatten() {
+                let (Some(ref_name), Some(ref_text)) = (r.get("name").and_then(Value::as_str), r.get("schema").and_then(Value::as_str)) else { continue };
+                let referenced = Schema { schema_type, schema: ref_text.to_string(), references: Vec::new() };
+                let ref_id = registry.read(|s| s.free_id(100_000));
+                registry.register_as(ref_name, &referenced, Some(ref_id)).map_err(|e| format!("cannot register the schema {ref_name} of topic {name}: {e}"))?;
+                let version = registry.read(|s| s.version(ref_name, "latest", false).map(|(v, _)| v.version)).map_err(|e| e.to_string())?;
+                references.push(SchemaReference { name: ref_name.to_string(), subject: ref_name.to_string(), version });
+            }
+            // The schema itself takes the first free id, as if registered first.
+            let id = id.or_else(|| (!references.is_empty()).then(|| registry.read(|s| s.free_id(1))));
             registry
-                .register_as(&format!("{name}-{role}"), &Schema { schema_type, schema: text, references: Vec::new() }, id)
+                .register_as(&format!("{name}-{role}"), &Schema { schema_type, schema: text, references }, id)
                 .map_err(|e| format!("cannot register the {role} schema of topic {name}: {e}"))?;
         }
     }

@@ -1,6 +1,6 @@
 //! A case's JSON keys and values as PROTOBUF / PROTOBUF_NOSR records and back, as ksqlDB's
 //! runner writes and reads them: with the source's registered schema (PROTOBUF, framed with
-//! its id and message index 0) or the schema its columns make (PROTOBUF_NOSR); top-level
+//! its id and the indexes of the message its full name picks, else the first) or the schema its columns make (PROTOBUF_NOSR); top-level
 //! fields matched ignoring case. Keys are messages too: the case gives and expects them as
 //! objects of the message's fields.
 
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::exact::Exact;
 use crate::catalog::DataSource;
 use crate::catalog::types::Column;
-use crate::format::protobuf::{compile, message_at, message_from_json, message_json, schema_for, split_frame};
+use crate::format::protobuf::{compile, frame_indexes, message_at, message_from_json, message_json, message_named, schema_for, split_frame};
 use crate::format::{FormatKind, FormatSpec, Role, named_types};
 
 fn parts(source: &DataSource, role: Role) -> (&FormatSpec, Vec<&Column>) {
@@ -23,8 +23,9 @@ fn parts(source: &DataSource, role: Role) -> (&FormatSpec, Vec<&Column>) {
 /// `v` as a record of `source`'s key or value.
 pub fn encode(v: &Value, source: &DataSource, role: Role) -> Result<Vec<u8>, String> {
     let (spec, columns) = parts(source, role);
-    let text = spec.schema.clone().unwrap_or_else(|| schema_for(&named_types(&columns), spec.unwrapped(&columns, role)));
-    let desc = message_at(&compile(&text)?, &[0])?;
+    let full_name = spec.full_name.as_deref();
+    let text = spec.schema.clone().unwrap_or_else(|| schema_for(&named_types(&columns), spec.unwrapped(&columns, role), full_name));
+    let (desc, indexes) = message_named(&compile(&text)?, full_name)?;
     let names: Vec<String> = desc.fields().map(|f| f.name().to_string()).collect();
     let object = match v {
         Value::Object(o) => Value::Object(
@@ -43,7 +44,7 @@ pub fn encode(v: &Value, source: &DataSource, role: Role) -> Result<Vec<u8>, Str
         let id = spec.schema_id.ok_or("the PROTOBUF source has no registered schema")?;
         out.push(0);
         out.extend_from_slice(&id.to_be_bytes());
-        out.push(0);
+        out.extend_from_slice(&frame_indexes(&indexes));
     }
     m.encode(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -58,7 +59,7 @@ pub fn decode(b: &[u8], source: &DataSource, role: Role) -> Result<Exact, String
         let (_, text) = registry.0.schema_text(id)?;
         (message_at(&compile(&text)?, &indexes)?, body)
     } else {
-        (message_at(&compile(&schema_for(&named_types(&columns), spec.unwrapped(&columns, role)))?, &[0])?, b)
+        (message_at(&compile(&schema_for(&named_types(&columns), spec.unwrapped(&columns, role), None))?, &[0])?, b)
     };
     let m = prost_reflect::DynamicMessage::decode(desc, body).map_err(|e| e.to_string())?;
     let json = message_json(&m)?;

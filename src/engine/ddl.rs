@@ -457,6 +457,7 @@ impl Engine {
         let sp = SourceProps::parse(props)?;
         let mut key_format = sp.key_spec(&default_key_format(session)?);
         let mut value_format = sp.value_spec(&FormatSpec::new(FormatKind::Json));
+        sp.check_registry_props(&key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         let declares = |key: bool| {
             columns.iter().any(|c| match c.constraint {
@@ -481,7 +482,9 @@ impl Engine {
                     _ => continue,
                 }
             }
-            inferred.extend(self.infer_columns(&topic, role, spec)?);
+            // ksqlDB keeps a PROTOBUF schema's names as written when its id is given.
+            let given_id = if role == Role::Key { sp.key_schema_id } else { sp.value_schema_id };
+            inferred.extend(self.infer_columns(&topic, role, spec, given_id.is_some())?);
         }
         let inferred_columns: Vec<ColumnDef> = inferred
             .iter()
@@ -741,6 +744,7 @@ impl Engine {
         // The result takes the source's value format, but not its WRAP_SINGLE_VALUE.
         let inherited = FormatSpec { wrap_single_value: FormatSpec::new(source.value_format.kind).wrap_single_value, ..source.value_format.clone() };
         let value_format = sp.value_spec(&inherited);
+        sp.check_registry_props(&key_format, &value_format)?;
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;

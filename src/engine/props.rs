@@ -242,25 +242,6 @@ impl SourceProps {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
             return Err(SqlError::invalid(format!("{f} does not support the following configs: [delimiter]"), None));
         }
-        for (role, id, full_name, format) in [
-            ("KEY", out.key_schema_id.is_some(), out.key_full_name.is_some(), out.key_format),
-            ("VALUE", out.value_schema_id.is_some(), out.value_full_name.is_some(), out.value_format),
-        ] {
-            let given = if id {
-                "SCHEMA_ID"
-            } else if full_name {
-                "SCHEMA_FULL_NAME"
-            } else {
-                continue;
-            };
-            if !format.is_some_and(|f| FormatSpec::new(f).uses_registry()) {
-                let name = format!("{role}_{given}");
-                return Err(SqlError::invalid(
-                    format!("{name} is provided but format {} does not support Schema Registry", format.map(|f| f.name()).unwrap_or("JSON")),
-                    Some(format!("schema ids and full names go with AVRO, JSON_SR and PROTOBUF; set {role}_FORMAT to one of them or remove {name}")),
-                ));
-            }
-        }
         if out.wrap_single_value == Some(false) && matches!(out.value_format, Some(FormatKind::Protobuf | FormatKind::ProtobufNosr)) {
             let f = out.value_format.map(|f| f.name()).unwrap_or_default();
             return Err(SqlError::invalid(format!("Format '{f}' does not support 'WRAP_SINGLE_VALUE' set to 'false'."), None));
@@ -280,6 +261,31 @@ impl SourceProps {
             let _ = c.set(k, v);
         }
         c
+    }
+
+    /// Refuses schema ids and full names for formats without a registry (checked once the
+    /// formats are known: a query's result inherits its source's).
+    pub fn check_registry_props(&self, key: &FormatSpec, value: &FormatSpec) -> Result<(), SqlError> {
+        for (role, id, full_name, format) in [
+            ("KEY", self.key_schema_id.is_some(), self.key_full_name.is_some(), key),
+            ("VALUE", self.value_schema_id.is_some(), self.value_full_name.is_some(), value),
+        ] {
+            let given = if id {
+                "SCHEMA_ID"
+            } else if full_name {
+                "SCHEMA_FULL_NAME"
+            } else {
+                continue;
+            };
+            if !format.uses_registry() {
+                let name = format!("{role}_{given}");
+                return Err(SqlError::invalid(
+                    format!("{name} is provided but format {} does not support Schema Registry", format.kind.name()),
+                    Some(format!("schema ids and full names go with AVRO, JSON_SR and PROTOBUF; set {role}_FORMAT to one of them or remove {name}")),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The key format, defaulting to `default`.

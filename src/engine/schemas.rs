@@ -44,7 +44,7 @@ fn schema_for(spec: &FormatSpec, columns: &[&Column], role: Role) -> String {
     let unwrapped = spec.unwrapped(columns, role);
     match spec.kind {
         FormatKind::JsonSr => json_sr::schema_for(&named_types(columns), unwrapped).to_string(),
-        FormatKind::Protobuf => protobuf::schema_for(&named_types(columns), unwrapped),
+        FormatKind::Protobuf => protobuf::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()),
         _ => avro_schema::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()).to_string(),
     }
 }
@@ -96,8 +96,9 @@ impl Engine {
 
     /// The columns a registered schema gives a CREATE without key or value columns: the
     /// schema with `spec`'s id, else the latest version of the topic's subject. Sets the
-    /// spec's id and schema to it.
-    pub(super) fn infer_columns(&self, topic: &str, role: Role, spec: &mut FormatSpec) -> Result<Vec<Column>, EngineError> {
+    /// spec's id and schema to it. `exact_names`: PROTOBUF names are kept as written, not
+    /// upper-cased.
+    pub(super) fn infer_columns(&self, topic: &str, role: Role, spec: &mut FormatSpec, exact_names: bool) -> Result<Vec<Column>, EngineError> {
         let registry = self.registry_or_refuse(spec)?.clone();
         let subject = subject(topic, role);
         let (id, schema) = match spec.schema_id {
@@ -131,7 +132,7 @@ impl Engine {
         }
         let single = if role == Role::Key { "ROWKEY" } else { "ROWVAL" };
         let columns = match spec.kind {
-            FormatKind::Protobuf => protobuf_schema::columns_of(&schema.schema, spec.full_name.as_deref(), single),
+            FormatKind::Protobuf => protobuf_schema::columns_of(&schema.schema, spec.full_name.as_deref(), single, !exact_names),
             _ => {
                 let json: Value =
                     serde_json::from_str(&schema.schema).map_err(|e| EngineError::rule_caused(format!("The schema with id {id} is not JSON: {e}"), e))?;

@@ -16,6 +16,7 @@ pub mod json_sr;
 pub mod json_values;
 pub mod kafka;
 pub mod protobuf;
+pub mod protobuf_arrow;
 pub mod protobuf_schema;
 pub mod timestamps;
 
@@ -251,11 +252,12 @@ impl FormatSpec {
             FormatKind::Protobuf | FormatKind::ProtobufNosr => {
                 let frame = (self.kind == FormatKind::Protobuf).then_some(self.schema_id);
                 let unwrapped = self.unwrapped(columns, role);
-                // A full name picks a message of a registered schema; ksqlDB's own has one.
-                let (schema, message) = match &self.schema {
-                    Some(text) => (text.clone(), self.full_name.as_deref()),
-                    None => (protobuf::schema_for(&named_types(columns), unwrapped), None),
+                // A full name picks a message of a registered schema, and names ksqlDB's.
+                let schema = match &self.schema {
+                    Some(text) => text.clone(),
+                    None => protobuf::schema_for(&named_types(columns), unwrapped, self.full_name.as_deref()),
                 };
+                let message = self.full_name.as_deref();
                 Box::new(protobuf::ProtobufEncoder::new(fields, unwrapped, (&schema, message), frame))
             }
             FormatKind::Avro => {

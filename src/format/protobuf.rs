@@ -1,12 +1,13 @@
 //! The PROTOBUF and PROTOBUF_NOSR formats. PROTOBUF records are framed as Confluent's
 //! serializer writes them (magic byte 0, the schema's 4-byte registry id, the message
 //! indexes, the message); PROTOBUF_NOSR records are the bare message of a schema made from
-//! the source's columns. Schemas are `.proto` text compiled by `protox`; messages are read
-//! and written by `prost-reflect` and cross to Arrow through their JSON mapping, with the
-//! JSON format's decoder and encoder (fields matched ignoring case). As in ksqlDB, proto3
-//! has no nulls for scalars, lists and maps: they read as their defaults (0, "", [], {}).
+//! the source's columns. Schemas are compiled by `protobuf_schema`; records are decoded by
+//! `prost-reflect` straight into Arrow columns (`protobuf_arrow`) and written through their
+//! JSON mapping (fields matched ignoring case). As in ksqlDB, proto3 has no nulls for
+//! scalars, lists and maps: they read as their defaults (0, "", [], {}).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
@@ -15,7 +16,8 @@ use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Ser
 
 pub use super::protobuf_schema::{compile, message_at, message_named, schema_for, unsupported};
 
-use super::json::{JsonDecoder, JsonEncoder};
+use super::json::JsonEncoder;
+use super::protobuf_arrow::{Columns, MessagePlan};
 use super::{DecodedRows, EncodedRows, FormatError, RegistryHandle, RowDecoder, RowEncoder};
 use crate::catalog::types::SqlType;
 
@@ -53,6 +55,19 @@ pub fn split_frame(bytes: &[u8]) -> Result<(i32, Vec<i32>, &[u8]), String> {
         indexes.push(0);
     }
     Ok((id, indexes, &rest[at..]))
+}
+
+/// Message indexes as a frame holds them: a zigzag varint count, then each index; the
+/// first message's `[0]` as one 0, as Confluent writes it.
+pub fn frame_indexes(path: &[i32]) -> Vec<u8> {
+    if path == [0] {
+        return vec![0];
+    }
+    let mut out = Vec::new();
+    for v in std::iter::once(path.len() as i64).chain(path.iter().map(|i| i64::from(*i))) {
+        prost_reflect::prost::encoding::encode_varint(((v << 1) ^ (v >> 63)) as u64, &mut out);
+    }
+    out
 }
 
 /// JSON text for a message, ksqlDB's way: every field written, defaults included.
@@ -117,72 +132,92 @@ fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: us
     }
 }
 
-/// Reads PROTOBUF (framed) or PROTOBUF_NOSR (bare) records.
-pub struct ProtobufDecoder {
-    json: JsonDecoder,
-    messages: MessageReader,
-}
+/// A writer message and the plan that reads it, or why it cannot be read.
+type Planned = Result<(MessageDescriptor, Arc<MessagePlan>), String>;
 
-/// Turns PROTOBUF records into their JSON mapping.
-struct MessageReader {
+/// Reads PROTOBUF (framed) or PROTOBUF_NOSR (bare) records straight into Arrow columns.
+pub struct ProtobufDecoder {
+    fields: Fields,
     unwrapped: bool,
-    registry: Option<RegistryHandle>,
-    /// PROTOBUF_NOSR: the message the columns make.
-    bare: Option<Result<MessageDescriptor, String>>,
     /// A single unwrapped STRUCT column: the message is the struct.
     whole_message: bool,
-    by_id: HashMap<(i32, Vec<i32>), MessageDescriptor>,
+    registry: Option<RegistryHandle>,
+    /// PROTOBUF_NOSR: the message the columns make, and its plan.
+    bare: Option<Planned>,
+    /// PROTOBUF: writer messages by schema id and message indexes, with their plans.
+    by_id: HashMap<(i32, Vec<i32>), Planned>,
 }
 
 impl ProtobufDecoder {
     pub fn new(fields: Fields, columns: &[(&str, &SqlType)], unwrapped: bool, registry: Option<RegistryHandle>, framed: bool) -> ProtobufDecoder {
-        let bare = (!framed).then(|| compile(&schema_for(columns, unwrapped)).and_then(|p| message_at(&p, &[0])));
         let whole_message = unwrapped && matches!(columns, [(_, SqlType::Struct(_))]);
-        let messages = MessageReader { unwrapped, registry, bare, whole_message, by_id: HashMap::new() };
-        ProtobufDecoder { json: JsonDecoder::new(fields, unwrapped), messages }
+        let mut decoder = ProtobufDecoder { fields, unwrapped, whole_message, registry, bare: None, by_id: HashMap::new() };
+        if !framed {
+            let bare = compile(&schema_for(columns, unwrapped, None)).and_then(|p| message_at(&p, &[0]));
+            decoder.bare = Some(bare.and_then(|m| decoder.plan(m)));
+        }
+        decoder
     }
-}
 
-impl MessageReader {
-    fn descriptor(&mut self, id: i32, indexes: Vec<i32>) -> Result<MessageDescriptor, String> {
-        if let Some(d) = self.by_id.get(&(id, indexes.clone())) {
-            return Ok(d.clone());
+    fn plan(&self, m: MessageDescriptor) -> Planned {
+        let plan = MessagePlan::new(&m, &self.fields, self.unwrapped, self.whole_message)
+            .map_err(|e| format!("records of message {} cannot be read as this source's columns: {e}", m.full_name()))?;
+        Ok((m, Arc::new(plan)))
+    }
+
+    /// The writer message a framed record names, and its plan. Lookups that fail are not
+    /// kept (the registry may answer later); plans that fail are.
+    fn writer(&mut self, id: i32, indexes: Vec<i32>) -> Planned {
+        if let Some(found) = self.by_id.get(&(id, indexes.clone())) {
+            return found.clone();
         }
         let registry = self.registry.as_ref().ok_or("no schema registry is configured to look up the record's schema id")?;
         let (kind, text) = registry.0.schema_text(id)?;
         if kind != "PROTOBUF" {
             return Err(format!("schema id {id} is a {kind} schema, not a PROTOBUF one"));
         }
-        let d = message_at(&compile(&text)?, &indexes)?;
-        self.by_id.insert((id, indexes), d.clone());
-        Ok(d)
+        let planned = message_at(&compile(&text)?, &indexes).and_then(|m| self.plan(m));
+        self.by_id.insert((id, indexes), planned.clone());
+        planned
     }
 
-    /// One record as JSON for the JSON decoder.
-    fn record_json(&mut self, bytes: &[u8]) -> Result<Vec<u8>, String> {
-        let (desc, body) = match &self.bare {
+    fn message(&mut self, bytes: &[u8]) -> Result<(Arc<MessagePlan>, DynamicMessage), String> {
+        let ((desc, plan), body) = match &self.bare {
             Some(bare) => (bare.clone()?, bytes),
             None => {
                 let (id, indexes, body) = split_frame(bytes)?;
-                (self.descriptor(id, indexes)?, body)
+                (self.writer(id, indexes)?, body)
             }
         };
         let m = DynamicMessage::decode(desc, body).map_err(|e| format!("the PROTOBUF message does not decode: {e}"))?;
-        let json = message_json(&m)?;
-        if !self.unwrapped || self.whole_message {
-            return Ok(json);
-        }
-        // A single key or unwrapped value is the message's only field.
-        let v: serde_json::Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-        let first = v.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(serde_json::Value::Null);
-        serde_json::to_vec(&first).map_err(|e| e.to_string())
+        Ok((plan, m))
     }
 }
 
 impl RowDecoder for ProtobufDecoder {
     fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows {
-        let messages = &mut self.messages;
-        super::decode_prepared(&mut self.json, inputs, |b| messages.record_json(b).map(Into::into))
+        let mut columns = Columns::new(&self.fields);
+        let mut out = DecodedRows::default();
+        for (i, input) in inputs.iter().enumerate() {
+            match input.map(|b| self.message(b)).transpose() {
+                Ok(None) => columns.append_nulls(),
+                Ok(Some((plan, m))) => columns.append(&plan, &m),
+                Err(e) => {
+                    out.errors.push((i as u32, e));
+                    continue;
+                }
+            }
+            out.kept.push(i as u32);
+        }
+        match columns.finish() {
+            Ok(c) => out.columns = c,
+            Err(e) => {
+                out.errors.extend(out.kept.drain(..).map(|i| (i, format!("the PROTOBUF records do not make this source's columns: {e}"))));
+                out.errors.sort_by_key(|e| e.0);
+                out.columns = Columns::new(&self.fields).finish().unwrap_or_default();
+            }
+        }
+        out
     }
 }
 
@@ -202,17 +237,7 @@ impl ProtobufEncoder {
     /// the `.proto` text `schema.0`.
     pub fn new(fields: Fields, unwrapped: bool, schema: (&str, Option<&str>), frame: Option<Option<i32>>) -> ProtobufEncoder {
         let named = compile(schema.0).and_then(|p| message_named(&p, schema.1));
-        let indexes = match named.as_ref().map(|(_, i)| i.as_slice()) {
-            // Confluent writes the first message's indexes as one 0.
-            Ok([0]) | Err(_) => vec![0],
-            Ok(path) => {
-                let mut out = Vec::new();
-                for v in std::iter::once(path.len() as i64).chain(path.iter().map(|i| i64::from(*i))) {
-                    prost_reflect::prost::encoding::encode_varint(((v << 1) ^ (v >> 63)) as u64, &mut out);
-                }
-                out
-            }
-        };
+        let indexes = named.as_ref().map(|(_, path)| frame_indexes(path)).unwrap_or_else(|_| vec![0]);
         let desc = named.map(|(d, _)| d);
         // A single key or unwrapped value is written as the message's only field; a STRUCT
         // as the message itself.
@@ -288,7 +313,7 @@ mod tests {
     fn rows_round_trip_and_nulls_read_as_defaults() {
         let fields: Fields = vec![Field::new("ID", DataType::Int64, true), Field::new("NAME", DataType::Utf8, true)].into();
         let cols = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
-        let enc = ProtobufEncoder::new(fields.clone(), false, (&schema_for(&cols, false), None), None);
+        let enc = ProtobufEncoder::new(fields.clone(), false, (&schema_for(&cols, false, None), None), None);
         let data: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(7), None])), Arc::new(StringArray::from(vec![Some("a"), None]))];
         let rows = enc.encode(&data, 2).unwrap();
         let mut dec = ProtobufDecoder::new(fields, &cols, false, None, false);

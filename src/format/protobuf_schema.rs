@@ -28,8 +28,9 @@ pub fn unsupported(ty: &SqlType) -> Option<String> {
 
 /// The `.proto` text ksqlDB registers for `columns`: one message with a field per column
 /// (structs as nested messages). A single unwrapped column (a key) is a message of one
-/// field, or when it is a STRUCT, the struct's own message.
-pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool) -> String {
+/// field, or when it is a STRUCT, the struct's own message. `full_name` (a
+/// `*_SCHEMA_FULL_NAME`) names the message and, when dotted, its package.
+pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool, full_name: Option<&str>) -> String {
     let mut body = String::new();
     let mut counter = 1;
     let timestamps = columns.iter().any(|(_, t)| t.any_nested(&|t| *t == SqlType::Timestamp));
@@ -37,9 +38,13 @@ pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool) -> String {
         [(_, SqlType::Struct(inner))] if unwrapped => inner.clone(),
         _ => columns.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect(),
     };
-    message(ROOT, fields, &mut counter, 0, &mut body);
+    let (package, name) = match full_name.map(|n| n.trim_start_matches('.')).and_then(|n| n.rsplit_once('.')) {
+        Some((package, name)) => (format!("package {package};\n\n"), name),
+        None => (String::new(), full_name.unwrap_or(ROOT)),
+    };
+    message(name, fields, &mut counter, 0, &mut body);
     let import = if timestamps { "import \"google/protobuf/timestamp.proto\";\n\n" } else { "" };
-    format!("syntax = \"proto3\";\n\n{import}{body}")
+    format!("syntax = \"proto3\";\n\n{package}{import}{body}")
 }
 
 fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, indent: usize, out: &mut String) {
@@ -282,13 +287,13 @@ fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, Sq
 }
 
 /// The columns a registered `.proto` schema holds, as ksqlDB infers them: the fields of the
-/// message `full_name` names, or of the first one, names upper-cased (for keys too: a
-/// PROTOBUF key is a message).
-pub fn columns_of(text: &str, full_name: Option<&str>, single_name: &str) -> Result<Vec<(String, SqlType)>, Unreadable> {
+/// message `full_name` names, or of the first one, names upper-cased when `upper` (for keys
+/// too: a PROTOBUF key is a message).
+pub fn columns_of(text: &str, full_name: Option<&str>, single_name: &str, upper: bool) -> Result<Vec<(String, SqlType)>, Unreadable> {
     let pool = compile(text).map_err(Unreadable)?;
     let (m, _) = message_named(&pool, full_name).map_err(Unreadable)?;
     let fields = message_fields(&m, 0)?;
-    let fields: Vec<(String, SqlType)> = fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect();
+    let fields: Vec<(String, SqlType)> = if upper { fields.into_iter().map(|(n, t)| (n.to_uppercase(), upper_names(t))).collect() } else { fields };
     if fields.is_empty() {
         return Ok(vec![(single_name.to_string(), SqlType::Struct(Vec::new()))]);
     }
@@ -314,8 +319,8 @@ mod tests {
         let st = SqlType::Struct(vec![("F0".into(), SqlType::Int)]);
         let arr = SqlType::Array(Box::new(SqlType::Bigint));
         let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Double));
-        let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false);
-        let cols = columns_of(&text, None, "ROWVAL").unwrap();
+        let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false, None);
+        let cols = columns_of(&text, None, "ROWVAL", true).unwrap();
         assert_eq!(
             cols,
             vec![("ID".into(), SqlType::Bigint), ("S".into(), st), ("A".into(), arr), ("M".into(), map), ("T".into(), SqlType::Timestamp)],
@@ -335,11 +340,11 @@ mod tests {
 
     #[test]
     fn base64_descriptors_compile_like_their_source() {
-        let text = schema_for(&[("ID", &SqlType::Bigint), ("T", &SqlType::Timestamp)], false);
+        let text = schema_for(&[("ID", &SqlType::Bigint), ("T", &SqlType::Timestamp)], false, None);
         let descriptor = serialized(&text, &[]).expect("serializes");
         let pool = compile(&descriptor).expect("a base64 FileDescriptorProto compiles");
         assert_eq!(message_at(&pool, &[0]).expect("has a message").fields().count(), 2);
-        assert_eq!(columns_of(&descriptor, None, "ROWVAL").unwrap(), columns_of(&text, None, "ROWVAL").unwrap());
+        assert_eq!(columns_of(&descriptor, None, "ROWVAL", true).unwrap(), columns_of(&text, None, "ROWVAL", true).unwrap());
         assert!(compile("AAAA").is_err(), "base64 that is no descriptor of a file");
     }
 
@@ -349,7 +354,7 @@ mod tests {
         let main = "syntax = \"proto3\"; import \"other.proto\"; message Outer { o.Inner inner = 1; }";
         assert!(compile(main).is_err(), "the import is missing without its reference");
         let set = resolved_set(main, std::slice::from_ref(&dep)).expect("compiles with its import");
-        let cols = columns_of(&set, None, "ROWVAL").expect("the set reads back");
+        let cols = columns_of(&set, None, "ROWVAL", true).expect("the set reads back");
         assert_eq!(cols, vec![("INNER".to_string(), SqlType::Struct(vec![("S".into(), SqlType::String)]))]);
     }
 }

@@ -404,6 +404,11 @@ impl Store {
         Ok(Schema { schema: text, ..schema.clone() })
     }
 
+    /// The lowest id from `from` on that no schema has.
+    pub fn free_id(&self, from: i32) -> i32 {
+        (from..).find(|id| !self.schemas.contains_key(id)).unwrap_or(from)
+    }
+
     /// A schema by its global id.
     pub fn schema(&self, id: i32) -> Result<&Schema, RegistryError> {
         self.schemas.get(&id).ok_or(RegistryError::SchemaNotFound(id))
