@@ -335,3 +335,41 @@ async fn protobuf_streams_register_a_proto_schema_and_are_read_back_by_inference
     assert_eq!(fields, vec!["ID", "KIND", "TAGS", "DETAIL"], "{d}");
     assert_eq!(s.wait_rows("SELECT KIND FROM again;", 2).await, vec![vec![json!("CLICK")], vec![json!("")]]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protobuf_nullable_scalars_and_logical_types_round_trip() {
+    let s = TestServer::start();
+    // Wrappers let scalars be null; DECIMAL, DATE and TIME are Confluent's and google's types.
+    s.ksql_ok(
+        "CREATE STREAM prices (id INT KEY, amount DECIMAL(8,3), day DATE, at TIME, note STRING, qty INT) \
+         WITH (kafka_topic='prices', format='PROTOBUF', value_protobuf_nullable_representation='WRAPPER', partitions=1);",
+    )
+    .await;
+    let schema = latest(&s, "prices-value").await["schema"].as_str().unwrap_or_default().to_string();
+    for part in [
+        "confluent.type.Decimal AMOUNT",
+        "google.type.Date DAY",
+        "google.type.TimeOfDay AT",
+        "google.protobuf.StringValue NOTE",
+        "google.protobuf.Int32Value QTY",
+    ] {
+        assert!(schema.contains(part), "{part} missing from {schema}");
+    }
+    s.ksql_ok("INSERT INTO prices (id, amount, day, at, note, qty) VALUES (1, 12345.678, '2024-02-29', '13:45:01.250', 'x', 0);").await;
+    s.ksql_ok("INSERT INTO prices (id, amount, note) VALUES (2, -0.5, NULL);").await;
+    // Rows show DATE as days since the epoch and TIME as milliseconds of the day.
+    let rows = s.wait_rows("SELECT * FROM prices;", 2).await;
+    assert_eq!(rows[0], vec![json!(1), json!(12345.678), json!(19_782), json!(49_501_250), json!("x"), json!(0)]);
+    assert_eq!(rows[1], vec![json!(2), json!(-0.5), Value::Null, Value::Null, Value::Null, Value::Null], "wrapped nulls stay null");
+    // OPTIONAL fields do the same; the property belongs to PROTOBUF formats only.
+    s.ksql_ok("CREATE STREAM opt (id INT KEY, n BIGINT) WITH (kafka_topic='opt', format='PROTOBUF', value_protobuf_nullable_representation='OPTIONAL', partitions=1);")
+        .await;
+    assert!(latest(&s, "opt-value").await["schema"].as_str().unwrap_or_default().contains("optional int64 N"));
+    s.ksql_ok("INSERT INTO opt (id, n) VALUES (1, NULL);").await;
+    assert_eq!(s.wait_rows("SELECT n FROM opt;", 1).await, vec![vec![Value::Null]]);
+    let (status, body) = s
+        .ksql("CREATE STREAM j (id INT KEY, n INT) WITH (kafka_topic='j', format='JSON', value_protobuf_nullable_representation='WRAPPER', partitions=1);")
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("is not PROTOBUF"), "{body}");
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::exact::Exact;
 use crate::catalog::DataSource;
 use crate::catalog::types::Column;
-use crate::format::protobuf::{compile, frame_indexes, message_at, message_from_json, message_json, message_named, schema_for, split_frame};
+use crate::format::protobuf::{compile, field_names_of, frame_indexes, message_at, message_from_json, message_json, message_named, schema_for, split_frame};
 use crate::format::{FormatKind, FormatSpec, Role, named_types};
 
 fn parts(source: &DataSource, role: Role) -> (&FormatSpec, Vec<&Column>) {
@@ -24,20 +24,15 @@ fn parts(source: &DataSource, role: Role) -> (&FormatSpec, Vec<&Column>) {
 pub fn encode(v: &Value, source: &DataSource, role: Role) -> Result<Vec<u8>, String> {
     let (spec, columns) = parts(source, role);
     let full_name = spec.full_name.as_deref();
-    let text = spec.schema.clone().unwrap_or_else(|| schema_for(&named_types(&columns), spec.unwrapped(&columns, role), full_name));
+    let text = spec.schema.clone().unwrap_or_else(|| schema_for(&named_types(&columns), spec.unwrapped(&columns, role), full_name, spec.protobuf_nullable));
     let (desc, indexes) = message_named(&compile(&text)?, full_name)?;
-    let names: Vec<String> = desc.fields().map(|f| f.name().to_string()).collect();
-    let object = match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| {
-                    (names.iter().find(|n| *n == k).or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(k))).cloned().unwrap_or(k.clone()), x.clone())
-                })
-                .collect(),
-        ),
+    let mut object = match v {
+        Value::Object(_) => v.clone(),
         // A bare value stands for the message's only field.
-        other => serde_json::json!({ names.first().cloned().unwrap_or_default(): other }),
+        other => serde_json::json!({ desc.fields().next().map(|f| f.name().to_string()).unwrap_or_default(): other }),
     };
+    // Fields matched ignoring case; decimals, dates and times made messages.
+    field_names_of(&desc, &mut object, 0);
     let m = message_from_json(&desc, &serde_json::to_vec(&object).map_err(|e| e.to_string())?)?;
     let mut out = Vec::new();
     if spec.kind == FormatKind::Protobuf {
@@ -59,7 +54,7 @@ pub fn decode(b: &[u8], source: &DataSource, role: Role) -> Result<Exact, String
         let (_, text) = registry.0.schema_text(id)?;
         (message_at(&compile(&text)?, &indexes)?, body)
     } else {
-        (message_at(&compile(&schema_for(&named_types(&columns), spec.unwrapped(&columns, role), None))?, &[0])?, b)
+        (message_at(&compile(&schema_for(&named_types(&columns), spec.unwrapped(&columns, role), None, spec.protobuf_nullable))?, &[0])?, b)
     };
     let m = prost_reflect::DynamicMessage::decode(desc, body).map_err(|e| e.to_string())?;
     let json = message_json(&m)?;

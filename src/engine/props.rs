@@ -1,6 +1,6 @@
 //! `WITH (...)` properties of CREATE statements, checked against the names ksqlDB knows.
 
-use crate::format::{FormatKind, FormatSpec};
+use crate::format::{FormatKind, FormatSpec, ProtobufNullable};
 use crate::log::TopicConfig;
 use crate::sql::SqlError;
 use crate::sql::ast::{PropValue, Props};
@@ -29,6 +29,9 @@ pub struct SourceProps {
     /// KEY_SCHEMA_FULL_NAME / VALUE_SCHEMA_FULL_NAME: the name of the schema written.
     pub key_full_name: Option<String>,
     pub value_full_name: Option<String>,
+    /// KEY_/VALUE_PROTOBUF_NULLABLE_REPRESENTATION: OPTIONAL or WRAPPER.
+    pub key_protobuf_nullable: Option<ProtobufNullable>,
+    pub value_protobuf_nullable: Option<ProtobufNullable>,
 }
 
 /// WITH properties that configure the topic rather than the source.
@@ -58,6 +61,8 @@ const KNOWN: &[&str] = &[
     "TIMESTAMP",
     "TIMESTAMP_FORMAT",
     "KEY_SCHEMA_ID",
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION",
+    "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
     "VALUE_SCHEMA_ID",
     "VALUE_AVRO_SCHEMA_FULL_NAME",
     "KEY_SCHEMA_FULL_NAME",
@@ -221,6 +226,20 @@ impl SourceProps {
                         out.value_schema_id = Some(id);
                     }
                 }
+                "KEY_PROTOBUF_NULLABLE_REPRESENTATION" | "VALUE_PROTOBUF_NULLABLE_REPRESENTATION" => {
+                    let nullable = match text.to_ascii_uppercase().as_str() {
+                        "OPTIONAL" => ProtobufNullable::Optional,
+                        "WRAPPER" => ProtobufNullable::Wrapper,
+                        _ => {
+                            return Err(SqlError::at(pos, format!("{name} must be OPTIONAL or WRAPPER, got '{text}'"), None));
+                        }
+                    };
+                    if name.starts_with("KEY") {
+                        out.key_protobuf_nullable = Some(nullable);
+                    } else {
+                        out.value_protobuf_nullable = Some(nullable);
+                    }
+                }
                 "KEY_SCHEMA_FULL_NAME" => out.key_full_name = Some(text),
                 "VALUE_SCHEMA_FULL_NAME" | "VALUE_AVRO_SCHEMA_FULL_NAME" => out.value_full_name = Some(text),
                 other if KNOWN.contains(&other) => {}
@@ -266,6 +285,15 @@ impl SourceProps {
     /// Refuses schema ids and full names for formats without a registry (checked once the
     /// formats are known: a query's result inherits its source's).
     pub fn check_registry_props(&self, key: &FormatSpec, value: &FormatSpec) -> Result<(), SqlError> {
+        for (role, given, format) in [("KEY", self.key_protobuf_nullable, key), ("VALUE", self.value_protobuf_nullable, value)] {
+            if given.is_some() && !matches!(format.kind, FormatKind::Protobuf | FormatKind::ProtobufNosr) {
+                let name = format!("{role}_PROTOBUF_NULLABLE_REPRESENTATION");
+                return Err(SqlError::invalid(
+                    format!("{name} is provided but format {} is not PROTOBUF or PROTOBUF_NOSR", format.kind.name()),
+                    Some(format!("remove {name}, or set {role}_FORMAT to PROTOBUF")),
+                ));
+            }
+        }
         for (role, id, full_name, format) in [
             ("KEY", self.key_schema_id.is_some(), self.key_full_name.is_some(), key),
             ("VALUE", self.value_schema_id.is_some(), self.value_full_name.is_some(), value),
@@ -297,6 +325,9 @@ impl SourceProps {
         if let Some(d) = self.key_delimiter {
             spec.delimiter = d;
         }
+        if let Some(n) = self.key_protobuf_nullable {
+            spec.protobuf_nullable = n;
+        }
         if spec.uses_registry() {
             spec.schema_id = self.key_schema_id;
             spec.schema = None;
@@ -316,6 +347,9 @@ impl SourceProps {
         }
         if let Some(w) = self.wrap_single_value {
             spec.wrap_single_value = w;
+        }
+        if let Some(n) = self.value_protobuf_nullable {
+            spec.protobuf_nullable = n;
         }
         if spec.uses_registry() {
             spec.schema_id = self.value_schema_id;

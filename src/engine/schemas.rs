@@ -44,7 +44,7 @@ fn schema_for(spec: &FormatSpec, columns: &[&Column], role: Role) -> String {
     let unwrapped = spec.unwrapped(columns, role);
     match spec.kind {
         FormatKind::JsonSr => json_sr::schema_for(&named_types(columns), unwrapped).to_string(),
-        FormatKind::Protobuf => protobuf::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()),
+        FormatKind::Protobuf => protobuf::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref(), spec.protobuf_nullable),
         _ => avro_schema::schema_for(&named_types(columns), unwrapped, spec.full_name.as_deref()).to_string(),
     }
 }

@@ -124,6 +124,19 @@ pub struct FormatSpec {
     pub full_name: Option<String>,
     /// Registry formats: where record frames' schema ids are looked up.
     pub registry: Option<RegistryHandle>,
+    /// PROTOBUF formats: how the schemas ksqlDB writes let scalars be null.
+    pub protobuf_nullable: ProtobufNullable,
+}
+
+/// How a PROTOBUF schema made for columns lets a scalar be null
+/// (`*_PROTOBUF_NULLABLE_REPRESENTATION`): not at all (proto3 defaults, ksqlDB's default),
+/// as an `optional` field, or as a `google.protobuf.*Value` wrapper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtobufNullable {
+    #[default]
+    Defaults,
+    Optional,
+    Wrapper,
 }
 
 /// Whether a format serializes a record's key or its value.
@@ -135,7 +148,16 @@ pub enum Role {
 
 impl FormatSpec {
     pub fn new(kind: FormatKind) -> Self {
-        FormatSpec { kind, delimiter: ',', wrap_single_value: true, schema_id: None, schema: None, full_name: None, registry: None }
+        FormatSpec {
+            kind,
+            delimiter: ',',
+            wrap_single_value: true,
+            schema_id: None,
+            schema: None,
+            full_name: None,
+            registry: None,
+            protobuf_nullable: ProtobufNullable::Defaults,
+        }
     }
 
     /// Whether records carry a schema registry id.
@@ -231,7 +253,7 @@ impl FormatSpec {
                 &named_types(columns),
                 self.unwrapped(columns, role),
                 self.registry.clone(),
-                self.kind == FormatKind::Protobuf,
+                (self.kind == FormatKind::ProtobufNosr).then_some(self.protobuf_nullable),
             )),
             FormatKind::Delimited => Box::new(delimited::DelimitedDecoder::new(fields, self.delimiter)),
             FormatKind::Kafka => Box::new(kafka::KafkaDecoder::new(fields)),
@@ -255,10 +277,11 @@ impl FormatSpec {
                 // A full name picks a message of a registered schema, and names ksqlDB's.
                 let schema = match &self.schema {
                     Some(text) => text.clone(),
-                    None => protobuf::schema_for(&named_types(columns), unwrapped, self.full_name.as_deref()),
+                    None => protobuf::schema_for(&named_types(columns), unwrapped, self.full_name.as_deref(), self.protobuf_nullable),
                 };
                 let message = self.full_name.as_deref();
-                Box::new(protobuf::ProtobufEncoder::new(fields, unwrapped, (&schema, message), frame))
+                let encoder = protobuf::ProtobufEncoder::new(fields, unwrapped, (&schema, message), frame);
+                Box::new(if role == Role::Key { encoder.null_when_all_null() } else { encoder })
             }
             FormatKind::Avro => {
                 let unwrapped = self.unwrapped(columns, role);

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields};
+use chrono::Datelike;
 use prost_reflect::prost::Message;
 use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 
@@ -18,7 +19,7 @@ pub use super::protobuf_schema::{compile, message_at, message_named, schema_for,
 
 use super::json::JsonEncoder;
 use super::protobuf_arrow::{Columns, MessagePlan};
-use super::{DecodedRows, EncodedRows, FormatError, RegistryHandle, RowDecoder, RowEncoder};
+use super::{DecodedRows, EncodedRows, FormatError, ProtobufNullable, RegistryHandle, RowDecoder, RowEncoder};
 use crate::catalog::types::SqlType;
 
 fn read_varint(b: &[u8], at: &mut usize) -> Option<u64> {
@@ -70,7 +71,9 @@ pub fn frame_indexes(path: &[i32]) -> Vec<u8> {
     out
 }
 
-/// JSON text for a message, ksqlDB's way: every field written, defaults included.
+/// JSON text for a message, ksqlDB's way: every field written, defaults included;
+/// decimals, dates and times of day as ksqlDB writes them in JSON (a number, days since
+/// the epoch, milliseconds of the day).
 pub fn message_json(m: &DynamicMessage) -> Result<Vec<u8>, String> {
     let options = SerializeOptions::new().stringify_64_bit_integers(false).use_proto_field_name(true).skip_default_fields(false);
     let mut value = m.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| e.to_string())?;
@@ -78,23 +81,59 @@ pub fn message_json(m: &DynamicMessage) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&value).map_err(|e| e.to_string())
 }
 
-/// Message fields that are not set are written as null (the JSON mapping leaves them out).
+/// The ksqlDB JSON value of a decimal, date or time-of-day message's JSON mapping.
+fn logical_json(name: &str, v: &serde_json::Value) -> Option<serde_json::Value> {
+    let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    match name {
+        "confluent.type.Decimal" => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(v.get("value")?.as_str()?).ok()?;
+            let mut unscaled: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+            for b in bytes.iter().take(16) {
+                unscaled = (unscaled << 8) | i128::from(*b);
+            }
+            let scale = int("scale").clamp(0, 38) as usize;
+            let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale + 1);
+            let (whole, frac) = digits.split_at(digits.len() - scale);
+            let sign = if unscaled < 0 { "-" } else { "" };
+            let text = if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{frac}") };
+            serde_json::from_str(&text).ok()
+        }
+        "google.type.Date" => {
+            let day = chrono::NaiveDate::from_ymd_opt(int("year") as i32, int("month") as u32, int("day") as u32)?;
+            Some(serde_json::json!((day - chrono::NaiveDate::default()).num_days()))
+        }
+        "google.type.TimeOfDay" => Some(serde_json::json!(((int("hours") * 60 + int("minutes")) * 60 + int("seconds")) * 1000 + int("nanos") / 1_000_000)),
+        _ => None,
+    }
+}
+
+/// Fields with presence (messages, `optional` scalars) that are not set are written as null
+/// (the JSON mapping leaves them out).
 fn null_unset_messages(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
     let Some(o) = v.as_object_mut() else { return };
     if depth > 32 {
         return;
     }
     for f in desc.fields() {
-        if let Kind::Message(inner) = f.kind()
-            && !f.is_list()
-            && !f.is_map()
-        {
-            match o.get_mut(f.name()) {
-                None => {
-                    o.insert(f.name().to_string(), serde_json::Value::Null);
-                }
-                Some(x) => null_unset_messages(&inner, x, depth + 1),
+        let singular = !f.is_list() && !f.is_map();
+        match (o.get_mut(f.name()), f.kind()) {
+            (None, _) if singular && f.supports_presence() => {
+                o.insert(f.name().to_string(), serde_json::Value::Null);
             }
+            (Some(x), Kind::Message(inner)) if singular => match logical_json(inner.full_name(), x) {
+                Some(value) => *x = value,
+                None => null_unset_messages(&inner, x, depth + 1),
+            },
+            (Some(serde_json::Value::Array(items)), Kind::Message(inner)) if f.is_list() => {
+                for x in items {
+                    match logical_json(inner.full_name(), x) {
+                        Some(value) => *x = value,
+                        None => null_unset_messages(&inner, x, depth + 1),
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -108,7 +147,7 @@ pub fn message_from_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Dynami
 
 /// Renames a row's JSON keys (column names) to the message's field names they match
 /// ignoring case, in nested messages too: a registered schema's `id` takes column `ID`.
-fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
+pub fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
     let Some(o) = v.as_object_mut() else { return };
     if depth > 32 {
         return;
@@ -118,18 +157,61 @@ fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: us
         let Some(mut value) = key.and_then(|k| o.remove(&k)) else { continue };
         if let Kind::Message(inner) = f.kind() {
             match &mut value {
-                serde_json::Value::Array(items) if f.is_list() => items.iter_mut().for_each(|x| field_names_of(&inner, x, depth + 1)),
+                serde_json::Value::Array(items) if f.is_list() => items.iter_mut().for_each(|x| message_value(&inner, &f, x, depth + 1)),
                 serde_json::Value::Object(entries) if f.is_map() => {
-                    if let Kind::Message(m) = inner.map_entry_value_field().kind() {
-                        entries.values_mut().for_each(|x| field_names_of(&m, x, depth + 1));
+                    let value_field = inner.map_entry_value_field();
+                    if let Kind::Message(m) = value_field.kind() {
+                        entries.values_mut().for_each(|x| message_value(&m, &value_field, x, depth + 1));
                     }
                 }
-                x if !f.is_list() && !f.is_map() => field_names_of(&inner, x, depth + 1),
+                x if !f.is_list() && !f.is_map() => message_value(&inner, &f, x, depth + 1),
                 _ => {}
             }
         }
         o.insert(f.name().to_string(), value);
     }
+}
+
+/// A row's JSON for a message-typed field: DECIMAL text, DATE days and TIME milliseconds
+/// become the messages that hold them; structs get the message's field names.
+fn message_value(desc: &MessageDescriptor, field: &prost_reflect::FieldDescriptor, v: &mut serde_json::Value, depth: usize) {
+    use serde_json::json;
+    let converted = match (desc.full_name(), &*v) {
+        ("confluent.type.Decimal", serde_json::Value::String(text)) => decimal_message(text, field),
+        ("confluent.type.Decimal", serde_json::Value::Number(n)) => decimal_message(&n.to_string(), field),
+        ("google.type.Date", serde_json::Value::Number(n)) => n.as_i64().and_then(|days| {
+            let d = chrono::NaiveDate::default().checked_add_signed(chrono::TimeDelta::try_days(days)?)?;
+            Some(json!({"year": d.year(), "month": d.month(), "day": d.day()}))
+        }),
+        ("google.type.TimeOfDay", serde_json::Value::Number(n)) => {
+            n.as_i64().map(|ms| json!({"hours": ms / 3_600_000, "minutes": ms / 60_000 % 60, "seconds": ms / 1000 % 60, "nanos": ms % 1000 * 1_000_000}))
+        }
+        _ => None,
+    };
+    match converted {
+        Some(c) => *v = c,
+        None => field_names_of(desc, v, depth),
+    }
+}
+
+/// `confluent.type.Decimal`'s JSON mapping for decimal text: the unscaled value as base64
+/// big-endian two's complement, the field's declared precision, the text's scale.
+fn decimal_message(text: &str, field: &prost_reflect::FieldDescriptor) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let unscaled: i128 = format!("{int}{frac}").parse().ok()?;
+    let bytes = unscaled.to_be_bytes();
+    // The shortest two's complement: drop leading bytes that only repeat the sign.
+    let mut start = 0;
+    while start < 15 && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0) || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0)) {
+        start += 1;
+    }
+    let precision = match super::protobuf_schema::decimal_of(field) {
+        SqlType::Decimal { precision, .. } => u32::from(precision),
+        _ => 0,
+    };
+    let value = base64::engine::general_purpose::STANDARD.encode(&bytes[start..]);
+    Some(serde_json::json!({"value": value, "precision": precision, "scale": frac.len()}))
 }
 
 /// A writer message and the plan that reads it, or why it cannot be read.
@@ -149,11 +231,19 @@ pub struct ProtobufDecoder {
 }
 
 impl ProtobufDecoder {
-    pub fn new(fields: Fields, columns: &[(&str, &SqlType)], unwrapped: bool, registry: Option<RegistryHandle>, framed: bool) -> ProtobufDecoder {
+    /// `bare`: PROTOBUF_NOSR, whose messages are those of the schema the columns make
+    /// (scalars nullable as given); otherwise records are framed.
+    pub fn new(
+        fields: Fields,
+        columns: &[(&str, &SqlType)],
+        unwrapped: bool,
+        registry: Option<RegistryHandle>,
+        bare: Option<ProtobufNullable>,
+    ) -> ProtobufDecoder {
         let whole_message = unwrapped && matches!(columns, [(_, SqlType::Struct(_))]);
         let mut decoder = ProtobufDecoder { fields, unwrapped, whole_message, registry, bare: None, by_id: HashMap::new() };
-        if !framed {
-            let bare = compile(&schema_for(columns, unwrapped, None)).and_then(|p| message_at(&p, &[0]));
+        if let Some(nullable) = bare {
+            let bare = compile(&schema_for(columns, unwrapped, None, nullable)).and_then(|p| message_at(&p, &[0]));
             decoder.bare = Some(bare.and_then(|m| decoder.plan(m)));
         }
         decoder
@@ -221,6 +311,19 @@ impl RowDecoder for ProtobufDecoder {
     }
 }
 
+/// The type a column is written to JSON as on its way to a message: timestamps as RFC 3339
+/// text (the JSON mapping of `google.protobuf.Timestamp`), decimals as exact text.
+fn json_type(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Timestamp(unit, None) => DataType::Timestamp(*unit, Some("+00:00".into())),
+        DataType::Decimal128(..) => DataType::Utf8,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| f.as_ref().clone().with_data_type(json_type(f.data_type()))).collect()),
+        DataType::List(item) => DataType::List(Arc::new(item.as_ref().clone().with_data_type(json_type(item.data_type())))),
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(entries.as_ref().clone().with_data_type(json_type(entries.data_type()))), *sorted),
+        other => other.clone(),
+    }
+}
+
 /// Writes PROTOBUF (framed with `id`) or PROTOBUF_NOSR records.
 pub struct ProtobufEncoder {
     json: JsonEncoder,
@@ -230,6 +333,9 @@ pub struct ProtobufEncoder {
     /// PROTOBUF: the schema id (None: not registered); PROTOBUF_NOSR: no frame.
     frame: Option<Option<i32>>,
     unwrapped_name: Option<String>,
+    /// Keys: a row whose columns are all null is a null record (proto3 cannot tell a
+    /// message of unset fields from one of defaults).
+    null_when_all_null: bool,
 }
 
 impl ProtobufEncoder {
@@ -243,18 +349,16 @@ impl ProtobufEncoder {
         // as the message itself.
         let whole_message = unwrapped && fields.len() == 1 && matches!(fields[0].data_type(), DataType::Struct(_));
         let unwrapped_name = if unwrapped && !whole_message { desc.as_ref().ok().and_then(|d| d.fields().next().map(|f| f.name().to_string())) } else { None };
-        let fields: Fields = fields
-            .iter()
-            .map(|f| {
-                let dt = match f.data_type() {
-                    DataType::Timestamp(unit, None) => DataType::Timestamp(*unit, Some("+00:00".into())),
-                    other => other.clone(),
-                };
-                f.as_ref().clone().with_data_type(dt)
-            })
-            .collect::<Vec<Field>>()
-            .into();
-        ProtobufEncoder { json: JsonEncoder::new(fields, whole_message), desc, indexes, frame, unwrapped_name }
+        let fields: Fields = fields.iter().map(|f| f.as_ref().clone().with_data_type(json_type(f.data_type()))).collect::<Vec<Field>>().into();
+        ProtobufEncoder { json: JsonEncoder::new(fields, whole_message), desc, indexes, frame, unwrapped_name, null_when_all_null: false }
+    }
+}
+
+impl ProtobufEncoder {
+    /// Writes rows of only nulls as null records (for keys).
+    pub fn null_when_all_null(mut self) -> Self {
+        self.null_when_all_null = true;
+        self
     }
 }
 
@@ -263,13 +367,12 @@ impl RowEncoder for ProtobufEncoder {
         let desc = self.desc.as_ref().map_err(|e| FormatError::Registry(e.clone()))?;
         let columns: Vec<ArrayRef> = columns
             .iter()
-            .map(|c| match c.data_type() {
-                DataType::Timestamp(TimeUnit::Millisecond, None) => {
-                    arrow::compute::cast(c, &DataType::Timestamp(TimeUnit::Millisecond, Some("+00:00".into()))).unwrap_or_else(|_| c.clone())
-                }
-                _ => c.clone(),
+            .map(|c| {
+                let wanted = json_type(c.data_type());
+                if wanted == *c.data_type() { Ok(c.clone()) } else { arrow::compute::cast(c, &wanted) }
             })
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(|e| FormatError::Registry(format!("cannot write the row as PROTOBUF: {e}")))?;
         let json = self.json.encode(&columns, rows)?;
         let mut out = EncodedRows::with_capacity(rows);
         for i in 0..json.len() {
@@ -277,7 +380,8 @@ impl RowEncoder for ProtobufEncoder {
                 out.push_null();
                 continue;
             };
-            if self.unwrapped_name.is_some() && columns.first().is_some_and(|c| c.is_null(i)) {
+            let all_null = self.null_when_all_null && !columns.is_empty() && columns.iter().all(|c| c.is_null(i));
+            if all_null || (self.unwrapped_name.is_some() && columns.first().is_some_and(|c| c.is_null(i))) {
                 out.push_null();
                 continue;
             }
@@ -313,10 +417,10 @@ mod tests {
     fn rows_round_trip_and_nulls_read_as_defaults() {
         let fields: Fields = vec![Field::new("ID", DataType::Int64, true), Field::new("NAME", DataType::Utf8, true)].into();
         let cols = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
-        let enc = ProtobufEncoder::new(fields.clone(), false, (&schema_for(&cols, false, None), None), None);
+        let enc = ProtobufEncoder::new(fields.clone(), false, (&schema_for(&cols, false, None, Default::default()), None), None);
         let data: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(7), None])), Arc::new(StringArray::from(vec![Some("a"), None]))];
         let rows = enc.encode(&data, 2).unwrap();
-        let mut dec = ProtobufDecoder::new(fields, &cols, false, None, false);
+        let mut dec = ProtobufDecoder::new(fields, &cols, false, None, Some(Default::default()));
         let r = dec.decode(&[rows.get(0), rows.get(1), Some(b"\xff\xff")]);
         assert_eq!(r.kept, vec![0, 1]);
         assert_eq!(r.errors.len(), 1);
@@ -338,6 +442,34 @@ mod tests {
         assert_eq!(split_frame(rows.get(0).expect("a row")).expect("a frame").1, vec![1, 0]);
         let missing = ProtobufEncoder::new(fields.clone(), false, (schema, Some("p.Z")), Some(Some(9))).encode(&data, 1);
         assert!(missing.is_err_and(|e| e.to_string().contains("no message named p.Z")));
+    }
+
+    #[test]
+    fn decimals_dates_and_times_round_trip_as_confluent_and_google_types() {
+        use arrow::array::{Date32Array, Decimal128Array, Time32MillisecondArray};
+        let dec = SqlType::Decimal { precision: 6, scale: 2 };
+        let cols = [("D", &dec), ("DAY", &SqlType::Date), ("T", &SqlType::Time)];
+        let text = schema_for(&cols, false, None, Default::default());
+        assert!(text.contains("confluent.type.Decimal D = 1") && text.contains("google.type.Date DAY") && text.contains("google.type.TimeOfDay T"), "{text}");
+        // The schema infers its columns back, precision and scale from the field's meta.
+        let inferred = super::super::protobuf_schema::columns_of(&text, None, "ROWVAL", true).expect("infers");
+        assert_eq!(inferred, cols.iter().map(|(n, t)| (n.to_string(), (*t).clone())).collect::<Vec<_>>());
+        let fields: Fields = cols.iter().map(|(n, t)| Field::new(*n, t.to_arrow(), true)).collect::<Vec<_>>().into();
+        let data: Vec<ArrayRef> = vec![
+            Arc::new(Decimal128Array::from(vec![Some(-1001), Some(99_999), None]).with_precision_and_scale(6, 2).expect("decimal")),
+            Arc::new(Date32Array::from(vec![Some(19_000), Some(-1), None])),
+            Arc::new(Time32MillisecondArray::from(vec![Some(3_723_004), Some(0), None])),
+        ];
+        let rows = ProtobufEncoder::new(fields.clone(), false, (&text, None), None).encode(&data, 3).expect("encodes");
+        let mut dec_rows = ProtobufDecoder::new(fields, &cols, false, None, Some(Default::default()));
+        let r = dec_rows.decode(&[rows.get(0), rows.get(1), rows.get(2)]);
+        assert_eq!((r.kept.len(), r.errors.len()), (3, 0), "{:?}", r.errors);
+        let d = r.columns[0].as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert_eq!((d.value(0), d.value(1), d.is_null(2)), (-1001, 99_999, true));
+        let day = r.columns[1].as_primitive::<arrow::datatypes::Date32Type>();
+        assert_eq!((day.value(0), day.value(1)), (19_000, -1));
+        let t = r.columns[2].as_primitive::<arrow::datatypes::Time32MillisecondType>();
+        assert_eq!(t.value(0), 3_723_004);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, MapArray, StringBuilder, StructArray, TimestampMillisecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, MapArray, StringBuilder,
+    StructArray, Time32MillisecondBuilder, TimestampMillisecondBuilder,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, FieldRef, Fields};
@@ -37,6 +38,12 @@ enum Conv {
     Enum(EnumDescriptor),
     /// `google.protobuf.Timestamp`, or int64 milliseconds.
     Timestamp,
+    /// `confluent.type.Decimal`: big-endian two's complement digits at the message's scale.
+    Decimal,
+    /// `google.type.Date`.
+    Date,
+    /// `google.type.TimeOfDay`.
+    Time,
     /// A `google.protobuf.*Value` wrapper: its `value` field.
     Wrapper(FieldDescriptor, Box<Conv>),
     Struct(Vec<Column>),
@@ -105,6 +112,9 @@ fn kind_conv(kind: &Kind, target: &DataType, depth: usize) -> Result<Conv, Strin
     let numeric = |t: &DataType| matches!(t, DataType::Int32 | DataType::Int64 | DataType::Float64);
     Ok(match kind {
         Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" && matches!(target, DataType::Timestamp(..)) => Conv::Timestamp,
+        Kind::Message(m) if m.full_name() == "confluent.type.Decimal" && matches!(target, DataType::Decimal128(..)) => Conv::Decimal,
+        Kind::Message(m) if m.full_name() == "google.type.Date" && *target == DataType::Date32 => Conv::Date,
+        Kind::Message(m) if m.full_name() == "google.type.TimeOfDay" && matches!(target, DataType::Time32(_)) => Conv::Time,
         Kind::Message(m) if m.full_name().starts_with("google.protobuf.") && m.full_name().ends_with("Value") && !matches!(target, DataType::Struct(_)) => {
             let value = m.get_field(1).ok_or_else(|| format!("{} has no value field", m.full_name()))?;
             Conv::Wrapper(value.clone(), Box::new(kind_conv(&value.kind(), target, depth + 1)?))
@@ -134,6 +144,9 @@ enum Builder {
     Text(StringBuilder),
     Bytes(BinaryBuilder),
     Timestamp(TimestampMillisecondBuilder, Option<Arc<str>>),
+    Decimal(Decimal128Builder, u8, i8),
+    Date(Date32Builder),
+    Time(Time32MillisecondBuilder),
     Struct { fields: Fields, children: Vec<Builder>, valid: Vec<bool> },
     List { item: FieldRef, child: Box<Builder>, offsets: Vec<i32>, valid: Vec<bool> },
     Map { entries: FieldRef, kv: Fields, keys: StringBuilder, values: Box<Builder>, offsets: Vec<i32>, valid: Vec<bool> },
@@ -172,6 +185,9 @@ impl Builder {
             DataType::Float64 => Builder::Double(Float64Builder::new()),
             DataType::Binary => Builder::Bytes(BinaryBuilder::new()),
             DataType::Timestamp(_, tz) => Builder::Timestamp(TimestampMillisecondBuilder::new(), tz.clone()),
+            DataType::Decimal128(p, s) => Builder::Decimal(Decimal128Builder::new(), *p, *s),
+            DataType::Date32 => Builder::Date(Date32Builder::new()),
+            DataType::Time32(_) => Builder::Time(Time32MillisecondBuilder::new()),
             DataType::Struct(fields) => {
                 Builder::Struct { fields: fields.clone(), children: fields.iter().map(|f| Builder::new(f.data_type())).collect(), valid: Vec::new() }
             }
@@ -195,6 +211,9 @@ impl Builder {
             Builder::Text(b) => b.append_null(),
             Builder::Bytes(b) => b.append_null(),
             Builder::Timestamp(b, _) => b.append_null(),
+            Builder::Decimal(b, ..) => b.append_null(),
+            Builder::Date(b) => b.append_null(),
+            Builder::Time(b) => b.append_null(),
             Builder::Struct { children, valid, .. } => {
                 children.iter_mut().for_each(Builder::append_null);
                 valid.push(false);
@@ -240,6 +259,34 @@ impl Builder {
                 let seconds = m.get_field_by_number(1).and_then(|v| v.as_i64()).unwrap_or(0);
                 let nanos = m.get_field_by_number(2).and_then(|v| v.as_i32()).unwrap_or(0);
                 self.append_i64(seconds.saturating_mul(1000).saturating_add(i64::from(nanos) / 1_000_000));
+            }
+            (Conv::Decimal, Value::Message(m)) => {
+                let digits = m.get_field_by_number(1);
+                let digits = digits.as_ref().and_then(|v| v.as_bytes()).map(|b| b.to_vec()).unwrap_or_default();
+                let scale = m.get_field_by_number(3).and_then(|v| v.as_i32()).unwrap_or(0);
+                match self {
+                    Builder::Decimal(b, precision, target) => match rescaled(&digits, scale, *target).filter(|v| fits(*v, *precision)) {
+                        Some(v) => b.append_value(v),
+                        None => b.append_null(),
+                    },
+                    other => other.append_null(),
+                }
+            }
+            (Conv::Date, Value::Message(m)) => {
+                let part = |n: u32| m.get_field_by_number(n).and_then(|v| v.as_i32()).unwrap_or(0);
+                let day = chrono::NaiveDate::from_ymd_opt(part(1), part(2).max(0) as u32, part(3).max(0) as u32);
+                match (self, day) {
+                    (Builder::Date(b), Some(d)) => b.append_value((d - chrono::NaiveDate::default()).num_days() as i32),
+                    (other, _) => other.append_null(),
+                }
+            }
+            (Conv::Time, Value::Message(m)) => {
+                let part = |n: u32| i64::from(m.get_field_by_number(n).and_then(|v| v.as_i32()).unwrap_or(0));
+                let ms = ((part(1) * 60 + part(2)) * 60 + part(3)) * 1000 + part(4) / 1_000_000;
+                match self {
+                    Builder::Time(b) => b.append_value(ms as i32),
+                    other => other.append_null(),
+                }
             }
             (Conv::Enum(e), Value::EnumNumber(n)) => match self {
                 Builder::Text(b) => match e.get_value(*n) {
@@ -323,6 +370,9 @@ impl Builder {
             Builder::Text(mut b) => Arc::new(b.finish()),
             Builder::Bytes(mut b) => Arc::new(b.finish()),
             Builder::Timestamp(mut b, tz) => Arc::new(b.finish().with_timezone_opt(tz)),
+            Builder::Decimal(mut b, p, s) => Arc::new(b.finish().with_precision_and_scale(p, s).map_err(done)?),
+            Builder::Date(mut b) => Arc::new(b.finish()),
+            Builder::Time(mut b) => Arc::new(b.finish()),
             Builder::Struct { fields, children, valid } => {
                 let children = children.into_iter().map(Builder::finish).collect::<Result<Vec<_>, _>>()?;
                 let nulls = Some(NullBuffer::from(valid.clone()));
@@ -342,6 +392,32 @@ impl Builder {
             }
         })
     }
+}
+
+/// Big-endian two's complement digits at `scale`, as an i128 at `target` scale (None when
+/// too long or when rescaling overflows).
+fn rescaled(digits: &[u8], scale: i32, target: i8) -> Option<i128> {
+    if digits.len() > 16 {
+        return None;
+    }
+    let mut v: i128 = if digits.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+    for b in digits {
+        v = (v << 8) | i128::from(*b);
+    }
+    let shift = i32::from(target) - scale;
+    if shift >= 0 {
+        10i128.checked_pow(shift as u32).and_then(|m| v.checked_mul(m))
+    } else {
+        // Fewer decimal places than written: rounded half up, as ksqlDB rounds.
+        let d = 10i128.checked_pow((-shift) as u32)?;
+        let (q, r) = (v / d, v % d);
+        Some(if r.abs() * 2 >= d { q + v.signum() } else { q })
+    }
+}
+
+/// Whether an unscaled value has at most `precision` digits.
+fn fits(v: i128, precision: u8) -> bool {
+    10i128.checked_pow(u32::from(precision)).is_none_or(|limit| v.abs() < limit)
 }
 
 fn map_key(k: &MapKey) -> String {

@@ -5,6 +5,7 @@
 
 use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
 
+use super::ProtobufNullable;
 use super::avro_schema::Unreadable;
 use crate::catalog::types::SqlType;
 
@@ -14,11 +15,10 @@ const ROOT: &str = "ConnectDefault1";
 /// Why columns cannot be written as PROTOBUF.
 pub fn unsupported(ty: &SqlType) -> Option<String> {
     match ty {
-        SqlType::Decimal { .. } | SqlType::Date | SqlType::Time => Some(format!("PROTOBUF columns of type {} are not supported yet", ty.base_name())),
         SqlType::Array(item) if matches!(**item, SqlType::Array(_) | SqlType::Map(..)) => {
             Some("PROTOBUF cannot hold an ARRAY of ARRAYs or MAPs (repeated fields cannot repeat)".into())
         }
-        SqlType::Map(k, _) if **k != SqlType::String => Some("PROTOBUF only supports MAPs with STRING keys".into()),
+        SqlType::Map(k, _) if **k != SqlType::String => Some("PROTOBUF format only supports MAP types with STRING keys".into()),
         SqlType::Map(_, v) if matches!(**v, SqlType::Array(_) | SqlType::Map(..)) => Some("PROTOBUF map values cannot be ARRAYs or MAPs".into()),
         SqlType::Array(item) | SqlType::Map(_, item) => unsupported(item),
         SqlType::Struct(fields) => fields.iter().find_map(|(_, t)| unsupported(t)),
@@ -29,8 +29,9 @@ pub fn unsupported(ty: &SqlType) -> Option<String> {
 /// The `.proto` text ksqlDB registers for `columns`: one message with a field per column
 /// (structs as nested messages). A single unwrapped column (a key) is a message of one
 /// field, or when it is a STRUCT, the struct's own message. `full_name` (a
-/// `*_SCHEMA_FULL_NAME`) names the message and, when dotted, its package.
-pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool, full_name: Option<&str>) -> String {
+/// `*_SCHEMA_FULL_NAME`) names the message and, when dotted, its package; `nullable` says
+/// how scalars may be null.
+pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool, full_name: Option<&str>, nullable: ProtobufNullable) -> String {
     let mut body = String::new();
     let mut counter = 1;
     let timestamps = columns.iter().any(|(_, t)| t.any_nested(&|t| *t == SqlType::Timestamp));
@@ -42,12 +43,31 @@ pub fn schema_for(columns: &[(&str, &SqlType)], unwrapped: bool, full_name: Opti
         Some((package, name)) => (format!("package {package};\n\n"), name),
         None => (String::new(), full_name.unwrap_or(ROOT)),
     };
-    message(name, fields, &mut counter, 0, &mut body);
-    let import = if timestamps { "import \"google/protobuf/timestamp.proto\";\n\n" } else { "" };
-    format!("syntax = \"proto3\";\n\n{package}{import}{body}")
+    message(name, fields, (&mut counter, nullable), 0, &mut body);
+    let mut imports = String::new();
+    let uses = |wanted: &dyn Fn(&SqlType) -> bool| columns.iter().any(|(_, t)| t.any_nested(wanted));
+    if timestamps {
+        imports.push_str("import \"google/protobuf/timestamp.proto\";\n");
+    }
+    for (file, wanted) in [
+        ("confluent/type/decimal.proto", &(|t: &SqlType| matches!(t, SqlType::Decimal { .. })) as &dyn Fn(&SqlType) -> bool),
+        ("google/type/date.proto", &|t: &SqlType| *t == SqlType::Date),
+        ("google/type/timeofday.proto", &|t: &SqlType| *t == SqlType::Time),
+    ] {
+        if uses(wanted) {
+            imports.push_str(&format!("import \"{file}\";\n"));
+        }
+    }
+    if nullable == ProtobufNullable::Wrapper {
+        imports.push_str("import \"google/protobuf/wrappers.proto\";\n");
+    }
+    if !imports.is_empty() {
+        imports.push('\n');
+    }
+    format!("syntax = \"proto3\";\n\n{package}{imports}{body}")
 }
 
-fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, indent: usize, out: &mut String) {
+fn message(name: &str, fields: Vec<(String, SqlType)>, (counter, nullable): (&mut usize, ProtobufNullable), indent: usize, out: &mut String) {
     let pad = "  ".repeat(indent);
     out.push_str(&format!("{pad}message {name} {{\n"));
     for (i, (field, ty)) in fields.iter().enumerate() {
@@ -56,7 +76,7 @@ fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, inde
                 SqlType::Struct(inner) => {
                     *counter += 1;
                     let n = format!("ConnectDefault{counter}");
-                    message(&n, inner.clone(), counter, indent + 1, out);
+                    message(&n, inner.clone(), (counter, nullable), indent + 1, out);
                     n
                 }
                 other => scalar(other).to_string(),
@@ -65,11 +85,39 @@ fn message(name: &str, fields: Vec<(String, SqlType)>, counter: &mut usize, inde
         let decl = match ty {
             SqlType::Array(item) => format!("repeated {}", nested(item)),
             SqlType::Map(_, v) => format!("map<string, {}>", nested(v)),
-            other => nested(other),
+            SqlType::Decimal { precision, scale } => {
+                format!(
+                    "confluent.type.Decimal {field} = {} [(confluent.field_meta) = {{ params: [{{ key: \"precision\", value: \"{precision}\" }}, {{ key: \"scale\", value: \"{scale}\" }}] }}]",
+                    i + 1
+                )
+            }
+            SqlType::Struct(_) | SqlType::Timestamp | SqlType::Date | SqlType::Time => nested(ty),
+            scalar_type => match (nullable, wrapper(scalar_type)) {
+                (ProtobufNullable::Optional, _) => format!("optional {}", nested(scalar_type)),
+                (ProtobufNullable::Wrapper, Some(w)) => w.to_string(),
+                _ => nested(scalar_type),
+            },
         };
-        out.push_str(&format!("{pad}  {decl} {field} = {};\n", i + 1));
+        if matches!(ty, SqlType::Decimal { .. }) {
+            out.push_str(&format!("{pad}  {decl};\n"));
+        } else {
+            out.push_str(&format!("{pad}  {decl} {field} = {};\n", i + 1));
+        }
     }
     out.push_str(&format!("{pad}}}\n"));
+}
+
+/// The `google.protobuf` wrapper of a scalar type.
+fn wrapper(ty: &SqlType) -> Option<&'static str> {
+    Some(match ty {
+        SqlType::Boolean => "google.protobuf.BoolValue",
+        SqlType::Int => "google.protobuf.Int32Value",
+        SqlType::Bigint => "google.protobuf.Int64Value",
+        SqlType::Double => "google.protobuf.DoubleValue",
+        SqlType::String => "google.protobuf.StringValue",
+        SqlType::Bytes => "google.protobuf.BytesValue",
+        _ => return None,
+    })
 }
 
 fn scalar(ty: &SqlType) -> &'static str {
@@ -80,6 +128,9 @@ fn scalar(ty: &SqlType) -> &'static str {
         SqlType::Double => "double",
         SqlType::Bytes => "bytes",
         SqlType::Timestamp => "google.protobuf.Timestamp",
+        SqlType::Date => "google.type.Date",
+        SqlType::Time => "google.type.TimeOfDay",
+        SqlType::Decimal { .. } => "confluent.type.Decimal",
         _ => "string",
     }
 }
@@ -127,6 +178,37 @@ fn nesting(text: &str) -> usize {
     }
     max
 }
+
+/// The types Confluent's serializers and ksqlDB import beside google's well-known ones, as
+/// their published definitions lay them out: field metadata (the precision and scale of a
+/// decimal), decimals, dates and times of day. `decimal.proto` imports `meta.proto`
+/// publicly, so schemas that annotate decimals after importing only `decimal.proto` (as
+/// ksqlDB's do) compile.
+const KNOWN_FILES: &[(&str, &str)] = &[
+    (
+        "confluent/meta.proto",
+        "syntax = \"proto3\";\npackage confluent;\nimport \"google/protobuf/descriptor.proto\";\n\
+         message Meta { string doc = 1; map<string, string> params = 2; repeated string tags = 3; }\n\
+         extend google.protobuf.FileOptions { Meta file_meta = 1088; }\n\
+         extend google.protobuf.MessageOptions { Meta message_meta = 1088; }\n\
+         extend google.protobuf.FieldOptions { Meta field_meta = 1088; }\n\
+         extend google.protobuf.EnumOptions { Meta enum_meta = 1088; }\n\
+         extend google.protobuf.EnumValueOptions { Meta enum_value_meta = 1088; }\n",
+    ),
+    (
+        "confluent/type/decimal.proto",
+        "syntax = \"proto3\";\npackage confluent.type;\nimport public \"confluent/meta.proto\";\n\
+         message Decimal { bytes value = 1; uint32 precision = 2; int32 scale = 3; }\n",
+    ),
+    ("google/type/date.proto", "syntax = \"proto3\";\npackage google.type;\nmessage Date { int32 year = 1; int32 month = 2; int32 day = 3; }\n"),
+    (
+        "google/type/timeofday.proto",
+        "syntax = \"proto3\";\npackage google.type;\nmessage TimeOfDay { int32 hours = 1; int32 minutes = 2; int32 seconds = 3; int32 nanos = 4; }\n",
+    ),
+];
+
+/// The precision and scale a DECIMAL column has when its field carries none.
+const DEFAULT_DECIMAL: (u8, i8) = (38, 9);
 
 /// The name the schema being compiled has among its imports.
 const MAIN_FILE: &str = "schema.proto";
@@ -186,8 +268,10 @@ pub fn compile_with(text: &str, imports: &[(String, String)]) -> Result<Descript
         }
     }
     let files = std::iter::once((MAIN_FILE.to_string(), text.to_string())).chain(imports.iter().cloned()).collect();
+    let known = KNOWN_FILES.iter().map(|(n, t)| (n.to_string(), t.to_string()));
     let mut resolver = protox::file::ChainFileResolver::new();
     resolver.add(Files(files));
+    resolver.add(Files(known.collect()));
     resolver.add(protox::file::GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true);
@@ -259,6 +343,9 @@ fn kind_type(kind: &Kind, depth: usize) -> Result<SqlType, Unreadable> {
         Kind::Bytes => SqlType::Bytes,
         Kind::Message(m) => match m.full_name() {
             "google.protobuf.Timestamp" => SqlType::Timestamp,
+            "google.type.Date" => SqlType::Date,
+            "google.type.TimeOfDay" => SqlType::Time,
+            "confluent.type.Decimal" => SqlType::Decimal { precision: DEFAULT_DECIMAL.0, scale: DEFAULT_DECIMAL.1 },
             "google.protobuf.StringValue" => SqlType::String,
             "google.protobuf.BoolValue" => SqlType::Boolean,
             "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => SqlType::Int,
@@ -270,10 +357,29 @@ fn kind_type(kind: &Kind, depth: usize) -> Result<SqlType, Unreadable> {
     })
 }
 
+/// A `confluent.type.Decimal` field's SQL type: its precision and scale from the field's
+/// `confluent.field_meta` params, as Confluent's converter writes them.
+pub fn decimal_of(f: &prost_reflect::FieldDescriptor) -> SqlType {
+    let options = f.options();
+    let param = |name: &str| -> Option<i64> {
+        let meta = options.extensions().find(|(e, _)| e.full_name() == "confluent.field_meta").map(|(_, v)| v.clone())?;
+        let prost_reflect::Value::Message(meta) = meta else { return None };
+        let params = meta.get_field_by_name("params")?;
+        let prost_reflect::Value::Map(entries) = params.as_ref() else { return None };
+        entries.get(&prost_reflect::MapKey::String(name.to_string()))?.as_str()?.trim().parse().ok()
+    };
+    let precision = param("precision").and_then(|p| u8::try_from(p).ok()).filter(|p| (1..=38).contains(p)).unwrap_or(DEFAULT_DECIMAL.0);
+    let scale =
+        param("scale").and_then(|s| i8::try_from(s).ok()).filter(|s| (0..=precision as i8).contains(s)).unwrap_or(DEFAULT_DECIMAL.1.min(precision as i8));
+    SqlType::Decimal { precision, scale }
+}
+
 fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, SqlType)>, Unreadable> {
     m.fields()
         .map(|f| {
-            let ty = if f.is_map() {
+            let ty = if !f.is_list() && matches!(f.kind(), Kind::Message(m) if m.full_name() == "confluent.type.Decimal") {
+                decimal_of(&f)
+            } else if f.is_map() {
                 let Kind::Message(entry) = f.kind() else { return Err(Unreadable("a map without entries".into())) };
                 SqlType::Map(Box::new(SqlType::String), Box::new(kind_type(&entry.map_entry_value_field().kind(), depth + 1)?))
             } else if f.is_list() {
@@ -319,7 +425,8 @@ mod tests {
         let st = SqlType::Struct(vec![("F0".into(), SqlType::Int)]);
         let arr = SqlType::Array(Box::new(SqlType::Bigint));
         let map = SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Double));
-        let text = schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false, None);
+        let text =
+            schema_for(&[("ID", &SqlType::Bigint), ("S", &st), ("A", &arr), ("M", &map), ("T", &SqlType::Timestamp)], false, None, ProtobufNullable::Defaults);
         let cols = columns_of(&text, None, "ROWVAL", true).unwrap();
         assert_eq!(
             cols,
@@ -340,7 +447,7 @@ mod tests {
 
     #[test]
     fn base64_descriptors_compile_like_their_source() {
-        let text = schema_for(&[("ID", &SqlType::Bigint), ("T", &SqlType::Timestamp)], false, None);
+        let text = schema_for(&[("ID", &SqlType::Bigint), ("T", &SqlType::Timestamp)], false, None, ProtobufNullable::Defaults);
         let descriptor = serialized(&text, &[]).expect("serializes");
         let pool = compile(&descriptor).expect("a base64 FileDescriptorProto compiles");
         assert_eq!(message_at(&pool, &[0]).expect("has a message").fields().count(), 2);
