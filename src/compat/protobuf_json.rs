@@ -4,14 +4,154 @@
 //! fields matched ignoring case. Keys are messages too: the case gives and expects them as
 //! objects of the message's fields.
 
+use chrono::Datelike;
 use prost_reflect::prost::Message;
+use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
 use serde_json::Value;
 
 use super::exact::Exact;
 use crate::catalog::DataSource;
-use crate::catalog::types::Column;
-use crate::format::protobuf::{compile, field_names_of, frame_indexes, message_at, message_from_json, message_json, message_named, schema_for, split_frame};
+use crate::catalog::types::{Column, SqlType};
+use crate::format::protobuf::{compile, frame_indexes, message_at, message_named, schema_for, split_frame};
 use crate::format::{FormatKind, FormatSpec, Role, named_types};
+
+/// JSON text for a message, ksqlDB's way: every field written, defaults included;
+/// decimals, dates and times of day as ksqlDB writes them in JSON (a number, days since
+/// the epoch, milliseconds of the day).
+fn message_json(m: &DynamicMessage) -> Result<Vec<u8>, String> {
+    let options = SerializeOptions::new().stringify_64_bit_integers(false).use_proto_field_name(true).skip_default_fields(false);
+    let mut value = m.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| e.to_string())?;
+    null_unset_messages(&m.descriptor(), &mut value, 0);
+    serde_json::to_vec(&value).map_err(|e| e.to_string())
+}
+
+/// The ksqlDB JSON value of a decimal, date or time-of-day message's JSON mapping.
+fn logical_json(name: &str, v: &serde_json::Value) -> Option<serde_json::Value> {
+    let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    match name {
+        "confluent.type.Decimal" => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(v.get("value")?.as_str()?).ok()?;
+            let mut unscaled: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+            for b in bytes.iter().take(16) {
+                unscaled = (unscaled << 8) | i128::from(*b);
+            }
+            let scale = int("scale").clamp(0, 38) as usize;
+            let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale + 1);
+            let (whole, frac) = digits.split_at(digits.len() - scale);
+            let sign = if unscaled < 0 { "-" } else { "" };
+            let text = if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{frac}") };
+            serde_json::from_str(&text).ok()
+        }
+        "google.type.Date" => {
+            let day = chrono::NaiveDate::from_ymd_opt(int("year") as i32, int("month") as u32, int("day") as u32)?;
+            Some(serde_json::json!((day - chrono::NaiveDate::default()).num_days()))
+        }
+        "google.type.TimeOfDay" => Some(serde_json::json!(((int("hours") * 60 + int("minutes")) * 60 + int("seconds")) * 1000 + int("nanos") / 1_000_000)),
+        _ => None,
+    }
+}
+
+/// Fields with presence (messages, `optional` scalars) that are not set are written as null
+/// (the JSON mapping leaves them out).
+fn null_unset_messages(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
+    let Some(o) = v.as_object_mut() else { return };
+    if depth > 32 {
+        return;
+    }
+    for f in desc.fields() {
+        let singular = !f.is_list() && !f.is_map();
+        match (o.get_mut(f.name()), f.kind()) {
+            (None, _) if singular && f.supports_presence() => {
+                o.insert(f.name().to_string(), serde_json::Value::Null);
+            }
+            (Some(x), Kind::Message(inner)) if singular => match logical_json(inner.full_name(), x) {
+                Some(value) => *x = value,
+                None => null_unset_messages(&inner, x, depth + 1),
+            },
+            (Some(serde_json::Value::Array(items)), Kind::Message(inner)) if f.is_list() => {
+                for x in items {
+                    match logical_json(inner.full_name(), x) {
+                        Some(value) => *x = value,
+                        None => null_unset_messages(&inner, x, depth + 1),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A message from its JSON mapping (fields unknown to the message are ignored).
+fn message_from_json(desc: &MessageDescriptor, json: &[u8]) -> Result<DynamicMessage, String> {
+    let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options).map_err(|e| e.to_string())
+}
+
+/// Renames a row's JSON keys (column names) to the message's field names they match
+/// ignoring case, in nested messages too: a registered schema's `id` takes column `ID`.
+fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
+    let Some(o) = v.as_object_mut() else { return };
+    if depth > 32 {
+        return;
+    }
+    for f in desc.fields() {
+        let key = if o.contains_key(f.name()) { Some(f.name().to_string()) } else { o.keys().find(|k| k.eq_ignore_ascii_case(f.name())).cloned() };
+        let Some(mut value) = key.and_then(|k| o.remove(&k)) else { continue };
+        if let Kind::Message(inner) = f.kind() {
+            match &mut value {
+                serde_json::Value::Array(items) if f.is_list() => items.iter_mut().for_each(|x| message_value(&inner, &f, x, depth + 1)),
+                serde_json::Value::Object(entries) if f.is_map() => {
+                    let value_field = inner.map_entry_value_field();
+                    if let Kind::Message(m) = value_field.kind() {
+                        entries.values_mut().for_each(|x| message_value(&m, &value_field, x, depth + 1));
+                    }
+                }
+                x if !f.is_list() && !f.is_map() => message_value(&inner, &f, x, depth + 1),
+                _ => {}
+            }
+        }
+        o.insert(f.name().to_string(), value);
+    }
+}
+
+/// A row's JSON for a message-typed field: DECIMAL text, DATE days and TIME milliseconds
+/// become the messages that hold them; structs get the message's field names.
+fn message_value(desc: &MessageDescriptor, field: &prost_reflect::FieldDescriptor, v: &mut serde_json::Value, depth: usize) {
+    use serde_json::json;
+    let converted = match (desc.full_name(), &*v) {
+        ("confluent.type.Decimal", serde_json::Value::String(text)) => decimal_message(text, field),
+        ("confluent.type.Decimal", serde_json::Value::Number(n)) => decimal_message(&n.to_string(), field),
+        ("google.type.Date", serde_json::Value::Number(n)) => n.as_i64().and_then(|days| {
+            let d = chrono::NaiveDate::default().checked_add_signed(chrono::TimeDelta::try_days(days)?)?;
+            Some(json!({"year": d.year(), "month": d.month(), "day": d.day()}))
+        }),
+        ("google.type.TimeOfDay", serde_json::Value::Number(n)) => {
+            n.as_i64().map(|ms| json!({"hours": ms / 3_600_000, "minutes": ms / 60_000 % 60, "seconds": ms / 1000 % 60, "nanos": ms % 1000 * 1_000_000}))
+        }
+        _ => None,
+    };
+    match converted {
+        Some(c) => *v = c,
+        None => field_names_of(desc, v, depth),
+    }
+}
+
+/// `confluent.type.Decimal`'s JSON mapping for decimal text: the unscaled value as base64
+/// big-endian two's complement, the field's declared precision, the text's scale.
+fn decimal_message(text: &str, field: &prost_reflect::FieldDescriptor) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    let unscaled: i128 = format!("{int}{frac}").parse().ok()?;
+    let bytes = crate::format::protobuf_write::twos_complement(unscaled);
+    let precision = match crate::format::protobuf_schema::decimal_of(field) {
+        SqlType::Decimal { precision, .. } => u32::from(precision),
+        _ => 0,
+    };
+    let value = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    Some(serde_json::json!({"value": value, "precision": precision, "scale": frac.len()}))
+}
 
 fn parts(source: &DataSource, role: Role) -> (&FormatSpec, Vec<&Column>) {
     match role {

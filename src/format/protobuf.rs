@@ -9,16 +9,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Fields};
-use chrono::Datelike;
+use arrow::array::{ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Fields};
 use prost_reflect::prost::Message;
-use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, SerializeOptions};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 pub use super::protobuf_schema::{compile, message_at, message_named, schema_for, unsupported};
 
-use super::json::JsonEncoder;
 use super::protobuf_arrow::{Columns, MessagePlan};
+use super::protobuf_write::RowPlan;
 use super::{DecodedRows, EncodedRows, FormatError, ProtobufNullable, RegistryHandle, RowDecoder, RowEncoder};
 use crate::catalog::types::SqlType;
 
@@ -69,149 +68,6 @@ pub fn frame_indexes(path: &[i32]) -> Vec<u8> {
         prost_reflect::prost::encoding::encode_varint(((v << 1) ^ (v >> 63)) as u64, &mut out);
     }
     out
-}
-
-/// JSON text for a message, ksqlDB's way: every field written, defaults included;
-/// decimals, dates and times of day as ksqlDB writes them in JSON (a number, days since
-/// the epoch, milliseconds of the day).
-pub fn message_json(m: &DynamicMessage) -> Result<Vec<u8>, String> {
-    let options = SerializeOptions::new().stringify_64_bit_integers(false).use_proto_field_name(true).skip_default_fields(false);
-    let mut value = m.serialize_with_options(serde_json::value::Serializer, &options).map_err(|e| e.to_string())?;
-    null_unset_messages(&m.descriptor(), &mut value, 0);
-    serde_json::to_vec(&value).map_err(|e| e.to_string())
-}
-
-/// The ksqlDB JSON value of a decimal, date or time-of-day message's JSON mapping.
-fn logical_json(name: &str, v: &serde_json::Value) -> Option<serde_json::Value> {
-    let int = |k: &str| v.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-    match name {
-        "confluent.type.Decimal" => {
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(v.get("value")?.as_str()?).ok()?;
-            let mut unscaled: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
-            for b in bytes.iter().take(16) {
-                unscaled = (unscaled << 8) | i128::from(*b);
-            }
-            let scale = int("scale").clamp(0, 38) as usize;
-            let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale + 1);
-            let (whole, frac) = digits.split_at(digits.len() - scale);
-            let sign = if unscaled < 0 { "-" } else { "" };
-            let text = if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{frac}") };
-            serde_json::from_str(&text).ok()
-        }
-        "google.type.Date" => {
-            let day = chrono::NaiveDate::from_ymd_opt(int("year") as i32, int("month") as u32, int("day") as u32)?;
-            Some(serde_json::json!((day - chrono::NaiveDate::default()).num_days()))
-        }
-        "google.type.TimeOfDay" => Some(serde_json::json!(((int("hours") * 60 + int("minutes")) * 60 + int("seconds")) * 1000 + int("nanos") / 1_000_000)),
-        _ => None,
-    }
-}
-
-/// Fields with presence (messages, `optional` scalars) that are not set are written as null
-/// (the JSON mapping leaves them out).
-fn null_unset_messages(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
-    let Some(o) = v.as_object_mut() else { return };
-    if depth > 32 {
-        return;
-    }
-    for f in desc.fields() {
-        let singular = !f.is_list() && !f.is_map();
-        match (o.get_mut(f.name()), f.kind()) {
-            (None, _) if singular && f.supports_presence() => {
-                o.insert(f.name().to_string(), serde_json::Value::Null);
-            }
-            (Some(x), Kind::Message(inner)) if singular => match logical_json(inner.full_name(), x) {
-                Some(value) => *x = value,
-                None => null_unset_messages(&inner, x, depth + 1),
-            },
-            (Some(serde_json::Value::Array(items)), Kind::Message(inner)) if f.is_list() => {
-                for x in items {
-                    match logical_json(inner.full_name(), x) {
-                        Some(value) => *x = value,
-                        None => null_unset_messages(&inner, x, depth + 1),
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A message from its JSON mapping (fields unknown to the message are ignored).
-pub fn message_from_json(desc: &MessageDescriptor, json: &[u8]) -> Result<DynamicMessage, String> {
-    let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-    let mut de = serde_json::Deserializer::from_slice(json);
-    DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &options).map_err(|e| e.to_string())
-}
-
-/// Renames a row's JSON keys (column names) to the message's field names they match
-/// ignoring case, in nested messages too: a registered schema's `id` takes column `ID`.
-pub fn field_names_of(desc: &MessageDescriptor, v: &mut serde_json::Value, depth: usize) {
-    let Some(o) = v.as_object_mut() else { return };
-    if depth > 32 {
-        return;
-    }
-    for f in desc.fields() {
-        let key = if o.contains_key(f.name()) { Some(f.name().to_string()) } else { o.keys().find(|k| k.eq_ignore_ascii_case(f.name())).cloned() };
-        let Some(mut value) = key.and_then(|k| o.remove(&k)) else { continue };
-        if let Kind::Message(inner) = f.kind() {
-            match &mut value {
-                serde_json::Value::Array(items) if f.is_list() => items.iter_mut().for_each(|x| message_value(&inner, &f, x, depth + 1)),
-                serde_json::Value::Object(entries) if f.is_map() => {
-                    let value_field = inner.map_entry_value_field();
-                    if let Kind::Message(m) = value_field.kind() {
-                        entries.values_mut().for_each(|x| message_value(&m, &value_field, x, depth + 1));
-                    }
-                }
-                x if !f.is_list() && !f.is_map() => message_value(&inner, &f, x, depth + 1),
-                _ => {}
-            }
-        }
-        o.insert(f.name().to_string(), value);
-    }
-}
-
-/// A row's JSON for a message-typed field: DECIMAL text, DATE days and TIME milliseconds
-/// become the messages that hold them; structs get the message's field names.
-fn message_value(desc: &MessageDescriptor, field: &prost_reflect::FieldDescriptor, v: &mut serde_json::Value, depth: usize) {
-    use serde_json::json;
-    let converted = match (desc.full_name(), &*v) {
-        ("confluent.type.Decimal", serde_json::Value::String(text)) => decimal_message(text, field),
-        ("confluent.type.Decimal", serde_json::Value::Number(n)) => decimal_message(&n.to_string(), field),
-        ("google.type.Date", serde_json::Value::Number(n)) => n.as_i64().and_then(|days| {
-            let d = chrono::NaiveDate::default().checked_add_signed(chrono::TimeDelta::try_days(days)?)?;
-            Some(json!({"year": d.year(), "month": d.month(), "day": d.day()}))
-        }),
-        ("google.type.TimeOfDay", serde_json::Value::Number(n)) => {
-            n.as_i64().map(|ms| json!({"hours": ms / 3_600_000, "minutes": ms / 60_000 % 60, "seconds": ms / 1000 % 60, "nanos": ms % 1000 * 1_000_000}))
-        }
-        _ => None,
-    };
-    match converted {
-        Some(c) => *v = c,
-        None => field_names_of(desc, v, depth),
-    }
-}
-
-/// `confluent.type.Decimal`'s JSON mapping for decimal text: the unscaled value as base64
-/// big-endian two's complement, the field's declared precision, the text's scale.
-fn decimal_message(text: &str, field: &prost_reflect::FieldDescriptor) -> Option<serde_json::Value> {
-    use base64::Engine;
-    let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    let unscaled: i128 = format!("{int}{frac}").parse().ok()?;
-    let bytes = unscaled.to_be_bytes();
-    // The shortest two's complement: drop leading bytes that only repeat the sign.
-    let mut start = 0;
-    while start < 15 && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0) || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0)) {
-        start += 1;
-    }
-    let precision = match super::protobuf_schema::decimal_of(field) {
-        SqlType::Decimal { precision, .. } => u32::from(precision),
-        _ => 0,
-    };
-    let value = base64::engine::general_purpose::STANDARD.encode(&bytes[start..]);
-    Some(serde_json::json!({"value": value, "precision": precision, "scale": frac.len()}))
 }
 
 /// A writer message and the plan that reads it, or why it cannot be read.
@@ -311,28 +167,18 @@ impl RowDecoder for ProtobufDecoder {
     }
 }
 
-/// The type a column is written to JSON as on its way to a message: timestamps as RFC 3339
-/// text (the JSON mapping of `google.protobuf.Timestamp`), decimals as exact text.
-fn json_type(dt: &DataType) -> DataType {
-    match dt {
-        DataType::Timestamp(unit, None) => DataType::Timestamp(*unit, Some("+00:00".into())),
-        DataType::Decimal128(..) => DataType::Utf8,
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| f.as_ref().clone().with_data_type(json_type(f.data_type()))).collect()),
-        DataType::List(item) => DataType::List(Arc::new(item.as_ref().clone().with_data_type(json_type(item.data_type())))),
-        DataType::Map(entries, sorted) => DataType::Map(Arc::new(entries.as_ref().clone().with_data_type(json_type(entries.data_type()))), *sorted),
-        other => other.clone(),
-    }
-}
-
-/// Writes PROTOBUF (framed with `id`) or PROTOBUF_NOSR records.
+/// Writes PROTOBUF (framed with `id`) or PROTOBUF_NOSR records straight from Arrow rows.
 pub struct ProtobufEncoder {
-    json: JsonEncoder,
-    desc: Result<MessageDescriptor, String>,
-    /// The message indexes that name `desc` in its schema, as a frame writes them.
+    /// The message rows are written as, and the plan that fills it.
+    writer: Result<(MessageDescriptor, RowPlan), String>,
+    /// A single unwrapped STRUCT column: the struct is the message.
+    whole_message: bool,
+    /// A single unwrapped column: written as the message's first field.
+    unwrapped: bool,
+    /// The message indexes that name the message in its schema, as a frame writes them.
     indexes: Vec<u8>,
     /// PROTOBUF: the schema id (None: not registered); PROTOBUF_NOSR: no frame.
     frame: Option<Option<i32>>,
-    unwrapped_name: Option<String>,
     /// Keys: a row whose columns are all null is a null record (proto3 cannot tell a
     /// message of unset fields from one of defaults).
     null_when_all_null: bool,
@@ -344,17 +190,17 @@ impl ProtobufEncoder {
     pub fn new(fields: Fields, unwrapped: bool, schema: (&str, Option<&str>), frame: Option<Option<i32>>) -> ProtobufEncoder {
         let named = compile(schema.0).and_then(|p| message_named(&p, schema.1));
         let indexes = named.as_ref().map(|(_, path)| frame_indexes(path)).unwrap_or_else(|_| vec![0]);
-        let desc = named.map(|(d, _)| d);
-        // A single key or unwrapped value is written as the message's only field; a STRUCT
-        // as the message itself.
         let whole_message = unwrapped && fields.len() == 1 && matches!(fields[0].data_type(), DataType::Struct(_));
-        let unwrapped_name = if unwrapped && !whole_message { desc.as_ref().ok().and_then(|d| d.fields().next().map(|f| f.name().to_string())) } else { None };
-        let fields: Fields = fields.iter().map(|f| f.as_ref().clone().with_data_type(json_type(f.data_type()))).collect::<Vec<Field>>().into();
-        ProtobufEncoder { json: JsonEncoder::new(fields, whole_message), desc, indexes, frame, unwrapped_name, null_when_all_null: false }
+        let writer = named.and_then(|(desc, _)| {
+            let plan = match fields.first().map(|f| f.data_type()) {
+                Some(DataType::Struct(inner)) if whole_message => RowPlan::new(&desc, inner, false),
+                _ => RowPlan::new(&desc, &fields, unwrapped),
+            };
+            plan.map(|p| (desc, p)).map_err(|e| format!("the columns cannot be written as PROTOBUF: {e}"))
+        });
+        ProtobufEncoder { writer, whole_message, unwrapped: unwrapped && !whole_message, indexes, frame, null_when_all_null: false }
     }
-}
 
-impl ProtobufEncoder {
     /// Writes rows of only nulls as null records (for keys).
     pub fn null_when_all_null(mut self) -> Self {
         self.null_when_all_null = true;
@@ -364,43 +210,33 @@ impl ProtobufEncoder {
 
 impl RowEncoder for ProtobufEncoder {
     fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
-        let desc = self.desc.as_ref().map_err(|e| FormatError::Registry(e.clone()))?;
-        let columns: Vec<ArrayRef> = columns
-            .iter()
-            .map(|c| {
-                let wanted = json_type(c.data_type());
-                if wanted == *c.data_type() { Ok(c.clone()) } else { arrow::compute::cast(c, &wanted) }
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| FormatError::Registry(format!("cannot write the row as PROTOBUF: {e}")))?;
-        let json = self.json.encode(&columns, rows)?;
+        let (desc, plan) = self.writer.as_ref().map_err(|e| FormatError::Registry(e.clone()))?;
+        let whole: Vec<&dyn arrow::array::Array>;
+        let arrays: Vec<&dyn arrow::array::Array> = match columns.first().and_then(|c| c.as_struct_opt()) {
+            Some(s) if self.whole_message => {
+                whole = s.columns().iter().map(|c| c.as_ref()).collect();
+                whole.clone()
+            }
+            _ => columns.iter().map(|c| c.as_ref()).collect(),
+        };
         let mut out = EncodedRows::with_capacity(rows);
-        for i in 0..json.len() {
-            let Some(text) = json.get(i) else {
-                out.push_null();
-                continue;
+        for i in 0..rows {
+            let null_row = if self.whole_message || self.unwrapped {
+                columns.first().is_some_and(|c| c.is_null(i))
+            } else {
+                self.null_when_all_null && !columns.is_empty() && columns.iter().all(|c| c.is_null(i))
             };
-            let all_null = self.null_when_all_null && !columns.is_empty() && columns.iter().all(|c| c.is_null(i));
-            if all_null || (self.unwrapped_name.is_some() && columns.first().is_some_and(|c| c.is_null(i))) {
+            if null_row {
                 out.push_null();
                 continue;
             }
-            let mut v: serde_json::Value = serde_json::from_slice(text).map_err(|e| FormatError::Registry(e.to_string()))?;
-            if let Some(name) = &self.unwrapped_name {
-                let first = v.as_object().and_then(|o| o.values().next().cloned()).unwrap_or(serde_json::Value::Null);
-                v = serde_json::json!({ name: first });
-            }
-            field_names_of(desc, &mut v, 0);
-            let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
-            let m = DynamicMessage::deserialize_with_options(desc.clone(), v, &options)
-                .map_err(|e| FormatError::Registry(format!("cannot write the row as PROTOBUF: {e}")))?;
             if let Some(frame) = self.frame {
                 let id = frame.ok_or_else(|| FormatError::Registry("the PROTOBUF format writes no records until its schema is registered".into()))?;
                 out.buf().push(0);
                 out.buf().extend_from_slice(&id.to_be_bytes());
                 out.buf().extend_from_slice(&self.indexes);
             }
-            m.encode(out.buf()).map_err(|e| FormatError::Registry(e.to_string()))?;
+            plan.message(desc, &arrays, i).encode(out.buf()).map_err(|e| FormatError::Registry(e.to_string()))?;
             out.end_row();
         }
         Ok(out)
@@ -411,6 +247,7 @@ impl RowEncoder for ProtobufEncoder {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray, Int64Array, StringArray};
+    use arrow::datatypes::Field;
     use std::sync::Arc;
 
     #[test]
