@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Fields};
-use prost_reflect::prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 pub use super::protobuf_schema::{compile, message_at, message_named, schema_for, unsupported};
 
 use super::protobuf_arrow::{Columns, MessagePlan};
+use super::protobuf_wire::Raw;
 use super::protobuf_write::RowPlan;
 use super::{DecodedRows, EncodedRows, FormatError, ProtobufNullable, RegistryHandle, RowDecoder, RowEncoder};
 use crate::catalog::types::SqlType;
@@ -127,7 +127,8 @@ impl ProtobufDecoder {
         planned
     }
 
-    fn message(&mut self, bytes: &[u8]) -> Result<(Arc<MessagePlan>, DynamicMessage), String> {
+    /// Reads one record into `columns` (nothing is appended when it does not decode).
+    fn read<'a>(&mut self, bytes: &'a [u8], columns: &mut Columns, staged: &mut Vec<Option<Raw<'a>>>) -> Result<(), String> {
         let ((desc, plan), body) = match &self.bare {
             Some(bare) => (bare.clone()?, bytes),
             None => {
@@ -135,8 +136,14 @@ impl ProtobufDecoder {
                 (self.writer(id, indexes)?, body)
             }
         };
+        if let Some(flat) = plan.flat() {
+            flat.read(body, staged)?;
+            columns.append_flat(flat, staged);
+            return Ok(());
+        }
         let m = DynamicMessage::decode(desc, body).map_err(|e| format!("the PROTOBUF message does not decode: {e}"))?;
-        Ok((plan, m))
+        columns.append(&plan, &m);
+        Ok(())
     }
 }
 
@@ -144,10 +151,17 @@ impl RowDecoder for ProtobufDecoder {
     fn decode(&mut self, inputs: &[Option<&[u8]>]) -> DecodedRows {
         let mut columns = Columns::new(&self.fields);
         let mut out = DecodedRows::default();
+        let mut staged = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
-            match input.map(|b| self.message(b)).transpose() {
-                Ok(None) => columns.append_nulls(),
-                Ok(Some((plan, m))) => columns.append(&plan, &m),
+            let read = match input {
+                None => {
+                    columns.append_nulls();
+                    Ok(())
+                }
+                Some(b) => self.read(b, &mut columns, &mut staged),
+            };
+            match read {
+                Ok(()) => {}
                 Err(e) => {
                     out.errors.push((i as u32, e));
                     continue;
@@ -210,7 +224,7 @@ impl ProtobufEncoder {
 
 impl RowEncoder for ProtobufEncoder {
     fn encode(&self, columns: &[ArrayRef], rows: usize) -> Result<EncodedRows, FormatError> {
-        let (desc, plan) = self.writer.as_ref().map_err(|e| FormatError::Registry(e.clone()))?;
+        let (_, plan) = self.writer.as_ref().map_err(|e| FormatError::Registry(e.clone()))?;
         let whole: Vec<&dyn arrow::array::Array>;
         let arrays: Vec<&dyn arrow::array::Array> = match columns.first().and_then(|c| c.as_struct_opt()) {
             Some(s) if self.whole_message => {
@@ -236,7 +250,7 @@ impl RowEncoder for ProtobufEncoder {
                 out.buf().extend_from_slice(&id.to_be_bytes());
                 out.buf().extend_from_slice(&self.indexes);
             }
-            plan.message(desc, &arrays, i).encode(out.buf()).map_err(|e| FormatError::Registry(e.to_string()))?;
+            plan.write(&arrays, i, out.buf());
             out.end_row();
         }
         Ok(out)

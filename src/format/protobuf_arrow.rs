@@ -17,6 +17,8 @@ use arrow::datatypes::{DataType, FieldRef, Fields};
 use base64::Engine;
 use prost_reflect::{DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
 
+use super::protobuf_wire::{FlatPlan, Raw};
+
 /// How deeply messages may nest inside one another in a plan.
 const MAX_DEPTH: usize = 32;
 
@@ -52,24 +54,42 @@ enum Conv {
 }
 
 /// Which fields of a message fill a source's columns.
-pub struct MessagePlan(Vec<Column>);
+pub struct MessagePlan {
+    columns: Vec<Column>,
+    /// Flat proto3 messages of scalars: read from the wire directly.
+    flat: Option<FlatPlan>,
+}
 
 impl MessagePlan {
     /// The plan for reading `message` as `fields`. `unwrapped`: one column, read from the
     /// message's first field, or when `whole` (a single STRUCT column) from the message.
     pub fn new(message: &MessageDescriptor, fields: &Fields, unwrapped: bool, whole: bool) -> Result<MessagePlan, String> {
-        if whole && let [f] = fields.as_ref() {
+        let columns = if whole && let [f] = fields.as_ref() {
             let DataType::Struct(inner) = f.data_type() else { return Err("the single column is not a STRUCT".into()) };
-            return Ok(MessagePlan(vec![Column::Whole(columns(message, inner, 0)?)]));
-        }
-        if unwrapped && let [f] = fields.as_ref() {
-            let column = match message.fields().next() {
-                Some(field) => Column::Field(field.clone(), field_conv(&field, f.data_type(), 0)?),
-                None => Column::Missing,
-            };
-            return Ok(MessagePlan(vec![column]));
-        }
-        Ok(MessagePlan(columns(message, fields, 0)?))
+            vec![Column::Whole(columns(message, inner, 0)?)]
+        } else if unwrapped && let [f] = fields.as_ref() {
+            match message.fields().next() {
+                Some(field) => vec![Column::Field(field.clone(), field_conv(&field, f.data_type(), 0)?)],
+                None => vec![Column::Missing],
+            }
+        } else {
+            columns(message, fields, 0)?
+        };
+        let scalars: Option<Vec<Option<FieldDescriptor>>> = columns
+            .iter()
+            .map(|c| match c {
+                Column::Missing => Some(None),
+                Column::Field(f, Conv::Scalar | Conv::Enum(_)) => Some(Some(f.clone())),
+                _ => None,
+            })
+            .collect();
+        let flat = scalars.and_then(|fields| FlatPlan::new(message, &fields));
+        Ok(MessagePlan { columns, flat })
+    }
+
+    /// The wire-level plan, when the message is flat.
+    pub fn flat(&self) -> Option<&FlatPlan> {
+        self.flat.as_ref()
     }
 }
 
@@ -165,8 +185,20 @@ impl Columns {
 
     /// Appends one message as a row, by its plan.
     pub fn append(&mut self, plan: &MessagePlan, message: &DynamicMessage) {
-        for (b, column) in self.0.iter_mut().zip(&plan.0) {
+        for (b, column) in self.0.iter_mut().zip(&plan.columns) {
             b.append_column(column, message);
+        }
+    }
+
+    /// Appends one flat message's fields (as [`FlatPlan::read`] staged them) as a row.
+    pub fn append_flat(&mut self, plan: &FlatPlan, staged: &[Option<Raw>]) {
+        for ((b, field), raw) in self.0.iter_mut().zip(&plan.fields).zip(staged) {
+            match (field, raw) {
+                (None, _) => b.append_null(),
+                (Some(f), None) if f.presence => b.append_null(),
+                (Some(f), None) => b.append_raw(&f.kind, default_raw(&f.kind)),
+                (Some(f), Some(raw)) => b.append_raw(&f.kind, *raw),
+            }
         }
     }
 
@@ -223,6 +255,44 @@ impl Builder {
                 valid.push(false);
             }
         }
+    }
+
+    /// Appends a scalar or enum field's wire value.
+    fn append_raw(&mut self, kind: &Kind, raw: Raw) {
+        let zigzag = |v: u64| ((v >> 1) as i64) ^ -((v & 1) as i64);
+        let value = match (kind, raw) {
+            (Kind::String, Raw::Bytes(b)) => match self {
+                Builder::Text(t) => return t.append_value(std::str::from_utf8(b).unwrap_or_default()),
+                Builder::Bytes(t) => return t.append_value(b),
+                _ => Value::String(String::from_utf8_lossy(b).into_owned()),
+            },
+            (Kind::Bytes, Raw::Bytes(b)) => match self {
+                Builder::Bytes(t) => return t.append_value(b),
+                _ => Value::Bytes(b.to_vec().into()),
+            },
+            (Kind::Enum(e), Raw::Varint(v)) => match self {
+                Builder::Text(t) => match e.get_value(v as i32) {
+                    Some(value) => return t.append_value(value.name()),
+                    None => return t.append_value((v as i32).to_string()),
+                },
+                other => return other.append_number(f64::from(v as i32), i64::from(v as i32)),
+            },
+            (Kind::Int32, Raw::Varint(v)) => Value::I32(v as i32),
+            (Kind::Int64, Raw::Varint(v)) => Value::I64(v as i64),
+            (Kind::Uint32, Raw::Varint(v)) => Value::U32(v as u32),
+            (Kind::Uint64, Raw::Varint(v)) => Value::U64(v),
+            (Kind::Sint32, Raw::Varint(v)) => Value::I32(zigzag(v) as i32),
+            (Kind::Sint64, Raw::Varint(v)) => Value::I64(zigzag(v)),
+            (Kind::Bool, Raw::Varint(v)) => Value::Bool(v != 0),
+            (Kind::Fixed32, Raw::Fixed32(v)) => Value::U32(v),
+            (Kind::Sfixed32, Raw::Fixed32(v)) => Value::I32(v as i32),
+            (Kind::Float, Raw::Fixed32(v)) => Value::F32(f32::from_bits(v)),
+            (Kind::Fixed64, Raw::Fixed64(v)) => Value::U64(v),
+            (Kind::Sfixed64, Raw::Fixed64(v)) => Value::I64(v as i64),
+            (Kind::Double, Raw::Fixed64(v)) => Value::F64(f64::from_bits(v)),
+            _ => return self.append_null(),
+        };
+        self.append_scalar(&value);
     }
 
     fn append_column(&mut self, column: &Column, message: &DynamicMessage) {
@@ -418,6 +488,16 @@ fn rescaled(digits: &[u8], scale: i32, target: i8) -> Option<i128> {
 /// Whether an unscaled value has at most `precision` digits.
 fn fits(v: i128, precision: u8) -> bool {
     10i128.checked_pow(u32::from(precision)).is_none_or(|limit| v.abs() < limit)
+}
+
+/// The wire value an absent proto3 field stands for.
+fn default_raw(kind: &Kind) -> Raw<'static> {
+    match kind {
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => Raw::Fixed32(0),
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => Raw::Fixed64(0),
+        Kind::String | Kind::Bytes => Raw::Bytes(&[]),
+        _ => Raw::Varint(0),
+    }
 }
 
 fn map_key(k: &MapKey) -> String {

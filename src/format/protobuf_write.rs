@@ -1,15 +1,18 @@
-//! Arrow rows straight into PROTOBUF messages. A plan made once per encoder says which
-//! message field each column fills (matched by name, exactly or ignoring case) and how its
-//! values convert; each row becomes a `prost-reflect` message that `prost` encodes. Nulls
-//! leave fields unset (proto3 reads them as defaults; `optional` fields and wrappers keep
-//! them null). TIMESTAMP is `google.protobuf.Timestamp`, DECIMAL `confluent.type.Decimal`,
-//! DATE `google.type.Date`, TIME `google.type.TimeOfDay`, enums are written by name.
+//! Arrow rows straight into PROTOBUF messages' wire format. A plan made once per encoder
+//! says which message field each column fills (matched by name, exactly or ignoring case)
+//! and how its values convert; rows are then written field by field with `prost`'s wire
+//! primitives, in field order, proto3's way: defaults and nulls are left out (`optional`
+//! fields and wrappers write what is set, so their nulls stay null), numeric repeated
+//! fields packed. TIMESTAMP is `google.protobuf.Timestamp`, DECIMAL
+//! `confluent.type.Decimal`, DATE `google.type.Date`, TIME `google.type.TimeOfDay`, enums
+//! are written by name.
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Fields, Float64Type, Int32Type, Int64Type, Time32MillisecondType, TimeUnit, TimestampMillisecondType,
 };
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
+use prost_reflect::prost::encoding::{WireType, encode_key, encode_varint};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 
 /// How deeply structs may nest in a plan.
 const MAX_DEPTH: usize = 32;
@@ -20,12 +23,14 @@ pub struct RowPlan(Vec<Option<(FieldDescriptor, Put)>>);
 /// How a column's values become a field's.
 enum Put {
     Scalar(Kind),
-    Timestamp(MessageDescriptor),
-    Decimal(MessageDescriptor, u32),
-    Date(MessageDescriptor),
-    Time(MessageDescriptor),
-    Wrapper(MessageDescriptor, FieldDescriptor, Box<Put>),
-    Struct(MessageDescriptor, RowPlan),
+    Timestamp,
+    /// With the precision the field declares.
+    Decimal(u32),
+    Date,
+    Time,
+    /// A `google.protobuf.*Value`: its value field.
+    Wrapper(FieldDescriptor, Box<Put>),
+    Struct(RowPlan),
     List(Box<Put>),
     Map(Box<Put>),
 }
@@ -41,17 +46,13 @@ impl RowPlan {
         plan(message, fields, 0)
     }
 
-    /// Row `row` of `columns` as a message.
-    pub fn message(&self, desc: &MessageDescriptor, columns: &[&dyn Array], row: usize) -> DynamicMessage {
-        let mut m = DynamicMessage::new(desc.clone());
+    /// Writes row `row` of `columns` as a message's fields.
+    pub fn write(&self, columns: &[&dyn Array], row: usize, buf: &mut Vec<u8>) {
         for (column, slot) in columns.iter().zip(&self.0) {
-            if let Some((field, put)) = slot
-                && let Some(v) = value(*column, row, put)
-            {
-                m.set_field(field, v);
+            if let Some((field, put)) = slot {
+                write_field(buf, field.number(), field.supports_presence(), *column, row, put);
             }
         }
-        m
     }
 }
 
@@ -87,21 +88,21 @@ fn put_for(field: &FieldDescriptor, source: &DataType, depth: usize) -> Result<P
 
 fn kind_put(field: &FieldDescriptor, kind: &Kind, source: &DataType, depth: usize) -> Result<Put, String> {
     Ok(match (kind, source) {
-        (Kind::Message(m), DataType::Timestamp(..)) if m.full_name() == "google.protobuf.Timestamp" => Put::Timestamp(m.clone()),
+        (Kind::Message(m), DataType::Timestamp(..)) if m.full_name() == "google.protobuf.Timestamp" => Put::Timestamp,
         (Kind::Message(m), DataType::Decimal128(..)) if m.full_name() == "confluent.type.Decimal" => {
             let precision = match super::protobuf_schema::decimal_of(field) {
                 crate::catalog::types::SqlType::Decimal { precision, .. } => u32::from(precision),
                 _ => 0,
             };
-            Put::Decimal(m.clone(), precision)
+            Put::Decimal(precision)
         }
-        (Kind::Message(m), DataType::Date32) if m.full_name() == "google.type.Date" => Put::Date(m.clone()),
-        (Kind::Message(m), DataType::Time32(_)) if m.full_name() == "google.type.TimeOfDay" => Put::Time(m.clone()),
-        (Kind::Message(m), DataType::Struct(fields)) => Put::Struct(m.clone(), plan(m, fields, depth + 1)?),
+        (Kind::Message(m), DataType::Date32) if m.full_name() == "google.type.Date" => Put::Date,
+        (Kind::Message(m), DataType::Time32(_)) if m.full_name() == "google.type.TimeOfDay" => Put::Time,
+        (Kind::Message(m), DataType::Struct(fields)) => Put::Struct(plan(m, fields, depth + 1)?),
         (Kind::Message(m), other) if m.full_name().starts_with("google.protobuf.") && m.full_name().ends_with("Value") => {
             let inner = m.get_field(1).ok_or_else(|| format!("{} has no value field", m.full_name()))?;
             let put = kind_put(&inner, &inner.kind(), other, depth + 1)?;
-            Put::Wrapper(m.clone(), inner, Box::new(put))
+            Put::Wrapper(inner, Box::new(put))
         }
         (Kind::Message(m), other) => return Err(format!("a {other} column cannot be written as message {}", m.full_name())),
         (_, DataType::Struct(_) | DataType::List(_) | DataType::Map(..)) => return Err(format!("a {source} column cannot be written as a {kind:?} field")),
@@ -109,74 +110,177 @@ fn kind_put(field: &FieldDescriptor, kind: &Kind, source: &DataType, depth: usiz
     })
 }
 
-/// A column's value at a row, as the field's value (None: null, the field stays unset).
-fn value(a: &dyn Array, i: usize, put: &Put) -> Option<Value> {
-    if a.is_null(i) {
-        return None;
+/// Writes a field's key and length-delimited body (written by `body`).
+fn nested(buf: &mut Vec<u8>, number: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    let mut inner = Vec::new();
+    body(&mut inner);
+    encode_key(number, WireType::LengthDelimited, buf);
+    encode_varint(inner.len() as u64, buf);
+    buf.extend_from_slice(&inner);
+}
+
+/// Writes an integer field unless it is 0.
+fn varint_field(buf: &mut Vec<u8>, number: u32, v: i64) {
+    if v != 0 {
+        encode_key(number, WireType::Varint, buf);
+        encode_varint(v as u64, buf);
     }
-    Some(match put {
-        Put::Scalar(kind) => scalar(a, i, kind)?,
-        Put::Timestamp(m) => {
-            let ms = a.as_primitive_opt::<TimestampMillisecondType>().map(|t| t.value(i)).or_else(|| integer(a, i))?;
-            let mut ts = DynamicMessage::new(m.clone());
-            ts.set_field_by_number(1, Value::I64(ms.div_euclid(1000)));
-            ts.set_field_by_number(2, Value::I32((ms.rem_euclid(1000) * 1_000_000) as i32));
-            Value::Message(ts)
+}
+
+/// Writes a column's value at a row as field `number` (nothing for a null).
+fn write_field(buf: &mut Vec<u8>, number: u32, presence: bool, a: &dyn Array, i: usize, put: &Put) {
+    if a.is_null(i) {
+        return;
+    }
+    match put {
+        Put::Scalar(kind) => {
+            if let Some(v) = scalar(a, i, kind)
+                && (presence || !v.is_default())
+            {
+                v.write(number, buf);
+            }
         }
-        Put::Decimal(m, precision) => {
-            let d = a.as_primitive_opt::<Decimal128Type>()?;
+        Put::Timestamp => {
+            let Some(ms) = a.as_primitive_opt::<TimestampMillisecondType>().map(|t| t.value(i)).or_else(|| integer(a, i)) else { return };
+            nested(buf, number, |b| {
+                varint_field(b, 1, ms.div_euclid(1000));
+                varint_field(b, 2, ms.rem_euclid(1000) * 1_000_000);
+            });
+        }
+        Put::Decimal(precision) => {
+            let Some(d) = a.as_primitive_opt::<Decimal128Type>() else { return };
             let scale = match a.data_type() {
-                DataType::Decimal128(_, s) => i32::from(*s),
+                DataType::Decimal128(_, s) => i64::from(*s),
                 _ => 0,
             };
-            let mut msg = DynamicMessage::new(m.clone());
-            msg.set_field_by_number(1, Value::Bytes(twos_complement(d.value(i)).into()));
-            msg.set_field_by_number(2, Value::U32(*precision));
-            msg.set_field_by_number(3, Value::I32(scale));
-            Value::Message(msg)
+            let digits = twos_complement(d.value(i));
+            nested(buf, number, |b| {
+                encode_key(1, WireType::LengthDelimited, b);
+                encode_varint(digits.len() as u64, b);
+                b.extend_from_slice(&digits);
+                varint_field(b, 2, i64::from(*precision));
+                varint_field(b, 3, scale);
+            });
         }
-        Put::Date(m) => {
-            let days = a.as_primitive_opt::<Date32Type>()?.value(i);
-            let day = chrono::NaiveDate::default().checked_add_signed(chrono::TimeDelta::try_days(i64::from(days))?)?;
+        Put::Date => {
             use chrono::Datelike;
-            let mut msg = DynamicMessage::new(m.clone());
-            msg.set_field_by_number(1, Value::I32(day.year()));
-            msg.set_field_by_number(2, Value::I32(day.month() as i32));
-            msg.set_field_by_number(3, Value::I32(day.day() as i32));
-            Value::Message(msg)
+            let Some(days) = a.as_primitive_opt::<Date32Type>().map(|d| d.value(i)) else { return };
+            let Some(day) = chrono::TimeDelta::try_days(i64::from(days)).and_then(|d| chrono::NaiveDate::default().checked_add_signed(d)) else { return };
+            nested(buf, number, |b| {
+                varint_field(b, 1, i64::from(day.year()));
+                varint_field(b, 2, i64::from(day.month()));
+                varint_field(b, 3, i64::from(day.day()));
+            });
         }
-        Put::Time(m) => {
-            let ms = a.as_primitive_opt::<Time32MillisecondType>()?.value(i);
-            let mut msg = DynamicMessage::new(m.clone());
-            for (n, part) in [(1, ms / 3_600_000), (2, ms / 60_000 % 60), (3, ms / 1000 % 60), (4, ms % 1000 * 1_000_000)] {
-                msg.set_field_by_number(n, Value::I32(part));
-            }
-            Value::Message(msg)
+        Put::Time => {
+            let Some(ms) = a.as_primitive_opt::<Time32MillisecondType>().map(|t| i64::from(t.value(i))) else { return };
+            nested(buf, number, |b| {
+                for (n, part) in [(1, ms / 3_600_000), (2, ms / 60_000 % 60), (3, ms / 1000 % 60), (4, ms % 1000 * 1_000_000)] {
+                    varint_field(b, n, part);
+                }
+            });
         }
-        Put::Wrapper(m, inner, put) => {
-            let mut msg = DynamicMessage::new(m.clone());
-            msg.set_field(inner, value(a, i, put)?);
-            Value::Message(msg)
-        }
-        Put::Struct(m, plan) => {
-            let s = a.as_struct_opt()?;
+        // The wrapper is present (the value is not null); its value is written proto3's way.
+        Put::Wrapper(inner, put) => nested(buf, number, |b| write_field(b, inner.number(), false, a, i, put)),
+        Put::Struct(plan) => {
+            let Some(s) = a.as_struct_opt() else { return };
             let children: Vec<&dyn Array> = s.columns().iter().map(|c| c.as_ref()).collect();
-            Value::Message(plan.message(m, &children, i))
+            nested(buf, number, |b| plan.write(&children, i, b));
         }
         Put::List(item) => {
-            let list = a.as_list_opt::<i32>()?.value(i);
-            // Repeated fields hold no nulls: null elements are left out.
-            Value::List((0..list.len()).filter_map(|j| value(list.as_ref(), j, item)).collect())
+            let Some(list) = a.as_list_opt::<i32>() else { return };
+            let values = list.value(i);
+            match item.as_ref() {
+                // Numbers are packed: one length-delimited run of values.
+                Put::Scalar(kind) if kind_packs(kind) => {
+                    if values.is_empty() {
+                        return;
+                    }
+                    nested(buf, number, |b| {
+                        for j in 0..values.len() {
+                            if let Some(v) = (!values.is_null(j)).then(|| scalar(values.as_ref(), j, kind)).flatten() {
+                                v.write_bare(b);
+                            }
+                        }
+                    });
+                }
+                // Repeated fields hold no nulls: null elements are left out.
+                other => (0..values.len()).for_each(|j| write_element(buf, number, values.as_ref(), j, other)),
+            }
         }
         Put::Map(value_put) => {
-            let map = a.as_map_opt()?;
+            let Some(map) = a.as_map_opt() else { return };
             let (start, end) = (map.value_offsets()[i] as usize, map.value_offsets()[i + 1] as usize);
-            let (keys, values) = (map.keys(), map.values());
-            let keys = keys.as_string_opt::<i32>()?;
-            let entries = (start..end).filter_map(|j| Some((MapKey::String(keys.value(j).to_string()), value(values.as_ref(), j, value_put)?)));
-            Value::Map(entries.collect())
+            let Some(keys) = map.keys().as_string_opt::<i32>() else { return };
+            let values = map.values();
+            for j in start..end {
+                if values.is_null(j) {
+                    continue;
+                }
+                nested(buf, number, |b| {
+                    let key = keys.value(j);
+                    encode_key(1, WireType::LengthDelimited, b);
+                    encode_varint(key.len() as u64, b);
+                    b.extend_from_slice(key.as_bytes());
+                    write_element(b, 2, values.as_ref(), j, value_put);
+                });
+            }
         }
-    })
+    }
+}
+
+/// An element of a repeated field or a map value: written even when it is a default.
+fn write_element(buf: &mut Vec<u8>, number: u32, a: &dyn Array, i: usize, put: &Put) {
+    write_field(buf, number, true, a, i, put);
+}
+
+/// Whether repeated fields of a kind are packed (proto3 packs numbers, booleans, enums).
+fn kind_packs(kind: &Kind) -> bool {
+    !matches!(kind, Kind::String | Kind::Bytes | Kind::Message(_))
+}
+
+/// A scalar field's value.
+enum Scalar {
+    Varint(u64),
+    Fixed32(u32),
+    Fixed64(u64),
+    Bytes(Vec<u8>),
+}
+
+impl Scalar {
+    fn is_default(&self) -> bool {
+        match self {
+            Scalar::Varint(v) | Scalar::Fixed64(v) => *v == 0,
+            Scalar::Fixed32(v) => *v == 0,
+            Scalar::Bytes(b) => b.is_empty(),
+        }
+    }
+
+    fn write(&self, number: u32, buf: &mut Vec<u8>) {
+        let wire = match self {
+            Scalar::Varint(_) => WireType::Varint,
+            Scalar::Fixed32(_) => WireType::ThirtyTwoBit,
+            Scalar::Fixed64(_) => WireType::SixtyFourBit,
+            Scalar::Bytes(b) => {
+                encode_key(number, WireType::LengthDelimited, buf);
+                encode_varint(b.len() as u64, buf);
+                buf.extend_from_slice(b);
+                return;
+            }
+        };
+        encode_key(number, wire, buf);
+        self.write_bare(buf);
+    }
+
+    /// The value without its key (in a packed run).
+    fn write_bare(&self, buf: &mut Vec<u8>) {
+        match self {
+            Scalar::Varint(v) => encode_varint(*v, buf),
+            Scalar::Fixed32(v) => buf.extend_from_slice(&v.to_le_bytes()),
+            Scalar::Fixed64(v) => buf.extend_from_slice(&v.to_le_bytes()),
+            Scalar::Bytes(b) => buf.extend_from_slice(b),
+        }
+    }
 }
 
 fn integer(a: &dyn Array, i: usize) -> Option<i64> {
@@ -209,27 +313,38 @@ fn text(a: &dyn Array, i: usize) -> Option<String> {
     }
 }
 
-fn scalar(a: &dyn Array, i: usize, kind: &Kind) -> Option<Value> {
+fn scalar(a: &dyn Array, i: usize, kind: &Kind) -> Option<Scalar> {
+    let whole = || integer(a, i).or_else(|| float(a, i).map(|f| f as i64));
+    let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
     Some(match kind {
-        Kind::Bool => Value::Bool(match a.data_type() {
+        Kind::Bool => Scalar::Varint(u64::from(match a.data_type() {
             DataType::Boolean => a.as_boolean().value(i),
             _ => integer(a, i)? != 0,
+        })),
+        // int32 is sign-extended to 64 bits on the wire, as protobuf writes negatives.
+        Kind::Int32 => Scalar::Varint(i64::from(whole()? as i32) as u64),
+        Kind::Int64 => Scalar::Varint(whole()? as u64),
+        Kind::Uint32 => Scalar::Varint(u64::from(whole()? as u32)),
+        Kind::Uint64 => Scalar::Varint(whole()? as u64),
+        Kind::Sint32 => Scalar::Varint(zigzag(i64::from(whole()? as i32))),
+        Kind::Sint64 => Scalar::Varint(zigzag(whole()?)),
+        Kind::Fixed32 => Scalar::Fixed32(whole()? as u32),
+        Kind::Sfixed32 => Scalar::Fixed32(whole()? as i32 as u32),
+        Kind::Fixed64 | Kind::Sfixed64 => Scalar::Fixed64(whole()? as u64),
+        Kind::Float => Scalar::Fixed32((float(a, i)? as f32).to_bits()),
+        Kind::Double => Scalar::Fixed64(float(a, i)?.to_bits()),
+        Kind::String => Scalar::Bytes(match a.data_type() {
+            DataType::Utf8 => a.as_string::<i32>().value(i).as_bytes().to_vec(),
+            _ => text(a, i)?.into_bytes(),
         }),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(integer(a, i).or_else(|| float(a, i).map(|f| f as i64))? as i32),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(integer(a, i).or_else(|| float(a, i).map(|f| f as i64))?),
-        Kind::Uint32 | Kind::Fixed32 => Value::U32(integer(a, i).or_else(|| float(a, i).map(|f| f as i64))? as u32),
-        Kind::Uint64 | Kind::Fixed64 => Value::U64(integer(a, i).or_else(|| float(a, i).map(|f| f as i64))? as u64),
-        Kind::Float => Value::F32(float(a, i)? as f32),
-        Kind::Double => Value::F64(float(a, i)?),
-        Kind::String => Value::String(text(a, i)?),
-        Kind::Bytes => match a.data_type() {
-            DataType::Binary => Value::Bytes(a.as_binary::<i32>().value(i).to_vec().into()),
-            _ => Value::Bytes(text(a, i)?.into_bytes().into()),
-        },
-        Kind::Enum(e) => match a.data_type() {
-            DataType::Utf8 => Value::EnumNumber(e.get_value_by_name(a.as_string::<i32>().value(i))?.number()),
-            _ => Value::EnumNumber(integer(a, i)? as i32),
-        },
+        Kind::Bytes => Scalar::Bytes(match a.data_type() {
+            DataType::Binary => a.as_binary::<i32>().value(i).to_vec(),
+            _ => text(a, i)?.into_bytes(),
+        }),
+        Kind::Enum(e) => Scalar::Varint(match a.data_type() {
+            DataType::Utf8 => i64::from(e.get_value_by_name(a.as_string::<i32>().value(i))?.number()) as u64,
+            _ => i64::from(integer(a, i)? as i32) as u64,
+        }),
         Kind::Message(_) => return None,
     })
 }
