@@ -327,6 +327,11 @@ async fn protobuf_streams_register_a_proto_schema_and_are_read_back_by_inference
     .await;
     let rows = s.wait_rows("SELECT * FROM copied;", 2).await;
     assert_eq!(rows[0], vec![json!(1), json!("CLICK"), json!(["a", "b"]), json!({"N": 5})]);
+    // PRINT shows PROTOBUF frames decoded with the message their id and indexes name.
+    let (_, printed) = s.post("/query", json!({"ksql": "PRINT 'events' FROM BEGINNING LIMIT 1;"})).await;
+    let printed = printed.as_str().unwrap_or_default();
+    assert!(printed.contains("Value format: PROTOBUF"), "{printed}");
+    assert!(printed.contains(r#""KIND":"click","TAGS":["a","b"]"#), "{printed}");
     assert_eq!(rows[1], vec![json!(2), json!(""), json!([]), Value::Null]);
     // A stream without columns over the result takes them from COPIED-value.
     s.ksql_ok("CREATE STREAM again WITH (kafka_topic='COPIED', format='PROTOBUF');").await;

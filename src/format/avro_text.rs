@@ -1,5 +1,5 @@
 //! A Confluent-framed Avro record as JSON text, read with the writer schema its id names:
-//! for PRINT (which shows JSON_SR frames' text too), and for tools that compare records as
+//! for PRINT (which shows JSON_SR frames' text too, and PROTOBUF's through `protobuf_text`), and for tools that compare records as
 //! JSON. Decimals are written as numbers
 //! with their scale (`1.50`), bytes as base64, enums as their symbol, timestamps, dates and
 //! times as numbers (ms, days, ms).
@@ -11,21 +11,23 @@ use serde_json::Value;
 use super::SchemaLookup;
 use super::avro_schema::inline_names;
 
-/// The format of a registry frame whose id the registry holds (`AVRO`, or `JSON_SR` for a
-/// JSON schema), None for other bytes.
+/// The format of a registry frame whose id the registry holds (`AVRO`, `PROTOBUF`, or
+/// `JSON_SR` for a JSON schema), None for other bytes.
 pub fn frame_format(bytes: &[u8], registry: &dyn SchemaLookup) -> Option<&'static str> {
     let (id, _) = super::avro::split_frame(bytes).ok()?;
     match registry.schema_text(id).ok()?.0.as_str() {
         "AVRO" => Some("AVRO"),
+        "PROTOBUF" => Some("PROTOBUF"),
         "JSON" => Some("JSON_SR"),
         _ => None,
     }
 }
 
-/// A registry frame's record as JSON text (AVRO decoded, JSON_SR as written).
+/// A registry frame's record as JSON text (AVRO and PROTOBUF decoded, JSON_SR as written).
 pub fn frame_text(bytes: &[u8], registry: &dyn SchemaLookup) -> Option<String> {
     match frame_format(bytes, registry)? {
         "AVRO" => frame_to_json(bytes, registry).ok(),
+        "PROTOBUF" => super::protobuf_text::frame_to_json(bytes, registry).ok(),
         _ => super::avro::split_frame(bytes).ok().map(|(_, body)| String::from_utf8_lossy(body).into_owned()),
     }
 }

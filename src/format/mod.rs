@@ -18,6 +18,7 @@ pub mod kafka;
 pub mod protobuf;
 pub mod protobuf_arrow;
 pub mod protobuf_schema;
+pub mod protobuf_text;
 pub mod protobuf_wire;
 pub mod protobuf_write;
 pub mod timestamps;
