@@ -367,8 +367,11 @@ async fn protobuf_nullable_scalars_and_logical_types_round_trip() {
     assert_eq!(rows[0], vec![json!(1), json!(12345.678), json!(19_782), json!(49_501_250), json!("x"), json!(0)]);
     assert_eq!(rows[1], vec![json!(2), json!(-0.5), Value::Null, Value::Null, Value::Null, Value::Null], "wrapped nulls stay null");
     // OPTIONAL fields do the same; the property belongs to PROTOBUF formats only.
-    s.ksql_ok("CREATE STREAM opt (id INT KEY, n BIGINT) WITH (kafka_topic='opt', format='PROTOBUF', value_protobuf_nullable_representation='OPTIONAL', partitions=1);")
-        .await;
+    s.ksql_ok(
+        "CREATE STREAM opt (id INT KEY, n BIGINT) WITH (kafka_topic='opt', format='PROTOBUF', \
+         value_protobuf_nullable_representation='OPTIONAL', partitions=1);",
+    )
+    .await;
     assert!(latest(&s, "opt-value").await["schema"].as_str().unwrap_or_default().contains("optional int64 N"));
     s.ksql_ok("INSERT INTO opt (id, n) VALUES (1, NULL);").await;
     assert_eq!(s.wait_rows("SELECT n FROM opt;", 1).await, vec![vec![Value::Null]]);

@@ -86,10 +86,8 @@ fn message(name: &str, fields: Vec<(String, SqlType)>, (counter, nullable): (&mu
             SqlType::Array(item) => format!("repeated {}", nested(item)),
             SqlType::Map(_, v) => format!("map<string, {}>", nested(v)),
             SqlType::Decimal { precision, scale } => {
-                format!(
-                    "confluent.type.Decimal {field} = {} [(confluent.field_meta) = {{ params: [{{ key: \"precision\", value: \"{precision}\" }}, {{ key: \"scale\", value: \"{scale}\" }}] }}]",
-                    i + 1
-                )
+                let meta = format!("{{ params: [{{ key: \"precision\", value: \"{precision}\" }}, {{ key: \"scale\", value: \"{scale}\" }}] }}");
+                format!("confluent.type.Decimal {field} = {} [(confluent.field_meta) = {meta}]", i + 1)
             }
             SqlType::Struct(_) | SqlType::Timestamp | SqlType::Date | SqlType::Time => nested(ty),
             scalar_type => match (nullable, wrapper(scalar_type)) {
