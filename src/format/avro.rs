@@ -299,6 +299,20 @@ pub(crate) fn conform(a: &ArrayRef, target: &DataType) -> Result<ArrayRef, Strin
             let millis = arrow::compute::cast(&millis, &DataType::Int32).map_err(err)?;
             arrow::compute::cast(&millis, target).map_err(err)
         }
+        // A uuid (arrow-avro reads it as 16 bytes): its canonical text.
+        DataType::Utf8 if *a.data_type() == DataType::FixedSizeBinary(16) => {
+            let bytes = a.as_any().downcast_ref::<arrow::array::FixedSizeBinaryArray>().ok_or("expected a uuid")?;
+            let text: arrow::array::StringArray = bytes
+                .iter()
+                .map(|b| {
+                    b.map(|b| {
+                        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+                    })
+                })
+                .collect();
+            Ok(Arc::new(text))
+        }
         _ => arrow::compute::cast(a, target).map_err(err),
     }
 }
@@ -362,6 +376,26 @@ mod tests {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(r.columns[0].as_primitive::<arrow::datatypes::Int64Type>().value(0), 5);
         assert!(r.columns[1].is_null(0));
+    }
+
+    #[test]
+    fn uuid_strings_read_as_strings() {
+        // A writer's uuid logical type is a string on the wire: [id, "uuid" as bytes].
+        let writer = json!({"type": "record", "name": "W", "fields": [
+            {"name": "ID", "type": "long"}, {"name": "NAME", "type": {"type": "string", "logicalType": "uuid"}}]});
+        let uuid = "123e4567-e89b-12d3-a456-426614174000";
+        let mut frame = vec![0, 0, 0, 0, 4, 2, (uuid.len() * 2) as u8];
+        frame.extend_from_slice(uuid.as_bytes());
+        let mut dec = AvroDecoder::new(fields(), false, Some(registry(&[(4, writer.clone())])));
+        let r = dec.decode(&[Some(&frame)]);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.columns[1].as_string::<i32>().value(0), uuid);
+        // Written back with the same schema, the string is the uuid's text again.
+        let rows = AvroEncoder::new(fields(), false, Some(4), &writer).encode(&r.columns, 1).expect("encodes");
+        let mut again = AvroDecoder::new(fields(), false, Some(registry(&[(4, writer)])));
+        let r2 = again.decode(&[rows.get(0)]);
+        assert!(r2.errors.is_empty(), "{:?}", r2.errors);
+        assert_eq!(r2.columns[1].as_string::<i32>().value(0), uuid);
     }
 
     #[test]
