@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exec;
 pub mod format;
 pub mod kafka;
+pub mod kafka_client;
 pub mod log;
 pub mod net;
 pub mod registry;

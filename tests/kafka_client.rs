@@ -1,0 +1,84 @@
+//! Eddy's own Kafka client (the base of running on an existing Kafka cluster) against a
+//! real Kafka-protocol broker: another Eddy's Kafka listener on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::TestServer;
+use eddy::kafka_client::{ClientError, Isolation, KafkaClient};
+
+fn batch(values: &[&str]) -> Bytes {
+    let mut b = eddy::log::BatchBuilder::new(None);
+    for v in values {
+        b.push(1_000, Some(b"k"), Some(v.as_bytes()), &[]);
+    }
+    Bytes::from(b.finish())
+}
+
+fn values(records: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = records;
+    while let Ok(len) = eddy::log::BatchHeader::peek_total_len(rest) {
+        if len > rest.len() {
+            break;
+        }
+        let (one, tail) = rest.split_at(len);
+        for r in eddy::log::RecordIter::new(one).expect("a batch") {
+            out.push(String::from_utf8_lossy(r.expect("a record").value.unwrap_or_default()).into_owned());
+        }
+        rest = tail;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn topics_are_created_written_and_read_through_the_wire_protocol() {
+    let s = TestServer::start();
+    let client = KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(10)).await.expect("connects");
+    assert_eq!(client.brokers().len(), 1, "one broker: {:?}", client.brokers());
+    client.create_topic("orders", 3, -1, &[("cleanup.policy", "compact")]).await.expect("creates");
+    assert_eq!(client.partitions("orders").await.expect("known"), 3);
+    // The topic is the broker's: SQL on that server sees it.
+    let (_, topics) = s.ksql("SHOW TOPICS;").await;
+    assert!(topics.to_string().contains("\"orders\""), "{topics}");
+
+    assert_eq!(client.produce("orders", 1, batch(&["a", "b"]), -1).await.expect("appends"), 0);
+    assert_eq!(client.produce("orders", 1, batch(&["c"]), -1).await.expect("appends"), 2);
+    let fetched = client.fetch("orders", 1, 0, 1 << 20, Isolation::ReadCommitted).await.expect("fetches");
+    assert_eq!(values(&fetched.records), vec!["a", "b", "c"]);
+    assert_eq!((fetched.high_watermark, fetched.log_start_offset), (3, 0));
+    let from_two = client.fetch("orders", 1, 2, 1 << 20, Isolation::ReadUncommitted).await.expect("fetches");
+    assert_eq!(values(&from_two.records), vec!["c"]);
+    assert_eq!(client.list_offset("orders", 1, -1).await.expect("end"), Some(3));
+    assert_eq!(client.list_offset("orders", 1, -2).await.expect("start"), Some(0));
+    assert_eq!(client.list_offset("orders", 0, -1).await.expect("empty partition"), Some(0));
+
+    client.delete_topic("orders").await.expect("deletes");
+    assert!(matches!(client.partitions("orders").await, Err(ClientError::UnknownTopic(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mistakes_and_unreachable_brokers_are_named_errors() {
+    let s = TestServer::start();
+    let client = KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(10)).await.expect("connects");
+    client.create_topic("t", 1, -1, &[]).await.expect("creates");
+    let err = client.create_topic("t", 1, -1, &[]).await.expect_err("exists");
+    assert_eq!(err.response_error(), Some(kafka_protocol::ResponseError::TopicAlreadyExists), "{err}");
+    assert!(err.to_string().contains("TopicAlreadyExists"), "{err}");
+    let err = client.produce("t", 5, batch(&["x"]), 1).await.expect_err("no partition 5");
+    assert!(matches!(err, ClientError::NoPartition { partition: 5, count: 1, .. }), "{err}");
+    let err = client.produce("t", 0, Bytes::from_static(b"not a record batch"), 1).await.expect_err("garbage");
+    assert!(matches!(err, ClientError::Broker { .. }), "{err}");
+    // The connection is still good after the refusal.
+    assert_eq!(client.produce("t", 0, batch(&["y"]), 1).await.expect("appends"), 0);
+    let err = client.fetch("missing", 0, 0, 1024, Isolation::ReadUncommitted).await.expect_err("no topic");
+    assert!(matches!(err, ClientError::UnknownTopic(ref t) if t == "missing"), "{err}");
+
+    // A port nobody listens on: the error names the bootstrap list.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let err = KafkaClient::connect(&closed.to_string(), "eddy-test", Duration::from_secs(2)).await.err().expect("nobody listens");
+    assert!(matches!(err, ClientError::NoBroker { .. }), "{err}");
+    assert!(err.to_string().contains(&closed.to_string()), "{err}");
+}
