@@ -82,3 +82,43 @@ async fn mistakes_and_unreachable_brokers_are_named_errors() {
     assert!(matches!(err, ClientError::NoBroker { .. }), "{err}");
     assert!(err.to_string().contains(&closed.to_string()), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_members_split_partitions_rebalance_and_keep_committed_offsets() {
+    use eddy::kafka_client::groups::{GroupMember, Heartbeat};
+    use std::sync::Arc;
+    let s = TestServer::start();
+    let client = Arc::new(KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(30)).await.expect("connects"));
+    client.create_topic("events", 4, -1, &[]).await.expect("creates");
+    let session = Duration::from_secs(10);
+    let mut first = GroupMember::join(client.clone(), "eddy-app", &["events"], session).await.expect("joins");
+    assert_eq!(first.assignment().get("events"), Some(&vec![0, 1, 2, 3]), "alone, it holds every partition");
+    first.commit(&[("events", 0, 42), ("events", 3, 7)]).await.expect("commits");
+
+    // A second member joins: the first learns of the rebalance by its heartbeat and rejoins.
+    // (One client serves both: each member talks to the coordinator on its own connection.)
+    let joining = tokio::spawn(GroupMember::join(client.clone(), "eddy-app", &["events"], session));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while first.heartbeat().await.expect("heartbeat") == Heartbeat::Steady {
+        assert!(std::time::Instant::now() < deadline, "no rebalance began");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    first.rejoin().await.expect("rejoins");
+    let second = joining.await.expect("task").expect("joins");
+    assert_eq!(first.generation(), second.generation());
+    let mut held: Vec<i32> = [&first, &second].iter().flat_map(|m| m.assignment().get("events").cloned().unwrap_or_default()).collect();
+    held.sort();
+    assert_eq!(held, vec![0, 1, 2, 3], "every partition held once");
+    assert_eq!(first.assignment().get("events").map(Vec::len), Some(2));
+
+    // Committed offsets belong to the group: the new member sees them.
+    let committed = second.committed("events", &[0, 1, 3]).await.expect("fetches");
+    assert_eq!(committed, vec![(0, Some(42)), (1, None), (3, Some(7))]);
+
+    // The second leaves: the first takes everything back at its next rejoin.
+    second.leave().await.expect("leaves");
+    assert_eq!(first.heartbeat().await.expect("heartbeat"), Heartbeat::Rebalance);
+    first.rejoin().await.expect("rejoins");
+    assert_eq!(first.assignment().get("events"), Some(&vec![0, 1, 2, 3]));
+    first.leave().await.expect("leaves");
+}

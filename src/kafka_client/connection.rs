@@ -28,6 +28,13 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 1, 8),
     (ApiKey::CreateTopics, 2, 4),
     (ApiKey::DeleteTopics, 1, 3),
+    (ApiKey::FindCoordinator, 1, 3),
+    (ApiKey::JoinGroup, 4, 5),
+    (ApiKey::SyncGroup, 1, 3),
+    (ApiKey::Heartbeat, 1, 3),
+    (ApiKey::LeaveGroup, 3, 3),
+    (ApiKey::OffsetCommit, 2, 7),
+    (ApiKey::OffsetFetch, 1, 5),
 ];
 
 /// A connection to one broker.

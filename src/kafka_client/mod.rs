@@ -3,12 +3,13 @@
 //! `src/kafka` serves, and moves record batches as the raw bytes `src/log` stores (Kafka's
 //! format, magic 2), so a partition of a remote cluster reads and appends the same bytes
 //! as a local `PartitionLog`. Built on this: the cluster's view (brokers, partition
-//! leaders), topic creation and deletion, produce, fetch and offset lookups. Not yet here:
-//! consumer groups, transactions, SASL and TLS.
+//! leaders), topic creation and deletion, produce, fetch and offset lookups, and consumer
+//! group membership (`groups`). Not yet here: transactions, SASL and TLS.
 //!
 //! Uses nothing of Eddy above it but `src/log`'s error-free batch helpers in its tests.
 
 pub mod connection;
+pub mod groups;
 
 use std::collections::HashMap;
 use std::sync::Arc;
