@@ -17,18 +17,13 @@ fn batch(values: &[&str]) -> Bytes {
     Bytes::from(b.finish())
 }
 
-fn values(records: &[u8]) -> Vec<String> {
+/// The values of the records a fetch lets a reader see.
+fn values(fetched: &eddy::kafka_client::FetchedPartition) -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = records;
-    while let Ok(len) = eddy::log::BatchHeader::peek_total_len(rest) {
-        if len > rest.len() {
-            break;
-        }
-        let (one, tail) = rest.split_at(len);
-        for r in eddy::log::RecordIter::new(one).expect("a batch") {
+    for batch in fetched.visible_batches() {
+        for r in eddy::log::RecordIter::new(batch).expect("a batch") {
             out.push(String::from_utf8_lossy(r.expect("a record").value.unwrap_or_default()).into_owned());
         }
-        rest = tail;
     }
     out
 }
@@ -47,10 +42,10 @@ async fn topics_are_created_written_and_read_through_the_wire_protocol() {
     assert_eq!(client.produce("orders", 1, batch(&["a", "b"]), -1).await.expect("appends"), 0);
     assert_eq!(client.produce("orders", 1, batch(&["c"]), -1).await.expect("appends"), 2);
     let fetched = client.fetch("orders", 1, 0, 1 << 20, Isolation::ReadCommitted).await.expect("fetches");
-    assert_eq!(values(&fetched.records), vec!["a", "b", "c"]);
+    assert_eq!(values(&fetched), vec!["a", "b", "c"]);
     assert_eq!((fetched.high_watermark, fetched.log_start_offset), (3, 0));
     let from_two = client.fetch("orders", 1, 2, 1 << 20, Isolation::ReadUncommitted).await.expect("fetches");
-    assert_eq!(values(&from_two.records), vec!["c"]);
+    assert_eq!(values(&from_two), vec!["c"]);
     assert_eq!(client.list_offset("orders", 1, -1).await.expect("end"), Some(3));
     assert_eq!(client.list_offset("orders", 1, -2).await.expect("start"), Some(0));
     assert_eq!(client.list_offset("orders", 0, -1).await.expect("empty partition"), Some(0));
@@ -121,4 +116,40 @@ async fn group_members_split_partitions_rebalance_and_keep_committed_offsets() {
     first.rejoin().await.expect("rejoins");
     assert_eq!(first.assignment().get("events"), Some(&vec![0, 1, 2, 3]));
     first.leave().await.expect("leaves");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_commit_or_abort_records_with_offsets_and_fence_an_older_producer() {
+    use eddy::kafka_client::groups::GroupMember;
+    use eddy::kafka_client::transactions::TransactionalProducer;
+    use std::sync::Arc;
+    let s = TestServer::start();
+    let client = Arc::new(KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(30)).await.expect("connects"));
+    client.create_topic("in", 1, -1, &[]).await.expect("creates");
+    client.create_topic("out", 1, -1, &[]).await.expect("creates");
+    let member = GroupMember::join(client.clone(), "eddy-eos", &["in"], Duration::from_secs(10)).await.expect("joins");
+
+    let mut producer = TransactionalProducer::init(client.clone(), "eddy-eos-0", 60_000).await.expect("inits");
+    producer.send("out", 0, &[(Some(b"k"), Some(b"kept"), 1)]).await.expect("sends");
+    producer.send_offsets(&member, &[("in", 0, 5)]).await.expect("offsets");
+    producer.commit().await.expect("commits");
+    producer.send("out", 0, &[(Some(b"k"), Some(b"dropped"), 2)]).await.expect("sends");
+    producer.abort().await.expect("aborts");
+
+    let committed = client.fetch("out", 0, 0, 1 << 20, Isolation::ReadCommitted).await.expect("fetches");
+    assert_eq!(values(&committed), vec!["kept"], "read_committed skips the aborted record");
+    let everything = client.fetch("out", 0, 0, 1 << 20, Isolation::ReadUncommitted).await.expect("fetches");
+    assert_eq!(values(&everything), vec!["kept", "dropped"], "read_uncommitted sees both (markers are control batches)");
+    assert_eq!(member.committed("in", &[0]).await.expect("offsets"), vec![(0, Some(5))], "the offset committed with the transaction");
+
+    // A second producer with the same id fences the first: it cannot write again.
+    producer.send("out", 0, &[(None, Some(b"open"), 3)]).await.expect("sends");
+    let mut successor = TransactionalProducer::init(client.clone(), "eddy-eos-0", 60_000).await.expect("inits");
+    assert!(successor.identity().1 > producer.identity().1, "a new epoch");
+    let err = producer.commit().await.expect_err("fenced");
+    assert!(err.response_error().is_some(), "{err}");
+    successor.send("out", 0, &[(None, Some(b"next"), 4)]).await.expect("sends");
+    successor.commit().await.expect("commits");
+    let committed = client.fetch("out", 0, 0, 1 << 20, Isolation::ReadCommitted).await.expect("fetches");
+    assert_eq!(values(&committed), vec!["kept", "next"], "the fenced producer's open transaction was aborted");
 }

@@ -35,6 +35,11 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 3, 3),
     (ApiKey::OffsetCommit, 2, 7),
     (ApiKey::OffsetFetch, 1, 5),
+    (ApiKey::InitProducerId, 1, 4),
+    (ApiKey::AddPartitionsToTxn, 1, 3),
+    (ApiKey::AddOffsetsToTxn, 1, 3),
+    (ApiKey::TxnOffsetCommit, 1, 3),
+    (ApiKey::EndTxn, 1, 3),
 ];
 
 /// A connection to one broker.

@@ -87,6 +87,15 @@ impl GroupMember {
         self.generation
     }
 
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The member's connection to its group coordinator.
+    pub fn coordinator_connection(&self) -> &Arc<BrokerConnection> {
+        &self.coordinator
+    }
+
     /// The partitions this member holds.
     pub fn assignment(&self) -> &Assignment {
         &self.assignment

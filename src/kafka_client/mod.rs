@@ -3,13 +3,15 @@
 //! `src/kafka` serves, and moves record batches as the raw bytes `src/log` stores (Kafka's
 //! format, magic 2), so a partition of a remote cluster reads and appends the same bytes
 //! as a local `PartitionLog`. Built on this: the cluster's view (brokers, partition
-//! leaders), topic creation and deletion, produce, fetch and offset lookups, and consumer
-//! group membership (`groups`). Not yet here: transactions, SASL and TLS.
+//! leaders), topic creation and deletion, produce, fetch and offset lookups, consumer
+//! group membership (`groups`) and transactional producers (`transactions`). Not yet
+//! here: SASL and TLS, fetch sessions, pipelined requests.
 //!
-//! Uses nothing of Eddy above it but `src/log`'s error-free batch helpers in its tests.
+//! Uses nothing of Eddy but `src/log`'s record-batch builder.
 
 pub mod connection;
 pub mod groups;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +88,42 @@ pub struct FetchedPartition {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// Aborted transactions in the fetched range (read-committed fetches): producer id and
+    /// the offset of its first record.
+    pub aborted: Vec<(i64, i64)>,
+}
+
+impl FetchedPartition {
+    /// The whole data batches a reader sees, in order: control batches (transaction
+    /// markers) left out, and for read-committed fetches the batches of aborted
+    /// transactions too (a producer's batches from the first offset its aborted transaction
+    /// names up to its abort marker). A batch cut short at the end is left out.
+    pub fn visible_batches(&self) -> Vec<&[u8]> {
+        use crate::log::batch::{ControlKind, control_kind, split_batches};
+        let mut aborting: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        // Each aborted transaction starts aborting its producer once, at its first offset.
+        let mut pending: Vec<(i64, i64)> = self.aborted.iter().map(|(pid, first)| (*first, *pid)).collect();
+        pending.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        for batch in split_batches(&self.records) {
+            let Ok(header) = crate::log::BatchHeader::parse(batch) else { break };
+            while pending.last().is_some_and(|(first, _)| *first <= header.last_offset()) {
+                if let Some((_, pid)) = pending.pop() {
+                    aborting.insert(pid);
+                }
+            }
+            if header.is_control() {
+                if control_kind(batch) == Some(ControlKind::Abort) {
+                    aborting.remove(&header.producer_id);
+                }
+                continue;
+            }
+            if !(header.is_transactional() && aborting.contains(&header.producer_id)) {
+                out.push(batch);
+            }
+        }
+        out
+    }
 }
 
 /// Which offsets a fetch may see.
@@ -262,12 +300,19 @@ impl KafkaClient {
     /// Appends one record batch (Kafka's format) to a partition; the offset the broker gave
     /// its first record. `acks`: -1 all in-sync replicas, 1 the leader.
     pub async fn produce(&self, topic: &str, partition: i32, batch: Bytes, acks: i16) -> Result<i64, ClientError> {
+        self.produce_in(topic, partition, batch, acks, None).await
+    }
+
+    /// [`KafkaClient::produce`] for a transactional producer's batch.
+    pub(crate) async fn produce_in(&self, topic: &str, partition: i32, batch: Bytes, acks: i16, txn: Option<&str>) -> Result<i64, ClientError> {
         let conn = self.leader(topic, partition).await?;
         let data = TopicProduceData::default()
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))]);
         let timeout_ms = self.timeout.as_millis().min(i32::MAX as u128) as i32;
-        let answer = conn.send(&ProduceRequest::default().with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![data])).await?;
+        let txn = txn.map(|t| kafka_protocol::messages::TransactionalId(StrBytes::from_string(t.to_string())));
+        let request = ProduceRequest::default().with_transactional_id(txn).with_acks(acks).with_timeout_ms(timeout_ms).with_topic_data(vec![data]);
+        let answer = conn.send(&request).await?;
         let p = answer
             .responses
             .first()
@@ -307,6 +352,7 @@ impl KafkaClient {
             high_watermark: p.high_watermark,
             last_stable_offset: p.last_stable_offset,
             log_start_offset: p.log_start_offset,
+            aborted: p.aborted_transactions.iter().flatten().map(|a| (a.producer_id.0, a.first_offset)).collect(),
         })
     }
 

@@ -392,6 +392,8 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     producer: Option<ProducerStamp>,
+    /// The batch belongs to its producer's open transaction (attribute bit 4).
+    transactional: bool,
 }
 
 impl Default for BatchBuilder {
@@ -409,7 +411,13 @@ impl BatchBuilder {
     pub fn with_capacity(producer: Option<ProducerStamp>, bytes: usize) -> Self {
         let mut buf = Vec::with_capacity(bytes.max(HEADER_LEN));
         buf.resize(HEADER_LEN, 0);
-        BatchBuilder { buf, count: 0, base_timestamp: 0, max_timestamp: -1, producer }
+        BatchBuilder { buf, count: 0, base_timestamp: 0, max_timestamp: -1, producer, transactional: false }
+    }
+
+    /// Marks the batch as part of its producer's transaction.
+    pub fn transactional(mut self) -> Self {
+        self.transactional = true;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -493,7 +501,7 @@ impl BatchBuilder {
         b[8..12].copy_from_slice(&batch_length.to_be_bytes());
         b[12..16].copy_from_slice(&(-1i32).to_be_bytes());
         b[16] = 2;
-        b[21..23].copy_from_slice(&0i16.to_be_bytes());
+        b[21..23].copy_from_slice(&(if self.transactional { 0x10i16 } else { 0 }).to_be_bytes());
         b[23..27].copy_from_slice(&(self.count - 1).max(0).to_be_bytes());
         b[27..35].copy_from_slice(&self.base_timestamp.to_be_bytes());
         b[35..43].copy_from_slice(&self.max_timestamp.max(self.base_timestamp).to_be_bytes());
