@@ -153,3 +153,29 @@ async fn transactions_commit_or_abort_records_with_offsets_and_fence_an_older_pr
     let committed = client.fetch("out", 0, 0, 1 << 20, Isolation::ReadCommitted).await.expect("fetches");
     assert_eq!(values(&committed), vec!["kept", "next"], "the fenced producer's open transaction was aborted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_partition_reads_appends_and_wakes_readers_as_a_local_one_does() {
+    use eddy::kafka_client::partition::RemotePartition;
+    use std::sync::Arc;
+    let s = TestServer::start();
+    let client = Arc::new(KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(10)).await.expect("connects"));
+    client.create_topic("clicks", 2, -1, &[]).await.expect("creates");
+    let partition = RemotePartition::open(client.clone(), "clicks", 1, tokio::runtime::Handle::current());
+    let mut end = partition.subscribe();
+    // Appends block their (blocking-pool) thread, as the query runtime's do.
+    let p = partition.clone();
+    let offset = tokio::task::spawn_blocking(move || p.append(batch(&["a", "b"]).to_vec())).await.expect("task").expect("appends");
+    assert_eq!(offset, 0);
+    // The long poll sees the new end and wakes the reader.
+    tokio::time::timeout(Duration::from_secs(10), end.wait_for(|e| *e == 2)).await.expect("woken in time").expect("watch");
+    assert_eq!(partition.ends().high_watermark, 2);
+    let p = partition.clone();
+    let read = tokio::task::spawn_blocking(move || p.read_committed(1, 1 << 20)).await.expect("task").expect("reads");
+    let records: Vec<i64> = eddy::log::RecordIter::new(&read).expect("a batch").map(|r| r.expect("a record").offset).collect();
+    assert_eq!(records, vec![0, 1], "the whole batch holding offset 1, as a local partition reads");
+    // Another writer's records wake it too.
+    let other = KafkaClient::connect(&s.kafka, "another-writer", Duration::from_secs(10)).await.expect("connects");
+    other.produce("clicks", 1, batch(&["c"]), 1).await.expect("appends");
+    tokio::time::timeout(Duration::from_secs(10), end.wait_for(|e| *e == 3)).await.expect("woken in time").expect("watch");
+}

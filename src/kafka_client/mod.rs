@@ -11,6 +11,7 @@
 
 pub mod connection;
 pub mod groups;
+pub mod partition;
 pub mod transactions;
 
 use std::collections::HashMap;
@@ -99,6 +100,17 @@ impl FetchedPartition {
     /// transactions too (a producer's batches from the first offset its aborted transaction
     /// names up to its abort marker). A batch cut short at the end is left out.
     pub fn visible_batches(&self) -> Vec<&[u8]> {
+        self.batches(false)
+    }
+
+    /// The whole batches a read-committed reader steps through: aborted transactions' data
+    /// batches left out, transaction markers kept (so a reader's position moves past them),
+    /// as `PartitionLog::read_committed` returns them.
+    pub fn committed_batches(&self) -> Vec<&[u8]> {
+        self.batches(true)
+    }
+
+    fn batches(&self, keep_markers: bool) -> Vec<&[u8]> {
         use crate::log::batch::{ControlKind, control_kind, split_batches};
         let mut aborting: std::collections::HashSet<i64> = std::collections::HashSet::new();
         // Each aborted transaction starts aborting its producer once, at its first offset.
@@ -115,6 +127,9 @@ impl FetchedPartition {
             if header.is_control() {
                 if control_kind(batch) == Some(ControlKind::Abort) {
                     aborting.remove(&header.producer_id);
+                }
+                if keep_markers {
+                    out.push(batch);
                 }
                 continue;
             }
@@ -328,11 +343,32 @@ impl KafkaClient {
     /// Record batches of a partition from `offset`, at most about `max_bytes`.
     pub async fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: i32, isolation: Isolation) -> Result<FetchedPartition, ClientError> {
         let conn = self.leader(topic, partition).await?;
+        self.fetch_waiting(conn, (topic, partition), offset, max_bytes, isolation, Duration::ZERO).await
+    }
+
+    /// A connection of its own to a partition's leader, for long polls (a waiting fetch
+    /// must not hold up other requests to that broker).
+    pub async fn dedicated_leader(&self, topic: &str, partition: i32, wait: Duration) -> Result<Arc<BrokerConnection>, ClientError> {
+        let pooled = self.leader(topic, partition).await?;
+        Ok(Arc::new(BrokerConnection::connect(pooled.addr(), &self.client_id, self.timeout + wait).await?))
+    }
+
+    /// [`KafkaClient::fetch`] on `conn` (a connection to the leader), the broker holding
+    /// the answer up to `wait` until there is something past `offset` (a long poll).
+    pub async fn fetch_waiting(
+        &self,
+        conn: Arc<BrokerConnection>,
+        (topic, partition): (&str, i32),
+        offset: i64,
+        max_bytes: i32,
+        isolation: Isolation,
+        wait: Duration,
+    ) -> Result<FetchedPartition, ClientError> {
         let wanted = FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(max_bytes);
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(0)
-            .with_min_bytes(0)
+            .with_max_wait_ms(wait.as_millis().min(i32::MAX as u128) as i32)
+            .with_min_bytes(i32::from(!wait.is_zero()))
             .with_max_bytes(max_bytes)
             .with_isolation_level(if isolation == Isolation::ReadCommitted { 1 } else { 0 })
             .with_session_epoch(-1)
