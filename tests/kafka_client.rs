@@ -157,6 +157,7 @@ async fn transactions_commit_or_abort_records_with_offsets_and_fence_an_older_pr
 #[tokio::test(flavor = "multi_thread")]
 async fn a_remote_partition_reads_appends_and_wakes_readers_as_a_local_one_does() {
     use eddy::kafka_client::partition::RemotePartition;
+    use eddy::log::PartitionStore;
     use std::sync::Arc;
     let s = TestServer::start();
     let client = Arc::new(KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(10)).await.expect("connects"));
@@ -165,8 +166,8 @@ async fn a_remote_partition_reads_appends_and_wakes_readers_as_a_local_one_does(
     let mut end = partition.subscribe();
     // Appends block their (blocking-pool) thread, as the query runtime's do.
     let p = partition.clone();
-    let offset = tokio::task::spawn_blocking(move || p.append(batch(&["a", "b"]).to_vec())).await.expect("task").expect("appends");
-    assert_eq!(offset, 0);
+    let appended = tokio::task::spawn_blocking(move || p.append(batch(&["a", "b"]).to_vec())).await.expect("task").expect("appends");
+    assert_eq!((appended.base_offset, appended.last_offset), (0, 1));
     // The long poll sees the new end and wakes the reader.
     tokio::time::timeout(Duration::from_secs(10), end.wait_for(|e| *e == 2)).await.expect("woken in time").expect("watch");
     assert_eq!(partition.ends().high_watermark, 2);
@@ -178,4 +179,9 @@ async fn a_remote_partition_reads_appends_and_wakes_readers_as_a_local_one_does(
     let other = KafkaClient::connect(&s.kafka, "another-writer", Duration::from_secs(10)).await.expect("connects");
     other.produce("clicks", 1, batch(&["c"]), 1).await.expect("appends");
     tokio::time::timeout(Duration::from_secs(10), end.wait_for(|e| *e == 3)).await.expect("woken in time").expect("watch");
+    assert_eq!((partition.start_offset(), partition.end_offset(), partition.last_stable_offset()), (0, 3, 3));
+    // Reading below the start is the log's out-of-range error, as readers expect.
+    let p = partition.clone();
+    let err = tokio::task::spawn_blocking(move || p.read_committed(99, 1024)).await.expect("task").expect_err("past the end");
+    assert!(matches!(err, eddy::log::LogError::OffsetOutOfRange { start: 0, end: 3, .. }), "{err}");
 }

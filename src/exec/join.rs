@@ -32,7 +32,7 @@ use super::stats::QueryStats;
 use super::task::{ClientOutput, ClientSend, PartitionTask, StepOutcome, read_input};
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
-use crate::log::{Log, PartitionLog, Topic};
+use crate::log::{Log, PartitionStore, Topic};
 use crate::sql::ast::JoinKind;
 use crate::sql::compile::CompiledExpr;
 use crate::sql::join_plan::{JoinPlan, JoinShape, WINDOW_END, WINDOW_START};
@@ -218,7 +218,7 @@ const MAX_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 /// One join input of a task: a partition, the read position and how rows are read.
 pub struct JoinInput {
     pub name: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     pub reader: SideInput,
     /// For a repartitioned input: the repartition stage (its consumer group) and the
@@ -783,7 +783,7 @@ impl JoinTask {
 
     /// Reads what is new on one input (its position moves past it).
     fn read_side(input: &mut JoinInput) -> Result<Option<SideRead>, ExecError> {
-        let Some(data) = read_input(&input.partition, &mut input.position)? else {
+        let Some(data) = read_input(input.partition.as_ref(), &mut input.position)? else {
             return Ok(None);
         };
         let read = input.reader.read(&data, input.position, input.partition.id())?;
@@ -811,13 +811,13 @@ impl PartitionTask for JoinTask {
     fn name(&self) -> &str {
         &self.left.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.left.partition
     }
     fn position(&self) -> i64 {
         self.left.position
     }
-    fn second_input(&self) -> Option<(&Arc<PartitionLog>, i64)> {
+    fn second_input(&self) -> Option<(&Arc<dyn PartitionStore>, i64)> {
         Some((&self.right.partition, self.right.position))
     }
     fn client(&self) -> Option<&ClientOutput> {

@@ -17,12 +17,12 @@ use super::stats::QueryStats;
 use super::task::{PartitionTask, StepOutcome, read_input};
 use crate::format::RowEncoder;
 use crate::log::murmur2::partition_for_key;
-use crate::log::{Log, PartitionLog};
+use crate::log::{Log, PartitionStore};
 use crate::state::{StateBatch, StateDb};
 
 pub struct JoinRekeyTask {
     name: String,
-    partition: Arc<PartitionLog>,
+    partition: Arc<dyn PartitionStore>,
     position: i64,
     input: SideInput,
     /// Serializes the join key the way the co-partitioned side's topic does.
@@ -39,7 +39,7 @@ impl JoinRekeyTask {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
-        partition: Arc<PartitionLog>,
+        partition: Arc<dyn PartitionStore>,
         position: i64,
         input: SideInput,
         partition_key: Box<dyn RowEncoder>,
@@ -57,7 +57,7 @@ impl PartitionTask for JoinRekeyTask {
     fn name(&self) -> &str {
         &self.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {
@@ -75,7 +75,7 @@ impl PartitionTask for JoinRekeyTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let Some(data) = read_input(&self.partition, &mut self.position)? else {
+        let Some(data) = read_input(self.partition.as_ref(), &mut self.position)? else {
             return Ok(StepOutcome::Progress);
         };
         let read = self.input.read(&data, self.position, self.partition.id())?;

@@ -9,12 +9,12 @@ use super::stats::QueryStats;
 use super::task::{ClientOutput, PartitionTask, StepOutcome};
 use crate::format::RegistryHandle;
 use crate::format::avro_text::{frame_format, frame_text};
-use crate::log::PartitionLog;
+use crate::log::PartitionStore;
 use crate::log::batch::{self, BatchHeader, RecordIter};
 
 pub struct PrintTask {
     pub name: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     /// Print every n-th record.
     pub interval: u64,
@@ -67,7 +67,7 @@ impl PartitionTask for PrintTask {
     fn name(&self) -> &str {
         &self.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {

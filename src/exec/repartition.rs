@@ -32,7 +32,7 @@ use crate::catalog::types::ColumnKind;
 use crate::format::RowEncoder;
 use crate::format::json::JsonEncoder;
 use crate::log::murmur2::partition_for_key;
-use crate::log::{Log, PartitionLog};
+use crate::log::{Log, PartitionStore};
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::state::{StateBatch, StateDb, keys};
 
@@ -56,7 +56,7 @@ fn decode_prior(v: &[u8]) -> Option<(&[u8], &[u8])> {
 
 pub struct RepartitionTask {
     pub name: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     decoder: SourceDecoder,
     plan: Arc<AggregatePlan>,
@@ -75,7 +75,7 @@ impl RepartitionTask {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
-        partition: Arc<PartitionLog>,
+        partition: Arc<dyn PartitionStore>,
         position: i64,
         plan: Arc<AggregatePlan>,
         writer: IdempotentWriter,
@@ -109,7 +109,7 @@ impl PartitionTask for RepartitionTask {
     fn name(&self) -> &str {
         &self.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {
@@ -127,7 +127,7 @@ impl PartitionTask for RepartitionTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let Some(data) = read_input(&self.partition, &mut self.position)? else {
+        let Some(data) = read_input(self.partition.as_ref(), &mut self.position)? else {
             return Ok(StepOutcome::Progress);
         };
         let pid = self.partition.id();

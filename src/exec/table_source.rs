@@ -16,7 +16,7 @@ use super::task::{PartitionTask, StepOutcome, read_input};
 use crate::catalog::DataSource;
 use crate::format::RowEncoder;
 use crate::format::json::JsonEncoder;
-use crate::log::{Log, PartitionLog};
+use crate::log::{Log, PartitionStore};
 use crate::state::{StateBatch, StateDb, keys, rows};
 
 /// Encodes rows as JSON objects of the given columns (for materialized rows).
@@ -27,7 +27,7 @@ pub fn row_encoder(names_types: &[(String, arrow::datatypes::DataType)]) -> Json
 
 pub struct TableSourceTask {
     pub name: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     pub decoder: SourceDecoder,
     pub state: Arc<StateDb>,
@@ -44,7 +44,7 @@ pub struct TableSourceTask {
 impl TableSourceTask {
     pub fn new(
         name: String,
-        partition: Arc<PartitionLog>,
+        partition: Arc<dyn PartitionStore>,
         position: i64,
         table: &DataSource,
         state: Arc<StateDb>,
@@ -75,7 +75,7 @@ impl PartitionTask for TableSourceTask {
     fn name(&self) -> &str {
         &self.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {
@@ -92,7 +92,7 @@ impl PartitionTask for TableSourceTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let Some(data) = read_input(&self.partition, &mut self.position)? else {
+        let Some(data) = read_input(self.partition.as_ref(), &mut self.position)? else {
             return Ok(StepOutcome::Progress);
         };
         let decoded = self.decoder.decode(&data, self.position);

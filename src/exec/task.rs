@@ -18,7 +18,7 @@ use super::sink::{SinkCheckpoint, TopicSink};
 use super::source::SourceDecoder;
 use super::stats::QueryStats;
 use crate::format::json::encode_json_arrays;
-use crate::log::{Log, LogError, PartitionLog};
+use crate::log::{Log, LogError, PartitionStore};
 use crate::sql::planner::SelectPlan;
 
 /// Bytes read from the log per step.
@@ -101,7 +101,7 @@ pub enum StepOutcome {
 
 pub struct Task {
     pub query_id: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     /// Pull queries stop at the end offset seen when they started.
     pub stop_at: Option<i64>,
@@ -319,7 +319,7 @@ pub fn load_checkpoint(log: &Log, query_id: &str, topic: &str, partition: i32) -
 /// Reads the next chunk of a persistent task's input from `position`. `None` when there is
 /// nothing new, or when the records at `position` were deleted by retention: the position
 /// then moves to the log start.
-pub(super) fn read_input(partition: &PartitionLog, position: &mut i64) -> Result<Option<Vec<u8>>, ExecError> {
+pub(super) fn read_input(partition: &dyn PartitionStore, position: &mut i64) -> Result<Option<Vec<u8>>, ExecError> {
     match partition.read_committed(*position, READ_BYTES) {
         Ok(d) if d.is_empty() => Ok(None),
         Ok(d) => Ok(Some(d)),
@@ -340,11 +340,11 @@ pub(super) fn read_input(partition: &PartitionLog, position: &mut i64) -> Result
 
 pub trait PartitionTask: Send + 'static {
     fn name(&self) -> &str;
-    fn partition(&self) -> &Arc<PartitionLog>;
+    fn partition(&self) -> &Arc<dyn PartitionStore>;
     fn position(&self) -> i64;
     /// A second input partition and its read position (joins); the task runs when
     /// either input has new records.
-    fn second_input(&self) -> Option<(&Arc<PartitionLog>, i64)> {
+    fn second_input(&self) -> Option<(&Arc<dyn PartitionStore>, i64)> {
         None
     }
     /// Where a bounded task (a pull query over a stream) stops.
@@ -386,7 +386,7 @@ impl PartitionTask for Task {
     fn name(&self) -> &str {
         &self.query_id
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {

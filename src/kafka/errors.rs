@@ -38,6 +38,8 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::Corrupt { .. } => ResponseError::KafkaStorageError,
         // A full disk is a storage error, as Kafka reports a log directory it cannot write.
         LogError::Io { .. } | LogError::DiskFull { .. } | LogError::PartitionOffline { .. } => ResponseError::KafkaStorageError,
+        // The cluster behind it did not answer: retriable, as a follower's fetch would be.
+        LogError::Remote { .. } => ResponseError::NotLeaderOrFollower,
     };
     err.code()
 }

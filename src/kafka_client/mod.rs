@@ -110,6 +110,12 @@ impl FetchedPartition {
         self.batches(true)
     }
 
+    /// Every whole batch fetched, markers and aborted ones too (a read-uncommitted reader's
+    /// view, as `PartitionLog::read` returns it).
+    pub fn batches_all(&self) -> Vec<&[u8]> {
+        crate::log::batch::split_batches(&self.records).collect()
+    }
+
     fn batches(&self, keep_markers: bool) -> Vec<&[u8]> {
         use crate::log::batch::{ControlKind, control_kind, split_batches};
         let mut aborting: std::collections::HashSet<i64> = std::collections::HashSet::new();

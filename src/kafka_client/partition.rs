@@ -14,6 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::{ClientError, Isolation, KafkaClient};
+use crate::log::{AppendOutcome, BatchHeader, LogError, PartitionStore};
 
 /// How long one long poll waits for records before it asks again.
 const POLL_WAIT: Duration = Duration::from_millis(500);
@@ -102,23 +103,70 @@ impl RemotePartition {
         *self.ends.borrow()
     }
 
+    fn fetch(&self, offset: i64, max_bytes: usize, isolation: Isolation) -> Result<super::FetchedPartition, LogError> {
+        let max = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        match self.runtime.block_on(self.client.fetch(&self.topic, self.id, offset, max, isolation)) {
+            Ok(f) => {
+                self.observe(&f);
+                Ok(f)
+            }
+            Err(e) => Err(self.log_error(e, offset)),
+        }
+    }
+
+    /// A client error as the log's: an offset out of range as the log says it (readers
+    /// move to the start), the rest as the cluster's.
+    fn log_error(&self, e: ClientError, offset: i64) -> LogError {
+        if e.response_error() == Some(kafka_protocol::ResponseError::OffsetOutOfRange) {
+            let ends = self.ends();
+            return LogError::OffsetOutOfRange { topic: self.topic.clone(), partition: self.id, offset, start: ends.log_start, end: ends.high_watermark };
+        }
+        LogError::Remote { topic: self.topic.clone(), partition: self.id, source: Arc::new(e) }
+    }
+}
+
+impl PartitionStore for RemotePartition {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn id(&self) -> i32 {
+        self.id
+    }
+
+    fn start_offset(&self) -> i64 {
+        self.ends().log_start
+    }
+
+    fn end_offset(&self) -> i64 {
+        self.ends().high_watermark
+    }
+
+    fn last_stable_offset(&self) -> i64 {
+        self.ends().last_stable
+    }
+
+    fn is_deleted(&self) -> bool {
+        false
+    }
+
     /// Wakes when the last stable offset moves (records a committed reader can read).
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
+    fn subscribe(&self) -> watch::Receiver<i64> {
         self.end.subscribe()
     }
 
-    /// Whole batches from the one holding `offset`, about `max_bytes`, that a
-    /// read-committed reader steps through. Blocking.
-    pub fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, ClientError> {
-        let max = i32::try_from(max_bytes).unwrap_or(i32::MAX);
-        let fetched = self.runtime.block_on(self.client.fetch(&self.topic, self.id, offset, max, Isolation::ReadCommitted))?;
-        self.observe(&fetched);
-        Ok(fetched.committed_batches().concat())
+    fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        Ok(self.fetch(offset, max_bytes, Isolation::ReadUncommitted)?.batches_all().concat())
     }
 
-    /// Appends a record batch once every in-sync replica has it; the offsets it took.
-    /// Blocking.
-    pub fn append(&self, batch: Vec<u8>) -> Result<i64, ClientError> {
-        self.runtime.block_on(self.client.produce(&self.topic, self.id, Bytes::from(batch), -1))
+    fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        Ok(self.fetch(offset, max_bytes, Isolation::ReadCommitted)?.committed_batches().concat())
+    }
+
+    /// Appends once every in-sync replica has the batch.
+    fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError> {
+        let records = BatchHeader::parse(&batch).map(|h| i64::from(h.last_offset_delta)).map_err(LogError::Batch)?;
+        let base_offset = self.runtime.block_on(self.client.produce(&self.topic, self.id, Bytes::from(batch), -1)).map_err(|e| self.log_error(e, -1))?;
+        Ok(AppendOutcome { base_offset, last_offset: base_offset + records, duplicate: false })
     }
 }

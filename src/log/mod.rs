@@ -15,6 +15,7 @@ pub mod producer;
 pub mod replay;
 pub mod segment;
 pub mod storage;
+pub mod store;
 pub mod topic;
 pub mod varint;
 
@@ -30,6 +31,7 @@ pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
 pub use offsets::{CommittedOffset, OffsetStore};
 pub use partition::{AppendOutcome, AppendTicket, PartitionLog};
 pub use producer::AbortedTxn;
+pub use store::PartitionStore;
 pub use topic::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, Topic, TopicConfig, is_internal_topic, validate_topic_name};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,14 @@ pub enum LogError {
     PartitionOffline { topic: String, partition: i32, reason: String },
     #[error("I/O error {context}: {source}; check that the data directory is writable and the disk is not full")]
     Io { context: String, source: std::io::Error },
+    /// A partition kept by a Kafka cluster could not be read or written.
+    #[error("partition {topic}-{partition} on the Kafka cluster: {source}")]
+    Remote {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl LogError {
@@ -119,6 +129,7 @@ impl LogError {
                 LogError::PartitionOffline { topic: topic.clone(), partition: *partition, reason: reason.clone() }
             }
             LogError::Io { context, source } => LogError::Io { context: context.clone(), source: copy(source) },
+            LogError::Remote { topic, partition, source } => LogError::Remote { topic: topic.clone(), partition: *partition, source: source.clone() },
         }
     }
 }

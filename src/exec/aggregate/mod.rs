@@ -34,7 +34,7 @@ use crate::catalog::WindowType;
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
 use crate::log::batch::{self, BatchHeader, RecordIter};
-use crate::log::{Log, PartitionLog};
+use crate::log::{Log, PartitionStore};
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::sql::aggregates::AggState;
 use crate::state::{StateBatch, StateDb, keys};
@@ -97,7 +97,7 @@ struct GroupEntry {
 
 pub struct AggregateTask {
     pub name: String,
-    pub partition: Arc<PartitionLog>,
+    pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     input: AggInput,
     plan: Arc<AggregatePlan>,
@@ -151,7 +151,7 @@ impl AggregateTask {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
-        partition: Arc<PartitionLog>,
+        partition: Arc<dyn PartitionStore>,
         checkpoint: &TaskCheckpoint,
         input: AggInput,
         plan: Arc<AggregatePlan>,
@@ -637,7 +637,7 @@ impl PartitionTask for AggregateTask {
     fn name(&self) -> &str {
         &self.name
     }
-    fn partition(&self) -> &Arc<PartitionLog> {
+    fn partition(&self) -> &Arc<dyn PartitionStore> {
         &self.partition
     }
     fn position(&self) -> i64 {
@@ -684,7 +684,7 @@ impl PartitionTask for AggregateTask {
     }
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
-        let Some(data) = read_input(&self.partition, &mut self.position)? else {
+        let Some(data) = read_input(self.partition.as_ref(), &mut self.position)? else {
             let mut batch = StateBatch::default();
             if self.flush_if_due(&mut batch)? {
                 self.commit(batch, &[])?;

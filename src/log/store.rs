@@ -1,0 +1,73 @@
+//! One partition as the readers and writers above the log see it, whoever keeps it: the
+//! embedded [`PartitionLog`], or a partition of a Kafka cluster
+//! (`kafka_client::partition::RemotePartition`). Blocking, like the log: callers on the
+//! async runtime use blocking threads.
+
+use tokio::sync::watch;
+
+use super::{AppendOutcome, LogError, PartitionLog};
+
+/// A partition's offsets, reads and appends.
+pub trait PartitionStore: Send + Sync {
+    fn topic(&self) -> &str;
+    fn id(&self) -> i32;
+    /// The first offset still stored.
+    fn start_offset(&self) -> i64;
+    /// The offset the next record will take.
+    fn end_offset(&self) -> i64;
+    /// Below it every transaction has ended.
+    fn last_stable_offset(&self) -> i64;
+    /// Whether the partition's topic was deleted under its readers.
+    fn is_deleted(&self) -> bool;
+    /// Wakes when records can be read past the last value seen.
+    fn subscribe(&self) -> watch::Receiver<i64>;
+    /// Whole record batches from the one holding `offset`, about `max_bytes`.
+    fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError>;
+    /// [`PartitionStore::read`] up to the last stable offset, aborted transactions' batches
+    /// left out and their markers kept.
+    fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError>;
+    /// Appends a record batch (Kafka's format); the offsets it took.
+    fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError>;
+}
+
+impl PartitionStore for PartitionLog {
+    fn topic(&self) -> &str {
+        PartitionLog::topic(self)
+    }
+
+    fn id(&self) -> i32 {
+        PartitionLog::id(self)
+    }
+
+    fn start_offset(&self) -> i64 {
+        PartitionLog::start_offset(self)
+    }
+
+    fn end_offset(&self) -> i64 {
+        PartitionLog::end_offset(self)
+    }
+
+    fn last_stable_offset(&self) -> i64 {
+        PartitionLog::last_stable_offset(self)
+    }
+
+    fn is_deleted(&self) -> bool {
+        PartitionLog::is_deleted(self)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        PartitionLog::subscribe(self)
+    }
+
+    fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        PartitionLog::read(self, offset, max_bytes)
+    }
+
+    fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
+        PartitionLog::read_committed(self, offset, max_bytes)
+    }
+
+    fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError> {
+        PartitionLog::append(self, batch)
+    }
+}
