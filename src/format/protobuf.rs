@@ -323,6 +323,25 @@ mod tests {
         assert_eq!(t.value(0), 3_723_004);
     }
 
+    proptest::proptest! {
+        /// Any bytes, as a flat or a nested message, decode or are refused: never a panic,
+        /// and every input is either a kept row or a counted error.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoders(inputs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8)) {
+            let flat = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
+            let st = SqlType::Struct(vec![("N".into(), SqlType::Int)]);
+            let nested = [("S", &st), ("L", &SqlType::Array(Box::new(SqlType::Double)))];
+            for cols in [&flat[..], &nested[..]] {
+                let fields: Fields = cols.iter().map(|(n, t)| Field::new(*n, t.to_arrow(), true)).collect::<Vec<_>>().into();
+                let mut dec = ProtobufDecoder::new(fields, cols, false, None, Some(Default::default()));
+                let refs: Vec<Option<&[u8]>> = inputs.iter().map(|b| Some(b.as_slice())).collect();
+                let r = dec.decode(&refs);
+                proptest::prop_assert_eq!(r.kept.len() + r.errors.len(), inputs.len());
+                proptest::prop_assert!(r.columns.iter().all(|c| c.len() == r.kept.len()));
+            }
+        }
+    }
+
     #[test]
     fn frames_carry_message_indexes() {
         assert_eq!(split_frame(&[0, 0, 0, 0, 3, 0, 8, 1]).unwrap(), (3, vec![0], &[8u8, 1][..]));
