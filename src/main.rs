@@ -55,6 +55,15 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Check that a Kafka cluster does what Eddy needs (topics, record batches, offsets,
+    /// consumer groups, transactions) on a topic of its own, deleted at the end.
+    KafkaCheck {
+        /// Bootstrap brokers, host:port[,host:port...].
+        bootstrap: String,
+        /// Longest wait for one request, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
     /// Interactive SQL shell against a server.
     Shell {
         #[arg(long, default_value = "http://127.0.0.1:8088")]
@@ -208,6 +217,37 @@ fn main() -> ExitCode {
             }
         }
         Command::Shell { server, execute, file, keep_going } => eddy::shell::run(&server, execute, file, keep_going),
+        Command::KafkaCheck { bootstrap, timeout_ms } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let steps = rt.block_on(eddy::kafka_client::check::run(&bootstrap, std::time::Duration::from_millis(timeout_ms)));
+            let mut failed = 0;
+            for s in &steps {
+                match &s.outcome {
+                    Ok(seen) => println!("ok      {}: {seen}", s.name),
+                    Err(why) => {
+                        failed += 1;
+                        println!("FAILED  {}: {why}", s.name);
+                    }
+                }
+            }
+            if failed == 0 && steps.len() == eddy::kafka_client::check::STEPS {
+                println!("{bootstrap}: every check passed");
+                ExitCode::SUCCESS
+            } else {
+                println!(
+                    "{bootstrap}: {failed} of {} checks failed{}",
+                    steps.len(),
+                    if steps.len() < eddy::kafka_client::check::STEPS { " (the rest could not run)" } else { "" }
+                );
+                ExitCode::FAILURE
+            }
+        }
         Command::Compat { paths, json, min_pass, min_passed, timeout_ms, filter, verbose } => {
             match eddy::compat::run(eddy::compat::CompatArgs { paths, json, min_pass, min_passed, timeout_ms, filter, verbose }) {
                 Ok(true) => ExitCode::SUCCESS,

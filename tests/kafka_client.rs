@@ -185,3 +185,22 @@ async fn a_remote_partition_reads_appends_and_wakes_readers_as_a_local_one_does(
     let err = tokio::task::spawn_blocking(move || p.read_committed(99, 1024)).await.expect("task").expect_err("past the end");
     assert!(matches!(err, eddy::log::LogError::OffsetOutOfRange { start: 0, end: 3, .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_check_passes_on_a_working_broker_and_names_an_unreachable_one() {
+    let s = TestServer::start();
+    let out = tokio::process::Command::new(common::eddy_bin()).args(["kafka-check", &s.kafka]).output().await.expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), eddy::kafka_client::check::STEPS, "{text}");
+    assert!(text.contains("every check passed"), "{text}");
+    // Its topic is gone afterwards.
+    let (_, topics) = s.ksql("SHOW TOPICS;").await;
+    assert!(!topics.to_string().contains("eddy-kafka-check"), "{topics}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
+    let out = tokio::process::Command::new(common::eddy_bin()).args(["kafka-check", &closed, "--timeout-ms", "2000"]).output().await.expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FAILED  reach the cluster") && text.contains(&closed), "{text}");
+}

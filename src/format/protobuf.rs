@@ -327,7 +327,9 @@ mod tests {
         /// Any bytes, as a flat or a nested message, decode or are refused: never a panic,
         /// and every input is either a kept row or a counted error.
         #[test]
-        fn arbitrary_bytes_never_panic_the_decoders(inputs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8)) {
+        fn arbitrary_bytes_never_panic_the_decoders(
+            inputs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 1..8)
+        ) {
             let flat = [("ID", &SqlType::Bigint), ("NAME", &SqlType::String)];
             let st = SqlType::Struct(vec![("N".into(), SqlType::Int)]);
             let nested = [("S", &st), ("L", &SqlType::Array(Box::new(SqlType::Double)))];

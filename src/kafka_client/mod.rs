@@ -9,6 +9,7 @@
 //!
 //! Uses nothing of Eddy but `src/log`'s record-batch builder.
 
+pub mod check;
 pub mod connection;
 pub mod groups;
 pub mod partition;
@@ -41,7 +42,7 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    #[error("none of the bootstrap brokers {bootstrap} answered; check --kafka-bootstrap and that the brokers are up")]
+    #[error("none of the bootstrap brokers {bootstrap} answered (the last: {last}); check the address and that the brokers are up")]
     NoBroker {
         bootstrap: String,
         #[source]
