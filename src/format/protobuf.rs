@@ -345,6 +345,35 @@ mod tests {
     }
 
     #[test]
+    fn a_oneof_is_one_struct_column_of_its_members_as_ksqldb_reads_it() {
+        use arrow::array::{BooleanArray, Int32Array, StructArray};
+        let schema = "syntax = \"proto3\"; message M { oneof some_val { string one_id = 1; int32 other_id = 2; } bool is_active = 3; }";
+        let cols = super::super::protobuf_schema::columns_of(schema, None, "ROWVAL", true).expect("infers");
+        let union = SqlType::Struct(vec![("ONE_ID".into(), SqlType::String), ("OTHER_ID".into(), SqlType::Int)]);
+        assert_eq!(cols, vec![("SOME_VAL_0".to_string(), union.clone()), ("IS_ACTIVE".to_string(), SqlType::Boolean)]);
+        let named: Vec<(&str, &SqlType)> = cols.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let fields: Fields = named.iter().map(|(n, t)| Field::new(*n, t.to_arrow(), true)).collect::<Vec<_>>().into();
+        let DataType::Struct(members) = fields[0].data_type().clone() else { panic!("a struct") };
+        let one: ArrayRef = Arc::new(StringArray::from(vec![Some("x"), None, None]));
+        let other: ArrayRef = Arc::new(Int32Array::from(vec![None, Some(0), None]));
+        let nulls = arrow::buffer::NullBuffer::from(vec![true, true, false]);
+        let data: Vec<ArrayRef> =
+            vec![Arc::new(StructArray::new(members, vec![one, other], Some(nulls))), Arc::new(BooleanArray::from(vec![Some(true), None, Some(false)]))];
+        let rows = ProtobufEncoder::new(fields.clone(), false, (schema, None), None).encode(&data, 3).expect("encodes");
+        // Read back with the registered schema (framed would need a registry: read bare).
+        let mut dec = ProtobufDecoder::new(fields, &named, false, None, Some(Default::default()));
+        dec.bare = Some(compile(schema).and_then(|p| message_at(&p, &[0])).and_then(|m| dec.plan(m)));
+        let r = dec.decode(&[rows.get(0), rows.get(1), rows.get(2)]);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let union = r.columns[0].as_struct();
+        assert_eq!(union.column(0).as_string::<i32>().value(0), "x");
+        assert!(union.column(1).is_null(0), "the member not set is null");
+        assert_eq!(union.column(1).as_primitive::<arrow::datatypes::Int32Type>().value(1), 0, "a member set to its default is set");
+        assert!(union.is_null(2), "no member set: a null struct");
+        assert!(!r.columns[1].as_boolean().value(1), "a plain proto3 field reads its default");
+    }
+
+    #[test]
     fn frames_carry_message_indexes() {
         assert_eq!(split_frame(&[0, 0, 0, 0, 3, 0, 8, 1]).unwrap(), (3, vec![0], &[8u8, 1][..]));
         assert_eq!(split_frame(&[0, 0, 0, 0, 3, 4, 2, 0, 9]).unwrap(), (3, vec![1, 0], &[9u8][..]));

@@ -30,6 +30,8 @@ enum Column {
     Field(FieldDescriptor, Conv),
     /// The message itself, as a struct (a single unwrapped STRUCT column).
     Whole(Vec<Column>),
+    /// A oneof, as a struct of its members (null when none is set).
+    Oneof(prost_reflect::OneofDescriptor, Vec<Column>),
 }
 
 /// How a field's values convert to the column's type.
@@ -101,8 +103,15 @@ fn columns(message: &MessageDescriptor, fields: &Fields, depth: usize) -> Result
         .iter()
         .map(|f| {
             let found = message.get_field_by_name(f.name()).or_else(|| message.fields().find(|x| x.name().eq_ignore_ascii_case(f.name())));
+            let oneof = || {
+                let named = |o: &prost_reflect::OneofDescriptor| super::protobuf_schema::oneof_column(message, o).eq_ignore_ascii_case(f.name());
+                message.oneofs().filter(|o| !o.is_synthetic()).find(named)
+            };
             Ok(match found {
-                None => Column::Missing,
+                None => match (oneof(), f.data_type()) {
+                    (Some(o), DataType::Struct(inner)) => Column::Oneof(o, columns(message, inner, depth + 1)?),
+                    _ => Column::Missing,
+                },
                 Some(field) => {
                     let conv = field_conv(&field, f.data_type(), depth).map_err(|e| format!("column {}: {e}", f.name()))?;
                     Column::Field(field, conv)
@@ -299,6 +308,13 @@ impl Builder {
         match column {
             Column::Missing => self.append_null(),
             Column::Whole(columns) => self.append_struct(columns, message),
+            Column::Oneof(oneof, columns) => {
+                if oneof.fields().any(|f| message.has_field(&f)) {
+                    self.append_struct(columns, message);
+                } else {
+                    self.append_null();
+                }
+            }
             Column::Field(field, conv) => {
                 if field.supports_presence() && !message.has_field(field) {
                     self.append_null();

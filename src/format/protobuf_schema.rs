@@ -372,22 +372,46 @@ pub fn decimal_of(f: &prost_reflect::FieldDescriptor) -> SqlType {
     SqlType::Decimal { precision, scale }
 }
 
+fn field_type(f: &prost_reflect::FieldDescriptor, depth: usize) -> Result<SqlType, Unreadable> {
+    Ok(if !f.is_list() && matches!(f.kind(), Kind::Message(m) if m.full_name() == "confluent.type.Decimal") {
+        decimal_of(f)
+    } else if f.is_map() {
+        let Kind::Message(entry) = f.kind() else { return Err(Unreadable("a map without entries".into())) };
+        SqlType::Map(Box::new(SqlType::String), Box::new(kind_type(&entry.map_entry_value_field().kind(), depth + 1)?))
+    } else if f.is_list() {
+        SqlType::Array(Box::new(kind_type(&f.kind(), depth + 1)?))
+    } else {
+        kind_type(&f.kind(), depth + 1)?
+    })
+}
+
+/// The column a oneof is read as, as Confluent's converter names it: the oneof's name and
+/// its index in the message.
+pub fn oneof_column(message: &MessageDescriptor, oneof: &prost_reflect::OneofDescriptor) -> String {
+    let index = message.oneofs().position(|o| o.name() == oneof.name()).unwrap_or(0);
+    format!("{}_{index}", oneof.name())
+}
+
+/// A message's fields as columns; the members of a oneof (not proto3's `optional`) make one
+/// STRUCT column in the place of its first member, as ksqlDB reads them.
 fn message_fields(m: &MessageDescriptor, depth: usize) -> Result<Vec<(String, SqlType)>, Unreadable> {
-    m.fields()
-        .map(|f| {
-            let ty = if !f.is_list() && matches!(f.kind(), Kind::Message(m) if m.full_name() == "confluent.type.Decimal") {
-                decimal_of(&f)
-            } else if f.is_map() {
-                let Kind::Message(entry) = f.kind() else { return Err(Unreadable("a map without entries".into())) };
-                SqlType::Map(Box::new(SqlType::String), Box::new(kind_type(&entry.map_entry_value_field().kind(), depth + 1)?))
-            } else if f.is_list() {
-                SqlType::Array(Box::new(kind_type(&f.kind(), depth + 1)?))
-            } else {
-                kind_type(&f.kind(), depth + 1)?
-            };
-            Ok((f.name().to_string(), ty))
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut seen_oneofs: Vec<String> = Vec::new();
+    for f in m.fields() {
+        match f.containing_oneof().filter(|o| !o.is_synthetic()) {
+            Some(oneof) => {
+                if seen_oneofs.iter().any(|n| n == oneof.name()) {
+                    continue;
+                }
+                seen_oneofs.push(oneof.name().to_string());
+                let members =
+                    oneof.fields().map(|member| Ok((member.name().to_string(), field_type(&member, depth)?))).collect::<Result<Vec<_>, Unreadable>>()?;
+                out.push((oneof_column(m, &oneof), SqlType::Struct(members)));
+            }
+            None => out.push((f.name().to_string(), field_type(&f, depth)?)),
+        }
+    }
+    Ok(out)
 }
 
 /// The columns a registered `.proto` schema holds, as ksqlDB infers them: the fields of the

@@ -18,7 +18,17 @@ use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 const MAX_DEPTH: usize = 32;
 
 /// Which field each column (or struct field) fills.
-pub struct RowPlan(Vec<Option<(FieldDescriptor, Put)>>);
+pub struct RowPlan(Vec<Slot>);
+
+/// What one column fills.
+enum Slot {
+    /// Nothing: the message has no field for the column (as ksqlDB drops it).
+    Skip,
+    Field(FieldDescriptor, Put),
+    /// A STRUCT column of a oneof's members: its set member is written as the message's
+    /// own field.
+    Oneof(RowPlan),
+}
 
 /// How a column's values become a field's.
 enum Put {
@@ -41,7 +51,7 @@ impl RowPlan {
     pub fn new(message: &MessageDescriptor, fields: &Fields, first_field: bool) -> Result<RowPlan, String> {
         if first_field && let ([f], Some(field)) = (fields.as_ref(), message.fields().next()) {
             let put = put_for(&field, f.data_type(), 0).map_err(|e| format!("column {}: {e}", f.name()))?;
-            return Ok(RowPlan(vec![Some((field, put))]));
+            return Ok(RowPlan(vec![Slot::Field(field, put)]));
         }
         plan(message, fields, 0)
     }
@@ -49,8 +59,15 @@ impl RowPlan {
     /// Writes row `row` of `columns` as a message's fields.
     pub fn write(&self, columns: &[&dyn Array], row: usize, buf: &mut Vec<u8>) {
         for (column, slot) in columns.iter().zip(&self.0) {
-            if let Some((field, put)) = slot {
-                write_field(buf, field.number(), field.supports_presence(), *column, row, put);
+            match slot {
+                Slot::Skip => {}
+                Slot::Field(field, put) => write_field(buf, field.number(), field.supports_presence(), *column, row, put),
+                Slot::Oneof(members) => {
+                    if let Some(s) = column.as_struct_opt().filter(|s| !s.is_null(row)) {
+                        let children: Vec<&dyn Array> = s.columns().iter().map(|c| c.as_ref()).collect();
+                        members.write(&children, row, buf);
+                    }
+                }
             }
         }
     }
@@ -62,10 +79,14 @@ fn plan(message: &MessageDescriptor, fields: &Fields, depth: usize) -> Result<Ro
     }
     let slots = fields.iter().map(|f| {
         let found = message.get_field_by_name(f.name()).or_else(|| message.fields().find(|x| x.name().eq_ignore_ascii_case(f.name())));
-        match found {
-            // A column the message has no field for is not written (as ksqlDB drops it).
-            None => Ok(None),
-            Some(field) => put_for(&field, f.data_type(), depth).map(|p| Some((field, p))).map_err(|e| format!("column {}: {e}", f.name())),
+        let oneof = || {
+            let named = |o: &prost_reflect::OneofDescriptor| super::protobuf_schema::oneof_column(message, o).eq_ignore_ascii_case(f.name());
+            message.oneofs().filter(|o| !o.is_synthetic()).find(named)
+        };
+        match (found, oneof(), f.data_type()) {
+            (Some(field), _, _) => put_for(&field, f.data_type(), depth).map(|p| Slot::Field(field, p)).map_err(|e| format!("column {}: {e}", f.name())),
+            (None, Some(_), DataType::Struct(members)) => Ok(Slot::Oneof(plan(message, members, depth + 1)?)),
+            (None, _, _) => Ok(Slot::Skip),
         }
     });
     Ok(RowPlan(slots.collect::<Result<_, String>>()?))
