@@ -204,3 +204,48 @@ async fn kafka_check_passes_on_a_working_broker_and_names_an_unreachable_one() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("FAILED  reach the cluster") && text.contains(&closed), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_command_logs_over_one_remote_partition_see_one_order() {
+    use eddy::catalog::command_log::{Command, CommandLog};
+    use eddy::kafka_client::partition::RemotePartition;
+    use std::sync::Arc;
+    let s = TestServer::start();
+    let client = Arc::new(KafkaClient::connect(&s.kafka, "eddy-test", Duration::from_secs(10)).await.expect("connects"));
+    client.create_topic("shared-commands", 1, -1, &[]).await.expect("creates");
+    let handle = tokio::runtime::Handle::current();
+    // Two "servers", each with its own client and view of the one partition.
+    let mut logs = Vec::new();
+    for name in ["server-a", "server-b"] {
+        let c = Arc::new(KafkaClient::connect(&s.kafka, name, Duration::from_secs(10)).await.expect("connects"));
+        logs.push(Arc::new(CommandLog::over(RemotePartition::open(c, "shared-commands", 0, handle.clone()))));
+    }
+    // Both write at once.
+    let writers: Vec<_> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            let log = log.clone();
+            tokio::task::spawn_blocking(move || {
+                for n in 0..20 {
+                    let statement = format!("CREATE STREAM s{i}_{n} (a INT) WITH (kafka_topic='t', value_format='JSON');");
+                    let cmd = Command { statement, properties: Default::default(), query_id: None };
+                    log.append(&cmd).expect("appends");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let read = |log: Arc<CommandLog>| tokio::task::spawn_blocking(move || log.read_all().expect("reads"));
+    let (a, b) = (read(logs[0].clone()).await.expect("task"), read(logs[1].clone()).await.expect("task"));
+    assert_eq!(a.commands.len(), 40);
+    assert_eq!(a.commands, b.commands, "one order of statements for every server");
+    let offsets: Vec<i64> = a.commands.iter().map(|(o, _)| *o).collect();
+    assert_eq!(offsets, (0..40).collect::<Vec<i64>>());
+    // A server starting now replays them all at once (the end is asked of the broker, not
+    // left to its first poll).
+    let late = Arc::new(CommandLog::over(RemotePartition::open(client.clone(), "shared-commands", 0, handle)));
+    assert_eq!(read(late).await.expect("task").commands, a.commands);
+}

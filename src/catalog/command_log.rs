@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::CatalogError;
-use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionLog, TopicConfig};
+use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionStore, TopicConfig};
 
 /// Name of the internal command topic.
 pub const COMMAND_TOPIC: &str = "_eddy_command_topic";
@@ -36,7 +36,7 @@ pub struct ReadCommands {
 }
 
 pub struct CommandLog {
-    partition: Arc<PartitionLog>,
+    partition: Arc<dyn PartitionStore>,
 }
 
 impl CommandLog {
@@ -51,6 +51,12 @@ impl CommandLog {
             }
         };
         Ok(CommandLog { partition: topic.partition(0)?.clone() })
+    }
+
+    /// The command log kept in `partition` (the command topic's only partition), wherever
+    /// it is kept: servers sharing one partition see one order of statements.
+    pub fn over(partition: Arc<dyn PartitionStore>) -> CommandLog {
+        CommandLog { partition }
     }
 
     /// Durably appends a command; returns its sequence number (offset). Blocking.
@@ -72,7 +78,7 @@ impl CommandLog {
             return Err(CatalogError::CommandTopicTruncated { topic: COMMAND_TOPIC.to_string(), start });
         }
         let mut skipped = Vec::new();
-        crate::log::replay::replay(&self.partition, start, |seen| match seen {
+        crate::log::replay::replay(self.partition.as_ref(), start, |seen| match seen {
             Ok(r) => match r.value.map(serde_json::from_slice::<Command>) {
                 Some(Ok(cmd)) => out.commands.push((r.offset, cmd)),
                 Some(Err(e)) => skipped.push((r.offset, format!("it is not a catalog command ({e})"))),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::ExecError;
 use super::source::{RecordError, RecordErrorKind};
-use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionLog, TopicConfig};
+use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionStore, TopicConfig};
 
 /// The stream over the processing log topic.
 pub const PROCESSING_LOG_STREAM: &str = "KSQL_PROCESSING_LOG";
@@ -27,7 +27,7 @@ pub const STREAM_COLUMNS: &str = "LOGGER STRING, LEVEL STRING, `TIME` BIGINT, ME
 
 pub struct ProcessingLog {
     topic: String,
-    partition: Arc<PartitionLog>,
+    partition: Arc<dyn PartitionStore>,
 }
 
 impl std::fmt::Debug for ProcessingLog {

@@ -146,6 +146,11 @@ impl PartitionStore for RemotePartition {
         self.ends().last_stable
     }
 
+    fn current_end_offset(&self) -> Result<i64, LogError> {
+        let end = self.runtime.block_on(self.client.list_offset(&self.topic, self.id, -1)).map_err(|e| self.log_error(e, -1))?;
+        Ok(end.unwrap_or(0))
+    }
+
     fn is_deleted(&self) -> bool {
         false
     }
@@ -167,6 +172,13 @@ impl PartitionStore for RemotePartition {
     fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError> {
         let records = BatchHeader::parse(&batch).map(|h| i64::from(h.last_offset_delta)).map_err(LogError::Batch)?;
         let base_offset = self.runtime.block_on(self.client.produce(&self.topic, self.id, Bytes::from(batch), -1)).map_err(|e| self.log_error(e, -1))?;
+        // The write is in: the end is at least past it (readers here need not wait for a poll).
+        let end = base_offset + records + 1;
+        self.ends.send_if_modified(|e| {
+            let moved = end > e.high_watermark;
+            e.high_watermark = e.high_watermark.max(end);
+            moved
+        });
         Ok(AppendOutcome { base_offset, last_offset: base_offset + records, duplicate: false })
     }
 }

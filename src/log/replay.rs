@@ -2,7 +2,7 @@
 //! state (the command topic, the schema registry's) are read at start-up.
 
 use super::batch::{self, BatchHeader, Record, RecordIter};
-use super::{LogError, PartitionLog};
+use super::{LogError, PartitionStore};
 
 /// What a replay met at one place: a record, or an offset that cannot be read and why (a
 /// batch that does not decode, a malformed record; replay goes on past it).
@@ -10,9 +10,9 @@ pub type Replayed<'a, 'b> = Result<&'a Record<'b>, (i64, String)>;
 
 /// Calls `seen` with every record of `partition` from `from` to its end, in order, and
 /// with what cannot be read. Blocking.
-pub fn replay(partition: &PartitionLog, from: i64, mut seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
+pub fn replay(partition: &dyn PartitionStore, from: i64, mut seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
     let mut offset = from;
-    let end = partition.end_offset();
+    let end = partition.current_end_offset()?;
     while offset < end {
         let data = partition.read(offset, 1 << 20)?;
         if data.is_empty() {

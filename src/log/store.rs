@@ -13,8 +13,13 @@ pub trait PartitionStore: Send + Sync {
     fn id(&self) -> i32;
     /// The first offset still stored.
     fn start_offset(&self) -> i64;
-    /// The offset the next record will take.
+    /// The offset the next record will take (as last seen, for a remote partition).
     fn end_offset(&self) -> i64;
+    /// The end offset asked of whoever keeps the partition now (a remote partition's seen
+    /// end may lag). Blocking.
+    fn current_end_offset(&self) -> Result<i64, LogError> {
+        Ok(self.end_offset())
+    }
     /// Below it every transaction has ended.
     fn last_stable_offset(&self) -> i64;
     /// Whether the partition's topic was deleted under its readers.

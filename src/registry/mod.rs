@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::log::{BatchBuilder, Log, LogError, PartitionLog, TopicConfig};
+use crate::log::{BatchBuilder, Log, LogError, PartitionStore, TopicConfig};
 use store::{Change, Registration, Schema, Store};
 
 pub use crate::catalog::internal_topics::SCHEMAS_TOPIC;
@@ -89,7 +89,7 @@ impl From<LogError> for RegistryError {
 /// The registry: its state, and the partition that keeps it.
 pub struct SchemaRegistry {
     store: Mutex<Store>,
-    partition: Arc<PartitionLog>,
+    partition: Arc<dyn PartitionStore>,
 }
 
 impl SchemaRegistry {
@@ -106,7 +106,7 @@ impl SchemaRegistry {
         };
         let partition = topic.partition(0)?.clone();
         let mut store = Store::default();
-        crate::log::replay::replay(&partition, partition.start_offset(), |seen| match seen {
+        crate::log::replay::replay(partition.as_ref(), partition.start_offset(), |seen| match seen {
             Ok(r) => match r.value.map(serde_json::from_slice::<Change>) {
                 Some(Ok(change)) => store.apply(&change),
                 Some(Err(e)) => tracing::error!(topic = SCHEMAS_TOPIC, offset = r.offset, "skipping a registry record that cannot be read: {e}"),
