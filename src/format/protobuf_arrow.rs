@@ -483,13 +483,7 @@ impl Builder {
 /// Big-endian two's complement digits at `scale`, as an i128 at `target` scale (None when
 /// too long or when rescaling overflows).
 fn rescaled(digits: &[u8], scale: i32, target: i8) -> Option<i128> {
-    if digits.len() > 16 {
-        return None;
-    }
-    let mut v: i128 = if digits.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
-    for b in digits {
-        v = (v << 8) | i128::from(*b);
-    }
+    let v = super::protobuf_write::from_twos_complement(digits)?;
     let shift = i32::from(target) - scale;
     if shift >= 0 {
         10i128.checked_pow(shift as u32).and_then(|m| v.checked_mul(m))

@@ -38,10 +38,7 @@ fn logical_json(name: &str, v: &serde_json::Value) -> Option<serde_json::Value> 
         "confluent.type.Decimal" => {
             use base64::Engine;
             let bytes = base64::engine::general_purpose::STANDARD.decode(v.get("value")?.as_str()?).ok()?;
-            let mut unscaled: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
-            for b in bytes.iter().take(16) {
-                unscaled = (unscaled << 8) | i128::from(*b);
-            }
+            let unscaled = super::protobuf_write::from_twos_complement(&bytes)?;
             let scale = int("scale").clamp(0, 38) as usize;
             let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale + 1);
             let (whole, frac) = digits.split_at(digits.len() - scale);

@@ -370,6 +370,18 @@ fn scalar(a: &dyn Array, i: usize, kind: &Kind) -> Option<Scalar> {
     })
 }
 
+/// Big-endian two's complement bytes as an unscaled decimal (None: more than 16 bytes).
+pub fn from_twos_complement(bytes: &[u8]) -> Option<i128> {
+    if bytes.len() > 16 {
+        return None;
+    }
+    let mut v: i128 = if bytes.first().is_some_and(|b| b & 0x80 != 0) { -1 } else { 0 };
+    for b in bytes {
+        v = (v << 8) | i128::from(*b);
+    }
+    Some(v)
+}
+
 /// An unscaled decimal as the shortest big-endian two's complement.
 pub fn twos_complement(v: i128) -> Vec<u8> {
     let bytes = v.to_be_bytes();

@@ -340,10 +340,7 @@ impl KafkaClient {
             .first()
             .and_then(|t| t.partition_responses.first())
             .ok_or_else(|| ClientError::protocol("Produce", "no partition in the answer".into()))?;
-        if p.error_code != 0 {
-            self.forget_leader_on(p.error_code, topic);
-            return Err(ClientError::broker("Produce", p.error_code, conn.addr()));
-        }
+        self.partition_answer("Produce", p.error_code, topic, &conn)?;
         Ok(p.base_offset)
     }
 
@@ -386,10 +383,7 @@ impl KafkaClient {
         }
         let p =
             answer.responses.first().and_then(|t| t.partitions.first()).ok_or_else(|| ClientError::protocol("Fetch", "no partition in the answer".into()))?;
-        if p.error_code != 0 {
-            self.forget_leader_on(p.error_code, topic);
-            return Err(ClientError::broker("Fetch", p.error_code, conn.addr()));
-        }
+        self.partition_answer("Fetch", p.error_code, topic, &conn)?;
         Ok(FetchedPartition {
             records: p.records.clone().unwrap_or_default(),
             high_watermark: p.high_watermark,
@@ -413,15 +407,16 @@ impl KafkaClient {
             .first()
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| ClientError::protocol("ListOffsets", "no partition in the answer".into()))?;
-        if p.error_code != 0 {
-            self.forget_leader_on(p.error_code, topic);
-            return Err(ClientError::broker("ListOffsets", p.error_code, conn.addr()));
-        }
+        self.partition_answer("ListOffsets", p.error_code, topic, &conn)?;
         Ok(Some(p.offset).filter(|o| *o >= 0))
     }
 
-    /// Leadership errors mean the view is stale: the next request reads it again.
-    fn forget_leader_on(&self, code: i16, topic: &str) {
+    /// A partition's error code as the client's error; leadership errors also mean the
+    /// view is stale, so the next request reads it again.
+    fn partition_answer(&self, api: &str, code: i16, topic: &str, conn: &BrokerConnection) -> Result<(), ClientError> {
+        if code == 0 {
+            return Ok(());
+        }
         let stale = matches!(
             ResponseError::try_from_code(code),
             Some(ResponseError::NotLeaderOrFollower | ResponseError::LeaderNotAvailable | ResponseError::UnknownTopicOrPartition)
@@ -429,5 +424,6 @@ impl KafkaClient {
         if stale {
             self.view.lock().leaders.remove(topic);
         }
+        Err(ClientError::broker(api, code, conn.addr()))
     }
 }

@@ -152,11 +152,18 @@ pub async fn lookup(State(state): State<AppState>, Path(subject): Path<String>, 
 }
 
 pub async fn get_version(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>, Query(q): Flags) -> Reply {
-    let (r, format) = (registry(&state)?, q.get("format").map(String::as_str));
-    Ok(r.read(|s| {
-        let (v, schema) = s.version(&subject, &version, flag(&q, "deleted"))?;
-        Ok::<_, RegistryError>(version_answer(&subject, v.id, v.version, &s.formatted(schema, format)?))
-    })?)
+    let (r, deleted) = (registry(&state)?, flag(&q, "deleted"));
+    let format = q.get("format").cloned();
+    // Formatting may compile a PROTOBUF schema: off the async threads.
+    let name = subject.clone();
+    let (v, schema) = blocking(move || {
+        r.read(|s| {
+            let (v, schema) = s.version(&name, &version, deleted)?;
+            Ok((v.clone(), s.formatted(schema, format.as_deref())?))
+        })
+    })
+    .await?;
+    Ok(version_answer(&subject, v.id, v.version, &schema))
 }
 
 pub async fn get_version_schema(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>) -> Reply {
@@ -180,9 +187,10 @@ fn schema_id(text: &str) -> Result<i32, Refusal> {
 }
 
 pub async fn get_schema(State(state): State<AppState>, Path(id): Path<String>, Query(q): Flags) -> Reply {
-    let (r, id, format) = (registry(&state)?, schema_id(&id)?, q.get("format").map(String::as_str));
+    let (r, id, format) = (registry(&state)?, schema_id(&id)?, q.get("format").cloned());
+    let schema = blocking(move || r.read(|s| s.schema(id).and_then(|schema| s.formatted(schema, format.as_deref())))).await?;
     let mut out = json!({});
-    r.read(|s| s.schema(id).and_then(|schema| s.formatted(schema, format)).map(|schema| schema_fields(&mut out, &schema)))?;
+    schema_fields(&mut out, &schema);
     Ok(ok(out))
 }
 
@@ -242,7 +250,8 @@ pub async fn delete_subject_config(State(state): State<AppState>, Path(subject):
 
 pub async fn check_compatibility(State(state): State<AppState>, Path((subject, version)): Path<(String, String)>, Query(q): Flags, body: Bytes) -> Reply {
     let (r, schema) = (registry(&state)?, schema_of(&body)?);
-    let reasons = r.read(|s| s.incompatibilities(&subject, &version, &schema))?;
+    // Checking compiles and compares schemas: off the async threads.
+    let reasons = blocking(move || r.read(|s| s.incompatibilities(&subject, &version, &schema))).await?;
     let mut out = json!({"is_compatible": reasons.is_empty()});
     if flag(&q, "verbose") {
         out["messages"] = json!(reasons);
