@@ -29,6 +29,20 @@ pub struct ServerArgs {
     /// Address for the Kafka protocol listener; '' turns it off.
     #[arg(long, default_value = "127.0.0.1:9092")]
     kafka_listen: String,
+    /// Keep every topic (sources, sinks, Eddy's internal topics) on this Kafka cluster
+    /// (host:port[,host:port...]) instead of the data directory, which then holds only
+    /// query state and checkpoints. The Kafka listener is then off: clients use the cluster.
+    #[arg(long, default_value = "")]
+    kafka_bootstrap: String,
+    /// Replicas per partition of the topics Eddy creates on the cluster (-1: the broker's
+    /// default.replication.factor).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    kafka_replication_factor: i16,
+    /// With --kafka-bootstrap: the service this server belongs to (ksqlDB's
+    /// ksql.service.id). Servers of one service share its command topic and internal topics
+    /// (named `_eddy-<service id>_...`); services on one cluster share nothing.
+    #[arg(long, default_value = "default_")]
+    service_id: String,
     /// A second listener serving only Confluent Schema Registry's API, for clients that
     /// expect it on its own port (Confluent's is 8081); '' (the default) serves it on the
     /// HTTP port only.
@@ -117,12 +131,32 @@ impl ServerArgs {
     pub fn into_config(self) -> Result<ServerConfig, String> {
         let flush = FlushPolicy::parse(&self.flush, Some(self.flush_interval_ms)).map_err(|e| format!("--flush: {e}"))?;
         let reset = OffsetReset::parse(&self.auto_offset_reset).ok_or("--auto-offset-reset must be 'latest' or 'earliest'")?;
+        let service_id = self.service_id.trim().to_string();
+        if service_id.is_empty() || service_id.len() > 100 || !service_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+            return Err(format!("--service-id must be 1 to 100 ASCII letters, digits, '_', '-' or '.', got '{service_id}'"));
+        }
         Ok(ServerConfig {
             data_dir: self.data_dir,
             http_listen: self.http_listen,
             http_threads: self.http_threads,
             lookup_cache_bytes: usize::try_from(self.lookup_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-            kafka_listen: self.kafka_listen,
+            kafka_listen: if self.kafka_bootstrap.trim().is_empty() { self.kafka_listen } else { String::new() },
+            cluster: match self.kafka_bootstrap.trim() {
+                "" => None,
+                bootstrap => {
+                    if self.kafka_replication_factor == 0 || self.kafka_replication_factor < -1 {
+                        return Err(format!(
+                            "--kafka-replication-factor must be 1 or more (or -1 for the broker's default), got {}",
+                            self.kafka_replication_factor
+                        ));
+                    }
+                    Some(eddy::server::ClusterConfig {
+                        bootstrap: bootstrap.to_string(),
+                        replication_factor: self.kafka_replication_factor,
+                        service_id: service_id.clone(),
+                    })
+                }
+            },
             schema_registry_listen: self.schema_registry_listen,
             kafka: eddy::kafka::KafkaConfig {
                 advertised_host: self.kafka_advertised_host,
@@ -136,6 +170,7 @@ impl ServerArgs {
             },
             topic_defaults: TopicConfig { flush, ..TopicConfig::default() },
             engine: EngineConfig {
+                service_id: service_id.clone(),
                 default_offset_reset: reset,
                 processing_log: true,
                 record_cache: true,
@@ -145,7 +180,6 @@ impl ServerArgs {
                     }
                     other => other,
                 },
-                ..EngineConfig::default()
             },
             cleaner_interval: std::time::Duration::from_millis(self.log_cleaner_interval_ms.max(10)),
             partition_limits: eddy::log::PartitionLimits { per_topic: self.max_partitions_per_topic.max(1), total: self.max_partitions.max(1) },

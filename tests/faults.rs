@@ -52,7 +52,7 @@ fn after_failed_fsyncs_and_failed_writes_every_acknowledged_record_is_there_once
         {
             let log = Log::open_with(dir.path(), cfg.clone(), options).unwrap();
             let topic = log.create_topic("t", 1, cfg.clone()).unwrap();
-            let p = topic.partition(0).unwrap().clone();
+            let p = topic.local_partition(0).unwrap().clone();
             // Four writers append concurrently (group commits) while faults are injected; they
             // go on until the injection is over, however the threads are scheduled.
             let injecting = Arc::new(AtomicBool::new(true));

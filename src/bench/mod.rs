@@ -56,7 +56,7 @@ pub fn append(a: AppendArgs) -> Result<(), String> {
     let (dir, _guard) = bench_dir(&a.dir)?;
     let log = Log::open(&dir, TopicConfig::default()).map_err(|e| e.to_string())?;
     let topic = log.create_topic("bench", 1, TopicConfig { flush: a.flush, ..TopicConfig::default() }).map_err(|e| e.to_string())?;
-    let part = topic.partition(0).map_err(|e| e.to_string())?.clone();
+    let part = topic.local_partition(0).map_err(|e| e.to_string())?.clone();
     let start = Instant::now();
     let writers = a.writers.max(1);
     let per_writer = a.records / writers as u64;

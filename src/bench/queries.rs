@@ -285,7 +285,7 @@ fn agg_in(a: &AggArgs, format: BenchFormat) -> Result<(), String> {
     // Done when every stage has committed (state and offsets) up to its input's end.
     let mut stages = vec![(id.clone(), "pageviews".to_string())];
     if a.shape == "page" {
-        stages = vec![(format!("{id}/repartition"), "pageviews".to_string()), (id.clone(), crate::exec::Runtime::repartition_topic(&id))];
+        stages = vec![(format!("{id}/repartition"), "pageviews".to_string()), (id.clone(), crate::exec::Runtime::repartition_topic(&log, &id))];
     }
     for (group, topic) in &stages {
         wait_committed(&log, group, topic, start)?;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::CatalogError;
 use crate::log::{BatchBuilder, FlushPolicy, Log, PartitionStore, TopicConfig};
 
-/// Name of the internal command topic.
+/// Name of the command topic of a server on its data directory (see
+/// `internal_topics::command_topic` for a service's on a cluster).
 pub const COMMAND_TOPIC: &str = "_eddy_command_topic";
 
 /// One catalog change.
@@ -42,14 +43,10 @@ pub struct CommandLog {
 impl CommandLog {
     /// Opens (creating when missing) the command topic. Blocking.
     pub fn open(log: &Log) -> Result<CommandLog, CatalogError> {
-        let topic = match log.get_topic(COMMAND_TOPIC) {
-            Some(t) => t,
-            None => {
-                let mut config = TopicConfig { flush: FlushPolicy::Always, ..TopicConfig::default() };
-                super::internal_topics::enforce(COMMAND_TOPIC, &mut config);
-                log.create_topic(COMMAND_TOPIC, 1, config)?
-            }
-        };
+        let name = super::internal_topics::command_topic(log.internal_prefix());
+        let mut config = TopicConfig { flush: FlushPolicy::Always, ..TopicConfig::default() };
+        super::internal_topics::enforce(log.internal_prefix(), &name, &mut config);
+        let topic = log.topic_or_create(&name, 1, config)?;
         Ok(CommandLog { partition: topic.partition(0)?.clone() })
     }
 
@@ -75,7 +72,7 @@ impl CommandLog {
         let mut out = ReadCommands::default();
         let start = self.partition.start_offset();
         if start > 0 {
-            return Err(CatalogError::CommandTopicTruncated { topic: COMMAND_TOPIC.to_string(), start });
+            return Err(CatalogError::CommandTopicTruncated { topic: self.partition.topic().to_string(), start });
         }
         let mut skipped = Vec::new();
         crate::log::replay::replay(self.partition.as_ref(), start, |seen| match seen {
@@ -87,7 +84,7 @@ impl CommandLog {
             Err(unreadable) => skipped.push(unreadable),
         })?;
         for (offset, why) in skipped {
-            tracing::error!(topic = COMMAND_TOPIC, offset, "skipping a command topic record that cannot be read: {why}");
+            tracing::error!(topic = self.partition.topic(), offset, "skipping a command topic record that cannot be read: {why}");
             out.skipped.push((offset, why));
         }
         Ok(out)

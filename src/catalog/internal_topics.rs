@@ -7,10 +7,20 @@
 
 use crate::log::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, TopicConfig};
 
-use super::command_log::COMMAND_TOPIC;
-
-/// The schema registry's topic (Confluent's name): every schema change, kept forever.
+/// The schema registry's topic on a data directory (Confluent's name): every schema
+/// change, kept forever.
 pub const SCHEMAS_TOPIC: &str = "_schemas";
+
+/// The command topic of the servers whose internal topics begin with `prefix`.
+pub fn command_topic(prefix: &str) -> String {
+    format!("{prefix}command_topic")
+}
+
+/// The schema registry's topic: Confluent's name on a data directory; on a cluster a name
+/// of the service's own (the cluster may run Confluent's registry on `_schemas`).
+pub fn schemas_topic(prefix: &str) -> String {
+    if prefix == INTERNAL_TOPIC_PREFIX { SCHEMAS_TOPIC.to_string() } else { format!("{prefix}schemas") }
+}
 
 /// Internal topics a query repartitions through end with this.
 pub const REPARTITION_SUFFIX: &str = "_repartition";
@@ -22,19 +32,20 @@ const REPARTITION_SEGMENT_BYTES: u64 = 50 * 1024 * 1024;
 const REPARTITION_SEGMENT_MS: u64 = 10 * 60 * 1000;
 
 /// Whether `name` is a repartition topic.
-pub fn is_repartition_topic(name: &str) -> bool {
-    name.starts_with(INTERNAL_TOPIC_PREFIX) && name.ends_with(REPARTITION_SUFFIX)
+pub fn is_repartition_topic(prefix: &str, name: &str) -> bool {
+    name.starts_with(prefix) && name.ends_with(REPARTITION_SUFFIX)
 }
 
-/// Forces the settings an internal topic's role needs; other topics are left alone.
-pub fn enforce(name: &str, config: &mut TopicConfig) {
-    if name == COMMAND_TOPIC || name == SCHEMAS_TOPIC {
+/// Forces the settings an internal topic's role needs (the internal topics' names begin
+/// with `prefix`); other topics are left alone.
+pub fn enforce(prefix: &str, name: &str, config: &mut TopicConfig) {
+    if name == command_topic(prefix) || name == schemas_topic(prefix) {
         config.retention_ms = None;
         config.retention_bytes = None;
         config.cleanup = CleanupPolicy::DELETE;
         config.flush = FlushPolicy::Always;
         config.purge_committed = false;
-    } else if is_repartition_topic(name) {
+    } else if is_repartition_topic(prefix, name) {
         config.retention_ms = None;
         config.retention_bytes = None;
         config.cleanup = CleanupPolicy::DELETE;
@@ -44,9 +55,10 @@ pub fn enforce(name: &str, config: &mut TopicConfig) {
     }
 }
 
-/// The policy to hand to the log.
-pub fn policy() -> crate::log::ConfigPolicy {
-    std::sync::Arc::new(enforce)
+/// The policy to hand to a log whose internal topics begin with `prefix`.
+pub fn policy(prefix: &str) -> crate::log::ConfigPolicy {
+    let prefix = prefix.to_string();
+    std::sync::Arc::new(move |name: &str, config: &mut TopicConfig| enforce(&prefix, name, config))
 }
 
 #[cfg(test)]
@@ -62,17 +74,24 @@ mod tests {
             flush: FlushPolicy::Never,
             ..TopicConfig::default()
         };
-        enforce(COMMAND_TOPIC, &mut c);
+        enforce(INTERNAL_TOPIC_PREFIX, "_eddy_command_topic", &mut c);
         assert_eq!((c.retention_ms, c.retention_bytes, c.cleanup, c.flush), (None, None, CleanupPolicy::DELETE, FlushPolicy::Always));
     }
 
     #[test]
     fn repartition_topics_are_purged_not_expired_and_user_topics_are_untouched() {
         let mut c = TopicConfig::default();
-        enforce("_eddy_CTAS_X_1_repartition", &mut c);
+        enforce(INTERNAL_TOPIC_PREFIX, "_eddy_CTAS_X_1_repartition", &mut c);
         assert!(c.purge_committed && c.retention_ms.is_none() && c.segment_bytes == REPARTITION_SEGMENT_BYTES);
         let mut user = TopicConfig::default();
-        enforce("orders_repartition", &mut user);
+        enforce(INTERNAL_TOPIC_PREFIX, "orders_repartition", &mut user);
         assert_eq!(user, TopicConfig::default());
+        let on_cluster = crate::log::service_prefix("svc");
+        let mut c = TopicConfig::default();
+        enforce(&on_cluster, "_eddy-svc_schemas", &mut c);
+        assert_eq!(c.retention_ms, None, "a service's registry topic keeps everything");
+        let mut other = TopicConfig::default();
+        enforce(&on_cluster, "_eddy_CTAS_X_1_repartition", &mut other);
+        assert_eq!(other, TopicConfig::default(), "another service's topics are not this one's");
     }
 }

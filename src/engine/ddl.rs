@@ -101,11 +101,11 @@ fn default_key_format(session: &Session) -> Result<FormatSpec, EngineError> {
     }
 }
 
-fn refuse_internal_topic(topic: &str, read_only: bool, exists: bool) -> Result<(), EngineError> {
-    if !crate::log::is_internal_topic(topic) {
+fn refuse_internal_topic(log: &crate::log::Log, topic: &str, read_only: bool, exists: bool) -> Result<(), EngineError> {
+    if !log.is_internal_topic(topic) {
         return Ok(());
     }
-    let prefix = crate::log::INTERNAL_TOPIC_PREFIX;
+    let prefix = log.internal_prefix();
     if !exists {
         return Err(EngineError::rule(format!(
             "Topic '{topic}' cannot be created: topic names starting with '{prefix}' are reserved for Eddy's internal topics; choose another KAFKA_TOPIC"
@@ -307,13 +307,13 @@ impl Engine {
                 if *delete_topic && source.read_only {
                     return Err(EngineError::rule(format!("Cannot delete topic for read-only source: {}", source.name)));
                 }
-                if *delete_topic && crate::log::is_internal_topic(&source.topic) {
+                if *delete_topic && self.log.is_internal_topic(&source.topic) {
                     return Err(EngineError::rule(format!(
                         "Cannot delete topic '{}' of {}: topics whose names start with '{}' are internal to Eddy and cannot be deleted. Drop the \
                             source without DELETE TOPIC.",
                         source.topic,
                         source.name,
-                        crate::log::INTERNAL_TOPIC_PREFIX
+                        self.log.internal_prefix()
                     )));
                 }
                 let (readers, writers) = self.catalog.readers_and_writers(&source.name);
@@ -577,7 +577,7 @@ impl Engine {
         check_formats(&schema, &key_format, &value_format)?;
         let timestamp = timestamp_spec(&sp, &schema)?;
         crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;
-        refuse_internal_topic(&topic, read_only, self.log.get_topic(&topic).is_some())?;
+        refuse_internal_topic(&self.log, &topic, read_only, self.log.get_topic(&topic).is_some())?;
         let create_topic = match self.log.get_topic(&topic) {
             Some(t) => {
                 refuse_settings_for_existing(&sp, &topic, replay)?;
@@ -748,7 +748,7 @@ impl Engine {
         check_formats(&output, &key_format, &value_format)?;
         let topic = sp.kafka_topic.clone().unwrap_or_else(|| name.to_string());
         crate::log::validate_topic_name(&topic).map_err(|e| EngineError::from(Rejection::Log(e)))?;
-        refuse_internal_topic(&topic, false, self.log.get_topic(&topic).is_some())?;
+        refuse_internal_topic(&self.log, &topic, false, self.log.get_topic(&topic).is_some())?;
         let source_partitions = match &join {
             Some(j) => j.partitions,
             None => self.log.topic(&source.topic)?.partition_count(),
@@ -819,7 +819,7 @@ impl Engine {
         if sink.kind != SourceKind::Stream {
             return Err(EngineError::rule(format!("INSERT INTO can only be used to insert into a stream. {target} is a table.")));
         }
-        if sink.read_only || crate::log::is_internal_topic(&sink.topic) {
+        if sink.read_only || self.log.is_internal_topic(&sink.topic) {
             return Err(EngineError::rule(format!("Cannot insert into read-only stream: {target}")));
         }
         // The result's schema and the sources it reads, from a join or a single source.

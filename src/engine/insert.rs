@@ -50,7 +50,7 @@ impl Engine {
             };
             EngineError::rule(format!("{}: Cannot insert values into an unknown stream/table: `{}`{suggestion}", target.pos, target.value))
         })?;
-        if source.read_only || crate::log::is_internal_topic(&source.topic) {
+        if source.read_only || self.log.is_internal_topic(&source.topic) {
             return Err(EngineError::rule(format!("Cannot insert values into read-only {}: {}", source.kind.title().to_lowercase(), source.name)));
         }
         Ok(source)

@@ -102,7 +102,7 @@ impl Engine {
         let mut plan = plan_aggregate(&inner, if join.is_some() { &scope } else { &self.catalog }, None)?;
         self.apply_query_settings(session, &mut plan);
         let window = plan.window.as_ref().map(|w| (w.kind, (w.kind != WindowType::Session).then_some(w.size_ms)));
-        let table = private_source(&name, SourceKind::Table, plan.output.clone(), window);
+        let table = private_source(self.log.internal_prefix(), &name, SourceKind::Table, plan.output.clone(), window);
         let result_scope = Catalog::default();
         result_scope.add_source(table.clone(), false).map_err(|e| EngineError::fault(ServerFault::Catalog(e)))?;
         let push = plan_select(&outer, &result_scope, Purpose::Push, None)?;
@@ -115,7 +115,7 @@ impl Engine {
         let plan = self.plan_join(&Self::join_rows_query(q), Purpose::Persistent, Some(helper))?;
         let first = plan.sources()[0].clone();
         let window = first.window.map(|w| (w, first.window_size_ms));
-        let result = private_source(helper, plan.result_kind(), plan.output.clone(), window);
+        let result = private_source(self.log.internal_prefix(), helper, plan.result_kind(), plan.output.clone(), window);
         Ok(PrivateJoin { plan: Arc::new(plan), result })
     }
 }
@@ -129,12 +129,18 @@ fn first_source(r: &Relation) -> &str {
 }
 
 /// A stream or table of a push query's own, outside the catalog, over an internal topic.
-fn private_source(name: &str, kind: SourceKind, schema: crate::catalog::types::LogicalSchema, window: Option<(WindowType, Option<i64>)>) -> DataSource {
+fn private_source(
+    prefix: &str,
+    name: &str,
+    kind: SourceKind,
+    schema: crate::catalog::types::LogicalSchema,
+    window: Option<(WindowType, Option<i64>)>,
+) -> DataSource {
     DataSource {
         name: name.to_string(),
         kind,
         schema,
-        topic: format!("_eddy_{}", name.to_lowercase()),
+        topic: format!("{prefix}{}", name.to_lowercase()),
         key_format: FormatSpec::new(FormatKind::Json),
         value_format: FormatSpec::new(FormatKind::Json),
         timestamp: None,

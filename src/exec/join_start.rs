@@ -29,8 +29,8 @@ use crate::state::StateDb;
 const MAX_STAGES: usize = 16;
 
 /// The internal topic a join side is repartitioned through.
-pub fn join_repartition_topic(stage_id: &str, side: &str) -> String {
-    format!("_eddy_{stage_id}_{side}_repartition")
+pub fn join_repartition_topic(prefix: &str, stage_id: &str, side: &str) -> String {
+    format!("{prefix}{stage_id}_{side}_repartition")
 }
 
 /// Ids of a join query's stages: the query id, then the earlier stages of an N-way join.
@@ -58,7 +58,7 @@ pub fn cleanup_join(log: &Log, state: &StateDb, query_id: &str) -> Result<(), Ex
     for stage in join_stage_ids(query_id) {
         state.drop_family(&Runtime::query_family(&stage))?;
         for side in ["left", "right"] {
-            let internal = join_repartition_topic(&stage, side);
+            let internal = join_repartition_topic(log.internal_prefix(), &stage, side);
             if log.get_topic(&internal).is_some() {
                 log.delete_topic(&internal)?;
             }
@@ -96,10 +96,7 @@ struct Spawner<'a> {
 
 impl Spawner<'_> {
     fn internal_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ExecError> {
-        Ok(match self.rt.log.get_topic(name) {
-            Some(t) => t,
-            None => self.rt.log.create_topic(name, partitions, self.rt.log.defaults().clone())?,
-        })
+        Ok(self.rt.log.topic_or_create(name, partitions, self.rt.log.defaults().clone())?)
     }
 
     /// Starts one stage (and, first, the stages and repartitions that feed it).
@@ -116,7 +113,7 @@ impl Spawner<'_> {
             match &side.input {
                 SideInputKind::Source(source) if !side.repartition => inputs.push((rt.log.topic(&source.topic)?, None)),
                 SideInputKind::Source(source) => {
-                    let internal = self.internal_topic(&join_repartition_topic(stage_id, tag), plan.partitions)?;
+                    let internal = self.internal_topic(&join_repartition_topic(rt.log.internal_prefix(), stage_id, tag), plan.partitions)?;
                     let source_topic = rt.log.topic(&source.topic)?;
                     let group = format!("{stage_id}/{tag}-repartition");
                     for part in source_topic.partitions() {
@@ -140,7 +137,7 @@ impl Spawner<'_> {
                     inputs.push((internal, Some((group, source_topic))));
                 }
                 SideInputKind::Stage(inner) => {
-                    let internal = self.internal_topic(&join_repartition_topic(stage_id, tag), plan.partitions)?;
+                    let internal = self.internal_topic(&join_repartition_topic(rt.log.internal_prefix(), stage_id, tag), plan.partitions)?;
                     let inner_id = format!("{stage_id}-L");
                     let inner = Arc::new((**inner).clone());
                     let inner_input = inner.left.source().map(|s| s.topic.clone());
@@ -148,7 +145,7 @@ impl Spawner<'_> {
                     // Wait for the earlier stage like for a repartition stage (by its left input).
                     let upstream = match inner_input {
                         Some(t) if !inner.left.repartition => Some((inner_id.clone(), rt.log.topic(&t)?)),
-                        _ => Some((inner_id.clone(), rt.log.topic(&join_repartition_topic(&inner_id, "left"))?)),
+                        _ => Some((inner_id.clone(), rt.log.topic(&join_repartition_topic(rt.log.internal_prefix(), &inner_id, "left"))?)),
                     };
                     inputs.push((internal, upstream));
                 }

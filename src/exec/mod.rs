@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::catalog::DataSource;
-use crate::log::{Log, LogError, PartitionLog, Topic};
+use crate::log::{Log, LogError, PartitionStore, Topic};
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::sql::planner::SelectPlan;
 use crate::state::StateDb;
@@ -160,7 +160,7 @@ impl Runtime {
     }
 
     /// Where a stateful task starts: its checkpoint, or `reset` (committed at once).
-    fn stateful_start(&self, task: &str, part: &PartitionLog, reset: OffsetReset) -> Result<TaskCheckpoint, ExecError> {
+    fn stateful_start(&self, task: &str, part: &Arc<dyn PartitionStore>, reset: OffsetReset) -> Result<TaskCheckpoint, ExecError> {
         if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
             return Ok(cp);
         }
@@ -195,8 +195,8 @@ impl Runtime {
     }
 
     /// The internal topic a query repartitions through.
-    pub fn repartition_topic(query_id: &str) -> String {
-        format!("_eddy_{query_id}_repartition")
+    pub fn repartition_topic(log: &Log, query_id: &str) -> String {
+        format!("{}{query_id}_repartition", log.internal_prefix())
     }
 
     /// The column family of a query's operator state.
@@ -224,11 +224,8 @@ impl Runtime {
         let key_idx: Vec<usize> = sink.schema.key_columns().map(|k| plan.columns.iter().position(|c| c.name == k.name).expect("key from SELECT")).collect();
         let value_idx = plan.value_indices();
         let stage2_input: Arc<Topic> = if plan.repartition {
-            let name = Self::repartition_topic(query_id);
-            let internal = match self.log.get_topic(&name) {
-                Some(t) => t,
-                None => self.log.create_topic(&name, source_topic.partition_count(), self.log.defaults().clone())?,
-            };
+            let name = Self::repartition_topic(&self.log, query_id);
+            let internal = self.log.topic_or_create(&name, source_topic.partition_count(), self.log.defaults().clone())?;
             let stage = format!("{query_id}/repartition");
             for part in source_topic.partitions() {
                 let cp = self.stateful_start(&stage, part, reset)?;
@@ -291,7 +288,7 @@ impl Runtime {
         state.drop_family(&Self::query_family(query_id))?;
         join_start::cleanup_join(log, state, query_id)?;
         checkpoint::delete_all(state, query_id)?;
-        let internal = Self::repartition_topic(query_id);
+        let internal = Self::repartition_topic(log, query_id);
         if log.get_topic(&internal).is_some() {
             log.delete_topic(&internal)?;
         }

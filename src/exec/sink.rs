@@ -52,10 +52,13 @@ pub fn task_producer_id(query_id: &str, partition: i32) -> i64 {
 pub struct IdempotentWriter {
     topic: Arc<Topic>,
     producer_id: i64,
+    /// The epoch of the checkpoint the writer started from.
+    checkpoint_epoch: i16,
     epoch: i16,
     next_seq: Vec<u64>,
-    /// Records with a counter below this are already in the partition.
-    written_until: Vec<u64>,
+    /// Records with a counter below this are already in the partition (asked of the
+    /// partition before the first write to it).
+    written_until: Vec<Option<u64>>,
 }
 
 /// One record to write.
@@ -68,38 +71,39 @@ pub struct OutRecord<'a> {
 }
 
 impl IdempotentWriter {
-    /// Blocking: reads the partitions' producer state.
+    /// A writer resuming from `checkpoint`; what each partition already holds is asked of
+    /// it before the first write there.
     pub fn new(topic: Arc<Topic>, producer_id: i64, checkpoint: &SinkCheckpoint) -> IdempotentWriter {
-        let n = topic.partition_count() as usize;
-        let mut epoch = checkpoint.epoch;
-        let next_seq: Vec<u64> = (0..n as i32).map(|p| checkpoint.next_seq.get(&p).copied().unwrap_or(0)).collect();
-        let mut written_until = next_seq.clone();
-        let mut lost = false;
-        for (p, part) in topic.partitions().iter().enumerate() {
-            let Some(state) = part.producer_state(producer_id) else {
-                continue;
-            };
-            let Some(last) = state.last_seq() else {
-                continue;
-            };
-            if state.epoch != epoch {
-                continue;
-            }
-            let expected = next_seq[p] % SEQ_MODULUS;
-            let ahead = (u64::from(last as u32) + 1 + SEQ_MODULUS - expected) % SEQ_MODULUS;
+        let n = topic.partition_count();
+        let next_seq: Vec<u64> = (0..n).map(|p| checkpoint.next_seq.get(&p).copied().unwrap_or(0)).collect();
+        let written_until = vec![None; next_seq.len()];
+        IdempotentWriter { topic, producer_id, checkpoint_epoch: checkpoint.epoch, epoch: checkpoint.epoch, next_seq, written_until }
+    }
+
+    /// The counter below which partition `p` already holds the records (its producer state
+    /// says how far the last run got past the checkpoint). Blocking.
+    fn written_until(&mut self, p: usize) -> Result<u64, ExecError> {
+        if let Some(w) = self.written_until[p] {
+            return Ok(w);
+        }
+        let mut until = self.next_seq[p];
+        let state = self.topic.partition(p as i32)?.producer_sequence(self.producer_id)?;
+        if let Some(state) = state.filter(|s| s.epoch == self.checkpoint_epoch) {
+            let expected = self.next_seq[p] % SEQ_MODULUS;
+            let ahead = (u64::from(state.last_sequence as u32) + 1 + SEQ_MODULUS - expected) % SEQ_MODULUS;
             if ahead > SEQ_MODULUS / 2 {
                 // The partition holds less than the checkpoint says: data was lost (e.g.
                 // flush='never' and a power failure). Continue under a new epoch.
-                lost = true;
+                if self.epoch == self.checkpoint_epoch {
+                    tracing::warn!(topic = self.topic.name(), "sink topic lost records after the last checkpoint; continuing with a new producer epoch");
+                    self.epoch = self.epoch.wrapping_add(1);
+                }
             } else {
-                written_until[p] = next_seq[p] + ahead;
+                until += ahead;
             }
         }
-        if lost {
-            tracing::warn!(topic = topic.name(), "sink topic lost records after the last checkpoint; continuing with a new producer epoch");
-            epoch = epoch.wrapping_add(1);
-        }
-        IdempotentWriter { topic, producer_id, epoch, next_seq, written_until }
+        self.written_until[p] = Some(until);
+        Ok(until)
     }
 
     pub fn topic(&self) -> &Arc<Topic> {
@@ -127,11 +131,12 @@ impl IdempotentWriter {
         for (p, recs) in per_partition {
             let pi = p as usize;
             let partition = self.topic.partition(p)?.clone();
+            let written_until = self.written_until(pi)?;
             let mut builder: Option<BatchBuilder> = None;
             for r in recs {
                 let counter = self.next_seq[pi];
                 self.next_seq[pi] += 1;
-                if counter < self.written_until[pi] {
+                if counter < written_until {
                     continue;
                 }
                 let b = builder.get_or_insert_with(|| {

@@ -1,5 +1,6 @@
-//! Admin APIs: CreateTopics, DeleteTopics and DescribeConfigs (topic configs), over the
-//! same topics SQL creates and reads.
+//! Admin APIs: CreateTopics, DeleteTopics, DescribeConfigs (topic configs) and
+//! DescribeProducers (idempotent producers' state per partition), over the same topics SQL
+//! creates and reads.
 
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use kafka_protocol::messages::delete_topics_response::{DeletableTopicResult, DeleteTopicsResponse};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsRequest;
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult};
+use kafka_protocol::messages::describe_producers_request::DescribeProducersRequest;
+use kafka_protocol::messages::describe_producers_response::{DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::Broker;
@@ -44,10 +47,10 @@ pub async fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, versi
                         return result.with_error_code(ResponseError::InvalidConfig.code()).with_error_message(Some(s(e)));
                     }
                 }
-                if crate::log::is_internal_topic(&name) {
+                if b.log.is_internal_topic(&name) {
                     return result.with_error_code(ResponseError::InvalidTopicException.code()).with_error_message(Some(s(format!(
                         "topic names starting with '{}' are reserved for Eddy's internal topics",
-                        crate::log::INTERNAL_TOPIC_PREFIX
+                        b.log.internal_prefix()
                     ))));
                 }
                 if partitions < 1 {
@@ -102,7 +105,7 @@ pub async fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, versi
             .into_iter()
             .map(|n| {
                 let r = DeletableTopicResult::default().with_name(Some(n.clone()));
-                if crate::log::is_internal_topic(n.0.as_str()) {
+                if b.log.is_internal_topic(n.0.as_str()) {
                     let r = r.with_error_code(ResponseError::InvalidTopicException.code());
                     return if version >= 5 { r.with_error_message(Some(s("Eddy's internal topics cannot be deleted by Kafka clients"))) } else { r };
                 }
@@ -161,4 +164,46 @@ pub fn describe_configs(broker: &Arc<Broker>, req: DescribeConfigsRequest) -> De
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The idempotent and transactional producers each asked partition remembers: epoch, last
+/// sequence and the start of an open transaction (Kafka's DescribeProducers, which
+/// `kafka-transactions.sh describe-producers` and Eddy's own Kafka client use).
+pub fn describe_producers(broker: &Arc<Broker>, req: DescribeProducersRequest) -> DescribeProducersResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.log.get_topic(&t.name.0);
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    let answer = PartitionResponse::default().with_partition_index(p);
+                    let Some(part) = topic.as_ref().and_then(|tp| tp.local_partition(p).ok()) else {
+                        return answer.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let producers = part
+                        .producers()
+                        .into_iter()
+                        .filter_map(|(pid, entry, open)| {
+                            let last = entry.batches.back()?;
+                            Some(
+                                ProducerState::default()
+                                    .with_producer_id(kafka_protocol::messages::ProducerId(pid))
+                                    .with_producer_epoch(i32::from(entry.epoch))
+                                    .with_last_sequence(last.last_seq)
+                                    .with_last_timestamp(-1)
+                                    .with_coordinator_epoch(-1)
+                                    .with_current_txn_start_offset(open.unwrap_or(-1)),
+                            )
+                        })
+                        .collect();
+                    answer.with_active_producers(producers)
+                })
+                .collect();
+            TopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
 }

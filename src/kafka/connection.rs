@@ -203,6 +203,7 @@ async fn handle(broker: &Arc<Broker>, header: &RequestHeader, peer: SocketAddr, 
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(admin::create_topics(broker, r, version).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(admin::delete_topics(broker, r, version).await),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(admin::describe_configs(broker, r)),
+        RequestKind::DescribeProducers(r) => ResponseKind::DescribeProducers(admin::describe_producers(broker, r)),
         RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(transactions::add_partitions(broker, r).await),
         RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, r).await),
         RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(transactions::txn_offset_commit(broker, r).await),
@@ -350,6 +351,11 @@ mod tests {
                             .with_resource_name(StrBytes::from_static_str("0"));
                         requests.push(RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![t, b])));
                     }
+                    ApiKey::DescribeProducers => {
+                        let t = describe_producers_request::TopicRequest::default().with_name(name("t")).with_partition_indexes(vec![0, 5]);
+                        let missing = describe_producers_request::TopicRequest::default().with_name(name("missing")).with_partition_indexes(vec![0]);
+                        requests.push(RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![t, missing])));
+                    }
                     ApiKey::AddPartitionsToTxn | ApiKey::AddOffsetsToTxn | ApiKey::TxnOffsetCommit | ApiKey::EndTxn => {
                         // A whole transaction: init, add a partition and a group, hold an offset, commit.
                         let id = TransactionalId(StrBytes::from_string(format!("tx-{}-{v}", *api as i16)));
@@ -425,6 +431,7 @@ mod tests {
             RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
             RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
             RequestKind::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+            RequestKind::DescribeProducers(_) => ApiKey::DescribeProducers,
             RequestKind::AddPartitionsToTxn(_) => ApiKey::AddPartitionsToTxn,
             RequestKind::AddOffsetsToTxn(_) => ApiKey::AddOffsetsToTxn,
             RequestKind::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,

@@ -40,6 +40,7 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::Io { .. } | LogError::DiskFull { .. } | LogError::PartitionOffline { .. } => ResponseError::KafkaStorageError,
         // The cluster behind it did not answer: retriable, as a follower's fetch would be.
         LogError::Remote { .. } => ResponseError::NotLeaderOrFollower,
+        LogError::Cluster { .. } => ResponseError::UnknownServerError,
     };
     err.code()
 }

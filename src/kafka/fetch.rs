@@ -107,7 +107,7 @@ pub async fn fetch(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Fet
     for (ti, t) in req.topics.into_iter().enumerate() {
         let topic = broker.log.get_topic(t.topic.0.as_str());
         for p in t.partitions {
-            let log = topic.as_ref().and_then(|tp| tp.partition(p.partition).ok().cloned());
+            let log = topic.as_ref().and_then(|tp| tp.local_partition(p.partition).ok().cloned());
             wanted.push(Wanted { topic: ti, partition_index: p.partition, log, offset: p.fetch_offset, max_bytes: p.partition_max_bytes.max(0) as usize });
         }
         names.push(t.topic);
@@ -194,7 +194,7 @@ pub async fn list_offsets(broker: &Arc<Broker>, req: ListOffsetsRequest) -> List
                     .into_iter()
                     .map(|p| {
                         let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                        let Some(log) = topic.as_ref().and_then(|tp| tp.partition(p.partition_index).ok()) else {
+                        let Some(log) = topic.as_ref().and_then(|tp| tp.local_partition(p.partition_index).ok()) else {
                             return r.with_error_code(unknown_partition());
                         };
                         match list_one(log, p.timestamp) {

@@ -25,10 +25,10 @@ pub(crate) async fn find_or_create(broker: &Arc<Broker>, name: &str, create: boo
     if !create {
         return Err(LogError::UnknownTopic(name.to_string()));
     }
-    if crate::log::is_internal_topic(name) {
+    if broker.log.is_internal_topic(name) {
         return Err(LogError::InvalidTopicName {
             name: name.to_string(),
-            reason: format!("names starting with '{}' are reserved for Eddy's internal topics", crate::log::INTERNAL_TOPIC_PREFIX),
+            reason: format!("names starting with '{}' are reserved for Eddy's internal topics", broker.log.internal_prefix()),
         });
     }
     let b = broker.clone();
@@ -56,7 +56,7 @@ pub(crate) fn broker_entry(broker: &Broker) -> MetadataResponseBroker {
         .with_port(broker.config.advertised_port)
 }
 
-fn topic_entry(topic: &Topic) -> MetadataResponseTopic {
+fn topic_entry(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
     let partitions = (0..topic.partition_count())
         .map(|p| {
             MetadataResponsePartition::default()
@@ -68,7 +68,7 @@ fn topic_entry(topic: &Topic) -> MetadataResponseTopic {
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name().to_string()))))
-        .with_is_internal(crate::log::is_internal_topic(topic.name()))
+        .with_is_internal(broker.log.is_internal_topic(topic.name()))
         .with_partitions(partitions)
 }
 
@@ -85,12 +85,12 @@ pub async fn metadata(broker: &Arc<Broker>, req: MetadataRequest, version: i16) 
     };
     let allow_create = broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topics = match requested {
-        None => broker.log.topics().iter().map(|t| topic_entry(t)).collect(),
+        None => broker.log.topics().iter().map(|t| topic_entry(broker, t)).collect(),
         Some(names) => {
             let mut out = Vec::with_capacity(names.len());
             for name in names {
                 match find_or_create(broker, &name, allow_create).await {
-                    Ok(t) => out.push(topic_entry(&t)),
+                    Ok(t) => out.push(topic_entry(broker, &t)),
                     Err(e) => out.push(error_topic(&name, log_error_code(&e))),
                 }
             }

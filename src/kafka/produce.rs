@@ -110,7 +110,7 @@ pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> P
                     parts[slot].error_code = log_error_code(e);
                     continue;
                 }
-                Ok(t) => match t.partition(idx) {
+                Ok(t) => match t.local_partition(idx) {
                     Ok(p) => p.clone(),
                     Err(_) => {
                         parts[slot].error_code = unknown_partition();
@@ -118,7 +118,7 @@ pub async fn start(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> P
                     }
                 },
             };
-            if crate::log::is_internal_topic(&name) {
+            if broker.log.is_internal_topic(&name) {
                 parts[slot].error_code = ResponseError::InvalidTopicException.code();
                 if version >= 8 {
                     parts[slot].error_message =

@@ -175,7 +175,7 @@ fn end(log: &Log, t: &mut Txn, commit: bool) -> Result<(), LogError> {
     for (topic, partition) in &t.partitions {
         // A topic deleted meanwhile has nothing left to mark.
         let Some(tp) = log.get_topic(topic) else { continue };
-        let p = tp.partition(*partition)?;
+        let p = tp.local_partition(*partition)?;
         p.append(control_batch(t.producer_id, t.epoch, kind, 0, now_ms()))?;
     }
     if commit {
@@ -223,7 +223,7 @@ pub async fn add_partitions(broker: &Arc<Broker>, req: AddPartitionsToTxnRequest
                 .map(|p| {
                     let code = match (&verdict, &exists) {
                         (Err(e), _) => e.code(),
-                        (Ok(()), Some(tp)) if tp.partition(*p).is_ok() => {
+                        (Ok(()), Some(tp)) if tp.local_partition(*p).is_ok() => {
                             if let Some(txn) = txns.get_mut(&id) {
                                 txn.started_ms.get_or_insert_with(now_ms);
                                 added |= txn.partitions.insert((name.clone(), *p));

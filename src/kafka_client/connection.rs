@@ -40,6 +40,7 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 1, 3),
     (ApiKey::TxnOffsetCommit, 1, 3),
     (ApiKey::EndTxn, 1, 3),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// A connection to one broker.

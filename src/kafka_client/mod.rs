@@ -9,7 +9,9 @@
 //!
 //! Uses nothing of Eddy but `src/log`'s record-batch builder.
 
+pub mod blocking;
 pub mod check;
+pub mod cluster;
 pub mod connection;
 pub mod groups;
 pub mod partition;
@@ -23,6 +25,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig, CreateTopicsRequest};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use kafka_protocol::messages::describe_producers_request::{DescribeProducersRequest, TopicRequest};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
@@ -158,6 +161,8 @@ pub enum Isolation {
 /// Where the cluster's partitions are.
 #[derive(Debug, Default)]
 struct ClusterView {
+    /// The topics the last full refresh listed.
+    listed: std::collections::HashSet<String>,
     brokers: HashMap<i32, String>,
     controller: Option<i32>,
     /// Partition leaders by topic (-1: no leader).
@@ -224,6 +229,9 @@ impl KafkaClient {
         let wanted = topics.map(|ts| ts.iter().map(|t| MetadataRequestTopic::default().with_name(Some(topic_name(t)))).collect());
         let answer = conn.send(&MetadataRequest::default().with_topics(wanted).with_allow_auto_topic_creation(false)).await?;
         let mut view = self.view.lock();
+        if topics.is_none() {
+            view.listed = answer.topics.iter().filter(|t| t.error_code == 0).filter_map(|t| t.name.as_ref().map(|n| n.0.to_string())).collect();
+        }
         view.brokers = answer.brokers.iter().map(|b| (b.node_id.0, format!("{}:{}", b.host, b.port))).collect();
         view.controller = Some(answer.controller_id.0).filter(|c| *c >= 0);
         for t in &answer.topics {
@@ -240,6 +248,18 @@ impl KafkaClient {
             view.leaders.insert(name, leaders);
         }
         Ok(())
+    }
+
+    /// Every topic of the cluster (internal ones such as `__consumer_offsets` too) and its
+    /// partition count, read now.
+    pub async fn topics(&self) -> Result<Vec<(String, i32)>, ClientError> {
+        self.refresh(None).await?;
+        let mut view = self.view.lock();
+        let listed = std::mem::take(&mut view.listed);
+        view.leaders.retain(|name, _| listed.contains(name));
+        let mut out: Vec<(String, i32)> = view.leaders.iter().map(|(n, l)| (n.clone(), l.len() as i32)).collect();
+        out.sort();
+        Ok(out)
     }
 
     /// The cluster's brokers (id, host:port).
@@ -409,6 +429,24 @@ impl KafkaClient {
             .ok_or_else(|| ClientError::protocol("ListOffsets", "no partition in the answer".into()))?;
         self.partition_answer("ListOffsets", p.error_code, topic, &conn)?;
         Ok(Some(p.offset).filter(|o| *o >= 0))
+    }
+
+    /// An idempotent producer's epoch and last sequence number in a partition, as the
+    /// leader remembers it (DescribeProducers, Kafka 2.8 and later); None when it has not
+    /// written there (or the broker has forgotten it).
+    pub async fn producer_sequence(&self, topic: &str, partition: i32, producer_id: i64) -> Result<Option<(i16, i32)>, ClientError> {
+        let conn = self.leader(topic, partition).await?;
+        let request =
+            DescribeProducersRequest::default().with_topics(vec![TopicRequest::default().with_name(topic_name(topic)).with_partition_indexes(vec![partition])]);
+        let answer = conn.send(&request).await?;
+        let p = answer
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| ClientError::protocol("DescribeProducers", "no partition in the answer".into()))?;
+        self.partition_answer("DescribeProducers", p.error_code, topic, &conn)?;
+        let state = p.active_producers.iter().find(|s| s.producer_id.0 == producer_id);
+        Ok(state.map(|s| (s.producer_epoch as i16, s.last_sequence)).filter(|(_, seq)| *seq >= 0))
     }
 
     /// A partition's error code as the client's error; leadership errors also mean the

@@ -5,8 +5,8 @@
 //! long-polling fetch on a connection of its own). Blocking calls run on the caller's
 //! thread (the runtime's blocking pool) and wait on the client's runtime.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Once, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::{ClientError, Isolation, KafkaClient};
-use crate::log::{AppendOutcome, BatchHeader, LogError, PartitionStore};
+use crate::log::{AppendOutcome, BatchHeader, LogError, PartitionStore, ProducerSequence};
 
 /// How long one long poll waits for records before it asks again.
 const POLL_WAIT: Duration = Duration::from_millis(500);
@@ -37,51 +37,75 @@ pub struct RemotePartition {
     /// The end offset readers are woken for (the last stable offset).
     end: watch::Sender<i64>,
     polls: AtomicI64,
+    deleted: AtomicBool,
+    me: Weak<RemotePartition>,
+    started: Once,
+}
+
+/// Long-polls the partition's leader for records past the last stable offset seen, and
+/// records the ends each answer gives, until the partition is dropped or deleted.
+async fn follow_ends(weak: Weak<RemotePartition>) {
+    let mut conn = None;
+    loop {
+        let Some(p) = weak.upgrade().filter(|p| !p.deleted.load(Ordering::Acquire)) else { return };
+        let from = p.end.borrow().to_owned();
+        let polled = async {
+            let c = match &conn {
+                Some(c) => Arc::clone(c),
+                None => p.client.dedicated_leader(&p.topic, p.id, POLL_WAIT).await?,
+            };
+            conn = Some(c.clone());
+            p.client.fetch_waiting(c, (&p.topic, p.id), from, 1, Isolation::ReadCommitted, POLL_WAIT).await
+        }
+        .await;
+        match polled {
+            Ok(f) => p.observe(&f),
+            Err(e) => {
+                // Leadership moved or the broker went away: a new connection next time.
+                conn = None;
+                tracing::debug!(topic = %p.topic, partition = p.id, "polling the partition's end failed: {e}");
+                drop(p);
+                tokio::time::sleep(POLL_WAIT).await;
+                continue;
+            }
+        }
+        p.polls.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl RemotePartition {
-    /// The partition, with a task on `runtime` that keeps its ends current until the
-    /// partition is dropped.
+    /// The partition. Its ends are read, and a task on `runtime` starts keeping them
+    /// current (until the partition is dropped or deleted), when first asked for: a server
+    /// sees every topic of the cluster but reads few.
     pub fn open(client: Arc<KafkaClient>, topic: &str, id: i32, runtime: Handle) -> Arc<RemotePartition> {
-        let partition = Arc::new(RemotePartition {
+        Arc::new_cyclic(|me| RemotePartition {
             client,
             topic: topic.to_string(),
             id,
-            runtime: runtime.clone(),
+            runtime,
+            me: me.clone(),
+            started: Once::new(),
             ends: watch::Sender::new(Ends::default()),
             end: watch::Sender::new(0),
             polls: AtomicI64::new(0),
-        });
-        let weak = Arc::downgrade(&partition);
-        runtime.spawn(async move {
-            let mut conn = None;
-            loop {
-                let Some(p) = weak.upgrade() else { return };
-                let from = p.end.borrow().to_owned();
-                let polled = async {
-                    let c = match &conn {
-                        Some(c) => Arc::clone(c),
-                        None => p.client.dedicated_leader(&p.topic, p.id, POLL_WAIT).await?,
-                    };
-                    conn = Some(c.clone());
-                    p.client.fetch_waiting(c, (&p.topic, p.id), from, 1, Isolation::ReadCommitted, POLL_WAIT).await
-                }
-                .await;
-                match polled {
-                    Ok(f) => p.observe(&f),
-                    Err(e) => {
-                        // Leadership moved or the broker went away: a new connection next time.
-                        conn = None;
-                        tracing::debug!(topic = %p.topic, partition = p.id, "polling the partition's end failed: {e}");
-                        drop(p);
-                        tokio::time::sleep(POLL_WAIT).await;
-                        continue;
-                    }
-                }
-                p.polls.fetch_add(1, Ordering::Relaxed);
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    /// Reads the ends now and starts the task that follows them (once). Blocking.
+    fn start(&self) {
+        self.started.call_once(|| {
+            let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+            let first = super::blocking::wait(&self.runtime, async move {
+                let start = client.list_offset(&topic, id, -2).await?.unwrap_or(0);
+                client.fetch(&topic, id, start, 1, Isolation::ReadCommitted).await
+            });
+            match first {
+                Ok(f) => self.observe(&f),
+                Err(e) => tracing::warn!(topic = %self.topic, partition = self.id, "cannot read the partition's ends yet (retrying): {e}"),
             }
+            self.runtime.spawn(follow_ends(self.me.clone()));
         });
-        partition
     }
 
     pub fn topic(&self) -> &str {
@@ -98,14 +122,16 @@ impl RemotePartition {
         self.end.send_if_modified(|e| std::mem::replace(e, ends.last_stable) != ends.last_stable);
     }
 
-    /// The ends as last seen.
+    /// The ends as last seen (read first when they never were).
     pub fn ends(&self) -> Ends {
+        self.start();
         *self.ends.borrow()
     }
 
     fn fetch(&self, offset: i64, max_bytes: usize, isolation: Isolation) -> Result<super::FetchedPartition, LogError> {
         let max = i32::try_from(max_bytes).unwrap_or(i32::MAX);
-        match self.runtime.block_on(self.client.fetch(&self.topic, self.id, offset, max, isolation)) {
+        let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+        match super::blocking::wait(&self.runtime, async move { client.fetch(&topic, id, offset, max, isolation).await }) {
             Ok(f) => {
                 self.observe(&f);
                 Ok(f)
@@ -147,16 +173,35 @@ impl PartitionStore for RemotePartition {
     }
 
     fn current_end_offset(&self) -> Result<i64, LogError> {
-        let end = self.runtime.block_on(self.client.list_offset(&self.topic, self.id, -1)).map_err(|e| self.log_error(e, -1))?;
+        let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+        let end = super::blocking::wait(&self.runtime, async move { client.list_offset(&topic, id, -1).await }).map_err(|e| self.log_error(e, -1))?;
         Ok(end.unwrap_or(0))
     }
 
     fn is_deleted(&self) -> bool {
-        false
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.end.send_modify(|_| {});
+    }
+
+    fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError> {
+        let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+        super::blocking::wait(&self.runtime, async move { client.list_offset(&topic, id, timestamp.max(0)).await }).map_err(|e| self.log_error(e, -1))
+    }
+
+    fn producer_sequence(&self, producer_id: i64) -> Result<Option<ProducerSequence>, LogError> {
+        let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+        let state =
+            super::blocking::wait(&self.runtime, async move { client.producer_sequence(&topic, id, producer_id).await }).map_err(|e| self.log_error(e, -1))?;
+        Ok(state.map(|(epoch, last_sequence)| ProducerSequence { epoch, last_sequence }))
     }
 
     /// Wakes when the last stable offset moves (records a committed reader can read).
     fn subscribe(&self) -> watch::Receiver<i64> {
+        self.start();
         self.end.subscribe()
     }
 
@@ -171,7 +216,9 @@ impl PartitionStore for RemotePartition {
     /// Appends once every in-sync replica has the batch.
     fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError> {
         let records = BatchHeader::parse(&batch).map(|h| i64::from(h.last_offset_delta)).map_err(LogError::Batch)?;
-        let base_offset = self.runtime.block_on(self.client.produce(&self.topic, self.id, Bytes::from(batch), -1)).map_err(|e| self.log_error(e, -1))?;
+        let (client, topic, id) = (self.client.clone(), self.topic.clone(), self.id);
+        let base_offset =
+            super::blocking::wait(&self.runtime, async move { client.produce(&topic, id, Bytes::from(batch), -1).await }).map_err(|e| self.log_error(e, -1))?;
         // The write is in: the end is at least past it (readers here need not wait for a poll).
         let end = base_offset + records + 1;
         self.ends.send_if_modified(|e| {

@@ -83,7 +83,7 @@ pub type Compacted = HashMap<(String, i32), (usize, Instant)>;
 /// committed (for `purge_committed` topics), and compaction when due.
 pub fn clean(log: &Log, now: i64, compacted: &mut Compacted) {
     for t in log.topics() {
-        for p in t.partitions() {
+        for p in t.local_partitions() {
             if let Err(e) = p.apply_retention(now) {
                 tracing::error!(topic = t.name(), partition = p.id(), "retention failed: {e}");
             }
@@ -124,6 +124,10 @@ pub fn clean(log: &Log, now: i64, compacted: &mut Compacted) {
 pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
     let stop = Arc::new(StopSignal::default());
     let mut threads = Vec::new();
+    if log.cluster().is_some() {
+        // The cluster's brokers flush, retain and compact its topics.
+        return Maintenance { stop, threads };
+    }
     let weak: Weak<Log> = Arc::downgrade(log);
     let s = stop.clone();
     threads.push(
@@ -138,7 +142,7 @@ pub fn start(log: &Arc<Log>, cleaner_interval: Duration) -> Maintenance {
                         if !matches!(t.config().flush, FlushPolicy::Interval(_)) {
                             continue;
                         }
-                        for p in t.partitions() {
+                        for p in t.local_partitions() {
                             if let Err(e) = p.flush_if_due() {
                                 tracing::error!(topic = t.name(), partition = p.id(), "background flush failed: {e}");
                             }
@@ -208,7 +212,7 @@ mod tests {
         let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
         let cfg = TopicConfig { segment_bytes: 2048, purge_committed: true, retention_ms: None, flush: FlushPolicy::Never, ..TopicConfig::default() };
         let t = log.create_topic("_eddy_q_repartition", 1, cfg).unwrap();
-        let p = t.partition(0).unwrap();
+        let p = t.local_partition(0).unwrap();
         for i in 0..60 {
             let mut b = crate::log::BatchBuilder::default();
             b.push(i, Some(b"k"), Some(&[b'x'; 100]), &[]);

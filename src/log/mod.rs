@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod cleaner;
+pub mod cluster;
 pub mod compression;
 pub mod groups;
 pub mod maintenance;
@@ -28,11 +29,12 @@ use parking_lot::RwLock;
 use storage::OpenFiles;
 
 pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
+pub use cluster::Cluster;
 pub use offsets::{CommittedOffset, OffsetStore};
 pub use partition::{AppendOutcome, AppendTicket, PartitionLog};
 pub use producer::AbortedTxn;
-pub use store::PartitionStore;
-pub use topic::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, Topic, TopicConfig, is_internal_topic, validate_topic_name};
+pub use store::{PartitionStore, ProducerSequence};
+pub use topic::{CleanupPolicy, FlushPolicy, INTERNAL_TOPIC_PREFIX, Topic, TopicConfig, service_prefix, validate_topic_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -69,6 +71,14 @@ pub enum LogError {
     PartitionOffline { topic: String, partition: i32, reason: String },
     #[error("I/O error {context}: {source}; check that the data directory is writable and the disk is not full")]
     Io { context: String, source: std::io::Error },
+    /// The Kafka cluster keeping the topics did not do what was asked.
+    #[error("the Kafka cluster at {bootstrap} could not {action}: {source}")]
+    Cluster {
+        bootstrap: String,
+        action: String,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// A partition kept by a Kafka cluster could not be read or written.
     #[error("partition {topic}-{partition} on the Kafka cluster: {source}")]
     Remote {
@@ -129,6 +139,9 @@ impl LogError {
                 LogError::PartitionOffline { topic: topic.clone(), partition: *partition, reason: reason.clone() }
             }
             LogError::Io { context, source } => LogError::Io { context: context.clone(), source: copy(source) },
+            LogError::Cluster { bootstrap, action, source } => {
+                LogError::Cluster { bootstrap: bootstrap.clone(), action: action.clone(), source: source.clone() }
+            }
             LogError::Remote { topic, partition, source } => LogError::Remote { topic: topic.clone(), partition: *partition, source: source.clone() },
         }
     }
@@ -183,23 +196,30 @@ pub struct LogOptions {
     pub files: Arc<OpenFiles>,
     pub limits: PartitionLimits,
     pub policy: Option<ConfigPolicy>,
+    /// How the names of Eddy's own topics begin ([`INTERNAL_TOPIC_PREFIX`] on a data
+    /// directory, [`service_prefix`] on a cluster).
+    pub internal_prefix: String,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { files: OpenFiles::os(), limits: PartitionLimits::default(), policy: None }
+        LogOptions { files: OpenFiles::os(), limits: PartitionLimits::default(), policy: None, internal_prefix: INTERNAL_TOPIC_PREFIX.to_string() }
     }
 }
 
-/// The set of topics under one data directory, and their committed offsets.
+/// The set of topics under one data directory, or of a Kafka cluster, and the committed
+/// offsets (always in the data directory).
 pub struct Log {
     topics_dir: PathBuf,
+    /// The Kafka cluster keeping the topics; `topics` then caches what it was seen to hold.
+    cluster: Option<Arc<dyn Cluster>>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     offsets: OffsetStore,
     defaults: TopicConfig,
     files: Arc<OpenFiles>,
     limits: PartitionLimits,
     policy: Option<ConfigPolicy>,
+    internal_prefix: String,
 }
 
 impl Log {
@@ -211,7 +231,7 @@ impl Log {
     /// Opens the log under `dir` (creating it), its segment files reached through `files`,
     /// recovering every partition.
     pub fn open_with(dir: &Path, defaults: TopicConfig, options: LogOptions) -> Result<Log, LogError> {
-        let LogOptions { files, limits, policy } = options;
+        let LogOptions { files, limits, policy, internal_prefix } = options;
         let topics_dir = dir.join("topics");
         std::fs::create_dir_all(&topics_dir).map_err(|e| LogError::io(format!("creating data directory {}", topics_dir.display()), e))?;
         let mut topics = BTreeMap::new();
@@ -239,7 +259,52 @@ impl Log {
             }
         }
         let offsets = OffsetStore::open(&dir.join("offsets"))?;
-        Ok(Log { topics_dir, topics: RwLock::new(topics), offsets, defaults, files, limits, policy })
+        Ok(Log { topics_dir, cluster: None, topics: RwLock::new(topics), offsets, defaults, files, limits, policy, internal_prefix })
+    }
+
+    /// A log whose topics are those of a Kafka cluster; committed offsets stay under `dir`.
+    pub fn on_cluster(dir: &Path, defaults: TopicConfig, options: LogOptions, cluster: Arc<dyn Cluster>) -> Result<Log, LogError> {
+        let LogOptions { files, limits, policy, internal_prefix } = options;
+        std::fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating data directory {}", dir.display()), e))?;
+        let offsets = OffsetStore::open(&dir.join("offsets"))?;
+        let log = Log {
+            topics_dir: dir.join("topics"),
+            cluster: Some(cluster),
+            topics: RwLock::new(BTreeMap::new()),
+            offsets,
+            defaults,
+            files,
+            limits,
+            policy,
+            internal_prefix,
+        };
+        log.topics();
+        Ok(log)
+    }
+
+    /// How the names of Eddy's own topics begin.
+    pub fn internal_prefix(&self) -> &str {
+        &self.internal_prefix
+    }
+
+    /// Whether a topic is one of this server's own (Kafka clients and SQL may read it but
+    /// not write or delete it).
+    pub fn is_internal_topic(&self, name: &str) -> bool {
+        name.starts_with(&self.internal_prefix)
+    }
+
+    /// The Kafka cluster keeping the topics, if the log is on one.
+    pub fn cluster(&self) -> Option<&Arc<dyn Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// A topic of the cluster, its settings as Eddy's policy makes them.
+    fn remote_topic(&self, cluster: &Arc<dyn Cluster>, name: &str, partitions: i32, mut config: TopicConfig) -> Arc<Topic> {
+        if let Some(policy) = &self.policy {
+            policy(name, &mut config);
+        }
+        let parts = (0..partitions).map(|p| cluster.open_partition(name, p)).collect();
+        Arc::new(Topic::remote(name.to_string(), config, parts))
     }
 
     /// The bounded set of open segment files.
@@ -293,6 +358,12 @@ impl Log {
             policy(name, &mut config);
         }
         self.check_partitions(name, i64::from(partitions))?;
+        if let Some(cluster) = &self.cluster {
+            cluster.create_topic(name, partitions, &config)?;
+            let topic = self.remote_topic(cluster, name, partitions, config);
+            self.topics.write().insert(name.to_string(), topic.clone());
+            return Ok(topic);
+        }
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
             return Err(LogError::TopicExists(name.to_string()));
@@ -312,27 +383,88 @@ impl Log {
         Ok(topic)
     }
 
+    /// A topic (asked of the cluster when the log is on one and has not seen it yet).
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>, LogError> {
-        self.get_topic(name).ok_or_else(|| LogError::UnknownTopic(name.to_string()))
+        if let Some(t) = self.topics.read().get(name) {
+            return Ok(t.clone());
+        }
+        let Some(cluster) = &self.cluster else {
+            return Err(LogError::UnknownTopic(name.to_string()));
+        };
+        let partitions = cluster.partition_count(name)?.ok_or_else(|| LogError::UnknownTopic(name.to_string()))?;
+        let topic = self.remote_topic(cluster, name, partitions, self.defaults.clone());
+        Ok(self.topics.write().entry(name.to_string()).or_insert(topic).clone())
     }
 
+    /// The topic, created with `partitions` and `config` when there is none (another
+    /// server creating it at the same moment is fine).
+    pub fn topic_or_create(&self, name: &str, partitions: i32, config: TopicConfig) -> Result<Arc<Topic>, LogError> {
+        match self.topic(name) {
+            Err(LogError::UnknownTopic(_)) => match self.create_topic(name, partitions, config) {
+                Err(LogError::TopicExists(_)) => self.topic(name),
+                created => created,
+            },
+            found => found,
+        }
+    }
+
+    /// [`Log::topic`], None when it does not exist or the cluster cannot say (logged).
     pub fn get_topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().get(name).cloned()
+        match self.topic(name) {
+            Ok(t) => Some(t),
+            Err(LogError::UnknownTopic(_)) => None,
+            Err(e) => {
+                tracing::warn!(topic = name, "cannot look the topic up: {e}");
+                None
+            }
+        }
     }
 
+    /// Every topic. On a cluster, what it holds now (what was last seen when it cannot
+    /// answer; logged).
     pub fn topics(&self) -> Vec<Arc<Topic>> {
+        if let Some(cluster) = &self.cluster {
+            match cluster.list_topics() {
+                Ok(listed) => {
+                    let mut topics = self.topics.write();
+                    let names: std::collections::BTreeSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+                    topics.retain(|name, t| {
+                        let keep = names.contains(name.as_str());
+                        if !keep {
+                            t.partitions().iter().for_each(|p| p.mark_deleted());
+                        }
+                        keep
+                    });
+                    for (name, partitions) in listed {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = topics.entry(name) {
+                            let topic = self.remote_topic(cluster, slot.key(), partitions, self.defaults.clone());
+                            slot.insert(topic);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("cannot list the cluster's topics (showing those last seen): {e}"),
+            }
+        }
         self.topics.read().values().cloned().collect()
     }
 
     /// Deletes a topic and its data. Readers holding it see `is_deleted()`.
     pub fn delete_topic(&self, name: &str) -> Result<(), LogError> {
+        if let Some(cluster) = &self.cluster {
+            cluster.delete_topic(name)?;
+            if let Some(topic) = self.topics.write().remove(name) {
+                topic.partitions().iter().for_each(|p| p.mark_deleted());
+            }
+            return Ok(());
+        }
         let topic = self.topics.write().remove(name).ok_or_else(|| LogError::UnknownTopic(name.to_string()))?;
         for p in topic.partitions() {
             p.mark_deleted();
         }
+        let Some(dir) = topic.dir() else { return Ok(()) };
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let trash = self.topics_dir.join(format!(".deleted-{name}-{nanos}"));
-        std::fs::rename(topic.dir(), &trash).map_err(|e| LogError::io(format!("deleting topic {name}"), e))?;
+        std::fs::rename(dir, &trash).map_err(|e| LogError::io(format!("deleting topic {name}"), e))?;
         sync_dir(&self.topics_dir)?;
         // The rename made the deletion durable; what is left is removed at the next start.
         if let Err(e) = std::fs::remove_dir_all(&trash) {

@@ -239,6 +239,11 @@ impl PartitionLog {
         self.writer.lock().producers.get(producer_id).cloned()
     }
 
+    /// Every idempotent producer the partition remembers (DescribeProducers).
+    pub fn producers(&self) -> Vec<(i64, ProducerEntry, Option<i64>)> {
+        self.writer.lock().producers.active()
+    }
+
     /// Appends one encoded v2 batch, assigning its offsets. Blocking (it may fsync): call
     /// it from a blocking thread, never from an async task directly.
     pub fn append(&self, data: Vec<u8>) -> Result<AppendOutcome, LogError> {

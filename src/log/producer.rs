@@ -136,6 +136,13 @@ impl ProducerStates {
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
     }
+
+    /// Every producer remembered, with the first offset of its open transaction here.
+    pub fn active(&self) -> Vec<(i64, ProducerEntry, Option<i64>)> {
+        let mut out: Vec<_> = self.producers.iter().map(|(pid, e)| (*pid, e.clone(), self.ongoing.get(pid).copied())).collect();
+        out.sort_by_key(|(pid, _, _)| *pid);
+        out
+    }
 }
 
 #[cfg(test)]

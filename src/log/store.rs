@@ -33,6 +33,21 @@ pub trait PartitionStore: Send + Sync {
     fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError>;
     /// Appends a record batch (Kafka's format); the offsets it took.
     fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError>;
+    /// The first offset whose record is at or after `timestamp` (None: none is). Blocking.
+    fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError>;
+    /// What the partition remembers of an idempotent producer: its epoch and the sequence
+    /// of its last batch (None when it has not written here). Blocking.
+    fn producer_sequence(&self, producer_id: i64) -> Result<Option<ProducerSequence>, LogError>;
+    /// Tells readers the partition's topic is gone.
+    fn mark_deleted(&self);
+}
+
+/// An idempotent producer's place in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSequence {
+    pub epoch: i16,
+    /// The sequence number of its last batch's last record.
+    pub last_sequence: i32,
 }
 
 impl PartitionStore for PartitionLog {
@@ -74,5 +89,17 @@ impl PartitionStore for PartitionLog {
 
     fn append(&self, batch: Vec<u8>) -> Result<AppendOutcome, LogError> {
         PartitionLog::append(self, batch)
+    }
+
+    fn producer_sequence(&self, producer_id: i64) -> Result<Option<ProducerSequence>, LogError> {
+        Ok(self.producer_state(producer_id).and_then(|s| s.last_seq().map(|last_sequence| ProducerSequence { epoch: s.epoch, last_sequence })))
+    }
+
+    fn mark_deleted(&self) {
+        PartitionLog::mark_deleted(self)
+    }
+
+    fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>, LogError> {
+        PartitionLog::offset_for_timestamp(self, timestamp)
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::LogError;
 use super::partition::PartitionLog;
 use super::storage::OpenFiles;
+use super::store::PartitionStore;
 
 /// When appended data is forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,21 +205,28 @@ struct TopicMeta {
     config: TopicConfig,
 }
 
+/// A topic: its partitions, wherever they are kept. A topic of the data directory also
+/// has its local partitions (for the Kafka listener and maintenance); a topic of a Kafka
+/// cluster has none.
 pub struct Topic {
     name: String,
-    dir: PathBuf,
+    dir: Option<PathBuf>,
     config: TopicConfig,
-    partitions: Vec<Arc<PartitionLog>>,
+    partitions: Vec<Arc<dyn PartitionStore>>,
+    local: Vec<Arc<PartitionLog>>,
 }
 
-/// Checks a topic name against Kafka's rules.
-/// Prefix of the topics Eddy keeps for itself (the command topic, repartition and other
-/// query-internal topics). Kafka clients may read them but not write or delete them.
+/// Prefix of the topics an Eddy server on its data directory keeps for itself (the command
+/// topic, repartition and other query-internal topics). Kafka clients may read them but
+/// not write or delete them. Servers on a Kafka cluster name theirs after their service
+/// ([`service_prefix`]).
 pub const INTERNAL_TOPIC_PREFIX: &str = "_eddy_";
 
-/// Whether a topic is one of Eddy's own.
-pub fn is_internal_topic(name: &str) -> bool {
-    name.starts_with(INTERNAL_TOPIC_PREFIX)
+/// The prefix of the internal topics of the Eddy servers of service `service_id` on a
+/// Kafka cluster (as ksqlDB's `_confluent-ksql-<service id>`): services sharing a cluster,
+/// and an Eddy serving as the cluster's broker, never share an internal topic.
+pub fn service_prefix(service_id: &str) -> String {
+    format!("_eddy-{}_", service_id.trim_end_matches('_'))
 }
 
 pub fn validate_topic_name(name: &str) -> Result<(), LogError> {
@@ -257,7 +265,7 @@ impl Topic {
             .collect::<Result<Vec<_>, _>>()?;
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| LogError::io("encoding topic metadata", e.into()))?;
         super::write_file_durably(&dir.join("topic.json"), &bytes)?;
-        Ok(Topic { name: name.to_string(), dir: dir.to_path_buf(), config, partitions: parts })
+        Ok(Topic::local(name.to_string(), dir.to_path_buf(), config, parts))
     }
 
     /// Opens an existing topic directory; `None` if it holds no topic metadata.
@@ -283,15 +291,26 @@ impl Topic {
         let parts = (0..meta.partitions)
             .map(|p| PartitionLog::open_with(files, &meta.name, p, &dir.join(p.to_string()), meta.config.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(Topic { name: meta.name, dir: dir.to_path_buf(), config: meta.config, partitions: parts }))
+        Ok(Some(Topic::local(meta.name, dir.to_path_buf(), meta.config, parts)))
+    }
+
+    fn local(name: String, dir: PathBuf, config: TopicConfig, local: Vec<Arc<PartitionLog>>) -> Topic {
+        let partitions = local.iter().map(|p| Arc::clone(p) as Arc<dyn PartitionStore>).collect();
+        Topic { name, dir: Some(dir), config, partitions, local }
+    }
+
+    /// A topic kept by a Kafka cluster.
+    pub(crate) fn remote(name: String, config: TopicConfig, partitions: Vec<Arc<dyn PartitionStore>>) -> Topic {
+        Topic { name, dir: None, config, partitions, local: Vec::new() }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The topic's directory (None for a topic of a Kafka cluster).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     pub fn config(&self) -> &TopicConfig {
@@ -302,12 +321,22 @@ impl Topic {
         self.partitions.len() as i32
     }
 
-    pub fn partitions(&self) -> &[Arc<PartitionLog>] {
+    pub fn partitions(&self) -> &[Arc<dyn PartitionStore>] {
         &self.partitions
     }
 
-    pub fn partition(&self, id: i32) -> Result<&Arc<PartitionLog>, LogError> {
+    pub fn partition(&self, id: i32) -> Result<&Arc<dyn PartitionStore>, LogError> {
         usize::try_from(id).ok().and_then(|i| self.partitions.get(i)).ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition: id })
+    }
+
+    /// The partitions in the data directory (none for a topic of a Kafka cluster).
+    pub fn local_partitions(&self) -> &[Arc<PartitionLog>] {
+        &self.local
+    }
+
+    /// A partition in the data directory.
+    pub fn local_partition(&self, id: i32) -> Result<&Arc<PartitionLog>, LogError> {
+        usize::try_from(id).ok().and_then(|i| self.local.get(i)).ok_or_else(|| LogError::UnknownPartition { topic: self.name.clone(), partition: id })
     }
 
     /// Sum of end offsets minus start offsets: the records currently stored.

@@ -96,23 +96,19 @@ impl SchemaRegistry {
     /// Opens the registry on `log`, creating its topic when missing and replaying it.
     /// Records that cannot be read are skipped with a loud log line. Blocking.
     pub fn open(log: &Log) -> Result<SchemaRegistry, RegistryError> {
-        let topic = match log.get_topic(SCHEMAS_TOPIC) {
-            Some(t) => t,
-            None => {
-                let mut config = TopicConfig::default();
-                crate::catalog::internal_topics::enforce(SCHEMAS_TOPIC, &mut config);
-                log.create_topic(SCHEMAS_TOPIC, 1, config)?
-            }
-        };
+        let name = crate::catalog::internal_topics::schemas_topic(log.internal_prefix());
+        let mut config = TopicConfig::default();
+        crate::catalog::internal_topics::enforce(log.internal_prefix(), &name, &mut config);
+        let topic = log.topic_or_create(&name, 1, config)?;
         let partition = topic.partition(0)?.clone();
         let mut store = Store::default();
         crate::log::replay::replay(partition.as_ref(), partition.start_offset(), |seen| match seen {
             Ok(r) => match r.value.map(serde_json::from_slice::<Change>) {
                 Some(Ok(change)) => store.apply(&change),
-                Some(Err(e)) => tracing::error!(topic = SCHEMAS_TOPIC, offset = r.offset, "skipping a registry record that cannot be read: {e}"),
+                Some(Err(e)) => tracing::error!(topic = name, offset = r.offset, "skipping a registry record that cannot be read: {e}"),
                 None => {}
             },
-            Err((offset, why)) => tracing::error!(topic = SCHEMAS_TOPIC, offset, "skipping registry records that cannot be read: {why}"),
+            Err((offset, why)) => tracing::error!(topic = name, offset, "skipping registry records that cannot be read: {why}"),
         })?;
         Ok(SchemaRegistry { store: Mutex::new(store), partition })
     }

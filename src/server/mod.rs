@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub lookup_cache_bytes: usize,
     /// Kafka protocol listener address; empty turns the listener off.
     pub kafka_listen: String,
+    /// The Kafka cluster keeping the topics; None keeps them in the data directory.
+    pub cluster: Option<ClusterConfig>,
     /// A listener serving only the schema registry's API (as Confluent's on 8081); empty
     /// serves it on the HTTP port only.
     pub schema_registry_listen: String,
@@ -50,6 +52,20 @@ pub struct ServerConfig {
     pub partition_limits: crate::log::PartitionLimits,
     pub http: HttpConfig,
 }
+
+/// Where the topics are when a Kafka cluster keeps them.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// host:port[,host:port...]
+    pub bootstrap: String,
+    /// Replicas per partition of created topics; -1: the broker's default.
+    pub replication_factor: i16,
+    /// Servers of one service share its internal topics (the command topic first).
+    pub service_id: String,
+}
+
+/// How long the server waits for the cluster's brokers at start and per request.
+const CLUSTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Limits and checks of the HTTP listener.
 #[derive(Debug, Clone)]
@@ -83,6 +99,12 @@ pub struct AppState {
 pub enum ServerError {
     #[error("cannot open the data directory {dir}: {source}")]
     Open { dir: String, source: crate::log::LogError },
+    #[error("cannot reach the Kafka cluster at {bootstrap}: {source}; check --kafka-bootstrap and that the brokers are up")]
+    Cluster {
+        bootstrap: String,
+        #[source]
+        source: crate::kafka_client::ClientError,
+    },
     #[error("cannot start the engine: {0}")]
     Engine(#[source] crate::engine::EngineError),
     #[error("cannot start the Kafka listener: {0}")]
@@ -178,14 +200,32 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let dir = config.data_dir.clone();
     let defaults = config.topic_defaults.clone();
     let budget = FileBudget::from_limit(crate::log::storage::raise_open_file_limit());
+    let internal_prefix = match &config.cluster {
+        Some(c) => crate::log::service_prefix(&c.service_id),
+        None => crate::log::INTERNAL_TOPIC_PREFIX.to_string(),
+    };
     let options = crate::log::LogOptions {
         files: crate::log::storage::OpenFiles::new(Arc::new(crate::log::storage::OsStorage), budget.segments),
         limits: config.partition_limits,
-        policy: Some(crate::catalog::internal_topics::policy()),
+        policy: Some(crate::catalog::internal_topics::policy(&internal_prefix)),
+        internal_prefix: internal_prefix.clone(),
     };
-    let log = tokio::task::spawn_blocking(move || Log::open_with(&dir, defaults, options))
-        .await?
-        .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
+    let cluster = match &config.cluster {
+        Some(c) => {
+            let client = crate::kafka_client::KafkaClient::connect(&c.bootstrap, "eddy", CLUSTER_TIMEOUT)
+                .await
+                .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
+            let handle = tokio::runtime::Handle::current();
+            Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(Arc::new(client), handle, &c.bootstrap, c.replication_factor)))
+        }
+        None => None,
+    };
+    let log = tokio::task::spawn_blocking(move || match cluster {
+        Some(cluster) => Log::on_cluster(&dir, defaults, options, cluster),
+        None => Log::open_with(&dir, defaults, options),
+    })
+    .await?
+    .map_err(|source| ServerError::Open { dir: config.data_dir.display().to_string(), source })?;
     let log = Arc::new(log);
     let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
     let handle = tokio::runtime::Handle::current();
@@ -206,9 +246,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let app_state = AppState { engine: engine.clone(), guard: http_guard };
     let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
-    let kafka_addr = match start_kafka(&config, &log, kafka_stopped, budget).await? {
-        Some(a) => format!("Kafka protocol on {a}"),
-        None => "Kafka protocol off".to_string(),
+    let kafka_addr = match (start_kafka(&config, &log, kafka_stopped, budget).await?, &config.cluster) {
+        (_, Some(c)) => format!("topics on the Kafka cluster at {}", c.bootstrap),
+        (Some(a), None) => format!("Kafka protocol on {a}"),
+        (None, None) => "Kafka protocol off".to_string(),
     };
     let registry_addr = match config.schema_registry_listen.as_str() {
         "" => String::new(),
@@ -243,7 +284,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     tokio::task::spawn_blocking(move || {
         e.shutdown();
         for t in e.log().topics() {
-            for p in t.partitions() {
+            for p in t.local_partitions() {
                 if let Err(err) = p.sync() {
                     tracing::error!("sync on shutdown failed: {err}");
                 }

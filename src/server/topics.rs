@@ -42,12 +42,14 @@ fn topic_json(log: &Log, name: &str) -> Result<Value, ApiError> {
         .partitions()
         .iter()
         .map(|p| {
+            // Sizes are known of the data directory's partitions only.
+            let local = t.local_partition(p.id()).ok();
             json!({
                 "partition": p.id(),
                 "logStartOffset": p.start_offset(),
                 "logEndOffset": p.end_offset(),
-                "sizeBytes": p.size_bytes(),
-                "segments": p.segment_count(),
+                "sizeBytes": local.map(|l| l.size_bytes()),
+                "segments": local.map(|l| l.segment_count()),
             })
         })
         .collect();
@@ -98,10 +100,10 @@ fn field_bytes(rec: &serde_json::Map<String, Value>, name: &str) -> Result<Optio
 /// "timestamp"}], "compression": "lz4"}`. Strings are stored as UTF-8, other JSON as JSON
 /// text, `keyBase64`/`valueBase64` as raw bytes, a null value as a tombstone.
 pub async fn produce(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    if crate::log::is_internal_topic(&name) {
+    if state.engine.log().is_internal_topic(&name) {
         return Err(ApiError::forbidden(format!(
             "topic '{name}' is internal to Eddy (names starting with '{}' are reserved): it can be read but not written",
-            crate::log::INTERNAL_TOPIC_PREFIX
+            state.engine.log().internal_prefix()
         )));
     }
     let body = parse_body(&body)?;

@@ -1,0 +1,208 @@
+//! `eddy server --kafka-bootstrap`: an Eddy server whose topics are those of a Kafka
+//! cluster. The "cluster" here is a real Kafka-protocol broker on loopback: another Eddy in
+//! embedded mode, reached only through its Kafka listener; what the broker holds is read
+//! back through its own REST API.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::TestServer;
+use serde_json::{Value, json};
+
+/// A server whose topics are on `broker`.
+fn on_cluster(broker: &TestServer) -> TestServer {
+    TestServer::start_with(&["--kafka-bootstrap", &broker.kafka])
+}
+
+fn topic_names(shown: &Value) -> Vec<String> {
+    shown[0]["topics"].as_array().map(|ts| ts.iter().filter_map(|t| t["name"].as_str().map(String::from)).collect()).unwrap_or_default()
+}
+
+/// Counts per user from the broker's copy of a table's changelog topic: the last value of
+/// each key.
+async fn latest_per_key(broker: &TestServer, topic: &str) -> BTreeMap<String, Value> {
+    broker.read_topic(topic).await.into_iter().map(|(_, r)| (r["key"].as_str().unwrap_or_default().to_string(), r["value"].clone())).collect()
+}
+
+const SETUP: &[&str] = &[
+    "CREATE STREAM clicks (user VARCHAR KEY, page VARCHAR, ms INT) WITH (kafka_topic='clicks', partitions=3, value_format='JSON');",
+    "CREATE STREAM slow AS SELECT user, page, ms FROM clicks WHERE ms > 100 EMIT CHANGES;",
+    "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
+];
+
+fn clicks(from: usize, to: usize) -> Vec<Value> {
+    (from..to).map(|i| json!({"key": format!("u{}", i % 7), "value": {"page": format!("/p{i}"), "ms": (i * 37) % 250}})).collect()
+}
+
+/// What the pipeline must hold after `clicks(0, n)`: per user (count, total).
+fn expected(n: usize) -> BTreeMap<String, (i64, i64)> {
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for i in 0..n {
+        let e = out.entry(format!("u{}", i % 7)).or_default();
+        e.0 += 1;
+        e.1 += ((i * 37) % 250) as i64;
+    }
+    out
+}
+
+async fn table_rows(s: &TestServer) -> BTreeMap<String, (i64, i64)> {
+    s.rows("SELECT user, n, total FROM per_user;")
+        .await
+        .into_iter()
+        .map(|r| (r[0].as_str().unwrap_or_default().to_string(), (r[1].as_i64().unwrap_or(-1), r[2].as_i64().unwrap_or(-1))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_a_kafka_cluster_keeps_every_topic_there_and_runs_its_queries() {
+    let broker = TestServer::start();
+    let eddy = on_cluster(&broker);
+    assert!(eddy.kafka.is_empty(), "no Kafka listener of its own: clients use the cluster");
+    for sql in SETUP {
+        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
+    }
+    // Records written to the cluster by others (here through the broker), and by INSERT.
+    broker.produce("clicks", clicks(0, 200)).await;
+    eddy.ksql_ok("INSERT INTO clicks (user, page, ms) VALUES ('u0', '/inserted', 500);").await;
+    let mut want = expected(200);
+    let u0 = want.entry("u0".into()).or_default();
+    u0.0 += 1;
+    u0.1 += 500;
+    eddy.wait_until("the table counts every click", async |s| table_rows(s).await == want).await;
+
+    // Every topic is the broker's: sources, sinks and Eddy's own.
+    let (_, on_broker) = broker.get("/topics").await;
+    let on_broker: Vec<String> = on_broker["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(String::from)).collect();
+    for t in ["clicks", "SLOW", "PER_USER"] {
+        assert!(on_broker.contains(&t.to_string()), "{t} is on the broker: {on_broker:?}");
+    }
+    assert!(on_broker.contains(&"_eddy-default_command_topic".to_string()), "the command topic is on the broker: {on_broker:?}");
+    assert!(!eddy.data_dir.join("topics").exists(), "no topic is kept in the data directory");
+    let (_, shown) = eddy.ksql("SHOW TOPICS;").await;
+    assert!(topic_names(&shown).contains(&"clicks".to_string()), "{shown}");
+
+    // The sinks' records, read from the broker: exactly the filtered stream and the counts.
+    let slow: Vec<Value> = broker.read_topic("SLOW").await.into_iter().map(|(_, r)| r["value"]["MS"].clone()).collect();
+    let want_slow = (0..200).map(|i| (i * 37) % 250).filter(|ms| *ms > 100).count() + 1;
+    assert_eq!(slow.len(), want_slow, "{slow:?}");
+    // The table's changelog reaches the topic when the record cache is flushed.
+    let want_changelog: BTreeMap<String, Value> = want.iter().map(|(u, (n, total))| (u.clone(), json!({"N": n, "TOTAL": total}))).collect();
+    broker.wait_until("the broker holds every user's latest count", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+
+    // Pull and push queries, PRINT and key lookups as on the embedded log.
+    assert_eq!(eddy.rows("SELECT n FROM per_user WHERE user = 'u3';").await, vec![vec![json!(want["u3"].0)]]);
+    let pushed = eddy.query("SELECT page FROM clicks EMIT CHANGES LIMIT 3;").await;
+    assert!(pushed.len() >= 3, "{pushed:?}");
+    let (status, body) = eddy.post("/features/per_user", json!({"keys": ["u1", "nobody"]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["row"]["N"], json!(want["u1"].0), "{body}");
+    assert_eq!(body["results"][1]["missing"], json!(true), "{body}");
+    let printed = reqwest::Client::new()
+        .post(format!("{}/query", eddy.url))
+        .json(&json!({"ksql": "PRINT 'clicks' FROM BEGINNING LIMIT 2;"}))
+        .send()
+        .await
+        .expect("print")
+        .text()
+        .await
+        .expect("body");
+    assert!(printed.contains("/p"), "{printed}");
+
+    // Dropping with DELETE TOPIC deletes on the cluster.
+    eddy.ksql_ok("DROP STREAM slow DELETE TOPIC;").await;
+    let (_, after) = broker.ksql("SHOW TOPICS;").await;
+    assert!(!topic_names(&after).contains(&"SLOW".to_string()), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_a_cluster_restarts_from_its_command_topic_and_resumes_without_duplicates() {
+    let broker = TestServer::start();
+    let mut eddy = on_cluster(&broker);
+    for sql in SETUP {
+        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
+    }
+    broker.produce("clicks", clicks(0, 300)).await;
+    eddy.wait_until("the first clicks are counted", async |s| table_rows(s).await == expected(300)).await;
+    eddy.kill9();
+    broker.produce("clicks", clicks(300, 500)).await;
+    eddy.restart();
+    eddy.wait_until("every click is counted once", async |s| table_rows(s).await == expected(500)).await;
+    let (_, streams) = eddy.ksql("SHOW STREAMS;").await;
+    assert!(streams.to_string().contains("SLOW"), "the statements were replayed from the cluster: {streams}");
+    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let want: Vec<String> = (0..500).filter(|i| (i * 37) % 250 > 100).map(|i| format!("/p{i}")).collect();
+    let mut got = pages.clone();
+    got.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(got, want_sorted, "every filtered click once, none twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_cluster_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(common::eddy_bin())
+        .args(["server", "--http-listen", "127.0.0.1:0", "--kafka-bootstrap", "127.0.0.1:1", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the Kafka cluster at 127.0.0.1:1") && err.contains("--kafka-bootstrap"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn joins_windows_and_schema_registry_formats_run_on_the_cluster() {
+    let broker = TestServer::start();
+    let eddy = on_cluster(&broker);
+    let earliest = json!({"ksql.streams.auto.offset.reset": "earliest"});
+    for sql in [
+        "CREATE STREAM clicks (user VARCHAR KEY, page VARCHAR, ms INT) WITH (kafka_topic='clicks', partitions=2, value_format='JSON');",
+        "CREATE TABLE users (id VARCHAR PRIMARY KEY, name VARCHAR) WITH (kafka_topic='users', partitions=2, value_format='JSON');",
+        "CREATE STREAM enriched AS SELECT c.user AS user, u.name AS name, c.page AS page FROM clicks c JOIN users u ON c.user = u.id EMIT CHANGES;",
+        "CREATE TABLE per_minute AS SELECT user, COUNT(*) AS n FROM clicks WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY user EMIT CHANGES;",
+        "CREATE STREAM clicks_avro WITH (value_format='AVRO') AS SELECT * FROM clicks EMIT CHANGES;",
+    ] {
+        let (status, body) = eddy.ksql_with(sql, earliest.clone()).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+    }
+    broker.produce("users", vec![json!({"key": "u1", "value": {"name": "Ann"}}), json!({"key": "u2", "value": {"name": "Bob"}})]).await;
+    // The table side is read first: clicks come later.
+    eddy.wait_until("the users table is loaded", async |s| s.rows("SELECT * FROM users;").await.len() == 2).await;
+    let minute = 1_800_000_000_000i64;
+    broker
+        .produce(
+            "clicks",
+            vec![
+                json!({"key": "u1", "value": {"page": "/a", "ms": 1}, "timestamp": minute}),
+                json!({"key": "u2", "value": {"page": "/b", "ms": 2}, "timestamp": minute + 1_000}),
+                json!({"key": "u1", "value": {"page": "/c", "ms": 3}, "timestamp": minute + 61_000}),
+                json!({"key": "u3", "value": {"page": "/d", "ms": 4}, "timestamp": minute + 62_000}),
+            ],
+        )
+        .await;
+    broker
+        .wait_until("the join's output is on the broker", async |b| {
+            let mut rows: Vec<(String, String)> = b
+                .read_topic("ENRICHED")
+                .await
+                .into_iter()
+                .map(|(_, r)| (r["value"]["NAME"].as_str().unwrap_or_default().to_string(), r["value"]["PAGE"].as_str().unwrap_or_default().to_string()))
+                .collect();
+            rows.sort();
+            rows == vec![("Ann".into(), "/a".into()), ("Ann".into(), "/c".into()), ("Bob".into(), "/b".into())]
+        })
+        .await;
+    eddy.wait_until("two one-minute windows for u1", async |s| {
+        s.rows("SELECT n FROM per_minute WHERE user = 'u1';").await == vec![vec![json!(1)], vec![json!(1)]]
+    })
+    .await;
+    // AVRO through the built-in registry, whose topic is the service's own on the cluster.
+    eddy.wait_until("the AVRO stream is read back", async |s| s.query("SELECT page FROM clicks_avro EMIT CHANGES LIMIT 4;").await.len() >= 4).await;
+    let (status, subjects) = eddy.get("/subjects").await;
+    assert_eq!(status, 200, "{subjects}");
+    assert!(subjects.to_string().contains("CLICKS_AVRO-value"), "{subjects}");
+    let (_, on_broker) = broker.get("/topics").await;
+    assert!(on_broker.to_string().contains("_eddy-default_schemas"), "{on_broker}");
+}
