@@ -206,3 +206,28 @@ async fn joins_windows_and_schema_registry_formats_run_on_the_cluster() {
     let (_, on_broker) = broker.get("/topics").await;
     assert!(on_broker.to_string().contains("_eddy-default_schemas"), "{on_broker}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queries_ride_out_a_broker_that_goes_away_and_comes_back() {
+    // The broker keeps its Kafka port across its restart, as a real broker's address does.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut broker = TestServer::start_with(&["--kafka-listen", &listen]);
+    let eddy = on_cluster(&broker);
+    for sql in SETUP {
+        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
+    }
+    broker.produce("clicks", clicks(0, 100)).await;
+    eddy.wait_until("the first clicks are counted", async |s| table_rows(s).await == expected(100)).await;
+    broker.kill9();
+    // The server keeps serving what it has while the cluster is away.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(table_rows(&eddy).await, expected(100));
+    let (status, _) = eddy.get("/info").await;
+    assert_eq!(status, 200);
+    broker.restart();
+    broker.produce("clicks", clicks(100, 250)).await;
+    eddy.wait_until("the queries resumed where they were", async |s| table_rows(s).await == expected(250)).await;
+    let slow = broker.read_topic("SLOW").await.len();
+    assert_eq!(slow, (0..250).filter(|i| (i * 37) % 250 > 100).count(), "every filtered click once");
+}

@@ -1,7 +1,8 @@
 //! `eddy kafka-check BOOTSTRAP`: whether a Kafka cluster does what Eddy needs of it, step by
 //! step, on a topic of its own that it deletes at the end: reaching the brokers, creating a
-//! topic, appending and reading record batches, offsets by time, consumer-group membership
-//! with committed offsets, and transactions (a committed and an aborted one, read
+//! topic, appending and reading record batches, offsets by time, an idempotent producer's
+//! sequence as the broker remembers it (how a restarted Eddy query knows what it already
+//! wrote), consumer-group membership with committed offsets, and transactions (a committed and an aborted one, read
 //! committed). Run it against any broker (Apache Kafka, Redpanda, tansu, another Eddy)
 //! before pointing Eddy servers at it.
 
@@ -15,7 +16,7 @@ use super::transactions::TransactionalProducer;
 use super::{ClientError, Isolation, KafkaClient};
 
 /// How many steps a full check has.
-pub const STEPS: usize = 7;
+pub const STEPS: usize = 8;
 
 /// One step's outcome: what was checked, and what was seen or why it failed.
 #[derive(Debug)]
@@ -84,6 +85,19 @@ pub async fn run(bootstrap: &str, timeout: Duration) -> Vec<Step> {
         }
     };
     steps.push(Step { name: "look up offsets", outcome: step.await.map_err(|e| e.to_string()) });
+    let step = async {
+        // A producer id of the range Eddy's queries use, with sequences 0 and 1.
+        let producer_id = (1i64 << 61) | (millis as i64 & 0xffff_ffff);
+        let mut b = crate::log::BatchBuilder::new(Some(crate::log::batch::ProducerStamp { producer_id, producer_epoch: 0, base_sequence: 0 }));
+        b.push(0, None, Some(b"x"), &[]);
+        b.push(0, None, Some(b"y"), &[]);
+        client.produce(t, 0, Bytes::from(b.finish()), -1).await?;
+        match client.producer_sequence(t, 0, producer_id).await? {
+            Some((0, 1)) => Ok("epoch 0, last sequence 1".to_string()),
+            other => Err(ClientError::protocol("check", format!("expected epoch 0 and last sequence 1, the broker says {other:?}"))),
+        }
+    };
+    steps.push(Step { name: "describe an idempotent producer", outcome: step.await.map_err(|e| e.to_string()) });
     let group = format!("{topic}-group");
     let step = async {
         let member = GroupMember::join(client.clone(), &group, &[t], timeout).await?;
