@@ -109,6 +109,15 @@ async fn a_server_on_a_kafka_cluster_keeps_every_topic_there_and_runs_its_querie
         .expect("body");
     assert!(printed.contains("/p"), "{printed}");
 
+    // Each query's progress on the cluster's partitions: committed offsets and lag.
+    eddy.wait_until("the aggregation's group has caught up with the cluster", async |s| {
+        let (_, groups) = s.get("/groups").await;
+        groups["groups"].as_array().into_iter().flatten().any(|g| {
+            g["group"].as_str().is_some_and(|n| n.starts_with("CTAS_PER_USER")) && g["topics"].as_array().is_some_and(|t| !t.is_empty()) && g["lag"] == json!(0)
+        })
+    })
+    .await;
+
     // Dropping with DELETE TOPIC deletes on the cluster.
     eddy.ksql_ok("DROP STREAM slow DELETE TOPIC;").await;
     let (_, after) = broker.ksql("SHOW TOPICS;").await;

@@ -39,7 +39,7 @@ impl Log {
             .into_iter()
             .filter_map(|(topic, partition, c)| {
                 let t = self.get_topic(&topic)?;
-                let p = t.local_partition(partition).ok()?;
+                let p = t.partition(partition).ok()?;
                 let end = p.end_offset();
                 let start = p.start_offset();
                 Some(PartitionLag {
@@ -65,7 +65,7 @@ impl Log {
         };
         let mut new = Vec::new();
         for id in ids {
-            let p = t.local_partition(id)?;
+            let p = t.partition(id)?;
             let offset = match to {
                 ResetTo::Earliest => p.start_offset(),
                 ResetTo::Latest => p.end_offset(),
