@@ -240,3 +240,42 @@ async fn queries_ride_out_a_broker_that_goes_away_and_comes_back() {
     let slow = broker.read_topic("SLOW").await.len();
     assert_eq!(slow, (0..250).filter(|i| (i * 37) % 250 > 100).count(), "every filtered click once");
 }
+
+/// Starts a server on `broker` that is expected not to start; its stderr.
+fn refused_start(broker: &TestServer, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(common::eddy_bin())
+        .args(["server", "--http-listen", "127.0.0.1:0", "--kafka-bootstrap", &broker.kafka, "--data-dir"])
+        .arg(dir.path())
+        .args(extra)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "the server started: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_server_runs_a_service_and_services_on_one_cluster_share_nothing() {
+    let broker = TestServer::start();
+    let mut first = on_cluster(&broker);
+    first.ksql_ok("CREATE STREAM mine (v INT) WITH (kafka_topic='mine', partitions=1, value_format='JSON');").await;
+    // A second server of the same service would run the same queries into the same sinks.
+    let err = refused_start(&broker, &[]);
+    assert!(err.contains("another Eddy server of this service already runs") && err.contains("--service-id"), "{err}");
+    // Another service on the same cluster has a catalog of its own.
+    let other = TestServer::start_with(&["--kafka-bootstrap", &broker.kafka, "--service-id", "analytics"]);
+    let (_, streams) = other.ksql("SHOW STREAMS;").await;
+    assert!(!streams.to_string().contains("MINE"), "{streams}");
+    other.ksql_ok("CREATE STREAM theirs (v INT) WITH (kafka_topic='theirs', partitions=1, value_format='JSON');").await;
+    let (_, streams) = first.ksql("SHOW STREAMS;").await;
+    assert!(!streams.to_string().contains("THEIRS"), "{streams}");
+    let (_, topics) = broker.get("/topics").await;
+    assert!(topics.to_string().contains("_eddy-analytics_command_topic") && topics.to_string().contains("_eddy-default_command_topic"), "{topics}");
+    // A server stopped cleanly hands the service over at once: the next one replays its catalog.
+    assert!(first.stop(), "stopped cleanly");
+    let next = on_cluster(&broker);
+    let (_, streams) = next.ksql("SHOW STREAMS;").await;
+    assert!(streams.to_string().contains("MINE"), "{streams}");
+    let err = refused_start(&broker, &["--service-id", "bad/id"]);
+    assert!(err.contains("--service-id must be"), "{err}");
+}

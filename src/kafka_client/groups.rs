@@ -51,6 +51,9 @@ pub struct GroupMember {
     generation: i32,
     session_timeout: Duration,
     assignment: Assignment,
+    /// How many members the group had at the last join, when this member leads it (only
+    /// the leader learns the members).
+    led_members: Option<usize>,
 }
 
 fn group_id(g: &str) -> GroupId {
@@ -74,6 +77,7 @@ impl GroupMember {
             generation: -1,
             session_timeout,
             assignment: Assignment::new(),
+            led_members: None,
         };
         member.rejoin().await?;
         Ok(member)
@@ -96,9 +100,21 @@ impl GroupMember {
         &self.coordinator
     }
 
+    /// When this member leads the group: how many members it had at the last join.
+    pub fn led_members(&self) -> Option<usize> {
+        self.led_members
+    }
+
     /// The partitions this member holds.
     pub fn assignment(&self) -> &Assignment {
         &self.assignment
+    }
+
+    /// Finds the group's coordinator again (after its connection failed: the broker
+    /// restarted, or the coordinator moved) and joins again.
+    pub async fn reconnect(&mut self) -> Result<&Assignment, ClientError> {
+        self.coordinator = self.client.coordinator(&self.group).await?;
+        self.rejoin().await
     }
 
     /// Joins the group again (after a rebalance began) and waits for the new assignment.
@@ -128,6 +144,7 @@ impl GroupMember {
         };
         self.member_id = joined.member_id.to_string();
         self.generation = joined.generation_id;
+        self.led_members = (joined.leader == joined.member_id).then_some(joined.members.len());
         let assignments = if joined.leader == joined.member_id {
             let mut subscribed = Vec::new();
             for m in &joined.members {

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod connection;
 pub mod groups;
 pub mod partition;
+pub mod service;
 pub mod transactions;
 
 use std::collections::HashMap;

@@ -105,6 +105,8 @@ pub enum ServerError {
         #[source]
         source: crate::kafka_client::ClientError,
     },
+    #[error("cannot start: {0}")]
+    Service(#[source] crate::kafka_client::service::ServiceError),
     #[error("cannot start the engine: {0}")]
     Engine(#[source] crate::engine::EngineError),
     #[error("cannot start the Kafka listener: {0}")]
@@ -210,15 +212,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         policy: Some(crate::catalog::internal_topics::policy(&internal_prefix)),
         internal_prefix: internal_prefix.clone(),
     };
-    let cluster = match &config.cluster {
+    let (cluster, lease) = match &config.cluster {
         Some(c) => {
             let client = crate::kafka_client::KafkaClient::connect(&c.bootstrap, "eddy", CLUSTER_TIMEOUT)
                 .await
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
+            let client = Arc::new(client);
+            let group = format!("{internal_prefix}servers");
+            let lease = crate::kafka_client::service::ServiceLease::acquire(client.clone(), &group).await.map_err(ServerError::Service)?;
             let handle = tokio::runtime::Handle::current();
-            Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(Arc::new(client), handle, &c.bootstrap, c.replication_factor)))
+            (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(lease))
         }
-        None => None,
+        None => (None, None),
     };
     let log = tokio::task::spawn_blocking(move || match cluster {
         Some(cluster) => Log::on_cluster(&dir, defaults, options, cluster),
@@ -293,6 +298,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     })
     .await?;
     tokio::task::spawn_blocking(move || maintenance.stop()).await?;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }
