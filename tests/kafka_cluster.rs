@@ -279,3 +279,42 @@ async fn one_server_runs_a_service_and_services_on_one_cluster_share_nothing() {
     let err = refused_start(&broker, &["--service-id", "bad/id"]);
     assert!(err.contains("--service-id must be"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() {
+    let broker = TestServer::start();
+    let mut first = on_cluster(&broker);
+    for sql in SETUP {
+        first.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
+    }
+    broker.produce("clicks", clicks(0, 300)).await;
+    first.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
+    let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
+    broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+    let (_, topics) = broker.get("/topics").await;
+    let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("_eddy-default_CTAS_PER_USER") && n.ends_with("-changelog")), "a changelog topic backs the state: {names:?}");
+    let written = broker.read_topic("PER_USER").await.len();
+    assert!(first.stop());
+
+    // Another server, on an empty data directory: the catalog comes from the command topic,
+    // the aggregation's state and checkpoint from its changelog.
+    let second = on_cluster(&broker);
+    second.wait_until("the state is restored", async |s| table_rows(s).await == expected(300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(broker.read_topic("PER_USER").await.len(), written, "nothing was written again");
+    let (_, described) = second.ksql("DESCRIBE per_user EXTENDED;").await;
+    let statistics = described[0]["sourceDescription"]["statistics"].as_str().unwrap_or_default().to_string();
+    assert!(statistics.contains("total-messages: 0"), "restored, not recomputed from the source: {statistics}");
+    broker.produce("clicks", clicks(300, 450)).await;
+    second.wait_until("new clicks add to the restored counts", async |s| table_rows(s).await == expected(450)).await;
+    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let unique: std::collections::BTreeSet<&String> = pages.iter().collect();
+    assert_eq!(unique.len(), pages.len(), "no filtered click twice");
+    assert_eq!(pages.len(), (0..450).filter(|i| (i * 37) % 250 > 100).count(), "every filtered click once");
+    // Dropping the table drops its changelog.
+    second.ksql_ok("DROP TABLE per_user DELETE TOPIC;").await;
+    let (_, topics) = broker.get("/topics").await;
+    let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!names.iter().any(|n| n.contains("CTAS_PER_USER") && n.ends_with("-changelog")), "{names:?}");
+}

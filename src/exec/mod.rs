@@ -2,6 +2,7 @@
 //! compiled operators on Arrow batches and write to sink topics or client channels.
 
 pub mod aggregate;
+pub mod changelog;
 pub mod checkpoint;
 pub mod continuation;
 pub mod expr;
@@ -120,6 +121,8 @@ pub struct Runtime {
     persistent: Mutex<HashMap<String, Running>>,
     transient: Arc<Mutex<HashMap<String, Transient>>>,
     processing_log: Option<Arc<processing_log::ProcessingLog>>,
+    /// On a Kafka cluster: the changelog topics backing stateful tasks' state.
+    changelogs: Option<Arc<changelog::Changelogs>>,
 }
 
 pub fn transient_id(source: &str) -> String {
@@ -143,7 +146,11 @@ pub fn transient_id(source: &str) -> String {
 
 impl Runtime {
     pub fn new(log: Arc<Log>, state: Arc<StateDb>, handle: Handle, processing_log: Option<Arc<processing_log::ProcessingLog>>) -> Runtime {
-        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())), processing_log }
+        let changelogs = log.cluster().map(|_| Arc::new(changelog::Changelogs::new(log.clone())));
+        if let Some(c) = &changelogs {
+            state.set_journal(c.clone());
+        }
+        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())), processing_log, changelogs }
     }
 
     /// Stats for a new query; its skipped records go to the processing log too.
@@ -162,6 +169,13 @@ impl Runtime {
     /// Where a stateful task starts: its checkpoint, or `reset` (committed at once).
     fn stateful_start(&self, task: &str, part: &Arc<dyn PartitionStore>, reset: OffsetReset) -> Result<TaskCheckpoint, ExecError> {
         if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
+            return Ok(cp);
+        }
+        // No local state: a changelog (on a cluster) may hold it.
+        if let Some(changelogs) = &self.changelogs
+            && changelogs.restore(&self.state, task, part.id())? > 0
+            && let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())?
+        {
             return Ok(cp);
         }
         let offset = match reset {
@@ -295,6 +309,9 @@ impl Runtime {
         log.offsets().delete_group(query_id)?;
         log.offsets().delete_group(&format!("{query_id}/repartition"))?;
         log.offsets().delete_group(&Self::materialize_stage(query_id))?;
+        if log.cluster().is_some() {
+            changelog::Changelogs::delete(log, query_id)?;
+        }
         Ok(())
     }
 

@@ -30,6 +30,17 @@ pub enum StateError {
     Corrupt(String),
     #[error("cannot create the state directory {dir}: {source}; check that the data directory is writable and not full")]
     CreateDir { dir: String, source: std::io::Error },
+    /// The journal that backs the state (a changelog topic) did not take a batch; the batch
+    /// was not applied.
+    #[error("the state's changelog did not take the write: {0}")]
+    Journal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where every state write is recorded before it is applied (changelog topics, when the
+/// server runs on a Kafka cluster), so state lost with a machine can be rebuilt.
+pub trait StateJournal: Send + Sync {
+    /// Records a batch about to be applied; an error keeps the batch from being applied.
+    fn record(&self, batch: &StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 fn rocks(context: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StateError {
@@ -69,6 +80,11 @@ impl StateBatch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// The writes in order: family, key, and the value (None: a deletion).
+    pub fn ops(&self) -> impl Iterator<Item = (&str, &[u8], Option<&[u8]>)> {
+        self.ops.iter().map(|(f, k, v)| (f.as_str(), k.as_slice(), v.as_deref()))
+    }
 }
 
 /// Values found by [`StateDb::lookup`], by the index of their key.
@@ -106,6 +122,7 @@ pub struct StateDb {
     path: PathBuf,
     cf_options: Options,
     hot: HotRows,
+    journal: parking_lot::RwLock<Option<std::sync::Arc<dyn StateJournal>>>,
 }
 
 fn family_options(cache: &Cache) -> Options {
@@ -163,7 +180,7 @@ impl StateDb {
         }
         let descriptors = names.iter().map(|n| ColumnFamilyDescriptor::new(n, cf_options.clone()));
         let db = DBWithThreadMode::<MultiThreaded>::open_cf_descriptors(&db_opts, dir, descriptors).map_err(rocks(format!("opening {}", dir.display())))?;
-        Ok(StateDb { db, path: dir.to_path_buf(), cf_options, hot: HotRows::new(hot_rows_bytes) })
+        Ok(StateDb { db, path: dir.to_path_buf(), cf_options, hot: HotRows::new(hot_rows_bytes), journal: parking_lot::RwLock::new(None) })
     }
 
     pub fn path(&self) -> &Path {
@@ -301,8 +318,27 @@ impl StateDb {
         Ok(())
     }
 
-    /// Applies a batch atomically; with `sync`, durably (WAL fsync) before returning.
+    /// Records every later write in `journal` before applying it.
+    pub fn set_journal(&self, journal: std::sync::Arc<dyn StateJournal>) {
+        *self.journal.write() = Some(journal);
+    }
+
+    /// Applies a batch atomically (recorded in the journal first, when there is one); with
+    /// `sync`, durably (WAL fsync) before returning.
     pub fn write(&self, batch: StateBatch, sync: bool) -> Result<(), StateError> {
+        let journal = self.journal.read().clone();
+        if let Some(journal) = journal {
+            journal.record(&batch).map_err(StateError::Journal)?;
+        }
+        self.apply(batch, sync)
+    }
+
+    /// Applies a batch read back from the journal (not recorded again).
+    pub fn write_restored(&self, batch: StateBatch) -> Result<(), StateError> {
+        self.apply(batch, true)
+    }
+
+    fn apply(&self, batch: StateBatch, sync: bool) -> Result<(), StateError> {
         let mut wb = WriteBatch::default();
         for (family, key, value) in &batch.ops {
             let cf = self.db.cf_handle(family).ok_or_else(|| StateError::MissingFamily(family.clone()))?;
