@@ -31,6 +31,16 @@ const SETUP: &[&str] = &[
     "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
 ];
 
+/// A server on `broker` running [`SETUP`] from the earliest records.
+async fn with_pipeline(broker: &TestServer) -> TestServer {
+    let eddy = on_cluster(broker);
+    for sql in SETUP {
+        let (status, body) = eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+    }
+    eddy
+}
+
 fn clicks(from: usize, to: usize) -> Vec<Value> {
     (from..to).map(|i| json!({"key": format!("u{}", i % 7), "value": {"page": format!("/p{i}"), "ms": (i * 37) % 250}})).collect()
 }
@@ -57,11 +67,8 @@ async fn table_rows(s: &TestServer) -> BTreeMap<String, (i64, i64)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_on_a_kafka_cluster_keeps_every_topic_there_and_runs_its_queries() {
     let broker = TestServer::start();
-    let eddy = on_cluster(&broker);
+    let eddy = with_pipeline(&broker).await;
     assert!(eddy.kafka.is_empty(), "no Kafka listener of its own: clients use the cluster");
-    for sql in SETUP {
-        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
-    }
     // Records written to the cluster by others (here through the broker), and by INSERT.
     broker.produce("clicks", clicks(0, 200)).await;
     eddy.ksql_ok("INSERT INTO clicks (user, page, ms) VALUES ('u0', '/inserted', 500);").await;
@@ -127,10 +134,7 @@ async fn a_server_on_a_kafka_cluster_keeps_every_topic_there_and_runs_its_querie
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_on_a_cluster_restarts_from_its_command_topic_and_resumes_without_duplicates() {
     let broker = TestServer::start();
-    let mut eddy = on_cluster(&broker);
-    for sql in SETUP {
-        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
-    }
+    let mut eddy = with_pipeline(&broker).await;
     broker.produce("clicks", clicks(0, 300)).await;
     eddy.wait_until("the first clicks are counted", async |s| table_rows(s).await == expected(300)).await;
     eddy.kill9();
@@ -222,10 +226,7 @@ async fn queries_ride_out_a_broker_that_goes_away_and_comes_back() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let listen = format!("127.0.0.1:{port}");
     let mut broker = TestServer::start_with(&["--kafka-listen", &listen]);
-    let eddy = on_cluster(&broker);
-    for sql in SETUP {
-        eddy.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
-    }
+    let eddy = with_pipeline(&broker).await;
     broker.produce("clicks", clicks(0, 100)).await;
     eddy.wait_until("the first clicks are counted", async |s| table_rows(s).await == expected(100)).await;
     broker.kill9();
@@ -283,10 +284,7 @@ async fn one_server_runs_a_service_and_services_on_one_cluster_share_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() {
     let broker = TestServer::start();
-    let mut first = on_cluster(&broker);
-    for sql in SETUP {
-        first.ksql_with(sql, json!({"ksql.streams.auto.offset.reset": "earliest"})).await;
-    }
+    let mut first = with_pipeline(&broker).await;
     broker.produce("clicks", clicks(0, 300)).await;
     first.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
     let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
