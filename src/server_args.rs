@@ -172,6 +172,8 @@ impl ServerArgs {
             engine: EngineConfig {
                 service_id: service_id.clone(),
                 default_offset_reset: reset,
+                // Decided by the service's group when the server runs on a cluster.
+                active: true,
                 processing_log: true,
                 record_cache: true,
                 schema_registry_url: match self.schema_registry_url {

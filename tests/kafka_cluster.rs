@@ -31,6 +31,18 @@ const SETUP: &[&str] = &[
     "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
 ];
 
+/// How many source partitions `/clusterStatus` says the server runs, over all queries.
+async fn active_partitions(s: &TestServer) -> usize {
+    let (status, body) = s.get("/clusterStatus").await;
+    assert_eq!(status, 200, "{body}");
+    let hosts = body["clusterStatus"].as_object().cloned().unwrap_or_default();
+    hosts
+        .values()
+        .flat_map(|h| h["activeStandbyPerQuery"].as_object().cloned().unwrap_or_default().into_values())
+        .map(|q| q["activePartitions"].as_array().map_or(0, |a| a.len()))
+        .sum()
+}
+
 /// A server on `broker` running [`SETUP`] from the earliest records.
 async fn with_pipeline(broker: &TestServer) -> TestServer {
     let eddy = on_cluster(broker);
@@ -256,14 +268,56 @@ fn refused_start(broker: &TestServer, extra: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_server_runs_a_service_and_services_on_one_cluster_share_nothing() {
+async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() {
     let broker = TestServer::start();
-    let mut first = on_cluster(&broker);
+    let mut active = with_pipeline(&broker).await;
+    broker.produce("clicks", clicks(0, 300)).await;
+    active.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
+    let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
+    broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+
+    // A second server of the service stands by: it has the catalog, runs nothing, and
+    // says so when asked for rows.
+    let standby = on_cluster(&broker);
+    let (_, streams) = standby.ksql("SHOW STREAMS;").await;
+    assert!(streams.to_string().contains("SLOW"), "{streams}");
+    let (status, body) = standby.post("/query", json!({"ksql": "SELECT * FROM per_user;"})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("stands by for service 'default_'"), "{body}");
+    let (status, _) = standby.ksql("CREATE STREAM elsewhere (v INT) WITH (kafka_topic='elsewhere', partitions=1, value_format='JSON');").await;
+    assert_eq!(status, 503, "statements go to the active server");
+    // What the active server runs appears on the standby.
+    active.ksql_ok("CREATE STREAM later (v INT) WITH (kafka_topic='later', partitions=1, value_format='JSON');").await;
+    standby.wait_until("the standby follows the command topic", async |s| s.ksql("SHOW STREAMS;").await.1.to_string().contains("LATER")).await;
+
+    // /clusterStatus says who runs what.
+    assert_eq!(active_partitions(&active).await, 3 + 3, "the filter's and the aggregation's source partitions");
+    assert_eq!(active_partitions(&standby).await, 0);
+
+    // The active server dies: the standby takes over with the state from the changelogs.
+    active.kill9();
+    let killed = std::time::Instant::now();
+    standby
+        .wait_until("the standby answers with the restored state", async |s| {
+            // 503 while it stands by, then the rows.
+            let (status, _) = s.post("/query", json!({"ksql": "SELECT * FROM per_user WHERE user = 'u1';"})).await;
+            status == 200 && table_rows(s).await == expected(300)
+        })
+        .await;
+    eprintln!("failover: the standby answered pull queries {:?} after the active server was killed", killed.elapsed());
+    assert_eq!(active_partitions(&standby).await, 3 + 3, "the former standby runs every partition");
+    broker.produce("clicks", clicks(300, 450)).await;
+    standby.wait_until("new clicks add to the restored counts", async |s| table_rows(s).await == expected(450)).await;
+    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let unique: std::collections::BTreeSet<&String> = pages.iter().collect();
+    assert_eq!((unique.len(), pages.len()), (pages.len(), (0..450).filter(|i| (i * 37) % 250 > 100).count()), "every filtered click once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_on_one_cluster_share_nothing() {
+    let broker = TestServer::start();
+    let first = on_cluster(&broker);
     first.ksql_ok("CREATE STREAM mine (v INT) WITH (kafka_topic='mine', partitions=1, value_format='JSON');").await;
-    // A second server of the same service would run the same queries into the same sinks.
-    let err = refused_start(&broker, &[]);
-    assert!(err.contains("another Eddy server of this service already runs") && err.contains("--service-id"), "{err}");
-    // Another service on the same cluster has a catalog of its own.
     let other = TestServer::start_with(&["--kafka-bootstrap", &broker.kafka, "--service-id", "analytics"]);
     let (_, streams) = other.ksql("SHOW STREAMS;").await;
     assert!(!streams.to_string().contains("MINE"), "{streams}");
@@ -272,11 +326,6 @@ async fn one_server_runs_a_service_and_services_on_one_cluster_share_nothing() {
     assert!(!streams.to_string().contains("THEIRS"), "{streams}");
     let (_, topics) = broker.get("/topics").await;
     assert!(topics.to_string().contains("_eddy-analytics_command_topic") && topics.to_string().contains("_eddy-default_command_topic"), "{topics}");
-    // A server stopped cleanly hands the service over at once: the next one replays its catalog.
-    assert!(first.stop(), "stopped cleanly");
-    let next = on_cluster(&broker);
-    let (_, streams) = next.ksql("SHOW STREAMS;").await;
-    assert!(streams.to_string().contains("MINE"), "{streams}");
     let err = refused_start(&broker, &["--service-id", "bad/id"]);
     assert!(err.contains("--service-id must be"), "{err}");
 }

@@ -69,13 +69,19 @@ impl CommandLog {
     /// are missing is an error (a catalog rebuilt from the rest would be half a catalog).
     /// Blocking.
     pub fn read_all(&self) -> Result<ReadCommands, CatalogError> {
-        let mut out = ReadCommands::default();
         let start = self.partition.start_offset();
         if start > 0 {
             return Err(CatalogError::CommandTopicTruncated { topic: self.partition.topic().to_string(), start });
         }
+        self.read_from(start)
+    }
+
+    /// The commands from offset `from` to the end, as [`CommandLog::read_all`] reads them.
+    /// Blocking.
+    pub fn read_from(&self, from: i64) -> Result<ReadCommands, CatalogError> {
+        let mut out = ReadCommands::default();
         let mut skipped = Vec::new();
-        crate::log::replay::replay(self.partition.as_ref(), start, |seen| match seen {
+        crate::log::replay::replay(self.partition.as_ref(), from, |seen| match seen {
             Ok(r) => match r.value.map(serde_json::from_slice::<Command>) {
                 Some(Ok(cmd)) => out.commands.push((r.offset, cmd)),
                 Some(Err(e)) => skipped.push((r.offset, format!("it is not a catalog command ({e})"))),

@@ -40,6 +40,13 @@ pub enum EngineError {
     /// The server failed (50000).
     #[error(transparent)]
     Internal(Box<ServerFault>),
+    /// This server stands by for its service; the active server runs statements and
+    /// queries (HTTP 503, 50300).
+    #[error(
+        "this server stands by for service '{0}': the service's active server runs statements and queries; send them there, or retry here once \
+            this server takes over"
+    )]
+    Standby(String),
 }
 
 /// Why the engine rejected a statement.

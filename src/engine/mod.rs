@@ -15,6 +15,7 @@ mod push_aggregate;
 mod push_start;
 mod restore;
 mod schemas;
+mod standby;
 
 pub use control::check_client_property;
 pub use errors::{EngineError, Rejection, ServerFault};
@@ -57,6 +58,9 @@ pub struct EngineConfig {
     /// An external Confluent-compatible schema registry that registry formats use instead
     /// of the built-in one (`--schema-registry-url`).
     pub schema_registry_url: Option<String>,
+    /// Whether this server starts as its service's active server (runs the persistent
+    /// queries); a standby follows the command topic until [`Engine::activate`].
+    pub active: bool,
 }
 
 /// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
@@ -82,6 +86,7 @@ impl Default for EngineConfig {
             processing_log: false,
             record_cache: false,
             schema_registry_url: None,
+            active: true,
         }
     }
 }
@@ -103,6 +108,11 @@ pub struct Engine {
     config: EngineConfig,
     /// Serializes catalog changes so the command topic order is the apply order.
     ddl: Mutex<()>,
+    /// Whether this server runs the persistent queries (false: a standby of its service,
+    /// which follows the command topic and starts nothing).
+    active: std::sync::atomic::AtomicBool,
+    /// The next command topic offset this server has not applied.
+    applied: std::sync::atomic::AtomicI64,
     /// Compiled pull-query plans by statement shape; emptied whenever the catalog changes.
     pull_plans: PullPlanCache,
     /// Catalog commands that could not be restored on start.
@@ -185,6 +195,7 @@ impl Engine {
             Some(url) => Some(Arc::new(crate::registry::external::ExternalRegistry::new(url).map_err(|e| EngineError::BadRequest(e.to_string()))?)),
             None => registry.clone().map(|r| r as Arc<dyn crate::registry::source::SchemaSource>),
         };
+        let active = config.active;
         let engine = Engine {
             registry,
             schemas,
@@ -194,6 +205,8 @@ impl Engine {
             config,
             log,
             ddl: Mutex::new(()),
+            active: std::sync::atomic::AtomicBool::new(active),
+            applied: std::sync::atomic::AtomicI64::new(0),
             pull_plans: PullPlanCache::default(),
             restore: restore::RestoreFailures::default(),
         };
@@ -424,6 +437,7 @@ impl Engine {
 
     /// Validates a catalog change, appends it to the command topic, then applies it.
     fn change_catalog(&self, p: &ParsedStatement, session: &Session) -> Result<Value, EngineError> {
+        self.ensure_active()?;
         let _guard = self.ddl.lock();
         let seq = self.commands.end_offset();
         let change = self.prepare(p, session, seq, None, false)?;
@@ -435,7 +449,8 @@ impl Engine {
         if let Some(source) = change.created_source() {
             properties.extend(schemas::pins(source));
         }
-        self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
+        let appended = self.commands.append(&Command { statement: p.text.clone(), properties, query_id: query_id.clone() })?;
+        self.applied.store(appended + 1, std::sync::atomic::Ordering::Release);
         let entity = self.commit_change(change, p, seq);
         self.pull_plans.clear();
         let entity = entity?;
@@ -466,6 +481,7 @@ impl Engine {
 
     /// Parses one /query statement and, when it is a pull query on a table, runs it.
     fn prepare_query(&self, sql: &str, session: &Session) -> Result<PreparedQuery, EngineError> {
+        self.ensure_active()?;
         let sql = substitute(sql, &session.variables)?;
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
@@ -545,7 +561,7 @@ impl Engine {
     /// Answers a pull query without blocking when a cached plan applies and every row it
     /// reads is in memory; `None` otherwise (then run [`Engine::query`] on a blocking thread).
     pub fn try_pull_in_memory(&self, sql: &str) -> Option<Result<PullRows, EngineError>> {
-        if sql.contains("${") {
+        if sql.contains("${") || !self.is_active() {
             return None;
         }
         let shape = SqlShape::scan(sql)?;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::{Engine, EngineError, Session};
+use crate::catalog::command_log::Command;
 use crate::sql::ast::Statement;
 use crate::sql::parser;
 
@@ -87,43 +88,11 @@ impl Engine {
         self.restore.unreadable.store(read.skipped.len() as u64, Ordering::Relaxed);
         let n = read.commands.len();
         for (seq, cmd) in read.commands {
-            let failure = |reason: String| RestoreFailure {
-                seq,
-                statement: cmd.statement.clone(),
-                query_id: cmd.query_id.clone(),
-                source: parser::created_source_name(&cmd.statement),
-                reason,
-            };
-            let parsed = match self.parse(&cmd.statement) {
-                Ok(mut v) if v.len() == 1 => v.remove(0),
-                Ok(v) => {
-                    self.restore.record(failure(format!("the stored statement holds {} statements, not one", v.len())));
-                    continue;
-                }
-                Err(e) => {
-                    self.restore.record(failure(format!("the stored statement no longer parses: {e}")));
-                    continue;
-                }
-            };
-            let session = Session { properties: cmd.properties.clone(), ..Session::default() };
-            if let Err(e) = self.apply(&parsed, &session, seq, cmd.query_id.as_deref(), true) {
-                self.restore.record(failure(e.to_string()));
-            }
+            self.apply_command(seq, &cmd);
+            self.applied.store(seq + 1, Ordering::Release);
         }
-        // Start the queries that are still in the catalog.
-        let mut started = 0;
-        for q in self.catalog.queries().into_iter().filter(|q| !self.catalog.is_paused(&q.id)) {
-            match self.start_query(&q) {
-                Ok(()) => started += 1,
-                Err(e) => self.restore.record(RestoreFailure {
-                    seq: -1,
-                    statement: q.sql.clone(),
-                    query_id: Some(q.id.clone()),
-                    source: Some(q.sink.clone()),
-                    reason: format!("the query could not start: {e}"),
-                }),
-            }
-        }
+        // A standby starts nothing until it becomes the active server.
+        let started = if self.is_active() { self.start_stopped_queries() } else { 0 };
         if n > 0 {
             tracing::info!(
                 commands = n,
@@ -135,6 +104,46 @@ impl Engine {
             );
         }
         Ok(())
+    }
+
+    /// Applies one command read back from the command topic (at start, or appended by the
+    /// service's active server while this one stands by); what does not apply is recorded.
+    pub(super) fn apply_command(&self, seq: i64, cmd: &Command) {
+        let failure = |reason: String| RestoreFailure {
+            seq,
+            statement: cmd.statement.clone(),
+            query_id: cmd.query_id.clone(),
+            source: parser::created_source_name(&cmd.statement),
+            reason,
+        };
+        let parsed = match self.parse(&cmd.statement) {
+            Ok(mut v) if v.len() == 1 => v.remove(0),
+            Ok(v) => return self.restore.record(failure(format!("the stored statement holds {} statements, not one", v.len()))),
+            Err(e) => return self.restore.record(failure(format!("the stored statement no longer parses: {e}"))),
+        };
+        let session = Session { properties: cmd.properties.clone(), ..Session::default() };
+        if let Err(e) = self.apply(&parsed, &session, seq, cmd.query_id.as_deref(), true) {
+            self.restore.record(failure(e.to_string()));
+        }
+        self.pull_plans.clear();
+    }
+
+    /// Starts the catalog's queries that are not paused and not running; how many started.
+    pub(super) fn start_stopped_queries(&self) -> usize {
+        let mut started = 0;
+        for q in self.catalog.queries().into_iter().filter(|q| !self.catalog.is_paused(&q.id) && !self.runtime.is_running(&q.id)) {
+            match self.start_query(&q) {
+                Ok(()) => started += 1,
+                Err(e) => self.restore.record(RestoreFailure {
+                    seq: -1,
+                    statement: q.sql.clone(),
+                    query_id: Some(q.id.clone()),
+                    source: Some(q.sink.clone()),
+                    reason: format!("the query could not start: {e}"),
+                }),
+            }
+        }
+        started
     }
 
     /// A DROP of a source, or a TERMINATE of a query, that only exists as a restore

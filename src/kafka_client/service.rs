@@ -1,9 +1,9 @@
-//! One running server per service on a cluster, until the servers of a service split its
-//! queries' work (issue 26): each server holds a membership in the service's group
-//! (`<internal prefix>servers`) for as long as it runs. A server that finds another member
-//! there — one that leads the group — is refused, so two servers never run the same
-//! queries and write the same sinks. A server killed without leaving holds the group until
-//! its session times out, so its restart waits for that (at most the session timeout).
+//! The servers of one service on a cluster: one active server runs the service's queries,
+//! the others stand by, until the servers of a service split its queries' work (issue
+//! 26). Every server holds a membership in the service's group (`<internal prefix>servers`)
+//! for as long as it runs; the group's leader is the active server. A standby becomes
+//! active when the active server leaves (SIGTERM: at once) or dies (its session expires:
+//! [`SESSION_TIMEOUT`]), and restores the queries' state from their changelog topics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,47 +18,37 @@ use super::{ClientError, KafkaClient};
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(
-        "another Eddy server of this service already runs on the cluster (group '{group}' has {members} members); \
-            several servers of one service are not supported yet: stop the other server, or give this one another --service-id"
-    )]
-    Taken { group: String, members: usize },
-    #[error("cannot join the service's group '{group}' on the cluster: {source}")]
-    Join {
-        group: String,
-        #[source]
-        source: ClientError,
-    },
+#[error("cannot join the service's group '{group}' on the cluster: {source}")]
+pub struct ServiceError {
+    group: String,
+    #[source]
+    source: ClientError,
 }
 
-/// The membership a running server holds; released when the server stops.
-pub struct ServiceLease {
+/// A server's membership in its service; released when the server stops.
+pub struct ServiceMembership {
     stop: watch::Sender<bool>,
+    active: watch::Receiver<bool>,
     task: JoinHandle<Option<GroupMember>>,
 }
 
-impl ServiceLease {
-    /// Joins the service's group; refused when another server is in it. Waits while the
-    /// group rebalances (a killed server's membership expires meanwhile).
-    pub async fn acquire(client: Arc<KafkaClient>, group: &str) -> Result<ServiceLease, ServiceError> {
-        let member = GroupMember::join(client, group, &[], SESSION_TIMEOUT).await.map_err(|source| ServiceError::Join { group: group.to_string(), source })?;
-        match member.led_members() {
-            Some(1) => {}
-            other => {
-                let members = other.unwrap_or(2);
-                if let Err(e) = member.leave().await {
-                    tracing::warn!(group, "could not leave the service's group: {e}");
-                }
-                return Err(ServiceError::Taken { group: group.to_string(), members });
-            }
-        }
+impl ServiceMembership {
+    /// Joins the service's group (waiting while it rebalances: a killed server's membership
+    /// expires meanwhile).
+    pub async fn join(client: Arc<KafkaClient>, group: &str) -> Result<ServiceMembership, ServiceError> {
+        let member = GroupMember::join(client, group, &[], SESSION_TIMEOUT).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
+        let (active_tx, active) = watch::channel(member.led_members().is_some());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(member, stopped));
-        Ok(ServiceLease { stop, task })
+        let task = tokio::spawn(keep(member, stopped, active_tx));
+        Ok(ServiceMembership { stop, active, task })
     }
 
-    /// Leaves the group, so the next server of the service starts at once.
+    /// Whether this server is the service's active server, and its changes.
+    pub fn active(&self) -> watch::Receiver<bool> {
+        self.active.clone()
+    }
+
+    /// Leaves the group, so a standby takes over at once.
     pub async fn release(self) {
         let _ = self.stop.send(true);
         if let Ok(Some(member)) = self.task.await
@@ -70,30 +60,27 @@ impl ServiceLease {
 }
 
 /// Heartbeats until told to stop, joining again when the group rebalances (a server
-/// trying to start, which then leaves).
-async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>) -> Option<GroupMember> {
+/// joined or left); says whether this member leads the group.
+async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, active: watch::Sender<bool>) -> Option<GroupMember> {
     loop {
         tokio::select! {
             _ = stopped.changed() => return Some(member),
-            _ = tokio::time::sleep(SESSION_TIMEOUT / 4) => {}
+            _ = tokio::time::sleep(SESSION_TIMEOUT / 5) => {}
         }
-        match member.heartbeat().await {
-            Ok(Heartbeat::Steady) => {}
-            Ok(Heartbeat::Rebalance) => {
-                if let Err(e) = member.rejoin().await {
-                    tracing::warn!(group = member.group(), "could not rejoin the service's group (retrying): {e}");
-                } else if member.led_members().is_none() {
-                    tracing::error!(group = member.group(), "another server now leads this service's group; two servers may be running one service's queries");
-                }
-            }
+        let rejoined = match member.heartbeat().await {
+            Ok(Heartbeat::Steady) => continue,
+            Ok(Heartbeat::Rebalance) => member.rejoin().await.map(|_| ()),
             Err(e) => {
                 tracing::warn!(group = member.group(), "the service's group heartbeat failed (joining again): {e}");
-                if let Err(e) = member.reconnect().await {
-                    tracing::warn!(group = member.group(), "could not rejoin the service's group (retrying): {e}");
-                } else if member.led_members().is_none() {
-                    tracing::error!(group = member.group(), "another server now leads this service's group; two servers may be running one service's queries");
-                }
+                member.reconnect().await.map(|_| ())
             }
+        };
+        match rejoined {
+            Ok(()) => {
+                let leads = member.led_members().is_some();
+                active.send_if_modified(|a| std::mem::replace(a, leads) != leads);
+            }
+            Err(e) => tracing::warn!(group = member.group(), "could not rejoin the service's group (retrying): {e}"),
         }
     }
 }

@@ -30,12 +30,28 @@ pub async fn command_status(State(state): State<AppState>, Path((kind, entity, a
 pub async fn cluster_status(State(state): State<AppState>) -> Response {
     let now = chrono::Utc::now().timestamp_millis();
     let host = state.guard.local_addr().to_string();
-    let queries: serde_json::Map<String, Value> = state
-        .engine
+    // The active server (the only one, on a data directory) runs every partition of every
+    // query's sources; a standby of a service on a cluster runs none.
+    let engine = &state.engine;
+    let queries: serde_json::Map<String, Value> = engine
         .catalog()
         .queries()
         .iter()
-        .map(|q| (q.id.clone(), json!({"activeStores": [], "activePartitions": [], "standByStores": [], "standByPartitions": []})))
+        .map(|q| {
+            let partitions: Vec<Value> = if engine.is_active() && engine.runtime().is_running(&q.id) {
+                q.sources
+                    .iter()
+                    .filter_map(|s| engine.catalog().source(s))
+                    .flat_map(|s| {
+                        let count = engine.log().get_topic(&s.topic).map(|t| t.partition_count()).unwrap_or(0);
+                        (0..count).map(move |p| json!({"topic": s.topic.clone(), "partition": p}))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (q.id.clone(), json!({"activeStores": [], "activePartitions": partitions, "standByStores": [], "standByPartitions": []}))
+        })
         .collect();
     json_ok(&json!({"clusterStatus": {host: {
         "hostAlive": true,

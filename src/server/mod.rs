@@ -13,6 +13,7 @@ mod query;
 mod registry_routes;
 mod rewound_stream;
 mod routes;
+mod service_role;
 mod topics;
 
 use std::net::SocketAddr;
@@ -212,16 +213,16 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         policy: Some(crate::catalog::internal_topics::policy(&internal_prefix)),
         internal_prefix: internal_prefix.clone(),
     };
-    let (cluster, lease) = match &config.cluster {
+    let (cluster, membership) = match &config.cluster {
         Some(c) => {
             let client = crate::kafka_client::KafkaClient::connect(&c.bootstrap, "eddy", CLUSTER_TIMEOUT)
                 .await
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
             let client = Arc::new(client);
             let group = format!("{internal_prefix}servers");
-            let lease = crate::kafka_client::service::ServiceLease::acquire(client.clone(), &group).await.map_err(ServerError::Service)?;
+            let membership = crate::kafka_client::service::ServiceMembership::join(client.clone(), &group).await.map_err(ServerError::Service)?;
             let handle = tokio::runtime::Handle::current();
-            (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(lease))
+            (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(membership))
         }
         None => (None, None),
     };
@@ -234,7 +235,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let log = Arc::new(log);
     let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
     let handle = tokio::runtime::Handle::current();
-    let engine_config = config.engine.clone();
+    let mut engine_config = config.engine.clone();
+    engine_config.active = membership.as_ref().is_none_or(|m| *m.active().borrow());
     let log2 = log.clone();
     let state_dir = config.data_dir.join("state");
     let hot_rows_bytes = config.lookup_cache_bytes;
@@ -245,6 +247,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     .await?
     .map_err(ServerError::Engine)?;
     let engine = Arc::new(engine);
+    if let Some(m) = &membership {
+        tokio::spawn(service_role::follow(engine.clone(), m.active()));
+    }
     let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
     let addr: SocketAddr = listener.local_addr()?;
     let http_guard = guard::HttpGuard::new(config.http.guard.clone(), addr);
@@ -252,7 +257,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
     let kafka_addr = match (start_kafka(&config, &log, kafka_stopped, budget).await?, &config.cluster) {
-        (_, Some(c)) => format!("topics on the Kafka cluster at {}", c.bootstrap),
+        (_, Some(c)) => {
+            let role = if engine.is_active() { "active" } else { "standing by" };
+            format!("topics on the Kafka cluster at {}; {role} for service {}", c.bootstrap, c.service_id)
+        }
         (Some(a), None) => format!("Kafka protocol on {a}"),
         (None, None) => "Kafka protocol off".to_string(),
     };
@@ -298,8 +306,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     })
     .await?;
     tokio::task::spawn_blocking(move || maintenance.stop()).await?;
-    if let Some(lease) = lease {
-        lease.release().await;
+    if let Some(m) = membership {
+        m.release().await;
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -1,0 +1,65 @@
+//! Active and standby servers of one service on a Kafka cluster. The active server runs
+//! statements, the persistent queries, and pull and push queries. A standby replays the
+//! command topic and keeps following it, so its catalog is the service's, but starts no
+//! query and answers no query (it has no state): a 503 names the situation. When it is made
+//! active (the active server left or died), it applies what is new, starts every query —
+//! each restoring its state from its changelog topic — and serves.
+
+use std::sync::atomic::Ordering;
+
+use super::{Engine, EngineError};
+
+impl Engine {
+    /// Whether this server runs its service's queries.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    pub(super) fn ensure_active(&self) -> Result<(), EngineError> {
+        if self.is_active() { Ok(()) } else { Err(EngineError::Standby(self.config.service_id.clone())) }
+    }
+
+    /// Applies the commands appended to the command topic since this server last looked
+    /// (a standby follows the active server this way); how many. Blocking.
+    pub fn follow_commands(&self) -> Result<usize, EngineError> {
+        let _guard = self.ddl.lock();
+        self.catch_up()
+    }
+
+    /// With the catalog lock held: applies every command past the last applied one.
+    fn catch_up(&self) -> Result<usize, EngineError> {
+        let from = self.applied.load(Ordering::Acquire);
+        let read = self.commands.read_from(from)?;
+        let n = read.commands.len();
+        for (seq, cmd) in read.commands {
+            self.apply_command(seq, &cmd);
+            self.applied.store(seq + 1, Ordering::Release);
+        }
+        if let Some((offset, _)) = read.skipped.last() {
+            self.applied.fetch_max(offset + 1, Ordering::AcqRel);
+        }
+        Ok(n)
+    }
+
+    /// Makes this server its service's active server: applies what is new on the command
+    /// topic, then starts every query (their state comes back from their changelogs).
+    /// Blocking.
+    pub fn activate(&self) -> Result<usize, EngineError> {
+        let _guard = self.ddl.lock();
+        self.catch_up()?;
+        self.active.store(true, Ordering::Release);
+        let started = self.start_stopped_queries();
+        tracing::info!(queries = started, "this server is now its service's active server");
+        Ok(started)
+    }
+
+    /// Stops running the service's queries (another server became active). Blocking.
+    pub fn deactivate(&self) {
+        let _guard = self.ddl.lock();
+        self.active.store(false, Ordering::Release);
+        for q in self.catalog.queries() {
+            self.runtime.stop_persistent(&q.id);
+        }
+        tracing::warn!("another server is now its service's active server: this one stopped its queries and stands by");
+    }
+}
