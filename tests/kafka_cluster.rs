@@ -31,6 +31,15 @@ const SETUP: &[&str] = &[
     "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
 ];
 
+/// Produces the first 300 clicks and waits until `eddy` counted them and the counts are
+/// on the broker.
+async fn counted_300(broker: &TestServer, eddy: &TestServer) {
+    broker.produce("clicks", clicks(0, 300)).await;
+    eddy.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
+    let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
+    broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+}
+
 /// How many source partitions `/clusterStatus` says the server runs, over all queries.
 async fn active_partitions(s: &TestServer) -> usize {
     let (status, body) = s.get("/clusterStatus").await;
@@ -271,10 +280,7 @@ fn refused_start(broker: &TestServer, extra: &[&str]) -> String {
 async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() {
     let broker = TestServer::start();
     let mut active = with_pipeline(&broker).await;
-    broker.produce("clicks", clicks(0, 300)).await;
-    active.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
-    let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
-    broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+    counted_300(&broker, &active).await;
 
     // A second server of the service stands by: it has the catalog, runs nothing, and
     // says so when asked for rows.
@@ -334,10 +340,7 @@ async fn services_on_one_cluster_share_nothing() {
 async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() {
     let broker = TestServer::start();
     let mut first = with_pipeline(&broker).await;
-    broker.produce("clicks", clicks(0, 300)).await;
-    first.wait_until("the clicks are counted", async |s| table_rows(s).await == expected(300)).await;
-    let want_changelog: BTreeMap<String, Value> = expected(300).iter().map(|(u, (n, t))| (u.clone(), json!({"N": n, "TOTAL": t}))).collect();
-    broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
+    counted_300(&broker, &first).await;
     let (_, topics) = broker.get("/topics").await;
     let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
     assert!(names.iter().any(|n| n.starts_with("_eddy-default_CTAS_PER_USER") && n.ends_with("-changelog")), "a changelog topic backs the state: {names:?}");
