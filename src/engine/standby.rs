@@ -1,9 +1,10 @@
 //! Active and standby servers of one service on a Kafka cluster. The active server runs
 //! statements, the persistent queries, and pull and push queries. A standby replays the
-//! command topic and keeps following it, so its catalog is the service's, but starts no
-//! query and answers no query (it has no state): a 503 names the situation. When it is made
-//! active (the active server left or died), it applies what is new, starts every query —
-//! each restoring its state from its changelog topic — and serves.
+//! command topic and keeps following it, so its catalog is the service's, and keeps warm
+//! copies of the queries' state by following their changelog topics, but starts no query
+//! and answers no query: a 503 names the situation. When it is made active (the active
+//! server left or died), it applies what is new, starts every query — each reading only
+//! the tail of its changelog past its warm copy — and serves.
 
 use std::sync::atomic::Ordering;
 
@@ -19,11 +20,15 @@ impl Engine {
         if self.is_active() { Ok(()) } else { Err(EngineError::Standby(self.config.service_id.clone())) }
     }
 
-    /// Applies the commands appended to the command topic since this server last looked
-    /// (a standby follows the active server this way); how many. Blocking.
+    /// Applies the commands appended to the command topic since this server last looked,
+    /// and what the queries' changelogs hold past the local state (a standby follows the
+    /// active server this way, keeping warm copies of its state); how many commands.
+    /// Blocking.
     pub fn follow_commands(&self) -> Result<usize, EngineError> {
         let _guard = self.ddl.lock();
-        self.catch_up()
+        let n = self.catch_up()?;
+        self.runtime.follow_changelogs()?;
+        Ok(n)
     }
 
     /// With the catalog lock held: applies every command past the last applied one.

@@ -17,13 +17,15 @@ use parking_lot::Mutex;
 
 use super::ExecError;
 use crate::log::{BatchBuilder, CleanupPolicy, Log, Topic, TopicConfig};
-use crate::state::{CHECKPOINTS, StateBatch, StateDb, StateJournal};
+use crate::state::{CHANGELOG_POSITIONS, CHECKPOINTS, StateBatch, StateDb, StateJournal};
 
 /// State writes read back per restore batch.
 const RESTORE_BATCH: usize = 10_000;
 
-/// The changelog topic of a task (`/` in stage names becomes `-`).
+/// The changelog topic of a task (`/` in stage names becomes `-`). A join stage's two
+/// inputs commit together and share the stage's changelog.
 pub fn changelog_topic(log: &Log, task: &str) -> String {
+    let task = task.strip_suffix(super::join_start::RIGHT_INPUT_SUFFIX).unwrap_or(task);
     format!("{}{}-changelog", log.internal_prefix(), task.replace('/', "-"))
 }
 
@@ -76,48 +78,27 @@ impl Changelogs {
         Ok(topic)
     }
 
-    /// Rebuilds a task's state from its changelog partition (when it has one). Blocking.
+    /// Brings a task's local state up to the end of its changelog partition (when it has
+    /// one): the records past what the local state holds, or all of them when it holds
+    /// none. How many were applied. Blocking.
     pub fn restore(&self, state: &StateDb, task: &str, partition: i32) -> Result<u64, ExecError> {
-        let Some(topic) = self.log.get_topic(&changelog_topic(&self.log, task)) else { return Ok(0) };
-        let part = topic.partition(partition)?.clone();
-        let mut batch = StateBatch::default();
-        let mut families: HashSet<String> = HashSet::new();
-        let mut restored = 0u64;
-        let mut failed = None;
-        crate::log::replay::replay(part.as_ref(), part.start_offset(), |seen| {
-            if failed.is_some() {
-                return;
-            }
-            let Ok(r) = seen else {
-                tracing::error!(task, partition, "skipping a changelog record that cannot be read");
-                return;
-            };
-            let Some((family, key)) = r.key.and_then(decode_key) else { return };
-            if families.insert(family.to_string())
-                && let Err(e) = state.ensure_family(family)
-            {
-                failed = Some(e);
-                return;
-            }
-            match r.value {
-                Some(v) => batch.put(family, key.to_vec(), v.to_vec()),
-                None => batch.delete(family, key.to_vec()),
-            }
-            restored += 1;
-            if batch.len() >= RESTORE_BATCH
-                && let Err(e) = state.write_restored(std::mem::take(&mut batch))
-            {
-                failed = Some(e);
-            }
-        })?;
-        if let Some(e) = failed {
-            return Err(e.into());
+        match self.log.get_topic(&changelog_topic(&self.log, task)) {
+            Some(topic) => catch_up(state, &topic, partition),
+            None => Ok(0),
         }
-        state.write_restored(batch)?;
-        if restored > 0 {
-            tracing::info!(task, partition, records = restored, "restored the task's state from its changelog");
+    }
+
+    /// Keeps warm copies of every task's state of this service (a standby does this, so
+    /// that it takes over without reading whole changelogs). How many records were
+    /// applied. Blocking.
+    pub fn follow_all(&self, state: &StateDb) -> Result<u64, ExecError> {
+        let mut applied = 0;
+        for topic in self.log.topics().into_iter().filter(|t| self.log.is_internal_topic(t.name()) && t.name().ends_with("-changelog")) {
+            for p in 0..topic.partition_count() {
+                applied += catch_up(state, &topic, p)?;
+            }
         }
-        Ok(restored)
+        Ok(applied)
     }
 
     /// Deletes the changelog topics of a query's tasks (its stages too). Blocking.
@@ -134,10 +115,86 @@ impl Changelogs {
     }
 }
 
+/// The key of a changelog partition's position in [`CHANGELOG_POSITIONS`].
+fn position_key(topic: &str, partition: i32) -> Vec<u8> {
+    format!("{topic}/{partition}").into_bytes()
+}
+
+/// Applies the records of a changelog partition past the local state's position, and
+/// moves the position with them (in the same batches). Blocking.
+fn catch_up(state: &StateDb, topic: &Topic, partition: i32) -> Result<u64, ExecError> {
+    let part = topic.partition(partition)?.clone();
+    let key = position_key(topic.name(), partition);
+    let stored = state.get(CHANGELOG_POSITIONS, &key)?.and_then(|v| v.try_into().ok()).map(i64::from_be_bytes);
+    let start = part.start_offset();
+    let from = match stored {
+        Some(at) if at >= start => at,
+        Some(at) => {
+            // Compaction removed records the local state never saw: read it all again.
+            tracing::warn!(topic = topic.name(), partition, at, start, "the changelog was compacted past the local state; reading it from its start");
+            start
+        }
+        None => start,
+    };
+    if from >= part.current_end_offset()? {
+        return Ok(0);
+    }
+    let mut batch = StateBatch::default();
+    let mut families: HashSet<String> = HashSet::new();
+    let mut restored = 0u64;
+    let mut next = from;
+    let mut failed = None;
+    crate::log::replay::replay(part.as_ref(), from, |seen| {
+        if failed.is_some() {
+            return;
+        }
+        let r = match seen {
+            Ok(r) => {
+                next = r.offset + 1;
+                r
+            }
+            Err((offset, why)) => {
+                next = next.max(offset + 1);
+                tracing::error!(topic = topic.name(), partition, offset, "skipping a changelog record that cannot be read: {why}");
+                return;
+            }
+        };
+        let Some((family, key)) = r.key.and_then(decode_key) else { return };
+        if families.insert(family.to_string())
+            && let Err(e) = state.ensure_family(family)
+        {
+            failed = Some(e);
+            return;
+        }
+        match r.value {
+            Some(v) => batch.put(family, key.to_vec(), v.to_vec()),
+            None => batch.delete(family, key.to_vec()),
+        }
+        restored += 1;
+        if batch.len() >= RESTORE_BATCH {
+            batch.put(CHANGELOG_POSITIONS, position_key(topic.name(), partition), (r.offset + 1).to_be_bytes().to_vec());
+            if let Err(e) = state.write_restored(std::mem::take(&mut batch)) {
+                failed = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    // The position moves past what was read (records appended meanwhile are read next time).
+    batch.put(CHANGELOG_POSITIONS, key, next.to_be_bytes().to_vec());
+    state.write_restored(batch)?;
+    if restored > 0 {
+        tracing::info!(topic = topic.name(), partition, records = restored, "brought the local state up to its changelog");
+    }
+    Ok(restored)
+}
+
 impl StateJournal for Changelogs {
-    /// Appends a task's batch (one that commits a checkpoint) to its changelog partition;
-    /// other batches (a dropped query's clean-up) are not the task's state.
-    fn record(&self, batch: &StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// Appends a task's batch (one that commits a checkpoint) to its changelog partition,
+    /// and adds the partition's new end to the batch as the local state's position; other
+    /// batches (a dropped query's clean-up) are not the task's state.
+    fn record(&self, batch: &mut StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let owner = batch.ops().find_map(|(family, key, value)| (family == CHECKPOINTS && value.is_some()).then(|| checkpoint_owner(key)).flatten());
         let Some((task, source_topic, partition)) = owner else { return Ok(()) };
         let topic = self.topic(task, source_topic)?;
@@ -147,7 +204,8 @@ impl StateJournal for Changelogs {
         for (family, key, value) in batch.ops() {
             records.push(now, Some(&encode_key(family, key)), value, &[]);
         }
-        part.append(records.finish())?;
+        let appended = part.append(records.finish())?;
+        batch.put(CHANGELOG_POSITIONS, position_key(topic.name(), partition), (appended.last_offset + 1).to_be_bytes().to_vec());
         Ok(())
     }
 }

@@ -49,8 +49,11 @@ pub fn join_stage_groups(stage_id: &str) -> Vec<String> {
 }
 
 fn right_input_name(stage_id: &str) -> String {
-    format!("{stage_id}/right-input")
+    format!("{stage_id}{RIGHT_INPUT_SUFFIX}")
 }
+
+/// How the name of a join stage's right input ends (its left input is named as the stage).
+pub const RIGHT_INPUT_SUFFIX: &str = "/right-input";
 
 /// Removes what a join query's stages kept: state, internal topics, consumer groups.
 /// Blocking.

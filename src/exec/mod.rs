@@ -168,14 +168,12 @@ impl Runtime {
 
     /// Where a stateful task starts: its checkpoint, or `reset` (committed at once).
     fn stateful_start(&self, task: &str, part: &Arc<dyn PartitionStore>, reset: OffsetReset) -> Result<TaskCheckpoint, ExecError> {
-        if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
-            return Ok(cp);
+        // On a cluster the changelog may hold more than the local state (none at all on a
+        // new machine; what another server wrote since this one last ran the task).
+        if let Some(changelogs) = &self.changelogs {
+            changelogs.restore(&self.state, task, part.id())?;
         }
-        // No local state: a changelog (on a cluster) may hold it.
-        if let Some(changelogs) = &self.changelogs
-            && changelogs.restore(&self.state, task, part.id())? > 0
-            && let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())?
-        {
+        if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
             return Ok(cp);
         }
         let offset = match reset {
@@ -206,6 +204,15 @@ impl Runtime {
         }
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
         Ok(())
+    }
+
+    /// Keeps warm copies of the service's query state (a standby): applies what the
+    /// changelog topics hold past the local state. Blocking.
+    pub fn follow_changelogs(&self) -> Result<u64, ExecError> {
+        match &self.changelogs {
+            Some(c) => c.follow_all(&self.state),
+            None => Ok(0),
+        }
     }
 
     /// The internal topic a query repartitions through.

@@ -20,6 +20,10 @@ use rocksdb::{
 /// Column family holding task checkpoints (source offset, sink sequences, stream time).
 pub const CHECKPOINTS: &str = "_checkpoints";
 
+/// Column family holding, per changelog topic partition, the offset up to which the local
+/// state holds its records (written in the same batch as the state).
+pub const CHANGELOG_POSITIONS: &str = "_changelog_positions";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state store error ({context}): {source}; check that the data directory is writable, not full, and not used by another server")]
@@ -39,8 +43,9 @@ pub enum StateError {
 /// Where every state write is recorded before it is applied (changelog topics, when the
 /// server runs on a Kafka cluster), so state lost with a machine can be rebuilt.
 pub trait StateJournal: Send + Sync {
-    /// Records a batch about to be applied; an error keeps the batch from being applied.
-    fn record(&self, batch: &StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// Records a batch about to be applied (and may add to it what the local state must
+    /// remember of the recording); an error keeps the batch from being applied.
+    fn record(&self, batch: &mut StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 fn rocks(context: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StateError {
@@ -175,8 +180,10 @@ impl StateDb {
         db_opts.set_row_cache(&Cache::new_lru_cache(ROW_CACHE_BYTES));
         let existing = DBWithThreadMode::<MultiThreaded>::list_cf(&db_opts, dir).unwrap_or_else(|_| vec!["default".to_string()]);
         let mut names: Vec<String> = existing;
-        if !names.iter().any(|n| n == CHECKPOINTS) {
-            names.push(CHECKPOINTS.to_string());
+        for family in [CHECKPOINTS, CHANGELOG_POSITIONS] {
+            if !names.iter().any(|n| n == family) {
+                names.push(family.to_string());
+            }
         }
         let descriptors = names.iter().map(|n| ColumnFamilyDescriptor::new(n, cf_options.clone()));
         let db = DBWithThreadMode::<MultiThreaded>::open_cf_descriptors(&db_opts, dir, descriptors).map_err(rocks(format!("opening {}", dir.display())))?;
@@ -325,10 +332,10 @@ impl StateDb {
 
     /// Applies a batch atomically (recorded in the journal first, when there is one); with
     /// `sync`, durably (WAL fsync) before returning.
-    pub fn write(&self, batch: StateBatch, sync: bool) -> Result<(), StateError> {
+    pub fn write(&self, mut batch: StateBatch, sync: bool) -> Result<(), StateError> {
         let journal = self.journal.read().clone();
         if let Some(journal) = journal {
-            journal.record(&batch).map_err(StateError::Journal)?;
+            journal.record(&mut batch).map_err(StateError::Journal)?;
         }
         self.apply(batch, sync)
     }
