@@ -43,6 +43,11 @@ pub struct ServerArgs {
     /// (named `_eddy-<service id>_...`); services on one cluster share nothing.
     #[arg(long, default_value = "default_")]
     service_id: String,
+    /// With --kafka-bootstrap: how long a server of the service that stops answering
+    /// (killed, cut off) stays its active server before a standby takes over (Kafka's
+    /// session.timeout.ms; brokers accept 6000 and up by default).
+    #[arg(long, default_value_t = eddy::kafka_client::service::DEFAULT_SESSION_TIMEOUT.as_millis() as u64)]
+    kafka_session_timeout_ms: u64,
     /// A second listener serving only Confluent Schema Registry's API, for clients that
     /// expect it on its own port (Confluent's is 8081); '' (the default) serves it on the
     /// HTTP port only.
@@ -154,6 +159,7 @@ impl ServerArgs {
                         bootstrap: bootstrap.to_string(),
                         replication_factor: self.kafka_replication_factor,
                         service_id: service_id.clone(),
+                        session_timeout: std::time::Duration::from_millis(self.kafka_session_timeout_ms.max(1)),
                     })
                 }
             },

@@ -287,6 +287,8 @@ async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() 
     let standby = on_cluster(&broker);
     let (_, streams) = standby.ksql("SHOW STREAMS;").await;
     assert!(streams.to_string().contains("SLOW"), "{streams}");
+    let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
+    assert_eq!((role(&active).await, role(&standby).await), (json!("active"), json!("standby")));
     let (status, body) = standby.post("/query", json!({"ksql": "SELECT * FROM per_user;"})).await;
     assert_eq!(status, 503, "{body}");
     assert!(body["message"].as_str().unwrap_or_default().contains("stands by for service 'default_'"), "{body}");

@@ -2,8 +2,9 @@
 //! the others stand by, until the servers of a service split its queries' work (issue
 //! 26). Every server holds a membership in the service's group (`<internal prefix>servers`)
 //! for as long as it runs; the group's leader is the active server. A standby becomes
-//! active when the active server leaves (SIGTERM: at once) or dies (its session expires:
-//! [`SESSION_TIMEOUT`]), and restores the queries' state from their changelog topics.
+//! active when the active server leaves (SIGTERM: at once) or dies (its session expires,
+//! [`DEFAULT_SESSION_TIMEOUT`] unless configured), and restores the queries' state from
+//! their changelog topics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,9 @@ use tokio::task::JoinHandle;
 use super::groups::{GroupMember, Heartbeat};
 use super::{ClientError, KafkaClient};
 
-/// How long a server that stops answering keeps its place in the group.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a server that stops answering keeps its place in the group, by default (the
+/// least Kafka brokers accept by default: `group.min.session.timeout.ms`).
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot join the service's group '{group}' on the cluster: {source}")]
@@ -35,11 +37,11 @@ pub struct ServiceMembership {
 impl ServiceMembership {
     /// Joins the service's group (waiting while it rebalances: a killed server's membership
     /// expires meanwhile).
-    pub async fn join(client: Arc<KafkaClient>, group: &str) -> Result<ServiceMembership, ServiceError> {
-        let member = GroupMember::join(client, group, &[], SESSION_TIMEOUT).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
+    pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration) -> Result<ServiceMembership, ServiceError> {
+        let member = GroupMember::join(client, group, &[], session).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
         let (active_tx, active) = watch::channel(member.led_members().is_some());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(member, stopped, active_tx));
+        let task = tokio::spawn(keep(member, stopped, active_tx, session / 3));
         Ok(ServiceMembership { stop, active, task })
     }
 
@@ -61,11 +63,11 @@ impl ServiceMembership {
 
 /// Heartbeats until told to stop, joining again when the group rebalances (a server
 /// joined or left); says whether this member leads the group.
-async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, active: watch::Sender<bool>) -> Option<GroupMember> {
+async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, active: watch::Sender<bool>, every: Duration) -> Option<GroupMember> {
     loop {
         tokio::select! {
             _ = stopped.changed() => return Some(member),
-            _ = tokio::time::sleep(SESSION_TIMEOUT / 5) => {}
+            _ = tokio::time::sleep(every) => {}
         }
         let rejoined = match member.heartbeat().await {
             Ok(Heartbeat::Steady) => continue,

@@ -63,6 +63,8 @@ pub struct ClusterConfig {
     pub replication_factor: i16,
     /// Servers of one service share its internal topics (the command topic first).
     pub service_id: String,
+    /// How long a server that stops answering stays the service's active server.
+    pub session_timeout: std::time::Duration,
 }
 
 /// How long the server waits for the cluster's brokers at start and per request.
@@ -220,7 +222,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
             let client = Arc::new(client);
             let group = format!("{internal_prefix}servers");
-            let membership = crate::kafka_client::service::ServiceMembership::join(client.clone(), &group).await.map_err(ServerError::Service)?;
+            let membership =
+                crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout).await.map_err(ServerError::Service)?;
             let handle = tokio::runtime::Handle::current();
             (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(membership))
         }

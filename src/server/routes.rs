@@ -103,7 +103,9 @@ pub async fn healthcheck(State(state): State<AppState>) -> Response {
                 "kafka": {"isHealthy": true},
                 "commandRunner": {"isHealthy": unreadable == 0 && failed == 0, "unreadableCommands": unreadable, "failedCommands": failed}
             },
-            "serverState": "READY"
+            "serverState": "READY",
+            // On a Kafka cluster: whether this server runs its service's queries.
+            "serviceRole": if state.engine.is_active() { "active" } else { "standby" }
         }),
     )
 }
