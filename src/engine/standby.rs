@@ -52,6 +52,7 @@ impl Engine {
     pub fn activate(&self) -> Result<usize, EngineError> {
         let _guard = self.ddl.lock();
         self.catch_up()?;
+        self.runtime.take_over_changelogs();
         self.active.store(true, Ordering::Release);
         let started = self.start_stopped_queries();
         tracing::info!(queries = started, "this server is now its service's active server");

@@ -9,6 +9,11 @@
 //! A record's key is the state key prefixed by its column family (`u16` length, name); a
 //! deletion is a tombstone. A batch written twice (a crash between the append and the
 //! local write) reads back to the same state.
+//!
+//! Fencing: each changelog partition is written by an idempotent producer of the task,
+//! and every server that starts writing one takes the next producer epoch (sequence 0).
+//! A server that stalled while another took over (a zombie) then writes with an older
+//! epoch, and the broker refuses it: its stale state never lands in the changelog.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -57,11 +62,38 @@ fn checkpoint_owner(key: &[u8]) -> Option<(&str, &str, i32)> {
 pub struct Changelogs {
     log: Arc<Log>,
     topics: Mutex<HashMap<String, Arc<Topic>>>,
+    /// This server's producer epoch and next sequence per changelog partition.
+    writers: Mutex<HashMap<(String, i32), Stamp>>,
+}
+
+/// The producer epoch a server writes a changelog partition with, and the next sequence.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    epoch: i16,
+    next: i32,
+}
+
+/// Why a changelog write was refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "changelog {topic}-{partition} is written by another server now (producer epoch {theirs}, this server's {ours}); this server stopped \
+        being the one that runs the query"
+)]
+pub struct Fenced {
+    topic: String,
+    partition: i32,
+    ours: i16,
+    theirs: i16,
+}
+
+/// The producer id a changelog partition is written with (stable across servers).
+fn changelog_producer_id(topic: &str, partition: i32) -> i64 {
+    super::sink::task_producer_id(topic, partition)
 }
 
 impl Changelogs {
     pub fn new(log: Arc<Log>) -> Changelogs {
-        Changelogs { log, topics: Mutex::new(HashMap::new()) }
+        Changelogs { log, topics: Mutex::new(HashMap::new()), writers: Mutex::new(HashMap::new()) }
     }
 
     /// The task's changelog topic, created (compacted, with its source's partitions) when
@@ -86,6 +118,12 @@ impl Changelogs {
             Some(topic) => catch_up(state, &topic, partition),
             None => Ok(0),
         }
+    }
+
+    /// Forgets this server's producer epochs: it writes again after another server did
+    /// (it became the active server again), so it takes a new epoch first.
+    pub fn forget_writers(&self) {
+        self.writers.lock().clear();
     }
 
     /// Keeps warm copies of every task's state of this service (a standby does this, so
@@ -198,13 +236,45 @@ impl StateJournal for Changelogs {
         let owner = batch.ops().find_map(|(family, key, value)| (family == CHECKPOINTS && value.is_some()).then(|| checkpoint_owner(key)).flatten());
         let Some((task, source_topic, partition)) = owner else { return Ok(()) };
         let topic = self.topic(task, source_topic)?;
-        let part = topic.partition(partition)?;
+        let part = topic.partition(partition)?.clone();
+        let slot = (topic.name().to_string(), partition);
+        let producer_id = changelog_producer_id(topic.name(), partition);
+        let known = self.writers.lock().get(&slot).copied();
+        let stamp = match known {
+            Some(s) => s,
+            None => {
+                // The first write of this server: the epoch after the last writer's.
+                let epoch = part.producer_sequence(producer_id)?.map_or(0, |s| s.epoch.wrapping_add(1).max(0));
+                Stamp { epoch, next: 0 }
+            }
+        };
         let now = chrono::Utc::now().timestamp_millis();
-        let mut records = BatchBuilder::default();
+        let stamped = crate::log::batch::ProducerStamp { producer_id, producer_epoch: stamp.epoch, base_sequence: stamp.next };
+        let mut records = BatchBuilder::new(Some(stamped));
+        let n = batch.len() as i32;
         for (family, key, value) in batch.ops() {
             records.push(now, Some(&encode_key(family, key)), value, &[]);
         }
-        let appended = part.append(records.finish())?;
+        let appended = match part.append(records.finish()) {
+            Ok(a) => a,
+            Err(e) => {
+                // Refused: fenced by a newer writer, or a retry after an answer was lost
+                // (the broker holds the batch already, or more): it says which.
+                let theirs = part.producer_sequence(producer_id)?;
+                let fresh = theirs.filter(|s| s.epoch == stamp.epoch).map(|s| Stamp { epoch: stamp.epoch, next: s.last_sequence.wrapping_add(1) & i32::MAX });
+                match (theirs, fresh) {
+                    (Some(t), _) if t.epoch != stamp.epoch => {
+                        return Err(Box::new(Fenced { topic: slot.0, partition, ours: stamp.epoch, theirs: t.epoch }));
+                    }
+                    (_, Some(f)) => {
+                        self.writers.lock().insert(slot, f);
+                    }
+                    _ => {}
+                }
+                return Err(e.into());
+            }
+        };
+        self.writers.lock().insert(slot, Stamp { epoch: stamp.epoch, next: stamp.next.wrapping_add(n) & i32::MAX });
         batch.put(CHANGELOG_POSITIONS, position_key(topic.name(), partition), (appended.last_offset + 1).to_be_bytes().to_vec());
         Ok(())
     }
@@ -221,5 +291,35 @@ mod tests {
         assert_eq!(decode_key(b"\x00"), None);
         assert_eq!(checkpoint_owner(b"CTAS_X_1/repartition/_eddy_CTAS_X_1_repartition/3"), Some(("CTAS_X_1/repartition", "_eddy_CTAS_X_1_repartition", 3)));
         assert_eq!(checkpoint_owner(b"q/t/x"), None);
+    }
+
+    fn task_batch(value: &[u8]) -> StateBatch {
+        let mut b = StateBatch::default();
+        b.put("q/T", b"k".to_vec(), value.to_vec());
+        b.put(CHECKPOINTS, b"T/src/1".to_vec(), b"{}".to_vec());
+        b
+    }
+
+    #[test]
+    fn a_server_that_lost_the_task_is_fenced_from_its_changelog() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::open(&dir.path().join("log"), TopicConfig::default()).unwrap());
+        log.create_topic("src", 2, TopicConfig::default()).unwrap();
+        let (zombie, successor) = (Changelogs::new(log.clone()), Changelogs::new(log.clone()));
+        zombie.record(&mut task_batch(b"old")).unwrap();
+        zombie.record(&mut task_batch(b"old-2")).unwrap();
+        // Another server takes the task over; the first one, stalled meanwhile, writes on.
+        successor.record(&mut task_batch(b"new")).unwrap();
+        let refused = zombie.record(&mut task_batch(b"stale")).unwrap_err();
+        assert!(refused.downcast_ref::<Fenced>().is_some(), "{refused}");
+        successor.record(&mut task_batch(b"newer")).unwrap();
+        // What a new machine restores is the successor's state.
+        let state = StateDb::open(&dir.path().join("state")).unwrap();
+        assert_eq!(successor.restore(&state, "T", 1).unwrap(), 8);
+        assert_eq!(state.get("q/T", b"k").unwrap().as_deref(), Some(&b"newer"[..]));
+        // Taking over again, the first server takes a newer epoch and may write.
+        zombie.forget_writers();
+        zombie.record(&mut task_batch(b"back")).unwrap();
+        assert!(successor.record(&mut task_batch(b"late")).unwrap_err().downcast_ref::<Fenced>().is_some());
     }
 }

@@ -206,6 +206,14 @@ impl Runtime {
         Ok(())
     }
 
+    /// This server takes its service's queries over: its changelog writes take new
+    /// producer epochs (fencing the server it took them from).
+    pub fn take_over_changelogs(&self) {
+        if let Some(c) = &self.changelogs {
+            c.forget_writers();
+        }
+    }
+
     /// Keeps warm copies of the service's query state (a standby): applies what the
     /// changelog topics hold past the local state. Blocking.
     pub fn follow_changelogs(&self) -> Result<u64, ExecError> {
