@@ -287,6 +287,9 @@ async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() 
     let standby = on_cluster(&broker);
     let (_, streams) = standby.ksql("SHOW STREAMS;").await;
     assert!(streams.to_string().contains("SLOW"), "{streams}");
+    let (_, queries) = standby.ksql("SHOW QUERIES;").await;
+    let states: Vec<&Value> = queries[0]["queries"].as_array().into_iter().flatten().map(|q| &q["state"]).collect();
+    assert!(states.len() == 2 && states.iter().all(|s| **s == json!("RUNNING")), "the service runs its queries (on the active server): {queries}");
     let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
     assert_eq!((role(&active).await, role(&standby).await), (json!("active"), json!("standby")));
     let (status, body) = standby.post("/query", json!({"ksql": "SELECT * FROM per_user;"})).await;

@@ -221,6 +221,8 @@ impl Engine {
         let state = match &stats {
             _ if self.catalog.is_paused(&q.id) => "PAUSED",
             Some(s) => s.state().name(),
+            // A standby runs nothing: the service's active server runs the query.
+            None if !self.is_active() => QueryState::Running.name(),
             None => QueryState::Error.name(),
         };
         let errors = stats.as_ref().map(|s| s.error_count()).unwrap_or(0);
