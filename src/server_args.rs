@@ -48,6 +48,11 @@ pub struct ServerArgs {
     /// session.timeout.ms; brokers accept 6000 and up by default).
     #[arg(long, default_value_t = eddy::kafka_client::service::DEFAULT_SESSION_TIMEOUT.as_millis() as u64)]
     kafka_session_timeout_ms: u64,
+    /// With --kafka-bootstrap: the URL other servers of the service reach this one's REST
+    /// API at (standbys forward queries to the active server there); by default the
+    /// address --http-listen bound. Set it when listening on 0.0.0.0.
+    #[arg(long)]
+    advertised_url: Option<String>,
     /// A second listener serving only Confluent Schema Registry's API, for clients that
     /// expect it on its own port (Confluent's is 8081); '' (the default) serves it on the
     /// HTTP port only.
@@ -160,6 +165,12 @@ impl ServerArgs {
                         replication_factor: self.kafka_replication_factor,
                         service_id: service_id.clone(),
                         session_timeout: std::time::Duration::from_millis(self.kafka_session_timeout_ms.max(1)),
+                        advertised_url: match self.advertised_url {
+                            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                                return Err(format!("--advertised-url must be an http:// or https:// URL, got '{url}'"));
+                            }
+                            other => other,
+                        },
                     })
                 }
             },

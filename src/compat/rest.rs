@@ -78,7 +78,7 @@ pub fn execute(case: &Case, engine: Arc<Engine>, log: &Log, config: &TopicConfig
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let guard = crate::server::guard::HttpGuard::new(crate::server::HttpConfig::default().guard, addr);
-    let app = crate::server::router(crate::server::AppState { engine: engine.clone(), guard });
+    let app = crate::server::router(crate::server::AppState::new(engine.clone(), guard));
     let server = handle.spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

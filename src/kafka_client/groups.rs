@@ -54,6 +54,11 @@ pub struct GroupMember {
     /// How many members the group had at the last join, when this member leads it (only
     /// the leader learns the members).
     led_members: Option<usize>,
+    /// What this member tells the group (the subscription's user data); the leader hands
+    /// its own to every member in their assignments.
+    user_data: Option<Bytes>,
+    /// The leader's user data, from this member's last assignment.
+    leader_data: Option<Bytes>,
 }
 
 fn group_id(g: &str) -> GroupId {
@@ -67,6 +72,18 @@ fn encoded(what: &str, e: impl std::fmt::Display) -> ClientError {
 impl GroupMember {
     /// Joins `group` subscribed to `topics` and waits for its partitions.
     pub async fn join(client: Arc<KafkaClient>, group: &str, topics: &[&str], session_timeout: Duration) -> Result<GroupMember, ClientError> {
+        GroupMember::join_telling(client, group, topics, session_timeout, None).await
+    }
+
+    /// [`GroupMember::join`] telling the group `user_data` (the leader passes its own on to
+    /// every member: [`GroupMember::leader_data`]).
+    pub async fn join_telling(
+        client: Arc<KafkaClient>,
+        group: &str,
+        topics: &[&str],
+        session_timeout: Duration,
+        user_data: Option<Bytes>,
+    ) -> Result<GroupMember, ClientError> {
         let coordinator = client.coordinator(group).await?;
         let mut member = GroupMember {
             client,
@@ -78,6 +95,8 @@ impl GroupMember {
             session_timeout,
             assignment: Assignment::new(),
             led_members: None,
+            user_data,
+            leader_data: None,
         };
         member.rejoin().await?;
         Ok(member)
@@ -105,6 +124,11 @@ impl GroupMember {
         self.led_members
     }
 
+    /// The user data of the group's leader, as the last assignment carried it.
+    pub fn leader_data(&self) -> Option<&Bytes> {
+        self.leader_data.as_ref()
+    }
+
     /// The partitions this member holds.
     pub fn assignment(&self) -> &Assignment {
         &self.assignment
@@ -119,7 +143,9 @@ impl GroupMember {
 
     /// Joins the group again (after a rebalance began) and waits for the new assignment.
     pub async fn rejoin(&mut self) -> Result<&Assignment, ClientError> {
-        let subscription = ConsumerProtocolSubscription::default().with_topics(self.topics.iter().map(|t| StrBytes::from_string(t.clone())).collect());
+        let subscription = ConsumerProtocolSubscription::default()
+            .with_topics(self.topics.iter().map(|t| StrBytes::from_string(t.clone())).collect())
+            .with_user_data(self.user_data.clone());
         let mut metadata = BytesMut::new();
         metadata.put_i16(CONSUMER_PROTOCOL_VERSION);
         subscription.encode(&mut metadata, CONSUMER_PROTOCOL_VERSION).map_err(|e| encoded("subscription", e))?;
@@ -170,7 +196,7 @@ impl GroupMember {
         if synced.error_code != 0 {
             return Err(ClientError::broker("SyncGroup", synced.error_code, self.coordinator.addr()));
         }
-        self.assignment = decode_assignment(synced.assignment)?;
+        (self.assignment, self.leader_data) = decode_assignment(synced.assignment)?;
         Ok(&self.assignment)
     }
 
@@ -208,6 +234,7 @@ impl GroupMember {
                 bytes.put_i16(CONSUMER_PROTOCOL_VERSION);
                 ConsumerProtocolAssignment::default()
                     .with_assigned_partitions(assigned)
+                    .with_user_data(self.user_data.clone())
                     .encode(&mut bytes, CONSUMER_PROTOCOL_VERSION)
                     .map_err(|e| encoded("assignment", e))?;
                 Ok(SyncGroupRequestAssignment::default().with_member_id(StrBytes::from_string(member.to_string())).with_assignment(bytes.freeze()))
@@ -272,9 +299,10 @@ impl GroupMember {
     }
 }
 
-fn decode_assignment(mut bytes: Bytes) -> Result<Assignment, ClientError> {
+/// A member's assignment: its partitions, and the leader's user data.
+fn decode_assignment(mut bytes: Bytes) -> Result<(Assignment, Option<Bytes>), ClientError> {
     if bytes.is_empty() {
-        return Ok(Assignment::new());
+        return Ok((Assignment::new(), None));
     }
     if bytes.remaining() < 2 {
         return Err(ClientError::protocol("SyncGroup", "the assignment is cut short".into()));
@@ -282,7 +310,8 @@ fn decode_assignment(mut bytes: Bytes) -> Result<Assignment, ClientError> {
     let version = bytes.get_i16();
     let assignment = ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3))
         .map_err(|e| ClientError::protocol("SyncGroup", format!("the assignment does not decode: {e}")))?;
-    Ok(assignment.assigned_partitions.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect())
+    let partitions = assignment.assigned_partitions.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect();
+    Ok((partitions, assignment.user_data))
 }
 
 impl KafkaClient {

@@ -27,27 +27,44 @@ pub struct ServiceError {
     source: ClientError,
 }
 
+/// A server's place in its service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Whether this server is the active one.
+    pub active: bool,
+    /// Where the active server serves (its advertised URL), when known.
+    pub active_url: Option<String>,
+}
+
+impl Role {
+    fn of(member: &GroupMember) -> Role {
+        let active_url = member.leader_data().and_then(|b| String::from_utf8(b.to_vec()).ok()).filter(|u| !u.is_empty());
+        Role { active: member.led_members().is_some(), active_url }
+    }
+}
+
 /// A server's membership in its service; released when the server stops.
 pub struct ServiceMembership {
     stop: watch::Sender<bool>,
-    active: watch::Receiver<bool>,
+    role: watch::Receiver<Role>,
     task: JoinHandle<Option<GroupMember>>,
 }
 
 impl ServiceMembership {
-    /// Joins the service's group (waiting while it rebalances: a killed server's membership
-    /// expires meanwhile).
-    pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration) -> Result<ServiceMembership, ServiceError> {
-        let member = GroupMember::join(client, group, &[], session).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
-        let (active_tx, active) = watch::channel(member.led_members().is_some());
+    /// Joins the service's group, telling it where this server serves (`url`), and waits
+    /// while the group rebalances (a killed server's membership expires meanwhile).
+    pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration, url: &str) -> Result<ServiceMembership, ServiceError> {
+        let told = Some(bytes::Bytes::from(url.as_bytes().to_vec()));
+        let member = GroupMember::join_telling(client, group, &[], session, told).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
+        let (role_tx, role) = watch::channel(Role::of(&member));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(member, stopped, active_tx, session / 3));
-        Ok(ServiceMembership { stop, active, task })
+        let task = tokio::spawn(keep(member, stopped, role_tx, session / 3));
+        Ok(ServiceMembership { stop, role, task })
     }
 
-    /// Whether this server is the service's active server, and its changes.
-    pub fn active(&self) -> watch::Receiver<bool> {
-        self.active.clone()
+    /// This server's role in the service, and its changes.
+    pub fn role(&self) -> watch::Receiver<Role> {
+        self.role.clone()
     }
 
     /// Leaves the group, so a standby takes over at once.
@@ -63,7 +80,7 @@ impl ServiceMembership {
 
 /// Heartbeats until told to stop, joining again when the group rebalances (a server
 /// joined or left); says whether this member leads the group.
-async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, active: watch::Sender<bool>, every: Duration) -> Option<GroupMember> {
+async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, role: watch::Sender<Role>, every: Duration) -> Option<GroupMember> {
     loop {
         tokio::select! {
             _ = stopped.changed() => return Some(member),
@@ -79,8 +96,8 @@ async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, activ
         };
         match rejoined {
             Ok(()) => {
-                let leads = member.led_members().is_some();
-                active.send_if_modified(|a| std::mem::replace(a, leads) != leads);
+                let now = Role::of(&member);
+                role.send_if_modified(|r| std::mem::replace(r, now.clone()) != now);
             }
             Err(e) => tracing::warn!(group = member.group(), "could not rejoin the service's group (retrying): {e}"),
         }

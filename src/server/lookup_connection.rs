@@ -209,6 +209,10 @@ struct FeaturesBody<'b> {
 
 /// Answers a lookup, or `None` when hyper should serve the request.
 async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply> {
+    // A standby forwards lookups to its service's active server (`forward`), through hyper.
+    if state.active_url().is_some() {
+        return None;
+    }
     match route {
         Route::Query { accept } => {
             let framing = query_pull_framing(accept);

@@ -4,6 +4,7 @@
 mod cluster;
 mod errors;
 mod features;
+mod forward;
 pub mod guard;
 mod http_workers;
 mod idle;
@@ -65,6 +66,17 @@ pub struct ClusterConfig {
     pub service_id: String,
     /// How long a server that stops answering stays the service's active server.
     pub session_timeout: std::time::Duration,
+    /// Where the other servers of the service reach this one's REST API (None: the bound
+    /// address).
+    pub advertised_url: Option<String>,
+}
+
+/// Where this server's REST API is reached by the other servers of its service.
+fn advertised_url(c: &ClusterConfig, bound: SocketAddr) -> String {
+    match &c.advertised_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{bound}"),
+    }
 }
 
 /// How long the server waits for the cluster's brokers at start and per request.
@@ -96,6 +108,23 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub guard: Arc<guard::HttpGuard>,
+    /// On a Kafka cluster: this server's role in its service.
+    pub role: Option<tokio::sync::watch::Receiver<crate::kafka_client::service::Role>>,
+    /// Forwards requests to the service's active server (a standby does).
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(engine: Arc<Engine>, guard: Arc<guard::HttpGuard>) -> AppState {
+        AppState { engine, guard, role: None, http: reqwest::Client::new() }
+    }
+
+    /// Where to forward what only the active server answers: its URL while this server
+    /// stands by.
+    pub fn active_url(&self) -> Option<String> {
+        let role = self.role.as_ref()?.borrow().clone();
+        if role.active || self.engine.is_active() { None } else { role.active_url }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(features::openapi))
         .merge(registry_router())
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), forward::to_active))
         .layer(axum::extract::DefaultBodyLimit::max(http_guard.max_body_bytes()))
         .layer(axum::middleware::from_fn_with_state(http_guard, guard::guard))
         .with_state(state)
@@ -215,6 +245,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
         policy: Some(crate::catalog::internal_topics::policy(&internal_prefix)),
         internal_prefix: internal_prefix.clone(),
     };
+    // Bound first: a server of a service on a cluster tells the others where it serves.
+    let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
+    let addr: SocketAddr = listener.local_addr()?;
     let (cluster, membership) = match &config.cluster {
         Some(c) => {
             let client = crate::kafka_client::KafkaClient::connect(&c.bootstrap, "eddy", CLUSTER_TIMEOUT)
@@ -222,8 +255,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
             let client = Arc::new(client);
             let group = format!("{internal_prefix}servers");
-            let membership =
-                crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout).await.map_err(ServerError::Service)?;
+            let membership = crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout, &advertised_url(c, addr))
+                .await
+                .map_err(ServerError::Service)?;
             let handle = tokio::runtime::Handle::current();
             (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(membership))
         }
@@ -239,7 +273,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
     let handle = tokio::runtime::Handle::current();
     let mut engine_config = config.engine.clone();
-    engine_config.active = membership.as_ref().is_none_or(|m| *m.active().borrow());
+    engine_config.active = membership.as_ref().is_none_or(|m| m.role().borrow().active);
     let log2 = log.clone();
     let state_dir = config.data_dir.join("state");
     let hot_rows_bytes = config.lookup_cache_bytes;
@@ -251,12 +285,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     .map_err(ServerError::Engine)?;
     let engine = Arc::new(engine);
     if let Some(m) = &membership {
-        tokio::spawn(service_role::follow(engine.clone(), m.active()));
+        tokio::spawn(service_role::follow(engine.clone(), m.role()));
     }
-    let listener = tokio::net::TcpListener::bind(&config.http_listen).await.map_err(|source| ServerError::Bind { addr: config.http_listen.clone(), source })?;
-    let addr: SocketAddr = listener.local_addr()?;
     let http_guard = guard::HttpGuard::new(config.http.guard.clone(), addr);
-    let app_state = AppState { engine: engine.clone(), guard: http_guard };
+    let mut app_state = AppState::new(engine.clone(), http_guard);
+    app_state.role = membership.as_ref().map(|m| m.role());
     let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
     let kafka_addr = match (start_kafka(&config, &log, kafka_stopped, budget).await?, &config.cluster) {

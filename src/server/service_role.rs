@@ -8,14 +8,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::engine::Engine;
+use crate::kafka_client::service::Role;
 
 /// How often a standby reads what the active server appended to the command topic.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Follows the membership's role until the process ends.
-pub async fn follow(engine: Arc<Engine>, mut active: watch::Receiver<bool>) {
+pub async fn follow(engine: Arc<Engine>, mut role: watch::Receiver<Role>) {
     loop {
-        let wanted = *active.borrow_and_update();
+        let wanted = role.borrow_and_update().active;
         let e = engine.clone();
         let done = tokio::task::spawn_blocking(move || match (wanted, e.is_active()) {
             (true, false) => e.activate().map(|_| ()),
@@ -33,7 +34,7 @@ pub async fn follow(engine: Arc<Engine>, mut active: watch::Receiver<bool>) {
             Err(e) => tracing::error!("the service role task failed: {e}"),
         }
         tokio::select! {
-            changed = active.changed() => if changed.is_err() { return },
+            changed = role.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
         }
     }
