@@ -396,3 +396,45 @@ async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() 
     let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
     assert!(!names.iter().any(|n| n.contains("CTAS_PER_USER") && n.ends_with("-changelog")), "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_sent_to_both_servers_at_once_apply_in_one_order_on_both() {
+    let broker = TestServer::start();
+    let mut first = on_cluster(&broker);
+    let second = on_cluster(&broker);
+    let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
+    assert_eq!((role(&first).await, role(&second).await), (json!("active"), json!("standby")));
+    // Ten statements, half through each server, all at once; two of them conflict.
+    let statements: Vec<(usize, String)> = (0..10)
+        .map(|i| {
+            let name = if i == 9 { "s_0".to_string() } else { format!("s_{i}") };
+            (i, format!("CREATE STREAM {name} (v INT) WITH (kafka_topic='{name}_{i}', partitions=1, value_format='JSON');"))
+        })
+        .collect();
+    let sent = statements.iter().map(|(i, sql)| {
+        let server = if i % 2 == 0 { &first } else { &second };
+        async move { server.ksql(sql).await }
+    });
+    let answers = futures::future::join_all(sent).await;
+    let created = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(created, 9, "one of the two S_0 was refused: {answers:?}");
+    let streams = async |s: &TestServer| -> Vec<(String, String)> {
+        let (_, shown) = s.ksql("SHOW STREAMS;").await;
+        let mut out: Vec<(String, String)> = shown[0]["streams"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Some((t["name"].as_str()?.to_string(), t["topic"].as_str()?.to_string())))
+            .filter(|(n, _)| n.starts_with("S_"))
+            .collect();
+        out.sort();
+        out
+    };
+    let on_first = streams(&first).await;
+    assert_eq!(on_first.len(), 9);
+    // The second server's own catalog (it answers itself once the first is gone) was
+    // replayed from the command topic: the same streams, the same winner of the conflict.
+    first.kill9();
+    second.wait_until("the second server took over", async |s| role(s).await == json!("active")).await;
+    assert_eq!(streams(&second).await, on_first);
+}
