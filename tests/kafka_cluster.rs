@@ -307,6 +307,20 @@ async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() 
     // The active server dies: the standby takes over with the state from the changelogs.
     active.kill9();
     let killed = std::time::Instant::now();
+    // Until the standby takes over, a pull query that allows it reads the standby's warm
+    // copy, told how old it may be; one that does not gets a 503.
+    let answer = reqwest::Client::new()
+        .post(format!("{}/query", standby.url))
+        .json(&json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';", "streamsProperties": {"ksql.query.pull.enable.standby.reads": true}}))
+        .send()
+        .await
+        .expect("answered");
+    let staleness = answer.headers().get("x-eddy-standby-staleness-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+    let body = answer.text().await.expect("body");
+    assert!(staleness.is_some_and(|ms| ms < 5_000), "the copy's age is said: {staleness:?} {body}");
+    assert!(body.contains(&format!("[{}]", expected(300)["u1"].0)), "{body}");
+    let (status, _) = standby.post("/query", json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';"})).await;
+    assert_eq!(status, 503, "no standby reads unless asked");
     standby
         .wait_until("the standby answers with the restored state", async |s| {
             // 503 while it stands by, then the rows.

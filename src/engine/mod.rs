@@ -21,6 +21,7 @@ pub use control::check_client_property;
 pub use errors::{EngineError, Rejection, ServerFault};
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 pub use insert_rows::InsertTarget;
+pub use standby::STANDBY_READS;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -481,7 +482,11 @@ impl Engine {
 
     /// Parses one /query statement and, when it is a pull query on a table, runs it.
     fn prepare_query(&self, sql: &str, session: &Session) -> Result<PreparedQuery, EngineError> {
-        self.ensure_active()?;
+        // A standby answers pull queries on tables from its warm copy when asked to.
+        let standby_read = !self.is_active() && standby::reads_allowed(session);
+        if !standby_read {
+            self.ensure_active()?;
+        }
         let sql = substitute(sql, &session.variables)?;
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
@@ -511,6 +516,9 @@ impl Engine {
                 }
                 return self.pull_table_blocking(&plan, &plan.access).map(PreparedQuery::TablePull);
             }
+        }
+        if standby_read {
+            self.ensure_active()?;
         }
         Ok(PreparedQuery::Other(Box::new(p)))
     }

@@ -8,7 +8,15 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Session};
+
+/// ksqlDB's property that lets a pull query be answered by a standby's copy of the state.
+pub const STANDBY_READS: &str = "ksql.query.pull.enable.standby.reads";
+
+/// Whether a session lets a standby answer its pull queries.
+pub fn reads_allowed(session: &Session) -> bool {
+    session.properties.iter().any(|(k, v)| k.eq_ignore_ascii_case(STANDBY_READS) && v.trim().eq_ignore_ascii_case("true"))
+}
 
 impl Engine {
     /// Whether this server runs its service's queries.
@@ -44,6 +52,13 @@ impl Engine {
             self.applied.fetch_max(offset + 1, Ordering::AcqRel);
         }
         Ok(n)
+    }
+
+    /// How old a standby's copy of the state may be: the time since it last caught up
+    /// with the changelogs (None: it has not yet).
+    pub fn standby_staleness_ms(&self) -> Option<i64> {
+        let last = self.runtime.changelogs_followed_ms();
+        (last > 0).then(|| (chrono::Utc::now().timestamp_millis() - last).max(0))
     }
 
     /// Makes this server its service's active server: applies what is new on the command

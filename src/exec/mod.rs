@@ -123,6 +123,8 @@ pub struct Runtime {
     processing_log: Option<Arc<processing_log::ProcessingLog>>,
     /// On a Kafka cluster: the changelog topics backing stateful tasks' state.
     changelogs: Option<Arc<changelog::Changelogs>>,
+    /// When a standby last caught up with the changelogs (ms since the epoch; 0: never).
+    changelogs_followed_ms: AtomicI64,
 }
 
 pub fn transient_id(source: &str) -> String {
@@ -150,7 +152,16 @@ impl Runtime {
         if let Some(c) = &changelogs {
             state.set_journal(c.clone());
         }
-        Runtime { log, state, handle, persistent: Mutex::new(HashMap::new()), transient: Arc::new(Mutex::new(HashMap::new())), processing_log, changelogs }
+        Runtime {
+            log,
+            state,
+            handle,
+            persistent: Mutex::new(HashMap::new()),
+            transient: Arc::new(Mutex::new(HashMap::new())),
+            processing_log,
+            changelogs,
+            changelogs_followed_ms: AtomicI64::new(0),
+        }
     }
 
     /// Stats for a new query; its skipped records go to the processing log too.
@@ -217,10 +228,16 @@ impl Runtime {
     /// Keeps warm copies of the service's query state (a standby): applies what the
     /// changelog topics hold past the local state. Blocking.
     pub fn follow_changelogs(&self) -> Result<u64, ExecError> {
-        match &self.changelogs {
-            Some(c) => c.follow_all(&self.state),
-            None => Ok(0),
-        }
+        let Some(c) = &self.changelogs else { return Ok(0) };
+        let started = chrono::Utc::now().timestamp_millis();
+        let applied = c.follow_all(&self.state)?;
+        self.changelogs_followed_ms.store(started, Ordering::Release);
+        Ok(applied)
+    }
+
+    /// When a standby last caught up with the changelogs (ms since the epoch; 0: never).
+    pub fn changelogs_followed_ms(&self) -> i64 {
+        self.changelogs_followed_ms.load(Ordering::Acquire)
     }
 
     /// The internal topic a query repartitions through.
