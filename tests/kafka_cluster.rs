@@ -52,6 +52,23 @@ async fn active_partitions(s: &TestServer) -> usize {
         .sum()
 }
 
+/// The pages of the filtered stream's records, as the broker holds them.
+async fn slow_pages(broker: &TestServer) -> Vec<String> {
+    broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect()
+}
+
+/// The names of the broker's topics.
+async fn broker_topics(broker: &TestServer) -> Vec<String> {
+    let (_, topics) = broker.get("/topics").await;
+    topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(String::from)).collect()
+}
+
+/// DESCRIBE EXTENDED's statistics line of the aggregation's table.
+async fn per_user_statistics(s: &TestServer) -> String {
+    let (_, described) = s.ksql("DESCRIBE per_user EXTENDED;").await;
+    described[0]["sourceDescription"]["statistics"].as_str().unwrap_or_default().to_string()
+}
+
 /// A server on `broker` running [`SETUP`] from the earliest records.
 async fn with_pipeline(broker: &TestServer) -> TestServer {
     let eddy = on_cluster(broker);
@@ -100,8 +117,7 @@ async fn a_server_on_a_kafka_cluster_keeps_every_topic_there_and_runs_its_querie
     eddy.wait_until("the table counts every click", async |s| table_rows(s).await == want).await;
 
     // Every topic is the broker's: sources, sinks and Eddy's own.
-    let (_, on_broker) = broker.get("/topics").await;
-    let on_broker: Vec<String> = on_broker["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str().map(String::from)).collect();
+    let on_broker = broker_topics(&broker).await;
     for t in ["clicks", "SLOW", "PER_USER"] {
         assert!(on_broker.contains(&t.to_string()), "{t} is on the broker: {on_broker:?}");
     }
@@ -164,7 +180,7 @@ async fn a_server_on_a_cluster_restarts_from_its_command_topic_and_resumes_witho
     eddy.wait_until("every click is counted once", async |s| table_rows(s).await == expected(500)).await;
     let (_, streams) = eddy.ksql("SHOW STREAMS;").await;
     assert!(streams.to_string().contains("SLOW"), "the statements were replayed from the cluster: {streams}");
-    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let pages = slow_pages(&broker).await;
     let want: Vec<String> = (0..500).filter(|i| (i * 37) % 250 > 100).map(|i| format!("/p{i}")).collect();
     let mut got = pages.clone();
     got.sort();
@@ -351,12 +367,11 @@ async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() 
             status == 200 && table_rows(s).await == expected(500)
         })
         .await;
-    let (_, described) = active.ksql("DESCRIBE per_user EXTENDED;").await;
-    let statistics = described[0]["sourceDescription"]["statistics"].as_str().unwrap_or_default().to_string();
+    let statistics = per_user_statistics(&active).await;
     assert!(statistics.contains("total-messages: 0"), "its state was brought up to the changelog, not recomputed: {statistics}");
     broker.produce("clicks", clicks(500, 600)).await;
     active.wait_until("every click is counted once", async |s| table_rows(s).await == expected(600)).await;
-    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let pages = slow_pages(&broker).await;
     let unique: std::collections::BTreeSet<&String> = pages.iter().collect();
     assert_eq!((unique.len(), pages.len()), (pages.len(), (0..600).filter(|i| (i * 37) % 250 > 100).count()), "every filtered click once");
 }
@@ -383,8 +398,7 @@ async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() 
     let broker = TestServer::start();
     let mut first = with_pipeline(&broker).await;
     counted_300(&broker, &first).await;
-    let (_, topics) = broker.get("/topics").await;
-    let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let names = broker_topics(&broker).await;
     assert!(names.iter().any(|n| n.starts_with("_eddy-default_CTAS_PER_USER") && n.ends_with("-changelog")), "a changelog topic backs the state: {names:?}");
     let written = broker.read_topic("PER_USER").await.len();
     assert!(first.stop());
@@ -395,19 +409,17 @@ async fn a_server_on_a_new_machine_restores_query_state_from_changelog_topics() 
     second.wait_until("the state is restored", async |s| table_rows(s).await == expected(300)).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(broker.read_topic("PER_USER").await.len(), written, "nothing was written again");
-    let (_, described) = second.ksql("DESCRIBE per_user EXTENDED;").await;
-    let statistics = described[0]["sourceDescription"]["statistics"].as_str().unwrap_or_default().to_string();
+    let statistics = per_user_statistics(&second).await;
     assert!(statistics.contains("total-messages: 0"), "restored, not recomputed from the source: {statistics}");
     broker.produce("clicks", clicks(300, 450)).await;
     second.wait_until("new clicks add to the restored counts", async |s| table_rows(s).await == expected(450)).await;
-    let pages: Vec<String> = broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect();
+    let pages = slow_pages(&broker).await;
     let unique: std::collections::BTreeSet<&String> = pages.iter().collect();
     assert_eq!(unique.len(), pages.len(), "no filtered click twice");
     assert_eq!(pages.len(), (0..450).filter(|i| (i * 37) % 250 > 100).count(), "every filtered click once");
     // Dropping the table drops its changelog.
     second.ksql_ok("DROP TABLE per_user DELETE TOPIC;").await;
-    let (_, topics) = broker.get("/topics").await;
-    let names: Vec<&str> = topics["topics"].as_array().into_iter().flatten().filter_map(|t| t["name"].as_str()).collect();
+    let names = broker_topics(&broker).await;
     assert!(!names.iter().any(|n| n.contains("CTAS_PER_USER") && n.ends_with("-changelog")), "{names:?}");
 }
 

@@ -174,9 +174,6 @@ fn catch_up(state: &StateDb, topic: &Topic, partition: i32) -> Result<u64, ExecE
         }
         None => start,
     };
-    if from >= part.current_end_offset()? {
-        return Ok(0);
-    }
     let mut batch = StateBatch::default();
     let mut families: HashSet<String> = HashSet::new();
     let mut restored = 0u64;
@@ -218,6 +215,10 @@ fn catch_up(state: &StateDb, topic: &Topic, partition: i32) -> Result<u64, ExecE
     })?;
     if let Some(e) = failed {
         return Err(e.into());
+    }
+    if next == from && stored == Some(from) {
+        // Nothing new (a standby's follow finds this most of the time): nothing to write.
+        return Ok(0);
     }
     // The position moves past what was read (records appended meanwhile are read next time).
     batch.put(CHANGELOG_POSITIONS, key, next.to_be_bytes().to_vec());

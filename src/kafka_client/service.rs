@@ -20,11 +20,23 @@ use super::{ClientError, KafkaClient};
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot join the service's group '{group}' on the cluster: {source}")]
+#[error("cannot join the service's group '{group}' on the cluster: {source}{hint}")]
 pub struct ServiceError {
     group: String,
     #[source]
     source: ClientError,
+    hint: &'static str,
+}
+
+impl ServiceError {
+    fn new(group: &str, source: ClientError) -> ServiceError {
+        let hint = if source.response_error() == Some(kafka_protocol::ResponseError::InvalidSessionTimeout) {
+            "; choose a --kafka-session-timeout-ms within the brokers' group.min.session.timeout.ms and group.max.session.timeout.ms"
+        } else {
+            ""
+        };
+        ServiceError { group: group.to_string(), source, hint }
+    }
 }
 
 /// A server's place in its service.
@@ -55,7 +67,7 @@ impl ServiceMembership {
     /// while the group rebalances (a killed server's membership expires meanwhile).
     pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration, url: &str) -> Result<ServiceMembership, ServiceError> {
         let told = Some(bytes::Bytes::from(url.as_bytes().to_vec()));
-        let member = GroupMember::join_telling(client, group, &[], session, told).await.map_err(|source| ServiceError { group: group.to_string(), source })?;
+        let member = GroupMember::join_telling(client, group, &[], session, told).await.map_err(|source| ServiceError::new(group, source))?;
         let (role_tx, role) = watch::channel(Role::of(&member));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(keep(member, stopped, role_tx, session / 3));

@@ -131,7 +131,7 @@ impl AppState {
 pub enum ServerError {
     #[error("cannot open the data directory {dir}: {source}")]
     Open { dir: String, source: crate::log::LogError },
-    #[error("cannot reach the Kafka cluster at {bootstrap}: {source}; check --kafka-bootstrap and that the brokers are up")]
+    #[error("cannot reach the Kafka cluster at {bootstrap} (--kafka-bootstrap): {source}")]
     Cluster {
         bootstrap: String,
         #[source]
