@@ -191,6 +191,7 @@ impl ServerArgs {
                 default_offset_reset: reset,
                 // Decided by the service's group when the server runs on a cluster.
                 active: true,
+                share: eddy::exec::Share::All,
                 processing_log: true,
                 record_cache: true,
                 schema_registry_url: match self.schema_registry_url {

@@ -40,18 +40,6 @@ async fn counted_300(broker: &TestServer, eddy: &TestServer) {
     broker.wait_until("the counts are on the broker", async |b| latest_per_key(b, "PER_USER").await == want_changelog).await;
 }
 
-/// How many source partitions `/clusterStatus` says the server runs, over all queries.
-async fn active_partitions(s: &TestServer) -> usize {
-    let (status, body) = s.get("/clusterStatus").await;
-    assert_eq!(status, 200, "{body}");
-    let hosts = body["clusterStatus"].as_object().cloned().unwrap_or_default();
-    hosts
-        .values()
-        .flat_map(|h| h["activeStandbyPerQuery"].as_object().cloned().unwrap_or_default().into_values())
-        .map(|q| q["activePartitions"].as_array().map_or(0, |a| a.len()))
-        .sum()
-}
-
 /// The pages of the filtered stream's records, as the broker holds them.
 async fn slow_pages(broker: &TestServer) -> Vec<String> {
     broker.read_topic("SLOW").await.into_iter().filter_map(|(_, r)| r["value"]["PAGE"].as_str().map(String::from)).collect()
@@ -292,88 +280,208 @@ fn refused_start(broker: &TestServer, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A CTAS aggregation and a stream-table join over 6 partitions.
+const SPLIT_SETUP: &[&str] = &[
+    "CREATE TABLE users (id VARCHAR PRIMARY KEY, region VARCHAR) WITH (kafka_topic='users', partitions=6, value_format='JSON');",
+    "CREATE STREAM clicks (user VARCHAR KEY, page VARCHAR, ms INT) WITH (kafka_topic='clicks', partitions=6, value_format='JSON');",
+    "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
+    "CREATE STREAM enriched AS SELECT c.user AS user, c.page AS page, u.region AS region FROM clicks c JOIN users u ON c.user = u.id EMIT CHANGES;",
+];
+
+/// Users of the split pipeline: enough keys that every partition has some.
+const SPLIT_USERS: usize = 40;
+
+fn split_clicks(from: usize, to: usize) -> Vec<Value> {
+    (from..to).map(|i| json!({"key": format!("u{}", i % SPLIT_USERS), "value": {"page": format!("/p{i}"), "ms": (i * 37) % 250}})).collect()
+}
+
+fn split_expected(n: usize) -> BTreeMap<String, (i64, i64)> {
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for i in 0..n {
+        let e = out.entry(format!("u{}", i % SPLIT_USERS)).or_default();
+        e.0 += 1;
+        e.1 += ((i * 37) % 250) as i64;
+    }
+    out
+}
+
+/// What `/healthcheck` says of a server's share: (its place, how many servers).
+async fn share(s: &TestServer) -> Option<(i64, i64)> {
+    let (_, health) = s.get("/healthcheck").await;
+    let p = &health["queryPartitions"];
+    Some((p["rank"].as_i64()?, p["servers"].as_i64()?))
+}
+
+/// Waits until the servers split the work `servers.len()` ways, each in its own place.
+async fn split_among(servers: &[&TestServer]) {
+    let n = servers.len() as i64;
+    servers[0]
+        .wait_until("the servers split the queries", async |_| {
+            let mut ranks = Vec::new();
+            for s in servers {
+                match share(s).await {
+                    Some((rank, count)) if count == n => ranks.push(rank),
+                    _ => return false,
+                }
+            }
+            ranks.sort();
+            ranks == (0..n).collect::<Vec<_>>()
+        })
+        .await;
+}
+
+/// How many source records a server's share of the aggregation read (DESCRIBE EXTENDED's
+/// statistics are the server's own).
+async fn messages_read(s: &TestServer) -> i64 {
+    let statistics = per_user_statistics(s).await;
+    statistics.split("total-messages:").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Every joined click on the broker, by page, with its region.
+async fn enriched(broker: &TestServer) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, r) in broker.read_topic("ENRICHED").await {
+        out.entry(r["value"]["PAGE"].as_str().unwrap_or_default().to_string()).or_default().push(r["value"]["REGION"].as_str().unwrap_or_default().to_string());
+    }
+    out
+}
+
+fn enriched_expected(n: usize) -> BTreeMap<String, Vec<String>> {
+    (0..n).map(|i| (format!("/p{i}"), vec![format!("r{}", (i % SPLIT_USERS) % 3)])).collect()
+}
+
+/// Per user, the counts the aggregation's output topic holds, in order: an uninterrupted
+/// run without a record cache writes 1, 2, ..., n.
+async fn count_sequences(broker: &TestServer) -> BTreeMap<String, Vec<i64>> {
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (_, r) in broker.read_topic("PER_USER").await {
+        out.entry(r["key"].as_str().unwrap_or_default().to_string()).or_default().push(r["value"]["N"].as_i64().unwrap_or(-1));
+    }
+    out
+}
+
+fn uninterrupted_sequences(n: usize) -> BTreeMap<String, Vec<i64>> {
+    split_expected(n).into_iter().map(|(u, (count, _))| (u, (1..=count).collect())).collect()
+}
+
+/// The table's rows on a server; none until it knows the table (it follows the command
+/// topic every second).
+async fn split_rows(s: &TestServer) -> BTreeMap<String, (i64, i64)> {
+    let (status, body) = s.post("/query", json!({"ksql": "SELECT user, n, total FROM per_user;"})).await;
+    if status != 200 {
+        return BTreeMap::new();
+    }
+    body.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["row"]["columns"].as_array().cloned())
+        .map(|r| (r[0].as_str().unwrap_or_default().to_string(), (r[1].as_i64().unwrap_or(-1), r[2].as_i64().unwrap_or(-1))))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_standby_follows_the_active_server_and_takes_over_when_it_is_killed() {
+async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_one_dies_or_joins() {
     let broker = TestServer::start();
-    let mut active = with_pipeline(&broker).await;
-    counted_300(&broker, &active).await;
+    let users: Vec<Value> = (0..SPLIT_USERS).map(|i| json!({"key": format!("u{i}"), "value": {"region": format!("r{}", i % 3)}})).collect();
+    broker.ksql_ok("CREATE STREAM seed (v INT) WITH (kafka_topic='users', partitions=6, value_format='JSON');").await;
+    broker.produce("users", users).await;
+    let servers = [on_cluster(&broker), on_cluster(&broker), on_cluster(&broker)];
+    split_among(&servers.iter().collect::<Vec<_>>()).await;
+    // Statements sent to any server apply on all; every record's output appears once.
+    for (i, sql) in SPLIT_SETUP.iter().enumerate() {
+        let props = json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"});
+        let (status, body) = servers[i % 3].ksql_with(sql, props).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+    }
+    broker.produce("clicks", split_clicks(0, 600)).await;
+    for s in &servers {
+        s.wait_until("every server answers with every partition's counts", async |s| split_rows(s).await == split_expected(600)).await;
+    }
+    broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(600)).await;
+    // Each server ran its share: together all 6 partitions of each query's sources.
+    let mut read = Vec::new();
+    for s in &servers {
+        read.push(messages_read(s).await);
+    }
+    assert!(read.iter().all(|n| *n > 0) && read.iter().sum::<i64>() == 600, "every server counted some clicks, each click one server: {read:?}");
+    let (_, status) = servers[1].get("/clusterStatus").await;
+    let hosts = status["clusterStatus"].as_object().cloned().unwrap_or_default();
+    assert_eq!(hosts.len(), 3, "{status}");
+    let mut clicks_partitions: Vec<i64> = hosts
+        .values()
+        .flat_map(|h| h["activeStandbyPerQuery"].as_object().cloned().unwrap_or_default().into_iter())
+        .filter(|(q, _)| q.starts_with("CTAS_PER_USER"))
+        .flat_map(|(_, q)| q["activePartitions"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["partition"].as_i64())
+        .collect();
+    clicks_partitions.sort();
+    assert_eq!(clicks_partitions, (0..6).collect::<Vec<_>>(), "each partition on one server: {status}");
 
-    // A second server of the service stands by: it has the catalog, runs nothing, and
-    // says so when asked for rows.
-    let standby = on_cluster(&broker);
-    let (_, streams) = standby.ksql("SHOW STREAMS;").await;
-    assert!(streams.to_string().contains("SLOW"), "{streams}");
-    let (_, queries) = standby.ksql("SHOW QUERIES;").await;
-    let states: Vec<&Value> = queries[0]["queries"].as_array().into_iter().flatten().map(|q| &q["state"]).collect();
-    assert!(states.len() == 2 && states.iter().all(|s| **s == json!("RUNNING")), "the service runs its queries (on the active server): {queries}");
-    let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
-    assert_eq!((role(&active).await, role(&standby).await), (json!("active"), json!("standby")));
-    // Queries, lookups and statements sent to the standby are answered by the active server.
-    assert_eq!(table_rows(&standby).await, expected(300), "a pull query through the standby");
-    let (status, body) = standby.post("/features/per_user", json!({"keys": ["u1"]})).await;
-    assert_eq!((status, &body["results"][0]["row"]["N"]), (200, &json!(expected(300)["u1"].0)), "{body}");
-    let pushed = standby.query("SELECT page FROM clicks EMIT CHANGES LIMIT 2;").await;
-    assert!(pushed.len() >= 2, "a push query through the standby: {pushed:?}");
-    standby.ksql_ok("CREATE STREAM later (v INT) WITH (kafka_topic='later', partitions=1, value_format='JSON');").await;
-
-    // /clusterStatus says who runs what.
-    assert_eq!(active_partitions(&active).await, 3 + 3, "the filter's and the aggregation's source partitions");
-    assert_eq!(active_partitions(&standby).await, 0);
-
-    // The active server dies: the standby takes over with the state from the changelogs.
-    active.kill9();
+    // The server that runs the statements dies mid-run: the others take its partitions
+    // over; pull queries and lookups sent to them keep answering meanwhile.
+    let mut servers = servers;
+    let mut leader = None;
+    for (i, s) in servers.iter().enumerate() {
+        if s.get("/healthcheck").await.1["serviceRole"] == json!("active") {
+            leader = Some(i);
+        }
+    }
+    let leader = leader.expect("one server runs the statements");
+    servers[leader].kill9();
     let killed = std::time::Instant::now();
-    // Until the standby takes over, a pull query that allows it reads the standby's warm
-    // copy, told how old it may be; one that does not gets a 503.
-    let answer = reqwest::Client::new()
-        .post(format!("{}/query", standby.url))
-        .json(&json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';", "streamsProperties": {"ksql.query.pull.enable.standby.reads": true}}))
-        .send()
-        .await
-        .expect("answered");
-    let staleness = answer.headers().get("x-eddy-standby-staleness-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
-    let body = answer.text().await.expect("body");
-    assert!(staleness.is_some_and(|ms| ms < 5_000), "the copy's age is said: {staleness:?} {body}");
-    assert!(body.contains(&format!("[{}]", expected(300)["u1"].0)), "{body}");
-    let (status, _) = standby.post("/query", json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';"})).await;
-    assert_eq!(status, 503, "no standby reads unless asked");
-    standby
-        .wait_until("the standby answers with the restored state", async |s| {
-            // 503 while it stands by, then the rows.
-            let (status, _) = s.post("/query", json!({"ksql": "SELECT * FROM per_user WHERE user = 'u1';"})).await;
-            status == 200 && table_rows(s).await == expected(300)
-        })
-        .await;
-    eprintln!("failover: the standby answered pull queries {:?} after the active server was killed", killed.elapsed());
-    assert_eq!(active_partitions(&standby).await, 3 + 3, "the former standby runs every partition");
-    let (_, streams) = standby.ksql("SHOW STREAMS;").await;
-    assert!(streams.to_string().contains("LATER"), "it followed the command topic while it stood by: {streams}");
-    broker.produce("clicks", clicks(300, 450)).await;
-    standby.wait_until("new clicks add to the restored counts", async |s| table_rows(s).await == expected(450)).await;
+    broker.produce("clicks", split_clicks(600, 900)).await;
+    let survivors: Vec<&TestServer> = servers.iter().enumerate().filter(|(i, _)| *i != leader).map(|(_, s)| s).collect();
+    let mut failed = Vec::new();
+    let mut answered_all = None;
+    while killed.elapsed() < std::time::Duration::from_secs(60) {
+        for s in &survivors {
+            let (status, body) = s.post("/query", json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';"})).await;
+            let (fstatus, _) = s.post("/features/per_user", json!({"keys": ["u2"]})).await;
+            if status != 200 || fstatus != 200 {
+                failed.push((killed.elapsed(), status, fstatus, body));
+            }
+        }
+        if split_rows(survivors[0]).await == split_expected(900) && split_rows(survivors[1]).await == split_expected(900) {
+            answered_all = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let caught_up = answered_all.expect("the survivors count every click within a minute");
+    eprintln!("failover: every partition's counts were current on the survivors {caught_up:?} after the kill");
+    assert!(failed.is_empty(), "pull queries and lookups kept answering: {failed:?}");
+    split_among(&survivors).await;
+    survivors[0].ksql_ok("CREATE STREAM after_failover (v INT) WITH (kafka_topic='after_failover', partitions=1, value_format='JSON');").await;
+    broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(900)).await;
 
-    // The first server comes back: it stands by, its stale state brought up to the
-    // changelogs; when the second one dies it takes over from where that one was.
-    active.restart();
-    let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
-    active.wait_until("the restarted server stands by", async |s| role(s).await == json!("standby")).await;
-    broker.produce("clicks", clicks(450, 500)).await;
-    standby.wait_until("the active server counts on", async |s| table_rows(s).await == expected(500)).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let mut standby = standby;
-    standby.kill9();
-    active
-        .wait_until("the first server took over again", async |s| {
-            let (status, _) = s.post("/query", json!({"ksql": "SELECT * FROM per_user WHERE user = 'u1';"})).await;
-            status == 200 && table_rows(s).await == expected(500)
-        })
-        .await;
-    let statistics = per_user_statistics(&active).await;
-    assert!(statistics.contains("total-messages: 0"), "its state was brought up to the changelog, not recomputed: {statistics}");
-    broker.produce("clicks", clicks(500, 600)).await;
-    active.wait_until("every click is counted once", async |s| table_rows(s).await == expected(600)).await;
-    let pages = slow_pages(&broker).await;
-    let unique: std::collections::BTreeSet<&String> = pages.iter().collect();
-    assert_eq!((unique.len(), pages.len()), (pages.len(), (0..600).filter(|i| (i * 37) % 250 > 100).count()), "every filtered click once");
+    // A fourth server joins: it takes a share, its state restored from the changelogs.
+    let fourth = on_cluster(&broker);
+    let mut all: Vec<&TestServer> = survivors.clone();
+    all.push(&fourth);
+    split_among(&all).await;
+    broker.produce("clicks", split_clicks(900, 1200)).await;
+    for s in &all {
+        s.wait_until("every server counts every click", async |s| split_rows(s).await == split_expected(1200)).await;
+    }
+    assert!(messages_read(&fourth).await > 0, "the new server counted some clicks: {}", per_user_statistics(&fourth).await);
+    let (_, streams) = fourth.ksql("SHOW STREAMS;").await;
+    assert!(streams.to_string().contains("AFTER_FAILOVER"), "{streams}");
+    broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(1200)).await;
+    assert_eq!(count_sequences(&broker).await, uninterrupted_sequences(1200), "every user's counts, once each, in order");
+
+    // The new server is stopped with SIGTERM: it stops its tasks, then leaves the group,
+    // and the others take its share at once (no session to expire).
+    let mut fourth = fourth;
+    let stopped = std::time::Instant::now();
+    assert!(fourth.stop(), "a clean stop");
+    split_among(&survivors).await;
+    eprintln!("hand-over: the two servers split the work {:?} after the SIGTERM", stopped.elapsed());
+    broker.produce("clicks", split_clicks(1200, 1500)).await;
+    for s in &survivors {
+        s.wait_until("every click is counted", async |s| split_rows(s).await == split_expected(1500)).await;
+    }
+    broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(1500)).await;
+    assert_eq!(count_sequences(&broker).await, uninterrupted_sequences(1500), "every user's counts, once each, in order");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -429,7 +537,7 @@ async fn statements_sent_to_both_servers_at_once_apply_in_one_order_on_both() {
     let mut first = on_cluster(&broker);
     let second = on_cluster(&broker);
     let role = async |s: &TestServer| s.get("/healthcheck").await.1["serviceRole"].clone();
-    assert_eq!((role(&first).await, role(&second).await), (json!("active"), json!("standby")));
+    assert_eq!((role(&first).await, role(&second).await), (json!("active"), json!("member")));
     // Ten statements, half through each server, all at once; two of them conflict.
     let statements: Vec<(usize, String)> = (0..10)
         .map(|i| {
@@ -458,6 +566,19 @@ async fn statements_sent_to_both_servers_at_once_apply_in_one_order_on_both() {
     };
     let on_first = streams(&first).await;
     assert_eq!(on_first.len(), 9);
+    // A client sees what it ran: on the server it sent the statement to (which waits for
+    // the command before it answers), and on any other that it tells the command's number.
+    let (_, created) = first.ksql("CREATE STREAM seen (v INT) WITH (kafka_topic='seen', partitions=1, value_format='JSON');").await;
+    let seq = created[0]["commandSequenceNumber"].as_i64().expect("a command sequence number");
+    let (status, body) = second.post("/ksql", json!({"ksql": "DESCRIBE seen;", "commandSequenceNumber": seq})).await;
+    assert_eq!(status, 200, "{body}");
+    second.ksql_ok("CREATE STREAM seen_here (v INT) WITH (kafka_topic='seen_here', partitions=1, value_format='JSON');").await;
+    let (status, body) = second.ksql("DESCRIBE seen_here;").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = second.post("/query", json!({"ksql": "SELECT * FROM seen;", "commandSequenceNumber": 1_000_000})).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("timed out waiting for command 1000000"), "{body}");
+    let on_first = streams(&first).await;
     // The second server's own catalog (it answers itself once the first is gone) was
     // replayed from the command topic: the same streams, the same winner of the conflict.
     first.kill9();

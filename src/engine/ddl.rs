@@ -925,7 +925,8 @@ impl Engine {
                 if source.kind == SourceKind::Table {
                     self.runtime.state().drop_family(&source.state_family())?;
                 }
-                if delete_topic {
+                // On a cluster the server that runs the statement deletes the topic.
+                if delete_topic && self.is_active() {
                     let shared = self.catalog.sources().iter().any(|s| s.topic == source.topic);
                     if !shared && self.log.get_topic(&source.topic).is_some() {
                         self.log.delete_topic(&source.topic)?;
@@ -972,7 +973,9 @@ impl Engine {
     fn terminate(&self, id: &str) -> Result<(), EngineError> {
         self.runtime.stop_persistent(id);
         let _ = self.catalog.remove_query(id);
-        self.runtime.cleanup(id)?;
+        // On a cluster the server that runs the statement removes the query's topics; the
+        // others, replaying it, remove what they kept.
+        self.runtime.cleanup(id, self.is_active())?;
         Ok(())
     }
 

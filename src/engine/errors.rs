@@ -40,13 +40,20 @@ pub enum EngineError {
     /// The server failed (50000).
     #[error(transparent)]
     Internal(Box<ServerFault>),
-    /// This server stands by for its service; the active server runs statements and
-    /// queries (HTTP 503, 50300).
+    /// Another server of this server's service runs the service's statements, and it could
+    /// not be reached (HTTP 503, 50300).
     #[error(
-        "this server stands by for service '{0}': the service's active server runs statements and queries; send them there, or retry here once \
-            this server takes over"
+        "another server of service '{0}' runs its statements and this one could not pass the statement on; retry shortly (the service's servers \
+            are choosing which one runs them)"
     )]
     Standby(String),
+    /// A request asked to run after a command (`commandSequenceNumber`) that this server
+    /// has not applied in time (HTTP 503, 50300).
+    #[error(
+        "timed out waiting for command {seq} of the command topic to be applied on this server (it has applied those before {applied}); retry, \
+            or send the request to the server that ran the command"
+    )]
+    CommandNotApplied { seq: i64, applied: i64 },
 }
 
 /// Why the engine rejected a statement.

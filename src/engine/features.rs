@@ -154,7 +154,6 @@ impl Engine {
     /// in which case `None` means some row is not in memory (ask again with
     /// [`ReadMode::Any`] on a blocking thread).
     pub fn feature_lookup(&self, table: &str, keys: &[FeatureKey<'_>], mode: ReadMode) -> Result<Option<String>, EngineError> {
-        self.ensure_active()?;
         // Like an unquoted SQL name, the path is case-insensitive unless it matches exactly.
         let source = self
             .catalog

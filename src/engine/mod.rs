@@ -15,13 +15,12 @@ mod push_aggregate;
 mod push_start;
 mod restore;
 mod schemas;
-mod standby;
+mod service;
 
 pub use control::check_client_property;
 pub use errors::{EngineError, Rejection, ServerFault};
 pub use features::{FeatureKey, MAX_FEATURE_KEYS};
 pub use insert_rows::InsertTarget;
-pub use standby::STANDBY_READS;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,7 +33,7 @@ use crate::catalog::Catalog;
 use crate::catalog::command_log::{Command, CommandLog};
 use crate::exec::pull::PullRows;
 use crate::exec::push::PushQuery;
-use crate::exec::{OffsetReset, Runtime};
+use crate::exec::{OffsetReset, Runtime, Share};
 use crate::log::Log;
 use crate::sql::ast::{ParsedStatement, Statement};
 use crate::sql::parser;
@@ -59,9 +58,11 @@ pub struct EngineConfig {
     /// An external Confluent-compatible schema registry that registry formats use instead
     /// of the built-in one (`--schema-registry-url`).
     pub schema_registry_url: Option<String>,
-    /// Whether this server starts as its service's active server (runs the persistent
-    /// queries); a standby follows the command topic until [`Engine::activate`].
+    /// Whether this server runs its service's statements (alone, or the first of the
+    /// service's servers on a cluster); the others pass statements on to it.
     pub active: bool,
+    /// The partitions of persistent queries this server starts with.
+    pub share: Share,
 }
 
 /// ksqlDB's default `cache.max.bytes.buffering`: 10 MB.
@@ -88,6 +89,7 @@ impl Default for EngineConfig {
             record_cache: false,
             schema_registry_url: None,
             active: true,
+            share: Share::All,
         }
     }
 }
@@ -109,8 +111,8 @@ pub struct Engine {
     config: EngineConfig,
     /// Serializes catalog changes so the command topic order is the apply order.
     ddl: Mutex<()>,
-    /// Whether this server runs the persistent queries (false: a standby of its service,
-    /// which follows the command topic and starts nothing).
+    /// Whether this server runs its service's statements (false: another server of its
+    /// service does, and this one follows the command topic).
     active: std::sync::atomic::AtomicBool,
     /// The next command topic offset this server has not applied.
     applied: std::sync::atomic::AtomicI64,
@@ -197,10 +199,12 @@ impl Engine {
             None => registry.clone().map(|r| r as Arc<dyn crate::registry::source::SchemaSource>),
         };
         let active = config.active;
+        let runtime = Runtime::new(log.clone(), state, handle, processing_log);
+        runtime.set_share(config.share);
         let engine = Engine {
             registry,
             schemas,
-            runtime: Runtime::new(log.clone(), state, handle, processing_log),
+            runtime,
             catalog: Catalog::default(),
             commands,
             config,
@@ -482,11 +486,6 @@ impl Engine {
 
     /// Parses one /query statement and, when it is a pull query on a table, runs it.
     fn prepare_query(&self, sql: &str, session: &Session) -> Result<PreparedQuery, EngineError> {
-        // A standby answers pull queries on tables from its warm copy when asked to.
-        let standby_read = !self.is_active() && standby::reads_allowed(session);
-        if !standby_read {
-            self.ensure_active()?;
-        }
         let sql = substitute(sql, &session.variables)?;
         // A pull query like one planned before (other key literals) skips parsing and planning.
         // Plans cached for one session's pull-query settings do not apply to another's.
@@ -516,9 +515,6 @@ impl Engine {
                 }
                 return self.pull_table_blocking(&plan, &plan.access).map(PreparedQuery::TablePull);
             }
-        }
-        if standby_read {
-            self.ensure_active()?;
         }
         Ok(PreparedQuery::Other(Box::new(p)))
     }
@@ -569,7 +565,7 @@ impl Engine {
     /// Answers a pull query without blocking when a cached plan applies and every row it
     /// reads is in memory; `None` otherwise (then run [`Engine::query`] on a blocking thread).
     pub fn try_pull_in_memory(&self, sql: &str) -> Option<Result<PullRows, EngineError>> {
-        if sql.contains("${") || !self.is_active() {
+        if sql.contains("${") {
             return None;
         }
         let shape = SqlShape::scan(sql)?;

@@ -91,8 +91,8 @@ impl Engine {
             self.apply_command(seq, &cmd);
             self.applied.store(seq + 1, Ordering::Release);
         }
-        // A standby starts nothing until it becomes the active server.
-        let started = if self.is_active() { self.start_stopped_queries() } else { 0 };
+        // Each query runs on the partitions of this server's share.
+        let started = self.start_stopped_queries();
         if n > 0 {
             tracing::info!(
                 commands = n,

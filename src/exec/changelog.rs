@@ -126,13 +126,14 @@ impl Changelogs {
         self.writers.lock().clear();
     }
 
-    /// Keeps warm copies of every task's state of this service (a standby does this, so
-    /// that it takes over without reading whole changelogs). How many records were
-    /// applied. Blocking.
-    pub fn follow_all(&self, state: &StateDb) -> Result<u64, ExecError> {
+    /// Keeps warm copies of the state of the service's tasks on the partitions `follow`
+    /// picks (those other servers run, so that this one takes them over without reading
+    /// whole changelogs, and answers pull queries on them). How many records were applied.
+    /// Blocking.
+    pub fn follow_all(&self, state: &StateDb, follow: impl Fn(i32) -> bool) -> Result<u64, ExecError> {
         let mut applied = 0;
         for topic in self.log.topics().into_iter().filter(|t| self.log.is_internal_topic(t.name()) && t.name().ends_with("-changelog")) {
-            for p in 0..topic.partition_count() {
+            for p in (0..topic.partition_count()).filter(|p| follow(*p)) {
                 applied += catch_up(state, &topic, p)?;
             }
         }

@@ -32,7 +32,7 @@ use super::stats::QueryStats;
 use super::task::{ClientOutput, ClientSend, PartitionTask, StepOutcome, read_input};
 use crate::format::json::{JsonDecoder, JsonEncoder};
 use crate::format::{RowDecoder, RowEncoder};
-use crate::log::{Log, PartitionStore, Topic};
+use crate::log::{Log, PartitionStore};
 use crate::sql::ast::JoinKind;
 use crate::sql::compile::CompiledExpr;
 use crate::sql::join_plan::{JoinPlan, JoinShape, WINDOW_END, WINDOW_START};
@@ -221,9 +221,16 @@ pub struct JoinInput {
     pub partition: Arc<dyn PartitionStore>,
     pub position: i64,
     pub reader: SideInput,
-    /// For a repartitioned input: the repartition stage (its consumer group) and the
-    /// source topic it reads.
-    pub upstream: Option<(String, Arc<Topic>)>,
+    /// For a repartitioned input: the stage that feeds it.
+    pub upstream: Option<Upstream>,
+}
+
+/// The stage that feeds a repartitioned join input: its task group, and the partitions of
+/// the topic it reads that this server runs (another server's share is not waited for).
+#[derive(Clone)]
+pub struct Upstream {
+    pub group: String,
+    pub partitions: Vec<Arc<dyn PartitionStore>>,
 }
 
 impl JoinInput {
@@ -233,10 +240,10 @@ impl JoinInput {
         if self.partition.last_stable_offset() - self.position >= CAUGHT_UP_RECORDS {
             return false;
         }
-        let Some((group, topic)) = &self.upstream else {
+        let Some(upstream) = &self.upstream else {
             return false;
         };
-        topic.partitions().iter().any(|p| log.offsets().fetch(group, topic.name(), p.id()).map_or(0, |c| c.offset) < p.last_stable_offset())
+        upstream.partitions.iter().any(|p| log.offsets().fetch(&upstream.group, p.topic(), p.id()).map_or(0, |c| c.offset) < p.last_stable_offset())
     }
 }
 

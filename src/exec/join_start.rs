@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicI64;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::join::{JoinInput, JoinOutput, JoinTask, NextStage};
+use super::join::{JoinInput, JoinOutput, JoinTask, NextStage, Upstream};
 use super::join_input::SideInput;
 use super::join_rekey::JoinRekeyTask;
 use super::push::{CHANNEL_MESSAGES, PushQuery, PushShared};
@@ -17,7 +17,7 @@ use super::sink::{IdempotentWriter, TopicSink, task_producer_id};
 use super::stats::QueryStats;
 use super::table_source::row_encoder;
 use super::task::{ClientOutput, drive};
-use super::{ExecError, OffsetReset, Running, Runtime, Transient, transient_id};
+use super::{ExecError, OffsetReset, Running, Runtime, Share, Transient, transient_id};
 use crate::catalog::DataSource;
 use crate::catalog::types::{Column, ColumnKind};
 use crate::format::{FormatKind, FormatSpec, Role};
@@ -59,13 +59,20 @@ pub const RIGHT_INPUT_SUFFIX: &str = "/right-input";
 /// Blocking.
 pub fn cleanup_join(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
     for stage in join_stage_ids(query_id) {
-        state.drop_family(&Runtime::query_family(&stage))?;
         for side in ["left", "right"] {
             let internal = join_repartition_topic(log.internal_prefix(), &stage, side);
             if log.get_topic(&internal).is_some() {
                 log.delete_topic(&internal)?;
             }
         }
+    }
+    cleanup_join_state(log, state, query_id)
+}
+
+/// Removes what this server kept of a join's stages (not their internal topics).
+pub fn cleanup_join_state(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
+    for stage in join_stage_ids(query_id) {
+        state.drop_family(&Runtime::query_family(&stage))?;
         log.offsets().delete_group(&stage)?;
         for group in join_stage_groups(&stage) {
             log.offsets().delete_group(&group)?;
@@ -91,6 +98,9 @@ fn partition_format(plan: &JoinPlan) -> FormatSpec {
 
 struct Spawner<'a> {
     rt: &'a Runtime,
+    /// The partitions to run (a push join runs all of them; a persistent one this
+    /// server's share).
+    share: Share,
     reset: OffsetReset,
     stats: Arc<QueryStats>,
     cancel: watch::Receiver<bool>,
@@ -98,6 +108,11 @@ struct Spawner<'a> {
 }
 
 impl Spawner<'_> {
+    /// The stage `group` feeding an input from `topic`, as far as this server runs it.
+    fn upstream(&self, group: String, topic: &Arc<Topic>) -> Upstream {
+        Upstream { group, partitions: topic.partitions().iter().filter(|p| self.share.owns(p.id())).cloned().collect() }
+    }
+
     fn internal_topic(&self, name: &str, partitions: i32) -> Result<Arc<Topic>, ExecError> {
         Ok(self.rt.log.topic_or_create(name, partitions, self.rt.log.defaults().clone())?)
     }
@@ -110,7 +125,7 @@ impl Spawner<'_> {
         let format = partition_format(plan);
         let key_column = Column::new("K", plan.key_type.clone(), ColumnKind::Key);
         // Each side's source topic and, when it is repartitioned, its stage's name and topic.
-        type Input = (Arc<Topic>, Option<(String, Arc<Topic>)>);
+        type Input = (Arc<Topic>, Option<Upstream>);
         let mut inputs: Vec<Input> = Vec::new();
         for (tag, side) in [("left", &plan.left), ("right", &plan.right)] {
             match &side.input {
@@ -119,7 +134,7 @@ impl Spawner<'_> {
                     let internal = self.internal_topic(&join_repartition_topic(rt.log.internal_prefix(), stage_id, tag), plan.partitions)?;
                     let source_topic = rt.log.topic(&source.topic)?;
                     let group = format!("{stage_id}/{tag}-repartition");
-                    for part in source_topic.partitions() {
+                    for part in source_topic.partitions().iter().filter(|p| self.share.owns(p.id())) {
                         let cp = rt.stateful_start(&group, part, self.reset)?;
                         let writer = IdempotentWriter::new(internal.clone(), task_producer_id(&group, part.id()), &cp.sink);
                         let encoder = format.encoder(&[&key_column], Role::Key);
@@ -137,7 +152,8 @@ impl Spawner<'_> {
                         );
                         self.tasks.push(rt.handle.spawn(drive(task, self.cancel.clone())));
                     }
-                    inputs.push((internal, Some((group, source_topic))));
+                    let upstream = self.upstream(group, &source_topic);
+                    inputs.push((internal, Some(upstream)));
                 }
                 SideInputKind::Stage(inner) => {
                     let internal = self.internal_topic(&join_repartition_topic(rt.log.internal_prefix(), stage_id, tag), plan.partitions)?;
@@ -147,9 +163,10 @@ impl Spawner<'_> {
                     self.stage(&inner_id, &inner, StageTarget::Next { topic: internal.clone(), plan, partition_format: format.clone() })?;
                     // Wait for the earlier stage like for a repartition stage (by its left input).
                     let upstream = match inner_input {
-                        Some(t) if !inner.left.repartition => Some((inner_id.clone(), rt.log.topic(&t)?)),
-                        _ => Some((inner_id.clone(), rt.log.topic(&join_repartition_topic(rt.log.internal_prefix(), &inner_id, "left"))?)),
+                        Some(t) if !inner.left.repartition => self.upstream(inner_id.clone(), &rt.log.topic(&t)?),
+                        _ => self.upstream(inner_id.clone(), &rt.log.topic(&join_repartition_topic(rt.log.internal_prefix(), &inner_id, "left"))?),
                     };
+                    let upstream = Some(upstream);
                     inputs.push((internal, upstream));
                 }
             }
@@ -161,7 +178,7 @@ impl Spawner<'_> {
             }
             _ => None,
         };
-        for p in 0..plan.partitions {
+        for p in (0..plan.partitions).filter(|p| self.share.owns(*p)) {
             let mut opened = Vec::new();
             for (i, (side, (topic, upstream))) in [&plan.left, &plan.right].into_iter().zip(&inputs).enumerate() {
                 let name = if i == 0 { stage_id.to_string() } else { right_input_name(stage_id) };
@@ -222,7 +239,7 @@ impl Runtime {
             shared.limit_reached();
         }
         let out = ClientOutput { tx: tx.clone(), remaining, shared: shared.clone(), wants_progress: false };
-        let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx.clone(), tasks: Vec::new() };
+        let mut spawner = Spawner { rt: self, share: Share::All, reset, stats: stats.clone(), cancel: cancel_rx.clone(), tasks: Vec::new() };
         if let Err(e) = spawner.stage(&id, &plan, StageTarget::Client(out)) {
             shared.close();
             cleanup_join(&self.log, &self.state, &id)?;
@@ -268,7 +285,7 @@ impl Runtime {
     pub fn start_join(&self, query_id: &str, plan: Arc<JoinPlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
         let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        let mut spawner = Spawner { rt: self, reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
+        let mut spawner = Spawner { rt: self, share: self.share(), reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
         spawner.stage(query_id, &plan, StageTarget::Result { sink, topic: sink_topic })?;
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks: spawner.tasks });
         Ok(())

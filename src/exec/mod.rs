@@ -102,6 +102,35 @@ impl OffsetReset {
     }
 }
 
+/// Which partitions of every persistent query this server runs. Alone, all of them; as
+/// one of several servers of a service on a Kafka cluster, the partitions `p` with
+/// `p % count == rank` (every stage of a query is split by the same partition number, so
+/// a partition's stages run on one server); while its service rebalances, none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    All,
+    Of { rank: u32, count: u32 },
+    Nothing,
+}
+
+impl Share {
+    /// The share of the server at `rank` among `count` servers.
+    pub fn of(rank: usize, count: usize) -> Share {
+        match (u32::try_from(rank), u32::try_from(count)) {
+            (Ok(rank), Ok(count)) if rank < count => Share::Of { rank, count },
+            _ => Share::Nothing,
+        }
+    }
+
+    pub fn owns(&self, partition: i32) -> bool {
+        match *self {
+            Share::All => true,
+            Share::Of { rank, count } => u32::try_from(partition).is_ok_and(|p| p % count == rank),
+            Share::Nothing => false,
+        }
+    }
+}
+
 struct Running {
     stats: Arc<QueryStats>,
     cancel: watch::Sender<bool>,
@@ -125,6 +154,8 @@ pub struct Runtime {
     changelogs: Option<Arc<changelog::Changelogs>>,
     /// When a standby last caught up with the changelogs (ms since the epoch; 0: never).
     changelogs_followed_ms: AtomicI64,
+    /// The partitions of persistent queries this server runs.
+    share: Mutex<Share>,
 }
 
 pub fn transient_id(source: &str) -> String {
@@ -161,7 +192,25 @@ impl Runtime {
             processing_log,
             changelogs,
             changelogs_followed_ms: AtomicI64::new(0),
+            share: Mutex::new(Share::All),
         }
+    }
+
+    /// Which partitions of persistent queries this server runs.
+    pub fn share(&self) -> Share {
+        *self.share.lock()
+    }
+
+    /// Sets the share queries started from now on run (running ones keep theirs: stop and
+    /// start them to move them).
+    pub fn set_share(&self, share: Share) {
+        *self.share.lock() = share;
+    }
+
+    /// The partitions of `topic` this server runs.
+    fn owned_partitions<'a>(&self, topic: &'a Topic) -> impl Iterator<Item = &'a Arc<dyn PartitionStore>> + use<'a> {
+        let share = self.share();
+        topic.partitions().iter().filter(move |p| share.owns(p.id()))
     }
 
     /// Stats for a new query; its skipped records go to the processing log too.
@@ -206,7 +255,7 @@ impl Runtime {
         let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for part in topic.partitions() {
+        for part in self.owned_partitions(&topic) {
             let cp = self.stateful_start(query_id, part, reset)?;
             stats.set_progress(part.id(), cp.offset, part.end_offset());
             let task =
@@ -225,12 +274,13 @@ impl Runtime {
         }
     }
 
-    /// Keeps warm copies of the service's query state (a standby): applies what the
-    /// changelog topics hold past the local state. Blocking.
+    /// Keeps warm copies of the state of the query partitions other servers run: applies
+    /// what their changelog partitions hold past the local state. Blocking.
     pub fn follow_changelogs(&self) -> Result<u64, ExecError> {
         let Some(c) = &self.changelogs else { return Ok(0) };
         let started = chrono::Utc::now().timestamp_millis();
-        let applied = c.follow_all(&self.state)?;
+        let share = self.share();
+        let applied = c.follow_all(&self.state, |p| !share.owns(p))?;
         self.changelogs_followed_ms.store(started, Ordering::Release);
         Ok(applied)
     }
@@ -273,7 +323,7 @@ impl Runtime {
             let name = Self::repartition_topic(&self.log, query_id);
             let internal = self.log.topic_or_create(&name, source_topic.partition_count(), self.log.defaults().clone())?;
             let stage = format!("{query_id}/repartition");
-            for part in source_topic.partitions() {
+            for part in self.owned_partitions(&source_topic) {
                 let cp = self.stateful_start(&stage, part, reset)?;
                 let writer = sink::IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
                 let task = repartition::RepartitionTask::new(
@@ -293,7 +343,7 @@ impl Runtime {
         } else {
             source_topic.clone()
         };
-        for part in stage2_input.partitions() {
+        for part in self.owned_partitions(&stage2_input) {
             let start_reset = if plan.repartition { OffsetReset::Earliest } else { reset };
             let cp = self.stateful_start(query_id, part, start_reset)?;
             let input = if plan.repartition {
@@ -326,8 +376,23 @@ impl Runtime {
 
     /// Removes what a terminated query kept: operator state, checkpoints, internal
     /// topics and committed offsets. Blocking.
-    pub fn cleanup(&self, query_id: &str) -> Result<(), ExecError> {
+    /// With `shared` false only what this server kept is removed: another server of the
+    /// service (the one that ran the TERMINATE) removes the internal topics.
+    pub fn cleanup(&self, query_id: &str, shared: bool) -> Result<(), ExecError> {
+        if !shared {
+            self.state.drop_family(&Self::query_family(query_id))?;
+            join_start::cleanup_join_state(&self.log, &self.state, query_id)?;
+            checkpoint::delete_all(&self.state, query_id)?;
+            return Self::forget_offsets(&self.log, query_id);
+        }
         Self::cleanup_in(&self.log, &self.state, query_id)
+    }
+
+    fn forget_offsets(log: &Log, query_id: &str) -> Result<(), ExecError> {
+        log.offsets().delete_group(query_id)?;
+        log.offsets().delete_group(&format!("{query_id}/repartition"))?;
+        log.offsets().delete_group(&Self::materialize_stage(query_id))?;
+        Ok(())
     }
 
     fn cleanup_in(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
@@ -338,9 +403,7 @@ impl Runtime {
         if log.get_topic(&internal).is_some() {
             log.delete_topic(&internal)?;
         }
-        log.offsets().delete_group(query_id)?;
-        log.offsets().delete_group(&format!("{query_id}/repartition"))?;
-        log.offsets().delete_group(&Self::materialize_stage(query_id))?;
+        Self::forget_offsets(log, query_id)?;
         if log.cluster().is_some() {
             changelog::Changelogs::delete(log, query_id)?;
         }
@@ -363,8 +426,18 @@ impl Runtime {
         let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for part in source_topic.partitions() {
-            let (position, checkpoint) = match load_checkpoint(&self.log, query_id, source_topic.name(), part.id()) {
+        // On a cluster the task's checkpoint is kept with the state, in its changelog, so
+        // that another server that takes the partition over resumes where it was left.
+        let journaled = self.changelogs.is_some().then(|| self.state.clone());
+        for part in self.owned_partitions(&source_topic) {
+            let started = match &journaled {
+                Some(_) => {
+                    let cp = self.stateful_start(query_id, part, reset)?;
+                    Some((cp.offset, cp.sink))
+                }
+                None => load_checkpoint(&self.log, query_id, source_topic.name(), part.id()),
+            };
+            let (position, checkpoint) = match started {
                 Some(c) => c,
                 None => {
                     let start = match reset {
@@ -396,7 +469,7 @@ impl Runtime {
                     }
                 },
                 plan: plan.clone(),
-                output: Output::Topic { sink: sink_writer, log: self.log.clone() },
+                output: Output::Topic { sink: sink_writer, log: self.log.clone(), journaled: journaled.clone() },
                 stats: stats.clone(),
             };
             tasks.push(self.handle.spawn(drive(task, cancel_rx.clone())));
@@ -406,7 +479,7 @@ impl Runtime {
             // feature lookups read it like any table.
             self.state.ensure_family(&sink.state_family())?;
             let stage = Self::materialize_stage(query_id);
-            for part in sink_topic.partitions() {
+            for part in self.owned_partitions(&sink_topic) {
                 let cp = self.stateful_start(&stage, part, OffsetReset::Earliest)?;
                 let task =
                     table_source::TableSourceTask::new(stage.clone(), part.clone(), cp.offset, sink, self.state.clone(), self.new_stats(), self.log.clone());

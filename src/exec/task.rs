@@ -25,7 +25,13 @@ use crate::sql::planner::SelectPlan;
 const READ_BYTES: usize = 1 << 20;
 
 pub enum Output {
-    Topic { sink: TopicSink, log: Arc<Log> },
+    /// A persistent query's sink. With `journaled`, the task commits its checkpoint to the
+    /// state (and so to its changelog, on a cluster) instead of the log's offsets.
+    Topic {
+        sink: TopicSink,
+        log: Arc<Log>,
+        journaled: Option<Arc<crate::state::StateDb>>,
+    },
     Client(ClientOutput),
 }
 
@@ -293,9 +299,17 @@ impl Task {
         }
         self.position = decoded.next_offset;
         match &self.output {
-            Output::Topic { sink, log } => {
+            Output::Topic { sink, log, journaled: None } => {
                 let meta = serde_json::to_string(&sink.checkpoint())?;
                 log.offsets().commit(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, &meta)])?;
+            }
+            Output::Topic { sink, log, journaled: Some(state) } => {
+                let cp = super::checkpoint::TaskCheckpoint { offset: self.position, sink: sink.checkpoint(), stream_time: i64::MIN };
+                let mut batch = crate::state::StateBatch::default();
+                super::checkpoint::put(&mut batch, &self.query_id, self.partition.topic(), self.partition.id(), &cp)?;
+                state.write(batch, true)?;
+                // The log's offsets say how far the query read (its lag).
+                log.offsets().commit_unsynced(&self.query_id, &[(self.partition.topic(), self.partition.id(), self.position, "")])?;
             }
             Output::Client(out) if !rows_sent => out.send_progress(self.partition.id(), self.position),
             Output::Client(_) => {}
@@ -408,9 +422,12 @@ impl PartitionTask for Task {
         Task::step(self)
     }
     fn rewind(&mut self) -> Result<(), ExecError> {
-        if let Output::Topic { sink, log } = &mut self.output
-            && let Some((position, cp)) = load_checkpoint(log, &self.query_id, self.partition.topic(), self.partition.id())
-        {
+        let Output::Topic { sink, log, journaled } = &mut self.output else { return Ok(()) };
+        let committed = match journaled {
+            Some(state) => super::checkpoint::load(state, &self.query_id, self.partition.topic(), self.partition.id())?.map(|cp| (cp.offset, cp.sink)),
+            None => load_checkpoint(log, &self.query_id, self.partition.topic(), self.partition.id()),
+        };
+        if let Some((position, cp)) = committed {
             self.position = position;
             sink.reset(&cp);
         }

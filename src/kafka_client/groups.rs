@@ -55,10 +55,50 @@ pub struct GroupMember {
     /// the leader learns the members).
     led_members: Option<usize>,
     /// What this member tells the group (the subscription's user data); the leader hands
-    /// its own to every member in their assignments.
+    /// every member the group's [`Roster`] in their assignments.
     user_data: Option<Bytes>,
-    /// The leader's user data, from this member's last assignment.
-    leader_data: Option<Bytes>,
+    /// The group's members and this member's place among them, from the last assignment.
+    roster: Option<Roster>,
+}
+
+/// Every member of a group in one order — the leader first, the others by member id —
+/// each with what it told the group, and where this member stands: the leader computes it
+/// and hands it to every member in their assignments, so all agree on it for a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    /// This member's place in `members`.
+    pub rank: usize,
+    /// What each member told the group (its subscription's user data), in order.
+    pub members: Vec<Bytes>,
+}
+
+impl Roster {
+    fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_u32(self.rank as u32);
+        out.put_u32(self.members.len() as u32);
+        for m in &self.members {
+            out.put_u32(m.len() as u32);
+            out.put_slice(m);
+        }
+        out.freeze()
+    }
+
+    /// None when the bytes are not a roster (a member of another kind leads the group).
+    fn decode(mut bytes: Bytes) -> Option<Roster> {
+        let take_u32 = |b: &mut Bytes| (b.remaining() >= 4).then(|| b.get_u32() as usize);
+        let rank = take_u32(&mut bytes)?;
+        let count = take_u32(&mut bytes)?;
+        let mut members = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let len = take_u32(&mut bytes)?;
+            if bytes.remaining() < len {
+                return None;
+            }
+            members.push(bytes.split_to(len));
+        }
+        (rank < members.len() && !bytes.has_remaining()).then_some(Roster { rank, members })
+    }
 }
 
 fn group_id(g: &str) -> GroupId {
@@ -96,7 +136,7 @@ impl GroupMember {
             assignment: Assignment::new(),
             led_members: None,
             user_data,
-            leader_data: None,
+            roster: None,
         };
         member.rejoin().await?;
         Ok(member)
@@ -124,9 +164,10 @@ impl GroupMember {
         self.led_members
     }
 
-    /// The user data of the group's leader, as the last assignment carried it.
-    pub fn leader_data(&self) -> Option<&Bytes> {
-        self.leader_data.as_ref()
+    /// The group's members and this member's place among them, as the last assignment
+    /// carried them (None when the leader handed out no roster).
+    pub fn roster(&self) -> Option<&Roster> {
+        self.roster.as_ref()
     }
 
     /// The partitions this member holds.
@@ -181,7 +222,7 @@ impl GroupMember {
                 let version = bytes.get_i16().clamp(0, 3);
                 let sub = ConsumerProtocolSubscription::decode(&mut bytes, version)
                     .map_err(|e| ClientError::protocol("JoinGroup", format!("a member's subscription: {e}")))?;
-                subscribed.push((m.member_id.to_string(), sub.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>()));
+                subscribed.push((m.member_id.to_string(), sub.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>(), sub.user_data.unwrap_or_default()));
             }
             self.assign(&subscribed).await?
         } else {
@@ -196,16 +237,24 @@ impl GroupMember {
         if synced.error_code != 0 {
             return Err(ClientError::broker("SyncGroup", synced.error_code, self.coordinator.addr()));
         }
-        (self.assignment, self.leader_data) = decode_assignment(synced.assignment)?;
+        let (assignment, roster) = decode_assignment(synced.assignment)?;
+        self.assignment = assignment;
+        self.roster = roster.and_then(Roster::decode);
         Ok(&self.assignment)
     }
 
     /// The range assignor: each topic's partitions in order, in contiguous runs, to the
     /// members subscribed to it ordered by member id (the first ones one more when the
-    /// partitions do not divide evenly).
-    async fn assign(&self, members: &[(String, Vec<String>)]) -> Result<Vec<SyncGroupRequestAssignment>, ClientError> {
-        let mut plan: BTreeMap<&str, Assignment> = members.iter().map(|(m, _)| (m.as_str(), Assignment::new())).collect();
-        let mut topics: Vec<&String> = members.iter().flat_map(|(_, ts)| ts.iter()).collect();
+    /// partitions do not divide evenly); every member gets the group's [`Roster`] too.
+    async fn assign(&self, members: &[(String, Vec<String>, Bytes)]) -> Result<Vec<SyncGroupRequestAssignment>, ClientError> {
+        let mut plan: BTreeMap<&str, Assignment> = members.iter().map(|(m, _, _)| (m.as_str(), Assignment::new())).collect();
+        let mut order: Vec<&(String, Vec<String>, Bytes)> = members.iter().collect();
+        order.sort_by_key(|(m, _, _)| (*m != self.member_id, m.clone()));
+        let roster_of = |member: &str| {
+            let rank = order.iter().position(|(m, _, _)| m == member).unwrap_or(0);
+            Roster { rank, members: order.iter().map(|(_, _, data)| data.clone()).collect() }.encode()
+        };
+        let mut topics: Vec<&String> = members.iter().flat_map(|(_, ts, _)| ts.iter()).collect();
         topics.sort();
         topics.dedup();
         for topic in topics {
@@ -215,7 +264,7 @@ impl GroupMember {
                 Err(ClientError::UnknownTopic(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let mut takers: Vec<&str> = members.iter().filter(|(_, ts)| ts.contains(topic)).map(|(m, _)| m.as_str()).collect();
+            let mut takers: Vec<&str> = members.iter().filter(|(_, ts, _)| ts.contains(topic)).map(|(m, _, _)| m.as_str()).collect();
             takers.sort();
             let (each, extra) = (count as usize / takers.len().max(1), count as usize % takers.len().max(1));
             let mut next = 0i32;
@@ -234,7 +283,7 @@ impl GroupMember {
                 bytes.put_i16(CONSUMER_PROTOCOL_VERSION);
                 ConsumerProtocolAssignment::default()
                     .with_assigned_partitions(assigned)
-                    .with_user_data(self.user_data.clone())
+                    .with_user_data(Some(roster_of(member)))
                     .encode(&mut bytes, CONSUMER_PROTOCOL_VERSION)
                     .map_err(|e| encoded("assignment", e))?;
                 Ok(SyncGroupRequestAssignment::default().with_member_id(StrBytes::from_string(member.to_string())).with_assignment(bytes.freeze()))
@@ -299,7 +348,7 @@ impl GroupMember {
     }
 }
 
-/// A member's assignment: its partitions, and the leader's user data.
+/// A member's assignment: its partitions, and the user data the leader added.
 fn decode_assignment(mut bytes: Bytes) -> Result<(Assignment, Option<Bytes>), ClientError> {
     if bytes.is_empty() {
         return Ok((Assignment::new(), None));
@@ -325,5 +374,22 @@ impl KafkaClient {
         }
         let addr = format!("{}:{}", answer.host, answer.port);
         Ok(Arc::new(BrokerConnection::connect(&addr, &self.client_id, self.timeout).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_roster_reads_back_as_written_and_garbage_is_no_roster() {
+        let roster = Roster { rank: 1, members: vec![Bytes::from_static(b"http://a:1"), Bytes::from_static(b"http://b:2"), Bytes::new()] };
+        assert_eq!(Roster::decode(roster.encode()), Some(roster.clone()));
+        let bytes = roster.encode();
+        assert_eq!(Roster::decode(bytes.slice(..bytes.len() - 1)), None, "cut short");
+        assert_eq!(Roster::decode(Bytes::from_static(b"http://a:1")), None, "a URL, as a server of an earlier version hands out");
+        let out_of_place = Roster { rank: 3, members: roster.members.clone() };
+        assert_eq!(Roster::decode(out_of_place.encode()), None);
+        assert_eq!(Roster::decode(Bytes::from_static(&[0, 0, 0, 0, 255, 255, 255, 255])), None, "a huge count of nothing");
     }
 }

@@ -1,10 +1,11 @@
-//! The servers of one service on a cluster: one active server runs the service's queries,
-//! the others stand by, until the servers of a service split its queries' work (issue
-//! 26). Every server holds a membership in the service's group (`<internal prefix>servers`)
-//! for as long as it runs; the group's leader is the active server. A standby becomes
-//! active when the active server leaves (SIGTERM: at once) or dies (its session expires,
-//! [`DEFAULT_SESSION_TIMEOUT`] unless configured), and restores the queries' state from
-//! their changelog topics.
+//! The servers of one service on a cluster. Every server holds a membership in the
+//! service's group (`<internal prefix>servers`) for as long as it runs; the group's leader
+//! hands every member the roster of live servers (their advertised URLs) and its place in
+//! it. The servers split the work of every query by partition along the roster; the first
+//! server (the leader) also runs the statements. When a server joins, leaves (SIGTERM: at
+//! once) or dies (its session expires, [`DEFAULT_SESSION_TIMEOUT`] unless configured), the
+//! group rebalances: every server first stops its tasks and says so, then joins again and
+//! starts the tasks of its new share, restoring their state from changelog topics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,23 +43,58 @@ impl ServiceError {
 /// A server's place in its service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
-    /// Whether this server is the active one.
-    pub active: bool,
-    /// Where the active server serves (its advertised URL), when known.
-    pub active_url: Option<String>,
+    /// The group's generation this role is of.
+    pub generation: i32,
+    /// This server's place in `members` (None: the group's leader handed out no roster).
+    pub rank: Option<usize>,
+    /// Where every live server of the service serves (advertised URLs), in the group's
+    /// order: the first one runs the statements.
+    pub members: Vec<String>,
+    /// False while the group rebalances: the server stops its tasks and says so
+    /// ([`RoleWatch::released`]) before it joins again.
+    pub settled: bool,
 }
 
 impl Role {
     fn of(member: &GroupMember) -> Role {
-        let active_url = member.leader_data().and_then(|b| String::from_utf8(b.to_vec()).ok()).filter(|u| !u.is_empty());
-        Role { active: member.led_members().is_some(), active_url }
+        let (rank, members) = match member.roster() {
+            Some(r) => (Some(r.rank), r.members.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()),
+            None => (None, Vec::new()),
+        };
+        Role { generation: member.generation(), rank, members, settled: true }
     }
+
+    /// Whether this server runs the service's statements (it leads the group).
+    pub fn runs_statements(&self) -> bool {
+        self.rank == Some(0)
+    }
+
+    /// Where the server that runs the statements serves.
+    pub fn statements_url(&self) -> Option<&str> {
+        self.members.first().map(String::as_str).filter(|u| !u.is_empty())
+    }
+
+    /// This server's share of every query's partitions: (its place, how many servers);
+    /// None when it has none (no roster, or the group is rebalancing).
+    pub fn share(&self) -> Option<(usize, usize)> {
+        self.rank.filter(|_| self.settled).map(|r| (r, self.members.len()))
+    }
+}
+
+/// A server's role and its changes, and where it says it stopped its tasks for a
+/// rebalance.
+#[derive(Clone)]
+pub struct RoleWatch {
+    pub role: watch::Receiver<Role>,
+    /// The generation whose tasks the server stopped (set after a role that is not
+    /// settled was applied).
+    pub released: Arc<watch::Sender<i32>>,
 }
 
 /// A server's membership in its service; released when the server stops.
 pub struct ServiceMembership {
     stop: watch::Sender<bool>,
-    role: watch::Receiver<Role>,
+    watch: RoleWatch,
     task: JoinHandle<Option<GroupMember>>,
 }
 
@@ -69,14 +105,20 @@ impl ServiceMembership {
         let told = Some(bytes::Bytes::from(url.as_bytes().to_vec()));
         let member = GroupMember::join_telling(client, group, &[], session, told).await.map_err(|source| ServiceError::new(group, source))?;
         let (role_tx, role) = watch::channel(Role::of(&member));
+        let released = Arc::new(watch::channel(-1).0);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(member, stopped, role_tx, session / 3));
-        Ok(ServiceMembership { stop, role, task })
+        let task = tokio::spawn(keep(member, stopped, role_tx, released.subscribe(), session));
+        Ok(ServiceMembership { stop, watch: RoleWatch { role, released }, task })
     }
 
     /// This server's role in the service, and its changes.
     pub fn role(&self) -> watch::Receiver<Role> {
-        self.role.clone()
+        self.watch.role.clone()
+    }
+
+    /// The role, and where to say the server's tasks stopped for a rebalance.
+    pub fn watch(&self) -> RoleWatch {
+        self.watch.clone()
     }
 
     /// Leaves the group, so a standby takes over at once.
@@ -91,16 +133,37 @@ impl ServiceMembership {
 }
 
 /// Heartbeats until told to stop, joining again when the group rebalances (a server
-/// joined or left); says whether this member leads the group.
-async fn keep(mut member: GroupMember, mut stopped: watch::Receiver<bool>, role: watch::Sender<Role>, every: Duration) -> Option<GroupMember> {
+/// joined or left) once this server stopped its tasks (or half a session passed); says
+/// the new role.
+async fn keep(
+    mut member: GroupMember,
+    mut stopped: watch::Receiver<bool>,
+    role: watch::Sender<Role>,
+    mut released: watch::Receiver<i32>,
+    session: Duration,
+) -> Option<GroupMember> {
+    let every = session / 3;
     loop {
         tokio::select! {
             _ = stopped.changed() => return Some(member),
             _ = tokio::time::sleep(every) => {}
         }
-        let rejoined = match member.heartbeat().await {
-            Ok(Heartbeat::Steady) => continue,
-            Ok(Heartbeat::Rebalance) => member.rejoin().await.map(|_| ()),
+        let beat = member.heartbeat().await;
+        if matches!(beat, Ok(Heartbeat::Steady)) {
+            continue;
+        }
+        // The share this server had may go to another: its tasks stop first (eager
+        // rebalancing, as Kafka Streams does), so two servers never run one task.
+        let generation = member.generation();
+        if role.borrow().settled {
+            role.send_modify(|r| r.settled = false);
+            let stopped_tasks = released.wait_for(|g| *g >= generation);
+            if tokio::time::timeout(session / 2, stopped_tasks).await.is_err() {
+                tracing::warn!(group = member.group(), "this server's tasks did not stop in time for the rebalance; joining again anyway");
+            }
+        }
+        let rejoined = match beat {
+            Ok(_) => member.rejoin().await.map(|_| ()),
             Err(e) => {
                 tracing::warn!(group = member.group(), "the service's group heartbeat failed (joining again): {e}");
                 member.reconnect().await.map(|_| ())

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::errors::ApiError;
 use super::routes::parse_body;
+use crate::exec::Share;
 
 fn json_ok(body: &Value) -> Response {
     (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
@@ -27,38 +28,64 @@ pub async fn command_status(State(state): State<AppState>, Path((kind, entity, a
     }
 }
 
+/// Every server of the service and, per query, the source partitions it runs (active) and
+/// those it keeps copies of (standby): alone, this server runs them all; on a cluster the
+/// service's roster says which server runs which partitions (every server applies the
+/// same split), and each keeps copies of the others' from their changelogs.
 pub async fn cluster_status(State(state): State<AppState>) -> Response {
     let now = chrono::Utc::now().timestamp_millis();
-    let host = state.guard.local_addr().to_string();
-    // The active server (the only one, on a data directory) runs every partition of every
-    // query's sources; a standby of a service on a cluster runs none.
     let engine = &state.engine;
-    let queries: serde_json::Map<String, Value> = engine
-        .catalog()
-        .queries()
+    let role = state.role.as_ref().map(|r| r.borrow().clone());
+    let hosts: Vec<(String, Share)> = match role {
+        Some(r) if r.rank.is_some() => {
+            let count = r.members.len();
+            r.members.iter().enumerate().map(|(i, url)| (host_of(url), if i == r.rank.unwrap_or(0) { engine.share() } else { Share::of(i, count) })).collect()
+        }
+        _ => vec![(state.guard.local_addr().to_string(), engine.share())],
+    };
+    let queries = engine.catalog().queries();
+    let topics: Vec<Vec<(String, i32)>> = queries
         .iter()
         .map(|q| {
-            let partitions: Vec<Value> = if engine.is_active() && engine.runtime().is_running(&q.id) {
-                q.sources
-                    .iter()
-                    .filter_map(|s| engine.catalog().source(s))
-                    .flat_map(|s| {
-                        let count = engine.log().get_topic(&s.topic).map(|t| t.partition_count()).unwrap_or(0);
-                        (0..count).map(move |p| json!({"topic": s.topic.clone(), "partition": p}))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (q.id.clone(), json!({"activeStores": [], "activePartitions": partitions, "standByStores": [], "standByPartitions": []}))
+            q.sources
+                .iter()
+                .filter_map(|s| engine.catalog().source(s))
+                .flat_map(|s| {
+                    let count = engine.log().get_topic(&s.topic).map(|t| t.partition_count()).unwrap_or(0);
+                    (0..count).map(move |p| (s.topic.clone(), p))
+                })
+                .collect()
         })
         .collect();
-    json_ok(&json!({"clusterStatus": {host: {
-        "hostAlive": true,
-        "lastStatusUpdateMs": now,
-        "activeStandbyPerQuery": queries,
-        "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": now}
-    }}}))
+    let paused = |id: &str| engine.catalog().is_paused(id);
+    let statuses: serde_json::Map<String, Value> = hosts
+        .into_iter()
+        .map(|(host, share)| {
+            let per_query: serde_json::Map<String, Value> = queries
+                .iter()
+                .zip(&topics)
+                .map(|(q, parts)| {
+                    let pick = |active: bool| -> Vec<Value> {
+                        parts
+                            .iter()
+                            .filter(|(_, p)| !paused(&q.id) && share.owns(*p) == active)
+                            .map(|(t, p)| json!({"topic": t, "partition": p}))
+                            .collect()
+                    };
+                    let standby = if state.role.is_some() { pick(false) } else { Vec::new() };
+                    (q.id.clone(), json!({"activeStores": [], "activePartitions": pick(true), "standByStores": [], "standByPartitions": standby}))
+                })
+                .collect();
+            (host, json!({"hostAlive": true, "lastStatusUpdateMs": now, "activeStandbyPerQuery": per_query, "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": now}}))
+        })
+        .collect();
+    json_ok(&json!({"clusterStatus": statuses}))
+}
+
+/// `host:port` of an advertised URL.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_end_matches('/').to_string()
 }
 
 pub async fn is_valid_property(Path(name): Path<String>) -> Result<Response, ApiError> {

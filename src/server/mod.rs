@@ -123,7 +123,7 @@ impl AppState {
     /// stands by.
     pub fn active_url(&self) -> Option<String> {
         let role = self.role.as_ref()?.borrow().clone();
-        if role.active || self.engine.is_active() { None } else { role.active_url }
+        if self.engine.is_active() { None } else { role.statements_url().map(String::from) }
     }
 }
 
@@ -273,7 +273,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let mut maintenance = crate::log::maintenance::start(&log, config.cleaner_interval);
     let handle = tokio::runtime::Handle::current();
     let mut engine_config = config.engine.clone();
-    engine_config.active = membership.as_ref().is_none_or(|m| m.role().borrow().active);
+    let joined_as = membership.as_ref().map(|m| m.role().borrow().clone());
+    if let Some(role) = &joined_as {
+        engine_config.active = role.runs_statements();
+        engine_config.share = service_role::share_of(role);
+    }
     let log2 = log.clone();
     let state_dir = config.data_dir.join("state");
     let hot_rows_bytes = config.lookup_cache_bytes;
@@ -284,8 +288,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     .await?
     .map_err(ServerError::Engine)?;
     let engine = Arc::new(engine);
-    if let Some(m) = &membership {
-        tokio::spawn(service_role::follow(engine.clone(), m.role()));
+    if let (Some(m), Some(role)) = (&membership, joined_as) {
+        tokio::spawn(service_role::follow(engine.clone(), m.watch(), role));
     }
     let http_guard = guard::HttpGuard::new(config.http.guard.clone(), addr);
     let mut app_state = AppState::new(engine.clone(), http_guard);

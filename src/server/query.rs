@@ -238,6 +238,7 @@ pub(super) fn query_pull_framing(accept: Option<&[u8]>) -> Framing {
 async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<QueryOutput, ApiError> {
     let body = parse_body(body)?;
     let sql = string_field(&body, sql_key)?;
+    super::routes::await_command(state, &body).await?;
     let has_properties = body.get(props_key).and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty());
     if !has_properties && let Some(r) = state.engine.try_pull_in_memory(&sql) {
         return Ok(QueryOutput::Pull(r?));

@@ -25,6 +25,23 @@ pub(super) fn parse_body(body: &Bytes) -> Result<serde_json::Map<String, Value>,
     }
 }
 
+/// How long a request that names a `commandSequenceNumber` waits for this server to apply
+/// that command (ksqlDB's default `ksql.server.command.response.timeout.ms`).
+const COMMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits, when the body names a `commandSequenceNumber`, until this server applied it.
+pub(super) async fn await_command(state: &AppState, body: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let Some(seq) = body.get("commandSequenceNumber").and_then(Value::as_i64).filter(|s| *s >= 0) else { return Ok(()) };
+    await_command_seq(state, seq).await
+}
+
+/// Waits until this server applied the command at `seq`.
+pub(super) async fn await_command_seq(state: &AppState, seq: i64) -> Result<(), ApiError> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || engine.await_command(seq, COMMAND_WAIT)).await.map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(())
+}
+
 /// Reads `streamsProperties`/`properties` and `sessionVariables` into a session.
 pub(super) fn session_from(body: &serde_json::Map<String, Value>, props_key: &str) -> Result<Session, ApiError> {
     let to_map = |key: &str| -> Result<BTreeMap<String, String>, ApiError> {
@@ -64,6 +81,7 @@ pub async fn ksql(State(state): State<AppState>, body: Bytes) -> Result<Response
     let body = parse_body(&body)?;
     let sql = string_field(&body, "ksql")?;
     let mut session = session_from(&body, "streamsProperties")?;
+    await_command(&state, &body).await?;
     let engine = state.engine.clone();
     let entities = tokio::task::spawn_blocking(move || engine.execute(&sql, &mut session))
         .await
@@ -104,8 +122,14 @@ pub async fn healthcheck(State(state): State<AppState>) -> Response {
                 "commandRunner": {"isHealthy": unreadable == 0 && failed == 0, "unreadableCommands": unreadable, "failedCommands": failed}
             },
             "serverState": "READY",
-            // On a Kafka cluster: whether this server runs its service's queries.
-            "serviceRole": if state.engine.is_active() { "active" } else { "standby" }
+            // On a Kafka cluster: whether this server runs its service's statements, and
+            // which partitions of the queries it runs.
+            "serviceRole": if state.engine.is_active() { "active" } else { "member" },
+            "queryPartitions": match state.engine.share() {
+                crate::exec::Share::All => json!("all"),
+                crate::exec::Share::Of { rank, count } => json!({"rank": rank, "servers": count}),
+                crate::exec::Share::Nothing => json!("none"),
+            }
         }),
     )
 }

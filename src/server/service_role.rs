@@ -1,35 +1,50 @@
-//! The server's role in its service on a Kafka cluster, as its group membership says it:
-//! the active server runs the queries; a standby follows the command topic every second
-//! and takes over (restoring state from changelogs) when it is made active.
+//! The server's part in its service on a Kafka cluster, as its group membership says it:
+//! which partitions of the queries it runs, and whether it runs the statements. Between
+//! changes it follows the command topic and the other servers' changelogs every second.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::engine::Engine;
-use crate::kafka_client::service::Role;
+use crate::exec::Share;
+use crate::kafka_client::service::{Role, RoleWatch};
 
-/// How often a standby reads what the active server appended to the command topic.
+/// How often a server reads what was appended to the command topic and to the changelogs
+/// of the partitions other servers run.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Follows the membership's role until the process ends.
-pub async fn follow(engine: Arc<Engine>, mut role: watch::Receiver<Role>) {
+/// The partitions a role gives this server.
+pub fn share_of(role: &Role) -> Share {
+    role.share().map_or(Share::Nothing, |(rank, count)| Share::of(rank, count))
+}
+
+/// Follows the membership's role until the process ends; `applied` is the role the
+/// engine was opened with.
+pub async fn follow(engine: Arc<Engine>, watch: RoleWatch, mut applied: Role) {
+    let mut role = watch.role.clone();
     loop {
-        let wanted = role.borrow_and_update().active;
+        let now = role.borrow_and_update().clone();
         let e = engine.clone();
-        let done = tokio::task::spawn_blocking(move || match (wanted, e.is_active()) {
-            (true, false) => e.activate().map(|_| ()),
-            (false, true) => {
-                e.deactivate();
+        let changed = now != applied;
+        let wanted = now.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if !changed {
+                e.follow_commands().map(|_| ())
+            } else if wanted.settled {
+                e.take_share(wanted.runs_statements(), share_of(&wanted)).map(|_| ())
+            } else {
+                e.release_share();
                 Ok(())
             }
-            (false, false) => e.follow_commands().map(|_| ()),
-            (true, true) => Ok(()),
         })
         .await;
         match done {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if changed && !now.settled {
+                    watch.released.send_replace(now.generation);
+                }
+                applied = now;
+            }
             Ok(Err(e)) => tracing::warn!("could not follow the service's command topic (retrying): {e}"),
             Err(e) => tracing::error!("the service role task failed: {e}"),
         }
