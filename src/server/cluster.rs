@@ -66,17 +66,14 @@ pub async fn cluster_status(State(state): State<AppState>) -> Response {
                 .zip(&topics)
                 .map(|(q, parts)| {
                     let pick = |active: bool| -> Vec<Value> {
-                        parts
-                            .iter()
-                            .filter(|(_, p)| !paused(&q.id) && share.owns(*p) == active)
-                            .map(|(t, p)| json!({"topic": t, "partition": p}))
-                            .collect()
+                        parts.iter().filter(|(_, p)| !paused(&q.id) && share.owns(*p) == active).map(|(t, p)| json!({"topic": t, "partition": p})).collect()
                     };
                     let standby = if state.role.is_some() { pick(false) } else { Vec::new() };
                     (q.id.clone(), json!({"activeStores": [], "activePartitions": pick(true), "standByStores": [], "standByPartitions": standby}))
                 })
                 .collect();
-            (host, json!({"hostAlive": true, "lastStatusUpdateMs": now, "activeStandbyPerQuery": per_query, "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": now}}))
+            let lags = json!({"stateStoreLags": {}, "updateTimeMs": now});
+            (host, json!({"hostAlive": true, "lastStatusUpdateMs": now, "activeStandbyPerQuery": per_query, "hostStoreLags": lags}))
         })
         .collect();
     json_ok(&json!({"clusterStatus": statuses}))
