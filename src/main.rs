@@ -170,6 +170,33 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A CTAS aggregation and a stream-table join run by 1, 2, 3... servers on a
+    /// Kafka-protocol broker (an Eddy process), and by one server on its embedded log.
+    Cluster {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 10_000)]
+        users: u64,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        /// Server counts to run in turn, e.g. 1,2,3.
+        #[arg(long, default_value = "1,2,3")]
+        servers: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Failover of an aggregation's state: kill -9 one of two servers, then restore on an
+    /// empty data directory.
+    Failover {
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: u64,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value_t = 6000)]
+        session_timeout_ms: u64,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A filter/projection CREATE STREAM AS SELECT over JSON or AVRO records.
     Csas {
         #[arg(long, default_value_t = 1_000_000)]
@@ -276,6 +303,15 @@ fn main() -> ExitCode {
                 BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
                 BenchCommand::Csas { records, partitions, dir, format } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir, format }),
                 BenchCommand::Push { records, partitions, clients, dir } => eddy::bench::push(eddy::bench::PushArgs { records, partitions, clients, dir }),
+                BenchCommand::Cluster { records, users, partitions, servers, dir } => {
+                    match servers.split(',').map(|n| n.trim().parse::<usize>().ok().filter(|n| *n > 0)).collect::<Option<Vec<_>>>() {
+                        Some(servers) => eddy::bench::cluster(eddy::bench::ClusterArgs { records, users, partitions, servers, dir }),
+                        None => Err(format!("--servers takes server counts like 1,2,3, got '{servers}'")),
+                    }
+                }
+                BenchCommand::Failover { keys, partitions, session_timeout_ms, dir } => {
+                    eddy::bench::failover(eddy::bench::FailoverArgs { keys, partitions, session_timeout_ms, dir })
+                }
             };
             match r {
                 Ok(()) => ExitCode::SUCCESS,

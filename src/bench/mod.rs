@@ -11,16 +11,20 @@
 //! - `join`: a stream-table enrichment or a stream-stream join over JSON records already in
 //!   the log, with the state size it leaves.
 //! - `push`: many concurrent push queries (with continuation tokens) reading one stream.
+//! - `cluster`, `failover`: servers on a Kafka-protocol broker, as processes (see
+//!   [`cluster`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 
+mod cluster;
 mod joins;
 mod lookups;
 mod push;
 mod queries;
+pub use cluster::{ClusterArgs, FailoverArgs, cluster, failover};
 pub use joins::{JoinArgs, join};
 pub use lookups::{LookupArgs, lookups};
 pub use push::{PushArgs, push};
