@@ -154,6 +154,34 @@ impl Engine {
     /// in which case `None` means some row is not in memory (ask again with
     /// [`ReadMode::Any`] on a blocking thread).
     pub fn feature_lookup(&self, table: &str, keys: &[FeatureKey<'_>], mode: ReadMode) -> Result<Option<String>, EngineError> {
+        let (source, encoded) = self.feature_keys(table, keys)?;
+        self.feature_rows(&source, keys, &encoded, mode)
+    }
+
+    /// The partitions of the tasks that wrote the rows a feature lookup finds (None when a
+    /// row does not say). Blocking.
+    pub(super) fn feature_partitions(&self, table: &str, keys: &[FeatureKey<'_>]) -> Result<Option<Vec<i32>>, EngineError> {
+        let (source, encoded) = self.feature_keys(table, keys)?;
+        let state = self.runtime.state();
+        let family = source.state_family();
+        if !state.has_family(&family) {
+            return Ok(Some(Vec::new()));
+        }
+        let mut partitions = Vec::new();
+        let Some(found) = state.lookup(&family, &encoded, ReadMode::Any)? else { return Ok(None) };
+        for v in found.iter().flatten() {
+            match rows::decode(v).ok().and_then(|r| r.partition) {
+                Some(p) => partitions.push(p),
+                None => return Ok(None),
+            }
+        }
+        partitions.sort_unstable();
+        partitions.dedup();
+        Ok(Some(partitions))
+    }
+
+    /// The table a feature lookup reads, and its keys as stored.
+    fn feature_keys(&self, table: &str, keys: &[FeatureKey<'_>]) -> Result<(std::sync::Arc<crate::catalog::DataSource>, Vec<Vec<u8>>), EngineError> {
         // Like an unquoted SQL name, the path is case-insensitive unless it matches exactly.
         let source = self
             .catalog
@@ -225,10 +253,21 @@ impl Engine {
             }
             encoded.push(key);
         }
+        Ok((source, encoded))
+    }
+
+    /// The response body of a feature lookup of `encoded` keys (`keys` as requested).
+    fn feature_rows(
+        &self,
+        source: &crate::catalog::DataSource,
+        keys: &[FeatureKey<'_>],
+        encoded: &[Vec<u8>],
+        mode: ReadMode,
+    ) -> Result<Option<String>, EngineError> {
         let family = source.state_family();
         let state = self.runtime.state();
         let found = if state.has_family(&family) {
-            let Some(found) = state.lookup(&family, &encoded, mode)? else { return Ok(None) };
+            let Some(found) = state.lookup(&family, encoded, mode)? else { return Ok(None) };
             Some(found)
         } else {
             None

@@ -10,9 +10,13 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Engine, EngineError};
+use std::sync::Arc;
+
+use super::{Engine, EngineError, Session};
 use crate::exec::Share;
 use crate::sql::ast::Statement;
+use crate::sql::pull::plan_pull;
+use crate::sql::pull_template::SqlShape;
 
 impl Engine {
     /// Whether this server runs its service's statements.
@@ -46,6 +50,47 @@ impl Engine {
                 ) || matches!(&p.statement, Statement::Terminate { query_id } if !query_id.as_ref().is_some_and(|id| id.value.starts_with("transient_")))
             }),
             Err(_) => sql.contains("${"),
+        }
+    }
+
+    /// The place of the server that runs the partitions a pull query's keys live in, when
+    /// that is one server and not this one (None: this server answers — it runs them, the
+    /// query is not a key lookup on a table, or its keys live on several servers or
+    /// nowhere yet). Blocking (RocksDB reads).
+    pub fn pull_owner(&self, sql: &str, session: &Session) -> Result<Option<usize>, EngineError> {
+        let Share::Of { .. } = self.share() else { return Ok(None) };
+        let sql = super::substitute(sql, &session.variables)?;
+        let (plan, access) = match SqlShape::scan(&sql).as_ref().and_then(|s| self.pull_plans.lookup(s)) {
+            Some(cached) => cached,
+            None => {
+                let Ok(mut parsed) = self.parse(&sql) else { return Ok(None) };
+                let Some(Statement::Select(q)) = parsed.pop().map(|p| p.statement).filter(|_| parsed.is_empty()) else { return Ok(None) };
+                if q.emit.is_some() || !self.is_table_query(&q) {
+                    return Ok(None);
+                }
+                let Ok(plan) = plan_pull(&q, &self.catalog) else { return Ok(None) };
+                let access = plan.access.clone();
+                (Arc::new(plan), access)
+            }
+        };
+        let partitions = crate::exec::pull::key_partitions(self.runtime.state(), &plan, &access)?;
+        Ok(self.other_owner(partitions))
+    }
+
+    /// [`Engine::pull_owner`] for a feature lookup. Blocking.
+    pub fn feature_owner(&self, table: &str, keys: &[super::FeatureKey<'_>]) -> Result<Option<usize>, EngineError> {
+        let Share::Of { .. } = self.share() else { return Ok(None) };
+        Ok(self.other_owner(self.feature_partitions(table, keys)?))
+    }
+
+    /// The one other server that runs `partitions`, if one does.
+    fn other_owner(&self, partitions: Option<Vec<i32>>) -> Option<usize> {
+        let Share::Of { rank, count } = self.share() else { return None };
+        let mut owners: Vec<u32> = partitions?.into_iter().filter_map(|p| u32::try_from(p).ok()).map(|p| p % count).collect();
+        owners.dedup();
+        match owners.as_slice() {
+            [owner] if *owner != rank => usize::try_from(*owner).ok(),
+            _ => None,
         }
     }
 

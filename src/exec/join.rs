@@ -690,7 +690,7 @@ impl JoinTask {
                 if tombstones[i] {
                     batch.delete(tfamily, k);
                 } else if let Some(j) = json.get(i) {
-                    batch.put(tfamily, k, rows::encode(timestamps[i], now, j));
+                    batch.put(tfamily, k, rows::encode(timestamps[i], now, self.left.partition.id(), j));
                 }
             }
         }

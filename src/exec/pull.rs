@@ -101,6 +101,49 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
     Ok(Some(out))
 }
 
+/// The partitions of the tasks that wrote the rows a key lookup finds (the servers of a
+/// service that run them answer for those keys); None when `access` is not a key lookup
+/// or a row does not say (it was written before rows carried their partition). Blocking.
+pub fn key_partitions(state: &StateDb, plan: &PullPlan, access: &PullAccess) -> Result<Option<Vec<i32>>, ExecError> {
+    let PullAccess::KeyLookup(key_values) = access else { return Ok(None) };
+    let family = plan.table.state_family();
+    if !state.has_family(&family) {
+        return Ok(Some(Vec::new()));
+    }
+    let encoded: Vec<Vec<u8>> = key_values
+        .iter()
+        .map(|vals| {
+            let mut k = Vec::new();
+            for v in vals {
+                encode_value(&mut k, &v.as_ref());
+            }
+            k
+        })
+        .collect();
+    let mut partitions = Vec::new();
+    let mut unknown = false;
+    let mut note = |v: &[u8]| match rows::decode(v).ok().and_then(|r| r.partition) {
+        Some(p) => partitions.push(p),
+        None => unknown = true,
+    };
+    if plan.table.window.is_some() {
+        for k in encoded {
+            let to = keys::prefix_end(&k);
+            state.scan(&family, Some(&k), to.as_deref(), |kk, v| {
+                if kk.len() == k.len() + 16 {
+                    note(v);
+                }
+                true
+            })?;
+        }
+    } else if let Some(found) = state.lookup(&family, &encoded, ReadMode::Any)? {
+        found.iter().flatten().for_each(&mut note);
+    }
+    partitions.sort_unstable();
+    partitions.dedup();
+    Ok((!unknown).then_some(partitions))
+}
+
 /// Runs a pull query reading rows by `access` (the plan's own, or a cached plan's bound
 /// to other keys); returns each row as a JSON array, or `None` when `mode` is
 /// [`ReadMode::MemoryOnly`] and a disk read would be needed. Blocks unless MemoryOnly.

@@ -122,7 +122,7 @@ impl PartitionTask for TableSourceTask {
                 if decoded.tombstones.get(row).copied().unwrap_or(false) {
                     batch.delete(&self.family, key);
                 } else if let Some(j) = json.get(row) {
-                    batch.put(&self.family, key, rows::encode(rowtime.value(row), now, j));
+                    batch.put(&self.family, key, rows::encode(rowtime.value(row), now, self.partition.id(), j));
                 }
             }
             self.stats.record_errors(&self.name, self.partition.topic(), &errors);

@@ -209,8 +209,9 @@ struct FeaturesBody<'b> {
 
 /// Answers a lookup, or `None` when hyper should serve the request.
 async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply> {
-    // A standby forwards lookups to its service's active server (`forward`), through hyper.
-    if state.active_url().is_some() {
+    // A server that runs a share of its service's partitions sends lookups of other
+    // servers' keys there (`forward`), through hyper.
+    if state.role.is_some() && state.engine.share() != crate::exec::Share::All {
         return None;
     }
     match route {

@@ -171,7 +171,7 @@ impl AggregateTask {
             if tombstones[i] {
                 batch.delete(&self.tfamily, k.clone());
             } else if let Some(j) = json.get(i) {
-                batch.put(&self.tfamily, k.clone(), rows::encode(e.rowtime, now, j));
+                batch.put(&self.tfamily, k.clone(), rows::encode(e.rowtime, now, self.partition.id(), j));
             }
             if cached && to_topic[i] {
                 let row = CachedRow::new(e.rowtime, (e.start, e.end), tombstones[i], json.get(i).map(<[u8]>::to_vec).unwrap_or_default());
