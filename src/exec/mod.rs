@@ -657,3 +657,22 @@ impl Runtime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Share;
+
+    #[test]
+    fn a_share_owns_every_partition_of_its_place_and_nothing_else() {
+        let shares: Vec<Share> = (0..3).map(|r| Share::of(r, 3)).collect();
+        for p in 0..12 {
+            let owners: Vec<usize> = (0..3).filter(|&r| shares[r].owns(p)).collect();
+            assert_eq!(owners, vec![(p % 3) as usize], "partition {p}");
+        }
+        assert!(Share::All.owns(7));
+        assert!(!Share::Nothing.owns(0));
+        assert!(!Share::of(0, 2).owns(-1));
+        assert_eq!(Share::of(3, 3), Share::Nothing, "a place past the roster");
+        assert_eq!(Share::of(0, 0), Share::Nothing);
+    }
+}
