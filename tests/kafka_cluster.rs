@@ -404,6 +404,14 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
         read.push(messages_read(s).await);
     }
     assert!(read.iter().all(|n| *n > 0) && read.iter().sum::<i64>() == 600, "every server counted some clicks, each click one server: {read:?}");
+    // A push query's aggregation runs whole on the server asked, whatever its share.
+    let u1 = split_expected(600)["u1"].0;
+    for s in &servers {
+        let sql = format!("SELECT user, COUNT(*) AS n FROM clicks WHERE user = 'u1' GROUP BY user EMIT CHANGES LIMIT {u1};");
+        let pushed = tokio::time::timeout(std::time::Duration::from_secs(30), s.query(&sql)).await.expect("the push query reaches its LIMIT");
+        let counts: Vec<i64> = pushed.iter().filter_map(|e| e["row"]["columns"][1].as_i64()).collect();
+        assert_eq!(counts, (1..=u1).collect::<Vec<_>>(), "{pushed:?}");
+    }
     // A lookup of one key is answered by the server that runs its partition: the others
     // pass it on, and say so.
     let mut answered_by = Vec::new();

@@ -281,11 +281,25 @@ impl Runtime {
         })
     }
 
-    /// Starts a join writing into `sink`. Blocking.
+    /// Starts a join writing into `sink`, on this server's share of its partitions.
+    /// Blocking.
     pub fn start_join(&self, query_id: &str, plan: Arc<JoinPlan>, sink: &DataSource, sink_topic: Arc<Topic>, reset: OffsetReset) -> Result<(), ExecError> {
+        self.start_join_on(self.share(), query_id, plan, sink, sink_topic, reset)
+    }
+
+    /// [`Runtime::start_join`] on the partitions of `share`. Blocking.
+    pub(super) fn start_join_on(
+        &self,
+        share: Share,
+        query_id: &str,
+        plan: Arc<JoinPlan>,
+        sink: &DataSource,
+        sink_topic: Arc<Topic>,
+        reset: OffsetReset,
+    ) -> Result<(), ExecError> {
         let stats = self.new_stats();
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        let mut spawner = Spawner { rt: self, share: self.share(), reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
+        let mut spawner = Spawner { rt: self, share, reset, stats: stats.clone(), cancel: cancel_rx, tasks: Vec::new() };
         spawner.stage(query_id, &plan, StageTarget::Result { sink, topic: sink_topic })?;
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks: spawner.tasks });
         Ok(())

@@ -131,6 +131,11 @@ impl Share {
     }
 }
 
+/// The partitions of `topic` in `share`.
+fn shared_partitions(share: Share, topic: &Topic) -> impl Iterator<Item = &Arc<dyn PartitionStore>> {
+    topic.partitions().iter().filter(move |p| share.owns(p.id()))
+}
+
 struct Running {
     stats: Arc<QueryStats>,
     cancel: watch::Sender<bool>,
@@ -209,8 +214,7 @@ impl Runtime {
 
     /// The partitions of `topic` this server runs.
     fn owned_partitions<'a>(&self, topic: &'a Topic) -> impl Iterator<Item = &'a Arc<dyn PartitionStore>> + use<'a> {
-        let share = self.share();
-        topic.partitions().iter().filter(move |p| share.owns(p.id()))
+        shared_partitions(self.share(), topic)
     }
 
     /// Stats for a new query; its skipped records go to the processing log too.
@@ -300,10 +304,24 @@ impl Runtime {
         format!("q/{query_id}")
     }
 
-    /// Starts an aggregation (with its repartition stage when the plan needs one).
-    /// Blocking.
+    /// Starts an aggregation (with its repartition stage when the plan needs one) on this
+    /// server's share of its partitions. Blocking.
     pub fn start_aggregate(
         &self,
+        query_id: &str,
+        plan: Arc<AggregatePlan>,
+        sink: &DataSource,
+        sink_topic: Arc<Topic>,
+        reset: OffsetReset,
+    ) -> Result<(), ExecError> {
+        self.start_aggregate_on(self.share(), query_id, plan, sink, sink_topic, reset)
+    }
+
+    /// [`Runtime::start_aggregate`] on the partitions of `share` (a push query's private
+    /// stages run on every partition). Blocking.
+    fn start_aggregate_on(
+        &self,
+        share: Share,
         query_id: &str,
         plan: Arc<AggregatePlan>,
         sink: &DataSource,
@@ -323,7 +341,7 @@ impl Runtime {
             let name = Self::repartition_topic(&self.log, query_id);
             let internal = self.log.topic_or_create(&name, source_topic.partition_count(), self.log.defaults().clone())?;
             let stage = format!("{query_id}/repartition");
-            for part in self.owned_partitions(&source_topic) {
+            for part in shared_partitions(share, &source_topic) {
                 let cp = self.stateful_start(&stage, part, reset)?;
                 let writer = sink::IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
                 let task = repartition::RepartitionTask::new(
@@ -343,7 +361,7 @@ impl Runtime {
         } else {
             source_topic.clone()
         };
-        for part in self.owned_partitions(&stage2_input) {
+        for part in shared_partitions(share, &stage2_input) {
             let start_reset = if plan.repartition { OffsetReset::Earliest } else { reset };
             let cp = self.stateful_start(query_id, part, start_reset)?;
             let input = if plan.repartition {

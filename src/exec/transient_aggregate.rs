@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::push::PushQuery;
-use super::{ExecError, OffsetReset, PushStart, Running, Runtime};
+use super::{ExecError, OffsetReset, PushStart, Running, Runtime, Share};
 use crate::catalog::DataSource;
 use crate::sql::aggregate_plan::AggregatePlan;
 use crate::sql::join_plan::JoinPlan;
@@ -65,7 +65,8 @@ impl Runtime {
         if let Some(j) = join {
             let topic = self.log.create_topic(&j.result.topic, j.plan.partitions, self.log.defaults().clone())?;
             let id = j.result.name.clone();
-            let started = self.start_join(&id, j.plan.clone(), &j.result, topic, reset);
+            // A push query's stages run on every partition, whatever this server's share.
+            let started = self.start_join_on(Share::All, &id, j.plan.clone(), &j.result, topic, reset);
             stages.push(PrivateStage {
                 running: self.persistent.lock().remove(&id),
                 query_id: id,
@@ -79,7 +80,7 @@ impl Runtime {
         let partitions = self.log.topic(&aggregate.source.topic)?.partition_count();
         let topic = self.log.create_topic(&table.topic, partitions, self.log.defaults().clone())?;
         let id = table.name.clone();
-        let started = self.start_aggregate(&id, aggregate, table, topic, reset);
+        let started = self.start_aggregate_on(Share::All, &id, aggregate, table, topic, reset);
         // The stages belong to the client's query, not to the persistent queries.
         stages.push(PrivateStage { running: self.persistent.lock().remove(&id), query_id: id, topic: table.topic.clone(), family: table.state_family() });
         started
