@@ -134,6 +134,13 @@ fn family_options(cache: &Cache) -> Options {
     let mut block = BlockBasedOptions::default();
     block.set_block_cache(cache);
     block.set_bloom_filter(10.0, false);
+    // Index and filter split into 4 KB partitions under a small top level: a large table
+    // file's whole filter (8 MB for 6.5 M keys) is bigger than a block cache shard, so it
+    // would be read and checksummed again on every lookup; its partitions stay cached.
+    block.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+    block.set_partition_filters(true);
+    block.set_metadata_block_size(4096);
+    block.set_pin_top_level_index_and_filter(true);
     block.set_cache_index_and_filter_blocks(true);
     block.set_pin_l0_filter_and_index_blocks_in_cache(true);
     // A hash index inside each data block: point lookups (pull queries, feature lookups)
