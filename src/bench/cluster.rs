@@ -81,7 +81,7 @@ impl Server {
             Ok((url, kafka)) => Ok(Server { child, url, kafka }),
             Err(_) => {
                 let _ = child.kill();
-                Err(format!("a server did not start within {START_TIMEOUT:?}; see {}", dir.with_extension("log").display()))
+                Err(format!("a server did not start (it stopped, or was not ready within {START_TIMEOUT:?}); see {}", dir.with_extension("log").display()))
             }
         }
     }
@@ -107,7 +107,9 @@ struct Rest {
 impl Rest {
     fn new() -> Result<Rest, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start a runtime: {e}"))?;
-        Ok(Rest { http: reqwest::Client::new(), rt })
+        // Servers close idle connections: a request after a long wait gets a fresh one.
+        let http = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Rest { http, rt })
     }
 
     fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Result<(u16, Value), String> {
