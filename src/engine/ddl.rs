@@ -862,6 +862,9 @@ impl Engine {
 
     /// Applies a prepared change. Blocking.
     pub(super) fn commit_change(&self, change: Change, p: &ParsedStatement, seq: i64) -> Result<Value, EngineError> {
+        // A query's state is not dropped while copies of it are being brought up to date
+        // (they would come back).
+        let _share = matches!(change, Change::Terminate { .. } | Change::Drop { .. }).then(|| self.share_change.lock());
         match change {
             Change::Noop(v) => Ok(v),
             Change::Control(c) => self.commit_control(c, p, seq),

@@ -111,6 +111,11 @@ pub struct Engine {
     config: EngineConfig,
     /// Serializes catalog changes so the command topic order is the apply order.
     ddl: Mutex<()>,
+    /// Held while this server's share changes, while it follows other servers'
+    /// changelogs, and while a TERMINATE or DROP commits (taken after `ddl` when both are):
+    /// catch-ups of copies hold up no other statement, and a dropped query's state does
+    /// not come back from a copy being followed.
+    share_change: Mutex<()>,
     /// Whether this server runs its service's statements (false: another server of its
     /// service does, and this one follows the command topic).
     active: std::sync::atomic::AtomicBool,
@@ -210,6 +215,7 @@ impl Engine {
             config,
             log,
             ddl: Mutex::new(()),
+            share_change: Mutex::new(()),
             active: std::sync::atomic::AtomicBool::new(active),
             applied: std::sync::atomic::AtomicI64::new(0),
             pull_plans: PullPlanCache::default(),

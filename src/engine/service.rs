@@ -102,11 +102,15 @@ impl Engine {
     /// (starting its share of new queries), and what the changelogs of the partitions other
     /// servers run hold past the local copies; how many commands. Blocking.
     pub fn follow_commands(&self) -> Result<usize, EngineError> {
-        let _guard = self.ddl.lock();
-        let n = self.catch_up()?;
-        if n > 0 && self.runtime.share() != Share::Nothing {
-            self.start_stopped_queries();
-        }
+        let n = {
+            let _guard = self.ddl.lock();
+            let n = self.catch_up()?;
+            if n > 0 && self.runtime.share() != Share::Nothing {
+                self.start_stopped_queries();
+            }
+            n
+        };
+        let _share = self.share_change.lock();
         self.runtime.follow_changelogs()?;
         Ok(n)
     }
@@ -162,6 +166,7 @@ impl Engine {
     /// another server). Blocking.
     pub fn release_share(&self) {
         let _guard = self.ddl.lock();
+        let _share = self.share_change.lock();
         for q in self.catalog.queries() {
             self.runtime.stop_persistent(&q.id);
         }
@@ -175,7 +180,9 @@ impl Engine {
     /// queries started. Blocking.
     pub fn take_share(&self, runs_statements: bool, share: Share) -> Result<usize, EngineError> {
         let _guard = self.ddl.lock();
+        // Before the share lock: applying a command takes it.
         self.catch_up()?;
+        let _share = self.share_change.lock();
         for q in self.catalog.queries() {
             self.runtime.stop_persistent(&q.id);
         }
