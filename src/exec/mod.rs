@@ -397,34 +397,26 @@ impl Runtime {
     /// With `shared` false only what this server kept is removed: another server of the
     /// service (the one that ran the TERMINATE) removes the internal topics.
     pub fn cleanup(&self, query_id: &str, shared: bool) -> Result<(), ExecError> {
-        if !shared {
-            self.state.drop_family(&Self::query_family(query_id))?;
-            join_start::cleanup_join_state(&self.log, &self.state, query_id)?;
-            checkpoint::delete_all(&self.state, query_id)?;
-            return Self::forget_offsets(&self.log, query_id);
-        }
-        Self::cleanup_in(&self.log, &self.state, query_id)
+        Self::cleanup_in(&self.log, &self.state, query_id, shared)
     }
 
-    fn forget_offsets(log: &Log, query_id: &str) -> Result<(), ExecError> {
+    fn cleanup_in(log: &Log, state: &StateDb, query_id: &str, shared: bool) -> Result<(), ExecError> {
+        state.drop_family(&Self::query_family(query_id))?;
+        if shared {
+            join_start::cleanup_join(log, state, query_id)?;
+            let internal = Self::repartition_topic(log, query_id);
+            if log.get_topic(&internal).is_some() {
+                log.delete_topic(&internal)?;
+            }
+            if log.cluster().is_some() {
+                changelog::Changelogs::delete(log, query_id)?;
+            }
+        } else {
+            join_start::cleanup_join_state(log, state, query_id)?;
+        }
         log.offsets().delete_group(query_id)?;
         log.offsets().delete_group(&format!("{query_id}/repartition"))?;
         log.offsets().delete_group(&Self::materialize_stage(query_id))?;
-        Ok(())
-    }
-
-    fn cleanup_in(log: &Log, state: &StateDb, query_id: &str) -> Result<(), ExecError> {
-        state.drop_family(&Self::query_family(query_id))?;
-        join_start::cleanup_join(log, state, query_id)?;
-        checkpoint::delete_all(state, query_id)?;
-        let internal = Self::repartition_topic(log, query_id);
-        if log.get_topic(&internal).is_some() {
-            log.delete_topic(&internal)?;
-        }
-        Self::forget_offsets(log, query_id)?;
-        if log.cluster().is_some() {
-            changelog::Changelogs::delete(log, query_id)?;
-        }
         Ok(())
     }
 

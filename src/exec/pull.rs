@@ -15,7 +15,7 @@ use crate::format::RowDecoder;
 use crate::format::json::JsonDecoder;
 use crate::format::json_values::object_values_array;
 use crate::sql::pull::{PullAccess, PullPlan};
-use crate::state::keys::{self, encode_value};
+use crate::state::keys::{self, KeyValueOwned, encode_value};
 use crate::state::{ReadMode, StateDb, rows};
 
 /// The complete result of a pull query on a table.
@@ -26,6 +26,20 @@ pub struct PullRows {
     pub plan: Arc<PullPlan>,
     /// Each row as a JSON array.
     pub rows: Vec<String>,
+}
+
+/// Each looked-up key (its column values) as the state stores it.
+fn stored_keys(key_values: &[Vec<KeyValueOwned>]) -> Vec<Vec<u8>> {
+    key_values
+        .iter()
+        .map(|vals| {
+            let mut k = Vec::new();
+            for v in vals {
+                encode_value(&mut k, &v.as_ref());
+            }
+            k
+        })
+        .collect()
 }
 
 /// Rows (as stored) that the access path finds, within the window bounds; `None` when
@@ -59,16 +73,7 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
     };
     match access {
         PullAccess::KeyLookup(key_values) => {
-            let encoded: Vec<Vec<u8>> = key_values
-                .iter()
-                .map(|vals| {
-                    let mut k = Vec::new();
-                    for v in vals {
-                        encode_value(&mut k, &v.as_ref());
-                    }
-                    k
-                })
-                .collect();
+            let encoded = stored_keys(key_values);
             if windowed {
                 for k in encoded {
                     let to = keys::prefix_end(&k);
@@ -110,16 +115,7 @@ pub fn key_partitions(state: &StateDb, plan: &PullPlan, access: &PullAccess) -> 
     if !state.has_family(&family) {
         return Ok(Some(Vec::new()));
     }
-    let encoded: Vec<Vec<u8>> = key_values
-        .iter()
-        .map(|vals| {
-            let mut k = Vec::new();
-            for v in vals {
-                encode_value(&mut k, &v.as_ref());
-            }
-            k
-        })
-        .collect();
+    let encoded = stored_keys(key_values);
     let mut partitions = Vec::new();
     let mut unknown = false;
     let mut note = |v: &[u8]| match rows::decode(v).ok().and_then(|r| r.partition) {

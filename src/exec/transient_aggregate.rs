@@ -110,7 +110,7 @@ impl Runtime {
             }
             let cleanup = tokio::task::spawn_blocking(move || {
                 for stage in leftovers {
-                    Runtime::cleanup_in(&log, &state, &stage.query_id)?;
+                    Runtime::cleanup_in(&log, &state, &stage.query_id, true)?;
                     state.drop_family(&stage.family)?;
                     if log.get_topic(&stage.topic).is_some() {
                         log.delete_topic(&stage.topic)?;
