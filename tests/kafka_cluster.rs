@@ -627,3 +627,56 @@ async fn statements_sent_to_both_servers_at_once_apply_in_one_order_on_both() {
     second.wait_until("the second server took over", async |s| role(s).await == json!("active")).await;
     assert_eq!(streams(&second).await, on_first);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_stalls_while_another_takes_its_tasks_over_writes_nothing_twice() {
+    let broker = TestServer::start();
+    let users: Vec<Value> = (0..SPLIT_USERS).map(|i| json!({"key": format!("u{i}"), "value": {"region": format!("r{}", i % 3)}})).collect();
+    broker.ksql_ok("CREATE STREAM seed (v INT) WITH (kafka_topic='users', partitions=6, value_format='JSON');").await;
+    broker.produce("users", users).await;
+    let servers = [on_cluster(&broker), on_cluster(&broker)];
+    split_among(&servers.iter().collect::<Vec<_>>()).await;
+    for sql in SPLIT_SETUP {
+        let props = json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"});
+        let (status, body) = servers[0].ksql_with(sql, props).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+    }
+    broker.produce("clicks", split_clicks(0, 300)).await;
+    for s in &servers {
+        s.wait_until("both servers count every click", async |s| split_rows(s).await == split_expected(300)).await;
+    }
+    // The server that does not run the statements stalls (SIGSTOP); clicks arrive for its
+    // partitions, and the other server takes them over once the stalled one's session
+    // expires.
+    let mut stalled = None;
+    for (i, s) in servers.iter().enumerate() {
+        if s.get("/healthcheck").await.1["serviceRole"] != json!("active") {
+            stalled = Some(i);
+        }
+    }
+    let stalled = stalled.expect("one server is a member");
+    let survivor = &servers[1 - stalled];
+    servers[stalled].freeze();
+    broker.produce("clicks", split_clicks(300, 600)).await;
+    survivor.wait_until("the survivor counts every click", async |s| split_rows(s).await == split_expected(600)).await;
+    // The stalled server wakes with work it had not done: whatever it tries to write
+    // belongs to a transaction that can no longer commit. It takes its share back.
+    servers[stalled].thaw();
+    split_among(&servers.iter().collect::<Vec<_>>()).await;
+    broker.produce("clicks", split_clicks(600, 900)).await;
+    for s in &servers {
+        s.wait_until("both servers count every click", async |s| split_rows(s).await == split_expected(900)).await;
+    }
+    broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(900)).await;
+    assert_eq!(count_sequences(&broker).await, uninterrupted_sequences(900), "every user's counts, once each, in order");
+    // The tasks' source offsets were committed in their transactions, to consumer groups
+    // of the cluster, as Kafka's tools see them.
+    broker
+        .wait_until("the aggregation's group has read every click", async |b| {
+            let (_, groups) = b.get("/groups").await;
+            let ours: Vec<&Value> =
+                groups["groups"].as_array().into_iter().flatten().filter(|g| g["group"].as_str().is_some_and(|n| n.contains("CTAS_PER_USER"))).collect();
+            ours.iter().any(|g| g["topics"] == json!(["clicks"]) && g["lag"] == json!(0))
+        })
+        .await;
+}

@@ -10,10 +10,14 @@
 //! deletion is a tombstone. A batch written twice (a crash between the append and the
 //! local write) reads back to the same state.
 //!
-//! Fencing: each changelog partition is written by an idempotent producer of the task,
-//! and every server that starts writing one takes the next producer epoch (sequence 0).
-//! A server that stalled while another took over (a zombie) then writes with an older
-//! epoch, and the broker refuses it: its stale state never lands in the changelog.
+//! A task's changelog records commit in the task's transaction, with its output and its
+//! source offsets (`exec::transaction`); the changelog is read back as a read-committed
+//! consumer reads it, so a step that never committed leaves nothing behind.
+//!
+//! Without a transaction (a log that is not a cluster's), each changelog partition is
+//! written by an idempotent producer of the task, and every writer that starts writing one
+//! takes the next producer epoch (sequence 0): one that stalled while another took over
+//! then writes with an older epoch and is refused.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::ExecError;
-use crate::log::{BatchBuilder, CleanupPolicy, Log, Topic, TopicConfig};
+use crate::log::{BatchBuilder, CleanupPolicy, Log, Topic, TopicConfig, TransactionalWriter};
 use crate::state::{CHANGELOG_POSITIONS, CHECKPOINTS, StateBatch, StateDb, StateJournal};
 
 /// State writes read back per restore batch.
@@ -30,7 +34,7 @@ const RESTORE_BATCH: usize = 10_000;
 /// The changelog topic of a task (`/` in stage names becomes `-`). A join stage's two
 /// inputs commit together and share the stage's changelog.
 pub fn changelog_topic(log: &Log, task: &str) -> String {
-    let task = task.strip_suffix(super::join_start::RIGHT_INPUT_SUFFIX).unwrap_or(task);
+    let task = super::transaction::transaction_task(task);
     format!("{}{}-changelog", log.internal_prefix(), task.replace('/', "-"))
 }
 
@@ -61,6 +65,7 @@ fn checkpoint_owner(key: &[u8]) -> Option<(&str, &str, i32)> {
 /// The changelog topics of a log's stateful tasks.
 pub struct Changelogs {
     log: Arc<Log>,
+    transactions: super::transaction::TaskTransactions,
     topics: Mutex<HashMap<String, Arc<Topic>>>,
     /// This server's producer epoch and next sequence per changelog partition.
     writers: Mutex<HashMap<(String, i32), Stamp>>,
@@ -93,7 +98,13 @@ fn changelog_producer_id(topic: &str, partition: i32) -> i64 {
 
 impl Changelogs {
     pub fn new(log: Arc<Log>) -> Changelogs {
-        Changelogs { log, topics: Mutex::new(HashMap::new()), writers: Mutex::new(HashMap::new()) }
+        let transactions = super::transaction::TaskTransactions::new(log.clone());
+        Changelogs { log, transactions, topics: Mutex::new(HashMap::new()), writers: Mutex::new(HashMap::new()) }
+    }
+
+    /// The transactional producers of the tasks this server runs.
+    pub fn transactions(&self) -> &super::transaction::TaskTransactions {
+        &self.transactions
     }
 
     /// The task's changelog topic, created (compacted, with its source's partitions) when
@@ -180,7 +191,7 @@ fn catch_up(state: &StateDb, topic: &Topic, partition: i32) -> Result<u64, ExecE
     let mut restored = 0u64;
     let mut next = from;
     let mut failed = None;
-    crate::log::replay::replay(part.as_ref(), from, |seen| {
+    crate::log::replay::replay_committed(part.as_ref(), from, |seen| {
         if failed.is_some() {
             return;
         }
@@ -230,6 +241,32 @@ fn catch_up(state: &StateDb, topic: &Topic, partition: i32) -> Result<u64, ExecE
     Ok(restored)
 }
 
+impl Changelogs {
+    /// Appends a task's batch to its changelog partition in the task's transaction and
+    /// commits it, with the source offsets of the batch's checkpoints. Blocking.
+    fn record_in(&self, txn: &dyn TransactionalWriter, topic: &Topic, partition: i32, batch: &mut StateBatch) -> Result<(), ExecError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut records = BatchBuilder::new(None);
+        let mut offsets = Vec::new();
+        for (family, key, value) in batch.ops() {
+            records.push(now, Some(&encode_key(family, key)), value, &[]);
+            if family == CHECKPOINTS
+                && let (Some((task, source, p)), Some(value)) = (checkpoint_owner(key), value)
+            {
+                let cp: super::checkpoint::TaskCheckpoint =
+                    serde_json::from_slice(value).map_err(|e| ExecError::UnreadableCheckpoint { task: task.to_string(), source: e })?;
+                offsets.push((super::transaction::offsets_group(&self.log, task), source.to_string(), p, cp.offset));
+            }
+        }
+        let stamp = txn.stamp(topic.name(), partition, records.len() as i32)?;
+        let appended = txn.append(topic.name(), partition, records.stamped(stamp).transactional().finish())?;
+        let offsets: Vec<(&str, &str, i32, i64)> = offsets.iter().map(|(g, t, p, o)| (g.as_str(), t.as_str(), *p, *o)).collect();
+        txn.commit(&offsets)?;
+        batch.put(CHANGELOG_POSITIONS, position_key(topic.name(), partition), (appended.last_offset + 1).to_be_bytes().to_vec());
+        Ok(())
+    }
+}
+
 impl StateJournal for Changelogs {
     /// Appends a task's batch (one that commits a checkpoint) to its changelog partition,
     /// and adds the partition's new end to the batch as the local state's position; other
@@ -238,6 +275,9 @@ impl StateJournal for Changelogs {
         let owner = batch.ops().find_map(|(family, key, value)| (family == CHECKPOINTS && value.is_some()).then(|| checkpoint_owner(key)).flatten());
         let Some((task, source_topic, partition)) = owner else { return Ok(()) };
         let topic = self.topic(task, source_topic)?;
+        if let Some(txn) = self.transactions.of(task, partition) {
+            return Ok(self.record_in(txn.as_ref(), &topic, partition, batch)?);
+        }
         let part = topic.partition(partition)?.clone();
         let slot = (topic.name().to_string(), partition);
         let producer_id = changelog_producer_id(topic.name(), partition);
@@ -278,6 +318,15 @@ impl StateJournal for Changelogs {
         };
         self.writers.lock().insert(slot, Stamp { epoch: stamp.epoch, next: stamp.next.wrapping_add(n) & i32::MAX });
         batch.put(CHANGELOG_POSITIONS, position_key(topic.name(), partition), (appended.last_offset + 1).to_be_bytes().to_vec());
+        Ok(())
+    }
+
+    /// Before a task starts over from its last commit: what its transaction left open is
+    /// aborted, and what the changelog holds past the local state (a commit whose local
+    /// write failed; another server's commits) is applied.
+    fn restore_task(&self, state: &StateDb, task: &str, partition: i32) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.transactions.recover(task, partition)?;
+        self.restore(state, task, partition)?;
         Ok(())
     }
 }

@@ -33,9 +33,12 @@ pub fn load(state: &StateDb, task: &str, topic: &str, partition: i32) -> Result<
     }
 }
 
-/// The last committed checkpoint of a task, or `initial` (what it started from) when it
-/// has committed none.
-pub fn load_or(state: &StateDb, task: &str, topic: &str, partition: i32, initial: &TaskCheckpoint) -> Result<TaskCheckpoint, ExecError> {
+/// The last committed checkpoint of a task that starts over after a failed step, or
+/// `initial` (what it started from) when it has committed none. On a cluster the local
+/// state first takes in what the changelog holds past it (and the task's open
+/// transaction is aborted), so the task goes on from its last commit. Blocking.
+pub fn committed(state: &StateDb, task: &str, topic: &str, partition: i32, initial: &TaskCheckpoint) -> Result<TaskCheckpoint, ExecError> {
+    state.restore_task(task, partition)?;
     Ok(load(state, task, topic, partition)?.unwrap_or_else(|| initial.clone()))
 }
 

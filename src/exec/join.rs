@@ -854,8 +854,8 @@ impl PartitionTask for JoinTask {
         if matches!(self.output, JoinOutput::Client(_)) {
             return Ok(());
         }
-        let left = checkpoint::load_or(&self.state, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &self.resume_from[0])?;
-        let right = checkpoint::load_or(&self.state, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &self.resume_from[1])?;
+        let left = checkpoint::committed(&self.state, &self.left.name, self.left.partition.topic(), self.left.partition.id(), &self.resume_from[0])?;
+        let right = checkpoint::committed(&self.state, &self.right.name, self.right.partition.topic(), self.right.partition.id(), &self.resume_from[1])?;
         self.left.position = left.offset;
         self.right.position = right.offset;
         self.side_time = [left.stream_time, right.stream_time];

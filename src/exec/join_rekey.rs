@@ -68,7 +68,7 @@ impl PartitionTask for JoinRekeyTask {
     }
 
     fn rewind(&mut self) -> Result<(), ExecError> {
-        let cp = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
+        let cp = checkpoint::committed(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
         self.position = cp.offset;
         self.writer.reset(&cp.sink);
         Ok(())

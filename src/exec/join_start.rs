@@ -13,7 +13,7 @@ use super::join::{JoinInput, JoinOutput, JoinTask, NextStage, Upstream};
 use super::join_input::SideInput;
 use super::join_rekey::JoinRekeyTask;
 use super::push::{CHANNEL_MESSAGES, PushQuery, PushShared};
-use super::sink::{IdempotentWriter, TopicSink, task_producer_id};
+use super::sink::{IdempotentWriter, TopicSink};
 use super::stats::QueryStats;
 use super::table_source::row_encoder;
 use super::task::{ClientOutput, drive};
@@ -136,7 +136,7 @@ impl Spawner<'_> {
                     let group = format!("{stage_id}/{tag}-repartition");
                     for part in source_topic.partitions().iter().filter(|p| self.share.owns(p.id())) {
                         let cp = rt.stateful_start(&group, part, self.reset)?;
-                        let writer = IdempotentWriter::new(internal.clone(), task_producer_id(&group, part.id()), &cp.sink);
+                        let writer = IdempotentWriter::new(internal.clone(), rt.task_producer(&group, part.id()), &cp.sink);
                         let encoder = format.encoder(&[&key_column], Role::Key);
                         let reader = SideInput::direct(side, source, plan, part.id());
                         let task = JoinRekeyTask::new(
@@ -193,10 +193,10 @@ impl Spawner<'_> {
             }
             let (right, rcp) = opened.pop().ok_or_else(|| ExecError::Invariant("join input missing"))?;
             let (left, cp) = opened.pop().ok_or_else(|| ExecError::Invariant("join input missing"))?;
-            let producer = task_producer_id(stage_id, p);
+            let producer = rt.task_producer(stage_id, p);
             let output = match &target {
                 StageTarget::Result { sink, topic } => JoinOutput::Result {
-                    sink: TopicSink::new(topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer, &cp.sink),
+                    sink: TopicSink::new(topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer.clone(), &cp.sink),
                     tfamily: tfamily.clone(),
                 },
                 StageTarget::Client(out) => JoinOutput::Client(out.clone()),

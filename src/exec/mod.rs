@@ -21,6 +21,7 @@ pub mod source;
 pub mod stats;
 pub mod table_source;
 pub mod task;
+pub mod transaction;
 mod transient_aggregate;
 pub use transient_aggregate::PrivateJoin;
 
@@ -235,6 +236,12 @@ impl Runtime {
         // On a cluster the changelog may hold more than the local state (none at all on a
         // new machine; what another server wrote since this one last ran the task).
         if let Some(changelogs) = &self.changelogs {
+            // The task's transactional producer first: the server that ran the task before
+            // can commit nothing more, and what it left open is aborted before the
+            // changelog is read (a join's right input shares its stage's producer).
+            if transaction::transaction_task(task) == task {
+                changelogs.transactions().begin(task, part.id())?;
+            }
             changelogs.restore(&self.state, task, part.id())?;
         }
         if let Some(cp) = checkpoint::load(&self.state, task, part.topic(), part.id())? {
@@ -268,6 +275,15 @@ impl Runtime {
         }
         self.persistent.lock().insert(query_id.to_string(), Running { stats, cancel: cancel_tx, tasks });
         Ok(())
+    }
+
+    /// How a task writes its output: in its transaction (on a cluster, once started with
+    /// `stateful_start`), else as an idempotent producer of its own.
+    fn task_producer(&self, task: &str, partition: i32) -> sink::TaskProducer {
+        match self.changelogs.as_ref().and_then(|c| c.transactions().of(task, partition)) {
+            Some(txn) => sink::TaskProducer::Transactional(txn),
+            None => sink::TaskProducer::Idempotent(task_producer_id(task, partition)),
+        }
     }
 
     /// This server takes its service's queries over: its changelog writes take new
@@ -343,7 +359,7 @@ impl Runtime {
             let stage = format!("{query_id}/repartition");
             for part in shared_partitions(share, &source_topic) {
                 let cp = self.stateful_start(&stage, part, reset)?;
-                let writer = sink::IdempotentWriter::new(internal.clone(), task_producer_id(&stage, part.id()), &cp.sink);
+                let writer = sink::IdempotentWriter::new(internal.clone(), self.task_producer(&stage, part.id()), &cp.sink);
                 let task = repartition::RepartitionTask::new(
                     stage.clone(),
                     part.clone(),
@@ -371,7 +387,7 @@ impl Runtime {
             } else {
                 aggregate::AggInput::Direct(SourceDecoder::new(&plan.source, part.id()))
             };
-            let sink_writer = TopicSink::new(sink_topic.clone(), sink, key_idx.clone(), value_idx.clone(), task_producer_id(query_id, part.id()), &cp.sink);
+            let sink_writer = TopicSink::new(sink_topic.clone(), sink, key_idx.clone(), value_idx.clone(), self.task_producer(query_id, part.id()), &cp.sink);
             stats.set_progress(part.id(), cp.offset, part.end_offset());
             let task = aggregate::AggregateTask::new(
                 query_id.to_string(),
@@ -408,8 +424,14 @@ impl Runtime {
             if log.get_topic(&internal).is_some() {
                 log.delete_topic(&internal)?;
             }
-            if log.cluster().is_some() {
+            if let Some(cluster) = log.cluster() {
                 changelog::Changelogs::delete(log, query_id)?;
+                // The groups its tasks committed their source offsets to.
+                let own = transaction::offsets_group(log, query_id);
+                let (stages, inner) = (format!("{own}/"), format!("{own}-"));
+                if let Err(e) = cluster.delete_groups(&|g| g == own || g.starts_with(&stages) || g.starts_with(&inner)) {
+                    tracing::warn!(query = query_id, "cannot delete the consumer groups of the query's tasks: {e}");
+                }
             }
         } else {
             join_start::cleanup_join_state(log, state, query_id)?;
@@ -460,8 +482,8 @@ impl Runtime {
                     (start, cp)
                 }
             };
-            let producer_id = task_producer_id(query_id, part.id());
-            let sink_writer = TopicSink::new(sink_topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer_id, &checkpoint);
+            let producer = self.task_producer(query_id, part.id());
+            let sink_writer = TopicSink::new(sink_topic.clone(), sink, plan.key_indices(), plan.value_indices(), producer, &checkpoint);
             stats.set_progress(part.id(), position, part.end_offset());
             let task = Task {
                 query_id: query_id.to_string(),

@@ -2,10 +2,13 @@
 //! each row's partition (murmur2 of the key bytes, as Kafka's Java client does) and
 //! appends per-partition batches through the idempotent-producer path.
 //!
-//! Every task has a stable producer id; the k-th record it sends to a partition carries
-//! sequence number k. The checkpoint stores the next k per partition next to the source
-//! offset, so after a crash the task replays from the checkpoint and skips the records
-//! the log already holds (its producer state says how far it got): no loss, no duplicate.
+//! On the embedded log every task has a stable producer id; the k-th record it sends to a
+//! partition carries sequence number k. The checkpoint stores the next k per partition
+//! next to the source offset, so after a crash the task replays from the checkpoint and
+//! skips the records the log already holds (its producer state says how far it got): no
+//! loss, no duplicate. On a Kafka cluster a task writes in its transaction instead
+//! (`exec::transaction`): what a step wrote is visible when its checkpoint commits, or
+//! never, so there is nothing to skip.
 
 use crate::format::java_time::JavaPattern;
 use std::collections::BTreeMap;
@@ -46,12 +49,21 @@ pub fn task_producer_id(query_id: &str, partition: i32) -> i64 {
     ((h >> 2) | (1 << 61)) as i64
 }
 
+/// How a task's writer writes.
+#[derive(Clone)]
+pub enum TaskProducer {
+    /// As an idempotent producer with this stable id (the embedded log).
+    Idempotent(i64),
+    /// In the task's transaction (a Kafka cluster).
+    Transactional(Arc<dyn crate::log::TransactionalWriter>),
+}
+
 /// Appends records to a topic as one idempotent producer: the k-th record sent to a
 /// partition carries sequence k, and records the partition already holds (after a replay)
-/// are skipped.
+/// are skipped. In a transaction, records go into the task's open transaction.
 pub struct IdempotentWriter {
     topic: Arc<Topic>,
-    producer_id: i64,
+    producer: TaskProducer,
     /// The epoch of the checkpoint the writer started from.
     checkpoint_epoch: i16,
     epoch: i16,
@@ -73,11 +85,11 @@ pub struct OutRecord<'a> {
 impl IdempotentWriter {
     /// A writer resuming from `checkpoint`; what each partition already holds is asked of
     /// it before the first write there.
-    pub fn new(topic: Arc<Topic>, producer_id: i64, checkpoint: &SinkCheckpoint) -> IdempotentWriter {
+    pub fn new(topic: Arc<Topic>, producer: TaskProducer, checkpoint: &SinkCheckpoint) -> IdempotentWriter {
         let n = topic.partition_count();
         let next_seq: Vec<u64> = (0..n).map(|p| checkpoint.next_seq.get(&p).copied().unwrap_or(0)).collect();
         let written_until = vec![None; next_seq.len()];
-        IdempotentWriter { topic, producer_id, checkpoint_epoch: checkpoint.epoch, epoch: checkpoint.epoch, next_seq, written_until }
+        IdempotentWriter { topic, producer, checkpoint_epoch: checkpoint.epoch, epoch: checkpoint.epoch, next_seq, written_until }
     }
 
     /// The counter below which partition `p` already holds the records (its producer state
@@ -87,7 +99,8 @@ impl IdempotentWriter {
             return Ok(w);
         }
         let mut until = self.next_seq[p];
-        let state = self.topic.partition(p as i32)?.producer_sequence(self.producer_id)?;
+        let TaskProducer::Idempotent(producer_id) = self.producer else { return Ok(until) };
+        let state = self.topic.partition(p as i32)?.producer_sequence(producer_id)?;
         if let Some(state) = state.filter(|s| s.epoch == self.checkpoint_epoch) {
             let expected = self.next_seq[p] % SEQ_MODULUS;
             let ahead = (u64::from(state.last_sequence as u32) + 1 + SEQ_MODULUS - expected) % SEQ_MODULUS;
@@ -113,7 +126,7 @@ impl IdempotentWriter {
     /// Starts over from a checkpoint (after a failed step): records the partitions already
     /// hold are skipped again when the step is retried. Blocking.
     pub fn reset(&mut self, checkpoint: &SinkCheckpoint) {
-        *self = IdempotentWriter::new(self.topic.clone(), self.producer_id, checkpoint);
+        *self = IdempotentWriter::new(self.topic.clone(), self.producer.clone(), checkpoint);
     }
 
     pub fn checkpoint(&self) -> SinkCheckpoint {
@@ -127,11 +140,34 @@ impl IdempotentWriter {
             per_partition.entry(r.partition).or_default().push(r);
         }
         let codec = self.topic.config().codec();
+        if let TaskProducer::Transactional(txn) = &self.producer {
+            let mut appended = 0u64;
+            let topic = self.topic.name();
+            for (p, recs) in per_partition {
+                self.next_seq[p as usize] += recs.len() as u64;
+                let mut b = BatchBuilder::new(None);
+                for r in &recs {
+                    b.push(r.timestamp, r.key, r.value, &r.headers);
+                    if b.size_bytes() >= MAX_BATCH_BYTES {
+                        append_in(txn.as_ref(), topic, p, std::mem::take(&mut b), codec)?;
+                    }
+                }
+                if !b.is_empty() {
+                    append_in(txn.as_ref(), topic, p, b, codec)?;
+                }
+                appended += recs.len() as u64;
+            }
+            return Ok(appended);
+        }
         let mut appended = 0u64;
         for (p, recs) in per_partition {
             let pi = p as usize;
             let partition = self.topic.partition(p)?.clone();
             let written_until = self.written_until(pi)?;
+            let producer_id = match self.producer {
+                TaskProducer::Idempotent(id) => id,
+                TaskProducer::Transactional(_) => return Err(ExecError::Invariant("a transactional writer writes in its transaction")),
+            };
             let mut builder: Option<BatchBuilder> = None;
             for r in recs {
                 let counter = self.next_seq[pi];
@@ -140,11 +176,7 @@ impl IdempotentWriter {
                     continue;
                 }
                 let b = builder.get_or_insert_with(|| {
-                    BatchBuilder::new(Some(ProducerStamp {
-                        producer_id: self.producer_id,
-                        producer_epoch: self.epoch,
-                        base_sequence: (counter % SEQ_MODULUS) as i32,
-                    }))
+                    BatchBuilder::new(Some(ProducerStamp { producer_id, producer_epoch: self.epoch, base_sequence: (counter % SEQ_MODULUS) as i32 }))
                 });
                 b.push(r.timestamp, r.key, r.value, &r.headers);
                 appended += 1;
@@ -159,6 +191,19 @@ impl IdempotentWriter {
         }
         Ok(appended)
     }
+}
+
+/// Appends a batch in a transaction. Blocking.
+fn append_in(
+    txn: &dyn crate::log::TransactionalWriter,
+    topic: &str,
+    partition: i32,
+    batch: BatchBuilder,
+    codec: crate::log::batch::Compression,
+) -> Result<(), ExecError> {
+    let stamp = txn.stamp(topic, partition, batch.len() as i32)?;
+    txn.append(topic, partition, batch.stamped(stamp).transactional().finish_compressed(codec)?)?;
+    Ok(())
 }
 
 /// Window bounds to serialize into output keys (windowed tables).
@@ -184,7 +229,14 @@ pub struct TopicSink {
 impl TopicSink {
     /// A sink writing `key_idx`/`value_idx` of the output columns into `sink`'s topic.
     /// Blocking: reads the partitions' producer state.
-    pub fn new(topic: Arc<Topic>, sink: &DataSource, key_idx: Vec<usize>, value_idx: Vec<usize>, producer_id: i64, checkpoint: &SinkCheckpoint) -> TopicSink {
+    pub fn new(
+        topic: Arc<Topic>,
+        sink: &DataSource,
+        key_idx: Vec<usize>,
+        value_idx: Vec<usize>,
+        producer: TaskProducer,
+        checkpoint: &SinkCheckpoint,
+    ) -> TopicSink {
         let keys: Vec<_> = sink.schema.key_columns().collect();
         let values: Vec<_> = sink.schema.value_columns().collect();
         let timestamp = sink.timestamp.as_ref().and_then(|t| {
@@ -201,7 +253,7 @@ impl TopicSink {
             value_encoder: sink.value_format.encoder(&values, Role::Value),
             key_idx,
             value_idx,
-            writer: IdempotentWriter::new(topic, producer_id, checkpoint),
+            writer: IdempotentWriter::new(topic, producer, checkpoint),
         }
     }
 
@@ -320,10 +372,10 @@ mod tests {
         let log = Log::open(dir.path(), TopicConfig::default()).unwrap();
         let topic = log.create_topic("out", 3, TopicConfig::default()).unwrap();
         let src = sink_source();
-        let pid = task_producer_id("Q1", 0);
+        let pid = TaskProducer::Idempotent(task_producer_id("Q1", 0));
         // First run: writes rows 0..10, checkpoints, writes 10..25, then "crashes" before
         // committing the second checkpoint.
-        let mut a = TopicSink::new(topic.clone(), &src, vec![0], vec![1], pid, &SinkCheckpoint::default());
+        let mut a = TopicSink::new(topic.clone(), &src, vec![0], vec![1], pid.clone(), &SinkCheckpoint::default());
         let (c, n, ts) = rows(0, 10);
         a.write(&c, n, &ts, 0).unwrap();
         let checkpoint = a.checkpoint();

@@ -87,7 +87,7 @@ impl PartitionTask for TableSourceTask {
 
     fn rewind(&mut self) -> Result<(), ExecError> {
         let initial = TaskCheckpoint { offset: self.start_position, sink: Default::default(), stream_time: i64::MIN };
-        self.position = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &initial)?.offset;
+        self.position = checkpoint::committed(&self.state, &self.name, self.partition.topic(), self.partition.id(), &initial)?.offset;
         Ok(())
     }
 

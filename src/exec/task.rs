@@ -424,7 +424,10 @@ impl PartitionTask for Task {
     fn rewind(&mut self) -> Result<(), ExecError> {
         let Output::Topic { sink, log, journaled } = &mut self.output else { return Ok(()) };
         let committed = match journaled {
-            Some(state) => super::checkpoint::load(state, &self.query_id, self.partition.topic(), self.partition.id())?.map(|cp| (cp.offset, cp.sink)),
+            Some(state) => {
+                state.restore_task(&self.query_id, self.partition.id())?;
+                super::checkpoint::load(state, &self.query_id, self.partition.topic(), self.partition.id())?.map(|cp| (cp.offset, cp.sink))
+            }
             None => load_checkpoint(log, &self.query_id, self.partition.topic(), self.partition.id()),
         };
         if let Some((position, cp)) = committed {

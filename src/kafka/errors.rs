@@ -34,6 +34,7 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::Batch(BatchError::Crc { .. }) => ResponseError::CorruptMessage,
         LogError::Batch(_) => ResponseError::CorruptMessage,
         LogError::ProducerFenced { .. } => ResponseError::InvalidProducerEpoch,
+        LogError::TransactionFenced { .. } => ResponseError::ProducerFenced,
         LogError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         LogError::Corrupt { .. } => ResponseError::KafkaStorageError,
         // A full disk is a storage error, as Kafka reports a log directory it cannot write.

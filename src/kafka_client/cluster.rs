@@ -8,8 +8,9 @@ use tokio::runtime::Handle;
 
 use super::blocking::wait;
 use super::partition::RemotePartition;
+use super::transactional_writer::KafkaTransactionalWriter;
 use super::{ClientError, KafkaClient};
-use crate::log::{Cluster, LogError, PartitionStore, TopicConfig};
+use crate::log::{Cluster, LogError, PartitionStore, TopicConfig, TransactionalWriter};
 
 /// The topics of one Kafka cluster.
 pub struct KafkaCluster {
@@ -99,6 +100,30 @@ impl Cluster for KafkaCluster {
 
     fn open_partition(&self, topic: &str, id: i32) -> Arc<dyn PartitionStore> {
         RemotePartition::open(self.client.clone(), topic, id, self.runtime.clone())
+    }
+
+    fn transactional_writer(&self, transactional_id: &str, timeout_ms: i32) -> Result<Arc<dyn TransactionalWriter>, LogError> {
+        let writer = KafkaTransactionalWriter::start(self.client.clone(), self.runtime.clone(), &self.bootstrap, transactional_id, timeout_ms)?;
+        Ok(Arc::new(writer))
+    }
+
+    fn delete_groups(&self, doomed: &dyn Fn(&str) -> bool) -> Result<(), LogError> {
+        let client = self.client.clone();
+        let groups = match wait(&self.runtime, async move { client.list_groups().await }) {
+            Ok(g) => g,
+            Err(e @ ClientError::Unsupported { .. }) => {
+                // An older broker (or Eddy's own, for now): the groups stay, with no members.
+                tracing::info!("consumer groups are left on the cluster: {e}");
+                return Ok(());
+            }
+            Err(e) => return Err(self.error("list its consumer groups".into(), e)),
+        };
+        let groups: Vec<String> = groups.into_iter().filter(|g| doomed(g)).collect();
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let (client, names) = (self.client.clone(), groups.clone());
+        wait(&self.runtime, async move { client.delete_groups(&names).await }).map_err(|e| self.error(format!("delete consumer groups {groups:?}"), e))
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 1, 3),
     (ApiKey::EndTxn, 1, 3),
     (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::ListGroups, 1, 4),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// A connection to one broker.

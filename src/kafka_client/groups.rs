@@ -14,10 +14,12 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::consumer_protocol_assignment::{ConsumerProtocolAssignment, TopicPartition as AssignedPartitions};
 use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
 use kafka_protocol::messages::join_group_request::{JoinGroupRequest, JoinGroupRequestProtocol};
 use kafka_protocol::messages::leave_group_request::{LeaveGroupRequest, MemberIdentity};
+use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequest, OffsetFetchRequestTopic};
 use kafka_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
@@ -374,6 +376,34 @@ impl KafkaClient {
         }
         let addr = format!("{}:{}", answer.host, answer.port);
         Ok(Arc::new(BrokerConnection::connect(&addr, &self.client_id, self.timeout).await?))
+    }
+
+    /// Every consumer group of the cluster (each broker lists those it coordinates).
+    pub async fn list_groups(&self) -> Result<Vec<String>, ClientError> {
+        let mut groups = Vec::new();
+        let brokers = self.brokers();
+        for (_, addr) in brokers {
+            let conn = self.connection(&addr).await?;
+            let answer = conn.send(&ListGroupsRequest::default()).await?;
+            if answer.error_code != 0 {
+                return Err(ClientError::broker("ListGroups", answer.error_code, conn.addr()));
+            }
+            groups.extend(answer.groups.into_iter().map(|g| g.group_id.0.to_string()));
+        }
+        Ok(groups)
+    }
+
+    /// Deletes consumer groups (none may have members); a group already gone is no error.
+    pub async fn delete_groups(&self, groups: &[String]) -> Result<(), ClientError> {
+        for group in groups {
+            let conn = self.coordinator(group).await?;
+            let answer = conn.send(&DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)])).await?;
+            let gone = ResponseError::GroupIdNotFound.code();
+            if let Some(code) = answer.results.iter().map(|r| r.error_code).find(|c| *c != 0 && *c != gone) {
+                return Err(ClientError::broker("DeleteGroups", code, conn.addr()));
+            }
+        }
+        Ok(())
     }
 }
 

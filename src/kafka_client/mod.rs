@@ -16,6 +16,7 @@ pub mod connection;
 pub mod groups;
 pub mod partition;
 pub mod service;
+pub mod transactional_writer;
 pub mod transactions;
 
 use std::collections::HashMap;

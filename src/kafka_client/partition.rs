@@ -209,8 +209,23 @@ impl PartitionStore for RemotePartition {
         Ok(self.fetch(offset, max_bytes, Isolation::ReadUncommitted)?.batches_all().concat())
     }
 
+    /// Records below the last stable offset, without aborted transactions' batches (their
+    /// markers stay, so readers move past them). A chunk of aborted batches only is read
+    /// past, so nothing comes back only at the last stable offset.
     fn read_committed(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, LogError> {
-        Ok(self.fetch(offset, max_bytes, Isolation::ReadCommitted)?.committed_batches().concat())
+        let mut at = offset;
+        loop {
+            let fetched = self.fetch(at, max_bytes, Isolation::ReadCommitted)?;
+            let committed = fetched.committed_batches();
+            if !committed.is_empty() {
+                return Ok(committed.concat());
+            }
+            let past = fetched.batches_all().last().and_then(|b| BatchHeader::parse(b).ok()).map(|h| h.last_offset() + 1);
+            match past {
+                Some(next) if next > at => at = next,
+                _ => return Ok(Vec::new()),
+            }
+        }
     }
 
     /// Appends once every in-sync replica has the batch.

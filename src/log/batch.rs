@@ -414,6 +414,12 @@ impl BatchBuilder {
         BatchBuilder { buf, count: 0, base_timestamp: 0, max_timestamp: -1, producer, transactional: false }
     }
 
+    /// Sets the producer stamp (known once the batch's records are).
+    pub fn stamped(mut self, producer: ProducerStamp) -> Self {
+        self.producer = Some(producer);
+        self
+    }
+
     /// Marks the batch as part of its producer's transaction.
     pub fn transactional(mut self) -> Self {
         self.transactional = true;

@@ -29,7 +29,7 @@ use parking_lot::RwLock;
 use storage::OpenFiles;
 
 pub use batch::{BatchBuilder, BatchError, BatchHeader, Record, RecordIter};
-pub use cluster::Cluster;
+pub use cluster::{Cluster, TransactionalWriter};
 pub use offsets::{CommittedOffset, OffsetStore};
 pub use partition::{AppendOutcome, AppendTicket, PartitionLog};
 pub use producer::AbortedTxn;
@@ -79,6 +79,13 @@ pub enum LogError {
         #[source]
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// A transactional producer was replaced by a newer one with its id (another server
+    /// runs the task now), or its transaction passed its timeout.
+    #[error(
+        "transactional producer '{transactional_id}' was fenced: another server took its task over, or its transaction ran past its timeout; \
+            the task starts over from what was committed"
+    )]
+    TransactionFenced { transactional_id: String },
     /// A partition kept by a Kafka cluster could not be read or written.
     #[error("partition {topic}-{partition} on the Kafka cluster: {source}")]
     Remote {
@@ -123,6 +130,7 @@ impl LogError {
             LogError::ProducerFenced { producer_id, epoch, current_epoch } => {
                 LogError::ProducerFenced { producer_id: *producer_id, epoch: *epoch, current_epoch: *current_epoch }
             }
+            LogError::TransactionFenced { transactional_id } => LogError::TransactionFenced { transactional_id: transactional_id.clone() },
             LogError::OutOfOrderSequence { topic, partition, producer_id, expected, received } => LogError::OutOfOrderSequence {
                 topic: topic.clone(),
                 partition: *partition,

@@ -10,11 +10,29 @@ pub type Replayed<'a, 'b> = Result<&'a Record<'b>, (i64, String)>;
 
 /// Calls `seen` with every record of `partition` from `from` to its end, in order, and
 /// with what cannot be read. Blocking.
-pub fn replay(partition: &dyn PartitionStore, from: i64, mut seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
-    let mut offset = from;
+pub fn replay(partition: &dyn PartitionStore, from: i64, seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
     let end = partition.current_end_offset()?;
-    while offset < end {
-        let data = partition.read(offset, 1 << 20)?;
+    replay_until(partition, from, Some(end), |p, at| p.read(at, 1 << 20), seen)
+}
+
+/// [`replay`] for a reader of committed data only: the records of committed transactions
+/// (and of producers outside transactions) up to the last stable offset, as a
+/// read-committed Kafka consumer sees them. Blocking.
+pub fn replay_committed(partition: &dyn PartitionStore, from: i64, seen: impl FnMut(Replayed<'_, '_>)) -> Result<(), LogError> {
+    replay_until(partition, from, None, |p, at| p.read_committed(at, 1 << 20), seen)
+}
+
+/// Reads chunks with `read` from `from` until `end` (or until a read returns nothing).
+fn replay_until(
+    partition: &dyn PartitionStore,
+    from: i64,
+    end: Option<i64>,
+    read: impl Fn(&dyn PartitionStore, i64) -> Result<Vec<u8>, LogError>,
+    mut seen: impl FnMut(Replayed<'_, '_>),
+) -> Result<(), LogError> {
+    let mut offset = from;
+    while end.is_none_or(|end| offset < end) {
+        let data = read(partition, offset)?;
         if data.is_empty() {
             break;
         }

@@ -194,6 +194,9 @@ struct BatchRecord {
 pub struct ReadParams {
     offset: Option<i64>,
     limit: Option<usize>,
+    /// `read_committed`: what a Kafka consumer with that isolation level reads (no
+    /// records of open or aborted transactions); anything else reads every record.
+    isolation: Option<String>,
 }
 
 fn show_bytes(out: &mut serde_json::Map<String, Value>, name: &str, b: Option<&[u8]>) {
@@ -221,9 +224,10 @@ pub async fn read_records(
         let p = topic.partition(partition).map_err(log_error)?;
         let mut at = q.offset.unwrap_or_else(|| p.start_offset());
         let limit = q.limit.unwrap_or(100).min(10_000);
+        let committed = q.isolation.as_deref() == Some("read_committed");
         let mut out = Vec::new();
         while out.len() < limit {
-            let data = p.read(at, 1 << 20).map_err(log_error)?;
+            let data = if committed { p.read_committed(at, 1 << 20) } else { p.read(at, 1 << 20) }.map_err(log_error)?;
             if data.is_empty() {
                 break;
             }

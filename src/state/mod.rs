@@ -46,6 +46,11 @@ pub trait StateJournal: Send + Sync {
     /// Records a batch about to be applied (and may add to it what the local state must
     /// remember of the recording); an error keeps the batch from being applied.
     fn record(&self, batch: &mut StateBatch) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// Brings a task's local state up to what the journal holds of it (before the task
+    /// starts over from its last commit, after a failed step).
+    fn restore_task(&self, _state: &StateDb, _task: &str, _partition: i32) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
 }
 
 fn rocks(context: impl Into<String>) -> impl FnOnce(rocksdb::Error) -> StateError {
@@ -345,6 +350,16 @@ impl StateDb {
             journal.record(&mut batch).map_err(StateError::Journal)?;
         }
         self.apply(batch, sync)
+    }
+
+    /// Brings a task's local state up to what the journal holds of it (when there is a
+    /// journal). Blocking.
+    pub fn restore_task(&self, task: &str, partition: i32) -> Result<(), StateError> {
+        let journal = self.journal.read().clone();
+        match journal {
+            Some(journal) => journal.restore_task(self, task, partition).map_err(StateError::Journal),
+            None => Ok(()),
+        }
     }
 
     /// Applies a batch read back from the journal (not recorded again).

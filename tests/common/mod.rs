@@ -119,6 +119,23 @@ impl TestServer {
     }
 
     /// Kills the server with SIGKILL (no chance to clean up).
+    /// Freezes the server (SIGSTOP), as a machine that stalls: it answers nothing until
+    /// [`TestServer::thaw`].
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.pid().expect("a running server");
+        let sent = std::process::Command::new("kill").args([which, &pid.to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "kill {which} {pid}");
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -222,8 +239,9 @@ impl TestServer {
         }
     }
 
-    /// Every record of a topic, partition by partition, as `(partition, record)`; values
-    /// that are JSON text are parsed.
+    /// Every committed record of a topic (as a read-committed Kafka consumer reads them),
+    /// partition by partition, as `(partition, record)`; values that are JSON text are
+    /// parsed.
     pub async fn read_topic(&self, topic: &str) -> Vec<(i64, Value)> {
         let (status, t) = self.get(&format!("/topics/{topic}")).await;
         assert_eq!(status, 200, "{t}");
@@ -232,7 +250,7 @@ impl TestServer {
         for p in 0..partitions {
             let mut offset = 0;
             loop {
-                let (status, body) = self.get(&format!("/topics/{topic}/partitions/{p}/records?offset={offset}&limit=10000")).await;
+                let (status, body) = self.get(&format!("/topics/{topic}/partitions/{p}/records?offset={offset}&limit=10000&isolation=read_committed")).await;
                 assert_eq!(status, 200, "{body}");
                 let records = body["records"].as_array().expect("records").clone();
                 if records.is_empty() {

@@ -670,7 +670,7 @@ impl PartitionTask for AggregateTask {
     }
 
     fn rewind(&mut self) -> Result<(), ExecError> {
-        let cp = checkpoint::load_or(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
+        let cp = checkpoint::committed(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
         // Group states changed by the failed step are only in the cache: drop it.
         self.cache.clear();
         self.sessions.clear();
