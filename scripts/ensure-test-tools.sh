@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs when it is missing: rustfmt and clippy (rustup), and
-# the Kafka clients it drives against Eddy: kcat (Debian package) and the Python packages
+# Installs what the test suite needs when it is missing: rustfmt and clippy (rustup),
+# openssl (Debian package, for test certificates), and the Kafka clients it drives
+# against Eddy: kcat (Debian package) and the Python packages
 # kafka-python and confluent-kafka with its schema registry serdes (PyPI).
 set -euo pipefail
 
@@ -16,19 +17,22 @@ for tool in fmt clippy; do
   fi
 done
 
-if ! command -v kcat >/dev/null 2>&1; then
-  echo "Installing kcat (apt)"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "error: apt-get not found; install kcat with your package manager and re-run." >&2
-    exit 1
+# kcat drives Eddy's Kafka listener; openssl makes the certificates of the TLS tests.
+for package in kcat openssl; do
+  if ! command -v "$package" >/dev/null 2>&1; then
+    echo "Installing $package (apt)"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "error: apt-get not found; install $package with your package manager and re-run." >&2
+      exit 1
+    fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 || {
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+    }
   fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null 2>&1 || {
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
-  }
-fi
+done
 
 if ! command -v python3 >/dev/null 2>&1; then
   echo "error: python3 not found; install Python 3 and re-run." >&2

@@ -63,6 +63,8 @@ enum Command {
         /// Longest wait for one request, in milliseconds.
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
+        #[command(flatten)]
+        client: server_args::KafkaClientArgs,
     },
     /// Interactive SQL shell against a server.
     Shell {
@@ -244,7 +246,14 @@ fn main() -> ExitCode {
             }
         }
         Command::Shell { server, execute, file, keep_going } => eddy::shell::run(&server, execute, file, keep_going),
-        Command::KafkaCheck { bootstrap, timeout_ms } => {
+        Command::KafkaCheck { bootstrap, timeout_ms, client } => {
+            let security = match client.security() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -252,7 +261,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let steps = rt.block_on(eddy::kafka_client::check::run(&bootstrap, std::time::Duration::from_millis(timeout_ms)));
+            let steps = rt.block_on(eddy::kafka_client::check::run(&bootstrap, std::time::Duration::from_millis(timeout_ms), security));
             let mut failed = 0;
             for s in &steps {
                 match &s.outcome {

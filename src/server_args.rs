@@ -38,6 +38,8 @@ pub struct ServerArgs {
     /// default.replication.factor).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     kafka_replication_factor: i16,
+    #[command(flatten)]
+    kafka_client: KafkaClientArgs,
     /// With --kafka-bootstrap: the service this server belongs to (ksqlDB's
     /// ksql.service.id). Servers of one service share its command topic and internal topics
     /// (named `_eddy-<service id>_...`); services on one cluster share nothing.
@@ -65,6 +67,10 @@ pub struct ServerArgs {
     /// Host written into Kafka Metadata responses when listening on 0.0.0.0.
     #[arg(long, default_value = "127.0.0.1")]
     kafka_advertised_host: String,
+    /// Port written into Kafka Metadata responses (by default the port --kafka-listen
+    /// bound), for clients that reach the listener through a proxy or a port mapping.
+    #[arg(long)]
+    kafka_advertised_port: Option<u16>,
     /// Partitions of topics Kafka clients create implicitly (num.partitions).
     #[arg(long, default_value_t = 1)]
     kafka_default_partitions: i32,
@@ -152,6 +158,9 @@ impl ServerArgs {
             lookup_cache_bytes: usize::try_from(self.lookup_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             kafka_listen: if self.kafka_bootstrap.trim().is_empty() { self.kafka_listen } else { String::new() },
             cluster: match self.kafka_bootstrap.trim() {
+                "" if self.kafka_client.is_set() => {
+                    return Err("--kafka-property and --kafka-properties set how to reach a Kafka cluster: give the cluster with --kafka-bootstrap".into());
+                }
                 "" => None,
                 bootstrap => {
                     if self.kafka_replication_factor == 0 || self.kafka_replication_factor < -1 {
@@ -161,6 +170,7 @@ impl ServerArgs {
                         ));
                     }
                     Some(eddy::server::ClusterConfig {
+                        security: self.kafka_client.security()?,
                         bootstrap: bootstrap.to_string(),
                         replication_factor: self.kafka_replication_factor,
                         service_id: service_id.clone(),
@@ -177,7 +187,7 @@ impl ServerArgs {
             schema_registry_listen: self.schema_registry_listen,
             kafka: eddy::kafka::KafkaConfig {
                 advertised_host: self.kafka_advertised_host,
-                advertised_port: 9092,
+                advertised_port: self.kafka_advertised_port.map_or(0, i32::from),
                 auto_create_topics: self.kafka_auto_create_topics,
                 default_partitions: self.kafka_default_partitions.max(1),
                 group_initial_delay: std::time::Duration::from_millis(self.kafka_group_initial_delay_ms),
@@ -213,5 +223,42 @@ impl ServerArgs {
                 timeouts: ConnectionTimeouts { idle: ms(self.http_idle_timeout_ms), request: ms(self.http_request_timeout_ms) },
             },
         })
+    }
+}
+
+/// How Eddy's Kafka client reaches a cluster (`eddy server --kafka-bootstrap`,
+/// `eddy kafka-check`): Kafka client properties.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KafkaClientArgs {
+    /// A Kafka client property for reaching the cluster, KEY=VALUE (repeatable):
+    /// security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), sasl.mechanism
+    /// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), sasl.username, sasl.password,
+    /// sasl.jaas.config, ssl.ca.location, ssl.certificate.location, ssl.key.location,
+    /// ssl.endpoint.identification.algorithm.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    kafka_property: Vec<String>,
+    /// A file of Kafka client properties (a client.properties file: KEY=VALUE lines),
+    /// read before --kafka-property.
+    #[arg(long = "kafka-properties", value_name = "FILE")]
+    kafka_properties: Option<PathBuf>,
+}
+
+impl KafkaClientArgs {
+    fn is_set(&self) -> bool {
+        !self.kafka_property.is_empty() || self.kafka_properties.is_some()
+    }
+
+    /// The TLS and SASL settings the properties ask for.
+    pub fn security(&self) -> Result<eddy::kafka_client::security::ClientSecurity, String> {
+        let mut props = Vec::new();
+        if let Some(path) = &self.kafka_properties {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read --kafka-properties file {}: {e}", path.display()))?;
+            props.extend(eddy::kafka_client::security::parse_properties(&text));
+        }
+        for p in &self.kafka_property {
+            let (k, v) = p.split_once('=').ok_or_else(|| format!("--kafka-property must be KEY=VALUE, got '{p}'"))?;
+            props.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        eddy::kafka_client::security::ClientSecurity::from_properties(&props).map_err(|e| e.to_string())
     }
 }

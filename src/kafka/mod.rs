@@ -38,7 +38,7 @@ pub use versions::SUPPORTED_APIS;
 pub struct KafkaConfig {
     /// Host written into Metadata and FindCoordinator responses.
     pub advertised_host: String,
-    /// Port written into responses (the bound port).
+    /// Port written into responses (0: the port the listener bound).
     pub advertised_port: i32,
     /// Create topics that Metadata or Produce name but that do not exist
     /// (`auto.create.topics.enable`).
@@ -65,7 +65,7 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             advertised_host: "127.0.0.1".into(),
-            advertised_port: 9092,
+            advertised_port: 0,
             auto_create_topics: true,
             default_partitions: 1,
             group_initial_delay: Duration::from_millis(3000),

@@ -49,9 +49,9 @@ fn expect(what: &str, seen: Vec<String>, wanted: &[&str]) -> Result<String, Clie
 
 /// Runs every step in order (a step that needs an earlier one's work is skipped when that
 /// failed).
-pub async fn run(bootstrap: &str, timeout: Duration) -> Vec<Step> {
+pub async fn run(bootstrap: &str, timeout: Duration, security: super::security::ClientSecurity) -> Vec<Step> {
     let mut steps = Vec::new();
-    let client = match KafkaClient::connect(bootstrap, "eddy-kafka-check", timeout).await {
+    let client = match KafkaClient::connect_securely(bootstrap, "eddy-kafka-check", timeout, security).await {
         Ok(c) => Arc::new(c),
         Err(e) => {
             steps.push(Step { name: "reach the cluster", outcome: Err(e.to_string()) });

@@ -14,6 +14,12 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::ClientError;
+use super::security::ClientSecurity;
+
+/// A byte stream to a broker: TCP, or TLS over TCP.
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Transport for T {}
 
 /// The largest response frame read (a fetch answers at most what it asked for, plus
 /// headers; Kafka's own clients cap responses the same way).
@@ -42,13 +48,15 @@ pub(crate) const CLIENT_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 1, 3),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::ListGroups, 1, 4),
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// A connection to one broker.
 pub struct BrokerConnection {
     addr: String,
-    stream: Mutex<TcpStream>,
+    stream: Mutex<Box<dyn Transport>>,
     correlation: AtomicI32,
     client_id: StrBytes,
     /// Broker-supported version ranges by API key.
@@ -60,14 +68,28 @@ pub struct BrokerConnection {
 }
 
 impl BrokerConnection {
-    /// Connects to `addr` (host:port) and learns the versions the broker speaks.
+    /// Connects to `addr` (host:port) in plaintext and learns the versions the broker
+    /// speaks.
     pub async fn connect(addr: &str, client_id: &str, timeout: Duration) -> Result<BrokerConnection, ClientError> {
+        Self::connect_securely(addr, client_id, timeout, &ClientSecurity::plaintext()).await
+    }
+
+    /// Connects to `addr` (host:port) as `security` says (TLS, SASL), and learns the
+    /// versions the broker speaks.
+    pub async fn connect_securely(addr: &str, client_id: &str, timeout: Duration, security: &ClientSecurity) -> Result<BrokerConnection, ClientError> {
         let io = |source: std::io::Error| ClientError::Io { addr: addr.to_string(), source };
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no connection within {timeout:?}"))))?
-            .map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
+        let timed_out = || io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no connection within {timeout:?}")));
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr)).await.map_err(|_| timed_out())?.map_err(io)?;
+        tcp.set_nodelay(true).map_err(io)?;
+        let stream: Box<dyn Transport> = match &security.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = ClientSecurity::server_name(addr).map_err(|detail| ClientError::Tls { addr: addr.to_string(), detail })?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let tls = tokio::time::timeout(timeout, connector.connect(name, tcp)).await.map_err(|_| timed_out())?;
+                Box::new(tls.map_err(|e| ClientError::Tls { addr: addr.to_string(), detail: e.to_string() })?)
+            }
+        };
         let mut conn = BrokerConnection {
             addr: addr.to_string(),
             stream: Mutex::new(stream),
@@ -83,6 +105,9 @@ impl BrokerConnection {
             return Err(ClientError::broker("ApiVersions", answer.error_code, &conn.addr));
         }
         conn.versions = answer.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        if let Some(sasl) = &security.sasl {
+            super::sasl::authenticate(&conn, sasl).await?;
+        }
         Ok(conn)
     }
 

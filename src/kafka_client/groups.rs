@@ -375,7 +375,7 @@ impl KafkaClient {
             return Err(ClientError::broker("FindCoordinator", answer.error_code, conn.addr()));
         }
         let addr = format!("{}:{}", answer.host, answer.port);
-        Ok(Arc::new(BrokerConnection::connect(&addr, &self.client_id, self.timeout).await?))
+        Ok(Arc::new(BrokerConnection::connect_securely(&addr, &self.client_id, self.timeout, &self.security).await?))
     }
 
     /// Every consumer group of the cluster (each broker lists those it coordinates).

@@ -15,6 +15,8 @@ pub mod cluster;
 pub mod connection;
 pub mod groups;
 pub mod partition;
+pub mod sasl;
+pub mod security;
 pub mod service;
 pub mod transactional_writer;
 pub mod transactions;
@@ -65,6 +67,10 @@ pub enum ClientError {
     NoPartition { topic: String, partition: i32, count: i32 },
     #[error("partition {partition} of topic '{topic}' has no leader right now; the cluster is electing one, retry shortly")]
     NoLeader { topic: String, partition: i32 },
+    #[error("TLS to the Kafka broker at {addr} failed: {detail}; check ssl.ca.location and that the broker's certificate names this host")]
+    Tls { addr: String, detail: String },
+    #[error("SASL {mechanism} authentication with the Kafka broker at {addr} failed: {detail}; check sasl.mechanism, sasl.username and sasl.password")]
+    Authentication { addr: String, mechanism: &'static str, detail: String },
 }
 
 impl ClientError {
@@ -176,6 +182,8 @@ pub struct KafkaClient {
     bootstrap: Vec<String>,
     client_id: String,
     timeout: Duration,
+    /// TLS and SASL for every connection.
+    security: security::ClientSecurity,
     view: Mutex<ClusterView>,
     connections: tokio::sync::Mutex<HashMap<String, Arc<BrokerConnection>>>,
 }
@@ -188,11 +196,17 @@ impl KafkaClient {
     /// A client of the cluster that `bootstrap` (host:port[,host:port...]) belongs to; the
     /// first broker that answers gives the cluster's brokers.
     pub async fn connect(bootstrap: &str, client_id: &str, timeout: Duration) -> Result<KafkaClient, ClientError> {
+        Self::connect_securely(bootstrap, client_id, timeout, security::ClientSecurity::plaintext()).await
+    }
+
+    /// [`KafkaClient::connect`] with TLS and SASL as `security` says.
+    pub async fn connect_securely(bootstrap: &str, client_id: &str, timeout: Duration, security: security::ClientSecurity) -> Result<KafkaClient, ClientError> {
         let servers: Vec<String> = bootstrap.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         let client = KafkaClient {
             bootstrap: servers,
             client_id: client_id.to_string(),
             timeout,
+            security,
             view: Mutex::new(ClusterView::default()),
             connections: tokio::sync::Mutex::new(HashMap::new()),
         };
@@ -206,7 +220,7 @@ impl KafkaClient {
         if let Some(c) = conns.get(addr).filter(|c| !c.is_broken()) {
             return Ok(c.clone());
         }
-        let c = Arc::new(BrokerConnection::connect(addr, &self.client_id, self.timeout).await?);
+        let c = Arc::new(BrokerConnection::connect_securely(addr, &self.client_id, self.timeout, &self.security).await?);
         conns.insert(addr.to_string(), c.clone());
         Ok(c)
     }
@@ -376,7 +390,7 @@ impl KafkaClient {
     /// must not hold up other requests to that broker).
     pub async fn dedicated_leader(&self, topic: &str, partition: i32, wait: Duration) -> Result<Arc<BrokerConnection>, ClientError> {
         let pooled = self.leader(topic, partition).await?;
-        Ok(Arc::new(BrokerConnection::connect(pooled.addr(), &self.client_id, self.timeout + wait).await?))
+        Ok(Arc::new(BrokerConnection::connect_securely(pooled.addr(), &self.client_id, self.timeout + wait, &self.security).await?))
     }
 
     /// [`KafkaClient::fetch`] on `conn` (a connection to the leader), the broker holding

@@ -69,6 +69,8 @@ pub struct ClusterConfig {
     /// Where the other servers of the service reach this one's REST API (None: the bound
     /// address).
     pub advertised_url: Option<String>,
+    /// TLS and SASL to the brokers.
+    pub security: crate::kafka_client::security::ClientSecurity,
 }
 
 /// Where this server's REST API is reached by the other servers of its service.
@@ -250,7 +252,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let addr: SocketAddr = listener.local_addr()?;
     let (cluster, membership) = match &config.cluster {
         Some(c) => {
-            let client = crate::kafka_client::KafkaClient::connect(&c.bootstrap, "eddy", CLUSTER_TIMEOUT)
+            let client = crate::kafka_client::KafkaClient::connect_securely(&c.bootstrap, "eddy", CLUSTER_TIMEOUT, c.security.clone())
                 .await
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
             let client = Arc::new(client);
@@ -399,7 +401,9 @@ async fn start_kafka(
     if kafka.max_connections == 0 {
         kafka.max_connections = budget.connections / 2;
     }
-    kafka.advertised_port = i32::from(addr.port());
+    if kafka.advertised_port == 0 {
+        kafka.advertised_port = i32::from(addr.port());
+    }
     if !addr.ip().is_unspecified() {
         kafka.advertised_host = addr.ip().to_string();
     }
