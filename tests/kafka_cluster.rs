@@ -413,22 +413,47 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
         assert_eq!(counts, (1..=u1).collect::<Vec<_>>(), "{pushed:?}");
     }
     // A lookup of one key is answered by the server that runs its partition: the others
-    // pass it on, and say so.
+    // pass it on, and say so, once their copies know the key's partition (until then they
+    // gather it from every server); every answer is right either way.
     let mut answered_by = Vec::new();
-    for s in &servers {
-        let answer = reqwest::Client::new()
-            .post(format!("{}/query", s.url))
-            .json(&json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';"}))
-            .send()
-            .await
-            .expect("answered");
-        answered_by.push(answer.headers().get("x-eddy-answered-by").and_then(|v| v.to_str().ok()).map(String::from));
-        assert!(answer.text().await.expect("body").contains(&format!("[{}]", split_expected(600)["u1"].0)));
+    for _ in 0..50 {
+        answered_by.clear();
+        for s in &servers {
+            let answer = reqwest::Client::new()
+                .post(format!("{}/query", s.url))
+                .json(&json!({"ksql": "SELECT n FROM per_user WHERE user = 'u1';"}))
+                .send()
+                .await
+                .expect("answered");
+            answered_by.push(answer.headers().get("x-eddy-answered-by").and_then(|v| v.to_str().ok()).map(String::from));
+            let text = answer.text().await.expect("body");
+            assert!(text.contains(&format!("[{}]", split_expected(600)["u1"].0)), "{text} answered by {answered_by:?}");
+        }
+        if answered_by.iter().flatten().count() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let forwarded: Vec<&String> = answered_by.iter().flatten().collect();
     assert_eq!(forwarded.len(), 2, "two of three servers pass the lookup on: {answered_by:?}");
     assert_eq!(forwarded[0], forwarded[1], "to the same server: {answered_by:?}");
     assert!(servers.iter().any(|s| &s.url == forwarded[0]), "{answered_by:?}");
+    // A scan on any server takes the rows of the others' partitions from them (live, not
+    // its copies), and says where they came from.
+    for s in &servers {
+        let answer =
+            reqwest::Client::new().post(format!("{}/query", s.url)).json(&json!({"ksql": "SELECT user, n FROM per_user;"})).send().await.expect("answered");
+        let from = answer.headers().get("x-eddy-gathered-from").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let others: Vec<&str> = servers.iter().filter(|o| o.url != s.url).map(|o| o.url.as_str()).collect();
+        let mut named: Vec<&str> = from.split(',').collect();
+        named.sort();
+        let mut expected_from = others.clone();
+        expected_from.sort();
+        assert_eq!(named, expected_from, "the scan gathered from both other servers");
+        assert!(answer.headers().get("x-eddy-standby-staleness-ms").is_none(), "no copy was read");
+        let rows: Vec<Value> = answer.json().await.expect("json");
+        assert_eq!(rows.iter().filter(|e| e.get("row").is_some()).count(), SPLIT_USERS, "{rows:?}");
+    }
     let (_, status) = servers[1].get("/clusterStatus").await;
     let hosts = status["clusterStatus"].as_object().cloned().unwrap_or_default();
     assert_eq!(hosts.len(), 3, "{status}");

@@ -310,7 +310,7 @@ fn error_kinds(e: &EngineError) -> &'static [&'static str] {
         EngineError::Parse { .. } => &[PARSE, STATEMENT, KSQL],
         EngineError::Statement { reason, .. } if matches!(**reason, Rejection::Sql(SqlError::Properties { .. })) => &[PARSE, STATEMENT, KSQL],
         EngineError::Statement { .. } | EngineError::WrongEndpoint { .. } | EngineError::BadRequest(_) | EngineError::NotFound(_) => &[STATEMENT, KSQL],
-        EngineError::Internal(_) | EngineError::Standby(_) | EngineError::CommandNotApplied { .. } => &[SERVER, KSQL],
+        EngineError::Internal(_) | EngineError::Standby(_) | EngineError::CommandNotApplied { .. } | EngineError::PeerUnavailable { .. } => &[SERVER, KSQL],
     }
 }
 

@@ -54,6 +54,13 @@ pub enum EngineError {
             or send the request to the server that ran the command"
     )]
     CommandNotApplied { seq: i64, applied: i64 },
+    /// A scan needs the rows of partitions another server runs, and that server did not
+    /// send them (HTTP 503, 50300).
+    #[error(
+        "the server that runs part of this table's partitions, at {url}, did not send its rows ({detail}); retry shortly (its partitions move to \
+            another server within the session timeout), or set ksql.query.pull.enable.standby.reads to true to read this server's copy"
+    )]
+    PeerUnavailable { url: String, detail: String },
 }
 
 /// Why the engine rejected a statement.

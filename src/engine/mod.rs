@@ -7,6 +7,7 @@ mod ddl;
 mod describe;
 mod errors;
 mod features;
+pub mod gather;
 mod insert;
 mod insert_rows;
 mod join_aggregate;
@@ -123,6 +124,8 @@ pub struct Engine {
     applied: std::sync::atomic::AtomicI64,
     /// Compiled pull-query plans by statement shape; emptied whenever the catalog changes.
     pull_plans: PullPlanCache,
+    /// The other servers of the service, for scans gathered from them.
+    peer_reads: std::sync::OnceLock<Arc<dyn gather::PeerReads>>,
     /// Catalog commands that could not be restored on start.
     restore: restore::RestoreFailures,
     /// The built-in schema registry (None when its topic could not be opened).
@@ -219,6 +222,7 @@ impl Engine {
             active: std::sync::atomic::AtomicBool::new(active),
             applied: std::sync::atomic::AtomicI64::new(0),
             pull_plans: PullPlanCache::default(),
+            peer_reads: std::sync::OnceLock::new(),
             restore: restore::RestoreFailures::default(),
         };
         engine.declare_processing_log_stream();
@@ -497,7 +501,7 @@ impl Engine {
         // Plans cached for one session's pull-query settings do not apply to another's.
         let shape = if session.properties.keys().any(|k| k.starts_with("ksql.query.pull.")) { None } else { SqlShape::scan(&sql) };
         if let Some((plan, access)) = shape.as_ref().and_then(|s| self.pull_plans.lookup(s)) {
-            return self.pull_table_blocking(&plan, &access).map(PreparedQuery::TablePull);
+            return self.pull_table_here_or_gathered(&plan, &access, &sql, session).map(PreparedQuery::TablePull);
         }
         let properties = self.query_properties(session);
         let generation = self.pull_plans.generation();
@@ -519,7 +523,7 @@ impl Engine {
                 if let Some(shape) = &shape {
                     self.pull_plans.insert(shape, PullTemplate::new(plan.clone(), shape), generation);
                 }
-                return self.pull_table_blocking(&plan, &plan.access).map(PreparedQuery::TablePull);
+                return self.pull_table_here_or_gathered(&plan, &plan.access, &sql, session).map(PreparedQuery::TablePull);
             }
         }
         Ok(PreparedQuery::Other(Box::new(p)))
@@ -571,7 +575,8 @@ impl Engine {
     /// Answers a pull query without blocking when a cached plan applies and every row it
     /// reads is in memory; `None` otherwise (then run [`Engine::query`] on a blocking thread).
     pub fn try_pull_in_memory(&self, sql: &str) -> Option<Result<PullRows, EngineError>> {
-        if sql.contains("${") {
+        // A server that runs part of its service's partitions may need other servers' rows.
+        if sql.contains("${") || matches!(self.share(), crate::exec::Share::Of { .. }) {
             return None;
         }
         let shape = SqlShape::scan(sql)?;
@@ -593,7 +598,16 @@ impl Engine {
         let Some(rows) = crate::exec::pull::execute(self.runtime.state(), plan, access, mode)? else {
             return Ok(None);
         };
-        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows }))
+        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows, gathered: None }))
+    }
+
+    /// Runs a pull query on a table, gathering the rows of partitions other servers run
+    /// when it is a scan on a server that runs part of them. Blocking.
+    fn pull_table_here_or_gathered(&self, plan: &Arc<PullPlan>, access: &PullAccess, sql: &str, session: &Session) -> Result<PullRows, EngineError> {
+        match self.gather(plan, access, sql, session)? {
+            Some(rows) => Ok(rows),
+            None => self.pull_table_blocking(plan, access),
+        }
     }
 
     /// Runs a pull query on a table to completion, reading the disk if needed. Blocking.

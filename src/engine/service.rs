@@ -16,6 +16,7 @@ use super::{Engine, EngineError, Session};
 use crate::exec::Share;
 use crate::sql::ast::Statement;
 use crate::sql::pull::plan_pull;
+use crate::sql::pull::{PullAccess, PullPlan};
 use crate::sql::pull_template::SqlShape;
 
 impl Engine {
@@ -60,21 +61,25 @@ impl Engine {
     pub fn pull_owner(&self, sql: &str, session: &Session) -> Result<Option<usize>, EngineError> {
         let Share::Of { .. } = self.share() else { return Ok(None) };
         let sql = super::substitute(sql, &session.variables)?;
-        let (plan, access) = match SqlShape::scan(&sql).as_ref().and_then(|s| self.pull_plans.lookup(s)) {
-            Some(cached) => cached,
-            None => {
-                let Ok(mut parsed) = self.parse(&sql) else { return Ok(None) };
-                let Some(Statement::Select(q)) = parsed.pop().map(|p| p.statement).filter(|_| parsed.is_empty()) else { return Ok(None) };
-                if q.emit.is_some() || !self.is_table_query(&q) {
-                    return Ok(None);
-                }
-                let Ok(plan) = plan_pull(&q, &self.catalog) else { return Ok(None) };
-                let access = plan.access.clone();
-                (Arc::new(plan), access)
-            }
-        };
+        let Some((plan, access)) = self.table_pull_plan(&sql) else { return Ok(None) };
         let partitions = crate::exec::pull::key_partitions(self.runtime.state(), &plan, &access)?;
         Ok(self.other_owner(partitions))
+    }
+
+    /// The plan of a pull query on a table (cached when one of its shape was planned);
+    /// None for any other statement, or one that does not plan.
+    pub(super) fn table_pull_plan(&self, sql: &str) -> Option<(Arc<PullPlan>, PullAccess)> {
+        if let Some(cached) = SqlShape::scan(sql).as_ref().and_then(|s| self.pull_plans.lookup(s)) {
+            return Some(cached);
+        }
+        let mut parsed = self.parse(sql).ok()?;
+        let Some(Statement::Select(q)) = parsed.pop().map(|p| p.statement).filter(|_| parsed.is_empty()) else { return None };
+        if q.emit.is_some() || !self.is_table_query(&q) {
+            return None;
+        }
+        let plan = plan_pull(&q, &self.catalog).ok()?;
+        let access = plan.access.clone();
+        Some((Arc::new(plan), access))
     }
 
     /// [`Engine::pull_owner`] for a feature lookup. Blocking.

@@ -26,6 +26,17 @@ pub struct PullRows {
     pub plan: Arc<PullPlan>,
     /// Each row as a JSON array.
     pub rows: Vec<String>,
+    /// Where a scan gathered from other servers took its rows (None: all from here).
+    pub gathered: Option<Gathered>,
+}
+
+/// Where a gathered scan's rows came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    /// The servers that sent the rows of their partitions.
+    pub from: Vec<String>,
+    /// Servers that did not answer, whose partitions were read from this server's copy.
+    pub copied: Vec<String>,
 }
 
 /// Each looked-up key (its column values) as the state stores it.
@@ -45,10 +56,21 @@ fn stored_keys(key_values: &[Vec<KeyValueOwned>]) -> Vec<Vec<u8>> {
 /// Rows (as stored) that the access path finds, within the window bounds; `None` when
 /// `mode` is [`ReadMode::MemoryOnly`] and the rows are not all in memory (only key lookups
 /// on unwindowed tables are tried from memory).
-/// Rows read from a table's state: each row's stored value and its time.
-type StoredRows = Vec<(Vec<u8>, i64)>;
+/// Rows read from a table's state: each row's stored value (a JSON object) and its time.
+pub type StoredRows = Vec<(Vec<u8>, i64)>;
 
-fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, stop_after: Option<usize>) -> Result<Option<StoredRows>, ExecError> {
+/// Which partitions' rows a read takes, by the partition of the task that wrote them
+/// (None: all; rows that do not say are always taken).
+pub type Held<'a> = Option<&'a dyn Fn(i32) -> bool>;
+
+fn fetch(
+    state: &StateDb,
+    plan: &PullPlan,
+    access: &PullAccess,
+    mode: ReadMode,
+    stop_after: Option<usize>,
+    held: Held<'_>,
+) -> Result<Option<StoredRows>, ExecError> {
     let family = plan.table.state_family();
     if !state.has_family(&family) {
         return Ok(Some(Vec::new()));
@@ -66,7 +88,9 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
                 _ => return true,
             }
         }
-        if let Ok(r) = rows::decode(v) {
+        if let Ok(r) = rows::decode(v)
+            && is_held(held, r.partition)
+        {
             out.push((r.json.to_vec(), r.rowtime));
         }
         !full(out)
@@ -82,7 +106,9 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
             } else {
                 let Some(found) = state.lookup(&family, &encoded, mode)? else { return Ok(None) };
                 for v in found.iter().flatten() {
-                    if let Ok(r) = rows::decode(v) {
+                    if let Ok(r) = rows::decode(v)
+                        && is_held(held, r.partition)
+                    {
                         out.push((r.json.to_vec(), r.rowtime));
                     }
                 }
@@ -104,6 +130,34 @@ fn fetch(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: ReadMode, 
         PullAccess::Scan => state.scan(&family, None, None, |k, v| accept(k, v, &mut out))?,
     }
     Ok(Some(out))
+}
+
+fn is_held(held: Held<'_>, partition: Option<i32>) -> bool {
+    match (held, partition) {
+        (Some(held), Some(p)) => held(p),
+        _ => true,
+    }
+}
+
+/// The rows a pull query's access path finds among the partitions `held` picks (what a
+/// server of a service sends the server that gathers a scan: WHERE, the SELECT list and
+/// LIMIT are applied there, over every server's rows). Blocking.
+pub fn fetch_rows(state: &StateDb, plan: &PullPlan, access: &PullAccess, held: &dyn Fn(i32) -> bool) -> Result<StoredRows, ExecError> {
+    let early = if plan.filter.is_none() && plan.order_by.is_empty() { plan.limit.map(|l| l as usize) } else { None };
+    Ok(fetch(state, plan, access, ReadMode::Any, early, Some(held))?.unwrap_or_default())
+}
+
+/// Whether a key lookup finds a row of every key here, each written by a partition
+/// `held` picks (then this server answers it alone). Windowed tables and other access
+/// paths: false. Blocking.
+pub fn found_here(state: &StateDb, plan: &PullPlan, access: &PullAccess, held: &dyn Fn(i32) -> bool) -> Result<bool, ExecError> {
+    let PullAccess::KeyLookup(key_values) = access else { return Ok(false) };
+    let family = plan.table.state_family();
+    if plan.table.window.is_some() || !state.has_family(&family) {
+        return Ok(false);
+    }
+    let Some(found) = state.lookup(&family, &stored_keys(key_values), ReadMode::Any)? else { return Ok(false) };
+    Ok(found.iter().all(|v| v.as_ref().and_then(|v| rows::decode(v).ok()).is_some_and(|r| r.partition.is_none_or(held))))
 }
 
 /// The partitions of the tasks that wrote the rows a key lookup finds (the servers of a
@@ -148,19 +202,45 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
     if limit == Some(0) {
         return Ok(Some(Vec::new()));
     }
+    let early = if plan.passthrough || (plan.filter.is_none() && plan.order_by.is_empty()) { limit } else { None };
+    let Some(found) = fetch(state, plan, access, mode, early, None)? else { return Ok(None) };
+    finish(plan, found).map(Some)
+}
+
+/// [`execute`] over the rows of the partitions `held` picks here and `gathered` (other
+/// servers' rows of theirs). Blocking.
+pub fn execute_gathered(
+    state: &StateDb,
+    plan: &PullPlan,
+    access: &PullAccess,
+    held: &dyn Fn(i32) -> bool,
+    gathered: StoredRows,
+) -> Result<Vec<String>, ExecError> {
+    if plan.limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    let mut found = fetch_rows(state, plan, access, held)?;
+    found.extend(gathered);
+    finish(plan, found)
+}
+
+/// WHERE, ORDER BY, LIMIT and the SELECT list over the rows found: each row as a JSON
+/// array.
+fn finish(plan: &PullPlan, mut found: StoredRows) -> Result<Vec<String>, ExecError> {
+    let limit = plan.limit.map(|l| l as usize);
     if plan.passthrough {
-        let Some(found) = fetch(state, plan, access, mode, limit)? else { return Ok(None) };
+        if let Some(l) = limit {
+            found.truncate(l);
+        }
         let mut out = Vec::with_capacity(found.len());
         for (json, _) in found {
             let row = object_values_array(&json).ok_or_else(|| ExecError::StoredRowNotObject { json: String::from_utf8_lossy(&json).into_owned() })?;
             out.push(row);
         }
-        return Ok(Some(out));
+        return Ok(out);
     }
-    let early = if plan.filter.is_none() && plan.order_by.is_empty() { limit } else { None };
-    let Some(found) = fetch(state, plan, access, mode, early)? else { return Ok(None) };
     if found.is_empty() {
-        return Ok(Some(Vec::new()));
+        return Ok(Vec::new());
     }
     let stored = plan.stored_columns();
     let fields: Fields =
@@ -196,5 +276,5 @@ pub fn execute(state: &StateDb, plan: &PullPlan, access: &PullAccess, mode: Read
         out_cols = out_cols.iter().map(|c| c.slice(0, l)).collect();
         n = l;
     }
-    Ok(Some(crate::format::json::encode_json_arrays(&out_cols, n)?))
+    Ok(crate::format::json::encode_json_arrays(&out_cols, n)?)
 }

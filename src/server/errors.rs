@@ -61,7 +61,9 @@ impl From<EngineError> for ApiError {
             }
             EngineError::BadRequest(m) => ApiError::bad_request(m),
             EngineError::NotFound(m) => ApiError::not_found(m),
-            e @ (EngineError::Standby(_) | EngineError::CommandNotApplied { .. }) => ApiError::generic(StatusCode::SERVICE_UNAVAILABLE, 50300, e.to_string()),
+            e @ (EngineError::Standby(_) | EngineError::CommandNotApplied { .. } | EngineError::PeerUnavailable { .. }) => {
+                ApiError::generic(StatusCode::SERVICE_UNAVAILABLE, 50300, e.to_string())
+            }
             EngineError::Internal(fault) => {
                 let message = fault.to_string();
                 tracing::error!("internal error: {}", crate::error_chain(&*fault));

@@ -7,10 +7,10 @@
 //! yet), a feature lookup, or a pull query that sets ksqlDB's
 //! `ksql.query.pull.enable.standby.reads`, is answered here from this server's copy.
 //! Other reads (scans, push queries, PRINT) are answered here: push queries read the
-//! cluster's topics, scans this server's state, whose partitions run by others are copies
-//! kept from their changelogs. An answer read from copies says how old they may be in the
-//! `x-eddy-standby-staleness-ms` header; one another server answered names it in
-//! `x-eddy-answered-by`. A forwarded request carries a header that keeps it from being
+//! cluster's topics, scans gather the other servers' rows of their partitions
+//! (`engine::gather`). An answer read from copies (kept from the other servers'
+//! changelogs) says how old they may be in the `x-eddy-standby-staleness-ms` header; one
+//! another server answered names it in `x-eddy-answered-by`. A forwarded request carries a header that keeps it from being
 //! forwarded again.
 
 use axum::body::{Body, Bytes};
@@ -33,7 +33,8 @@ const STALENESS: &str = "x-eddy-standby-staleness-ms";
 /// Set on a read another server answered: its URL.
 const ANSWERED_BY: &str = "x-eddy-answered-by";
 
-/// Whether a request to `path` reads query state (a pull query or a lookup may).
+/// Whether a request to `path` reads query state (a pull query or a lookup may; a peer's
+/// request for its rows is answered where it is sent).
 fn reads_state(path: &str) -> bool {
     path == "/query" || path == "/query-stream" || path.starts_with("/features/")
 }
@@ -122,7 +123,8 @@ async fn key_owner(state: &AppState, path: &str, body: &Bytes) -> Option<String>
 async fn answer_here(state: &AppState, path: &str, request: Request, next: Next) -> Response {
     let partial = state.role.is_some() && state.engine.share() != Share::All;
     let mut answer = next.run(request).await;
-    if partial && reads_state(path) {
+    let live = answer.extensions().get::<super::query::LiveAnswer>().is_some();
+    if partial && reads_state(path) && !live {
         let ms = state.engine.standby_staleness_ms().unwrap_or(-1);
         answer.headers_mut().insert(STALENESS, HeaderValue::from(ms));
     }

@@ -10,6 +10,7 @@ mod http_workers;
 mod idle;
 mod inserts;
 mod lookup_connection;
+mod peer_reads;
 mod query;
 mod registry_routes;
 mod rewound_stream;
@@ -203,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ksql", post(routes::ksql))
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))
+        .route(peer_reads::PULL_ROWS, post(peer_reads::pull_rows))
         .route("/close-query", post(query::close_query))
         .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(routes::info))
@@ -296,6 +298,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
     let http_guard = guard::HttpGuard::new(config.http.guard.clone(), addr);
     let mut app_state = AppState::new(engine.clone(), http_guard);
     app_state.role = membership.as_ref().map(|m| m.role());
+    if let Some(role) = &app_state.role {
+        let peers = peer_reads::HttpPeerReads::new(role.clone(), tokio::runtime::Handle::current()).map_err(|e| ServerError::Io(std::io::Error::other(e)))?;
+        engine.set_peer_reads(Arc::new(peers));
+    }
     let app = router(app_state.clone());
     let (stop_kafka, kafka_stopped) = tokio::sync::watch::channel(false);
     let kafka_addr = match (start_kafka(&config, &log, kafka_stopped, budget).await?, &config.cluster) {

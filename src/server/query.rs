@@ -208,7 +208,28 @@ pub(super) fn pull_body(r: &PullRows, framing: Framing) -> String {
     s
 }
 
+/// Set on a scan's answer gathered from the servers that run its partitions: their URLs.
+pub const GATHERED_FROM: &str = "x-eddy-gathered-from";
+
+/// Marks an answer read from the servers that run its partitions, none from copies.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveAnswer;
+
 fn pull_response(r: PullRows, framing: Framing) -> Response {
+    let gathered = r.gathered.clone();
+    let mut response = pull_response_body(r, framing);
+    if let Some(g) = gathered {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&g.from.join(",")) {
+            response.headers_mut().insert(GATHERED_FROM, v);
+        }
+        if g.copied.is_empty() {
+            response.extensions_mut().insert(LiveAnswer);
+        }
+    }
+    response
+}
+
+fn pull_response_body(r: PullRows, framing: Framing) -> Response {
     if framing == Framing::Delimited {
         // One chunk (one HTTP/2 frame) for the metadata and one per row, as for push queries.
         let mut chunks = std::collections::VecDeque::new();

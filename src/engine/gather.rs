@@ -1,0 +1,85 @@
+//! Scans of tables on a server of a service that splits its work: the rows of each
+//! server's partitions come from that server (its live state), the rows of this server's
+//! own partitions from here, and WHERE, the SELECT list and LIMIT apply here over all of
+//! them. When a server does not answer, its partitions are read from this server's copy
+//! if the query allows standby reads (`ksql.query.pull.enable.standby.reads`), else the
+//! query fails until its partitions move. Key lookups go to the server that runs the
+//! key's partition (`server::forward`, which learns the partition from this server's
+//! copy); one whose rows are not all here in this server's partitions (a key too new for
+//! the copy, keys of several servers) is gathered like a scan.
+
+use std::sync::Arc;
+
+use super::{Engine, EngineError, Session};
+use crate::exec::Share;
+use crate::exec::pull::{Gathered, PullRows, StoredRows};
+use crate::sql::pull::{PullAccess, PullPlan};
+
+/// The other servers of the service, as the engine reads their rows.
+pub trait PeerReads: Send + Sync {
+    /// Every server of the service with its place, when the service's current roster is
+    /// the one that gave this server place `rank` of `count` (None while it changes).
+    fn peers(&self, rank: u32, count: u32) -> Option<Vec<(u32, String)>>;
+    /// The stored rows a pull query reads at the server at `url`, of the partitions it
+    /// runs. Blocking.
+    fn rows(&self, url: &str, sql: &str, session: &Session) -> Result<StoredRows, String>;
+}
+
+fn share_owns(partition: i32, rank: u32, count: u32) -> bool {
+    Share::Of { rank, count }.owns(partition)
+}
+
+/// Whether a session allows reading standby copies.
+pub(super) fn allows_standby_reads(session: &Session) -> bool {
+    session.properties.iter().any(|(k, v)| k.eq_ignore_ascii_case("ksql.query.pull.enable.standby.reads") && v.eq_ignore_ascii_case("true"))
+}
+
+impl Engine {
+    /// Lets scans gather the other servers' rows.
+    pub fn set_peer_reads(&self, peers: Arc<dyn PeerReads>) {
+        let _ = self.peer_reads.set(peers);
+    }
+
+    /// The rows a pull query reads of the partitions this server runs (for the server
+    /// that gathers a scan). Blocking.
+    pub fn pull_rows_here(&self, sql: &str, session: &Session) -> Result<StoredRows, EngineError> {
+        let share = self.share();
+        let sql = super::substitute(sql, &session.variables)?;
+        let (plan, access) = self.table_pull_plan(&sql).ok_or_else(|| EngineError::BadRequest("only pull queries on tables send their rows".into()))?;
+        Ok(crate::exec::pull::fetch_rows(self.runtime.state(), &plan, &access, &|p| share.owns(p))?)
+    }
+
+    /// A scan (or a key lookup not all found here) on a server that runs part of the
+    /// service's partitions, gathered from the servers that run the others; None when
+    /// this server answers alone (it runs every partition, it holds every looked-up row,
+    /// or the service is between rosters: then this server's copies answer). Blocking.
+    pub(super) fn gather(&self, plan: &Arc<PullPlan>, access: &PullAccess, sql: &str, session: &Session) -> Result<Option<PullRows>, EngineError> {
+        let (Share::Of { rank, count }, Some(peers)) = (self.share(), self.peer_reads.get()) else { return Ok(None) };
+        // A key lookup whose rows are all here, in this server's partitions, is answered
+        // here (the server that runs a key's partition gets its lookups passed on).
+        if matches!(access, PullAccess::KeyLookup(_)) && crate::exec::pull::found_here(self.runtime.state(), plan, access, &|p| share_owns(p, rank, count))? {
+            return Ok(None);
+        }
+        let Some(roster) = peers.peers(rank, count) else { return Ok(None) };
+        let mut rows = StoredRows::new();
+        let mut gathered = Gathered::default();
+        let mut unanswered: Vec<u32> = Vec::new();
+        for (peer, url) in roster.into_iter().filter(|(r, _)| *r != rank && *r < count) {
+            match peers.rows(&url, sql, session) {
+                Ok(theirs) => {
+                    rows.extend(theirs);
+                    gathered.from.push(url);
+                }
+                Err(why) if allows_standby_reads(session) => {
+                    tracing::debug!("the server at {url} did not send its rows ({why}); reading this server's copy of its partitions");
+                    unanswered.push(peer);
+                    gathered.copied.push(url);
+                }
+                Err(why) => return Err(EngineError::PeerUnavailable { url, detail: why }),
+            }
+        }
+        let held = |p: i32| share_owns(p, rank, count) || u32::try_from(p).is_ok_and(|p| unanswered.contains(&(p % count)));
+        let rows = crate::exec::pull::execute_gathered(self.runtime.state(), plan, access, &held, rows)?;
+        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows, gathered: Some(gathered) }))
+    }
+}

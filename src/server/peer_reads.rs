@@ -1,0 +1,92 @@
+//! The other servers of this server's service, as scans read them
+//! (`engine::gather::PeerReads`): `POST /_eddy/pull-rows` at each, which answers with the
+//! stored rows of the partitions that server runs.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+use super::{ApiError, AppState};
+use crate::engine::Session;
+use crate::engine::gather::PeerReads;
+use crate::exec::pull::StoredRows;
+use crate::kafka_client::service::Role;
+
+/// The route.
+pub const PULL_ROWS: &str = "/_eddy/pull-rows";
+
+/// How long a peer may take to connect, and between two reads of its answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads other servers' rows over their REST APIs.
+pub struct HttpPeerReads {
+    role: watch::Receiver<Role>,
+    client: reqwest::Client,
+    runtime: Handle,
+}
+
+impl HttpPeerReads {
+    pub fn new(role: watch::Receiver<Role>, runtime: Handle) -> Result<HttpPeerReads, reqwest::Error> {
+        let client = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).read_timeout(READ_TIMEOUT).build()?;
+        Ok(HttpPeerReads { role, client, runtime })
+    }
+}
+
+impl PeerReads for HttpPeerReads {
+    fn peers(&self, rank: u32, count: u32) -> Option<Vec<(u32, String)>> {
+        let role = self.role.borrow().clone();
+        let current = role.settled && role.rank.and_then(|r| u32::try_from(r).ok()) == Some(rank) && u32::try_from(role.members.len()).ok() == Some(count);
+        current.then(|| role.members.into_iter().enumerate().filter_map(|(r, url)| Some((u32::try_from(r).ok()?, url))).collect())
+    }
+
+    fn rows(&self, url: &str, sql: &str, session: &Session) -> Result<StoredRows, String> {
+        let body = json!({"sql": sql, "properties": session.properties});
+        let request = self.client.post(format!("{url}{PULL_ROWS}")).json(&body);
+        let answer = crate::kafka_client::blocking::wait(&self.runtime, async move {
+            let answer = request.send().await.map_err(|e| e.to_string())?;
+            let status = answer.status();
+            let body: Value = answer.json().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!("HTTP {status}: {}", body["message"].as_str().unwrap_or_default()));
+            }
+            Ok(body)
+        })?;
+        let rows = answer["rows"].as_array().ok_or("the answer holds no rows")?;
+        rows.iter()
+            .map(|r| match (r[0].as_str(), r[1].as_i64()) {
+                (Some(json), Some(rowtime)) => Ok((json.as_bytes().to_vec(), rowtime)),
+                _ => Err(format!("a row of the answer is not [json, rowtime]: {r}")),
+            })
+            .collect()
+    }
+}
+
+/// `POST /_eddy/pull-rows {"sql": ..., "properties": {...}}`: the stored rows a pull query
+/// on a table reads of the partitions this server runs, as `[json, rowtime]` pairs.
+pub async fn pull_rows(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let parsed = match super::routes::parse_body(&body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let Some(sql) = parsed.get("sql").and_then(Value::as_str).map(String::from) else {
+        return ApiError::bad_request("'sql' must name the pull query").into_response();
+    };
+    let session = match super::routes::session_from(&parsed, "properties") {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let engine = state.engine.clone();
+    match tokio::task::spawn_blocking(move || engine.pull_rows_here(&sql, &session)).await {
+        Ok(Ok(rows)) => {
+            let rows: Vec<Value> = rows.into_iter().map(|(json, rowtime)| json!([String::from_utf8_lossy(&json), rowtime])).collect();
+            axum::Json(json!({"rows": rows})).into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::internal(e.to_string()).into_response(),
+    }
+}
