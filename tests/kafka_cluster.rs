@@ -454,6 +454,22 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
         let rows: Vec<Value> = answer.json().await.expect("json");
         assert_eq!(rows.iter().filter(|e| e.get("row").is_some()).count(), SPLIT_USERS, "{rows:?}");
     }
+    // SHOW QUERIES counts the servers running each query; DESCRIBE EXTENDED of the source
+    // says, per partition, which server runs it and how far the query read (the offsets
+    // its tasks committed to the cluster in their transactions).
+    let (_, queries) = servers[2].ksql("SHOW QUERIES;").await;
+    let per_user = queries[0]["queries"].as_array().into_iter().flatten().find(|q| q["id"].as_str().is_some_and(|id| id.starts_with("CTAS_PER_USER")));
+    assert_eq!(per_user.map(|q| q["statusCount"].clone()), Some(json!({"RUNNING": 3})), "{queries}");
+    servers[2]
+        .wait_until("DESCRIBE EXTENDED shows every partition read to its end, and where it runs", async |s| {
+            let (_, described) = s.ksql("DESCRIBE clicks EXTENDED;").await;
+            let summaries = described[0]["sourceDescription"]["queryOffsetSummaries"].as_array().cloned().unwrap_or_default();
+            let Some(agg) = summaries.iter().find(|q| q["groupId"].as_str().is_some_and(|g| g.starts_with("CTAS_PER_USER"))) else { return false };
+            let offsets = agg["topicSummaries"][0]["offsets"].as_array().cloned().unwrap_or_default();
+            offsets.len() == 6
+                && offsets.iter().all(|o| o["consumerOffset"] == o["logEndOffset"] && servers.iter().any(|srv| o["host"].as_str() == Some(srv.url.as_str())))
+        })
+        .await;
     let (_, status) = servers[1].get("/clusterStatus").await;
     let hosts = status["clusterStatus"].as_object().cloned().unwrap_or_default();
     assert_eq!(hosts.len(), 3, "{status}");

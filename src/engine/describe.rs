@@ -216,6 +216,31 @@ fn join_lines(plan: &JoinPlan, lines: &mut Vec<String>) {
 }
 
 impl Engine {
+    /// On a cluster: the source offsets a query's tasks committed there (in their
+    /// transactions, whichever server ran them), by partition; None elsewhere, or when the
+    /// cluster does not say. Blocking.
+    fn service_offsets(&self, query_id: &str, topic: &str, partitions: &[i32]) -> Option<Vec<(i32, Option<i64>)>> {
+        let cluster = self.log.cluster()?;
+        let mut last = None;
+        for task in [query_id.to_string(), format!("{query_id}/repartition")] {
+            let group = crate::exec::transaction::offsets_group(&self.log, &task);
+            match cluster.committed_offsets(&group, topic, partitions) {
+                Ok(found) if found.iter().any(|(_, o)| o.is_some()) => return Some(found),
+                Ok(found) => last = Some(found),
+                Err(e) => tracing::debug!(group, "cannot read the group's offsets: {e}"),
+            }
+        }
+        last
+    }
+
+    /// On a server that runs part of its service's partitions: how many servers share
+    /// them, and their URLs in order (partition p runs on the server at p mod count).
+    fn partition_hosts(&self) -> Option<(u32, Vec<String>)> {
+        let crate::exec::Share::Of { rank, count } = self.share() else { return None };
+        let peers = self.peer_reads.get()?.peers(rank, count)?;
+        Some((count, peers.into_iter().map(|(_, url)| url).collect()))
+    }
+
     fn query_json(&self, q: &QueryMeta) -> Value {
         let stats = self.runtime.stats(&q.id);
         let state = match &stats {
@@ -226,12 +251,17 @@ impl Engine {
             None => QueryState::Error.name(),
         };
         let errors = stats.as_ref().map(|s| s.error_count()).unwrap_or(0);
+        // Every server of a service runs every query (each its share of the partitions).
+        let servers = match self.share() {
+            crate::exec::Share::Of { count, .. } => count,
+            _ => 1,
+        };
         let mut v = json!({
             "queryString": q.sql,
             "sinks": [q.sink],
             "sinkKafkaTopics": [q.sink_topic],
             "id": q.id,
-            "statusCount": {state: 1},
+            "statusCount": {state: servers},
             "queryType": "PERSISTENT",
             "state": state,
             "processingErrors": errors,
@@ -298,15 +328,27 @@ impl Engine {
             for id in &readers {
                 let mut partitions = Vec::new();
                 if let Some(t) = &topic {
+                    let ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                    let service = self.service_offsets(id, t.name(), &ids);
+                    let hosts = self.partition_hosts();
                     for p in t.partitions() {
-                        let committed = self.log.offsets().fetch(id, t.name(), p.id()).map(|c| c.offset).unwrap_or(-1);
-                        partitions.push(json!({
+                        let committed = match &service {
+                            Some(found) => found.iter().find(|(q, _)| *q == p.id()).and_then(|(_, o)| *o).unwrap_or(-1),
+                            None => self.log.offsets().fetch(id, t.name(), p.id()).map(|c| c.offset).unwrap_or(-1),
+                        };
+                        let mut entry = json!({
                             "partition": p.id(),
                             "logStartOffset": p.start_offset(),
                             "logEndOffset": p.end_offset(),
                             "consumerOffset": committed,
                             "lag": if committed >= 0 { p.end_offset() - committed } else { p.end_offset() - p.start_offset() },
-                        }));
+                        });
+                        if let Some((count, urls)) = &hosts
+                            && let Some(url) = u32::try_from(p.id()).ok().and_then(|p| urls.get((p % count) as usize))
+                        {
+                            entry["host"] = json!(url);
+                        }
+                        partitions.push(entry);
                     }
                 }
                 offsets.push(json!({"groupId": id, "topicSummaries": [{"kafkaTopic": source.topic, "offsets": partitions}]}));

@@ -107,6 +107,11 @@ impl Cluster for KafkaCluster {
         Ok(Arc::new(writer))
     }
 
+    fn committed_offsets(&self, group: &str, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, LogError> {
+        let (client, g, t, ps) = (self.client.clone(), group.to_string(), topic.to_string(), partitions.to_vec());
+        wait(&self.runtime, async move { client.group_offsets(&g, &t, &ps).await }).map_err(|e| self.error(format!("fetch the offsets of group '{group}'"), e))
+    }
+
     fn delete_groups(&self, doomed: &dyn Fn(&str) -> bool) -> Result<(), LogError> {
         let client = self.client.clone();
         let groups = match wait(&self.runtime, async move { client.list_groups().await }) {

@@ -103,6 +103,16 @@ impl Roster {
     }
 }
 
+/// OffsetFetch of a group's positions of a topic's partitions at its coordinator.
+async fn offset_fetch(coordinator: &BrokerConnection, group: &str, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, ClientError> {
+    let wanted = OffsetFetchRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partition_indexes(partitions.to_vec());
+    let answer = coordinator.send(&OffsetFetchRequest::default().with_group_id(group_id(group)).with_topics(Some(vec![wanted]))).await?;
+    if answer.error_code != 0 {
+        return Err(ClientError::broker("OffsetFetch", answer.error_code, coordinator.addr()));
+    }
+    Ok(answer.topics.iter().flat_map(|t| t.partitions.iter()).map(|p| (p.partition_index, Some(p.committed_offset).filter(|o| *o >= 0))).collect())
+}
+
 fn group_id(g: &str) -> GroupId {
     GroupId(StrBytes::from_string(g.to_string()))
 }
@@ -330,13 +340,7 @@ impl GroupMember {
 
     /// The group's committed positions of a topic's partitions (None: none committed).
     pub async fn committed(&self, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, ClientError> {
-        let wanted =
-            OffsetFetchRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partition_indexes(partitions.to_vec());
-        let answer = self.coordinator.send(&OffsetFetchRequest::default().with_group_id(group_id(&self.group)).with_topics(Some(vec![wanted]))).await?;
-        if answer.error_code != 0 {
-            return Err(ClientError::broker("OffsetFetch", answer.error_code, self.coordinator.addr()));
-        }
-        Ok(answer.topics.iter().flat_map(|t| t.partitions.iter()).map(|p| (p.partition_index, Some(p.committed_offset).filter(|o| *o >= 0))).collect())
+        offset_fetch(&self.coordinator, &self.group, topic, partitions).await
     }
 
     /// Leaves the group: its partitions go to the others at once.
@@ -376,6 +380,13 @@ impl KafkaClient {
         }
         let addr = format!("{}:{}", answer.host, answer.port);
         Ok(Arc::new(BrokerConnection::connect_securely(&addr, &self.client_id, self.timeout, &self.security).await?))
+    }
+
+    /// A group's committed positions of a topic's partitions, whether or not it has
+    /// members (None: none committed).
+    pub async fn group_offsets(&self, group: &str, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, ClientError> {
+        let conn = self.coordinator(group).await?;
+        offset_fetch(&conn, group, topic, partitions).await
     }
 
     /// Every consumer group of the cluster (each broker lists those it coordinates).

@@ -225,6 +225,12 @@ impl KafkaClient {
         Ok(c)
     }
 
+    /// Whether a broker of the cluster speaks each of `apis` at a version this client does.
+    pub async fn serves(&self, apis: &[kafka_protocol::messages::ApiKey]) -> Result<(), ClientError> {
+        let conn = self.any_broker().await?;
+        apis.iter().try_for_each(|api| conn.version(*api).map(|_| ()))
+    }
+
     /// A connection to any broker: a known one, else a bootstrap server.
     async fn any_broker(&self) -> Result<Arc<BrokerConnection>, ClientError> {
         let known: Vec<String> = self.view.lock().brokers.values().cloned().collect();

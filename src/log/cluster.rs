@@ -24,6 +24,8 @@ pub trait Cluster: Send + Sync {
     /// The transactional producer of `transactional_id`, registered with the cluster: a
     /// producer that held the id before is fenced and its open transaction aborted.
     fn transactional_writer(&self, transactional_id: &str, timeout_ms: i32) -> Result<Arc<dyn TransactionalWriter>, LogError>;
+    /// A consumer group's committed positions of a topic's partitions (None: none).
+    fn committed_offsets(&self, group: &str, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, Option<i64>)>, LogError>;
     /// Deletes the consumer groups whose id `doomed` picks (with their committed offsets).
     fn delete_groups(&self, doomed: &dyn Fn(&str) -> bool) -> Result<(), LogError>;
 }

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use kafka_protocol::messages::ApiKey;
 
 use crate::engine::{Engine, EngineConfig};
 use crate::log::{Log, TopicConfig};
@@ -257,6 +258,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             let client = crate::kafka_client::KafkaClient::connect_securely(&c.bootstrap, "eddy", CLUSTER_TIMEOUT, c.security.clone())
                 .await
                 .map_err(|source| ServerError::Cluster { bootstrap: c.bootstrap.clone(), source })?;
+            if let Err(e) = client.serves(&[ApiKey::InitProducerId, ApiKey::AddPartitionsToTxn, ApiKey::AddOffsetsToTxn, ApiKey::EndTxn]).await {
+                tracing::warn!(
+                    "the Kafka cluster does not serve transactions, which persistent queries (CREATE ... AS SELECT) write in for exactly-once \
+                     processing: they will fail to start; streams, tables, INSERT, pull and push queries work ({e})"
+                );
+            }
             let client = Arc::new(client);
             let group = format!("{internal_prefix}servers");
             let membership = crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout, &advertised_url(c, addr))
