@@ -40,6 +40,11 @@ pub struct ServerArgs {
     kafka_replication_factor: i16,
     #[command(flatten)]
     kafka_client: KafkaClientArgs,
+    /// With --kafka-bootstrap: how many other servers of the service keep a warm copy of
+    /// each partition's query state (Kafka Streams' num.standby.replicas), following its
+    /// changelog; a server that dies leaves each partition to a server with a copy.
+    #[arg(long, default_value_t = 1)]
+    standby_replicas: usize,
     /// With --kafka-bootstrap: the service this server belongs to (ksqlDB's
     /// ksql.service.id). Servers of one service share its command topic and internal topics
     /// (named `_eddy-<service id>_...`); services on one cluster share nothing.
@@ -171,6 +176,7 @@ impl ServerArgs {
                     }
                     Some(eddy::server::ClusterConfig {
                         security: self.kafka_client.security()?,
+                        standby_replicas: self.standby_replicas,
                         bootstrap: bootstrap.to_string(),
                         replication_factor: self.kafka_replication_factor,
                         service_id: service_id.clone(),

@@ -412,12 +412,13 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
         let counts: Vec<i64> = pushed.iter().filter_map(|e| e["row"]["columns"][1].as_i64()).collect();
         assert_eq!(counts, (1..=u1).collect::<Vec<_>>(), "{pushed:?}");
     }
-    // A lookup of one key is answered by the server that runs its partition: the others
-    // pass it on, and say so, once their copies know the key's partition (until then they
-    // gather it from every server); every answer is right either way.
-    let mut answered_by = Vec::new();
+    // A lookup of one key is answered by the server that runs its partition. The server
+    // keeping a copy of that partition (--standby-replicas 1, the default) knows the key's
+    // partition and passes the lookup on, once its copy has the key; a server without a
+    // copy gathers it from the others. Every answer is right either way.
+    let mut answers: Vec<(Option<String>, Option<String>)> = Vec::new();
     for _ in 0..50 {
-        answered_by.clear();
+        answers.clear();
         for s in &servers {
             let answer = reqwest::Client::new()
                 .post(format!("{}/query", s.url))
@@ -425,19 +426,23 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
                 .send()
                 .await
                 .expect("answered");
-            answered_by.push(answer.headers().get("x-eddy-answered-by").and_then(|v| v.to_str().ok()).map(String::from));
+            let header = |name: &str| answer.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
+            answers.push((header("x-eddy-answered-by"), header("x-eddy-gathered-from")));
             let text = answer.text().await.expect("body");
-            assert!(text.contains(&format!("[{}]", split_expected(600)["u1"].0)), "{text} answered by {answered_by:?}");
+            assert!(text.contains(&format!("[{}]", split_expected(600)["u1"].0)), "{text} ({answers:?})");
         }
-        if answered_by.iter().flatten().count() == 2 {
+        if answers.iter().any(|(by, _)| by.is_some()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let forwarded: Vec<&String> = answered_by.iter().flatten().collect();
-    assert_eq!(forwarded.len(), 2, "two of three servers pass the lookup on: {answered_by:?}");
-    assert_eq!(forwarded[0], forwarded[1], "to the same server: {answered_by:?}");
-    assert!(servers.iter().any(|s| &s.url == forwarded[0]), "{answered_by:?}");
+    let alone: Vec<usize> = (0..3).filter(|i| answers[*i] == (None, None)).collect();
+    assert_eq!(alone.len(), 1, "one server runs the key's partition and answers alone: {answers:?}");
+    let owner = &servers[alone[0]].url;
+    for (by, from) in &answers {
+        assert!(by.is_none() && from.is_none() || by.as_ref() == Some(owner) || from.as_ref().is_some_and(|f| f.contains(owner.as_str())), "{answers:?}");
+    }
+    assert_eq!(answers.iter().filter(|(by, _)| by.as_ref() == Some(owner)).count(), 1, "the server with the copy passes it on: {answers:?}");
     // A scan on any server takes the rows of the others' partitions from them (live, not
     // its copies), and says where they came from.
     for s in &servers {
@@ -473,15 +478,26 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
     let (_, status) = servers[1].get("/clusterStatus").await;
     let hosts = status["clusterStatus"].as_object().cloned().unwrap_or_default();
     assert_eq!(hosts.len(), 3, "{status}");
-    let mut clicks_partitions: Vec<i64> = hosts
-        .values()
-        .flat_map(|h| h["activeStandbyPerQuery"].as_object().cloned().unwrap_or_default().into_iter())
-        .filter(|(q, _)| q.starts_with("CTAS_PER_USER"))
-        .flat_map(|(_, q)| q["activePartitions"].as_array().cloned().unwrap_or_default())
-        .filter_map(|p| p["partition"].as_i64())
-        .collect();
-    clicks_partitions.sort();
-    assert_eq!(clicks_partitions, (0..6).collect::<Vec<_>>(), "each partition on one server: {status}");
+    let partitions_of = |host: &Value, kind: &str| -> Vec<i64> {
+        host["activeStandbyPerQuery"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(q, _)| q.starts_with("CTAS_PER_USER"))
+            .flat_map(|(_, q)| q[kind].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["partition"].as_i64())
+            .collect()
+    };
+    for kind in ["activePartitions", "standByPartitions"] {
+        let mut all: Vec<i64> = hosts.values().flat_map(|h| partitions_of(h, kind)).collect();
+        all.sort();
+        assert_eq!(all, (0..6).collect::<Vec<_>>(), "each partition on one server, and one copy of it elsewhere: {status}");
+    }
+    for h in hosts.values() {
+        let (active, standby) = (partitions_of(h, "activePartitions"), partitions_of(h, "standByPartitions"));
+        assert_eq!(active.len(), 2, "an even split: {status}");
+        assert!(standby.iter().all(|p| !active.contains(p)), "no server keeps a copy of its own partition: {status}");
+    }
 
     // The server that runs the statements dies mid-run: the others take its partitions
     // over; pull queries and lookups sent to them keep answering meanwhile.
@@ -534,6 +550,20 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
     eprintln!("failover: strict pull queries of the moved keys were refused until {unavailable:?} after the kill ({} refusals)", refused.len());
     assert!(unavailable < caught_up + std::time::Duration::from_secs(1), "strict pull queries answer again once the partitions moved");
     split_among(&survivors).await;
+    // The survivors kept their partitions, and each of the dead server's went to the
+    // server that kept its copy.
+    let (_, after) = survivors[0].get("/clusterStatus").await;
+    let after = after["clusterStatus"].as_object().cloned().unwrap_or_default();
+    let dead_host = servers[leader].url.trim_start_matches("http://").to_string();
+    for (host, now) in &after {
+        let (before, copies) = (partitions_of(&hosts[host], "activePartitions"), partitions_of(&hosts[host], "standByPartitions"));
+        let dead_active = partitions_of(&hosts[&dead_host], "activePartitions");
+        let mut expected: Vec<i64> = before.iter().chain(copies.iter().filter(|p| dead_active.contains(p))).copied().collect();
+        expected.sort();
+        let mut active = partitions_of(now, "activePartitions");
+        active.sort();
+        assert_eq!(active, expected, "{host} keeps its partitions and takes those it had copies of: before {hosts:?}, after {after:?}");
+    }
     survivors[0].ksql_ok("CREATE STREAM after_failover (v INT) WITH (kafka_topic='after_failover', partitions=1, value_format='JSON');").await;
     broker.wait_until("every click is joined once", async |b| enriched(b).await == enriched_expected(900)).await;
 

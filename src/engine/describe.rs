@@ -233,12 +233,13 @@ impl Engine {
         last
     }
 
-    /// On a server that runs part of its service's partitions: how many servers share
-    /// them, and their URLs in order (partition p runs on the server at p mod count).
-    fn partition_hosts(&self) -> Option<(u32, Vec<String>)> {
-        let crate::exec::Share::Of { rank, count } = self.share() else { return None };
+    /// On a server that runs part of its service's partitions: its share (which server
+    /// runs each partition), and the servers' URLs in order.
+    fn partition_hosts(&self) -> Option<(crate::exec::Share, Vec<String>)> {
+        let share = self.share();
+        let crate::exec::Share::Of { rank, count, .. } = share else { return None };
         let peers = self.peer_reads.get()?.peers(rank, count)?;
-        Some((count, peers.into_iter().map(|(_, url)| url).collect()))
+        Some((share, peers.into_iter().map(|(_, url)| url).collect()))
     }
 
     fn query_json(&self, q: &QueryMeta) -> Value {
@@ -343,8 +344,8 @@ impl Engine {
                             "consumerOffset": committed,
                             "lag": if committed >= 0 { p.end_offset() - committed } else { p.end_offset() - p.start_offset() },
                         });
-                        if let Some((count, urls)) = &hosts
-                            && let Some(url) = u32::try_from(p.id()).ok().and_then(|p| urls.get((p % count) as usize))
+                        if let Some((share, urls)) = &hosts
+                            && let Some(url) = share.owner(p.id()).and_then(|r| urls.get(r as usize))
                         {
                             entry["host"] = json!(url);
                         }

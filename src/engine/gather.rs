@@ -8,10 +8,12 @@
 //! copy); one whose rows are not all here in this server's partitions (a key too new for
 //! the copy, keys of several servers) is gathered like a scan.
 
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{Engine, EngineError, Session};
 use crate::exec::Share;
+use crate::exec::placement::SLOTS;
 use crate::exec::pull::{Gathered, PullRows, StoredRows};
 use crate::sql::pull::{PullAccess, PullPlan};
 
@@ -20,13 +22,10 @@ pub trait PeerReads: Send + Sync {
     /// Every server of the service with its place, when the service's current roster is
     /// the one that gave this server place `rank` of `count` (None while it changes).
     fn peers(&self, rank: u32, count: u32) -> Option<Vec<(u32, String)>>;
-    /// The stored rows a pull query reads at the server at `url`, of the partitions it
-    /// runs. Blocking.
-    fn rows(&self, url: &str, sql: &str, session: &Session) -> Result<StoredRows, String>;
-}
-
-fn share_owns(partition: i32, rank: u32, count: u32) -> bool {
-    Share::Of { rank, count }.owns(partition)
+    /// The stored rows a pull query reads at the server at `url`: of the partitions it
+    /// runs, or with `slots`, of the partitions in those slots (its copies of a server
+    /// that does not answer). Blocking.
+    fn rows(&self, url: &str, sql: &str, session: &Session, slots: Option<&[u32]>) -> Result<StoredRows, String>;
 }
 
 /// Whether a session allows reading standby copies.
@@ -40,13 +39,17 @@ impl Engine {
         let _ = self.peer_reads.set(peers);
     }
 
-    /// The rows a pull query reads of the partitions this server runs (for the server
-    /// that gathers a scan). Blocking.
-    pub fn pull_rows_here(&self, sql: &str, session: &Session) -> Result<StoredRows, EngineError> {
+    /// The rows a pull query reads of the partitions this server runs, or with `slots`
+    /// of the partitions in those slots (for the server that gathers a scan). Blocking.
+    pub fn pull_rows_here(&self, sql: &str, session: &Session, slots: Option<&[u32]>) -> Result<StoredRows, EngineError> {
         let share = self.share();
         let sql = super::substitute(sql, &session.variables)?;
         let (plan, access) = self.table_pull_plan(&sql).ok_or_else(|| EngineError::BadRequest("only pull queries on tables send their rows".into()))?;
-        Ok(crate::exec::pull::fetch_rows(self.runtime.state(), &plan, &access, &|p| share.owns(p))?)
+        let held = |p: i32| match slots {
+            Some(slots) => u32::try_from(p).is_ok_and(|p| slots.contains(&(p % SLOTS as u32))),
+            None => share.owns(p),
+        };
+        Ok(crate::exec::pull::fetch_rows(self.runtime.state(), &plan, &access, &held)?)
     }
 
     /// A scan (or a key lookup not all found here) on a server that runs part of the
@@ -54,31 +57,57 @@ impl Engine {
     /// this server answers alone (it runs every partition, it holds every looked-up row,
     /// or the service is between rosters: then this server's copies answer). Blocking.
     pub(super) fn gather(&self, plan: &Arc<PullPlan>, access: &PullAccess, sql: &str, session: &Session) -> Result<Option<PullRows>, EngineError> {
-        let (Share::Of { rank, count }, Some(peers)) = (self.share(), self.peer_reads.get()) else { return Ok(None) };
+        let share = self.share();
+        let (Share::Of { rank, count, placement }, Some(peers)) = (&share, self.peer_reads.get()) else { return Ok(None) };
+        let (rank, count) = (*rank, *count);
         // A key lookup whose rows are all here, in this server's partitions, is answered
         // here (the server that runs a key's partition gets its lookups passed on).
-        if matches!(access, PullAccess::KeyLookup(_)) && crate::exec::pull::found_here(self.runtime.state(), plan, access, &|p| share_owns(p, rank, count))? {
+        if matches!(access, PullAccess::KeyLookup(_)) && crate::exec::pull::found_here(self.runtime.state(), plan, access, &|p| share.owns(p))? {
             return Ok(None);
         }
         let Some(roster) = peers.peers(rank, count) else { return Ok(None) };
+        let url_of = |r: u32| roster.iter().find(|(q, _)| *q == r).map(|(_, u)| u.clone()).unwrap_or_default();
         let mut rows = StoredRows::new();
         let mut gathered = Gathered::default();
         let mut unanswered: Vec<u32> = Vec::new();
-        for (peer, url) in roster.into_iter().filter(|(r, _)| *r != rank && *r < count) {
-            match peers.rows(&url, sql, session) {
+        for (peer, url) in roster.iter().filter(|(r, _)| *r != rank && *r < count) {
+            match peers.rows(url, sql, session, None) {
                 Ok(theirs) => {
                     rows.extend(theirs);
-                    gathered.from.push(url);
+                    gathered.from.push(url.clone());
                 }
                 Err(why) if allows_standby_reads(session) => {
-                    tracing::debug!("the server at {url} did not send its rows ({why}); reading this server's copy of its partitions");
-                    unanswered.push(peer);
-                    gathered.copied.push(url);
+                    tracing::debug!("the server at {url} did not send its rows ({why}); reading copies of its partitions");
+                    unanswered.push(*peer);
+                    gathered.copied.push(url.clone());
                 }
-                Err(why) => return Err(EngineError::PeerUnavailable { url, detail: why }),
+                Err(why) => return Err(EngineError::PeerUnavailable { url: url.clone(), detail: why }),
             }
         }
-        let held = |p: i32| share_owns(p, rank, count) || u32::try_from(p).is_ok_and(|p| unanswered.contains(&(p % count)));
+        // The partitions of servers that did not answer, from the first of their standbys
+        // that does (this one's own copies read here).
+        let mut here: HashSet<usize> = HashSet::new();
+        let mut elsewhere: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for slot in 0..SLOTS {
+            let partition = slot as i32;
+            let Some(owner) = placement.owner(partition).filter(|o| unanswered.contains(o)) else { continue };
+            match placement.standbys_of(partition).into_iter().find(|s| !unanswered.contains(s)) {
+                Some(s) if s == rank => {
+                    here.insert(slot);
+                }
+                Some(s) => elsewhere.entry(s).or_default().push(slot as u32),
+                None => {
+                    let detail = "it did not answer, and no server that answers keeps a copy of its partitions (--standby-replicas)".to_string();
+                    return Err(EngineError::PeerUnavailable { url: url_of(owner), detail });
+                }
+            }
+        }
+        for (standby, slots) in elsewhere {
+            let url = url_of(standby);
+            let copies = peers.rows(&url, sql, session, Some(&slots)).map_err(|detail| EngineError::PeerUnavailable { url: url.clone(), detail })?;
+            rows.extend(copies);
+        }
+        let held = |p: i32| share.owns(p) || usize::try_from(p).is_ok_and(|p| here.contains(&(p % SLOTS)));
         let rows = crate::exec::pull::execute_gathered(self.runtime.state(), plan, access, &held, rows)?;
         Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows, gathered: Some(gathered) }))
     }

@@ -208,7 +208,7 @@ impl Engine {
         };
         let active = config.active;
         let runtime = Runtime::new(log.clone(), state, handle, processing_log);
-        runtime.set_share(config.share);
+        runtime.set_share(config.share.clone());
         let engine = Engine {
             registry,
             schemas,

@@ -90,8 +90,10 @@ impl Engine {
 
     /// The one other server that runs `partitions`, if one does.
     fn other_owner(&self, partitions: Option<Vec<i32>>) -> Option<usize> {
-        let Share::Of { rank, count } = self.share() else { return None };
-        let mut owners: Vec<u32> = partitions?.into_iter().filter_map(|p| u32::try_from(p).ok()).map(|p| p % count).collect();
+        let share = self.share();
+        let Share::Of { rank, .. } = share else { return None };
+        let mut owners: Vec<u32> = partitions?.into_iter().filter_map(|p| share.owner(p)).collect();
+        owners.sort_unstable();
         owners.dedup();
         match owners.as_slice() {
             [owner] if *owner != rank => usize::try_from(*owner).ok(),
@@ -191,7 +193,7 @@ impl Engine {
         for q in self.catalog.queries() {
             self.runtime.stop_persistent(&q.id);
         }
-        self.runtime.set_share(share);
+        self.runtime.set_share(share.clone());
         // Another server may have written this server's changelog partitions since it
         // last did: it takes new producer epochs, fencing the servers it took them from.
         self.runtime.take_over_changelogs();

@@ -10,6 +10,7 @@ pub mod join;
 pub mod join_input;
 pub mod join_rekey;
 pub mod join_start;
+pub mod placement;
 pub mod print;
 pub mod processing_log;
 pub mod pull;
@@ -104,30 +105,53 @@ impl OffsetReset {
 }
 
 /// Which partitions of every persistent query this server runs. Alone, all of them; as
-/// one of several servers of a service on a Kafka cluster, the partitions `p` with
-/// `p % count == rank` (every stage of a query is split by the same partition number, so
-/// a partition's stages run on one server); while its service rebalances, none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// one of several servers of a service on a Kafka cluster, those its service's
+/// [`placement::Placement`] gives its place `rank` of `count` (every stage of a query is
+/// split by the same partition number, so a partition's stages run on one server); while
+/// its service rebalances, none.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Share {
     All,
-    Of { rank: u32, count: u32 },
+    Of { rank: u32, count: u32, placement: Arc<placement::Placement> },
     Nothing,
 }
 
 impl Share {
-    /// The share of the server at `rank` among `count` servers.
+    /// The share of the server at `rank` among `count` servers, partition `p` on the
+    /// server at `p mod count`, no copies.
     pub fn of(rank: usize, count: usize) -> Share {
+        Share::placed(rank, count, Arc::new(placement::Placement::modulo(count)))
+    }
+
+    /// The share of the server at `rank` among `count` servers as `placement` says.
+    pub fn placed(rank: usize, count: usize, placement: Arc<placement::Placement>) -> Share {
         match (u32::try_from(rank), u32::try_from(count)) {
-            (Ok(rank), Ok(count)) if rank < count => Share::Of { rank, count },
+            (Ok(rank), Ok(count)) if rank < count => Share::Of { rank, count, placement },
             _ => Share::Nothing,
         }
     }
 
     pub fn owns(&self, partition: i32) -> bool {
-        match *self {
+        match self {
             Share::All => true,
-            Share::Of { rank, count } => u32::try_from(partition).is_ok_and(|p| p % count == rank),
+            Share::Of { rank, placement, .. } => placement.owner(partition) == Some(*rank),
             Share::Nothing => false,
+        }
+    }
+
+    /// Whether this server keeps a warm copy of `partition` (another server runs it).
+    pub fn copies(&self, partition: i32) -> bool {
+        match self {
+            Share::Of { rank, placement, .. } => placement.is_standby(partition, *rank),
+            Share::All | Share::Nothing => false,
+        }
+    }
+
+    /// The place of the server that runs `partition`, on a service's server.
+    pub fn owner(&self, partition: i32) -> Option<u32> {
+        match self {
+            Share::Of { placement, .. } => placement.owner(partition),
+            Share::All | Share::Nothing => None,
         }
     }
 }
@@ -204,7 +228,7 @@ impl Runtime {
 
     /// Which partitions of persistent queries this server runs.
     pub fn share(&self) -> Share {
-        *self.share.lock()
+        self.share.lock().clone()
     }
 
     /// Sets the share queries started from now on run (running ones keep theirs: stop and
@@ -300,7 +324,7 @@ impl Runtime {
         let Some(c) = &self.changelogs else { return Ok(0) };
         let started = chrono::Utc::now().timestamp_millis();
         let share = self.share();
-        let applied = c.follow_all(&self.state, |p| !share.owns(p))?;
+        let applied = c.follow_all(&self.state, |p| share.copies(p))?;
         self.changelogs_followed_ms.store(started, Ordering::Release);
         Ok(applied)
     }
@@ -357,7 +381,7 @@ impl Runtime {
             let name = Self::repartition_topic(&self.log, query_id);
             let internal = self.log.topic_or_create(&name, source_topic.partition_count(), self.log.defaults().clone())?;
             let stage = format!("{query_id}/repartition");
-            for part in shared_partitions(share, &source_topic) {
+            for part in shared_partitions(share.clone(), &source_topic) {
                 let cp = self.stateful_start(&stage, part, reset)?;
                 let writer = sink::IdempotentWriter::new(internal.clone(), self.task_producer(&stage, part.id()), &cp.sink);
                 let task = repartition::RepartitionTask::new(

@@ -61,7 +61,14 @@ pub struct GroupMember {
     user_data: Option<Bytes>,
     /// The group's members and this member's place among them, from the last assignment.
     roster: Option<Roster>,
+    /// What the leader adds to the roster for every member (see [`Planner`]).
+    planner: Option<Planner>,
 }
+
+/// Computes a plan the leader hands every member with the roster (which member does
+/// what), from the members' user data in roster order and the last roster's members and
+/// plan (None: this member got no roster yet).
+pub type Planner = Arc<dyn Fn(&[Bytes], Option<(&[Bytes], &[u8])>) -> Bytes + Send + Sync>;
 
 /// Every member of a group in one order — the leader first, the others by member id —
 /// each with what it told the group, and where this member stands: the leader computes it
@@ -72,6 +79,8 @@ pub struct Roster {
     pub rank: usize,
     /// What each member told the group (its subscription's user data), in order.
     pub members: Vec<Bytes>,
+    /// The leader's plan for the members (empty without a [`Planner`]).
+    pub plan: Bytes,
 }
 
 impl Roster {
@@ -83,6 +92,8 @@ impl Roster {
             out.put_u32(m.len() as u32);
             out.put_slice(m);
         }
+        out.put_u32(self.plan.len() as u32);
+        out.put_slice(&self.plan);
         out.freeze()
     }
 
@@ -99,7 +110,13 @@ impl Roster {
             }
             members.push(bytes.split_to(len));
         }
-        (rank < members.len() && !bytes.has_remaining()).then_some(Roster { rank, members })
+        // A roster without a plan (from an earlier version) has none.
+        let plan = match take_u32(&mut bytes) {
+            Some(len) if bytes.remaining() >= len => bytes.split_to(len),
+            Some(_) => return None,
+            None => Bytes::new(),
+        };
+        (rank < members.len() && !bytes.has_remaining()).then_some(Roster { rank, members, plan })
     }
 }
 
@@ -136,6 +153,18 @@ impl GroupMember {
         session_timeout: Duration,
         user_data: Option<Bytes>,
     ) -> Result<GroupMember, ClientError> {
+        GroupMember::join_planned(client, group, topics, session_timeout, user_data, None).await
+    }
+
+    /// [`GroupMember::join_telling`] with the plan a leader adds to the roster.
+    pub async fn join_planned(
+        client: Arc<KafkaClient>,
+        group: &str,
+        topics: &[&str],
+        session_timeout: Duration,
+        user_data: Option<Bytes>,
+        planner: Option<Planner>,
+    ) -> Result<GroupMember, ClientError> {
         let coordinator = client.coordinator(group).await?;
         let mut member = GroupMember {
             client,
@@ -149,6 +178,7 @@ impl GroupMember {
             led_members: None,
             user_data,
             roster: None,
+            planner,
         };
         member.rejoin().await?;
         Ok(member)
@@ -262,9 +292,14 @@ impl GroupMember {
         let mut plan: BTreeMap<&str, Assignment> = members.iter().map(|(m, _, _)| (m.as_str(), Assignment::new())).collect();
         let mut order: Vec<&(String, Vec<String>, Bytes)> = members.iter().collect();
         order.sort_by_key(|(m, _, _)| (*m != self.member_id, m.clone()));
+        let told: Vec<Bytes> = order.iter().map(|(_, _, data)| data.clone()).collect();
+        let roles = match &self.planner {
+            Some(planner) => planner(&told, self.roster.as_ref().map(|r| (&r.members[..], &r.plan[..]))),
+            None => Bytes::new(),
+        };
         let roster_of = |member: &str| {
             let rank = order.iter().position(|(m, _, _)| m == member).unwrap_or(0);
-            Roster { rank, members: order.iter().map(|(_, _, data)| data.clone()).collect() }.encode()
+            Roster { rank, members: told.clone(), plan: roles.clone() }.encode()
         };
         let mut topics: Vec<&String> = members.iter().flat_map(|(_, ts, _)| ts.iter()).collect();
         topics.sort();
@@ -424,12 +459,17 @@ mod tests {
 
     #[test]
     fn a_roster_reads_back_as_written_and_garbage_is_no_roster() {
-        let roster = Roster { rank: 1, members: vec![Bytes::from_static(b"http://a:1"), Bytes::from_static(b"http://b:2"), Bytes::new()] };
+        let members = vec![Bytes::from_static(b"http://a:1"), Bytes::from_static(b"http://b:2"), Bytes::new()];
+        let roster = Roster { rank: 1, members: members.clone(), plan: Bytes::from_static(b"plan") };
         assert_eq!(Roster::decode(roster.encode()), Some(roster.clone()));
         let bytes = roster.encode();
         assert_eq!(Roster::decode(bytes.slice(..bytes.len() - 1)), None, "cut short");
         assert_eq!(Roster::decode(Bytes::from_static(b"http://a:1")), None, "a URL, as a server of an earlier version hands out");
-        let out_of_place = Roster { rank: 3, members: roster.members.clone() };
+        // A roster of the version before plans: no plan.
+        let unplanned = Roster { rank: 1, members, plan: Bytes::new() };
+        let encoded = unplanned.encode();
+        assert_eq!(Roster::decode(encoded.slice(..encoded.len() - 4)), Some(unplanned));
+        let out_of_place = Roster { rank: 3, members: roster.members.clone(), plan: Bytes::new() };
         assert_eq!(Roster::decode(out_of_place.encode()), None);
         assert_eq!(Roster::decode(Bytes::from_static(&[0, 0, 0, 0, 255, 255, 255, 255])), None, "a huge count of nothing");
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use super::groups::Planner;
 use super::groups::{GroupMember, Heartbeat};
 use super::{ClientError, KafkaClient};
 
@@ -53,15 +54,17 @@ pub struct Role {
     /// False while the group rebalances: the server stops its tasks and says so
     /// ([`RoleWatch::released`]) before it joins again.
     pub settled: bool,
+    /// The leader's plan of which server runs what (see [`Planner`]).
+    pub plan: bytes::Bytes,
 }
 
 impl Role {
     fn of(member: &GroupMember) -> Role {
-        let (rank, members) = match member.roster() {
-            Some(r) => (Some(r.rank), r.members.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect()),
-            None => (None, Vec::new()),
+        let (rank, members, plan) = match member.roster() {
+            Some(r) => (Some(r.rank), r.members.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect(), r.plan.clone()),
+            None => (None, Vec::new(), bytes::Bytes::new()),
         };
-        Role { generation: member.generation(), rank, members, settled: true }
+        Role { generation: member.generation(), rank, members, settled: true, plan }
     }
 
     /// Whether this server runs the service's statements (it leads the group).
@@ -101,9 +104,10 @@ pub struct ServiceMembership {
 impl ServiceMembership {
     /// Joins the service's group, telling it where this server serves (`url`), and waits
     /// while the group rebalances (a killed server's membership expires meanwhile).
-    pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration, url: &str) -> Result<ServiceMembership, ServiceError> {
+    /// The leader plans which server runs what with `planner`, given the servers' URLs.
+    pub async fn join(client: Arc<KafkaClient>, group: &str, session: Duration, url: &str, planner: Planner) -> Result<ServiceMembership, ServiceError> {
         let told = Some(bytes::Bytes::from(url.as_bytes().to_vec()));
-        let member = GroupMember::join_telling(client, group, &[], session, told).await.map_err(|source| ServiceError::new(group, source))?;
+        let member = GroupMember::join_planned(client, group, &[], session, told, Some(planner)).await.map_err(|source| ServiceError::new(group, source))?;
         let (role_tx, role) = watch::channel(Role::of(&member));
         let released = Arc::new(watch::channel(-1).0);
         let (stop, stopped) = watch::channel(false);

@@ -31,15 +31,31 @@ pub async fn command_status(State(state): State<AppState>, Path((kind, entity, a
 /// Every server of the service and, per query, the source partitions it runs (active) and
 /// those it keeps copies of (standby): alone, this server runs them all; on a cluster the
 /// service's roster says which server runs which partitions (every server applies the
-/// same split), and each keeps copies of the others' from their changelogs.
+/// placement), and the servers it names keep copies (`--standby-replicas`).
 pub async fn cluster_status(State(state): State<AppState>) -> Response {
     let now = chrono::Utc::now().timestamp_millis();
     let engine = &state.engine;
     let role = state.role.as_ref().map(|r| r.borrow().clone());
     let hosts: Vec<(String, Share)> = match role {
         Some(r) if r.rank.is_some() => {
+            // Every server's share by the service's placement (this one's as it runs it).
             let count = r.members.len();
-            r.members.iter().enumerate().map(|(i, url)| (host_of(url), if i == r.rank.unwrap_or(0) { engine.share() } else { Share::of(i, count) })).collect()
+            let placement = match super::service_role::share_of(&r) {
+                Share::Of { placement, .. } => Some(placement),
+                _ => None,
+            };
+            r.members
+                .iter()
+                .enumerate()
+                .map(|(i, url)| {
+                    let share = match (&placement, i == r.rank.unwrap_or(0)) {
+                        (_, true) => engine.share(),
+                        (Some(p), false) => Share::placed(i, count, p.clone()),
+                        (None, false) => Share::of(i, count),
+                    };
+                    (host_of(url), share)
+                })
+                .collect()
         }
         _ => vec![(state.guard.local_addr().to_string(), engine.share())],
     };
@@ -65,11 +81,12 @@ pub async fn cluster_status(State(state): State<AppState>) -> Response {
                 .iter()
                 .zip(&topics)
                 .map(|(q, parts)| {
-                    let pick = |active: bool| -> Vec<Value> {
-                        parts.iter().filter(|(_, p)| !paused(&q.id) && share.owns(*p) == active).map(|(t, p)| json!({"topic": t, "partition": p})).collect()
+                    let pick = |held: &dyn Fn(i32) -> bool| -> Vec<Value> {
+                        parts.iter().filter(|(_, p)| !paused(&q.id) && held(*p)).map(|(t, p)| json!({"topic": t, "partition": p})).collect()
                     };
-                    let standby = if state.role.is_some() { pick(false) } else { Vec::new() };
-                    (q.id.clone(), json!({"activeStores": [], "activePartitions": pick(true), "standByStores": [], "standByPartitions": standby}))
+                    let active = pick(&|p| share.owns(p));
+                    let standby = pick(&|p| share.copies(p));
+                    (q.id.clone(), json!({"activeStores": [], "activePartitions": active, "standByStores": [], "standByPartitions": standby}))
                 })
                 .collect();
             let lags = json!({"stateStoreLags": {}, "updateTimeMs": now});

@@ -73,6 +73,8 @@ pub struct ClusterConfig {
     pub advertised_url: Option<String>,
     /// TLS and SASL to the brokers.
     pub security: crate::kafka_client::security::ClientSecurity,
+    /// Warm copies of each partition's state other servers keep.
+    pub standby_replicas: usize,
 }
 
 /// Where this server's REST API is reached by the other servers of its service.
@@ -266,9 +268,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServerError> {
             }
             let client = Arc::new(client);
             let group = format!("{internal_prefix}servers");
-            let membership = crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout, &advertised_url(c, addr))
-                .await
-                .map_err(ServerError::Service)?;
+            let planner = service_role::planner(c.standby_replicas);
+            let membership =
+                crate::kafka_client::service::ServiceMembership::join(client.clone(), &group, c.session_timeout, &advertised_url(c, addr), planner)
+                    .await
+                    .map_err(ServerError::Service)?;
             let handle = tokio::runtime::Handle::current();
             (Some(Arc::new(crate::kafka_client::cluster::KafkaCluster::new(client, handle, &c.bootstrap, c.replication_factor))), Some(membership))
         }

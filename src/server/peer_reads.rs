@@ -44,8 +44,8 @@ impl PeerReads for HttpPeerReads {
         current.then(|| role.members.into_iter().enumerate().filter_map(|(r, url)| Some((u32::try_from(r).ok()?, url))).collect())
     }
 
-    fn rows(&self, url: &str, sql: &str, session: &Session) -> Result<StoredRows, String> {
-        let body = json!({"sql": sql, "properties": session.properties});
+    fn rows(&self, url: &str, sql: &str, session: &Session, slots: Option<&[u32]>) -> Result<StoredRows, String> {
+        let body = json!({"sql": sql, "properties": session.properties, "slots": slots});
         let request = self.client.post(format!("{url}{PULL_ROWS}")).json(&body);
         let answer = crate::kafka_client::blocking::wait(&self.runtime, async move {
             let answer = request.send().await.map_err(|e| e.to_string())?;
@@ -66,8 +66,9 @@ impl PeerReads for HttpPeerReads {
     }
 }
 
-/// `POST /_eddy/pull-rows {"sql": ..., "properties": {...}}`: the stored rows a pull query
-/// on a table reads of the partitions this server runs, as `[json, rowtime]` pairs.
+/// `POST /_eddy/pull-rows {"sql": ..., "properties": {...}, "slots": [...]}`: the stored
+/// rows a pull query on a table reads of the partitions this server runs (or, with
+/// `slots`, of its copies of the partitions in those slots), as `[json, rowtime]` pairs.
 pub async fn pull_rows(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     let parsed = match super::routes::parse_body(&body) {
         Ok(p) => p,
@@ -80,8 +81,10 @@ pub async fn pull_rows(State(state): State<AppState>, body: axum::body::Bytes) -
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
+    let slots: Option<Vec<u32>> =
+        parsed.get("slots").and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_u64().and_then(|s| u32::try_from(s).ok())).collect());
     let engine = state.engine.clone();
-    match tokio::task::spawn_blocking(move || engine.pull_rows_here(&sql, &session)).await {
+    match tokio::task::spawn_blocking(move || engine.pull_rows_here(&sql, &session, slots.as_deref())).await {
         Ok(Ok(rows)) => {
             let rows: Vec<Value> = rows.into_iter().map(|(json, rowtime)| json!([String::from_utf8_lossy(&json), rowtime])).collect();
             axum::Json(json!({"rows": rows})).into_response()

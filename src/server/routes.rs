@@ -127,7 +127,7 @@ pub async fn healthcheck(State(state): State<AppState>) -> Response {
             "serviceRole": if state.engine.is_active() { "active" } else { "member" },
             "queryPartitions": match state.engine.share() {
                 crate::exec::Share::All => json!("all"),
-                crate::exec::Share::Of { rank, count } => json!({"rank": rank, "servers": count}),
+                crate::exec::Share::Of { rank, count, .. } => json!({"rank": rank, "servers": count}),
                 crate::exec::Share::Nothing => json!("none"),
             }
         }),

@@ -5,17 +5,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::engine::Engine;
 use crate::exec::Share;
-use crate::kafka_client::service::{Role, RoleWatch};
+use crate::exec::placement::Placement;
+use crate::kafka_client::service::{Planner, Role, RoleWatch};
 
 /// How often a server reads what was appended to the command topic and to the changelogs
 /// of the partitions other servers run.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The partitions a role gives this server.
+/// The partitions a role gives this server: as its service's placement says (the
+/// leader's plan), or `p mod servers` when the leader made none.
 pub fn share_of(role: &Role) -> Share {
-    role.share().map_or(Share::Nothing, |(rank, count)| Share::of(rank, count))
+    let Some((rank, count)) = role.share() else { return Share::Nothing };
+    match Placement::decode(&role.plan, count) {
+        Some(placement) => Share::placed(rank, count, Arc::new(placement)),
+        None => Share::of(rank, count),
+    }
+}
+
+/// The leader's plan: which server runs each partition and which keep `standbys` copies,
+/// from the servers' URLs in roster order, as close to the last plan as an even split
+/// allows.
+pub fn planner(standbys: usize) -> Planner {
+    Arc::new(move |now: &[Bytes], last: Option<(&[Bytes], &[u8])>| {
+        let names = |told: &[Bytes]| -> Vec<String> { told.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect() };
+        let members = names(now);
+        let previous = last.and_then(|(told, plan)| Some((names(told), Placement::decode(plan, told.len())?)));
+        let placement = Placement::place(&members, previous.as_ref().map(|(n, p)| (&n[..], p)), standbys);
+        Bytes::from(placement.encode())
+    })
 }
 
 /// Follows the membership's role until the process ends; `applied` is the role the
