@@ -196,6 +196,9 @@ enum BenchCommand {
         partitions: i32,
         #[arg(long, default_value_t = 6000)]
         session_timeout_ms: u64,
+        /// The servers' --standby-replicas (0: the survivor keeps no copy).
+        #[arg(long, default_value_t = 1)]
+        standby_replicas: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
     },
@@ -318,8 +321,8 @@ fn main() -> ExitCode {
                         None => Err(format!("--servers takes server counts like 1,2,3, got '{servers}'")),
                     }
                 }
-                BenchCommand::Failover { keys, partitions, session_timeout_ms, dir } => {
-                    eddy::bench::failover(eddy::bench::FailoverArgs { keys, partitions, session_timeout_ms, dir })
+                BenchCommand::Failover { keys, partitions, session_timeout_ms, standby_replicas, dir } => {
+                    eddy::bench::failover(eddy::bench::FailoverArgs { keys, partitions, session_timeout_ms, standby_replicas, dir })
                 }
             };
             match r {
