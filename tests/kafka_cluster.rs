@@ -459,6 +459,20 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
         let rows: Vec<Value> = answer.json().await.expect("json");
         assert_eq!(rows.iter().filter(|e| e.get("row").is_some()).count(), SPLIT_USERS, "{rows:?}");
     }
+    // A feature lookup of every user on any server finds every row: keys in partitions the
+    // server runs or copies are read here (copies up to a second behind), the others are
+    // gathered from the servers that run them.
+    let users: Vec<String> = (0..SPLIT_USERS).map(|i| format!("u{i}")).collect();
+    let want: BTreeMap<String, i64> = split_expected(600).into_iter().map(|(u, (n, _))| (u, n)).collect();
+    for s in &servers {
+        s.wait_until("every user's features are found on every server", async |s| {
+            let (status, body) = s.post("/features/per_user", json!({"keys": users})).await;
+            let got: BTreeMap<String, i64> =
+                body["results"].as_array().into_iter().flatten().filter_map(|r| Some((r["key"].as_str()?.to_string(), r["row"]["N"].as_i64()?))).collect();
+            status == 200 && got == want
+        })
+        .await;
+    }
     // SHOW QUERIES counts the servers running each query; DESCRIBE EXTENDED of the source
     // says, per partition, which server runs it and how far the query read (the offsets
     // its tasks committed to the cluster in their transactions).

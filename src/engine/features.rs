@@ -47,8 +47,7 @@ impl FeatureKey<'_> {
     }
 
     /// The key as a JSON value.
-    #[cfg(test)]
-    fn to_value(&self) -> Cow<'_, Value> {
+    pub fn to_value(&self) -> Cow<'_, Value> {
         match self {
             FeatureKey::Str(s) => Cow::Owned(Value::String(s.to_string())),
             FeatureKey::Json(v) => Cow::Borrowed(v),
@@ -155,7 +154,72 @@ impl Engine {
     /// [`ReadMode::Any`] on a blocking thread).
     pub fn feature_lookup(&self, table: &str, keys: &[FeatureKey<'_>], mode: ReadMode) -> Result<Option<String>, EngineError> {
         let (source, encoded) = self.feature_keys(table, keys)?;
+        let share = self.share();
+        if matches!(share, crate::exec::Share::Of { .. }) {
+            return self.feature_rows_gathered(&source, keys, &encoded, mode, &share);
+        }
         self.feature_rows(&source, keys, &encoded, mode)
+    }
+
+    /// [`Engine::feature_lookup`] on a server that runs part of its service's partitions:
+    /// keys with no row here (not in a partition it runs or copies, or too new for its
+    /// copy) are looked up on the others, each answering from the partitions it runs (a
+    /// server that does not answer, from the copies of its partitions). Blocking unless
+    /// `mode` is memory-only (then None when a key needs the disk or another server).
+    fn feature_rows_gathered(
+        &self,
+        source: &crate::catalog::DataSource,
+        keys: &[FeatureKey<'_>],
+        encoded: &[Vec<u8>],
+        mode: ReadMode,
+        share: &crate::exec::Share,
+    ) -> Result<Option<String>, EngineError> {
+        let family = source.state_family();
+        let state = self.runtime.state();
+        let mut found: Vec<Option<Vec<u8>>> = if state.has_family(&family) {
+            let Some(here) = state.lookup(&family, encoded, mode)? else { return Ok(None) };
+            here.iter().map(|r| r.map(<[u8]>::to_vec)).collect()
+        } else {
+            vec![None; encoded.len()]
+        };
+        let missing: Vec<usize> = (0..found.len()).filter(|i| found[*i].is_none()).collect();
+        if !missing.is_empty() {
+            if mode == ReadMode::MemoryOnly {
+                return Ok(None);
+            }
+            let wanted: Vec<Value> = missing.iter().map(|i| keys[*i].to_value().into_owned()).collect();
+            let ask = |peers: &dyn super::gather::PeerReads, url: &str, slots: Option<&[u32]>| peers.feature_rows(url, &source.name, &wanted, slots);
+            if let Some(scattered) = self.scatter(share, true, &ask)? {
+                for answer in scattered.answers {
+                    for (at, row) in missing.iter().zip(answer) {
+                        if found[*at].is_none() {
+                            found[*at] = row;
+                        }
+                    }
+                }
+            }
+        }
+        let found: Vec<Option<&[u8]>> = found.iter().map(|r| r.as_deref()).collect();
+        self.render_features(source, keys, &found).map(Some)
+    }
+
+    /// The stored rows of feature keys of `table` in the partitions this server runs, or
+    /// with `slots` in the partitions of those slots (for a server gathering a lookup).
+    /// Blocking.
+    pub fn feature_rows_here(&self, table: &str, keys: &[FeatureKey<'_>], slots: Option<&[u32]>) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        let (source, encoded) = self.feature_keys(table, keys)?;
+        let share = self.share();
+        let state = self.runtime.state();
+        let family = source.state_family();
+        if !state.has_family(&family) {
+            return Ok(vec![None; encoded.len()]);
+        }
+        let held = |p: i32| match slots {
+            Some(slots) => u32::try_from(p).is_ok_and(|p| slots.contains(&(p % crate::exec::placement::SLOTS as u32))),
+            None => share.owns(p),
+        };
+        let Some(found) = state.lookup(&family, &encoded, ReadMode::Any)? else { return Ok(vec![None; encoded.len()]) };
+        Ok(found.iter().map(|r| r.filter(|v| rows::decode(v).ok().is_some_and(|row| row.partition.is_none_or(held))).map(<[u8]>::to_vec)).collect())
     }
 
     /// The partitions of the tasks that wrote the rows a feature lookup finds (None when a
@@ -276,11 +340,16 @@ impl Engine {
             Some(f) => f.iter().collect(),
             None => vec![None; encoded.len()],
         };
+        self.render_features(source, keys, &found).map(Some)
+    }
+
+    /// The response body of a feature lookup: each key with its stored row, or missing.
+    fn render_features(&self, source: &crate::catalog::DataSource, keys: &[FeatureKey<'_>], found: &[Option<&[u8]>]) -> Result<String, EngineError> {
         let mut out = String::with_capacity(64 + found.iter().map(|f| f.map_or(32, |v| v.len() + 64)).sum::<usize>());
         out.push_str("{\"table\":");
         out.push_str(&Value::String(source.name.clone()).to_string());
         out.push_str(",\"results\":[");
-        for (i, (k, row)) in keys.iter().zip(found).enumerate() {
+        for (i, (k, row)) in keys.iter().zip(found.iter().copied()).enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -304,7 +373,7 @@ impl Engine {
             }
         }
         out.push_str("]}");
-        Ok(Some(out))
+        Ok(out)
     }
 }
 

@@ -26,6 +26,10 @@ pub trait PeerReads: Send + Sync {
     /// runs, or with `slots`, of the partitions in those slots (its copies of a server
     /// that does not answer). Blocking.
     fn rows(&self, url: &str, sql: &str, session: &Session, slots: Option<&[u32]>) -> Result<StoredRows, String>;
+    /// The stored rows (as `state::rows` encodes them) of feature keys of `table` at the
+    /// server at `url`, one per key (None: not there), of the partitions it runs or with
+    /// `slots` of the partitions in those slots. Blocking.
+    fn feature_rows(&self, url: &str, table: &str, keys: &[serde_json::Value], slots: Option<&[u32]>) -> Result<Vec<Option<Vec<u8>>>, String>;
 }
 
 /// Whether a session allows reading standby copies.
@@ -58,42 +62,54 @@ impl Engine {
     /// or the service is between rosters: then this server's copies answer). Blocking.
     pub(super) fn gather(&self, plan: &Arc<PullPlan>, access: &PullAccess, sql: &str, session: &Session) -> Result<Option<PullRows>, EngineError> {
         let share = self.share();
-        let (Share::Of { rank, count, placement }, Some(peers)) = (&share, self.peer_reads.get()) else { return Ok(None) };
-        let (rank, count) = (*rank, *count);
         // A key lookup whose rows are all here, in this server's partitions, is answered
         // here (the server that runs a key's partition gets its lookups passed on).
         if matches!(access, PullAccess::KeyLookup(_)) && crate::exec::pull::found_here(self.runtime.state(), plan, access, &|p| share.owns(p))? {
             return Ok(None);
         }
+        let ask = |peers: &dyn PeerReads, url: &str, slots: Option<&[u32]>| peers.rows(url, sql, session, slots);
+        let Some(scattered) = self.scatter(&share, allows_standby_reads(session), &ask)? else { return Ok(None) };
+        let rows: StoredRows = scattered.answers.into_iter().flatten().collect();
+        let held = |p: i32| share.owns(p) || usize::try_from(p).is_ok_and(|p| scattered.here.contains(&(p % SLOTS)));
+        let rows = crate::exec::pull::execute_gathered(self.runtime.state(), plan, access, &held, rows)?;
+        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows, gathered: Some(scattered.gathered) }))
+    }
+
+    /// Asks every other server of the service for its part (`ask` with no slots: of the
+    /// partitions it runs). A server that does not answer is, with `copies`, replaced by
+    /// the servers keeping copies of its partitions (asked with those slots; the slots
+    /// whose copies are here are returned), else the request fails. None when this server
+    /// runs every partition, or the service is between rosters. Blocking.
+    pub(super) fn scatter<T>(&self, share: &Share, copies: bool, ask: &PeerAsk<'_, T>) -> Result<Option<Scattered<T>>, EngineError> {
+        let (Share::Of { rank, count, placement }, Some(peers)) = (share, self.peer_reads.get()) else { return Ok(None) };
+        let (rank, count) = (*rank, *count);
         let Some(roster) = peers.peers(rank, count) else { return Ok(None) };
         let url_of = |r: u32| roster.iter().find(|(q, _)| *q == r).map(|(_, u)| u.clone()).unwrap_or_default();
-        let mut rows = StoredRows::new();
-        let mut gathered = Gathered::default();
+        let mut out = Scattered { answers: Vec::new(), gathered: Gathered::default(), here: HashSet::new() };
         let mut unanswered: Vec<u32> = Vec::new();
         for (peer, url) in roster.iter().filter(|(r, _)| *r != rank && *r < count) {
-            match peers.rows(url, sql, session, None) {
+            match ask(peers.as_ref(), url, None) {
                 Ok(theirs) => {
-                    rows.extend(theirs);
-                    gathered.from.push(url.clone());
+                    out.answers.push(theirs);
+                    out.gathered.from.push(url.clone());
                 }
-                Err(why) if allows_standby_reads(session) => {
-                    tracing::debug!("the server at {url} did not send its rows ({why}); reading copies of its partitions");
+                Err(why) if copies => {
+                    tracing::debug!("the server at {url} did not answer ({why}); reading copies of its partitions");
                     unanswered.push(*peer);
-                    gathered.copied.push(url.clone());
+                    out.gathered.copied.push(url.clone());
                 }
                 Err(why) => return Err(EngineError::PeerUnavailable { url: url.clone(), detail: why }),
             }
         }
         // The partitions of servers that did not answer, from the first of their standbys
         // that does (this one's own copies read here).
-        let mut here: HashSet<usize> = HashSet::new();
         let mut elsewhere: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         for slot in 0..SLOTS {
             let partition = slot as i32;
             let Some(owner) = placement.owner(partition).filter(|o| unanswered.contains(o)) else { continue };
             match placement.standbys_of(partition).into_iter().find(|s| !unanswered.contains(s)) {
                 Some(s) if s == rank => {
-                    here.insert(slot);
+                    out.here.insert(slot);
                 }
                 Some(s) => elsewhere.entry(s).or_default().push(slot as u32),
                 None => {
@@ -104,11 +120,21 @@ impl Engine {
         }
         for (standby, slots) in elsewhere {
             let url = url_of(standby);
-            let copies = peers.rows(&url, sql, session, Some(&slots)).map_err(|detail| EngineError::PeerUnavailable { url: url.clone(), detail })?;
-            rows.extend(copies);
+            out.answers.push(ask(peers.as_ref(), &url, Some(&slots)).map_err(|detail| EngineError::PeerUnavailable { url: url.clone(), detail })?);
         }
-        let held = |p: i32| share.owns(p) || usize::try_from(p).is_ok_and(|p| here.contains(&(p % SLOTS)));
-        let rows = crate::exec::pull::execute_gathered(self.runtime.state(), plan, access, &held, rows)?;
-        Ok(Some(PullRows { id: crate::exec::transient_id(&plan.table.name), plan: plan.clone(), rows, gathered: Some(gathered) }))
+        Ok(Some(out))
     }
+}
+
+/// How a scattered request asks one server: the server's URL, and the slots of its copies
+/// to read (None: its own partitions).
+pub(super) type PeerAsk<'a, T> = dyn Fn(&dyn PeerReads, &str, Option<&[u32]>) -> Result<T, String> + 'a;
+
+/// What the other servers answered a scattered request.
+pub(super) struct Scattered<T> {
+    /// Each answer.
+    pub answers: Vec<T>,
+    pub gathered: Gathered,
+    /// Slots of servers that did not answer whose copies are here.
+    pub here: HashSet<usize>,
 }

@@ -208,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))
         .route(peer_reads::PULL_ROWS, post(peer_reads::pull_rows))
+        .route(peer_reads::FEATURE_ROWS, post(peer_reads::feature_rows))
         .route("/close-query", post(query::close_query))
         .route("/inserts-stream", post(inserts::inserts_stream))
         .route("/info", get(routes::info))
