@@ -41,13 +41,9 @@ impl ProcessingLog {
     /// Blocking.
     pub fn open(log: &Log, service_id: &str) -> Result<Arc<ProcessingLog>, ExecError> {
         let name = topic_name(service_id);
-        let topic = match log.get_topic(&name) {
-            Some(t) => t,
-            None => {
-                let config = TopicConfig { flush: FlushPolicy::Interval(1000), retention_bytes: Some(RETENTION_BYTES), ..TopicConfig::default() };
-                log.create_topic(&name, 1, config)?
-            }
-        };
+        // Servers of one service starting together may both create it: the second opens it.
+        let config = TopicConfig { flush: FlushPolicy::Interval(1000), retention_bytes: Some(RETENTION_BYTES), ..TopicConfig::default() };
+        let topic = log.topic_or_create(&name, 1, config)?;
         Ok(Arc::new(ProcessingLog { partition: topic.partition(0)?.clone(), topic: name }))
     }
 

@@ -219,7 +219,9 @@ fn pull_response(r: PullRows, framing: Framing) -> Response {
     let gathered = r.gathered.clone();
     let mut response = pull_response_body(r, framing);
     if let Some(g) = gathered {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&g.from.join(",")) {
+        if !g.from.is_empty()
+            && let Ok(v) = axum::http::HeaderValue::from_str(&g.from.join(","))
+        {
             response.headers_mut().insert(GATHERED_FROM, v);
         }
         if g.copied.is_empty() {
