@@ -479,6 +479,19 @@ async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_
     let (_, queries) = servers[2].ksql("SHOW QUERIES;").await;
     let per_user = queries[0]["queries"].as_array().into_iter().flatten().find(|q| q["id"].as_str().is_some_and(|id| id.starts_with("CTAS_PER_USER")));
     assert_eq!(per_user.map(|q| q["statusCount"].clone()), Some(json!({"RUNNING": 3})), "{queries}");
+    // SHOW QUERIES EXTENDED (EXPLAIN of each) names every server's state of the query, and
+    // per source partition the server that runs its task and the one keeping its copy.
+    let (_, extended) = servers[0].ksql("SHOW QUERIES EXTENDED;").await;
+    let described = extended[0]["queryDescriptions"].as_array().cloned().unwrap_or_default();
+    let agg = described.iter().find(|d| d["id"].as_str().is_some_and(|id| id.starts_with("CTAS_PER_USER"))).expect("the aggregation is described");
+    assert_eq!(agg["ksqlHostQueryStatus"].as_object().map(|h| h.len()), Some(3), "{agg}");
+    let tasks = agg["tasksMetadata"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tasks.len(), 6, "{agg}");
+    for t in &tasks {
+        let (host, standbys) = (t["host"].as_str().unwrap_or_default(), t["standbyHosts"].as_array().cloned().unwrap_or_default());
+        assert!(servers.iter().any(|s| s.url.ends_with(host)) && !host.is_empty(), "{t}");
+        assert!(standbys.len() == 1 && standbys[0].as_str() != Some(host), "{t}");
+    }
     servers[2]
         .wait_until("DESCRIBE EXTENDED shows every partition read to its end, and where it runs", async |s| {
             let (_, described) = s.ksql("DESCRIBE clicks EXTENDED;").await;

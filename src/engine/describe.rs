@@ -237,8 +237,8 @@ impl Engine {
     /// runs each partition), and the servers' URLs in order.
     fn partition_hosts(&self) -> Option<(crate::exec::Share, Vec<String>)> {
         let share = self.share();
-        let crate::exec::Share::Of { rank, count, .. } = share else { return None };
-        let peers = self.peer_reads.get()?.peers(rank, count)?;
+        let crate::exec::Share::Of { .. } = share else { return None };
+        let peers = self.peer_reads.get()?.peers(&share)?;
         Some((share, peers.into_iter().map(|(_, url)| url).collect()))
     }
 
@@ -415,6 +415,12 @@ impl Engine {
                     let key = if want == SourceKind::Stream { "streams" } else { "tables" };
                     json!({"@type": key, "statementText": text, key: list, "warnings": []})
                 }
+            }
+            ShowKind::Queries if extended => {
+                // EXPLAIN of every query.
+                let descriptions: Vec<Value> =
+                    self.catalog.queries().iter().filter_map(|q| self.explain_query(&q.id, text).ok().map(|mut d| d["queryDescription"].take())).collect();
+                json!({"@type": "query_descriptions", "statementText": text, "queryDescriptions": descriptions, "warnings": []})
             }
             ShowKind::Queries => {
                 let mut list: Vec<Value> = self.catalog.queries().iter().map(|q| self.query_json(q)).collect();
@@ -722,7 +728,35 @@ impl Engine {
             }
             _ => return Err(EngineError::inconsistent(format!("query {id} has no SELECT"))),
         };
-        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": self.query_description(id, &q.sql, &desc, state), "warnings": []}))
+        let mut description = self.query_description(id, &q.sql, &desc, state);
+        if let Some((hosts, tasks)) = self.cluster_tasks(&q, state) {
+            description["ksqlHostQueryStatus"] = hosts;
+            description["tasksMetadata"] = tasks;
+        }
+        Ok(json!({"@type": "queryDescription", "statementText": text, "queryDescription": description, "warnings": []}))
+    }
+
+    /// On a server of a service: every server's state of the query (each runs its share)
+    /// and, per source partition, the task that reads it: the server that runs it and
+    /// those that keep its copies.
+    fn cluster_tasks(&self, q: &QueryMeta, state: &str) -> Option<(Value, Value)> {
+        let (share, urls) = self.partition_hosts()?;
+        let host = |url: &str| url.split_once("://").map_or(url, |(_, r)| r).trim_end_matches('/').to_string();
+        let hosts: serde_json::Map<String, Value> = urls.iter().map(|u| (host(u), json!(state))).collect();
+        let crate::exec::Share::Of { placement, .. } = &share else { return None };
+        let mut tasks = Vec::new();
+        for topic in q.sources.iter().filter_map(|s| self.catalog.source(s)).filter_map(|s| self.log.get_topic(&s.topic)) {
+            for p in 0..topic.partition_count() {
+                let at = |r: u32| urls.get(r as usize).map(|u| host(u));
+                tasks.push(json!({
+                    "taskId": format!("{}-{p}", topic.name()),
+                    "topicPartitions": [{"topic": topic.name(), "partition": p}],
+                    "host": placement.owner(p).and_then(at),
+                    "standbyHosts": placement.standbys_of(p).into_iter().filter_map(at).collect::<Vec<_>>(),
+                }));
+            }
+        }
+        Some((Value::Object(hosts), Value::Array(tasks)))
     }
 
     pub(super) fn explain_statement(&self, inner: &Statement, text: &str) -> Result<Value, EngineError> {

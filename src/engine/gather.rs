@@ -20,8 +20,9 @@ use crate::sql::pull::{PullAccess, PullPlan};
 /// The other servers of the service, as the engine reads their rows.
 pub trait PeerReads: Send + Sync {
     /// Every server of the service with its place, when the service's current roster is
-    /// the one that gave this server place `rank` of `count` (None while it changes).
-    fn peers(&self, rank: u32, count: u32) -> Option<Vec<(u32, String)>>;
+    /// the one that gave this server `share` (None while it changes, or before this
+    /// server applied it).
+    fn peers(&self, share: &Share) -> Option<Vec<(u32, String)>>;
     /// The stored rows a pull query reads at the server at `url`: of the partitions it
     /// runs, or with `slots`, of the partitions in those slots (its copies of a server
     /// that does not answer). Blocking.
@@ -83,7 +84,7 @@ impl Engine {
     pub(super) fn scatter<T>(&self, share: &Share, copies: bool, ask: &PeerAsk<'_, T>) -> Result<Option<Scattered<T>>, EngineError> {
         let (Share::Of { rank, count, placement }, Some(peers)) = (share, self.peer_reads.get()) else { return Ok(None) };
         let (rank, count) = (*rank, *count);
-        let Some(roster) = peers.peers(rank, count) else { return Ok(None) };
+        let Some(roster) = peers.peers(share) else { return Ok(None) };
         let url_of = |r: u32| roster.iter().find(|(q, _)| *q == r).map(|(_, u)| u.clone()).unwrap_or_default();
         let mut out = Scattered { answers: Vec::new(), gathered: Gathered::default(), here: HashSet::new() };
         let mut unanswered: Vec<u32> = Vec::new();

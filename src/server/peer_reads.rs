@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::{ApiError, AppState};
 use crate::engine::Session;
 use crate::engine::gather::PeerReads;
+use crate::exec::Share;
 use crate::exec::pull::StoredRows;
 use crate::kafka_client::service::Role;
 
@@ -57,9 +58,10 @@ impl HttpPeerReads {
 }
 
 impl PeerReads for HttpPeerReads {
-    fn peers(&self, rank: u32, count: u32) -> Option<Vec<(u32, String)>> {
+    fn peers(&self, share: &Share) -> Option<Vec<(u32, String)>> {
         let role = self.role.borrow().clone();
-        let current = role.settled && role.rank.and_then(|r| u32::try_from(r).ok()) == Some(rank) && u32::try_from(role.members.len()).ok() == Some(count);
+        // The roster the engine runs by: the same places and the same placement.
+        let current = role.settled && super::service_role::share_of(&role) == *share;
         current.then(|| role.members.into_iter().enumerate().filter_map(|(r, url)| Some((u32::try_from(r).ok()?, url))).collect())
     }
 
