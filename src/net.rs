@@ -26,9 +26,26 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// The process's listeners' limits, for `/metrics` (each registers itself).
+static LISTENERS: parking_lot::Mutex<Vec<std::sync::Weak<ConnectionLimit>>> = parking_lot::Mutex::new(Vec::new());
+
 impl ConnectionLimit {
     pub fn new(listener: &'static str, max: usize) -> Arc<ConnectionLimit> {
-        Arc::new(ConnectionLimit { listener, max: max.max(1), open: AtomicUsize::new(0), refused: AtomicU64::new(0) })
+        let limit = Arc::new(ConnectionLimit { listener, max: max.max(1), open: AtomicUsize::new(0), refused: AtomicU64::new(0) });
+        let mut all = LISTENERS.lock();
+        all.retain(|l| l.strong_count() > 0);
+        all.push(Arc::downgrade(&limit));
+        limit
+    }
+
+    /// The listeners of this process that are still open.
+    pub fn all() -> Vec<Arc<ConnectionLimit>> {
+        LISTENERS.lock().iter().filter_map(std::sync::Weak::upgrade).collect()
+    }
+
+    /// The listener's name (`http`, `kafka`).
+    pub fn listener(&self) -> &'static str {
+        self.listener
     }
 
     /// A slot for a new connection, or `None` when the listener is full (the refusal is

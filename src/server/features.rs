@@ -26,7 +26,9 @@ pub async fn lookup(State(state): State<AppState>, Path(table): Path<String>, bo
         return Err(ApiError::bad_request(format!("{} keys requested; send at most {MAX_FEATURE_KEYS} per request", keys.len())));
     }
     let keys: Vec<FeatureKey> = keys.into_iter().map(FeatureKey::from).collect();
+    let started = std::time::Instant::now();
     let out = read_features(&state, table, keys).await?;
+    state.metrics.observe_feature_lookup(started.elapsed());
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 

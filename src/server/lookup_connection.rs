@@ -207,8 +207,19 @@ struct FeaturesBody<'b> {
     keys: Vec<FeatureKey<'b>>,
 }
 
-/// Answers a lookup, or `None` when hyper should serve the request.
+/// Answers a lookup, or `None` when hyper should serve the request; the time it took goes
+/// to `/metrics`.
 async fn answer(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply> {
+    let (started, is_query) = (std::time::Instant::now(), matches!(route, Route::Query { .. }));
+    let reply = answer_lookup(state, route, body).await?;
+    match is_query {
+        true => state.metrics.observe_pull_query(started.elapsed()),
+        false => state.metrics.observe_feature_lookup(started.elapsed()),
+    }
+    Some(reply)
+}
+
+async fn answer_lookup(state: &AppState, route: Route<'_>, body: &[u8]) -> Option<Reply> {
     // A server that runs a share of its service's partitions sends lookups of other
     // servers' keys there (`forward`), through hyper.
     if state.role.is_some() && state.engine.share() != crate::exec::Share::All {

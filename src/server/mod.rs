@@ -10,6 +10,7 @@ mod http_workers;
 mod idle;
 mod inserts;
 mod lookup_connection;
+pub mod metrics;
 mod peer_reads;
 mod query;
 mod registry_routes;
@@ -118,11 +119,13 @@ pub struct AppState {
     pub role: Option<tokio::sync::watch::Receiver<crate::kafka_client::service::Role>>,
     /// Forwards requests to the service's active server (a standby does).
     pub http: reqwest::Client,
+    /// Latencies and counts `GET /metrics` reports.
+    pub metrics: metrics::ServerMetrics,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, guard: Arc<guard::HttpGuard>) -> AppState {
-        AppState { engine, guard, role: None, http: reqwest::Client::new() }
+        AppState { engine, guard, role: None, http: reqwest::Client::new(), metrics: metrics::ServerMetrics::default() }
     }
 
     /// Where to forward what only the active server answers: its URL while this server
@@ -207,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ksql", post(routes::ksql))
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))
+        .route("/metrics", get(metrics::metrics))
         .route(peer_reads::PULL_ROWS, post(peer_reads::pull_rows))
         .route(peer_reads::FEATURE_ROWS, post(peer_reads::feature_rows))
         .route("/close-query", post(query::close_query))

@@ -259,6 +259,15 @@ pub(super) fn query_pull_framing(accept: Option<&[u8]>) -> Framing {
 /// Runs the query a request body names (`sql_key`, `props_key`): from memory on this
 /// thread when a cached pull-query plan applies, otherwise on a blocking thread.
 async fn run(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<QueryOutput, ApiError> {
+    let started = std::time::Instant::now();
+    let out = run_query(state, body, sql_key, props_key).await;
+    if let Ok(QueryOutput::Pull(_)) = &out {
+        state.metrics.observe_pull_query(started.elapsed());
+    }
+    out
+}
+
+async fn run_query(state: &AppState, body: &Bytes, sql_key: &str, props_key: &str) -> Result<QueryOutput, ApiError> {
     let body = parse_body(body)?;
     let sql = string_field(&body, sql_key)?;
     super::routes::await_command(state, &body).await?;
