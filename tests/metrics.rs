@@ -66,6 +66,9 @@ async fn metrics_report_query_throughput_lag_topic_offsets_and_lookup_latency_in
     let count = |name: &str| samples.iter().filter(|(n, _, _)| n == name || n == &format!("{name}_count")).map(|(_, _, v)| *v).sum::<f64>();
     assert!(count("eddy_pull_query_seconds") >= 1.0, "the pull query is counted: {samples:?}");
     assert!(count("eddy_feature_lookup_seconds") >= 1.0, "the lookup is counted: {samples:?}");
+    let sizes: f64 = value_of(&samples, "eddy_topic_partition_size_bytes", ("topic", "clicks")).iter().sum();
+    assert!(sizes > 0.0, "the clicks take room: {samples:?}");
+    assert!(samples.iter().any(|(n, _, v)| n == "eddy_state_memtables_bytes" && *v > 0.0), "the counts are in RocksDB: {samples:?}");
     let open = value_of(&samples, "eddy_connections_open", ("listener", "http"));
     assert!(open.len() == 1 && open[0] >= 1.0, "the scrape's own connection is open: {open:?}");
     assert_eq!(value_of(&samples, "eddy_connections_refused_total", ("listener", "kafka")), vec![0.0]);

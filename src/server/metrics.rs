@@ -1,7 +1,8 @@
 //! `GET /metrics`: the server's numbers in Prometheus' text format (written by the
 //! `prometheus-client` crate): per persistent query its records in and out, processing
 //! errors and late records, and per source partition its position and lag; per topic
-//! partition (on the embedded log) its start and end offsets; pull-query and
+//! partition (on the embedded log) its start and end offsets and size; RocksDB's table
+//! files and memtables; pull-query and
 //! feature-lookup latency histograms; open and refused connections per listener; the
 //! bytes of table rows held in memory. Query and
 //! topic numbers are read from the running queries and the log when scraped; the
@@ -109,15 +110,20 @@ fn registry(state: &AppState) -> Registry {
     if engine.log().cluster().is_none() {
         let start = Family::<TopicPartitionLabels, Gauge>::default();
         let end = Family::<TopicPartitionLabels, Gauge>::default();
+        let size = Family::<TopicPartitionLabels, Gauge>::default();
         for topic in engine.log().topics() {
             for p in topic.partitions() {
                 let labels = TopicPartitionLabels { topic: topic.name().to_string(), partition: i64::from(p.id()) };
                 start.get_or_create(&labels).set(p.start_offset());
                 end.get_or_create(&labels).set(p.end_offset());
+                if let Ok(local) = topic.local_partition(p.id()) {
+                    size.get_or_create(&labels).set(i64::try_from(local.size_bytes()).unwrap_or(i64::MAX));
+                }
             }
         }
         registry.register("topic_partition_start_offset", "The first offset a topic partition holds", start);
         registry.register("topic_partition_end_offset", "The offset a topic partition's next record gets", end);
+        registry.register_with_unit("topic_partition_size", "The bytes of a topic partition's segments", Unit::Bytes, size);
     }
     let open = Family::<ListenerLabels, Gauge>::default();
     let refused = Family::<ListenerLabels, Counter>::default();
@@ -128,6 +134,13 @@ fn registry(state: &AppState) -> Registry {
     }
     registry.register("connections_open", "Connections open on a listener (http, kafka)", open);
     registry.register("connections_refused", "Connections a listener refused for being at its maximum", refused);
+    if let Ok((files, memtables)) = engine.runtime().state().stored_bytes() {
+        let (f, m) = (Gauge::<i64>::default(), Gauge::<i64>::default());
+        f.set(i64::try_from(files).unwrap_or(i64::MAX));
+        m.set(i64::try_from(memtables).unwrap_or(i64::MAX));
+        registry.register_with_unit("state_table_files", "RocksDB's table files (query state and tables)", Unit::Bytes, f);
+        registry.register_with_unit("state_memtables", "RocksDB's memtables (query state and tables)", Unit::Bytes, m);
+    }
     let hot = Gauge::<i64>::default();
     hot.set(i64::try_from(engine.runtime().state().hot_rows_bytes()).unwrap_or(i64::MAX));
     registry.register_with_unit("state_rows_in_memory", "Table rows held in memory for lookups", Unit::Bytes, hot);

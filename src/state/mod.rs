@@ -287,6 +287,19 @@ impl StateDb {
         self.hot.used_bytes()
     }
 
+    /// RocksDB's table files and memtables, in bytes, over every column family. Blocking
+    /// (it lists the column families).
+    pub fn stored_bytes(&self) -> Result<(u64, u64), StateError> {
+        let names = DBWithThreadMode::<MultiThreaded>::list_cf(&Options::default(), &self.path).map_err(rocks("listing state"))?;
+        let (mut files, mut memtables) = (0u64, 0u64);
+        for cf in names.iter().filter_map(|n| self.db.cf_handle(n)) {
+            let read = |name: &str| self.db.property_int_value_cf(&cf, name).ok().flatten().unwrap_or(0);
+            files += read("rocksdb.total-sst-files-size");
+            memtables += read("rocksdb.size-all-mem-tables");
+        }
+        Ok((files, memtables))
+    }
+
     /// Like [`StateDb::multi_get`], but only from memory (memtables and the block cache):
     /// `None` when some key would need a disk read. Safe to call on an async executor.
     pub fn multi_get_in_memory(&self, family: &str, keys: &[Vec<u8>]) -> Result<Option<Vec<Option<Vec<u8>>>>, StateError> {
