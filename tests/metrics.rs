@@ -68,6 +68,9 @@ async fn metrics_report_query_throughput_lag_topic_offsets_and_lookup_latency_in
     assert!(count("eddy_feature_lookup_seconds") >= 1.0, "the lookup is counted: {samples:?}");
     let sizes: f64 = value_of(&samples, "eddy_topic_partition_size_bytes", ("topic", "clicks")).iter().sum();
     assert!(sizes > 0.0, "the clicks take room: {samples:?}");
+    let appended: f64 = value_of(&samples, "eddy_topic_partition_appended_bytes_total", ("topic", "clicks")).iter().sum();
+    let read: f64 = value_of(&samples, "eddy_topic_partition_read_bytes_total", ("topic", "clicks")).iter().sum();
+    assert!(appended >= sizes && read >= appended, "what was produced, and what the query read: {appended} {read} of {sizes}");
     assert!(samples.iter().any(|(n, _, v)| n == "eddy_state_memtables_bytes" && *v > 0.0), "the counts are in RocksDB: {samples:?}");
     let open = value_of(&samples, "eddy_connections_open", ("listener", "http"));
     assert!(open.len() == 1 && open[0] >= 1.0, "the scrape's own connection is open: {open:?}");

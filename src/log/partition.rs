@@ -100,6 +100,9 @@ pub struct PartitionLog {
     deleted: AtomicBool,
     /// Why the partition refuses writes, after a failure it could not undo.
     offline: Mutex<Option<String>>,
+    /// Bytes of batches appended and read since the partition was opened (for `/metrics`).
+    appended_bytes: std::sync::atomic::AtomicU64,
+    read_bytes: std::sync::atomic::AtomicU64,
 }
 
 fn producer_snapshot_name(base_offset: i64) -> String {
@@ -194,6 +197,8 @@ impl PartitionLog {
             end_offset: end_tx,
             deleted: AtomicBool::new(false),
             offline: Mutex::new(None),
+            appended_bytes: std::sync::atomic::AtomicU64::new(0),
+            read_bytes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -268,11 +273,17 @@ impl PartitionLog {
             return Err(LogError::UnknownTopic(self.topic.clone()));
         }
         self.check_online()?;
+        self.appended_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         let mut q = self.queue.lock();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.pending.push_back((ticket, header, data));
         Ok(AppendTicket(ticket))
+    }
+
+    /// Bytes of batches appended (queued) and read since the partition was opened.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.appended_bytes.load(Ordering::Relaxed), self.read_bytes.load(Ordering::Relaxed))
     }
 
     fn check_online(&self) -> Result<(), LogError> {
@@ -660,6 +671,7 @@ impl PartitionLog {
         // Only what is published (durable, under flush='always') is visible.
         let visible: usize = batch::split_batches(&data).take_while(|b| BatchHeader::parse(b).is_ok_and(|h| h.base_offset < end)).map(|b| b.len()).sum();
         data.truncate(visible);
+        self.read_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(data)
     }
 

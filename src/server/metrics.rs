@@ -111,6 +111,7 @@ fn registry(state: &AppState) -> Registry {
         let start = Family::<TopicPartitionLabels, Gauge>::default();
         let end = Family::<TopicPartitionLabels, Gauge>::default();
         let size = Family::<TopicPartitionLabels, Gauge>::default();
+        let (written, read) = (Family::<TopicPartitionLabels, Counter>::default(), Family::<TopicPartitionLabels, Counter>::default());
         for topic in engine.log().topics() {
             for p in topic.partitions() {
                 let labels = TopicPartitionLabels { topic: topic.name().to_string(), partition: i64::from(p.id()) };
@@ -118,12 +119,17 @@ fn registry(state: &AppState) -> Registry {
                 end.get_or_create(&labels).set(p.end_offset());
                 if let Ok(local) = topic.local_partition(p.id()) {
                     size.get_or_create(&labels).set(i64::try_from(local.size_bytes()).unwrap_or(i64::MAX));
+                    let (appended, fetched) = local.traffic();
+                    written.get_or_create(&labels).inc_by(appended);
+                    read.get_or_create(&labels).inc_by(fetched);
                 }
             }
         }
         registry.register("topic_partition_start_offset", "The first offset a topic partition holds", start);
         registry.register("topic_partition_end_offset", "The offset a topic partition's next record gets", end);
         registry.register_with_unit("topic_partition_size", "The bytes of a topic partition's segments", Unit::Bytes, size);
+        registry.register_with_unit("topic_partition_appended", "Bytes of record batches produced to a topic partition (since start)", Unit::Bytes, written);
+        registry.register_with_unit("topic_partition_read", "Bytes of record batches read from a topic partition (since start)", Unit::Bytes, read);
     }
     let open = Family::<ListenerLabels, Gauge>::default();
     let refused = Family::<ListenerLabels, Counter>::default();
