@@ -61,6 +61,8 @@ async fn metrics_report_query_throughput_lag_topic_offsets_and_lookup_latency_in
     assert_eq!(value_of(&samples, "eddy_query_processing_errors_total", ("query", &query)), vec![0.0]);
     let lags = value_of(&samples, "eddy_query_partition_lag", ("query", &query));
     assert_eq!(lags, vec![0.0, 0.0], "one lag per source partition, none behind: {samples:?}");
+    let per_partition: f64 = value_of(&samples, "eddy_query_partition_records_in_total", ("query", &query)).iter().sum();
+    assert_eq!(per_partition, 5.0, "the partitions' records add up to the query's");
     let ends: f64 = value_of(&samples, "eddy_topic_partition_end_offset", ("topic", "clicks")).iter().sum();
     assert_eq!(ends, 5.0);
     let count = |name: &str| samples.iter().filter(|(n, _, _)| n == name || n == &format!("{name}_count")).map(|(_, _, v)| *v).sum::<f64>();

@@ -809,7 +809,7 @@ impl JoinTask {
         }
         if matches!(input.reader, SideInput::Direct { .. }) {
             // Offsets consumed (a repartition stage counts its own input).
-            stats.record_input((input.position - from).max(0) as usize);
+            stats.record_input_at(input.partition.id(), (input.position - from).max(0) as usize);
         }
     }
 }

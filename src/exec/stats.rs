@@ -37,11 +37,13 @@ impl QueryState {
 }
 
 /// Progress of one source partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartitionProgress {
     /// Next offset the task will read (committed for persistent queries).
     pub position: i64,
     pub end_offset: i64,
+    /// Records read from the partition since the query started here.
+    pub records_in: u64,
 }
 
 #[derive(Debug)]
@@ -145,7 +147,18 @@ impl QueryStats {
     }
 
     pub fn set_progress(&self, partition: i32, position: i64, end_offset: i64) {
-        self.progress.lock().insert(partition, PartitionProgress { position, end_offset });
+        let mut all = self.progress.lock();
+        let p = all.entry(partition).or_default();
+        p.position = position;
+        p.end_offset = end_offset;
+    }
+
+    /// [`QueryStats::record_input`] of records read from source partition `partition`.
+    pub fn record_input_at(&self, partition: i32, n: usize) {
+        self.record_input(n);
+        if n > 0 {
+            self.progress.lock().entry(partition).or_default().records_in += n as u64;
+        }
     }
 
     pub fn progress(&self) -> BTreeMap<i32, PartitionProgress> {

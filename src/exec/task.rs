@@ -141,7 +141,7 @@ impl Task {
         if let Some(stop) = self.stop_at {
             decoded.next_offset = decoded.next_offset.min(stop);
         }
-        self.stats.record_input(decoded.records);
+        self.stats.record_input_at(self.partition.id(), decoded.records);
         self.stats.record_errors(&self.query_id, self.partition.topic(), &decoded.errors);
         let mut finished = false;
         let mut rows_sent = false;

@@ -85,6 +85,7 @@ fn registry(state: &AppState) -> Registry {
     let late = Family::<QueryLabels, Counter>::default();
     let position = Family::<QueryPartitionLabels, Gauge>::default();
     let lag = Family::<QueryPartitionLabels, Gauge>::default();
+    let partition_in = Family::<QueryPartitionLabels, Counter>::default();
     for q in engine.catalog().queries() {
         let Some(stats) = engine.runtime().stats(&q.id) else { continue };
         let labels = QueryLabels { query: q.id.clone() };
@@ -97,6 +98,7 @@ fn registry(state: &AppState) -> Registry {
             let labels = QueryPartitionLabels { query: q.id.clone(), partition: i64::from(p) };
             position.get_or_create(&labels).set(progress.position);
             lag.get_or_create(&labels).set((progress.end_offset - progress.position).max(0));
+            partition_in.get_or_create(&labels).inc_by(progress.records_in);
         }
     }
     registry.register("query_records_in", "Records a persistent query read", records_in);
@@ -105,6 +107,7 @@ fn registry(state: &AppState) -> Registry {
     registry.register("query_late_records", "Records that came after their window closed", late);
     registry.register("query_partition_position", "The next offset a query's task reads in its source partition", position);
     registry.register("query_partition_lag", "Records of a source partition a query has not read yet", lag);
+    registry.register("query_partition_records_in", "Records a persistent query read from a source partition", partition_in);
     // A cluster's topics are the cluster's to report (and asking for every partition's
     // ends would follow them all).
     if engine.log().cluster().is_none() {
