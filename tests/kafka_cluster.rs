@@ -267,19 +267,6 @@ async fn queries_ride_out_a_broker_that_goes_away_and_comes_back() {
     assert_eq!(slow, (0..250).filter(|i| (i * 37) % 250 > 100).count(), "every filtered click once");
 }
 
-/// Starts a server on `broker` that is expected not to start; its stderr.
-fn refused_start(broker: &TestServer, extra: &[&str]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = std::process::Command::new(common::eddy_bin())
-        .args(["server", "--http-listen", "127.0.0.1:0", "--kafka-bootstrap", &broker.kafka, "--data-dir"])
-        .arg(dir.path())
-        .args(extra)
-        .output()
-        .expect("runs");
-    assert!(!out.status.success(), "the server started: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A CTAS aggregation and a stream-table join over 6 partitions.
 const SPLIT_SETUP: &[&str] = &[
     "CREATE TABLE users (id VARCHAR PRIMARY KEY, region VARCHAR) WITH (kafka_topic='users', partitions=6, value_format='JSON');",
@@ -287,6 +274,24 @@ const SPLIT_SETUP: &[&str] = &[
     "CREATE TABLE per_user AS SELECT user, COUNT(*) AS n, SUM(ms) AS total FROM clicks GROUP BY user EMIT CHANGES;",
     "CREATE STREAM enriched AS SELECT c.user AS user, c.page AS page, u.region AS region FROM clicks c JOIN users u ON c.user = u.id EMIT CHANGES;",
 ];
+
+/// A broker holding the split pipeline's users.
+async fn split_broker() -> TestServer {
+    let broker = TestServer::start();
+    let users: Vec<Value> = (0..SPLIT_USERS).map(|i| json!({"key": format!("u{i}"), "value": {"region": format!("r{}", i % 3)}})).collect();
+    broker.ksql_ok("CREATE STREAM seed (v INT) WITH (kafka_topic='users', partitions=6, value_format='JSON');").await;
+    broker.produce("users", users).await;
+    broker
+}
+
+/// Runs [`SPLIT_SETUP`] from the earliest records, statement `i` sent to server `i mod n`.
+async fn split_setup(servers: &[&TestServer]) {
+    for (i, sql) in SPLIT_SETUP.iter().enumerate() {
+        let props = json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"});
+        let (status, body) = servers[i % servers.len()].ksql_with(sql, props).await;
+        assert_eq!(status, 200, "{sql}: {body}");
+    }
+}
 
 /// Users of the split pipeline: enough keys that every partition has some.
 const SPLIT_USERS: usize = 40;
@@ -381,18 +386,11 @@ async fn split_rows(s: &TestServer) -> BTreeMap<String, (i64, i64)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn servers_of_a_service_split_its_queries_by_partition_and_move_them_when_one_dies_or_joins() {
-    let broker = TestServer::start();
-    let users: Vec<Value> = (0..SPLIT_USERS).map(|i| json!({"key": format!("u{i}"), "value": {"region": format!("r{}", i % 3)}})).collect();
-    broker.ksql_ok("CREATE STREAM seed (v INT) WITH (kafka_topic='users', partitions=6, value_format='JSON');").await;
-    broker.produce("users", users).await;
+    let broker = split_broker().await;
     let servers = [on_cluster(&broker), on_cluster(&broker), on_cluster(&broker)];
     split_among(&servers.iter().collect::<Vec<_>>()).await;
     // Statements sent to any server apply on all; every record's output appears once.
-    for (i, sql) in SPLIT_SETUP.iter().enumerate() {
-        let props = json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"});
-        let (status, body) = servers[i % 3].ksql_with(sql, props).await;
-        assert_eq!(status, 200, "{sql}: {body}");
-    }
+    split_setup(&servers.iter().collect::<Vec<_>>()).await;
     broker.produce("clicks", split_clicks(0, 600)).await;
     for s in &servers {
         s.wait_until("every server answers with every partition's counts", async |s| split_rows(s).await == split_expected(600)).await;
@@ -637,7 +635,7 @@ async fn services_on_one_cluster_share_nothing() {
     assert!(!streams.to_string().contains("THEIRS"), "{streams}");
     let (_, topics) = broker.get("/topics").await;
     assert!(topics.to_string().contains("_eddy-analytics_command_topic") && topics.to_string().contains("_eddy-default_command_topic"), "{topics}");
-    let err = refused_start(&broker, &["--service-id", "bad/id"]);
+    let err = common::refused_cluster_start(&broker.kafka, &["--service-id", "bad/id"]);
     assert!(err.contains("--service-id must be"), "{err}");
 }
 
@@ -728,17 +726,10 @@ async fn statements_sent_to_both_servers_at_once_apply_in_one_order_on_both() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_stalls_while_another_takes_its_tasks_over_writes_nothing_twice() {
-    let broker = TestServer::start();
-    let users: Vec<Value> = (0..SPLIT_USERS).map(|i| json!({"key": format!("u{i}"), "value": {"region": format!("r{}", i % 3)}})).collect();
-    broker.ksql_ok("CREATE STREAM seed (v INT) WITH (kafka_topic='users', partitions=6, value_format='JSON');").await;
-    broker.produce("users", users).await;
+    let broker = split_broker().await;
     let servers = [on_cluster(&broker), on_cluster(&broker)];
     split_among(&servers.iter().collect::<Vec<_>>()).await;
-    for sql in SPLIT_SETUP {
-        let props = json!({"ksql.streams.auto.offset.reset": "earliest", "ksql.streams.cache.max.bytes.buffering": "0"});
-        let (status, body) = servers[0].ksql_with(sql, props).await;
-        assert_eq!(status, 200, "{sql}: {body}");
-    }
+    split_setup(&[&servers[0]]).await;
     broker.produce("clicks", split_clicks(0, 300)).await;
     for s in &servers {
         s.wait_until("both servers count every click", async |s| split_rows(s).await == split_expected(300)).await;

@@ -267,19 +267,6 @@ fn properties(mechanism: &str, password: &str, ca: &Path) -> Vec<String> {
     .collect()
 }
 
-/// A server on the cluster that is expected not to start; its stderr.
-fn refused_start(gateway: &str, extra: &[String]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = std::process::Command::new(common::eddy_bin())
-        .args(["server", "--http-listen", "127.0.0.1:0", "--kafka-bootstrap", gateway, "--data-dir"])
-        .arg(dir.path())
-        .args(extra)
-        .output()
-        .expect("runs");
-    assert!(!out.status.success(), "the server started: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_reaches_its_cluster_over_tls_with_scram_and_runs_queries_there() {
     let certs = Certificates::make();
@@ -309,13 +296,13 @@ async fn a_server_reaches_its_cluster_over_tls_with_scram_and_runs_queries_there
 async fn wrong_credentials_and_an_unknown_ca_are_clear_start_up_errors() {
     let certs = Certificates::make();
     let (_broker, gateway, seen) = broker_behind_gateway(&certs);
-    let err = refused_start(&gateway, &properties("SCRAM-SHA-256", "wrong", &certs.path("ca.pem")));
+    let err = common::refused_cluster_start(&gateway, &properties("SCRAM-SHA-256", "wrong", &certs.path("ca.pem")));
     assert!(err.contains("SASL SCRAM-SHA-256 authentication") && err.contains("refused the credentials"), "{err}");
-    let err = refused_start(&gateway, &properties("PLAIN", "wrong", &certs.path("ca.pem")));
+    let err = common::refused_cluster_start(&gateway, &properties("PLAIN", "wrong", &certs.path("ca.pem")));
     assert!(err.contains("SASL PLAIN authentication"), "{err}");
-    let err = refused_start(&gateway, &properties("PLAIN", PASSWORD, &certs.path("other-ca.pem")));
+    let err = common::refused_cluster_start(&gateway, &properties("PLAIN", PASSWORD, &certs.path("other-ca.pem")));
     assert!(err.contains("TLS to the Kafka broker") && err.contains("ssl.ca.location"), "{err}");
-    let err = refused_start(&gateway, &["--kafka-property".into(), "linger.ms=5".into()]);
+    let err = common::refused_cluster_start(&gateway, &["--kafka-property", "linger.ms=5"]);
     assert!(err.contains("'linger.ms'"), "{err}");
     assert_eq!(seen.authenticated.load(Ordering::Relaxed), 0);
 }

@@ -214,12 +214,9 @@ impl Engine {
         if !state.has_family(&family) {
             return Ok(vec![None; encoded.len()]);
         }
-        let held = |p: i32| match slots {
-            Some(slots) => u32::try_from(p).is_ok_and(|p| slots.contains(&(p % crate::exec::placement::SLOTS as u32))),
-            None => share.owns(p),
-        };
+        let held = super::gather::requested(&share, slots);
         let Some(found) = state.lookup(&family, &encoded, ReadMode::Any)? else { return Ok(vec![None; encoded.len()]) };
-        Ok(found.iter().map(|r| r.filter(|v| rows::decode(v).ok().is_some_and(|row| row.partition.is_none_or(held))).map(<[u8]>::to_vec)).collect())
+        Ok(found.iter().map(|r| r.filter(|v| rows::decode(v).ok().is_some_and(|row| row.partition.is_none_or(&held))).map(<[u8]>::to_vec)).collect())
     }
 
     /// The partitions of the tasks that wrote the rows a feature lookup finds (None when a

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{Engine, EngineError, Session};
 use crate::exec::Share;
-use crate::exec::placement::SLOTS;
+use crate::exec::placement::{SLOTS, SlotSet};
 use crate::exec::pull::{Gathered, PullRows, StoredRows};
 use crate::sql::pull::{PullAccess, PullPlan};
 
@@ -33,6 +33,16 @@ pub trait PeerReads: Send + Sync {
     fn feature_rows(&self, url: &str, table: &str, keys: &[serde_json::Value], slots: Option<&[u32]>) -> Result<Vec<Option<Vec<u8>>>, String>;
 }
 
+/// The partitions a peer's request reads here: those this server runs, or with `slots`
+/// those in the slots (its copies of a server that did not answer).
+pub(super) fn requested<'a>(share: &'a Share, slots: Option<&[u32]>) -> impl Fn(i32) -> bool + 'a {
+    let wanted = slots.map(SlotSet::of);
+    move |p| match &wanted {
+        Some(w) => w.holds(p),
+        None => share.owns(p),
+    }
+}
+
 /// Whether a session allows reading standby copies.
 pub(super) fn allows_standby_reads(session: &Session) -> bool {
     session.properties.iter().any(|(k, v)| k.eq_ignore_ascii_case("ksql.query.pull.enable.standby.reads") && v.eq_ignore_ascii_case("true"))
@@ -50,11 +60,7 @@ impl Engine {
         let share = self.share();
         let sql = super::substitute(sql, &session.variables)?;
         let (plan, access) = self.table_pull_plan(&sql).ok_or_else(|| EngineError::BadRequest("only pull queries on tables send their rows".into()))?;
-        let held = |p: i32| match slots {
-            Some(slots) => u32::try_from(p).is_ok_and(|p| slots.contains(&(p % SLOTS as u32))),
-            None => share.owns(p),
-        };
-        Ok(crate::exec::pull::fetch_rows(self.runtime.state(), &plan, &access, &held)?)
+        Ok(crate::exec::pull::fetch_rows(self.runtime.state(), &plan, &access, &requested(&share, slots))?)
     }
 
     /// A scan (or a key lookup not all found here) on a server that runs part of the

@@ -12,6 +12,26 @@
 /// Partitions `p` and `p + SLOTS` run on the same server.
 pub const SLOTS: usize = 1024;
 
+/// A set of slots (a peer's request for its copies of a silent server's partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotSet(Vec<bool>);
+
+impl SlotSet {
+    /// The slots named (numbers past the last slot wrap, as partitions do).
+    pub fn of(slots: &[u32]) -> SlotSet {
+        let mut set = vec![false; SLOTS];
+        for s in slots {
+            set[*s as usize % SLOTS] = true;
+        }
+        SlotSet(set)
+    }
+
+    /// Whether `partition` is in one of the slots.
+    pub fn holds(&self, partition: i32) -> bool {
+        Placement::slot(partition).is_some_and(|s| self.0[s])
+    }
+}
+
 /// Owners and standbys of every slot, by server place (rank) in the service's roster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
@@ -61,7 +81,8 @@ impl Placement {
         let fallbacks: Vec<Vec<usize>> =
             (0..SLOTS).map(|s| previous.map(|(_, p)| p.standbys[s].iter().copied().filter_map(now).collect()).unwrap_or_default()).collect();
         let owners = deal(n, &keep, &fallbacks);
-        let standbys = standbys.min(n - 1);
+        // (A slot's standbys are counted in a byte.)
+        let standbys = standbys.min(n - 1).min(usize::from(u8::MAX));
         // A slot's first standby is where it would go if its owner died.
         let mut first = vec![None; SLOTS];
         if standbys > 0 {
@@ -240,5 +261,13 @@ mod tests {
         let alone = Placement::place(&names(&["a"]), None, 3);
         assert!((0..8).all(|q| alone.owner(q) == Some(0) && alone.standbys_of(q).is_empty()));
         assert_eq!(Placement::modulo(3).owner(7), Some(1));
+    }
+
+    #[test]
+    fn a_slot_set_holds_the_partitions_of_its_slots_whatever_numbers_it_is_sent() {
+        let set = SlotSet::of(&[1, 5, u32::MAX]);
+        assert!(set.holds(1) && set.holds(5) && set.holds(1 + SLOTS as i32));
+        assert!(set.holds((u32::MAX as usize % SLOTS) as i32));
+        assert!(!set.holds(2) && !set.holds(-1));
     }
 }

@@ -23,6 +23,20 @@ pub struct TestServer {
     limits: ProcessLimits,
 }
 
+/// Starts a server on the Kafka cluster at `bootstrap` that is expected not to start; its
+/// stderr.
+pub fn refused_cluster_start<S: AsRef<std::ffi::OsStr>>(bootstrap: &str, extra: &[S]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(eddy_bin())
+        .args(["server", "--http-listen", "127.0.0.1:0", "--kafka-bootstrap", bootstrap, "--data-dir"])
+        .arg(dir.path())
+        .args(extra)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "the server started: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn eddy_bin() -> &'static str {
     env!("CARGO_BIN_EXE_eddy")
 }
