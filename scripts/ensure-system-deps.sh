@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs, when they are missing:
-# libclang (RocksDB's bindgen) and a C/C++ compiler. Debian/Ubuntu (apt-get).
+# libclang (RocksDB's bindgen), a C/C++ compiler, and Node.js with npm (the web console's
+# TypeScript build, scripts/build-web.sh). Debian/Ubuntu (apt-get).
 set -euo pipefail
 
 have_libclang() {
@@ -11,6 +12,8 @@ missing=()
 have_libclang || missing+=(libclang-dev)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing build dependencies: ${missing[*]}"

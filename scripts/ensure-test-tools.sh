@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: rustfmt and clippy (rustup),
-# openssl (Debian package, for test certificates), and the Kafka clients it drives
+# openssl (Debian package, for test certificates), chromium (Debian package: the web
+# console's end-to-end tests drive it headless), and the Kafka clients it drives
 # against Eddy: kcat (Debian package) and the Python packages
 # kafka-python and confluent-kafka with its schema registry serdes (PyPI).
 set -euo pipefail
@@ -17,8 +18,9 @@ for tool in fmt clippy; do
   fi
 done
 
-# kcat drives Eddy's Kafka listener; openssl makes the certificates of the TLS tests.
-for package in kcat openssl; do
+# kcat drives Eddy's Kafka listener; openssl makes the certificates of the TLS tests;
+# chromium runs the console's end-to-end tests.
+for package in kcat openssl chromium; do
   if ! command -v "$package" >/dev/null 2>&1; then
     echo "Installing $package (apt)"
     SUDO=""

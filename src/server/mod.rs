@@ -2,6 +2,7 @@
 //! and shutdown.
 
 mod cluster;
+pub mod console;
 mod errors;
 mod features;
 mod forward;
@@ -207,6 +208,9 @@ pub fn router(state: AppState) -> Router {
     let http_guard = state.guard.clone();
     Router::new()
         .route("/", get(routes::root))
+        .route("/console", get(console::to_console))
+        .route("/console/", get(console::index))
+        .route("/console/{*path}", get(console::file))
         .route("/ksql", post(routes::ksql))
         .route("/query", post(query::query))
         .route("/query-stream", post(query::query_stream))

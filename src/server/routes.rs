@@ -89,8 +89,10 @@ pub async fn ksql(State(state): State<AppState>, body: Bytes) -> Result<Response
     Ok(json_response(StatusCode::OK, &Value::Array(entities)))
 }
 
-pub async fn root() -> Response {
-    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/info")]).into_response()
+/// `/` sends API clients to `/info` (as ksqlDB does) and browsers to the console.
+pub async fn root(headers: axum::http::HeaderMap) -> Response {
+    let to = if super::console::wants_html(&headers) { super::console::CONSOLE } else { "/info" };
+    (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, to)]).into_response()
 }
 
 pub async fn info(State(state): State<AppState>) -> Response {

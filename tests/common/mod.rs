@@ -55,6 +55,9 @@ fn spawn_limited(data_dir: &Path, args: &[String], limits: ProcessLimits) -> (Ch
     // An ephemeral Kafka port too, and a short first-rebalance delay for consumer groups,
     // unless the test chose its own.
     let mut defaults: Vec<&str> = Vec::new();
+    if !args.iter().any(|a| a == "--http-listen") {
+        defaults.extend(["--http-listen", "127.0.0.1:0"]);
+    }
     if !args.iter().any(|a| a == "--kafka-listen") {
         defaults.extend(["--kafka-listen", "127.0.0.1:0"]);
     }
@@ -79,8 +82,6 @@ fn spawn_limited(data_dir: &Path, args: &[String], limits: ProcessLimits) -> (Ch
         .arg("server")
         .arg("--data-dir")
         .arg(data_dir)
-        .arg("--http-listen")
-        .arg("127.0.0.1:0")
         .args(defaults)
         .args(args)
         .env("EDDY_LOG", "warn")
@@ -175,6 +176,19 @@ impl TestServer {
     }
 
     /// Starts the server again on the same data directory (new port).
+    /// Starts the stopped server again on the HTTP address it had (clients reconnect to
+    /// the same URL).
+    pub fn restart_at_same_address(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let mut args = self.extra_args.clone();
+        args.extend(["--http-listen".to_string(), addr]);
+        let (child, url, kafka) = spawn_limited(&self.data_dir, &args, self.limits);
+        self.child = Some(child);
+        self.url = url;
+        self.kafka = kafka;
+    }
+
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the server first");
         let (child, url, kafka) = spawn_limited(&self.data_dir, &self.extra_args, self.limits);
