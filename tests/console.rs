@@ -128,6 +128,7 @@ async fn console_charts_show_a_rate_while_a_csas_runs() {
         "a non-zero rate of records out for the CSAS",
         "parseFloat(document.querySelector('.query-card .rate-out').textContent.replace(/,/g, '')) > 0",
     );
+    b.wait_until("bytes read per second", "!['–', '0 B'].includes(document.querySelector('.query-card .bytes-in').textContent)");
     b.wait_until("the topic's produce rate", "parseFloat(document.querySelector('.topic-card[data-topic=\"views\"] .produce-rate')?.textContent ?? '0') > 0");
     assert_eq!(b.eval("document.querySelector('.topic-card[data-topic=\"views\"] .partitions').textContent"), json!("2"));
     assert!(b.eval("document.querySelectorAll('.query-card canvas').length").as_u64().unwrap_or(0) >= 2, "the query's charts are drawn");
@@ -248,4 +249,54 @@ async fn console_is_served_to_browsers_at_the_root_and_api_clients_still_get_inf
     assert_eq!(again.status(), 304);
     let missing = client.get(format!("{}/console/nothing.js", server.url)).send().await.expect("missing");
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn console_completes_catalog_names_functions_and_keywords_and_keeps_a_history() {
+    let server = TestServer::start();
+    server
+        .ksql_ok("CREATE STREAM clickstream (user_id VARCHAR KEY, page_url VARCHAR) WITH (kafka_topic='click_topic', partitions=1, value_format='JSON');")
+        .await;
+    let mut b = open_console(&server);
+    let options = "[...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(o => o.textContent)";
+    let offered = |b: &mut Browser, label: &str| {
+        b.wait_until(&format!("{label} among the completions"), &format!("{options}.some(o => o.startsWith({label:?}))"));
+    };
+    // A source, then its column after the source's name and a dot.
+    b.click(".cm-content");
+    b.press("a", "KeyA", 65, true);
+    b.type_text("SELECT * FROM CLICKS");
+    b.press(" ", "Space", 32, true);
+    offered(&mut b, "CLICKSTREAM");
+    b.press("Escape", "Escape", 27, false);
+    b.type_text("TREAM WHERE CLICKSTREAM.PAGE");
+    b.press(" ", "Space", 32, true);
+    offered(&mut b, "PAGE_URL");
+    b.press("Escape", "Escape", 27, false);
+    // A function, a keyword and a topic name inside quotes.
+    b.type_text(" = UCA");
+    b.press(" ", "Space", 32, true);
+    offered(&mut b, "UCASE");
+    b.press("Escape", "Escape", 27, false);
+    b.type_text("SE('x') EMI");
+    b.press(" ", "Space", 32, true);
+    offered(&mut b, "EMIT");
+    b.press("Escape", "Escape", 27, false);
+    b.type_text(" CHANGES; PRINT 'click_");
+    b.press(" ", "Space", 32, true);
+    offered(&mut b, "click_topic");
+    b.press("Escape", "Escape", 27, false);
+
+    // What ran comes back with Ctrl-Up, newest first.
+    run_in_editor(&mut b, "SHOW TOPICS;");
+    b.wait_until("the statement's result", &format!("{NEWEST_RESULT}.includes('click_topic')"));
+    run_in_editor(&mut b, "SHOW STREAMS;");
+    b.wait_until("the statement's result", &format!("{NEWEST_RESULT}.includes('CLICKSTREAM')"));
+    b.click(".cm-content");
+    b.press("a", "KeyA", 65, true);
+    b.type_text("-- a draft");
+    b.press("ArrowUp", "ArrowUp", 38, true);
+    assert_eq!(b.eval("document.querySelector('.cm-content').innerText.trim()"), json!("SHOW STREAMS;"));
+    b.press("ArrowUp", "ArrowUp", 38, true);
+    assert_eq!(b.eval("document.querySelector('.cm-content').innerText.trim()"), json!("SHOW TOPICS;"));
 }

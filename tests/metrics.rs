@@ -63,6 +63,14 @@ async fn metrics_report_query_throughput_lag_topic_offsets_and_lookup_latency_in
     assert_eq!(lags, vec![0.0, 0.0], "one lag per source partition, none behind: {samples:?}");
     let per_partition: f64 = value_of(&samples, "eddy_query_partition_records_in_total", ("query", &query)).iter().sum();
     assert_eq!(per_partition, 5.0, "the partitions' records add up to the query's");
+    s.wait_until("the query wrote its counts", async |s| !value_of(&scrape(s).await, "eddy_query_records_out_total", ("query", &query)).contains(&0.0)).await;
+    let samples = scrape(&s).await;
+    let out = value_of(&samples, "eddy_query_records_out_total", ("query", &query));
+    let out_per_partition: f64 = value_of(&samples, "eddy_query_partition_records_out_total", ("query", &query)).iter().sum();
+    assert_eq!(vec![out_per_partition], out, "the partitions' output adds up to the query's");
+    let bytes_in = value_of(&samples, "eddy_query_read_bytes_total", ("query", &query));
+    let bytes_out = value_of(&samples, "eddy_query_written_bytes_total", ("query", &query));
+    assert!(bytes_in.len() == 1 && bytes_in[0] > 0.0 && bytes_out.len() == 1 && bytes_out[0] > 0.0, "bytes read and written: {bytes_in:?} {bytes_out:?}");
     let ends: f64 = value_of(&samples, "eddy_topic_partition_end_offset", ("topic", "clicks")).iter().sum();
     assert_eq!(ends, 5.0);
     let count = |name: &str| samples.iter().filter(|(n, _, _)| n == name || n == &format!("{name}_count")).map(|(_, _, v)| *v).sum::<f64>();

@@ -678,7 +678,7 @@ impl JoinTask {
         });
         let windows = bounds.as_ref().map(|(starts, ends, session)| super::sink::WindowKeys { starts, ends, session: *session });
         let appended = sink.write_rows(&projected.columns, m, &timestamps, self.left.partition.id(), windows, table.then_some(tombstones.as_slice()))?;
-        self.stats.record_output(appended);
+        self.stats.record_output_at(self.left.partition.id(), appended);
         if let Some(tfamily) = tfamily {
             let nkeys = self.plan.output.key_count();
             let ordered: Vec<ArrayRef> = self.output_order.iter().map(|&i| projected.columns[i].clone()).collect();
@@ -809,7 +809,7 @@ impl JoinTask {
         }
         if matches!(input.reader, SideInput::Direct { .. }) {
             // Offsets consumed (a repartition stage counts its own input).
-            stats.record_input_at(input.partition.id(), (input.position - from).max(0) as usize);
+            stats.record_input_at(input.partition.id(), (input.position - from).max(0) as usize, read.bytes);
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct SideRead {
     pub next_offset: i64,
     /// Records looked at.
     pub records: usize,
+    /// Bytes of record batches read.
+    pub bytes: usize,
     pub errors: Vec<RecordError>,
     /// The join key per decoded batch row (direct input).
     pub key_values: Option<ArrayRef>,
@@ -171,7 +173,7 @@ impl SideInput {
                     key_values = Some(keys_arr);
                 }
                 errors.sort_by_key(|e| e.offset);
-                Ok(SideRead { rows, next_offset: decoded.next_offset, records: decoded.records, errors, key_values })
+                Ok(SideRead { rows, next_offset: decoded.next_offset, records: decoded.records, bytes: data.len(), errors, key_values })
             }
             SideInput::Repartitioned => {
                 let mut next = from;
@@ -194,7 +196,7 @@ impl SideInput {
                     }
                 }
                 let records = rows.len();
-                Ok(SideRead { rows, next_offset: next, records, errors: Vec::new(), key_values: None })
+                Ok(SideRead { rows, next_offset: next, records, bytes: data.len(), errors: Vec::new(), key_values: None })
             }
         }
     }

@@ -79,7 +79,7 @@ impl PartitionTask for JoinRekeyTask {
             return Ok(StepOutcome::Progress);
         };
         let read = self.input.read(&data, self.position, self.partition.id())?;
-        self.stats.record_input_at(self.partition.id(), read.records);
+        self.stats.record_input_at(self.partition.id(), read.records, data.len());
         self.stats.record_errors(&self.name, self.partition.topic(), &read.errors);
         let n_parts = self.writer.topic().partition_count();
         let mut partitions = Vec::with_capacity(read.rows.len());

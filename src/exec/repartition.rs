@@ -132,7 +132,7 @@ impl PartitionTask for RepartitionTask {
         };
         let pid = self.partition.id();
         let decoded = self.decoder.decode(&data, self.position);
-        self.stats.record_input_at(pid, decoded.records);
+        self.stats.record_input_at(pid, decoded.records, data.len());
         let mut errors = decoded.errors.clone();
         let mut batch = StateBatch::default();
         let n_parts = self.writer.topic().partition_count();

@@ -18,6 +18,7 @@ use arrow::array::ArrayRef;
 use serde::{Deserialize, Serialize};
 
 use super::ExecError;
+use super::stats::Appended;
 use crate::catalog::DataSource;
 use crate::format::{Role, RowEncoder};
 use crate::log::Topic;
@@ -82,6 +83,14 @@ pub struct OutRecord<'a> {
     pub timestamp: i64,
 }
 
+impl OutRecord<'_> {
+    /// The bytes of its key, value and headers.
+    fn bytes(&self) -> u64 {
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len)).sum();
+        (self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len) + headers) as u64
+    }
+}
+
 impl IdempotentWriter {
     /// A writer resuming from `checkpoint`; what each partition already holds is asked of
     /// it before the first write there.
@@ -134,14 +143,14 @@ impl IdempotentWriter {
     }
 
     /// Appends records (in order per partition); returns how many were new. Blocking.
-    pub fn write(&mut self, records: &[OutRecord<'_>]) -> Result<u64, ExecError> {
+    pub fn write(&mut self, records: &[OutRecord<'_>]) -> Result<Appended, ExecError> {
         let mut per_partition: BTreeMap<i32, Vec<&OutRecord<'_>>> = BTreeMap::new();
         for r in records {
             per_partition.entry(r.partition).or_default().push(r);
         }
         let codec = self.topic.config().codec();
         if let TaskProducer::Transactional(txn) = &self.producer {
-            let mut appended = 0u64;
+            let mut appended = Appended::default();
             let topic = self.topic.name();
             for (p, recs) in per_partition {
                 self.next_seq[p as usize] += recs.len() as u64;
@@ -155,11 +164,11 @@ impl IdempotentWriter {
                 if !b.is_empty() {
                     append_in(txn.as_ref(), topic, p, b, codec)?;
                 }
-                appended += recs.len() as u64;
+                appended += Appended { records: recs.len() as u64, bytes: recs.iter().map(|r| r.bytes()).sum() };
             }
             return Ok(appended);
         }
-        let mut appended = 0u64;
+        let mut appended = Appended::default();
         for (p, recs) in per_partition {
             let pi = p as usize;
             let partition = self.topic.partition(p)?.clone();
@@ -179,7 +188,7 @@ impl IdempotentWriter {
                     BatchBuilder::new(Some(ProducerStamp { producer_id, producer_epoch: self.epoch, base_sequence: (counter % SEQ_MODULUS) as i32 }))
                 });
                 b.push(r.timestamp, r.key, r.value, &r.headers);
-                appended += 1;
+                appended += Appended { records: 1, bytes: r.bytes() };
                 if b.size_bytes() >= MAX_BATCH_BYTES {
                     let full = builder.take().expect("just used");
                     partition.append(full.finish_compressed(codec)?)?;
@@ -267,7 +276,7 @@ impl TopicSink {
     }
 
     /// Encodes and appends rows; returns how many records were appended. Blocking.
-    pub fn write(&mut self, columns: &[ArrayRef], rows: usize, timestamps: &[i64], fallback_partition: i32) -> Result<u64, ExecError> {
+    pub fn write(&mut self, columns: &[ArrayRef], rows: usize, timestamps: &[i64], fallback_partition: i32) -> Result<Appended, ExecError> {
         self.write_rows(columns, rows, timestamps, fallback_partition, None, None)
     }
 
@@ -282,9 +291,9 @@ impl TopicSink {
         fallback_partition: i32,
         windows: Option<WindowKeys<'_>>,
         tombstones: Option<&[bool]>,
-    ) -> Result<u64, ExecError> {
+    ) -> Result<Appended, ExecError> {
         if rows == 0 {
-            return Ok(0);
+            return Ok(Appended::default());
         }
         let key_cols: Vec<ArrayRef> = self.key_idx.iter().map(|&i| columns[i].clone()).collect();
         let value_cols: Vec<ArrayRef> = self.value_idx.iter().map(|&i| columns[i].clone()).collect();

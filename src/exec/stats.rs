@@ -12,6 +12,21 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// What a write to a sink appended: records, and the bytes of their keys, values and
+/// headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appended {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Appended {
+    fn add_assign(&mut self, other: Appended) {
+        self.records += other.records;
+        self.bytes += other.bytes;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastError {
     pub time_ms: i64,
@@ -44,6 +59,8 @@ pub struct PartitionProgress {
     pub end_offset: i64,
     /// Records read from the partition since the query started here.
     pub records_in: u64,
+    /// Records the partition's task wrote to the query's sink since it started here.
+    pub records_out: u64,
 }
 
 #[derive(Debug)]
@@ -51,6 +68,10 @@ pub struct QueryStats {
     pub started_ms: i64,
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
+    /// Bytes of record batches read from the query's sources.
+    pub bytes_in: AtomicU64,
+    /// Bytes of keys, values and headers written to the query's sink.
+    pub bytes_out: AtomicU64,
     pub errors: AtomicU64,
     /// Records that arrived after their window closed (windowed aggregations).
     pub late: AtomicU64,
@@ -68,6 +89,8 @@ impl Default for QueryStats {
             started_ms: now_ms(),
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             late: AtomicU64::new(0),
             last_message_ms: AtomicI64::new(0),
@@ -153,11 +176,22 @@ impl QueryStats {
         p.end_offset = end_offset;
     }
 
-    /// [`QueryStats::record_input`] of records read from source partition `partition`.
-    pub fn record_input_at(&self, partition: i32, n: usize) {
+    /// [`QueryStats::record_input`] of records read from source partition `partition`, in
+    /// `bytes` of record batches.
+    pub fn record_input_at(&self, partition: i32, n: usize, bytes: usize) {
         self.record_input(n);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
         if n > 0 {
             self.progress.lock().entry(partition).or_default().records_in += n as u64;
+        }
+    }
+
+    /// Records (and their bytes) the task of source partition `partition` wrote to the sink.
+    pub fn record_output_at(&self, partition: i32, written: Appended) {
+        self.record_output(written.records);
+        self.bytes_out.fetch_add(written.bytes, Ordering::Relaxed);
+        if written.records > 0 {
+            self.progress.lock().entry(partition).or_default().records_out += written.records;
         }
     }
 

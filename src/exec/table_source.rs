@@ -96,7 +96,7 @@ impl PartitionTask for TableSourceTask {
             return Ok(StepOutcome::Progress);
         };
         let decoded = self.decoder.decode(&data, self.position);
-        self.stats.record_input_at(self.partition.id(), decoded.records);
+        self.stats.record_input_at(self.partition.id(), decoded.records, data.len());
         self.stats.record_errors(&self.name, self.partition.topic(), &decoded.errors);
         let mut batch = StateBatch::default();
         if let Some(b) = &decoded.batch {

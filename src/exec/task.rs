@@ -141,7 +141,7 @@ impl Task {
         if let Some(stop) = self.stop_at {
             decoded.next_offset = decoded.next_offset.min(stop);
         }
-        self.stats.record_input_at(self.partition.id(), decoded.records);
+        self.stats.record_input_at(self.partition.id(), decoded.records, data.len());
         self.stats.record_errors(&self.query_id, self.partition.topic(), &decoded.errors);
         let mut finished = false;
         let mut rows_sent = false;
@@ -276,7 +276,7 @@ impl Task {
                         };
                         let windows = bounds.as_ref().map(|(starts, ends, session)| super::sink::WindowKeys { starts, ends, session: *session });
                         let appended = sink.write_rows(&projected.columns, n, ts.values(), self.partition.id(), windows, tombstones.as_deref())?;
-                        self.stats.record_output(appended);
+                        self.stats.record_output_at(self.partition.id(), appended);
                     }
                     Output::Client(out) => {
                         let mut rows = encode_json_arrays(&projected.columns, n).map_err(ExecError::Format)?;

@@ -86,6 +86,9 @@ fn registry(state: &AppState) -> Registry {
     let position = Family::<QueryPartitionLabels, Gauge>::default();
     let lag = Family::<QueryPartitionLabels, Gauge>::default();
     let partition_in = Family::<QueryPartitionLabels, Counter>::default();
+    let partition_out = Family::<QueryPartitionLabels, Counter>::default();
+    let bytes_in = Family::<QueryLabels, Counter>::default();
+    let bytes_out = Family::<QueryLabels, Counter>::default();
     for q in engine.catalog().queries() {
         let Some(stats) = engine.runtime().stats(&q.id) else { continue };
         let labels = QueryLabels { query: q.id.clone() };
@@ -94,11 +97,14 @@ fn registry(state: &AppState) -> Registry {
         records_out.get_or_create(&labels).inc_by(load(&stats.records_out));
         errors.get_or_create(&labels).inc_by(load(&stats.errors));
         late.get_or_create(&labels).inc_by(load(&stats.late));
+        bytes_in.get_or_create(&labels).inc_by(load(&stats.bytes_in));
+        bytes_out.get_or_create(&labels).inc_by(load(&stats.bytes_out));
         for (p, progress) in stats.progress() {
             let labels = QueryPartitionLabels { query: q.id.clone(), partition: i64::from(p) };
             position.get_or_create(&labels).set(progress.position);
             lag.get_or_create(&labels).set((progress.end_offset - progress.position).max(0));
             partition_in.get_or_create(&labels).inc_by(progress.records_in);
+            partition_out.get_or_create(&labels).inc_by(progress.records_out);
         }
     }
     registry.register("query_records_in", "Records a persistent query read", records_in);
@@ -108,6 +114,9 @@ fn registry(state: &AppState) -> Registry {
     registry.register("query_partition_position", "The next offset a query's task reads in its source partition", position);
     registry.register("query_partition_lag", "Records of a source partition a query has not read yet", lag);
     registry.register("query_partition_records_in", "Records a persistent query read from a source partition", partition_in);
+    registry.register("query_partition_records_out", "Records a persistent query's task of a source partition wrote to its sink", partition_out);
+    registry.register_with_unit("query_read", "Bytes of record batches a persistent query read from its sources", Unit::Bytes, bytes_in);
+    registry.register_with_unit("query_written", "Bytes of keys, values and headers a persistent query wrote to its sink", Unit::Bytes, bytes_out);
     // A cluster's topics are the cluster's to report (and asking for every partition's
     // ends would follow them all).
     if engine.log().cluster().is_none() {

@@ -79,6 +79,8 @@ class QueryCard {
       ["records in/s", "rate-in"],
       ["records out/s", "rate-out"],
       ["lag", "lag"],
+      ["read/s", "bytes-in"],
+      ["written/s", "bytes-out"],
       ["errors (5 min)", "errors"],
       ["late (5 min)", "late"],
     ]) {
@@ -94,6 +96,8 @@ class QueryCard {
     this.values["rate-in"].textContent = fmt(last(m.rate("eddy_query_records_in_total", "query", q)));
     this.values["rate-out"].textContent = fmt(last(m.rate("eddy_query_records_out_total", "query", q)));
     this.values["lag"].textContent = fmt(last(m.level("eddy_query_partition_lag", "query", q)));
+    this.values["bytes-in"].textContent = bytes(Math.round(last(m.rate("eddy_query_read_bytes_total", "query", q))));
+    this.values["bytes-out"].textContent = bytes(Math.round(last(m.rate("eddy_query_written_bytes_total", "query", q))));
     this.values["errors"].textContent = String(m.increase("eddy_query_processing_errors_total", "query", q));
     this.values["late"].textContent = String(m.increase("eddy_query_late_records_total", "query", q));
     this.values["errors"].classList.toggle("bad", m.increase("eddy_query_processing_errors_total", "query", q) > 0);

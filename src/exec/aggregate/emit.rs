@@ -195,7 +195,7 @@ impl AggregateTask {
             let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &ws, ends: &we, session: w.kind == WindowType::Session });
             self.sink.write_rows(&cols, idx.len(), &ts, self.partition.id(), windows, Some(&tb))?
         };
-        self.stats.record_output(appended);
+        self.stats.record_output_at(self.partition.id(), appended);
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl AggregateTask {
         let tombstones: Vec<bool> = cached.iter().map(|r| r.tombstone).collect();
         let windows = self.plan.window.as_ref().map(|w| WindowKeys { starts: &starts, ends: &ends, session: w.kind == WindowType::Session });
         let appended = self.sink.write_rows(&columns, n, &timestamps, self.partition.id(), windows, Some(&tombstones))?;
-        self.stats.record_output(appended);
+        self.stats.record_output_at(self.partition.id(), appended);
         Ok(())
     }
 

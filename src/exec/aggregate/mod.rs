@@ -694,7 +694,7 @@ impl PartitionTask for AggregateTask {
         let (pre, next, records, mut errors) = self.read_input(&data)?;
         if matches!(self.input, AggInput::Direct(_)) {
             // With a repartition stage, that stage counts the input.
-            self.stats.record_input_at(self.partition.id(), records);
+            self.stats.record_input_at(self.partition.id(), records, data.len());
         }
         let mut batch = StateBatch::default();
         let mut dirty = Vec::new();
