@@ -397,7 +397,7 @@ mod tests {
         let mut b = TopicSink::new(topic.clone(), &src, vec![0], vec![1], pid, &checkpoint);
         let (c, n, ts) = rows(10, 30);
         let appended = b.write(&c, n, &ts, 0).unwrap();
-        assert_eq!(appended, 5, "only rows 25..30 are new");
+        assert_eq!(appended.records, 5, "only rows 25..30 are new");
         assert_eq!(total(&topic), 30);
     }
 }
