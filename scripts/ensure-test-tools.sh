@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs when it is missing: rustfmt and clippy (rustup),
-# openssl (Debian package, for test certificates), chromium (Debian package: the web
-# console's end-to-end tests drive it headless), and the Kafka clients it drives
+# openssl (Debian package, for test certificates), chromium and firefox-esr (Debian
+# packages: the web console's end-to-end tests drive them headless), and the Kafka
+# clients it drives
 # against Eddy: kcat (Debian package) and the Python packages
 # kafka-python and confluent-kafka with its schema registry serdes (PyPI).
 set -euo pipefail
@@ -19,8 +20,8 @@ for tool in fmt clippy; do
 done
 
 # kcat drives Eddy's Kafka listener; openssl makes the certificates of the TLS tests;
-# chromium runs the console's end-to-end tests.
-for package in kcat openssl chromium; do
+# chromium and firefox-esr run the console's end-to-end tests.
+for package in kcat openssl chromium firefox-esr; do
   if ! command -v "$package" >/dev/null 2>&1; then
     echo "Installing $package (apt)"
     SUDO=""

@@ -6,6 +6,8 @@
 #[path = "console/browser.rs"]
 mod browser;
 mod common;
+#[path = "console/firefox.rs"]
+mod firefox;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -299,4 +301,30 @@ async fn console_completes_catalog_names_functions_and_keywords_and_keeps_a_hist
     assert_eq!(b.eval("document.querySelector('.cm-content').innerText.trim()"), json!("SHOW STREAMS;"));
     b.press("ArrowUp", "ArrowUp", 38, true);
     assert_eq!(b.eval("document.querySelector('.cm-content').innerText.trim()"), json!("SHOW TOPICS;"));
+}
+
+#[tokio::test]
+async fn console_works_in_firefox_too() {
+    use firefox::{CONTROL, ENTER, Firefox};
+    let server = TestServer::start();
+    let mut ff = Firefox::launch();
+    ff.goto(&format!("{}/console/", server.url));
+    ff.wait_until("the console to read the catalog", "document.body.dataset.ready === 'true'");
+    let run = |ff: &mut Firefox, sql: &str| {
+        ff.focus(".cm-content");
+        ff.keys(&[CONTROL], "a");
+        ff.keys(&[], sql);
+        ff.keys(&[CONTROL], ENTER);
+    };
+    run(&mut ff, "CREATE STREAM orders (id VARCHAR KEY, total INT) WITH (kafka_topic='orders', partitions=1, value_format='JSON');");
+    ff.wait_until("the stream to be created", &format!("{NEWEST_RESULT}.includes('Stream created')"));
+    ff.wait_until("the catalog to list it", "[...document.querySelectorAll('.catalog-stream button.item')].some(e => e.textContent.trim() === 'ORDERS')");
+    run(&mut ff, "SELECT * FROM orders EMIT CHANGES;");
+    ff.wait_until("the push query to run", "document.querySelector('.live-status')?.textContent.startsWith('running')");
+    server.ksql_ok("INSERT INTO orders (id, total) VALUES ('o-17', 42);").await;
+    ff.wait_until("the row in the live table", "document.querySelector('.live-table tbody')?.innerText.includes('o-17')");
+    run(&mut ff, "SHOW STREAMS;\nSELEC 1;");
+    ff.wait_until("the error marked on line 2", "document.querySelector('.cm-lintRange-error')?.textContent === 'SELEC'");
+    ff.eval("document.getElementById('tab-charts').click()");
+    ff.wait_until("the charts drawn", "document.querySelectorAll('.charts canvas').length > 0 || !!document.querySelector('.charts .empty')");
 }
