@@ -213,6 +213,14 @@ async fn console_tails_a_topic_from_an_offset_with_keys_values_and_headers() {
     server.produce("events", vec![record(3)]).await;
     b.wait_until("the new record", "document.querySelector('.records tbody').innerText.includes('kind-3')");
     b.screenshot(screenshots().as_deref(), "console-topic-viewer.png");
+
+    // PRINT and a pull query from the editor: PRINT's lines, and a table that ends.
+    b.click("#tab-sql");
+    run_in_editor(&mut b, "PRINT 'events' FROM BEGINNING LIMIT 2;\nSELECT id, kind FROM events;");
+    b.wait_until("PRINT's lines", "document.querySelector('.results article.result:last-child .print-lines')?.textContent.includes('kind-1')");
+    b.wait_until("the pull query's end", &format!("{NEWEST_RESULT}.includes('done: 4 rows')"));
+    let kinds = b.eval("[...document.querySelectorAll('.results article.result')[0].querySelectorAll('tbody tr')].map(r => r.cells[1].textContent).sort()");
+    assert_eq!(kinds, json!(["kind-0", "kind-1", "kind-2", "kind-3"]));
 }
 
 #[tokio::test]

@@ -205,7 +205,9 @@ class Console {
         const live = new LiveQuery(s.text, { ...this.properties }, () => void this.refreshCatalog());
         this.live.push(live);
         body.append(live.element);
-        await live.started;
+        // A refused query fails at once; PRINT of a quiet topic may print nothing for a
+        // long time, and the statements after it should not wait for it.
+        await Promise.race([live.started, new Promise((resolve) => setTimeout(resolve, 2000))]);
         return;
       }
       default: {
