@@ -141,7 +141,7 @@ async fn console_charts_show_a_rate_while_a_csas_runs() {
 }
 
 #[tokio::test]
-async fn console_draws_a_query_topology_and_terminates_it_after_confirmation() {
+async fn console_catalog_draws_a_topology_and_terminates_and_drops_after_confirmation_by_mouse_and_keyboard() {
     let server = TestServer::start();
     server
         .ksql_ok("CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell INT) WITH (kafka_topic='pageviews', partitions=2, value_format='JSON');")
@@ -183,10 +183,30 @@ async fn console_draws_a_query_topology_and_terminates_it_after_confirmation() {
     b.wait_until("the query to be terminated", "document.querySelector('.detail h2')?.textContent.startsWith('Terminated')");
     assert_eq!(server.ksql_ok("SHOW QUERIES;").await[0]["queries"].as_array().map(Vec::len), Some(0));
     b.wait_until("the catalog to drop the query", "document.querySelectorAll('.catalog-query button.item').length === 0");
+
+    // By keyboard: arrow keys move between the views; Enter opens a catalog entry and drops
+    // the table after its confirmation.
+    b.eval("document.getElementById('tab-catalog').focus()");
+    b.press("ArrowRight", "ArrowRight", 39, false);
+    assert_eq!(b.eval("[document.activeElement.id, document.getElementById('panel-charts').hidden]"), json!(["tab-charts", false]));
+    b.press("ArrowLeft", "ArrowLeft", 37, false);
+    b.press("ArrowLeft", "ArrowLeft", 37, false);
+    assert_eq!(b.eval("[document.activeElement.id, document.getElementById('panel-sql').hidden]"), json!(["tab-sql", false]));
+    b.eval("document.querySelector('.catalog-table button.item').focus()");
+    b.press_enter();
+    b.wait_until("the table's description", "document.querySelector('.detail h2')?.textContent === 'TABLE PER_PAGE'");
+    b.eval("[...document.querySelectorAll('.detail button.danger')].find(x => x.textContent === 'Drop table').focus()");
+    b.press_enter();
+    b.wait_until("the confirmation, focused on Cancel", "document.activeElement?.textContent === 'Cancel' && !!document.querySelector('dialog.confirm[open]')");
+    b.eval("document.querySelector('dialog.confirm button.danger').focus()");
+    b.press_enter();
+    b.wait_until("the table to be dropped", "document.querySelector('.detail h2')?.textContent === 'Dropped PER_PAGE'");
+    let tables = server.ksql_ok("SHOW TABLES;").await;
+    assert_eq!(tables[0]["tables"].as_array().map(Vec::len), Some(0), "{tables}");
 }
 
 #[tokio::test]
-async fn console_tails_a_topic_from_an_offset_with_keys_values_and_headers() {
+async fn console_tails_a_topic_from_an_offset_or_the_end_and_runs_print_and_pull_queries() {
     let server = TestServer::start();
     server.ksql_ok("CREATE STREAM events (id VARCHAR KEY, kind VARCHAR) WITH (kafka_topic='events', partitions=1, value_format='JSON');").await;
     let record = |i: u32| json!({"key": format!("k{i}"), "value": {"KIND": format!("kind-{i}")}, "headers": [{"key": "trace", "value": format!("t{i}")}]});
@@ -214,13 +234,23 @@ async fn console_tails_a_topic_from_an_offset_with_keys_values_and_headers() {
     b.wait_until("the new record", "document.querySelector('.records tbody').innerText.includes('kind-3')");
     b.screenshot(screenshots().as_deref(), "console-topic-viewer.png");
 
+    // From the end: only what is produced after the tail started.
+    b.eval("(() => { const f = document.getElementById('tail-from'); f.value = 'end'; f.dispatchEvent(new Event('change')); })()");
+    b.click(".topic-viewer button:not(.primary)");
+    b.click(".topic-viewer button.primary");
+    b.wait_until("the tail to wait at the end", "document.querySelector('.topic-viewer .live-status').textContent.includes('waiting for more')");
+    assert_eq!(b.eval("document.querySelectorAll('.records tbody tr').length"), json!(0));
+    server.produce("events", vec![record(4)]).await;
+    b.wait_until("only the new record", "document.querySelectorAll('.records tbody tr').length === 1");
+    assert_eq!(b.eval("document.querySelector('.records tbody tr').cells[1].textContent"), json!("4"));
+
     // PRINT and a pull query from the editor: PRINT's lines, and a table that ends.
     b.click("#tab-sql");
     run_in_editor(&mut b, "PRINT 'events' FROM BEGINNING LIMIT 2;\nSELECT id, kind FROM events;");
     b.wait_until("PRINT's lines", "document.querySelector('.results article.result:last-child .print-lines')?.textContent.includes('kind-1')");
-    b.wait_until("the pull query's end", &format!("{NEWEST_RESULT}.includes('done: 4 rows')"));
+    b.wait_until("the pull query's end", &format!("{NEWEST_RESULT}.includes('done: 5 rows')"));
     let kinds = b.eval("[...document.querySelectorAll('.results article.result')[0].querySelectorAll('tbody tr')].map(r => r.cells[1].textContent).sort()");
-    assert_eq!(kinds, json!(["kind-0", "kind-1", "kind-2", "kind-3"]));
+    assert_eq!(kinds, json!(["kind-0", "kind-1", "kind-2", "kind-3", "kind-4"]));
 }
 
 #[tokio::test]

@@ -150,6 +150,12 @@ impl Browser {
         }
     }
 
+    /// Presses Enter as a key that types (a focused button or link activates).
+    pub fn press_enter(&mut self) {
+        self.call("Input.dispatchKeyEvent", json!({"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}));
+        self.call("Input.dispatchKeyEvent", json!({"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}));
+    }
+
     /// Clicks the middle of the first element `selector` matches, with the mouse.
     pub fn click(&mut self, selector: &str) {
         let js = format!(
