@@ -11,6 +11,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod compat;
+pub mod datagen;
 pub mod engine;
 pub mod exec;
 pub mod format;

@@ -66,6 +66,8 @@ enum Command {
         #[command(flatten)]
         client: server_args::KafkaClientArgs,
     },
+    /// Generate records (pageviews, users, orders, nexmark) into a topic or a file.
+    Datagen(eddy::datagen::DatagenArgs),
     /// Interactive SQL shell against a server.
     Shell {
         #[arg(long, default_value = "http://127.0.0.1:8088")]
@@ -249,6 +251,16 @@ fn main() -> ExitCode {
             }
         }
         Command::Shell { server, execute, file, keep_going } => eddy::shell::run(&server, execute, file, keep_going),
+        Command::Datagen(args) => match eddy::datagen::run(args) {
+            Ok(summary) => {
+                eprintln!("{}", summary.text);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::KafkaCheck { bootstrap, timeout_ms, client } => {
             let security = match client.security() {
                 Ok(s) => s,
