@@ -163,6 +163,18 @@ enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Nexmark's queries in ksqlDB's dialect (sql/nexmark/) over generated events.
+    Nexmark {
+        /// A query (q1), a list (q0,q1,q2) or all.
+        #[arg(long, default_value = "all")]
+        query: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Many concurrent push queries (continuation tokens on) reading one stream from the start.
     Push {
         #[arg(long, default_value_t = 1_000_000)]
@@ -326,6 +338,7 @@ fn main() -> ExitCode {
                 }
                 BenchCommand::Lookups { keys, lookups, batch, dir } => eddy::bench::lookups(eddy::bench::LookupArgs { keys, lookups, batch, dir }),
                 BenchCommand::Csas { records, partitions, dir, format } => eddy::bench::csas(eddy::bench::CsasArgs { records, partitions, dir, format }),
+                BenchCommand::Nexmark { query, events, partitions, dir } => eddy::bench::nexmark(eddy::bench::NexmarkArgs { query, events, partitions, dir }),
                 BenchCommand::Push { records, partitions, clients, dir } => eddy::bench::push(eddy::bench::PushArgs { records, partitions, clients, dir }),
                 BenchCommand::Cluster { records, users, partitions, servers, dir } => {
                     match servers.split(',').map(|n| n.trim().parse::<usize>().ok().filter(|n| *n > 0)).collect::<Option<Vec<_>>>() {

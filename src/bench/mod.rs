@@ -11,6 +11,8 @@
 //! - `join`: a stream-table enrichment or a stream-stream join over JSON records already in
 //!   the log, with the state size it leaves.
 //! - `push`: many concurrent push queries (with continuation tokens) reading one stream.
+//! - `nexmark`: Nexmark's queries in ksqlDB's dialect (`sql/nexmark/`) over generated
+//!   events, in events per second.
 //! - `cluster`, `failover`: servers on a Kafka-protocol broker, as processes (see
 //!   [`cluster`]).
 
@@ -22,11 +24,13 @@ use crate::log::{BatchBuilder, FlushPolicy, Log, TopicConfig};
 mod cluster;
 mod joins;
 mod lookups;
+mod nexmark;
 mod push;
 mod queries;
 pub use cluster::{ClusterArgs, FailoverArgs, cluster, failover};
 pub use joins::{JoinArgs, join};
 pub use lookups::{LookupArgs, lookups};
+pub use nexmark::{NexmarkArgs, nexmark};
 pub use push::{PushArgs, push};
 pub use queries::{AggArgs, CsasArgs, agg, csas};
 
