@@ -87,6 +87,11 @@ impl StateBatch {
         self.ops.len()
     }
 
+    /// Adds `other`'s writes after these.
+    pub fn append(&mut self, mut other: StateBatch) {
+        self.ops.append(&mut other.ops);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }

@@ -135,7 +135,10 @@ impl AggregateTask {
                 let k = Self::tbl_key(&e.key, self.plan.window.as_ref().map(|_| (e.start, e.end)));
                 let was = match present.get(&k) {
                     Some(p) => *p,
-                    None => self.state.get(&self.tfamily, &k)?.is_some(),
+                    None => match self.pending.rows.get(&k) {
+                        Some(row) => row.is_some(),
+                        None => self.state.get(&self.tfamily, &k)?.is_some(),
+                    },
                 };
                 let kept = mask.is_valid(r) && mask.value(r);
                 if !kept && !tombstones[i] {
@@ -164,14 +167,20 @@ impl AggregateTask {
         let json = self.row_encoder.encode(&row_cols, m)?;
         let mut cache_out = Vec::new();
         let now = chrono::Utc::now().timestamp_millis();
+        let defers = self.defers_commits();
         for (i, &r) in rows.iter().enumerate() {
             let e = &emissions[r];
             let window = self.plan.window.as_ref().map(|_| (e.start, e.end));
             let k = Self::tbl_key(&e.key, window);
-            if tombstones[i] {
-                batch.delete(&self.tfamily, k.clone());
-            } else if let Some(j) = json.get(i) {
-                batch.put(&self.tfamily, k.clone(), rows::encode(e.rowtime, now, self.partition.id(), j));
+            let row = if tombstones[i] { Some(None) } else { json.get(i).map(|j| Some(rows::encode(e.rowtime, now, self.partition.id(), j))) };
+            match row {
+                // Deferred: only a key's last row is written.
+                Some(row) if defers => {
+                    self.pending.rows.insert(k.clone(), row);
+                }
+                Some(Some(v)) => batch.put(&self.tfamily, k.clone(), v),
+                Some(None) => batch.delete(&self.tfamily, k.clone()),
+                None => {}
             }
             if cached && to_topic[i] {
                 let row = CachedRow::new(e.rowtime, (e.start, e.end), tombstones[i], json.get(i).map(<[u8]>::to_vec).unwrap_or_default());

@@ -21,6 +21,7 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Fields};
 
 mod emit;
+mod pending;
 
 use super::ExecError;
 use super::checkpoint::{self, TaskCheckpoint};
@@ -121,6 +122,8 @@ pub struct AggregateTask {
     record_cache: Option<RecordCache>,
     /// Reads the record cache's rows (stored as the table stores them) back.
     row_decoder: JsonDecoder,
+    /// Work done but not committed yet (see `pending.rs`).
+    pending: pending::Pending,
     /// For each SELECT column, its place among a stored row's columns.
     select_pos: Vec<usize>,
 }
@@ -203,6 +206,7 @@ impl AggregateTask {
             row_decoder: JsonDecoder::new(fields_of(&row_fields), false),
             select_pos,
             output_order,
+            pending: pending::Pending::default(),
             record_cache: (plan.record_cache_bytes > 0 && !plan.emit_final)
                 .then(|| RecordCache::new(plan.record_cache_bytes, plan.commit_interval_ms, query_family.clone())),
             qfamily: query_family,
@@ -536,6 +540,24 @@ impl AggregateTask {
         Ok(())
     }
 
+    /// Whether commits wait for [`pending::COMMIT_AFTER`] under a backlog: non-windowed
+    /// aggregations without a record cache (windows close and expire by what is committed;
+    /// the record cache has its own interval).
+    fn defers_commits(&self) -> bool {
+        self.plan.window.is_none() && self.record_cache.is_none()
+    }
+
+    /// Commits the pending work, if any, and the source offset with it.
+    fn commit_pending(&mut self) -> Result<(), ExecError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let (batch, dirty) = self.pending.take(&self.tfamily);
+        self.commit(batch, &dirty)?;
+        self.log.offsets().commit_unsynced(&self.name, &[(self.partition.topic(), self.partition.id(), self.position, "")])?;
+        Ok(())
+    }
+
     fn commit(&mut self, mut batch: StateBatch, dirty: &[Vec<u8>]) -> Result<(), ExecError> {
         for k in dirty {
             if let Some(e) = self.cache.get_mut(k) {
@@ -655,6 +677,7 @@ impl PartitionTask for AggregateTask {
     }
 
     fn on_stop(&mut self) -> Result<(), ExecError> {
+        self.commit_pending()?;
         let mut batch = StateBatch::default();
         match self.record_cache.as_mut().map(|c| c.drain(&mut batch)) {
             Some(rows) if !rows.is_empty() => {
@@ -671,8 +694,9 @@ impl PartitionTask for AggregateTask {
 
     fn rewind(&mut self) -> Result<(), ExecError> {
         let cp = checkpoint::committed(&self.state, &self.name, self.partition.topic(), self.partition.id(), &self.resume_from)?;
-        // Group states changed by the failed step are only in the cache: drop it.
+        // Group states changed since the last commit are only in the cache: drop it.
         self.cache.clear();
+        self.pending.clear();
         self.sessions.clear();
         self.position = cp.offset;
         self.stream_time = cp.stream_time;
@@ -685,6 +709,8 @@ impl PartitionTask for AggregateTask {
 
     fn step(&mut self) -> Result<StepOutcome, ExecError> {
         let Some(data) = read_input(self.partition.as_ref(), &mut self.position)? else {
+            // Caught up: what is pending goes out now.
+            self.commit_pending()?;
             let mut batch = StateBatch::default();
             if self.flush_if_due(&mut batch)? {
                 self.commit(batch, &[])?;
@@ -748,6 +774,17 @@ impl PartitionTask for AggregateTask {
         self.emit(pre.as_ref(), emissions, &mut batch, self.record_cache.is_some())?;
         self.flush_if_due(&mut batch)?;
         self.position = next;
+        if self.defers_commits() {
+            self.pending.batch.append(batch);
+            self.pending.dirty.extend(dirty);
+            // Due, or caught up (the runtime steps again only when more input comes).
+            let due = self.pending.add_step(data.len());
+            if due || self.position >= self.partition.end_offset() {
+                self.commit_pending()?;
+            }
+            self.stats.set_progress(self.partition.id(), self.position, self.partition.end_offset());
+            return Ok(StepOutcome::Progress);
+        }
         dirty.sort();
         dirty.dedup();
         self.commit(batch, &dirty)?;
