@@ -540,7 +540,7 @@ impl AggregateTask {
         Ok(())
     }
 
-    /// Whether commits wait for [`pending::COMMIT_AFTER`] under a backlog: non-windowed
+    /// Whether commits wait for `commit.interval.ms` under a backlog: non-windowed
     /// aggregations without a record cache (windows close and expire by what is committed;
     /// the record cache has its own interval).
     fn defers_commits(&self) -> bool {
@@ -778,7 +778,7 @@ impl PartitionTask for AggregateTask {
             self.pending.batch.append(batch);
             self.pending.dirty.extend(dirty);
             // Due, or caught up (the runtime steps again only when more input comes).
-            let due = self.pending.add_step(data.len());
+            let due = self.pending.add_step(data.len(), self.plan.commit_interval_ms);
             if due || self.position >= self.partition.end_offset() {
                 self.commit_pending()?;
             }

@@ -1,6 +1,7 @@
 //! Work an aggregation has done but not committed yet. Under a backlog, a non-windowed
-//! aggregation without a record cache commits every [`COMMIT_AFTER`] (or
-//! [`COMMIT_AFTER_BYTES`] of input) instead of after every read: the states and
+//! aggregation without a record cache commits every `commit.interval.ms` (ksqlDB's
+//! property, 2 s by default; at most [`COMMIT_AFTER_MAX`]) or [`COMMIT_AFTER_BYTES`] of
+//! input, instead of after every read: the states and
 //! materialized rows of keys updated many times in between are written once, with one
 //! checkpoint. As soon as it has read everything there is, it commits, so a lookup sees an
 //! update as soon as the query has caught up. A failure drops the pending work (the step
@@ -11,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::state::StateBatch;
 
-/// Longest time an aggregation keeps work uncommitted while input keeps coming.
-pub const COMMIT_AFTER: Duration = Duration::from_millis(100);
+/// Longest time an aggregation keeps work uncommitted while input keeps coming, whatever
+/// `commit.interval.ms` says.
+pub const COMMIT_AFTER_MAX: Duration = Duration::from_millis(1000);
 /// Most input bytes read between commits.
-pub const COMMIT_AFTER_BYTES: usize = 16 << 20;
+pub const COMMIT_AFTER_BYTES: usize = 64 << 20;
 
 #[derive(Default)]
 pub struct Pending {
@@ -33,11 +35,12 @@ impl Pending {
         self.since.is_none()
     }
 
-    /// Counts a step's input; whether the pending work is due for a commit.
-    pub fn add_step(&mut self, input_bytes: usize) -> bool {
+    /// Counts a step's input; whether the pending work is due for a commit (`interval_ms`:
+    /// `commit.interval.ms`).
+    pub fn add_step(&mut self, input_bytes: usize, interval_ms: u64) -> bool {
         let since = *self.since.get_or_insert_with(Instant::now);
         self.bytes += input_bytes;
-        since.elapsed() >= COMMIT_AFTER || self.bytes >= COMMIT_AFTER_BYTES
+        since.elapsed() >= Duration::from_millis(interval_ms).min(COMMIT_AFTER_MAX) || self.bytes >= COMMIT_AFTER_BYTES
     }
 
     /// Takes the pending writes (rows into `batch`) and the dirty group keys, sorted.
@@ -75,13 +78,14 @@ mod tests {
         p.rows.insert(b"gone".to_vec(), None);
         p.dirty.insert(b"b".to_vec());
         p.dirty.insert(b"a".to_vec());
-        assert!(!p.add_step(10), "neither old nor big yet");
+        assert!(!p.add_step(10, 2000), "neither old nor big yet");
         let (batch, dirty) = p.take("t");
         let mut ops: Vec<_> = batch.ops().map(|(f, k, v)| (f.to_string(), k.to_vec(), v.map(<[u8]>::to_vec))).collect();
         ops.sort();
         assert_eq!(ops, vec![("t".into(), b"gone".to_vec(), None), ("t".into(), b"k".to_vec(), Some(b"2".to_vec()))]);
         assert_eq!(dirty, vec![b"a".to_vec(), b"b".to_vec()]);
         assert!(p.is_empty());
-        assert!(p.add_step(COMMIT_AFTER_BYTES), "a big step is due at once");
+        assert!(p.add_step(COMMIT_AFTER_BYTES, 2000), "a big step is due at once");
+        assert!(p.add_step(0, 0), "commit.interval.ms 0: every step commits");
     }
 }
