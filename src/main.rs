@@ -128,7 +128,8 @@ enum BenchCommand {
         /// Keep the data directory afterwards (to time a restart against it).
         #[arg(long)]
         keep: bool,
-        /// Value formats to run in turn: json, avro, protobuf, or a list (json,avro,protobuf).
+        /// Value formats to run in turn: json, peer (JSON: the Flink peer's records, as `eddy
+        /// datagen pageviews` writes them), avro, protobuf, or a list (json,avro,protobuf).
         #[arg(long, default_value = "json")]
         format: String,
     },
@@ -224,7 +225,8 @@ enum BenchCommand {
         partitions: i32,
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Value formats to run in turn: json, avro, protobuf, or a list (json,avro,protobuf).
+        /// Value formats to run in turn: json, peer (JSON: the Flink peer's records, as `eddy
+        /// datagen pageviews` writes them), avro, protobuf, or a list (json,avro,protobuf).
         #[arg(long, default_value = "json")]
         format: String,
     },

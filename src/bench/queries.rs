@@ -67,6 +67,9 @@ fn load_bytes(log: &Log, topic: &str, records: u64, mut record: impl FnMut(u64, 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchFormat {
     Json,
+    /// JSON, the Flink peer's records (`eddy datagen pageviews`): the same input both
+    /// engines read in BENCHMARKS.md's side-by-side runs.
+    Peer,
     Avro,
     Protobuf,
 }
@@ -77,9 +80,10 @@ impl BenchFormat {
         text.split(',')
             .map(|f| match f.trim().to_ascii_lowercase().as_str() {
                 "json" => Ok(BenchFormat::Json),
+                "peer" => Ok(BenchFormat::Peer),
                 "avro" => Ok(BenchFormat::Avro),
                 "protobuf" => Ok(BenchFormat::Protobuf),
-                other => Err(format!("unknown --format {other}; use json, avro, protobuf or a list (json,avro,protobuf)")),
+                other => Err(format!("unknown --format {other}; use json, peer (JSON, the Flink peer's records), avro, protobuf or a list (json,avro)")),
             })
             .collect()
     }
@@ -87,6 +91,16 @@ impl BenchFormat {
     pub fn name(self) -> &'static str {
         match self {
             BenchFormat::Json => "JSON",
+            BenchFormat::Peer => "JSON (the Flink peer's records)",
+            BenchFormat::Avro => "AVRO",
+            BenchFormat::Protobuf => "PROTOBUF",
+        }
+    }
+
+    /// The VALUE_FORMAT of the stream the records are in.
+    fn sql_format(self) -> &'static str {
+        match self {
+            BenchFormat::Json | BenchFormat::Peer => "JSON",
             BenchFormat::Avro => "AVRO",
             BenchFormat::Protobuf => "PROTOBUF",
         }
@@ -121,20 +135,35 @@ pub(super) fn load_pageviews(
             &format!(
                 "CREATE STREAM pageviews (user_id VARCHAR KEY, page VARCHAR, dwell_ms BIGINT) WITH (kafka_topic='pageviews', value_format='{}', \
                 partitions={partitions}, flush='never');",
-                format.name()
+                format.sql_format()
             ),
             &mut Session::default(),
         )
         .map_err(|e| e.to_string())?;
     let schema_id = engine.catalog().source("PAGEVIEWS").and_then(|s| s.value_format.schema_id).unwrap_or(0);
     let load = Instant::now();
+    if format == BenchFormat::Peer {
+        use crate::datagen::Generator;
+        let mut peer = crate::datagen::Pageviews::new(42, keys, 1_700_000_000_000, Some(records));
+        let schema = &peer.schemas()[0];
+        let mut row = crate::datagen::row::Row::with_fields(4);
+        load_bytes(&log, "pageviews", records, |_, key, value| {
+            peer.next(&mut row);
+            if let crate::datagen::row::Val::Str(user) = &row.values[0] {
+                key.push_str(user);
+            }
+            crate::datagen::row::encode_value(schema, &row, crate::datagen::row::ValueFormat::Json, value);
+            row.timestamp
+        })?;
+        return Ok((engine, log, rt, load.elapsed().as_secs_f64()));
+    }
     load_bytes(&log, "pageviews", records, |j, key, value| {
         use std::fmt::Write;
         let _ = write!(key, "u{}", j % keys);
         let page = PAGES[(j % 5) as usize];
         let dwell = (j % 3000) as i64;
         match format {
-            BenchFormat::Json => {
+            BenchFormat::Json | BenchFormat::Peer => {
                 use std::io::Write;
                 let _ = write!(value, r#"{{"PAGE":"{page}","DWELL_MS":{dwell}}}"#);
             }

@@ -7,6 +7,7 @@
 pub mod nexmark;
 pub mod numpy_rng;
 mod presets;
+pub use presets::Pageviews;
 mod progress;
 pub mod row;
 mod to_topic;
