@@ -124,6 +124,11 @@ pub struct AggregateTask {
     row_decoder: JsonDecoder,
     /// Work done but not committed yet (see `pending.rs`).
     pending: pending::Pending,
+    /// The earliest close (`c`) and expiry (`x`) time an index entry can have that the
+    /// last scan has not seen (None: scan from the beginning). Without it every step would
+    /// walk the deletions of every window already closed.
+    close_from: std::cell::Cell<Option<i64>>,
+    expire_from: std::cell::Cell<Option<i64>>,
     /// For each SELECT column, its place among a stored row's columns.
     select_pos: Vec<usize>,
 }
@@ -207,6 +212,8 @@ impl AggregateTask {
             select_pos,
             output_order,
             pending: pending::Pending::default(),
+            close_from: std::cell::Cell::new(None),
+            expire_from: std::cell::Cell::new(None),
             record_cache: (plan.record_cache_bytes > 0 && !plan.emit_final)
                 .then(|| RecordCache::new(plan.record_cache_bytes, plan.commit_interval_ms, query_family.clone())),
             qfamily: query_family,
@@ -404,9 +411,14 @@ impl AggregateTask {
 
     fn add_window_index(&self, batch: &mut StateBatch, state_key: &[u8], end: i64) {
         let Some(w) = &self.plan.window else { return };
-        batch.put(&self.qfamily, prefixed(b'x', Some(end.saturating_add(w.retention_ms)), state_key), Vec::new());
+        let lower = |from: &std::cell::Cell<Option<i64>>, t: i64| from.set(from.get().map(|f| f.min(t)));
+        let expire = end.saturating_add(w.retention_ms);
+        batch.put(&self.qfamily, prefixed(b'x', Some(expire), state_key), Vec::new());
+        lower(&self.expire_from, expire);
         if self.plan.emit_final {
-            batch.put(&self.qfamily, prefixed(b'c', Some(end.saturating_add(w.grace_ms)), state_key), Vec::new());
+            let close = end.saturating_add(w.grace_ms);
+            batch.put(&self.qfamily, prefixed(b'c', Some(close), state_key), Vec::new());
+            lower(&self.close_from, close);
         }
     }
 
@@ -584,7 +596,8 @@ impl AggregateTask {
         let mut batch = StateBatch::default();
         let mut emissions = Vec::new();
         if self.plan.emit_final {
-            let from = vec![b'c'];
+            let from = prefixed(b'c', self.close_from.get(), b"");
+            self.close_from.set(Some(self.stream_time.saturating_add(1)));
             let mut to = vec![b'c'];
             keys::put_i64(&mut to, self.stream_time.saturating_add(1));
             let mut due = Vec::new();
@@ -612,7 +625,9 @@ impl AggregateTask {
         let mut to = vec![b'x'];
         keys::put_i64(&mut to, self.stream_time.saturating_add(1));
         let mut expired = Vec::new();
-        self.state.scan(&self.qfamily, Some(b"x"), Some(&to), |k, _| {
+        let from = prefixed(b'x', self.expire_from.get(), b"");
+        self.expire_from.set(Some(self.stream_time.saturating_add(1)));
+        self.state.scan(&self.qfamily, Some(&from), Some(&to), |k, _| {
             expired.push(k.to_vec());
             true
         })?;
@@ -697,6 +712,8 @@ impl PartitionTask for AggregateTask {
         // Group states changed since the last commit are only in the cache: drop it.
         self.cache.clear();
         self.pending.clear();
+        self.close_from.set(None);
+        self.expire_from.set(None);
         self.sessions.clear();
         self.position = cp.offset;
         self.stream_time = cp.stream_time;
