@@ -162,7 +162,7 @@ fn to_files(a: &DatagenArgs, output: &Path) -> Result<Summary, DatagenError> {
         };
         files.push((path, std::io::BufWriter::with_capacity(1 << 22, w)));
     }
-    let _ = ctrlc_watch();
+    ctrlc_watch();
     let mut progress = Progress::new(a.count, a.quiet || output == Path::new("-"));
     let pace = a.rate.map(|r| Pace::new(Instant::now(), r));
     let mut row = Row::with_fields(1);
@@ -199,7 +199,7 @@ fn to_files(a: &DatagenArgs, output: &Path) -> Result<Summary, DatagenError> {
 }
 
 /// Sets the stop flag on Ctrl-C (once per process).
-fn ctrlc_watch() -> std::io::Result<()> {
+fn ctrlc_watch() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -207,7 +207,6 @@ fn ctrlc_watch() -> std::io::Result<()> {
             libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
         }
     });
-    Ok(())
 }
 
 extern "C" fn on_interrupt(_: libc::c_int) {

@@ -87,10 +87,7 @@ impl Nexmark {
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        match u32::try_from(n) {
-            Ok(n) => u64::from(self.rng.below(n.max(1))),
-            Err(_) => self.rng.next_u64() % n,
-        }
+        self.rng.below_u64(n)
     }
 
     fn letters(&mut self, out: &mut String, len: usize) {

@@ -111,6 +111,14 @@ impl NumpyRng {
         (m >> 32) as u32
     }
 
+    /// Uniform in `0..n` for any `n` (ranges past 2^32 by a modulo of a 64-bit draw).
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        match u32::try_from(n) {
+            Ok(n) => u64::from(self.below(n)),
+            Err(_) => self.next_u64() % n,
+        }
+    }
+
     /// A double uniform in [0, 1) (NumPy's `random()`: the top 53 bits).
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)

@@ -88,21 +88,13 @@ impl Users {
     }
 }
 
-/// Uniform in `0..n` for any `n` (two draws past 2^32).
-fn below(rng: &mut NumpyRng, n: u64) -> u64 {
-    match u32::try_from(n) {
-        Ok(n) => u64::from(rng.below(n)),
-        Err(_) => rng.next_u64() % n,
-    }
-}
-
 impl Generator for Users {
     fn schemas(&self) -> &'static [Schema] {
         &USERS
     }
 
     fn next(&mut self, row: &mut Row) {
-        let id = if self.done < self.users { self.done } else { below(&mut self.rng, self.users) };
+        let id = if self.done < self.users { self.done } else { self.rng.below_u64(self.users) };
         let ts = self.ts_start + self.done as i64;
         self.done += 1;
         row.reset(0, 5);
@@ -142,7 +134,7 @@ impl Generator for Orders {
         row.reset(0, 6);
         let _ = write!(row.text(0), "o{}", self.done);
         self.done += 1;
-        let _ = write!(row.text(1), "u{}", below(&mut self.rng, self.customers));
+        let _ = write!(row.text(1), "u{}", self.rng.below_u64(self.customers));
         let _ = write!(row.text(2), "p{}", self.rng.below(1000));
         let quantity = 1 + self.rng.below(5);
         row.int(3, i64::from(quantity));

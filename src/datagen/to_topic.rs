@@ -44,7 +44,7 @@ pub(super) async fn run(a: &DatagenArgs, topic: &str) -> Result<Summary, Datagen
         };
         destinations.push(Destination { topic: name, builders: (0..partitions).map(|_| BatchBuilder::new(None)).collect(), records: 0 });
     }
-    super::ctrlc_watch().map_err(DatagenError::Runtime)?;
+    super::ctrlc_watch();
     let mut progress = Progress::new(a.count, a.quiet);
     let pace = a.rate.map(|r| Pace::new(Instant::now(), r));
     let mut in_flight: JoinSet<Result<(), ClientError>> = JoinSet::new();

@@ -25,6 +25,26 @@ fn chromium() -> PathBuf {
     path
 }
 
+/// Connects to the WebSocket endpoint a browser prints on stderr (`ws://...`, with `path`
+/// appended), waiting up to a minute; stderr keeps being drained after.
+pub fn connect_from_stderr(child: &mut Child, path: &str, what: &str) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let stderr = child.stderr.take().expect("the browser's stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("ws://") {
+                let _ = tx.send(line[i..].split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let endpoint = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no {what} within 60 s"));
+    let (mut ws, _) = tungstenite::connect(format!("{endpoint}{path}")).unwrap_or_else(|e| panic!("cannot connect to {what}: {e}"));
+    if let MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
+    }
+    ws
+}
+
 pub struct Browser {
     child: Child,
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
@@ -57,21 +77,7 @@ impl Browser {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start chromium");
-        // Chromium says where its DevTools endpoint is on stderr; keep draining it after.
-        let stderr = child.stderr.take().expect("chromium stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("ws://") {
-                    let _ = tx.send(line[i..].trim().to_string());
-                }
-            }
-        });
-        let endpoint = rx.recv_timeout(Duration::from_secs(30)).expect("chromium did not open its DevTools endpoint within 30 s");
-        let (mut ws, _) = tungstenite::connect(endpoint.as_str()).expect("connect to chromium's DevTools");
-        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
-        }
+        let ws = connect_from_stderr(&mut child, "", "chromium's DevTools endpoint");
         let mut browser = Browser { child, ws, session: String::new(), next_id: 0, _profile: profile };
         let targets = browser.call("Target.getTargets", json!({}));
         let page = targets["targetInfos"]

@@ -2,7 +2,6 @@
 //! Firefox serves on `--remote-debugging-port`): open a page, run JavaScript in it, press
 //! keys as a user does.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -48,21 +47,8 @@ impl Firefox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start firefox");
-        let stderr = child.stderr.take().expect("firefox stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("ws://") {
-                    let _ = tx.send(line[i..].split_whitespace().next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let endpoint = rx.recv_timeout(Duration::from_secs(60)).expect("firefox did not open its WebDriver BiDi endpoint within 60 s");
         // Firefox refuses handshakes that carry an Origin; tungstenite sends none.
-        let (mut ws, _) = tungstenite::connect(format!("{endpoint}/session")).expect("connect to firefox's WebDriver BiDi");
-        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
-        }
+        let ws = crate::browser::connect_from_stderr(&mut child, "/session", "firefox's WebDriver BiDi endpoint");
         let mut ff = Firefox { child, ws, context: String::new(), next_id: 0, _profile: profile };
         ff.call("session.new", json!({"capabilities": {}}));
         let tree = ff.call("browsingContext.getTree", json!({}));
